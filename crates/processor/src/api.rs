@@ -1,0 +1,80 @@
+//! The server as the gateway sees it: the [`Backend`] trait and the values that cross it.
+//!
+//! A connection (one gRPC stream) attaches to a session with [`Backend::connect`], gets back an
+//! ordered event receiver, submits requests with [`Backend::submit`], and reads *everything* for the
+//! session — responses, watch events, the end of the session — from that one receiver, in order.
+//! That single ordered channel is what gives FIFO client order and "watch event before the data".
+
+use std::future::Future;
+
+use paddock_types::{ErrorCode, Request, Response, SessionId, WatchedEvent, ZkError, Zxid, PASSWORD_LEN};
+use tokio::sync::mpsc;
+
+/// Identifies one attachment of a session (one stream). A session moved to a newer connection
+/// ignores `detach` calls from older ones.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ConnId(pub u64);
+
+/// What a client asks for when its stream opens.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConnectRequest {
+    /// `None` for a new session; `Some((id, password))` to resume one.
+    pub resume: Option<(SessionId, [u8; PASSWORD_LEN])>,
+    /// Requested session timeout, ms; negotiated into [minSessionTimeout, maxSessionTimeout].
+    pub timeout_ms: i32,
+    /// The highest zxid the client has seen; a server behind it refuses the connection.
+    pub last_zxid_seen: Zxid,
+    /// Who is connecting (peer address), for logs and per-client limits.
+    pub peer: String,
+}
+
+/// A session attached to a new connection.
+#[derive(Debug)]
+pub struct Connected {
+    pub session: SessionId,
+    pub password: [u8; PASSWORD_LEN],
+    /// The negotiated timeout, ms.
+    pub timeout_ms: i32,
+    pub conn: ConnId,
+    /// Everything for this connection, in order. Ends after a [`SessionEvent::Closed`], or when the
+    /// session is attached to a newer connection (then the last event is `Closed(SessionMoved)`).
+    pub events: mpsc::UnboundedReceiver<SessionEvent>,
+    /// The last zxid applied on this server when the session was attached.
+    pub zxid: Zxid,
+}
+
+/// One item on a connection's ordered channel.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SessionEvent {
+    /// The answer to the request submitted with `xid`. `zxid` is the server's last applied zxid when
+    /// answering (the transaction's own zxid for writes).
+    Response {
+        xid: i64,
+        zxid: Zxid,
+        result: Result<Response, ZkError>,
+    },
+    /// A watch fired.
+    Watch(WatchedEvent),
+    /// The session ended (or moved): `SessionExpired`, `SessionMoved`, or `Ok` for a clean close
+    /// (sent after the CloseSession response). Nothing follows.
+    Closed(ErrorCode),
+}
+
+/// The server behind the gateway.
+pub trait Backend: Send + Sync + 'static {
+    /// Opens or resumes a session. Errors: `SessionExpired` (unknown / expired / wrong password,
+    /// as ZooKeeper), `BadArguments`, `ConnectionLoss` when the server is not serving.
+    fn connect(
+        &self,
+        req: ConnectRequest,
+    ) -> impl Future<Output = Result<Connected, ZkError>> + Send;
+
+    /// Queues a request of `session` arriving on `conn`. Never blocks and never fails directly:
+    /// every outcome (including refusals such as too many requests in flight, or a connection that
+    /// no longer owns the session) arrives as a [`SessionEvent::Response`] in submission order.
+    fn submit(&self, session: SessionId, conn: ConnId, xid: i64, req: Request);
+
+    /// The connection went away without closing the session; the session lives on until its
+    /// timeout passes without a new connection.
+    fn detach(&self, session: SessionId, conn: ConnId);
+}

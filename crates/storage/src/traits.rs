@@ -1,0 +1,76 @@
+//! The storage seams. Each method's doc says what is on stable storage when it returns.
+
+use std::io::{Read, Write};
+
+use bytes::Bytes;
+use paddock_types::{Epoch, Zxid};
+
+use crate::error::StorageError;
+
+/// The transaction log: opaque records keyed by zxid, each stored with a checksum.
+///
+/// Durability contract: [`TxnLog::append`] only buffers; nothing appended counts as durable (and
+/// nothing may be acknowledged to anyone) until a later [`TxnLog::sync`] has returned `Ok`.
+/// One caller at a time drives `append` + `sync` (the processor's sync stage: group commit).
+pub trait TxnLog: Send + Sync + 'static {
+    /// Buffers records. Zxids must be strictly increasing and above [`TxnLog::last_logged_zxid`];
+    /// otherwise `StorageError::OutOfOrder` and nothing is written.
+    fn append(&self, records: &[(Zxid, Bytes)]) -> Result<(), StorageError>;
+
+    /// Makes every record appended so far durable (a real fsync, not sled's `flush` alone).
+    /// On `Ok`, `last_durable_zxid() == last_logged_zxid()` as they were when `sync` was called.
+    fn sync(&self) -> Result<(), StorageError>;
+
+    /// The highest zxid appended (durable or not); `Zxid::ZERO` when empty.
+    fn last_logged_zxid(&self) -> Zxid;
+
+    /// The highest zxid known durable; `Zxid::ZERO` when empty.
+    fn last_durable_zxid(&self) -> Zxid;
+
+    /// The lowest zxid still held, if any (records below were purged).
+    fn first_zxid(&self) -> Option<Zxid>;
+
+    /// Up to `limit` records with zxid > `after`, in zxid order, checksums verified
+    /// (`StorageError::Corrupt` naming the zxid otherwise).
+    fn read_after(&self, after: Zxid, limit: usize) -> Result<Vec<(Zxid, Bytes)>, StorageError>;
+
+    /// Removes every record with zxid > `zxid` (ZAB's TRUNC). Durable on return.
+    fn truncate_after(&self, zxid: Zxid) -> Result<(), StorageError>;
+
+    /// Removes every record with zxid <= `zxid` (purge; only records a retained snapshot covers).
+    /// Durable on return.
+    fn purge_through(&self, zxid: Zxid) -> Result<(), StorageError>;
+}
+
+/// A snapshot being written. Bytes go through [`Write`]; nothing is visible to
+/// [`SnapshotStore::open_latest`] until [`SnapshotSink::commit`] returned `Ok`, and then it is durable.
+pub trait SnapshotSink: Write + Send {
+    /// Finishes the snapshot: checksum, fsync, make it visible atomically.
+    fn commit(self: Box<Self>) -> Result<(), StorageError>;
+}
+
+/// Snapshots of the data tree, identified by the zxid of the last transaction they include.
+pub trait SnapshotStore: Send + Sync + 'static {
+    /// Starts a snapshot that includes every transaction up to and including `zxid`.
+    fn create(&self, zxid: Zxid) -> Result<Box<dyn SnapshotSink>, StorageError>;
+
+    /// The newest snapshot whose checksum verifies, as a reader of exactly the bytes committed.
+    /// Invalid snapshots are skipped with a warning naming them. `None` when there is none.
+    fn open_latest(&self) -> Result<Option<(Zxid, Box<dyn Read + Send>)>, StorageError>;
+
+    /// The zxids of all committed snapshots, oldest first.
+    fn list(&self) -> Result<Vec<Zxid>, StorageError>;
+
+    /// Deletes all but the newest `keep` snapshots; returns the zxids removed.
+    fn purge(&self, keep: usize) -> Result<Vec<Zxid>, StorageError>;
+}
+
+/// ZAB's persisted epochs. Each setter is durable on return.
+pub trait EpochStore: Send + Sync + 'static {
+    /// The last epoch this server accepted in LEADERINFO (`acceptedEpoch`); `Epoch(0)` if never.
+    fn accepted_epoch(&self) -> Epoch;
+    /// The epoch of the leader this server last synced with (`currentEpoch`); `Epoch(0)` if never.
+    fn current_epoch(&self) -> Epoch;
+    fn set_accepted_epoch(&self, epoch: Epoch) -> Result<(), StorageError>;
+    fn set_current_epoch(&self, epoch: Epoch) -> Result<(), StorageError>;
+}

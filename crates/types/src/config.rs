@@ -1,0 +1,377 @@
+//! `zoo.cfg` parsing and validation.
+//!
+//! The file format is ZooKeeper's: `key=value` lines, `#` comments. Every key can also be set from a
+//! command-line flag through [`Config::set`], so the binary parses flags and the file the same way.
+//! Unknown keys produce warnings; invalid values are errors naming the key.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use crate::ids::ServerId;
+
+/// A `server.N=host:quorumPort:electionPort[:participant|:observer][;[clientAddr:]clientPort]` line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServerSpec {
+    pub id: ServerId,
+    pub host: String,
+    pub quorum_port: u16,
+    pub election_port: u16,
+    /// Observers replicate but never vote.
+    pub observer: bool,
+}
+
+/// The server's configuration, with ZooKeeper's defaults.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// ZooKeeper's basic time unit (`tickTime`), ms.
+    pub tick_ms: u32,
+    /// Ticks a learner may take to connect and sync (`initLimit`).
+    pub init_limit_ticks: u32,
+    /// Ticks a learner may lag before it is dropped (`syncLimit`).
+    pub sync_limit_ticks: u32,
+    /// Where snapshots, the log and `myid` live (`dataDir`).
+    pub data_dir: PathBuf,
+    /// Where the txn log lives (`dataLogDir`); defaults to `data_dir`. Paddock keeps log and
+    /// snapshots in one sled database, so a different value only moves that database.
+    pub data_log_dir: Option<PathBuf>,
+    /// `minSessionTimeout`, ms; `None` means 2 x tickTime.
+    pub min_session_timeout_ms: Option<u32>,
+    /// `maxSessionTimeout`, ms; `None` means 20 x tickTime.
+    pub max_session_timeout_ms: Option<u32>,
+    /// Transactions between snapshots (`snapCount`); each server randomises around it.
+    pub snap_count: u64,
+    /// Snapshots kept by purge (`autopurge.snapRetainCount`, at least 3).
+    pub snap_retain_count: u32,
+    /// Hours between purges (`autopurge.purgeInterval`); 0 = purge only after each snapshot.
+    pub purge_interval_hours: u32,
+    /// Concurrent client streams per client IP (`maxClientCnxns`); 0 = unlimited.
+    pub max_client_cnxns: u32,
+    /// Whether the leader accepts client connections (`leaderServes`).
+    pub leader_serves: bool,
+    /// Prometheus port (`metricsProvider.httpPort`); `None` = metrics endpoint off.
+    pub metrics_port: Option<u16>,
+    /// Enabled admin (four-letter-word) commands (`4lw.commands.whitelist`).
+    pub four_letter_words: Vec<String>,
+    /// Reserved for the native ZooKeeper wire protocol (`clientPort`); not served yet.
+    pub client_port: u16,
+    /// The gRPC client API port (`grpcPort`, Paddock).
+    pub grpc_port: u16,
+    /// The address the gRPC API binds (`grpcAddress`, Paddock).
+    pub grpc_address: String,
+    /// Largest znode data and request size, bytes (`jute.maxbuffer`).
+    pub max_data_bytes: u32,
+    /// Requests a server holds in its pipeline at once before pushing back (`globalOutstandingLimit`).
+    pub global_outstanding_limit: u32,
+    /// Requests one session may have in flight (`maxInflightPerSession`, Paddock).
+    pub max_inflight_per_session: u32,
+    /// `server.N` lines, by id.
+    pub servers: BTreeMap<ServerId, ServerSpec>,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            tick_ms: 2000,
+            init_limit_ticks: 10,
+            sync_limit_ticks: 5,
+            data_dir: PathBuf::from("./data"),
+            data_log_dir: None,
+            min_session_timeout_ms: None,
+            max_session_timeout_ms: None,
+            snap_count: 100_000,
+            snap_retain_count: 3,
+            purge_interval_hours: 0,
+            max_client_cnxns: 60,
+            leader_serves: true,
+            metrics_port: None,
+            four_letter_words: vec!["srvr".into()],
+            client_port: 2181,
+            grpc_port: 7181,
+            grpc_address: "0.0.0.0".into(),
+            max_data_bytes: 1024 * 1024,
+            global_outstanding_limit: 1000,
+            max_inflight_per_session: 1000,
+            servers: BTreeMap::new(),
+        }
+    }
+}
+
+/// A configuration error; the message names the key.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("invalid value for {key}: {value:?} ({why})")]
+    Invalid {
+        key: String,
+        value: String,
+        why: String,
+    },
+    #[error("line {line}: expected key=value, got {text:?}")]
+    Syntax { line: usize, text: String },
+    #[error("{0}")]
+    Inconsistent(String),
+}
+
+fn invalid(key: &str, value: &str, why: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.to_string(),
+        value: value.to_string(),
+        why: why.into(),
+    }
+}
+
+fn num<T: std::str::FromStr>(key: &str, value: &str) -> Result<T, ConfigError> {
+    value
+        .trim()
+        .parse::<T>()
+        .map_err(|_| invalid(key, value, "not a valid number"))
+}
+
+fn positive(key: &str, value: &str) -> Result<u32, ConfigError> {
+    let v: u32 = num(key, value)?;
+    if v == 0 {
+        return Err(invalid(key, value, "must be greater than 0"));
+    }
+    Ok(v)
+}
+
+fn port(key: &str, value: &str) -> Result<u16, ConfigError> {
+    num::<u16>(key, value).map_err(|_| invalid(key, value, "not a port number (0-65535)"))
+}
+
+fn boolean(key: &str, value: &str) -> Result<bool, ConfigError> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "yes" | "true" | "on" | "1" => Ok(true),
+        "no" | "false" | "off" | "0" => Ok(false),
+        _ => Err(invalid(key, value, "expected yes/no or true/false")),
+    }
+}
+
+/// Keys ZooKeeper knows that Paddock accepts and ignores (no warning).
+const IGNORED_KEYS: &[&str] = &[
+    "metricsProvider.className",
+    "metricsProvider.exportJvmInfo",
+    "admin.enableServer",
+    "admin.serverPort",
+    "standaloneEnabled",
+    "reconfigEnabled",
+    "preAllocSize",
+    "clientPortAddress",
+    "secureClientPort",
+    "audit.enable",
+    "dynamicConfigFile",
+];
+
+impl Config {
+    /// Parses zoo.cfg text on top of the defaults. Returns the config and warnings (unknown keys).
+    pub fn parse(text: &str) -> Result<(Config, Vec<String>), ConfigError> {
+        let mut cfg = Config::default();
+        let mut warnings = Vec::new();
+        for (i, raw) in text.lines().enumerate() {
+            let line = raw.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let Some((k, v)) = line.split_once('=') else {
+                return Err(ConfigError::Syntax {
+                    line: i + 1,
+                    text: raw.to_string(),
+                });
+            };
+            if let Some(w) = cfg.set(k.trim(), v.trim())? {
+                warnings.push(format!("line {}: {w}", i + 1));
+            }
+        }
+        Ok((cfg, warnings))
+    }
+
+    /// Sets one key as zoo.cfg spells it. `Ok(Some(warning))` for an unknown key.
+    pub fn set(&mut self, key: &str, value: &str) -> Result<Option<String>, ConfigError> {
+        match key {
+            "tickTime" => self.tick_ms = positive(key, value)?,
+            "initLimit" => self.init_limit_ticks = positive(key, value)?,
+            "syncLimit" => self.sync_limit_ticks = positive(key, value)?,
+            "dataDir" => {
+                if value.is_empty() {
+                    return Err(invalid(key, value, "must not be empty"));
+                }
+                self.data_dir = PathBuf::from(value)
+            }
+            "dataLogDir" => {
+                if value.is_empty() {
+                    return Err(invalid(key, value, "must not be empty"));
+                }
+                self.data_log_dir = Some(PathBuf::from(value))
+            }
+            "minSessionTimeout" => self.min_session_timeout_ms = Some(positive(key, value)?),
+            "maxSessionTimeout" => self.max_session_timeout_ms = Some(positive(key, value)?),
+            "snapCount" => {
+                let v: u64 = num(key, value)?;
+                if v < 2 {
+                    return Err(invalid(key, value, "must be at least 2"));
+                }
+                self.snap_count = v
+            }
+            "autopurge.snapRetainCount" => {
+                let v: u32 = num(key, value)?;
+                // ZooKeeper silently raises values below 3 to 3.
+                self.snap_retain_count = v.max(3);
+            }
+            "autopurge.purgeInterval" => self.purge_interval_hours = num(key, value)?,
+            "maxClientCnxns" => self.max_client_cnxns = num(key, value)?,
+            "leaderServes" => self.leader_serves = boolean(key, value)?,
+            "metricsProvider.httpPort" => self.metrics_port = Some(port(key, value)?),
+            "4lw.commands.whitelist" => {
+                self.four_letter_words = value
+                    .split(',')
+                    .map(|s| s.trim().to_string())
+                    .filter(|s| !s.is_empty())
+                    .collect()
+            }
+            "clientPort" => self.client_port = port(key, value)?,
+            "grpcPort" => self.grpc_port = port(key, value)?,
+            "grpcAddress" => {
+                if value.is_empty() {
+                    return Err(invalid(key, value, "must not be empty"));
+                }
+                self.grpc_address = value.to_string()
+            }
+            "jute.maxbuffer" => self.max_data_bytes = positive(key, value)?,
+            "globalOutstandingLimit" => self.global_outstanding_limit = positive(key, value)?,
+            "maxInflightPerSession" => self.max_inflight_per_session = positive(key, value)?,
+            k if k.starts_with("server.") => {
+                let spec = parse_server(k, value)?;
+                self.servers.insert(spec.id, spec);
+            }
+            k if IGNORED_KEYS.contains(&k) => {}
+            k => return Ok(Some(format!("unknown configuration key {k:?} ignored"))),
+        }
+        Ok(None)
+    }
+
+    /// The effective minimum session timeout, ms.
+    pub fn min_session_timeout(&self) -> u32 {
+        self.min_session_timeout_ms.unwrap_or(self.tick_ms.saturating_mul(2))
+    }
+
+    /// The effective maximum session timeout, ms.
+    pub fn max_session_timeout(&self) -> u32 {
+        self.max_session_timeout_ms.unwrap_or(self.tick_ms.saturating_mul(20))
+    }
+
+    /// Where the sled database lives.
+    pub fn db_dir(&self) -> PathBuf {
+        self.data_log_dir.clone().unwrap_or_else(|| self.data_dir.clone())
+    }
+
+    /// Cross-key checks. Call after all keys and flags are set.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.min_session_timeout() > self.max_session_timeout() {
+            return Err(ConfigError::Inconsistent(format!(
+                "minSessionTimeout ({} ms) is greater than maxSessionTimeout ({} ms)",
+                self.min_session_timeout(),
+                self.max_session_timeout()
+            )));
+        }
+        let voters = self.servers.values().filter(|s| !s.observer).count();
+        if !self.servers.is_empty() && voters == 0 {
+            return Err(ConfigError::Inconsistent(
+                "server.N: at least one server must be a participant (not an observer)".into(),
+            ));
+        }
+        if self.max_data_bytes > 64 * 1024 * 1024 {
+            return Err(invalid(
+                "jute.maxbuffer",
+                &self.max_data_bytes.to_string(),
+                "must be at most 64 MiB",
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn parse_server(key: &str, value: &str) -> Result<ServerSpec, ConfigError> {
+    let id: u64 = key["server.".len()..]
+        .parse()
+        .map_err(|_| invalid(key, value, "server id must be a number"))?;
+    if id == 0 || id > 255 {
+        return Err(invalid(key, value, "server id must be in 1..=255"));
+    }
+    // Drop the optional ";[addr:]clientPort" suffix of ZooKeeper 3.5 dynamic config lines.
+    let addr = value.split(';').next().unwrap_or_default().trim();
+    let parts: Vec<&str> = addr.split(':').collect();
+    if parts.len() < 3 || parts.len() > 4 || parts[0].is_empty() {
+        return Err(invalid(
+            key,
+            value,
+            "expected host:quorumPort:electionPort[:participant|:observer]",
+        ));
+    }
+    let observer = match parts.get(3).copied() {
+        None | Some("participant") => false,
+        Some("observer") => true,
+        Some(_) => return Err(invalid(key, value, "role must be participant or observer")),
+    };
+    Ok(ServerSpec {
+        id: ServerId(id),
+        host: parts[0].to_string(),
+        quorum_port: port(key, parts[1])?,
+        election_port: port(key, parts[2])?,
+        observer,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_zookeepers() {
+        let c = Config::default();
+        assert_eq!(c.tick_ms, 2000);
+        assert_eq!(c.min_session_timeout(), 4000);
+        assert_eq!(c.max_session_timeout(), 40000);
+        assert_eq!(c.grpc_port, 7181);
+        assert_eq!(c.max_data_bytes, 1 << 20);
+        assert!(c.validate().is_ok());
+    }
+
+    #[test]
+    fn parses_a_zoo_cfg() {
+        let text = "# comment\ntickTime=500\ninitLimit=5\nsyncLimit=2\ndataDir=/var/lib/p\n\
+                    server.1=node1:2888:3888\nserver.2=node2:2888:3888;2181\nserver.3=node3:2888:3888:observer\n\
+                    autopurge.snapRetainCount=1\nfrobnicate=3\n";
+        let (c, warnings) = Config::parse(text).unwrap();
+        assert_eq!(c.tick_ms, 500);
+        assert_eq!(c.min_session_timeout(), 1000);
+        assert_eq!(c.data_dir, PathBuf::from("/var/lib/p"));
+        assert_eq!(c.servers.len(), 3);
+        assert!(c.servers[&ServerId(3)].observer);
+        assert_eq!(c.servers[&ServerId(2)].election_port, 3888);
+        assert_eq!(c.snap_retain_count, 3);
+        assert_eq!(warnings.len(), 1);
+        assert!(warnings[0].contains("frobnicate"));
+    }
+
+    #[test]
+    fn bad_values_name_the_key() {
+        for (text, key) in [
+            ("tickTime=abc", "tickTime"),
+            ("tickTime=0", "tickTime"),
+            ("grpcPort=70000", "grpcPort"),
+            ("leaderServes=maybe", "leaderServes"),
+            ("server.x=a:1:2", "server.x"),
+            ("server.1=a:1", "server.1"),
+            ("server.1=a:1:2:boss", "server.1"),
+        ] {
+            let e = Config::parse(text).unwrap_err();
+            assert!(e.to_string().contains(key), "{text}: {e}");
+        }
+        assert!(matches!(Config::parse("garbage"), Err(ConfigError::Syntax { line: 1, .. })));
+    }
+
+    #[test]
+    fn min_above_max_is_refused() {
+        let (c, _) = Config::parse("minSessionTimeout=9000\nmaxSessionTimeout=8000").unwrap();
+        assert!(c.validate().unwrap_err().to_string().contains("minSessionTimeout"));
+    }
+}

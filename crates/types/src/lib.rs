@@ -1,0 +1,37 @@
+//! # paddock-types — the shared vocabulary
+//!
+//! Every other Paddock crate speaks in these types; none of them knows about the network or disk.
+//!
+//! ```text
+//!  ids      Zxid (epoch<<32 | counter), Epoch, ServerId, SessionId
+//!  error    ErrorCode (ZooKeeper's numeric codes), ZkError
+//!  path     validate_path (ZooKeeper's rules and messages), parent/basename/join
+//!  op       Request / Response / MultiOp / OpResult / Stat / CreateMode / WatchedEvent
+//!  txn      Txn = TxnHeader + TxnOp, the replicated log record, and its encoding
+//!  config   zoo.cfg parsing and validation
+//! ```
+//!
+//! ```
+//! use paddock_types::{Epoch, Zxid, validate_path};
+//! let z = Zxid::new(Epoch(2), 5);
+//! assert_eq!((z.epoch(), z.counter()), (Epoch(2), 5));
+//! assert!(validate_path("/app/locks", false).is_ok());
+//! assert!(validate_path("/app//locks", false).is_err());
+//! ```
+
+pub mod config;
+pub mod error;
+pub mod ids;
+pub mod op;
+pub mod path;
+pub mod txn;
+
+pub use config::{Config, ConfigError, ServerSpec};
+pub use error::{ErrorCode, ZkError};
+pub use ids::{Epoch, ServerId, SessionId, Zxid};
+pub use op::{
+    CreateMode, EventType, KeeperState, MultiOp, OpResult, Request, Response, Stat, WatchKind,
+    WatchedEvent, WatcherId,
+};
+pub use path::validate_path;
+pub use txn::{Txn, TxnHeader, TxnOp, PASSWORD_LEN};

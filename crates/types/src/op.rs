@@ -1,0 +1,266 @@
+//! Client requests and their answers, independent of the wire format.
+//!
+//! The gateway decodes protobuf into these; the processor and the data tree work only with them.
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+use crate::error::ErrorCode;
+use crate::ids::{SessionId, Zxid};
+
+/// ZooKeeper's node kinds (container and TTL nodes are not supported yet).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum CreateMode {
+    Persistent,
+    PersistentSequential,
+    Ephemeral,
+    EphemeralSequential,
+}
+
+impl CreateMode {
+    pub fn is_ephemeral(self) -> bool {
+        matches!(self, CreateMode::Ephemeral | CreateMode::EphemeralSequential)
+    }
+    pub fn is_sequential(self) -> bool {
+        matches!(self, CreateMode::PersistentSequential | CreateMode::EphemeralSequential)
+    }
+}
+
+/// ZooKeeper's `Stat`, field for field, with ZooKeeper's types.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stat {
+    /// zxid of the create.
+    pub czxid: i64,
+    /// zxid of the last data change (or the create).
+    pub mzxid: i64,
+    /// Create time, ms since the epoch (leader's clock at proposal).
+    pub ctime: i64,
+    /// Last data change time, ms since the epoch.
+    pub mtime: i64,
+    /// Number of data changes.
+    pub version: i32,
+    /// Number of child creates + deletes.
+    pub cversion: i32,
+    /// Number of ACL changes.
+    pub aversion: i32,
+    /// Owning session for ephemerals, 0 otherwise.
+    pub ephemeral_owner: i64,
+    /// Length of the data in bytes.
+    pub data_length: i32,
+    /// Number of children.
+    pub num_children: i32,
+    /// zxid of the last child create/delete (or the create).
+    pub pzxid: i64,
+}
+
+/// One operation of a `multi`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MultiOp {
+    Create {
+        path: String,
+        data: Bytes,
+        mode: CreateMode,
+    },
+    Delete {
+        path: String,
+        version: i32,
+    },
+    SetData {
+        path: String,
+        data: Bytes,
+        version: i32,
+    },
+    /// Succeeds iff the node exists and (version == -1 or its version equals `version`).
+    Check {
+        path: String,
+        version: i32,
+    },
+}
+
+impl MultiOp {
+    pub fn path(&self) -> &str {
+        match self {
+            MultiOp::Create { path, .. }
+            | MultiOp::Delete { path, .. }
+            | MultiOp::SetData { path, .. }
+            | MultiOp::Check { path, .. } => path,
+        }
+    }
+}
+
+/// A client request as the server sees it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Request {
+    Create {
+        path: String,
+        data: Bytes,
+        mode: CreateMode,
+    },
+    /// `version` -1 matches any version.
+    Delete {
+        path: String,
+        version: i32,
+    },
+    /// `version` -1 matches any version.
+    SetData {
+        path: String,
+        data: Bytes,
+        version: i32,
+    },
+    Exists {
+        path: String,
+        watch: bool,
+    },
+    GetData {
+        path: String,
+        watch: bool,
+    },
+    GetChildren {
+        path: String,
+        watch: bool,
+    },
+    /// Returns once every write committed before the sync reached the server is applied there.
+    Sync {
+        path: String,
+    },
+    Multi(Vec<MultiOp>),
+    /// Keeps the session alive.
+    Ping,
+    /// Ends the session: its ephemerals are deleted in the same transaction.
+    CloseSession,
+}
+
+impl Request {
+    /// True for requests that change state and so become transactions.
+    pub fn is_write(&self) -> bool {
+        matches!(
+            self,
+            Request::Create { .. }
+                | Request::Delete { .. }
+                | Request::SetData { .. }
+                | Request::Multi(_)
+                | Request::CloseSession
+        )
+    }
+
+    /// A short name for logs and metrics.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Request::Create { .. } => "create",
+            Request::Delete { .. } => "delete",
+            Request::SetData { .. } => "setData",
+            Request::Exists { .. } => "exists",
+            Request::GetData { .. } => "getData",
+            Request::GetChildren { .. } => "getChildren",
+            Request::Sync { .. } => "sync",
+            Request::Multi(_) => "multi",
+            Request::Ping => "ping",
+            Request::CloseSession => "closeSession",
+        }
+    }
+}
+
+/// The result of one `multi` operation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum OpResult {
+    Create { path: String, stat: Stat },
+    Delete,
+    SetData { stat: Stat },
+    Check,
+    /// ZooKeeper's error result: the failing op's code; `Ok` for ops before it, `RuntimeInconsistency`
+    /// for ops after it.
+    Error(ErrorCode),
+}
+
+/// A successful answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Response {
+    /// The actual path (with the sequence suffix for sequential nodes) and the new node's Stat.
+    Create { path: String, stat: Stat },
+    Delete,
+    SetData { stat: Stat },
+    /// `None` when the node does not exist (not an error for exists).
+    Exists { stat: Option<Stat> },
+    GetData { data: Bytes, stat: Stat },
+    /// Children names (unsorted, as ZooKeeper) and the parent's Stat.
+    GetChildren { children: Vec<String>, stat: Stat },
+    Sync { path: String },
+    /// One result per op. A failed multi is answered as an error whose details carry these.
+    Multi(Vec<OpResult>),
+    Ping,
+    CloseSession,
+    /// A session was opened (answer to the CreateSession transaction).
+    CreateSession { session: SessionId, timeout_ms: i32 },
+}
+
+impl Response {
+    /// For a `Multi` answer: the code of the op that failed, if one did (ZooKeeper reports a failed
+    /// multi as that error, with the per-op results attached).
+    pub fn multi_failure(&self) -> Option<ErrorCode> {
+        match self {
+            Response::Multi(results) => results.iter().find_map(|r| match r {
+                OpResult::Error(c) if *c != ErrorCode::Ok && *c != ErrorCode::RuntimeInconsistency => Some(*c),
+                _ => None,
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// ZooKeeper's `Watcher.Event.EventType`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[repr(i32)]
+pub enum EventType {
+    None = -1,
+    NodeCreated = 1,
+    NodeDeleted = 2,
+    NodeDataChanged = 3,
+    NodeChildrenChanged = 4,
+}
+
+impl EventType {
+    pub fn name(self) -> &'static str {
+        match self {
+            EventType::None => "None",
+            EventType::NodeCreated => "NodeCreated",
+            EventType::NodeDeleted => "NodeDeleted",
+            EventType::NodeDataChanged => "NodeDataChanged",
+            EventType::NodeChildrenChanged => "NodeChildrenChanged",
+        }
+    }
+}
+
+/// ZooKeeper's `Watcher.Event.KeeperState` (the values Paddock uses).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[repr(i32)]
+pub enum KeeperState {
+    Disconnected = 0,
+    SyncConnected = 3,
+    Closed = 7,
+    Expired = -112,
+}
+
+/// Which kind of watch a read leaves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum WatchKind {
+    /// Left by getData and by exists on an existing node: fires NodeDataChanged / NodeDeleted.
+    Data,
+    /// Left by exists on a missing node: fires NodeCreated (or NodeDataChanged/NodeDeleted if
+    /// the node appears and changes before delivery; as ZooKeeper, it lives in the data-watch table).
+    Exist,
+    /// Left by getChildren: fires NodeChildrenChanged / NodeDeleted.
+    Child,
+}
+
+/// A watch notification.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WatchedEvent {
+    pub event_type: EventType,
+    pub state: KeeperState,
+    pub path: String,
+    /// The zxid of the change that fired the watch.
+    pub zxid: Zxid,
+}
+
+/// Who a watch notifies: the session that registered it.
+pub type WatcherId = SessionId;
