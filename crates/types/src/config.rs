@@ -250,17 +250,21 @@ impl Config {
 
     /// The effective minimum session timeout, ms.
     pub fn min_session_timeout(&self) -> u32 {
-        self.min_session_timeout_ms.unwrap_or(self.tick_ms.saturating_mul(2))
+        self.min_session_timeout_ms
+            .unwrap_or(self.tick_ms.saturating_mul(2))
     }
 
     /// The effective maximum session timeout, ms.
     pub fn max_session_timeout(&self) -> u32 {
-        self.max_session_timeout_ms.unwrap_or(self.tick_ms.saturating_mul(20))
+        self.max_session_timeout_ms
+            .unwrap_or(self.tick_ms.saturating_mul(20))
     }
 
     /// Where the sled database lives.
     pub fn db_dir(&self) -> PathBuf {
-        self.data_log_dir.clone().unwrap_or_else(|| self.data_dir.clone())
+        self.data_log_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.clone())
     }
 
     /// Cross-key checks. Call after all keys and flags are set.
@@ -366,12 +370,19 @@ mod tests {
             let e = Config::parse(text).unwrap_err();
             assert!(e.to_string().contains(key), "{text}: {e}");
         }
-        assert!(matches!(Config::parse("garbage"), Err(ConfigError::Syntax { line: 1, .. })));
+        assert!(matches!(
+            Config::parse("garbage"),
+            Err(ConfigError::Syntax { line: 1, .. })
+        ));
     }
 
     #[test]
     fn min_above_max_is_refused() {
         let (c, _) = Config::parse("minSessionTimeout=9000\nmaxSessionTimeout=8000").unwrap();
-        assert!(c.validate().unwrap_err().to_string().contains("minSessionTimeout"));
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("minSessionTimeout"));
     }
 }

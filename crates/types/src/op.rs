@@ -19,10 +19,16 @@ pub enum CreateMode {
 
 impl CreateMode {
     pub fn is_ephemeral(self) -> bool {
-        matches!(self, CreateMode::Ephemeral | CreateMode::EphemeralSequential)
+        matches!(
+            self,
+            CreateMode::Ephemeral | CreateMode::EphemeralSequential
+        )
     }
     pub fn is_sequential(self) -> bool {
-        matches!(self, CreateMode::PersistentSequential | CreateMode::EphemeralSequential)
+        matches!(
+            self,
+            CreateMode::PersistentSequential | CreateMode::EphemeralSequential
+        )
     }
 }
 
@@ -163,9 +169,14 @@ impl Request {
 /// The result of one `multi` operation.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum OpResult {
-    Create { path: String, stat: Stat },
+    Create {
+        path: String,
+        stat: Stat,
+    },
     Delete,
-    SetData { stat: Stat },
+    SetData {
+        stat: Stat,
+    },
     Check,
     /// ZooKeeper's error result: the failing op's code; `Ok` for ops before it, `RuntimeInconsistency`
     /// for ops after it.
@@ -176,21 +187,39 @@ pub enum OpResult {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Response {
     /// The actual path (with the sequence suffix for sequential nodes) and the new node's Stat.
-    Create { path: String, stat: Stat },
+    Create {
+        path: String,
+        stat: Stat,
+    },
     Delete,
-    SetData { stat: Stat },
+    SetData {
+        stat: Stat,
+    },
     /// `None` when the node does not exist (not an error for exists).
-    Exists { stat: Option<Stat> },
-    GetData { data: Bytes, stat: Stat },
+    Exists {
+        stat: Option<Stat>,
+    },
+    GetData {
+        data: Bytes,
+        stat: Stat,
+    },
     /// Children names (unsorted, as ZooKeeper) and the parent's Stat.
-    GetChildren { children: Vec<String>, stat: Stat },
-    Sync { path: String },
+    GetChildren {
+        children: Vec<String>,
+        stat: Stat,
+    },
+    Sync {
+        path: String,
+    },
     /// One result per op. A failed multi is answered as an error whose details carry these.
     Multi(Vec<OpResult>),
     Ping,
     CloseSession,
     /// A session was opened (answer to the CreateSession transaction).
-    CreateSession { session: SessionId, timeout_ms: i32 },
+    CreateSession {
+        session: SessionId,
+        timeout_ms: i32,
+    },
 }
 
 impl Response {
@@ -199,7 +228,11 @@ impl Response {
     pub fn multi_failure(&self) -> Option<ErrorCode> {
         match self {
             Response::Multi(results) => results.iter().find_map(|r| match r {
-                OpResult::Error(c) if *c != ErrorCode::Ok && *c != ErrorCode::RuntimeInconsistency => Some(*c),
+                OpResult::Error(c)
+                    if *c != ErrorCode::Ok && *c != ErrorCode::RuntimeInconsistency =>
+                {
+                    Some(*c)
+                }
                 _ => None,
             }),
             _ => None,

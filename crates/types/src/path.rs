@@ -25,7 +25,11 @@ pub fn validate_path(path: &str, sequential: bool) -> Result<(), ZkError> {
 }
 
 fn validate(path: &str) -> Result<(), ZkError> {
-    let bad = |why: String| Err(ZkError::bad_arguments(format!("Invalid path string \"{path}\" caused by {why}")));
+    let bad = |why: String| {
+        Err(ZkError::bad_arguments(format!(
+            "Invalid path string \"{path}\" caused by {why}"
+        )))
+    };
     if path.is_empty() {
         return bad("path length must be > 0".into());
     }
@@ -118,7 +122,18 @@ mod tests {
 
     #[test]
     fn accepts_what_zookeeper_accepts() {
-        for p in ["/", "/a", "/a/b", "/a.b", "/..a", "/a..", "/.a/b.", "/zookeeper", "/ünïcödé", "/a b"] {
+        for p in [
+            "/",
+            "/a",
+            "/a/b",
+            "/a.b",
+            "/..a",
+            "/a..",
+            "/.a/b.",
+            "/zookeeper",
+            "/ünïcödé",
+            "/a b",
+        ] {
             ok(p);
         }
     }
@@ -126,8 +141,22 @@ mod tests {
     #[test]
     fn refuses_what_zookeeper_refuses() {
         for p in [
-            "", "a", "a/b", "/a/", "//", "/a//b", "/.", "/..", "/a/.", "/a/../b", "/a/./b", "/a\u{0}b",
-            "/a\u{1}", "/a\u{7f}", "/a\u{e000}", "/a\u{fff5}",
+            "",
+            "a",
+            "a/b",
+            "/a/",
+            "//",
+            "/a//b",
+            "/.",
+            "/..",
+            "/a/.",
+            "/a/../b",
+            "/a/./b",
+            "/a\u{0}b",
+            "/a\u{1}",
+            "/a\u{7f}",
+            "/a\u{e000}",
+            "/a\u{fff5}",
         ] {
             err(p);
         }
@@ -143,7 +172,11 @@ mod tests {
     #[test]
     fn error_names_the_rule_and_position() {
         let e = validate_path("/a//b", false).unwrap_err();
-        assert!(e.message.contains("empty node name specified @3"), "{}", e.message);
+        assert!(
+            e.message.contains("empty node name specified @3"),
+            "{}",
+            e.message
+        );
     }
 
     #[test]

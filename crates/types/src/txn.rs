@@ -71,7 +71,8 @@ pub struct DecodeError(String);
 impl Txn {
     /// The record's bytes (compact binary, `postcard`). Checksums are the storage layer's job.
     pub fn encode(&self) -> Vec<u8> {
-        postcard::to_stdvec(self).expect("a Txn always serialises: no maps with non-string keys, no io")
+        postcard::to_stdvec(self)
+            .expect("a Txn always serialises: no maps with non-string keys, no io")
     }
 
     /// Decodes bytes made by [`Txn::encode`].
