@@ -1,0 +1,371 @@
+//! The rules: how one transaction changes the state (ZooKeeper's, see the crate doc).
+//!
+//! Every function here validates against the current state *before* changing anything, so an
+//! error always leaves the state untouched; `multi` additionally restores a backup when a later
+//! op fails. Watches are not touched here: the changes that would fire them are recorded as
+//! [`Triggers`] and fired by the caller once the outcome is final.
+
+use bytes::Bytes;
+use paddock_types::path::{self as zkpath, is_system};
+use paddock_types::{
+    validate_path, CreateMode, ErrorCode, EventType, MultiOp, OpResult, Response, SessionId, Stat,
+    TxnHeader, TxnOp, ZkError,
+};
+
+use crate::key::{self, NodeKey};
+use crate::record::{NodeRecord, NodeStat};
+use crate::session::{SessionEntry, SessionInfo};
+use crate::state::State;
+
+/// Node changes that may fire watches, in the order they happened.
+pub(crate) struct Triggers {
+    /// False when nobody watches anything: then nothing is recorded (no path strings built).
+    enabled: bool,
+    list: Vec<(String, EventType)>,
+}
+
+impl Triggers {
+    pub(crate) fn new(enabled: bool) -> Triggers {
+        Triggers {
+            enabled,
+            list: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, path: &str, event: EventType) {
+        if self.enabled {
+            self.list.push((path.to_string(), event));
+        }
+    }
+
+    pub(crate) fn into_list(self) -> Vec<(String, EventType)> {
+        self.list
+    }
+}
+
+/// Applies one transaction's operation. On `Err` the state is unchanged.
+pub(crate) fn apply_op(
+    state: &mut State,
+    header: &TxnHeader,
+    op: &TxnOp,
+    triggers: &mut Triggers,
+) -> Result<Response, ZkError> {
+    match op {
+        TxnOp::CreateSession {
+            timeout_ms,
+            password,
+        } => create_session(state, header.session, *timeout_ms, *password),
+        TxnOp::CloseSession => {
+            close_session(state, header, triggers);
+            Ok(Response::CloseSession)
+        }
+        TxnOp::Create { path, data, mode } => create(state, header, path, data, *mode, triggers)
+            .map(|(path, stat)| Response::Create { path, stat }),
+        TxnOp::Delete { path, version } => {
+            delete(state, header, path, *version, triggers).map(|()| Response::Delete)
+        }
+        TxnOp::SetData {
+            path,
+            data,
+            version,
+        } => set_data(state, header, path, data, *version, triggers)
+            .map(|stat| Response::SetData { stat }),
+        TxnOp::Multi(ops) => Ok(Response::Multi(multi(state, header, ops, triggers))),
+    }
+}
+
+fn create_session(
+    state: &mut State,
+    session: SessionId,
+    timeout_ms: i32,
+    password: [u8; paddock_types::PASSWORD_LEN],
+) -> Result<Response, ZkError> {
+    if session == SessionId::NONE {
+        return Err(ZkError::bad_arguments(
+            "session id 0 is reserved for \"no session\"",
+        ));
+    }
+    let info = SessionInfo {
+        timeout_ms,
+        password,
+    };
+    match state.sessions.get_mut(&session) {
+        // Re-creating a known session only refreshes its info; its ephemerals stay.
+        Some(entry) => entry.info = info,
+        None => {
+            state.sessions.insert(session, SessionEntry::new(info));
+        }
+    }
+    Ok(Response::CreateSession {
+        session,
+        timeout_ms,
+    })
+}
+
+/// Deletes every ephemeral of the session (in path-key order), then the session. Unknown
+/// sessions are fine: closing is idempotent.
+fn close_session(state: &mut State, header: &TxnHeader, triggers: &mut Triggers) {
+    let Some(entry) = state.sessions.get(&header.session) else {
+        return;
+    };
+    let owned: Vec<NodeKey> = entry.ephemerals.iter().cloned().collect();
+    for key in owned {
+        let path = key.path();
+        remove_node(state, header, key.as_str(), &path, triggers);
+    }
+    state.sessions.remove(&header.session);
+}
+
+fn no_node(path: &str) -> ZkError {
+    ZkError::new(ErrorCode::NoNode, format!("no node {path}"))
+}
+
+fn read_only(path: &str) -> ZkError {
+    ZkError::bad_arguments(format!(
+        "{path} is read-only (the root and /zookeeper are system nodes)"
+    ))
+}
+
+fn bad_version(path: &str, expected: i32, actual: i32) -> ZkError {
+    ZkError::new(
+        ErrorCode::BadVersion,
+        format!("bad version for {path}: expected {expected}, node is at {actual}"),
+    )
+}
+
+/// A path a client may change: valid, and neither the root nor under `/zookeeper`.
+fn writable_key(path: &str) -> Result<String, ZkError> {
+    validate_path(path, false)?;
+    if path == "/" || is_system(path) {
+        return Err(read_only(path));
+    }
+    key::encode(path).ok_or_else(|| ZkError::bad_arguments(format!("invalid path {path}")))
+}
+
+/// Where a create will put its node, once every check passed.
+struct CreateTarget {
+    /// The node's path, with the sequence suffix for sequential modes.
+    path: String,
+    key: String,
+    parent_path: String,
+    parent_key: String,
+}
+
+/// The create checks, in ZooKeeper's order; nothing is changed.
+fn create_target(
+    state: &State,
+    session: SessionId,
+    path: &str,
+    mode: CreateMode,
+) -> Result<CreateTarget, ZkError> {
+    let sequential = mode.is_sequential();
+    validate_path(path, sequential)?;
+    // A sequential path may end with '/': judge it by a stand-in for the suffix (no '/' in it).
+    let probe = if sequential {
+        format!("{path}1")
+    } else {
+        path.to_string()
+    };
+    if probe == "/" || is_system(&probe) {
+        return Err(read_only(path));
+    }
+    let parent_path = zkpath::parent(&probe).to_string();
+    let parent_key = key::encode(&parent_path).ok_or_else(|| no_node(&parent_path))?;
+    let parent = state
+        .node_by_key(&parent_key)
+        .ok_or_else(|| no_node(&parent_path))?
+        .stat();
+    if parent.ephemeral_owner != 0 {
+        let why = format!("{parent_path} is ephemeral and cannot have children");
+        return Err(ZkError::new(ErrorCode::NoChildrenForEphemerals, why));
+    }
+    if mode.is_ephemeral() && !state.sessions.contains_key(&session) {
+        let why = format!("session {session} is not open: cannot own an ephemeral");
+        return Err(ZkError::new(ErrorCode::SessionExpired, why));
+    }
+    let actual = if sequential {
+        format!("{path}{:010}", parent.cversion)
+    } else {
+        path.to_string()
+    };
+    let key = key::encode(&actual).ok_or_else(|| no_node(&actual))?;
+    if state.node_by_key(&key).is_some() {
+        let why = format!("{actual} already exists");
+        return Err(ZkError::new(ErrorCode::NodeExists, why));
+    }
+    Ok(CreateTarget {
+        path: actual,
+        key,
+        parent_path,
+        parent_key,
+    })
+}
+
+fn create(
+    state: &mut State,
+    header: &TxnHeader,
+    path: &str,
+    data: &Bytes,
+    mode: CreateMode,
+    triggers: &mut Triggers,
+) -> Result<(String, Stat), ZkError> {
+    let target = create_target(state, header.session, path, mode)?;
+    let zxid = header.zxid.as_i64();
+    let stat = NodeStat {
+        czxid: zxid,
+        mzxid: zxid,
+        pzxid: zxid,
+        ctime: header.time_ms,
+        mtime: header.time_ms,
+        ephemeral_owner: if mode.is_ephemeral() {
+            header.session.0
+        } else {
+            0
+        },
+        ..NodeStat::default()
+    };
+    let record = NodeRecord::new(&stat, data);
+    let full = record.full_stat();
+    state.insert(NodeKey::from_encoded(target.key), record);
+    state.update_stat(&target.parent_key, |p| {
+        p.cversion = p.cversion.wrapping_add(1);
+        p.pzxid = zxid;
+        p.num_children = p.num_children.wrapping_add(1);
+    });
+    triggers.push(&target.path, EventType::NodeCreated);
+    triggers.push(&target.parent_path, EventType::NodeChildrenChanged);
+    Ok((target.path, full))
+}
+
+fn delete(
+    state: &mut State,
+    header: &TxnHeader,
+    path: &str,
+    version: i32,
+    triggers: &mut Triggers,
+) -> Result<(), ZkError> {
+    let node_key = writable_key(path)?;
+    let stat = state
+        .node_by_key(&node_key)
+        .ok_or_else(|| no_node(path))?
+        .stat();
+    if version != -1 && version != stat.version {
+        return Err(bad_version(path, version, stat.version));
+    }
+    if stat.num_children > 0 {
+        return Err(ZkError::new(
+            ErrorCode::NotEmpty,
+            format!("{path} has {} children", stat.num_children),
+        ));
+    }
+    remove_node(state, header, &node_key, path, triggers);
+    Ok(())
+}
+
+/// Removes a childless node and updates its parent: the common tail of delete and close-session.
+fn remove_node(
+    state: &mut State,
+    header: &TxnHeader,
+    node_key: &str,
+    path: &str,
+    triggers: &mut Triggers,
+) {
+    if state.remove(node_key).is_none() {
+        return;
+    }
+    let parent_path = zkpath::parent(path);
+    if let Some(parent_key) = key::encode(parent_path) {
+        let zxid = header.zxid.as_i64();
+        state.update_stat(&parent_key, |p| {
+            p.cversion = p.cversion.wrapping_add(1);
+            p.pzxid = zxid;
+            p.num_children = p.num_children.wrapping_sub(1);
+        });
+    }
+    triggers.push(path, EventType::NodeDeleted);
+    triggers.push(parent_path, EventType::NodeChildrenChanged);
+}
+
+fn set_data(
+    state: &mut State,
+    header: &TxnHeader,
+    path: &str,
+    data: &Bytes,
+    version: i32,
+    triggers: &mut Triggers,
+) -> Result<Stat, ZkError> {
+    let node_key = writable_key(path)?;
+    let mut stat = state
+        .node_by_key(&node_key)
+        .ok_or_else(|| no_node(path))?
+        .stat();
+    if version != -1 && version != stat.version {
+        return Err(bad_version(path, version, stat.version));
+    }
+    stat.version = stat.version.wrapping_add(1);
+    stat.mzxid = header.zxid.as_i64();
+    stat.mtime = header.time_ms;
+    let record = NodeRecord::new(&stat, data);
+    let full = record.full_stat();
+    state.replace(&node_key, record);
+    triggers.push(path, EventType::NodeDataChanged);
+    Ok(full)
+}
+
+fn check(state: &State, path: &str, version: i32) -> Result<(), ZkError> {
+    validate_path(path, false)?;
+    let stat = state.node(path).ok_or_else(|| no_node(path))?.stat();
+    if version != -1 && version != stat.version {
+        return Err(bad_version(path, version, stat.version));
+    }
+    Ok(())
+}
+
+/// All-or-nothing: on the first failing op the state is restored and nothing fires; the results
+/// then follow ZooKeeper (`Ok` before the failure, its code, `RuntimeInconsistency` after).
+fn multi(
+    state: &mut State,
+    header: &TxnHeader,
+    ops: &[MultiOp],
+    triggers: &mut Triggers,
+) -> Vec<OpResult> {
+    let backup = state.clone();
+    let mut pending = Triggers::new(triggers.enabled);
+    let mut results = Vec::with_capacity(ops.len());
+    for (i, op) in ops.iter().enumerate() {
+        match multi_op(state, header, op, &mut pending) {
+            Ok(result) => results.push(result),
+            Err(e) => {
+                *state = backup;
+                let mut failed = vec![OpResult::Error(ErrorCode::Ok); i];
+                failed.push(OpResult::Error(e.code));
+                failed.resize(ops.len(), OpResult::Error(ErrorCode::RuntimeInconsistency));
+                return failed;
+            }
+        }
+    }
+    triggers.list.append(&mut pending.list);
+    results
+}
+
+fn multi_op(
+    state: &mut State,
+    header: &TxnHeader,
+    op: &MultiOp,
+    triggers: &mut Triggers,
+) -> Result<OpResult, ZkError> {
+    match op {
+        MultiOp::Create { path, data, mode } => create(state, header, path, data, *mode, triggers)
+            .map(|(path, stat)| OpResult::Create { path, stat }),
+        MultiOp::Delete { path, version } => {
+            delete(state, header, path, *version, triggers).map(|()| OpResult::Delete)
+        }
+        MultiOp::SetData {
+            path,
+            data,
+            version,
+        } => set_data(state, header, path, data, *version, triggers)
+            .map(|stat| OpResult::SetData { stat }),
+        MultiOp::Check { path, version } => check(state, path, *version).map(|()| OpResult::Check),
+    }
+}

@@ -1,0 +1,242 @@
+//! `DataTree`: the state plus the last applied zxid and the watches; the crate's front door.
+
+use std::fmt;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use bytes::Bytes;
+use paddock_types::{
+    validate_path, ErrorCode, SessionId, Stat, Txn, TxnOp, WatchKind, WatchedEvent, WatcherId,
+    ZkError, Zxid,
+};
+
+use crate::apply::{self, Triggers};
+use crate::digest;
+use crate::session::SessionInfo;
+use crate::snapshot::{self, SnapshotError, TreeSnapshot};
+use crate::state::State;
+use crate::watches::WatchManager;
+
+/// The outcome of applying one transaction.
+#[derive(Debug)]
+pub struct Applied {
+    /// The answer for the client that sent the request (every replica computes the same one). A
+    /// failed `multi` is `Ok(Response::Multi(..))` carrying the per-op errors; see
+    /// `Response::multi_failure`.
+    pub result: Result<paddock_types::Response, ZkError>,
+    /// Watches this change fired on this server, in order, already removed (one-shot).
+    pub events: Vec<(WatcherId, WatchedEvent)>,
+}
+
+/// The replicated state machine: znodes, sessions, the last applied zxid, and this server's watches.
+///
+/// Reads take `&self` and may run in parallel (e.g. under a `RwLock` read guard); a read that
+/// leaves a watch registers it under an internal mutex, atomically with the read as long as the
+/// caller's lock keeps `apply` (which takes `&mut self`) out. `Clone` is O(1) and shares the nodes,
+/// but the clone starts with **no watches** (watches belong to the connected clients of one live
+/// tree).
+pub struct DataTree {
+    state: State,
+    last_zxid: Zxid,
+    watches: Mutex<WatchManager>,
+}
+
+impl DataTree {
+    /// A fresh tree: `/`, `/zookeeper`, `/zookeeper/config`, `/zookeeper/quota`; no sessions;
+    /// last zxid `Zxid::ZERO`.
+    pub fn new() -> DataTree {
+        DataTree::from_parts(State::with_system_nodes(), Zxid::ZERO)
+    }
+
+    pub(crate) fn from_parts(state: State, last_zxid: Zxid) -> DataTree {
+        DataTree {
+            state,
+            last_zxid,
+            watches: Mutex::new(WatchManager::default()),
+        }
+    }
+
+    /// The zxid of the last applied transaction.
+    pub fn last_zxid(&self) -> Zxid {
+        self.last_zxid
+    }
+
+    /// Applies one transaction (see the crate doc for the rules). Never panics on any content.
+    ///
+    /// A zxid not above [`DataTree::last_zxid`] is refused with `SystemError` and changes nothing.
+    /// Otherwise the txn's zxid becomes the last zxid whether or not the operation succeeded.
+    pub fn apply(&mut self, txn: &Txn) -> Applied {
+        let zxid = txn.header.zxid;
+        if zxid <= self.last_zxid {
+            let message = format!(
+                "out of order: txn zxid {zxid} is not above the last applied {}",
+                self.last_zxid
+            );
+            return Applied {
+                result: Err(ZkError::new(ErrorCode::SystemError, message)),
+                events: Vec::new(),
+            };
+        }
+        let watches = self
+            .watches
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner);
+        let mut triggers = Triggers::new(!watches.is_empty());
+        let result = apply::apply_op(&mut self.state, &txn.header, &txn.op, &mut triggers);
+        self.last_zxid = zxid;
+        let mut events = Vec::new();
+        for (path, event_type) in triggers.into_list() {
+            watches.trigger(&path, event_type, zxid, &mut events);
+        }
+        if matches!(txn.op, TxnOp::CloseSession) {
+            // The session is gone everywhere; so are the watches it left on this server.
+            watches.remove_watcher(txn.header.session);
+        }
+        Applied { result, events }
+    }
+
+    fn watches(&self) -> MutexGuard<'_, WatchManager> {
+        // A panic while holding the lock cannot leave the manager half-updated in a way that
+        // matters more than losing the server, so keep going with what is there.
+        self.watches.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn watch(&self, path: &str, kind: WatchKind, watcher: Option<WatcherId>) {
+        if let Some(w) = watcher {
+            self.watches().add(path, kind, w);
+        }
+    }
+
+    /// A node's data and stat; with `watch`, leaves a data watch (only if the node exists).
+    pub fn get_data(&self, path: &str, watch: Option<WatcherId>) -> Result<(Bytes, Stat), ZkError> {
+        let record = self.state.node(path).ok_or_else(|| no_node(path))?;
+        self.watch(path, WatchKind::Data, watch);
+        Ok((record.data_bytes(), record.full_stat()))
+    }
+
+    /// A node's stat, or `None`; with `watch`, leaves a data watch if the node exists and an
+    /// exist watch (fires on creation) if it does not.
+    pub fn exists(&self, path: &str, watch: Option<WatcherId>) -> Option<Stat> {
+        match self.state.node(path) {
+            Some(record) => {
+                self.watch(path, WatchKind::Data, watch);
+                Some(record.full_stat())
+            }
+            None => {
+                // A watch on a path that can never exist would only leak until the session ends.
+                if watch.is_some() && validate_path(path, false).is_ok() {
+                    self.watch(path, WatchKind::Exist, watch);
+                }
+                None
+            }
+        }
+    }
+
+    /// A node's children names (in no promised order) and its own stat; with `watch`, leaves a
+    /// child watch (only if the node exists).
+    pub fn get_children(
+        &self,
+        path: &str,
+        watch: Option<WatcherId>,
+    ) -> Result<(Vec<String>, Stat), ZkError> {
+        let record = self.state.node(path).ok_or_else(|| no_node(path))?;
+        let children: Vec<String> = self.state.children(path).map(String::from).collect();
+        self.watch(path, WatchKind::Child, watch);
+        Ok((children, record.full_stat()))
+    }
+
+    /// Drops every watch `watcher` left (its session closed or moved away from this server).
+    pub fn remove_watcher(&self, watcher: WatcherId) {
+        self.watches().remove_watcher(watcher);
+    }
+
+    /// Number of (path, kind, watcher) registrations (ZooKeeper's `watch_count`).
+    pub fn watch_count(&self) -> usize {
+        self.watches().count()
+    }
+
+    /// Every watch as (watcher, path, kind), sorted; exist watches are reported as `Data` (they
+    /// share ZooKeeper's data-watch table). For admin listings (`wchc`, `wchp`).
+    pub fn watches_list(&self) -> Vec<(WatcherId, String, WatchKind)> {
+        self.watches().list()
+    }
+
+    /// Number of znodes, including `/` and the `/zookeeper` nodes (ZooKeeper's `znode_count`).
+    pub fn node_count(&self) -> usize {
+        self.state.nodes.len()
+    }
+
+    /// Sum over znodes of path length + data length (ZooKeeper's `approximate_data_size`).
+    pub fn approximate_data_size(&self) -> u64 {
+        self.state.approx_data_size()
+    }
+
+    /// An open session's info.
+    pub fn session(&self, id: SessionId) -> Option<SessionInfo> {
+        self.state.sessions.get(&id).map(|e| e.info)
+    }
+
+    /// Every open session, by ascending id.
+    pub fn sessions(&self) -> Vec<(SessionId, SessionInfo)> {
+        self.state
+            .sessions
+            .iter()
+            .map(|(id, e)| (*id, e.info))
+            .collect()
+    }
+
+    /// Paths of the ephemeral nodes a session owns (sorted by parent, then name).
+    pub fn ephemerals(&self, id: SessionId) -> Vec<String> {
+        self.state
+            .sessions
+            .get(&id)
+            .map(|e| e.ephemerals.iter().map(|k| k.path()).collect())
+            .unwrap_or_default()
+    }
+
+    /// An O(1) frozen copy of nodes, sessions and last zxid (no watches), to write out while this
+    /// tree keeps applying.
+    pub fn snapshot(&self) -> TreeSnapshot {
+        TreeSnapshot::new(self.state.clone(), self.last_zxid)
+    }
+
+    /// Rebuilds a tree from bytes made by [`TreeSnapshot::write_to`]. Garbage, truncated or
+    /// inconsistent input is an error (never a panic, never an allocation sized by an unchecked
+    /// length field). The reader is consumed through a buffer and may be read past the snapshot.
+    pub fn read_snapshot(r: &mut dyn std::io::Read) -> Result<DataTree, SnapshotError> {
+        snapshot::read(r)
+    }
+
+    /// A deterministic 64-bit hash of every node (path, data, stat) and session (id, timeout,
+    /// password), equal on replicas in the same state. O(size of the tree).
+    pub fn digest(&self) -> u64 {
+        digest::digest(&self.state)
+    }
+}
+
+fn no_node(path: &str) -> ZkError {
+    ZkError::new(ErrorCode::NoNode, format!("no node {path}"))
+}
+
+impl Default for DataTree {
+    fn default() -> DataTree {
+        DataTree::new()
+    }
+}
+
+impl Clone for DataTree {
+    /// Shares nodes and sessions (O(1)); the clone has no watches.
+    fn clone(&self) -> DataTree {
+        DataTree::from_parts(self.state.clone(), self.last_zxid)
+    }
+}
+
+impl fmt::Debug for DataTree {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DataTree")
+            .field("last_zxid", &self.last_zxid)
+            .field("nodes", &self.node_count())
+            .field("sessions", &self.state.sessions.len())
+            .field("watches", &self.watch_count())
+            .finish()
+    }
+}
