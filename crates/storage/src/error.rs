@@ -20,6 +20,8 @@ pub enum StorageError {
     Db(#[from] sled::Error),
     #[error("corrupt record at zxid {zxid}: {why}")]
     Corrupt { zxid: Zxid, why: String },
+    #[error("corrupt file {path}: {why}")]
+    CorruptFile { path: PathBuf, why: String },
     #[error("corrupt storage: {0}")]
     CorruptOther(String),
     #[error("append out of order: zxid {zxid} is not above {last}")]

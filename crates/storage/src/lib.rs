@@ -1,5 +1,105 @@
-//! Storage traits (implementations are being written).
+//! # paddock-storage — what a Paddock server keeps on disk
+//!
+//! The txn log, the snapshots and ZAB's two epochs, behind the traits in [`traits`] that the
+//! processor and quorum crates code against; disk implementations opened together by
+//! [`DataDir`]; in-memory implementations in [`mem`] for other crates' tests; and a
+//! [`conformance`] suite that both must pass.
+//!
+//! ```text
+//!   DataDir::open(dir) ──► (DataDir, RecoveryReport)
+//!
+//!   <dir>/paddock.lock               exclusive flock; held while any store is alive
+//!   <dir>/txnlog/          sled db   SledTxnLog        : TxnLog        zxid BE -> crc32 ++ txn
+//!   <dir>/snapshots/       files     FileSnapshotStore : SnapshotStore snapshot.<zxid hex16>
+//!   <dir>/acceptedEpoch    file      FileEpochStore    : EpochStore    decimal text
+//!   <dir>/currentEpoch     file
+//!
+//!   processor sync stage ── append(batch) ─► sync() ─► ack    (group commit: one fsync per batch)
+//!   recovery             ── open_latest() snapshot ─► read_after(snapshot zxid) ─► replay
+//! ```
+//!
+//! ```
+//! use bytes::Bytes;
+//! use paddock_storage::{DataDir, TxnLog};
+//! use paddock_types::Zxid;
+//!
+//! let dir = tempfile::tempdir().unwrap();
+//! let (data, report) = DataDir::open(dir.path()).unwrap();
+//! assert_eq!(report.last_zxid, Zxid::ZERO);
+//! let log = data.log();
+//! log.append(&[(Zxid(1), Bytes::from("txn"))]).unwrap();
+//! log.sync().unwrap(); // now, and only now, zxid 1 may be acknowledged
+//! assert_eq!(log.last_durable_zxid(), Zxid(1));
+//! ```
+//!
+//! ## Why the log is sled and snapshots are files
+//!
+//! Log records are small, written in order and read in ranges: a sorted key-value store with
+//! big-endian zxid keys fits, and sled batches make each group commit one atomic write.
+//! Snapshots are one value of 100+ MB: sled 0.34 would hold such a value in memory whole (write
+//! and read), doubling the server's footprint while the tree is serialised, and it handles huge
+//! values poorly (blob files, rewrites). A file written through a `BufWriter` and read through a
+//! bounded buffer streams instead, with a crc32 trailer, fsync and an atomic rename.
+//!
+//! ## Durability contract
+//!
+//! * [`TxnLog::append`] buffers. [`TxnLog::sync`] returns `Ok` only once every record appended
+//!   before the call is on stable storage: sled's `flush()` (which in 0.34.7 ends in
+//!   `sync_file_range`, not enough for a power loss) followed by our own `fdatasync` of sled's
+//!   data file `db`, of any new `blobs/*` files and of the directories whose entries changed
+//!   (see `sled_log/durable.rs`). `truncate_after` and `purge_through` are durable on return too.
+//! * All flushes go through one mutex; `flush_async` is never called and sled's background
+//!   flusher is off (sled 0.34's concurrent-flush hang).
+//! * A snapshot is visible only after `commit`: trailer written, file fsync'ed, renamed from
+//!   `.tmp`, directory fsync'ed.
+//! * Epoch setters write a temporary file, fsync, rename, fsync the directory, then return.
+//!
+//! ## Invariants
+//!
+//! * Log zxids are strictly increasing; an append at or below `last_logged_zxid` is refused
+//!   whole. `last_durable_zxid <= last_logged_zxid`.
+//! * Every record is checksummed (crc32 over key and payload) and verified on every read and at
+//!   open. The first bad record at open cuts the log there — it and everything after it, even
+//!   records that check out, since ZAB cannot apply a transaction whose predecessor is lost — and
+//!   the cut is made durable, warned about and returned in the [`RecoveryReport`]. Corrupt data
+//!   is never served and never panics.
+//! * `last_logged_zxid` never goes back except through `truncate_after`: purging every record
+//!   keeps it (a persisted purge watermark), across restarts too.
+//! * `open_latest` returns only a snapshot whose checksum verified; failing ones are moved aside
+//!   to `.corrupt` with a warning, and the next newest is tried.
+//! * An unreadable epoch file fails the open: it is never read as 0.
+//! * One process per data directory ([`StorageError::Locked`] otherwise).
+//!
+//! ## Layout
+//!
+//! ```text
+//! traits.rs      the seams: TxnLog, SnapshotStore/SnapshotSink, EpochStore
+//! error.rs       StorageError
+//! datadir.rs     DataDir, StorageOptions, RecoveryReport
+//! lock.rs        the directory lock
+//! sled_log/      SledTxnLog: record format, recovery scan, flush + fdatasync
+//! snapshot/      FileSnapshotStore: file format, sink, verifying reader
+//! epoch.rs       FileEpochStore
+//! fsutil.rs      fsync_dir, atomic file writes
+//! mem/           MemTxnLog, MemSnapshotStore, MemEpochStore (tests, simulation)
+//! conformance/   suites every implementation must pass, and the model-based log check
+//! ```
+
+pub mod conformance;
+mod datadir;
+mod epoch;
 pub mod error;
+mod fsutil;
+mod lock;
+pub mod mem;
+mod sled_log;
+mod snapshot;
 pub mod traits;
+
+pub use datadir::{DataDir, RecoveryReport, StorageOptions, SNAPSHOT_DIR, TXNLOG_DIR};
+pub use epoch::{FileEpochStore, ACCEPTED_EPOCH_FILE, CURRENT_EPOCH_FILE};
 pub use error::StorageError;
-pub use traits::{EpochStore, SnapshotSink, SnapshotStore, TxnLog};
+pub use lock::LOCK_FILE;
+pub use sled_log::{LogRecovery, SledTxnLog, RECORDS_TREE};
+pub use snapshot::{FileSnapshotSink, FileSnapshotStore, SkippedSnapshot, SnapshotRecovery};
+pub use traits::{EpochStore, SnapshotReader, SnapshotSink, SnapshotStore, TxnLog};

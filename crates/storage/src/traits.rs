@@ -21,7 +21,9 @@ pub trait TxnLog: Send + Sync + 'static {
     /// On `Ok`, `last_durable_zxid() == last_logged_zxid()` as they were when `sync` was called.
     fn sync(&self) -> Result<(), StorageError>;
 
-    /// The highest zxid appended (durable or not); `Zxid::ZERO` when empty.
+    /// The highest zxid appended (durable or not); `Zxid::ZERO` when nothing was ever appended.
+    /// Only [`TxnLog::truncate_after`] lowers it: a purge that removes every record keeps it
+    /// (implementations persist how far they purged), so appends at or below it stay refused.
     fn last_logged_zxid(&self) -> Zxid;
 
     /// The highest zxid known durable; `Zxid::ZERO` when empty.
@@ -34,11 +36,13 @@ pub trait TxnLog: Send + Sync + 'static {
     /// (`StorageError::Corrupt` naming the zxid otherwise).
     fn read_after(&self, after: Zxid, limit: usize) -> Result<Vec<(Zxid, Bytes)>, StorageError>;
 
-    /// Removes every record with zxid > `zxid` (ZAB's TRUNC). Durable on return.
+    /// Removes every record with zxid > `zxid` (ZAB's TRUNC). Durable on return, and so are the
+    /// records kept: afterwards `last_durable_zxid() == last_logged_zxid() <= zxid`.
     fn truncate_after(&self, zxid: Zxid) -> Result<(), StorageError>;
 
     /// Removes every record with zxid <= `zxid` (purge; only records a retained snapshot covers).
-    /// Durable on return.
+    /// A `zxid` above [`TxnLog::last_logged_zxid`] purges up to that. Durable on return (and,
+    /// like `sync`, makes every record appended before it durable).
     fn purge_through(&self, zxid: Zxid) -> Result<(), StorageError>;
 }
 
@@ -49,6 +53,9 @@ pub trait SnapshotSink: Write + Send {
     fn commit(self: Box<Self>) -> Result<(), StorageError>;
 }
 
+/// A committed snapshot's bytes, as [`SnapshotStore::open_latest`] hands them out.
+pub type SnapshotReader = Box<dyn Read + Send>;
+
 /// Snapshots of the data tree, identified by the zxid of the last transaction they include.
 pub trait SnapshotStore: Send + Sync + 'static {
     /// Starts a snapshot that includes every transaction up to and including `zxid`.
@@ -56,7 +63,7 @@ pub trait SnapshotStore: Send + Sync + 'static {
 
     /// The newest snapshot whose checksum verifies, as a reader of exactly the bytes committed.
     /// Invalid snapshots are skipped with a warning naming them. `None` when there is none.
-    fn open_latest(&self) -> Result<Option<(Zxid, Box<dyn Read + Send>)>, StorageError>;
+    fn open_latest(&self) -> Result<Option<(Zxid, SnapshotReader)>, StorageError>;
 
     /// The zxids of all committed snapshots, oldest first.
     fn list(&self) -> Result<Vec<Zxid>, StorageError>;

@@ -1,0 +1,240 @@
+//! [`MemTxnLog`].
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Bound;
+use std::sync::Mutex;
+
+use bytes::Bytes;
+use paddock_types::Zxid;
+
+use super::injected;
+use crate::error::StorageError;
+use crate::fsutil::lock;
+use crate::traits::TxnLog;
+
+/// An in-memory [`TxnLog`] that knows which records are durable.
+///
+/// Same semantics as [`crate::SledTxnLog`], including the purge watermark: `last_logged_zxid` is
+/// max(last record, highest zxid purged), so purging everything does not reset it.
+#[derive(Debug, Default)]
+pub struct MemTxnLog {
+    state: Mutex<State>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    records: BTreeMap<Zxid, Bytes>,
+    last_logged: Zxid,
+    last_durable: Zxid,
+    purged_through: Zxid,
+    fail_sync: bool,
+    fail_append: bool,
+    corrupt: BTreeSet<Zxid>,
+    syncs: u64,
+}
+
+impl State {
+    fn recompute_last(&mut self) {
+        let last_key = self
+            .records
+            .keys()
+            .next_back()
+            .copied()
+            .unwrap_or(Zxid::ZERO);
+        self.last_logged = last_key.max(self.purged_through);
+    }
+
+    fn flush(&mut self) -> Result<(), StorageError> {
+        if self.fail_sync {
+            return Err(injected("txn log sync"));
+        }
+        self.syncs += 1;
+        self.last_durable = self.last_logged;
+        Ok(())
+    }
+}
+
+impl MemTxnLog {
+    /// An empty log.
+    pub fn new() -> MemTxnLog {
+        MemTxnLog::default()
+    }
+
+    /// While `true`, `sync`, `truncate_after` and `purge_through` fail with an io error and
+    /// change nothing.
+    pub fn fail_syncs(&self, fail: bool) {
+        lock(&self.state).fail_sync = fail;
+    }
+
+    /// While `true`, `append` fails with an io error and changes nothing.
+    pub fn fail_appends(&self, fail: bool) {
+        lock(&self.state).fail_append = fail;
+    }
+
+    /// Makes `read_after` report `zxid`'s record as corrupt.
+    pub fn corrupt_record(&self, zxid: Zxid) {
+        lock(&self.state).corrupt.insert(zxid);
+    }
+
+    /// Simulates a power loss: every record appended but not synced is gone (the worst case
+    /// the contract allows; sled may keep some of them).
+    pub fn crash(&self) {
+        let mut s = lock(&self.state);
+        let durable = s.last_durable;
+        s.records.retain(|z, _| *z <= durable);
+        s.recompute_last();
+        s.last_durable = s.last_logged;
+    }
+
+    /// Every record held, durable or not.
+    pub fn records(&self) -> Vec<(Zxid, Bytes)> {
+        let s = lock(&self.state);
+        s.records.iter().map(|(z, b)| (*z, b.clone())).collect()
+    }
+
+    /// The records that would survive [`MemTxnLog::crash`].
+    pub fn durable_records(&self) -> Vec<(Zxid, Bytes)> {
+        let s = lock(&self.state);
+        s.records
+            .range(..=s.last_durable)
+            .map(|(z, b)| (*z, b.clone()))
+            .collect()
+    }
+
+    /// Successful syncs (including those done by truncate and purge) so far.
+    pub fn sync_count(&self) -> u64 {
+        lock(&self.state).syncs
+    }
+}
+
+impl TxnLog for MemTxnLog {
+    fn append(&self, records: &[(Zxid, Bytes)]) -> Result<(), StorageError> {
+        let mut s = lock(&self.state);
+        if s.fail_append {
+            return Err(injected("txn log append"));
+        }
+        let mut last = s.last_logged;
+        for (zxid, _) in records {
+            if *zxid <= last {
+                return Err(StorageError::OutOfOrder { zxid: *zxid, last });
+            }
+            last = *zxid;
+        }
+        for (zxid, payload) in records {
+            s.records.insert(*zxid, payload.clone());
+        }
+        s.last_logged = last;
+        Ok(())
+    }
+
+    fn sync(&self) -> Result<(), StorageError> {
+        lock(&self.state).flush()
+    }
+
+    fn last_logged_zxid(&self) -> Zxid {
+        lock(&self.state).last_logged
+    }
+
+    fn last_durable_zxid(&self) -> Zxid {
+        lock(&self.state).last_durable
+    }
+
+    fn first_zxid(&self) -> Option<Zxid> {
+        lock(&self.state).records.keys().next().copied()
+    }
+
+    fn read_after(&self, after: Zxid, limit: usize) -> Result<Vec<(Zxid, Bytes)>, StorageError> {
+        let s = lock(&self.state);
+        let mut out = Vec::new();
+        for (zxid, payload) in s
+            .records
+            .range((Bound::Excluded(after), Bound::Unbounded))
+            .take(limit)
+        {
+            if s.corrupt.contains(zxid) {
+                return Err(StorageError::Corrupt {
+                    zxid: *zxid,
+                    why: "marked corrupt by the test".to_string(),
+                });
+            }
+            out.push((*zxid, payload.clone()));
+        }
+        Ok(out)
+    }
+
+    fn truncate_after(&self, zxid: Zxid) -> Result<(), StorageError> {
+        let mut s = lock(&self.state);
+        if s.fail_sync {
+            return Err(injected("txn log truncate"));
+        }
+        s.purged_through = s.purged_through.min(zxid);
+        s.records.retain(|z, _| *z <= zxid);
+        s.corrupt.retain(|z| *z <= zxid);
+        s.recompute_last();
+        s.flush()
+    }
+
+    fn purge_through(&self, zxid: Zxid) -> Result<(), StorageError> {
+        let mut s = lock(&self.state);
+        if s.fail_sync {
+            return Err(injected("txn log purge"));
+        }
+        let through = zxid.min(s.last_logged);
+        s.purged_through = s.purged_through.max(through);
+        s.records.retain(|z, _| *z > through);
+        s.corrupt.retain(|z| *z > through);
+        s.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::conformance::log::recs;
+
+    #[test]
+    fn crash_drops_only_what_was_not_synced() {
+        let log = MemTxnLog::new();
+        log.append(&recs(1..=3)).expect("append");
+        log.sync().expect("sync");
+        log.append(&recs(4..=5)).expect("append");
+        assert_eq!(log.records(), recs(1..=5));
+        assert_eq!(log.durable_records(), recs(1..=3));
+        log.crash();
+        assert_eq!(log.records(), recs(1..=3));
+        assert_eq!(log.last_logged_zxid(), Zxid(3));
+        log.append(&recs([4])).expect("zxid 4 can be logged again");
+    }
+
+    #[test]
+    fn failing_sync_changes_nothing_durable() {
+        let log = MemTxnLog::new();
+        log.append(&recs(1..=3)).expect("append");
+        log.fail_syncs(true);
+        assert!(matches!(log.sync(), Err(StorageError::Io { .. })));
+        assert!(log.truncate_after(Zxid(1)).is_err());
+        assert!(log.purge_through(Zxid(1)).is_err());
+        assert_eq!(log.last_durable_zxid(), Zxid::ZERO);
+        assert_eq!(log.records(), recs(1..=3));
+        log.fail_syncs(false);
+        log.sync().expect("sync");
+        assert_eq!(log.last_durable_zxid(), Zxid(3));
+        assert_eq!(log.sync_count(), 1);
+    }
+
+    #[test]
+    fn failing_append_and_corrupt_record_switches() {
+        let log = MemTxnLog::new();
+        log.fail_appends(true);
+        assert!(log.append(&recs([1])).is_err());
+        assert_eq!(log.last_logged_zxid(), Zxid::ZERO);
+        log.fail_appends(false);
+        log.append(&recs(1..=3)).expect("append");
+        log.corrupt_record(Zxid(2));
+        assert!(matches!(
+            log.read_after(Zxid::ZERO, 10),
+            Err(StorageError::Corrupt { zxid: Zxid(2), .. })
+        ));
+        assert_eq!(log.read_after(Zxid(2), 10).expect("read"), recs([3]));
+    }
+}

@@ -1,0 +1,396 @@
+//! Recovery at open: reopening, corrupt log records, corrupt snapshots, the directory lock,
+//! epoch files. Corruption is injected by editing the files (or the sled tree) while the data
+//! directory is closed, as a bad disk or a torn write would leave them.
+
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+use paddock_storage::conformance::log::{read_all, recs};
+use paddock_storage::conformance::snapshot::{content, read_latest, write_snapshot};
+use paddock_storage::{
+    DataDir, EpochStore, SnapshotStore, StorageError, StorageOptions, TxnLog, RECORDS_TREE,
+    SNAPSHOT_DIR, TXNLOG_DIR,
+};
+use paddock_types::{Epoch, Zxid};
+
+fn open(dir: &Path) -> (DataDir, paddock_storage::RecoveryReport) {
+    DataDir::open(dir).expect("open data dir")
+}
+
+/// Writes records 1..=n (synced) and closes the directory.
+fn log_with(dir: &Path, n: u64) {
+    let (data, _) = open(dir);
+    let log = data.log();
+    for chunk in (1..=n).collect::<Vec<_>>().chunks(7) {
+        log.append(&recs(chunk.iter().copied())).expect("append");
+    }
+    log.sync().expect("sync");
+}
+
+/// Edits the closed log's sled tree directly. sled releases its own file lock a moment after
+/// the last handle drops (see `open_sled`), hence the retries.
+fn with_raw_tree(dir: &Path, edit: impl FnOnce(&sled::Tree)) {
+    let config = sled::Config::new().path(dir.join(TXNLOG_DIR));
+    let mut attempts = 0;
+    let db = loop {
+        match config.open() {
+            Ok(db) => break db,
+            Err(e) if attempts < 1000 => {
+                attempts += 1;
+                let _ = e;
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            Err(e) => panic!("open sled directly: {e}"),
+        }
+    };
+    let tree = db.open_tree(RECORDS_TREE).expect("tree");
+    edit(&tree);
+    db.flush().expect("flush");
+}
+
+fn flip_value_byte(dir: &Path, zxid: u64) {
+    with_raw_tree(dir, |tree| {
+        let key = Zxid(zxid).to_be_bytes();
+        let mut v = tree.get(key).expect("get").expect("record exists").to_vec();
+        let last = v.len() - 1;
+        v[last] ^= 0x40;
+        tree.insert(key, v).expect("insert");
+    });
+}
+
+#[test]
+fn reopen_after_sync_keeps_everything() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    log_with(dir.path(), 100);
+    let (data, report) = open(dir.path());
+    assert_eq!(report.last_zxid, Zxid(100));
+    assert_eq!(report.first_zxid, Some(Zxid(1)));
+    assert_eq!(report.truncated_from, None);
+    assert_eq!(report.records_removed, 0);
+    let log = data.log();
+    assert_eq!(log.last_durable_zxid(), Zxid(100));
+    assert_eq!(read_all(&*log), recs(1..=100));
+}
+
+#[test]
+fn corrupt_tail_record_is_cut_at_open_and_reported() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    log_with(dir.path(), 10);
+    flip_value_byte(dir.path(), 10);
+    let (data, report) = open(dir.path());
+    assert_eq!(
+        report.truncated_from,
+        Some(Zxid(10)),
+        "report names the zxid"
+    );
+    assert!(
+        report
+            .truncation_reason
+            .as_deref()
+            .unwrap_or("")
+            .contains("checksum"),
+        "{report:?}"
+    );
+    assert_eq!(report.records_removed, 1);
+    assert_eq!(report.last_zxid, Zxid(9));
+    assert_eq!(read_all(&*data.log()), recs(1..=9));
+    drop(data);
+    let (_, again) = open(dir.path());
+    assert_eq!(again.truncated_from, None, "the cut was made durable");
+    assert_eq!(again.last_zxid, Zxid(9));
+}
+
+#[test]
+fn corrupt_record_mid_log_cuts_it_and_everything_after() {
+    // Later records cannot be applied without the lost one (zxid order), so they go too.
+    let dir = tempfile::tempdir().expect("tempdir");
+    log_with(dir.path(), 10);
+    flip_value_byte(dir.path(), 5);
+    let (data, report) = open(dir.path());
+    assert_eq!(report.truncated_from, Some(Zxid(5)));
+    assert_eq!(report.records_removed, 6);
+    assert_eq!(report.last_zxid, Zxid(4));
+    let log = data.log();
+    assert_eq!(read_all(&*log), recs(1..=4));
+    log.append(&recs([5]))
+        .expect("the log continues after the cut");
+}
+
+#[test]
+fn malformed_records_are_cut_not_panicked_on() {
+    type Edit = Box<dyn Fn(&sled::Tree)>;
+    let cases: Vec<(&str, Edit, Zxid, usize)> = vec![
+        (
+            "value shorter than its checksum",
+            Box::new(|t: &sled::Tree| {
+                t.insert(Zxid(7).to_be_bytes(), &[1u8, 2][..])
+                    .expect("insert");
+            }),
+            Zxid(7),
+            4,
+        ),
+        (
+            "record moved under another key",
+            Box::new(|t: &sled::Tree| {
+                let v = t.get(Zxid(3).to_be_bytes()).expect("get").expect("exists");
+                t.insert(Zxid(4).to_be_bytes(), v).expect("insert");
+            }),
+            Zxid(4),
+            7,
+        ),
+        (
+            "key of the wrong length",
+            Box::new(|t: &sled::Tree| {
+                t.insert([0u8, 0, 0, 0, 0, 0, 0, 8, 1], &[0u8; 8][..])
+                    .expect("insert");
+            }),
+            Zxid(8),
+            3, // the 9-byte key sorts between 8 and 9: it, 9 and 10
+        ),
+        (
+            "zxid zero",
+            Box::new(|t: &sled::Tree| {
+                t.insert(Zxid(0).to_be_bytes(), &[0u8; 8][..])
+                    .expect("insert");
+            }),
+            Zxid(0),
+            11,
+        ),
+    ];
+    for (what, corrupt, from, removed) in cases {
+        let dir = tempfile::tempdir().expect("tempdir");
+        log_with(dir.path(), 10);
+        with_raw_tree(dir.path(), corrupt);
+        let (data, report) = open(dir.path());
+        assert_eq!(report.truncated_from, Some(from), "{what}: {report:?}");
+        assert_eq!(report.records_removed, removed, "{what}: {report:?}");
+        let log = data.log();
+        let left = read_all(&*log);
+        // Everything before the bad record stays (for the long key: 1..=8 sort before it).
+        let kept = if from == Zxid(8) {
+            8
+        } else {
+            from.0.saturating_sub(1)
+        };
+        assert_eq!(left, recs(1..=kept), "{what}");
+        assert_eq!(
+            log.last_logged_zxid(),
+            left.last().map_or(Zxid::ZERO, |r| r.0)
+        );
+    }
+}
+
+#[test]
+fn purge_watermark_survives_reopen() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    log_with(dir.path(), 10);
+    let (data, _) = open(dir.path());
+    data.log().purge_through(Zxid(10)).expect("purge all");
+    drop(data);
+    let (data, report) = open(dir.path());
+    assert_eq!(report.first_zxid, None);
+    assert_eq!(report.last_zxid, Zxid(10));
+    assert!(matches!(
+        data.log().append(&recs([9])),
+        Err(StorageError::OutOfOrder { .. })
+    ));
+}
+
+fn snapshot_path(dir: &Path, zxid: u64) -> PathBuf {
+    dir.join(SNAPSHOT_DIR).join(format!("snapshot.{zxid:016x}"))
+}
+
+fn snapshots(dir: &Path, zxids: &[u64]) {
+    let (data, _) = open(dir);
+    let store = data.snapshots();
+    for z in zxids {
+        write_snapshot(&*store, Zxid(*z), &content(Zxid(*z), 50_000));
+    }
+}
+
+#[test]
+fn corrupt_newest_snapshot_falls_back_to_the_previous_one() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    snapshots(dir.path(), &[1, 2, 3]);
+    let path = snapshot_path(dir.path(), 3);
+    let mut bytes = fs::read(&path).expect("read snapshot");
+    bytes[1234] ^= 1;
+    fs::write(&path, bytes).expect("write snapshot");
+
+    let (data, report) = open(dir.path());
+    assert_eq!(report.latest_snapshot, Some(Zxid(2)));
+    assert_eq!(report.snapshots_skipped.len(), 1, "{report:?}");
+    let skipped = &report.snapshots_skipped[0];
+    assert_eq!(skipped.zxid, Zxid(3));
+    assert!(skipped.why.contains("checksum"), "{skipped:?}");
+    assert!(skipped.path.exists(), "kept aside for inspection");
+    assert!(!path.exists());
+    let store = data.snapshots();
+    assert_eq!(
+        read_latest(&*store),
+        Some((Zxid(2), content(Zxid(2), 50_000)))
+    );
+    assert_eq!(store.list().expect("list"), [Zxid(1), Zxid(2)]);
+}
+
+#[test]
+fn torn_and_foreign_snapshots_are_skipped() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    snapshots(dir.path(), &[1, 2, 3, 4]);
+    // 4: torn (trailer cut off); 3: empty; 2: renamed from another zxid.
+    let p4 = snapshot_path(dir.path(), 4);
+    let len = fs::metadata(&p4).expect("meta").len();
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&p4)
+        .and_then(|f| f.set_len(len - 10))
+        .expect("truncate");
+    fs::write(snapshot_path(dir.path(), 3), b"").expect("empty");
+    fs::copy(snapshot_path(dir.path(), 1), snapshot_path(dir.path(), 2)).expect("copy");
+    let (data, report) = open(dir.path());
+    let skipped: Vec<Zxid> = report.snapshots_skipped.iter().map(|s| s.zxid).collect();
+    assert_eq!(skipped, [Zxid(4), Zxid(3), Zxid(2)], "{report:?}");
+    assert_eq!(report.latest_snapshot, Some(Zxid(1)));
+    assert_eq!(read_latest(&*data.snapshots()).map(|s| s.0), Some(Zxid(1)));
+}
+
+#[test]
+fn snapshot_changed_after_verification_fails_the_read() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    snapshots(dir.path(), &[1]);
+    let (data, report) = open(dir.path());
+    assert_eq!(report.latest_snapshot, Some(Zxid(1)));
+    let path = snapshot_path(dir.path(), 1);
+    let mut bytes = fs::read(&path).expect("read");
+    bytes[10] ^= 1;
+    fs::write(&path, bytes).expect("write");
+    let (_, mut reader) = data
+        .snapshots()
+        .open_latest()
+        .expect("open_latest")
+        .expect("a snapshot");
+    let err = reader
+        .read_to_end(&mut Vec::new())
+        .expect_err("crc re-checked while reading");
+    assert_eq!(err.kind(), std::io::ErrorKind::InvalidData);
+}
+
+#[test]
+fn stale_snapshot_tmp_files_are_removed_at_open() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    snapshots(dir.path(), &[1]);
+    let tmp = dir
+        .path()
+        .join(SNAPSHOT_DIR)
+        .join("snapshot.0000000000000002.tmp");
+    fs::write(&tmp, b"half a snapshot").expect("write tmp");
+    let (data, report) = open(dir.path());
+    assert_eq!(report.stale_snapshot_tmp_removed, 1);
+    assert!(!tmp.exists());
+    assert_eq!(data.snapshots().list().expect("list"), [Zxid(1)]);
+}
+
+#[test]
+fn a_data_dir_can_be_opened_once_at_a_time() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (first, _) = open(dir.path());
+    match DataDir::open(dir.path()) {
+        Err(StorageError::Locked(p)) => assert_eq!(p, dir.path()),
+        other => panic!("second open must fail with Locked, got {other:?}"),
+    }
+    let log = first.log();
+    drop(first);
+    assert!(
+        matches!(DataDir::open(dir.path()), Err(StorageError::Locked(_))),
+        "a live store keeps the lock"
+    );
+    drop(log);
+    open(dir.path());
+}
+
+#[test]
+fn a_separate_log_dir_holds_the_log_and_its_own_lock() {
+    let data_dir = tempfile::tempdir().expect("tempdir");
+    let log_dir = tempfile::tempdir().expect("tempdir");
+    let options = StorageOptions {
+        log_dir: Some(log_dir.path().to_path_buf()),
+        ..StorageOptions::default()
+    };
+    {
+        let (data, _) = DataDir::open_with(data_dir.path(), &options).expect("open");
+        data.log().append(&recs([1, 2])).expect("append");
+        data.log().sync().expect("sync");
+        assert!(log_dir.path().join(TXNLOG_DIR).is_dir());
+        assert!(!data_dir.path().join(TXNLOG_DIR).exists());
+        let other = tempfile::tempdir().expect("tempdir");
+        assert!(matches!(
+            DataDir::open_with(other.path(), &options),
+            Err(StorageError::Locked(p)) if p == log_dir.path()
+        ));
+    }
+    let (data, report) = DataDir::open_with(data_dir.path(), &options).expect("reopen");
+    assert_eq!(report.last_zxid, Zxid(2));
+    assert_eq!(data.log().read_after(Zxid(1), 5).expect("read"), recs([2]));
+}
+
+#[test]
+fn epochs_are_durable_across_reopen() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    {
+        let (data, _) = open(dir.path());
+        let epochs = data.epochs();
+        assert_eq!(epochs.accepted_epoch(), Epoch(0));
+        epochs.set_accepted_epoch(Epoch(5)).expect("set accepted");
+        epochs.set_current_epoch(Epoch(4)).expect("set current");
+    }
+    assert_eq!(
+        fs::read_to_string(dir.path().join("acceptedEpoch")).expect("read"),
+        "5\n",
+        "ZooKeeper's format: the number as text"
+    );
+    let (data, _) = open(dir.path());
+    assert_eq!(data.epochs().accepted_epoch(), Epoch(5));
+    assert_eq!(data.epochs().current_epoch(), Epoch(4));
+}
+
+#[test]
+fn a_corrupt_epoch_file_fails_the_open_naming_the_file() {
+    for (file, content) in [
+        ("acceptedEpoch", &b"garbage"[..]),
+        ("currentEpoch", b""),
+        ("currentEpoch", b"-1"),
+        ("acceptedEpoch", b"4294967296"),
+        ("acceptedEpoch", b"\xff\xfe"),
+    ] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        drop(open(dir.path()));
+        fs::write(dir.path().join(file), content).expect("write");
+        match DataDir::open(dir.path()) {
+            Err(StorageError::CorruptFile { path, why }) => {
+                assert_eq!(path, dir.path().join(file), "{why}");
+            }
+            other => panic!("{file}={content:?}: expected CorruptFile, got {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn epoch_file_with_surrounding_whitespace_is_accepted() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    drop(open(dir.path()));
+    fs::write(dir.path().join("currentEpoch"), b" 12\n").expect("write");
+    let (data, _) = open(dir.path());
+    assert_eq!(data.epochs().current_epoch(), Epoch(12));
+}
+
+#[test]
+fn payload_bytes_are_returned_exactly() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (data, _) = open(dir.path());
+    let log = data.log();
+    let rec = vec![(Zxid(1), Bytes::from_static(b"\x00\xff exact"))];
+    log.append(&rec).expect("append");
+    assert_eq!(log.read_after(Zxid::ZERO, 1).expect("read"), rec);
+}
