@@ -1,0 +1,66 @@
+//! # paddock-gateway — the gRPC client edge
+//!
+//! Serves `paddock.v1.Paddock` (see `proto/paddock/v1/client.proto`, the client's contract): one
+//! bidirectional stream per session connection, carrying the handshake, requests, responses, watch
+//! events and the end of the session in one order. The server behind it is reached only through
+//! the [`Backend`] trait, so the gateway is tested against a fake.
+//!
+//! ```text
+//!              tonic (HTTP/2, keepalive, max message size, health, reflection)
+//!  client ◀──▶ GatewayService ── per stream ──▶ session::run
+//!                  │ per-IP limit                 │ handshake: ConnectRequest ─▶ Backend::connect
+//!                  │                              │ requests: convert::from_proto ─▶ Backend::submit
+//!                  │                              │ events:   Connected.events ─▶ convert::to_proto
+//!                  │                              │           ─▶ bounded outbound ─▶ client
+//!                  │                              └ end: Backend::detach (unless the session closed)
+//! ```
+//!
+//! ## Layout
+//! - [`convert`]: wire <-> Paddock types, one module per direction; malformed input is `BadArguments`.
+//! - [`status`]: stream-level failures as gRPC statuses with `paddock-error-code` metadata.
+//! - `session`: one stream's driver; `order`: answers in request order; `limits`: per-IP streams.
+//! - [`GatewayService`] (the tonic service), [`Gateway`] / [`serve`] (the whole server),
+//!   [`HealthHandle`], [`GatewayOptions`].
+//!
+//! ## Invariants
+//! - A stream's first message out is its `ConnectResponse`; a refused handshake is a status with
+//!   `paddock-error-code`, never a half-open stream.
+//! - Answers leave in request order, including the ones the gateway makes itself for malformed
+//!   requests; events leave in the order the backend emitted them.
+//! - Memory per stream is bounded: at most `max_in_flight_per_stream` unanswered requests read, at
+//!   most `outbound_buffer_messages` buffered towards the client, and while that buffer is full no
+//!   request is read. Messages over `max_message_bytes` are refused by tonic.
+//! - Every stream that attached a session either forwards `SessionClosed` (the session ended) or
+//!   calls `Backend::detach` exactly once.
+//! - Nothing the network sends can make the gateway panic.
+//!
+//! ## Example
+//! ```no_run
+//! # async fn run<B: paddock_gateway::Backend>(backend: std::sync::Arc<B>) -> Result<(), paddock_gateway::GatewayError> {
+//! use paddock_gateway::{Gateway, GatewayOptions};
+//! let listener = tokio::net::TcpListener::bind("0.0.0.0:7181").await.expect("bind");
+//! let gateway = Gateway::new(backend, GatewayOptions::default())?;
+//! let health = gateway.health(); // health.set_serving(false).await while there is no quorum
+//! gateway.serve(listener, async { let _ = tokio::signal::ctrl_c().await; }).await
+//! # }
+//! ```
+
+pub mod backend;
+pub mod convert;
+mod error;
+mod health;
+mod limits;
+mod options;
+mod order;
+mod server;
+mod service;
+mod session;
+pub mod status;
+
+pub use backend::Backend;
+pub use error::GatewayError;
+pub use health::HealthHandle;
+pub use options::GatewayOptions;
+pub use server::{serve, Gateway};
+pub use service::GatewayService;
+pub use session::OutboundStream;

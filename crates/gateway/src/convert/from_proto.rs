@@ -1,0 +1,314 @@
+//! Wire -> Paddock. Every malformed input is a `BadArguments` [`ZkError`] naming the field;
+//! nothing here panics, whatever the network sends.
+
+use paddock_proto::v1 as pb;
+use paddock_types::{
+    CreateMode, ErrorCode, EventType, KeeperState, MultiOp, OpResult, Request, Response, SessionId,
+    Stat, WatchedEvent, ZkError, Zxid, PASSWORD_LEN,
+};
+
+use super::FromProto;
+use crate::backend::{ConnectRequest, SessionEvent};
+
+/// Decodes the handshake. `peer` is the client's address, for logs and limits.
+///
+/// Rules: `session_id` 0 opens a new session and then `password` must be empty or 16 zero bytes;
+/// otherwise `password` must be exactly 16 bytes. `timeout_ms` and `last_zxid_seen` must not be
+/// negative.
+pub fn decode_connect(c: pb::ConnectRequest, peer: String) -> Result<ConnectRequest, ZkError> {
+    if c.timeout_ms < 0 {
+        return Err(ZkError::bad_arguments(format!(
+            "ConnectRequest.timeout_ms must not be negative, got {}",
+            c.timeout_ms
+        )));
+    }
+    let last_zxid_seen = nonnegative_zxid("ConnectRequest.last_zxid_seen", c.last_zxid_seen)?;
+    let resume = if c.session_id == 0 {
+        if !c.password.is_empty() && c.password.iter().any(|b| *b != 0) {
+            return Err(ZkError::bad_arguments(
+                "ConnectRequest.password must be empty (or zero) when session_id is 0",
+            ));
+        }
+        None
+    } else {
+        let password = <[u8; PASSWORD_LEN]>::try_from(c.password.as_ref()).map_err(|_| {
+            ZkError::bad_arguments(format!(
+                "ConnectRequest.password must be {PASSWORD_LEN} bytes to resume a session, got {}",
+                c.password.len()
+            ))
+        })?;
+        Some((SessionId(c.session_id), password))
+    };
+    Ok(ConnectRequest {
+        resume,
+        timeout_ms: c.timeout_ms,
+        last_zxid_seen,
+        peer,
+    })
+}
+
+/// Decodes one request. The xid is returned even when the op is malformed, so the error can be
+/// answered with it.
+pub fn decode_request(r: pb::Request) -> (i64, Result<Request, ZkError>) {
+    let op = match r.op {
+        Some(op) => Request::from_proto(op),
+        None => Err(ZkError::bad_arguments(
+            "Request.op is not set (missing, or an op this server does not know)",
+        )),
+    };
+    (r.xid, op)
+}
+
+/// Decodes what the server sends after the handshake (the inverse of
+/// [`encode_event`](super::encode_event)); for clients and tests. A `ConnectResponse` here is an
+/// error: it only ever comes first.
+pub fn decode_server_message(m: pb::ServerMessage) -> Result<SessionEvent, ZkError> {
+    use pb::server_message::Message;
+    match m.message {
+        Some(Message::Response(r)) => {
+            let zxid = nonnegative_zxid("Response.zxid", r.zxid)?;
+            let xid = r.xid;
+            Ok(SessionEvent::Response {
+                xid,
+                zxid,
+                result: decode_result(r),
+            })
+        }
+        Some(Message::WatchEvent(w)) => Ok(SessionEvent::Watch(WatchedEvent::from_proto(w)?)),
+        Some(Message::SessionClosed(c)) => Ok(SessionEvent::Closed(error_code(c.error))),
+        Some(Message::Connect(_)) => Err(ZkError::bad_arguments(
+            "ConnectResponse after the handshake",
+        )),
+        None => Err(ZkError::bad_arguments("ServerMessage.message is not set")),
+    }
+}
+
+/// A response's outcome: `Ok` for error 0, and also for a failed multi (whose per-op results
+/// carry the codes, as the backend reports it); `Err` otherwise.
+fn decode_result(r: pb::Response) -> Result<Response, ZkError> {
+    use pb::response::Result as R;
+    match (r.error, r.result) {
+        (_, Some(R::Multi(m))) => Ok(Response::Multi(multi_results(m)?)),
+        (0, Some(result)) => Response::from_proto(result),
+        (0, None) => Err(ZkError::bad_arguments(
+            "Response with error 0 has no result",
+        )),
+        (code, _) => Err(ZkError::new(error_code(code), r.error_message)),
+    }
+}
+
+/// A numeric code as an [`ErrorCode`]; a number Paddock does not know becomes `SystemError`.
+fn error_code(code: i32) -> ErrorCode {
+    ErrorCode::from_code(code).unwrap_or(ErrorCode::SystemError)
+}
+
+fn nonnegative_zxid(field: &str, z: i64) -> Result<Zxid, ZkError> {
+    u64::try_from(z)
+        .map(Zxid)
+        .map_err(|_| ZkError::bad_arguments(format!("{field} must not be negative, got {z}")))
+}
+
+fn multi_results(m: pb::MultiResponse) -> Result<Vec<OpResult>, ZkError> {
+    m.results.into_iter().map(OpResult::from_proto).collect()
+}
+
+impl FromProto<pb::request::Op> for Request {
+    fn from_proto(op: pb::request::Op) -> Result<Request, ZkError> {
+        use pb::request::Op;
+        Ok(match op {
+            Op::Create(c) => Request::Create {
+                mode: create_mode(c.mode)?,
+                path: c.path,
+                data: c.data,
+            },
+            Op::Delete(d) => Request::Delete {
+                path: d.path,
+                version: d.version,
+            },
+            Op::SetData(s) => Request::SetData {
+                path: s.path,
+                data: s.data,
+                version: s.version,
+            },
+            Op::Exists(e) => Request::Exists {
+                path: e.path,
+                watch: e.watch,
+            },
+            Op::GetData(g) => Request::GetData {
+                path: g.path,
+                watch: g.watch,
+            },
+            Op::GetChildren(g) => Request::GetChildren {
+                path: g.path,
+                watch: g.watch,
+            },
+            Op::Sync(s) => Request::Sync { path: s.path },
+            Op::Multi(m) => Request::Multi(
+                m.ops
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, op)| multi_op(i, op))
+                    .collect::<Result<_, _>>()?,
+            ),
+            Op::Ping(_) => Request::Ping,
+            Op::CloseSession(_) => Request::CloseSession,
+        })
+    }
+}
+
+fn multi_op(index: usize, op: pb::MultiOp) -> Result<MultiOp, ZkError> {
+    use pb::multi_op::Op;
+    let op = op.op.ok_or_else(|| {
+        ZkError::bad_arguments(format!("MultiRequest.ops[{index}].op is not set"))
+    })?;
+    Ok(match op {
+        Op::Create(c) => MultiOp::Create {
+            mode: create_mode(c.mode).map_err(|e| {
+                ZkError::bad_arguments(format!("MultiRequest.ops[{index}]: {}", e.message))
+            })?,
+            path: c.path,
+            data: c.data,
+        },
+        Op::Delete(d) => MultiOp::Delete {
+            path: d.path,
+            version: d.version,
+        },
+        Op::SetData(s) => MultiOp::SetData {
+            path: s.path,
+            data: s.data,
+            version: s.version,
+        },
+        Op::Check(c) => MultiOp::Check {
+            path: c.path,
+            version: c.version,
+        },
+    })
+}
+
+fn create_mode(mode: i32) -> Result<CreateMode, ZkError> {
+    match pb::CreateMode::try_from(mode) {
+        Ok(pb::CreateMode::Persistent) => Ok(CreateMode::Persistent),
+        Ok(pb::CreateMode::Ephemeral) => Ok(CreateMode::Ephemeral),
+        Ok(pb::CreateMode::PersistentSequential) => Ok(CreateMode::PersistentSequential),
+        Ok(pb::CreateMode::EphemeralSequential) => Ok(CreateMode::EphemeralSequential),
+        Err(_) => Err(ZkError::bad_arguments(format!(
+            "CreateRequest.mode {mode} is not supported (PERSISTENT=0, EPHEMERAL=1, \
+             PERSISTENT_SEQUENTIAL=2, EPHEMERAL_SEQUENTIAL=3)"
+        ))),
+    }
+}
+
+impl FromProto<pb::response::Result> for Response {
+    fn from_proto(r: pb::response::Result) -> Result<Response, ZkError> {
+        use pb::response::Result as R;
+        Ok(match r {
+            R::Create(c) => Response::Create {
+                path: c.path,
+                stat: required_stat("CreateResponse.stat", c.stat)?,
+            },
+            R::Delete(_) => Response::Delete,
+            R::SetData(s) => Response::SetData {
+                stat: required_stat("SetDataResponse.stat", s.stat)?,
+            },
+            R::Exists(e) => Response::Exists {
+                stat: match (e.exists, e.stat) {
+                    (true, stat) => Some(required_stat("ExistsResponse.stat", stat)?),
+                    (false, _) => None,
+                },
+            },
+            R::GetData(g) => Response::GetData {
+                data: g.data,
+                stat: required_stat("GetDataResponse.stat", g.stat)?,
+            },
+            R::GetChildren(g) => Response::GetChildren {
+                children: g.children,
+                stat: required_stat("GetChildrenResponse.stat", g.stat)?,
+            },
+            R::Sync(s) => Response::Sync { path: s.path },
+            R::Multi(m) => Response::Multi(multi_results(m)?),
+            R::Ping(_) => Response::Ping,
+            R::CloseSession(_) => Response::CloseSession,
+        })
+    }
+}
+
+impl FromProto<pb::OpResult> for OpResult {
+    fn from_proto(r: pb::OpResult) -> Result<OpResult, ZkError> {
+        use pb::op_result::Result as R;
+        Ok(match r.result {
+            Some(R::Create(c)) => OpResult::Create {
+                path: c.path,
+                stat: required_stat("OpResult.create.stat", c.stat)?,
+            },
+            Some(R::Delete(_)) => OpResult::Delete,
+            Some(R::SetData(s)) => OpResult::SetData {
+                stat: required_stat("OpResult.set_data.stat", s.stat)?,
+            },
+            Some(R::Check(_)) => OpResult::Check,
+            Some(R::Error(e)) => OpResult::Error(error_code(e.error)),
+            None => return Err(ZkError::bad_arguments("OpResult.result is not set")),
+        })
+    }
+}
+
+fn required_stat(field: &str, stat: Option<pb::Stat>) -> Result<Stat, ZkError> {
+    match stat {
+        Some(s) => Stat::from_proto(s),
+        None => Err(ZkError::bad_arguments(format!("{field} is not set"))),
+    }
+}
+
+impl FromProto<pb::Stat> for Stat {
+    /// Every field is carried as is; a `Stat` cannot be malformed.
+    fn from_proto(s: pb::Stat) -> Result<Stat, ZkError> {
+        Ok(Stat {
+            czxid: s.czxid,
+            mzxid: s.mzxid,
+            ctime: s.ctime,
+            mtime: s.mtime,
+            version: s.version,
+            cversion: s.cversion,
+            aversion: s.aversion,
+            ephemeral_owner: s.ephemeral_owner,
+            data_length: s.data_length,
+            num_children: s.num_children,
+            pzxid: s.pzxid,
+        })
+    }
+}
+
+impl FromProto<pb::WatchEvent> for WatchedEvent {
+    fn from_proto(w: pb::WatchEvent) -> Result<WatchedEvent, ZkError> {
+        let event_type = match pb::EventType::try_from(w.r#type) {
+            Ok(pb::EventType::None) => EventType::None,
+            Ok(pb::EventType::NodeCreated) => EventType::NodeCreated,
+            Ok(pb::EventType::NodeDeleted) => EventType::NodeDeleted,
+            Ok(pb::EventType::NodeDataChanged) => EventType::NodeDataChanged,
+            Ok(pb::EventType::NodeChildrenChanged) => EventType::NodeChildrenChanged,
+            Ok(pb::EventType::Unspecified) | Err(_) => {
+                return Err(ZkError::bad_arguments(format!(
+                    "WatchEvent.type {} is not a ZooKeeper event type",
+                    w.r#type
+                )))
+            }
+        };
+        let state = match pb::KeeperState::try_from(w.state) {
+            Ok(pb::KeeperState::Disconnected) => KeeperState::Disconnected,
+            Ok(pb::KeeperState::SyncConnected) => KeeperState::SyncConnected,
+            Ok(pb::KeeperState::Closed) => KeeperState::Closed,
+            Ok(pb::KeeperState::Expired) => KeeperState::Expired,
+            Err(_) => {
+                return Err(ZkError::bad_arguments(format!(
+                    "WatchEvent.state {} is not a known keeper state",
+                    w.state
+                )))
+            }
+        };
+        Ok(WatchedEvent {
+            event_type,
+            state,
+            path: w.path,
+            zxid: nonnegative_zxid("WatchEvent.zxid", w.zxid)?,
+        })
+    }
+}

@@ -1,0 +1,442 @@
+//! Round trips for every op and result, and the rules for malformed input.
+
+use bytes::Bytes;
+use paddock_proto::v1 as pb;
+use paddock_types::{
+    CreateMode, ErrorCode, EventType, KeeperState, MultiOp, OpResult, Request, Response, SessionId,
+    Stat, WatchedEvent, ZkError, Zxid,
+};
+
+use super::*;
+use crate::backend::{ConnectRequest, SessionEvent};
+
+fn stat(seed: i64) -> Stat {
+    Stat {
+        czxid: seed,
+        mzxid: seed + 1,
+        ctime: seed + 2,
+        mtime: seed + 3,
+        version: 4,
+        cversion: 5,
+        aversion: 6,
+        ephemeral_owner: seed + 7,
+        data_length: 8,
+        num_children: 9,
+        pzxid: seed + 10,
+    }
+}
+
+fn every_request() -> Vec<Request> {
+    let data = Bytes::from_static(b"hello");
+    let mut v: Vec<Request> = [
+        CreateMode::Persistent,
+        CreateMode::Ephemeral,
+        CreateMode::PersistentSequential,
+        CreateMode::EphemeralSequential,
+    ]
+    .into_iter()
+    .map(|mode| Request::Create {
+        path: "/a".into(),
+        data: data.clone(),
+        mode,
+    })
+    .collect();
+    v.extend([
+        Request::Delete {
+            path: "/a".into(),
+            version: -1,
+        },
+        Request::SetData {
+            path: "/a".into(),
+            data: data.clone(),
+            version: 3,
+        },
+        Request::Exists {
+            path: "/a".into(),
+            watch: true,
+        },
+        Request::GetData {
+            path: "/a".into(),
+            watch: false,
+        },
+        Request::GetChildren {
+            path: "/".into(),
+            watch: true,
+        },
+        Request::Sync { path: "/".into() },
+        Request::Multi(vec![
+            MultiOp::Create {
+                path: "/m".into(),
+                data: data.clone(),
+                mode: CreateMode::EphemeralSequential,
+            },
+            MultiOp::Delete {
+                path: "/d".into(),
+                version: 2,
+            },
+            MultiOp::SetData {
+                path: "/s".into(),
+                data,
+                version: -1,
+            },
+            MultiOp::Check {
+                path: "/c".into(),
+                version: 7,
+            },
+        ]),
+        Request::Multi(vec![]),
+        Request::Ping,
+        Request::CloseSession,
+    ]);
+    v
+}
+
+fn every_response() -> Vec<Response> {
+    vec![
+        Response::Create {
+            path: "/a0000000001".into(),
+            stat: stat(10),
+        },
+        Response::Delete,
+        Response::SetData { stat: stat(20) },
+        Response::Exists {
+            stat: Some(stat(30)),
+        },
+        Response::Exists { stat: None },
+        Response::GetData {
+            data: Bytes::from_static(b"\x00\x01binary"),
+            stat: stat(40),
+        },
+        Response::GetChildren {
+            children: vec!["x".into(), "y".into()],
+            stat: stat(50),
+        },
+        Response::Sync { path: "/".into() },
+        Response::Multi(vec![
+            OpResult::Create {
+                path: "/m".into(),
+                stat: stat(60),
+            },
+            OpResult::Delete,
+            OpResult::SetData { stat: stat(70) },
+            OpResult::Check,
+        ]),
+        Response::Ping,
+        Response::CloseSession,
+    ]
+}
+
+#[test]
+fn every_request_round_trips() {
+    for (xid, req) in every_request().into_iter().enumerate() {
+        let xid = xid as i64 + 1;
+        let wire = encode_request(xid, req.clone());
+        assert_eq!(decode_request(wire), (xid, Ok(req)));
+    }
+}
+
+#[test]
+fn every_response_round_trips() {
+    for (xid, resp) in every_response().into_iter().enumerate() {
+        let ev = SessionEvent::Response {
+            xid: xid as i64,
+            zxid: Zxid(0x1_0000_0005),
+            result: Ok(resp),
+        };
+        let wire = encode_event(ev.clone());
+        assert_eq!(decode_server_message(wire), Ok(ev));
+    }
+}
+
+#[test]
+fn error_responses_round_trip_with_code_and_message() {
+    for code in ErrorCode::ALL.into_iter().filter(|c| *c != ErrorCode::Ok) {
+        let ev = SessionEvent::Response {
+            xid: 9,
+            zxid: Zxid(3),
+            result: Err(ZkError::new(code, format!("detail for {code}"))),
+        };
+        let wire = encode_event(ev.clone());
+        let Some(pb::server_message::Message::Response(r)) = &wire.message else {
+            panic!("not a response: {wire:?}");
+        };
+        assert_eq!(r.error, code.code());
+        assert!(r.result.is_none(), "an error carries no result");
+        assert_eq!(decode_server_message(wire), Ok(ev));
+    }
+}
+
+/// DESIGN §4: a failed multi reports the failing op's code, OK before it, RuntimeInconsistency after.
+#[test]
+fn failed_multi_carries_failing_code_and_per_op_results() {
+    let results = vec![
+        OpResult::Error(ErrorCode::Ok),
+        OpResult::Error(ErrorCode::NoNode),
+        OpResult::Error(ErrorCode::RuntimeInconsistency),
+    ];
+    let ev = SessionEvent::Response {
+        xid: 4,
+        zxid: Zxid(8),
+        result: Ok(Response::Multi(results.clone())),
+    };
+    let wire = encode_event(ev.clone());
+    let Some(pb::server_message::Message::Response(r)) = &wire.message else {
+        panic!("not a response: {wire:?}");
+    };
+    assert_eq!(r.error, -101);
+    assert!(r.error_message.contains("op 1"), "{}", r.error_message);
+    let Some(pb::response::Result::Multi(m)) = &r.result else {
+        panic!("failed multi must carry its results: {r:?}");
+    };
+    let codes: Vec<_> = m
+        .results
+        .iter()
+        .map(|o| match &o.result {
+            Some(pb::op_result::Result::Error(e)) => e.error,
+            other => panic!("not an error result: {other:?}"),
+        })
+        .collect();
+    assert_eq!(codes, vec![0, -101, -2]);
+    assert_eq!(decode_server_message(wire), Ok(ev));
+}
+
+#[test]
+fn create_session_answer_is_not_leaked_as_success() {
+    let wire = encode_response(
+        1,
+        Zxid(1),
+        Ok(Response::CreateSession {
+            session: SessionId(5),
+            timeout_ms: 100,
+        }),
+    );
+    assert_eq!(wire.error, ErrorCode::SystemError.code());
+    assert!(wire.result.is_none());
+}
+
+#[test]
+fn an_error_with_code_ok_is_reported_as_system_error() {
+    let wire = encode_response(1, Zxid(1), Err(ZkError::new(ErrorCode::Ok, "odd")));
+    assert_eq!(wire.error, ErrorCode::SystemError.code());
+}
+
+#[test]
+fn every_watch_event_round_trips_with_zookeeper_numbers() {
+    let types = [
+        EventType::None,
+        EventType::NodeCreated,
+        EventType::NodeDeleted,
+        EventType::NodeDataChanged,
+        EventType::NodeChildrenChanged,
+    ];
+    let states = [
+        KeeperState::Disconnected,
+        KeeperState::SyncConnected,
+        KeeperState::Closed,
+        KeeperState::Expired,
+    ];
+    for event_type in types {
+        for state in states {
+            let w = WatchedEvent {
+                event_type,
+                state,
+                path: "/w".into(),
+                zxid: Zxid(77),
+            };
+            let wire: pb::WatchEvent = w.clone().into_proto();
+            assert_eq!(
+                wire.r#type, event_type as i32,
+                "proto value = ZooKeeper value"
+            );
+            assert_eq!(wire.state, state as i32, "proto value = ZooKeeper value");
+            assert_eq!(WatchedEvent::from_proto(wire), Ok(w.clone()));
+            let ev = SessionEvent::Watch(w);
+            assert_eq!(decode_server_message(encode_event(ev.clone())), Ok(ev));
+        }
+    }
+}
+
+#[test]
+fn session_closed_round_trips() {
+    for code in [
+        ErrorCode::Ok,
+        ErrorCode::SessionExpired,
+        ErrorCode::SessionMoved,
+    ] {
+        let wire = encode_event(SessionEvent::Closed(code));
+        let Some(pb::server_message::Message::SessionClosed(c)) = &wire.message else {
+            panic!("not SessionClosed: {wire:?}");
+        };
+        assert_eq!(c.error, code.code());
+        assert!(!c.message.is_empty());
+        assert_eq!(decode_server_message(wire), Ok(SessionEvent::Closed(code)));
+    }
+}
+
+#[test]
+fn create_mode_numbers_are_zookeepers() {
+    let modes = [
+        (CreateMode::Persistent, 0),
+        (CreateMode::Ephemeral, 1),
+        (CreateMode::PersistentSequential, 2),
+        (CreateMode::EphemeralSequential, 3),
+    ];
+    for (mode, zk) in modes {
+        let wire: pb::CreateMode = mode.into_proto();
+        assert_eq!(wire as i32, zk);
+    }
+}
+
+#[test]
+fn connect_round_trips_new_and_resume() {
+    for resume in [None, Some((SessionId(0x0500_0000_0000_0001), [7u8; 16]))] {
+        let c = ConnectRequest {
+            resume,
+            timeout_ms: 30_000,
+            last_zxid_seen: Zxid(0x2_0000_0001),
+            peer: "127.0.0.1:1".into(),
+        };
+        let wire: pb::ConnectRequest = c.clone().into_proto();
+        assert_eq!(decode_connect(wire, c.peer.clone()), Ok(c));
+    }
+}
+
+#[test]
+fn connect_accepts_sixteen_zero_bytes_for_a_new_session() {
+    let wire = pb::ConnectRequest {
+        password: vec![0; 16].into(),
+        ..Default::default()
+    };
+    let c = decode_connect(wire, String::new()).expect("ZooKeeper clients send zeros");
+    assert_eq!(c.resume, None);
+}
+
+fn bad_arguments<T: std::fmt::Debug>(r: Result<T, ZkError>, mentions: &str) {
+    match r {
+        Err(e) => {
+            assert_eq!(e.code, ErrorCode::BadArguments, "{e}");
+            assert!(
+                e.message.contains(mentions),
+                "{:?} should mention {mentions:?}",
+                e.message
+            );
+        }
+        Ok(v) => panic!("accepted malformed input: {v:?}"),
+    }
+}
+
+#[test]
+fn malformed_connect_requests_are_bad_arguments() {
+    let resume = |password: Vec<u8>| pb::ConnectRequest {
+        session_id: 42,
+        password: password.into(),
+        timeout_ms: 1000,
+        last_zxid_seen: 0,
+    };
+    bad_arguments(
+        decode_connect(resume(vec![1; 15]), String::new()),
+        "16 bytes",
+    );
+    bad_arguments(
+        decode_connect(resume(vec![1; 17]), String::new()),
+        "16 bytes",
+    );
+    bad_arguments(decode_connect(resume(vec![]), String::new()), "16 bytes");
+    let new_with_password = pb::ConnectRequest {
+        password: vec![1; 16].into(),
+        ..Default::default()
+    };
+    bad_arguments(decode_connect(new_with_password, String::new()), "password");
+    let negative_timeout = pb::ConnectRequest {
+        timeout_ms: -1,
+        ..Default::default()
+    };
+    bad_arguments(
+        decode_connect(negative_timeout, String::new()),
+        "timeout_ms",
+    );
+    let negative_zxid = pb::ConnectRequest {
+        last_zxid_seen: -5,
+        ..Default::default()
+    };
+    bad_arguments(
+        decode_connect(negative_zxid, String::new()),
+        "last_zxid_seen",
+    );
+}
+
+#[test]
+fn missing_op_keeps_the_xid() {
+    let (xid, r) = decode_request(pb::Request { xid: 17, op: None });
+    assert_eq!(xid, 17);
+    bad_arguments(r, "op");
+}
+
+#[test]
+fn unknown_create_mode_is_bad_arguments() {
+    for mode in [4, 5, 6, -1, 99] {
+        let req = pb::Request {
+            xid: 1,
+            op: Some(pb::request::Op::Create(pb::CreateRequest {
+                path: "/a".into(),
+                data: Bytes::new(),
+                mode,
+            })),
+        };
+        bad_arguments(decode_request(req).1, "mode");
+    }
+}
+
+#[test]
+fn multi_with_missing_or_bad_op_names_the_index() {
+    let missing = pb::Request {
+        xid: 1,
+        op: Some(pb::request::Op::Multi(pb::MultiRequest {
+            ops: vec![pb::MultiOp { op: None }],
+        })),
+    };
+    bad_arguments(decode_request(missing).1, "ops[0]");
+    let bad_mode = pb::Request {
+        xid: 1,
+        op: Some(pb::request::Op::Multi(pb::MultiRequest {
+            ops: vec![
+                pb::MultiOp {
+                    op: Some(pb::multi_op::Op::Check(pb::CheckVersionRequest::default())),
+                },
+                pb::MultiOp {
+                    op: Some(pb::multi_op::Op::Create(pb::CreateRequest {
+                        mode: 42,
+                        ..Default::default()
+                    })),
+                },
+            ],
+        })),
+    };
+    bad_arguments(decode_request(bad_mode).1, "ops[1]");
+}
+
+#[test]
+fn malformed_server_messages_are_rejected() {
+    bad_arguments(
+        decode_server_message(pb::ServerMessage { message: None }),
+        "message",
+    );
+    // A response without its result is still paired with its xid: the error lands there.
+    let no_result = pb::ServerMessage {
+        message: Some(pb::server_message::Message::Response(pb::Response {
+            xid: 3,
+            ..Default::default()
+        })),
+    };
+    match decode_server_message(no_result) {
+        Ok(SessionEvent::Response { xid: 3, result, .. }) => bad_arguments(result, "no result"),
+        other => panic!("expected a response for xid 3: {other:?}"),
+    }
+    let unspecified_event = pb::WatchEvent {
+        r#type: 0,
+        ..Default::default()
+    };
+    bad_arguments(WatchedEvent::from_proto(unspecified_event), "type");
+    let missing_stat = pb::response::Result::SetData(pb::SetDataResponse { stat: None });
+    bad_arguments(Response::from_proto(missing_stat), "stat");
+}

@@ -1,0 +1,15 @@
+//! What can stop the gateway as a whole (per-stream problems are statuses, see [`crate::status`]).
+
+/// A gateway that cannot start or keep serving.
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    /// A [`crate::GatewayOptions`] value is out of range.
+    #[error("invalid gateway option {name}: {reason}")]
+    InvalidOption { name: &'static str, reason: String },
+    /// The reflection service could not be built from the descriptor sets (a build defect).
+    #[error("building the reflection service: {0}")]
+    Reflection(String),
+    /// The gRPC server failed (accepting connections, HTTP/2).
+    #[error("gRPC transport: {0}")]
+    Transport(#[from] tonic::transport::Error),
+}

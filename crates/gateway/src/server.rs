@@ -1,0 +1,118 @@
+//! Assembles the gRPC server: the Paddock service, health, reflection, limits, keepalive.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use paddock_proto::v1::paddock_server::PaddockServer;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tonic::transport::server::TcpIncoming;
+use tonic::transport::Server;
+use tonic_health::pb::health_server::HealthServer;
+use tonic_health::server::HealthService;
+
+use crate::backend::Backend;
+use crate::{GatewayError, GatewayOptions, GatewayService, HealthHandle};
+
+/// A gateway ready to serve: validated options, a backend, and the health status it reports.
+pub struct Gateway<B: Backend> {
+    backend: Arc<B>,
+    opts: GatewayOptions,
+    health: HealthHandle,
+}
+
+impl<B: Backend> Gateway<B> {
+    /// Checks `opts` and prepares a gateway for `backend`. Health starts SERVING.
+    pub fn new(backend: Arc<B>, opts: GatewayOptions) -> Result<Gateway<B>, GatewayError> {
+        opts.validate()?;
+        Ok(Gateway {
+            backend,
+            opts,
+            health: HealthHandle::new(),
+        })
+    }
+
+    /// The handle that sets what `grpc.health.v1.Health` reports (keep a clone before `serve`).
+    pub fn health(&self) -> HealthHandle {
+        self.health.clone()
+    }
+
+    /// Serves on `listener` until `shutdown` resolves. Then every open session stream ends with
+    /// UNAVAILABLE (`paddock-error-code` -4, the client reconnects elsewhere) and is detached
+    /// from its session, new connections are refused, and this returns once connections are done.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()>,
+    ) -> Result<(), GatewayError> {
+        let opts = self.opts;
+        let (stop_tx, stop_rx) = watch::channel(false);
+        self.health.publish_current().await;
+
+        let paddock = PaddockServer::new(GatewayService::new(self.backend, opts.clone(), stop_rx))
+            .max_decoding_message_size(opts.max_message_bytes);
+        let health = HealthServer::new(HealthService::from_health_reporter(self.health.reporter()));
+        let reflection = || {
+            tonic_reflection::server::Builder::configure()
+                .register_encoded_file_descriptor_set(paddock_proto::FILE_DESCRIPTOR_SET)
+                .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        };
+        let reflection_v1 = reflection()
+            .build_v1()
+            .map_err(|e| GatewayError::Reflection(e.to_string()))?;
+        let reflection_v1alpha = reflection()
+            .build_v1alpha()
+            .map_err(|e| GatewayError::Reflection(e.to_string()))?;
+
+        let (keepalive_interval, keepalive_timeout) = opts.http2_keepalive();
+        let incoming = TcpIncoming::from(listener)
+            .with_nodelay(Some(true))
+            .with_keepalive(opts.tcp_keepalive());
+        let mut stopped = stop_tx.subscribe();
+        let signal = async {
+            shutdown.await;
+            tracing::info!("gateway shutting down");
+            stop_tx.send_replace(true);
+        };
+        let server = Server::builder()
+            .http2_keepalive_interval(keepalive_interval)
+            .http2_keepalive_timeout(keepalive_timeout)
+            .max_concurrent_streams(Some(opts.max_concurrent_streams_per_connection))
+            .add_service(health)
+            .add_service(reflection_v1)
+            .add_service(reflection_v1alpha)
+            .add_service(paddock)
+            .serve_with_incoming_shutdown(incoming, signal);
+        // Session streams end at the signal, but other streams (a health `Watch`) may not: after
+        // the grace period, stop waiting for them.
+        let grace = Duration::from_millis(opts.shutdown_grace_ms);
+        let grace_over = async {
+            let _ = stopped.wait_for(|stop| *stop).await;
+            tokio::time::sleep(grace).await;
+        };
+        let served = tokio::select! {
+            served = server => served,
+            () = grace_over => {
+                tracing::warn!(grace_ms = opts.shutdown_grace_ms, "connections still open after the shutdown grace period; not waiting for them");
+                Ok(())
+            }
+        };
+        // Also on a transport error: no session stream may outlive the server.
+        stop_tx.send_replace(true);
+        served.map_err(GatewayError::from)
+    }
+}
+
+/// Serves the Paddock client API for `backend` on an already-bound `listener` until `shutdown`
+/// resolves (tests bind port 0). Adds `grpc.health.v1.Health` (SERVING) and server reflection.
+/// To change the health status while serving, use [`Gateway::new`], [`Gateway::health`] and
+/// [`Gateway::serve`] instead.
+pub async fn serve<B: Backend>(
+    backend: Arc<B>,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+    opts: GatewayOptions,
+) -> Result<(), GatewayError> {
+    Gateway::new(backend, opts)?.serve(listener, shutdown).await
+}

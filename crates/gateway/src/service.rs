@@ -1,0 +1,76 @@
+//! The tonic service: `paddock.v1.Paddock/Session`. Thin: it checks the per-IP limit and hands
+//! the stream to its own task ([`crate::session`]).
+
+use std::sync::Arc;
+
+use paddock_proto::v1 as pb;
+use paddock_proto::v1::paddock_server::Paddock;
+use tokio::sync::{oneshot, watch};
+use tonic::{Request, Response, Status, Streaming};
+use tracing::Instrument;
+
+use crate::backend::Backend;
+use crate::limits::ConnLimiter;
+use crate::session::{self, OutboundStream, StreamCtx};
+use crate::GatewayOptions;
+
+/// Serves session streams against a [`Backend`].
+pub struct GatewayService<B: Backend> {
+    backend: Arc<B>,
+    opts: Arc<GatewayOptions>,
+    limiter: ConnLimiter,
+    shutdown: watch::Receiver<bool>,
+}
+
+impl<B: Backend> GatewayService<B> {
+    /// A service for `backend`. When `shutdown` becomes `true`, every open stream ends with
+    /// UNAVAILABLE (`paddock-error-code` -4) and is detached, so that a graceful server shutdown
+    /// does not wait for long-lived sessions. Options are used as given (see
+    /// [`GatewayOptions::validate`]).
+    pub fn new(
+        backend: Arc<B>,
+        opts: GatewayOptions,
+        shutdown: watch::Receiver<bool>,
+    ) -> GatewayService<B> {
+        GatewayService {
+            backend,
+            limiter: ConnLimiter::new(opts.max_connections_per_ip),
+            opts: Arc::new(opts),
+            shutdown,
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl<B: Backend> Paddock for GatewayService<B> {
+    type SessionStream = OutboundStream;
+
+    async fn session(
+        &self,
+        request: Request<Streaming<pb::ClientMessage>>,
+    ) -> Result<Response<OutboundStream>, Status> {
+        let peer = request.remote_addr();
+        let permit = self.limiter.acquire(peer.map(|p| p.ip()))?;
+        let ctx = StreamCtx {
+            backend: Arc::clone(&self.backend),
+            opts: Arc::clone(&self.opts),
+            shutdown: self.shutdown.clone(),
+        };
+        let span = tracing::info_span!(
+            "session_stream",
+            peer = peer.map(|p| p.to_string()).unwrap_or_default(),
+            session = tracing::field::Empty,
+            conn = tracing::field::Empty,
+        );
+        let (ready_tx, ready_rx) = oneshot::channel();
+        // The stream runs in its own task, so a client that vanishes mid-handshake cannot leave
+        // a session attached: the task sees it and detaches.
+        tokio::spawn(
+            session::run(ctx, request.into_inner(), peer, permit, ready_tx).instrument(span),
+        );
+        match ready_rx.await {
+            Ok(result) => result.map(Response::new),
+            Err(_) => Err(Status::internal("the session task ended before answering")),
+        }
+    }
+}
