@@ -7,7 +7,9 @@
 
 use std::future::Future;
 
-use paddock_types::{ErrorCode, Request, Response, SessionId, WatchedEvent, ZkError, Zxid, PASSWORD_LEN};
+use paddock_types::{
+    ErrorCode, Request, Response, SessionId, WatchedEvent, ZkError, Zxid, PASSWORD_LEN,
+};
 use tokio::sync::mpsc;
 
 /// Identifies one attachment of a session (one stream). A session moved to a newer connection

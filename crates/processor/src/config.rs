@@ -1,0 +1,69 @@
+//! The processor's settings, taken from the validated server config.
+
+use paddock_types::{Config, ServerId};
+
+/// What the pipeline and the session tracker need to know.
+#[derive(Clone, Debug)]
+pub struct ProcessorConfig {
+    /// This server's id: the top byte of the session ids it hands out.
+    pub server_id: ServerId,
+    /// ZooKeeper's tick, ms: the granularity of session expiry.
+    pub tick_ms: u32,
+    pub min_session_timeout_ms: u32,
+    pub max_session_timeout_ms: u32,
+    /// Largest data (and request payload) accepted, bytes.
+    pub max_data_bytes: usize,
+    /// Requests a session may have queued at once; more are answered `Throttled`.
+    pub max_inflight_per_session: usize,
+    /// Transactions between snapshots (each server randomises in [snap_count/2, snap_count]).
+    pub snap_count: u64,
+    /// Snapshots kept when purging.
+    pub snap_retain_count: usize,
+    /// Largest batch the sync stage writes with one fsync.
+    pub max_batch: usize,
+    /// Seed for the snapshot-interval randomisation (tests fix it).
+    pub seed: u64,
+}
+
+impl ProcessorConfig {
+    pub fn from_config(cfg: &Config, server_id: ServerId) -> ProcessorConfig {
+        ProcessorConfig {
+            server_id,
+            tick_ms: cfg.tick_ms,
+            min_session_timeout_ms: cfg.min_session_timeout(),
+            max_session_timeout_ms: cfg.max_session_timeout(),
+            max_data_bytes: cfg.max_data_bytes as usize,
+            max_inflight_per_session: cfg.max_inflight_per_session as usize,
+            snap_count: cfg.snap_count,
+            snap_retain_count: cfg.snap_retain_count as usize,
+            max_batch: 1000,
+            seed: server_id.0 ^ 0x5eed,
+        }
+    }
+
+    /// ZooKeeper's negotiation: clamp the requested timeout into [min, max].
+    pub fn negotiate_timeout(&self, requested_ms: i32) -> i32 {
+        let req = requested_ms.max(0) as u32;
+        req.clamp(self.min_session_timeout_ms, self.max_session_timeout_ms) as i32
+    }
+}
+
+impl Default for ProcessorConfig {
+    fn default() -> ProcessorConfig {
+        ProcessorConfig::from_config(&Config::default(), ServerId(1))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timeout_is_clamped_into_min_max() {
+        let c = ProcessorConfig::default(); // tick 2000: [4000, 40000]
+        assert_eq!(c.negotiate_timeout(100), 4000);
+        assert_eq!(c.negotiate_timeout(-5), 4000);
+        assert_eq!(c.negotiate_timeout(10_000), 10_000);
+        assert_eq!(c.negotiate_timeout(1_000_000), 40_000);
+    }
+}

@@ -1,0 +1,579 @@
+//! The standalone server: shared state, the [`Backend`] implementation, session expiry and
+//! snapshots. The pipeline itself is assembled in [`crate::pipeline::standalone`].
+
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::Duration;
+
+use paddock_datatree::DataTree;
+use paddock_storage::{SnapshotStore, TxnLog};
+use paddock_types::{ErrorCode, Request, Response, SessionId, TxnOp, ZkError, Zxid, PASSWORD_LEN};
+use rand::{Rng, SeedableRng};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::api::{Backend, ConnId, ConnectRequest, Connected, SessionEvent};
+use crate::config::ProcessorConfig;
+use crate::prep::{self, Prep};
+use crate::queue::{Pending, PendingKind};
+use crate::session::{Conn, Session, SessionInner, SessionTable};
+use crate::stages::{Origin, Reply};
+
+/// Counters for status and metrics.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Requests received.
+    pub received: AtomicU64,
+    /// Answers sent.
+    pub answered: AtomicU64,
+    /// fsync'd batches written by the sync stage.
+    pub batches: AtomicU64,
+    /// Snapshots written.
+    pub snapshots: AtomicU64,
+}
+
+#[derive(Debug)]
+struct SnapState {
+    since: u64,
+    threshold: u64,
+    running: Arc<AtomicBool>,
+    rng: rand::rngs::StdRng,
+}
+
+/// State shared by the server's entry points and its stage threads.
+pub(crate) struct Shared {
+    pub cfg: ProcessorConfig,
+    tree: RwLock<DataTree>,
+    pub sessions: SessionTable,
+    /// `None` once stopped (shutdown or storage failure).
+    prep: Mutex<Option<Prep>>,
+    pub log: Arc<dyn TxnLog>,
+    snaps: Arc<dyn SnapshotStore>,
+    pub stats: Stats,
+    serving: AtomicBool,
+    /// Mirror of the tree's last zxid, readable without the tree lock.
+    applied: AtomicU64,
+    next_id: AtomicU64,
+    next_session: AtomicI64,
+    clock_origin: tokio::time::Instant,
+    snap: Mutex<SnapState>,
+}
+
+impl Shared {
+    pub fn read_tree(&self) -> RwLockReadGuard<'_, DataTree> {
+        self.tree.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn write_tree(&self) -> RwLockWriteGuard<'_, DataTree> {
+        self.tree.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn prep(&self) -> MutexGuard<'_, Option<Prep>> {
+        self.prep.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The last applied zxid, without taking the tree lock.
+    pub fn applied_zxid(&self) -> Zxid {
+        Zxid(self.applied.load(Ordering::Acquire))
+    }
+
+    pub fn set_applied_zxid(&self, z: Zxid) {
+        self.applied.store(z.0, Ordering::Release);
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.clock_origin.elapsed().as_millis() as u64
+    }
+
+    fn next_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// The disk failed: stop taking writes (reads and sessions already open keep working until
+    /// the operator restarts the server).
+    pub fn fail_storage(&self) {
+        self.serving.store(false, Ordering::SeqCst);
+        self.prep().take();
+    }
+
+    /// Queues a transaction; `Err` if the pipeline is stopped.
+    fn submit_txn(
+        &self,
+        session: SessionId,
+        cxid: i64,
+        op: TxnOp,
+        reply: Reply,
+    ) -> Result<(), ZkError> {
+        let mut prep = self.prep();
+        let Some(p) = prep.as_mut() else {
+            return Err(not_serving());
+        };
+        p.submit_txn(session, cxid, op, Origin { reply })
+            .map(|_| ())
+            .map_err(|_| not_serving())
+    }
+
+    /// The session's answer for a request that did not go through the pipeline, in FIFO order.
+    fn answer_in_order(
+        &self,
+        g: &mut SessionInner,
+        session: SessionId,
+        conn: ConnId,
+        xid: i64,
+        result: Result<Response, ZkError>,
+    ) {
+        if g.queue.is_idle() {
+            self.stats.answered.fetch_add(1, Ordering::Relaxed);
+            // Not the tree lock: a gateway thread must never wait for the tree while holding a
+            // session (the final stage takes them the other way round).
+            let zxid = self.applied_zxid();
+            g.deliver_answer(conn, SessionEvent::Response { xid, zxid, result });
+        } else {
+            let _ = session;
+            g.queue.push(Pending {
+                conn,
+                xid,
+                kind: PendingKind::Done(result),
+            });
+        }
+    }
+
+    /// A CloseSession transaction was applied: the session is gone.
+    pub fn finish_close(&self, session: SessionId) {
+        let Some(s) = self.sessions.remove(session) else {
+            return;
+        };
+        let mut g = s.lock();
+        let code = g.closing.unwrap_or(ErrorCode::SessionExpired);
+        if let Some(c) = g.conn.take() {
+            let _ = c.tx.send(SessionEvent::Closed(code));
+        }
+        g.queue.clear();
+        g.parked.clear();
+        tracing::info!(session = %session, reason = code.name(), "session closed");
+    }
+
+    /// Closes every session that has been silent for its timeout.
+    fn expire_sessions(&self) {
+        let now = self.now_ms();
+        let tick = u64::from(self.cfg.tick_ms);
+        for s in self.sessions.all() {
+            if now < s.expires_at_ms(tick) {
+                continue;
+            }
+            let mut g = s.lock();
+            if g.closing.is_some() {
+                continue;
+            }
+            g.closing = Some(ErrorCode::SessionExpired);
+            tracing::info!(session = %s.id, timeout_ms = s.timeout_ms, "session expired");
+            if let Err(e) = self.submit_txn(s.id, 0, TxnOp::CloseSession, Reply::None) {
+                tracing::warn!(session = %s.id, error = %e, "could not queue the expiry");
+            }
+        }
+    }
+
+    /// Called by the final stage with the tree write-locked after applying `applied` txns:
+    /// starts a snapshot in the background when due (one at a time).
+    pub fn maybe_snapshot(&self, tree: &DataTree, applied: u64) {
+        let mut st = self.snap.lock().unwrap_or_else(|e| e.into_inner());
+        st.since += applied;
+        if st.since < st.threshold || st.running.load(Ordering::SeqCst) {
+            return;
+        }
+        st.since = 0;
+        let half = (self.cfg.snap_count / 2).max(1);
+        st.threshold = half + st.rng.random_range(0..=half);
+        st.running.store(true, Ordering::SeqCst);
+        let running = st.running.clone();
+        let frozen = tree.snapshot();
+        let snaps = self.snaps.clone();
+        let log = self.log.clone();
+        let keep = self.cfg.snap_retain_count.max(1);
+        let spawned = std::thread::Builder::new()
+            .name("paddock-snapshot".into())
+            .spawn(move || {
+                let zxid = frozen.last_zxid();
+                let started = std::time::Instant::now();
+                let result = (|| -> Result<(), String> {
+                    let mut sink = snaps.create(zxid).map_err(|e| e.to_string())?;
+                    frozen.write_to(&mut sink).map_err(|e| e.to_string())?;
+                    sink.commit().map_err(|e| e.to_string())?;
+                    snaps.purge(keep).map_err(|e| e.to_string())?;
+                    let kept = snaps.list().map_err(|e| e.to_string())?;
+                    if let Some(oldest) = kept.first() {
+                        log.purge_through(*oldest).map_err(|e| e.to_string())?;
+                    }
+                    Ok(())
+                })();
+                match result {
+                    Ok(()) => tracing::info!(zxid = %zxid, elapsed_ms = started.elapsed().as_millis() as u64, "snapshot written"),
+                    Err(e) => tracing::warn!(zxid = %zxid, error = %e, "snapshot failed"),
+                }
+                running.store(false, Ordering::SeqCst);
+            });
+        if let Err(e) = spawned {
+            tracing::warn!(error = %e, "could not start the snapshot thread");
+            running_reset(&st.running);
+        } else {
+            self.stats.snapshots.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+fn running_reset(flag: &AtomicBool) {
+    flag.store(false, Ordering::SeqCst);
+}
+
+fn not_serving() -> ZkError {
+    ZkError::new(
+        ErrorCode::ConnectionLoss,
+        "This ZooKeeper instance is not currently serving requests",
+    )
+}
+
+/// A point-in-time view of the server, for status commands and metrics.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Status {
+    pub serving: bool,
+    pub last_zxid: Zxid,
+    pub node_count: usize,
+    pub watch_count: usize,
+    pub session_count: usize,
+    pub approximate_data_size: u64,
+    pub outstanding: usize,
+    pub received: u64,
+    pub answered: u64,
+}
+
+/// A running standalone server.
+pub struct Server {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) threads: Mutex<Vec<std::thread::JoinHandle<()>>>,
+    pub(crate) ticker: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+impl Server {
+    pub(crate) fn new_shared(
+        cfg: ProcessorConfig,
+        tree: DataTree,
+        log: Arc<dyn TxnLog>,
+        snaps: Arc<dyn SnapshotStore>,
+        sync_tx: std::sync::mpsc::Sender<crate::stages::SyncItem>,
+    ) -> Arc<Shared> {
+        let clock_origin = tokio::time::Instant::now();
+        let last = tree.last_zxid().max(log.last_logged_zxid());
+        let sessions = SessionTable::default();
+        for (id, info) in tree.sessions() {
+            // Restored sessions get a full timeout from now, as ZooKeeper does on load.
+            sessions.insert(Arc::new(Session::new(
+                id,
+                info.timeout_ms,
+                info.password,
+                0,
+            )));
+        }
+        let wall_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        let mut rng = rand::rngs::StdRng::seed_from_u64(cfg.seed);
+        let half = (cfg.snap_count / 2).max(1);
+        let threshold = half + rng.random_range(0..=half);
+        Arc::new(Shared {
+            next_session: AtomicI64::new(SessionId::initial(cfg.server_id, wall_ms).0),
+            cfg,
+            tree: RwLock::new(tree),
+            sessions,
+            prep: Mutex::new(Some(Prep::new(last, sync_tx))),
+            log,
+            snaps,
+            stats: Stats::default(),
+            serving: AtomicBool::new(true),
+            applied: AtomicU64::new(last.0),
+            next_id: AtomicU64::new(1),
+            clock_origin,
+            snap: Mutex::new(SnapState {
+                since: 0,
+                threshold,
+                running: Arc::new(AtomicBool::new(false)),
+                rng,
+            }),
+        })
+    }
+
+    /// Starts the session-expiry ticker (needs a tokio runtime).
+    pub(crate) fn start_ticker(&self) {
+        let weak = Arc::downgrade(&self.shared);
+        let tick = Duration::from_millis(u64::from(self.shared.cfg.tick_ms.max(1)));
+        let handle = tokio::spawn(async move {
+            let mut iv = tokio::time::interval(tick);
+            iv.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                iv.tick().await;
+                let Some(shared) = weak.upgrade() else { break };
+                shared.expire_sessions();
+            }
+        });
+        *self.ticker.lock().unwrap_or_else(|e| e.into_inner()) = Some(handle);
+    }
+
+    /// What the server looks like now.
+    pub fn status(&self) -> Status {
+        let sh = &self.shared;
+        let outstanding = sh.sessions.all().iter().map(|s| s.lock().queue.len()).sum();
+        let tree = sh.read_tree();
+        Status {
+            serving: sh.serving.load(Ordering::SeqCst),
+            last_zxid: tree.last_zxid(),
+            node_count: tree.node_count(),
+            watch_count: tree.watch_count(),
+            session_count: sh.sessions.len(),
+            approximate_data_size: tree.approximate_data_size(),
+            outstanding,
+            received: sh.stats.received.load(Ordering::Relaxed),
+            answered: sh.stats.answered.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> &Stats {
+        &self.shared.stats
+    }
+
+    /// Digest of the tree (to compare replicas or a restart with the state before it).
+    pub fn digest(&self) -> u64 {
+        self.shared.read_tree().digest()
+    }
+
+    /// Stops taking requests, lets the pipeline drain (every queued write is logged, synced and
+    /// answered), and waits for the stage threads. Sessions are not closed: they survive a restart
+    /// and expire if their clients do not come back.
+    pub async fn shutdown(&self) {
+        self.shared.serving.store(false, Ordering::SeqCst);
+        self.shared.prep().take();
+        if let Some(t) = self.ticker.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            t.abort();
+        }
+        let threads: Vec<_> = self
+            .threads
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain(..)
+            .collect();
+        let _ = tokio::task::spawn_blocking(move || {
+            for t in threads {
+                let _ = t.join();
+            }
+        })
+        .await;
+        for s in self.shared.sessions.all() {
+            let mut g = s.lock();
+            if let Some(c) = g.conn.take() {
+                let _ = c.tx.send(SessionEvent::Closed(ErrorCode::ConnectionLoss));
+            }
+        }
+    }
+
+    fn new_password(&self) -> [u8; PASSWORD_LEN] {
+        let mut pw = [0u8; PASSWORD_LEN];
+        rand::rng().fill(&mut pw);
+        pw
+    }
+
+    fn attach(&self, s: &Session) -> (ConnId, mpsc::UnboundedReceiver<SessionEvent>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let conn = ConnId(self.shared.next_id());
+        let mut g = s.lock();
+        if let Some(old) = g.conn.take() {
+            let _ = old.tx.send(SessionEvent::Closed(ErrorCode::SessionMoved));
+        }
+        for ev in g.parked.drain(..) {
+            let _ = tx.send(ev);
+        }
+        g.conn = Some(Conn { id: conn, tx });
+        s.touch(self.shared.now_ms());
+        (conn, rx)
+    }
+}
+
+impl Backend for Server {
+    async fn connect(&self, req: ConnectRequest) -> Result<Connected, ZkError> {
+        let sh = &self.shared;
+        if !sh.serving.load(Ordering::SeqCst) {
+            return Err(not_serving());
+        }
+        let last = sh.read_tree().last_zxid();
+        if req.last_zxid_seen > last {
+            return Err(ZkError::new(
+                ErrorCode::ConnectionLoss,
+                format!(
+                    "refusing session: the client has seen zxid {} but this server's last zxid is {last}",
+                    req.last_zxid_seen
+                ),
+            ));
+        }
+        match req.resume {
+            Some((id, password)) => {
+                let expired = || {
+                    ZkError::new(
+                        ErrorCode::SessionExpired,
+                        format!("session {id} has expired or does not exist"),
+                    )
+                };
+                let s = sh.sessions.get(id).ok_or_else(expired)?;
+                if s.password != password || s.lock().closing.is_some() {
+                    return Err(expired());
+                }
+                let (conn, events) = self.attach(&s);
+                tracing::debug!(session = %id, peer = %req.peer, "session resumed");
+                Ok(Connected {
+                    session: id,
+                    password,
+                    timeout_ms: s.timeout_ms,
+                    conn,
+                    events,
+                    zxid: sh.read_tree().last_zxid(),
+                })
+            }
+            None => {
+                let timeout_ms = sh.cfg.negotiate_timeout(req.timeout_ms);
+                let id = SessionId(sh.next_session.fetch_add(1, Ordering::Relaxed));
+                let password = self.new_password();
+                let (tx, rx) = oneshot::channel();
+                sh.submit_txn(
+                    id,
+                    0,
+                    TxnOp::CreateSession {
+                        timeout_ms,
+                        password,
+                    },
+                    Reply::Oneshot(tx),
+                )?;
+                match rx.await {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => return Err(e),
+                    Err(_) => return Err(not_serving()),
+                }
+                let s = Arc::new(Session::new(id, timeout_ms, password, sh.now_ms()));
+                sh.sessions.insert(s.clone());
+                let (conn, events) = self.attach(&s);
+                tracing::debug!(session = %id, timeout_ms, peer = %req.peer, "session created");
+                Ok(Connected {
+                    session: id,
+                    password,
+                    timeout_ms,
+                    conn,
+                    events,
+                    zxid: sh.read_tree().last_zxid(),
+                })
+            }
+        }
+    }
+
+    fn submit(&self, session: SessionId, conn: ConnId, xid: i64, req: Request) {
+        let sh = &self.shared;
+        sh.stats.received.fetch_add(1, Ordering::Relaxed);
+        let Some(s) = sh.sessions.get(session) else {
+            return;
+        };
+        s.touch(sh.now_ms());
+        let mut g = s.lock();
+        if g.conn.as_ref().map(|c| c.id) != Some(conn) {
+            return; // an old connection: it was told SessionMoved
+        }
+        if g.closing.is_some() {
+            let err = ZkError::new(ErrorCode::SessionExpired, "the session is closing");
+            sh.answer_in_order(&mut g, session, conn, xid, Err(err));
+            return;
+        }
+        if g.queue.len() >= sh.cfg.max_inflight_per_session {
+            let err = ZkError::new(
+                ErrorCode::Throttled,
+                format!(
+                    "more than {} requests in flight on this session",
+                    sh.cfg.max_inflight_per_session
+                ),
+            );
+            sh.answer_in_order(&mut g, session, conn, xid, Err(err));
+            return;
+        }
+        if let Err(refusal) = prep::check(&req, sh.cfg.max_data_bytes) {
+            sh.answer_in_order(&mut g, session, conn, xid, refusal);
+            return;
+        }
+        match req {
+            Request::Exists { .. }
+            | Request::GetData { .. }
+            | Request::GetChildren { .. }
+            | Request::Ping => {
+                if !g.queue.is_idle() {
+                    g.queue.push(Pending {
+                        conn,
+                        xid,
+                        kind: PendingKind::Read(req),
+                    });
+                    return;
+                }
+                let Some(tx) = g.conn.as_ref().map(|c| c.tx.clone()) else {
+                    return;
+                };
+                drop(g);
+                let tree = sh.read_tree();
+                let zxid = tree.last_zxid();
+                let result = crate::read::execute(&tree, session, req);
+                sh.stats.answered.fetch_add(1, Ordering::Relaxed);
+                // Sent while the read lock is held: no write can apply (and fire a watch) between
+                // reading and queueing the answer.
+                let _ = tx.send(SessionEvent::Response { xid, zxid, result });
+            }
+            Request::Sync { path } => {
+                let id = sh.next_id();
+                g.queue.push(Pending {
+                    conn,
+                    xid,
+                    kind: PendingKind::Write { id },
+                });
+                let origin = Origin {
+                    reply: Reply::Queue { session, id },
+                };
+                let ok = sh
+                    .prep()
+                    .as_mut()
+                    .map(|p| p.submit_barrier(path, origin).is_ok())
+                    .unwrap_or(false);
+                if !ok {
+                    let released = g.queue.complete(id, Err(not_serving()));
+                    sh.deliver(session, &mut g, Zxid::ZERO, released, None);
+                }
+            }
+            write => {
+                if matches!(write, Request::CloseSession) {
+                    g.closing = Some(ErrorCode::Ok);
+                }
+                let Some(op) = prep::txn_op(write) else {
+                    return;
+                };
+                let id = sh.next_id();
+                g.queue.push(Pending {
+                    conn,
+                    xid,
+                    kind: PendingKind::Write { id },
+                });
+                if let Err(e) = sh.submit_txn(session, xid, op, Reply::Queue { session, id }) {
+                    let released = g.queue.complete(id, Err(e));
+                    sh.deliver(session, &mut g, Zxid::ZERO, released, None);
+                }
+            }
+        }
+    }
+
+    fn detach(&self, session: SessionId, conn: ConnId) {
+        if let Some(s) = self.shared.sessions.get(session) {
+            let mut g = s.lock();
+            if g.conn.as_ref().map(|c| c.id) == Some(conn) {
+                g.conn = None;
+                tracing::debug!(session = %session, "connection detached; session lives until its timeout");
+            }
+        }
+    }
+}

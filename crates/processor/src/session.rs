@@ -1,0 +1,186 @@
+//! The session table: each live session's connection, ordering queue and liveness.
+//!
+//! Lock order (never taken the other way round): tree write lock -> a session's mutex; a session's
+//! mutex -> tree read lock only in the final stage, which is the only holder of the write lock.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+
+use paddock_types::{ErrorCode, SessionId, PASSWORD_LEN};
+use tokio::sync::mpsc::UnboundedSender;
+
+use crate::api::{ConnId, SessionEvent};
+use crate::queue::SessionQueue;
+
+/// Undelivered watch events kept for a session between two connections.
+pub(crate) const MAX_PARKED_EVENTS: usize = 10_000;
+
+/// A connection currently attached to a session.
+#[derive(Debug, Clone)]
+pub(crate) struct Conn {
+    pub id: ConnId,
+    pub tx: UnboundedSender<SessionEvent>,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct SessionInner {
+    /// The attached connection, if any.
+    pub conn: Option<Conn>,
+    /// Requests waiting for their turn (FIFO order).
+    pub queue: SessionQueue,
+    /// Watch events that fired while no connection was attached.
+    pub parked: Vec<SessionEvent>,
+    /// Set once a CloseSession (client close or expiry) is under way: `Ok` for a client close,
+    /// `SessionExpired` for expiry. Further requests are refused.
+    pub closing: Option<ErrorCode>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Session {
+    pub id: SessionId,
+    pub timeout_ms: i32,
+    pub password: [u8; PASSWORD_LEN],
+    /// Milliseconds since the server's clock origin when the session was last heard from.
+    pub last_seen_ms: AtomicU64,
+    pub inner: Mutex<SessionInner>,
+}
+
+impl Session {
+    pub fn new(
+        id: SessionId,
+        timeout_ms: i32,
+        password: [u8; PASSWORD_LEN],
+        now_ms: u64,
+    ) -> Session {
+        Session {
+            id,
+            timeout_ms,
+            password,
+            last_seen_ms: AtomicU64::new(now_ms),
+            inner: Mutex::new(SessionInner::default()),
+        }
+    }
+
+    pub fn lock(&self) -> MutexGuard<'_, SessionInner> {
+        // A poisoned session mutex means a panic while holding it; the data is plain state that
+        // stays consistent enough to keep serving, so recover the guard.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn touch(&self, now_ms: u64) {
+        self.last_seen_ms.fetch_max(now_ms, Ordering::Relaxed);
+    }
+
+    /// When the session expires if nothing more is heard: last seen + timeout, rounded up to the
+    /// next tick (ZooKeeper's expiry buckets).
+    pub fn expires_at_ms(&self, tick_ms: u64) -> u64 {
+        let t = self.last_seen_ms.load(Ordering::Relaxed) + self.timeout_ms.max(0) as u64;
+        let tick = tick_ms.max(1);
+        t.div_ceil(tick) * tick
+    }
+}
+
+impl SessionInner {
+    /// Sends a watch event to the attached connection, or parks it.
+    pub fn deliver_event(&mut self, ev: SessionEvent) {
+        if let Some(c) = &self.conn {
+            if c.tx.send(ev.clone()).is_ok() {
+                return;
+            }
+            self.conn = None;
+        }
+        if self.parked.len() < MAX_PARKED_EVENTS {
+            self.parked.push(ev);
+        } else {
+            tracing::warn!(
+                "dropping a watch event: too many undelivered events for a detached session"
+            );
+        }
+    }
+
+    /// Sends an answer to `conn` if it is still the attached connection (answers to requests of
+    /// an older connection are dropped: that client has moved on).
+    pub fn deliver_answer(&mut self, conn: ConnId, ev: SessionEvent) {
+        if let Some(c) = &self.conn {
+            if c.id == conn && c.tx.send(ev).is_err() {
+                self.conn = None;
+            }
+        }
+    }
+}
+
+/// All live sessions of this server.
+#[derive(Debug, Default)]
+pub(crate) struct SessionTable {
+    map: RwLock<HashMap<SessionId, Arc<Session>>>,
+}
+
+impl SessionTable {
+    pub fn get(&self, id: SessionId) -> Option<Arc<Session>> {
+        self.map
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&id)
+            .cloned()
+    }
+
+    pub fn insert(&self, s: Arc<Session>) {
+        self.map
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(s.id, s);
+    }
+
+    pub fn remove(&self, id: SessionId) -> Option<Arc<Session>> {
+        self.map
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&id)
+    }
+
+    pub fn all(&self) -> Vec<Arc<Session>> {
+        self.map
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    pub fn len(&self) -> usize {
+        self.map.read().unwrap_or_else(|e| e.into_inner()).len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expiry_is_rounded_up_to_the_next_tick() {
+        let s = Session::new(SessionId(1), 4000, [0; 16], 1234);
+        assert_eq!(s.expires_at_ms(2000), 6000); // 5234 -> next tick boundary
+        s.touch(1000); // older touches never move the time back
+        assert_eq!(s.expires_at_ms(2000), 6000);
+        s.touch(6000);
+        assert_eq!(s.expires_at_ms(2000), 10000);
+    }
+
+    #[test]
+    fn events_park_while_detached() {
+        let s = Session::new(SessionId(1), 4000, [0; 16], 0);
+        let mut g = s.lock();
+        g.deliver_event(SessionEvent::Closed(ErrorCode::Ok));
+        assert_eq!(g.parked.len(), 1);
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        g.conn = Some(Conn { id: ConnId(7), tx });
+        g.deliver_answer(ConnId(6), SessionEvent::Closed(ErrorCode::Ok));
+        assert!(
+            rx.try_recv().is_err(),
+            "answers for an old connection are dropped"
+        );
+        g.deliver_answer(ConnId(7), SessionEvent::Closed(ErrorCode::Ok));
+        assert!(rx.try_recv().is_ok());
+    }
+}
