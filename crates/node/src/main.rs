@@ -1,1 +1,77 @@
-fn main() {}
+//! `paddock`: runs one server. See `paddock --help`.
+
+use clap::Parser;
+use paddock_node::{args::Args, config, telemetry};
+
+fn main() -> std::process::ExitCode {
+    let args = Args::parse();
+    telemetry::init();
+    let eff = match config::load(&args) {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("paddock: configuration error: {e:#}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    for w in &eff.warnings {
+        tracing::warn!("{w}");
+    }
+    if args.print_config {
+        println!("{:#?}", eff.config);
+        return std::process::ExitCode::SUCCESS;
+    }
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("paddock: cannot start the runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run(eff)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("paddock: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(eff: config::Effective) -> anyhow::Result<()> {
+    let node = paddock_node::start(&eff.config, eff.myid).await?;
+    tracing::info!(
+        grpc = %node.grpc_addr,
+        data_dir = %eff.config.data_dir.display(),
+        myid = eff.myid.0,
+        "paddock standalone server serving"
+    );
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    node.shutdown().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

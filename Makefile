@@ -1,0 +1,31 @@
+# Paddock — common tasks. `make help` lists them.
+CARGO ?= cargo
+
+.PHONY: help build test run fmt lint check bench-storage clean
+
+help: ## list targets
+	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+
+build: ## build every crate (debug)
+	$(CARGO) build --workspace
+
+test: ## run the whole test suite (what CI runs)
+	$(CARGO) test --workspace
+
+run: ## run a standalone server: dataDir ./data, gRPC on 7181
+	$(CARGO) run --bin paddock
+
+fmt: ## format the code
+	$(CARGO) fmt --all
+
+lint: ## formatting check + clippy with warnings as errors
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+check: lint test ## everything a change must pass
+
+bench-storage: ## txn-log append+fsync rates (release build)
+	$(CARGO) run --release -p paddock-storage --example logbench
+
+clean: ## remove build output
+	$(CARGO) clean

@@ -1,0 +1,104 @@
+//! # paddock-node — the `paddock` server, as a library
+//!
+//! ```text
+//!  Config ──▶ DataDir::open (lock, txn log, snapshots, epochs)
+//!         ──▶ recover (newest snapshot + log replay) ──▶ processor::standalone (pipeline)
+//!         ──▶ gateway::serve (gRPC: Paddock session streams, health, reflection)
+//! ```
+//!
+//! [`start`] takes a validated config and returns a running node, so tests run the real server
+//! in-process on port 0; `main.rs` adds flags, signals and logging around it.
+
+pub mod args;
+pub mod config;
+pub mod telemetry;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use paddock_processor::{ProcessorConfig, Server};
+use paddock_storage::DataDir;
+use paddock_types::{Config, ServerId};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// A running server.
+pub struct Node {
+    /// Where the gRPC API listens (the real port when 0 was asked for).
+    pub grpc_addr: SocketAddr,
+    /// The processor, for status and tests.
+    pub server: Arc<Server>,
+    stop: Option<oneshot::Sender<()>>,
+    gateway: JoinHandle<()>,
+    /// Held for the node's lifetime: the data-dir lock lives as long as this.
+    _data_dir: DataDir,
+}
+
+/// Opens the data dir, recovers, starts the pipeline and the gRPC gateway.
+pub async fn start(config: &Config, myid: ServerId) -> anyhow::Result<Node> {
+    let db_dir = config.db_dir();
+    let (data_dir, report) = DataDir::open(&db_dir)
+        .with_context(|| format!("cannot open data directory {}", db_dir.display()))?;
+    if let Some(z) = report.truncated_from {
+        tracing::warn!(
+            zxid = %z,
+            removed = report.records_removed,
+            "the txn log had a corrupt tail: records from this zxid on were cut off"
+        );
+    }
+    let log = data_dir.log();
+    let snaps = data_dir.snapshots();
+    let started = std::time::Instant::now();
+    let (tree, recovered) =
+        tokio::task::block_in_place(|| paddock_processor::recover(&*log, &*snaps))
+            .context("cannot recover the data tree")?;
+    tracing::info!(
+        snapshot = ?recovered.snapshot_zxid.map(|z| z.to_string()),
+        replayed = recovered.replayed,
+        last_zxid = %recovered.last_zxid,
+        nodes = tree.node_count(),
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "data tree recovered"
+    );
+    let pcfg = ProcessorConfig::from_config(config, myid);
+    let server = paddock_processor::standalone(pcfg, tree, log, snaps)
+        .context("cannot start the request pipeline")?;
+
+    let addr = format!("{}:{}", config.grpc_address, config.grpc_port);
+    let listener = tokio::net::TcpListener::bind(&addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr} (grpcAddress:grpcPort)"))?;
+    let grpc_addr = listener.local_addr()?;
+    let (stop, stopped) = oneshot::channel::<()>();
+    let opts = paddock_gateway::GatewayOptions::from_config(config);
+    let gw =
+        paddock_gateway::Gateway::new(server.clone(), opts).context("invalid gateway options")?;
+    let gateway = tokio::spawn(async move {
+        let shutdown = async {
+            let _ = stopped.await;
+        };
+        if let Err(e) = gw.serve(listener, shutdown).await {
+            tracing::error!(error = %e, "gRPC gateway stopped");
+        }
+    });
+    Ok(Node {
+        grpc_addr,
+        server,
+        stop: Some(stop),
+        gateway,
+        _data_dir: data_dir,
+    })
+}
+
+impl Node {
+    /// Stops accepting, drains the pipeline (queued writes are made durable and answered), and
+    /// releases the data dir.
+    pub async fn shutdown(mut self) {
+        self.server.shutdown().await;
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let _ = (&mut self.gateway).await;
+    }
+}
