@@ -1,7 +1,7 @@
 # Paddock — common tasks. `make help` lists them.
 CARGO ?= cargo
 
-.PHONY: help build test run fmt lint check bench-storage clean
+.PHONY: help build test test-rust run fmt lint check bench-storage clean
 
 help: ## list targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -9,7 +9,11 @@ help: ## list targets
 build: ## build every crate (debug)
 	$(CARGO) build --workspace
 
-test: ## run the whole test suite (what CI runs)
+test: ## run the whole test suite (what CI runs): the Python client against a live server, then every Rust test
+	bash .ci/python-client
+	$(CARGO) test --workspace
+
+test-rust: ## only the Rust tests
 	$(CARGO) test --workspace
 
 run: ## run a standalone server: dataDir ./data, gRPC on 7181

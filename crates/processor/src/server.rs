@@ -366,11 +366,11 @@ impl Server {
             }
         })
         .await;
+        // Drop every connection's channel without a `Closed`: the sessions are alive (they are
+        // in the log and survive the restart), so the gateway ends the streams with UNAVAILABLE
+        // and clients resume.
         for s in self.shared.sessions.all() {
-            let mut g = s.lock();
-            if let Some(c) = g.conn.take() {
-                let _ = c.tx.send(SessionEvent::Closed(ErrorCode::ConnectionLoss));
-            }
+            s.lock().conn = None;
         }
     }
 

@@ -1,0 +1,343 @@
+"""Session: one Paddock session over the `paddock.v1.Paddock/Session` gRPC stream.
+
+Written from proto/paddock/v1/client.proto alone. One stream carries everything in one order:
+the handshake, then pipelined requests answered in request order (paired by xid), watch events
+(always before any response that reflects their change) and, last, SessionClosed.
+
+Threads: gRPC consumes a request iterator backed by a queue.Queue; a reader thread walks the
+response iterator and completes one Future per request; a pinger sends PingRequest when the
+session has been idle for timeout/3; an optional event thread calls the watcher callback.
+"""
+
+import collections
+import queue
+import threading
+import time
+from concurrent.futures import Future, TimeoutError as FutureTimeout
+from dataclasses import dataclass, fields
+
+import grpc
+
+from ._proto import load
+from .errors import ConnectionLossError, OperationTimeoutError, PaddockError, SessionExpiredError
+
+pb, pb_grpc = load()
+
+ERROR_CODE_METADATA = "paddock-error-code"
+
+
+@dataclass(frozen=True)
+class Stat:
+    """ZooKeeper's Stat, field for field (see the Stat message)."""
+
+    czxid: int
+    mzxid: int
+    ctime: int
+    mtime: int
+    version: int
+    cversion: int
+    aversion: int
+    ephemeral_owner: int
+    data_length: int
+    num_children: int
+    pzxid: int
+
+    @classmethod
+    def of(cls, msg) -> "Stat":
+        return cls(**{f.name: getattr(msg, f.name) for f in fields(cls)})
+
+
+@dataclass(frozen=True)
+class WatchEvent:
+    """A fired watch. `type` is ZooKeeper's EventType number (3 = NodeDataChanged, ...)."""
+
+    type: int
+    state: int
+    path: str
+    zxid: int
+
+    @property
+    def type_name(self) -> str:  # "NODE_DATA_CHANGED"
+        return pb.EventType.Name(self.type).removeprefix("EVENT_TYPE_")
+
+
+def _mode(ephemeral: bool, sequential: bool) -> int:
+    return (pb.CREATE_MODE_EPHEMERAL if ephemeral else 0) | (pb.CREATE_MODE_PERSISTENT_SEQUENTIAL if sequential else 0)
+
+
+def _bytes(data) -> bytes:
+    return data.encode() if isinstance(data, str) else bytes(data)
+
+
+class Op:
+    """Builders for the ops of Session.multi()."""
+
+    @staticmethod
+    def create(path, data=b"", ephemeral=False, sequential=False):
+        return pb.MultiOp(create=pb.CreateRequest(path=path, data=_bytes(data), mode=_mode(ephemeral, sequential)))
+
+    @staticmethod
+    def delete(path, version=-1):
+        return pb.MultiOp(delete=pb.DeleteRequest(path=path, version=version))
+
+    @staticmethod
+    def set_data(path, data, version=-1):
+        return pb.MultiOp(set_data=pb.SetDataRequest(path=path, data=_bytes(data), version=version))
+
+    @staticmethod
+    def check(path, version=-1):
+        return pb.MultiOp(check=pb.CheckVersionRequest(path=path, version=version))
+
+
+def _op_result(r):
+    """One OpResult of a successful multi: the path for a create, a Stat for a set_data, else None."""
+    kind = r.WhichOneof("result")
+    return r.create.path if kind == "create" else Stat.of(r.set_data.stat) if kind == "set_data" else None
+
+
+def _status_error(e: grpc.RpcError) -> PaddockError:
+    """A stream that ended with a gRPC status -> the code of its `paddock-error-code` trailer, or
+    CONNECTIONLOSS when there is none (a transport error)."""
+    detail = f"gRPC {e.code().name}: {e.details()}"
+    for key, value in e.trailing_metadata() or ():
+        if key == ERROR_CODE_METADATA:
+            return PaddockError.of(int(value), detail)
+    return ConnectionLossError(-4, detail)
+
+
+def connect(target: str = "127.0.0.1:7181", timeout_ms: int = 10000, **kwargs) -> "Session":
+    """Opens a session stream to `target` and does the handshake; see Session for the options."""
+    return Session(target, timeout_ms, **kwargs)
+
+
+class Session:
+    """A Paddock session. Every op has a blocking form (`create`) and a pipelining form
+    (`create_async`) returning a concurrent.futures.Future; errors are PaddockError subclasses.
+
+    Watch events go to `watcher(event)` (called on a dedicated thread) if given, else to the
+    queue `self.events`, in stream order; None is queued when the stream ends.
+    To resume the session on a new stream: `connect(target, **old.detach())`.
+    """
+
+    def __init__(self, target, timeout_ms=10000, *, session_id=0, password=b"", last_zxid_seen=0,
+                 watcher=None, connect_timeout=10.0, request_timeout=30.0):
+        self.target, self.request_timeout = target, request_timeout
+        self.events: "queue.Queue[WatchEvent | None]" = queue.Queue()
+        self.last_zxid = last_zxid_seen  # highest zxid seen: for resumes
+        self.closed_reason = None  # the SessionClosed message, once received
+        self._out: queue.Queue = queue.Queue()  # ClientMessages for gRPC; None half-closes
+        self._lock = threading.Lock()  # orders xids, _pending and _out together
+        self._pending = collections.deque()  # (xid, Future, convert) in request order
+        self._xid = 0
+        self._dead = None  # once the stream has ended: the error later calls raise
+        self._stopped = threading.Event()
+        self._handshake = Future()
+        self._last_send = time.monotonic()
+
+        self._channel = grpc.insecure_channel(target, options=[("grpc.max_receive_message_length", -1)])
+        self._out.put(pb.ClientMessage(connect=pb.ConnectRequest(
+            session_id=session_id, password=password, timeout_ms=timeout_ms, last_zxid_seen=last_zxid_seen)))
+        self._call = pb_grpc.PaddockStub(self._channel).Session(self._requests())
+        self._reader = threading.Thread(target=self._read, name="paddock-reader", daemon=True)
+        self._reader.start()
+        try:
+            hello = self._handshake.result(timeout=connect_timeout)
+        except FutureTimeout:
+            self._teardown()
+            raise OperationTimeoutError(-7, f"no ConnectResponse from {target} in {connect_timeout} s") from None
+        except PaddockError:
+            self._teardown()
+            raise
+        self.session_id, self.password, self.timeout_ms = hello.session_id, hello.password, hello.timeout_ms
+        self.last_zxid = max(self.last_zxid, hello.zxid)
+        threading.Thread(target=self._ping_loop, name="paddock-pinger", daemon=True).start()
+        if watcher is not None:
+            threading.Thread(target=self._event_loop, args=(watcher,), name="paddock-events", daemon=True).start()
+
+    # -- the stream ------------------------------------------------------------------------------
+
+    def _requests(self):
+        while (msg := self._out.get()) is not None:
+            yield msg
+
+    def _read(self):
+        err = ConnectionLossError(-4, "stream ended without SessionClosed: the session is still alive, resume it")
+        try:
+            for msg in self._call:
+                kind = msg.WhichOneof("message")
+                if kind == "connect":
+                    self._handshake.set_result(msg.connect)
+                elif kind == "response":
+                    self._on_response(msg.response)
+                elif kind == "watch_event":
+                    e = msg.watch_event
+                    self.last_zxid = max(self.last_zxid, e.zxid)
+                    self.events.put(WatchEvent(e.type, e.state, e.path, e.zxid))
+                elif kind == "session_closed":
+                    self.closed_reason = sc = msg.session_closed
+                    err = (PaddockError.of(sc.error, sc.message) if sc.error
+                           else SessionExpiredError(-112, f"session closed: {sc.message}"))
+        except grpc.RpcError as e:
+            err = _status_error(e)
+        except Exception as e:  # a protocol violation (e.g. xid mismatch): give up on the stream
+            err = e if isinstance(e, PaddockError) else PaddockError(-1, repr(e))
+            self._call.cancel()
+        with self._lock:
+            self._dead = err
+            pending, self._pending = list(self._pending), collections.deque()
+        for _, fut, _ in pending:
+            fut.set_exception(PaddockError.of(err.code, err.message))
+        if not self._handshake.done():
+            self._handshake.set_exception(err)
+        self._stopped.set()
+        self.events.put(None)
+
+    def _on_response(self, r):
+        self.last_zxid = max(self.last_zxid, r.zxid)
+        with self._lock:
+            xid, fut, convert = self._pending.popleft() if self._pending else (None, None, None)
+        if xid != r.xid:
+            if fut:
+                fut.set_exception(PaddockError(-1, f"response xid {r.xid}, expected {xid}"))
+            raise PaddockError(-1, f"protocol error: response xid {r.xid}, oldest pending request is {xid}")
+        if r.error == 0:
+            try:
+                fut.set_result(convert(r))
+            except Exception as e:  # a response that does not match its request
+                fut.set_exception(e)
+        else:
+            err = PaddockError.of(r.error, r.error_message)
+            if r.WhichOneof("result") == "multi":  # a failed multi: every op's code
+                err.results = [x.error.error for x in r.multi.results]
+            fut.set_exception(err)
+
+    def _send(self, field, msg, convert) -> Future:
+        fut = Future()
+        with self._lock:
+            if self._dead is not None:
+                raise PaddockError.of(self._dead.code, self._dead.message)
+            self._xid += 1
+            self._pending.append((self._xid, fut, convert))
+            self._out.put(pb.ClientMessage(request=pb.Request(xid=self._xid, **{field: msg})))
+            self._last_send = time.monotonic()
+        return fut
+
+    def _wait(self, fut: Future):
+        try:
+            return fut.result(timeout=self.request_timeout)
+        except FutureTimeout:
+            raise OperationTimeoutError(-7, f"no response in {self.request_timeout} s") from None
+
+    def _ping_loop(self):
+        interval = self.timeout_ms / 3000
+        while not self._stopped.wait(interval / 4):
+            if time.monotonic() - self._last_send >= interval:
+                try:
+                    self.ping_async()
+                except PaddockError:
+                    return
+
+    def _event_loop(self, watcher):
+        while (event := self.events.get()) is not None:
+            try:
+                watcher(event)
+            except Exception as e:  # a broken callback must not stop event delivery
+                print(f"paddock: watcher raised {e!r}")
+
+    def _teardown(self):
+        self._stopped.set()
+        self._out.put(None)
+        self._reader.join(timeout=0.5)
+        if self._reader.is_alive():
+            self._call.cancel()
+            self._reader.join(timeout=5)
+        self._channel.close()
+
+    # -- the operations ----------------------------------------------------------------------------
+
+    def create_async(self, path, data=b"", ephemeral=False, sequential=False) -> Future:
+        req = pb.CreateRequest(path=path, data=_bytes(data), mode=_mode(ephemeral, sequential))
+        return self._send("create", req, lambda r: r.create.path)
+
+    def create(self, path: str, data=b"", ephemeral=False, sequential=False) -> str:
+        """Creates a node; returns its actual path (with the sequence number if sequential)."""
+        return self._wait(self.create_async(path, data, ephemeral, sequential))
+
+    def delete_async(self, path, version=-1) -> Future:
+        return self._send("delete", pb.DeleteRequest(path=path, version=version), lambda r: None)
+
+    def delete(self, path: str, version: int = -1) -> None:
+        self._wait(self.delete_async(path, version))
+
+    def set_data_async(self, path, data, version=-1) -> Future:
+        req = pb.SetDataRequest(path=path, data=_bytes(data), version=version)
+        return self._send("set_data", req, lambda r: Stat.of(r.set_data.stat))
+
+    def set_data(self, path: str, data, version: int = -1) -> Stat:
+        return self._wait(self.set_data_async(path, data, version))
+
+    def exists_async(self, path, watch=False) -> Future:
+        return self._send("exists", pb.ExistsRequest(path=path, watch=watch),
+                          lambda r: Stat.of(r.exists.stat) if r.exists.exists else None)
+
+    def exists(self, path: str, watch: bool = False) -> Stat | None:
+        return self._wait(self.exists_async(path, watch))
+
+    def get_data_async(self, path, watch=False) -> Future:
+        return self._send("get_data", pb.GetDataRequest(path=path, watch=watch),
+                          lambda r: (r.get_data.data, Stat.of(r.get_data.stat)))
+
+    def get_data(self, path: str, watch: bool = False) -> tuple[bytes, Stat]:
+        return self._wait(self.get_data_async(path, watch))
+
+    def get_children_async(self, path, watch=False) -> Future:
+        return self._send("get_children", pb.GetChildrenRequest(path=path, watch=watch),
+                          lambda r: list(r.get_children.children))
+
+    def get_children(self, path: str, watch: bool = False) -> list[str]:
+        return self._wait(self.get_children_async(path, watch))
+
+    def sync_async(self, path="/") -> Future:
+        return self._send("sync", pb.SyncRequest(path=path), lambda r: r.sync.path)
+
+    def sync(self, path: str = "/") -> str:
+        return self._wait(self.sync_async(path))
+
+    def multi_async(self, ops) -> Future:
+        return self._send("multi", pb.MultiRequest(ops=list(ops)),
+                          lambda r: [_op_result(x) for x in r.multi.results])
+
+    def multi(self, ops) -> list:
+        """Applies Op.create/delete/set_data/check atomically. Returns one result per op (path,
+        Stat or None). On failure raises the failing op's PaddockError with `.results`, every op's code."""
+        return self._wait(self.multi_async(ops))
+
+    def ping_async(self) -> Future:
+        return self._send("ping", pb.PingRequest(), lambda r: None)
+
+    def ping(self) -> None:
+        self._wait(self.ping_async())
+
+    def close(self) -> None:
+        """Ends the session: its ephemeral nodes are deleted. Idempotent."""
+        try:
+            if self._dead is None:
+                self._wait(self._send("close_session", pb.CloseSessionRequest(), lambda r: None))
+                self._reader.join(timeout=self.request_timeout)  # SessionClosed, then end of stream
+        finally:
+            self._teardown()
+
+    def detach(self) -> dict:
+        """Ends this stream WITHOUT closing the session; returns the keyword arguments of
+        connect() that resume it (before it expires) on a new stream."""
+        self._out.put(None)  # half-close: the server still answers what was sent, then ends
+        self._reader.join(timeout=self.request_timeout)
+        self._teardown()
+        return dict(session_id=self.session_id, password=self.password,
+                    timeout_ms=self.timeout_ms, last_zxid_seen=self.last_zxid)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
