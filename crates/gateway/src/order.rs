@@ -70,6 +70,19 @@ impl<T> ReplyOrder<T> {
         out
     }
 
+    /// The session ended: every request still at the backend will never be answered by it. Returns
+    /// an answer for each of them, made by `answer(xid)`, interleaved in order with the local
+    /// answers waiting behind them. Afterwards nothing is in flight.
+    pub(crate) fn abandon(&mut self, answer: impl Fn(i64) -> T) -> Vec<T> {
+        self.queue
+            .drain(..)
+            .map(|slot| match slot {
+                Slot::Backend { xid } => answer(xid),
+                Slot::Local(a) => a,
+            })
+            .collect()
+    }
+
     fn release_locals(&mut self) -> Vec<T> {
         let mut out = Vec::new();
         while matches!(self.queue.front(), Some(Slot::Local(_))) {
@@ -78,6 +91,23 @@ impl<T> ReplyOrder<T> {
             }
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod abandon_tests {
+    use super::*;
+
+    #[test]
+    fn abandoned_requests_are_answered_in_order_with_waiting_local_answers() {
+        let mut o: ReplyOrder<String> = ReplyOrder::new();
+        o.submitted(1);
+        o.submitted(2);
+        assert!(o.answered_locally("local-3".to_string()).is_empty());
+        o.submitted(4);
+        let out = o.abandon(|xid| format!("gone-{xid}"));
+        assert_eq!(out, vec!["gone-1", "gone-2", "local-3", "gone-4"]);
+        assert_eq!(o.in_flight(), 0);
     }
 }
 

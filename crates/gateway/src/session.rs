@@ -215,6 +215,22 @@ impl<B: Backend> Driver<B> {
             Some(ev @ SessionEvent::Watch(_)) => self.deliver(encode_event(ev)).await,
             Some(SessionEvent::Closed(code)) => {
                 debug!(code = code.code(), "session closed");
+                // Requests the backend still held will never be answered by it: answer them here,
+                // in order, so every request gets exactly one answer before SessionClosed.
+                let why = match code {
+                    ErrorCode::SessionMoved => ZkError::new(
+                        ErrorCode::SessionMoved,
+                        "the session moved to another connection",
+                    ),
+                    _ => ZkError::new(ErrorCode::SessionExpired, "the session is closed"),
+                };
+                let zxid = self.last_zxid;
+                let pending = self
+                    .order
+                    .abandon(|xid| response_message(encode_response(xid, zxid, Err(why.clone()))));
+                for m in pending {
+                    self.deliver(m).await?;
+                }
                 self.deliver(encode_event(SessionEvent::Closed(code)))
                     .await?;
                 Err(End::SessionClosed)

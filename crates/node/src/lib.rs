@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use paddock_processor::{ProcessorConfig, Server};
-use paddock_storage::DataDir;
+use paddock_storage::{DataDir, StorageOptions};
 use paddock_types::{Config, ServerId};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -37,9 +37,12 @@ pub struct Node {
 
 /// Opens the data dir, recovers, starts the pipeline and the gRPC gateway.
 pub async fn start(config: &Config, myid: ServerId) -> anyhow::Result<Node> {
-    let db_dir = config.db_dir();
-    let (data_dir, report) = DataDir::open(&db_dir)
-        .with_context(|| format!("cannot open data directory {}", db_dir.display()))?;
+    let options = StorageOptions {
+        log_dir: config.data_log_dir.clone(),
+        ..StorageOptions::default()
+    };
+    let (data_dir, report) = DataDir::open_with(&config.data_dir, &options)
+        .with_context(|| format!("cannot open data directory {}", config.data_dir.display()))?;
     if let Some(z) = report.truncated_from {
         tracing::warn!(
             zxid = %z,

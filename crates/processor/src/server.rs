@@ -380,14 +380,25 @@ impl Server {
         pw
     }
 
-    fn attach(&self, s: &Session) -> (ConnId, mpsc::UnboundedReceiver<SessionEvent>) {
+    fn attach(
+        &self,
+        s: &Session,
+        last_zxid_seen: Zxid,
+    ) -> (ConnId, mpsc::UnboundedReceiver<SessionEvent>) {
         let (tx, rx) = mpsc::unbounded_channel();
         let conn = ConnId(self.shared.next_id());
         let mut g = s.lock();
         if let Some(old) = g.conn.take() {
             let _ = old.tx.send(SessionEvent::Closed(ErrorCode::SessionMoved));
         }
-        for ev in g.parked.drain(..) {
+        for ev in g.take_replay(last_zxid_seen) {
+            if let SessionEvent::Watch(w) = &ev {
+                // Still unconfirmed: keep it for the next resume too.
+                if g.recent.len() == crate::session::MAX_RECENT_EVENTS {
+                    g.recent.pop_front();
+                }
+                g.recent.push_back(w.clone());
+            }
             let _ = tx.send(ev);
         }
         g.conn = Some(Conn { id: conn, tx });
@@ -424,7 +435,7 @@ impl Backend for Server {
                 if s.password != password || s.lock().closing.is_some() {
                     return Err(expired());
                 }
-                let (conn, events) = self.attach(&s);
+                let (conn, events) = self.attach(&s, req.last_zxid_seen);
                 tracing::debug!(session = %id, peer = %req.peer, "session resumed");
                 Ok(Connected {
                     session: id,
@@ -456,7 +467,7 @@ impl Backend for Server {
                 }
                 let s = Arc::new(Session::new(id, timeout_ms, password, sh.now_ms()));
                 sh.sessions.insert(s.clone());
-                let (conn, events) = self.attach(&s);
+                let (conn, events) = self.attach(&s, req.last_zxid_seen);
                 tracing::debug!(session = %id, timeout_ms, peer = %req.peer, "session created");
                 Ok(Connected {
                     session: id,

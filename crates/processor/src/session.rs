@@ -3,11 +3,11 @@
 //! Lock order (never taken the other way round): tree write lock -> a session's mutex; a session's
 //! mutex -> tree read lock only in the final stage, which is the only holder of the write lock.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
-use paddock_types::{ErrorCode, SessionId, PASSWORD_LEN};
+use paddock_types::{ErrorCode, SessionId, WatchedEvent, Zxid, PASSWORD_LEN};
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::api::{ConnId, SessionEvent};
@@ -15,6 +15,10 @@ use crate::queue::SessionQueue;
 
 /// Undelivered watch events kept for a session between two connections.
 pub(crate) const MAX_PARKED_EVENTS: usize = 10_000;
+
+/// Watch events already handed to a connection, kept so a resume can resend the ones the client
+/// never saw (a stream can die with events in flight before the server notices).
+pub(crate) const MAX_RECENT_EVENTS: usize = 256;
 
 /// A connection currently attached to a session.
 #[derive(Debug, Clone)]
@@ -31,6 +35,8 @@ pub(crate) struct SessionInner {
     pub queue: SessionQueue,
     /// Watch events that fired while no connection was attached.
     pub parked: Vec<SessionEvent>,
+    /// The last watch events handed to a connection (at most [`MAX_RECENT_EVENTS`]).
+    pub recent: VecDeque<WatchedEvent>,
     /// Set once a CloseSession (client close or expiry) is under way: `Ok` for a client close,
     /// `SessionExpired` for expiry. Further requests are refused.
     pub closing: Option<ErrorCode>,
@@ -86,6 +92,12 @@ impl SessionInner {
     pub fn deliver_event(&mut self, ev: SessionEvent) {
         if let Some(c) = &self.conn {
             if c.tx.send(ev.clone()).is_ok() {
+                if let SessionEvent::Watch(w) = ev {
+                    if self.recent.len() == MAX_RECENT_EVENTS {
+                        self.recent.pop_front();
+                    }
+                    self.recent.push_back(w);
+                }
                 return;
             }
             self.conn = None;
@@ -97,6 +109,19 @@ impl SessionInner {
                 "dropping a watch event: too many undelivered events for a detached session"
             );
         }
+    }
+
+    /// Events a new connection must get first: those handed to an earlier connection with a zxid
+    /// above what the client has seen (lost with that connection), then the parked ones.
+    pub fn take_replay(&mut self, last_zxid_seen: Zxid) -> Vec<SessionEvent> {
+        let mut out: Vec<SessionEvent> = self
+            .recent
+            .drain(..)
+            .filter(|w| w.zxid > last_zxid_seen)
+            .map(SessionEvent::Watch)
+            .collect();
+        out.append(&mut self.parked);
+        out
     }
 
     /// Sends an answer to `conn` if it is still the attached connection (answers to requests of

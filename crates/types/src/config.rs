@@ -31,8 +31,8 @@ pub struct Config {
     pub sync_limit_ticks: u32,
     /// Where snapshots, the log and `myid` live (`dataDir`).
     pub data_dir: PathBuf,
-    /// Where the txn log lives (`dataLogDir`); defaults to `data_dir`. Paddock keeps log and
-    /// snapshots in one sled database, so a different value only moves that database.
+    /// Where the txn log's sled database lives (`dataLogDir`); defaults to `data_dir`. Snapshots,
+    /// epochs, `myid` and the lock stay in `data_dir` (the log dir gets a lock of its own).
     pub data_log_dir: Option<PathBuf>,
     /// `minSessionTimeout`, ms; `None` means 2 x tickTime.
     pub min_session_timeout_ms: Option<u32>,
@@ -258,13 +258,6 @@ impl Config {
     pub fn max_session_timeout(&self) -> u32 {
         self.max_session_timeout_ms
             .unwrap_or(self.tick_ms.saturating_mul(20))
-    }
-
-    /// Where the sled database lives.
-    pub fn db_dir(&self) -> PathBuf {
-        self.data_log_dir
-            .clone()
-            .unwrap_or_else(|| self.data_dir.clone())
     }
 
     /// Cross-key checks. Call after all keys and flags are set.

@@ -1,0 +1,997 @@
+//! Helpers shared by the node's end-to-end tests.
+//!
+//! ```text
+//!  TestNode ── paddock_node::start (in-process, temp data dir, port 0, tickTime 50 ms)
+//!  Session  ── one Paddock.Session stream, typed: call(op) -> Response, watch events kept in
+//!              arrival order, everything seen recorded (for ordering checks)
+//!  Paddock  ── the real `paddock` binary as a child process (killed on drop)
+//!  raw      ── a gRPC client that sends bytes the server must reject (garbage, truncated frames)
+//! ```
+//!
+//! Every wait is bounded: [`WAIT`] for anything that should happen promptly.
+
+#![allow(dead_code)]
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use paddock_node::Node;
+use paddock_proto::v1 as pb;
+use paddock_proto::v1::paddock_client::PaddockClient;
+use paddock_types::{Config, ServerId};
+use pb::request::Op;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::transport::{Channel, Endpoint};
+use tonic::Status;
+
+/// The longest any single expected thing may take before a test fails.
+pub const WAIT: Duration = Duration::from_secs(10);
+/// tickTime of in-process nodes: minSessionTimeout is 2 ticks = 100 ms.
+pub const TICK_MS: u32 = 50;
+/// Session timeout of ordinary test sessions (long enough never to expire during a test).
+pub const LONG_TIMEOUT_MS: i32 = 20_000;
+
+/// ZooKeeper's error codes as the wire carries them.
+pub mod code {
+    use paddock_proto::v1::ErrorCode as E;
+    pub const OK: i32 = E::Ok as i32;
+    pub const RUNTIME_INCONSISTENCY: i32 = E::RuntimeInconsistency as i32;
+    pub const CONNECTION_LOSS: i32 = E::ConnectionLoss as i32;
+    pub const MARSHALLING_ERROR: i32 = E::MarshallingError as i32;
+    pub const BAD_ARGUMENTS: i32 = E::BadArguments as i32;
+    pub const NO_NODE: i32 = E::NoNode as i32;
+    pub const BAD_VERSION: i32 = E::BadVersion as i32;
+    pub const NO_CHILDREN_FOR_EPHEMERALS: i32 = E::NoChildrenForEphemerals as i32;
+    pub const NODE_EXISTS: i32 = E::NodeExists as i32;
+    pub const NOT_EMPTY: i32 = E::NotEmpty as i32;
+    pub const SESSION_EXPIRED: i32 = E::SessionExpired as i32;
+    pub const SESSION_MOVED: i32 = E::SessionMoved as i32;
+}
+
+/// Awaits `f`, failing the test if it takes longer than [`WAIT`].
+pub async fn within<F: Future>(what: &str, f: F) -> F::Output {
+    match tokio::time::timeout(WAIT, f).await {
+        Ok(v) => v,
+        Err(_) => panic!("timed out after {WAIT:?}: {what}"),
+    }
+}
+
+/// ZooKeeper's code carried by a stream-ending status (`paddock-error-code`), if any.
+pub fn status_zk_code(status: &Status) -> Option<i32> {
+    status
+        .metadata()
+        .get("paddock-error-code")?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
+}
+
+// ---------------------------------------------------------------------------------------------
+// In-process node
+// ---------------------------------------------------------------------------------------------
+
+/// The configuration of an in-process test node on `dir`.
+pub fn test_config(dir: &Path) -> Config {
+    Config {
+        tick_ms: TICK_MS,
+        max_session_timeout_ms: Some(30_000),
+        data_dir: dir.to_path_buf(),
+        grpc_port: 0,
+        grpc_address: "127.0.0.1".into(),
+        max_client_cnxns: 0,
+        ..Config::default()
+    }
+}
+
+/// A node running in this process on a temporary data directory.
+pub struct TestNode {
+    node: Option<Node>,
+    pub addr: SocketAddr,
+    pub config: Config,
+    pub dir: Arc<tempfile::TempDir>,
+}
+
+impl TestNode {
+    pub async fn start() -> TestNode {
+        TestNode::start_with(|_| {}).await
+    }
+
+    /// Starts a node whose config `tweak` may change.
+    pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> TestNode {
+        let dir = Arc::new(tempfile::tempdir().expect("temp dir"));
+        let mut config = test_config(dir.path());
+        tweak(&mut config);
+        TestNode::start_on(dir, config).await
+    }
+
+    /// Starts a node on an existing directory (a restart).
+    pub async fn start_on(dir: Arc<tempfile::TempDir>, config: Config) -> TestNode {
+        let node = within("node start", paddock_node::start(&config, ServerId(1)))
+            .await
+            .expect("the node starts");
+        TestNode {
+            addr: node.grpc_addr,
+            node: Some(node),
+            config,
+            dir,
+        }
+    }
+
+    pub fn node(&self) -> &Node {
+        self.node.as_ref().expect("running")
+    }
+
+    /// A new session with a long timeout.
+    pub async fn session(&self) -> Session {
+        Session::open(self.addr, LONG_TIMEOUT_MS).await
+    }
+
+    /// A new session asking for `timeout_ms`.
+    pub async fn session_with_timeout(&self, timeout_ms: i32) -> Session {
+        Session::open(self.addr, timeout_ms).await
+    }
+
+    /// Shuts the node down cleanly; the directory stays (for a restart).
+    pub async fn stop(&mut self) {
+        if let Some(node) = self.node.take() {
+            within("node shutdown", node.shutdown()).await;
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sessions
+// ---------------------------------------------------------------------------------------------
+
+/// Everything a session stream delivered after the handshake, in order.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Seen {
+    Response(pb::Response),
+    Event(pb::WatchEvent),
+    Closed(pb::SessionClosed),
+}
+
+/// A gRPC channel to `addr` (one per session, so dropping a session drops its connection).
+pub async fn channel(addr: SocketAddr) -> Channel {
+    let endpoint = Endpoint::from_shared(format!("http://{addr}")).expect("endpoint");
+    within("gRPC connect", endpoint.connect())
+        .await
+        .expect("the server accepts connections")
+}
+
+/// A ConnectRequest for a new session.
+pub fn new_session(timeout_ms: i32) -> pb::ConnectRequest {
+    pb::ConnectRequest {
+        session_id: 0,
+        password: Bytes::new(),
+        timeout_ms,
+        last_zxid_seen: 0,
+    }
+}
+
+/// A ConnectRequest resuming `id` with `password`.
+pub fn resume(id: i64, password: Bytes) -> pb::ConnectRequest {
+    pb::ConnectRequest {
+        session_id: id,
+        password,
+        timeout_ms: LONG_TIMEOUT_MS,
+        last_zxid_seen: 0,
+    }
+}
+
+/// Opens a session stream whose first message is `first` (any message, for bad-input tests).
+/// Returns the sender (keep it: dropping it half-closes) and the call's outcome.
+pub async fn open_stream(
+    addr: SocketAddr,
+    first: pb::ClientMessage,
+) -> (
+    mpsc::Sender<pb::ClientMessage>,
+    Result<tonic::Streaming<pb::ServerMessage>, Status>,
+) {
+    let mut client = PaddockClient::new(channel(addr).await)
+        .max_decoding_message_size(64 << 20)
+        .max_encoding_message_size(64 << 20);
+    let (tx, rx) = mpsc::channel(1024);
+    tx.send(first).await.expect("queue the first message");
+    let call = within("session call", client.session(ReceiverStream::new(rx))).await;
+    (tx, call.map(|r| r.into_inner()))
+}
+
+/// One session over one `Paddock.Session` stream.
+pub struct Session {
+    pub id: i64,
+    pub password: Bytes,
+    pub timeout_ms: i32,
+    /// `ConnectResponse.zxid`.
+    pub connect_zxid: i64,
+    tx: Option<mpsc::Sender<pb::ClientMessage>>,
+    rx: tonic::Streaming<pb::ServerMessage>,
+    next_xid: i64,
+    /// Responses read but not yet claimed by `response(xid)`.
+    responses: VecDeque<pb::Response>,
+    /// Watch events received and not yet taken, in arrival order.
+    pub events: VecDeque<pb::WatchEvent>,
+    /// Everything received after the handshake, in order.
+    pub seen: Vec<Seen>,
+    /// The SessionClosed message, once received.
+    pub closed: Option<pb::SessionClosed>,
+    /// How the stream ended, once it has: Ok = status OK.
+    end: Option<Result<(), Status>>,
+}
+
+impl Session {
+    /// Opens a new session; panics if refused.
+    pub async fn open(addr: SocketAddr, timeout_ms: i32) -> Session {
+        Session::connect(addr, new_session(timeout_ms))
+            .await
+            .expect("the server accepts a new session")
+    }
+
+    /// Sends `hello` and waits for the ConnectResponse; `Err` is the status refusing it.
+    pub async fn connect(addr: SocketAddr, hello: pb::ConnectRequest) -> Result<Session, Status> {
+        let first = pb::ClientMessage {
+            message: Some(pb::client_message::Message::Connect(hello)),
+        };
+        let (tx, call) = open_stream(addr, first).await;
+        let mut rx = call?;
+        let msg = within("ConnectResponse", rx.message()).await?;
+        let Some(pb::ServerMessage {
+            message: Some(pb::server_message::Message::Connect(c)),
+        }) = msg
+        else {
+            panic!("the first server message must be a ConnectResponse, got {msg:?}");
+        };
+        assert_eq!(c.password.len(), 16, "a 16-byte password");
+        Ok(Session {
+            id: c.session_id,
+            password: c.password,
+            timeout_ms: c.timeout_ms,
+            connect_zxid: c.zxid,
+            tx: Some(tx),
+            rx,
+            next_xid: 1,
+            responses: VecDeque::new(),
+            events: VecDeque::new(),
+            seen: Vec::new(),
+            closed: None,
+            end: None,
+        })
+    }
+
+    /// A ConnectRequest that resumes this session.
+    pub fn resume_request(&self) -> pb::ConnectRequest {
+        resume(self.id, self.password.clone())
+    }
+
+    /// Sends any ClientMessage (e.g. a Request without an op).
+    pub async fn try_send_message(&mut self, msg: pb::ClientMessage) -> Result<(), String> {
+        let tx = self.tx.as_ref().ok_or("the session half-closed its side")?;
+        match tokio::time::timeout(WAIT, tx.send(msg)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err("the request stream is gone".into()),
+            Err(_) => Err("timed out queueing a request".into()),
+        }
+    }
+
+    pub async fn send_message(&mut self, msg: pb::ClientMessage) {
+        self.try_send_message(msg)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    /// Sends `op` without waiting for its answer; returns its xid.
+    pub async fn try_send(&mut self, op: Op) -> Result<i64, String> {
+        let xid = self.next_xid;
+        self.next_xid += 1;
+        let msg = pb::ClientMessage {
+            message: Some(pb::client_message::Message::Request(pb::Request {
+                xid,
+                op: Some(op),
+            })),
+        };
+        self.try_send_message(msg).await.map(|()| xid)
+    }
+
+    pub async fn send(&mut self, op: Op) -> i64 {
+        self.try_send(op).await.unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// The next xid `send` will use (to build raw requests).
+    pub fn take_xid(&mut self) -> i64 {
+        let xid = self.next_xid;
+        self.next_xid += 1;
+        xid
+    }
+
+    /// Reads one message (recording it), or records the end of the stream.
+    async fn read_one(&mut self) -> Result<(), String> {
+        if let Some(end) = &self.end {
+            return Err(format!("the stream has ended: {end:?}"));
+        }
+        let msg = match tokio::time::timeout(WAIT, self.rx.message()).await {
+            Err(_) => return Err(format!("nothing from the server within {WAIT:?}")),
+            Ok(Ok(Some(m))) => m,
+            Ok(Ok(None)) => {
+                self.end = Some(Ok(()));
+                return Ok(());
+            }
+            Ok(Err(status)) => {
+                self.end = Some(Err(status));
+                return Ok(());
+            }
+        };
+        use pb::server_message::Message;
+        match msg.message {
+            Some(Message::Response(r)) => {
+                self.seen.push(Seen::Response(r.clone()));
+                self.responses.push_back(r);
+            }
+            Some(Message::WatchEvent(e)) => {
+                self.seen.push(Seen::Event(e.clone()));
+                self.events.push_back(e);
+            }
+            Some(Message::SessionClosed(c)) => {
+                assert!(self.closed.is_none(), "a second SessionClosed: {c:?}");
+                self.seen.push(Seen::Closed(c.clone()));
+                self.closed = Some(c);
+            }
+            other => panic!("unexpected server message after the handshake: {other:?}"),
+        }
+        Ok(())
+    }
+
+    /// The answer to `xid`. Answers come in request order, so every answer before it must be
+    /// to an earlier request.
+    pub async fn try_response(&mut self, xid: i64) -> Result<pb::Response, String> {
+        loop {
+            if let Some(pos) = self.responses.iter().position(|r| r.xid == xid) {
+                let r = self.responses.remove(pos).expect("present");
+                return Ok(r);
+            }
+            if let Some(r) = self.responses.iter().find(|r| r.xid > xid) {
+                return Err(format!(
+                    "FIFO violated: the answer to xid {} came before the one to {xid}",
+                    r.xid
+                ));
+            }
+            if self.end.is_some() {
+                return Err(format!(
+                    "the stream ended before the answer to xid {xid}: {:?}",
+                    self.end
+                ));
+            }
+            self.read_one().await?;
+        }
+    }
+
+    pub async fn response(&mut self, xid: i64) -> pb::Response {
+        self.try_response(xid)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Sends `op` and waits for its answer.
+    pub async fn try_call(&mut self, op: Op) -> Result<pb::Response, String> {
+        let xid = self.try_send(op).await?;
+        self.try_response(xid).await
+    }
+
+    pub async fn call(&mut self, op: Op) -> pb::Response {
+        self.try_call(op).await.unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// The next watch event (already received or coming).
+    pub async fn next_event(&mut self) -> pb::WatchEvent {
+        loop {
+            if let Some(e) = self.events.pop_front() {
+                return e;
+            }
+            self.read_one()
+                .await
+                .unwrap_or_else(|e| panic!("waiting for a watch event: {e}"));
+        }
+    }
+
+    /// Asserts that no watch event is pending: a ping round trip flushes everything queued for
+    /// this session before it (events leave in order with answers).
+    pub async fn expect_no_event(&mut self) {
+        let r = self.call(op::ping()).await;
+        ok(&r);
+        assert!(
+            self.events.is_empty(),
+            "unexpected watch events: {:?}",
+            self.events
+        );
+    }
+
+    /// Half-closes the request side (the session stays alive).
+    pub fn half_close(&mut self) {
+        self.tx = None;
+    }
+
+    /// Reads until the stream ends; returns how it ended (Ok = status OK).
+    pub async fn finish(&mut self) -> Result<(), Status> {
+        while self.end.is_none() {
+            self.read_one()
+                .await
+                .unwrap_or_else(|e| panic!("waiting for the stream to end: {e}"));
+        }
+        self.end.clone().expect("ended")
+    }
+
+    /// The stream's end, if it has ended.
+    pub fn ended(&self) -> Option<&Result<(), Status>> {
+        self.end.as_ref()
+    }
+
+    // --- typed conveniences -------------------------------------------------------------------
+
+    pub async fn create(&mut self, path: &str, data: &[u8], mode: pb::CreateMode) -> pb::Response {
+        self.call(op::create(path, data, mode)).await
+    }
+
+    /// Creates a node and returns its CreateResponse (panics on an error).
+    pub async fn create_ok(
+        &mut self,
+        path: &str,
+        data: &[u8],
+        mode: pb::CreateMode,
+    ) -> pb::CreateResponse {
+        let r = self.create(path, data, mode).await;
+        created(r)
+    }
+
+    /// Creates a persistent node (panics on an error).
+    pub async fn mkdir(&mut self, path: &str) -> pb::Stat {
+        self.create_ok(path, b"", pb::CreateMode::Persistent)
+            .await
+            .stat
+            .expect("stat")
+    }
+
+    /// The node's Stat, or None if it does not exist.
+    pub async fn stat(&mut self, path: &str) -> Option<pb::Stat> {
+        let r = self.call(op::exists(path, false)).await;
+        let e = exists_result(r);
+        if e.exists {
+            Some(e.stat.expect("a Stat when the node exists"))
+        } else {
+            assert!(e.stat.is_none(), "no Stat for a missing node");
+            None
+        }
+    }
+
+    /// The node's data and Stat (panics on an error).
+    pub async fn data(&mut self, path: &str) -> (Bytes, pb::Stat) {
+        let r = self.call(op::get_data(path, false)).await;
+        let d = get_data_result(r);
+        (d.data, d.stat.expect("stat"))
+    }
+
+    /// The node's children, sorted, and its Stat (panics on an error).
+    pub async fn children(&mut self, path: &str) -> (Vec<String>, pb::Stat) {
+        let r = self.call(op::get_children(path, false)).await;
+        let c = get_children_result(r);
+        let mut names = c.children;
+        names.sort();
+        (names, c.stat.expect("stat"))
+    }
+
+    pub async fn ping(&mut self) -> pb::Response {
+        self.call(op::ping()).await
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Ops and results
+// ---------------------------------------------------------------------------------------------
+
+/// Request ops.
+pub mod op {
+    use bytes::Bytes;
+    use paddock_proto::v1 as pb;
+    use pb::request::Op;
+
+    pub fn create_request(path: &str, data: &[u8], mode: pb::CreateMode) -> pb::CreateRequest {
+        pb::CreateRequest {
+            path: path.into(),
+            data: Bytes::copy_from_slice(data),
+            mode: mode as i32,
+        }
+    }
+
+    pub fn create(path: &str, data: &[u8], mode: pb::CreateMode) -> Op {
+        Op::Create(create_request(path, data, mode))
+    }
+
+    pub fn delete(path: &str, version: i32) -> Op {
+        Op::Delete(pb::DeleteRequest {
+            path: path.into(),
+            version,
+        })
+    }
+
+    pub fn set_data(path: &str, data: &[u8], version: i32) -> Op {
+        Op::SetData(pb::SetDataRequest {
+            path: path.into(),
+            data: Bytes::copy_from_slice(data),
+            version,
+        })
+    }
+
+    pub fn exists(path: &str, watch: bool) -> Op {
+        Op::Exists(pb::ExistsRequest {
+            path: path.into(),
+            watch,
+        })
+    }
+
+    pub fn get_data(path: &str, watch: bool) -> Op {
+        Op::GetData(pb::GetDataRequest {
+            path: path.into(),
+            watch,
+        })
+    }
+
+    pub fn get_children(path: &str, watch: bool) -> Op {
+        Op::GetChildren(pb::GetChildrenRequest {
+            path: path.into(),
+            watch,
+        })
+    }
+
+    pub fn sync(path: &str) -> Op {
+        Op::Sync(pb::SyncRequest { path: path.into() })
+    }
+
+    pub fn multi(ops: Vec<pb::MultiOp>) -> Op {
+        Op::Multi(pb::MultiRequest { ops })
+    }
+
+    pub fn ping() -> Op {
+        Op::Ping(pb::PingRequest {})
+    }
+
+    pub fn close() -> Op {
+        Op::CloseSession(pb::CloseSessionRequest {})
+    }
+
+    /// Ops of a multi.
+    pub mod m {
+        use bytes::Bytes;
+        use paddock_proto::v1 as pb;
+        use pb::multi_op::Op;
+
+        fn wrap(op: Op) -> pb::MultiOp {
+            pb::MultiOp { op: Some(op) }
+        }
+
+        pub fn create(path: &str, data: &[u8], mode: pb::CreateMode) -> pb::MultiOp {
+            wrap(Op::Create(super::create_request(path, data, mode)))
+        }
+
+        pub fn delete(path: &str, version: i32) -> pb::MultiOp {
+            wrap(Op::Delete(pb::DeleteRequest {
+                path: path.into(),
+                version,
+            }))
+        }
+
+        pub fn set_data(path: &str, data: &[u8], version: i32) -> pb::MultiOp {
+            wrap(Op::SetData(pb::SetDataRequest {
+                path: path.into(),
+                data: Bytes::copy_from_slice(data),
+                version,
+            }))
+        }
+
+        pub fn check(path: &str, version: i32) -> pb::MultiOp {
+            wrap(Op::Check(pb::CheckVersionRequest {
+                path: path.into(),
+                version,
+            }))
+        }
+    }
+}
+
+/// Asserts the response is a success.
+#[track_caller]
+pub fn ok(r: &pb::Response) {
+    assert_eq!(
+        r.error, 0,
+        "xid {}: expected OK, got error {} ({})",
+        r.xid, r.error, r.error_message
+    );
+}
+
+/// Asserts the response failed with `code`, with a message and no result (except a multi).
+#[track_caller]
+pub fn expect_err(r: &pb::Response, code: i32) {
+    assert_eq!(
+        r.error, code,
+        "xid {}: expected error {code}, got {} ({}) {:?}",
+        r.xid, r.error, r.error_message, r.result
+    );
+    assert!(!r.error_message.is_empty(), "an error carries a message");
+}
+
+macro_rules! result_accessor {
+    ($name:ident, $variant:ident, $ty:ty) => {
+        #[track_caller]
+        pub fn $name(r: pb::Response) -> $ty {
+            ok(&r);
+            match r.result {
+                Some(pb::response::Result::$variant(v)) => v,
+                other => panic!(
+                    concat!("expected a ", stringify!($variant), " result, got {:?}"),
+                    other
+                ),
+            }
+        }
+    };
+}
+
+result_accessor!(created, Create, pb::CreateResponse);
+result_accessor!(set_data_result, SetData, pb::SetDataResponse);
+result_accessor!(exists_result, Exists, pb::ExistsResponse);
+result_accessor!(get_data_result, GetData, pb::GetDataResponse);
+result_accessor!(get_children_result, GetChildren, pb::GetChildrenResponse);
+result_accessor!(sync_result, Sync, pb::SyncResponse);
+
+/// The per-op results of a multi, successful or not.
+#[track_caller]
+pub fn multi_results(r: &pb::Response) -> Vec<pb::op_result::Result> {
+    match &r.result {
+        Some(pb::response::Result::Multi(m)) => m
+            .results
+            .iter()
+            .map(|o| o.result.clone().expect("every OpResult is set"))
+            .collect(),
+        other => panic!("expected a Multi result, got {other:?} ({r:?})"),
+    }
+}
+
+/// The codes of a failed multi's per-op ErrorResults.
+#[track_caller]
+pub fn multi_error_codes(r: &pb::Response) -> Vec<i32> {
+    multi_results(r)
+        .into_iter()
+        .map(|o| match o {
+            pb::op_result::Result::Error(e) => e.error,
+            other => panic!("a failed multi reports ErrorResult for every op, got {other:?}"),
+        })
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Raw gRPC: bytes the generated client would never send
+// ---------------------------------------------------------------------------------------------
+
+pub mod raw {
+    use std::net::SocketAddr;
+
+    use bytes::{Buf, BufMut, Bytes};
+    use paddock_proto::v1 as pb;
+    use prost::Message;
+    use tokio::sync::mpsc;
+    use tokio_stream::wrappers::ReceiverStream;
+    use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
+    use tonic::codegen::http;
+    use tonic::Status;
+
+    use super::within;
+
+    /// Sends each item's bytes verbatim as one gRPC message; decodes ServerMessages.
+    #[derive(Clone, Copy, Debug, Default)]
+    pub struct RawCodec;
+
+    #[derive(Clone, Copy, Debug, Default)]
+    pub struct RawEncoder;
+
+    #[derive(Clone, Copy, Debug, Default)]
+    pub struct ServerMessageDecoder;
+
+    impl Encoder for RawEncoder {
+        type Item = Bytes;
+        type Error = Status;
+        fn encode(&mut self, item: Bytes, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
+            dst.put_slice(&item);
+            Ok(())
+        }
+    }
+
+    impl Decoder for ServerMessageDecoder {
+        type Item = pb::ServerMessage;
+        type Error = Status;
+        fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<pb::ServerMessage>, Status> {
+            let bytes = src.copy_to_bytes(src.remaining());
+            pb::ServerMessage::decode(bytes)
+                .map(Some)
+                .map_err(|e| Status::internal(format!("undecodable ServerMessage: {e}")))
+        }
+    }
+
+    impl Codec for RawCodec {
+        type Encode = Bytes;
+        type Decode = pb::ServerMessage;
+        type Encoder = RawEncoder;
+        type Decoder = ServerMessageDecoder;
+        fn encoder(&mut self) -> RawEncoder {
+            RawEncoder
+        }
+        fn decoder(&mut self) -> ServerMessageDecoder {
+            ServerMessageDecoder
+        }
+    }
+
+    /// A ClientMessage's protobuf encoding.
+    pub fn encode(msg: &pb::ClientMessage) -> Bytes {
+        Bytes::from(msg.encode_to_vec())
+    }
+
+    /// Opens a session stream whose messages are raw bytes. The first item is queued before the
+    /// call, so the handshake can be answered.
+    pub async fn open(
+        addr: SocketAddr,
+        first: Bytes,
+    ) -> (
+        mpsc::Sender<Bytes>,
+        Result<tonic::Streaming<pb::ServerMessage>, Status>,
+    ) {
+        let mut grpc = tonic::client::Grpc::new(super::channel(addr).await);
+        within("raw client ready", grpc.ready())
+            .await
+            .expect("channel ready");
+        let (tx, rx) = mpsc::channel(16);
+        tx.send(first).await.expect("queue");
+        let path = http::uri::PathAndQuery::from_static("/paddock.v1.Paddock/Session");
+        let call = within(
+            "raw session call",
+            grpc.streaming(tonic::Request::new(ReceiverStream::new(rx)), path, RawCodec),
+        )
+        .await;
+        (tx, call.map(|r| r.into_inner()))
+    }
+
+    /// Posts `body` (gRPC framing included, so it can be truncated or lie about lengths) as the
+    /// whole request body of a session stream, and returns the status the stream ended with.
+    /// `body` must be ASCII (it travels as a `String` body).
+    pub async fn post_body(addr: SocketAddr, body: &[u8]) -> Status {
+        use tonic::codegen::Service;
+        let text = String::from_utf8(body.to_vec()).expect("an ASCII body");
+        let mut channel = super::channel(addr).await;
+        let req = http::Request::builder()
+            .method("POST")
+            .uri(format!("http://{addr}/paddock.v1.Paddock/Session"))
+            .header("content-type", "application/grpc")
+            .header("te", "trailers")
+            .body(tonic::body::Body::new(text))
+            .expect("request");
+        within(
+            "channel ready",
+            std::future::poll_fn(|cx| channel.poll_ready(cx)),
+        )
+        .await
+        .expect("ready");
+        let resp = within("raw POST", channel.call(req))
+            .await
+            .expect("an HTTP response");
+        if let Some(status) = Status::from_header_map(resp.headers()) {
+            // Trailers-only response: the status is in the headers.
+            return status;
+        }
+        let (parts, body) = resp.into_parts();
+        let mut stream = tonic::Streaming::new_response(
+            ServerMessageDecoder,
+            body,
+            parts.status,
+            None,
+            Some(64 << 20),
+        );
+        loop {
+            match within("raw stream message", stream.message()).await {
+                Ok(Some(_)) => continue,
+                Ok(None) => return Status::ok("the stream ended with status OK"),
+                Err(s) => return s,
+            }
+        }
+    }
+
+    /// One gRPC length-prefixed frame header: uncompressed, `len` bytes follow.
+    pub fn frame_header(len: u32) -> [u8; 5] {
+        let b = len.to_be_bytes();
+        [0, b[0], b[1], b[2], b[3]]
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The real binary
+// ---------------------------------------------------------------------------------------------
+
+/// A `paddock` command with logs on stderr, uncoloured.
+pub fn paddock_command() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_paddock"));
+    cmd.env("NO_COLOR", "1")
+        .env("RUST_LOG", "info")
+        .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    cmd
+}
+
+/// Removes ANSI escape sequences (in case the log is coloured anyway).
+pub fn strip_ansi(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            if chars.peek() == Some(&'[') {
+                chars.next();
+                for c in chars.by_ref() {
+                    if c.is_ascii_alphabetic() {
+                        break;
+                    }
+                }
+            }
+            continue;
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// A running `paddock` process. Killed (SIGKILL) on drop if still running.
+pub struct Paddock {
+    child: Child,
+    pub addr: SocketAddr,
+    pub data_dir: PathBuf,
+    log: Arc<Mutex<String>>,
+    exit: Option<ExitStatus>,
+}
+
+/// Spawns `cmd`, collecting its stderr into a shared string.
+fn spawn_logged(mut cmd: Command) -> (Child, Arc<Mutex<String>>) {
+    let mut child = cmd.spawn().expect("spawn paddock");
+    let log = Arc::new(Mutex::new(String::new()));
+    let stderr = child.stderr.take().expect("piped stderr");
+    let sink = Arc::clone(&log);
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            let mut l = sink.lock().unwrap_or_else(|e| e.into_inner());
+            l.push_str(&strip_ansi(&line));
+            l.push('\n');
+        }
+    });
+    (child, log)
+}
+
+/// Runs `paddock args...` expecting it to exit by itself; returns its status and stderr.
+pub async fn run_to_exit(args: &[&str]) -> (ExitStatus, String) {
+    let mut cmd = paddock_command();
+    cmd.args(args);
+    let (mut child, log) = spawn_logged(cmd);
+    let deadline = Instant::now() + WAIT;
+    loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            // Let the reader thread drain the pipe.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let text = log.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            return (status, text);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            let text = log.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            panic!("paddock {args:?} did not exit within {WAIT:?}; stderr:\n{text}");
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+impl Paddock {
+    /// Starts `paddock --data-dir DIR --grpc-port 0 --grpc-address 127.0.0.1 extra...` and waits
+    /// for its "serving" log line, which names the bound address (`grpc=...`).
+    pub async fn spawn(data_dir: &Path, extra: &[&str]) -> Paddock {
+        let mut cmd = paddock_command();
+        cmd.arg("--data-dir")
+            .arg(data_dir)
+            .args(["--grpc-port", "0", "--grpc-address", "127.0.0.1"])
+            .args(extra);
+        let (mut child, log) = spawn_logged(cmd);
+        let deadline = Instant::now() + WAIT;
+        let addr = loop {
+            let text = log.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            if let Some(addr) = serving_addr(&text) {
+                break addr;
+            }
+            if let Some(status) = child.try_wait().expect("try_wait") {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                let text = log.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                panic!("paddock exited early with {status}; stderr:\n{text}");
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("paddock did not log its address within {WAIT:?}; stderr:\n{text}");
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        };
+        Paddock {
+            child,
+            addr,
+            data_dir: data_dir.to_path_buf(),
+            log,
+            exit: None,
+        }
+    }
+
+    /// Everything the process wrote to stderr so far.
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// SIGKILL, then reap.
+    pub fn kill(&mut self) {
+        if self.exit.is_none() {
+            let _ = self.child.kill();
+            self.exit = Some(self.child.wait().expect("wait"));
+        }
+    }
+
+    /// SIGTERM, then wait (bounded) for the exit status.
+    pub async fn terminate(&mut self) -> ExitStatus {
+        if let Some(s) = self.exit {
+            return s;
+        }
+        let sent = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(sent.success(), "kill -TERM failed");
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                self.exit = Some(status);
+                return status;
+            }
+            if Instant::now() > deadline {
+                let log = self.log();
+                self.kill();
+                panic!("paddock did not exit within {WAIT:?} of SIGTERM; stderr:\n{log}");
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    pub async fn session(&self) -> Session {
+        Session::open(self.addr, LONG_TIMEOUT_MS).await
+    }
+}
+
+impl Drop for Paddock {
+    fn drop(&mut self) {
+        if self.exit.is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// The address in the "paddock standalone server serving grpc=ADDR ..." log line.
+pub fn serving_addr(log: &str) -> Option<SocketAddr> {
+    let line = log.lines().find(|l| l.contains("server serving"))?;
+    let rest = &line[line.find("grpc=")? + "grpc=".len()..];
+    let addr = rest.split_whitespace().next()?;
+    addr.trim_matches('"').parse().ok()
+}
