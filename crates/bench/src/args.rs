@@ -1,0 +1,411 @@
+//! Command-line flags and their validation.
+//!
+//! [`Args`] is what clap parses; [`Args::validate`] turns it into a [`Config`] or refuses it with
+//! a message that names the flag, so an impossible run never starts.
+
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+
+/// Largest value the bench writes: the server's default znode data limit (`jute.maxbuffer`).
+pub const MAX_VALUE_SIZE: u64 = 1024 * 1024;
+
+/// What each session does in its loop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Workload {
+    /// Create persistent-sequential nodes under the run's parent (the pre-created keys are untouched).
+    Create,
+    /// setData (version -1) on a random key.
+    Set,
+    /// getData on a random key.
+    Get,
+    /// --read-pct percent getData, the rest setData, each on a random key.
+    Mixed,
+}
+
+impl Workload {
+    pub fn name(self) -> &'static str {
+        match self {
+            Workload::Create => "create",
+            Workload::Set => "set",
+            Workload::Get => "get",
+            Workload::Mixed => "mixed",
+        }
+    }
+}
+
+/// paddock-bench: load generator for Paddock.
+///
+/// Opens --sessions sessions (one connection each, spread round-robin over the --server list),
+/// and has each run a closed loop of requests with up to --pipeline of them in flight, for
+/// --duration seconds or until --ops requests in all were answered. Prints ops/s and latency
+/// percentiles (send to answer); a progress line goes to stderr every second.
+///
+/// Setup (not measured) creates the parent /bench-<run id> and --keys keys under it holding
+/// --value-size bytes each. At the end the keys, every node the run created and the parent are
+/// deleted, unless --keep.
+///
+/// Key choice is deterministic: session i draws its keys (and, for mixed, its read/write choice)
+/// from its own generator seeded with --seed + i. With --ops, the count is split evenly over the
+/// sessions, so the same flags send the same requests in the same per-session order.
+///
+/// Exit status: 0 when the run completed (errors answered by the server are counted and reported,
+/// not fatal); 1 when setup failed or a session was lost (its stream broke, timed out or its
+/// session ended); 2 for invalid flags.
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "paddock-bench",
+    version,
+    about,
+    long_about,
+    after_help = "Examples:\n  \
+    paddock-bench --server 127.0.0.1:7181 --sessions 32 --duration 10 --workload set\n  \
+    paddock-bench --server a:7181,b:7181,c:7181 --workload mixed --read-pct 90 --ops 100000 --json\n  \
+    paddock-bench --sessions 1 --duration 10 --workload set --pipeline 8 --value-size 1024"
+)]
+pub struct Args {
+    /// Servers to drive, `host:port[,host:port...]` (IPv6 as `[::1]:7181`). Session i connects to
+    /// server i mod the number of servers.
+    #[arg(long, value_name = "HOST:PORT,...", default_value = "127.0.0.1:7181")]
+    pub server: String,
+
+    /// Concurrent sessions (each one connection). The server accepts 60 per client IP by
+    /// default (maxClientCnxns).
+    #[arg(long, value_name = "N", default_value_t = 32)]
+    pub sessions: u64,
+
+    /// Run for this many seconds (decimals allowed). Exactly one of --duration and --ops.
+    #[arg(long, value_name = "SECS", allow_negative_numbers = true)]
+    pub duration: Option<f64>,
+
+    /// Run until this many requests in all were answered, split evenly over the sessions.
+    /// Exactly one of --duration and --ops.
+    #[arg(long, value_name = "COUNT")]
+    pub ops: Option<u64>,
+
+    /// What the sessions do.
+    #[arg(long, value_enum, value_name = "KIND", default_value = "mixed")]
+    pub workload: Workload,
+
+    /// For --workload mixed: percentage of reads (getData), 0..=100; the rest are setData.
+    /// Ignored by the other workloads.
+    #[arg(long, value_name = "P", default_value_t = 90)]
+    pub read_pct: u64,
+
+    /// Bytes of data in each key and each written node, 0..=1048576 (1 MiB, the server's
+    /// default jute.maxbuffer).
+    #[arg(long, value_name = "BYTES", default_value_t = 100)]
+    pub value_size: u64,
+
+    /// Keys created in setup and chosen from (uniformly) by set, get and mixed.
+    #[arg(long, value_name = "K", default_value_t = 1000)]
+    pub keys: u64,
+
+    /// Requests each session keeps in flight (1 = synchronous, like ZooKeeper's benchmarks).
+    #[arg(long, value_name = "D", default_value_t = 1)]
+    pub pipeline: u64,
+
+    /// Seed of the key choice; session i uses seed + i.
+    #[arg(long, value_name = "S", default_value_t = 1)]
+    pub seed: u64,
+
+    /// Print the result as one JSON line on stdout (the human-readable summary then goes to
+    /// stderr).
+    #[arg(long)]
+    pub json: bool,
+
+    /// Leave the parent, the keys and the created nodes in place at the end.
+    #[arg(long)]
+    pub keep: bool,
+
+    /// No progress lines and no setup/cleanup notes on stderr.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+
+    /// Session timeout asked of the server, ms (it clamps it to its min/max, 4-40 s by default).
+    #[arg(long, value_name = "MS", default_value_t = 30_000)]
+    pub session_timeout_ms: u32,
+}
+
+/// When the run stops.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Stop {
+    /// After this long (requests in flight at the deadline are still answered and counted).
+    After(Duration),
+    /// After this many requests in all.
+    Ops(u64),
+}
+
+/// A validated run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// `host:port` each, in the order given.
+    pub servers: Vec<String>,
+    pub sessions: usize,
+    pub stop: Stop,
+    pub workload: Workload,
+    pub read_pct: u32,
+    pub value_size: usize,
+    pub keys: u64,
+    pub pipeline: usize,
+    pub seed: u64,
+    pub json: bool,
+    pub keep: bool,
+    pub quiet: bool,
+    pub session_timeout_ms: i32,
+}
+
+impl Config {
+    /// The server of session `i` (round-robin).
+    pub fn server_of(&self, i: usize) -> &str {
+        &self.servers[i % self.servers.len()]
+    }
+
+    /// Requests session `i` sends with `Stop::Ops` (the total split evenly, the remainder to the
+    /// first sessions); `None` for a timed run.
+    pub fn quota_of(&self, i: usize) -> Option<u64> {
+        match self.stop {
+            Stop::After(_) => None,
+            Stop::Ops(total) => {
+                let n = self.sessions as u64;
+                Some(total / n + u64::from((i as u64) < total % n))
+            }
+        }
+    }
+}
+
+impl Args {
+    /// Checks the flags; the error names the flag and says what is allowed.
+    pub fn validate(&self) -> Result<Config, String> {
+        let servers = parse_servers(&self.server)?;
+        if self.sessions == 0 {
+            return Err("--sessions must be at least 1".into());
+        }
+        let sessions = usize::try_from(self.sessions)
+            .ok()
+            .filter(|&n| n <= 1_000_000)
+            .ok_or("--sessions must be at most 1000000")?;
+        let stop = match (self.duration, self.ops) {
+            (None, None) => return Err("give either --duration SECS or --ops COUNT".into()),
+            (Some(_), Some(_)) => {
+                return Err("give either --duration or --ops, not both".into());
+            }
+            (Some(d), None) => {
+                if !d.is_finite() || d <= 0.0 || d > 1e9 {
+                    return Err(format!(
+                        "--duration must be a positive number of seconds, got {d}"
+                    ));
+                }
+                Stop::After(Duration::from_secs_f64(d))
+            }
+            (None, Some(0)) => return Err("--ops must be at least 1".into()),
+            (None, Some(n)) => Stop::Ops(n),
+        };
+        if self.read_pct > 100 {
+            return Err(format!(
+                "--read-pct is a percentage, 0..=100, got {}",
+                self.read_pct
+            ));
+        }
+        if self.value_size > MAX_VALUE_SIZE {
+            return Err(format!(
+                "--value-size must be at most {MAX_VALUE_SIZE} bytes (1 MiB, the server's znode \
+                 data limit), got {}",
+                self.value_size
+            ));
+        }
+        if self.keys == 0 {
+            return Err("--keys must be at least 1".into());
+        }
+        if self.keys > 100_000_000 {
+            return Err(format!(
+                "--keys must be at most 100000000, got {}",
+                self.keys
+            ));
+        }
+        if self.pipeline == 0 {
+            return Err("--pipeline must be at least 1 (1 = one request at a time)".into());
+        }
+        if self.pipeline > 100_000 {
+            return Err(format!(
+                "--pipeline must be at most 100000, got {}",
+                self.pipeline
+            ));
+        }
+        let session_timeout_ms = i32::try_from(self.session_timeout_ms)
+            .ok()
+            .filter(|&t| t > 0)
+            .ok_or("--session-timeout-ms must be between 1 and 2147483647")?;
+        Ok(Config {
+            servers,
+            sessions,
+            stop,
+            workload: self.workload,
+            read_pct: self.read_pct as u32,
+            value_size: self.value_size as usize,
+            keys: self.keys,
+            pipeline: self.pipeline as usize,
+            seed: self.seed,
+            json: self.json,
+            keep: self.keep,
+            quiet: self.quiet,
+            session_timeout_ms,
+        })
+    }
+}
+
+/// Parses `host:port[,host:port...]`; spaces around entries are ignored.
+pub fn parse_servers(list: &str) -> Result<Vec<String>, String> {
+    if list.trim().is_empty() {
+        return Err("--server is empty: give host:port[,host:port...]".into());
+    }
+    list.split(',')
+        .map(|s| {
+            let s = s.trim();
+            if s.is_empty() {
+                return Err(format!(
+                    "--server {list:?} has an empty entry: give host:port[,host:port...]"
+                ));
+            }
+            if s.contains("://") {
+                return Err(format!(
+                    "--server entry {s:?}: give host:port without a scheme"
+                ));
+            }
+            let (host, port) = s
+                .rsplit_once(':')
+                .ok_or_else(|| format!("--server entry {s:?} has no port: give host:port"))?;
+            let bracketed = host.starts_with('[') && host.ends_with(']') && host.len() > 2;
+            if host.is_empty()
+                || (host.contains(':') && !bracketed)
+                || host.contains(['/', ' ', '@', '?', '#'])
+            {
+                return Err(format!(
+                    "--server entry {s:?}: bad host {host:?} (IPv6 goes in brackets: [::1]:7181)"
+                ));
+            }
+            match port.parse::<u16>() {
+                Ok(p) if p > 0 => Ok(format!("{host}:{p}")),
+                _ => Err(format!(
+                    "--server entry {s:?}: port must be a number in 1..=65535, got {port:?}"
+                )),
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(extra: &[&str]) -> Result<Config, String> {
+        let mut argv = vec!["paddock-bench"];
+        argv.extend_from_slice(extra);
+        Args::try_parse_from(argv)
+            .map_err(|e| e.to_string())?
+            .validate()
+    }
+
+    #[test]
+    fn defaults_with_a_duration() {
+        let c = parse(&["--duration", "10"]).unwrap();
+        assert_eq!(c.servers, vec!["127.0.0.1:7181"]);
+        assert_eq!(c.sessions, 32);
+        assert_eq!(c.stop, Stop::After(Duration::from_secs(10)));
+        assert_eq!(c.workload, Workload::Mixed);
+        assert_eq!(
+            (c.read_pct, c.value_size, c.keys, c.pipeline),
+            (90, 100, 1000, 1)
+        );
+        assert_eq!(c.session_timeout_ms, 30_000);
+        assert!(!c.json && !c.keep);
+    }
+
+    #[test]
+    fn every_flag() {
+        let c = parse(&[
+            "--server",
+            "a:1, b:2 ,[::1]:3",
+            "--sessions",
+            "5",
+            "--ops",
+            "12",
+            "--workload",
+            "create",
+            "--read-pct",
+            "100",
+            "--value-size",
+            "1048576",
+            "--keys",
+            "7",
+            "--pipeline",
+            "8",
+            "--seed",
+            "42",
+            "--json",
+            "--keep",
+            "--quiet",
+        ])
+        .unwrap();
+        assert_eq!(c.servers, vec!["a:1", "b:2", "[::1]:3"]);
+        assert_eq!(c.stop, Stop::Ops(12));
+        assert_eq!(c.workload, Workload::Create);
+        assert_eq!(c.value_size, 1 << 20);
+        assert_eq!((c.keys, c.pipeline, c.seed), (7, 8, 42));
+        assert!(c.json && c.keep && c.quiet);
+        assert_eq!(c.server_of(0), "a:1");
+        assert_eq!(c.server_of(4), "b:2");
+        // 12 ops over 5 sessions: 3, 3, 2, 2, 2.
+        let quotas: Vec<_> = (0..5).map(|i| c.quota_of(i).unwrap()).collect();
+        assert_eq!(quotas, vec![3, 3, 2, 2, 2]);
+        assert_eq!(quotas.iter().sum::<u64>(), 12);
+    }
+
+    #[test]
+    fn impossible_parameters_are_refused_with_the_flag_named() {
+        let cases: &[(&[&str], &str)] = &[
+            (&["--duration", "1", "--sessions", "0"], "--sessions"),
+            (&["--duration", "1", "--read-pct", "101"], "--read-pct"),
+            (
+                &["--duration", "1", "--value-size", "1048577"],
+                "--value-size",
+            ),
+            (&[], "--duration"),
+            (&["--duration", "1", "--ops", "5"], "not both"),
+            (&["--duration", "0"], "--duration"),
+            (&["--duration", "-1"], "--duration"),
+            (&["--duration", "nan"], "--duration"),
+            (&["--ops", "0"], "--ops"),
+            (&["--duration", "1", "--keys", "0"], "--keys"),
+            (&["--duration", "1", "--pipeline", "0"], "--pipeline"),
+            (&["--duration", "1", "--server", ""], "--server"),
+            (&["--duration", "1", "--server", "a:1,,b:2"], "empty entry"),
+            (&["--duration", "1", "--server", "localhost"], "no port"),
+            (&["--duration", "1", "--server", "a:0"], "port"),
+            (&["--duration", "1", "--server", "a:99999"], "port"),
+            (&["--duration", "1", "--server", "a:x"], "port"),
+            (&["--duration", "1", "--server", ":7181"], "bad host"),
+            (&["--duration", "1", "--server", "::1:7181"], "bad host"),
+            (&["--duration", "1", "--server", "http://a:1"], "scheme"),
+            (
+                &["--duration", "1", "--session-timeout-ms", "0"],
+                "--session-timeout-ms",
+            ),
+            (&["--duration", "1", "--workload", "scan"], "--workload"),
+        ];
+        for (argv, needle) in cases {
+            let err = parse(argv).expect_err(&format!("{argv:?} must be refused"));
+            assert!(
+                err.contains(needle),
+                "{argv:?}: {err:?} should mention {needle:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn quota_of_a_timed_run_is_none() {
+        let c = parse(&["--duration", "0.5"]).unwrap();
+        assert_eq!(c.quota_of(0), None);
+        assert_eq!(c.stop, Stop::After(Duration::from_millis(500)));
+    }
+}

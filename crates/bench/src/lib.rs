@@ -1,0 +1,20 @@
+//! # paddock-bench — a load generator for Paddock
+//!
+//! Drives a server or an ensemble with N concurrent sessions running closed loops of `create`,
+//! `set`, `get` or `mixed` requests for a duration or a fixed count, and reports ops/s and latency
+//! percentiles (human-readable, or one JSON line). See `paddock-bench --help`.
+//!
+//! ```text
+//!  args ──validate──▶ Config ──▶ run::run ──▶ stats::Report ──▶ human() / json()
+//!                                  │
+//!                                  ├─ session   (the only module that speaks gRPC; to be replaced
+//!                                  │             by the Rust client library when it exists)
+//!                                  ├─ workload  (seeded key choice, request builders)
+//!                                  └─ stats     (HdrHistogram per request kind, error counts)
+//! ```
+
+pub mod args;
+pub mod run;
+pub mod session;
+pub mod stats;
+pub mod workload;

@@ -1,0 +1,468 @@
+//! A whole run: setup, the measured closed loops, progress, cleanup.
+//!
+//! ```text
+//!  setup session ──▶ create /bench-<id> + K keys (multi batches, pipelined) ──▶ close
+//!  N sessions connect (round-robin over the servers) ──▶ start signal
+//!     each: closed loop, up to D requests in flight, latency per request into its Recorder
+//!     progress task: one stderr line per second from shared counters
+//!  all done ──▶ merge Recorders ──▶ cleanup session deletes children + parent (unless --keep)
+//! ```
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use bytes::Bytes;
+use paddock_proto::v1::{request::Op, response};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::args::{Config, Stop};
+use crate::session::{ops, Reply, Session, SessionError, MARSHALLING_ERROR};
+use crate::stats::{error_name, LostSession, Recorder, Report};
+use crate::workload::{key_path, session_rng, value, OpGen, OpKind};
+
+/// Most ops in one setup multi, and most data bytes (the server caps a multi's data at 1 MiB).
+const SETUP_BATCH_OPS: usize = 500;
+const SETUP_BATCH_BYTES: usize = 512 * 1024;
+/// Deletes in one cleanup multi.
+const CLEANUP_BATCH_OPS: usize = 1000;
+/// Multis in flight during setup and cleanup.
+const BATCH_PIPELINE: usize = 8;
+/// The server's default maxClientCnxns (streams per client IP).
+const DEFAULT_MAX_CLIENT_CNXNS: usize = 60;
+
+/// Counters shared by the sessions and read by the progress line.
+#[derive(Debug, Default)]
+pub struct Shared {
+    /// Requests answered OK.
+    pub ops: AtomicU64,
+    /// Requests answered with an error (or lost with their session).
+    pub errors: AtomicU64,
+    /// Set to stop issuing requests early (Ctrl-C): in-flight ones are still answered.
+    pub stop: AtomicBool,
+}
+
+fn note(cfg: &Config, msg: impl AsRef<str>) {
+    if !cfg.quiet {
+        eprintln!("paddock-bench: {}", msg.as_ref());
+    }
+}
+
+/// A fresh run id: 8 hex digits, random (not from --seed, so that two runs never share a parent).
+pub fn run_id() -> String {
+    format!("{:08x}", rand::random::<u32>())
+}
+
+/// Runs the whole bench against the servers of `cfg` with parent `/bench-<run_id>`.
+pub async fn run(cfg: Config, run_id: &str, shared: Arc<Shared>) -> anyhow::Result<Report> {
+    let parent = format!("/bench-{run_id}");
+    let keys: Arc<[String]> = (0..cfg.keys).map(|i| key_path(&parent, i)).collect();
+    let data = value(cfg.value_size);
+
+    let per_server = cfg.sessions.div_ceil(cfg.servers.len());
+    if per_server > DEFAULT_MAX_CLIENT_CNXNS {
+        eprintln!(
+            "paddock-bench: warning: {per_server} sessions per server; a server with the default \
+             maxClientCnxns ({DEFAULT_MAX_CLIENT_CNXNS}) refuses the ones past it"
+        );
+    }
+
+    let t = Instant::now();
+    setup(&cfg, &parent, &keys, &data)
+        .await
+        .with_context(|| format!("setup of {parent} on {}", cfg.server_of(0)))?;
+    note(
+        &cfg,
+        format!(
+            "setup: created {parent} and {} keys of {} B in {:.2} s",
+            cfg.keys,
+            cfg.value_size,
+            t.elapsed().as_secs_f64()
+        ),
+    );
+
+    let measured = measure(&cfg, &parent, &keys, &data, shared).await;
+
+    if cfg.keep {
+        note(
+            &cfg,
+            format!("--keep: {parent} and its children are left in place"),
+        );
+    } else {
+        let t = Instant::now();
+        match cleanup(&cfg, &parent).await {
+            Ok(n) => note(
+                &cfg,
+                format!(
+                    "cleanup: deleted {n} nodes and {parent} in {:.2} s",
+                    t.elapsed().as_secs_f64()
+                ),
+            ),
+            // The measured run stands; say what is left behind.
+            Err(e) => eprintln!("paddock-bench: cleanup of {parent} failed: {e:#}"),
+        }
+    }
+
+    let (elapsed, recorder, lost) = measured?;
+    Ok(Report {
+        config: cfg,
+        parent,
+        elapsed,
+        recorder,
+        lost,
+    })
+}
+
+/// Connects the sessions, runs the loops, and returns (elapsed, merged recorder, lost sessions).
+async fn measure(
+    cfg: &Config,
+    parent: &str,
+    keys: &Arc<[String]>,
+    data: &Bytes,
+    shared: Arc<Shared>,
+) -> anyhow::Result<(Duration, Recorder, Vec<LostSession>)> {
+    let sessions = connect_all(cfg).await?;
+    note(
+        cfg,
+        format!(
+            "{} session{} connected to {}; running {} for {}",
+            cfg.sessions,
+            if cfg.sessions == 1 { "" } else { "s" },
+            cfg.servers.join(","),
+            cfg.workload.name(),
+            match cfg.stop {
+                Stop::After(d) => format!("{:.1} s", d.as_secs_f64()),
+                Stop::Ops(n) => format!("{n} requests"),
+            }
+        ),
+    );
+
+    let create_prefix: Arc<str> = format!("{parent}/seq-").into();
+    let (start_tx, start_rx) = watch::channel(None::<Instant>);
+    let mut workers = JoinSet::new();
+    for (index, session) in sessions.into_iter().enumerate() {
+        let gen = OpGen::new(
+            session_rng(cfg.seed, index),
+            cfg.workload,
+            cfg.read_pct,
+            keys.clone(),
+            create_prefix.clone(),
+            data.clone(),
+        );
+        let w = Worker {
+            index,
+            pipeline: cfg.pipeline,
+            duration: match cfg.stop {
+                Stop::After(d) => Some(d),
+                Stop::Ops(_) => None,
+            },
+            quota: cfg.quota_of(index),
+            shared: shared.clone(),
+        };
+        let start = start_rx.clone();
+        workers.spawn(w.run(session, gen, start));
+    }
+
+    let start = Instant::now();
+    start_tx.send_replace(Some(start));
+    let progress = (!cfg.quiet).then(|| tokio::spawn(progress(shared.clone(), start)));
+
+    let mut recorder = Recorder::default();
+    let mut lost = Vec::new();
+    let mut last = start;
+    let mut outcomes = Vec::with_capacity(cfg.sessions);
+    while let Some(done) = workers.join_next().await {
+        outcomes.push(done.context("a session task panicked")?);
+    }
+    if let Some(p) = progress {
+        p.abort();
+    }
+    outcomes.sort_by_key(|o| o.index);
+    for o in outcomes {
+        recorder.merge(&o.recorder);
+        last = last.max(o.finished);
+        if let Some(error) = o.lost {
+            lost.push(LostSession {
+                index: o.index,
+                server: cfg.server_of(o.index).to_string(),
+                error,
+            });
+        }
+    }
+    Ok((last - start, recorder, lost))
+}
+
+/// Opens every session (session i on server i mod n); all or nothing.
+async fn connect_all(cfg: &Config) -> anyhow::Result<Vec<Session>> {
+    let mut set = JoinSet::new();
+    for i in 0..cfg.sessions {
+        let server = cfg.server_of(i).to_string();
+        let (timeout, depth) = (cfg.session_timeout_ms, cfg.pipeline);
+        set.spawn(async move { (i, Session::connect(&server, timeout, depth).await) });
+    }
+    let mut slots: Vec<Option<Session>> = (0..cfg.sessions).map(|_| None).collect();
+    let mut failures = Vec::new();
+    while let Some(r) = set.join_next().await {
+        match r.context("a connect task panicked")? {
+            (i, Ok(s)) => slots[i] = Some(s),
+            (i, Err(e)) => failures.push((i, e)),
+        }
+    }
+    if let Some((i, e)) = failures.iter().min_by_key(|(i, _)| *i) {
+        let opened: Vec<Session> = slots.into_iter().flatten().collect();
+        close_all(opened).await;
+        bail!(
+            "{} of {} sessions could not be opened; session {i} on {}: {e}",
+            failures.len(),
+            cfg.sessions,
+            cfg.server_of(*i)
+        );
+    }
+    Ok(slots.into_iter().flatten().collect())
+}
+
+async fn close_all(sessions: Vec<Session>) {
+    let mut set = JoinSet::new();
+    for s in sessions {
+        set.spawn(async move { tokio::time::timeout(Duration::from_secs(5), s.close()).await });
+    }
+    while set.join_next().await.is_some() {}
+}
+
+/// One stderr line per second: requests answered so far and the rate over the last second.
+async fn progress(shared: Arc<Shared>, start: Instant) {
+    let mut tick = tokio::time::interval_at(
+        tokio::time::Instant::from_std(start) + Duration::from_secs(1),
+        Duration::from_secs(1),
+    );
+    let (mut prev_ops, mut prev_at) = (0u64, start);
+    loop {
+        tick.tick().await;
+        let now = Instant::now();
+        let ops = shared.ops.load(Ordering::Relaxed);
+        let errors = shared.errors.load(Ordering::Relaxed);
+        let rate = (ops - prev_ops) as f64 / (now - prev_at).as_secs_f64().max(1e-9);
+        eprintln!(
+            "[{:>5.1}s] {ops} ops, {rate:.0} ops/s, {errors} errors",
+            (now - start).as_secs_f64()
+        );
+        (prev_ops, prev_at) = (ops, now);
+    }
+}
+
+/// What one session measured.
+struct Outcome {
+    index: usize,
+    recorder: Recorder,
+    /// When its last answer arrived.
+    finished: Instant,
+    lost: Option<SessionError>,
+}
+
+struct Worker {
+    index: usize,
+    pipeline: usize,
+    duration: Option<Duration>,
+    quota: Option<u64>,
+    shared: Arc<Shared>,
+}
+
+impl Worker {
+    /// The closed loop: keep up to `pipeline` requests in flight until the deadline / quota /
+    /// stop flag, then drain, then close the session.
+    async fn run(
+        self,
+        mut session: Session,
+        mut gen: OpGen,
+        mut start: watch::Receiver<Option<Instant>>,
+    ) -> Outcome {
+        let start = match start.wait_for(Option::is_some).await {
+            Ok(s) => s.expect("waited for Some"),
+            Err(_) => Instant::now(),
+        };
+        let deadline = self.duration.map(|d| start + d);
+        let mut recorder = Recorder::default();
+        let mut in_flight: VecDeque<(i64, Instant, OpKind)> =
+            VecDeque::with_capacity(self.pipeline);
+        let mut sent = 0u64;
+        let mut lost = None;
+        let mut finished = start;
+        'run: loop {
+            while in_flight.len() < self.pipeline && self.more(sent, deadline) {
+                let (kind, op) = gen.next_op();
+                let at = Instant::now();
+                match session.submit(op).await {
+                    Ok(xid) => in_flight.push_back((xid, at, kind)),
+                    Err(e) => {
+                        lost = Some(e);
+                        break 'run;
+                    }
+                }
+                sent += 1;
+            }
+            let Some(&(xid, at, kind)) = in_flight.front() else {
+                break;
+            };
+            let reply = match session.next_reply().await {
+                Ok(r) if r.xid == xid => r,
+                Ok(r) => {
+                    lost = Some(SessionError {
+                        code: MARSHALLING_ERROR,
+                        message: format!("answer for xid {} while waiting for {xid}", r.xid),
+                    });
+                    break;
+                }
+                Err(e) => {
+                    lost = Some(e);
+                    break;
+                }
+            };
+            let now = Instant::now();
+            in_flight.pop_front();
+            finished = now;
+            if reply.error == 0 {
+                recorder.record(kind, now - at);
+                self.shared.ops.fetch_add(1, Ordering::Relaxed);
+            } else {
+                recorder.error(reply.error, 1);
+                self.shared.errors.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        if let Some(e) = &lost {
+            // Whatever was unanswered is lost with the session.
+            let n = in_flight.len() as u64;
+            recorder.error(e.code, n);
+            self.shared.errors.fetch_add(n, Ordering::Relaxed);
+            finished = Instant::now();
+        } else {
+            let _ = tokio::time::timeout(Duration::from_secs(5), session.close()).await;
+        }
+        Outcome {
+            index: self.index,
+            recorder,
+            finished,
+            lost,
+        }
+    }
+
+    fn more(&self, sent: u64, deadline: Option<Instant>) -> bool {
+        if self.shared.stop.load(Ordering::Relaxed) {
+            return false;
+        }
+        if let Some(q) = self.quota {
+            return sent < q;
+        }
+        deadline.is_none_or(|d| Instant::now() < d)
+    }
+}
+
+/// Sends `ops` on `s` with up to `depth` in flight; returns the answers in order.
+async fn pipelined(
+    s: &mut Session,
+    ops: impl IntoIterator<Item = Op>,
+    depth: usize,
+) -> Result<Vec<Reply>, SessionError> {
+    let mut ops = ops.into_iter().peekable();
+    let mut in_flight = VecDeque::new();
+    let mut replies = Vec::new();
+    loop {
+        while in_flight.len() < depth {
+            match ops.next() {
+                Some(op) => in_flight.push_back(s.submit(op).await?),
+                None => break,
+            }
+        }
+        let Some(xid) = in_flight.pop_front() else {
+            return Ok(replies);
+        };
+        let r = s.next_reply().await?;
+        if r.xid != xid {
+            return Err(SessionError {
+                code: MARSHALLING_ERROR,
+                message: format!("answer for xid {} while waiting for {xid}", r.xid),
+            });
+        }
+        replies.push(r);
+    }
+}
+
+fn describe(r: &Reply) -> String {
+    format!("{} ({}) {}", error_name(r.error), r.error, r.error_message)
+}
+
+/// Creates the parent and the keys (multi batches, pipelined).
+async fn setup(cfg: &Config, parent: &str, keys: &[String], data: &Bytes) -> anyhow::Result<()> {
+    let mut s = Session::connect(cfg.server_of(0), cfg.session_timeout_ms, BATCH_PIPELINE).await?;
+    let r = s
+        .call(ops::create(parent.into(), Bytes::new(), false))
+        .await?;
+    if r.error != 0 {
+        bail!("cannot create {parent}: {}", describe(&r));
+    }
+    let per_batch = (SETUP_BATCH_BYTES / data.len().max(1)).clamp(1, SETUP_BATCH_OPS);
+    let batches = keys
+        .chunks(per_batch)
+        .map(|chunk| ops::multi_create(chunk.iter().map(|k| (k.clone(), data.clone()))));
+    for r in pipelined(&mut s, batches, BATCH_PIPELINE).await? {
+        if r.error != 0 {
+            bail!("cannot create the keys: {}", describe(&r));
+        }
+    }
+    s.close().await?;
+    Ok(())
+}
+
+/// Deletes every child of `parent` (a few rounds, in case of stragglers) and `parent`; returns
+/// how many children were deleted.
+async fn cleanup(cfg: &Config, parent: &str) -> anyhow::Result<u64> {
+    let mut s = Session::connect(cfg.server_of(0), cfg.session_timeout_ms, BATCH_PIPELINE).await?;
+    let mut deleted = 0u64;
+    for _round in 0..3 {
+        let r = s.call(ops::get_children(parent.into())).await?;
+        let children = match (r.error, r.result) {
+            (0, Some(response::Result::GetChildren(c))) => c.children,
+            (-101, _) => {
+                s.close().await?;
+                return Ok(deleted);
+            }
+            (_, result) => {
+                let r = Reply { result, ..r };
+                bail!("cannot list {parent}: {}", describe(&r));
+            }
+        };
+        if children.is_empty() {
+            break;
+        }
+        let paths: Vec<String> = children.iter().map(|c| format!("{parent}/{c}")).collect();
+        let batches: Vec<&[String]> = paths.chunks(CLEANUP_BATCH_OPS).collect();
+        let replies = pipelined(
+            &mut s,
+            batches.iter().map(|b| ops::multi_delete(b.iter().cloned())),
+            BATCH_PIPELINE,
+        )
+        .await?;
+        for (batch, r) in batches.iter().zip(replies) {
+            if r.error == 0 {
+                deleted += batch.len() as u64;
+                continue;
+            }
+            // One bad op fails the whole multi: delete that batch one by one.
+            let singles = pipelined(
+                &mut s,
+                batch.iter().map(|p| ops::delete(p.clone())),
+                BATCH_PIPELINE,
+            )
+            .await?;
+            deleted += singles.iter().filter(|r| r.error == 0).count() as u64;
+        }
+    }
+    let r = s.call(ops::delete(parent.into())).await?;
+    if r.error != 0 && r.error != -101 {
+        bail!("cannot delete {parent}: {}", describe(&r));
+    }
+    s.close().await?;
+    Ok(deleted)
+}

@@ -1,0 +1,188 @@
+//! The bench against a real in-process `paddock` server: every workload runs, counts what it
+//! asked for, sees no errors and cleans up after itself.
+
+use std::sync::Arc;
+
+use clap::Parser;
+use paddock_bench::args::Args;
+use paddock_bench::run::{self, Shared};
+use paddock_bench::session::{ops, Session};
+use paddock_proto::v1::response;
+
+async fn server() -> (paddock_node::Node, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = paddock_types::Config {
+        data_dir: dir.path().to_path_buf(),
+        grpc_port: 0,
+        grpc_address: "127.0.0.1".into(),
+        ..Default::default()
+    };
+    let node = paddock_node::start(&config, paddock_types::ServerId(0))
+        .await
+        .expect("server starts");
+    (node, dir)
+}
+
+fn config(addr: &str, extra: &[&str]) -> paddock_bench::args::Config {
+    let mut argv = vec!["paddock-bench", "--server", addr, "--quiet"];
+    argv.extend_from_slice(extra);
+    Args::try_parse_from(argv).unwrap().validate().unwrap()
+}
+
+/// The children of `path`, or None if it does not exist.
+async fn children(addr: &str, path: &str) -> Option<Vec<String>> {
+    let mut s = Session::connect(addr, 10_000, 1).await.expect("session");
+    let r = s
+        .call(ops::get_children(path.into()))
+        .await
+        .expect("answer");
+    s.close().await.expect("close");
+    match (r.error, r.result) {
+        (0, Some(response::Result::GetChildren(c))) => Some(c.children),
+        (-101, _) => None,
+        other => panic!("getChildren {path}: {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_workload_runs_and_cleans_up() {
+    let (node, _dir) = server().await;
+    let addr = node.grpc_addr.to_string();
+    for (workload, pipeline) in [("set", "1"), ("get", "4"), ("mixed", "2"), ("create", "3")] {
+        let cfg = config(
+            &addr,
+            &[
+                "--workload",
+                workload,
+                "--sessions",
+                "4",
+                "--ops",
+                "301",
+                "--keys",
+                "20",
+                "--pipeline",
+                pipeline,
+                "--value-size",
+                "10",
+            ],
+        );
+        let id = format!("e2e{workload}");
+        let report = run::run(cfg, &id, Arc::new(Shared::default()))
+            .await
+            .unwrap_or_else(|e| panic!("{workload}: {e:#}"));
+        assert_eq!(report.recorder.ok(), 301, "{workload}: {}", report.human());
+        assert_eq!(
+            report.recorder.failed(),
+            0,
+            "{workload}: {}",
+            report.human()
+        );
+        assert!(report.lost.is_empty(), "{workload}: {}", report.human());
+        assert_eq!(report.parent, format!("/bench-{id}"));
+        assert!(report.ops_per_sec() > 0.0);
+        assert_eq!(
+            children(&addr, &report.parent).await,
+            None,
+            "{workload}: the parent is deleted"
+        );
+    }
+    node.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keep_leaves_the_keys_and_created_nodes() {
+    let (node, _dir) = server().await;
+    let addr = node.grpc_addr.to_string();
+    let cfg = config(
+        &addr,
+        &[
+            "--workload",
+            "create",
+            "--sessions",
+            "3",
+            "--ops",
+            "50",
+            "--keys",
+            "7",
+            "--keep",
+        ],
+    );
+    let report = run::run(cfg, "keep", Arc::new(Shared::default()))
+        .await
+        .expect("run");
+    assert_eq!(report.recorder.ok(), 50);
+    let mut names = children(&addr, "/bench-keep").await.expect("parent kept");
+    names.sort();
+    assert_eq!(names.len(), 57, "7 keys + 50 sequential nodes");
+    assert_eq!(names[0], "key-00000000");
+    assert!(names[56].starts_with("seq-"), "{names:?}");
+    node.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timed_run_stops_near_its_deadline_and_an_existing_parent_is_refused() {
+    let (node, _dir) = server().await;
+    let addr = node.grpc_addr.to_string();
+    let cfg = config(
+        &addr,
+        &[
+            "--workload",
+            "mixed",
+            "--sessions",
+            "2",
+            "--duration",
+            "0.5",
+            "--keep",
+        ],
+    );
+    let report = run::run(cfg.clone(), "timed", Arc::new(Shared::default()))
+        .await
+        .expect("run");
+    assert!(report.recorder.ok() > 0);
+    let secs = report.elapsed.as_secs_f64();
+    assert!((0.5..3.0).contains(&secs), "elapsed {secs}");
+    // Same run id again: the parent exists, setup says so and nothing runs.
+    let err = run::run(cfg, "timed", Arc::new(Shared::default()))
+        .await
+        .expect_err("parent exists");
+    assert!(format!("{err:#}").contains("NODEEXISTS"), "{err:#}");
+    node.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_server_fails_setup_clearly() {
+    // A port nobody listens on (bound, then released).
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let cfg = config(&format!("127.0.0.1:{port}"), &["--ops", "1"]);
+    let err = run::run(cfg, "nobody", Arc::new(Shared::default()))
+        .await
+        .expect_err("no server");
+    let msg = format!("{err:#}");
+    assert!(
+        msg.contains("setup") && msg.contains("cannot connect"),
+        "{msg}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_past_max_client_cnxns_fail_the_run_and_setup_is_cleaned_up() {
+    let (node, _dir) = server().await;
+    let addr = node.grpc_addr.to_string();
+    // The server accepts 60 streams per client IP by default.
+    let cfg = config(&addr, &["--sessions", "61", "--ops", "61", "--keys", "3"]);
+    let err = run::run(cfg, "toomany", Arc::new(Shared::default()))
+        .await
+        .expect_err("the 61st session is refused");
+    let msg = format!("{err:#}");
+    assert!(
+        msg.contains("1 of 61 sessions could not be opened"),
+        "{msg}"
+    );
+    assert!(msg.contains("THROTTLED (-127)"), "{msg}");
+    assert_eq!(children(&addr, "/bench-toomany").await, None, "cleaned up");
+    node.shutdown().await;
+}
