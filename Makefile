@@ -1,7 +1,7 @@
 # Paddock — common tasks. `make help` lists them.
 CARGO ?= cargo
 
-.PHONY: help build test test-rust run fmt lint check bench-storage clean
+.PHONY: help build test test-rust run fmt lint check bench bench-storage clean
 
 help: ## list targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -17,7 +17,7 @@ test-rust: ## only the Rust tests
 	$(CARGO) test --workspace
 
 run: ## run a standalone server: dataDir ./data, gRPC on 7181
-	$(CARGO) run --bin paddock
+	$(CARGO) run --release --bin paddock
 
 fmt: ## format the code
 	$(CARGO) fmt --all
@@ -27,6 +27,11 @@ lint: ## formatting check + clippy with warnings as errors
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 check: lint test ## everything a change must pass
+
+BENCH_SERVER ?= 127.0.0.1:7181
+BENCH_ARGS ?= --sessions 32 --duration 10 --workload mixed --read-pct 90
+bench: ## load a running server (start one with `make run`); BENCH_ARGS to change the workload
+	$(CARGO) run --release -p paddock-bench -- --server $(BENCH_SERVER) $(BENCH_ARGS)
 
 bench-storage: ## txn-log append+fsync rates (release build)
 	$(CARGO) run --release -p paddock-storage --example logbench
