@@ -5,7 +5,22 @@ use paddock_node::{args::Args, config, telemetry};
 
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
-    telemetry::init();
+    // The runtime comes first: the OTLP exporter (when OTEL_EXPORTER_OTLP_ENDPOINT is set) lives
+    // on it, and logging must be up before config warnings are reported.
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("paddock: cannot start the runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let telemetry = {
+        let _in_runtime = rt.enter();
+        telemetry::init()
+    };
     let eff = match config::load(&args) {
         Ok(e) => e,
         Err(e) => {
@@ -20,17 +35,10 @@ fn main() -> std::process::ExitCode {
         println!("{:#?}", eff.config);
         return std::process::ExitCode::SUCCESS;
     }
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("paddock: cannot start the runtime: {e}");
-            return std::process::ExitCode::FAILURE;
-        }
-    };
-    match rt.block_on(run(eff)) {
+    let result = rt.block_on(run(eff));
+    // Flush the last spans while the runtime (which carries the exporter's connection) still runs.
+    telemetry.shutdown();
+    match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e:#}");
