@@ -383,12 +383,14 @@ async fn corrupted_log_tail_is_cut_with_a_warning_naming_the_zxid() {
     let status = p.terminate().await;
     assert!(status.success(), "clean stop: {status}");
 
-    // Overwrite the value of the highest key with bytes whose crc fails.
+    // Damage the newest record: the last segment's last bytes are its crc32 (see
+    // paddock_storage::log_format).
     let corrupted = {
         let db = sled::open(data.join("txnlog")).expect("open the txn log db");
         let records = db.open_tree("txnlog").expect("records tree");
-        let (key, value) = records.last().expect("read").expect("a record");
-        let zxid = i64::from_be_bytes(key.as_ref().try_into().expect("8-byte key"));
+        let (key, value) = records.last().expect("read").expect("a segment");
+        let newest = paddock_storage::log_format::decode(&key, &value).expect("a good segment");
+        let zxid = newest.last().expect("a record").0 .0 as i64;
         let mut bad = value.to_vec();
         let last = bad.len() - 1;
         bad[last] ^= 0x5a;

@@ -1,11 +1,17 @@
 //! Txn log throughput: append + sync (flush + fdatasync) in batches of 1, 32 and 128 records of
-//! 150 bytes — what the processor's group commit does — then one sequential read of the log.
+//! 150 bytes — what the processor's group commit does — then one sequential read of the log; then
+//! the cost of purging 75,000 records written in batches of 10 (what a snapshot's purge does),
+//! and the worst append + sync of a writer running meanwhile.
 //!
 //! ```text
 //! cargo run --release -p paddock-storage --example logbench [-- DIR]
 //! ```
 //! DIR (default: a temp dir) picks the disk measured; it must not hold a data directory in use.
+//! CPU is the whole process's user + system time (all threads, sled's included), from
+//! `/proc/self/stat`, divided by the records written.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -15,6 +21,27 @@ use paddock_types::Zxid;
 const PAYLOAD_BYTES: usize = 150;
 /// Per batch size: how long to run.
 const RUN_FOR: Duration = Duration::from_secs(3);
+/// Records purged in the purge measurement, and the batch size they were written in.
+const PURGE_RECORDS: u64 = 75_000;
+const PURGE_BATCH: u64 = 10;
+
+/// CPU time (user + system, all threads) of this process so far; zero where `/proc` is missing.
+fn cpu_time() -> Duration {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return Duration::ZERO;
+    };
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    // Clock ticks are 1/100 s on Linux (sysconf(_SC_CLK_TCK)).
+    Duration::from_millis((ticks(11) + ticks(12)) * 10)
+}
 
 fn main() -> anyhow::Result<()> {
     let tmp = tempfile::tempdir()?;
@@ -34,6 +61,7 @@ fn main() -> anyhow::Result<()> {
         let log = data.log();
         let mut next = 1u64;
         let mut sync_us = Vec::new();
+        let cpu = cpu_time();
         let start = Instant::now();
         while start.elapsed() < RUN_FOR {
             let records: Vec<(Zxid, Bytes)> = (next..next + batch as u64)
@@ -46,15 +74,18 @@ fn main() -> anyhow::Result<()> {
             sync_us.push(t.elapsed().as_micros() as u64);
         }
         let secs = start.elapsed().as_secs_f64();
+        let cpu = cpu_time().saturating_sub(cpu);
         let records = next - 1;
         sync_us.sort_unstable();
         let pct = |p: f64| sync_us[((sync_us.len() as f64 - 1.0) * p) as usize];
         println!(
-            "batch {batch:>3}: {:>8.0} records/s  {:>6.0} batches/s  append+sync p50 {} us  p99 {} us",
+            "batch {batch:>3}: {:>8.0} records/s  {:>6.0} batches/s  append+sync p50 {} us  p99 {} us  \
+             cpu {:.1} us/record",
             records as f64 / secs,
             sync_us.len() as f64 / secs,
             pct(0.5),
-            pct(0.99)
+            pct(0.99),
+            cpu.as_secs_f64() * 1e6 / records as f64
         );
 
         let t = Instant::now();
@@ -74,5 +105,66 @@ fn main() -> anyhow::Result<()> {
         drop(data);
         let _ = std::fs::remove_dir_all(&dir);
     }
+
+    let dir = root.join("logbench-purge");
+    let _ = std::fs::remove_dir_all(&dir);
+    let (data, _) = DataDir::open(&dir)?;
+    let log = data.log();
+    // Two purges of PURGE_RECORDS each: the first alone, the second with a writer running.
+    let total = 2 * PURGE_RECORDS + 5_000;
+    for start in (1..=total).step_by(PURGE_BATCH as usize) {
+        let records: Vec<(Zxid, Bytes)> = (start..start + PURGE_BATCH)
+            .map(|z| (Zxid(z), payload.clone()))
+            .collect();
+        log.append(&records)?;
+    }
+    log.sync()?;
+    let cpu = cpu_time();
+    let t = Instant::now();
+    log.purge_through(Zxid(PURGE_RECORDS))?;
+    println!(
+        "purge of {PURGE_RECORDS} records (batches of {PURGE_BATCH}): {:.1} ms, cpu {:.0} ms",
+        t.elapsed().as_secs_f64() * 1e3,
+        cpu_time().saturating_sub(cpu).as_secs_f64() * 1e3
+    );
+
+    // A writer appends batches of PURGE_BATCH (+ sync) while the next purge runs: its worst
+    // append + sync during the purge is the stall a purge inflicts on the server's writes.
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let (log, stop, payload) = (Arc::clone(&log), Arc::clone(&stop), payload.clone());
+        std::thread::spawn(move || -> anyhow::Result<(u64, Duration)> {
+            let mut next = total + 1;
+            let mut worst = Duration::ZERO;
+            let mut batches = 0;
+            while !stop.load(Ordering::Relaxed) {
+                let records: Vec<(Zxid, Bytes)> = (next..next + PURGE_BATCH)
+                    .map(|z| (Zxid(z), payload.clone()))
+                    .collect();
+                next += PURGE_BATCH;
+                let t = Instant::now();
+                log.append(&records)?;
+                log.sync()?;
+                worst = worst.max(t.elapsed());
+                batches += 1;
+            }
+            Ok((batches, worst))
+        })
+    };
+    std::thread::sleep(Duration::from_millis(100));
+    let t = Instant::now();
+    log.purge_through(Zxid(2 * PURGE_RECORDS))?;
+    let took = t.elapsed();
+    stop.store(true, Ordering::Relaxed);
+    let (batches, worst) = writer.join().expect("writer thread")?;
+    println!(
+        "           again with a writer: purge {:.1} ms; writer {batches} batches, worst \
+         append+sync {:.1} ms",
+        took.as_secs_f64() * 1e3,
+        worst.as_secs_f64() * 1e3
+    );
+    drop(log);
+    drop(data);
+    let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }

@@ -22,6 +22,8 @@ pub enum StorageError {
     Corrupt { zxid: Zxid, why: String },
     #[error("corrupt file {path}: {why}")]
     CorruptFile { path: PathBuf, why: String },
+    #[error("unsupported data format in {path}: {why}")]
+    Format { path: PathBuf, why: String },
     #[error("corrupt storage: {0}")]
     CorruptOther(String),
     #[error("append out of order: zxid {zxid} is not above {last}")]

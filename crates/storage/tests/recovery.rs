@@ -10,8 +10,8 @@ use bytes::Bytes;
 use paddock_storage::conformance::log::{read_all, recs};
 use paddock_storage::conformance::snapshot::{content, read_latest, write_snapshot};
 use paddock_storage::{
-    DataDir, EpochStore, SnapshotStore, StorageError, StorageOptions, TxnLog, RECORDS_TREE,
-    SNAPSHOT_DIR, TXNLOG_DIR,
+    log_format, DataDir, EpochStore, SnapshotStore, StorageError, StorageOptions, TxnLog,
+    RECORDS_TREE, SNAPSHOT_DIR, TXNLOG_DIR,
 };
 use paddock_types::{Epoch, Zxid};
 
@@ -19,7 +19,8 @@ fn open(dir: &Path) -> (DataDir, paddock_storage::RecoveryReport) {
     DataDir::open(dir).expect("open data dir")
 }
 
-/// Writes records 1..=n (synced) and closes the directory.
+/// Writes records 1..=n (synced) in appends of 7 — segments 1..=7, 8..=14, ... — and closes the
+/// directory.
 fn log_with(dir: &Path, n: u64) {
     let (data, _) = open(dir);
     let log = data.log();
@@ -50,12 +51,26 @@ fn with_raw_tree(dir: &Path, edit: impl FnOnce(&sled::Tree)) {
     db.flush().expect("flush");
 }
 
-fn flip_value_byte(dir: &Path, zxid: u64) {
+/// The segment holding `zxid`: its key and value.
+fn segment_of(tree: &sled::Tree, zxid: u64) -> (sled::IVec, sled::IVec) {
+    tree.range(..=log_format::key(Zxid(zxid)))
+        .next_back()
+        .expect("a segment")
+        .expect("read")
+}
+
+/// Flips a bit in record `zxid`'s payload, inside its segment.
+fn flip_record_byte(dir: &Path, zxid: u64) {
     with_raw_tree(dir, |tree| {
-        let key = Zxid(zxid).to_be_bytes();
-        let mut v = tree.get(key).expect("get").expect("record exists").to_vec();
-        let last = v.len() - 1;
-        v[last] ^= 0x40;
+        let (key, value) = segment_of(tree, zxid);
+        let seg = log_format::Segment::parse(&key, &value, Zxid::ZERO).expect("good segment");
+        let rec = seg
+            .records()
+            .map(|r| r.expect("good record"))
+            .find(|r| r.zxid == Zxid(zxid))
+            .expect("record exists");
+        let mut v = value.to_vec();
+        v[rec.payload_range.end - 1] ^= 0x40;
         tree.insert(key, v).expect("insert");
     });
 }
@@ -78,7 +93,7 @@ fn reopen_after_sync_keeps_everything() {
 fn corrupt_tail_record_is_cut_at_open_and_reported() {
     let dir = tempfile::tempdir().expect("tempdir");
     log_with(dir.path(), 10);
-    flip_value_byte(dir.path(), 10);
+    flip_record_byte(dir.path(), 10);
     let (data, report) = open(dir.path());
     assert_eq!(
         report.truncated_from,
@@ -107,7 +122,7 @@ fn corrupt_record_mid_log_cuts_it_and_everything_after() {
     // Later records cannot be applied without the lost one (zxid order), so they go too.
     let dir = tempfile::tempdir().expect("tempdir");
     log_with(dir.path(), 10);
-    flip_value_byte(dir.path(), 5);
+    flip_record_byte(dir.path(), 5);
     let (data, report) = open(dir.path());
     assert_eq!(report.truncated_from, Some(Zxid(5)));
     assert_eq!(report.records_removed, 6);
@@ -120,24 +135,38 @@ fn corrupt_record_mid_log_cuts_it_and_everything_after() {
 
 #[test]
 fn malformed_records_are_cut_not_panicked_on() {
+    // The log: segments 1..=7 and 8..=10. Each case: what is done to it, the zxid the cut is
+    // reported from, records removed, records kept (1..=kept).
     type Edit = Box<dyn Fn(&sled::Tree)>;
-    let cases: Vec<(&str, Edit, Zxid, usize)> = vec![
+    let seg8 = Zxid(8).to_be_bytes();
+    let cases: Vec<(&str, Edit, Zxid, usize, u64)> = vec![
         (
-            "value shorter than its checksum",
-            Box::new(|t: &sled::Tree| {
-                t.insert(Zxid(7).to_be_bytes(), &[1u8, 2][..])
-                    .expect("insert");
+            "value shorter than a segment header",
+            Box::new(move |t: &sled::Tree| {
+                t.insert(seg8, &[1u8, 2][..]).expect("insert");
             }),
-            Zxid(7),
-            4,
+            Zxid(8),
+            1, // a segment whose header is unreadable counts as one record
+            7,
         ),
         (
-            "record moved under another key",
-            Box::new(|t: &sled::Tree| {
-                let v = t.get(Zxid(3).to_be_bytes()).expect("get").expect("exists");
-                t.insert(Zxid(4).to_be_bytes(), v).expect("insert");
+            "segment moved under another key",
+            Box::new(move |t: &sled::Tree| {
+                let v = t.get(Zxid(1).to_be_bytes()).expect("get").expect("exists");
+                t.insert(seg8, v).expect("insert");
             }),
-            Zxid(4),
+            Zxid(8),
+            7, // the header of the moved segment counts 7
+            7,
+        ),
+        (
+            "segments overlapping",
+            Box::new(|t: &sled::Tree| {
+                let v = log_format::encode(&recs([5, 6]));
+                t.insert(Zxid(5).to_be_bytes(), v).expect("insert");
+            }),
+            Zxid(8), // 5..=7 stay in the first segment: the cut starts above them
+            2 + 3,
             7,
         ),
         (
@@ -146,8 +175,9 @@ fn malformed_records_are_cut_not_panicked_on() {
                 t.insert([0u8, 0, 0, 0, 0, 0, 0, 8, 1], &[0u8; 8][..])
                     .expect("insert");
             }),
-            Zxid(8),
-            3, // the 9-byte key sorts between 8 and 9: it, 9 and 10
+            Zxid(11), // the 9-byte key sorts after segment 8..=10, which stays
+            1,
+            10,
         ),
         (
             "zxid zero",
@@ -155,11 +185,45 @@ fn malformed_records_are_cut_not_panicked_on() {
                 t.insert(Zxid(0).to_be_bytes(), &[0u8; 8][..])
                     .expect("insert");
             }),
-            Zxid(0),
+            Zxid(1),
             11,
+            0,
+        ),
+        (
+            "record out of order inside a segment",
+            Box::new(move |t: &sled::Tree| {
+                t.insert(seg8, log_format::encode(&recs([8, 9, 9])))
+                    .expect("insert");
+            }),
+            Zxid(10),
+            1,
+            9,
+        ),
+        (
+            "record length past the end of the value",
+            Box::new(move |t: &sled::Tree| {
+                let mut v = t.get(seg8).expect("get").expect("exists").to_vec();
+                let at = log_format::HEADER_LEN + 8;
+                v[at..at + 4].copy_from_slice(&1_000_000u32.to_be_bytes());
+                t.insert(seg8, v).expect("insert");
+            }),
+            Zxid(8),
+            3,
+            7,
+        ),
+        (
+            "bytes after the last record",
+            Box::new(move |t: &sled::Tree| {
+                let mut v = t.get(seg8).expect("get").expect("exists").to_vec();
+                v.push(0);
+                t.insert(seg8, v).expect("insert");
+            }),
+            Zxid(10),
+            1,
+            9,
         ),
     ];
-    for (what, corrupt, from, removed) in cases {
+    for (what, corrupt, from, removed, kept) in cases {
         let dir = tempfile::tempdir().expect("tempdir");
         log_with(dir.path(), 10);
         with_raw_tree(dir.path(), corrupt);
@@ -168,17 +232,16 @@ fn malformed_records_are_cut_not_panicked_on() {
         assert_eq!(report.records_removed, removed, "{what}: {report:?}");
         let log = data.log();
         let left = read_all(&*log);
-        // Everything before the bad record stays (for the long key: 1..=8 sort before it).
-        let kept = if from == Zxid(8) {
-            8
-        } else {
-            from.0.saturating_sub(1)
-        };
         assert_eq!(left, recs(1..=kept), "{what}");
         assert_eq!(
             log.last_logged_zxid(),
             left.last().map_or(Zxid::ZERO, |r| r.0)
         );
+        drop(log);
+        drop(data);
+        let (_, again) = open(dir.path());
+        assert_eq!(again.truncated_from, None, "{what}: the cut is durable");
+        assert_eq!(again.last_zxid, Zxid(kept), "{what}");
     }
 }
 

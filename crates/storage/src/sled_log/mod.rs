@@ -1,25 +1,31 @@
-//! [`SledTxnLog`]: the txn log as a sled tree.
+//! [`SledTxnLog`]: the txn log as a sled tree of segments, one per appended batch.
 //!
 //! ```text
 //! <log dir>/txnlog/          one sled database (cache_capacity bounded)
-//!   tree "txnlog"            zxid (8 bytes BE) -> crc32 ++ payload     (record.rs)
-//!   default tree             "purged_through" -> zxid (8 bytes BE)
+//!   tree "txnlog"            first zxid (8 bytes BE) -> segment: header ++ records   (segment.rs)
+//!   default tree             "format" -> "paddock-txnlog/2"; "purged_through" -> zxid (8 bytes BE)
 //! ```
 //!
-//! `append` is one atomic sled batch (buffered, not durable). `sync`, `truncate_after` and
+//! `append` writes its batch as one segment (a few for a batch over [`segment::SEGMENT_TARGET_BYTES`],
+//! in one atomic sled batch): buffered, not durable. `sync`, `truncate_after` and
 //! `purge_through` end with `db.flush()` plus our own fdatasync of sled's files (durable.rs), all
 //! under one mutex: no two flushes ever run at once, `flush_async` is never called, and sled's
 //! background flusher is off — the sled 0.34 traps of STACK.md.
 //!
 //! `purged_through` (P) remembers how far `purge_through` went, so that `last_logged_zxid`
-//! (= max(last key, P)) does not fall back to zero when a purge empties the log, and appends
-//! below what was purged stay refused, across restarts too.
+//! (= max(last record, P)) does not fall back to zero when a purge empties the log, and appends
+//! below what was purged stay refused, across restarts too. Purging removes whole segments only
+//! (those whose last record is at or below P); records at or below P left in a segment that
+//! straddles P are hidden by every read, so a purge never rewrites a value.
+//!
+//! `truncate_after` removes segments from the highest down and rewrites the one holding the cut
+//! point without the records above it: a crash part way leaves a prefix of the log.
 //!
 //! Lock order: `maintenance` -> `append` -> `files` (the flush lock).
 
 mod durable;
-pub(crate) mod record;
 mod recovery;
+pub mod segment;
 
 use std::ops::Bound;
 use std::path::Path;
@@ -32,17 +38,19 @@ use paddock_types::Zxid;
 use sled::IVec;
 
 use self::durable::SledFiles;
+use self::segment::{BadRecord, Segment};
 use crate::error::StorageError;
 use crate::fsutil::lock;
 use crate::lock::DirLock;
 use crate::traits::TxnLog;
 
-/// The sled tree holding the records.
+/// The sled tree holding the segments.
 pub const RECORDS_TREE: &str = "txnlog";
 /// Key, in sled's default tree, of the purge watermark.
 const PURGED_THROUGH_KEY: &[u8] = b"purged_through";
-/// Keys removed per sled batch by truncate/purge, so memory stays bounded.
-const REMOVE_CHUNK_RECORDS: usize = 4096;
+/// Segments removed per sled batch by a purge. sled applies a batch under a lock that stops
+/// every other write to the database, appends included: small batches let them in between.
+const PURGE_CHUNK_SEGMENTS: usize = 256;
 
 /// What the recovery scan did to the log at open.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -55,7 +63,7 @@ pub struct LogRecovery {
     pub records_removed: usize,
 }
 
-/// The production [`TxnLog`]: records in a sled tree, durability by flush + fdatasync.
+/// The production [`TxnLog`]: segments in a sled tree, durability by flush + fdatasync.
 pub struct SledTxnLog {
     db: sled::Db,
     records: sled::Tree,
@@ -67,7 +75,7 @@ pub struct SledTxnLog {
     maintenance: Mutex<()>,
     last_logged: AtomicU64,
     last_durable: AtomicU64,
-    /// In-memory copy of the durable purge watermark.
+    /// In-memory copy of the purge watermark: reads hide every record at or below it.
     purged_through: AtomicU64,
     /// Held while the log is alive: the directory stays ours.
     _locks: Vec<Arc<DirLock>>,
@@ -82,10 +90,17 @@ impl std::fmt::Debug for SledTxnLog {
     }
 }
 
+fn corrupt(bad: BadRecord) -> StorageError {
+    StorageError::Corrupt {
+        zxid: bad.zxid,
+        why: bad.to_string(),
+    }
+}
+
 impl SledTxnLog {
-    /// Opens (or creates) the sled database at `dir`, runs the recovery scan (cutting a corrupt
-    /// tail durably) and returns the log with everything in it durable. The caller holds the
-    /// directory lock(s) and passes them in so they live as long as the log.
+    /// Opens (or creates) the sled database at `dir`, checks its format marker, runs the recovery
+    /// scan (cutting a corrupt tail durably) and returns the log with everything in it durable.
+    /// The caller holds the directory lock(s) and passes them in so they live as long as the log.
     pub(crate) fn open(
         dir: &Path,
         cache_capacity_bytes: u64,
@@ -93,23 +108,25 @@ impl SledTxnLog {
     ) -> Result<(SledTxnLog, LogRecovery), StorageError> {
         let db = open_sled(dir, cache_capacity_bytes)?;
         let records = db.open_tree(RECORDS_TREE)?;
+        let marked = check_format(dir, &db, &records)?;
         let mut files = SledFiles::open(dir)?;
 
         let mut report = LogRecovery::default();
-        if let Some(bad) = recovery::find_corrupt_tail(&records)? {
-            let removed = recovery::cut_from(&records, &bad.key)?;
+        if let Some(cut) = recovery::scan_and_cut(&records)? {
             files.flush_durably(&db)?;
             tracing::warn!(
-                zxid = %bad.zxid,
-                records_removed = removed,
-                why = %bad.why,
+                zxid = %cut.zxid,
+                records_removed = cut.records_removed,
+                why = %cut.why,
                 "txn log: corrupt record, log cut from this zxid on"
             );
             report = LogRecovery {
-                truncated_from: Some(bad.zxid),
-                why: Some(bad.why),
-                records_removed: removed,
+                truncated_from: Some(cut.zxid),
+                why: Some(cut.why),
+                records_removed: cut.records_removed,
             };
+        } else if marked {
+            files.flush_durably(&db)?;
         }
 
         let purged = read_purged_through(&db)?;
@@ -135,13 +152,13 @@ impl SledTxnLog {
         Zxid(self.purged_through.load(Ordering::Acquire))
     }
 
-    /// max(last key, purge watermark).
+    /// max(last record, purge watermark).
     fn recompute_last(&self) -> Result<Zxid, StorageError> {
-        let last_key = match self.records.last()? {
-            Some((k, _)) => record::key_zxid_lossy(&k),
+        let last_record = match self.records.last()? {
+            Some((k, v)) => Segment::parse(&k, &v, Zxid::ZERO).map_err(corrupt)?.last(),
             None => Zxid::ZERO,
         };
-        Ok(last_key.max(self.purged_through()))
+        Ok(last_record.max(self.purged_through()))
     }
 
     fn set_purged_through(&self, zxid: Zxid) -> Result<(), StorageError> {
@@ -165,26 +182,118 @@ impl SledTxnLog {
         Ok(Zxid(target))
     }
 
-    /// Removes the keys in `range`, in bounded batches; returns how many.
-    fn remove_range(&self, range: (Bound<IVec>, Bound<IVec>)) -> Result<usize, StorageError> {
+    /// Up to `limit` records above max(`after`, `purged`), from the segments as they are now.
+    fn scan(
+        &self,
+        after: Zxid,
+        limit: usize,
+        purged: Zxid,
+    ) -> Result<Vec<(Zxid, Bytes)>, StorageError> {
+        let from = after.max(purged);
+        let mut out = Vec::new();
+        let Some(start) = from.0.checked_add(1) else {
+            return Ok(out);
+        };
+        // The segment holding `start`, if any, is the last one whose key is not above it.
+        let start_key = match self.records.range(..=key(Zxid(start))).next_back() {
+            Some(item) => item?.0,
+            None => key(Zxid(start)),
+        };
+        let mut previous = Zxid::ZERO;
+        for item in self.records.range(start_key..) {
+            let (k, v) = item?;
+            // Payloads are slices of the value sled handed us: no copy.
+            let value = Bytes::from_owner(v);
+            let seg = Segment::parse(&k, &value, previous).map_err(corrupt)?;
+            for rec in seg.records() {
+                let rec = rec.map_err(corrupt)?;
+                if rec.zxid <= from {
+                    continue;
+                }
+                out.push((rec.zxid, value.slice(rec.payload_range)));
+                if out.len() == limit {
+                    return Ok(out);
+                }
+            }
+            previous = seg.last();
+        }
+        Ok(out)
+    }
+
+    /// Removes the segments whose records are all at or below `through`, oldest first, in small
+    /// batches; returns how many. Not flushed.
+    fn remove_purged(&self, through: Zxid) -> Result<usize, StorageError> {
         let mut removed = 0;
         loop {
             let keys = self
                 .records
-                .range(range.clone())
+                .range(..=key(through))
                 .keys()
-                .take(REMOVE_CHUNK_RECORDS)
+                .take(PURGE_CHUNK_SEGMENTS + 1)
                 .collect::<Result<Vec<IVec>, sled::Error>>()?;
-            if keys.is_empty() {
+            let Some((last_key, before)) = keys.split_last() else {
+                return Ok(removed);
+            };
+            // A segment followed by a key at or below `through` ends below that key.
+            let mut doomed = before.to_vec();
+            let done = keys.len() <= PURGE_CHUNK_SEGMENTS;
+            if done {
+                // The last segment starting at or below `through`: whole only if it ends there
+                // too. One we cannot read stays (purging less is always safe).
+                if let Some(v) = self.records.get(last_key)? {
+                    if Segment::parse(last_key, &v, Zxid::ZERO).is_ok_and(|s| s.last() <= through) {
+                        doomed.push(last_key.clone());
+                    }
+                }
+            }
+            removed += doomed.len();
+            if !doomed.is_empty() {
+                let mut batch = sled::Batch::default();
+                for k in doomed {
+                    batch.remove(k);
+                }
+                self.records.apply_batch(batch)?;
+            }
+            if done {
                 return Ok(removed);
             }
-            removed += keys.len();
-            let mut batch = sled::Batch::default();
-            for k in keys {
-                batch.remove(k);
-            }
-            self.records.apply_batch(batch)?;
         }
+    }
+
+    /// Rewrites the segment holding `zxid` without its records above `zxid` (after the segments
+    /// above it were removed). A damaged record at or below `zxid` ends what is kept there, as
+    /// the recovery scan would have done.
+    fn cut_segment_after(&self, zxid: Zxid) -> Result<(), StorageError> {
+        let Some(item) = self.records.range(..=key(zxid)).next_back() else {
+            return Ok(());
+        };
+        let (k, v) = item?;
+        let seg = match Segment::parse(&k, &v, Zxid::ZERO) {
+            Ok(seg) if seg.last() <= zxid => return Ok(()),
+            Ok(seg) => seg,
+            Err(bad) => {
+                tracing::warn!(zxid = %bad.zxid, why = %bad, "txn log: truncate removes a corrupt segment");
+                self.records.remove(&k)?;
+                return Ok(());
+            }
+        };
+        // (records kept, where the last kept one ends, its zxid)
+        let mut kept = (0u32, 0usize, Zxid::ZERO);
+        for rec in seg.records() {
+            match rec {
+                Ok(r) if r.zxid <= zxid => kept = (kept.0 + 1, r.span.end, r.zxid),
+                Ok(_) => break,
+                Err(bad) => {
+                    tracing::warn!(zxid = %bad.zxid, why = %bad, "txn log: truncate cuts at a corrupt record");
+                    break;
+                }
+            }
+        }
+        match kept {
+            (0, _, _) => self.records.remove(&k)?,
+            (count, end, last) => self.records.insert(&k, seg.prefix(count, end, last))?,
+        };
+        Ok(())
     }
 }
 
@@ -226,6 +335,36 @@ fn open_sled(dir: &Path, cache_capacity_bytes: u64) -> Result<sled::Db, StorageE
     }
 }
 
+/// Checks the format marker; a new (empty) log gets one. Returns whether it wrote it (not yet
+/// flushed). A log with content and no marker is of the per-record format that came before
+/// segments: refused rather than misread.
+fn check_format(dir: &Path, db: &sled::Db, records: &sled::Tree) -> Result<bool, StorageError> {
+    let refuse = |why: String| {
+        Err(StorageError::Format {
+            path: dir.to_path_buf(),
+            why,
+        })
+    };
+    match db.get(segment::FORMAT_KEY)? {
+        Some(v) if v == segment::FORMAT => Ok(false),
+        Some(v) => refuse(format!(
+            "txn log format {:?}, this build reads {:?}",
+            String::from_utf8_lossy(&v),
+            String::from_utf8_lossy(segment::FORMAT)
+        )),
+        None if records.is_empty() && db.get(PURGED_THROUGH_KEY)?.is_none() => {
+            db.insert(segment::FORMAT_KEY, segment::FORMAT)?;
+            Ok(true)
+        }
+        None => refuse(format!(
+            "txn log without a format marker: the one-record-per-key format of earlier builds, \
+             which this build ({:?}) does not read; move the directory aside and let the server \
+             catch up from the leader (or a snapshot)",
+            String::from_utf8_lossy(segment::FORMAT)
+        )),
+    }
+}
+
 fn read_purged_through(db: &sled::Db) -> Result<Zxid, StorageError> {
     match db.get(PURGED_THROUGH_KEY)? {
         None => Ok(Zxid::ZERO),
@@ -242,7 +381,7 @@ fn read_purged_through(db: &sled::Db) -> Result<Zxid, StorageError> {
 }
 
 fn key(z: Zxid) -> IVec {
-    IVec::from(&z.to_be_bytes())
+    IVec::from(&segment::key(z))
 }
 
 impl TxnLog for SledTxnLog {
@@ -252,15 +391,23 @@ impl TxnLog for SledTxnLog {
         }
         let _append = lock(&self.append);
         let mut last = self.last_logged_zxid();
-        let mut batch = sled::Batch::default();
-        for (zxid, payload) in records {
+        for (zxid, _) in records {
             if *zxid <= last {
                 return Err(StorageError::OutOfOrder { zxid: *zxid, last });
             }
-            batch.insert(key(*zxid), record::encode_value(*zxid, payload));
             last = *zxid;
         }
-        self.records.apply_batch(batch)?;
+        let mut segments = segment::encode_segments(records);
+        if segments.len() == 1 {
+            let (first, value) = segments.remove(0);
+            self.records.insert(key(first), value)?;
+        } else {
+            let mut batch = sled::Batch::default();
+            for (first, value) in segments {
+                batch.insert(key(first), value);
+            }
+            self.records.apply_batch(batch)?;
+        }
         self.last_logged.store(last.0, Ordering::Release);
         Ok(())
     }
@@ -278,8 +425,12 @@ impl TxnLog for SledTxnLog {
     }
 
     fn first_zxid(&self) -> Option<Zxid> {
-        match self.records.first() {
-            Ok(first) => first.map(|(k, _)| record::key_zxid_lossy(&k)),
+        match self.read_after(Zxid::ZERO, 1) {
+            Ok(first) => first.first().map(|(z, _)| *z),
+            Err(StorageError::Corrupt { zxid, why }) => {
+                tracing::error!(%zxid, %why, "txn log: the first record is corrupt");
+                Some(zxid)
+            }
             Err(e) => {
                 tracing::error!(error = %e, "txn log: reading the first record failed");
                 None
@@ -288,17 +439,19 @@ impl TxnLog for SledTxnLog {
     }
 
     fn read_after(&self, after: Zxid, limit: usize) -> Result<Vec<(Zxid, Bytes)>, StorageError> {
-        let mut out = Vec::with_capacity(limit.min(1024));
-        let range = (Bound::Excluded(key(after)), Bound::Unbounded);
-        for item in self.records.range::<IVec, _>(range).take(limit) {
-            let (k, v) = item?;
-            let rec = record::decode(&k, &v).map_err(|e| StorageError::Corrupt {
-                zxid: record::key_zxid_lossy(&k),
-                why: e.to_string(),
-            })?;
-            out.push(rec);
+        if limit == 0 {
+            return Ok(Vec::new());
         }
-        Ok(out)
+        loop {
+            let purged = self.purged_through();
+            let out = self.scan(after, limit, purged)?;
+            // A purge that moved the watermark meanwhile may have removed segments under the
+            // scan: read again under the new watermark. (A purge sets the watermark before it
+            // removes anything, and removes only segments wholly at or below it.)
+            if self.purged_through() == purged {
+                return Ok(out);
+            }
+        }
     }
 
     fn truncate_after(&self, zxid: Zxid) -> Result<(), StorageError> {
@@ -306,16 +459,22 @@ impl TxnLog for SledTxnLog {
         let _append = lock(&self.append);
         // Held throughout so a concurrent `sync` cannot publish a stale `last_durable`.
         let mut files = lock(&self.files);
-        // Lower the watermark first: a crash between the steps then leaves the log as before
-        // the call (records intact), never claiming records that are gone.
-        if self.purged_through() > zxid {
+        let removed = if zxid < self.purged_through() {
+            // Everything goes: records above `zxid` are truncated, the rest were purged. Segments
+            // first, then the watermark: lowered first, it would bring purged records back into
+            // view should we crash in between.
+            let removed = recovery::remove_from_top(&self.records, Bound::Unbounded)?;
             self.set_purged_through(zxid)?;
-        }
-        let removed = self.remove_range((Bound::Excluded(key(zxid)), Bound::Unbounded))?;
+            removed
+        } else {
+            let removed = recovery::remove_from_top(&self.records, Bound::Excluded(key(zxid)))?;
+            self.cut_segment_after(zxid)?;
+            removed
+        };
         let last = self.recompute_last()?;
         self.last_logged.store(last.0, Ordering::Release);
         self.flush_durably_locked(&mut files)?;
-        tracing::debug!(after = %zxid, removed, "txn log: truncated");
+        tracing::debug!(after = %zxid, segments_removed = removed, "txn log: truncated");
         Ok(())
     }
 
@@ -325,15 +484,15 @@ impl TxnLog for SledTxnLog {
         // so the removal below can run without holding the append lock.
         let through = zxid.min(self.last_logged_zxid());
         if through > self.purged_through() {
+            // Before removing anything: reads rely on it (see `read_after`).
             self.set_purged_through(through)?;
         }
-        let removed = self.remove_range((Bound::Unbounded, Bound::Included(key(through))))?;
+        let removed = self.remove_purged(through)?;
         self.flush_durably()?;
-        tracing::debug!(through = %through, removed, "txn log: purged");
+        tracing::debug!(through = %through, segments_removed = removed, "txn log: purged");
         Ok(())
     }
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -343,22 +502,138 @@ mod tests {
         SledTxnLog::open(dir, 8 << 20, Vec::new()).expect("open").0
     }
 
+    /// Flips a bit of record `zxid`'s payload inside its segment.
+    fn damage(log: &SledTxnLog, zxid: Zxid) {
+        let (k, v) = log
+            .records
+            .range(..=key(zxid))
+            .next_back()
+            .expect("a segment")
+            .expect("read");
+        let seg = Segment::parse(&k, &v, Zxid::ZERO).expect("good segment");
+        let rec = seg
+            .records()
+            .map(|r| r.expect("good record"))
+            .find(|r| r.zxid == zxid)
+            .expect("record in segment");
+        let mut bad = v.to_vec();
+        bad[rec.payload_range.start] ^= 1;
+        log.records.insert(k, bad).expect("insert");
+    }
+
     #[test]
     fn read_after_names_the_corrupt_record() {
         let dir = tempfile::tempdir().expect("tempdir");
         let log = open_log(dir.path());
         log.append(&recs(1..=5)).expect("append");
-        let mut bad = record::encode_value(Zxid(3), b"payload");
-        bad[0] ^= 1;
-        log.records.insert(key(Zxid(3)), bad).expect("insert");
-        match log.read_after(Zxid::ZERO, 10) {
-            Err(StorageError::Corrupt { zxid, why }) => {
-                assert_eq!(zxid, Zxid(3));
-                assert!(why.contains("checksum"), "{why}");
+        damage(&log, Zxid(3));
+        for after in [0, 1, 2] {
+            match log.read_after(Zxid(after), 10) {
+                Err(StorageError::Corrupt { zxid, why }) => {
+                    assert_eq!(zxid, Zxid(3));
+                    assert!(why.contains("checksum"), "{why}");
+                }
+                other => panic!("expected Corrupt, got {other:?}"),
             }
-            other => panic!("expected Corrupt, got {other:?}"),
         }
-        assert_eq!(log.read_after(Zxid(3), 10).expect("read").len(), 2);
+        assert_eq!(
+            log.read_after(Zxid::ZERO, 2).expect("records before it"),
+            recs(1..=2)
+        );
+        // Records after it in the same segment are never served either: the segment is
+        // checked from its start.
+        assert!(log.read_after(Zxid(3), 10).is_err());
+        assert_eq!(log.first_zxid(), Some(Zxid(1)));
+    }
+
+    #[test]
+    fn one_segment_per_append_and_big_appends_are_split() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = open_log(dir.path());
+        log.append(&recs(1..=10)).expect("append");
+        log.append(&recs(11..=12)).expect("append");
+        assert_eq!(log.records.len(), 2);
+        let big: Vec<(Zxid, Bytes)> = (13..=112)
+            .map(|z| (Zxid(z), Bytes::from(vec![1u8; 1000])))
+            .collect();
+        log.append(&big).expect("append");
+        assert!(log.records.len() > 3, "split: {}", log.records.len());
+        for item in log.records.iter() {
+            let (_, v) = item.expect("read");
+            assert!(v.len() <= segment::SEGMENT_TARGET_BYTES);
+        }
+        let mut want = recs(1..=12);
+        want.extend(big);
+        assert_eq!(crate::conformance::log::read_all(&log), want);
+    }
+
+    #[test]
+    fn purge_removes_whole_segments_and_hides_the_rest() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = open_log(dir.path());
+        for start in (1..=100u64).step_by(10) {
+            log.append(&recs(start..start + 10)).expect("append");
+        }
+        log.purge_through(Zxid(35)).expect("purge");
+        // 1..=30 went with their segments; 31..=35 are hidden in the segment holding 36.
+        assert_eq!(log.records.len(), 7);
+        assert_eq!(log.first_zxid(), Some(Zxid(36)));
+        assert_eq!(log.read_after(Zxid(20), 2).expect("read"), recs(36..=37));
+        log.purge_through(Zxid(40)).expect("purge");
+        assert_eq!(log.records.len(), 6);
+        // Truncating inside the straddling segment keeps hidden records hidden.
+        log.purge_through(Zxid(45)).expect("purge");
+        log.truncate_after(Zxid(47)).expect("truncate");
+        assert_eq!(crate::conformance::log::read_all(&log), recs(46..=47));
+        assert_eq!(log.last_logged_zxid(), Zxid(47));
+        // Truncating below the watermark empties the log and lowers it.
+        log.truncate_after(Zxid(44)).expect("truncate");
+        assert_eq!(log.records.len(), 0);
+        assert_eq!(log.last_logged_zxid(), Zxid(44));
+        assert_eq!(log.purged_through(), Zxid(44));
+        log.append(&recs([45])).expect("append");
+        assert_eq!(crate::conformance::log::read_all(&log), recs([45]));
+    }
+
+    #[test]
+    fn a_log_of_the_old_format_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        {
+            let db = sled::open(dir.path()).expect("sled");
+            let tree = db.open_tree(RECORDS_TREE).expect("tree");
+            // Old format: zxid -> crc32 ++ payload, one key per record, no marker.
+            tree.insert(Zxid(1).to_be_bytes(), &b"\0\0\0\0payload"[..])
+                .expect("insert");
+            db.flush().expect("flush");
+        }
+        let err = SledTxnLog::open(dir.path(), 8 << 20, Vec::new()).expect_err("refused");
+        assert!(
+            matches!(&err, StorageError::Format { why, .. } if why.contains("format marker")),
+            "{err:?}"
+        );
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        {
+            let log = open_log(dir.path());
+            log.db
+                .insert(segment::FORMAT_KEY, &b"paddock-txnlog/9"[..])
+                .expect("insert");
+            log.db.flush().expect("flush");
+        }
+        let err = SledTxnLog::open(dir.path(), 8 << 20, Vec::new()).expect_err("refused");
+        assert!(matches!(err, StorageError::Format { .. }), "{err:?}");
+    }
+
+    #[test]
+    fn a_new_log_is_marked_with_the_format() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = open_log(dir.path());
+        assert_eq!(
+            log.db.get(segment::FORMAT_KEY).expect("get").as_deref(),
+            Some(segment::FORMAT)
+        );
+        drop(log);
+        open_log(dir.path());
     }
 
     #[test]
