@@ -1,0 +1,428 @@
+//! The public client handle.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use paddock_proto::v1::{self as pb, request::Op, response::Result as R};
+use paddock_types::{
+    CreateMode, KeeperState, MultiOp, OpResult, SessionId, Stat, WatchedEvent, Zxid,
+};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use tokio::time::Instant;
+
+use crate::convert;
+use crate::driver::{connect_one, Cmd, ConnectError, Driver, Shared, WatchClass, WatchReg};
+use crate::error::{Error, Result};
+use crate::options::{parse_connect_string, shuffled, ClientOptions};
+
+/// The state of the client's session, as ZooKeeper's `KeeperState` reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SessionState {
+    /// A stream to a server is open and the session is attached to it.
+    Connected,
+    /// The stream broke; the client is resuming the session (calls are queued meanwhile).
+    Disconnected,
+    /// The session expired: terminal, every call fails with [`Error::SessionExpired`].
+    Expired,
+    /// The client was closed (or every handle dropped): terminal.
+    Closed,
+}
+
+impl SessionState {
+    /// ZooKeeper's KeeperState for this state.
+    pub fn keeper_state(self) -> KeeperState {
+        match self {
+            SessionState::Connected => KeeperState::SyncConnected,
+            SessionState::Disconnected => KeeperState::Disconnected,
+            SessionState::Expired => KeeperState::Expired,
+            SessionState::Closed => KeeperState::Closed,
+        }
+    }
+}
+
+/// A one-shot watch: resolves to the [`WatchedEvent`] that fired it, exactly once. Resolves to
+/// [`Error::SessionExpired`] / [`Error::Closed`] if the session ends first. Dropping it is fine
+/// (the server-side watch stays set until it fires).
+#[must_use = "a Watch does nothing unless awaited"]
+pub struct Watch {
+    rx: oneshot::Receiver<Result<WatchedEvent>>,
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Watch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Watch").finish_non_exhaustive()
+    }
+}
+
+impl Future for Watch {
+    type Output = Result<WatchedEvent>;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match Pin::new(&mut self.rx).poll(cx) {
+            Poll::Ready(Ok(r)) => Poll::Ready(r),
+            Poll::Ready(Err(_)) => Poll::Ready(Err(self.shared.terminal_error())),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+/// A Paddock session. Cheap to clone: clones share the session (and its background task), and
+/// can be used from many tasks at once; calls are pipelined on the session's one stream and
+/// answered in the order they reached the background task.
+///
+/// When the last clone is dropped the background task stops and the stream is dropped without
+/// closing the session (it then expires after its timeout): call [`Client::close`] to end it
+/// at once.
+#[derive(Clone)]
+pub struct Client {
+    cmd_tx: mpsc::Sender<Cmd>,
+    shared: Arc<Shared>,
+    opts: Arc<ClientOptions>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("session_id", &self.session_id())
+            .field("state", &self.state())
+            .finish()
+    }
+}
+
+/// Unanswered calls queued to the background task before callers wait.
+const QUEUE: usize = 4096;
+
+impl Client {
+    /// Connects to one of the servers of `connect_string` (`host:port[,host:port...]`, tried in
+    /// an order shuffled with [`ClientOptions::seed`]) and opens a new session.
+    ///
+    /// Errors: [`Error::InvalidArgument`] for a malformed connect string,
+    /// [`Error::ConnectionLoss`] when no server accepted the session (the reasons are logged),
+    /// [`Error::Zk`] BadArguments when a server rejects the options (e.g. a negative timeout).
+    pub async fn connect(connect_string: &str, opts: ClientOptions) -> Result<Client> {
+        let servers = shuffled(parse_connect_string(connect_string)?, opts.seed);
+        let timeout_ms = opts.session_timeout.as_millis().min(i32::MAX as u128) as i32;
+        for (i, addr) in servers.iter().enumerate() {
+            let hello = pb::ConnectRequest {
+                session_id: 0,
+                password: Bytes::new(),
+                timeout_ms,
+                last_zxid_seen: 0,
+            };
+            match connect_one(addr, hello, opts.connect_timeout, opts.max_message_size).await {
+                Ok((conn, resp)) => {
+                    let shared = Arc::new(Shared::new());
+                    let (cmd_tx, cmd_rx) = mpsc::channel(QUEUE);
+                    let driver = Driver::new(
+                        servers.clone(),
+                        i + 1,
+                        opts.clone(),
+                        &resp,
+                        cmd_rx,
+                        Arc::clone(&shared),
+                    );
+                    tokio::spawn(driver.run(conn));
+                    return Ok(Client {
+                        cmd_tx,
+                        shared,
+                        opts: Arc::new(opts),
+                    });
+                }
+                Err(ConnectError::Fatal(e)) => return Err(e),
+                Err(e) => tracing::warn!(server = %addr, "cannot open a session: {e:?}"),
+            }
+        }
+        Err(Error::ConnectionLoss)
+    }
+
+    /// The session's id.
+    pub fn session_id(&self) -> SessionId {
+        SessionId(self.shared.session_id.load(Ordering::Relaxed))
+    }
+
+    /// The negotiated session timeout.
+    pub fn session_timeout(&self) -> Duration {
+        Duration::from_millis(self.shared.timeout_ms.load(Ordering::Relaxed).max(0) as u64)
+    }
+
+    /// The highest zxid seen from the server (sent when resuming).
+    pub fn last_zxid_seen(&self) -> Zxid {
+        Zxid(self.shared.last_zxid.load(Ordering::Relaxed).max(0) as u64)
+    }
+
+    /// The address (`host:port`) of the server the session is (or was last) attached to.
+    pub fn server(&self) -> String {
+        self.shared
+            .server
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// The current session state.
+    pub fn state(&self) -> SessionState {
+        self.shared.state()
+    }
+
+    /// Every session state change from now on (Connected, Disconnected, Expired, Closed).
+    pub fn state_events(&self) -> broadcast::Receiver<SessionState> {
+        self.shared.subscribe()
+    }
+
+    /// The session state as a watch channel (latest value only).
+    pub fn state_watch(&self) -> watch::Receiver<SessionState> {
+        self.shared.watch_state()
+    }
+
+    async fn call(&self, op: Op, watch: Option<(&str, WatchClass)>) -> Result<(R, Option<Watch>)> {
+        let deadline = Instant::now() + self.opts.request_timeout;
+        let is_multi = matches!(op, Op::Multi(_));
+        let (tx, rx) = oneshot::channel();
+        let (reg, watch) = match watch {
+            Some((path, class)) => {
+                let (wtx, wrx) = oneshot::channel();
+                (
+                    Some(WatchReg {
+                        path: path.to_string(),
+                        class,
+                        tx: wtx,
+                    }),
+                    Some(Watch {
+                        rx: wrx,
+                        shared: Arc::clone(&self.shared),
+                    }),
+                )
+            }
+            None => (None, None),
+        };
+        let cmd = Cmd::Request {
+            op,
+            reply: tx,
+            watch: reg,
+        };
+        match tokio::time::timeout_at(deadline, self.cmd_tx.send(cmd)).await {
+            Err(_) => return Err(Error::Timeout),
+            Ok(Err(_)) => return Err(self.shared.terminal_error()),
+            Ok(Ok(())) => {}
+        }
+        let r = match tokio::time::timeout_at(deadline, rx).await {
+            Err(_) => return Err(Error::Timeout),
+            Ok(Err(_)) => return Err(self.shared.terminal_error()),
+            Ok(Ok(r)) => r?,
+        };
+        if r.error != 0 {
+            let err = Error::from_wire(r.error, r.error_message);
+            return Err(match (err, r.result) {
+                (Error::Zk { code, .. }, Some(R::Multi(m))) if is_multi => Error::Multi {
+                    code,
+                    results: m.results.into_iter().map(convert::op_result).collect(),
+                },
+                (err, _) => err,
+            });
+        }
+        match r.result {
+            Some(result) => Ok((result, watch)),
+            None => Err(Error::Zk {
+                code: paddock_types::ErrorCode::MarshallingError,
+                message: "an answer without a result".into(),
+            }),
+        }
+    }
+
+    /// Creates `path`; returns the actual path (with the sequence suffix for sequential modes).
+    pub async fn create(
+        &self,
+        path: &str,
+        data: impl Into<Bytes>,
+        mode: CreateMode,
+    ) -> Result<String> {
+        self.create_with_stat(path, data, mode)
+            .await
+            .map(|(p, _)| p)
+    }
+
+    /// Like [`Client::create`], also returning the new node's Stat.
+    pub async fn create_with_stat(
+        &self,
+        path: &str,
+        data: impl Into<Bytes>,
+        mode: CreateMode,
+    ) -> Result<(String, Stat)> {
+        let op = Op::Create(pb::CreateRequest {
+            path: path.to_string(),
+            data: data.into(),
+            mode: convert::create_mode(mode),
+        });
+        match self.call(op, None).await? {
+            (R::Create(c), _) => Ok((c.path, convert::stat(c.stat))),
+            (other, _) => Err(mismatch("create", other)),
+        }
+    }
+
+    /// Deletes `path` if its version is `version` (-1: any).
+    pub async fn delete(&self, path: &str, version: i32) -> Result<()> {
+        let op = Op::Delete(pb::DeleteRequest {
+            path: path.to_string(),
+            version,
+        });
+        match self.call(op, None).await? {
+            (R::Delete(_), _) => Ok(()),
+            (other, _) => Err(mismatch("delete", other)),
+        }
+    }
+
+    async fn exists_inner(&self, path: &str, w: bool) -> Result<(Option<Stat>, Option<Watch>)> {
+        let op = Op::Exists(pb::ExistsRequest {
+            path: path.to_string(),
+            watch: w,
+        });
+        let watch = w.then_some((path, WatchClass::Data));
+        match self.call(op, watch).await? {
+            (R::Exists(e), watch) => Ok((e.exists.then(|| convert::stat(e.stat)), watch)),
+            (other, _) => Err(mismatch("exists", other)),
+        }
+    }
+
+    /// The node's Stat, or `None` if it does not exist.
+    pub async fn exists(&self, path: &str) -> Result<Option<Stat>> {
+        Ok(self.exists_inner(path, false).await?.0)
+    }
+
+    /// Like [`Client::exists`], leaving a watch: NodeCreated if the node is missing,
+    /// NodeDataChanged / NodeDeleted if it exists.
+    pub async fn exists_w(&self, path: &str) -> Result<(Option<Stat>, Watch)> {
+        let (stat, watch) = self.exists_inner(path, true).await?;
+        Ok((stat, watch.expect("a watch was asked for")))
+    }
+
+    async fn get_data_inner(&self, path: &str, w: bool) -> Result<(Bytes, Stat, Option<Watch>)> {
+        let op = Op::GetData(pb::GetDataRequest {
+            path: path.to_string(),
+            watch: w,
+        });
+        let watch = w.then_some((path, WatchClass::Data));
+        match self.call(op, watch).await? {
+            (R::GetData(d), watch) => Ok((d.data, convert::stat(d.stat), watch)),
+            (other, _) => Err(mismatch("getData", other)),
+        }
+    }
+
+    /// The node's data and Stat.
+    pub async fn get_data(&self, path: &str) -> Result<(Bytes, Stat)> {
+        let (d, s, _) = self.get_data_inner(path, false).await?;
+        Ok((d, s))
+    }
+
+    /// Like [`Client::get_data`], leaving a watch (NodeDataChanged / NodeDeleted). No watch is
+    /// left when the node does not exist (the call fails with NoNode).
+    pub async fn get_data_w(&self, path: &str) -> Result<(Bytes, Stat, Watch)> {
+        let (d, s, w) = self.get_data_inner(path, true).await?;
+        Ok((d, s, w.expect("a watch was asked for")))
+    }
+
+    /// Replaces the node's data if its version is `version` (-1: any); returns the new Stat.
+    pub async fn set_data(&self, path: &str, data: impl Into<Bytes>, version: i32) -> Result<Stat> {
+        let op = Op::SetData(pb::SetDataRequest {
+            path: path.to_string(),
+            data: data.into(),
+            version,
+        });
+        match self.call(op, None).await? {
+            (R::SetData(s), _) => Ok(convert::stat(s.stat)),
+            (other, _) => Err(mismatch("setData", other)),
+        }
+    }
+
+    async fn get_children_inner(
+        &self,
+        path: &str,
+        w: bool,
+    ) -> Result<(Vec<String>, Stat, Option<Watch>)> {
+        let op = Op::GetChildren(pb::GetChildrenRequest {
+            path: path.to_string(),
+            watch: w,
+        });
+        let watch = w.then_some((path, WatchClass::Child));
+        match self.call(op, watch).await? {
+            (R::GetChildren(c), watch) => Ok((c.children, convert::stat(c.stat), watch)),
+            (other, _) => Err(mismatch("getChildren", other)),
+        }
+    }
+
+    /// The node's children (names, unsorted) and its Stat.
+    pub async fn get_children(&self, path: &str) -> Result<(Vec<String>, Stat)> {
+        let (c, s, _) = self.get_children_inner(path, false).await?;
+        Ok((c, s))
+    }
+
+    /// Like [`Client::get_children`], leaving a watch (NodeChildrenChanged / NodeDeleted).
+    pub async fn get_children_w(&self, path: &str) -> Result<(Vec<String>, Stat, Watch)> {
+        let (c, s, w) = self.get_children_inner(path, true).await?;
+        Ok((c, s, w.expect("a watch was asked for")))
+    }
+
+    /// Applies `ops` atomically. A failed multi is [`Error::Multi`] with per-op results.
+    pub async fn multi(&self, ops: Vec<MultiOp>) -> Result<Vec<OpResult>> {
+        let op = Op::Multi(pb::MultiRequest {
+            ops: ops.into_iter().map(convert::multi_op).collect(),
+        });
+        match self.call(op, None).await? {
+            (R::Multi(m), _) => Ok(m.results.into_iter().map(convert::op_result).collect()),
+            (other, _) => Err(mismatch("multi", other)),
+        }
+    }
+
+    /// Waits until the connected server has applied every write committed before the sync.
+    pub async fn sync(&self, path: &str) -> Result<()> {
+        let op = Op::Sync(pb::SyncRequest {
+            path: path.to_string(),
+        });
+        match self.call(op, None).await? {
+            (R::Sync(_), _) => Ok(()),
+            (other, _) => Err(mismatch("sync", other)),
+        }
+    }
+
+    /// Closes the session: its ephemeral nodes are deleted, pending watches resolve to
+    /// [`Error::Closed`], and every later call fails with [`Error::Closed`]. Closing a closed
+    /// client is `Ok`. While disconnected, the client stops at once and answers
+    /// [`Error::ConnectionLoss`] (the server expires the session after its timeout).
+    pub async fn close(&self) -> Result<()> {
+        match self.state() {
+            SessionState::Closed => return Ok(()),
+            SessionState::Expired => return Err(Error::SessionExpired),
+            _ => {}
+        }
+        let deadline = Instant::now() + self.opts.request_timeout;
+        let (tx, rx) = oneshot::channel();
+        match tokio::time::timeout_at(deadline, self.cmd_tx.send(Cmd::Close { reply: tx })).await {
+            Err(_) => return Err(Error::Timeout),
+            Ok(Err(_)) => return self.after_end(),
+            Ok(Ok(())) => {}
+        }
+        match tokio::time::timeout_at(deadline, rx).await {
+            Err(_) => Err(Error::Timeout),
+            Ok(Err(_)) => self.after_end(),
+            Ok(Ok(r)) => r,
+        }
+    }
+
+    fn after_end(&self) -> Result<()> {
+        match self.shared.terminal_error() {
+            Error::Closed => Ok(()),
+            e => Err(e),
+        }
+    }
+}
+
+fn mismatch(op: &str, got: R) -> Error {
+    Error::Zk {
+        code: paddock_types::ErrorCode::MarshallingError,
+        message: format!("{op} answered with {got:?}"),
+    }
+}

@@ -1,0 +1,620 @@
+//! The background task that owns a session's stream.
+//!
+//! ```text
+//!  Client calls ──Cmd──▶ driver ──ClientMessage──▶ stream ──▶ server
+//!        ▲                │  pending: VecDeque<(xid, reply)>   (answers come in request order)
+//!        └── oneshot ◀────┤  watches: path -> [(class, sender)] (fired once, then dropped)
+//!                         │  ping every timeout/3 when idle; nothing heard for 2/3 timeout = lost
+//!                         └─ on loss: Disconnected, pending fail ConnectionLoss, resume elsewhere
+//! ```
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use paddock_proto::v1::{self as pb, paddock_client::PaddockClient, request::Op};
+use paddock_types::{EventType, WatchedEvent};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use tokio::time::{sleep_until, Instant};
+use tokio_stream::wrappers::UnboundedReceiverStream;
+use tonic::transport::Endpoint;
+
+use crate::convert;
+use crate::error::{Error, Result};
+use crate::options::ClientOptions;
+use crate::SessionState;
+
+/// Which server-side watch table a registration lives in, as far as firing is concerned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum WatchClass {
+    /// getData, or exists (on an existing or a missing node): NodeCreated / NodeDataChanged /
+    /// NodeDeleted.
+    Data,
+    /// getChildren: NodeChildrenChanged / NodeDeleted.
+    Child,
+}
+
+pub(crate) type WatchSender = oneshot::Sender<Result<WatchedEvent>>;
+
+/// A watch to register once the request that sets it succeeds.
+pub(crate) struct WatchReg {
+    pub path: String,
+    pub class: WatchClass,
+    pub tx: WatchSender,
+}
+
+/// What a [`crate::Client`] asks of the driver.
+pub(crate) enum Cmd {
+    Request {
+        op: Op,
+        reply: oneshot::Sender<Result<pb::Response>>,
+        watch: Option<WatchReg>,
+    },
+    Close {
+        reply: oneshot::Sender<Result<()>>,
+    },
+}
+
+/// State shared between the driver and the client handles.
+pub(crate) struct Shared {
+    state: watch::Sender<SessionState>,
+    events: broadcast::Sender<SessionState>,
+    pub session_id: AtomicI64,
+    pub timeout_ms: AtomicI64,
+    pub last_zxid: AtomicI64,
+    pub server: Mutex<String>,
+}
+
+impl Shared {
+    pub fn new() -> Shared {
+        Shared {
+            state: watch::Sender::new(SessionState::Connected),
+            events: broadcast::Sender::new(64),
+            session_id: AtomicI64::new(0),
+            timeout_ms: AtomicI64::new(0),
+            last_zxid: AtomicI64::new(0),
+            server: Mutex::new(String::new()),
+        }
+    }
+
+    pub fn state(&self) -> SessionState {
+        *self.state.borrow()
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<SessionState> {
+        self.events.subscribe()
+    }
+
+    pub fn watch_state(&self) -> watch::Receiver<SessionState> {
+        self.state.subscribe()
+    }
+
+    fn set_state(&self, s: SessionState) {
+        if self.state() != s {
+            self.state.send_replace(s);
+            let _ = self.events.send(s);
+        }
+    }
+
+    /// The error for a call whose answer will never come (the driver dropped it).
+    pub fn terminal_error(&self) -> Error {
+        match self.state() {
+            SessionState::Expired => Error::SessionExpired,
+            SessionState::Closed => Error::Closed,
+            _ => Error::ConnectionLoss,
+        }
+    }
+}
+
+/// One open session stream.
+pub(crate) struct Conn {
+    tx: mpsc::UnboundedSender<pb::ClientMessage>,
+    rx: tonic::Streaming<pb::ServerMessage>,
+    pub addr: String,
+}
+
+/// Why a connection attempt failed.
+#[derive(Debug)]
+pub(crate) enum ConnectError {
+    /// The server says the session is gone (NOT_FOUND / -112).
+    Expired,
+    /// The server rejected the handshake itself (BADARGUMENTS): retrying will not help.
+    Fatal(Error),
+    /// Unreachable, not serving, behind our zxid, throttled...: try another server.
+    Retry(String),
+}
+
+fn status_code(s: &tonic::Status) -> Option<i32> {
+    s.metadata()
+        .get("paddock-error-code")?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
+}
+
+fn classify(s: &tonic::Status) -> ConnectError {
+    match status_code(s) {
+        Some(-112) => ConnectError::Expired,
+        Some(-8) => ConnectError::Fatal(Error::Zk {
+            code: paddock_types::ErrorCode::BadArguments,
+            message: s.message().to_string(),
+        }),
+        code => ConnectError::Retry(format!(
+            "stream ended: {:?} {} (code {code:?})",
+            s.code(),
+            s.message()
+        )),
+    }
+}
+
+/// Opens a session stream to `addr` and performs the handshake, all within `limit`.
+pub(crate) async fn connect_one(
+    addr: &str,
+    hello: pb::ConnectRequest,
+    limit: Duration,
+    max_message: usize,
+) -> std::result::Result<(Conn, pb::ConnectResponse), ConnectError> {
+    let endpoint = Endpoint::from_shared(format!("http://{addr}"))
+        .map_err(|e| ConnectError::Fatal(Error::InvalidArgument(format!("{addr}: {e}"))))?
+        .connect_timeout(limit)
+        .tcp_nodelay(true);
+    let attempt = async {
+        let channel = endpoint
+            .connect()
+            .await
+            .map_err(|e| ConnectError::Retry(format!("cannot connect to {addr}: {e}")))?;
+        let mut client = PaddockClient::new(channel)
+            .max_decoding_message_size(max_message)
+            .max_encoding_message_size(max_message);
+        let (tx, rx) = mpsc::unbounded_channel();
+        let _ = tx.send(pb::ClientMessage {
+            message: Some(pb::client_message::Message::Connect(hello)),
+        });
+        let mut stream = client
+            .session(UnboundedReceiverStream::new(rx))
+            .await
+            .map_err(|s| classify(&s))?
+            .into_inner();
+        match stream.message().await {
+            Ok(Some(pb::ServerMessage {
+                message: Some(pb::server_message::Message::Connect(c)),
+            })) => Ok((
+                Conn {
+                    tx,
+                    rx: stream,
+                    addr: addr.to_string(),
+                },
+                c,
+            )),
+            Ok(other) => Err(ConnectError::Retry(format!(
+                "{addr}: expected a ConnectResponse, got {other:?}"
+            ))),
+            Err(s) => Err(classify(&s)),
+        }
+    };
+    match tokio::time::timeout(limit, attempt).await {
+        Ok(r) => r,
+        Err(_) => Err(ConnectError::Retry(format!(
+            "{addr}: no handshake within {limit:?}"
+        ))),
+    }
+}
+
+/// Who gets an answer.
+enum Reply {
+    Caller(oneshot::Sender<Result<pb::Response>>, Option<WatchReg>),
+    /// Pings, the close request, re-issued watches: the answer is dropped.
+    Internal,
+}
+
+struct Pending {
+    xid: i64,
+    reply: Reply,
+}
+
+/// Why serving a stream stopped.
+enum End {
+    Lost(String),
+    Expired,
+    Closed,
+    ClientGone,
+}
+
+pub(crate) struct Driver {
+    servers: Vec<String>,
+    next_server: usize,
+    opts: ClientOptions,
+    session_id: i64,
+    password: Bytes,
+    timeout: Duration,
+    last_zxid: i64,
+    next_xid: i64,
+    last_heard: Instant,
+    cmd_rx: mpsc::Receiver<Cmd>,
+    pending: VecDeque<Pending>,
+    queued: VecDeque<Cmd>,
+    watches: HashMap<String, Vec<(WatchClass, WatchSender)>>,
+    closing: Option<oneshot::Sender<Result<()>>>,
+    shared: Arc<Shared>,
+}
+
+impl Driver {
+    pub fn new(
+        servers: Vec<String>,
+        next_server: usize,
+        opts: ClientOptions,
+        hello: &pb::ConnectResponse,
+        cmd_rx: mpsc::Receiver<Cmd>,
+        shared: Arc<Shared>,
+    ) -> Driver {
+        let mut d = Driver {
+            servers,
+            next_server,
+            opts,
+            session_id: hello.session_id,
+            password: hello.password.clone(),
+            timeout: Duration::ZERO,
+            last_zxid: 0,
+            next_xid: 1,
+            last_heard: Instant::now(),
+            cmd_rx,
+            pending: VecDeque::new(),
+            queued: VecDeque::new(),
+            watches: HashMap::new(),
+            closing: None,
+            shared,
+        };
+        d.on_handshake(hello);
+        d
+    }
+
+    fn on_handshake(&mut self, c: &pb::ConnectResponse) {
+        self.timeout = Duration::from_millis(c.timeout_ms.max(1) as u64);
+        self.last_heard = Instant::now();
+        self.see_zxid(c.zxid);
+        self.shared
+            .session_id
+            .store(self.session_id, Ordering::Relaxed);
+        self.shared
+            .timeout_ms
+            .store(c.timeout_ms as i64, Ordering::Relaxed);
+    }
+
+    fn see_zxid(&mut self, zxid: i64) {
+        if zxid > self.last_zxid {
+            self.last_zxid = zxid;
+            self.shared.last_zxid.store(zxid, Ordering::Relaxed);
+        }
+    }
+
+    /// Runs until the session ends (closed, expired) or every client handle is dropped.
+    pub async fn run(mut self, mut conn: Conn) {
+        let mut reissue = false;
+        loop {
+            *self.shared.server.lock().unwrap_or_else(|e| e.into_inner()) = conn.addr.clone();
+            self.shared.set_state(SessionState::Connected);
+            let (end, addr) = self.serve(conn, reissue).await;
+            let end = match end {
+                End::Lost(why) if self.closing.is_none() => {
+                    tracing::warn!(server = %addr, session = self.session_id, "connection lost: {why}");
+                    self.shared.set_state(SessionState::Disconnected);
+                    self.fail_pending(Error::ConnectionLoss);
+                    match self.reconnect().await {
+                        Ok(c) => {
+                            reissue = c.addr != addr;
+                            conn = c;
+                            continue;
+                        }
+                        Err(end) => end,
+                    }
+                }
+                End::Lost(_) => {
+                    // Lost while closing: the session closes or expires on the server anyway.
+                    if let Some(reply) = self.closing.take() {
+                        let _ = reply.send(Err(Error::ConnectionLoss));
+                    }
+                    End::Closed
+                }
+                other => other,
+            };
+            self.finish(end);
+            return;
+        }
+    }
+
+    fn finish(&mut self, end: End) {
+        let (state, err) = match end {
+            End::Expired => (SessionState::Expired, Error::SessionExpired),
+            _ => (SessionState::Closed, Error::Closed),
+        };
+        tracing::debug!(session = self.session_id, ?state, "session ended");
+        self.shared.set_state(state);
+        if let Some(reply) = self.closing.take() {
+            let _ = reply.send(match state {
+                SessionState::Expired => Err(Error::SessionExpired),
+                _ => Ok(()),
+            });
+        }
+        self.fail_pending(err.clone());
+        for cmd in self.queued.drain(..) {
+            fail_cmd(cmd, err.clone());
+        }
+        for (_, list) in self.watches.drain() {
+            for (_, tx) in list {
+                let _ = tx.send(Err(err.clone()));
+            }
+        }
+        self.cmd_rx.close();
+        while let Ok(cmd) = self.cmd_rx.try_recv() {
+            fail_cmd(cmd, err.clone());
+        }
+    }
+
+    fn fail_pending(&mut self, err: Error) {
+        for p in self.pending.drain(..) {
+            if let Reply::Caller(tx, _) = p.reply {
+                let _ = tx.send(Err(err.clone()));
+            }
+        }
+    }
+
+    fn send_op(&mut self, tx: &mpsc::UnboundedSender<pb::ClientMessage>, op: Op, reply: Reply) {
+        let xid = self.next_xid;
+        self.next_xid += 1;
+        self.pending.push_back(Pending { xid, reply });
+        // A send error means the stream is gone: reading it reports that.
+        let _ = tx.send(pb::ClientMessage {
+            message: Some(pb::client_message::Message::Request(pb::Request {
+                xid,
+                op: Some(op),
+            })),
+        });
+    }
+
+    fn send_cmd(&mut self, tx: &mpsc::UnboundedSender<pb::ClientMessage>, cmd: Cmd) {
+        match cmd {
+            Cmd::Request { op, reply, watch } => {
+                if reply.is_closed() {
+                    return; // the caller gave up (deadline)
+                }
+                if self.closing.is_some() {
+                    let _ = reply.send(Err(Error::Closed));
+                    return;
+                }
+                self.send_op(tx, op, Reply::Caller(reply, watch));
+            }
+            Cmd::Close { reply } => {
+                if self.closing.is_some() {
+                    let _ = reply.send(Err(Error::Closed));
+                    return;
+                }
+                self.closing = Some(reply);
+                self.send_op(
+                    tx,
+                    Op::CloseSession(pb::CloseSessionRequest {}),
+                    Reply::Internal,
+                );
+            }
+        }
+    }
+
+    /// Serves one stream until it ends; returns why and the server's address.
+    async fn serve(&mut self, conn: Conn, reissue: bool) -> (End, String) {
+        let Conn { tx, mut rx, addr } = conn;
+        if reissue {
+            self.reissue_watches(&tx);
+        }
+        while let Some(cmd) = self.queued.pop_front() {
+            self.send_cmd(&tx, cmd);
+        }
+        let mut last_sent = Instant::now();
+        loop {
+            let ping_at = last_sent + self.timeout / 3;
+            let dead_at = self.last_heard + self.timeout * 2 / 3;
+            tokio::select! {
+                biased;
+                msg = rx.message() => match msg {
+                    Ok(Some(m)) => {
+                        self.last_heard = Instant::now();
+                        if let Some(end) = self.on_message(m) {
+                            return (end, addr);
+                        }
+                    }
+                    Ok(None) => return (End::Lost("stream ended without SessionClosed".into()), addr),
+                    Err(s) => {
+                        let end = match classify(&s) {
+                            ConnectError::Expired => End::Expired,
+                            ConnectError::Fatal(e) => End::Lost(e.to_string()),
+                            ConnectError::Retry(why) => End::Lost(why),
+                        };
+                        return (end, addr);
+                    }
+                },
+                cmd = self.cmd_rx.recv() => match cmd {
+                    None => return (End::ClientGone, addr),
+                    Some(cmd) => {
+                        self.send_cmd(&tx, cmd);
+                        last_sent = Instant::now();
+                    }
+                },
+                _ = sleep_until(ping_at) => {
+                    self.send_op(&tx, Op::Ping(pb::PingRequest {}), Reply::Internal);
+                    last_sent = Instant::now();
+                }
+                _ = sleep_until(dead_at) => {
+                    return (End::Lost(format!("nothing from the server for {:?}", self.timeout * 2 / 3)), addr);
+                }
+            }
+        }
+    }
+
+    fn on_message(&mut self, m: pb::ServerMessage) -> Option<End> {
+        use pb::server_message::Message;
+        match m.message {
+            Some(Message::Response(r)) => {
+                self.see_zxid(r.zxid);
+                let Some(p) = self.pending.pop_front() else {
+                    return Some(End::Lost(format!(
+                        "an answer (xid {}) to no request",
+                        r.xid
+                    )));
+                };
+                if p.xid != r.xid {
+                    return Some(End::Lost(format!(
+                        "answer for xid {} while xid {} was next",
+                        r.xid, p.xid
+                    )));
+                }
+                if let Reply::Caller(tx, watch) = p.reply {
+                    if let Some(w) = watch {
+                        if r.error == 0 {
+                            self.register(w);
+                        }
+                    }
+                    let _ = tx.send(Ok(r));
+                }
+                None
+            }
+            Some(Message::WatchEvent(e)) => {
+                self.see_zxid(e.zxid);
+                self.fire(convert::watched_event(e));
+                None
+            }
+            Some(Message::SessionClosed(c)) => Some(match c.error {
+                0 => End::Closed,
+                -112 => End::Expired,
+                code => End::Lost(format!("session closed with {code}: {}", c.message)),
+            }),
+            other => Some(End::Lost(format!("unexpected server message {other:?}"))),
+        }
+    }
+
+    fn register(&mut self, w: WatchReg) {
+        let list = self.watches.entry(w.path).or_default();
+        list.retain(|(_, tx)| !tx.is_closed());
+        list.push((w.class, w.tx));
+    }
+
+    fn fire(&mut self, event: WatchedEvent) {
+        let classes: &[WatchClass] = match event.event_type {
+            EventType::NodeCreated | EventType::NodeDataChanged => &[WatchClass::Data],
+            EventType::NodeChildrenChanged => &[WatchClass::Child],
+            EventType::NodeDeleted => &[WatchClass::Data, WatchClass::Child],
+            EventType::None => &[],
+        };
+        let Some(list) = self.watches.get_mut(&event.path) else {
+            return;
+        };
+        let (fire, keep): (Vec<_>, Vec<_>) = list.drain(..).partition(|(c, _)| classes.contains(c));
+        if keep.is_empty() {
+            self.watches.remove(&event.path);
+        } else {
+            *list = keep;
+        }
+        for (_, tx) in fire {
+            let _ = tx.send(Ok(event.clone()));
+        }
+    }
+
+    /// After moving to another server: sets every registered watch again there (exists for
+    /// data/exists watches, getChildren for child watches). Changes made while moving are not
+    /// detected and a watch on a node deleted meanwhile is not fired.
+    fn reissue_watches(&mut self, tx: &mpsc::UnboundedSender<pb::ClientMessage>) {
+        let mut ops = Vec::new();
+        for (path, list) in &self.watches {
+            if list.iter().any(|(c, _)| *c == WatchClass::Data) {
+                ops.push(Op::Exists(pb::ExistsRequest {
+                    path: path.clone(),
+                    watch: true,
+                }));
+            }
+            if list.iter().any(|(c, _)| *c == WatchClass::Child) {
+                ops.push(Op::GetChildren(pb::GetChildrenRequest {
+                    path: path.clone(),
+                    watch: true,
+                }));
+            }
+        }
+        for op in ops {
+            self.send_op(tx, op, Reply::Internal);
+        }
+    }
+
+    /// Resumes the session on the next servers, until it works or the session must have expired.
+    /// Calls made meanwhile are queued (their own deadlines still apply).
+    async fn reconnect(&mut self) -> std::result::Result<Conn, End> {
+        let deadline = self.last_heard + self.timeout;
+        let mut backoff = Duration::from_millis(10);
+        loop {
+            for _ in 0..self.servers.len() {
+                let now = Instant::now();
+                if now >= deadline {
+                    return Err(End::Expired);
+                }
+                let addr = self.servers[self.next_server % self.servers.len()].clone();
+                self.next_server += 1;
+                let hello = pb::ConnectRequest {
+                    session_id: self.session_id,
+                    password: self.password.clone(),
+                    timeout_ms: self.timeout.as_millis().min(i32::MAX as u128) as i32,
+                    last_zxid_seen: self.last_zxid,
+                };
+                let limit = self.opts.connect_timeout.min(deadline - now);
+                let attempt = connect_one(&addr, hello, limit, self.opts.max_message_size);
+                tokio::pin!(attempt);
+                let result = loop {
+                    tokio::select! {
+                        r = &mut attempt => break r,
+                        cmd = self.cmd_rx.recv() => self.queue_while_disconnected(cmd)?,
+                    }
+                };
+                match result {
+                    Ok((conn, hello)) => {
+                        tracing::info!(server = %addr, session = self.session_id, "session resumed");
+                        self.on_handshake(&hello);
+                        return Ok(conn);
+                    }
+                    Err(ConnectError::Expired) => return Err(End::Expired),
+                    Err(e) => tracing::debug!(server = %addr, "resume failed: {e:?}"),
+                }
+            }
+            let wake = (Instant::now() + backoff).min(deadline);
+            loop {
+                tokio::select! {
+                    _ = sleep_until(wake) => break,
+                    cmd = self.cmd_rx.recv() => self.queue_while_disconnected(cmd)?,
+                }
+            }
+            backoff = (backoff * 2).min(Duration::from_secs(1));
+        }
+    }
+
+    fn queue_while_disconnected(&mut self, cmd: Option<Cmd>) -> std::result::Result<(), End> {
+        match cmd {
+            None => Err(End::ClientGone),
+            Some(Cmd::Close { reply }) => {
+                // Nothing to tell the server: the session expires after its timeout.
+                let _ = reply.send(Err(Error::ConnectionLoss));
+                Err(End::Closed)
+            }
+            Some(cmd) => {
+                self.queued.push_back(cmd);
+                Ok(())
+            }
+        }
+    }
+}
+
+fn fail_cmd(cmd: Cmd, err: Error) {
+    match cmd {
+        Cmd::Request { reply, .. } => {
+            let _ = reply.send(Err(err));
+        }
+        Cmd::Close { reply } => {
+            let _ = reply.send(Err(err));
+        }
+    }
+}

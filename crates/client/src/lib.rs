@@ -1,0 +1,72 @@
+//! # paddock-client — the Rust client library of Paddock
+//!
+//! An async (tokio) client for Paddock, the ZooKeeper-style coordination service, over its gRPC
+//! API (`proto/paddock/v1/client.proto`). One [`Client`] is one session: it connects to one
+//! server of a connect string, keeps the session alive with pings at a third of the negotiated
+//! timeout, and when the connection breaks it resumes the session on the next server (same id,
+//! password and last zxid seen) before the session can expire.
+//!
+//! ```text
+//!   task A ─┐                       background task (one per session)
+//!   task B ─┼─ Client (Clone) ─Cmd─▶ ┌──────────────────────────────────┐   one bidi stream
+//!   task C ─┘    ▲      ▲            │ xid++ → pending queue (FIFO)     │ ═════════════════▶ server
+//!                │      │            │ Response → next pending oneshot  │ ◀═════════════════
+//!        oneshot─┘      │            │ WatchEvent → matching Watch(es)  │  ConnectRequest,
+//!   Watch (future) ─────┘            │ idle ping every timeout/3        │  Requests, Pings
+//!   state_events() ◀─ Connected /    │ loss → Disconnected, resume on   │
+//!      Disconnected / Expired/Closed │ next server; -112 → Expired      │
+//!                                    └──────────────────────────────────┘
+//! ```
+//!
+//! * **Pipelining**: every call is sent as soon as it is made; many calls from many tasks are
+//!   in flight at once and the server answers them in order.
+//! * **Deadlines**: every call fails with [`Error::Timeout`] after
+//!   [`ClientOptions::request_timeout`]; none hangs.
+//! * **Errors**: [`Error::Zk`] carries ZooKeeper's [`ErrorCode`] (NoNode, NodeExists,
+//!   BadVersion, ...); [`Error::ConnectionLoss`] (retry: the session is alive, the client is
+//!   reconnecting) is distinct from [`Error::SessionExpired`] (the session and its ephemerals are
+//!   gone: create a new client).
+//! * **Session states**: [`Client::state_events`] broadcasts [`SessionState`] changes
+//!   (Connected, Disconnected, Expired, Closed — ZooKeeper's KeeperState). Calls made while
+//!   Disconnected are queued and sent once the session is resumed (within their deadline).
+//!   If no server takes the session back within the session timeout (counted from the last
+//!   message heard), the client declares it Expired itself.
+//! * **Watches**: the `_w` calls return a [`Watch`], a future resolving exactly once to the
+//!   [`WatchedEvent`]. Several registrations of the same kind on one path all resolve on the
+//!   one event the server sends. A session resumed on the same server keeps its watches there;
+//!   one resumed on a *different* server address has its watches set again by the client
+//!   (exists for data/exists watches, getChildren for child watches). A change that happened
+//!   while moving is not detected (no synthetic event), and a child watch whose node was
+//!   deleted meanwhile does not fire.
+//!
+//! ```no_run
+//! use paddock_client::{Client, ClientOptions, CreateMode, Error, ErrorCode};
+//! # async fn demo() -> Result<(), Error> {
+//! let client = Client::connect("127.0.0.1:7181,127.0.0.1:7182", ClientOptions::default()).await?;
+//! client.create("/app", "config", CreateMode::Persistent).await?;
+//! let (data, stat, watch) = client.get_data_w("/app").await?;
+//! assert_eq!(&data[..], b"config");
+//! client.set_data("/app", "v2", stat.version).await?;
+//! let event = watch.await?; // NodeDataChanged on /app, once
+//! println!("{:?} {}", event.event_type, event.path);
+//! match client.create("/app", "", CreateMode::Persistent).await {
+//!     Err(e) if e.code() == ErrorCode::NodeExists => {}
+//!     other => panic!("{other:?}"),
+//! }
+//! client.close().await?;
+//! # Ok(()) }
+//! ```
+
+mod client;
+mod convert;
+mod driver;
+mod error;
+mod options;
+
+pub use client::{Client, SessionState, Watch};
+pub use error::{Error, Result};
+pub use options::{parse_connect_string, ClientOptions};
+pub use paddock_types::{
+    CreateMode, ErrorCode, EventType, KeeperState, MultiOp, OpResult, SessionId, Stat,
+    WatchedEvent, Zxid,
+};

@@ -1,0 +1,141 @@
+//! Client options and the connect string.
+
+use std::time::Duration;
+
+use rand::{rngs::StdRng, seq::SliceRandom, SeedableRng};
+
+use crate::error::Error;
+
+/// How a [`crate::Client`] connects and how long it waits.
+#[derive(Clone, Debug)]
+pub struct ClientOptions {
+    /// The session timeout asked for; the server clamps it into its
+    /// [minSessionTimeout, maxSessionTimeout] and the negotiated value is used from then on
+    /// ([`crate::Client::session_timeout`]).
+    pub session_timeout: Duration,
+    /// The deadline of every call, from the moment it is made: past it the call fails with
+    /// [`Error::Timeout`] (the request may still be executed by the server).
+    pub request_timeout: Duration,
+    /// How long one connection attempt (TCP + HTTP/2 + handshake) to one server may take.
+    pub connect_timeout: Duration,
+    /// Seed of the shuffle of the connect string's servers; `None` = random.
+    pub seed: Option<u64>,
+    /// Largest message accepted from or sent to the server, bytes (large data / getChildren).
+    pub max_message_size: usize,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        ClientOptions {
+            session_timeout: Duration::from_secs(30),
+            request_timeout: Duration::from_secs(10),
+            connect_timeout: Duration::from_secs(5),
+            seed: None,
+            max_message_size: 64 << 20,
+        }
+    }
+}
+
+impl ClientOptions {
+    pub fn session_timeout(mut self, d: Duration) -> Self {
+        self.session_timeout = d;
+        self
+    }
+    pub fn request_timeout(mut self, d: Duration) -> Self {
+        self.request_timeout = d;
+        self
+    }
+    pub fn connect_timeout(mut self, d: Duration) -> Self {
+        self.connect_timeout = d;
+        self
+    }
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = Some(seed);
+        self
+    }
+}
+
+/// Parses `host:port[,host:port...]` (whitespace around entries allowed) into addresses.
+pub fn parse_connect_string(s: &str) -> Result<Vec<String>, Error> {
+    let mut out = Vec::new();
+    for entry in s.split(',') {
+        let entry = entry.trim();
+        if entry.is_empty() {
+            return Err(Error::InvalidArgument(format!(
+                "empty server in connect string {s:?}"
+            )));
+        }
+        let Some((host, port)) = entry.rsplit_once(':') else {
+            return Err(Error::InvalidArgument(format!(
+                "server {entry:?} is not host:port"
+            )));
+        };
+        let host_ok = !host.is_empty()
+            && !host.contains('/')
+            && !host.contains(char::is_whitespace)
+            && (host.starts_with('[') == host.ends_with(']'));
+        if !host_ok {
+            return Err(Error::InvalidArgument(format!("bad host in {entry:?}")));
+        }
+        match port.parse::<u16>() {
+            Ok(p) if p > 0 => {}
+            _ => return Err(Error::InvalidArgument(format!("bad port in {entry:?}"))),
+        }
+        out.push(entry.to_string());
+    }
+    Ok(out)
+}
+
+/// The servers in the order they are tried: shuffled with `seed` (or randomly).
+pub(crate) fn shuffled(mut servers: Vec<String>, seed: Option<u64>) -> Vec<String> {
+    let mut rng = match seed {
+        Some(s) => StdRng::seed_from_u64(s),
+        None => StdRng::from_os_rng(),
+    };
+    servers.shuffle(&mut rng);
+    servers
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_lists() {
+        assert_eq!(
+            parse_connect_string("a:1, b:2").unwrap(),
+            vec!["a:1".to_string(), "b:2".to_string()]
+        );
+        assert_eq!(
+            parse_connect_string("[::1]:7181").unwrap(),
+            vec!["[::1]:7181"]
+        );
+        for bad in [
+            "",
+            "a",
+            "a:",
+            ":1",
+            "a:0",
+            "a:99999",
+            "a:1,,b:2",
+            "a:x",
+            "a b:1",
+            "http://a:1",
+        ] {
+            assert!(
+                matches!(parse_connect_string(bad), Err(Error::InvalidArgument(_))),
+                "{bad:?} should be rejected"
+            );
+        }
+    }
+
+    #[test]
+    fn shuffle_is_deterministic_with_a_seed() {
+        let list: Vec<String> = (0..8).map(|i| format!("h{i}:1")).collect();
+        let a = shuffled(list.clone(), Some(7));
+        assert_eq!(a, shuffled(list.clone(), Some(7)));
+        let mut sorted = a.clone();
+        sorted.sort();
+        assert_eq!(sorted, list);
+    }
+}
