@@ -1,0 +1,209 @@
+//! Runs a parsed [`Command`] against a session, writing zkCli's output into a buffer.
+
+use std::io::Write;
+
+use paddock_client::{Client, CreateMode, Error, ErrorCode, Watch};
+
+use crate::format;
+use crate::parse::{help_text, Command};
+
+/// What the shell does after a command.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Continue,
+    Quit,
+}
+
+/// Runs `cmd`. Its output (zkCli's stdout text) is appended to `out`, watches it set are pushed
+/// to `watches` (the interactive shell prints their events), and a failure is returned as the
+/// text zkCli prints on stderr.
+pub async fn exec(
+    client: &Client,
+    cmd: Command,
+    out: &mut String,
+    watches: &mut Vec<Watch>,
+) -> Result<Outcome, String> {
+    match cmd {
+        Command::Ls {
+            path,
+            stat,
+            watch,
+            recursive,
+        } => {
+            if recursive {
+                ls_recursive(client, &path, out).await?;
+            } else {
+                let (children, st) = if watch {
+                    let (c, s, w) = client.get_children_w(&path).await.map_err(e(&path))?;
+                    watches.push(w);
+                    (c, s)
+                } else {
+                    client.get_children(&path).await.map_err(e(&path))?
+                };
+                out.push_str(&format::children(children));
+                out.push('\n');
+                if stat {
+                    out.push_str(&format::stat(&st));
+                }
+            }
+        }
+        Command::Get { path, stat, watch } => {
+            let (data, st) = if watch {
+                let (d, s, w) = client.get_data_w(&path).await.map_err(e(&path))?;
+                watches.push(w);
+                (d, s)
+            } else {
+                client.get_data(&path).await.map_err(e(&path))?
+            };
+            out.push_str(&format::data(&data));
+            out.push('\n');
+            if stat {
+                out.push_str(&format::stat(&st));
+            }
+        }
+        Command::Stat { path, watch } => {
+            let st = if watch {
+                let (s, w) = client.exists_w(&path).await.map_err(e(&path))?;
+                watches.push(w);
+                s
+            } else {
+                client.exists(&path).await.map_err(e(&path))?
+            };
+            match st {
+                Some(st) => out.push_str(&format::stat(&st)),
+                None => return Err(format!("Node does not exist: {path}")),
+            }
+        }
+        Command::Create {
+            path,
+            data,
+            sequential,
+            ephemeral,
+        } => {
+            let mode = match (sequential, ephemeral) {
+                (false, false) => CreateMode::Persistent,
+                (true, false) => CreateMode::PersistentSequential,
+                (false, true) => CreateMode::Ephemeral,
+                (true, true) => CreateMode::EphemeralSequential,
+            };
+            let created = client
+                .create(&path, data.unwrap_or_default(), mode)
+                .await
+                .map_err(e(&path))?;
+            out.push_str(&format!("Created {created}\n"));
+        }
+        Command::Set {
+            path,
+            data,
+            stat,
+            version,
+        } => {
+            let st = client
+                .set_data(&path, data, version.unwrap_or(-1))
+                .await
+                .map_err(e(&path))?;
+            if stat {
+                out.push_str(&format::stat(&st));
+            }
+        }
+        Command::Delete { path, version } => {
+            client
+                .delete(&path, version.unwrap_or(-1))
+                .await
+                .map_err(e(&path))?;
+        }
+        Command::DeleteAll { path } => delete_all(client, &path).await?,
+        Command::Sync { path } => {
+            client.sync(&path).await.map_err(e(&path))?;
+            out.push_str("Sync is OK\n");
+        }
+        Command::Watch { path, timeout } => {
+            let (_, w) = client.exists_w(&path).await.map_err(e(&path))?;
+            // Tell a script the watch is set (stderr, so stdout is only the event).
+            eprintln!("Watching {path}");
+            let _ = std::io::stderr().flush();
+            let wait = async {
+                match timeout {
+                    Some(t) => tokio::time::timeout(t, w).await.ok(),
+                    None => Some(w.await),
+                }
+            };
+            let ev = tokio::select! {
+                ev = wait => ev,
+                _ = tokio::signal::ctrl_c() => return Err("Interrupted".to_string()),
+            };
+            match ev {
+                Some(Ok(ev)) => {
+                    out.push_str(&format::event(&ev));
+                    out.push('\n');
+                }
+                Some(Err(err)) => return Err(format::error(&err, &path)),
+                None => return Err(format!("Timed out waiting for an event on {path}")),
+            }
+        }
+        Command::Help => out.push_str(&help_text()),
+        Command::Quit => return Ok(Outcome::Quit),
+    }
+    Ok(Outcome::Continue)
+}
+
+fn e(path: &str) -> impl Fn(Error) -> String + '_ {
+    move |err| format::error(&err, path)
+}
+
+fn child_path(parent: &str, name: &str) -> String {
+    if parent == "/" {
+        format!("/{name}")
+    } else {
+        format!("{parent}/{name}")
+    }
+}
+
+/// `ls -R`: every path of the subtree, depth first, children sorted, one per line.
+async fn ls_recursive(client: &Client, root: &str, out: &mut String) -> Result<(), String> {
+    let mut stack = vec![root.to_string()];
+    while let Some(path) = stack.pop() {
+        let mut children = match client.get_children(&path).await {
+            Ok((c, _)) => c,
+            // Deleted meanwhile: skip it (but not the root).
+            Err(err) if err.code() == ErrorCode::NoNode && path != root => continue,
+            Err(err) => return Err(format::error(&err, &path)),
+        };
+        out.push_str(&path);
+        out.push('\n');
+        children.sort();
+        for c in children.iter().rev() {
+            stack.push(child_path(&path, c));
+        }
+    }
+    Ok(())
+}
+
+/// `deleteall`: deletes the subtree, children first.
+async fn delete_all(client: &Client, root: &str) -> Result<(), String> {
+    // Collect the subtree breadth first, then delete it deepest first.
+    let mut all = vec![root.to_string()];
+    let mut i = 0;
+    while i < all.len() {
+        let path = all[i].clone();
+        i += 1;
+        match client.get_children(&path).await {
+            Ok((children, _)) => {
+                all.extend(children.iter().map(|c| child_path(&path, c)));
+            }
+            Err(err) if err.code() == ErrorCode::NoNode && path != root => {}
+            Err(err) => return Err(format::error(&err, &path)),
+        }
+    }
+    for path in all.iter().rev() {
+        if path == "/" || path == "/zookeeper" || path.starts_with("/zookeeper/") {
+            continue; // the root and the system nodes cannot be deleted
+        }
+        match client.delete(path, -1).await {
+            Ok(()) => {}
+            Err(err) if err.code() == ErrorCode::NoNode && path != root => {}
+            Err(err) => return Err(format::error(&err, path)),
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,245 @@
+//! Output formatting as zkCli prints it. Pure: no I/O, deterministic.
+
+use paddock_client::{Error, ErrorCode, KeeperState, Stat, WatchedEvent};
+
+/// zkCli's stat block (`StatPrinter`), one `name = value` line each, ending with a newline.
+/// Times as Java's `Date.toString()` in UTC.
+pub fn stat(s: &Stat) -> String {
+    format!(
+        "cZxid = 0x{:x}\nctime = {}\nmZxid = 0x{:x}\nmtime = {}\npZxid = 0x{:x}\ncversion = {}\n\
+         dataVersion = {}\naclVersion = {}\nephemeralOwner = 0x{:x}\ndataLength = {}\n\
+         numChildren = {}\n",
+        s.czxid,
+        java_date(s.ctime),
+        s.mzxid,
+        java_date(s.mtime),
+        s.pzxid,
+        s.cversion,
+        s.version,
+        s.aversion,
+        s.ephemeral_owner,
+        s.data_length,
+        s.num_children,
+    )
+}
+
+/// Java's `Date.toString()` (`EEE MMM dd HH:mm:ss zzz yyyy`) of `ms` since the epoch, in UTC:
+/// `Sun Nov 22 01:13:50 UTC 2026`.
+pub fn java_date(ms: i64) -> String {
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let secs = ms.div_euclid(1000);
+    let days = secs.div_euclid(86_400);
+    let sod = secs.rem_euclid(86_400);
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{} {} {:02} {:02}:{:02}:{:02} UTC {}",
+        DAYS[days.rem_euclid(7) as usize],
+        MONTHS[(m - 1) as usize],
+        d,
+        sod / 3600,
+        sod % 3600 / 60,
+        sod % 60,
+        y
+    )
+}
+
+/// Days since 1970-01-01 to (year, month 1..=12, day 1..=31) in the proleptic Gregorian calendar
+/// (Howard Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// `ls` output: the children sorted, as Java prints a list: `[a, b, c]`.
+pub fn children(mut names: Vec<String>) -> String {
+    names.sort();
+    format!("[{}]", names.join(", "))
+}
+
+/// Node data as zkCli prints it (bytes as UTF-8, invalid sequences replaced).
+pub fn data(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// `WatchedEvent state:SyncConnected type:NodeDataChanged path:/x` (ZooKeeper 3.8's
+/// `WatchedEvent.toString()`; a session event has no path: `path:null`).
+pub fn event(e: &WatchedEvent) -> String {
+    let path = if e.path.is_empty() {
+        "null"
+    } else {
+        e.path.as_str()
+    };
+    format!(
+        "WatchedEvent state:{} type:{} path:{}",
+        keeper_state(e.state),
+        e.event_type.name(),
+        path
+    )
+}
+
+/// The `WATCHER::` block zkCli prints for an event (each message is printed after a blank line).
+pub fn watcher_block(e: &WatchedEvent) -> String {
+    format!("\nWATCHER::\n\n{}\n", event(e))
+}
+
+/// KeeperState's Java name.
+pub fn keeper_state(s: KeeperState) -> &'static str {
+    match s {
+        KeeperState::Disconnected => "Disconnected",
+        KeeperState::SyncConnected => "SyncConnected",
+        KeeperState::Closed => "Closed",
+        KeeperState::Expired => "Expired",
+    }
+}
+
+/// An operation's error as zkCli's `CliWrapperException` words it, for the node `path`.
+pub fn error(e: &Error, path: &str) -> String {
+    let code = e.code();
+    match code {
+        ErrorCode::NoNode => format!("Node does not exist: {path}"),
+        ErrorCode::NoChildrenForEphemerals => format!("Ephemerals cannot have children: {path}"),
+        ErrorCode::NodeExists => format!("Node already exists: {path}"),
+        ErrorCode::NotEmpty => format!("Node not empty: {path}"),
+        ErrorCode::NotReadOnly => format!("Not a read-only call: {path}"),
+        ErrorCode::InvalidAcl => format!("Acl is not valid : {path}"),
+        ErrorCode::NoAuth => format!("Authentication is not valid : {path}"),
+        ErrorCode::BadArguments => format!("Arguments are not valid : {path}"),
+        ErrorCode::BadVersion => format!("version No is not valid : {path}"),
+        ErrorCode::ConnectionLoss => format!("KeeperErrorCode = ConnectionLoss for {path}"),
+        ErrorCode::SessionExpired => format!("KeeperErrorCode = Session expired for {path}"),
+        _ => format!("KeeperErrorCode = {} for {path}", code_words(e)),
+    }
+}
+
+fn code_words(e: &Error) -> String {
+    match e {
+        Error::Zk { message, .. } if !message.is_empty() => format!("{} ({message})", e.code()),
+        _ => e.code().to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use paddock_client::{EventType, Zxid};
+
+    #[test]
+    fn java_dates() {
+        assert_eq!(java_date(0), "Thu Jan 01 00:00:00 UTC 1970");
+        // 2026-11-22T01:13:50.123Z
+        assert_eq!(java_date(1_795_310_030_123), "Sun Nov 22 01:13:50 UTC 2026");
+        // a leap day, and before the epoch
+        assert_eq!(java_date(951_782_400_000), "Tue Feb 29 00:00:00 UTC 2000");
+        assert_eq!(java_date(-1), "Wed Dec 31 23:59:59 UTC 1969");
+    }
+
+    #[test]
+    fn stat_block() {
+        let s = Stat {
+            czxid: 0x2,
+            mzxid: 0x1f,
+            ctime: 1_795_310_030_123,
+            mtime: 1_795_310_031_000,
+            version: 3,
+            cversion: 1,
+            aversion: 0,
+            ephemeral_owner: 0x1000_0000_0000_00ab,
+            data_length: 4,
+            num_children: 1,
+            pzxid: 0x3,
+        };
+        assert_eq!(
+            stat(&s),
+            "cZxid = 0x2\n\
+             ctime = Sun Nov 22 01:13:50 UTC 2026\n\
+             mZxid = 0x1f\n\
+             mtime = Sun Nov 22 01:13:51 UTC 2026\n\
+             pZxid = 0x3\n\
+             cversion = 1\n\
+             dataVersion = 3\n\
+             aclVersion = 0\n\
+             ephemeralOwner = 0x10000000000000ab\n\
+             dataLength = 4\n\
+             numChildren = 1\n"
+        );
+        let neg = Stat {
+            ephemeral_owner: -1,
+            ..s
+        };
+        assert!(stat(&neg).contains("ephemeralOwner = 0xffffffffffffffff\n"));
+    }
+
+    #[test]
+    fn lists_data_events() {
+        assert_eq!(children(vec![]), "[]");
+        assert_eq!(
+            children(vec!["zookeeper".into(), "b".into(), "a".into()]),
+            "[a, b, zookeeper]"
+        );
+        assert_eq!(data(b"hi \xff"), "hi \u{fffd}");
+        let e = WatchedEvent {
+            event_type: EventType::NodeDataChanged,
+            state: KeeperState::SyncConnected,
+            path: "/x".into(),
+            zxid: Zxid(7),
+        };
+        assert_eq!(
+            watcher_block(&e),
+            "\nWATCHER::\n\nWatchedEvent state:SyncConnected type:NodeDataChanged path:/x\n"
+        );
+        let none = WatchedEvent {
+            event_type: EventType::None,
+            state: KeeperState::Disconnected,
+            path: String::new(),
+            zxid: Zxid(0),
+        };
+        assert_eq!(
+            event(&none),
+            "WatchedEvent state:Disconnected type:None path:null"
+        );
+    }
+
+    #[test]
+    fn errors_as_zkcli() {
+        let zk = |code| Error::Zk {
+            code,
+            message: String::new(),
+        };
+        assert_eq!(
+            error(&zk(ErrorCode::NoNode), "/x"),
+            "Node does not exist: /x"
+        );
+        assert_eq!(
+            error(&zk(ErrorCode::NodeExists), "/x"),
+            "Node already exists: /x"
+        );
+        assert_eq!(
+            error(&zk(ErrorCode::BadVersion), "/x"),
+            "version No is not valid : /x"
+        );
+        assert_eq!(error(&zk(ErrorCode::NotEmpty), "/x"), "Node not empty: /x");
+        assert_eq!(
+            error(&zk(ErrorCode::NoChildrenForEphemerals), "/x"),
+            "Ephemerals cannot have children: /x"
+        );
+        assert_eq!(
+            error(&zk(ErrorCode::BadArguments), "/x"),
+            "Arguments are not valid : /x"
+        );
+        assert_eq!(
+            error(&Error::ConnectionLoss, "/x"),
+            "KeeperErrorCode = ConnectionLoss for /x"
+        );
+    }
+}

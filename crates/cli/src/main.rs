@@ -1,0 +1,329 @@
+//! `paddock-cli`: a zkCli-compatible shell for Paddock.
+//!
+//! ```text
+//! paddock-cli [-server host:port[,host:port...]] [-timeout ms]            interactive shell
+//! paddock-cli [-server host:port[,host:port...]] [-timeout ms] CMD ARGS   one command, then exit
+//! ```
+//!
+//! One-shot mode exits 0 on success, 1 when the command failed (zkCli's error text on stderr), 2
+//! for a malformed command line (usage on stderr). The interactive shell has line editing and
+//! history (rustyline) on a terminal; with stdin not a terminal it reads commands line by line
+//! without a prompt (for scripts and tests).
+
+mod exec;
+mod format;
+mod parse;
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use futures::stream::{FuturesUnordered, StreamExt};
+use paddock_client::{Client, ClientOptions, EventType, SessionState, WatchedEvent, Zxid};
+use tokio::sync::broadcast::error::RecvError;
+
+use exec::{exec, Outcome};
+
+const DEFAULT_SERVER: &str = "127.0.0.1:7181";
+
+const USAGE: &str = "usage: paddock-cli [-server host:port[,host:port...]] [-timeout ms] [cmd args...]\n\
+    \x20 (default server 127.0.0.1:7181; without cmd: interactive shell; `paddock-cli help` lists the commands)";
+
+/// The process's own arguments (before the command words).
+#[derive(Debug, PartialEq, Eq)]
+struct Args {
+    server: String,
+    session_timeout: Option<Duration>,
+    command: Vec<String>,
+}
+
+/// zkCli's argument style: `-server X` (also `--server X`, `--server=X`), `-timeout ms`; the first
+/// other word starts the command.
+fn parse_args(argv: &[String]) -> Result<Args, String> {
+    let mut args = Args {
+        server: DEFAULT_SERVER.to_string(),
+        session_timeout: None,
+        command: Vec::new(),
+    };
+    let mut i = 0;
+    while i < argv.len() {
+        let a = argv[i].as_str();
+        let (name, inline) = match a.split_once('=') {
+            Some((n, v)) if n.starts_with("--") => (n, Some(v.to_string())),
+            _ => (a, None),
+        };
+        let value = |i: &mut usize| -> Result<String, String> {
+            if let Some(v) = inline.clone() {
+                return Ok(v);
+            }
+            *i += 1;
+            argv.get(*i)
+                .cloned()
+                .ok_or_else(|| format!("missing value for {name}\n{USAGE}"))
+        };
+        match name {
+            "-server" | "--server" => args.server = value(&mut i)?,
+            "-timeout" | "--timeout" => {
+                let v = value(&mut i)?;
+                let ms: u64 = v
+                    .parse()
+                    .map_err(|_| format!("-timeout must be milliseconds: {v}\n{USAGE}"))?;
+                args.session_timeout = Some(Duration::from_millis(ms));
+            }
+            "-h" | "--help" | "-help" => return Err(USAGE.to_string()),
+            _ => {
+                args.command = argv[i..].to_vec();
+                break;
+            }
+        }
+        i += 1;
+    }
+    Ok(args)
+}
+
+fn main() -> ExitCode {
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    let args = match parse_args(&argv) {
+        Ok(a) => a,
+        Err(msg) => {
+            eprintln!("{msg}");
+            return ExitCode::from(2);
+        }
+    };
+    // A malformed one-shot command is refused before connecting.
+    let one_shot = if args.command.is_empty() {
+        None
+    } else {
+        match parse::parse_words(&args.command) {
+            Ok(cmd) => Some(cmd),
+            Err(e) => {
+                eprintln!("{e}");
+                return ExitCode::from(2);
+            }
+        }
+    };
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let code = rt.block_on(async move {
+        let mut opts = ClientOptions::default();
+        if let Some(t) = args.session_timeout {
+            opts = opts.session_timeout(t);
+        }
+        if one_shot.is_none() {
+            println!("Connecting to {}", args.server);
+        }
+        let client = match Client::connect(&args.server, opts).await {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("Unable to connect to {}: {e}", args.server);
+                return 1;
+            }
+        };
+        let code = match one_shot {
+            Some(cmd) => run_one(&client, cmd).await,
+            None => interactive(&client, &args.server).await,
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(2), client.close()).await;
+        code
+    });
+    rt.shutdown_timeout(Duration::from_millis(100));
+    ExitCode::from(code)
+}
+
+async fn run_one(client: &Client, cmd: parse::Command) -> u8 {
+    let mut out = String::new();
+    let mut watches = Vec::new();
+    let r = exec(client, cmd, &mut out, &mut watches).await;
+    print!("{out}");
+    let _ = std::io::stdout().flush();
+    match r {
+        Ok(_) => 0,
+        Err(e) => {
+            eprintln!("{e}");
+            1
+        }
+    }
+}
+
+fn prompt(server: &str, client: &Client, count: u64) -> String {
+    let state = match client.state() {
+        SessionState::Connected => "CONNECTED",
+        SessionState::Disconnected => "CONNECTING",
+        SessionState::Expired | SessionState::Closed => "CLOSED",
+    };
+    format!("[zk: {server}({state}) {count}] ")
+}
+
+fn session_event(state: SessionState) -> WatchedEvent {
+    WatchedEvent {
+        event_type: EventType::None,
+        state: state.keeper_state(),
+        path: String::new(),
+        zxid: Zxid(0),
+    }
+}
+
+/// Reads lines on its own thread: with rustyline on a terminal (prompt, editing, history), else
+/// plain lines from stdin. Each prompt received yields one line (`None` at end of input).
+fn reader(
+    prompts: std::sync::mpsc::Receiver<String>,
+    lines: tokio::sync::mpsc::Sender<Option<String>>,
+) {
+    if std::io::stdin().is_terminal() {
+        if let Ok(mut ed) = rustyline::DefaultEditor::new() {
+            while let Ok(p) = prompts.recv() {
+                match ed.readline(&p) {
+                    Ok(l) => {
+                        if !l.trim().is_empty() {
+                            let _ = ed.add_history_entry(l.as_str());
+                        }
+                        if lines.blocking_send(Some(l)).is_err() {
+                            return;
+                        }
+                    }
+                    Err(_) => {
+                        // Ctrl-C, Ctrl-D or a terminal error: leave the shell.
+                        let _ = lines.blocking_send(None);
+                        return;
+                    }
+                }
+            }
+            return;
+        }
+    }
+    let stdin = std::io::stdin();
+    let mut input = stdin.lock();
+    while prompts.recv().is_ok() {
+        let mut l = String::new();
+        let line = match input.read_line(&mut l) {
+            Ok(0) | Err(_) => None,
+            Ok(_) => Some(l.trim_end_matches(['\n', '\r']).to_string()),
+        };
+        let end = line.is_none();
+        if lines.blocking_send(line).is_err() || end {
+            return;
+        }
+    }
+}
+
+/// The interactive shell: commands from the reader thread, watch and session events printed as
+/// they come (zkCli's `WATCHER::` blocks). Returns the exit code (0).
+async fn interactive(client: &Client, server: &str) -> u8 {
+    let tty = std::io::stdin().is_terminal();
+    let (prompt_tx, prompt_rx) = std::sync::mpsc::channel::<String>();
+    let (line_tx, mut line_rx) = tokio::sync::mpsc::channel::<Option<String>>(1);
+    std::thread::spawn(move || reader(prompt_rx, line_tx));
+
+    let mut states = client.state_events();
+    let mut states_open = true;
+    let mut watches = FuturesUnordered::new();
+    let mut count: u64 = 0;
+    print!(
+        "{}",
+        format::watcher_block(&session_event(SessionState::Connected))
+    );
+    let _ = std::io::stdout().flush();
+    let _ = prompt_tx.send(prompt(server, client, count));
+    loop {
+        tokio::select! {
+            // Events first: an event that arrived before a command's answer is printed before
+            // the next command runs.
+            biased;
+            Some(ev) = watches.next() => {
+                if let Ok(ev) = ev {
+                    print!("{}", format::watcher_block(&ev));
+                    let _ = std::io::stdout().flush();
+                }
+            }
+            st = states.recv(), if states_open => match st {
+                Ok(s) => {
+                    print!("{}", format::watcher_block(&session_event(s)));
+                    let _ = std::io::stdout().flush();
+                }
+                Err(RecvError::Lagged(_)) => {}
+                Err(RecvError::Closed) => states_open = false,
+            },
+            line = line_rx.recv() => {
+                let Some(Some(line)) = line else { break };
+                let cmd = match parse::parse_line(&line) {
+                    Ok(None) => {
+                        let _ = prompt_tx.send(prompt(server, client, count));
+                        continue;
+                    }
+                    Ok(Some(cmd)) => Ok(cmd),
+                    Err(e) => Err(e.to_string()),
+                };
+                count += 1;
+                let mut out = String::new();
+                let mut new_watches = Vec::new();
+                let r = match cmd {
+                    Ok(cmd) => exec(client, cmd, &mut out, &mut new_watches).await,
+                    Err(e) => Err(e),
+                };
+                watches.extend(new_watches);
+                print!("{out}");
+                let _ = std::io::stdout().flush();
+                match r {
+                    Ok(Outcome::Quit) => break,
+                    Ok(Outcome::Continue) => {}
+                    Err(e) => {
+                        eprintln!("{e}");
+                    }
+                }
+                let _ = prompt_tx.send(prompt(server, client, count));
+            }
+        }
+    }
+    if tty {
+        println!();
+    }
+    0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn a(s: &str) -> Vec<String> {
+        s.split_whitespace().map(String::from).collect()
+    }
+
+    #[test]
+    fn process_args() {
+        assert_eq!(
+            parse_args(&a("")).unwrap(),
+            Args {
+                server: DEFAULT_SERVER.into(),
+                session_timeout: None,
+                command: vec![]
+            }
+        );
+        assert_eq!(
+            parse_args(&a("-server h:1,h:2 ls /")).unwrap(),
+            Args {
+                server: "h:1,h:2".into(),
+                session_timeout: None,
+                command: a("ls /")
+            }
+        );
+        assert_eq!(parse_args(&a("--server h:1")).unwrap().server, "h:1");
+        assert_eq!(parse_args(&a("--server=h:3 get /a")).unwrap().server, "h:3");
+        let t = parse_args(&a("-timeout 5000 -server h:1 create -s /a")).unwrap();
+        assert_eq!(t.session_timeout, Some(Duration::from_secs(5)));
+        assert_eq!(t.command, a("create -s /a"));
+        // Options of the command are not the process's.
+        assert_eq!(parse_args(&a("ls -s /")).unwrap().command, a("ls -s /"));
+        assert!(parse_args(&a("-server")).is_err());
+        assert!(parse_args(&a("-timeout x")).is_err());
+        assert!(parse_args(&a("--help")).is_err());
+    }
+}

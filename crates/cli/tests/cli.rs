@@ -1,0 +1,329 @@
+//! The built `paddock-cli` binary against an in-process server: a scripted one-shot session,
+//! `watch` in the background, and the interactive shell fed on stdin.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use paddock_types::{Config, ServerId};
+
+const BIN: &str = env!("CARGO_BIN_EXE_paddock-cli");
+/// The longest one invocation may take.
+const LIMIT: Duration = Duration::from_secs(20);
+
+struct Server {
+    rt: tokio::runtime::Runtime,
+    node: Option<paddock_node::Node>,
+    addr: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Server {
+    fn start() -> Server {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config {
+            tick_ms: 50,
+            max_session_timeout_ms: Some(30_000),
+            data_dir: dir.path().to_path_buf(),
+            grpc_port: 0,
+            grpc_address: "127.0.0.1".into(),
+            max_client_cnxns: 0,
+            ..Config::default()
+        };
+        let node = rt
+            .block_on(async {
+                tokio::time::timeout(LIMIT, paddock_node::start(&config, ServerId(1))).await
+            })
+            .expect("node start in time")
+            .expect("node starts");
+        Server {
+            addr: node.grpc_addr.to_string(),
+            node: Some(node),
+            rt,
+            _dir: dir,
+        }
+    }
+
+    fn cmd(&self) -> Command {
+        let mut c = Command::new(BIN);
+        c.arg("-server").arg(&self.addr);
+        c.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        c
+    }
+
+    /// Runs one one-shot command: (exit code, stdout, stderr).
+    fn run(&self, words: &str) -> (i32, String, String) {
+        let mut c = self.cmd();
+        c.args(words.split_whitespace());
+        wait(c.spawn().expect("spawn paddock-cli"))
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(node) = self.node.take() {
+            let _ = self
+                .rt
+                .block_on(async { tokio::time::timeout(LIMIT, node.shutdown()).await });
+        }
+    }
+}
+
+/// Waits for `child` (killing it past [`LIMIT`]) and collects its output.
+fn wait(mut child: Child) -> (i32, String, String) {
+    let out = child.stdout.take();
+    let err = child.stderr.take();
+    let t_out = std::thread::spawn(move || {
+        let mut s = String::new();
+        if let Some(mut out) = out {
+            out.read_to_string(&mut s).unwrap();
+        }
+        s
+    });
+    let t_err = std::thread::spawn(move || {
+        let mut s = String::new();
+        if let Some(mut err) = err {
+            err.read_to_string(&mut s).unwrap();
+        }
+        s
+    });
+    let start = Instant::now();
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        if start.elapsed() > LIMIT {
+            let _ = child.kill();
+            panic!("paddock-cli did not finish within {LIMIT:?}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    (
+        status.code().unwrap_or(-1),
+        t_out.join().unwrap(),
+        t_err.join().unwrap(),
+    )
+}
+
+/// Replaces the values of the zxid and time lines of a stat block (they vary) by `*`, after
+/// checking their shape.
+fn normalize(text: &str) -> String {
+    text.lines()
+        .map(|l| match l.split_once(" = ") {
+            Some((k @ ("cZxid" | "mZxid" | "pZxid"), v)) => {
+                assert!(
+                    v.starts_with("0x") && u64::from_str_radix(&v[2..], 16).is_ok(),
+                    "{l}"
+                );
+                format!("{k} = *\n")
+            }
+            Some((k @ ("ctime" | "mtime"), v)) => {
+                // e.g. Sun Nov 22 01:13:50 UTC 2026
+                let parts: Vec<&str> = v.split(' ').collect();
+                assert_eq!(parts.len(), 6, "{l}");
+                assert_eq!(parts[4], "UTC", "{l}");
+                assert_eq!(parts[3].len(), 8, "{l}");
+                format!("{k} = *\n")
+            }
+            _ => format!("{l}\n"),
+        })
+        .collect()
+}
+
+#[test]
+fn one_shot_scripted_session() {
+    let s = Server::start();
+    let ok = |words: &str, expected: &str| {
+        let (code, out, err) = s.run(words);
+        assert_eq!(
+            (code, out.as_str(), err.as_str()),
+            (0, expected, ""),
+            "{words}"
+        );
+    };
+    let fails = |words: &str, expected_err: &str| {
+        let (code, out, err) = s.run(words);
+        assert_eq!(code, 1, "{words}: {out} {err}");
+        assert_eq!(err, format!("{expected_err}\n"), "{words}");
+    };
+
+    ok("create /a data", "Created /a\n");
+    ok("create -s /a/n-", "Created /a/n-0000000000\n");
+    fails("create /a x", "Node already exists: /a");
+    fails("create /nope/x", "Node does not exist: /nope/x");
+    // An ephemeral, gone when that invocation's session ends (cversion: 3 child changes).
+    ok("create -e /a/eph", "Created /a/eph\n");
+    ok("ls /", "[a, zookeeper]\n");
+    ok("ls /a", "[n-0000000000]\n");
+    ok("get /a", "data\n");
+    fails("set -v 5 /a x", "version No is not valid : /a");
+    let (code, out, err) = s.run("stat /a");
+    assert_eq!((code, err.as_str()), (0, ""));
+    assert_eq!(
+        normalize(&out),
+        "cZxid = *\nctime = *\nmZxid = *\nmtime = *\npZxid = *\ncversion = 3\n\
+         dataVersion = 0\naclVersion = 0\nephemeralOwner = 0x0\ndataLength = 4\nnumChildren = 1\n"
+    );
+    let (code, out, _) = s.run("get -s /a");
+    assert_eq!(code, 0);
+    assert!(out.starts_with("data\ncZxid = 0x"), "{out}");
+    assert!(out.ends_with("dataLength = 4\nnumChildren = 1\n"), "{out}");
+    let (code, out, _) = s.run("set -s /a data2");
+    assert_eq!(code, 0);
+    assert!(out.contains("\ndataVersion = 1\n"), "{out}");
+    ok("set -v 1 /a data3", "");
+    let (_, out, _) = s.run("ls -s /a");
+    assert!(out.starts_with("[n-0000000000]\ncZxid = "), "{out}");
+    ok(
+        "create /a/n-0000000000/deep x",
+        "Created /a/n-0000000000/deep\n",
+    );
+    ok("ls -R /a", "/a\n/a/n-0000000000\n/a/n-0000000000/deep\n");
+    ok("sync /a", "Sync is OK\n");
+    fails("delete /a", "Node not empty: /a");
+    fails(
+        "delete -v 7 /a/n-0000000000/deep",
+        "version No is not valid : /a/n-0000000000/deep",
+    );
+    ok("deleteall /a", "");
+    fails("get /a", "Node does not exist: /a");
+    fails("stat /a", "Node does not exist: /a");
+    fails("deleteall /a", "Node does not exist: /a");
+    ok("ls /", "[zookeeper]\n");
+
+    // Malformed commands: usage on stderr, exit 2, no connection needed.
+    let (code, out, err) = s.run("ls");
+    assert_eq!(
+        (code, out.as_str(), err.as_str()),
+        (2, "", "ls [-s] [-w] [-R] path\n")
+    );
+    let (code, _, err) = s.run("set -x /a b");
+    assert_eq!(
+        (code, err.as_str()),
+        (
+            2,
+            "Unrecognized option: -x\nset [-s] [-v version] path data\n"
+        )
+    );
+    let (code, _, err) = s.run("get a");
+    assert_eq!(
+        (code, err.as_str()),
+        (2, "Path must start with / character\n")
+    );
+    let (code, _, err) = s.run("bogus");
+    assert_eq!(code, 2);
+    assert!(err.starts_with("Unknown command: bogus\n"), "{err}");
+
+    // No server there.
+    let mut c = Command::new(BIN);
+    c.args(["-server", "127.0.0.1:1", "ls", "/"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let (code, _, err) = wait(c.spawn().unwrap());
+    assert_eq!(code, 1);
+    assert!(err.starts_with("Unable to connect to 127.0.0.1:1"), "{err}");
+}
+
+#[test]
+fn watch_waits_for_the_next_event() {
+    let s = Server::start();
+    let mut c = s.cmd();
+    c.args(["watch", "-t", "15", "/w"]);
+    let mut child = c.spawn().unwrap();
+    // Wait until the watch is set ("Watching /w" on stderr), then fire it from another invocation.
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    err.read_line(&mut line).unwrap();
+    assert_eq!(line, "Watching /w\n");
+    let (code, out, _) = s.run("create /w x");
+    assert_eq!((code, out.as_str()), (0, "Created /w\n"));
+    let (code, out, _) = wait(child);
+    assert_eq!(
+        (code, out.as_str()),
+        (
+            0,
+            "WatchedEvent state:SyncConnected type:NodeCreated path:/w\n"
+        )
+    );
+
+    // On an existing node: the data change; and a timeout is an error.
+    let mut child = s.cmd().args(["watch", "/w"]).spawn().unwrap();
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    err.read_line(&mut line).unwrap();
+    assert_eq!(s.run("set /w y").0, 0);
+    let (code, out, _) = wait(child);
+    assert_eq!(
+        (code, out.as_str()),
+        (
+            0,
+            "WatchedEvent state:SyncConnected type:NodeDataChanged path:/w\n"
+        )
+    );
+    let (code, out, err) = s.run("watch -t 0.2 /w");
+    assert_eq!(
+        (code, out.as_str(), err.as_str()),
+        (1, "", "Watching /w\nTimed out waiting for an event on /w\n")
+    );
+}
+
+#[test]
+fn interactive_shell_on_stdin() {
+    let s = Server::start();
+    let mut c = s.cmd();
+    c.stdin(Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    let script = "\
+create /i hello
+ls /
+
+get -w /i
+set /i world
+get -s /x
+frobnicate
+ls
+create -e /i/e
+ls -R /i
+quit
+get /i
+";
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(script.as_bytes())
+        .unwrap();
+    let (code, out, err) = wait(child);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        out,
+        format!(
+            "Connecting to {}\n\
+             \nWATCHER::\n\nWatchedEvent state:SyncConnected type:None path:null\n\
+             Created /i\n\
+             [i, zookeeper]\n\
+             hello\n\
+             \nWATCHER::\n\nWatchedEvent state:SyncConnected type:NodeDataChanged path:/i\n\
+             Created /i/e\n\
+             /i\n/i/e\n",
+            s.addr
+        )
+    );
+    assert!(
+        err.starts_with("Node does not exist: /x\nUnknown command: frobnicate\n"),
+        "{err}"
+    );
+    assert!(err.ends_with("\nls [-s] [-w] [-R] path\n"), "{err}");
+    // The ephemeral went with the shell's session; `get /i` after quit never ran.
+    let (code, out, _) = s.run("ls /i");
+    assert_eq!((code, out.as_str()), (0, "[]\n"));
+    assert_eq!(s.run("get /i").1, "world\n");
+}
