@@ -38,6 +38,8 @@
 //!   (exists for data/exists watches, getChildren for child watches). A change that happened
 //!   while moving is not detected (no synthetic event), and a child watch whose node was
 //!   deleted meanwhile does not fire.
+//! * **Recipes**: [`recipes`] has Curator-style recipes on top of the API: a reentrant
+//!   distributed lock, a leader latch and a service registry with discovery.
 //!
 //! ```no_run
 //! use paddock_client::{Client, ClientOptions, CreateMode, Error, ErrorCode};
@@ -62,6 +64,7 @@ mod convert;
 mod driver;
 mod error;
 mod options;
+pub mod recipes;
 
 pub use client::{Client, SessionState, Watch};
 pub use error::{Error, Result};
