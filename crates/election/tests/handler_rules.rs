@@ -1,0 +1,434 @@
+//! Each election rule as data: call one handler, assert the exact commands it returns.
+
+use paddock_election::{
+    Command, Election, ElectionConfig, Notification, PeerState, QuorumVerifier, Role, Vote,
+};
+use paddock_types::{Epoch, ServerId, Zxid};
+
+const FINALIZE: u32 = 2;
+
+fn config(finalize_wait_ticks: u32) -> ElectionConfig {
+    ElectionConfig {
+        finalize_wait_ticks,
+        max_notification_interval_ticks: 8,
+    }
+}
+
+fn qv(voters: &[u64], observers: &[u64]) -> QuorumVerifier {
+    QuorumVerifier::new(
+        voters.iter().map(|i| ServerId(*i)),
+        observers.iter().map(|i| ServerId(*i)),
+    )
+    .unwrap()
+}
+
+fn v(id: u64, zxid: u64, epoch: u32) -> Vote {
+    Vote::new(ServerId(id), Zxid(zxid), Epoch(epoch))
+}
+
+fn n(sender: u64, vote: Vote, round: u64, state: PeerState) -> Notification {
+    Notification {
+        vote,
+        round,
+        sender: ServerId(sender),
+        sender_state: state,
+    }
+}
+
+fn looking(sender: u64, vote: Vote, round: u64) -> Notification {
+    n(sender, vote, round, PeerState::Looking)
+}
+
+/// Peer 1 of {1..=5} (zxid 5, epoch 1), started.
+fn peer1_of_five(finalize: u32) -> Election {
+    let mut e = Election::new(
+        ServerId(1),
+        Zxid(5),
+        Epoch(1),
+        qv(&[1, 2, 3, 4, 5], &[]),
+        config(finalize),
+    );
+    e.start();
+    e
+}
+
+fn bcast(e: &Election) -> Command {
+    Command::Broadcast(e.current_notification())
+}
+
+#[test]
+fn start_increments_round_votes_for_self_and_broadcasts() {
+    let mut e = Election::new(
+        ServerId(1),
+        Zxid(5),
+        Epoch(1),
+        qv(&[1, 2, 3], &[]),
+        config(2),
+    )
+    .with_last_round(6);
+    assert_eq!(
+        e.start(),
+        vec![Command::Broadcast(looking(1, v(1, 5, 1), 7))]
+    );
+    assert_eq!(e.round(), 7);
+    assert_eq!(e.proposal(), v(1, 5, 1));
+}
+
+#[test]
+fn higher_round_adopts_round_and_the_better_vote() {
+    let mut e = peer1_of_five(FINALIZE);
+    let out = e.step(ServerId(2), looking(2, v(2, 9, 1), 4));
+    assert_eq!(out, vec![Command::Broadcast(looking(1, v(2, 9, 1), 4))]);
+    assert_eq!(e.round(), 4);
+}
+
+#[test]
+fn higher_round_with_a_worse_vote_goes_back_to_own_initial_vote() {
+    let mut e = peer1_of_five(FINALIZE);
+    e.step(ServerId(3), looking(3, v(3, 9, 1), 1)); // adopt 3 in round 1
+    let out = e.step(ServerId(2), looking(2, v(2, 1, 1), 2));
+    assert_eq!(out, vec![Command::Broadcast(looking(1, v(1, 5, 1), 2))]);
+}
+
+#[test]
+fn higher_round_forgets_the_votes_of_the_old_round() {
+    let mut e = peer1_of_five(FINALIZE);
+    e.step(ServerId(4), looking(4, v(4, 9, 1), 1));
+    e.step(ServerId(5), looking(5, v(4, 9, 1), 1)); // {1, 4, 5} back 4 in round 1: finalizing
+    assert!(e.is_finalizing());
+    e.step(ServerId(2), looking(2, v(4, 9, 1), 2)); // round 2: only {1, 2} so far
+    assert!(!e.is_finalizing());
+    for _ in 0..10 {
+        assert!(e
+            .tick()
+            .iter()
+            .all(|c| !matches!(c, Command::Decided { .. })));
+    }
+}
+
+#[test]
+fn same_round_better_vote_is_adopted_and_broadcast() {
+    let mut e = peer1_of_five(FINALIZE);
+    let out = e.step(ServerId(2), looking(2, v(2, 5, 2), 1));
+    assert_eq!(out, vec![Command::Broadcast(looking(1, v(2, 5, 2), 1))]);
+}
+
+#[test]
+fn same_round_worse_vote_is_counted_but_not_adopted() {
+    let mut e = peer1_of_five(FINALIZE);
+    assert_eq!(e.step(ServerId(2), looking(2, v(2, 4, 1), 1)), vec![]);
+    assert_eq!(e.proposal(), v(1, 5, 1));
+}
+
+#[test]
+fn lower_round_looking_sender_gets_our_vote_back_and_is_not_counted() {
+    let mut e = Election::new(
+        ServerId(1),
+        Zxid(5),
+        Epoch(1),
+        qv(&[1, 2, 3], &[]),
+        config(0),
+    )
+    .with_last_round(2);
+    e.start(); // round 3
+    let out = e.step(ServerId(2), looking(2, v(1, 5, 1), 1));
+    assert_eq!(
+        out,
+        vec![Command::Send {
+            to: ServerId(2),
+            notification: looking(1, v(1, 5, 1), 3)
+        }]
+    );
+    assert_eq!(
+        e.decision(),
+        None,
+        "a stale vote for us must not make a quorum"
+    );
+}
+
+#[test]
+fn quorum_starts_the_finalize_wait_then_decides() {
+    let mut e = peer1_of_five(FINALIZE);
+    e.step(ServerId(4), looking(4, v(4, 9, 1), 1));
+    assert_eq!(e.step(ServerId(5), looking(5, v(4, 9, 1), 1)), vec![]);
+    assert!(e.is_finalizing());
+    assert_eq!(e.tick(), vec![]);
+    assert_eq!(
+        e.tick(),
+        vec![Command::Decided {
+            leader: ServerId(4),
+            epoch: Epoch(1),
+            role: Role::Following
+        }]
+    );
+    let d = e.decision().unwrap();
+    assert!(!d.joined_established);
+    assert_eq!((d.vote, d.round), (v(4, 9, 1), 1));
+}
+
+#[test]
+fn better_vote_during_finalize_wait_cancels_it() {
+    let mut e = peer1_of_five(FINALIZE);
+    e.step(ServerId(4), looking(4, v(4, 9, 1), 1));
+    e.step(ServerId(5), looking(5, v(4, 9, 1), 1));
+    assert_eq!(e.tick(), vec![]);
+    let out = e.step(ServerId(3), looking(3, v(3, 10, 1), 1));
+    assert_eq!(out, vec![bcast(&e)]);
+    assert_eq!(e.proposal(), v(3, 10, 1));
+    assert!(!e.is_finalizing());
+    assert_eq!(e.decision(), None);
+}
+
+#[test]
+fn zero_finalize_wait_decides_on_the_quorum_forming_vote() {
+    let mut e = peer1_of_five(0);
+    e.step(ServerId(4), looking(4, v(4, 9, 1), 1));
+    let out = e.step(ServerId(5), looking(5, v(4, 9, 1), 1));
+    assert_eq!(
+        out,
+        vec![Command::Decided {
+            leader: ServerId(4),
+            epoch: Epoch(1),
+            role: Role::Following
+        }]
+    );
+}
+
+#[test]
+fn own_vote_winning_decides_leading() {
+    let mut e = Election::new(
+        ServerId(3),
+        Zxid(9),
+        Epoch(1),
+        qv(&[1, 2, 3], &[]),
+        config(0),
+    );
+    e.start();
+    let out = e.step(ServerId(1), looking(1, v(3, 9, 1), 1));
+    assert_eq!(
+        out,
+        vec![Command::Decided {
+            leader: ServerId(3),
+            epoch: Epoch(1),
+            role: Role::Leading
+        }]
+    );
+}
+
+#[test]
+fn silence_resends_with_doubling_interval_up_to_the_max() {
+    let mut e = peer1_of_five(FINALIZE);
+    let mut resent_at = Vec::new();
+    for t in 1..=40 {
+        let out = e.tick();
+        if !out.is_empty() {
+            assert_eq!(out, vec![bcast(&e)]);
+            resent_at.push(t);
+        }
+    }
+    // Intervals 2, 4, 8, then capped at 8.
+    assert_eq!(resent_at, vec![2, 6, 14, 22, 30, 38]);
+}
+
+#[test]
+fn a_notification_resets_the_quiet_time() {
+    let mut e = peer1_of_five(FINALIZE);
+    assert_eq!(e.tick(), vec![]);
+    e.step(ServerId(2), looking(2, v(2, 1, 1), 1));
+    assert_eq!(e.tick(), vec![]);
+    assert_eq!(e.tick(), vec![bcast(&e)]);
+}
+
+#[test]
+fn joins_an_established_leader_backed_by_a_quorum_that_says_it_leads() {
+    let mut e = peer1_of_five(FINALIZE);
+    let final_vote = v(4, 9, 3);
+    assert_eq!(
+        e.step(ServerId(2), n(2, final_vote, 7, PeerState::Following)),
+        vec![]
+    );
+    assert_eq!(
+        e.step(ServerId(3), n(3, final_vote, 7, PeerState::Following)),
+        vec![]
+    );
+    let out = e.step(ServerId(4), n(4, final_vote, 7, PeerState::Leading));
+    assert_eq!(
+        out,
+        vec![Command::Decided {
+            leader: ServerId(4),
+            epoch: Epoch(3),
+            role: Role::Following
+        }]
+    );
+    let d = e.decision().unwrap();
+    assert!(d.joined_established);
+    assert_eq!(d.round, 7, "adopts the established round");
+}
+
+#[test]
+fn does_not_join_when_the_leader_has_not_said_it_leads() {
+    let mut e = peer1_of_five(FINALIZE);
+    let final_vote = v(4, 9, 3);
+    for sender in [2, 3, 5] {
+        let out = e.step(
+            ServerId(sender),
+            n(sender, final_vote, 7, PeerState::Following),
+        );
+        assert_eq!(out, vec![]);
+    }
+    assert_eq!(e.decision(), None);
+}
+
+#[test]
+fn does_not_join_a_leader_backed_by_a_minority() {
+    let mut e = peer1_of_five(FINALIZE);
+    let final_vote = v(4, 9, 3);
+    e.step(ServerId(2), n(2, final_vote, 7, PeerState::Following));
+    assert_eq!(
+        e.step(ServerId(4), n(4, final_vote, 7, PeerState::Leading)),
+        vec![]
+    );
+}
+
+#[test]
+fn same_round_following_votes_count_with_looking_votes() {
+    // Round 1: peer 5 follows 4 already, peer 4 leads; our own proposal names 4 too.
+    let mut e = peer1_of_five(FINALIZE);
+    e.step(ServerId(4), looking(4, v(4, 9, 1), 1));
+    e.step(ServerId(4), n(4, v(4, 9, 1), 1, PeerState::Leading));
+    let out = e.step(ServerId(5), n(5, v(4, 9, 1), 1, PeerState::Following));
+    assert_eq!(
+        out,
+        vec![Command::Decided {
+            leader: ServerId(4),
+            epoch: Epoch(1),
+            role: Role::Following
+        }]
+    );
+}
+
+#[test]
+fn observer_notifications_are_answered_and_never_counted() {
+    let mut e = Election::new(
+        ServerId(1),
+        Zxid(5),
+        Epoch(1),
+        qv(&[1, 2, 3], &[7, 8]),
+        config(0),
+    );
+    e.start();
+    let out = e.step(ServerId(7), looking(7, v(1, 5, 1), 1));
+    assert_eq!(
+        out,
+        vec![Command::Send {
+            to: ServerId(7),
+            notification: looking(1, v(1, 5, 1), 1)
+        }]
+    );
+    e.step(ServerId(8), looking(8, v(1, 5, 1), 1));
+    assert_eq!(e.decision(), None);
+}
+
+#[test]
+fn votes_for_a_non_voter_are_ignored() {
+    let mut e = Election::new(
+        ServerId(1),
+        Zxid(5),
+        Epoch(1),
+        qv(&[1, 2, 3], &[7]),
+        config(0),
+    );
+    e.start();
+    assert_eq!(e.step(ServerId(2), looking(2, v(7, 99, 9), 1)), vec![]);
+    assert_eq!(e.proposal(), v(1, 5, 1));
+}
+
+#[test]
+fn notifications_from_strangers_and_before_start_are_ignored() {
+    let mut e = Election::new(
+        ServerId(1),
+        Zxid(5),
+        Epoch(1),
+        qv(&[1, 2, 3], &[]),
+        config(0),
+    );
+    assert_eq!(e.step(ServerId(2), looking(2, v(2, 9, 1), 1)), vec![]);
+    e.start();
+    assert_eq!(e.step(ServerId(9), looking(9, v(2, 9, 1), 1)), vec![]);
+    assert_eq!(e.proposal(), v(1, 5, 1));
+}
+
+#[test]
+fn observer_adopts_voters_votes_and_decides_observing() {
+    let mut e = Election::new(
+        ServerId(7),
+        Zxid(50),
+        Epoch(9),
+        qv(&[1, 2, 3], &[7]),
+        config(0),
+    );
+    let out = e.start();
+    assert_eq!(out, vec![Command::Broadcast(looking(7, v(7, 50, 9), 1))]);
+    let out = e.step(ServerId(1), looking(1, v(3, 9, 1), 1));
+    assert_eq!(out, vec![Command::Broadcast(looking(7, v(3, 9, 1), 1))]);
+    let out = e.step(ServerId(2), looking(2, v(3, 9, 1), 1));
+    assert_eq!(
+        out,
+        vec![Command::Decided {
+            leader: ServerId(3),
+            epoch: Epoch(1),
+            role: Role::Observing
+        }]
+    );
+}
+
+#[test]
+fn decided_peer_answers_looking_peers_with_its_final_vote() {
+    let mut e = Election::new(
+        ServerId(3),
+        Zxid(9),
+        Epoch(1),
+        qv(&[1, 2, 3], &[]),
+        config(0),
+    );
+    e.start();
+    e.step(ServerId(1), looking(1, v(3, 9, 1), 1));
+    let answer = n(3, v(3, 9, 1), 1, PeerState::Leading);
+    assert_eq!(e.answer_when_decided(PeerState::Looking), Some(answer));
+    assert_eq!(e.answer_when_decided(PeerState::Following), None);
+    assert_eq!(
+        e.step(ServerId(2), looking(2, v(2, 1, 1), 5)),
+        vec![Command::Send {
+            to: ServerId(2),
+            notification: answer
+        }]
+    );
+    assert_eq!(
+        e.step(ServerId(2), n(2, v(3, 9, 1), 1, PeerState::Following)),
+        vec![]
+    );
+    assert_eq!(e.tick(), vec![]);
+}
+
+#[test]
+fn undecided_peer_has_no_final_answer() {
+    let e = peer1_of_five(FINALIZE);
+    assert_eq!(e.answer_when_decided(PeerState::Looking), None);
+}
+
+#[test]
+fn single_voter_ensemble_elects_itself_after_the_finalize_wait() {
+    let mut e = Election::new(ServerId(1), Zxid(0), Epoch(0), qv(&[1], &[]), config(1));
+    assert_eq!(
+        e.start(),
+        vec![Command::Broadcast(looking(1, v(1, 0, 0), 1))]
+    );
+    assert_eq!(
+        e.tick(),
+        vec![Command::Decided {
+            leader: ServerId(1),
+            epoch: Epoch(0),
+            role: Role::Leading
+        }]
+    );
+}
