@@ -7,8 +7,8 @@
 //! ```text
 //!  args ──validate──▶ Config ──▶ run::run ──▶ stats::Report ──▶ human() / json()
 //!                                  │
-//!                                  ├─ session   (the only module that speaks gRPC; to be replaced
-//!                                  │             by the Rust client library when it exists)
+//!                                  ├─ session   (opens sessions with the Rust client library,
+//!                                  │             paddock-client; one Client per bench session)
 //!                                  ├─ workload  (seeded key choice, request builders)
 //!                                  └─ stats     (HdrHistogram per request kind, error counts)
 //! ```

@@ -8,21 +8,21 @@
 //!  all done ──▶ merge Recorders ──▶ cleanup session deletes children + parent (unless --keep)
 //! ```
 
-use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use bytes::Bytes;
-use paddock_proto::v1::{request::Op, response};
+use futures::stream::{self, FuturesUnordered, StreamExt};
+use paddock_client::{Client, CreateMode, Error, ErrorCode, MultiOp};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::args::{Config, Stop};
-use crate::session::{ops, Reply, Session, SessionError, MARSHALLING_ERROR};
-use crate::stats::{error_name, LostSession, Recorder, Report};
-use crate::workload::{key_path, session_rng, value, OpGen, OpKind};
+use crate::session::{self, describe, is_session_failure, SessionError};
+use crate::stats::{LostSession, Recorder, Report};
+use crate::workload::{key_path, session_rng, value, OpGen, OpKind, Request};
 
 /// Most ops in one setup multi, and most data bytes (the server caps a multi's data at 1 MiB).
 const SETUP_BATCH_OPS: usize = 500;
@@ -196,14 +196,14 @@ async fn measure(
 }
 
 /// Opens every session (session i on server i mod n); all or nothing.
-async fn connect_all(cfg: &Config) -> anyhow::Result<Vec<Session>> {
+async fn connect_all(cfg: &Config) -> anyhow::Result<Vec<Client>> {
     let mut set = JoinSet::new();
     for i in 0..cfg.sessions {
         let server = cfg.server_of(i).to_string();
-        let (timeout, depth) = (cfg.session_timeout_ms, cfg.pipeline);
-        set.spawn(async move { (i, Session::connect(&server, timeout, depth).await) });
+        let timeout = cfg.session_timeout_ms;
+        set.spawn(async move { (i, session::connect(&server, timeout).await) });
     }
-    let mut slots: Vec<Option<Session>> = (0..cfg.sessions).map(|_| None).collect();
+    let mut slots: Vec<Option<Client>> = (0..cfg.sessions).map(|_| None).collect();
     let mut failures = Vec::new();
     while let Some(r) = set.join_next().await {
         match r.context("a connect task panicked")? {
@@ -212,7 +212,7 @@ async fn connect_all(cfg: &Config) -> anyhow::Result<Vec<Session>> {
         }
     }
     if let Some((i, e)) = failures.iter().min_by_key(|(i, _)| *i) {
-        let opened: Vec<Session> = slots.into_iter().flatten().collect();
+        let opened: Vec<Client> = slots.into_iter().flatten().collect();
         close_all(opened).await;
         bail!(
             "{} of {} sessions could not be opened; session {i} on {}: {e}",
@@ -224,7 +224,7 @@ async fn connect_all(cfg: &Config) -> anyhow::Result<Vec<Session>> {
     Ok(slots.into_iter().flatten().collect())
 }
 
-async fn close_all(sessions: Vec<Session>) {
+async fn close_all(sessions: Vec<Client>) {
     let mut set = JoinSet::new();
     for s in sessions {
         set.spawn(async move { tokio::time::timeout(Duration::from_secs(5), s.close()).await });
@@ -271,11 +271,12 @@ struct Worker {
 }
 
 impl Worker {
-    /// The closed loop: keep up to `pipeline` requests in flight until the deadline / quota /
-    /// stop flag, then drain, then close the session.
+    /// The closed loop: keep up to `pipeline` requests in flight (concurrent calls on the one
+    /// client, which pipelines them on its stream) until the deadline / quota / stop flag, then
+    /// drain, then close the session.
     async fn run(
         self,
-        mut session: Session,
+        client: Client,
         mut gen: OpGen,
         mut start: watch::Receiver<Option<Instant>>,
     ) -> Outcome {
@@ -285,61 +286,47 @@ impl Worker {
         };
         let deadline = self.duration.map(|d| start + d);
         let mut recorder = Recorder::default();
-        let mut in_flight: VecDeque<(i64, Instant, OpKind)> =
-            VecDeque::with_capacity(self.pipeline);
+        let mut in_flight = FuturesUnordered::new();
         let mut sent = 0u64;
         let mut lost = None;
         let mut finished = start;
-        'run: loop {
+        loop {
             while in_flight.len() < self.pipeline && self.more(sent, deadline) {
-                let (kind, op) = gen.next_op();
+                let (kind, req) = gen.next_op();
                 let at = Instant::now();
-                match session.submit(op).await {
-                    Ok(xid) => in_flight.push_back((xid, at, kind)),
-                    Err(e) => {
-                        lost = Some(e);
-                        break 'run;
-                    }
-                }
+                in_flight.push(send(&client, kind, at, req));
                 sent += 1;
             }
-            let Some(&(xid, at, kind)) = in_flight.front() else {
+            let Some((kind, at, result)) = in_flight.next().await else {
                 break;
             };
-            let reply = match session.next_reply().await {
-                Ok(r) if r.xid == xid => r,
-                Ok(r) => {
-                    lost = Some(SessionError {
-                        code: MARSHALLING_ERROR,
-                        message: format!("answer for xid {} while waiting for {xid}", r.xid),
-                    });
-                    break;
+            let now = Instant::now();
+            finished = now;
+            match result {
+                Ok(()) => {
+                    recorder.record(kind, now - at);
+                    self.shared.ops.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(e) if !is_session_failure(&e) => {
+                    recorder.error(e.code().code(), 1);
+                    self.shared.errors.fetch_add(1, Ordering::Relaxed);
                 }
                 Err(e) => {
+                    // This request and whatever is unanswered are lost with the session.
+                    let e = SessionError::from(e);
+                    let n = in_flight.len() as u64 + 1;
+                    recorder.error(e.code, n);
+                    self.shared.errors.fetch_add(n, Ordering::Relaxed);
                     lost = Some(e);
                     break;
                 }
-            };
-            let now = Instant::now();
-            in_flight.pop_front();
-            finished = now;
-            if reply.error == 0 {
-                recorder.record(kind, now - at);
-                self.shared.ops.fetch_add(1, Ordering::Relaxed);
-            } else {
-                recorder.error(reply.error, 1);
-                self.shared.errors.fetch_add(1, Ordering::Relaxed);
             }
         }
-        if let Some(e) = &lost {
-            // Whatever was unanswered is lost with the session.
-            let n = in_flight.len() as u64;
-            recorder.error(e.code, n);
-            self.shared.errors.fetch_add(n, Ordering::Relaxed);
-            finished = Instant::now();
-        } else {
-            let _ = tokio::time::timeout(Duration::from_secs(5), session.close()).await;
+        drop(in_flight);
+        if lost.is_none() {
+            let _ = tokio::time::timeout(Duration::from_secs(5), client.close()).await;
         }
+        // A lost session is dropped without closing: its stream goes, the server expires it.
         Outcome {
             index: self.index,
             recorder,
@@ -359,110 +346,139 @@ impl Worker {
     }
 }
 
-/// Sends `ops` on `s` with up to `depth` in flight; returns the answers in order.
-async fn pipelined(
-    s: &mut Session,
-    ops: impl IntoIterator<Item = Op>,
+/// One measured request on `client`: what it was, when it was sent, and how it ended.
+async fn send(
+    client: &Client,
+    kind: OpKind,
+    at: Instant,
+    req: Request,
+) -> (OpKind, Instant, Result<(), Error>) {
+    let result = match req {
+        Request::Create { path, data } => client
+            .create(&path, data, CreateMode::PersistentSequential)
+            .await
+            .map(drop),
+        Request::SetData { path, data } => client.set_data(&path, data, -1).await.map(drop),
+        Request::GetData { path } => client.get_data(&path).await.map(drop),
+    };
+    (kind, at, result)
+}
+
+/// Runs `batches` as multis on `client` with up to `depth` in flight; returns the outcomes in
+/// order, or the first session-level failure.
+async fn multis(
+    client: &Client,
+    batches: impl IntoIterator<Item = Vec<MultiOp>>,
     depth: usize,
-) -> Result<Vec<Reply>, SessionError> {
-    let mut ops = ops.into_iter().peekable();
-    let mut in_flight = VecDeque::new();
-    let mut replies = Vec::new();
-    loop {
-        while in_flight.len() < depth {
-            match ops.next() {
-                Some(op) => in_flight.push_back(s.submit(op).await?),
-                None => break,
-            }
-        }
-        let Some(xid) = in_flight.pop_front() else {
-            return Ok(replies);
-        };
-        let r = s.next_reply().await?;
-        if r.xid != xid {
-            return Err(SessionError {
-                code: MARSHALLING_ERROR,
-                message: format!("answer for xid {} while waiting for {xid}", r.xid),
-            });
-        }
-        replies.push(r);
+) -> Result<Vec<Result<(), Error>>, SessionError> {
+    let outcomes: Vec<Result<(), Error>> = stream::iter(batches)
+        .map(|ops| async move { client.multi(ops).await.map(drop) })
+        .buffered(depth)
+        .collect()
+        .await;
+    check_session(outcomes)
+}
+
+/// `outcomes`, unless one of them is a session-level failure.
+fn check_session(outcomes: Vec<Result<(), Error>>) -> Result<Vec<Result<(), Error>>, SessionError> {
+    match outcomes
+        .iter()
+        .find_map(|r| r.as_ref().err().filter(|e| is_session_failure(e)))
+    {
+        Some(e) => Err(SessionError::from(e.clone())),
+        None => Ok(outcomes),
     }
 }
 
-fn describe(r: &Reply) -> String {
-    format!("{} ({}) {}", error_name(r.error), r.error, r.error_message)
+/// A request's error, or a session-level one as the run's error.
+fn answer<T>(r: Result<T, Error>) -> Result<Result<T, Error>, SessionError> {
+    match r {
+        Err(e) if is_session_failure(&e) => Err(SessionError::from(e)),
+        r => Ok(r),
+    }
 }
 
 /// Creates the parent and the keys (multi batches, pipelined).
 async fn setup(cfg: &Config, parent: &str, keys: &[String], data: &Bytes) -> anyhow::Result<()> {
-    let mut s = Session::connect(cfg.server_of(0), cfg.session_timeout_ms, BATCH_PIPELINE).await?;
-    let r = s
-        .call(ops::create(parent.into(), Bytes::new(), false))
-        .await?;
-    if r.error != 0 {
-        bail!("cannot create {parent}: {}", describe(&r));
+    let client = session::connect(cfg.server_of(0), cfg.session_timeout_ms).await?;
+    if let Err(e) = answer(
+        client
+            .create(parent, Bytes::new(), CreateMode::Persistent)
+            .await,
+    )? {
+        bail!("cannot create {parent}: {}", describe(&e));
     }
     let per_batch = (SETUP_BATCH_BYTES / data.len().max(1)).clamp(1, SETUP_BATCH_OPS);
-    let batches = keys
-        .chunks(per_batch)
-        .map(|chunk| ops::multi_create(chunk.iter().map(|k| (k.clone(), data.clone()))));
-    for r in pipelined(&mut s, batches, BATCH_PIPELINE).await? {
-        if r.error != 0 {
-            bail!("cannot create the keys: {}", describe(&r));
+    let batches = keys.chunks(per_batch).map(|chunk| {
+        chunk
+            .iter()
+            .map(|k| MultiOp::Create {
+                path: k.clone(),
+                data: data.clone(),
+                mode: CreateMode::Persistent,
+            })
+            .collect()
+    });
+    for r in multis(&client, batches, BATCH_PIPELINE).await? {
+        if let Err(e) = r {
+            bail!("cannot create the keys: {}", describe(&e));
         }
     }
-    s.close().await?;
+    client.close().await.map_err(SessionError::from)?;
     Ok(())
 }
 
 /// Deletes every child of `parent` (a few rounds, in case of stragglers) and `parent`; returns
 /// how many children were deleted.
 async fn cleanup(cfg: &Config, parent: &str) -> anyhow::Result<u64> {
-    let mut s = Session::connect(cfg.server_of(0), cfg.session_timeout_ms, BATCH_PIPELINE).await?;
+    let client = session::connect(cfg.server_of(0), cfg.session_timeout_ms).await?;
     let mut deleted = 0u64;
     for _round in 0..3 {
-        let r = s.call(ops::get_children(parent.into())).await?;
-        let children = match (r.error, r.result) {
-            (0, Some(response::Result::GetChildren(c))) => c.children,
-            (-101, _) => {
-                s.close().await?;
+        let children = match answer(client.get_children(parent).await)? {
+            Ok((children, _)) => children,
+            Err(e) if e.code() == ErrorCode::NoNode => {
+                client.close().await.map_err(SessionError::from)?;
                 return Ok(deleted);
             }
-            (_, result) => {
-                let r = Reply { result, ..r };
-                bail!("cannot list {parent}: {}", describe(&r));
-            }
+            Err(e) => bail!("cannot list {parent}: {}", describe(&e)),
         };
         if children.is_empty() {
             break;
         }
         let paths: Vec<String> = children.iter().map(|c| format!("{parent}/{c}")).collect();
         let batches: Vec<&[String]> = paths.chunks(CLEANUP_BATCH_OPS).collect();
-        let replies = pipelined(
-            &mut s,
-            batches.iter().map(|b| ops::multi_delete(b.iter().cloned())),
+        let outcomes = multis(
+            &client,
+            batches.iter().map(|b| {
+                b.iter()
+                    .map(|p| MultiOp::Delete {
+                        path: p.clone(),
+                        version: -1,
+                    })
+                    .collect()
+            }),
             BATCH_PIPELINE,
         )
         .await?;
-        for (batch, r) in batches.iter().zip(replies) {
-            if r.error == 0 {
+        for (batch, r) in batches.iter().zip(outcomes) {
+            if r.is_ok() {
                 deleted += batch.len() as u64;
                 continue;
             }
             // One bad op fails the whole multi: delete that batch one by one.
-            let singles = pipelined(
-                &mut s,
-                batch.iter().map(|p| ops::delete(p.clone())),
-                BATCH_PIPELINE,
-            )
-            .await?;
-            deleted += singles.iter().filter(|r| r.error == 0).count() as u64;
+            let singles: Vec<Result<(), Error>> = stream::iter(batch.iter())
+                .map(|p| client.delete(p, -1))
+                .buffered(BATCH_PIPELINE)
+                .collect()
+                .await;
+            deleted += check_session(singles)?.iter().filter(|r| r.is_ok()).count() as u64;
         }
     }
-    let r = s.call(ops::delete(parent.into())).await?;
-    if r.error != 0 && r.error != -101 {
-        bail!("cannot delete {parent}: {}", describe(&r));
+    if let Err(e) = answer(client.delete(parent, -1).await)? {
+        if e.code() != ErrorCode::NoNode {
+            bail!("cannot delete {parent}: {}", describe(&e));
+        }
     }
-    s.close().await?;
+    client.close().await.map_err(SessionError::from)?;
     Ok(deleted)
 }

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
-use paddock_proto::v1::ErrorCode;
+use paddock_client::ErrorCode;
 
 use crate::args::{Config, Stop};
 use crate::workload::OpKind;
@@ -15,12 +15,9 @@ const MAX_TRACKED_US: u64 = 3_600_000_000;
 
 /// ZooKeeper's name for an error code (`-101` → `NONODE`), or `UNKNOWN`.
 pub fn error_name(code: i32) -> String {
-    match ErrorCode::try_from(code) {
-        Ok(c) => c
-            .as_str_name()
-            .trim_start_matches("ERROR_CODE_")
-            .replace('_', ""),
-        Err(_) => "UNKNOWN".into(),
+    match ErrorCode::from_code(code) {
+        Some(c) => c.name().into(),
+        None => "UNKNOWN".into(),
     }
 }
 

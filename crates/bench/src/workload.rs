@@ -7,10 +7,8 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use paddock_proto::v1::request::Op;
 
 use crate::args::Workload;
-use crate::session::ops;
 
 /// SplitMix64 (Steele, Lea, Flood 2014): tiny, fast, and fully specified.
 #[derive(Debug, Clone)]
@@ -63,6 +61,24 @@ impl OpKind {
     pub fn index(self) -> usize {
         self as usize
     }
+}
+
+/// One measured request, as the session sends it with the client library.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Request {
+    /// A persistent-sequential create (the server appends the sequence number to `path`).
+    Create {
+        path: String,
+        data: Bytes,
+    },
+    /// setData with version -1 (any).
+    SetData {
+        path: String,
+        data: Bytes,
+    },
+    GetData {
+        path: String,
+    },
 }
 
 /// The path of key `i` under `parent`.
@@ -126,16 +142,20 @@ impl OpGen {
     }
 
     /// The next request.
-    pub fn next_op(&mut self) -> (OpKind, Op) {
+    pub fn next_op(&mut self) -> (OpKind, Request) {
         let (kind, key) = self.choose();
         let op = match (kind, key) {
-            (OpKind::Create, _) => {
-                ops::create(self.create_prefix.to_string(), self.value.clone(), true)
-            }
-            (OpKind::Set, Some(k)) => {
-                ops::set_data(self.keys[k as usize].clone(), self.value.clone())
-            }
-            (OpKind::Get, Some(k)) => ops::get_data(self.keys[k as usize].clone()),
+            (OpKind::Create, _) => Request::Create {
+                path: self.create_prefix.to_string(),
+                data: self.value.clone(),
+            },
+            (OpKind::Set, Some(k)) => Request::SetData {
+                path: self.keys[k as usize].clone(),
+                data: self.value.clone(),
+            },
+            (OpKind::Get, Some(k)) => Request::GetData {
+                path: self.keys[k as usize].clone(),
+            },
             (_, None) => unreachable!("set and get always pick a key"),
         };
         (kind, op)
@@ -218,18 +238,17 @@ mod tests {
         for _ in 0..20 {
             let (_, key) = twin.choose();
             match g.next_op() {
-                (OpKind::Set, Op::SetData(r)) => {
-                    assert_eq!(r.path, key_path("/p", key.unwrap()));
-                    assert_eq!(r.version, -1);
-                    assert_eq!(&r.data[..], b"abc");
+                (OpKind::Set, Request::SetData { path, data }) => {
+                    assert_eq!(path, key_path("/p", key.unwrap()));
+                    assert_eq!(&data[..], b"abc");
                 }
                 other => panic!("{other:?}"),
             }
         }
         match gen(Workload::Create, 5, 0, 0, 50).next_op() {
-            (OpKind::Create, Op::Create(c)) => {
-                assert_eq!(c.path, "/p/seq-");
-                assert_eq!(c.mode, 2, "persistent sequential");
+            (OpKind::Create, Request::Create { path, data }) => {
+                assert_eq!(path, "/p/seq-");
+                assert_eq!(&data[..], b"abc");
             }
             other => panic!("{other:?}"),
         }

@@ -6,8 +6,7 @@ use std::sync::Arc;
 use clap::Parser;
 use paddock_bench::args::Args;
 use paddock_bench::run::{self, Shared};
-use paddock_bench::session::{ops, Session};
-use paddock_proto::v1::response;
+use paddock_client::{Client, ClientOptions, ErrorCode};
 
 async fn server() -> (paddock_node::Node, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -31,16 +30,15 @@ fn config(addr: &str, extra: &[&str]) -> paddock_bench::args::Config {
 
 /// The children of `path`, or None if it does not exist.
 async fn children(addr: &str, path: &str) -> Option<Vec<String>> {
-    let mut s = Session::connect(addr, 10_000, 1).await.expect("session");
-    let r = s
-        .call(ops::get_children(path.into()))
+    let client = Client::connect(addr, ClientOptions::default())
         .await
-        .expect("answer");
-    s.close().await.expect("close");
-    match (r.error, r.result) {
-        (0, Some(response::Result::GetChildren(c))) => Some(c.children),
-        (-101, _) => None,
-        other => panic!("getChildren {path}: {other:?}"),
+        .expect("session");
+    let r = client.get_children(path).await;
+    client.close().await.expect("close");
+    match r {
+        Ok((children, _)) => Some(children),
+        Err(e) if e.code() == ErrorCode::NoNode => None,
+        Err(e) => panic!("getChildren {path}: {e:?}"),
     }
 }
 

@@ -102,11 +102,14 @@ impl Client {
     /// an order shuffled with [`ClientOptions::seed`]) and opens a new session.
     ///
     /// Errors: [`Error::InvalidArgument`] for a malformed connect string,
-    /// [`Error::ConnectionLoss`] when no server accepted the session (the reasons are logged),
+    /// [`Error::ConnectionLoss`] when no server accepted the session (the reasons are logged), or
+    /// [`Error::Zk`] with the last server's refusal code when it gave one other than
+    /// ConnectionLoss (e.g. `Throttled` for too many connections from this address),
     /// [`Error::Zk`] BadArguments when a server rejects the options (e.g. a negative timeout).
     pub async fn connect(connect_string: &str, opts: ClientOptions) -> Result<Client> {
         let servers = shuffled(parse_connect_string(connect_string)?, opts.seed);
         let timeout_ms = opts.session_timeout.as_millis().min(i32::MAX as u128) as i32;
+        let mut last_refusal = None;
         for (i, addr) in servers.iter().enumerate() {
             let hello = pb::ConnectRequest {
                 session_id: 0,
@@ -134,10 +137,16 @@ impl Client {
                     });
                 }
                 Err(ConnectError::Fatal(e)) => return Err(e),
+                Err(ConnectError::Retry(why, code)) => {
+                    tracing::warn!(server = %addr, "cannot open a session: {why}");
+                    last_refusal = code
+                        .filter(|c| *c != paddock_types::ErrorCode::ConnectionLoss)
+                        .map(|code| Error::Zk { code, message: why });
+                }
                 Err(e) => tracing::warn!(server = %addr, "cannot open a session: {e:?}"),
             }
         }
-        Err(Error::ConnectionLoss)
+        Err(last_refusal.unwrap_or(Error::ConnectionLoss))
     }
 
     /// The session's id.

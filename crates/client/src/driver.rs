@@ -122,8 +122,9 @@ pub(crate) enum ConnectError {
     Expired,
     /// The server rejected the handshake itself (BADARGUMENTS): retrying will not help.
     Fatal(Error),
-    /// Unreachable, not serving, behind our zxid, throttled...: try another server.
-    Retry(String),
+    /// Unreachable, not serving, behind our zxid, throttled...: try another server. Carries the
+    /// server's ZooKeeper code when it gave one (e.g. Throttled for too many connections).
+    Retry(String, Option<paddock_types::ErrorCode>),
 }
 
 fn status_code(s: &tonic::Status) -> Option<i32> {
@@ -142,11 +143,14 @@ fn classify(s: &tonic::Status) -> ConnectError {
             code: paddock_types::ErrorCode::BadArguments,
             message: s.message().to_string(),
         }),
-        code => ConnectError::Retry(format!(
-            "stream ended: {:?} {} (code {code:?})",
-            s.code(),
-            s.message()
-        )),
+        code => ConnectError::Retry(
+            format!(
+                "stream ended: {:?} {} (code {code:?})",
+                s.code(),
+                s.message()
+            ),
+            code.and_then(paddock_types::ErrorCode::from_code),
+        ),
     }
 }
 
@@ -165,7 +169,7 @@ pub(crate) async fn connect_one(
         let channel = endpoint
             .connect()
             .await
-            .map_err(|e| ConnectError::Retry(format!("cannot connect to {addr}: {e}")))?;
+            .map_err(|e| ConnectError::Retry(format!("cannot connect to {addr}: {e}"), None))?;
         let mut client = PaddockClient::new(channel)
             .max_decoding_message_size(max_message)
             .max_encoding_message_size(max_message);
@@ -189,17 +193,19 @@ pub(crate) async fn connect_one(
                 },
                 c,
             )),
-            Ok(other) => Err(ConnectError::Retry(format!(
-                "{addr}: expected a ConnectResponse, got {other:?}"
-            ))),
+            Ok(other) => Err(ConnectError::Retry(
+                format!("{addr}: expected a ConnectResponse, got {other:?}"),
+                None,
+            )),
             Err(s) => Err(classify(&s)),
         }
     };
     match tokio::time::timeout(limit, attempt).await {
         Ok(r) => r,
-        Err(_) => Err(ConnectError::Retry(format!(
-            "{addr}: no handshake within {limit:?}"
-        ))),
+        Err(_) => Err(ConnectError::Retry(
+            format!("{addr}: no handshake within {limit:?}"),
+            None,
+        )),
     }
 }
 
@@ -428,7 +434,7 @@ impl Driver {
                         let end = match classify(&s) {
                             ConnectError::Expired => End::Expired,
                             ConnectError::Fatal(e) => End::Lost(e.to_string()),
-                            ConnectError::Retry(why) => End::Lost(why),
+                            ConnectError::Retry(why, _) => End::Lost(why),
                         };
                         return (end, addr);
                     }
