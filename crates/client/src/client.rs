@@ -214,10 +214,17 @@ impl Client {
             reply: tx,
             watch: reg,
         };
-        match tokio::time::timeout_at(deadline, self.cmd_tx.send(cmd)).await {
-            Err(_) => return Err(Error::Timeout),
-            Ok(Err(_)) => return Err(self.shared.terminal_error()),
-            Ok(Ok(())) => {}
+        // The queue almost always has room: only wait (with the deadline) when it is full.
+        match self.cmd_tx.try_send(cmd) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Closed(_)) => return Err(self.shared.terminal_error()),
+            Err(mpsc::error::TrySendError::Full(cmd)) => {
+                match tokio::time::timeout_at(deadline, self.cmd_tx.send(cmd)).await {
+                    Err(_) => return Err(Error::Timeout),
+                    Ok(Err(_)) => return Err(self.shared.terminal_error()),
+                    Ok(Ok(())) => {}
+                }
+            }
         }
         let r = match tokio::time::timeout_at(deadline, rx).await {
             Err(_) => return Err(Error::Timeout),

@@ -417,9 +417,17 @@ impl Driver {
             self.send_cmd(&tx, cmd);
         }
         let mut last_sent = Instant::now();
+        // One timer for both deadlines (ping when idle, give up when silent), moved only when
+        // the earlier of the two changes: no timer is created per message.
+        let timer = sleep_until(last_sent + self.timeout / 3);
+        tokio::pin!(timer);
         loop {
             let ping_at = last_sent + self.timeout / 3;
             let dead_at = self.last_heard + self.timeout * 2 / 3;
+            let next = ping_at.min(dead_at);
+            if timer.deadline() != next {
+                timer.as_mut().reset(next);
+            }
             tokio::select! {
                 biased;
                 msg = rx.message() => match msg {
@@ -443,15 +451,20 @@ impl Driver {
                     None => return (End::ClientGone, addr),
                     Some(cmd) => {
                         self.send_cmd(&tx, cmd);
+                        // Send everything else already queued in the same wakeup (pipelining).
+                        while let Ok(cmd) = self.cmd_rx.try_recv() {
+                            self.send_cmd(&tx, cmd);
+                        }
                         last_sent = Instant::now();
                     }
                 },
-                _ = sleep_until(ping_at) => {
+                () = &mut timer => {
+                    let now = Instant::now();
+                    if now >= dead_at {
+                        return (End::Lost(format!("nothing from the server for {:?}", self.timeout * 2 / 3)), addr);
+                    }
                     self.send_op(&tx, Op::Ping(pb::PingRequest {}), Reply::Internal);
-                    last_sent = Instant::now();
-                }
-                _ = sleep_until(dead_at) => {
-                    return (End::Lost(format!("nothing from the server for {:?}", self.timeout * 2 / 3)), addr);
+                    last_sent = now;
                 }
             }
         }
