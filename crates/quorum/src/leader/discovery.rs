@@ -1,0 +1,167 @@
+//! Discovery: FOLLOWERINFO / OBSERVERINFO -> new epoch = max(acceptedEpoch) + 1 once a quorum
+//! (the leader included) answered, made durable before LEADERINFO leaves -> ACKEPOCH from a
+//! quorum, the leader stepping down if a voter is ahead of it (ZooKeeper's
+//! `Leader.getEpochToPropose` / `waitForEpochAck`).
+
+use super::{Leader, LeaderPhase, Learner, LearnerPhase};
+use crate::command::{Command, Reason};
+use crate::messages::{PeerMessage, PROTOCOL_VERSION};
+use paddock_types::{Epoch, ServerId, Zxid};
+use std::collections::BTreeSet;
+
+impl Leader {
+    pub(crate) fn on_learner_info(
+        &mut self,
+        from: ServerId,
+        observer: bool,
+        accepted_epoch: Epoch,
+        last_zxid: Zxid,
+        protocol_version: u32,
+    ) -> Vec<Command> {
+        if protocol_version != PROTOCOL_VERSION {
+            return vec![self.drop_learner(
+                from,
+                format!("protocol version {protocol_version}, expected {PROTOCOL_VERSION}"),
+            )];
+        }
+        let known = if observer {
+            self.members.is_observer(from)
+        } else {
+            self.members.is_voter(from)
+        };
+        if !known || from == self.me {
+            return vec![self.drop_learner(
+                from,
+                format!(
+                    "server {from} is not a configured {}",
+                    if observer { "observer" } else { "voter" }
+                ),
+            )];
+        }
+        // A new FOLLOWERINFO is a new connection: forget what we knew of the old one.
+        self.learner_disconnected(from);
+        self.learners.insert(
+            from,
+            Learner {
+                observer,
+                accepted_epoch,
+                last_zxid,
+                phase: LearnerPhase::Info,
+                last_heard: self.now,
+            },
+        );
+        match self.new_epoch {
+            None => self.maybe_propose_epoch(),
+            Some(e) if accepted_epoch > e => {
+                vec![self.drop_learner(
+                    from,
+                    format!("its accepted epoch {accepted_epoch} is above the new epoch {e}"),
+                )]
+            }
+            Some(_) if self.new_epoch_durable => self.send_leader_info(from),
+            Some(_) => Vec::new(),
+        }
+    }
+
+    fn maybe_propose_epoch(&mut self) -> Vec<Command> {
+        let mut connected: BTreeSet<ServerId> = self.learners.keys().copied().collect();
+        connected.insert(self.me);
+        if !self.members.contains_quorum(&connected) {
+            return Vec::new();
+        }
+        let max = self
+            .learners
+            .values()
+            .map(|l| l.accepted_epoch)
+            .chain([self.accepted_epoch])
+            .max();
+        let new_epoch = Epoch(max.expect("the leader's own epoch is in the set").0 + 1);
+        tracing::info!(me = %self.me, %new_epoch, "proposing new epoch");
+        self.new_epoch = Some(new_epoch);
+        vec![Command::PersistAcceptedEpoch(new_epoch)]
+    }
+
+    pub(crate) fn on_accepted_epoch_durable(&mut self, e: Epoch) -> Vec<Command> {
+        assert_eq!(
+            Some(e),
+            self.new_epoch,
+            "only the proposed epoch is persisted"
+        );
+        assert!(!self.new_epoch_durable, "the new epoch is persisted once");
+        self.new_epoch_durable = true;
+        self.accepted_epoch = e;
+        self.phase = LeaderPhase::AwaitEpochAcks;
+        self.epoch_acks.insert(self.me);
+        let waiting: Vec<ServerId> = self
+            .learners
+            .iter()
+            .filter(|(_, l)| l.phase == LearnerPhase::Info)
+            .map(|(id, _)| *id)
+            .collect();
+        waiting
+            .into_iter()
+            .flat_map(|id| self.send_leader_info(id))
+            .collect()
+    }
+
+    fn send_leader_info(&mut self, to: ServerId) -> Vec<Command> {
+        let new_epoch = self
+            .new_epoch
+            .expect("LEADERINFO only after the epoch is decided");
+        let l = self
+            .learners
+            .get_mut(&to)
+            .expect("LEADERINFO goes to a known learner");
+        l.phase = LearnerPhase::EpochSent;
+        vec![Leader::send(
+            to,
+            PeerMessage::LeaderInfo {
+                new_epoch,
+                protocol_version: PROTOCOL_VERSION,
+            },
+        )]
+    }
+
+    pub(crate) fn on_ack_epoch(
+        &mut self,
+        from: ServerId,
+        current_epoch: Epoch,
+        last_zxid: Zxid,
+    ) -> Vec<Command> {
+        let Some(l) = self.learners.get_mut(&from) else {
+            return vec![self.drop_learner(from, "ACKEPOCH from an unknown learner".into())];
+        };
+        if l.phase != LearnerPhase::EpochSent {
+            return vec![self.drop_learner(from, "ACKEPOCH before LEADERINFO".into())];
+        }
+        if !l.observer && (current_epoch, last_zxid) > (self.current_epoch, self.last_zxid) {
+            return vec![self.step_down(Reason::QuorumMemberAhead(from))];
+        }
+        l.phase = LearnerPhase::EpochAcked;
+        l.last_zxid = last_zxid;
+        match self.phase {
+            LeaderPhase::AwaitEpochAcks => {
+                if !l.observer {
+                    self.epoch_acks.insert(from);
+                }
+                if !self.members.contains_quorum(&self.epoch_acks) {
+                    return Vec::new();
+                }
+                self.phase = LeaderPhase::Sync;
+                let new_epoch = self.new_epoch.expect("epoch decided before epoch acks");
+                let mut out = vec![Command::PersistCurrentEpoch(new_epoch)];
+                let ready: Vec<ServerId> = self
+                    .learners
+                    .iter()
+                    .filter(|(_, l)| l.phase == LearnerPhase::EpochAcked)
+                    .map(|(id, _)| *id)
+                    .collect();
+                for id in ready {
+                    out.extend(self.sync_learner(id));
+                }
+                out
+            }
+            _ => self.sync_learner(from),
+        }
+    }
+}

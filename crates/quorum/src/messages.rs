@@ -1,0 +1,111 @@
+//! The leader <-> learner protocol messages (ZooKeeper's `QuorumPacket` types), transport-neutral.
+//!
+//! Transaction payloads are opaque [`Bytes`]: the encoded `paddock_types::Txn`. The ZAB core never
+//! decodes them.
+
+use bytes::Bytes;
+use paddock_types::{Epoch, Zxid};
+
+/// The peer protocol version this crate speaks; a learner with another version is refused.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// One message on a leader <-> learner stream. Streams are FIFO per peer pair.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PeerMessage {
+    /// Learner -> leader, discovery: a follower's accepted epoch and last logged zxid.
+    FollowerInfo {
+        /// The learner's acceptedEpoch.
+        accepted_epoch: Epoch,
+        /// The learner's last logged zxid.
+        last_zxid: Zxid,
+        /// The learner's protocol version.
+        protocol_version: u32,
+    },
+    /// Learner -> leader, discovery: as `FollowerInfo`, from an observer (never counted).
+    ObserverInfo {
+        /// The observer's acceptedEpoch.
+        accepted_epoch: Epoch,
+        /// The observer's last logged zxid.
+        last_zxid: Zxid,
+        /// The observer's protocol version.
+        protocol_version: u32,
+    },
+    /// Leader -> learner: the epoch the leader proposes (max acceptedEpoch + 1).
+    LeaderInfo {
+        /// The proposed epoch.
+        new_epoch: Epoch,
+        /// The leader's protocol version.
+        protocol_version: u32,
+    },
+    /// Learner -> leader, after acceptedEpoch is durable: the learner's state summary.
+    AckEpoch {
+        /// The learner's currentEpoch.
+        current_epoch: Epoch,
+        /// The learner's last logged zxid.
+        last_zxid: Zxid,
+    },
+    /// Leader -> learner: incremental sync follows (`Txn`s), up to `last_zxid`.
+    Diff {
+        /// The leader's last zxid of the sync.
+        last_zxid: Zxid,
+    },
+    /// Leader -> learner: drop every logged txn above `zxid` (then `Txn`s may follow: TRUNC+DIFF).
+    Trunc {
+        /// The last zxid the learner keeps.
+        zxid: Zxid,
+    },
+    /// Leader -> learner: the full state as of `zxid` replaces the learner's.
+    Snap {
+        /// The zxid the snapshot is at.
+        zxid: Zxid,
+        /// The serialized data tree (opaque here).
+        data: Bytes,
+    },
+    /// Leader -> learner, during sync: one committed transaction to log and apply.
+    Txn {
+        /// Its zxid.
+        zxid: Zxid,
+        /// The encoded transaction.
+        data: Bytes,
+    },
+    /// Leader -> learner: the sync is complete; `zxid` is (new epoch, 0).
+    NewLeader {
+        /// (new epoch, 0).
+        zxid: Zxid,
+    },
+    /// Learner -> leader, after the sync and currentEpoch are durable.
+    AckNewLeader {
+        /// The `NewLeader` zxid being acknowledged.
+        zxid: Zxid,
+    },
+    /// Leader -> learner: a quorum acked NEWLEADER; start serving clients.
+    UpToDate,
+    /// Leader -> follower: log this proposal.
+    Proposal {
+        /// Its zxid.
+        zxid: Zxid,
+        /// The encoded transaction.
+        data: Bytes,
+    },
+    /// Follower -> leader, after the proposal is durable.
+    Ack {
+        /// The proposal acknowledged.
+        zxid: Zxid,
+    },
+    /// Leader -> follower: `zxid` is committed; apply it (in zxid order).
+    Commit {
+        /// The committed proposal.
+        zxid: Zxid,
+    },
+    /// Leader -> observer: a committed transaction (proposal and commit in one).
+    Inform {
+        /// Its zxid.
+        zxid: Zxid,
+        /// The encoded transaction.
+        data: Bytes,
+    },
+    /// Leader -> learner heartbeat.
+    Ping,
+    /// Learner -> leader answer to `Ping` (session reports: not yet).
+    PingReply,
+}

@@ -1,0 +1,484 @@
+//! An in-memory harness: one leader and its learners stepped over a seeded network, for scenario
+//! tests (STYLE habit 9, in its simple form).
+//!
+//! Assumptions, stated: links are FIFO and lossless while connected (like the TCP streams ZAB
+//! runs on); a *crash* loses a node's messages in flight and every log entry not yet reported
+//! durable, then the node restarts from its durable storage. Message delivery and durability
+//! notices interleave in an order drawn from the seed; a durability notice is delivered on a
+//! later step than the command that asked for it. The "data tree" is the list of applied zxids.
+
+use crate::command::{Command, Persisted};
+use crate::config::ZabConfig;
+use crate::follower::Follower;
+use crate::leader::Leader;
+use crate::membership::Membership;
+use crate::messages::PeerMessage;
+use bytes::Bytes;
+use paddock_types::{Epoch, ServerId, Zxid};
+use std::collections::{BTreeMap, VecDeque};
+
+/// A small deterministic RNG (xorshift64*), so the harness needs no dependency.
+#[derive(Clone, Debug)]
+pub struct Rng(u64);
+
+impl Rng {
+    /// Seeded; any seed works.
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+
+    /// A value in `0..n` (`n > 0`).
+    pub fn below(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        (self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) % n as u64) as usize
+    }
+}
+
+/// One server's durable (and not yet durable) state.
+#[derive(Clone, Debug, Default)]
+pub struct Storage {
+    /// acceptedEpoch (durable once written here; the notice models the fsync delay).
+    pub accepted_epoch: Epoch,
+    /// currentEpoch.
+    pub current_epoch: Epoch,
+    /// Logged transactions.
+    pub log: BTreeMap<Zxid, Bytes>,
+    /// Logged, durability not yet reported: lost on a crash.
+    pub unsynced: Vec<Zxid>,
+    /// The zxid of the last installed snapshot.
+    pub snap_zxid: Zxid,
+    /// The data tree: applied zxids in order.
+    pub applied: Vec<Zxid>,
+}
+
+impl Storage {
+    /// Rebuilds the tree as a restarting server does: the snapshot plus every logged txn.
+    pub fn reload(&mut self) {
+        let snap = self.snap_zxid;
+        let mut tree: Vec<Zxid> = self
+            .applied
+            .iter()
+            .copied()
+            .filter(|z| *z <= snap)
+            .collect();
+        tree.extend(self.log.keys().copied().filter(|z| *z > snap));
+        self.applied = tree;
+    }
+
+    /// The last logged zxid.
+    pub fn last_zxid(&self) -> Zxid {
+        self.log
+            .keys()
+            .next_back()
+            .copied()
+            .unwrap_or(Zxid::ZERO)
+            .max(self.snap_zxid)
+    }
+}
+
+/// What a node is doing.
+#[derive(Clone, Debug)]
+pub enum Role {
+    /// Leading.
+    Leading(Box<Leader>),
+    /// Following or observing.
+    Following(Box<Follower>),
+    /// Not in the protocol (LOOKING or crashed).
+    Looking,
+}
+
+/// One simulated server.
+#[derive(Clone, Debug)]
+pub struct Node {
+    /// Its role.
+    pub role: Role,
+    /// Its storage.
+    pub storage: Storage,
+    /// Durability notices not delivered yet.
+    pub notices: VecDeque<Persisted>,
+    /// Whether it serves clients.
+    pub serving: bool,
+}
+
+/// The simulated ensemble.
+#[derive(Debug)]
+pub struct Sim {
+    /// The RNG.
+    pub rng: Rng,
+    /// The config every node uses.
+    pub config: ZabConfig,
+    /// The membership.
+    pub members: Membership,
+    /// The servers.
+    pub nodes: BTreeMap<ServerId, Node>,
+    /// FIFO links.
+    pub links: BTreeMap<(ServerId, ServerId), VecDeque<PeerMessage>>,
+    /// Role-ending and notable commands, in order: (server, command).
+    pub events: Vec<(ServerId, Command)>,
+    /// The leader set by [`Sim::elect`].
+    pub leader: Option<ServerId>,
+    /// Per mille of deliveries that instead break the leader <-> learner stream (a lost message
+    /// on TCP is a broken connection): the learner re-registers at once and is re-synced.
+    pub break_per_mille: usize,
+    /// How many streams were broken.
+    pub breaks: usize,
+}
+
+fn encode_tree(applied: &[Zxid]) -> Bytes {
+    applied
+        .iter()
+        .flat_map(|z| z.to_be_bytes())
+        .collect::<Vec<u8>>()
+        .into()
+}
+
+fn decode_tree(data: &[u8]) -> Vec<Zxid> {
+    data.chunks_exact(8)
+        .map(|c| Zxid::from_be_bytes(c.try_into().expect("chunks of 8")))
+        .collect()
+}
+
+impl Sim {
+    /// An ensemble of `voters` (observers: none) whose storage is `storage` (missing: empty).
+    pub fn new(
+        seed: u64,
+        config: ZabConfig,
+        voters: &[u64],
+        mut storage: BTreeMap<u64, Storage>,
+    ) -> Sim {
+        let members =
+            Membership::new(voters.iter().map(|v| ServerId(*v)), []).expect("voters given");
+        let nodes = voters
+            .iter()
+            .map(|v| {
+                let storage = storage.remove(v).unwrap_or_default();
+                (
+                    ServerId(*v),
+                    Node {
+                        role: Role::Looking,
+                        storage,
+                        notices: VecDeque::new(),
+                        serving: false,
+                    },
+                )
+            })
+            .collect();
+        Sim {
+            rng: Rng::new(seed),
+            config,
+            members,
+            nodes,
+            links: BTreeMap::new(),
+            events: Vec::new(),
+            leader: None,
+            break_per_mille: 0,
+            breaks: 0,
+        }
+    }
+
+    /// Makes `leader` lead and every other node follow it, as after an election (which takes
+    /// long enough that every pending fsync completed; in-flight messages are gone).
+    pub fn elect(&mut self, leader: u64) {
+        let ids: Vec<ServerId> = self.nodes.keys().copied().collect();
+        self.links.clear();
+        for n in self.nodes.values_mut() {
+            n.notices.clear();
+            n.storage.unsynced.clear();
+            n.serving = false;
+        }
+        let lid = ServerId(leader);
+        self.leader = Some(lid);
+        let n = self.nodes.get_mut(&lid).expect("leader exists");
+        n.storage.reload();
+        let s = &n.storage;
+        n.role = Role::Leading(Box::new(Leader::new(
+            lid,
+            self.members.clone(),
+            self.config,
+            s.accepted_epoch,
+            s.current_epoch,
+            s.last_zxid(),
+            s.log.iter().map(|(z, d)| (*z, d.clone())),
+        )));
+        for id in ids.into_iter().filter(|id| *id != lid) {
+            self.start_follower(id.0, leader);
+        }
+    }
+
+    /// (Re)starts node `id` as a follower of `leader` from its durable storage.
+    pub fn start_follower(&mut self, id: u64, leader: u64) {
+        let sid = ServerId(id);
+        let n = self.nodes.get_mut(&sid).expect("node exists");
+        n.storage.reload();
+        let s = &n.storage;
+        let mut f = Follower::new(
+            sid,
+            ServerId(leader),
+            false,
+            self.config,
+            s.accepted_epoch,
+            s.current_epoch,
+            s.last_zxid(),
+        );
+        let out = f.start();
+        n.role = Role::Following(Box::new(f));
+        n.serving = false;
+        self.execute(sid, out);
+    }
+
+    /// Crashes node `id`: its in-flight messages and not-yet-durable log entries are lost, its
+    /// peers see the connection close.
+    pub fn crash(&mut self, id: u64) {
+        let sid = ServerId(id);
+        let n = self.nodes.get_mut(&sid).expect("node exists");
+        for z in std::mem::take(&mut n.storage.unsynced) {
+            n.storage.log.remove(&z);
+        }
+        n.role = Role::Looking;
+        n.notices.clear();
+        n.serving = false;
+        self.links
+            .retain(|(from, to), _| *from != sid && *to != sid);
+        let others: Vec<ServerId> = self.nodes.keys().copied().collect();
+        for other in others {
+            if let Some(Node {
+                role: Role::Leading(l),
+                ..
+            }) = self.nodes.get_mut(&other)
+            {
+                l.learner_disconnected(sid);
+            }
+        }
+    }
+
+    /// Breaks the stream between the leader and `learner` (messages in flight lost, both sides
+    /// notice); the learner's pending fsyncs complete, then it registers again.
+    pub fn reconnect(&mut self, learner: u64) {
+        let sid = ServerId(learner);
+        let leader = self.leader.expect("a leader was elected");
+        self.breaks += 1;
+        self.links.retain(|(from, to), _| {
+            !(*from == sid && *to == leader || *from == leader && *to == sid)
+        });
+        if let Some(Node {
+            role: Role::Leading(l),
+            ..
+        }) = self.nodes.get_mut(&leader)
+        {
+            l.learner_disconnected(sid);
+        }
+        let n = self.nodes.get_mut(&sid).expect("node exists");
+        if !matches!(n.role, Role::Following(_)) {
+            return;
+        }
+        n.notices.clear();
+        n.storage.unsynced.clear();
+        self.start_follower(learner, leader.0);
+    }
+
+    /// Whether anything is left to deliver.
+    pub fn busy(&self) -> bool {
+        self.links.values().any(|q| !q.is_empty())
+            || self.nodes.values().any(|n| !n.notices.is_empty())
+    }
+
+    /// Delivers one message or durability notice, chosen by the RNG. Returns false when idle.
+    pub fn step(&mut self) -> bool {
+        let mut choices: Vec<(ServerId, Option<ServerId>)> = self
+            .links
+            .iter()
+            .filter(|(_, q)| !q.is_empty())
+            .map(|((from, to), _)| (*to, Some(*from)))
+            .collect();
+        choices.extend(
+            self.nodes
+                .iter()
+                .filter(|(_, n)| !n.notices.is_empty())
+                .map(|(id, _)| (*id, None)),
+        );
+        if choices.is_empty() {
+            return false;
+        }
+        let (at, from) = choices[self.rng.below(choices.len())];
+        if let (Some(from), Some(leader)) = (from, self.leader) {
+            if self.break_per_mille > 0 && self.rng.below(1000) < self.break_per_mille {
+                let learner = if from == leader { at } else { from };
+                self.reconnect(learner.0);
+                return true;
+            }
+        }
+        let node = self.nodes.get_mut(&at).expect("node exists");
+        let out = match from {
+            Some(from) => {
+                let msg = self
+                    .links
+                    .get_mut(&(from, at))
+                    .and_then(|q| q.pop_front())
+                    .expect("non-empty link");
+                match &mut node.role {
+                    Role::Leading(l) => l.step(from, msg),
+                    Role::Following(f) => f.step(from, msg),
+                    Role::Looking => Vec::new(),
+                }
+            }
+            None => {
+                let notice = node.notices.pop_front().expect("non-empty notices");
+                if let Persisted::Log(z) = notice {
+                    node.storage.unsynced.retain(|u| *u > z);
+                }
+                match &mut node.role {
+                    Role::Leading(l) => l.on_persisted(notice),
+                    Role::Following(f) => f.on_persisted(notice),
+                    Role::Looking => Vec::new(),
+                }
+            }
+        };
+        self.execute(at, out);
+        self.check_prefix_agreement();
+        true
+    }
+
+    /// Steps until idle (at most `max` steps); returns the steps taken.
+    pub fn run(&mut self, max: usize) -> usize {
+        let mut n = 0;
+        while n < max && self.step() {
+            n += 1;
+        }
+        n
+    }
+
+    /// Ticks every node once.
+    pub fn tick(&mut self) {
+        let ids: Vec<ServerId> = self.nodes.keys().copied().collect();
+        for id in ids {
+            let node = self.nodes.get_mut(&id).expect("node exists");
+            let out = match &mut node.role {
+                Role::Leading(l) => l.tick(),
+                Role::Following(f) => f.tick(),
+                Role::Looking => Vec::new(),
+            };
+            self.execute(id, out);
+        }
+    }
+
+    /// Proposes a transaction at `leader`; its payload is its zxid.
+    pub fn propose(&mut self, leader: u64) -> Option<Zxid> {
+        let id = ServerId(leader);
+        let Role::Leading(l) = &mut self.nodes.get_mut(&id)?.role else {
+            return None;
+        };
+        let (zxid, out) = l
+            .propose(|z| Bytes::copy_from_slice(&z.to_be_bytes()))
+            .ok()?;
+        self.execute(id, out);
+        Some(zxid)
+    }
+
+    /// Runs the commands of node `at`.
+    pub fn execute(&mut self, at: ServerId, commands: Vec<Command>) {
+        for c in commands {
+            let node = self.nodes.get_mut(&at).expect("node exists");
+            let s = &mut node.storage;
+            match c {
+                Command::Send { to, msg } => self.links.entry((at, to)).or_default().push_back(msg),
+                Command::SendAck { to, ack } => self
+                    .links
+                    .entry((at, to))
+                    .or_default()
+                    .push_back(ack.into_message()),
+                Command::SendSnapshot { to, zxid } => {
+                    assert_eq!(
+                        s.applied.last().copied().unwrap_or(Zxid::ZERO),
+                        zxid,
+                        "snapshot at the applied state"
+                    );
+                    let data = encode_tree(&s.applied);
+                    self.links
+                        .entry((at, to))
+                        .or_default()
+                        .push_back(PeerMessage::Snap { zxid, data });
+                }
+                Command::PersistAcceptedEpoch(e) => {
+                    s.accepted_epoch = e;
+                    node.notices.push_back(Persisted::AcceptedEpoch(e));
+                }
+                Command::PersistCurrentEpoch(e) => {
+                    s.current_epoch = e;
+                    node.notices.push_back(Persisted::CurrentEpoch(e));
+                }
+                Command::Log { zxid, data } => {
+                    assert!(zxid > s.last_zxid(), "log appends in zxid order");
+                    s.log.insert(zxid, data);
+                    s.unsynced.push(zxid);
+                    node.notices.push_back(Persisted::Log(zxid));
+                }
+                Command::Truncate { to } => {
+                    s.log.retain(|z, _| *z <= to);
+                    s.unsynced.retain(|z| *z <= to);
+                    s.applied.retain(|z| *z <= to);
+                }
+                Command::InstallSnapshot { zxid, data } => {
+                    s.applied = decode_tree(&data);
+                    s.log.clear();
+                    s.unsynced.clear();
+                    s.snap_zxid = zxid;
+                    node.notices.push_back(Persisted::Log(zxid));
+                }
+                Command::Apply(zxid) => {
+                    assert!(
+                        s.applied.last().is_none_or(|last| *last < zxid),
+                        "apply in zxid order"
+                    );
+                    assert!(s.log.contains_key(&zxid), "apply only logged txns");
+                    s.applied.push(zxid);
+                }
+                Command::StartServing => node.serving = true,
+                Command::DropLearner { learner, .. } => {
+                    self.events.push((
+                        at,
+                        Command::DropLearner {
+                            learner,
+                            why: String::new(),
+                        },
+                    ));
+                    self.links.retain(|(from, to), _| {
+                        !(*from == learner && *to == at || *from == at && *to == learner)
+                    });
+                    if let Some(n) = self.nodes.get_mut(&learner) {
+                        n.role = Role::Looking;
+                        n.serving = false;
+                    }
+                }
+                c @ (Command::StepDown(_) | Command::GoLooking(_) | Command::Resync { .. }) => {
+                    node.role = Role::Looking;
+                    node.serving = false;
+                    self.events.push((at, c));
+                }
+            }
+        }
+    }
+
+    /// ZAB prefix consistency: every two *serving* servers' applied sequences agree on their
+    /// common prefix. (A server that is not serving may hold, as ZooKeeper's does when it
+    /// reloads its log, an uncommitted tail that the coming sync truncates.)
+    pub fn check_prefix_agreement(&self) {
+        let trees: Vec<(&ServerId, &Vec<Zxid>)> = self
+            .nodes
+            .iter()
+            .filter(|(_, n)| n.serving)
+            .map(|(id, n)| (id, &n.storage.applied))
+            .collect();
+        for (a, ta) in &trees {
+            for (b, tb) in &trees {
+                let k = ta.len().min(tb.len());
+                assert_eq!(
+                    ta[..k],
+                    tb[..k],
+                    "servers {a} and {b} applied diverging histories"
+                );
+            }
+        }
+    }
+}
