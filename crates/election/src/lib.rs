@@ -69,6 +69,8 @@
 mod command;
 mod config;
 mod election;
+#[cfg(feature = "grpc")]
+pub mod grpc;
 mod handlers;
 mod quorum;
 pub mod sim;

@@ -1,0 +1,490 @@
+//! [`GrpcPeerTransport`]: the [`PeerTransport`] over gRPC — `paddock.v1.Quorum/Peer`, one
+//! bidirectional stream of `PeerFrame`s per leader <-> learner pair (proto/paddock/v1/quorum.proto).
+//!
+//! ```text
+//!  GrpcPeerTransport::serve(config, listener)      (every server serves its quorum port)
+//!   ├─ server task: tonic Quorum service ── incoming stream: check hello ─┐
+//!   ├─ connect(to): dial peers[to], send hello, check the leader's hello ─┤
+//!   │                                                                     ▼ attach(peer, stream)
+//!   │     conns[peer] = { generation, outbound queue (bounded), reader task }
+//!   │     reader task: frames -> convert::from_frame -> events (bounded)
+//!   └─ recv(): events, filtered by generation (a replaced stream's leftovers are dropped)
+//! ```
+//!
+//! Rules:
+//! - the first frame each way is a hello (server id + `PROTOCOL_VERSION`); a stream whose hello is
+//!   missing (within `hello_timeout`), malformed, from an unknown id, from our own id or with
+//!   another version is refused with a gRPC status and a `warn!` saying why; the server keeps
+//!   serving;
+//! - a later frame that is not a `PeerMessage` (no kind, a second hello) ends that stream
+//!   (`Disconnected`), logged;
+//! - every dial and handshake is bounded by `connect_timeout` / `hello_timeout`, every `send` by
+//!   `send_timeout` (the outbound queue is bounded: back-pressure, then `Timeout`);
+//! - a newer stream with the same peer replaces the older one (the old one is closed); events of
+//!   the old one still queued are dropped, and the driver sees `Disconnected(p)` then
+//!   `Connected(p)`.
+
+use super::convert::{from_frame, hello, to_frame};
+use super::{PeerEvent, PeerTransport, TransportError};
+use crate::messages::{PeerMessage, PROTOCOL_VERSION};
+use paddock_proto::v1::peer_frame::Kind;
+use paddock_proto::v1::quorum_client::QuorumClient;
+use paddock_proto::v1::quorum_server::{Quorum, QuorumServer};
+use paddock_proto::v1::PeerFrame;
+use paddock_types::ServerId;
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::{AbortHandle, JoinHandle};
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_stream::{Stream, StreamExt};
+use tonic::transport::server::TcpIncoming;
+use tonic::transport::{Channel, Endpoint, Server};
+use tonic::{Request, Response, Status, Streaming};
+
+/// Settings of a [`GrpcPeerTransport`].
+#[derive(Clone, Debug)]
+pub struct GrpcPeerConfig {
+    /// This server's id.
+    pub me: ServerId,
+    /// The quorum address ("host:port") of every server of the ensemble (ours may be included:
+    /// it is ignored). Streams from ids not in this map are refused.
+    pub peers: HashMap<ServerId, String>,
+    /// Bound on establishing a TCP/HTTP2 connection.
+    pub connect_timeout: Duration,
+    /// Bound on the hello exchange (both ways).
+    pub hello_timeout: Duration,
+    /// Bound on one `send` waiting for room in a stream's outbound queue.
+    pub send_timeout: Duration,
+    /// HTTP/2 keep-alive ping interval on dialled connections (detects dead leaders).
+    pub keepalive: Duration,
+    /// Frames queued per outbound stream.
+    pub stream_capacity: usize,
+    /// Events queued for `recv` (all peers together).
+    pub event_capacity: usize,
+    /// Largest frame accepted or sent, in bytes (a SNAP carries a whole snapshot).
+    pub max_frame_bytes: usize,
+}
+
+impl GrpcPeerConfig {
+    /// Defaults: connect 5 s, hello 5 s, send 10 s, keep-alive 5 s, 1024 frames per stream,
+    /// 4096 events, 1 GiB frames.
+    pub fn new(me: ServerId, peers: HashMap<ServerId, String>) -> GrpcPeerConfig {
+        GrpcPeerConfig {
+            me,
+            peers,
+            connect_timeout: Duration::from_secs(5),
+            hello_timeout: Duration::from_secs(5),
+            send_timeout: Duration::from_secs(10),
+            keepalive: Duration::from_secs(5),
+            stream_capacity: 1024,
+            event_capacity: 4096,
+            max_frame_bytes: 1 << 30,
+        }
+    }
+}
+
+/// An event as the reader tasks report it, tagged with the stream's generation.
+enum Raw {
+    Connected(ServerId, u64),
+    Message(ServerId, u64, PeerMessage),
+    Disconnected(ServerId, u64),
+}
+
+/// The live stream with one peer.
+struct Conn {
+    generation: u64,
+    out: mpsc::Sender<PeerFrame>,
+    reader: AbortHandle,
+}
+
+struct Shared {
+    config: GrpcPeerConfig,
+    conns: Mutex<HashMap<ServerId, Conn>>,
+    next_generation: AtomicU64,
+    events: mpsc::Sender<Raw>,
+}
+
+impl Shared {
+    fn me(&self) -> ServerId {
+        self.config.me
+    }
+
+    fn conns(&self) -> MutexGuard<'_, HashMap<ServerId, Conn>> {
+        self.conns.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Makes `inbound`/`out` the stream with `peer` (replacing an older one), queues
+    /// `Connected`, then starts reading. `keep` holds a dialled channel open.
+    async fn attach(
+        self: &Arc<Self>,
+        peer: ServerId,
+        mut inbound: Streaming<PeerFrame>,
+        out: mpsc::Sender<PeerFrame>,
+        keep: Option<QuorumClient<Channel>>,
+    ) {
+        let generation = self.next_generation.fetch_add(1, Ordering::Relaxed) + 1;
+        let (go, ready) = oneshot::channel::<()>();
+        let shared = Arc::clone(self);
+        let me = self.me();
+        let reader = tokio::spawn(async move {
+            if ready.await.is_err() {
+                return;
+            }
+            let _keep = keep;
+            let reason = loop {
+                match inbound.message().await {
+                    Ok(Some(frame)) => match from_frame(frame) {
+                        Ok(message) => {
+                            let event = Raw::Message(peer, generation, message);
+                            if shared.events.send(event).await.is_err() {
+                                return;
+                            }
+                        }
+                        Err(e) => {
+                            tracing::warn!(%me, %peer, error = %e, "bad frame from peer; closing its stream");
+                            break format!("bad frame: {e}");
+                        }
+                    },
+                    Ok(None) => break "closed by the peer".to_string(),
+                    Err(status) => break format!("{}: {}", status.code(), status.message()),
+                }
+            };
+            tracing::info!(%me, %peer, %reason, "peer stream ended");
+            shared.detach(peer, generation);
+            let _ = shared
+                .events
+                .send(Raw::Disconnected(peer, generation))
+                .await;
+        });
+        let old = self.conns().insert(
+            peer,
+            Conn {
+                generation,
+                out,
+                reader: reader.abort_handle(),
+            },
+        );
+        if let Some(old) = old {
+            tracing::info!(%me, %peer, "a newer stream replaces the older one");
+            old.reader.abort();
+        }
+        let _ = self.events.send(Raw::Connected(peer, generation)).await;
+        let _ = go.send(());
+    }
+
+    /// Forgets the stream of `peer` if it is still generation `generation`.
+    fn detach(&self, peer: ServerId, generation: u64) -> Option<Conn> {
+        let mut conns = self.conns();
+        if conns.get(&peer).map(|c| c.generation) == Some(generation) {
+            conns.remove(&peer)
+        } else {
+            None
+        }
+    }
+
+    /// Checks the first frame of a stream; `expected` is the id we dialled, if we dialled.
+    async fn check_hello(
+        &self,
+        inbound: &mut Streaming<PeerFrame>,
+        expected: Option<ServerId>,
+    ) -> Result<ServerId, Status> {
+        let first = tokio::time::timeout(self.config.hello_timeout, inbound.message())
+            .await
+            .map_err(|_| {
+                Status::deadline_exceeded(format!(
+                    "no hello within {:?}",
+                    self.config.hello_timeout
+                ))
+            })??;
+        let frame = first.ok_or_else(|| Status::invalid_argument("stream ended before a hello"))?;
+        let Some(Kind::Hello(h)) = frame.kind else {
+            return Err(Status::invalid_argument("the first frame must be a hello"));
+        };
+        let id = ServerId(h.server_id);
+        if id == self.me() {
+            return Err(Status::permission_denied(format!(
+                "server id {id} is my own id"
+            )));
+        }
+        if !self.config.peers.contains_key(&id) {
+            return Err(Status::permission_denied(format!(
+                "unknown server id {id}: not in my server list"
+            )));
+        }
+        if let Some(expected) = expected {
+            if id != expected {
+                return Err(Status::permission_denied(format!(
+                    "dialled server {expected} but server {id} answered"
+                )));
+            }
+        }
+        if h.protocol_version != PROTOCOL_VERSION {
+            return Err(Status::failed_precondition(format!(
+                "protocol version {} is not mine ({PROTOCOL_VERSION})",
+                h.protocol_version
+            )));
+        }
+        Ok(id)
+    }
+
+    async fn dial(self: &Arc<Self>, to: ServerId) -> Result<(), TransportError> {
+        let config = &self.config;
+        if to == self.me() {
+            return Err(TransportError::UnknownPeer(to));
+        }
+        let addr = config
+            .peers
+            .get(&to)
+            .ok_or(TransportError::UnknownPeer(to))?;
+        let connect_err = |reason: String| TransportError::Connect { peer: to, reason };
+        let endpoint = Endpoint::from_shared(format!("http://{addr}"))
+            .map_err(|e| connect_err(format!("bad address {addr:?}: {e}")))?
+            .connect_timeout(config.connect_timeout)
+            .tcp_nodelay(true)
+            .http2_keep_alive_interval(config.keepalive)
+            .keep_alive_timeout(config.keepalive)
+            .keep_alive_while_idle(true);
+        let channel = tokio::time::timeout(config.connect_timeout, endpoint.connect())
+            .await
+            .map_err(|_| TransportError::Timeout {
+                peer: to,
+                what: "connecting to",
+            })?
+            .map_err(|e| connect_err(format!("{addr}: {e}")))?;
+        let mut client = QuorumClient::new(channel)
+            .max_decoding_message_size(config.max_frame_bytes)
+            .max_encoding_message_size(config.max_frame_bytes);
+        let (out, out_rx) = mpsc::channel(config.stream_capacity.max(1));
+        out.try_send(hello(self.me(), PROTOCOL_VERSION))
+            .expect("a new queue has room for the hello");
+        let handshake = async {
+            let response = client.peer(ReceiverStream::new(out_rx)).await?;
+            let mut inbound = response.into_inner();
+            self.check_hello(&mut inbound, Some(to)).await?;
+            Ok::<_, Status>(inbound)
+        };
+        let inbound = match tokio::time::timeout(config.hello_timeout, handshake).await {
+            Err(_) => {
+                return Err(TransportError::Timeout {
+                    peer: to,
+                    what: "handshaking with",
+                })
+            }
+            Ok(Err(status)) => {
+                tracing::warn!(me = %self.me(), peer = %to, code = ?status.code(), reason = status.message(), "peer stream refused");
+                return Err(connect_err(format!(
+                    "refused: {:?}: {}",
+                    status.code(),
+                    status.message()
+                )));
+            }
+            Ok(Ok(inbound)) => inbound,
+        };
+        self.attach(to, inbound, out, Some(client)).await;
+        Ok(())
+    }
+}
+
+/// The gRPC `Quorum` service: accepts learners' streams.
+struct QuorumService {
+    shared: Arc<Shared>,
+}
+
+type FrameStream = Pin<Box<dyn Stream<Item = Result<PeerFrame, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl Quorum for QuorumService {
+    type PeerStream = FrameStream;
+
+    async fn peer(
+        &self,
+        request: Request<Streaming<PeerFrame>>,
+    ) -> Result<Response<FrameStream>, Status> {
+        let remote = request.remote_addr();
+        let mut inbound = request.into_inner();
+        let peer = match self.shared.check_hello(&mut inbound, None).await {
+            Ok(peer) => peer,
+            Err(status) => {
+                tracing::warn!(me = %self.shared.me(), ?remote, code = ?status.code(), reason = status.message(), "refused a peer stream");
+                return Err(status);
+            }
+        };
+        let (out, out_rx) = mpsc::channel(self.shared.config.stream_capacity.max(1));
+        out.try_send(hello(self.shared.me(), PROTOCOL_VERSION))
+            .expect("a new queue has room for the hello");
+        self.shared.attach(peer, inbound, out, None).await;
+        tracing::info!(me = %self.shared.me(), %peer, ?remote, "peer stream accepted");
+        Ok(Response::new(Box::pin(
+            ReceiverStream::new(out_rx).map(Ok::<_, Status>),
+        )))
+    }
+}
+
+/// What `recv` keeps between calls.
+struct RecvState {
+    raw: mpsc::Receiver<Raw>,
+    /// The generation of the stream each connected peer is on, as last reported.
+    current: HashMap<ServerId, u64>,
+    /// The newest generation seen per peer (older `Connected`s are stale).
+    newest: HashMap<ServerId, u64>,
+    pending: VecDeque<PeerEvent>,
+}
+
+/// The gRPC [`PeerTransport`]. Serves the quorum port from [`GrpcPeerTransport::serve`] until
+/// dropped; dropping it closes every stream.
+pub struct GrpcPeerTransport {
+    shared: Arc<Shared>,
+    state: tokio::sync::Mutex<RecvState>,
+    local_addr: SocketAddr,
+    server: JoinHandle<()>,
+}
+
+impl GrpcPeerTransport {
+    /// Starts serving the `Quorum` service on `listener`. Must be called inside a tokio runtime.
+    pub fn serve(
+        config: GrpcPeerConfig,
+        listener: TcpListener,
+    ) -> Result<GrpcPeerTransport, TransportError> {
+        let local_addr = listener.local_addr().map_err(|e| TransportError::Connect {
+            peer: config.me,
+            reason: format!("listener: {e}"),
+        })?;
+        let (events, raw) = mpsc::channel(config.event_capacity.max(1));
+        let max_frame = config.max_frame_bytes;
+        let me = config.me;
+        let shared = Arc::new(Shared {
+            config,
+            conns: Mutex::new(HashMap::new()),
+            next_generation: AtomicU64::new(0),
+            events,
+        });
+        let service = QuorumServer::new(QuorumService {
+            shared: Arc::clone(&shared),
+        })
+        .max_decoding_message_size(max_frame)
+        .max_encoding_message_size(max_frame);
+        let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+        let server = tokio::spawn(async move {
+            if let Err(e) = Server::builder()
+                .add_service(service)
+                .serve_with_incoming(incoming)
+                .await
+            {
+                tracing::error!(%me, error = %e, "quorum port server failed");
+            }
+        });
+        tracing::info!(%me, %local_addr, "serving the quorum port");
+        Ok(GrpcPeerTransport {
+            shared,
+            state: tokio::sync::Mutex::new(RecvState {
+                raw,
+                current: HashMap::new(),
+                newest: HashMap::new(),
+                pending: VecDeque::new(),
+            }),
+            local_addr,
+            server,
+        })
+    }
+
+    /// The address the quorum port listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The peers a stream is up with now.
+    pub fn connected(&self) -> Vec<ServerId> {
+        let mut ids: Vec<ServerId> = self.shared.conns().keys().copied().collect();
+        ids.sort();
+        ids
+    }
+}
+
+impl Drop for GrpcPeerTransport {
+    fn drop(&mut self) {
+        self.server.abort();
+        for (_, conn) in self.shared.conns().drain() {
+            conn.reader.abort();
+        }
+    }
+}
+
+impl PeerTransport for GrpcPeerTransport {
+    fn me(&self) -> ServerId {
+        self.shared.me()
+    }
+
+    async fn connect(&self, to: ServerId) -> Result<(), TransportError> {
+        self.shared.dial(to).await
+    }
+
+    async fn send(&self, to: ServerId, message: PeerMessage) -> Result<(), TransportError> {
+        let out = self
+            .shared
+            .conns()
+            .get(&to)
+            .map(|c| c.out.clone())
+            .ok_or(TransportError::NotConnected(to))?;
+        match tokio::time::timeout(self.shared.config.send_timeout, out.send(to_frame(message)))
+            .await
+        {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(TransportError::NotConnected(to)),
+            Err(_) => Err(TransportError::Timeout {
+                peer: to,
+                what: "sending to",
+            }),
+        }
+    }
+
+    async fn recv(&self) -> Option<PeerEvent> {
+        let mut guard = self.state.lock().await;
+        let st = &mut *guard;
+        loop {
+            if let Some(event) = st.pending.pop_front() {
+                return Some(event);
+            }
+            match st.raw.recv().await? {
+                Raw::Connected(peer, generation) => {
+                    if st.newest.get(&peer).is_some_and(|g| *g >= generation) {
+                        continue; // a stream already replaced by a newer one
+                    }
+                    st.newest.insert(peer, generation);
+                    if st.current.insert(peer, generation).is_some() {
+                        st.pending.push_back(PeerEvent::Disconnected(peer));
+                    }
+                    st.pending.push_back(PeerEvent::Connected(peer));
+                }
+                Raw::Message(peer, generation, message) => {
+                    if st.current.get(&peer) == Some(&generation) {
+                        return Some(PeerEvent::Message(peer, message));
+                    }
+                }
+                Raw::Disconnected(peer, generation) => {
+                    if st.current.get(&peer) == Some(&generation) {
+                        st.current.remove(&peer);
+                        return Some(PeerEvent::Disconnected(peer));
+                    }
+                }
+            }
+        }
+    }
+
+    async fn disconnect(&self, peer: ServerId) {
+        let conn = self.shared.conns().remove(&peer);
+        if let Some(conn) = conn {
+            conn.reader.abort();
+            let _ = self
+                .shared
+                .events
+                .send(Raw::Disconnected(peer, conn.generation))
+                .await;
+        }
+    }
+}
