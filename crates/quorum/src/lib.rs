@@ -60,6 +60,8 @@ mod follower;
 mod leader;
 mod membership;
 mod messages;
+#[cfg(feature = "mem")]
+pub mod peer;
 pub mod sim;
 pub mod sync_mode;
 pub mod transport;

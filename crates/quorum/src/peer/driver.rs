@@ -1,0 +1,707 @@
+//! The peer task: the role loop and the command executor (see the module docs of `peer`).
+//!
+//! Transitions never recurse: handlers only execute commands and record that the role ends
+//! (`pending_look`) or that the election decided; [`Driver::settle`] then performs the
+//! transitions, in a loop, after every input.
+
+use super::{PeerConfig, PeerRole, PeerStatus, PeerStorage, ProposeError, Request, StateMachine};
+use crate::command::{Command, Persisted};
+use crate::follower::Follower;
+use crate::leader::{Leader, NotServing};
+use crate::membership::Membership;
+use crate::transport::{PeerEvent, PeerTransport};
+use bytes::Bytes;
+use paddock_election::{Election, ElectionTransport, QuorumVerifier, Role as ElectedRole};
+use paddock_types::{ServerId, Zxid};
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{Read, Write};
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::MissedTickBehavior;
+
+/// The most inputs handled before one sync.
+const MAX_BATCH: usize = 1024;
+
+/// Events kept while LOOKING (a learner may dial us before our own election decided).
+const EARLY_EVENTS_CAP: usize = 4096;
+
+type Fatal = String;
+
+/// Sends best effort: a broken stream shows up as `Disconnected` (or silence) anyway.
+async fn send<T: PeerTransport>(transport: &T, to: ServerId, msg: crate::messages::PeerMessage) {
+    if let Err(e) = transport.send(to, msg).await {
+        tracing::debug!(me = %transport.me(), %to, error = %e, "send failed");
+    }
+}
+
+fn fatal(e: impl std::fmt::Display) -> Fatal {
+    e.to_string()
+}
+
+enum Role {
+    Looking,
+    Leading(Box<Leader>),
+    Following {
+        f: Box<Follower>,
+        leader: ServerId,
+        observer: bool,
+        /// `connect` succeeded and FOLLOWERINFO went out.
+        dialled: bool,
+        /// `Connected(leader)` of our stream was seen (earlier events are a dead stream's).
+        stream_up: bool,
+    },
+}
+
+enum Input {
+    Tick,
+    Peer(Option<PeerEvent>),
+    Request(Option<Request>),
+}
+
+pub(crate) struct Driver<T, E> {
+    me: ServerId,
+    config: PeerConfig,
+    verifier: QuorumVerifier,
+    members: Membership,
+    storage: PeerStorage,
+    transport: T,
+    etrans: E,
+    sm: Box<dyn StateMachine>,
+    requests: mpsc::UnboundedReceiver<Request>,
+    status: watch::Sender<PeerStatus>,
+    role: Role,
+    election: Election,
+    /// Peer events received while LOOKING, replayed if we end up LEADING.
+    early: Vec<PeerEvent>,
+    /// Early events to replay now (set on entering LEADING).
+    replay: Vec<PeerEvent>,
+    /// Peers with a stream up.
+    connected: BTreeSet<ServerId>,
+    /// Logged transactions not applied yet.
+    cache: BTreeMap<Zxid, Bytes>,
+    /// Proposals of this leader waiting for their commit.
+    waiting: BTreeMap<Zxid, oneshot::Sender<Result<Zxid, ProposeError>>>,
+    /// The zxid of the latest snapshot (0 if none).
+    snap_zxid: Zxid,
+    serving: bool,
+    /// The role ended; go LOOKING.
+    pending_look: Option<String>,
+    /// The last zxid appended since the last sync.
+    unsynced: Option<Zxid>,
+    /// Durability notices not fed back yet.
+    notices: Vec<Persisted>,
+    stop: bool,
+}
+
+impl<T, E> Driver<T, E>
+where
+    T: PeerTransport + 'static,
+    E: ElectionTransport + Send + 'static,
+{
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        config: PeerConfig,
+        verifier: QuorumVerifier,
+        members: Membership,
+        storage: PeerStorage,
+        transport: T,
+        etrans: E,
+        sm: Box<dyn StateMachine>,
+        requests: mpsc::UnboundedReceiver<Request>,
+    ) -> Result<(Self, watch::Receiver<PeerStatus>), super::PeerError> {
+        let me = config.me;
+        let election = Election::new(
+            me,
+            Zxid::ZERO,
+            storage.epochs.current_epoch(),
+            verifier.clone(),
+            config.election,
+        );
+        let (status, rx) = watch::channel(PeerStatus {
+            role: PeerRole::Looking,
+            leader: None,
+            epoch: storage.epochs.current_epoch(),
+            serving: false,
+            last_committed: Zxid::ZERO,
+            round: 0,
+        });
+        let mut d = Driver {
+            me,
+            config,
+            verifier,
+            members,
+            storage,
+            transport,
+            etrans,
+            sm,
+            requests,
+            status,
+            role: Role::Looking,
+            election,
+            early: Vec::new(),
+            replay: Vec::new(),
+            connected: BTreeSet::new(),
+            cache: BTreeMap::new(),
+            waiting: BTreeMap::new(),
+            snap_zxid: Zxid::ZERO,
+            serving: false,
+            pending_look: None,
+            unsynced: None,
+            notices: Vec::new(),
+            stop: false,
+        };
+        d.rebuild(None).map_err(super::PeerError::Rebuild)?;
+        d.publish();
+        Ok((d, rx))
+    }
+
+    pub(crate) async fn run(mut self) {
+        let mut ticker = tokio::time::interval(self.config.tick);
+        ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut result = self.start_election();
+        if result.is_ok() {
+            result = self.settle().await;
+        }
+        while result.is_ok() && !self.stop {
+            let input = tokio::select! {
+                _ = ticker.tick() => Input::Tick,
+                ev = self.transport.recv() => Input::Peer(ev),
+                req = self.requests.recv() => Input::Request(req),
+            };
+            result = match input {
+                Input::Tick => self.on_tick().await,
+                Input::Peer(Some(ev)) => self.on_peer_events(ev).await,
+                Input::Peer(None) => Err("peer transport closed".to_string()),
+                Input::Request(Some(req)) => self.on_requests(req).await,
+                Input::Request(None) => {
+                    self.stop = true;
+                    Ok(())
+                }
+            };
+            if result.is_ok() {
+                result = self.settle().await;
+            }
+            self.publish();
+        }
+        match &result {
+            Ok(()) => {
+                if let Err(e) = self.flush().await {
+                    tracing::error!(me = %self.me, error = %e, "final sync failed");
+                }
+            }
+            Err(e) => tracing::error!(me = %self.me, error = %e, "peer stops"),
+        }
+        self.leave_role().await;
+        self.status.send_modify(|s| {
+            s.role = PeerRole::Stopped;
+            s.serving = false;
+            s.leader = None;
+        });
+    }
+
+    // ----- storage and state machine -----
+
+    fn last_zxid(&self) -> Zxid {
+        self.storage.log.last_logged_zxid().max(self.snap_zxid)
+    }
+
+    /// Restores the latest snapshot (or the empty state) and replays the log up to `upto`.
+    fn rebuild(&mut self, upto: Option<Zxid>) -> Result<(), Fatal> {
+        match self.storage.snapshots.open_latest().map_err(fatal)? {
+            Some((z, mut r)) => {
+                let mut buf = Vec::new();
+                r.read_to_end(&mut buf).map_err(fatal)?;
+                self.sm.restore(z, &Bytes::from(buf));
+                self.snap_zxid = z;
+            }
+            None => self.sm.restore(Zxid::ZERO, &Bytes::new()),
+        }
+        if upto.is_some_and(|u| u < self.snap_zxid) {
+            tracing::error!(me = %self.me, ?upto, snap = %self.snap_zxid, "truncation below the snapshot");
+        }
+        let records = self
+            .storage
+            .log
+            .read_after(self.sm.last_applied(), usize::MAX)
+            .map_err(fatal)?;
+        for (z, d) in records {
+            if upto.is_some_and(|u| z > u) {
+                break;
+            }
+            self.sm.apply(z, &d);
+        }
+        Ok(())
+    }
+
+    /// Applies every logged record above the state machine (a role starts from "all applied").
+    fn catch_up(&mut self) -> Result<(), Fatal> {
+        let records = self
+            .storage
+            .log
+            .read_after(self.sm.last_applied(), usize::MAX)
+            .map_err(fatal)?;
+        for (z, d) in records {
+            if z > self.sm.last_applied() {
+                self.sm.apply(z, &d);
+            }
+        }
+        self.cache.clear();
+        Ok(())
+    }
+
+    fn apply(&mut self, zxid: Zxid) -> Result<(), Fatal> {
+        if zxid <= self.sm.last_applied() {
+            return Ok(());
+        }
+        let data = match self.cache.remove(&zxid) {
+            Some(d) => d,
+            None => {
+                let next = self
+                    .storage
+                    .log
+                    .read_after(self.sm.last_applied(), 1)
+                    .map_err(fatal)?;
+                match next.into_iter().next() {
+                    Some((z, d)) if z == zxid => d,
+                    other => {
+                        return Err(format!(
+                            "apply {zxid}: next logged record is {:?}",
+                            other.map(|(z, _)| z)
+                        ))
+                    }
+                }
+            }
+        };
+        self.sm.apply(zxid, &data);
+        self.cache = self.cache.split_off(&zxid);
+        if let Some(tx) = self.waiting.remove(&zxid) {
+            let _ = tx.send(Ok(zxid));
+        }
+        Ok(())
+    }
+
+    fn install_snapshot(&mut self, zxid: Zxid, data: &Bytes) -> Result<(), Fatal> {
+        let mut sink = self.storage.snapshots.create(zxid).map_err(fatal)?;
+        sink.write_all(data).map_err(fatal)?;
+        sink.commit().map_err(fatal)?;
+        self.storage.log.truncate_after(Zxid::ZERO).map_err(fatal)?;
+        self.cache.clear();
+        self.snap_zxid = zxid;
+        self.sm.restore(zxid, data);
+        Ok(())
+    }
+
+    // ----- command execution -----
+
+    /// Executes `commands` in order. Log commands are appended at once; the sync and every
+    /// durability notice wait for [`Driver::flush`], so a batch of inputs shares one sync.
+    async fn execute(&mut self, commands: Vec<Command>) -> Result<(), Fatal> {
+        {
+            for c in commands {
+                match c {
+                    Command::Send { to, msg } => send(&self.transport, to, msg).await,
+                    Command::SendAck { to, ack } => {
+                        send(&self.transport, to, ack.into_message()).await
+                    }
+                    Command::SendSnapshot { to, zxid } => {
+                        if self.sm.last_applied() != zxid {
+                            tracing::warn!(me = %self.me, %zxid, applied = %self.sm.last_applied(), "snapshot not at the asked zxid");
+                        }
+                        let data = self.sm.snapshot();
+                        send(
+                            &self.transport,
+                            to,
+                            crate::messages::PeerMessage::Snap { zxid, data },
+                        )
+                        .await;
+                    }
+                    Command::PersistAcceptedEpoch(e) => {
+                        self.storage.epochs.set_accepted_epoch(e).map_err(fatal)?;
+                        self.notices.push(Persisted::AcceptedEpoch(e));
+                    }
+                    Command::PersistCurrentEpoch(e) => {
+                        self.storage.epochs.set_current_epoch(e).map_err(fatal)?;
+                        self.notices.push(Persisted::CurrentEpoch(e));
+                    }
+                    Command::Log { zxid, data } => {
+                        self.storage
+                            .log
+                            .append(&[(zxid, data.clone())])
+                            .map_err(fatal)?;
+                        self.cache.insert(zxid, data);
+                        self.unsynced = Some(zxid);
+                    }
+                    Command::Truncate { to } => {
+                        self.storage.log.truncate_after(to).map_err(fatal)?;
+                        self.cache.retain(|z, _| *z <= to);
+                        self.unsynced = self.unsynced.filter(|z| *z <= to);
+                        if self.sm.last_applied() > to {
+                            self.rebuild(Some(to))?;
+                        }
+                    }
+                    Command::InstallSnapshot { zxid, data } => {
+                        self.install_snapshot(zxid, &data)?;
+                        self.unsynced = None;
+                        self.notices.push(Persisted::Log(zxid));
+                    }
+                    Command::Apply(zxid) => self.apply(zxid)?,
+                    Command::StartServing => self.serving = true,
+                    Command::DropLearner { learner, why } => {
+                        tracing::info!(me = %self.me, %learner, %why, "dropping learner");
+                        self.transport.disconnect(learner).await;
+                    }
+                    Command::StepDown(reason) | Command::GoLooking(reason) => {
+                        self.pending_look.get_or_insert(format!("{reason:?}"));
+                    }
+                    Command::Resync { expected, got } => {
+                        self.pending_look
+                            .get_or_insert(format!("resync: expected {expected:?}, got {got}"));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Syncs what was appended (one sync for the whole batch) and feeds the durability notices
+    /// back, until none is left.
+    async fn flush(&mut self) -> Result<(), Fatal> {
+        loop {
+            if let Some(z) = self.unsynced.take() {
+                self.storage.log.sync().map_err(fatal)?;
+                self.notices.push(Persisted::Log(z));
+            }
+            if self.notices.is_empty() {
+                return Ok(());
+            }
+            for n in std::mem::take(&mut self.notices) {
+                let more = match &mut self.role {
+                    Role::Leading(l) => l.on_persisted(n),
+                    Role::Following { f, .. } => f.on_persisted(n),
+                    Role::Looking => Vec::new(),
+                };
+                self.execute(more).await?;
+            }
+        }
+    }
+
+    // ----- inputs -----
+
+    async fn on_tick(&mut self) -> Result<(), Fatal> {
+        while let Some((from, n)) = self.etrans.try_recv() {
+            let out = self.election.step(from, n);
+            paddock_election::execute(self.me, &self.verifier, out, &mut self.etrans);
+        }
+        let out = match &mut self.role {
+            Role::Looking => {
+                let out = self.election.tick();
+                paddock_election::execute(self.me, &self.verifier, out, &mut self.etrans);
+                Vec::new()
+            }
+            Role::Leading(l) => l.tick(),
+            Role::Following { f, .. } => f.tick(),
+        };
+        self.execute(out).await?;
+        self.dial_leader().await
+    }
+
+    /// Following and not connected yet: dial the leader, register on success.
+    async fn dial_leader(&mut self) -> Result<(), Fatal> {
+        let Role::Following {
+            leader, dialled, ..
+        } = &self.role
+        else {
+            return Ok(());
+        };
+        if *dialled || self.pending_look.is_some() {
+            return Ok(());
+        }
+        let leader = *leader;
+        match self.transport.connect(leader).await {
+            Ok(()) => {
+                let Role::Following { f, dialled, .. } = &mut self.role else {
+                    unreachable!("role checked above");
+                };
+                *dialled = true;
+                let out = f.start();
+                self.execute(out).await
+            }
+            Err(e) => {
+                tracing::debug!(me = %self.me, %leader, error = %e, "cannot reach the leader yet");
+                Ok(())
+            }
+        }
+    }
+
+    async fn on_peer_event(&mut self, ev: PeerEvent) -> Result<(), Fatal> {
+        match &ev {
+            PeerEvent::Connected(p) => {
+                self.connected.insert(*p);
+            }
+            PeerEvent::Disconnected(p) => {
+                self.connected.remove(p);
+            }
+            PeerEvent::Message(..) => {}
+        }
+        let out = match &mut self.role {
+            Role::Looking => {
+                if let PeerEvent::Disconnected(p) = ev {
+                    self.early.retain(|e| !matches!(e, PeerEvent::Connected(x) | PeerEvent::Message(x, _) if *x == p));
+                } else if self.early.len() < EARLY_EVENTS_CAP {
+                    self.early.push(ev);
+                }
+                Vec::new()
+            }
+            Role::Leading(l) => match ev {
+                PeerEvent::Connected(_) => Vec::new(),
+                PeerEvent::Message(from, msg) => l.step(from, msg),
+                PeerEvent::Disconnected(p) => l.learner_disconnected(p),
+            },
+            Role::Following {
+                f,
+                leader,
+                stream_up,
+                ..
+            } => match ev {
+                PeerEvent::Connected(p) if p == *leader => {
+                    *stream_up = true;
+                    Vec::new()
+                }
+                PeerEvent::Connected(p) => {
+                    // It thinks we lead; we do not.
+                    self.transport.disconnect(p).await;
+                    Vec::new()
+                }
+                PeerEvent::Message(from, msg) if from == *leader && *stream_up => f.step(from, msg),
+                PeerEvent::Message(..) => Vec::new(),
+                PeerEvent::Disconnected(p) if p == *leader && *stream_up => {
+                    self.pending_look
+                        .get_or_insert("the leader's stream closed".to_string());
+                    Vec::new()
+                }
+                PeerEvent::Disconnected(_) => Vec::new(),
+            },
+        };
+        self.execute(out).await
+    }
+
+    /// `first` and every event already queued behind it (up to [`MAX_BATCH`]), so that the
+    /// log writes they cause share one sync (group commit).
+    async fn on_peer_events(&mut self, first: PeerEvent) -> Result<(), Fatal> {
+        self.on_peer_event(first).await?;
+        for _ in 1..MAX_BATCH {
+            if self.pending_look.is_some() {
+                break;
+            }
+            // A zero timeout polls the receive once: only what is already queued.
+            match tokio::time::timeout(Duration::ZERO, self.transport.recv()).await {
+                Ok(Some(ev)) => self.on_peer_event(ev).await?,
+                Ok(None) => return Err("peer transport closed".to_string()),
+                Err(_) => break,
+            }
+        }
+        Ok(())
+    }
+
+    /// `first` and every request already queued behind it (up to [`MAX_BATCH`]).
+    async fn on_requests(&mut self, first: Request) -> Result<(), Fatal> {
+        let mut next = Some(first);
+        let mut n = 0;
+        while let Some(req) = next.take() {
+            match req {
+                Request::Propose(data, tx) => self.on_propose(data, tx).await?,
+                Request::Shutdown => {
+                    self.stop = true;
+                    return Ok(());
+                }
+            }
+            n += 1;
+            if n < MAX_BATCH && self.pending_look.is_none() {
+                next = self.requests.try_recv().ok();
+            }
+        }
+        Ok(())
+    }
+
+    async fn on_propose(
+        &mut self,
+        data: Bytes,
+        tx: oneshot::Sender<Result<Zxid, ProposeError>>,
+    ) -> Result<(), Fatal> {
+        let leader = self.current_leader();
+        let Role::Leading(l) = &mut self.role else {
+            let _ = tx.send(Err(ProposeError::NotLeader { leader }));
+            return Ok(());
+        };
+        if self.pending_look.is_some() {
+            let _ = tx.send(Err(ProposeError::NotServing));
+            return Ok(());
+        }
+        match l.propose(|_| data) {
+            Ok((zxid, out)) => {
+                self.waiting.insert(zxid, tx);
+                self.execute(out).await
+            }
+            Err(NotServing::NotServing | NotServing::CounterExhausted) => {
+                let _ = tx.send(Err(ProposeError::NotServing));
+                Ok(())
+            }
+        }
+    }
+
+    // ----- transitions -----
+
+    fn current_leader(&self) -> Option<ServerId> {
+        match &self.role {
+            Role::Looking => None,
+            Role::Leading(_) => Some(self.me),
+            Role::Following { leader, .. } => Some(*leader),
+        }
+    }
+
+    /// Performs pending transitions until none is left.
+    async fn settle(&mut self) -> Result<(), Fatal> {
+        loop {
+            self.flush().await?;
+            if let Some(reason) = self.pending_look.take() {
+                tracing::info!(me = %self.me, %reason, "going LOOKING");
+                self.leave_role().await;
+                self.start_election()?;
+                continue;
+            }
+            if matches!(self.role, Role::Looking) && self.election.decision().is_some() {
+                self.enter_role().await?;
+                continue;
+            }
+            if !self.replay.is_empty() {
+                for ev in std::mem::take(&mut self.replay) {
+                    self.on_peer_event(ev).await?;
+                }
+                continue;
+            }
+            return Ok(());
+        }
+    }
+
+    /// Ends the current role: streams closed, waiting proposals failed.
+    async fn leave_role(&mut self) {
+        match std::mem::replace(&mut self.role, Role::Looking) {
+            Role::Looking => {}
+            Role::Leading(_) => {
+                for p in std::mem::take(&mut self.connected) {
+                    self.transport.disconnect(p).await;
+                }
+            }
+            Role::Following { leader, .. } => self.transport.disconnect(leader).await,
+        }
+        self.serving = false;
+        self.early.clear();
+        self.replay.clear();
+        for (zxid, tx) in std::mem::take(&mut self.waiting) {
+            let _ = tx.send(Err(ProposeError::Unknown(zxid)));
+        }
+    }
+
+    /// A fresh election (the logical clock continues).
+    fn start_election(&mut self) -> Result<(), Fatal> {
+        let round = self.election.round();
+        self.election = Election::new(
+            self.me,
+            self.last_zxid(),
+            self.storage.epochs.current_epoch(),
+            self.verifier.clone(),
+            self.config.election,
+        )
+        .with_last_round(round);
+        let out = self.election.start();
+        paddock_election::execute(self.me, &self.verifier, out, &mut self.etrans);
+        Ok(())
+    }
+
+    async fn enter_role(&mut self) -> Result<(), Fatal> {
+        let decision = self.election.decision().expect("decided");
+        self.catch_up()?;
+        let accepted = self.storage.epochs.accepted_epoch();
+        let current = self.storage.epochs.current_epoch();
+        let last = self.last_zxid();
+        tracing::info!(me = %self.me, leader = %decision.vote.leader, role = ?decision.role, %last, "election decided");
+        match decision.role {
+            ElectedRole::Leading => {
+                let mut history = self
+                    .storage
+                    .log
+                    .read_after(Zxid::ZERO, usize::MAX)
+                    .map_err(fatal)?;
+                let keep = self.config.zab.committed_log_capacity;
+                if history.len() > keep {
+                    history.drain(..history.len() - keep);
+                }
+                let leader = Leader::new(
+                    self.me,
+                    self.members.clone(),
+                    self.config.zab,
+                    accepted,
+                    current,
+                    last,
+                    history,
+                );
+                self.role = Role::Leading(Box::new(leader));
+                self.replay = std::mem::take(&mut self.early);
+            }
+            ElectedRole::Following | ElectedRole::Observing => {
+                let leader = decision.vote.leader;
+                for ev in std::mem::take(&mut self.early) {
+                    if let PeerEvent::Connected(p) = ev {
+                        if p != leader {
+                            self.transport.disconnect(p).await;
+                        }
+                    }
+                }
+                let observer = decision.role == ElectedRole::Observing;
+                let f = Follower::new(
+                    self.me,
+                    leader,
+                    observer,
+                    self.config.zab,
+                    accepted,
+                    current,
+                    last,
+                );
+                self.role = Role::Following {
+                    f: Box::new(f),
+                    leader,
+                    observer,
+                    dialled: false,
+                    stream_up: false,
+                };
+                self.dial_leader().await?;
+            }
+        }
+        Ok(())
+    }
+
+    fn publish(&self) {
+        let role = match &self.role {
+            Role::Looking => PeerRole::Looking,
+            Role::Leading(_) => PeerRole::Leading,
+            Role::Following { observer: true, .. } => PeerRole::Observing,
+            Role::Following { .. } => PeerRole::Following,
+        };
+        let new = PeerStatus {
+            role,
+            leader: self.current_leader(),
+            epoch: self.storage.epochs.current_epoch(),
+            serving: self.serving,
+            last_committed: self.sm.last_applied(),
+            round: self.election.round(),
+        };
+        self.status.send_if_modified(|s| {
+            if *s == new {
+                false
+            } else {
+                *s = new;
+                true
+            }
+        });
+    }
+}

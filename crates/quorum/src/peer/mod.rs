@@ -1,0 +1,310 @@
+//! The QuorumPeer: one tokio task per server that runs the role loop (ZooKeeper's
+//! `QuorumPeer.run`) and executes the pure cores' commands against storage, a state machine and
+//! the transports.
+//!
+//! ```text
+//!              ┌──────────── LOOKING: paddock_election::Election over an ElectionTransport ───┐
+//!   spawn ──►  │  Decided(Leading) ──► Leader  ┐                                              │
+//!              │  Decided(Following/Observing) ──► Follower (connect to the leader)            │
+//!              └──◄── StepDown / GoLooking / Resync / leader stream lost: a fresh Election ◄───┘
+//!                     (the logical clock continues)
+//!
+//!   Command::Log{zxid,data}*   ─► TxnLog::append (each), one TxnLog::sync per batch ─► Persisted::Log(last)
+//!   PersistAccepted/CurrentEpoch ─► EpochStore setters ─► Persisted::AcceptedEpoch / CurrentEpoch
+//!   Truncate{to}               ─► TxnLog::truncate_after, state machine rebuilt (snapshot + log <= to)
+//!   InstallSnapshot{zxid,data} ─► SnapshotStore (durable), log emptied, StateMachine::restore ─► Persisted::Log
+//!   SendSnapshot{to,zxid}      ─► PeerMessage::Snap { StateMachine::snapshot() }
+//!   Apply(zxid)                ─► StateMachine::apply(zxid, logged bytes); a waiting propose() resolves
+//!   ticks: tokio interval of `tick` (= tickTime / 2) ─► Election / Leader / Follower tick
+//! ```
+//!
+//! Group commit: after one input the driver also takes every peer event / propose request
+//! already queued (up to 1024), executes all their commands, and only then syncs the log once
+//! and feeds `Persisted` back (so 100 pipelined proposals cost about one sync per server).
+//!
+//! Notifications from the election transport are polled (`try_recv`) on every tick, so the
+//! driver works with any [`ElectionTransport`] (the gRPC one included). While the peer is
+//! LEADING or FOLLOWING its decided election keeps answering LOOKING peers, so a restarted
+//! server joins the established leader.
+//!
+//! A crash is [`PeerHandle::kill`] (the task is aborted; its storage, `Arc`ed by the caller,
+//! survives); [`spawn`] again on the same storage rebuilds the state machine from the latest
+//! snapshot plus the log.
+//!
+//! Dropping the [`PeerHandle`] and every [`Proposer`] stops the peer as [`PeerHandle::shutdown`]
+//! does.
+//!
+//! Not yet here: client-facing processor pipelines per role, forwarding of follower writes,
+//! sessions, periodic snapshots / log purge.
+
+mod driver;
+pub mod election_net;
+
+use bytes::Bytes;
+use paddock_election::{ElectionConfig, ElectionTransport, QuorumError, QuorumVerifier};
+use paddock_storage::{EpochStore, SnapshotStore, TxnLog};
+use paddock_types::{Epoch, ServerId, Zxid};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use thiserror::Error;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+
+use crate::config::ZabConfig;
+use crate::membership::{Membership, MembershipError};
+use crate::transport::PeerTransport;
+
+/// The replicated state: committed transactions are applied in zxid order.
+pub trait StateMachine: Send + 'static {
+    /// Applies the committed transaction `zxid` (always above [`StateMachine::last_applied`]).
+    fn apply(&mut self, zxid: Zxid, data: &Bytes);
+    /// The whole state, as of [`StateMachine::last_applied`].
+    fn snapshot(&self) -> Bytes;
+    /// Replaces the state with `data` taken at `zxid`. `restore(Zxid::ZERO, &Bytes::new())`
+    /// must give the empty state (the driver uses it to rebuild from the log alone).
+    fn restore(&mut self, zxid: Zxid, data: &Bytes);
+    /// The last applied zxid (`Zxid::ZERO` when empty).
+    fn last_applied(&self) -> Zxid;
+}
+
+/// A server's durable storage, shared so that it outlives a crashed task.
+#[derive(Clone)]
+pub struct PeerStorage {
+    /// The transaction log.
+    pub log: Arc<dyn TxnLog>,
+    /// acceptedEpoch / currentEpoch.
+    pub epochs: Arc<dyn EpochStore>,
+    /// Snapshots installed by SNAP syncs.
+    pub snapshots: Arc<dyn SnapshotStore>,
+}
+
+/// Static settings of one peer.
+#[derive(Clone, Debug)]
+pub struct PeerConfig {
+    /// This server.
+    pub me: ServerId,
+    /// The voting servers.
+    pub voters: Vec<ServerId>,
+    /// The observers.
+    pub observers: Vec<ServerId>,
+    /// One tick: tickTime / 2 (the leader pings every tick).
+    pub tick: Duration,
+    /// ZAB limits, in ticks.
+    pub zab: ZabConfig,
+    /// Election timing, in ticks.
+    pub election: ElectionConfig,
+}
+
+/// A refused [`PeerConfig`] or unreadable storage at start.
+#[derive(Debug, Error)]
+pub enum PeerError {
+    /// The server list does not make a quorum system.
+    #[error(transparent)]
+    Quorum(#[from] QuorumError),
+    /// The server list does not make a membership.
+    #[error(transparent)]
+    Membership(#[from] MembershipError),
+    /// `me` is not in the server list.
+    #[error("server {0} is not in the server list")]
+    NotAMember(ServerId),
+    /// Rebuilding the state machine from the snapshot and the log failed.
+    #[error("cannot rebuild the state from storage: {0}")]
+    Rebuild(String),
+}
+
+/// What a peer is doing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PeerRole {
+    /// Electing.
+    Looking,
+    /// Leading (serving once `serving`).
+    Leading,
+    /// Following a leader.
+    Following,
+    /// Observing a leader.
+    Observing,
+    /// The task ended (shutdown, storage failure, transport closed).
+    Stopped,
+}
+
+/// A snapshot of a peer's state, published on every change.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeerStatus {
+    /// The role.
+    pub role: PeerRole,
+    /// The leader it leads/follows, if not LOOKING.
+    pub leader: Option<ServerId>,
+    /// Its currentEpoch (durable).
+    pub epoch: Epoch,
+    /// Whether it serves clients (leader: a quorum acked NEWLEADER; learner: UPTODATE).
+    pub serving: bool,
+    /// The last zxid applied to its state machine.
+    pub last_committed: Zxid,
+    /// The election round (logical clock) of its latest election.
+    pub round: u64,
+}
+
+/// Why a proposal did not commit (or is not known to).
+#[derive(Clone, Debug, Error, PartialEq, Eq)]
+pub enum ProposeError {
+    /// This peer does not lead; `leader` is who it follows, if anyone.
+    #[error("not the leader (leader: {leader:?})")]
+    NotLeader {
+        /// The current leader as far as this peer knows.
+        leader: Option<ServerId>,
+    },
+    /// This peer leads but is not (or no longer) serving.
+    #[error("not currently serving requests")]
+    NotServing,
+    /// Leadership ended after the proposal was made and before it committed here: it may
+    /// still commit under the next leader, or not.
+    #[error("leadership lost before {0} committed; outcome unknown")]
+    Unknown(Zxid),
+    /// The peer stopped.
+    #[error("the peer is stopped")]
+    Stopped,
+}
+
+pub(crate) enum Request {
+    Propose(Bytes, oneshot::Sender<Result<Zxid, ProposeError>>),
+    Shutdown,
+}
+
+/// Proposes through a peer task; cloneable.
+#[derive(Clone)]
+pub struct Proposer {
+    requests: mpsc::UnboundedSender<Request>,
+}
+
+impl Proposer {
+    /// As [`PeerHandle::propose`].
+    pub fn propose(
+        &self,
+        data: Bytes,
+    ) -> impl Future<Output = Result<Zxid, ProposeError>> + Send + 'static {
+        let (tx, rx) = oneshot::channel();
+        let queued = self.requests.send(Request::Propose(data, tx)).is_ok();
+        async move {
+            if !queued {
+                return Err(ProposeError::Stopped);
+            }
+            rx.await.unwrap_or(Err(ProposeError::Stopped))
+        }
+    }
+}
+
+/// The handle of a running peer task.
+pub struct PeerHandle {
+    me: ServerId,
+    requests: mpsc::UnboundedSender<Request>,
+    status: watch::Receiver<PeerStatus>,
+    task: JoinHandle<()>,
+}
+
+/// Starts the peer task of `config.me` on `storage`: rebuilds `state_machine` from the latest
+/// snapshot and the log, then goes LOOKING. Needs a tokio runtime.
+pub fn spawn<T, E>(
+    config: PeerConfig,
+    storage: PeerStorage,
+    transport: T,
+    election: E,
+    state_machine: Box<dyn StateMachine>,
+) -> Result<PeerHandle, PeerError>
+where
+    T: PeerTransport + 'static,
+    E: ElectionTransport + Send + 'static,
+{
+    let verifier = QuorumVerifier::new(
+        config.voters.iter().copied(),
+        config.observers.iter().copied(),
+    )?;
+    let members = Membership::new(
+        config.voters.iter().copied(),
+        config.observers.iter().copied(),
+    )?;
+    if !verifier.is_member(config.me) {
+        return Err(PeerError::NotAMember(config.me));
+    }
+    let me = config.me;
+    let (requests, rx) = mpsc::unbounded_channel();
+    let (driver, status) = driver::Driver::new(
+        config,
+        verifier,
+        members,
+        storage,
+        transport,
+        election,
+        state_machine,
+        rx,
+    )?;
+    let task = tokio::spawn(driver.run());
+    Ok(PeerHandle {
+        me,
+        requests,
+        status,
+        task,
+    })
+}
+
+impl PeerHandle {
+    /// This server.
+    pub fn id(&self) -> ServerId {
+        self.me
+    }
+
+    /// Proposes `data`; resolves with its zxid once it is committed and applied on this (leading)
+    /// peer. The request is queued when this is called (not when the future is first polled),
+    /// so proposals made one after the other get increasing zxids and are pipelined.
+    pub fn propose(
+        &self,
+        data: Bytes,
+    ) -> impl Future<Output = Result<Zxid, ProposeError>> + Send + 'static {
+        self.proposer().propose(data)
+    }
+
+    /// A cloneable handle that only proposes (for request pipelines).
+    pub fn proposer(&self) -> Proposer {
+        Proposer {
+            requests: self.requests.clone(),
+        }
+    }
+
+    /// The current status.
+    pub fn status(&self) -> PeerStatus {
+        self.status.borrow().clone()
+    }
+
+    /// A receiver of status changes.
+    pub fn watch(&self) -> watch::Receiver<PeerStatus> {
+        self.status.clone()
+    }
+
+    /// The role.
+    pub fn role(&self) -> PeerRole {
+        self.status.borrow().role
+    }
+
+    /// The leader, if not LOOKING.
+    pub fn leader(&self) -> Option<ServerId> {
+        self.status.borrow().leader
+    }
+
+    /// The last applied zxid.
+    pub fn last_committed(&self) -> Zxid {
+        self.status.borrow().last_committed
+    }
+
+    /// Stops the task in an orderly way (streams closed, waiting proposals failed) and waits.
+    pub async fn shutdown(self) {
+        let _ = self.requests.send(Request::Shutdown);
+        let _ = self.task.await;
+    }
+
+    /// Crashes the peer: the task is aborted where it stands; its storage is kept by whoever
+    /// holds the [`PeerStorage`].
+    pub async fn kill(self) {
+        self.task.abort();
+        let _ = self.task.await;
+    }
+}

@@ -1,0 +1,497 @@
+//! The QuorumPeer driver end to end, in process: three peer tasks over `MemPeerNet` and
+//! `MemElectionNet`, with in-memory storage that survives a crash. Real time, 10 ms ticks; every
+//! wait is bounded.
+
+use bytes::Bytes;
+use paddock_election::ElectionConfig;
+use paddock_quorum::peer::election_net::MemElectionNet;
+use paddock_quorum::peer::{
+    spawn, PeerConfig, PeerHandle, PeerRole, PeerStorage, ProposeError, StateMachine,
+};
+use paddock_quorum::transport::mem::MemPeerNet;
+use paddock_quorum::ZabConfig;
+use paddock_storage::mem::{MemEpochStore, MemSnapshotStore, MemTxnLog};
+use paddock_storage::{SnapshotStore, TxnLog};
+use paddock_types::{Epoch, ServerId, Zxid};
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const TICK: Duration = Duration::from_millis(10);
+const SETTLE: Duration = Duration::from_secs(5);
+
+/// The test state machine: the list of applied (zxid, payload), shared with the test.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct ListState {
+    base: Zxid,
+    entries: Vec<(Zxid, Bytes)>,
+}
+
+struct ListSm(Arc<Mutex<ListState>>);
+
+impl StateMachine for ListSm {
+    fn apply(&mut self, zxid: Zxid, data: &Bytes) {
+        let mut s = self.0.lock().unwrap();
+        assert!(
+            zxid > s.entries.last().map_or(s.base, |e| e.0),
+            "applied in zxid order"
+        );
+        s.entries.push((zxid, data.clone()));
+    }
+
+    fn snapshot(&self) -> Bytes {
+        let s = self.0.lock().unwrap();
+        let mut out = Vec::new();
+        for (z, d) in &s.entries {
+            out.extend_from_slice(&z.to_be_bytes());
+            out.extend_from_slice(&(d.len() as u32).to_be_bytes());
+            out.extend_from_slice(d);
+        }
+        out.into()
+    }
+
+    fn restore(&mut self, zxid: Zxid, data: &Bytes) {
+        let mut entries = Vec::new();
+        let mut rest = &data[..];
+        while !rest.is_empty() {
+            let z = Zxid::from_be_bytes(rest[..8].try_into().unwrap());
+            let len = u32::from_be_bytes(rest[8..12].try_into().unwrap()) as usize;
+            entries.push((z, Bytes::copy_from_slice(&rest[12..12 + len])));
+            rest = &rest[12 + len..];
+        }
+        *self.0.lock().unwrap() = ListState {
+            base: zxid,
+            entries,
+        };
+    }
+
+    fn last_applied(&self) -> Zxid {
+        let s = self.0.lock().unwrap();
+        s.entries.last().map_or(s.base, |e| e.0)
+    }
+}
+
+struct Node {
+    log: Arc<MemTxnLog>,
+    snapshots: Arc<MemSnapshotStore>,
+    storage: PeerStorage,
+    state: Arc<Mutex<ListState>>,
+    handle: Option<PeerHandle>,
+}
+
+struct Cluster {
+    pnet: MemPeerNet,
+    enet: MemElectionNet,
+    zab: ZabConfig,
+    nodes: BTreeMap<u64, Node>,
+    observers: Vec<u64>,
+}
+
+impl Cluster {
+    fn new(n: u64, committed_log_capacity: usize) -> Cluster {
+        Cluster::with_observers(n, 0, committed_log_capacity)
+    }
+
+    /// Voters `1..=n`, then `observers` observers.
+    fn with_observers(n: u64, observers: u64, committed_log_capacity: usize) -> Cluster {
+        let nodes = (1..=n + observers)
+            .map(|id| {
+                let log = Arc::new(MemTxnLog::new());
+                let snapshots = Arc::new(MemSnapshotStore::new());
+                let storage = PeerStorage {
+                    log: log.clone(),
+                    epochs: Arc::new(MemEpochStore::new()),
+                    snapshots: snapshots.clone(),
+                };
+                let node = Node {
+                    log,
+                    snapshots,
+                    storage,
+                    state: Arc::default(),
+                    handle: None,
+                };
+                (id, node)
+            })
+            .collect();
+        Cluster {
+            pnet: MemPeerNet::new(),
+            enet: MemElectionNet::new(),
+            zab: ZabConfig {
+                sync_limit_ticks: 20,
+                init_limit_ticks: 40,
+                committed_log_capacity,
+            },
+            nodes,
+            observers: (n + 1..=n + observers).collect(),
+        }
+    }
+
+    fn start(&mut self, id: u64) {
+        let voters: Vec<ServerId> = self
+            .nodes
+            .keys()
+            .filter(|i| !self.observers.contains(i))
+            .map(|i| ServerId(*i))
+            .collect();
+        let config = PeerConfig {
+            me: ServerId(id),
+            voters,
+            observers: self.observers.iter().map(|i| ServerId(*i)).collect(),
+            tick: TICK,
+            zab: self.zab,
+            election: ElectionConfig {
+                finalize_wait_ticks: 2,
+                max_notification_interval_ticks: 20,
+            },
+        };
+        let (pt, et) = (
+            self.pnet.endpoint(ServerId(id)),
+            self.enet.endpoint(ServerId(id)),
+        );
+        let node = self.nodes.get_mut(&id).unwrap();
+        // A (re)started process has an empty memory: the state is rebuilt from storage.
+        node.state = Arc::default();
+        let sm = Box::new(ListSm(node.state.clone()));
+        node.handle = Some(spawn(config, node.storage.clone(), pt, et, sm).expect("spawn"));
+    }
+
+    fn start_all(&mut self) {
+        let ids: Vec<u64> = self.nodes.keys().copied().collect();
+        for id in ids {
+            self.start(id);
+        }
+    }
+
+    /// Crash: the task is aborted, what was not synced is lost, durable storage stays.
+    async fn kill(&mut self, id: u64) {
+        let node = self.nodes.get_mut(&id).unwrap();
+        node.handle.take().expect("running").kill().await;
+        node.log.crash();
+    }
+
+    fn handle(&self, id: u64) -> &PeerHandle {
+        self.nodes[&id].handle.as_ref().expect("running")
+    }
+
+    fn state(&self, id: u64) -> ListState {
+        self.nodes[&id].state.lock().unwrap().clone()
+    }
+
+    fn isolate(&self, id: u64) {
+        for other in self.nodes.keys().filter(|o| **o != id) {
+            self.pnet.cut(ServerId(id), ServerId(*other));
+            self.enet.cut(ServerId(id), ServerId(*other));
+        }
+    }
+
+    fn heal(&self) {
+        self.pnet.heal_all();
+        self.enet.heal_all();
+    }
+
+    /// The leader when exactly one of `ids` leads and serves and all the others follow it and
+    /// serve.
+    fn settled(&self, ids: &[u64]) -> Option<u64> {
+        let statuses: Vec<_> = ids.iter().map(|i| (*i, self.handle(*i).status())).collect();
+        let leaders: Vec<u64> = statuses
+            .iter()
+            .filter(|(_, s)| s.role == PeerRole::Leading && s.serving)
+            .map(|(i, _)| *i)
+            .collect();
+        let [leader] = leaders[..] else {
+            return None;
+        };
+        statuses
+            .iter()
+            .filter(|(i, _)| *i != leader)
+            .all(|(i, s)| {
+                let role = if self.observers.contains(i) {
+                    PeerRole::Observing
+                } else {
+                    PeerRole::Following
+                };
+                s.role == role && s.serving && s.leader == Some(ServerId(leader))
+            })
+            .then_some(leader)
+    }
+
+    async fn wait_settled(&self, ids: &[u64]) -> u64 {
+        let mut found = None;
+        until("a settled ensemble", SETTLE, || {
+            found = self.settled(ids);
+            found.is_some()
+        })
+        .await;
+        found.unwrap()
+    }
+
+    /// Waits until every one of `ids` applied up to `zxid`.
+    async fn wait_applied(&self, ids: &[u64], zxid: Zxid) {
+        until("every peer applied", SETTLE, || {
+            ids.iter().all(|i| self.handle(*i).last_committed() >= zxid)
+        })
+        .await;
+    }
+
+    /// Proposes `payloads` at `leader`, pipelined; returns their zxids.
+    async fn propose_all(&self, leader: u64, payloads: impl Iterator<Item = String>) -> Vec<Zxid> {
+        let h = self.handle(leader);
+        let futures: Vec<_> = payloads.map(|p| h.propose(Bytes::from(p))).collect();
+        let mut zxids = Vec::new();
+        for f in futures {
+            zxids.push(bounded(f).await.expect("committed"));
+        }
+        assert!(zxids.windows(2).all(|w| w[0] < w[1]), "zxids increase");
+        zxids
+    }
+
+    fn payloads(&self, id: u64) -> Vec<String> {
+        self.state(id)
+            .entries
+            .iter()
+            .map(|(_, d)| String::from_utf8(d.to_vec()).unwrap())
+            .collect()
+    }
+
+    async fn shutdown(mut self) {
+        for node in self.nodes.values_mut() {
+            if let Some(h) = node.handle.take() {
+                h.shutdown().await;
+            }
+        }
+    }
+}
+
+async fn bounded<F: Future>(f: F) -> F::Output {
+    tokio::time::timeout(SETTLE, f)
+        .await
+        .expect("bounded wait timed out")
+}
+
+async fn until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < limit, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+fn names(prefix: &str, n: usize) -> impl Iterator<Item = String> + '_ {
+    (0..n).map(move |i| format!("{prefix}-{i}"))
+}
+
+#[tokio::test]
+async fn three_peers_elect_one_leader_and_apply_100_proposals_in_order() {
+    let t = Instant::now();
+    let mut c = Cluster::new(3, 500);
+    c.start_all();
+    let leader = c.wait_settled(&[1, 2, 3]).await;
+    // Equal (epoch, zxid) everywhere: the highest id wins.
+    assert_eq!(leader, 3);
+    let epoch = c.handle(3).status().epoch;
+    assert_eq!(epoch, Epoch(1));
+    for f in [1, 2] {
+        assert_eq!(
+            bounded(c.handle(f).propose(Bytes::from_static(b"x"))).await,
+            Err(ProposeError::NotLeader {
+                leader: Some(ServerId(3))
+            })
+        );
+    }
+    let syncs_before: Vec<u64> = [1, 2, 3]
+        .iter()
+        .map(|i| c.nodes[i].log.sync_count())
+        .collect();
+    let zxids = c.propose_all(leader, names("p", 100)).await;
+    assert_eq!(zxids[0], Zxid::new(epoch, 1));
+    assert_eq!(zxids[99], Zxid::new(epoch, 100));
+    c.wait_applied(&[1, 2, 3], zxids[99]).await;
+    let expected: Vec<String> = names("p", 100).collect();
+    for id in [1, 2, 3] {
+        assert_eq!(c.payloads(id), expected, "peer {id}");
+        assert_eq!(c.state(id), c.state(3));
+        assert_eq!(c.nodes[&id].log.last_durable_zxid(), zxids[99]);
+    }
+    // Group commit: 100 pipelined proposals take far fewer than 100 syncs on every server.
+    for (i, id) in [1u64, 2, 3].iter().enumerate() {
+        let syncs = c.nodes[id].log.sync_count() - syncs_before[i];
+        eprintln!("peer {id}: {syncs} syncs for 100 proposals");
+        assert!(syncs < 50, "peer {id}: {syncs} syncs");
+    }
+    c.shutdown().await;
+    eprintln!("elect + 100 proposals: {:?}", t.elapsed());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leader_crash_new_leader_keeps_commits_and_old_leader_rejoins_by_trunc_diff() {
+    let t = Instant::now();
+    let mut c = Cluster::new(3, 500);
+    c.start_all();
+    let old = c.wait_settled(&[1, 2, 3]).await;
+    let old_epoch = c.handle(old).status().epoch;
+    let first = c.propose_all(old, names("a", 30)).await;
+    c.wait_applied(&[1, 2, 3], first[29]).await;
+
+    c.kill(old).await;
+    // As if it had logged one more proposal and crashed before sending it to anyone.
+    let uncommitted = Zxid::new(old_epoch, 31);
+    let log = &c.nodes[&old].log;
+    log.append(&[(uncommitted, Bytes::from_static(b"uncommitted"))])
+        .unwrap();
+    log.sync().unwrap();
+    let rest: Vec<u64> = [1, 2, 3].into_iter().filter(|i| *i != old).collect();
+    let new = c.wait_settled(&rest).await;
+    assert_ne!(new, old);
+    let new_epoch = c.handle(new).status().epoch;
+    assert!(new_epoch > old_epoch, "{new_epoch} > {old_epoch}");
+    let before: Vec<String> = names("a", 30).collect();
+    for id in &rest {
+        assert_eq!(c.payloads(*id), before, "peer {id} kept every commit");
+    }
+    let second = c.propose_all(new, names("b", 30)).await;
+    assert_eq!(second[0].epoch(), new_epoch);
+    c.wait_applied(&rest, second[29]).await;
+
+    // The old leader restarts on its storage: it joins the established leader and gets a
+    // TRUNC (of its uncommitted proposal) + DIFF.
+    c.start(old);
+    c.wait_settled(&[1, 2, 3]).await;
+    assert_eq!(c.handle(old).leader(), Some(ServerId(new)));
+    c.wait_applied(&[1, 2, 3], second[29]).await;
+    let all: Vec<String> = names("a", 30).chain(names("b", 30)).collect();
+    for id in [1, 2, 3] {
+        assert_eq!(c.payloads(id), all, "peer {id}");
+        assert_eq!(c.state(id), c.state(new));
+    }
+    assert!(
+        c.nodes[&old].snapshots.list().unwrap().is_empty(),
+        "caught up by TRUNC+DIFF, not SNAP"
+    );
+    assert!(
+        c.nodes[&old]
+            .log
+            .records()
+            .iter()
+            .all(|(z, _)| *z != uncommitted),
+        "the uncommitted proposal was truncated"
+    );
+    // And it keeps following.
+    let third = c.propose_all(new, names("c", 5)).await;
+    c.wait_applied(&[1, 2, 3], third[4]).await;
+    assert_eq!(c.state(old), c.state(new));
+    c.shutdown().await;
+    eprintln!("crash, re-elect, rejoin: {:?}", t.elapsed());
+}
+
+#[tokio::test]
+async fn isolated_leader_cannot_commit_majority_continues_and_old_leader_truncates() {
+    let t = Instant::now();
+    let mut c = Cluster::new(3, 500);
+    c.start_all();
+    let old = c.wait_settled(&[1, 2, 3]).await;
+    let first = c.propose_all(old, names("a", 10)).await;
+    c.wait_applied(&[1, 2, 3], first[9]).await;
+
+    // Queued before the cut: the leader (most likely) logs it but can send it to nobody.
+    let lost = c.handle(old).propose(Bytes::from_static(b"lost"));
+    c.isolate(old);
+    // The minority's proposal never commits: the leader loses its quorum and steps down.
+    let lost = bounded(lost).await;
+    assert!(
+        matches!(
+            lost,
+            Err(ProposeError::Unknown(_)
+                | ProposeError::NotServing
+                | ProposeError::NotLeader { .. })
+        ),
+        "{lost:?}"
+    );
+    until("the isolated leader steps down", SETTLE, || {
+        c.handle(old).role() == PeerRole::Looking
+    })
+    .await;
+    let logged_lost = |c: &Cluster| {
+        c.nodes[&old]
+            .log
+            .records()
+            .iter()
+            .any(|(_, d)| &d[..] == b"lost")
+    };
+    eprintln!("minority leader logged its proposal: {}", logged_lost(&c));
+    let rest: Vec<u64> = [1, 2, 3].into_iter().filter(|i| *i != old).collect();
+    let new = c.wait_settled(&rest).await;
+    let second = c.propose_all(new, names("b", 10)).await;
+    c.wait_applied(&rest, second[9]).await;
+    assert_eq!(
+        c.handle(old).role(),
+        PeerRole::Looking,
+        "the minority cannot elect"
+    );
+    assert!(bounded(c.handle(old).propose(Bytes::from_static(b"no")))
+        .await
+        .is_err());
+
+    // Healed: the old leader rejoins; its uncommitted "lost" proposal, if logged, is truncated.
+    c.heal();
+    c.wait_settled(&[1, 2, 3]).await;
+    c.wait_applied(&[1, 2, 3], second[9]).await;
+    let all: Vec<String> = names("a", 10).chain(names("b", 10)).collect();
+    for id in [1, 2, 3] {
+        assert_eq!(c.payloads(id), all, "peer {id}");
+    }
+    assert!(!logged_lost(&c), "TRUNC removed the uncommitted proposal");
+    c.shutdown().await;
+    eprintln!("minority partition: {:?}", t.elapsed());
+}
+
+#[tokio::test]
+async fn far_behind_follower_is_synced_by_snapshot() {
+    let t = Instant::now();
+    let mut c = Cluster::new(3, 8);
+    c.start_all();
+    let leader = c.wait_settled(&[1, 2, 3]).await;
+    let first = c.propose_all(leader, names("a", 5)).await;
+    c.wait_applied(&[1, 2, 3], first[4]).await;
+    let lagging = if leader == 1 { 2 } else { 1 };
+    c.kill(lagging).await;
+    let second = c.propose_all(leader, names("b", 40)).await;
+    c.start(lagging);
+    c.wait_settled(&[1, 2, 3]).await;
+    c.wait_applied(&[1, 2, 3], second[39]).await;
+    assert_eq!(c.state(lagging).entries, c.state(leader).entries);
+    assert_eq!(
+        c.nodes[&lagging].snapshots.list().unwrap(),
+        vec![second[39]],
+        "synced by SNAP"
+    );
+    // A restart rebuilds from the snapshot plus the log.
+    let third = c.propose_all(leader, names("c", 3)).await;
+    c.wait_applied(&[1, 2, 3], third[2]).await;
+    c.kill(lagging).await;
+    c.start(lagging);
+    c.wait_settled(&[1, 2, 3]).await;
+    c.wait_applied(&[1, 2, 3], third[2]).await;
+    assert_eq!(c.state(lagging).entries, c.state(leader).entries);
+    c.shutdown().await;
+    eprintln!("snap sync: {:?}", t.elapsed());
+}
+
+#[tokio::test]
+async fn observer_follows_without_voting() {
+    let t = Instant::now();
+    let mut c = Cluster::with_observers(3, 1, 500);
+    c.start_all();
+    let leader = c.wait_settled(&[1, 2, 3, 4]).await;
+    assert_eq!(leader, 3, "an observer is never elected");
+    let first = c.propose_all(leader, names("a", 20)).await;
+    c.wait_applied(&[1, 2, 3, 4], first[19]).await;
+    assert_eq!(c.state(4), c.state(leader));
+    // Two voters down: the observer does not make a quorum, nothing commits.
+    c.kill(1).await;
+    c.kill(2).await;
+    let lost = bounded(c.handle(leader).propose(Bytes::from_static(b"lost"))).await;
+    assert!(lost.is_err(), "{lost:?}");
+    c.shutdown().await;
+    eprintln!("observer: {:?}", t.elapsed());
+}
