@@ -10,6 +10,7 @@
 //! history (rustyline) on a terminal; with stdin not a terminal it reads commands line by line
 //! without a prompt (for scripts and tests).
 
+mod admin;
 mod exec;
 mod format;
 mod parse;
@@ -90,6 +91,13 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // A four-letter word alone needs no session: one admin call, then exit. (`stat PATH` stays
+    // zkCli's stat.)
+    if let [word] = args.command.as_slice() {
+        if admin::WORDS.contains(&word.as_str()) {
+            return admin::run(&args.server, word);
+        }
+    }
     // A malformed one-shot command is refused before connecting.
     let one_shot = if args.command.is_empty() {
         None

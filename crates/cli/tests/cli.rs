@@ -327,3 +327,37 @@ get /i
     assert_eq!((code, out.as_str()), (0, "[]\n"));
     assert_eq!(s.run("get /i").1, "world\n");
 }
+
+/// `paddock-cli srvr` prints ZooKeeper's srvr block: the same line names, in the same order, one
+/// `Name: value` each; words outside the whitelist (default `srvr` only) are refused.
+#[test]
+fn srvr_prints_zookeepers_block() {
+    let server = Server::start();
+    let (code, out, err) = server.run("create /admin x");
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, err) = server.run("srvr");
+    assert_eq!(code, 0, "{err}");
+    let names: Vec<&str> = out
+        .lines()
+        .map(|l| l.split_once(": ").expect("`Name: value`").0)
+        .collect();
+    // ZooKeeper 3.5+ srvr (StatCommand + ServerStats.toString).
+    let zookeeper = [
+        "Zookeeper version",
+        "Latency min/avg/max",
+        "Received",
+        "Sent",
+        "Connections",
+        "Outstanding",
+        "Zxid",
+        "Mode",
+        "Node count",
+    ];
+    assert_eq!(names, zookeeper, "{out}");
+    assert!(out.contains("\nMode: standalone\n"), "{out}");
+    assert!(out.contains("\nZxid: 0x"), "{out}");
+
+    let (code, out, err) = server.run("mntr");
+    assert_eq!(code, 1, "not whitelisted: {out}");
+    assert!(err.contains("whitelist"), "{err}");
+}

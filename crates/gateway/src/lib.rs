@@ -45,6 +45,7 @@
 //! # }
 //! ```
 
+pub mod admin;
 pub mod backend;
 pub mod convert;
 mod error;
@@ -57,6 +58,7 @@ mod service;
 mod session;
 pub mod status;
 
+pub use admin::{AdminOptions, AdminService, AdminSource, Mode, NodeStatus};
 pub use backend::Backend;
 pub use error::GatewayError;
 pub use health::HealthHandle;

@@ -4,6 +4,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use paddock_proto::v1::admin_server::AdminServer;
 use paddock_proto::v1::paddock_server::PaddockServer;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -12,6 +13,7 @@ use tonic::transport::Server;
 use tonic_health::pb::health_server::HealthServer;
 use tonic_health::server::HealthService;
 
+use crate::admin::AdminService;
 use crate::backend::Backend;
 use crate::{GatewayError, GatewayOptions, GatewayService, HealthHandle};
 
@@ -20,6 +22,7 @@ pub struct Gateway<B: Backend> {
     backend: Arc<B>,
     opts: GatewayOptions,
     health: HealthHandle,
+    admin: Option<AdminService>,
 }
 
 impl<B: Backend> Gateway<B> {
@@ -30,7 +33,14 @@ impl<B: Backend> Gateway<B> {
             backend,
             opts,
             health: HealthHandle::new(),
+            admin: None,
         })
+    }
+
+    /// Also serves `paddock.v1.Admin` (the four-letter words) on the same port.
+    pub fn with_admin(mut self, admin: AdminService) -> Gateway<B> {
+        self.admin = Some(admin);
+        self
     }
 
     /// The handle that sets what `grpc.health.v1.Health` reports (keep a clone before `serve`).
@@ -83,6 +93,7 @@ impl<B: Backend> Gateway<B> {
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
             .add_service(paddock)
+            .add_optional_service(self.admin.map(AdminServer::new))
             .serve_with_incoming_shutdown(incoming, signal);
         // Session streams end at the signal, but other streams (a health `Watch`) may not: after
         // the grace period, stop waiting for them.

@@ -9,6 +9,7 @@
 //! [`start`] takes a validated config and returns a running node, so tests run the real server
 //! in-process on port 0; `main.rs` adds flags, signals and logging around it.
 
+pub mod admin;
 pub mod args;
 pub mod config;
 pub mod telemetry;
@@ -75,8 +76,16 @@ pub async fn start(config: &Config, myid: ServerId) -> anyhow::Result<Node> {
     let grpc_addr = listener.local_addr()?;
     let (stop, stopped) = oneshot::channel::<()>();
     let opts = paddock_gateway::GatewayOptions::from_config(config);
-    let gw =
-        paddock_gateway::Gateway::new(server.clone(), opts).context("invalid gateway options")?;
+    let admin = paddock_gateway::AdminService::new(
+        Arc::new(admin::StandaloneAdmin {
+            server: server.clone(),
+            myid,
+        }),
+        admin::options(config, myid, grpc_addr.port()),
+    );
+    let gw = paddock_gateway::Gateway::new(server.clone(), opts)
+        .context("invalid gateway options")?
+        .with_admin(admin);
     let gateway = tokio::spawn(async move {
         let shutdown = async {
             let _ = stopped.await;

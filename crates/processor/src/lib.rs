@@ -33,4 +33,4 @@ pub use api::{Backend, ConnId, ConnectRequest, Connected, SessionEvent};
 pub use config::ProcessorConfig;
 pub use pipeline::standalone;
 pub use recovery::{recover, Recovered, RecoveryError};
-pub use server::{Server, Stats, Status};
+pub use server::{ConnectionInfo, Latency, Server, Stats, Status};

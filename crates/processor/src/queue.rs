@@ -9,6 +9,7 @@
 //!    write is released with it.
 
 use std::collections::VecDeque;
+use std::time::Instant;
 
 use paddock_types::{Request, Response, ZkError};
 
@@ -20,6 +21,8 @@ pub(crate) struct Pending {
     pub conn: ConnId,
     pub xid: i64,
     pub kind: PendingKind,
+    /// When the request was submitted (for the latency statistics).
+    pub at: Instant,
 }
 
 #[derive(Debug)]
@@ -39,11 +42,13 @@ pub(crate) enum Release {
         conn: ConnId,
         xid: i64,
         result: Result<Response, ZkError>,
+        at: Instant,
     },
     Read {
         conn: ConnId,
         xid: i64,
         req: Request,
+        at: Instant,
     },
 }
 
@@ -87,6 +92,7 @@ impl SessionQueue {
             conn: done.conn,
             xid: done.xid,
             result,
+            at: done.at,
         });
         if pos == 0 {
             out.extend(self.release_front());
@@ -109,11 +115,13 @@ impl SessionQueue {
                     conn: p.conn,
                     xid: p.xid,
                     req,
+                    at: p.at,
                 },
                 PendingKind::Done(result) => Release::Answer {
                     conn: p.conn,
                     xid: p.xid,
                     result,
+                    at: p.at,
                 },
                 PendingKind::Write { .. } => unreachable!("checked above"),
             });
@@ -140,6 +148,7 @@ mod tests {
                 path: "/a".into(),
                 watch: false,
             }),
+            at: Instant::now(),
         }
     }
     fn write(xid: i64, id: u64) -> Pending {
@@ -147,6 +156,7 @@ mod tests {
             conn: ConnId(1),
             xid,
             kind: PendingKind::Write { id },
+            at: Instant::now(),
         }
     }
     fn xids(r: &[Release]) -> Vec<i64> {
@@ -183,6 +193,7 @@ mod tests {
             conn: ConnId(1),
             xid: 2,
             kind: PendingKind::Done(Err(ErrorCode::BadArguments.into())),
+            at: Instant::now(),
         });
         let r = q.complete(10, Ok(Response::Delete));
         assert_eq!(xids(&r), vec![1, 2]);

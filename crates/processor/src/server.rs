@@ -3,7 +3,7 @@
 
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use paddock_datatree::DataTree;
 use paddock_storage::{SnapshotStore, TxnLog};
@@ -29,6 +29,63 @@ pub struct Stats {
     pub batches: AtomicU64,
     /// Snapshots written.
     pub snapshots: AtomicU64,
+    /// Time from `submit` to the answer being queued for the connection.
+    pub latency: Latency,
+}
+
+impl Stats {
+    /// One answer sent for a request submitted at `at`: counts it and its latency.
+    pub(crate) fn record_answer(&self, at: Instant) {
+        self.answered.fetch_add(1, Ordering::Relaxed);
+        self.latency.record(at.elapsed());
+    }
+}
+
+/// Request latency (ZooKeeper's `Latency min/avg/max`), lock-free: four relaxed atomics in
+/// microseconds, reported in milliseconds like ZooKeeper.
+#[derive(Debug)]
+pub struct Latency {
+    min_us: AtomicU64,
+    max_us: AtomicU64,
+    total_us: AtomicU64,
+    count: AtomicU64,
+}
+
+impl Default for Latency {
+    fn default() -> Latency {
+        Latency {
+            min_us: AtomicU64::new(u64::MAX),
+            max_us: AtomicU64::new(0),
+            total_us: AtomicU64::new(0),
+            count: AtomicU64::new(0),
+        }
+    }
+}
+
+impl Latency {
+    /// Adds one sample.
+    pub fn record(&self, d: Duration) {
+        let us = u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+        self.min_us.fetch_min(us, Ordering::Relaxed);
+        self.max_us.fetch_max(us, Ordering::Relaxed);
+        self.total_us.fetch_add(us, Ordering::Relaxed);
+        self.count.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// (min, total, max, count) in microseconds; min is 0 before the first sample.
+    pub fn snapshot_us(&self) -> (u64, u64, u64, u64) {
+        let count = self.count.load(Ordering::Relaxed);
+        let min = match self.min_us.load(Ordering::Relaxed) {
+            u64::MAX => 0,
+            m => m,
+        };
+        (
+            min,
+            self.total_us.load(Ordering::Relaxed),
+            self.max_us.load(Ordering::Relaxed),
+            count,
+        )
+    }
 }
 
 #[derive(Debug)]
@@ -120,9 +177,10 @@ impl Shared {
         conn: ConnId,
         xid: i64,
         result: Result<Response, ZkError>,
+        at: Instant,
     ) {
         if g.queue.is_idle() {
-            self.stats.answered.fetch_add(1, Ordering::Relaxed);
+            self.stats.record_answer(at);
             // Not the tree lock: a gateway thread must never wait for the tree while holding a
             // session (the final stage takes them the other way round).
             let zxid = self.applied_zxid();
@@ -133,6 +191,7 @@ impl Shared {
                 conn,
                 xid,
                 kind: PendingKind::Done(result),
+                at,
             });
         }
     }
@@ -243,6 +302,41 @@ pub struct Status {
     pub outstanding: usize,
     pub received: u64,
     pub answered: u64,
+    /// Sessions with a connection attached now (ZooKeeper's `Connections`).
+    pub connections: usize,
+    /// Ephemeral znodes (ZooKeeper's `ephemerals_count`).
+    pub ephemerals_count: usize,
+    /// Sessions holding at least one watch, and paths with at least one watch (`wchs`).
+    pub watching_sessions: usize,
+    pub watched_paths: usize,
+    /// Request latency so far, microseconds: smallest, sum, largest, number of samples.
+    pub latency_min_us: u64,
+    pub latency_total_us: u64,
+    pub latency_max_us: u64,
+    pub latency_count: u64,
+}
+
+impl Status {
+    /// ZooKeeper's `Latency min/avg/max` in milliseconds: (min, avg, max).
+    pub fn latency_ms(&self) -> (u64, f64, u64) {
+        let avg = if self.latency_count == 0 {
+            0.0
+        } else {
+            self.latency_total_us as f64 / self.latency_count as f64 / 1000.0
+        };
+        (self.latency_min_us / 1000, avg, self.latency_max_us / 1000)
+    }
+}
+
+/// One attached connection, for `cons`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConnectionInfo {
+    /// The client's address as the gateway saw it.
+    pub peer: String,
+    pub session: SessionId,
+    pub timeout_ms: i32,
+    /// Requests of the session waiting for their answer.
+    pub queued: usize,
 }
 
 /// A running standalone server.
@@ -320,9 +414,40 @@ impl Server {
     /// What the server looks like now.
     pub fn status(&self) -> Status {
         let sh = &self.shared;
-        let outstanding = sh.sessions.all().iter().map(|s| s.lock().queue.len()).sum();
+        let (mut outstanding, mut connections) = (0, 0);
+        for s in sh.sessions.all() {
+            let g = s.lock();
+            outstanding += g.queue.len();
+            connections += usize::from(g.conn.is_some());
+        }
+        let (latency_min_us, latency_total_us, latency_max_us, latency_count) =
+            sh.stats.latency.snapshot_us();
         let tree = sh.read_tree();
+        let ephemerals_count = tree
+            .sessions()
+            .iter()
+            .map(|(id, _)| tree.ephemerals(*id).len())
+            .sum();
+        let watches = tree.watches_list();
+        let watching_sessions = watches
+            .iter()
+            .map(|(w, _, _)| w.0)
+            .collect::<std::collections::HashSet<_>>()
+            .len();
+        let watched_paths = watches
+            .iter()
+            .map(|(_, p, _)| p.as_str())
+            .collect::<std::collections::HashSet<_>>()
+            .len();
         Status {
+            watching_sessions,
+            watched_paths,
+            connections,
+            ephemerals_count,
+            latency_min_us,
+            latency_total_us,
+            latency_max_us,
+            latency_count,
             serving: sh.serving.load(Ordering::SeqCst),
             last_zxid: tree.last_zxid(),
             node_count: tree.node_count(),
@@ -333,6 +458,28 @@ impl Server {
             received: sh.stats.received.load(Ordering::Relaxed),
             answered: sh.stats.answered.load(Ordering::Relaxed),
         }
+    }
+
+    /// Every attached connection, by session id.
+    pub fn connections(&self) -> Vec<ConnectionInfo> {
+        let mut out: Vec<ConnectionInfo> = self
+            .shared
+            .sessions
+            .all()
+            .iter()
+            .filter_map(|s| {
+                let g = s.lock();
+                let conn = g.conn.as_ref()?;
+                Some(ConnectionInfo {
+                    peer: conn.peer.clone(),
+                    session: s.id,
+                    timeout_ms: s.timeout_ms,
+                    queued: g.queue.len(),
+                })
+            })
+            .collect();
+        out.sort_by_key(|c| c.session.0);
+        out
     }
 
     /// Counters.
@@ -384,6 +531,7 @@ impl Server {
         &self,
         s: &Session,
         last_zxid_seen: Zxid,
+        peer: &str,
     ) -> (ConnId, mpsc::UnboundedReceiver<SessionEvent>) {
         let (tx, rx) = mpsc::unbounded_channel();
         let conn = ConnId(self.shared.next_id());
@@ -401,7 +549,11 @@ impl Server {
             }
             let _ = tx.send(ev);
         }
-        g.conn = Some(Conn { id: conn, tx });
+        g.conn = Some(Conn {
+            id: conn,
+            tx,
+            peer: peer.to_string(),
+        });
         s.touch(self.shared.now_ms());
         (conn, rx)
     }
@@ -435,7 +587,7 @@ impl Backend for Server {
                 if s.password != password || s.lock().closing.is_some() {
                     return Err(expired());
                 }
-                let (conn, events) = self.attach(&s, req.last_zxid_seen);
+                let (conn, events) = self.attach(&s, req.last_zxid_seen, &req.peer);
                 tracing::debug!(session = %id, peer = %req.peer, "session resumed");
                 Ok(Connected {
                     session: id,
@@ -467,7 +619,7 @@ impl Backend for Server {
                 }
                 let s = Arc::new(Session::new(id, timeout_ms, password, sh.now_ms()));
                 sh.sessions.insert(s.clone());
-                let (conn, events) = self.attach(&s, req.last_zxid_seen);
+                let (conn, events) = self.attach(&s, req.last_zxid_seen, &req.peer);
                 tracing::debug!(session = %id, timeout_ms, peer = %req.peer, "session created");
                 Ok(Connected {
                     session: id,
@@ -483,6 +635,7 @@ impl Backend for Server {
 
     fn submit(&self, session: SessionId, conn: ConnId, xid: i64, req: Request) {
         let sh = &self.shared;
+        let at = Instant::now();
         sh.stats.received.fetch_add(1, Ordering::Relaxed);
         let Some(s) = sh.sessions.get(session) else {
             return;
@@ -494,7 +647,7 @@ impl Backend for Server {
         }
         if g.closing.is_some() {
             let err = ZkError::new(ErrorCode::SessionExpired, "the session is closing");
-            sh.answer_in_order(&mut g, session, conn, xid, Err(err));
+            sh.answer_in_order(&mut g, session, conn, xid, Err(err), at);
             return;
         }
         if g.queue.len() >= sh.cfg.max_inflight_per_session {
@@ -505,11 +658,11 @@ impl Backend for Server {
                     sh.cfg.max_inflight_per_session
                 ),
             );
-            sh.answer_in_order(&mut g, session, conn, xid, Err(err));
+            sh.answer_in_order(&mut g, session, conn, xid, Err(err), at);
             return;
         }
         if let Err(refusal) = prep::check(&req, sh.cfg.max_data_bytes) {
-            sh.answer_in_order(&mut g, session, conn, xid, refusal);
+            sh.answer_in_order(&mut g, session, conn, xid, refusal, at);
             return;
         }
         match req {
@@ -522,6 +675,7 @@ impl Backend for Server {
                         conn,
                         xid,
                         kind: PendingKind::Read(req),
+                        at,
                     });
                     return;
                 }
@@ -532,7 +686,7 @@ impl Backend for Server {
                 let tree = sh.read_tree();
                 let zxid = tree.last_zxid();
                 let result = crate::read::execute(&tree, session, req);
-                sh.stats.answered.fetch_add(1, Ordering::Relaxed);
+                sh.stats.record_answer(at);
                 // Sent while the read lock is held: no write can apply (and fire a watch) between
                 // reading and queueing the answer.
                 let _ = tx.send(SessionEvent::Response { xid, zxid, result });
@@ -543,6 +697,7 @@ impl Backend for Server {
                     conn,
                     xid,
                     kind: PendingKind::Write { id },
+                    at,
                 });
                 let origin = Origin {
                     reply: Reply::Queue { session, id },
@@ -569,6 +724,7 @@ impl Backend for Server {
                     conn,
                     xid,
                     kind: PendingKind::Write { id },
+                    at,
                 });
                 if let Err(e) = sh.submit_txn(session, xid, op, Reply::Queue { session, id }) {
                     let released = g.queue.complete(id, Err(e));

@@ -25,6 +25,8 @@ pub(crate) const MAX_RECENT_EVENTS: usize = 256;
 pub(crate) struct Conn {
     pub id: ConnId,
     pub tx: UnboundedSender<SessionEvent>,
+    /// The client's address (for `cons`).
+    pub peer: String,
 }
 
 #[derive(Debug, Default)]
@@ -199,7 +201,11 @@ mod tests {
         g.deliver_event(SessionEvent::Closed(ErrorCode::Ok));
         assert_eq!(g.parked.len(), 1);
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        g.conn = Some(Conn { id: ConnId(7), tx });
+        g.conn = Some(Conn {
+            id: ConnId(7),
+            tx,
+            peer: String::new(),
+        });
         g.deliver_answer(ConnId(6), SessionEvent::Closed(ErrorCode::Ok));
         assert!(
             rx.try_recv().is_err(),

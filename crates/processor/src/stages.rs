@@ -213,23 +213,26 @@ impl Shared {
         tree: Option<&DataTree>,
     ) {
         for r in released {
-            let (conn, xid, result, zxid) = match r {
-                Release::Answer { conn, xid, result } => (conn, xid, result, zxid),
-                Release::Read { conn, xid, req } => match tree {
+            let (conn, xid, result, zxid, at) = match r {
+                Release::Answer {
+                    conn,
+                    xid,
+                    result,
+                    at,
+                } => (conn, xid, result, zxid, at),
+                Release::Read { conn, xid, req, at } => match tree {
                     Some(t) => {
                         let result = crate::read::execute(t, session, req);
-                        (conn, xid, result, t.last_zxid())
+                        (conn, xid, result, t.last_zxid(), at)
                     }
                     None => {
                         let t = self.read_tree();
                         let result = crate::read::execute(&t, session, req);
-                        (conn, xid, result, t.last_zxid())
+                        (conn, xid, result, t.last_zxid(), at)
                     }
                 },
             };
-            self.stats
-                .answered
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.stats.record_answer(at);
             g.deliver_answer(conn, SessionEvent::Response { xid, zxid, result });
         }
     }

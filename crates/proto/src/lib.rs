@@ -62,6 +62,18 @@ mod tests {
     }
 
     #[test]
+    fn descriptor_set_names_the_admin_service() {
+        let fds = prost_types::FileDescriptorSet::decode(FILE_DESCRIPTOR_SET)
+            .expect("build.rs wrote a valid descriptor set");
+        let admin = fds
+            .file
+            .iter()
+            .find(|f| f.name() == "paddock/v1/admin.proto")
+            .expect("admin.proto is compiled (so reflection lists it)");
+        assert!(admin.service.iter().any(|s| s.name() == "Admin"));
+    }
+
+    #[test]
     fn enums_carry_zookeeper_values() {
         assert_eq!(v1::CreateMode::EphemeralSequential as i32, 3);
         assert_eq!(v1::EventType::None as i32, -1);

@@ -1,0 +1,384 @@
+//! `paddock.v1.Admin`: ZooKeeper's four-letter words over gRPC (see `proto/paddock/v1/admin.proto`).
+//!
+//! The server is reached through [`AdminSource`] (the node implements it), and every command's
+//! text is built here by pure functions, byte for byte what ZooKeeper prints, so scripts written
+//! for `echo srvr | nc` keep working on `paddock-cli srvr`. Commands not in the whitelist
+//! (`4lw.commands.whitelist`, default `srvr`; `*` allows all) are refused with PERMISSION_DENIED.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use paddock_processor::{ConnectionInfo, Status};
+use paddock_proto::v1::admin_server::Admin;
+use paddock_proto::v1::{CommandRequest, CommandResponse, GetStatusRequest, ServerStatus};
+use tonic::{Request, Response};
+
+/// ZooKeeper's text while the server does not serve.
+pub const NOT_SERVING: &str = "This ZooKeeper instance is not currently serving requests";
+
+/// Every command this service knows.
+pub const COMMANDS: &[&str] = &[
+    "ruok", "srvr", "stat", "mntr", "conf", "cons", "wchs", "envi", "isro",
+];
+
+/// The server's role (ZooKeeper's `Mode`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Standalone,
+    Leader,
+    Follower,
+    Observer,
+}
+
+impl Mode {
+    /// ZooKeeper's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Standalone => "standalone",
+            Mode::Leader => "leader",
+            Mode::Follower => "follower",
+            Mode::Observer => "observer",
+        }
+    }
+}
+
+/// What the node reports about itself. Ensemble fields are `None` on a standalone server.
+#[derive(Clone, Debug)]
+pub struct NodeStatus {
+    pub mode: Mode,
+    pub server_id: u64,
+    pub epoch: Option<u64>,
+    pub leader_id: Option<u64>,
+    pub synced_followers: Option<u32>,
+    /// The processor's counters (`serving` included).
+    pub processor: Status,
+}
+
+/// The server as the admin service sees it.
+pub trait AdminSource: Send + Sync + 'static {
+    /// Status now.
+    fn status(&self) -> NodeStatus;
+    /// Attached client connections.
+    fn connections(&self) -> Vec<ConnectionInfo>;
+}
+
+/// Fixed facts the admin service reports.
+#[derive(Clone, Debug, Default)]
+pub struct AdminOptions {
+    /// `4lw.commands.whitelist`: enabled words; `*` enables every word.
+    pub whitelist: Vec<String>,
+    /// `conf` lines, in order (`key`, `value`).
+    pub conf: Vec<(String, String)>,
+    /// `envi` lines, in order (`key`, `value`).
+    pub environment: Vec<(String, String)>,
+    /// The text after `Zookeeper version: `.
+    pub version: String,
+}
+
+impl AdminOptions {
+    /// Is `word` enabled?
+    pub fn allows(&self, word: &str) -> bool {
+        self.whitelist.iter().any(|w| w == "*" || w == word)
+    }
+}
+
+/// The tonic service.
+pub struct AdminService {
+    source: Arc<dyn AdminSource>,
+    opts: AdminOptions,
+}
+
+impl AdminService {
+    pub fn new(source: Arc<dyn AdminSource>, opts: AdminOptions) -> AdminService {
+        AdminService { source, opts }
+    }
+
+    /// Runs `word`: `Err` if unknown or not whitelisted.
+    pub fn run(&self, word: &str) -> Result<String, tonic::Status> {
+        if !COMMANDS.contains(&word) {
+            return Err(tonic::Status::invalid_argument(format!(
+                "unknown admin command {word:?}; known: {}",
+                COMMANDS.join(", ")
+            )));
+        }
+        if !self.opts.allows(word) {
+            return Err(tonic::Status::permission_denied(format!(
+                "{word} is not executed because it is not in the whitelist \
+                 (4lw.commands.whitelist={})",
+                self.opts.whitelist.join(",")
+            )));
+        }
+        let st = || self.source.status();
+        Ok(match word {
+            "ruok" => "imok".to_string(),
+            "srvr" => srvr(&st(), &self.opts.version, None),
+            "stat" => srvr(&st(), &self.opts.version, Some(&self.source.connections())),
+            "mntr" => mntr(&st(), &self.opts.version),
+            "conf" => lines_or_not_serving(&st(), &self.opts.conf),
+            "cons" => cons(&st(), &self.source.connections()),
+            "wchs" => wchs(&st()),
+            "envi" => envi(&self.opts.environment),
+            "isro" => isro(&st()),
+            _ => unreachable!("checked against COMMANDS"),
+        })
+    }
+}
+
+#[tonic::async_trait]
+impl Admin for AdminService {
+    async fn get_status(
+        &self,
+        _req: Request<GetStatusRequest>,
+    ) -> Result<Response<ServerStatus>, tonic::Status> {
+        let s = self.source.status();
+        let p = &s.processor;
+        let (min, avg, max) = p.latency_ms();
+        Ok(Response::new(ServerStatus {
+            serving: p.serving,
+            mode: s.mode.as_str().to_string(),
+            server_id: s.server_id,
+            last_zxid: p.last_zxid.0,
+            epoch: s.epoch,
+            leader_id: s.leader_id,
+            synced_followers: s.synced_followers,
+            latency_min_ms: min,
+            latency_avg_ms: avg,
+            latency_max_ms: max,
+            packets_received: p.received,
+            packets_sent: p.answered,
+            connections: p.connections as u64,
+            outstanding_requests: p.outstanding as u64,
+            node_count: p.node_count as u64,
+            watch_count: p.watch_count as u64,
+            ephemerals_count: p.ephemerals_count as u64,
+            approximate_data_size: p.approximate_data_size,
+            session_count: p.session_count as u64,
+            version: self.opts.version.clone(),
+        }))
+    }
+
+    async fn run_command(
+        &self,
+        req: Request<CommandRequest>,
+    ) -> Result<Response<CommandResponse>, tonic::Status> {
+        let word = req.into_inner().command;
+        let output = self.run(word.trim())?;
+        Ok(Response::new(CommandResponse { output }))
+    }
+}
+
+/// Java's `Double.toString` for the values latency takes (plain decimal, at least one digit
+/// after the point).
+fn java_double(v: f64) -> String {
+    format!("{v:?}")
+}
+
+/// `srvr` (`clients` = None) or `stat` (with the client list).
+pub fn srvr(s: &NodeStatus, version: &str, clients: Option<&[ConnectionInfo]>) -> String {
+    let p = &s.processor;
+    if !p.serving {
+        return format!("{NOT_SERVING}\n");
+    }
+    let mut out = format!("Zookeeper version: {version}\n");
+    if let Some(clients) = clients {
+        out.push_str("Clients:\n");
+        for c in clients {
+            connection(&mut out, c, true);
+            out.push('\n');
+        }
+        out.push('\n');
+    }
+    let (min, avg, max) = p.latency_ms();
+    let _ = writeln!(out, "Latency min/avg/max: {min}/{}/{max}", java_double(avg));
+    let _ = writeln!(out, "Received: {}", p.received);
+    let _ = writeln!(out, "Sent: {}", p.answered);
+    let _ = writeln!(out, "Connections: {}", p.connections);
+    let _ = writeln!(out, "Outstanding: {}", p.outstanding);
+    let _ = writeln!(out, "Zxid: 0x{:x}", p.last_zxid.0);
+    let _ = writeln!(out, "Mode: {}", s.mode.as_str());
+    let _ = writeln!(out, "Node count: {}", p.node_count);
+    out
+}
+
+/// ZooKeeper's `dumpConnectionInfo`: ` /addr[1](queued=..,recved=..,sent=..[,sid=0x..,..])`.
+/// Per-connection packet counts are not tracked yet and print as 0.
+fn connection(out: &mut String, c: &ConnectionInfo, brief: bool) {
+    let addr = if c.peer.starts_with('/') {
+        c.peer.clone()
+    } else {
+        format!("/{}", c.peer)
+    };
+    let _ = write!(out, " {addr}[1](queued={},recved=0,sent=0", c.queued);
+    if !brief {
+        let _ = write!(out, ",sid=0x{:x},to={}", c.session.0, c.timeout_ms);
+    }
+    out.push(')');
+}
+
+/// `cons`.
+pub fn cons(s: &NodeStatus, clients: &[ConnectionInfo]) -> String {
+    if !s.processor.serving {
+        return format!("{NOT_SERVING}\n");
+    }
+    let mut out = String::new();
+    for c in clients {
+        connection(&mut out, c, false);
+        out.push('\n');
+    }
+    out.push('\n');
+    out
+}
+
+/// `mntr`: `zk_<key>\t<value>` lines in ZooKeeper's order.
+pub fn mntr(s: &NodeStatus, version: &str) -> String {
+    let p = &s.processor;
+    if !p.serving {
+        return format!("{NOT_SERVING}\n");
+    }
+    let (min, avg, max) = p.latency_ms();
+    let mut rows: Vec<(&str, String)> = vec![
+        ("version", version.to_string()),
+        ("avg_latency", java_double(avg)),
+        ("max_latency", max.to_string()),
+        ("min_latency", min.to_string()),
+        ("packets_received", p.received.to_string()),
+        ("packets_sent", p.answered.to_string()),
+        ("num_alive_connections", p.connections.to_string()),
+        ("outstanding_requests", p.outstanding.to_string()),
+        ("server_state", s.mode.as_str().to_string()),
+        ("znode_count", p.node_count.to_string()),
+        ("watch_count", p.watch_count.to_string()),
+        ("ephemerals_count", p.ephemerals_count.to_string()),
+        ("approximate_data_size", p.approximate_data_size.to_string()),
+        ("global_sessions", p.session_count.to_string()),
+    ];
+    if let Some(n) = s.synced_followers {
+        rows.push(("synced_followers", n.to_string()));
+    }
+    let mut out = String::new();
+    for (k, v) in rows {
+        let _ = writeln!(out, "zk_{k}\t{v}");
+    }
+    out
+}
+
+/// `conf` (key=value lines).
+fn lines_or_not_serving(s: &NodeStatus, lines: &[(String, String)]) -> String {
+    if !s.processor.serving {
+        return format!("{NOT_SERVING}\n");
+    }
+    let mut out = String::new();
+    for (k, v) in lines {
+        let _ = writeln!(out, "{k}={v}");
+    }
+    out
+}
+
+/// `envi`: always answers, like ZooKeeper.
+pub fn envi(lines: &[(String, String)]) -> String {
+    let mut out = String::from("Environment:\n");
+    for (k, v) in lines {
+        let _ = writeln!(out, "{k}={v}");
+    }
+    out
+}
+
+/// `wchs`: `N connections watching M paths` / `Total watches:K`.
+pub fn wchs(s: &NodeStatus) -> String {
+    let p = &s.processor;
+    if !p.serving {
+        return format!("{NOT_SERVING}\n");
+    }
+    format!(
+        "{} connections watching {} paths\nTotal watches:{}\n",
+        p.watching_sessions, p.watched_paths, p.watch_count
+    )
+}
+
+/// `isro`: `rw`, `ro`, or `null` when not serving (no newline, like ZooKeeper).
+pub fn isro(s: &NodeStatus) -> String {
+    if s.processor.serving { "rw" } else { "null" }.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use paddock_types::{SessionId, Zxid};
+
+    fn status(serving: bool) -> NodeStatus {
+        NodeStatus {
+            mode: Mode::Standalone,
+            server_id: 1,
+            epoch: None,
+            leader_id: None,
+            synced_followers: None,
+            processor: Status {
+                serving,
+                last_zxid: Zxid(0x1_0000_002a),
+                node_count: 5,
+                watch_count: 3,
+                session_count: 1,
+                approximate_data_size: 40,
+                outstanding: 0,
+                received: 12,
+                answered: 11,
+                connections: 1,
+                ephemerals_count: 0,
+                watching_sessions: 1,
+                watched_paths: 2,
+                latency_min_us: 200,
+                latency_total_us: 6000,
+                latency_max_us: 3900,
+                latency_count: 4,
+            },
+        }
+    }
+
+    #[test]
+    fn srvr_is_zookeepers_block() {
+        assert_eq!(
+            srvr(&status(true), "paddock-0.1.0", None),
+            "Zookeeper version: paddock-0.1.0\nLatency min/avg/max: 0/1.5/3\nReceived: 12\n\
+             Sent: 11\nConnections: 1\nOutstanding: 0\nZxid: 0x10000002a\nMode: standalone\n\
+             Node count: 5\n"
+        );
+        assert_eq!(srvr(&status(false), "v", None), format!("{NOT_SERVING}\n"));
+    }
+
+    #[test]
+    fn stat_lists_clients_like_dump_connection_info() {
+        let c = ConnectionInfo {
+            peer: "127.0.0.1:5000".into(),
+            session: SessionId(0x10a),
+            timeout_ms: 4000,
+            queued: 2,
+        };
+        let out = srvr(&status(true), "v", Some(std::slice::from_ref(&c)));
+        assert!(out.starts_with(
+            "Zookeeper version: v\nClients:\n /127.0.0.1:5000[1](queued=2,recved=0,sent=0)\n\n\
+             Latency min/avg/max: "
+        ));
+        assert_eq!(
+            cons(&status(true), &[c]),
+            " /127.0.0.1:5000[1](queued=2,recved=0,sent=0,sid=0x10a,to=4000)\n\n"
+        );
+    }
+
+    #[test]
+    fn mntr_wchs_isro() {
+        let m = mntr(&status(true), "v");
+        assert!(m.starts_with("zk_version\tv\nzk_avg_latency\t1.5\nzk_max_latency\t3\n"));
+        assert!(m.contains("zk_server_state\tstandalone\n"));
+        assert_eq!(
+            wchs(&status(true)),
+            "1 connections watching 2 paths\nTotal watches:3\n"
+        );
+        assert_eq!(isro(&status(true)), "rw");
+        assert_eq!(isro(&status(false)), "null");
+        let opts = AdminOptions {
+            whitelist: vec!["srvr".into()],
+            ..AdminOptions::default()
+        };
+        assert!(opts.allows("srvr") && !opts.allows("mntr"));
+    }
+}
