@@ -4,6 +4,7 @@
 //!  Config ──▶ DataDir::open (lock, txn log, snapshots, epochs)
 //!         ──▶ recover (newest snapshot + log replay) ──▶ processor::standalone (pipeline)
 //!         ──▶ gateway::serve (gRPC: Paddock session streams, health, reflection)
+//!         ──▶ metrics (Prometheus `GET /metrics` on metricsProvider.httpPort, if set)
 //! ```
 //!
 //! [`start`] takes a validated config and returns a running node, so tests run the real server
@@ -12,6 +13,7 @@
 pub mod admin;
 pub mod args;
 pub mod config;
+pub mod metrics;
 pub mod telemetry;
 
 use std::net::SocketAddr;
@@ -28,8 +30,11 @@ use tokio::task::JoinHandle;
 pub struct Node {
     /// Where the gRPC API listens (the real port when 0 was asked for).
     pub grpc_addr: SocketAddr,
+    /// Where `GET /metrics` is served (`metricsProvider.httpPort`), if it is.
+    pub metrics_addr: Option<SocketAddr>,
     /// The processor, for status and tests.
     pub server: Arc<Server>,
+    metrics: Option<metrics::MetricsServer>,
     stop: Option<oneshot::Sender<()>>,
     gateway: JoinHandle<()>,
     /// Held for the node's lifetime: the data-dir lock lives as long as this.
@@ -76,13 +81,24 @@ pub async fn start(config: &Config, myid: ServerId) -> anyhow::Result<Node> {
     let grpc_addr = listener.local_addr()?;
     let (stop, stopped) = oneshot::channel::<()>();
     let opts = paddock_gateway::GatewayOptions::from_config(config);
-    let admin = paddock_gateway::AdminService::new(
-        Arc::new(admin::StandaloneAdmin {
-            server: server.clone(),
-            myid,
-        }),
-        admin::options(config, myid, grpc_addr.port()),
-    );
+    let status: Arc<admin::StandaloneAdmin> = Arc::new(admin::StandaloneAdmin {
+        server: server.clone(),
+        myid,
+    });
+    let metrics = match config.metrics_port {
+        Some(port) => {
+            let source = metrics::MetricsSource {
+                admin: status.clone(),
+                server: server.clone(),
+                quorum_size: 1,
+            };
+            let addr = format!("{}:{port}", config.grpc_address);
+            Some(metrics::MetricsServer::bind(&addr, source).await?)
+        }
+        None => None,
+    };
+    let admin =
+        paddock_gateway::AdminService::new(status, admin::options(config, myid, grpc_addr.port()));
     let gw = paddock_gateway::Gateway::new(server.clone(), opts)
         .context("invalid gateway options")?
         .with_admin(admin);
@@ -96,7 +112,9 @@ pub async fn start(config: &Config, myid: ServerId) -> anyhow::Result<Node> {
     });
     Ok(Node {
         grpc_addr,
+        metrics_addr: metrics.as_ref().map(|m| m.addr),
         server,
+        metrics,
         stop: Some(stop),
         gateway,
         _data_dir: data_dir,
@@ -112,5 +130,8 @@ impl Node {
             let _ = stop.send(());
         }
         let _ = (&mut self.gateway).await;
+        if let Some(m) = self.metrics.take() {
+            m.shutdown().await;
+        }
     }
 }
