@@ -173,7 +173,6 @@ impl Shared {
     fn answer_in_order(
         &self,
         g: &mut SessionInner,
-        session: SessionId,
         conn: ConnId,
         xid: i64,
         result: Result<Response, ZkError>,
@@ -186,7 +185,6 @@ impl Shared {
             let zxid = self.applied_zxid();
             g.deliver_answer(conn, SessionEvent::Response { xid, zxid, result });
         } else {
-            let _ = session;
             g.queue.push(Pending {
                 conn,
                 xid,
@@ -272,15 +270,11 @@ impl Shared {
             });
         if let Err(e) = spawned {
             tracing::warn!(error = %e, "could not start the snapshot thread");
-            running_reset(&st.running);
+            st.running.store(false, Ordering::SeqCst);
         } else {
             self.stats.snapshots.fetch_add(1, Ordering::Relaxed);
         }
     }
-}
-
-fn running_reset(flag: &AtomicBool) {
-    flag.store(false, Ordering::SeqCst);
 }
 
 fn not_serving() -> ZkError {
@@ -647,7 +641,7 @@ impl Backend for Server {
         }
         if g.closing.is_some() {
             let err = ZkError::new(ErrorCode::SessionExpired, "the session is closing");
-            sh.answer_in_order(&mut g, session, conn, xid, Err(err), at);
+            sh.answer_in_order(&mut g, conn, xid, Err(err), at);
             return;
         }
         if g.queue.len() >= sh.cfg.max_inflight_per_session {
@@ -658,11 +652,11 @@ impl Backend for Server {
                     sh.cfg.max_inflight_per_session
                 ),
             );
-            sh.answer_in_order(&mut g, session, conn, xid, Err(err), at);
+            sh.answer_in_order(&mut g, conn, xid, Err(err), at);
             return;
         }
         if let Err(refusal) = prep::check(&req, sh.cfg.max_data_bytes) {
-            sh.answer_in_order(&mut g, session, conn, xid, refusal, at);
+            sh.answer_in_order(&mut g, conn, xid, refusal, at);
             return;
         }
         match req {
