@@ -71,6 +71,7 @@ pub(crate) fn apply_op(
         } => set_data(state, header, path, data, *version, triggers)
             .map(|stat| Response::SetData { stat }),
         TxnOp::Multi(ops) => Ok(Response::Multi(multi(state, header, ops, triggers))),
+        TxnOp::Sync { path } => Ok(Response::Sync { path: path.clone() }),
     }
 }
 

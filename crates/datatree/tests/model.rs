@@ -40,6 +40,7 @@ enum Out {
     Multi(Vec<Out>),
     Session,
     Closed,
+    Synced,
 }
 
 fn children_of<'a>(m: &'a Model, p: &'a str) -> impl Iterator<Item = &'a String> + 'a {
@@ -229,6 +230,7 @@ impl Model {
                 data,
                 version,
             } => res(self.set(zxid, time, path, data, *version).map(Out::Set)),
+            TxnOp::Sync { .. } => Out::Synced,
             TxnOp::Multi(ops) => {
                 let backup = self.clone();
                 let mut outs = Vec::new();
@@ -274,6 +276,7 @@ fn observe(result: &Result<Response, paddock_types::ZkError>) -> Out {
         Ok(Response::SetData { stat }) => Out::Set(stat.version),
         Ok(Response::CreateSession { .. }) => Out::Session,
         Ok(Response::CloseSession) => Out::Closed,
+        Ok(Response::Sync { .. }) => Out::Synced,
         Ok(Response::Multi(results)) => Out::Multi(
             results
                 .iter()
@@ -383,6 +386,7 @@ fn step() -> impl Strategy<Value = (i64, TxnOp)> {
     prop_oneof![
         1 => (1..=3i64).prop_map(|s| (s, open_session(4000))),
         1 => (0..=3i64).prop_map(|s| (s, TxnOp::CloseSession)),
+        1 => (session.clone(), path()).prop_map(|(s, path)| (s, TxnOp::Sync { path })),
         5 => (session.clone(), path(), data(), mode()).prop_map(|(s, path, data, mode)| (s, TxnOp::Create { path, data, mode })),
         2 => (session.clone(), path(), version()).prop_map(|(s, path, version)| (s, TxnOp::Delete { path, version })),
         2 => (session.clone(), path(), data(), version()).prop_map(|(s, path, data, version)| (s, TxnOp::SetData { path, data, version })),

@@ -28,6 +28,8 @@ pub enum Mode {
     Leader,
     Follower,
     Observer,
+    /// An ensemble server that is electing or syncing (not serving clients).
+    Looking,
 }
 
 impl Mode {
@@ -38,6 +40,7 @@ impl Mode {
             Mode::Leader => "leader",
             Mode::Follower => "follower",
             Mode::Observer => "observer",
+            Mode::Looking => "looking",
         }
     }
 }

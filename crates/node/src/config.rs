@@ -54,11 +54,14 @@ pub fn load(args: &Args) -> anyhow::Result<Effective> {
     if myid.0 > 255 {
         bail!("myid {} is out of range: server ids are 1..=255", myid.0);
     }
-    if config.servers.len() > 1 {
+    if config.servers.len() > 1 && !config.servers.contains_key(&myid) {
+        let ids: Vec<String> = config.servers.keys().map(|id| id.0.to_string()).collect();
         bail!(
-            "server.N: {} servers are configured, but this build of paddock runs standalone only \
-             (the ensemble is not available yet); remove the server.N lines to run standalone",
-            config.servers.len()
+            "myid {} is not one of the configured servers (server.{}): set --myid or write the id \
+             into {}",
+            myid.0,
+            ids.join(", server."),
+            config.data_dir.join("myid").display()
         );
     }
     Ok(Effective {

@@ -13,6 +13,7 @@
 pub mod admin;
 pub mod args;
 pub mod config;
+pub mod ensemble;
 pub mod metrics;
 pub mod telemetry;
 
@@ -34,6 +35,8 @@ pub struct Node {
     pub metrics_addr: Option<SocketAddr>,
     /// The processor, for status and tests.
     pub server: Arc<Server>,
+    /// The quorum side, on an ensemble server.
+    pub ensemble: Option<ensemble::Ensemble>,
     metrics: Option<metrics::MetricsServer>,
     stop: Option<oneshot::Sender<()>>,
     gateway: JoinHandle<()>,
@@ -56,23 +59,12 @@ pub async fn start(config: &Config, myid: ServerId) -> anyhow::Result<Node> {
             "the txn log had a corrupt tail: records from this zxid on were cut off"
         );
     }
-    let log = data_dir.log();
-    let snaps = data_dir.snapshots();
-    let started = std::time::Instant::now();
-    let (tree, recovered) =
-        tokio::task::block_in_place(|| paddock_processor::recover(&*log, &*snaps))
-            .context("cannot recover the data tree")?;
-    tracing::info!(
-        snapshot = ?recovered.snapshot_zxid.map(|z| z.to_string()),
-        replayed = recovered.replayed,
-        last_zxid = %recovered.last_zxid,
-        nodes = tree.node_count(),
-        elapsed_ms = started.elapsed().as_millis() as u64,
-        "data tree recovered"
-    );
-    let pcfg = ProcessorConfig::from_config(config, myid);
-    let server = paddock_processor::standalone(pcfg, tree, log, snaps)
-        .context("cannot start the request pipeline")?;
+    let (server, ensemble) = if config.servers.len() > 1 {
+        let (server, ens) = ensemble::start(config, myid, &data_dir).await?;
+        (server, Some(ens))
+    } else {
+        (start_standalone(config, myid, &data_dir)?, None)
+    };
 
     let addr = format!("{}:{}", config.grpc_address, config.grpc_port);
     let listener = tokio::net::TcpListener::bind(&addr)
@@ -81,16 +73,24 @@ pub async fn start(config: &Config, myid: ServerId) -> anyhow::Result<Node> {
     let grpc_addr = listener.local_addr()?;
     let (stop, stopped) = oneshot::channel::<()>();
     let opts = paddock_gateway::GatewayOptions::from_config(config);
-    let status: Arc<admin::StandaloneAdmin> = Arc::new(admin::StandaloneAdmin {
-        server: server.clone(),
-        myid,
-    });
+    let status: Arc<dyn paddock_gateway::AdminSource> =
+        match ensemble.as_ref().and_then(|e| e.watch()) {
+            Some(peer) => Arc::new(ensemble::EnsembleAdmin {
+                server: server.clone(),
+                myid,
+                peer,
+            }),
+            None => Arc::new(admin::StandaloneAdmin {
+                server: server.clone(),
+                myid,
+            }),
+        };
     let metrics = match config.metrics_port {
         Some(port) => {
             let source = metrics::MetricsSource {
                 admin: status.clone(),
                 server: server.clone(),
-                quorum_size: 1,
+                quorum_size: ensemble.as_ref().map_or(1, |e| e.voters as u64),
             };
             let addr = format!("{}:{port}", config.grpc_address);
             Some(metrics::MetricsServer::bind(&addr, source).await?)
@@ -114,6 +114,7 @@ pub async fn start(config: &Config, myid: ServerId) -> anyhow::Result<Node> {
         grpc_addr,
         metrics_addr: metrics.as_ref().map(|m| m.addr),
         server,
+        ensemble,
         metrics,
         stop: Some(stop),
         gateway,
@@ -121,10 +122,38 @@ pub async fn start(config: &Config, myid: ServerId) -> anyhow::Result<Node> {
     })
 }
 
+/// Recovers the tree from the data dir and starts the standalone pipeline.
+fn start_standalone(
+    config: &Config,
+    myid: ServerId,
+    data_dir: &DataDir,
+) -> anyhow::Result<Arc<Server>> {
+    let log = data_dir.log();
+    let snaps = data_dir.snapshots();
+    let started = std::time::Instant::now();
+    let (tree, recovered) =
+        tokio::task::block_in_place(|| paddock_processor::recover(&*log, &*snaps))
+            .context("cannot recover the data tree")?;
+    tracing::info!(
+        snapshot = ?recovered.snapshot_zxid.map(|z| z.to_string()),
+        replayed = recovered.replayed,
+        last_zxid = %recovered.last_zxid,
+        nodes = tree.node_count(),
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "data tree recovered"
+    );
+    let pcfg = ProcessorConfig::from_config(config, myid);
+    paddock_processor::standalone(pcfg, tree, log, snaps)
+        .context("cannot start the request pipeline")
+}
+
 impl Node {
     /// Stops accepting, drains the pipeline (queued writes are made durable and answered), and
     /// releases the data dir.
     pub async fn shutdown(mut self) {
+        if let Some(e) = self.ensemble.as_mut() {
+            e.shutdown().await;
+        }
         self.server.shutdown().await;
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());

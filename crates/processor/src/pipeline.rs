@@ -22,7 +22,7 @@ pub fn standalone(
 ) -> std::io::Result<Arc<Server>> {
     let (sync_tx, sync_rx) = std::sync::mpsc::channel();
     let (final_tx, final_rx) = std::sync::mpsc::channel();
-    let shared = Server::new_shared(cfg, tree, log, snaps, sync_tx);
+    let shared = Server::new_shared(cfg, tree, log, snaps, Some(sync_tx), None);
     let s1 = shared.clone();
     let sync = std::thread::Builder::new()
         .name("paddock-sync".into())

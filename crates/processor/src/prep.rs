@@ -134,7 +134,7 @@ pub(crate) fn txn_op(req: Request) -> Option<TxnOp> {
     })
 }
 
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)

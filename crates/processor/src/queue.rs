@@ -129,6 +129,16 @@ impl SessionQueue {
         out
     }
 
+    /// The pipeline id of the oldest write still waiting whose request carried `xid` (an
+    /// ensemble server matches a committed transaction to its waiting request by the client's
+    /// xid, which the transaction carries as its cxid).
+    pub fn write_id_for_xid(&self, xid: i64) -> Option<u64> {
+        self.items.iter().find_map(|p| match p.kind {
+            PendingKind::Write { id } if p.xid == xid => Some(id),
+            _ => None,
+        })
+    }
+
     /// Drops everything (session closed): returns the ids of writes still in the pipeline.
     pub fn clear(&mut self) -> Vec<Pending> {
         self.items.drain(..).collect()

@@ -113,6 +113,8 @@ pub(crate) struct Shared {
     next_session: AtomicI64,
     clock_origin: tokio::time::Instant,
     snap: Mutex<SnapState>,
+    /// `Some` on an ensemble server: writes go to the ensemble instead of the local pipeline.
+    pub(crate) replication: Option<crate::replicated::Replication>,
 }
 
 impl Shared {
@@ -137,7 +139,7 @@ impl Shared {
         self.applied.store(z.0, Ordering::Release);
     }
 
-    fn now_ms(&self) -> u64 {
+    pub(crate) fn now_ms(&self) -> u64 {
         self.clock_origin.elapsed().as_millis() as u64
     }
 
@@ -148,18 +150,29 @@ impl Shared {
     /// The disk failed: stop taking writes (reads and sessions already open keep working until
     /// the operator restarts the server).
     pub fn fail_storage(&self) {
-        self.serving.store(false, Ordering::SeqCst);
+        self.set_serving(false);
         self.prep().take();
     }
 
+    pub(crate) fn is_serving(&self) -> bool {
+        self.serving.load(Ordering::SeqCst)
+    }
+
+    pub(crate) fn set_serving(&self, on: bool) {
+        self.serving.store(on, Ordering::SeqCst);
+    }
+
     /// Queues a transaction; `Err` if the pipeline is stopped.
-    fn submit_txn(
+    pub(crate) fn submit_txn(
         &self,
         session: SessionId,
         cxid: i64,
         op: TxnOp,
         reply: Reply,
     ) -> Result<(), ZkError> {
+        if let Some(r) = &self.replication {
+            return r.submit(self, session, cxid, op, reply);
+        }
         let mut prep = self.prep();
         let Some(p) = prep.as_mut() else {
             return Err(not_serving());
@@ -211,6 +224,13 @@ impl Shared {
 
     /// Closes every session that has been silent for its timeout.
     fn expire_sessions(&self) {
+        if self
+            .replication
+            .as_ref()
+            .is_some_and(|r| !r.decides_expiry())
+        {
+            return; // in an ensemble only the serving leader expires sessions
+        }
         let now = self.now_ms();
         let tick = u64::from(self.cfg.tick_ms);
         for s in self.sessions.all() {
@@ -277,7 +297,7 @@ impl Shared {
     }
 }
 
-fn not_serving() -> ZkError {
+pub(crate) fn not_serving() -> ZkError {
     ZkError::new(
         ErrorCode::ConnectionLoss,
         "This ZooKeeper instance is not currently serving requests",
@@ -346,7 +366,8 @@ impl Server {
         tree: DataTree,
         log: Arc<dyn TxnLog>,
         snaps: Arc<dyn SnapshotStore>,
-        sync_tx: std::sync::mpsc::Sender<crate::stages::SyncItem>,
+        sync_tx: Option<std::sync::mpsc::Sender<crate::stages::SyncItem>>,
+        replication: Option<crate::replicated::Replication>,
     ) -> Arc<Shared> {
         let clock_origin = tokio::time::Instant::now();
         let last = tree.last_zxid().max(log.last_logged_zxid());
@@ -372,11 +393,12 @@ impl Server {
             cfg,
             tree: RwLock::new(tree),
             sessions,
-            prep: Mutex::new(Some(Prep::new(last, sync_tx))),
+            prep: Mutex::new(sync_tx.map(|tx| Prep::new(last, tx))),
             log,
             snaps,
             stats: Stats::default(),
-            serving: AtomicBool::new(true),
+            // An ensemble server serves once its peer is synced with a leader.
+            serving: AtomicBool::new(replication.is_none()),
             applied: AtomicU64::new(last.0),
             next_id: AtomicU64::new(1),
             clock_origin,
@@ -386,6 +408,7 @@ impl Server {
                 running: Arc::new(AtomicBool::new(false)),
                 rng,
             }),
+            replication,
         })
     }
 
@@ -606,13 +629,24 @@ impl Backend for Server {
                     },
                     Reply::Oneshot(tx),
                 )?;
-                match rx.await {
-                    Ok(Ok(_)) => {}
-                    Ok(Err(e)) => return Err(e),
-                    Err(_) => return Err(not_serving()),
+                // Bounded: in an ensemble the commit may never come (the leader went away);
+                // the role change then drops the waiter, and this bound covers the rest.
+                let bound = Duration::from_millis(timeout_ms.max(1000) as u64);
+                match tokio::time::timeout(bound, rx).await {
+                    Ok(Ok(Ok(_))) => {}
+                    Ok(Ok(Err(e))) => return Err(e),
+                    Ok(Err(_)) | Err(_) => return Err(not_serving()),
                 }
-                let s = Arc::new(Session::new(id, timeout_ms, password, sh.now_ms()));
-                sh.sessions.insert(s.clone());
+                // Applying the CreateSession put the session in the table (on every server of
+                // an ensemble); standalone, it is added here.
+                let s = match sh.sessions.get(id) {
+                    Some(s) => s,
+                    None => {
+                        let s = Arc::new(Session::new(id, timeout_ms, password, sh.now_ms()));
+                        sh.sessions.insert(s.clone());
+                        s
+                    }
+                };
                 let (conn, events) = self.attach(&s, req.last_zxid_seen, &req.peer);
                 tracing::debug!(session = %id, timeout_ms, peer = %req.peer, "session created");
                 Ok(Connected {
@@ -693,14 +727,21 @@ impl Backend for Server {
                     kind: PendingKind::Write { id },
                     at,
                 });
-                let origin = Origin {
-                    reply: Reply::Queue { session, id },
+                let ok = if sh.replication.is_some() {
+                    // Through the leader: answered when the no-op commits here, i.e. once this
+                    // server has applied everything committed before it.
+                    let op = TxnOp::Sync { path };
+                    sh.submit_txn(session, xid, op, Reply::Queue { session, id })
+                        .is_ok()
+                } else {
+                    let origin = Origin {
+                        reply: Reply::Queue { session, id },
+                    };
+                    sh.prep()
+                        .as_mut()
+                        .map(|p| p.submit_barrier(path, origin).is_ok())
+                        .unwrap_or(false)
                 };
-                let ok = sh
-                    .prep()
-                    .as_mut()
-                    .map(|p| p.submit_barrier(path, origin).is_ok())
-                    .unwrap_or(false);
                 if !ok {
                     let released = g.queue.complete(id, Err(not_serving()));
                     sh.deliver(session, &mut g, Zxid::ZERO, released, None);

@@ -4,7 +4,7 @@
 //! decodes them.
 
 use bytes::Bytes;
-use paddock_types::{Epoch, Zxid};
+use paddock_types::{Epoch, SessionId, Zxid};
 
 /// The peer protocol version this crate speaks; a learner with another version is refused.
 pub const PROTOCOL_VERSION: u32 = 1;
@@ -106,6 +106,20 @@ pub enum PeerMessage {
     },
     /// Leader -> learner heartbeat.
     Ping,
-    /// Learner -> leader answer to `Ping` (session reports: not yet).
+    /// Learner -> leader answer to `Ping` (session reports travel in `Touch`).
     PingReply,
+    /// Learner -> leader, once serving: a client write that arrived at the learner, to be
+    /// proposed by the leader (ZooKeeper's REQUEST packet). Handled by the peer driver, never by
+    /// the [`crate::Leader`] core; forwards from one learner are proposed in the order sent.
+    Forward {
+        /// The encoded transaction (opaque).
+        data: Bytes,
+    },
+    /// Learner -> leader, once serving: the sessions the learner heard from since its last
+    /// `Touch` (ZooKeeper piggybacks these on PING replies), so that the leader, which owns
+    /// session expiry, keeps them alive. Handled by the peer driver, never by the cores.
+    Touch {
+        /// The sessions heard from.
+        sessions: Vec<SessionId>,
+    },
 }

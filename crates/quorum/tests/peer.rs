@@ -1,6 +1,9 @@
 //! The QuorumPeer driver end to end, in process: three peer tasks over `MemPeerNet` and
 //! `MemElectionNet`, with in-memory storage that survives a crash. Real time, 10 ms ticks; every
 //! wait is bounded.
+//!
+//! Also the driver's work outside the ZAB cores: fire-and-forget `submit` (proposed at the
+//! leader, forwarded by learners, per-origin FIFO), and session liveness reports (`Touch`).
 
 use bytes::Bytes;
 use paddock_election::ElectionConfig;
@@ -9,10 +12,12 @@ use paddock_quorum::peer::{
     spawn, PeerConfig, PeerHandle, PeerRole, PeerStorage, ProposeError, StateMachine,
 };
 use paddock_quorum::transport::mem::MemPeerNet;
+use paddock_quorum::transport::PeerTransport;
+use paddock_quorum::PeerMessage;
 use paddock_quorum::ZabConfig;
 use paddock_storage::mem::{MemEpochStore, MemSnapshotStore, MemTxnLog};
 use paddock_storage::{SnapshotStore, TxnLog};
-use paddock_types::{Epoch, ServerId, Zxid};
+use paddock_types::{Epoch, ServerId, SessionId, Zxid};
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
@@ -28,7 +33,16 @@ struct ListState {
     entries: Vec<(Zxid, Bytes)>,
 }
 
-struct ListSm(Arc<Mutex<ListState>>);
+/// The session hooks of the test state machine, shared with the test.
+#[derive(Debug, Default)]
+struct Sessions {
+    /// Learner side: what the next `take_touched_sessions` returns.
+    to_report: Vec<SessionId>,
+    /// Leader side: every `sessions_touched` call, in order.
+    touched: Vec<(ServerId, Vec<SessionId>)>,
+}
+
+struct ListSm(Arc<Mutex<ListState>>, Arc<Mutex<Sessions>>);
 
 impl StateMachine for ListSm {
     fn apply(&mut self, zxid: Zxid, data: &Bytes) {
@@ -70,6 +84,18 @@ impl StateMachine for ListSm {
         let s = self.0.lock().unwrap();
         s.entries.last().map_or(s.base, |e| e.0)
     }
+
+    fn take_touched_sessions(&mut self) -> Vec<SessionId> {
+        std::mem::take(&mut self.1.lock().unwrap().to_report)
+    }
+
+    fn sessions_touched(&mut self, from: ServerId, sessions: &[SessionId]) {
+        self.1
+            .lock()
+            .unwrap()
+            .touched
+            .push((from, sessions.to_vec()));
+    }
 }
 
 struct Node {
@@ -77,6 +103,7 @@ struct Node {
     snapshots: Arc<MemSnapshotStore>,
     storage: PeerStorage,
     state: Arc<Mutex<ListState>>,
+    sessions: Arc<Mutex<Sessions>>,
     handle: Option<PeerHandle>,
 }
 
@@ -109,6 +136,7 @@ impl Cluster {
                     snapshots,
                     storage,
                     state: Arc::default(),
+                    sessions: Arc::default(),
                     handle: None,
                 };
                 (id, node)
@@ -152,7 +180,7 @@ impl Cluster {
         let node = self.nodes.get_mut(&id).unwrap();
         // A (re)started process has an empty memory: the state is rebuilt from storage.
         node.state = Arc::default();
-        let sm = Box::new(ListSm(node.state.clone()));
+        let sm = Box::new(ListSm(node.state.clone(), node.sessions.clone()));
         node.handle = Some(spawn(config, node.storage.clone(), pt, et, sm).expect("spawn"));
     }
 
@@ -494,4 +522,213 @@ async fn observer_follows_without_voting() {
     assert!(lost.is_err(), "{lost:?}");
     c.shutdown().await;
     eprintln!("observer: {:?}", t.elapsed());
+}
+
+impl Cluster {
+    /// Waits until every one of `ids` applied `n` transactions.
+    async fn wait_count(&self, ids: &[u64], n: usize) {
+        until("every peer applied the submissions", SETTLE, || {
+            ids.iter().all(|i| self.state(*i).entries.len() >= n)
+        })
+        .await;
+    }
+}
+
+/// The payloads of `all` that start with `prefix`, in order.
+fn with_prefix(all: &[String], prefix: &str) -> Vec<String> {
+    all.iter()
+        .filter(|p| p.starts_with(prefix))
+        .cloned()
+        .collect()
+}
+
+#[tokio::test]
+async fn submissions_at_a_follower_are_forwarded_and_committed_in_submit_order() {
+    let t = Instant::now();
+    let mut c = Cluster::new(3, 500);
+    c.start_all();
+    let leader = c.wait_settled(&[1, 2, 3]).await;
+    let follower = if leader == 1 { 2 } else { 1 };
+    let syncs_before = c.nodes[&leader].log.sync_count();
+    // Pipelined: all 100 are queued before any commits.
+    for p in names("f", 100) {
+        assert!(c.handle(follower).submit(Bytes::from(p)));
+    }
+    c.wait_count(&[1, 2, 3], 100).await;
+    let expected: Vec<String> = names("f", 100).collect();
+    for id in [1, 2, 3] {
+        assert_eq!(
+            c.payloads(id),
+            expected,
+            "peer {id} applied in submit order"
+        );
+        assert_eq!(c.state(id), c.state(leader));
+    }
+    let epoch = c.handle(leader).status().epoch;
+    assert_eq!(c.state(leader).entries[99].0, Zxid::new(epoch, 100));
+    // Forwards read in one batch share the leader's sync.
+    let syncs = c.nodes[&leader].log.sync_count() - syncs_before;
+    eprintln!("leader: {syncs} syncs for 100 forwarded submissions");
+    assert!(syncs < 50, "leader: {syncs} syncs");
+    c.shutdown().await;
+    eprintln!("forwarded submissions: {:?}", t.elapsed());
+}
+
+#[tokio::test]
+async fn submissions_from_a_follower_and_the_leader_keep_each_origins_order() {
+    let t = Instant::now();
+    let mut c = Cluster::new(3, 500);
+    c.start_all();
+    let leader = c.wait_settled(&[1, 2, 3]).await;
+    let follower = if leader == 1 { 2 } else { 1 };
+    // At the leader, submissions and proposals interleave in call order.
+    let mut at_leader = Vec::new();
+    let mut proposed = Vec::new();
+    for i in 0..50 {
+        assert!(c.handle(follower).submit(Bytes::from(format!("f-{i}"))));
+        let s = format!("l-{i}");
+        assert!(c.handle(leader).submit(Bytes::from(s.clone())));
+        at_leader.push(s);
+        let p = format!("p-{i}");
+        proposed.push((p.clone(), c.handle(leader).propose(Bytes::from(p.clone()))));
+        at_leader.push(p);
+    }
+    let mut zxids = Vec::new();
+    for (p, f) in proposed {
+        zxids.push((p, bounded(f).await.expect("committed")));
+    }
+    c.wait_count(&[1, 2, 3], 150).await;
+    let all = c.payloads(leader);
+    assert_eq!(all.len(), 150);
+    assert_eq!(with_prefix(&all, "f-"), names("f", 50).collect::<Vec<_>>());
+    let local: Vec<String> = all
+        .iter()
+        .filter(|p| p.starts_with("l-") || p.starts_with("p-"))
+        .cloned()
+        .collect();
+    assert_eq!(
+        local, at_leader,
+        "the leader's submit/propose calls keep their order"
+    );
+    // Each propose resolved with the zxid its payload was applied at.
+    let entries = c.state(leader).entries;
+    for (p, z) in zxids {
+        let (applied_at, _) = entries
+            .iter()
+            .find(|(_, d)| d[..] == *p.as_bytes())
+            .expect("applied");
+        assert_eq!(*applied_at, z, "{p}");
+    }
+    for id in [1, 2, 3] {
+        assert_eq!(c.state(id), c.state(leader), "peer {id}");
+    }
+    c.shutdown().await;
+    eprintln!("interleaved submissions: {:?}", t.elapsed());
+}
+
+#[tokio::test]
+async fn learners_report_touched_sessions_to_the_leader() {
+    let t = Instant::now();
+    let mut c = Cluster::with_observers(3, 1, 500);
+    c.start_all();
+    let leader = c.wait_settled(&[1, 2, 3, 4]).await;
+    assert_eq!(leader, 3);
+    until("the leader counts every learner as synced", SETTLE, || {
+        c.handle(leader).status().synced_followers == vec![ServerId(1), ServerId(2), ServerId(4)]
+    })
+    .await;
+    for id in [1, 2, 4] {
+        assert!(c.handle(id).status().synced_followers.is_empty(), "{id}");
+    }
+    // A follower and the observer each heard from some sessions; follower 2 from none.
+    c.nodes[&1].sessions.lock().unwrap().to_report = vec![SessionId(11), SessionId(12)];
+    c.nodes[&4].sessions.lock().unwrap().to_report = vec![SessionId(-40)];
+    let leader_sessions = c.nodes[&leader].sessions.clone();
+    until("both reports reach the leader", SETTLE, || {
+        leader_sessions.lock().unwrap().touched.len() >= 2
+    })
+    .await;
+    // A few more ticks: nothing else is reported (empty reports are not sent).
+    tokio::time::sleep(TICK * 5).await;
+    let mut touched = std::mem::take(&mut leader_sessions.lock().unwrap().touched);
+    touched.sort();
+    assert_eq!(
+        touched,
+        vec![
+            (ServerId(1), vec![SessionId(11), SessionId(12)]),
+            (ServerId(4), vec![SessionId(-40)]),
+        ]
+    );
+    for id in [1, 2, 4] {
+        assert!(c.nodes[&id].sessions.lock().unwrap().touched.is_empty());
+        assert!(c.nodes[&id].sessions.lock().unwrap().to_report.is_empty());
+    }
+    // And again: every tick drains what was heard since the last one.
+    c.nodes[&2].sessions.lock().unwrap().to_report = vec![SessionId(2)];
+    until("the second report reaches the leader", SETTLE, || {
+        !leader_sessions.lock().unwrap().touched.is_empty()
+    })
+    .await;
+    assert_eq!(
+        leader_sessions.lock().unwrap().touched,
+        vec![(ServerId(2), vec![SessionId(2)])]
+    );
+    c.shutdown().await;
+    eprintln!("session reports: {:?}", t.elapsed());
+}
+
+#[tokio::test]
+async fn submit_while_looking_is_dropped_and_a_stopped_peer_refuses() {
+    let mut c = Cluster::new(3, 500);
+    c.start(1);
+    // Alone, it cannot elect.
+    tokio::time::sleep(TICK * 10).await;
+    assert_eq!(c.handle(1).role(), PeerRole::Looking);
+    assert!(c.handle(1).submit(Bytes::from_static(b"dropped")));
+    tokio::time::sleep(TICK * 5).await;
+    assert_eq!(c.handle(1).role(), PeerRole::Looking, "still running");
+    c.start(2);
+    c.start(3);
+    let leader = c.wait_settled(&[1, 2, 3]).await;
+    assert!(c.handle(1).submit(Bytes::from_static(b"kept")));
+    c.wait_count(&[1, 2, 3], 1).await;
+    for id in [1, 2, 3] {
+        assert_eq!(c.payloads(id), vec!["kept".to_string()], "peer {id}");
+    }
+    let proposer = c.handle(leader).proposer();
+    c.shutdown().await;
+    assert!(
+        !proposer.submit(Bytes::from_static(b"late")),
+        "the peer task is gone"
+    );
+}
+
+#[tokio::test]
+async fn leader_ignores_requests_from_a_learner_that_is_not_synced() {
+    let mut c = Cluster::with_observers(3, 1, 500);
+    for id in [1, 2, 3] {
+        c.start(id);
+    }
+    let leader = c.wait_settled(&[1, 2, 3]).await;
+    // Server 4 is a member but never ran discovery or sync with the leader.
+    let rogue = c.pnet.endpoint(ServerId(4));
+    rogue.connect(ServerId(leader)).await.expect("connect");
+    let forward = PeerMessage::Forward {
+        data: Bytes::from_static(b"rogue"),
+    };
+    rogue.send(ServerId(leader), forward).await.unwrap();
+    let touch = PeerMessage::Touch {
+        sessions: vec![SessionId(9)],
+    };
+    rogue.send(ServerId(leader), touch).await.unwrap();
+    // Sent after the rogue's: the leader handles them first.
+    let follower = if leader == 1 { 2 } else { 1 };
+    assert!(c.handle(follower).submit(Bytes::from_static(b"ok")));
+    c.wait_count(&[1, 2, 3], 1).await;
+    for id in [1, 2, 3] {
+        assert_eq!(c.payloads(id), vec!["ok".to_string()], "peer {id}");
+    }
+    assert!(c.nodes[&leader].sessions.lock().unwrap().touched.is_empty());
+    assert_eq!(c.handle(leader).role(), PeerRole::Leading, "unharmed");
+    c.shutdown().await;
 }

@@ -54,6 +54,12 @@ pub enum TxnOp {
     },
     /// All-or-nothing.
     Multi(Vec<MultiOp>),
+    /// A client's `sync` in an ensemble: changes nothing; its commit on the client's server
+    /// proves that server has applied everything the leader had committed before it
+    /// (answered with `Response::Sync`). Standalone servers do not log it.
+    Sync {
+        path: String,
+    },
 }
 
 /// One log record.
@@ -80,6 +86,22 @@ impl Txn {
         postcard::from_bytes(bytes).map_err(|e| DecodeError(e.to_string()))
     }
 
+    /// Decodes the record logged at `zxid`. In an ensemble the leader assigns zxids after the
+    /// transaction was encoded (by the server the client talks to), so a header zxid of 0 means
+    /// "the record's zxid"; any other value must match it.
+    pub fn decode_at(bytes: &[u8], zxid: Zxid) -> Result<Txn, DecodeError> {
+        let mut txn = Txn::decode(bytes)?;
+        if txn.header.zxid == Zxid::ZERO {
+            txn.header.zxid = zxid;
+        } else if txn.header.zxid != zxid {
+            return Err(DecodeError(format!(
+                "the record is logged at {zxid} but holds zxid {}",
+                txn.header.zxid
+            )));
+        }
+        Ok(txn)
+    }
+
     pub fn zxid(&self) -> Zxid {
         self.header.zxid
     }
@@ -89,6 +111,30 @@ impl Txn {
 mod tests {
     use super::*;
     use crate::ids::Epoch;
+
+    #[test]
+    fn decode_at_fills_in_an_unassigned_zxid_and_checks_an_assigned_one() {
+        let mut t = Txn {
+            header: TxnHeader {
+                session: SessionId(1),
+                cxid: 1,
+                zxid: Zxid::ZERO,
+                time_ms: 0,
+            },
+            op: TxnOp::Sync { path: "/".into() },
+        };
+        let at = Zxid::new(Epoch(2), 5);
+        let decoded = Txn::decode_at(&t.encode(), at).expect("decodes");
+        assert_eq!(decoded.zxid(), at);
+        t.header.zxid = Zxid::new(Epoch(2), 6);
+        assert!(Txn::decode_at(&t.encode(), at).is_err());
+        assert_eq!(
+            Txn::decode_at(&t.encode(), t.header.zxid)
+                .map(|t| t.zxid())
+                .ok(),
+            Some(t.header.zxid)
+        );
+    }
 
     #[test]
     fn txn_round_trips() {

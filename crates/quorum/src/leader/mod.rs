@@ -162,6 +162,13 @@ impl Leader {
             .collect()
     }
 
+    /// Whether `learner` acked NEWLEADER (and, once serving, was sent UPTODATE).
+    pub fn is_synced_learner(&self, learner: ServerId) -> bool {
+        self.learners
+            .get(&learner)
+            .is_some_and(|l| l.phase == LearnerPhase::Synced)
+    }
+
     /// A message from learner `from`.
     pub fn step(&mut self, from: ServerId, msg: PeerMessage) -> Vec<Command> {
         if self.phase == LeaderPhase::Done {

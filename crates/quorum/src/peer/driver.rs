@@ -9,6 +9,7 @@ use crate::command::{Command, Persisted};
 use crate::follower::Follower;
 use crate::leader::{Leader, NotServing};
 use crate::membership::Membership;
+use crate::messages::PeerMessage;
 use crate::transport::{PeerEvent, PeerTransport};
 use bytes::Bytes;
 use paddock_election::{Election, ElectionTransport, QuorumVerifier, Role as ElectedRole};
@@ -124,6 +125,7 @@ where
             serving: false,
             last_committed: Zxid::ZERO,
             round: 0,
+            synced_followers: Vec::new(),
         });
         let mut d = Driver {
             me,
@@ -196,6 +198,7 @@ where
             s.role = PeerRole::Stopped;
             s.serving = false;
             s.leader = None;
+            s.synced_followers.clear();
         });
     }
 
@@ -308,12 +311,7 @@ where
                             tracing::warn!(me = %self.me, %zxid, applied = %self.sm.last_applied(), "snapshot not at the asked zxid");
                         }
                         let data = self.sm.snapshot();
-                        send(
-                            &self.transport,
-                            to,
-                            crate::messages::PeerMessage::Snap { zxid, data },
-                        )
-                        .await;
+                        send(&self.transport, to, PeerMessage::Snap { zxid, data }).await;
                     }
                     Command::PersistAcceptedEpoch(e) => {
                         self.storage.epochs.set_accepted_epoch(e).map_err(fatal)?;
@@ -388,6 +386,12 @@ where
     // ----- inputs -----
 
     async fn on_tick(&mut self) -> Result<(), Fatal> {
+        self.on_tick_roles().await?;
+        self.report_touched_sessions().await;
+        Ok(())
+    }
+
+    async fn on_tick_roles(&mut self) -> Result<(), Fatal> {
         while let Some((from, n)) = self.etrans.try_recv() {
             let out = self.election.step(from, n);
             paddock_election::execute(self.me, &self.verifier, out, &mut self.etrans);
@@ -403,6 +407,30 @@ where
         };
         self.execute(out).await?;
         self.dial_leader().await
+    }
+
+    /// A serving learner tells its leader which sessions it heard from since the last tick.
+    async fn report_touched_sessions(&mut self) {
+        let Some(leader) = self.serving_learner_of() else {
+            return;
+        };
+        let sessions = self.sm.take_touched_sessions();
+        if !sessions.is_empty() {
+            send(&self.transport, leader, PeerMessage::Touch { sessions }).await;
+        }
+    }
+
+    /// The leader, when this peer is a learner that got UPTODATE on an established stream and
+    /// is not about to go LOOKING: only then may it forward writes and session reports.
+    fn serving_learner_of(&self) -> Option<ServerId> {
+        match &self.role {
+            Role::Following {
+                leader,
+                stream_up: true,
+                ..
+            } if self.serving && self.pending_look.is_none() => Some(*leader),
+            _ => None,
+        }
     }
 
     /// Following and not connected yet: dial the leader, register on success.
@@ -442,6 +470,16 @@ where
                 self.connected.remove(p);
             }
             PeerEvent::Message(..) => {}
+        }
+        if matches!(self.role, Role::Leading(_)) {
+            if let PeerEvent::Message(
+                from,
+                msg @ (PeerMessage::Forward { .. } | PeerMessage::Touch { .. }),
+            ) = ev
+            {
+                // Learner requests are the driver's business, not the ZAB core's.
+                return self.on_learner_request(from, msg).await;
+            }
         }
         let out = match &mut self.role {
             Role::Looking => {
@@ -485,6 +523,46 @@ where
         self.execute(out).await
     }
 
+    /// LEADING: a `Forward` or `Touch` from learner `from`. Accepted only from a learner with a
+    /// stream up that acked NEWLEADER (so it got, or is about to get, UPTODATE); a forward is
+    /// proposed only while serving. Forwards of one batch share the batch's sync.
+    async fn on_learner_request(&mut self, from: ServerId, msg: PeerMessage) -> Result<(), Fatal> {
+        let Role::Leading(l) = &self.role else {
+            unreachable!("checked by the caller");
+        };
+        if !self.connected.contains(&from) || !l.is_synced_learner(from) {
+            tracing::debug!(me = %self.me, %from, "request from a learner that is not synced; dropped");
+            return Ok(());
+        }
+        match msg {
+            PeerMessage::Forward { data } => self.propose_unwaited(data, from).await,
+            PeerMessage::Touch { sessions } => {
+                self.sm.sessions_touched(from, &sessions);
+                Ok(())
+            }
+            other => unreachable!("not a learner request: {other:?}"),
+        }
+    }
+
+    /// Proposes `data` (submitted at `origin`) if this peer leads and serves; nobody waits for
+    /// the outcome. Otherwise drops it: the origin learns of the failure by the role change.
+    async fn propose_unwaited(&mut self, data: Bytes, origin: ServerId) -> Result<(), Fatal> {
+        let Role::Leading(l) = &mut self.role else {
+            unreachable!("only a leader proposes");
+        };
+        if !self.serving || self.pending_look.is_some() {
+            tracing::debug!(me = %self.me, %origin, "not serving; submission dropped");
+            return Ok(());
+        }
+        match l.propose(|_| data) {
+            Ok((_, out)) => self.execute(out).await,
+            Err(e) => {
+                tracing::debug!(me = %self.me, %origin, error = %e, "submission dropped");
+                Ok(())
+            }
+        }
+    }
+
     /// `first` and every event already queued behind it (up to [`MAX_BATCH`]), so that the
     /// log writes they cause share one sync (group commit).
     async fn on_peer_events(&mut self, first: PeerEvent) -> Result<(), Fatal> {
@@ -510,6 +588,7 @@ where
         while let Some(req) = next.take() {
             match req {
                 Request::Propose(data, tx) => self.on_propose(data, tx).await?,
+                Request::Submit(data) => self.on_submit(data).await?,
                 Request::Shutdown => {
                     self.stop = true;
                     return Ok(());
@@ -519,6 +598,18 @@ where
             if n < MAX_BATCH && self.pending_look.is_none() {
                 next = self.requests.try_recv().ok();
             }
+        }
+        Ok(())
+    }
+
+    /// A local fire-and-forget submission: proposed if leading, forwarded if a serving learner.
+    async fn on_submit(&mut self, data: Bytes) -> Result<(), Fatal> {
+        if matches!(self.role, Role::Leading(_)) {
+            return self.propose_unwaited(data, self.me).await;
+        }
+        match self.serving_learner_of() {
+            Some(leader) => send(&self.transport, leader, PeerMessage::Forward { data }).await,
+            None => tracing::debug!(me = %self.me, "no serving leader; submission dropped"),
         }
         Ok(())
     }
@@ -694,6 +785,10 @@ where
             serving: self.serving,
             last_committed: self.sm.last_applied(),
             round: self.election.round(),
+            synced_followers: match &self.role {
+                Role::Leading(l) if self.serving => l.synced_learners(),
+                _ => Vec::new(),
+            },
         };
         self.status.send_if_modified(|s| {
             if *s == new {

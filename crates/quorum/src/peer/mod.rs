@@ -16,7 +16,22 @@
 //!   SendSnapshot{to,zxid}      ─► PeerMessage::Snap { StateMachine::snapshot() }
 //!   Apply(zxid)                ─► StateMachine::apply(zxid, logged bytes); a waiting propose() resolves
 //!   ticks: tokio interval of `tick` (= tickTime / 2) ─► Election / Leader / Follower tick
+//!
+//!   Outside the cores (the driver handles these itself):
+//!   submit(data), leading+serving      ─► Leader::propose, nobody waits
+//!   submit(data), learner after UPTODATE ─► PeerMessage::Forward{data} to the leader
+//!   submit(data), otherwise            ─► dropped (debug log)
+//!   Forward{data} from a synced learner, leading+serving ─► Leader::propose, nobody waits
+//!   tick, learner after UPTODATE       ─► StateMachine::take_touched_sessions ─► Touch{sessions}
+//!   Touch{sessions} from a synced learner, leading ─► StateMachine::sessions_touched(from, ..)
 //! ```
+//!
+//! Submission order: [`Proposer::submit`] and [`Proposer::propose`] share one FIFO queue, a
+//! learner's stream to the leader is FIFO, and the leader proposes the forwards of one stream in
+//! arrival order; so the writes submitted at one server are proposed (and committed) in the order
+//! of the calls, whichever server leads. A submission is never retried: one that is dropped
+//! (no leader, not serving, the stream to the leader broke) shows up as a role change in
+//! [`PeerStatus`], and the caller then fails its clients' pending writes.
 //!
 //! Group commit: after one input the driver also takes every peer event / propose request
 //! already queued (up to 1024), executes all their commands, and only then syncs the log once
@@ -34,8 +49,9 @@
 //! Dropping the [`PeerHandle`] and every [`Proposer`] stops the peer as [`PeerHandle::shutdown`]
 //! does.
 //!
-//! Not yet here: client-facing processor pipelines per role, forwarding of follower writes,
-//! sessions, periodic snapshots / log purge.
+//! Not yet here: client-facing processor pipelines per role (they live in the server and use
+//! [`Proposer::submit`] and the session hooks of [`StateMachine`]), periodic snapshots / log
+//! purge.
 
 mod driver;
 pub mod election_net;
@@ -43,7 +59,7 @@ pub mod election_net;
 use bytes::Bytes;
 use paddock_election::{ElectionConfig, ElectionTransport, QuorumError, QuorumVerifier};
 use paddock_storage::{EpochStore, SnapshotStore, TxnLog};
-use paddock_types::{Epoch, ServerId, Zxid};
+use paddock_types::{Epoch, ServerId, SessionId, Zxid};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -66,6 +82,19 @@ pub trait StateMachine: Send + 'static {
     fn restore(&mut self, zxid: Zxid, data: &Bytes);
     /// The last applied zxid (`Zxid::ZERO` when empty).
     fn last_applied(&self) -> Zxid;
+
+    /// Learner side: the sessions heard from since the last call. The driver calls it once per
+    /// tick while following or observing a leader it is serving under, and sends a non-empty
+    /// result to the leader in a `Touch`. Sessions reported while the peer is not serving stay
+    /// with the state machine until the next call.
+    fn take_touched_sessions(&mut self) -> Vec<SessionId> {
+        Vec::new()
+    }
+
+    /// Leader side: learner `from` heard from `sessions` (a `Touch` from a synced learner).
+    fn sessions_touched(&mut self, from: ServerId, sessions: &[SessionId]) {
+        let _ = (from, sessions);
+    }
 }
 
 /// A server's durable storage, shared so that it outlives a crashed task.
@@ -143,6 +172,9 @@ pub struct PeerStatus {
     pub last_committed: Zxid,
     /// The election round (logical clock) of its latest election.
     pub round: u64,
+    /// Leader only, while serving: the learners (followers and observers) that acked NEWLEADER
+    /// and got UPTODATE, in id order; empty otherwise.
+    pub synced_followers: Vec<ServerId>,
 }
 
 /// Why a proposal did not commit (or is not known to).
@@ -168,6 +200,8 @@ pub enum ProposeError {
 
 pub(crate) enum Request {
     Propose(Bytes, oneshot::Sender<Result<Zxid, ProposeError>>),
+    /// Fire and forget: proposed here if leading, forwarded to the leader if a serving learner.
+    Submit(Bytes),
     Shutdown,
 }
 
@@ -191,6 +225,11 @@ impl Proposer {
             }
             rx.await.unwrap_or(Err(ProposeError::Stopped))
         }
+    }
+
+    /// As [`PeerHandle::submit`].
+    pub fn submit(&self, data: Bytes) -> bool {
+        self.requests.send(Request::Submit(data)).is_ok()
     }
 }
 
@@ -261,6 +300,17 @@ impl PeerHandle {
         data: Bytes,
     ) -> impl Future<Output = Result<Zxid, ProposeError>> + Send + 'static {
         self.proposer().propose(data)
+    }
+
+    /// Submits `data` to be committed through whichever server leads, without waiting: proposed
+    /// here when this peer leads and serves, forwarded to the leader when it follows or
+    /// observes one and got UPTODATE, dropped otherwise (with a debug log; the caller learns of
+    /// it from the role change). Submissions from one server are proposed in call order,
+    /// interleaved with [`PeerHandle::propose`] calls in call order too. The outcome is seen
+    /// when the transaction is applied to the [`StateMachine`]. Returns `false` only when the
+    /// peer task is gone.
+    pub fn submit(&self, data: Bytes) -> bool {
+        self.proposer().submit(data)
     }
 
     /// A cloneable handle that only proposes (for request pipelines).

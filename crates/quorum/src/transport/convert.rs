@@ -5,7 +5,7 @@
 use crate::messages::PeerMessage;
 use paddock_proto::v1::peer_frame::{self, Kind};
 use paddock_proto::v1::PeerFrame;
-use paddock_types::{Epoch, ServerId, Zxid};
+use paddock_types::{Epoch, ServerId, SessionId, Zxid};
 use thiserror::Error;
 
 /// A frame that is not a valid [`PeerMessage`].
@@ -80,6 +80,10 @@ pub fn to_frame(message: PeerMessage) -> PeerFrame {
         PeerMessage::Inform { zxid, data } => Kind::Inform(f::Inform { zxid: zxid.0, data }),
         PeerMessage::Ping => Kind::Ping(f::Ping {}),
         PeerMessage::PingReply => Kind::PingReply(f::PingReply {}),
+        PeerMessage::Forward { data } => Kind::Forward(f::Forward { data }),
+        PeerMessage::Touch { sessions } => Kind::Touch(f::Touch {
+            sessions: sessions.into_iter().map(|s| s.0).collect(),
+        }),
     };
     PeerFrame { kind: Some(kind) }
 }
@@ -133,6 +137,10 @@ pub fn from_frame(frame: PeerFrame) -> Result<PeerMessage, ConvertError> {
         },
         Kind::Ping(_) => PeerMessage::Ping,
         Kind::PingReply(_) => PeerMessage::PingReply,
+        Kind::Forward(m) => PeerMessage::Forward { data: m.data },
+        Kind::Touch(m) => PeerMessage::Touch {
+            sessions: m.sessions.into_iter().map(SessionId).collect(),
+        },
     })
 }
 
@@ -199,14 +207,18 @@ mod tests {
             },
             PeerMessage::Ping,
             PeerMessage::PingReply,
+            PeerMessage::Forward { data: d.clone() },
+            PeerMessage::Touch {
+                sessions: vec![SessionId(1), SessionId(-1), SessionId(i64::MAX)],
+            },
         ]
     }
 
     #[test]
     fn every_variant_round_trips_through_the_wire() {
         let all = every_variant();
-        // One of each variant of the enum (17): a new variant must be added here.
-        assert_eq!(all.len(), 17);
+        // One of each variant of the enum (19): a new variant must be added here.
+        assert_eq!(all.len(), 19);
         let mut tags = std::collections::HashSet::new();
         for m in all {
             let frame = to_frame(m.clone());
@@ -215,7 +227,29 @@ mod tests {
             tags.insert(std::mem::discriminant(wire.kind.as_ref().unwrap()));
             assert_eq!(from_frame(wire), Ok(m));
         }
-        assert_eq!(tags.len(), 17, "each variant has its own frame kind");
+        assert_eq!(tags.len(), 19, "each variant has its own frame kind");
+    }
+
+    #[test]
+    fn forward_and_touch_round_trip_even_when_empty() {
+        let cases = [
+            PeerMessage::Forward { data: Bytes::new() },
+            PeerMessage::Forward {
+                data: Bytes::from(vec![0xabu8; 70_000]),
+            },
+            PeerMessage::Touch { sessions: vec![] },
+            PeerMessage::Touch {
+                sessions: (0..1000).map(|i| SessionId(i64::MIN + i)).collect(),
+            },
+        ];
+        for m in cases {
+            let wire = through_wire(&to_frame(m.clone()));
+            assert!(
+                matches!(wire.kind, Some(Kind::Forward(_) | Kind::Touch(_))),
+                "an empty payload still names its kind: {m:?}"
+            );
+            assert_eq!(from_frame(wire), Ok(m));
+        }
     }
 
     #[test]

@@ -1,0 +1,298 @@
+//! Ensemble mode: the quorum peer (election + ZAB over gRPC) with the processor's replicated
+//! server as its state machine.
+//!
+//! ```text
+//!  gateway ─▶ processor::replicated ──TxnSink (PeerSink)──▶ quorum peer ──▶ leader (forwarded
+//!                ▲                                              │          by a follower)
+//!                └──── StateMachine (TreeMachine): apply_committed / restore / snapshot ◀──┘
+//!  role watcher: PeerStatus (role, serving, epoch, round) ──▶ Server::set_role
+//! ```
+//!
+//! Timing: the peer ticks every tickTime/2; syncLimit and initLimit (in tickTimes) become twice
+//! as many peer ticks; the election's finalize wait is about 100 ms (at least one tick).
+
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use anyhow::{anyhow, Context};
+use bytes::Bytes;
+use paddock_election::grpc::{GrpcElectionConfig, GrpcElectionTransport};
+use paddock_election::ElectionConfig;
+use paddock_gateway::{AdminSource, Mode, NodeStatus};
+use paddock_processor::{ConnectionInfo, ProcessorConfig, Server, ServingRole, TxnSink};
+use paddock_quorum::peer::{
+    self, PeerConfig, PeerHandle, PeerRole, PeerStatus, PeerStorage, Proposer, StateMachine,
+};
+use paddock_quorum::transport::grpc::{GrpcPeerConfig, GrpcPeerTransport};
+use paddock_quorum::ZabConfig;
+use paddock_storage::DataDir;
+use paddock_types::{Config, ServerId, SessionId, Zxid};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// Hands the processor's transactions to the peer (set once the peer runs).
+struct PeerSink(OnceLock<Proposer>);
+
+impl TxnSink for PeerSink {
+    fn submit(&self, txn: Bytes) -> bool {
+        self.0.get().is_some_and(|p| p.submit(txn))
+    }
+}
+
+/// The processor's tree as the peer's replicated state machine.
+struct TreeMachine(Arc<Server>);
+
+impl StateMachine for TreeMachine {
+    fn apply(&mut self, zxid: Zxid, data: &Bytes) {
+        self.0.apply_committed(zxid, data);
+    }
+
+    fn snapshot(&self) -> Bytes {
+        self.0.snapshot_bytes()
+    }
+
+    fn restore(&mut self, zxid: Zxid, data: &Bytes) {
+        if let Err(e) = self.0.restore(zxid, data) {
+            // Snapshots are checksummed on disk and come from the leader over the network;
+            // one that does not decode leaves the empty tree, which the next sync replaces.
+            tracing::error!(%zxid, error = %e, "cannot restore the snapshot; starting from the empty tree");
+            let _ = self.0.restore(Zxid::ZERO, &Bytes::new());
+        }
+    }
+
+    fn last_applied(&self) -> Zxid {
+        self.0.last_applied()
+    }
+
+    fn take_touched_sessions(&mut self) -> Vec<SessionId> {
+        self.0.take_touched_sessions()
+    }
+
+    fn sessions_touched(&mut self, _from: ServerId, sessions: &[SessionId]) {
+        self.0.touch_sessions(sessions);
+    }
+}
+
+/// The running ensemble side of a node.
+pub struct Ensemble {
+    peer: Option<PeerHandle>,
+    watcher: JoinHandle<()>,
+    /// Where the quorum (peer) port listens.
+    pub quorum_addr: std::net::SocketAddr,
+    /// Where the election port listens.
+    pub election_addr: std::net::SocketAddr,
+    /// Voting members.
+    pub voters: usize,
+}
+
+impl Ensemble {
+    /// The peer's status now.
+    pub fn status(&self) -> Option<PeerStatus> {
+        self.peer.as_ref().map(|p| p.status())
+    }
+
+    /// A receiver of the peer's status.
+    pub fn watch(&self) -> Option<watch::Receiver<PeerStatus>> {
+        self.peer.as_ref().map(|p| p.watch())
+    }
+
+    /// Stops the peer (its last batch synced) and the role watcher.
+    pub async fn shutdown(&mut self) {
+        if let Some(p) = self.peer.take() {
+            p.shutdown().await;
+        }
+        self.watcher.abort();
+    }
+}
+
+/// The peer timing from zoo.cfg: tick = tickTime / 2.
+pub fn peer_timing(config: &Config) -> anyhow::Result<(Duration, ZabConfig, ElectionConfig)> {
+    let tick = Duration::from_millis(u64::from(config.tick_ms / 2).max(1));
+    let zab = ZabConfig {
+        sync_limit_ticks: config.sync_limit_ticks.saturating_mul(2).max(1),
+        init_limit_ticks: config.init_limit_ticks.saturating_mul(2).max(1),
+        ..ZabConfig::default()
+    }
+    .validate()
+    .context("syncLimit / initLimit")?;
+    let tick_ms = tick.as_millis().max(1) as u32;
+    let finalize = 100u32.div_ceil(tick_ms).max(1);
+    let election = ElectionConfig {
+        finalize_wait_ticks: finalize,
+        max_notification_interval_ticks: (60_000 / tick_ms).max(finalize * 2),
+    };
+    Ok((tick, zab, election))
+}
+
+/// Binds the quorum and election ports of `myid`'s `server.N` line, starts the processor's
+/// replicated server and the peer, and keeps the server's client role in step with the peer.
+pub async fn start(
+    config: &Config,
+    myid: ServerId,
+    dir: &DataDir,
+) -> anyhow::Result<(Arc<Server>, Ensemble)> {
+    let ids: Vec<String> = config.servers.keys().map(|id| id.0.to_string()).collect();
+    let me = config.servers.get(&myid).ok_or_else(|| {
+        anyhow!(
+            "myid {} is not one of the configured servers ({}): set --myid or the myid file in dataDir",
+            myid.0,
+            ids.join(", ")
+        )
+    })?;
+    let voters: Vec<ServerId> = config
+        .servers
+        .values()
+        .filter(|s| !s.observer)
+        .map(|s| s.id)
+        .collect();
+    let observers: Vec<ServerId> = config
+        .servers
+        .values()
+        .filter(|s| s.observer)
+        .map(|s| s.id)
+        .collect();
+    let addrs = |port: fn(&paddock_types::ServerSpec) -> u16| -> HashMap<ServerId, String> {
+        config
+            .servers
+            .values()
+            .map(|s| (s.id, format!("{}:{}", s.host, port(s))))
+            .collect()
+    };
+    let quorum_peers = addrs(|s| s.quorum_port);
+    let election_peers = addrs(|s| s.election_port);
+    let bind = |what: &str, addr: String| {
+        let what = what.to_string();
+        async move {
+            tokio::net::TcpListener::bind(&addr)
+                .await
+                .with_context(|| format!("cannot listen on {addr} ({what} of server.{})", myid.0))
+        }
+    };
+    let qlistener = bind("quorum port", format!("{}:{}", me.host, me.quorum_port)).await?;
+    let elistener = bind("election port", format!("{}:{}", me.host, me.election_port)).await?;
+    let quorum_addr = qlistener.local_addr()?;
+    let election_addr = elistener.local_addr()?;
+    let transport = GrpcPeerTransport::serve(GrpcPeerConfig::new(myid, quorum_peers), qlistener)
+        .map_err(|e| anyhow!("quorum port: {e}"))?;
+    let etrans =
+        GrpcElectionTransport::start(GrpcElectionConfig::new(myid, election_peers), elistener)
+            .map_err(|e| anyhow!("election port: {e}"))?;
+    let (tick, zab, election) = peer_timing(config)?;
+
+    let log = dir.log();
+    let snaps = dir.snapshots();
+    let sink = Arc::new(PeerSink(OnceLock::new()));
+    let server = paddock_processor::replicated(
+        ProcessorConfig::from_config(config, myid),
+        sink.clone(),
+        log.clone(),
+        snaps.clone(),
+    );
+    let storage = PeerStorage {
+        log,
+        epochs: dir.epochs(),
+        snapshots: snaps,
+    };
+    let pconfig = PeerConfig {
+        me: myid,
+        voters: voters.clone(),
+        observers,
+        tick,
+        zab,
+        election,
+    };
+    let machine = Box::new(TreeMachine(server.clone()));
+    let started = std::time::Instant::now();
+    // Rebuilding the tree (latest snapshot + log) is blocking work.
+    let peer =
+        tokio::task::block_in_place(|| peer::spawn(pconfig, storage, transport, etrans, machine))
+            .context("cannot start the quorum peer")?;
+    tracing::info!(
+        last_zxid = %server.last_applied(),
+        nodes = server.status().node_count,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "data tree rebuilt from the snapshot and the log"
+    );
+    if sink.0.set(peer.proposer()).is_err() {
+        return Err(anyhow!("the peer sink was set twice"));
+    }
+    let watcher = tokio::spawn(follow_role(peer.watch(), server.clone()));
+    Ok((
+        server,
+        Ensemble {
+            peer: Some(peer),
+            watcher,
+            quorum_addr,
+            election_addr,
+            voters: voters.len(),
+        },
+    ))
+}
+
+/// Keeps the processor's client role in step with the peer. Any change of role, leader, epoch
+/// or election round drops the clients first (their in-flight requests may be lost with the old
+/// leader), as ZooKeeper does when a server leaves a role.
+async fn follow_role(mut rx: watch::Receiver<PeerStatus>, server: Arc<Server>) {
+    type Key = (PeerRole, Option<ServerId>, u64, u64);
+    let mut current: Option<Key> = None;
+    loop {
+        let st = rx.borrow_and_update().clone();
+        let want = match (st.serving, st.role) {
+            (true, PeerRole::Leading) => Some(ServingRole::Leader),
+            (true, PeerRole::Following | PeerRole::Observing) => Some(ServingRole::Learner),
+            _ => None,
+        };
+        let key = want.map(|_| (st.role, st.leader, u64::from(st.epoch.0), st.round));
+        if key != current {
+            server.set_role(ServingRole::NotServing);
+            if let Some(role) = want {
+                server.set_role(role);
+                tracing::info!(role = ?st.role, leader = ?st.leader.map(|l| l.0), epoch = st.epoch.0, "serving clients");
+            }
+            current = key;
+        }
+        if st.role == PeerRole::Stopped {
+            tracing::error!("the quorum peer stopped: this server no longer serves clients");
+            return;
+        }
+        if rx.changed().await.is_err() {
+            server.set_role(ServingRole::NotServing);
+            return;
+        }
+    }
+}
+
+/// An ensemble server's status for the admin service.
+pub struct EnsembleAdmin {
+    pub server: Arc<Server>,
+    pub myid: ServerId,
+    pub peer: watch::Receiver<PeerStatus>,
+}
+
+impl AdminSource for EnsembleAdmin {
+    fn status(&self) -> NodeStatus {
+        let st = self.peer.borrow().clone();
+        let processor = self.server.status();
+        let mode = match st.role {
+            _ if !processor.serving => Mode::Looking,
+            PeerRole::Leading => Mode::Leader,
+            PeerRole::Following => Mode::Follower,
+            PeerRole::Observing => Mode::Observer,
+            PeerRole::Looking | PeerRole::Stopped => Mode::Looking,
+        };
+        let leading = st.role == PeerRole::Leading;
+        NodeStatus {
+            mode,
+            server_id: self.myid.0,
+            epoch: Some(u64::from(st.epoch.0)),
+            leader_id: st.leader.map(|l| l.0),
+            synced_followers: leading.then_some(st.synced_followers.len() as u32),
+            processor,
+        }
+    }
+
+    fn connections(&self) -> Vec<ConnectionInfo> {
+        self.server.connections()
+    }
+}

@@ -1,0 +1,401 @@
+//! The ensemble processor, through the `Backend` seam, with a stand-in for the quorum: one task
+//! orders every server's submissions (assigns zxids) and applies each commit on every server, as
+//! the quorum peers do.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use paddock_processor::{
+    replicated, Backend, ConnectRequest, Connected, ProcessorConfig, Server, ServingRole,
+    SessionEvent, TxnSink,
+};
+use paddock_storage::mem::{MemSnapshotStore, MemTxnLog};
+use paddock_types::{
+    CreateMode, Epoch, ErrorCode, EventType, Request, Response, ServerId, SessionId, ZkError, Zxid,
+};
+use tokio::sync::mpsc;
+
+const WAIT: Duration = Duration::from_secs(10);
+
+/// Submissions of every server, in one order.
+struct Sink(mpsc::UnboundedSender<Bytes>);
+
+impl TxnSink for Sink {
+    fn submit(&self, txn: Bytes) -> bool {
+        self.0.send(txn).is_ok()
+    }
+}
+
+struct Ensemble {
+    servers: Vec<Arc<Server>>,
+    /// Every committed record, in zxid order.
+    committed: Arc<Mutex<Vec<(Zxid, Bytes)>>>,
+}
+
+fn cfg(id: u64) -> ProcessorConfig {
+    ProcessorConfig {
+        server_id: ServerId(id),
+        tick_ms: 20,
+        min_session_timeout_ms: 40,
+        max_session_timeout_ms: 4000,
+        ..ProcessorConfig::default()
+    }
+}
+
+/// `n` servers; server 0 leads, the others learn; all serve.
+fn ensemble(n: usize) -> Ensemble {
+    let (tx, mut rx) = mpsc::unbounded_channel::<Bytes>();
+    let servers: Vec<Arc<Server>> = (1..=n as u64)
+        .map(|id| {
+            replicated(
+                cfg(id),
+                Arc::new(Sink(tx.clone())),
+                Arc::new(MemTxnLog::new()),
+                Arc::new(MemSnapshotStore::new()),
+            )
+        })
+        .collect();
+    let committed = Arc::new(Mutex::new(Vec::new()));
+    let (all, log) = (servers.clone(), committed.clone());
+    tokio::spawn(async move {
+        let mut counter = 0;
+        while let Some(bytes) = rx.recv().await {
+            counter += 1;
+            let zxid = Zxid::new(Epoch(1), counter);
+            log.lock().unwrap().push((zxid, bytes.clone()));
+            for s in &all {
+                s.apply_committed(zxid, &bytes);
+            }
+        }
+    });
+    for (i, s) in servers.iter().enumerate() {
+        s.set_role(if i == 0 {
+            ServingRole::Leader
+        } else {
+            ServingRole::Learner
+        });
+    }
+    Ensemble { servers, committed }
+}
+
+async fn connect(s: &Server, timeout_ms: i32) -> Connected {
+    s.connect(ConnectRequest {
+        resume: None,
+        timeout_ms,
+        last_zxid_seen: Zxid::ZERO,
+        peer: "test".into(),
+    })
+    .await
+    .expect("connect")
+}
+
+async fn next(c: &mut Connected) -> Option<SessionEvent> {
+    tokio::time::timeout(WAIT, c.events.recv())
+        .await
+        .expect("an event in time")
+}
+
+async fn call(s: &Server, c: &mut Connected, xid: i64, req: Request) -> Result<Response, ZkError> {
+    s.submit(c.session, c.conn, xid, req);
+    loop {
+        match next(c).await.expect("channel open") {
+            SessionEvent::Response { xid: x, result, .. } => {
+                assert_eq!(x, xid, "answers come in request order");
+                return result;
+            }
+            SessionEvent::Watch(_) => continue,
+            SessionEvent::Closed(code) => panic!("session closed: {code:?}"),
+        }
+    }
+}
+
+fn create(path: &str, mode: CreateMode) -> Request {
+    Request::Create {
+        path: path.into(),
+        data: Bytes::from_static(b"d"),
+        mode,
+    }
+}
+
+fn get(path: &str) -> Request {
+    Request::GetData {
+        path: path.into(),
+        watch: false,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_through_a_learner_is_answered_at_commit_and_seen_everywhere() {
+    let e = ensemble(3);
+    let mut c = connect(&e.servers[2], 4000).await;
+    let r = call(
+        &e.servers[2],
+        &mut c,
+        1,
+        create("/a", CreateMode::Persistent),
+    )
+    .await
+    .unwrap();
+    let Response::Create { stat, .. } = r else {
+        panic!("{r:?}")
+    };
+    // Answered only after the commit reached this server, so the leader has it too.
+    for s in &e.servers {
+        let mut c2 = connect(s, 4000).await;
+        // A sync makes the read linearizable on every server.
+        assert!(matches!(
+            call(s, &mut c2, 1, Request::Sync { path: "/a".into() }).await,
+            Ok(Response::Sync { .. })
+        ));
+        match call(s, &mut c2, 2, get("/a")).await.unwrap() {
+            Response::GetData { stat: s2, .. } => assert_eq!(s2.czxid, stat.czxid),
+            other => panic!("{other:?}"),
+        }
+    }
+    let digests: Vec<u64> = e.servers.iter().map(|s| s.digest()).collect();
+    assert!(digests.windows(2).all(|w| w[0] == w[1]), "{digests:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pipelined_requests_keep_fifo_order_through_the_ensemble() {
+    let e = ensemble(3);
+    let s = &e.servers[1];
+    let mut c = connect(s, 4000).await;
+    call(s, &mut c, 1, create("/p", CreateMode::Persistent))
+        .await
+        .unwrap();
+    for i in 0..50i64 {
+        s.submit(
+            c.session,
+            c.conn,
+            2 + 2 * i,
+            Request::SetData {
+                path: "/p".into(),
+                data: Bytes::from(i.to_string()),
+                version: -1,
+            },
+        );
+        s.submit(c.session, c.conn, 3 + 2 * i, get("/p"));
+    }
+    for i in 0..50i64 {
+        match next(&mut c).await.expect("open") {
+            SessionEvent::Response { xid, result, .. } => {
+                assert_eq!(xid, 2 + 2 * i);
+                assert!(matches!(result, Ok(Response::SetData { .. })));
+            }
+            other => panic!("{other:?}"),
+        }
+        match next(&mut c).await.expect("open") {
+            SessionEvent::Response { xid, result, .. } => {
+                assert_eq!(xid, 3 + 2 * i);
+                match result {
+                    // The read behind a write sees that write (and not a later one).
+                    Ok(Response::GetData { data, .. }) => assert_eq!(data, i.to_string()),
+                    other => panic!("{other:?}"),
+                }
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_created_on_one_server_resumes_on_another() {
+    let e = ensemble(3);
+    let mut c = connect(&e.servers[1], 4000).await;
+    call(
+        &e.servers[1],
+        &mut c,
+        1,
+        create("/eph", CreateMode::Ephemeral),
+    )
+    .await
+    .unwrap();
+    let moved = e.servers[2]
+        .connect(ConnectRequest {
+            resume: Some((c.session, c.password)),
+            timeout_ms: 4000,
+            last_zxid_seen: Zxid::ZERO,
+            peer: "test".into(),
+        })
+        .await;
+    let mut moved = moved.expect("the session is known on every server");
+    assert_eq!(moved.session, c.session);
+    // A wrong password is refused as ZooKeeper does.
+    let bad = e.servers[0]
+        .connect(ConnectRequest {
+            resume: Some((c.session, [9; 16])),
+            timeout_ms: 4000,
+            last_zxid_seen: Zxid::ZERO,
+            peer: "test".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(bad.code, ErrorCode::SessionExpired);
+    // Closing on the new server removes the ephemeral everywhere.
+    assert_eq!(
+        call(&e.servers[2], &mut moved, 2, Request::CloseSession).await,
+        Ok(Response::CloseSession)
+    );
+    assert_eq!(
+        next(&mut moved).await,
+        Some(SessionEvent::Closed(ErrorCode::Ok))
+    );
+    let mut r = connect(&e.servers[0], 4000).await;
+    call(&e.servers[0], &mut r, 1, Request::Sync { path: "/".into() })
+        .await
+        .unwrap();
+    assert_eq!(
+        call(&e.servers[0], &mut r, 2, get("/eph"))
+            .await
+            .unwrap_err()
+            .code,
+        ErrorCode::NoNode
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_leader_expires_sessions_and_learner_reports_keep_them_alive() {
+    let e = ensemble(2);
+    let (leader, learner) = (&e.servers[0], &e.servers[1]);
+    let mut owner = connect(learner, 100).await;
+    call(learner, &mut owner, 1, create("/e", CreateMode::Ephemeral))
+        .await
+        .unwrap();
+    let mut watcher = connect(leader, 4000).await;
+    call(
+        leader,
+        &mut watcher,
+        1,
+        Request::Exists {
+            path: "/e".into(),
+            watch: true,
+        },
+    )
+    .await
+    .unwrap();
+    // The owner keeps pinging the learner, which reports to the leader: no expiry.
+    for xid in 2..30 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        call(learner, &mut owner, xid, Request::Ping).await.unwrap();
+        leader.touch_sessions(&learner.take_touched_sessions());
+    }
+    assert!(
+        leader.status().session_count >= 2,
+        "still alive after 3x its timeout"
+    );
+    // Silence: the leader expires it; the learner's connection learns it from the commit.
+    let ev = loop {
+        match next(&mut watcher).await.expect("open") {
+            SessionEvent::Watch(ev) => break ev,
+            SessionEvent::Response { .. } => {}
+            other => panic!("{other:?}"),
+        }
+    };
+    assert_eq!(ev.event_type, EventType::NodeDeleted);
+    assert_eq!(
+        next(&mut owner).await,
+        Some(SessionEvent::Closed(ErrorCode::SessionExpired))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_learner_never_expires_sessions() {
+    let e = ensemble(2);
+    e.servers[0].set_role(ServingRole::Learner); // nobody leads now
+    let c = connect(&e.servers[1], 40).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(e.servers[1].status().session_count >= 1);
+    let resumed = e.servers[1]
+        .connect(ConnectRequest {
+            resume: Some((c.session, c.password)),
+            timeout_ms: 40,
+            last_zxid_seen: Zxid::ZERO,
+            peer: "test".into(),
+        })
+        .await;
+    assert!(resumed.is_ok());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leaving_the_serving_role_drops_connections_and_refuses_sessions() {
+    let e = ensemble(2);
+    let s = &e.servers[1];
+    let mut c = connect(s, 4000).await;
+    s.set_role(ServingRole::NotServing);
+    // The stream ends without a Closed: the session lives on, the client resumes elsewhere.
+    assert_eq!(next(&mut c).await, None);
+    let err = s
+        .connect(ConnectRequest {
+            resume: None,
+            timeout_ms: 4000,
+            last_zxid_seen: Zxid::ZERO,
+            peer: "test".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, ErrorCode::ConnectionLoss);
+    assert!(!s.status().serving);
+    // The session is still there for another server.
+    let mut moved = e.servers[0]
+        .connect(ConnectRequest {
+            resume: Some((c.session, c.password)),
+            timeout_ms: 4000,
+            last_zxid_seen: Zxid::ZERO,
+            peer: "test".into(),
+        })
+        .await
+        .expect("resume on the other server");
+    assert!(call(&e.servers[0], &mut moved, 1, Request::Ping)
+        .await
+        .is_ok());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshot_restore_and_replay_give_the_same_state() {
+    let e = ensemble(1);
+    let s = &e.servers[0];
+    let mut c = connect(s, 4000).await;
+    for i in 0..20 {
+        call(
+            s,
+            &mut c,
+            i + 1,
+            create(&format!("/n{i}"), CreateMode::Persistent),
+        )
+        .await
+        .unwrap();
+    }
+    let snap_at = s.last_applied();
+    let bytes = s.snapshot_bytes();
+    let (tx, _rx) = mpsc::unbounded_channel();
+    let fresh = replicated(
+        cfg(2),
+        Arc::new(Sink(tx)),
+        Arc::new(MemTxnLog::new()),
+        Arc::new(MemSnapshotStore::new()),
+    );
+    fresh.restore(snap_at, &bytes).expect("restore");
+    assert_eq!(fresh.digest(), s.digest());
+    assert_eq!(fresh.last_applied(), snap_at);
+    assert_eq!(fresh.status().session_count, s.status().session_count);
+    // Rebuilding from nothing by replaying the committed records gives the same state too.
+    let replay = replicated(
+        cfg(3),
+        Arc::new(Sink(mpsc::unbounded_channel().0)),
+        Arc::new(MemTxnLog::new()),
+        Arc::new(MemSnapshotStore::new()),
+    );
+    replay.restore(Zxid::ZERO, &Bytes::new()).expect("empty");
+    for (z, b) in e.committed.lock().unwrap().iter() {
+        replay.apply_committed(*z, b);
+    }
+    assert_eq!(replay.digest(), s.digest());
+    // A snapshot that does not match its zxid is refused.
+    assert!(fresh.restore(Zxid(snap_at.0 + 1), &bytes).is_err());
+    assert!(fresh
+        .restore(snap_at, &Bytes::from_static(b"garbage"))
+        .is_err());
+    let _ = SessionId(0);
+}
