@@ -1,7 +1,7 @@
 # Paddock — common tasks. `make help` lists them.
 CARGO ?= cargo
 
-.PHONY: help build test test-rust run fmt lint check bench bench-storage clean
+.PHONY: help build test test-rust run cluster cluster-down fmt lint check bench bench-storage clean
 
 help: ## list targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -18,6 +18,12 @@ test-rust: ## only the Rust tests
 
 run: ## run a standalone server: dataDir ./data, gRPC on 7181
 	$(CARGO) run --release --bin paddock
+
+cluster: ## run a local 3-server ensemble (deploy/cluster/, data in ./data/cluster, gRPC on 7181-7183)
+	scripts/cluster.sh up
+
+cluster-down: ## stop the local ensemble (its data stays; `scripts/cluster.sh down --wipe` deletes it)
+	scripts/cluster.sh down
 
 fmt: ## format the code
 	$(CARGO) fmt --all

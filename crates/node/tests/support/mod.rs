@@ -995,3 +995,231 @@ pub fn serving_addr(log: &str) -> Option<SocketAddr> {
     let addr = rest.split_whitespace().next()?;
     addr.trim_matches('"').parse().ok()
 }
+
+// ---------------------------------------------------------------------------------------------
+// Ensembles of real binaries
+// ---------------------------------------------------------------------------------------------
+
+/// Why [`try_open`] did not open a session.
+#[derive(Debug)]
+pub enum OpenError {
+    /// The server answered the stream with an error status (e.g. UNAVAILABLE: not serving).
+    Refused(Status),
+    /// No gRPC connection (nothing listening, connection reset).
+    Unreachable(String),
+    /// Nothing decisive within the limit.
+    TimedOut,
+}
+
+/// A gRPC channel to `addr` that fails (instead of panicking) if none is made within `limit`.
+pub async fn try_channel(addr: SocketAddr, limit: Duration) -> Result<Channel, String> {
+    let endpoint = Endpoint::from_shared(format!("http://{addr}"))
+        .map_err(|e| e.to_string())?
+        .connect_timeout(limit);
+    match tokio::time::timeout(limit, endpoint.connect()).await {
+        Ok(Ok(c)) => Ok(c),
+        Ok(Err(e)) => Err(format!("connect {addr}: {e}")),
+        Err(_) => Err(format!("connect {addr}: timed out after {limit:?}")),
+    }
+}
+
+/// Opens a new session on `addr` without panicking: for servers that may be down, or up but not
+/// serving. Everything (connect, handshake) is bounded by `limit`.
+pub async fn try_open(
+    addr: SocketAddr,
+    timeout_ms: i32,
+    limit: Duration,
+) -> Result<Session, OpenError> {
+    let attempt = async {
+        let channel = try_channel(addr, limit)
+            .await
+            .map_err(OpenError::Unreachable)?;
+        let mut client = PaddockClient::new(channel);
+        let (tx, rx) = mpsc::channel(1024);
+        let hello = pb::ClientMessage {
+            message: Some(pb::client_message::Message::Connect(new_session(
+                timeout_ms,
+            ))),
+        };
+        tx.send(hello).await.expect("queue the ConnectRequest");
+        let mut stream = client
+            .session(ReceiverStream::new(rx))
+            .await
+            .map_err(OpenError::Refused)?
+            .into_inner();
+        let msg = stream.message().await.map_err(OpenError::Refused)?;
+        let Some(pb::ServerMessage {
+            message: Some(pb::server_message::Message::Connect(c)),
+        }) = msg
+        else {
+            return Err(OpenError::Unreachable(format!(
+                "the stream ended without a ConnectResponse: {msg:?}"
+            )));
+        };
+        Ok(Session {
+            id: c.session_id,
+            password: c.password,
+            timeout_ms: c.timeout_ms,
+            connect_zxid: c.zxid,
+            tx: Some(tx),
+            rx: stream,
+            next_xid: 1,
+            responses: VecDeque::new(),
+            events: VecDeque::new(),
+            seen: Vec::new(),
+            closed: None,
+            end: None,
+        })
+    };
+    match tokio::time::timeout(limit, attempt).await {
+        Ok(r) => r,
+        Err(_) => Err(OpenError::TimedOut),
+    }
+}
+
+/// `Admin/GetStatus` on `addr`, bounded by `limit`; `Err` if the server cannot be asked.
+pub async fn try_status(addr: SocketAddr, limit: Duration) -> Result<pb::ServerStatus, String> {
+    let channel = try_channel(addr, limit).await?;
+    let call = async {
+        pb::admin_client::AdminClient::new(channel)
+            .get_status(pb::GetStatusRequest {})
+            .await
+    };
+    match tokio::time::timeout(limit, call).await {
+        Ok(Ok(r)) => Ok(r.into_inner()),
+        Ok(Err(s)) => Err(format!("GetStatus {addr}: {s}")),
+        Err(_) => Err(format!("GetStatus {addr}: timed out after {limit:?}")),
+    }
+}
+
+/// Free TCP ports on 127.0.0.1, all distinct: bound together, then released. (Another process
+/// could take one in between; unlikely enough for tests.)
+pub fn free_ports(n: usize) -> Vec<u16> {
+    let listeners: Vec<std::net::TcpListener> = (0..n)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port"))
+        .collect();
+    listeners
+        .iter()
+        .map(|l| l.local_addr().expect("local addr").port())
+        .collect()
+}
+
+/// The ports of one ensemble member.
+#[derive(Clone, Copy, Debug)]
+pub struct PeerPorts {
+    pub quorum: u16,
+    pub election: u16,
+    pub grpc: u16,
+}
+
+/// A zoo.cfg for a local ensemble: `server.N=127.0.0.1:quorum:election` for N = 1.. in order,
+/// then `extra` lines (tickTime, limits...).
+pub fn ensemble_cfg(peers: &[PeerPorts], extra: &[&str]) -> String {
+    let mut cfg = String::from("# A local test ensemble (written by crates/node/tests).\n");
+    for line in extra {
+        cfg.push_str(line);
+        cfg.push('\n');
+    }
+    for (i, p) in peers.iter().enumerate() {
+        cfg.push_str(&format!(
+            "server.{}=127.0.0.1:{}:{}\n",
+            i + 1,
+            p.quorum,
+            p.election
+        ));
+    }
+    cfg
+}
+
+/// One ensemble member: the real `paddock` binary started with
+/// `--config CFG --myid ID --data-dir DIR --grpc-port P --grpc-address 127.0.0.1`. Unlike
+/// [`Paddock::spawn`] it does not wait for a "serving" log line (a member may legitimately not
+/// serve); use [`try_status`] on [`Peer::addr`]. Killed (SIGKILL) on drop if still running.
+pub struct Peer {
+    pub id: u64,
+    pub addr: SocketAddr,
+    pub data_dir: PathBuf,
+    pub config: PathBuf,
+    child: Child,
+    log: Arc<Mutex<String>>,
+    exit: Option<ExitStatus>,
+}
+
+impl Peer {
+    /// Starts member `id` (its data in `data_dir`, created if missing) with gRPC on `grpc_port`.
+    pub fn spawn(id: u64, config: &Path, data_dir: &Path, grpc_port: u16) -> Peer {
+        std::fs::create_dir_all(data_dir).expect("create the data dir");
+        let mut cmd = paddock_command();
+        cmd.arg("--config")
+            .arg(config)
+            .args(["--myid", &id.to_string()])
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(["--grpc-port", &grpc_port.to_string()])
+            .args(["--grpc-address", "127.0.0.1"]);
+        let (child, log) = spawn_logged(cmd);
+        Peer {
+            id,
+            addr: SocketAddr::from(([127, 0, 0, 1], grpc_port)),
+            data_dir: data_dir.to_path_buf(),
+            config: config.to_path_buf(),
+            child,
+            log,
+            exit: None,
+        }
+    }
+
+    /// Starts this member again on the same config, data dir and ports (after [`Peer::kill`]).
+    pub fn restart(&self) -> Peer {
+        assert!(self.exit.is_some(), "restart only a stopped peer");
+        Peer::spawn(self.id, &self.config, &self.data_dir, self.addr.port())
+    }
+
+    /// Everything the process wrote to stderr so far.
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The exit status if the process has exited (reaped here).
+    pub fn exited(&mut self) -> Option<ExitStatus> {
+        if self.exit.is_none() {
+            self.exit = self.child.try_wait().expect("try_wait");
+        }
+        self.exit
+    }
+
+    /// Panics with the log if the process has exited: a member must not die on its own.
+    #[track_caller]
+    pub fn assert_running(&mut self) {
+        if let Some(status) = self.exited() {
+            // Let the reader thread drain the pipe.
+            std::thread::sleep(Duration::from_millis(50));
+            panic!(
+                "paddock server.{} exited by itself with {status}; stderr:\n{}",
+                self.id,
+                self.log()
+            );
+        }
+    }
+
+    /// SIGKILL, then reap.
+    pub fn kill(&mut self) {
+        if self.exit.is_none() {
+            let _ = self.child.kill();
+            self.exit = Some(self.child.wait().expect("wait"));
+        }
+    }
+
+    pub async fn status(&self, limit: Duration) -> Result<pb::ServerStatus, String> {
+        try_status(self.addr, limit).await
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        if self.exit.is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
