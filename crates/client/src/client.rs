@@ -116,6 +116,7 @@ impl Client {
                 password: Bytes::new(),
                 timeout_ms,
                 last_zxid_seen: 0,
+                ..Default::default()
             };
             match connect_one(addr, hello, opts.connect_timeout, opts.max_message_size).await {
                 Ok((conn, resp)) => {

@@ -6,7 +6,14 @@
 //!        └── oneshot ◀────┤  watches: path -> [(class, sender)] (fired once, then dropped)
 //!                         │  ping every timeout/3 when idle; nothing heard for 2/3 timeout = lost
 //!                         └─ on loss: Disconnected, pending fail ConnectionLoss, resume elsewhere
+//!                            listing every outstanding watch (ZooKeeper's SetWatches)
 //! ```
+//!
+//! Watches survive a resume on any server: the resume's ConnectRequest lists the paths of the
+//! watches still outstanding (data / exist / child) with `last_zxid_seen`; the server sets them
+//! again and first sends the events of changes missed meanwhile. A watch is removed from the
+//! table when its event arrives, so it is delivered to the caller once even if the server reports
+//! the same change twice.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -26,12 +33,15 @@ use crate::error::{Error, Result};
 use crate::options::ClientOptions;
 use crate::SessionState;
 
-/// Which server-side watch table a registration lives in, as far as firing is concerned.
+/// Which server-side watch a registration is: decides which events fire it and in which list
+/// of the resume's ConnectRequest it travels.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum WatchClass {
-    /// getData, or exists (on an existing or a missing node): NodeCreated / NodeDataChanged /
-    /// NodeDeleted.
+    /// getData, or exists on an existing node: NodeCreated / NodeDataChanged / NodeDeleted.
     Data,
+    /// exists on a missing node (the server's exist watch): fires like `Data`. The client asks
+    /// for `Data` and the answer decides (see [`Driver::register`]).
+    Exist,
     /// getChildren: NodeChildrenChanged / NodeDeleted.
     Child,
 }
@@ -212,7 +222,7 @@ pub(crate) async fn connect_one(
 /// Who gets an answer.
 enum Reply {
     Caller(oneshot::Sender<Result<pb::Response>>, Option<WatchReg>),
-    /// Pings, the close request, re-issued watches: the answer is dropped.
+    /// Pings, the close request: the answer is dropped.
     Internal,
 }
 
@@ -298,11 +308,10 @@ impl Driver {
 
     /// Runs until the session ends (closed, expired) or every client handle is dropped.
     pub async fn run(mut self, mut conn: Conn) {
-        let mut reissue = false;
         loop {
             *self.shared.server.lock().unwrap_or_else(|e| e.into_inner()) = conn.addr.clone();
             self.shared.set_state(SessionState::Connected);
-            let (end, addr) = self.serve(conn, reissue).await;
+            let (end, addr) = self.serve(conn).await;
             let end = match end {
                 End::Lost(why) if self.closing.is_none() => {
                     tracing::warn!(server = %addr, session = self.session_id, "connection lost: {why}");
@@ -310,7 +319,6 @@ impl Driver {
                     self.fail_pending(Error::ConnectionLoss);
                     match self.reconnect().await {
                         Ok(c) => {
-                            reissue = c.addr != addr;
                             conn = c;
                             continue;
                         }
@@ -408,11 +416,8 @@ impl Driver {
     }
 
     /// Serves one stream until it ends; returns why and the server's address.
-    async fn serve(&mut self, conn: Conn, reissue: bool) -> (End, String) {
+    async fn serve(&mut self, conn: Conn) -> (End, String) {
         let Conn { tx, mut rx, addr } = conn;
-        if reissue {
-            self.reissue_watches(&tx);
-        }
         while let Some(cmd) = self.queued.pop_front() {
             self.send_cmd(&tx, cmd);
         }
@@ -488,8 +493,12 @@ impl Driver {
                     )));
                 }
                 if let Reply::Caller(tx, watch) = p.reply {
-                    if let Some(w) = watch {
+                    if let Some(mut w) = watch {
                         if r.error == 0 {
+                            if matches!(&r.result, Some(pb::response::Result::Exists(e)) if !e.exists)
+                            {
+                                w.class = WatchClass::Exist;
+                            }
                             self.register(w);
                         }
                     }
@@ -519,9 +528,11 @@ impl Driver {
 
     fn fire(&mut self, event: WatchedEvent) {
         let classes: &[WatchClass] = match event.event_type {
-            EventType::NodeCreated | EventType::NodeDataChanged => &[WatchClass::Data],
+            EventType::NodeCreated | EventType::NodeDataChanged => {
+                &[WatchClass::Data, WatchClass::Exist]
+            }
             EventType::NodeChildrenChanged => &[WatchClass::Child],
-            EventType::NodeDeleted => &[WatchClass::Data, WatchClass::Child],
+            EventType::NodeDeleted => &[WatchClass::Data, WatchClass::Exist, WatchClass::Child],
             EventType::None => &[],
         };
         let Some(list) = self.watches.get_mut(&event.path) else {
@@ -538,28 +549,27 @@ impl Driver {
         }
     }
 
-    /// After moving to another server: sets every registered watch again there (exists for
-    /// data/exists watches, getChildren for child watches). Changes made while moving are not
-    /// detected and a watch on a node deleted meanwhile is not fired.
-    fn reissue_watches(&mut self, tx: &mpsc::UnboundedSender<pb::ClientMessage>) {
-        let mut ops = Vec::new();
+    /// The watches still outstanding, as the resume's three lists (data, exist, child), each
+    /// path once and sorted (a stable order, so the server's events come in a stable order).
+    /// Registrations whose caller dropped its `Watch` are left out.
+    fn outstanding_watches(&self) -> (Vec<String>, Vec<String>, Vec<String>) {
+        let (mut data, mut exist, mut child) = (Vec::new(), Vec::new(), Vec::new());
         for (path, list) in &self.watches {
-            if list.iter().any(|(c, _)| *c == WatchClass::Data) {
-                ops.push(Op::Exists(pb::ExistsRequest {
-                    path: path.clone(),
-                    watch: true,
-                }));
+            let live = |class| list.iter().any(|(c, tx)| *c == class && !tx.is_closed());
+            if live(WatchClass::Data) {
+                data.push(path.clone());
             }
-            if list.iter().any(|(c, _)| *c == WatchClass::Child) {
-                ops.push(Op::GetChildren(pb::GetChildrenRequest {
-                    path: path.clone(),
-                    watch: true,
-                }));
+            if live(WatchClass::Exist) {
+                exist.push(path.clone());
+            }
+            if live(WatchClass::Child) {
+                child.push(path.clone());
             }
         }
-        for op in ops {
-            self.send_op(tx, op, Reply::Internal);
-        }
+        data.sort();
+        exist.sort();
+        child.sort();
+        (data, exist, child)
     }
 
     /// Resumes the session on the next servers, until it works or the session must have expired.
@@ -575,11 +585,17 @@ impl Driver {
                 }
                 let addr = self.servers[self.next_server % self.servers.len()].clone();
                 self.next_server += 1;
+                // Listed on every resume, same server or not (harmless on the same server, where
+                // they are still set): the server sets them again or fires them at once.
+                let (data_watches, exist_watches, child_watches) = self.outstanding_watches();
                 let hello = pb::ConnectRequest {
                     session_id: self.session_id,
                     password: self.password.clone(),
                     timeout_ms: self.timeout.as_millis().min(i32::MAX as u128) as i32,
                     last_zxid_seen: self.last_zxid,
+                    data_watches,
+                    exist_watches,
+                    child_watches,
                 };
                 let limit = self.opts.connect_timeout.min(deadline - now);
                 let attempt = connect_one(&addr, hello, limit, self.opts.max_message_size);

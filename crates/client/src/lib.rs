@@ -33,11 +33,11 @@
 //!   message heard), the client declares it Expired itself.
 //! * **Watches**: the `_w` calls return a [`Watch`], a future resolving exactly once to the
 //!   [`WatchedEvent`]. Several registrations of the same kind on one path all resolve on the
-//!   one event the server sends. A session resumed on the same server keeps its watches there;
-//!   one resumed on a *different* server address has its watches set again by the client
-//!   (exists for data/exists watches, getChildren for child watches). A change that happened
-//!   while moving is not detected (no synthetic event), and a child watch whose node was
-//!   deleted meanwhile does not fire.
+//!   one event the server sends. Watches survive a resume on any server: every resume lists
+//!   the outstanding watches (data, exist, child) with the last zxid seen (ZooKeeper's
+//!   SetWatches), the server sets them again, and a change missed while disconnected fires the
+//!   watch right after the resume (NodeDataChanged, NodeCreated, NodeChildrenChanged or
+//!   NodeDeleted). Each `Watch` resolves once, even if the server reports a change twice.
 //! * **Recipes**: [`recipes`] has Curator-style recipes on top of the API: a reentrant
 //!   distributed lock, a leader latch and a service registry with discovery.
 //!

@@ -387,7 +387,7 @@ async fn session_moves_to_another_server_address_and_keeps_watches() {
     expect_state(&mut states, SessionState::Disconnected).await;
     expect_state(&mut states, SessionState::Connected).await;
     assert_eq!(c.server(), to.addr.to_string());
-    // the watches (re-set on the "new" server, merged there with the old ones) fire once
+    // the watches (listed again in the resume, merged there with the ones still set) fire once
     observer.set_data("/mv", "1", -1).await.unwrap();
     observer
         .create("/mv/c", "", CreateMode::Persistent)

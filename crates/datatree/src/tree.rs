@@ -5,8 +5,8 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use bytes::Bytes;
 use paddock_types::{
-    validate_path, ErrorCode, SessionId, Stat, Txn, TxnOp, WatchKind, WatchedEvent, WatcherId,
-    ZkError, Zxid,
+    validate_path, ErrorCode, EventType, KeeperState, SessionId, Stat, Txn, TxnOp, WatchKind,
+    WatchedEvent, WatcherId, ZkError, Zxid,
 };
 
 use crate::apply::{self, Triggers};
@@ -142,6 +142,76 @@ impl DataTree {
         let children: Vec<String> = self.state.children(path).map(String::from).collect();
         self.watch(path, WatchKind::Child, watch);
         Ok((children, record.full_stat()))
+    }
+
+    /// Re-registers the watches a client still holds after moving to this server (ZooKeeper's
+    /// `SetWatches`), firing at once those whose node changed after `rel_zxid`, the last zxid the
+    /// client saw. Rules, as ZooKeeper's `DataTree.setWatches`:
+    ///
+    /// ```text
+    ///   data  watch: node gone -> NodeDeleted;  mzxid > rel_zxid -> NodeDataChanged;      else set
+    ///   exist watch: node there -> NodeCreated;                                           else set
+    ///   child watch: node gone -> NodeDeleted;  pzxid > rel_zxid -> NodeChildrenChanged;  else set
+    /// ```
+    ///
+    /// A watch that fires is not registered (one-shot). Events come out in list order (data, then
+    /// exist, then child), with one event per (path, type): a data and a child watch on a deleted
+    /// node give one `NodeDeleted`, as watches of one session merge everywhere else. Each event
+    /// carries the zxid of the change when the node has it (mzxid, czxid, pzxid), else the tree's
+    /// last zxid. An exist watch on a path that cannot be a znode is dropped, as in
+    /// [`DataTree::exists`].
+    ///
+    /// Takes `&self` like the reads: atomic with respect to `apply` as long as the caller's lock
+    /// keeps `apply` out until the returned events are queued for the client.
+    pub fn set_watches(
+        &self,
+        watcher: WatcherId,
+        rel_zxid: Zxid,
+        data: &[String],
+        exist: &[String],
+        child: &[String],
+    ) -> Vec<WatchedEvent> {
+        let mut events: Vec<WatchedEvent> = Vec::new();
+        let mut watches = self.watches();
+        let mut fire = |path: &str, event_type: EventType, zxid: i64| {
+            if !events
+                .iter()
+                .any(|e| e.path == path && e.event_type == event_type)
+            {
+                events.push(WatchedEvent {
+                    event_type,
+                    state: KeeperState::SyncConnected,
+                    path: path.to_string(),
+                    zxid: Zxid(u64::try_from(zxid).unwrap_or(0)),
+                });
+            }
+        };
+        let last = self.last_zxid.as_i64();
+        let rel = rel_zxid.as_i64();
+        for path in data {
+            match self.state.node(path).map(|r| r.stat()) {
+                None => fire(path, EventType::NodeDeleted, last),
+                Some(st) if st.mzxid > rel => fire(path, EventType::NodeDataChanged, st.mzxid),
+                Some(_) => watches.add(path, WatchKind::Data, watcher),
+            }
+        }
+        for path in exist {
+            match self.state.node(path).map(|r| r.stat()) {
+                Some(st) => fire(path, EventType::NodeCreated, st.czxid),
+                None if validate_path(path, false).is_ok() => {
+                    watches.add(path, WatchKind::Exist, watcher)
+                }
+                None => {}
+            }
+        }
+        for path in child {
+            match self.state.node(path).map(|r| r.stat()) {
+                None => fire(path, EventType::NodeDeleted, last),
+                Some(st) if st.pzxid > rel => fire(path, EventType::NodeChildrenChanged, st.pzxid),
+                Some(_) => watches.add(path, WatchKind::Child, watcher),
+            }
+        }
+        events
     }
 
     /// Drops every watch `watcher` left (its session closed or moved away from this server).

@@ -2,4 +2,6 @@
 //!
 //! The gateway talks to the server ONLY through [`Backend`]; tests plug in a fake.
 
-pub use paddock_processor::api::{Backend, ConnId, ConnectRequest, Connected, SessionEvent};
+pub use paddock_processor::api::{
+    Backend, ConnId, ConnectRequest, Connected, SessionEvent, SetWatches,
+};

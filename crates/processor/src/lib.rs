@@ -30,7 +30,7 @@ mod server;
 mod session;
 mod stages;
 
-pub use api::{Backend, ConnId, ConnectRequest, Connected, SessionEvent};
+pub use api::{Backend, ConnId, ConnectRequest, Connected, SessionEvent, SetWatches};
 pub use config::ProcessorConfig;
 pub use pipeline::standalone;
 pub use recovery::{recover, Recovered, RecoveryError};

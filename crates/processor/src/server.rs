@@ -544,35 +544,72 @@ impl Server {
         pw
     }
 
+    /// Attaches a new connection to `s`: the old one (if any) is told `SessionMoved`, then the
+    /// new one gets, before anything else, the events the client missed — those that fired here
+    /// while it was away (see [`SessionInner::take_replay`]), then those of
+    /// [`DataTree::set_watches`] for the watches it lists — and the session's later events.
+    ///
+    /// Runs under the tree read lock (taken before the session's mutex, the documented lock
+    /// order): no transaction can apply between checking the listed watches, registering them and
+    /// attaching the connection, so a change is either reported here or fires a watch afterwards,
+    /// never neither. Returns the new connection, its receiver and the tree's last zxid.
+    ///
+    /// [`SessionInner::take_replay`]: crate::session::SessionInner::take_replay
     fn attach(
         &self,
         s: &Session,
-        last_zxid_seen: Zxid,
-        peer: &str,
-    ) -> (ConnId, mpsc::UnboundedReceiver<SessionEvent>) {
+        req: &ConnectRequest,
+    ) -> (ConnId, mpsc::UnboundedReceiver<SessionEvent>, Zxid) {
         let (tx, rx) = mpsc::unbounded_channel();
         let conn = ConnId(self.shared.next_id());
+        let tree = self.shared.read_tree();
+        let w = &req.set_watches;
+        let fired = if w.is_empty() {
+            Vec::new()
+        } else {
+            tree.set_watches(s.id, req.last_zxid_seen, &w.data, &w.exist, &w.child)
+        };
         let mut g = s.lock();
         if let Some(old) = g.conn.take() {
             let _ = old.tx.send(SessionEvent::Closed(ErrorCode::SessionMoved));
         }
-        for ev in g.take_replay(last_zxid_seen) {
-            if let SessionEvent::Watch(w) = &ev {
+        let replay = g.take_replay(req.last_zxid_seen);
+        for ev in &replay {
+            if let SessionEvent::Watch(w) = ev {
                 // Still unconfirmed: keep it for the next resume too.
                 if g.recent.len() == crate::session::MAX_RECENT_EVENTS {
                     g.recent.pop_front();
                 }
                 g.recent.push_back(w.clone());
             }
+        }
+        // A watch that fired here while the client was away is both replayed and (its node having
+        // changed) reported by set_watches: the client gets it once. Events of set_watches are
+        // not kept in `recent`: a client that misses them still holds the watches and lists them
+        // again on its next resume.
+        let replayed = |e: &paddock_types::WatchedEvent| {
+            replay.iter().any(|r| {
+                matches!(r, SessionEvent::Watch(w) if w.path == e.path && w.event_type == e.event_type)
+            })
+        };
+        let fired: Vec<SessionEvent> = fired
+            .into_iter()
+            .filter(|e| !replayed(e))
+            .map(SessionEvent::Watch)
+            .collect();
+        if !fired.is_empty() {
+            tracing::debug!(session = %s.id, events = fired.len(), "watches fired on resume");
+        }
+        for ev in replay.into_iter().chain(fired) {
             let _ = tx.send(ev);
         }
         g.conn = Some(Conn {
             id: conn,
             tx,
-            peer: peer.to_string(),
+            peer: req.peer.clone(),
         });
         s.touch(self.shared.now_ms());
-        (conn, rx)
+        (conn, rx, tree.last_zxid())
     }
 }
 
@@ -604,7 +641,7 @@ impl Backend for Server {
                 if s.password != password || s.lock().closing.is_some() {
                     return Err(expired());
                 }
-                let (conn, events) = self.attach(&s, req.last_zxid_seen, &req.peer);
+                let (conn, events, zxid) = self.attach(&s, &req);
                 tracing::debug!(session = %id, peer = %req.peer, "session resumed");
                 Ok(Connected {
                     session: id,
@@ -612,7 +649,7 @@ impl Backend for Server {
                     timeout_ms: s.timeout_ms,
                     conn,
                     events,
-                    zxid: sh.read_tree().last_zxid(),
+                    zxid,
                 })
             }
             None => {
@@ -647,7 +684,7 @@ impl Backend for Server {
                         s
                     }
                 };
-                let (conn, events) = self.attach(&s, req.last_zxid_seen, &req.peer);
+                let (conn, events, zxid) = self.attach(&s, &req);
                 tracing::debug!(session = %id, timeout_ms, peer = %req.peer, "session created");
                 Ok(Connected {
                     session: id,
@@ -655,7 +692,7 @@ impl Backend for Server {
                     timeout_ms,
                     conn,
                     events,
-                    zxid: sh.read_tree().last_zxid(),
+                    zxid,
                 })
             }
         }

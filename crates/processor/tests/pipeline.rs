@@ -49,6 +49,7 @@ async fn connect(h: &Harness, timeout_ms: i32) -> Connected {
             timeout_ms,
             last_zxid_seen: Zxid::ZERO,
             peer: "test".into(),
+            set_watches: Default::default(),
         })
         .await
         .expect("connect")
@@ -304,6 +305,7 @@ async fn session_expiry_deletes_ephemerals_and_fires_watches() {
             timeout_ms: 40,
             last_zxid_seen: Zxid::ZERO,
             peer: "test".into(),
+            set_watches: Default::default(),
         })
         .await
         .unwrap_err();
@@ -325,6 +327,7 @@ async fn resume_moves_the_session_and_refuses_a_wrong_password() {
         timeout_ms: 4000,
         last_zxid_seen: Zxid::ZERO,
         peer: "test".into(),
+        set_watches: Default::default(),
     };
     assert_eq!(
         h.server.connect(req(bad)).await.unwrap_err().code,

@@ -85,6 +85,7 @@ async fn connect(s: &Server, timeout_ms: i32) -> Connected {
         timeout_ms,
         last_zxid_seen: Zxid::ZERO,
         peer: "test".into(),
+        set_watches: Default::default(),
     })
     .await
     .expect("connect")
@@ -218,6 +219,7 @@ async fn a_session_created_on_one_server_resumes_on_another() {
             timeout_ms: 4000,
             last_zxid_seen: Zxid::ZERO,
             peer: "test".into(),
+            set_watches: Default::default(),
         })
         .await;
     let mut moved = moved.expect("the session is known on every server");
@@ -229,6 +231,7 @@ async fn a_session_created_on_one_server_resumes_on_another() {
             timeout_ms: 4000,
             last_zxid_seen: Zxid::ZERO,
             peer: "test".into(),
+            set_watches: Default::default(),
         })
         .await
         .unwrap_err();
@@ -313,6 +316,7 @@ async fn a_learner_never_expires_sessions() {
             timeout_ms: 40,
             last_zxid_seen: Zxid::ZERO,
             peer: "test".into(),
+            set_watches: Default::default(),
         })
         .await;
     assert!(resumed.is_ok());
@@ -332,6 +336,7 @@ async fn leaving_the_serving_role_drops_connections_and_refuses_sessions() {
             timeout_ms: 4000,
             last_zxid_seen: Zxid::ZERO,
             peer: "test".into(),
+            set_watches: Default::default(),
         })
         .await
         .unwrap_err();
@@ -344,6 +349,7 @@ async fn leaving_the_serving_role_drops_connections_and_refuses_sessions() {
             timeout_ms: 4000,
             last_zxid_seen: Zxid::ZERO,
             peer: "test".into(),
+            set_watches: Default::default(),
         })
         .await
         .expect("resume on the other server");

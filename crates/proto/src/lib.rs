@@ -27,6 +27,7 @@
 //!         password: Default::default(),
 //!         timeout_ms: 30_000,
 //!         last_zxid_seen: 0,
+//!         ..Default::default()
 //!     })),
 //! };
 //! assert!(hello.message.is_some());

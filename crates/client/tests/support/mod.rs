@@ -29,6 +29,7 @@ pub async fn within<F: Future>(what: &str, f: F) -> F::Output {
 pub struct TestNode {
     node: Option<paddock_node::Node>,
     pub addr: SocketAddr,
+    config: Config,
     _dir: tempfile::TempDir,
 }
 
@@ -50,8 +51,24 @@ impl TestNode {
         TestNode {
             addr: node.grpc_addr,
             node: Some(node),
+            config,
             _dir: dir,
         }
+    }
+
+    /// Stops the node and starts it again on the same data dir (a new port: see `addr`). Its
+    /// sessions survive (they are in the log); its watches do not (they are not persisted), which
+    /// makes it a stand-in for "another server" when a session resumes.
+    pub async fn restart(&mut self) {
+        self.stop().await;
+        let node = within(
+            "node restart",
+            paddock_node::start(&self.config, ServerId(1)),
+        )
+        .await
+        .expect("the node restarts");
+        self.addr = node.grpc_addr;
+        self.node = Some(node);
     }
 
     pub async fn client(&self) -> Client {
@@ -98,9 +115,10 @@ pub enum Mode {
     Refuse,
 }
 
-/// A TCP proxy to one target.
+/// A TCP proxy to one target (which can be changed for new connections).
 pub struct Proxy {
     pub addr: SocketAddr,
+    target: Arc<Mutex<SocketAddr>>,
     mode: watch::Sender<Mode>,
     conns: Arc<Mutex<Vec<JoinHandle<()>>>>,
     accept: JoinHandle<()>,
@@ -112,9 +130,11 @@ impl Proxy {
         let addr = listener.local_addr().expect("addr");
         let mode = watch::Sender::new(Mode::Forward);
         let conns: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
+        let target = Arc::new(Mutex::new(target));
         let accept = {
             let mode = mode.clone();
             let conns = Arc::clone(&conns);
+            let target = Arc::clone(&target);
             tokio::spawn(async move {
                 loop {
                     let Ok((inbound, _)) = listener.accept().await else {
@@ -124,17 +144,24 @@ impl Proxy {
                         drop(inbound);
                         continue;
                     }
-                    let task = tokio::spawn(serve(inbound, target, mode.subscribe()));
+                    let to = *target.lock().unwrap();
+                    let task = tokio::spawn(serve(inbound, to, mode.subscribe()));
                     conns.lock().unwrap().push(task);
                 }
             })
         };
         Proxy {
             addr,
+            target,
             mode,
             conns,
             accept,
         }
+    }
+
+    /// Where new connections go from now on (open ones keep their target).
+    pub fn retarget(&self, target: SocketAddr) {
+        *self.target.lock().unwrap() = target;
     }
 
     pub fn set_mode(&self, m: Mode) {

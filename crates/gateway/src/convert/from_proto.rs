@@ -3,18 +3,19 @@
 
 use paddock_proto::v1 as pb;
 use paddock_types::{
-    CreateMode, ErrorCode, EventType, KeeperState, MultiOp, OpResult, Request, Response, SessionId,
-    Stat, WatchedEvent, ZkError, Zxid, PASSWORD_LEN,
+    validate_path, CreateMode, ErrorCode, EventType, KeeperState, MultiOp, OpResult, Request,
+    Response, SessionId, Stat, WatchedEvent, ZkError, Zxid, PASSWORD_LEN,
 };
 
 use super::FromProto;
-use crate::backend::{ConnectRequest, SessionEvent};
+use crate::backend::{ConnectRequest, SessionEvent, SetWatches};
 
 /// Decodes the handshake. `peer` is the client's address, for logs and limits.
 ///
 /// Rules: `session_id` 0 opens a new session and then `password` must be empty or 16 zero bytes;
 /// otherwise `password` must be exactly 16 bytes. `timeout_ms` and `last_zxid_seen` must not be
-/// negative.
+/// negative. Every path of the watch lists (`data_watches`, `exist_watches`, `child_watches`)
+/// must be a valid znode path.
 pub fn decode_connect(c: pb::ConnectRequest, peer: String) -> Result<ConnectRequest, ZkError> {
     if c.timeout_ms < 0 {
         return Err(ZkError::bad_arguments(format!(
@@ -39,12 +40,30 @@ pub fn decode_connect(c: pb::ConnectRequest, peer: String) -> Result<ConnectRequ
         })?;
         Some((SessionId(c.session_id), password))
     };
+    let set_watches = SetWatches {
+        data: watch_paths("ConnectRequest.data_watches", c.data_watches)?,
+        exist: watch_paths("ConnectRequest.exist_watches", c.exist_watches)?,
+        child: watch_paths("ConnectRequest.child_watches", c.child_watches)?,
+    };
     Ok(ConnectRequest {
         resume,
         timeout_ms: c.timeout_ms,
         last_zxid_seen,
         peer,
+        set_watches,
     })
+}
+
+/// The paths of one SetWatches list, each a valid znode path. ZooKeeper checks nothing here (its
+/// client only lists paths it watched successfully); Paddock refuses the whole connect instead of
+/// silently skipping, so a broken client learns of it, and no watch can be set on a path that
+/// can never exist.
+fn watch_paths(field: &str, paths: Vec<String>) -> Result<Vec<String>, ZkError> {
+    for (i, path) in paths.iter().enumerate() {
+        validate_path(path, false)
+            .map_err(|e| ZkError::bad_arguments(format!("{field}[{i}] {path:?}: {}", e.message)))?;
+    }
+    Ok(paths)
 }
 
 /// Decodes one request. The xid is returned even when the op is malformed, so the error can be

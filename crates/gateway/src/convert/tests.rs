@@ -8,7 +8,7 @@ use paddock_types::{
 };
 
 use super::*;
-use crate::backend::{ConnectRequest, SessionEvent};
+use crate::backend::{ConnectRequest, SessionEvent, SetWatches};
 
 fn stat(seed: i64) -> Stat {
     Stat {
@@ -295,6 +295,11 @@ fn connect_round_trips_new_and_resume() {
             timeout_ms: 30_000,
             last_zxid_seen: Zxid(0x2_0000_0001),
             peer: "127.0.0.1:1".into(),
+            set_watches: SetWatches {
+                data: vec!["/d".into(), "/d2".into()],
+                exist: vec!["/e".into()],
+                child: vec!["/".into()],
+            },
         };
         let wire: pb::ConnectRequest = c.clone().into_proto();
         assert_eq!(decode_connect(wire, c.peer.clone()), Ok(c));
@@ -331,7 +336,7 @@ fn malformed_connect_requests_are_bad_arguments() {
         session_id: 42,
         password: password.into(),
         timeout_ms: 1000,
-        last_zxid_seen: 0,
+        ..Default::default()
     };
     bad_arguments(
         decode_connect(resume(vec![1; 15]), String::new()),
@@ -362,6 +367,33 @@ fn malformed_connect_requests_are_bad_arguments() {
     bad_arguments(
         decode_connect(negative_zxid, String::new()),
         "last_zxid_seen",
+    );
+}
+
+#[test]
+fn connect_with_an_invalid_watch_path_is_bad_arguments() {
+    let wire = |data: &str, exist: &str, child: &str| pb::ConnectRequest {
+        data_watches: vec!["/ok".into(), data.into()],
+        exist_watches: vec![exist.into()],
+        child_watches: vec![child.into()],
+        ..Default::default()
+    };
+    bad_arguments(
+        decode_connect(wire("no-slash", "/e", "/c"), String::new()),
+        "data_watches[1]",
+    );
+    bad_arguments(
+        decode_connect(wire("/d", "/e/", "/c"), String::new()),
+        "exist_watches[0]",
+    );
+    bad_arguments(
+        decode_connect(wire("/d", "/e", "/c/../x"), String::new()),
+        "child_watches[0]",
+    );
+    let ok = decode_connect(wire("/d", "/e", "/c"), String::new()).expect("valid paths");
+    assert_eq!(
+        ok.set_watches.data,
+        vec!["/ok".to_string(), "/d".to_string()]
     );
 }
 

@@ -151,6 +151,9 @@ impl IntoProto<pb::ConnectRequest> for ConnectRequest {
             password,
             timeout_ms: self.timeout_ms,
             last_zxid_seen: self.last_zxid_seen.as_i64(),
+            data_watches: self.set_watches.data,
+            exist_watches: self.set_watches.exist,
+            child_watches: self.set_watches.child,
         }
     }
 }

@@ -336,6 +336,7 @@ pub fn connect(session_id: i64, password: &[u8]) -> pb::ClientMessage {
             password: Bytes::copy_from_slice(password),
             timeout_ms: 10_000,
             last_zxid_seen: 0,
+            ..Default::default()
         })),
     }
 }

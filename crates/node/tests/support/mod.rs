@@ -175,6 +175,7 @@ pub fn new_session(timeout_ms: i32) -> pb::ConnectRequest {
         password: Bytes::new(),
         timeout_ms,
         last_zxid_seen: 0,
+        ..Default::default()
     }
 }
 
@@ -185,6 +186,7 @@ pub fn resume(id: i64, password: Bytes) -> pb::ConnectRequest {
         password,
         timeout_ms: LONG_TIMEOUT_MS,
         last_zxid_seen: 0,
+        ..Default::default()
     }
 }
 

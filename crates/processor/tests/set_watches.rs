@@ -1,0 +1,277 @@
+//! A session resumed with the watches its client still holds (ZooKeeper's SetWatches), through
+//! the `Backend` seam of a standalone server over in-memory storage.
+//!
+//! Rules checked (client.proto, ConnectRequest.data_watches / exist_watches / child_watches):
+//! the listed watches are set again; those whose node changed after `last_zxid_seen` fire at once
+//! instead, as the first messages of the new connection, in list order; a watch fires once.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use paddock_processor::{
+    recover, standalone, Backend, ConnectRequest, Connected, ProcessorConfig, Server, SessionEvent,
+    SetWatches,
+};
+use paddock_storage::mem::{MemSnapshotStore, MemTxnLog};
+use paddock_types::{CreateMode, EventType, Request, Response, WatchedEvent, ZkError, Zxid};
+
+const WAIT: Duration = Duration::from_secs(10);
+
+fn start() -> Arc<Server> {
+    let log = Arc::new(MemTxnLog::new());
+    let snaps = Arc::new(MemSnapshotStore::new());
+    let (tree, _) = recover(&*log, &*snaps).expect("recover");
+    let cfg = ProcessorConfig {
+        tick_ms: 20,
+        min_session_timeout_ms: 40,
+        max_session_timeout_ms: 10_000,
+        ..ProcessorConfig::default()
+    };
+    standalone(cfg, tree, log, snaps).expect("start")
+}
+
+fn connect_req(resume: Option<&Connected>, last: Zxid, set_watches: SetWatches) -> ConnectRequest {
+    ConnectRequest {
+        resume: resume.map(|c| (c.session, c.password)),
+        timeout_ms: 10_000,
+        last_zxid_seen: last,
+        peer: "test".into(),
+        set_watches,
+    }
+}
+
+async fn next(c: &mut Connected) -> SessionEvent {
+    tokio::time::timeout(WAIT, c.events.recv())
+        .await
+        .expect("an event in time")
+        .expect("channel open")
+}
+
+/// Submits `req` and returns its answer; panics on any other event in between.
+async fn call(s: &Server, c: &mut Connected, xid: i64, req: Request) -> Result<Response, ZkError> {
+    s.submit(c.session, c.conn, xid, req);
+    match next(c).await {
+        SessionEvent::Response { xid: x, result, .. } => {
+            assert_eq!(x, xid);
+            result
+        }
+        other => panic!("expected the answer to xid {xid}, got {other:?}"),
+    }
+}
+
+fn create(path: &str) -> Request {
+    Request::Create {
+        path: path.into(),
+        data: Bytes::new(),
+        mode: CreateMode::Persistent,
+    }
+}
+
+fn set_data(path: &str, data: &str) -> Request {
+    Request::SetData {
+        path: path.into(),
+        data: Bytes::from(data.to_string()),
+        version: -1,
+    }
+}
+
+fn watch_event(ev: SessionEvent) -> (EventType, String) {
+    match ev {
+        SessionEvent::Watch(WatchedEvent {
+            event_type, path, ..
+        }) => (event_type, path),
+        other => panic!("expected a watch event, got {other:?}"),
+    }
+}
+
+fn strings(list: &[&str]) -> Vec<String> {
+    list.iter().map(|p| p.to_string()).collect()
+}
+
+/// The watches were set on another server (this one never saw them): on resume, changes missed
+/// meanwhile fire first, the unchanged watches are set and fire on the next change, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resume_sets_listed_watches_and_fires_missed_changes_first() {
+    let server = start();
+    let mut writer = server
+        .connect(connect_req(None, Zxid::ZERO, SetWatches::default()))
+        .await
+        .unwrap();
+    let client = server
+        .connect(connect_req(None, Zxid::ZERO, SetWatches::default()))
+        .await
+        .unwrap();
+    for (xid, p) in ["/d", "/u", "/c", "/gone"].iter().enumerate() {
+        call(&server, &mut writer, xid as i64 + 1, create(p))
+            .await
+            .unwrap();
+    }
+    let seen = server.status().last_zxid;
+    server.detach(client.session, client.conn);
+    // While the client is away:
+    call(&server, &mut writer, 10, set_data("/d", "x"))
+        .await
+        .unwrap();
+    call(&server, &mut writer, 11, create("/c/kid"))
+        .await
+        .unwrap();
+    call(
+        &server,
+        &mut writer,
+        12,
+        Request::Delete {
+            path: "/gone".into(),
+            version: -1,
+        },
+    )
+    .await
+    .unwrap();
+    call(&server, &mut writer, 13, create("/new"))
+        .await
+        .unwrap();
+
+    let watches = SetWatches {
+        data: strings(&["/d", "/u", "/gone"]),
+        exist: strings(&["/new", "/later"]),
+        child: strings(&["/c", "/u"]),
+    };
+    let mut c = server
+        .connect(connect_req(Some(&client), seen, watches))
+        .await
+        .unwrap();
+    let mut first = Vec::new();
+    for _ in 0..4 {
+        first.push(watch_event(next(&mut c).await));
+    }
+    assert_eq!(
+        first,
+        vec![
+            (EventType::NodeDataChanged, "/d".to_string()),
+            (EventType::NodeDeleted, "/gone".to_string()),
+            (EventType::NodeCreated, "/new".to_string()),
+            (EventType::NodeChildrenChanged, "/c".to_string()),
+        ]
+    );
+    // Nothing else queued: the next thing is the answer to a request.
+    call(&server, &mut c, 1, Request::Ping).await.unwrap();
+
+    // The unchanged watches are set: each fires once on the next change.
+    call(&server, &mut writer, 20, set_data("/u", "y"))
+        .await
+        .unwrap();
+    assert_eq!(
+        watch_event(next(&mut c).await),
+        (EventType::NodeDataChanged, "/u".to_string())
+    );
+    call(&server, &mut writer, 21, create("/later"))
+        .await
+        .unwrap();
+    assert_eq!(
+        watch_event(next(&mut c).await),
+        (EventType::NodeCreated, "/later".to_string())
+    );
+    call(&server, &mut writer, 22, create("/u/kid"))
+        .await
+        .unwrap();
+    assert_eq!(
+        watch_event(next(&mut c).await),
+        (EventType::NodeChildrenChanged, "/u".to_string())
+    );
+    // Fired watches are gone: another change of /d, /u, /c reaches nobody.
+    call(&server, &mut writer, 23, set_data("/d", "z"))
+        .await
+        .unwrap();
+    call(&server, &mut writer, 24, set_data("/u", "z"))
+        .await
+        .unwrap();
+    call(&server, &mut writer, 25, create("/c/kid2"))
+        .await
+        .unwrap();
+    call(&server, &mut c, 2, Request::Ping).await.unwrap();
+    assert_eq!(server.status().watch_count, 0);
+    server.shutdown().await;
+}
+
+/// Resumed on the SAME server: the watch fired while the client was away is replayed, and listing
+/// it again does not deliver the change a second time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resume_on_the_same_server_delivers_a_missed_event_once() {
+    let server = start();
+    let mut writer = server
+        .connect(connect_req(None, Zxid::ZERO, SetWatches::default()))
+        .await
+        .unwrap();
+    let mut client = server
+        .connect(connect_req(None, Zxid::ZERO, SetWatches::default()))
+        .await
+        .unwrap();
+    call(&server, &mut writer, 1, create("/d")).await.unwrap();
+    call(&server, &mut writer, 2, create("/same"))
+        .await
+        .unwrap();
+    let watch = |path: &str| Request::GetData {
+        path: path.into(),
+        watch: true,
+    };
+    call(&server, &mut client, 1, watch("/d")).await.unwrap();
+    call(&server, &mut client, 2, watch("/same")).await.unwrap();
+    let seen = server.status().last_zxid;
+    server.detach(client.session, client.conn);
+    call(&server, &mut writer, 3, set_data("/d", "x"))
+        .await
+        .unwrap();
+
+    let watches = SetWatches {
+        data: strings(&["/d", "/same"]),
+        ..SetWatches::default()
+    };
+    let mut c = server
+        .connect(connect_req(Some(&client), seen, watches))
+        .await
+        .unwrap();
+    assert_eq!(
+        watch_event(next(&mut c).await),
+        (EventType::NodeDataChanged, "/d".to_string())
+    );
+    call(&server, &mut c, 3, Request::Ping).await.unwrap();
+    // /same is registered once (already set here, listed again): one event on its change.
+    assert_eq!(server.status().watch_count, 1);
+    call(&server, &mut writer, 4, set_data("/same", "y"))
+        .await
+        .unwrap();
+    assert_eq!(
+        watch_event(next(&mut c).await),
+        (EventType::NodeDataChanged, "/same".to_string())
+    );
+    call(&server, &mut c, 4, Request::Ping).await.unwrap();
+    server.shutdown().await;
+}
+
+/// A new session may carry lists too (harmless): they are set like on a resume.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_session_with_watch_lists_sets_them() {
+    let server = start();
+    let mut writer = server
+        .connect(connect_req(None, Zxid::ZERO, SetWatches::default()))
+        .await
+        .unwrap();
+    call(&server, &mut writer, 1, create("/n")).await.unwrap();
+    let seen = server.status().last_zxid;
+    let watches = SetWatches {
+        data: strings(&["/n"]),
+        ..SetWatches::default()
+    };
+    let mut c = server
+        .connect(connect_req(None, seen, watches))
+        .await
+        .unwrap();
+    call(&server, &mut writer, 2, set_data("/n", "v"))
+        .await
+        .unwrap();
+    assert_eq!(
+        watch_event(next(&mut c).await),
+        (EventType::NodeDataChanged, "/n".to_string())
+    );
+    server.shutdown().await;
+}
