@@ -4,7 +4,7 @@ CARGO ?= cargo
 .PHONY: help build test test-rust run cluster cluster-down fmt lint check bench bench-storage clean
 
 help: ## list targets
-	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
 build: ## build every crate (debug)
 	$(CARGO) build --workspace
@@ -33,6 +33,11 @@ lint: ## formatting check + clippy with warnings as errors
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 check: lint test ## everything a change must pass
+
+SOAK_SEEDS ?= 5000
+.PHONY: soak
+soak: ## seeded fault schedules on 3- and 5-node ensembles, SOAK_SEEDS seeds each (release build)
+	PADDOCK_FAULT_SEEDS=$(SOAK_SEEDS) $(CARGO) test --release -p paddock-quorum --test faults -- --nocapture
 
 BENCH_SERVER ?= 127.0.0.1:7181
 BENCH_ARGS ?= --sessions 32 --duration 10 --workload mixed --read-pct 90

@@ -153,6 +153,18 @@ impl Election {
         })
     }
 
+    /// ZooKeeper's `QuorumPeer.updateElectionVote`: once the decided peer knows the epoch its
+    /// leader established (the leader when it proposes it, a learner on LEADERINFO), the vote it
+    /// answers LOOKING peers with carries that epoch. Without this, members of one ensemble that
+    /// decided in different rounds answer with different epochs for the same leader, and a
+    /// LOOKING peer — which counts decided peers by (leader, epoch) — may never see a quorum
+    /// behind the established leader. No-op while undecided.
+    pub fn update_established_epoch(&mut self, epoch: Epoch) {
+        if let Some(d) = self.decision.as_mut() {
+            d.vote.epoch = epoch;
+        }
+    }
+
     /// This peer.
     pub fn id(&self) -> ServerId {
         self.me

@@ -432,3 +432,46 @@ fn single_voter_ensemble_elects_itself_after_the_finalize_wait() {
         }]
     );
 }
+
+/// ZooKeeper's `updateElectionVote`: members of one ensemble that decided in different rounds
+/// (with different epochs in their votes) answer a LOOKING peer with the epoch their leader
+/// established, so the LOOKING peer sees a quorum behind that leader and joins it. Found by the
+/// seeded fault schedules (crates/quorum/tests/faults.rs): without it a restarted server could
+/// stay LOOKING forever next to a serving ensemble.
+#[test]
+fn decided_peers_answer_with_the_established_epoch_so_a_looking_peer_can_join() {
+    // Peer 2 decided in round 1 for leader 5 at epoch 0; peer 4 and leader 5 decided later.
+    let mut follower = Election::new(
+        ServerId(2),
+        Zxid(3),
+        Epoch(0),
+        qv(&[1, 2, 3, 4, 5], &[]),
+        config(0),
+    );
+    follower.start();
+    follower.step(ServerId(5), n(5, v(5, 3, 0), 1, PeerState::Leading));
+    for from in [3, 4] {
+        follower.step(ServerId(from), n(from, v(5, 3, 0), 1, PeerState::Following));
+    }
+    let decided = follower.decision().expect("decided");
+    assert_eq!(decided.vote.epoch, Epoch(0));
+    // The leader established epoch 1 (LEADERINFO): the answer carries it.
+    follower.update_established_epoch(Epoch(1));
+    let answer = follower
+        .answer_when_decided(PeerState::Looking)
+        .expect("answers a looking peer");
+    assert_eq!(answer.vote.epoch, Epoch(1));
+    assert_eq!(answer.vote.leader, ServerId(5));
+    assert_eq!(answer.sender_state, PeerState::Following);
+
+    // A looking peer hearing the leader (round 2, epoch 1) and two followers answering with
+    // epoch 1 — one of them from an older round — joins leader 5.
+    let mut joiner = peer1_of_five(FINALIZE);
+    joiner.step(ServerId(5), n(5, v(5, 3, 1), 2, PeerState::Leading));
+    joiner.step(ServerId(4), n(4, v(5, 3, 1), 2, PeerState::Following));
+    assert!(joiner.decision().is_none(), "two of five are not a quorum");
+    joiner.step(ServerId(2), answer);
+    let d = joiner.decision().expect("joined the established leader");
+    assert_eq!(d.vote.leader, ServerId(5));
+    assert_eq!(d.role, Role::Following);
+}

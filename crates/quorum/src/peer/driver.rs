@@ -315,6 +315,8 @@ where
                     }
                     Command::PersistAcceptedEpoch(e) => {
                         self.storage.epochs.set_accepted_epoch(e).map_err(fatal)?;
+                        // Answer LOOKING peers with the epoch this leadership establishes.
+                        self.election.update_established_epoch(e);
                         self.notices.push(Persisted::AcceptedEpoch(e));
                     }
                     Command::PersistCurrentEpoch(e) => {
