@@ -106,6 +106,23 @@ impl Ensemble {
     }
 }
 
+/// The ensemble in canonical form (`1=host:q:e,2=host:q:e:observer`), exchanged in the peer
+/// hello so that servers configured with different lists say so in their logs.
+pub fn server_list(config: &Config) -> String {
+    config
+        .servers
+        .values()
+        .map(|s| {
+            let role = if s.observer { ":observer" } else { "" };
+            format!(
+                "{}={}:{}:{}{role}",
+                s.id.0, s.host, s.quorum_port, s.election_port
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 /// The peer timing from zoo.cfg: tick = tickTime / 2.
 pub fn peer_timing(config: &Config) -> anyhow::Result<(Duration, ZabConfig, ElectionConfig)> {
     let tick = Duration::from_millis(u64::from(config.tick_ms / 2).max(1));
@@ -173,7 +190,9 @@ pub async fn start(
     let elistener = bind("election port", format!("{}:{}", me.host, me.election_port)).await?;
     let quorum_addr = qlistener.local_addr()?;
     let election_addr = elistener.local_addr()?;
-    let transport = GrpcPeerTransport::serve(GrpcPeerConfig::new(myid, quorum_peers), qlistener)
+    let mut peer_config = GrpcPeerConfig::new(myid, quorum_peers);
+    peer_config.server_list = server_list(config);
+    let transport = GrpcPeerTransport::serve(peer_config, qlistener)
         .map_err(|e| anyhow!("quorum port: {e}"))?;
     let etrans =
         GrpcElectionTransport::start(GrpcElectionConfig::new(myid, election_peers), elistener)

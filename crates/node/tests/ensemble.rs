@@ -668,3 +668,47 @@ async fn an_ensemble_server_that_is_not_serving_refuses_sessions() {
     )
     .await;
 }
+
+/// A server whose `server.N` lines differ from its peers' says so in its log (both lists), and
+/// the peers still talk (a rolling config fix must not cut the ensemble apart).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn servers_with_different_server_lists_log_the_disagreement() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let ports: Vec<PeerPorts> = free_ports(9)
+        .chunks(3)
+        .map(|p| PeerPorts {
+            quorum: p[0],
+            election: p[1],
+            grpc: p[2],
+        })
+        .collect();
+    let cfg_a = ensemble_cfg(&ports, CFG);
+    // Server 2 believes server 3 is an observer.
+    let cfg_b = cfg_a.replace(
+        &format!("server.3=127.0.0.1:{}:{}", ports[2].quorum, ports[2].election),
+        &format!(
+            "server.3=127.0.0.1:{}:{}:observer",
+            ports[2].quorum, ports[2].election
+        ),
+    );
+    assert_ne!(cfg_a, cfg_b);
+    let (a, b) = (tmp.path().join("a.cfg"), tmp.path().join("b.cfg"));
+    std::fs::write(&a, cfg_a).expect("write");
+    std::fs::write(&b, cfg_b).expect("write");
+    let mut one = Peer::spawn(1, &a, &tmp.path().join("1"), ports[0].grpc);
+    let mut two = Peer::spawn(2, &b, &tmp.path().join("2"), ports[1].grpc);
+    let start = Instant::now();
+    while !(one.log().contains("another server list") && two.log().contains("another server list"))
+    {
+        one.assert_running();
+        two.assert_running();
+        assert!(
+            start.elapsed() < ELECTION_WAIT,
+            "no disagreement logged; server 1:\n{}\nserver 2:\n{}",
+            one.log(),
+            two.log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(one.log().contains(":observer"), "the log shows both lists");
+}

@@ -215,6 +215,7 @@ fn hello_frame(id: u64, version: u32) -> PeerFrame {
         kind: Some(Kind::Hello(Hello {
             server_id: id,
             protocol_version: version,
+            server_list: String::new(),
         })),
     }
 }

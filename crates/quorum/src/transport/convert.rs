@@ -20,11 +20,12 @@ pub enum ConvertError {
 }
 
 /// The first frame of a stream: `me` speaking `protocol_version`.
-pub fn hello(me: ServerId, protocol_version: u32) -> PeerFrame {
+pub fn hello(me: ServerId, protocol_version: u32, server_list: &str) -> PeerFrame {
     PeerFrame {
         kind: Some(Kind::Hello(peer_frame::Hello {
             server_id: me.0,
             protocol_version,
+            server_list: server_list.to_string(),
         })),
     }
 }
@@ -255,7 +256,7 @@ mod tests {
     #[test]
     fn hello_and_empty_frames_are_not_messages() {
         assert_eq!(
-            from_frame(hello(ServerId(1), PROTOCOL_VERSION)),
+            from_frame(hello(ServerId(1), PROTOCOL_VERSION, "")),
             Err(ConvertError::UnexpectedHello)
         );
         assert_eq!(

@@ -69,6 +69,9 @@ pub struct GrpcPeerConfig {
     pub event_capacity: usize,
     /// Largest frame accepted or sent, in bytes (a SNAP carries a whole snapshot).
     pub max_frame_bytes: usize,
+    /// This server's ensemble in canonical form (sent in the hello; a peer announcing another
+    /// list is logged as a configuration disagreement). Empty: not sent, not checked.
+    pub server_list: String,
 }
 
 impl GrpcPeerConfig {
@@ -85,6 +88,7 @@ impl GrpcPeerConfig {
             stream_capacity: 1024,
             event_capacity: 4096,
             max_frame_bytes: 1 << 30,
+            server_list: String::new(),
         }
     }
 }
@@ -230,6 +234,17 @@ impl Shared {
                 h.protocol_version
             )));
         }
+        let ours = &self.config.server_list;
+        if !ours.is_empty() && !h.server_list.is_empty() && h.server_list != *ours {
+            tracing::warn!(
+                me = %self.me(),
+                peer = %id,
+                theirs = %h.server_list,
+                ours = %ours,
+                "server {id} is configured with another server list than this server: fix the \
+                 server.N lines so that every server has the same ones"
+            );
+        }
         Ok(id)
     }
 
@@ -261,7 +276,7 @@ impl Shared {
             .max_decoding_message_size(config.max_frame_bytes)
             .max_encoding_message_size(config.max_frame_bytes);
         let (out, out_rx) = mpsc::channel(config.stream_capacity.max(1));
-        out.try_send(hello(self.me(), PROTOCOL_VERSION))
+        out.try_send(hello(self.me(), PROTOCOL_VERSION, &self.config.server_list))
             .expect("a new queue has room for the hello");
         let handshake = async {
             let response = client.peer(ReceiverStream::new(out_rx)).await?;
@@ -316,8 +331,12 @@ impl Quorum for QuorumService {
             }
         };
         let (out, out_rx) = mpsc::channel(self.shared.config.stream_capacity.max(1));
-        out.try_send(hello(self.shared.me(), PROTOCOL_VERSION))
-            .expect("a new queue has room for the hello");
+        out.try_send(hello(
+            self.shared.me(),
+            PROTOCOL_VERSION,
+            &self.shared.config.server_list,
+        ))
+        .expect("a new queue has room for the hello");
         self.shared.attach(peer, inbound, out, None).await;
         tracing::info!(me = %self.shared.me(), %peer, ?remote, "peer stream accepted");
         Ok(Response::new(Box::pin(
