@@ -72,6 +72,7 @@ pub(crate) fn apply_op(
             .map(|stat| Response::SetData { stat }),
         TxnOp::Multi(ops) => Ok(Response::Multi(multi(state, header, ops, triggers))),
         TxnOp::Sync { path } => Ok(Response::Sync { path: path.clone() }),
+        TxnOp::MoveSession { .. } => Ok(Response::Ping),
     }
 }
 

@@ -41,6 +41,7 @@ enum Out {
     Session,
     Closed,
     Synced,
+    Pinged,
 }
 
 fn children_of<'a>(m: &'a Model, p: &'a str) -> impl Iterator<Item = &'a String> + 'a {
@@ -231,6 +232,7 @@ impl Model {
                 version,
             } => res(self.set(zxid, time, path, data, *version).map(Out::Set)),
             TxnOp::Sync { .. } => Out::Synced,
+            TxnOp::MoveSession { .. } => Out::Pinged,
             TxnOp::Multi(ops) => {
                 let backup = self.clone();
                 let mut outs = Vec::new();
@@ -277,6 +279,7 @@ fn observe(result: &Result<Response, paddock_types::ZkError>) -> Out {
         Ok(Response::CreateSession { .. }) => Out::Session,
         Ok(Response::CloseSession) => Out::Closed,
         Ok(Response::Sync { .. }) => Out::Synced,
+        Ok(Response::Ping) => Out::Pinged,
         Ok(Response::Multi(results)) => Out::Multi(
             results
                 .iter()
@@ -387,6 +390,7 @@ fn step() -> impl Strategy<Value = (i64, TxnOp)> {
         1 => (1..=3i64).prop_map(|s| (s, open_session(4000))),
         1 => (0..=3i64).prop_map(|s| (s, TxnOp::CloseSession)),
         1 => (session.clone(), path()).prop_map(|(s, path)| (s, TxnOp::Sync { path })),
+        1 => (session.clone(), 1..4u64).prop_map(|(s, owner)| (s, TxnOp::MoveSession { owner })),
         5 => (session.clone(), path(), data(), mode()).prop_map(|(s, path, data, mode)| (s, TxnOp::Create { path, data, mode })),
         2 => (session.clone(), path(), version()).prop_map(|(s, path, version)| (s, TxnOp::Delete { path, version })),
         2 => (session.clone(), path(), data(), version()).prop_map(|(s, path, data, version)| (s, TxnOp::SetData { path, data, version })),

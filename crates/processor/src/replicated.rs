@@ -171,6 +171,20 @@ impl Server {
         self.shared.replication.as_ref()
     }
 
+    /// A session was resumed here: tell the other servers (through the log) to drop their
+    /// connection of it with `SessionMoved`. No-op standalone.
+    pub(crate) fn announce_move(&self, session: SessionId) {
+        if self.replication().is_none() {
+            return;
+        }
+        let op = TxnOp::MoveSession {
+            owner: self.shared.cfg.server_id.0,
+        };
+        if let Err(e) = self.shared.submit_txn(session, 0, op, Reply::None) {
+            tracing::debug!(session = %session, error = %e, "could not announce the session move");
+        }
+    }
+
     /// The role this (ensemble) server serves clients in; `NotServing` standalone.
     pub fn serving_role(&self) -> ServingRole {
         self.replication()
@@ -254,6 +268,17 @@ impl Server {
                     )));
                 }
                 TxnOp::CloseSession => closed = true,
+                TxnOp::MoveSession { owner } if *owner != sh.cfg.server_id.0 => {
+                    // The client resumed on another server: this connection is stale.
+                    if let Some(s) = sh.sessions.get(session) {
+                        let mut g = s.lock();
+                        if let Some(c) = g.conn.take() {
+                            let _ = c.tx.send(SessionEvent::Closed(ErrorCode::SessionMoved));
+                            tracing::debug!(session = %session, owner, "session moved to another server");
+                        }
+                        g.queue.clear();
+                    }
+                }
                 _ => {}
             }
             if matches!(txn.op, TxnOp::CreateSession { .. }) {

@@ -643,6 +643,7 @@ impl Backend for Server {
                 }
                 let (conn, events, zxid) = self.attach(&s, &req);
                 tracing::debug!(session = %id, peer = %req.peer, "session resumed");
+                self.announce_move(id);
                 Ok(Connected {
                     session: id,
                     password,

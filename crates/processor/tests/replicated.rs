@@ -224,6 +224,12 @@ async fn a_session_created_on_one_server_resumes_on_another() {
         .await;
     let mut moved = moved.expect("the session is known on every server");
     assert_eq!(moved.session, c.session);
+    // The old server learns of the move through the log and ends its stale connection.
+    assert_eq!(
+        next(&mut c).await,
+        Some(SessionEvent::Closed(ErrorCode::SessionMoved))
+    );
+    assert_eq!(next(&mut c).await, None);
     // A wrong password is refused as ZooKeeper does.
     let bad = e.servers[0]
         .connect(ConnectRequest {

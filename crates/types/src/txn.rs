@@ -60,6 +60,12 @@ pub enum TxnOp {
     Sync {
         path: String,
     },
+    /// In an ensemble: `header.session` was resumed on server `owner`. Changes nothing in the
+    /// tree; every other server drops the session's connection with `SessionMoved` when it
+    /// applies it (answered with `Response::Ping`).
+    MoveSession {
+        owner: u64,
+    },
 }
 
 /// One log record.
