@@ -77,6 +77,11 @@ struct Roles {
 impl Ensemble {
     /// Writes zoo.cfg for [`SERVERS`] members on free ports; starts none.
     fn new() -> Ensemble {
+        Ensemble::with_cfg(&[])
+    }
+
+    /// As [`Ensemble::new`], with `extra` zoo.cfg lines after [`CFG`].
+    fn with_cfg(extra: &[&str]) -> Ensemble {
         let tmp = tempfile::tempdir().expect("temp dir");
         let free = free_ports(3 * SERVERS);
         let ports: Vec<PeerPorts> = free
@@ -88,7 +93,8 @@ impl Ensemble {
             })
             .collect();
         let config = tmp.path().join("zoo.cfg");
-        std::fs::write(&config, ensemble_cfg(&ports, CFG)).expect("write zoo.cfg");
+        let lines: Vec<&str> = CFG.iter().chain(extra).copied().collect();
+        std::fs::write(&config, ensemble_cfg(&ports, &lines)).expect("write zoo.cfg");
         Ensemble {
             peers: (0..SERVERS).map(|_| None).collect(),
             ports,
@@ -685,7 +691,10 @@ async fn servers_with_different_server_lists_log_the_disagreement() {
     let cfg_a = ensemble_cfg(&ports, CFG);
     // Server 2 believes server 3 is an observer.
     let cfg_b = cfg_a.replace(
-        &format!("server.3=127.0.0.1:{}:{}", ports[2].quorum, ports[2].election),
+        &format!(
+            "server.3=127.0.0.1:{}:{}",
+            ports[2].quorum, ports[2].election
+        ),
         &format!(
             "server.3=127.0.0.1:{}:{}:observer",
             ports[2].quorum, ports[2].election
@@ -711,4 +720,68 @@ async fn servers_with_different_server_lists_log_the_disagreement() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(one.log().contains(":observer"), "the log shows both lists");
+}
+
+fn snapshot_files(data: &std::path::Path) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(data.join("snapshots")) else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("snapshot.") && !n.contains(".tmp"))
+        .collect()
+}
+
+/// Ensemble servers snapshot their tree every ~snapCount transactions and purge the log behind
+/// the retained snapshots; a follower that was down meanwhile catches up (from a snapshot when
+/// the leader's log no longer reaches back), and a leader restarted from its snapshot + log
+/// rejoins with everything.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshots_purge_and_catch_up_in_an_ensemble() {
+    bounded("snapshots_purge_and_catch_up_in_an_ensemble", async {
+        const N: usize = 600;
+        let mut e = Ensemble::with_cfg(&["snapCount=50", "autopurge.snapRetainCount=3"]);
+        e.start_all();
+        let roles = e.wait_for_roles(&[1, 2, 3]).await;
+        let behind = roles.followers[0];
+        e.peer(behind).kill();
+        let mut s = session_on(e.addr(roles.leader), "the leader").await;
+        s.mkdir("/snap").await;
+        let paths: Vec<String> = (0..N).map(|i| format!("/snap/n{i:04}")).collect();
+        for chunk in paths.chunks(100) {
+            let mut xids = Vec::new();
+            for path in chunk {
+                xids.push(s.send(op::create(path, path.as_bytes(), Persistent)).await);
+            }
+            for xid in xids {
+                ok(&s.response(xid).await);
+            }
+        }
+        let leader_dir = e.tmp.path().join(roles.leader.to_string());
+        let deadline = Instant::now() + ELECTION_WAIT;
+        while snapshot_files(&leader_dir).len() < 2 {
+            assert!(Instant::now() < deadline, "the leader wrote no snapshots");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(
+            snapshot_files(&leader_dir).len() <= 4,
+            "old snapshots are purged: {:?}",
+            snapshot_files(&leader_dir)
+        );
+        // The lagging follower comes back and gets everything.
+        e.start(behind);
+        e.wait_for_roles(&[1, 2, 3]).await;
+        let mut b = session_on(e.addr(behind), "the restarted follower").await;
+        assert_eq!(synced_children(&mut b, "/snap").await.len(), N);
+        // The leader restarts from its own snapshot + log and rejoins with everything.
+        e.peer(roles.leader).kill();
+        let alive: Vec<u64> = ids().filter(|id| *id != roles.leader).collect();
+        e.wait_for_roles(&alive).await;
+        e.start(roles.leader);
+        e.wait_for_roles(&[1, 2, 3]).await;
+        let mut l = session_on(e.addr(roles.leader), "the restarted old leader").await;
+        assert_eq!(synced_children(&mut l, "/snap").await.len(), N);
+    })
+    .await;
 }
