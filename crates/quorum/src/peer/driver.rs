@@ -4,6 +4,7 @@
 //! (`pending_look`) or that the election decided; [`Driver::settle`] then performs the
 //! transitions, in a loop, after every input.
 
+use super::log_writer::{LogWriter, Synced};
 use super::{PeerConfig, PeerRole, PeerStatus, PeerStorage, ProposeError, Request, StateMachine};
 use crate::command::{Command, Persisted};
 use crate::follower::Follower;
@@ -54,6 +55,7 @@ enum Role {
 }
 
 enum Input {
+    Synced(Option<Synced>),
     Tick,
     Peer(Option<PeerEvent>),
     Request(Option<Request>),
@@ -87,8 +89,17 @@ pub(crate) struct Driver<T, E> {
     serving: bool,
     /// The role ended; go LOOKING.
     pending_look: Option<String>,
-    /// The last zxid appended since the last sync.
-    unsynced: Option<Zxid>,
+    /// Log records of this wakeup not handed to the log writer yet (sent together, one write
+    /// and one sync per batch, when the wakeup's commands are done).
+    appends: Vec<(Zxid, Bytes)>,
+    /// The log writer thread (append + sync off the role loop) and its durability reports.
+    writer: LogWriter,
+    synced: mpsc::UnboundedReceiver<Synced>,
+    /// Reports of another generation are stale (a role ended, the log was cut or replaced).
+    generation: u64,
+    /// The last zxid handed to the writer in this generation, and the last reported durable.
+    sent: Zxid,
+    notified: Zxid,
     /// Durability notices not fed back yet.
     notices: Vec<Persisted>,
     stop: bool,
@@ -109,7 +120,14 @@ where
         etrans: E,
         sm: Box<dyn StateMachine>,
         requests: mpsc::UnboundedReceiver<Request>,
-    ) -> Result<(Self, watch::Receiver<PeerStatus>), super::PeerError> {
+    ) -> Result<
+        (
+            Self,
+            watch::Receiver<PeerStatus>,
+            tokio::task::JoinHandle<()>,
+        ),
+        super::PeerError,
+    > {
         let me = config.me;
         let election = Election::new(
             me,
@@ -118,6 +136,8 @@ where
             verifier.clone(),
             config.election,
         );
+        let (synced_tx, synced) = mpsc::unbounded_channel();
+        let (writer, writer_task) = LogWriter::spawn(storage.log.clone(), synced_tx);
         let (status, rx) = watch::channel(PeerStatus {
             role: PeerRole::Looking,
             leader: None,
@@ -148,13 +168,18 @@ where
             snap_zxid: Zxid::ZERO,
             serving: false,
             pending_look: None,
-            unsynced: None,
+            appends: Vec::new(),
+            writer,
+            synced,
+            generation: 0,
+            sent: Zxid::ZERO,
+            notified: Zxid::ZERO,
             notices: Vec::new(),
             stop: false,
         };
         d.rebuild(None).map_err(super::PeerError::Rebuild)?;
         d.publish();
-        Ok((d, rx))
+        Ok((d, rx, writer_task))
     }
 
     pub(crate) async fn run(mut self) {
@@ -169,6 +194,7 @@ where
                 _ = ticker.tick() => Input::Tick,
                 ev = self.transport.recv() => Input::Peer(ev),
                 req = self.requests.recv() => Input::Request(req),
+                s = self.synced.recv() => Input::Synced(s),
             };
             result = match input {
                 Input::Tick => self.on_tick().await,
@@ -179,6 +205,8 @@ where
                     self.stop = true;
                     Ok(())
                 }
+                Input::Synced(Some(s)) => self.on_synced(s),
+                Input::Synced(None) => Err("the log writer stopped".to_string()),
             };
             if result.is_ok() {
                 result = self.settle().await;
@@ -187,7 +215,11 @@ where
         }
         match &result {
             Ok(()) => {
-                if let Err(e) = self.flush().await {
+                let flushed = match self.flush().await {
+                    Ok(()) => self.drain().await,
+                    Err(e) => Err(e),
+                };
+                if let Err(e) = flushed {
                     tracing::error!(me = %self.me, error = %e, "final sync failed");
                 }
             }
@@ -205,7 +237,13 @@ where
     // ----- storage and state machine -----
 
     fn last_zxid(&self) -> Zxid {
-        self.storage.log.last_logged_zxid().max(self.snap_zxid)
+        let pending = self.appends.last().map_or(Zxid::ZERO, |(z, _)| *z);
+        self.storage
+            .log
+            .last_logged_zxid()
+            .max(self.snap_zxid)
+            .max(pending)
+            .max(self.sent)
     }
 
     /// Restores the latest snapshot (or the empty state) and replays the log up to `upto`.
@@ -222,6 +260,10 @@ where
         if upto.is_some_and(|u| u < self.snap_zxid) {
             tracing::error!(me = %self.me, ?upto, snap = %self.snap_zxid, "truncation below the snapshot");
         }
+        debug_assert!(
+            self.appends.is_empty(),
+            "the log is drained before it is read"
+        );
         let records = self
             .storage
             .log
@@ -238,6 +280,10 @@ where
 
     /// Applies every logged record above the state machine (a role starts from "all applied").
     fn catch_up(&mut self) -> Result<(), Fatal> {
+        debug_assert!(
+            self.appends.is_empty(),
+            "the log is drained before it is read"
+        );
         let records = self
             .storage
             .log
@@ -252,13 +298,14 @@ where
         Ok(())
     }
 
-    fn apply(&mut self, zxid: Zxid) -> Result<(), Fatal> {
+    async fn apply(&mut self, zxid: Zxid) -> Result<(), Fatal> {
         if zxid <= self.sm.last_applied() {
             return Ok(());
         }
         let data = match self.cache.remove(&zxid) {
             Some(d) => d,
             None => {
+                self.drain().await?;
                 let next = self
                     .storage
                     .log
@@ -287,10 +334,56 @@ where
         let mut sink = self.storage.snapshots.create(zxid).map_err(fatal)?;
         sink.write_all(data).map_err(fatal)?;
         sink.commit().map_err(fatal)?;
+        self.appends.clear();
         self.storage.log.truncate_after(Zxid::ZERO).map_err(fatal)?;
         self.cache.clear();
         self.snap_zxid = zxid;
         self.sm.restore(zxid, data);
+        Ok(())
+    }
+
+    /// Hands the records gathered in this wakeup to the log writer (one write, one sync).
+    fn send_appends(&mut self) -> Result<(), Fatal> {
+        if let Some((last, _)) = self.appends.last() {
+            let last = *last;
+            let records = std::mem::take(&mut self.appends);
+            if !self.writer.write(records, last, self.generation) {
+                return Err("the log writer stopped".to_string());
+            }
+            self.sent = self.sent.max(last);
+        }
+        Ok(())
+    }
+
+    /// Makes everything logged so far durable and quiet: sends what is gathered, waits for the
+    /// writer to finish it, and reports it durable now. Reports still in flight become stale
+    /// (new generation). Needed before the log is read, cut or replaced.
+    async fn drain(&mut self) -> Result<(), Fatal> {
+        self.send_appends()?;
+        self.writer.barrier().await;
+        // Any failure is in the reports already queued.
+        while let Ok(s) = self.synced.try_recv() {
+            s.result?;
+        }
+        self.generation += 1;
+        if self.sent > self.notified {
+            self.notices.push(Persisted::Log(self.sent));
+            self.notified = self.sent;
+        }
+        Ok(())
+    }
+
+    /// A durability report of the writer.
+    fn on_synced(&mut self, first: Synced) -> Result<(), Fatal> {
+        let mut next = Some(first);
+        while let Some(s) = next.take() {
+            s.result?;
+            if s.generation == self.generation && s.last > self.notified {
+                self.notices.push(Persisted::Log(s.last));
+                self.notified = s.last;
+            }
+            next = self.synced.try_recv().ok();
+        }
         Ok(())
     }
 
@@ -324,27 +417,39 @@ where
                         self.notices.push(Persisted::CurrentEpoch(e));
                     }
                     Command::Log { zxid, data } => {
-                        self.storage
-                            .log
-                            .append(&[(zxid, data.clone())])
-                            .map_err(fatal)?;
+                        self.appends.push((zxid, data.clone()));
                         self.cache.insert(zxid, data);
-                        self.unsynced = Some(zxid);
                     }
                     Command::Truncate { to } => {
+                        // Durable reports of records above `to` must not be fed back.
+                        let (keep, notified) = (std::mem::take(&mut self.notices), self.notified);
+                        self.drain().await?;
+                        self.notices = keep;
+                        self.notified = notified;
+                        if self.sent > to {
+                            self.sent = to;
+                            self.notified = self.notified.min(to);
+                        } else if self.sent > self.notified {
+                            self.notices.push(Persisted::Log(self.sent));
+                            self.notified = self.sent;
+                        }
                         self.storage.log.truncate_after(to).map_err(fatal)?;
                         self.cache.retain(|z, _| *z <= to);
-                        self.unsynced = self.unsynced.filter(|z| *z <= to);
                         if self.sm.last_applied() > to {
                             self.rebuild(Some(to))?;
                         }
                     }
                     Command::InstallSnapshot { zxid, data } => {
+                        // Nothing may still be writing when the log is emptied.
+                        let keep = std::mem::take(&mut self.notices);
+                        self.drain().await?;
+                        self.notices = keep;
                         self.install_snapshot(zxid, &data)?;
-                        self.unsynced = None;
+                        self.sent = zxid;
+                        self.notified = zxid;
                         self.notices.push(Persisted::Log(zxid));
                     }
-                    Command::Apply(zxid) => self.apply(zxid)?,
+                    Command::Apply(zxid) => self.apply(zxid).await?,
                     Command::StartServing => self.serving = true,
                     Command::DropLearner { learner, why } => {
                         tracing::info!(me = %self.me, %learner, %why, "dropping learner");
@@ -367,10 +472,8 @@ where
     /// back, until none is left.
     async fn flush(&mut self) -> Result<(), Fatal> {
         loop {
-            if let Some(z) = self.unsynced.take() {
-                self.storage.log.sync().map_err(fatal)?;
-                self.notices.push(Persisted::Log(z));
-            }
+            // Durability arrives later as a writer report (`on_synced`).
+            self.send_appends()?;
             if self.notices.is_empty() {
                 return Ok(());
             }
@@ -678,6 +781,9 @@ where
 
     /// Ends the current role: streams closed, waiting proposals failed.
     async fn leave_role(&mut self) {
+        // Durability reports still in flight belong to the role that ends.
+        self.generation += 1;
+        self.notified = self.notified.max(self.sent);
         match std::mem::replace(&mut self.role, Role::Looking) {
             Role::Looking => {}
             Role::Leading(_) => {
@@ -713,6 +819,9 @@ where
 
     async fn enter_role(&mut self) -> Result<(), Fatal> {
         let decision = self.election.decision().expect("decided");
+        // The role starts from a quiet, durable log (reports of the old role are stale).
+        self.drain().await?;
+        self.notices.clear();
         self.catch_up()?;
         let accepted = self.storage.epochs.accepted_epoch();
         let current = self.storage.epochs.current_epoch();

@@ -55,6 +55,7 @@
 
 mod driver;
 pub mod election_net;
+mod log_writer;
 
 use bytes::Bytes;
 use paddock_election::{ElectionConfig, ElectionTransport, QuorumError, QuorumVerifier};
@@ -239,6 +240,8 @@ pub struct PeerHandle {
     requests: mpsc::UnboundedSender<Request>,
     status: watch::Receiver<PeerStatus>,
     task: JoinHandle<()>,
+    /// The log writer task: ends after the driver, once what it was given is written.
+    writer: JoinHandle<()>,
 }
 
 /// Starts the peer task of `config.me` on `storage`: rebuilds `state_machine` from the latest
@@ -267,7 +270,7 @@ where
     }
     let me = config.me;
     let (requests, rx) = mpsc::unbounded_channel();
-    let (driver, status) = driver::Driver::new(
+    let (driver, status, writer) = driver::Driver::new(
         config,
         verifier,
         members,
@@ -283,6 +286,7 @@ where
         requests,
         status,
         task,
+        writer,
     })
 }
 
@@ -349,6 +353,7 @@ impl PeerHandle {
     pub async fn shutdown(self) {
         let _ = self.requests.send(Request::Shutdown);
         let _ = self.task.await;
+        let _ = self.writer.await;
     }
 
     /// Crashes the peer: the task is aborted where it stands; its storage is kept by whoever
@@ -356,5 +361,8 @@ impl PeerHandle {
     pub async fn kill(self) {
         self.task.abort();
         let _ = self.task.await;
+        // The writer finishes the write it holds (a real disk would too) and stops: nothing
+        // touches the storage after this returns.
+        let _ = self.writer.await;
     }
 }
