@@ -49,3 +49,27 @@ bench-storage: ## txn-log append+fsync rates (release build)
 
 clean: ## remove build output
 	$(CARGO) clean
+
+# Containers (no registry needed: the image is FROM scratch around static host-built binaries).
+.PHONY: image up down up5 down5 logs chaos
+image: ## build the paddock:local image (static release binaries + deploy/Dockerfile)
+	scripts/docker-image.sh
+
+up: ## start the 3-server ensemble in containers (docker-compose.yml; gRPC on 127.0.0.1:7181-7183)
+	scripts/docker-cluster.sh up 3
+
+down: ## stop the container ensemble (data volumes stay; `scripts/docker-cluster.sh wipe` deletes them)
+	scripts/docker-cluster.sh down 3
+
+up5: ## start the 5-server ensemble + an observer (deploy/docker-compose.5.yml; gRPC on 7181-7186)
+	scripts/docker-cluster.sh up 5
+
+down5: ## stop the 5-server container ensemble (data volumes stay)
+	scripts/docker-cluster.sh down 5
+
+logs: ## follow the logs of the 3-server container ensemble
+	scripts/docker-cluster.sh logs 3
+
+CHAOS_ARGS ?=
+chaos: ## rebuild the image, kill the ensemble's leader under load; PASS/FAIL (CHAOS_ARGS=--no-image)
+	scripts/chaos.sh $(CHAOS_ARGS)

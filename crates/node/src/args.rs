@@ -1,42 +1,109 @@
 //! Command-line flags. Every zoo.cfg key can be given as `--set key=value`; the common ones have
-//! their own flags. Flags override the file.
+//! their own flags. Every flag can also come from a `PADDOCK_*` environment variable (the way a
+//! container is configured, like the official ZooKeeper image's `ZOO_*` variables).
+//!
+//! Precedence, lowest first: built-in defaults, the zoo.cfg file (`--config` / `PADDOCK_CONFIG`),
+//! `--set` / `PADDOCK_SET`, `--servers` / `PADDOCK_SERVERS` (replaces the file's `server.N`
+//! lines), then the dedicated flags. A flag on the command line wins over its variable.
 
+use std::fmt::Display;
 use std::path::PathBuf;
+use std::str::FromStr;
 
 use clap::Parser;
 
 /// Paddock: a ZooKeeper-compatible coordination service with a gRPC client API.
 ///
 /// With no arguments, runs a standalone server with its data in ./data and the gRPC API on port
-/// 7181. `--config` reads a ZooKeeper zoo.cfg.
+/// 7181. `--config` reads a ZooKeeper zoo.cfg. Each flag can also be set by the environment
+/// variable shown in brackets (the flag wins when both are given).
 #[derive(Debug, Parser)]
-#[command(name = "paddock", version, about, long_about)]
+#[command(
+    name = "paddock",
+    version,
+    about,
+    long_about,
+    after_help = "Container example (3-server ensemble, server 1):\n  \
+    PADDOCK_MY_ID=1 \\\n  \
+    PADDOCK_SERVERS=1=paddock1:2888:3888,2=paddock2:2888:3888,3=paddock3:2888:3888 \\\n  \
+    PADDOCK_SET='tickTime=2000;4lw.commands.whitelist=*' paddock"
+)]
 pub struct Args {
     /// A zoo.cfg file (ZooKeeper format: key=value lines).
-    #[arg(long, short = 'c', value_name = "FILE")]
+    #[arg(long, short = 'c', value_name = "FILE", env = "PADDOCK_CONFIG")]
     pub config: Option<PathBuf>,
 
     /// Data directory (zoo.cfg `dataDir`): txn log, snapshots, epochs, myid.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", env = "PADDOCK_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
 
     /// gRPC client API port (zoo.cfg `grpcPort`); 0 picks a free port.
-    #[arg(long, value_name = "PORT")]
+    #[arg(long, value_name = "PORT", env = "PADDOCK_GRPC_PORT",
+          value_parser = number::<u16>("PADDOCK_GRPC_PORT"))]
     pub grpc_port: Option<u16>,
 
     /// Address the gRPC API listens on (zoo.cfg `grpcAddress`).
-    #[arg(long, value_name = "ADDR")]
+    #[arg(long, value_name = "ADDR", env = "PADDOCK_GRPC_ADDRESS")]
     pub grpc_address: Option<String>,
 
     /// This server's id (otherwise read from `<dataDir>/myid`, or 0 for a standalone server).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", env = "PADDOCK_MY_ID",
+          value_parser = number::<u64>("PADDOCK_MY_ID"))]
     pub myid: Option<u64>,
 
-    /// Any zoo.cfg key, e.g. `--set tickTime=500` (repeatable).
+    /// The ensemble, as `N=host:quorumPort:electionPort[:observer]` entries separated by commas
+    /// or spaces (`server.N=...` is accepted too); each becomes a zoo.cfg `server.N` line and the
+    /// list replaces any `server.N` lines of the config file.
+    #[arg(long, value_name = "N=HOST:PORT:PORT,...", env = "PADDOCK_SERVERS")]
+    pub servers: Option<String>,
+
+    /// Tick length in ms (zoo.cfg `tickTime`).
+    #[arg(long, value_name = "MS", env = "PADDOCK_TICK_TIME",
+          value_parser = number::<u32>("PADDOCK_TICK_TIME"))]
+    pub tick_time: Option<u32>,
+
+    /// Ticks a follower gets to connect and sync with a new leader (zoo.cfg `initLimit`).
+    #[arg(long, value_name = "TICKS", env = "PADDOCK_INIT_LIMIT",
+          value_parser = number::<u32>("PADDOCK_INIT_LIMIT"))]
+    pub init_limit: Option<u32>,
+
+    /// Ticks a follower gets to answer the leader before it is dropped (zoo.cfg `syncLimit`).
+    #[arg(long, value_name = "TICKS", env = "PADDOCK_SYNC_LIMIT",
+          value_parser = number::<u32>("PADDOCK_SYNC_LIMIT"))]
+    pub sync_limit: Option<u32>,
+
+    /// Prometheus metrics port (zoo.cfg `metricsProvider.httpPort`).
+    #[arg(long, value_name = "PORT", env = "PADDOCK_METRICS_PORT",
+          value_parser = number::<u16>("PADDOCK_METRICS_PORT"))]
+    pub metrics_port: Option<u16>,
+
+    /// Any zoo.cfg key, e.g. `--set tickTime=500` (repeatable; from the environment, use
+    /// PADDOCK_SET, below).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub set: Vec<String>,
+
+    /// Several zoo.cfg keys at once, separated by semicolons, e.g.
+    /// `PADDOCK_SET='tickTime=500;syncLimit=2'` (applied before `--set`).
+    #[arg(long = "set-list", value_name = "KEY=VALUE;...", env = "PADDOCK_SET")]
+    pub set_list: Option<String>,
 
     /// Print the effective configuration and exit.
     #[arg(long)]
     pub print_config: bool,
+}
+
+/// A number parser whose error names the environment variable as well as the flag (clap names
+/// only the flag), since in a container the value usually comes from the variable.
+fn number<T>(
+    var: &'static str,
+) -> impl Fn(&str) -> Result<T, String> + Clone + Send + Sync + 'static
+where
+    T: FromStr + Clone + Send + Sync + 'static,
+    T::Err: Display,
+{
+    move |text: &str| {
+        text.trim()
+            .parse()
+            .map_err(|e| format!("{e} (the flag, or the variable {var})"))
+    }
 }

@@ -50,12 +50,23 @@ fn main() -> std::process::ExitCode {
 
 async fn run(eff: config::Effective) -> anyhow::Result<()> {
     let node = paddock_node::start(&eff.config, eff.myid).await?;
-    tracing::info!(
-        grpc = %node.grpc_addr,
-        data_dir = %eff.config.data_dir.display(),
-        myid = eff.myid.0,
-        "paddock standalone server serving"
-    );
+    match &node.ensemble {
+        None => tracing::info!(
+            grpc = %node.grpc_addr,
+            data_dir = %eff.config.data_dir.display(),
+            myid = eff.myid.0,
+            "paddock standalone server serving"
+        ),
+        Some(e) => tracing::info!(
+            grpc = %node.grpc_addr,
+            quorum = %e.quorum_addr,
+            election = %e.election_addr,
+            data_dir = %eff.config.data_dir.display(),
+            myid = eff.myid.0,
+            servers = eff.config.servers.len(),
+            "paddock ensemble server started; it serves clients once it has a leader"
+        ),
+    }
     shutdown_signal().await;
     tracing::info!("shutting down");
     node.shutdown().await;
