@@ -29,13 +29,6 @@ const EARLY_EVENTS_CAP: usize = 4096;
 
 type Fatal = String;
 
-/// Sends best effort: a broken stream shows up as `Disconnected` (or silence) anyway.
-async fn send<T: PeerTransport>(transport: &T, to: ServerId, msg: crate::messages::PeerMessage) {
-    if let Err(e) = transport.send(to, msg).await {
-        tracing::debug!(me = %transport.me(), %to, error = %e, "send failed");
-    }
-}
-
 fn fatal(e: impl std::fmt::Display) -> Fatal {
     e.to_string()
 }
@@ -102,6 +95,9 @@ pub(crate) struct Driver<T, E> {
     notified: Zxid,
     /// Durability notices not fed back yet.
     notices: Vec<Persisted>,
+    /// Messages of this wakeup, per peer in order: sent as one frame per peer when the wakeup
+    /// is done (proposals and commits of a group commit travel together).
+    outbox: BTreeMap<ServerId, Vec<PeerMessage>>,
     stop: bool,
 }
 
@@ -175,6 +171,7 @@ where
             sent: Zxid::ZERO,
             notified: Zxid::ZERO,
             notices: Vec::new(),
+            outbox: BTreeMap::new(),
             stop: false,
         };
         d.rebuild(None).map_err(super::PeerError::Rebuild)?;
@@ -342,6 +339,20 @@ where
         Ok(())
     }
 
+    fn queue(&mut self, to: ServerId, msg: PeerMessage) {
+        self.outbox.entry(to).or_default().push(msg);
+    }
+
+    /// Sends what this wakeup queued: one batch per peer, in order. Best effort, as every send:
+    /// a broken stream shows up as `Disconnected` (or silence) anyway.
+    async fn send_outbox(&mut self) {
+        for (to, messages) in std::mem::take(&mut self.outbox) {
+            if let Err(e) = self.transport.send_batch(to, messages).await {
+                tracing::debug!(me = %self.me, %to, error = %e, "send failed");
+            }
+        }
+    }
+
     /// Hands the records gathered in this wakeup to the log writer (one write, one sync).
     fn send_appends(&mut self) -> Result<(), Fatal> {
         if let Some((last, _)) = self.appends.last() {
@@ -395,16 +406,14 @@ where
         {
             for c in commands {
                 match c {
-                    Command::Send { to, msg } => send(&self.transport, to, msg).await,
-                    Command::SendAck { to, ack } => {
-                        send(&self.transport, to, ack.into_message()).await
-                    }
+                    Command::Send { to, msg } => self.queue(to, msg),
+                    Command::SendAck { to, ack } => self.queue(to, ack.into_message()),
                     Command::SendSnapshot { to, zxid } => {
                         if self.sm.last_applied() != zxid {
                             tracing::warn!(me = %self.me, %zxid, applied = %self.sm.last_applied(), "snapshot not at the asked zxid");
                         }
                         let data = self.sm.snapshot();
-                        send(&self.transport, to, PeerMessage::Snap { zxid, data }).await;
+                        self.queue(to, PeerMessage::Snap { zxid, data });
                     }
                     Command::PersistAcceptedEpoch(e) => {
                         self.storage.epochs.set_accepted_epoch(e).map_err(fatal)?;
@@ -453,6 +462,7 @@ where
                     Command::StartServing => self.serving = true,
                     Command::DropLearner { learner, why } => {
                         tracing::info!(me = %self.me, %learner, %why, "dropping learner");
+                        self.send_outbox().await;
                         self.transport.disconnect(learner).await;
                     }
                     Command::StepDown(reason) | Command::GoLooking(reason) => {
@@ -521,7 +531,7 @@ where
         };
         let sessions = self.sm.take_touched_sessions();
         if !sessions.is_empty() {
-            send(&self.transport, leader, PeerMessage::Touch { sessions }).await;
+            self.queue(leader, PeerMessage::Touch { sessions });
         }
     }
 
@@ -550,6 +560,7 @@ where
             return Ok(());
         }
         let leader = *leader;
+        self.send_outbox().await;
         match self.transport.connect(leader).await {
             Ok(()) => {
                 let Role::Following { f, dialled, .. } = &mut self.role else {
@@ -612,6 +623,8 @@ where
                 }
                 PeerEvent::Connected(p) => {
                     // It thinks we lead; we do not.
+                    self.send_outbox().await;
+                    self.send_outbox().await;
                     self.transport.disconnect(p).await;
                     Vec::new()
                 }
@@ -713,7 +726,7 @@ where
             return self.propose_unwaited(data, self.me).await;
         }
         match self.serving_learner_of() {
-            Some(leader) => send(&self.transport, leader, PeerMessage::Forward { data }).await,
+            Some(leader) => self.queue(leader, PeerMessage::Forward { data }),
             None => tracing::debug!(me = %self.me, "no serving leader; submission dropped"),
         }
         Ok(())
@@ -775,6 +788,7 @@ where
                 }
                 continue;
             }
+            self.send_outbox().await;
             return Ok(());
         }
     }
@@ -788,10 +802,15 @@ where
             Role::Looking => {}
             Role::Leading(_) => {
                 for p in std::mem::take(&mut self.connected) {
+                    self.send_outbox().await;
+                    self.send_outbox().await;
                     self.transport.disconnect(p).await;
                 }
             }
-            Role::Following { leader, .. } => self.transport.disconnect(leader).await,
+            Role::Following { leader, .. } => {
+                self.send_outbox().await;
+                self.transport.disconnect(leader).await
+            }
         }
         self.serving = false;
         self.early.clear();
@@ -855,6 +874,8 @@ where
                 for ev in std::mem::take(&mut self.early) {
                     if let PeerEvent::Connected(p) = ev {
                         if p != leader {
+                            self.send_outbox().await;
+                            self.send_outbox().await;
                             self.transport.disconnect(p).await;
                         }
                     }

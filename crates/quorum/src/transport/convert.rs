@@ -17,6 +17,9 @@ pub enum ConvertError {
     /// A hello after the first frame.
     #[error("unexpected hello after the first frame")]
     UnexpectedHello,
+    /// A batch inside a batch.
+    #[error("a batch frame may not contain another batch")]
+    UnexpectedBatch,
 }
 
 /// The first frame of a stream: `me` speaking `protocol_version`.
@@ -27,6 +30,28 @@ pub fn hello(me: ServerId, protocol_version: u32, server_list: &str) -> PeerFram
             protocol_version,
             server_list: server_list.to_string(),
         })),
+    }
+}
+
+/// One frame carrying `messages` in order (a single message travels as itself).
+pub fn to_batch_frame(mut messages: Vec<PeerMessage>) -> PeerFrame {
+    if messages.len() == 1 {
+        if let Some(m) = messages.pop() {
+            return to_frame(m);
+        }
+    }
+    PeerFrame {
+        kind: Some(Kind::Batch(peer_frame::Batch {
+            frames: messages.into_iter().map(to_frame).collect(),
+        })),
+    }
+}
+
+/// The messages of a frame: one, or every message of a batch, in order.
+pub fn from_frame_batch(frame: PeerFrame) -> Result<Vec<PeerMessage>, ConvertError> {
+    match frame.kind {
+        Some(Kind::Batch(b)) => b.frames.into_iter().map(from_frame).collect(),
+        _ => from_frame(frame).map(|m| vec![m]),
     }
 }
 
@@ -93,6 +118,7 @@ pub fn to_frame(message: PeerMessage) -> PeerFrame {
 pub fn from_frame(frame: PeerFrame) -> Result<PeerMessage, ConvertError> {
     Ok(match frame.kind.ok_or(ConvertError::Empty)? {
         Kind::Hello(_) => return Err(ConvertError::UnexpectedHello),
+        Kind::Batch(_) => return Err(ConvertError::UnexpectedBatch),
         Kind::FollowerInfo(m) => PeerMessage::FollowerInfo {
             accepted_epoch: Epoch(m.accepted_epoch),
             last_zxid: Zxid(m.last_zxid),
@@ -266,5 +292,55 @@ mod tests {
         // Unknown fields / garbage bytes that still parse as a message decode to an empty frame.
         let garbage = PeerFrame::decode(&[0xf8u8, 0x07, 0x01][..]).unwrap();
         assert_eq!(from_frame(garbage), Err(ConvertError::Empty));
+    }
+}
+
+#[cfg(test)]
+mod batch_tests {
+    use super::*;
+    use bytes::Bytes;
+
+    #[test]
+    fn a_batch_carries_its_messages_in_order_and_one_message_travels_alone() {
+        let messages: Vec<PeerMessage> = (1..=5u64)
+            .map(|i| PeerMessage::Forward {
+                data: Bytes::from(vec![i as u8; i as usize]),
+            })
+            .collect();
+        let frame = to_batch_frame(messages.clone());
+        assert!(matches!(frame.kind, Some(Kind::Batch(_))));
+        assert_eq!(from_frame_batch(frame).expect("decodes"), messages);
+        let one = to_batch_frame(vec![messages[0].clone()]);
+        assert!(
+            matches!(one.kind, Some(Kind::Forward(_))),
+            "no batch wrapper for one"
+        );
+        assert_eq!(
+            from_frame_batch(one).expect("decodes"),
+            vec![messages[0].clone()]
+        );
+    }
+
+    #[test]
+    fn a_batch_inside_a_batch_or_a_hello_inside_a_batch_is_refused() {
+        let inner = to_batch_frame(vec![
+            PeerMessage::Forward { data: Bytes::new() },
+            PeerMessage::Forward { data: Bytes::new() },
+        ]);
+        let nested = PeerFrame {
+            kind: Some(Kind::Batch(peer_frame::Batch {
+                frames: vec![inner],
+            })),
+        };
+        assert_eq!(from_frame_batch(nested), Err(ConvertError::UnexpectedBatch));
+        let with_hello = PeerFrame {
+            kind: Some(Kind::Batch(peer_frame::Batch {
+                frames: vec![hello(ServerId(1), 1, "")],
+            })),
+        };
+        assert_eq!(
+            from_frame_batch(with_hello),
+            Err(ConvertError::UnexpectedHello)
+        );
     }
 }

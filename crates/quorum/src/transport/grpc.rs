@@ -24,7 +24,7 @@
 //!   the old one still queued are dropped, and the driver sees `Disconnected(p)` then
 //!   `Connected(p)`.
 
-use super::convert::{from_frame, hello, to_frame};
+use super::convert::{from_frame_batch, hello, to_batch_frame, to_frame};
 use super::{PeerEvent, PeerTransport, TransportError};
 use crate::messages::{PeerMessage, PROTOCOL_VERSION};
 use paddock_proto::v1::peer_frame::Kind;
@@ -143,11 +143,13 @@ impl Shared {
             let _keep = keep;
             let reason = loop {
                 match inbound.message().await {
-                    Ok(Some(frame)) => match from_frame(frame) {
-                        Ok(message) => {
-                            let event = Raw::Message(peer, generation, message);
-                            if shared.events.send(event).await.is_err() {
-                                return;
+                    Ok(Some(frame)) => match from_frame_batch(frame) {
+                        Ok(messages) => {
+                            for message in messages {
+                                let event = Raw::Message(peer, generation, message);
+                                if shared.events.send(event).await.is_err() {
+                                    return;
+                                }
                             }
                         }
                         Err(e) => {
@@ -412,47 +414,15 @@ impl GrpcPeerTransport {
         })
     }
 
-    /// The address the quorum port listens on.
-    pub fn local_addr(&self) -> SocketAddr {
-        self.local_addr
-    }
-
-    /// The peers a stream is up with now.
-    pub fn connected(&self) -> Vec<ServerId> {
-        let mut ids: Vec<ServerId> = self.shared.conns().keys().copied().collect();
-        ids.sort();
-        ids
-    }
-}
-
-impl Drop for GrpcPeerTransport {
-    fn drop(&mut self) {
-        self.server.abort();
-        for (_, conn) in self.shared.conns().drain() {
-            conn.reader.abort();
-        }
-    }
-}
-
-impl PeerTransport for GrpcPeerTransport {
-    fn me(&self) -> ServerId {
-        self.shared.me()
-    }
-
-    async fn connect(&self, to: ServerId) -> Result<(), TransportError> {
-        self.shared.dial(to).await
-    }
-
-    async fn send(&self, to: ServerId, message: PeerMessage) -> Result<(), TransportError> {
+    /// Queues one frame on the stream with `to` (bounded by the send timeout).
+    async fn send_frame(&self, to: ServerId, frame: PeerFrame) -> Result<(), TransportError> {
         let out = self
             .shared
             .conns()
             .get(&to)
             .map(|c| c.out.clone())
             .ok_or(TransportError::NotConnected(to))?;
-        match tokio::time::timeout(self.shared.config.send_timeout, out.send(to_frame(message)))
-            .await
-        {
+        match tokio::time::timeout(self.shared.config.send_timeout, out.send(frame)).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(_)) => Err(TransportError::NotConnected(to)),
             Err(_) => Err(TransportError::Timeout {
@@ -462,7 +432,7 @@ impl PeerTransport for GrpcPeerTransport {
         }
     }
 
-    async fn recv(&self) -> Option<PeerEvent> {
+    async fn recv_event(&self) -> Option<PeerEvent> {
         let mut guard = self.state.lock().await;
         let st = &mut *guard;
         loop {
@@ -495,6 +465,55 @@ impl PeerTransport for GrpcPeerTransport {
         }
     }
 
+    /// The address the quorum port listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The peers a stream is up with now.
+    pub fn connected(&self) -> Vec<ServerId> {
+        let mut ids: Vec<ServerId> = self.shared.conns().keys().copied().collect();
+        ids.sort();
+        ids
+    }
+}
+
+impl Drop for GrpcPeerTransport {
+    fn drop(&mut self) {
+        self.server.abort();
+        for (_, conn) in self.shared.conns().drain() {
+            conn.reader.abort();
+        }
+    }
+}
+
+impl PeerTransport for GrpcPeerTransport {
+    fn me(&self) -> ServerId {
+        self.shared.me()
+    }
+
+    async fn connect(&self, to: ServerId) -> Result<(), TransportError> {
+        self.shared.dial(to).await
+    }
+
+    async fn send_batch(
+        &self,
+        to: ServerId,
+        messages: Vec<PeerMessage>,
+    ) -> Result<(), TransportError> {
+        if messages.is_empty() {
+            return Ok(());
+        }
+        self.send_frame(to, to_batch_frame(messages)).await
+    }
+
+    async fn send(&self, to: ServerId, message: PeerMessage) -> Result<(), TransportError> {
+        self.send_frame(to, to_frame(message)).await
+    }
+
+    async fn recv(&self) -> Option<PeerEvent> {
+        self.recv_event().await
+    }
     async fn disconnect(&self, peer: ServerId) {
         let conn = self.shared.conns().remove(&peer);
         if let Some(conn) = conn {

@@ -100,6 +100,22 @@ pub trait PeerTransport: Send + Sync {
         message: PeerMessage,
     ) -> impl Future<Output = Result<(), TransportError>> + Send;
 
+    /// Queues `messages` (in order) on the stream with `to`, as one frame where the transport
+    /// can: what one driver wakeup produces for one peer travels together. The default sends
+    /// them one by one.
+    fn send_batch(
+        &self,
+        to: ServerId,
+        messages: Vec<PeerMessage>,
+    ) -> impl Future<Output = Result<(), TransportError>> + Send {
+        async move {
+            for m in messages {
+                self.send(to, m).await?;
+            }
+            Ok(())
+        }
+    }
+
     /// The next event; `None` once the transport is closed.
     fn recv(&self) -> impl Future<Output = Option<PeerEvent>> + Send;
 
