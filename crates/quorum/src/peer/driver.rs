@@ -17,7 +17,6 @@ use paddock_election::{Election, ElectionTransport, QuorumVerifier, Role as Elec
 use paddock_types::{ServerId, Zxid};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
-use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::MissedTickBehavior;
 
@@ -28,6 +27,17 @@ const MAX_BATCH: usize = 1024;
 const EARLY_EVENTS_CAP: usize = 4096;
 
 type Fatal = String;
+
+/// Polls `fut` once: its output if it is ready now, `None` otherwise (the future is dropped, so
+/// it must be cancel-safe, as a channel receive is).
+fn poll_once<F: std::future::Future>(fut: F) -> Option<F::Output> {
+    let fut = std::pin::pin!(fut);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match fut.poll(&mut cx) {
+        std::task::Poll::Ready(v) => Some(v),
+        std::task::Poll::Pending => None,
+    }
+}
 
 fn fatal(e: impl std::fmt::Display) -> Fatal {
     e.to_string()
@@ -689,11 +699,13 @@ where
             if self.pending_look.is_some() {
                 break;
             }
-            // A zero timeout polls the receive once: only what is already queued.
-            match tokio::time::timeout(Duration::ZERO, self.transport.recv()).await {
-                Ok(Some(ev)) => self.on_peer_event(ev).await?,
-                Ok(None) => return Err("peer transport closed".to_string()),
-                Err(_) => break,
+            // Only what is already queued: one poll, no waiting. (Not a zero `timeout`: tokio's
+            // timer rounds its deadline up to the next millisecond, so a receive that is not
+            // ready would stall the whole loop for about a millisecond per wakeup.)
+            match poll_once(self.transport.recv()) {
+                Some(Some(ev)) => self.on_peer_event(ev).await?,
+                Some(None) => return Err("peer transport closed".to_string()),
+                None => break,
             }
         }
         Ok(())
