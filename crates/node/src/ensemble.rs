@@ -9,7 +9,7 @@
 //! ```
 //!
 //! Timing: the peer ticks every tickTime/2; syncLimit and initLimit (in tickTimes) become twice
-//! as many peer ticks; the election's finalize wait is about 100 ms (at least one tick).
+//! as many peer ticks; the election runs on its own 10 ms clock with a finalize wait of ~100 ms.
 
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
@@ -133,11 +133,13 @@ pub fn peer_timing(config: &Config) -> anyhow::Result<(Duration, ZabConfig, Elec
     }
     .validate()
     .context("syncLimit / initLimit")?;
-    let tick_ms = tick.as_millis().max(1) as u32;
-    let finalize = 100u32.div_ceil(tick_ms).max(1);
+    // The election ticks every min(tick, 10 ms) (quorum::peer); ZooKeeper's finalize wait is
+    // 200 ms, ours ~100 ms (a quorum of votes rarely improves later on a LAN), back-off to 60 s.
+    let etick_ms = (tick.as_millis() as u32).clamp(1, 10);
+    let finalize = 100u32.div_ceil(etick_ms).max(1);
     let election = ElectionConfig {
         finalize_wait_ticks: finalize,
-        max_notification_interval_ticks: (60_000 / tick_ms).max(finalize * 2),
+        max_notification_interval_ticks: (60_000 / etick_ms).max(finalize * 2),
     };
     Ok((tick, zab, election))
 }

@@ -17,8 +17,13 @@ use paddock_election::{Election, ElectionTransport, QuorumVerifier, Role as Elec
 use paddock_types::{ServerId, Zxid};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
+use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::MissedTickBehavior;
+
+/// The election's tick (or the ZAB tick, if shorter): votes are read and the election's
+/// timers advance at this pace.
+const ELECTION_POLL: Duration = Duration::from_millis(10);
 
 /// The most inputs handled before one sync.
 const MAX_BATCH: usize = 1024;
@@ -59,6 +64,7 @@ enum Role {
 
 enum Input {
     Synced(Option<Synced>),
+    Votes,
     Tick,
     Peer(Option<PeerEvent>),
     Request(Option<Request>),
@@ -192,6 +198,10 @@ where
     pub(crate) async fn run(mut self) {
         let mut ticker = tokio::time::interval(self.config.tick);
         ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        // The election runs on its own clock of min(tick, 10 ms): with tickTime=2000 a ZAB tick
+        // is a second, and an election counted in those made every failover take seconds.
+        let mut votes = tokio::time::interval(self.config.tick.min(ELECTION_POLL));
+        votes.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut result = self.start_election();
         if result.is_ok() {
             result = self.settle().await;
@@ -199,12 +209,17 @@ where
         while result.is_ok() && !self.stop {
             let input = tokio::select! {
                 _ = ticker.tick() => Input::Tick,
+                _ = votes.tick() => Input::Votes,
                 ev = self.transport.recv() => Input::Peer(ev),
                 req = self.requests.recv() => Input::Request(req),
                 s = self.synced.recv() => Input::Synced(s),
             };
             result = match input {
                 Input::Tick => self.on_tick().await,
+                Input::Votes => {
+                    self.on_votes();
+                    Ok(())
+                }
                 Input::Peer(Some(ev)) => self.on_peer_events(ev).await,
                 Input::Peer(None) => Err("peer transport closed".to_string()),
                 Input::Request(Some(req)) => self.on_requests(req).await,
@@ -516,17 +531,30 @@ where
         Ok(())
     }
 
-    async fn on_tick_roles(&mut self) -> Result<(), Fatal> {
+    /// Steps the election with every notification received so far (a decided election answers
+    /// LOOKING peers).
+    fn read_votes(&mut self) {
         while let Some((from, n)) = self.etrans.try_recv() {
             let out = self.election.step(from, n);
             paddock_election::execute(self.me, &self.verifier, out, &mut self.etrans);
         }
+    }
+
+    /// The election's clock: read votes and, while LOOKING, tick the election (its finalize
+    /// wait and resend back-off count these ticks).
+    fn on_votes(&mut self) {
+        self.read_votes();
+        if matches!(self.role, Role::Looking) {
+            let out = self.election.tick();
+            paddock_election::execute(self.me, &self.verifier, out, &mut self.etrans);
+        }
+    }
+
+    async fn on_tick_roles(&mut self) -> Result<(), Fatal> {
+        self.read_votes();
         let out = match &mut self.role {
-            Role::Looking => {
-                let out = self.election.tick();
-                paddock_election::execute(self.me, &self.verifier, out, &mut self.etrans);
-                Vec::new()
-            }
+            // The election ticks on its own, faster clock (`on_votes`).
+            Role::Looking => Vec::new(),
             Role::Leading(l) => l.tick(),
             Role::Following { f, .. } => f.tick(),
         };

@@ -122,7 +122,8 @@ pub struct PeerConfig {
     pub tick: Duration,
     /// ZAB limits, in ticks.
     pub zab: ZabConfig,
-    /// Election timing, in ticks.
+    /// Election timing, in election ticks: min(`tick`, 10 ms). (`ElectionConfig::default()` is
+    /// ZooKeeper's: finalize wait 200 ms, resend back-off up to 60 s.)
     pub election: ElectionConfig,
 }
 
