@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use paddock_client::recipes::leader::LeaderLatch;
 use paddock_client::recipes::lock::Lock;
 use paddock_client::{Client, ClientOptions, CreateMode, SessionState};
-use support::{ensemble_cfg, free_ports, try_status, Peer, PeerPorts};
+use support::{ensemble_cfg, peer_ports, try_status, Peer};
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -28,14 +28,7 @@ struct Ensemble {
 impl Ensemble {
     async fn start() -> Ensemble {
         let tmp = tempfile::tempdir().expect("temp dir");
-        let ports: Vec<PeerPorts> = free_ports(9)
-            .chunks(3)
-            .map(|p| PeerPorts {
-                quorum: p[0],
-                election: p[1],
-                grpc: p[2],
-            })
-            .collect();
+        let ports = peer_ports(3);
         let cfg = ensemble_cfg(
             &ports,
             &[

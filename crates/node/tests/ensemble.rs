@@ -83,15 +83,7 @@ impl Ensemble {
     /// As [`Ensemble::new`], with `extra` zoo.cfg lines after [`CFG`].
     fn with_cfg(extra: &[&str]) -> Ensemble {
         let tmp = tempfile::tempdir().expect("temp dir");
-        let free = free_ports(3 * SERVERS);
-        let ports: Vec<PeerPorts> = free
-            .chunks(3)
-            .map(|p| PeerPorts {
-                quorum: p[0],
-                election: p[1],
-                grpc: p[2],
-            })
-            .collect();
+        let ports = peer_ports(SERVERS);
         let config = tmp.path().join("zoo.cfg");
         let lines: Vec<&str> = CFG.iter().chain(extra).copied().collect();
         std::fs::write(&config, ensemble_cfg(&ports, &lines)).expect("write zoo.cfg");
@@ -680,14 +672,7 @@ async fn an_ensemble_server_that_is_not_serving_refuses_sessions() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn servers_with_different_server_lists_log_the_disagreement() {
     let tmp = tempfile::tempdir().expect("temp dir");
-    let ports: Vec<PeerPorts> = free_ports(9)
-        .chunks(3)
-        .map(|p| PeerPorts {
-            quorum: p[0],
-            election: p[1],
-            grpc: p[2],
-        })
-        .collect();
+    let ports = peer_ports(SERVERS);
     let cfg_a = ensemble_cfg(&ports, CFG);
     // Server 2 believes server 3 is an observer.
     let cfg_b = cfg_a.replace(

@@ -1114,6 +1114,18 @@ pub struct PeerPorts {
     pub grpc: u16,
 }
 
+/// Free quorum, election and gRPC ports for `n` ensemble members.
+pub fn peer_ports(n: usize) -> Vec<PeerPorts> {
+    free_ports(3 * n)
+        .chunks(3)
+        .map(|p| PeerPorts {
+            quorum: p[0],
+            election: p[1],
+            grpc: p[2],
+        })
+        .collect()
+}
+
 /// A zoo.cfg for a local ensemble: `server.N=127.0.0.1:quorum:election` for N = 1.. in order,
 /// then `extra` lines (tickTime, limits...).
 pub fn ensemble_cfg(peers: &[PeerPorts], extra: &[&str]) -> String {
