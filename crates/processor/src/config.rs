@@ -23,6 +23,9 @@ pub struct ProcessorConfig {
     pub max_batch: usize,
     /// Seed for the snapshot-interval randomisation (tests fix it).
     pub seed: u64,
+    /// Whether an ensemble's leader takes client sessions (`leaderServes`); when not, clients
+    /// are refused there and go to a follower.
+    pub leader_serves: bool,
 }
 
 impl ProcessorConfig {
@@ -38,6 +41,7 @@ impl ProcessorConfig {
             snap_retain_count: cfg.snap_retain_count as usize,
             max_batch: 1000,
             seed: server_id.0 ^ 0x5eed,
+            leader_serves: cfg.leader_serves,
         }
     }
 

@@ -619,6 +619,12 @@ impl Backend for Server {
         if !sh.serving.load(Ordering::SeqCst) {
             return Err(not_serving());
         }
+        if !sh.cfg.leader_serves && self.serving_role() == crate::ServingRole::Leader {
+            return Err(ZkError::new(
+                ErrorCode::ConnectionLoss,
+                "this server leads the ensemble and leaderServes=no: connect to another server",
+            ));
+        }
         let last = sh.read_tree().last_zxid();
         if req.last_zxid_seen > last {
             return Err(ZkError::new(

@@ -411,3 +411,29 @@ async fn snapshot_restore_and_replay_give_the_same_state() {
         .is_err());
     let _ = SessionId(0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_leader_serves_off_the_leader_refuses_sessions_and_followers_take_them() {
+    let (tx, _rx) = mpsc::unbounded_channel();
+    let s = replicated(
+        ProcessorConfig {
+            leader_serves: false,
+            ..cfg(1)
+        },
+        Arc::new(Sink(tx)),
+        Arc::new(MemTxnLog::new()),
+        Arc::new(MemSnapshotStore::new()),
+    );
+    s.set_role(ServingRole::Leader);
+    let req = ConnectRequest {
+        resume: None,
+        timeout_ms: 4000,
+        last_zxid_seen: Zxid::ZERO,
+        peer: "test".into(),
+        set_watches: Default::default(),
+    };
+    let err = s.connect(req).await.unwrap_err();
+    assert_eq!(err.code, ErrorCode::ConnectionLoss);
+    assert!(err.message.contains("leaderServes"), "{err:?}");
+    assert!(s.status().serving, "it still serves the ensemble");
+}
