@@ -267,7 +267,16 @@ impl Server {
                         sh.now_ms(),
                     )));
                 }
-                TxnOp::CloseSession => closed = true,
+                TxnOp::CloseSession => {
+                    closed = true;
+                    // A client's close carries its xid; an expiry (the leader's) carries 0. The
+                    // servers other than the client's learn which it was only from this.
+                    if txn.header.cxid != 0 {
+                        if let Some(s) = sh.sessions.get(session) {
+                            s.lock().closing.get_or_insert(ErrorCode::Ok);
+                        }
+                    }
+                }
                 TxnOp::MoveSession { owner } if *owner != sh.cfg.server_id.0 => {
                     // The client resumed on another server: this connection is stale.
                     if let Some(s) = sh.sessions.get(session) {
