@@ -284,6 +284,30 @@ async fn follow_role(mut rx: watch::Receiver<PeerStatus>, server: Arc<Server>) {
     }
 }
 
+/// Keeps `grpc.health.v1` in step with the peer: SERVING while it serves clients.
+pub async fn report_health(
+    mut rx: watch::Receiver<PeerStatus>,
+    health: paddock_gateway::HealthHandle,
+) {
+    let mut last = None;
+    loop {
+        let st = rx.borrow_and_update().clone();
+        let serving = st.serving
+            && matches!(
+                st.role,
+                PeerRole::Leading | PeerRole::Following | PeerRole::Observing
+            );
+        if last != Some(serving) {
+            health.set_serving(serving).await;
+            last = Some(serving);
+        }
+        if rx.changed().await.is_err() {
+            health.set_serving(false).await;
+            return;
+        }
+    }
+}
+
 /// An ensemble server's status for the admin service.
 pub struct EnsembleAdmin {
     pub server: Arc<Server>,

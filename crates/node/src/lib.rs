@@ -37,6 +37,7 @@ pub struct Node {
     pub server: Arc<Server>,
     /// The quorum side, on an ensemble server.
     pub ensemble: Option<ensemble::Ensemble>,
+    health_task: Option<JoinHandle<()>>,
     metrics: Option<metrics::MetricsServer>,
     stop: Option<oneshot::Sender<()>>,
     gateway: JoinHandle<()>,
@@ -102,6 +103,12 @@ pub async fn start(config: &Config, myid: ServerId) -> anyhow::Result<Node> {
     let gw = paddock_gateway::Gateway::new(server.clone(), opts)
         .context("invalid gateway options")?
         .with_admin(admin);
+    // grpc.health.v1: an ensemble server is SERVING only while it serves clients (a leader
+    // synced with a quorum, or a learner synced with it); standalone always is.
+    let health_task = ensemble
+        .as_ref()
+        .and_then(|e| e.watch())
+        .map(|peer| tokio::spawn(ensemble::report_health(peer, gw.health())));
     let gateway = tokio::spawn(async move {
         let shutdown = async {
             let _ = stopped.await;
@@ -115,6 +122,7 @@ pub async fn start(config: &Config, myid: ServerId) -> anyhow::Result<Node> {
         metrics_addr: metrics.as_ref().map(|m| m.addr),
         server,
         ensemble,
+        health_task,
         metrics,
         stop: Some(stop),
         gateway,
@@ -153,6 +161,9 @@ impl Node {
     pub async fn shutdown(mut self) {
         if let Some(e) = self.ensemble.as_mut() {
             e.shutdown().await;
+        }
+        if let Some(t) = self.health_task.take() {
+            t.abort();
         }
         self.server.shutdown().await;
         if let Some(stop) = self.stop.take() {

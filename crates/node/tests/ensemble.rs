@@ -259,6 +259,23 @@ async fn synced_children(s: &mut Session, path: &str) -> Vec<String> {
     s.children(path).await.0
 }
 
+/// What grpc.health.v1 reports for the server as a whole ("Serving", "NotServing", ...).
+async fn health(addr: SocketAddr) -> String {
+    use tonic_health::pb::health_client::HealthClient;
+    use tonic_health::pb::HealthCheckRequest;
+    let channel = try_channel(addr, CALL_LIMIT).await.expect("a channel");
+    let resp = tokio::time::timeout(
+        CALL_LIMIT,
+        HealthClient::new(channel).check(HealthCheckRequest {
+            service: String::new(),
+        }),
+    )
+    .await
+    .expect("health answers in time")
+    .expect("health answers");
+    format!("{:?}", resp.into_inner().status())
+}
+
 /// The zxid's epoch (high 32 bits).
 fn zxid_epoch(zxid: i64) -> u64 {
     (zxid as u64) >> 32
@@ -286,6 +303,9 @@ async fn three_nodes_elect_one_leader_and_replicate() {
         e.start_all();
         let roles = e.wait_for_roles(&[1, 2, 3]).await;
         eprintln!("elected: {roles:?}");
+        for id in ids() {
+            assert_eq!(health(e.addr(id)).await, "Serving", "server.{id} health");
+        }
         assert_eq!(roles.followers.len(), 2);
 
         let mut sessions = Vec::new();
@@ -623,6 +643,11 @@ async fn an_ensemble_server_that_is_not_serving_refuses_sessions() {
                 "a server without a quorum is looking for a leader"
             );
             assert_eq!(status.server_id, 1);
+            assert_eq!(
+                health(addr).await,
+                "NotServing",
+                "grpc.health.v1 says so too"
+            );
 
             // A session attempt is refused promptly.
             let started = Instant::now();
