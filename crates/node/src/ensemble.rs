@@ -123,6 +123,48 @@ pub fn server_list(config: &Config) -> String {
         .join(",")
 }
 
+/// The file in dataDir naming the ensemble its data belongs to.
+pub const MEMBERSHIP_FILE: &str = "ensemble";
+
+/// Refuses a data dir that holds another ensemble's data: `dataDir/ensemble` records the server
+/// list the data was written under (created on the first ensemble start). A data dir of a
+/// differently configured ensemble (a reused volume) would otherwise join with foreign history;
+/// ZAB would then truncate it or, worse, elect it. An intended change of the server list means
+/// deleting the file on each server.
+pub fn check_membership_file(config: &Config) -> anyhow::Result<()> {
+    let path = config.data_dir.join(MEMBERSHIP_FILE);
+    let ours = server_list(config);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            let theirs = text
+                .lines()
+                .find_map(|l| l.strip_prefix("servers="))
+                .unwrap_or("")
+                .trim()
+                .to_string();
+            if theirs != ours {
+                anyhow::bail!(
+                    "{} holds the data of another ensemble (servers={theirs}); this server is \
+                     configured with servers={ours}. Start it on an empty data directory, or \
+                     delete {} if the server list changed on purpose",
+                    config.data_dir.display(),
+                    path.display()
+                );
+            }
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let text = format!(
+                "# Written by paddock: the ensemble whose data this directory holds.\n\
+                 # A server refuses to start here with another server list.\n\
+                 servers={ours}\n"
+            );
+            std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))
+        }
+        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+    }
+}
+
 /// The peer timing from zoo.cfg: tick = tickTime / 2.
 pub fn peer_timing(config: &Config) -> anyhow::Result<(Duration, ZabConfig, ElectionConfig)> {
     let tick = Duration::from_millis(u64::from(config.tick_ms / 2).max(1));
@@ -159,6 +201,7 @@ pub async fn start(
             ids.join(", ")
         )
     })?;
+    check_membership_file(config)?;
     let voters: Vec<ServerId> = config
         .servers
         .values()

@@ -795,3 +795,49 @@ async fn snapshots_purge_and_catch_up_in_an_ensemble() {
     })
     .await;
 }
+
+/// A data directory written by one ensemble is refused by a server configured with another server
+/// list (a reused volume must not bring foreign history into an ensemble); the message names the
+/// file to delete when the change is intended.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_data_dir_of_another_ensemble_is_refused() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let ports = peer_ports(SERVERS);
+    let cfg_a = ensemble_cfg(&ports, CFG);
+    let other = peer_ports(SERVERS);
+    let cfg_b = ensemble_cfg(&other, CFG);
+    let (a, b) = (tmp.path().join("a.cfg"), tmp.path().join("b.cfg"));
+    std::fs::write(&a, cfg_a).expect("write");
+    std::fs::write(&b, cfg_b).expect("write");
+    let data = tmp.path().join("1");
+    let mut first = Peer::spawn(1, &a, &data, ports[0].grpc);
+    let start = Instant::now();
+    while !data.join("ensemble").exists() {
+        first.assert_running();
+        assert!(start.elapsed() < ELECTION_WAIT, "no ensemble file written");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    first.kill();
+    let mut second = Peer::spawn(1, &b, &data, other[0].grpc);
+    let start = Instant::now();
+    let status = loop {
+        if let Some(st) = second.exited() {
+            break st;
+        }
+        assert!(
+            start.elapsed() < ELECTION_WAIT,
+            "a server on another ensemble's data dir kept running:\n{}",
+            second.log()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(!status.success());
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let log = second.log();
+    assert!(log.contains("holds the data of another ensemble"), "{log}");
+    assert!(log.contains("ensemble"), "{log}");
+    // The same server with its own list starts again on it.
+    let mut again = Peer::spawn(1, &a, &data, ports[0].grpc);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    again.assert_running();
+}
