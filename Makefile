@@ -71,5 +71,5 @@ logs: ## follow the logs of the 3-server container ensemble
 	scripts/docker-cluster.sh logs 3
 
 CHAOS_ARGS ?=
-chaos: ## rebuild the image, kill the ensemble's leader under load; PASS/FAIL (CHAOS_ARGS=--no-image)
+chaos: ## rebuild the image, run the container chaos scenarios (CHAOS_ARGS="--no-image partition ...")
 	scripts/chaos.sh $(CHAOS_ARGS)

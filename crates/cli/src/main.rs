@@ -2,7 +2,9 @@
 //!
 //! ```text
 //! paddock-cli [-server host:port[,host:port...]] [-timeout ms]            interactive shell
+//!   (also -connect-timeout ms: how long to try one server before the next; default 5 s)
 //! paddock-cli [-server host:port[,host:port...]] [-timeout ms] CMD ARGS   one command, then exit
+//! paddock-cli [-server host:port] health [service]                       grpc.health.v1 check
 //! ```
 //!
 //! One-shot mode exits 0 on success, 1 when the command failed (zkCli's error text on stderr), 2
@@ -27,14 +29,20 @@ use exec::{exec, Outcome};
 
 const DEFAULT_SERVER: &str = "127.0.0.1:7181";
 
-const USAGE: &str = "usage: paddock-cli [-server host:port[,host:port...]] [-timeout ms] [cmd args...]\n\
-    \x20 (default server 127.0.0.1:7181; without cmd: interactive shell; `paddock-cli help` lists the commands)";
+const USAGE: &str = "usage: paddock-cli [-server host:port[,host:port...]] [-timeout ms] [-connect-timeout ms] [cmd args...]\n\
+    \x20 (default server 127.0.0.1:7181; without cmd: interactive shell; `paddock-cli help` lists the commands;\n\
+    \x20 -connect-timeout: how long to try one server before the next, default 5000)\n\
+    \x20 paddock-cli [-server host:port] health [service]   grpc.health.v1 check: prints SERVING or\n\
+    \x20   NOT_SERVING, exits 0 only for SERVING\n\
+    \x20 paddock-cli [-server host:port] ruok|srvr|stat|mntr|conf|cons|wchs|envi|isro   admin words";
 
 /// The process's own arguments (before the command words).
 #[derive(Debug, PartialEq, Eq)]
 struct Args {
     server: String,
     session_timeout: Option<Duration>,
+    /// How long to try one server (connect + handshake) before the next (client default 5 s).
+    connect_timeout: Option<Duration>,
     command: Vec<String>,
 }
 
@@ -44,6 +52,7 @@ fn parse_args(argv: &[String]) -> Result<Args, String> {
     let mut args = Args {
         server: DEFAULT_SERVER.to_string(),
         session_timeout: None,
+        connect_timeout: None,
         command: Vec::new(),
     };
     let mut i = 0;
@@ -70,6 +79,13 @@ fn parse_args(argv: &[String]) -> Result<Args, String> {
                     .parse()
                     .map_err(|_| format!("-timeout must be milliseconds: {v}\n{USAGE}"))?;
                 args.session_timeout = Some(Duration::from_millis(ms));
+            }
+            "-connect-timeout" | "--connect-timeout" => {
+                let v = value(&mut i)?;
+                let ms: u64 = v
+                    .parse()
+                    .map_err(|_| format!("-connect-timeout must be milliseconds: {v}\n{USAGE}"))?;
+                args.connect_timeout = Some(Duration::from_millis(ms));
             }
             "-h" | "--help" | "-help" => return Err(USAGE.to_string()),
             _ => {
@@ -98,6 +114,12 @@ fn main() -> ExitCode {
             return admin::run(&args.server, word);
         }
     }
+    // `health [service]`: one grpc.health.v1 check, no session (for container health checks).
+    match args.command.as_slice() {
+        [h] if h == "health" => return admin::health(&args.server, ""),
+        [h, service] if h == "health" => return admin::health(&args.server, service),
+        _ => {}
+    }
     // A malformed one-shot command is refused before connecting.
     let one_shot = if args.command.is_empty() {
         None
@@ -125,6 +147,9 @@ fn main() -> ExitCode {
         let mut opts = ClientOptions::default();
         if let Some(t) = args.session_timeout {
             opts = opts.session_timeout(t);
+        }
+        if let Some(t) = args.connect_timeout {
+            opts = opts.connect_timeout(t);
         }
         if one_shot.is_none() {
             println!("Connecting to {}", args.server);
@@ -312,6 +337,7 @@ mod tests {
             Args {
                 server: DEFAULT_SERVER.into(),
                 session_timeout: None,
+                connect_timeout: None,
                 command: vec![]
             }
         );
@@ -320,6 +346,7 @@ mod tests {
             Args {
                 server: "h:1,h:2".into(),
                 session_timeout: None,
+                connect_timeout: None,
                 command: a("ls /")
             }
         );
@@ -332,6 +359,9 @@ mod tests {
         assert_eq!(parse_args(&a("ls -s /")).unwrap().command, a("ls -s /"));
         assert!(parse_args(&a("-server")).is_err());
         assert!(parse_args(&a("-timeout x")).is_err());
+        let c = parse_args(&a("-connect-timeout 800 ls /")).unwrap();
+        assert_eq!(c.connect_timeout, Some(Duration::from_millis(800)));
+        assert!(parse_args(&a("-connect-timeout")).is_err());
         assert!(parse_args(&a("--help")).is_err());
     }
 }

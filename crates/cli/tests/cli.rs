@@ -20,6 +20,11 @@ struct Server {
 
 impl Server {
     fn start() -> Server {
+        Server::start_with(|_| {})
+    }
+
+    /// A server whose config `tweak` may change first (e.g. make it one server of an ensemble).
+    fn start_with(tweak: impl FnOnce(&mut Config)) -> Server {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -35,6 +40,8 @@ impl Server {
             max_client_cnxns: 0,
             ..Config::default()
         };
+        let mut config = config;
+        tweak(&mut config);
         let node = rt
             .block_on(async {
                 tokio::time::timeout(LIMIT, paddock_node::start(&config, ServerId(1))).await
@@ -56,6 +63,16 @@ impl Server {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         c
+    }
+
+    /// Runs one one-shot command against `addr`, no server needed: (exit code, stdout, stderr).
+    fn run_at(addr: &str, words: &str) -> (i32, String, String) {
+        let mut c = Command::new(BIN);
+        c.arg("-server").arg(addr).args(words.split_whitespace());
+        c.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        wait(c.spawn().expect("spawn paddock-cli"))
     }
 
     /// Runs one one-shot command: (exit code, stdout, stderr).
@@ -360,4 +377,51 @@ fn srvr_prints_zookeepers_block() {
     let (code, out, err) = server.run("mntr");
     assert_eq!(code, 1, "not whitelisted: {out}");
     assert!(err.contains("whitelist"), "{err}");
+}
+
+/// A port nothing listens on (bound, then released).
+fn unused_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `paddock-cli health` asks grpc.health.v1: SERVING (exit 0) from a standalone server;
+/// NOT_SERVING (exit 1) from an ensemble server without a quorum (its two peers never start);
+/// exit 1 with a message for an unknown service and for a server that does not answer.
+#[test]
+fn health_reports_serving_status() {
+    let s = Server::start();
+    let (code, out, err) = s.run("health");
+    assert_eq!((code, out.as_str()), (0, "SERVING\n"), "{err}");
+    let (code, out, err) = s.run("health paddock.v1.Paddock");
+    assert_eq!((code, out.as_str()), (0, "SERVING\n"), "{err}");
+    let (code, out, err) = s.run("health no.such.Service");
+    assert_eq!((code, out.as_str()), (1, ""));
+    assert!(err.starts_with("health: "), "{err}");
+
+    // One server of three, alone: it is looking for a leader, so not serving.
+    let alone = Server::start_with(|c| {
+        for id in 1..=3u64 {
+            c.servers.insert(
+                ServerId(id),
+                paddock_types::ServerSpec {
+                    id: ServerId(id),
+                    host: "127.0.0.1".into(),
+                    quorum_port: unused_port(),
+                    election_port: unused_port(),
+                    observer: false,
+                },
+            );
+        }
+    });
+    let (code, out, err) = alone.run("health");
+    assert_eq!((code, out.as_str()), (1, "NOT_SERVING\n"), "{err}");
+
+    let port = unused_port();
+    let (code, out, err) = Server::run_at(&format!("127.0.0.1:{port}"), "health");
+    assert_eq!((code, out.as_str()), (1, ""));
+    assert!(err.contains("Unable to connect"), "{err}");
 }

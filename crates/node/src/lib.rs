@@ -105,10 +105,14 @@ pub async fn start(config: &Config, myid: ServerId) -> anyhow::Result<Node> {
         .with_admin(admin);
     // grpc.health.v1: an ensemble server is SERVING only while it serves clients (a leader
     // synced with a quorum, or a learner synced with it); standalone always is.
-    let health_task = ensemble
-        .as_ref()
-        .and_then(|e| e.watch())
-        .map(|peer| tokio::spawn(ensemble::report_health(peer, gw.health())));
+    let health_task = match ensemble.as_ref().and_then(|e| e.watch()) {
+        Some(peer) => {
+            // NOT_SERVING from the first answer on, until the peer says otherwise.
+            gw.health().set_serving(false).await;
+            Some(tokio::spawn(ensemble::report_health(peer, gw.health())))
+        }
+        None => None,
+    };
     let gateway = tokio::spawn(async move {
         let shutdown = async {
             let _ = stopped.await;
