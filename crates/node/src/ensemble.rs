@@ -176,12 +176,15 @@ pub fn peer_timing(config: &Config) -> anyhow::Result<(Duration, ZabConfig, Elec
     .validate()
     .context("syncLimit / initLimit")?;
     // The election ticks every min(tick, 10 ms) (quorum::peer); ZooKeeper's finalize wait is
-    // 200 ms, ours ~100 ms (a quorum of votes rarely improves later on a LAN), back-off to 60 s.
+    // 200 ms, ours ~100 ms (a quorum of votes rarely improves later on a LAN). The resend
+    // back-off stops at 1 s (ZooKeeper: 60 s): an isolated server keeps asking, so once its
+    // network heals it finds the established leader within a second, not after its back-off
+    // grew to a minute (a LOOKING server's notification per peer per second costs nothing).
     let etick_ms = (tick.as_millis() as u32).clamp(1, 10);
     let finalize = 100u32.div_ceil(etick_ms).max(1);
     let election = ElectionConfig {
         finalize_wait_ticks: finalize,
-        max_notification_interval_ticks: (60_000 / etick_ms).max(finalize * 2),
+        max_notification_interval_ticks: (1_000 / etick_ms).max(finalize * 2),
     };
     Ok((tick, zab, election))
 }
