@@ -242,9 +242,12 @@ pub async fn start(
     peer_config.server_list = server_list(config);
     let transport = GrpcPeerTransport::serve(peer_config, qlistener)
         .map_err(|e| anyhow!("quorum port: {e}"))?;
-    let etrans =
-        GrpcElectionTransport::start(GrpcElectionConfig::new(myid, election_peers), elistener)
-            .map_err(|e| anyhow!("election port: {e}"))?;
+    let mut election_config = GrpcElectionConfig::new(myid, election_peers);
+    // Redial a lost peer at least every 250 ms: after a partition heals, the server that dials
+    // (the higher id of each pair) reconnects at once instead of after a back-off of seconds.
+    election_config.retry_max = Duration::from_millis(250);
+    let etrans = GrpcElectionTransport::start(election_config, elistener)
+        .map_err(|e| anyhow!("election port: {e}"))?;
     let (tick, zab, election) = peer_timing(config)?;
 
     let log = dir.log();
