@@ -1,7 +1,7 @@
 # Paddock — common tasks. `make help` lists them.
 CARGO ?= cargo
 
-.PHONY: help build test test-rust run cluster cluster-down fmt lint check bench bench-storage clean
+.PHONY: help build test test-rust run cluster cluster-down fmt lint check bench bench-failover bench-storage clean
 
 help: ## list targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -43,6 +43,9 @@ BENCH_SERVER ?= 127.0.0.1:7181
 BENCH_ARGS ?= --sessions 32 --duration 10 --workload mixed --read-pct 90
 bench: ## load a running server (start one with `make run`); BENCH_ARGS to change the workload
 	$(CARGO) run --release -p paddock-bench -- --server $(BENCH_SERVER) $(BENCH_ARGS)
+
+bench-failover: ## kill -9 the leader of a local 3-server ensemble, time to the next acknowledged write (TICK=2000)
+	scripts/failover-bench.sh $(or $(TICK),2000) 3
 
 bench-storage: ## txn-log append+fsync rates (release build)
 	$(CARGO) run --release -p paddock-storage --example logbench
