@@ -33,18 +33,55 @@ pub fn hello(me: ServerId, protocol_version: u32, server_list: &str) -> PeerFram
     }
 }
 
-/// One frame carrying `messages` in order (a single message travels as itself).
-pub fn to_batch_frame(mut messages: Vec<PeerMessage>) -> PeerFrame {
-    if messages.len() == 1 {
-        if let Some(m) = messages.pop() {
-            return to_frame(m);
+/// Frames carrying `messages` in order: consecutive messages share a batch frame until it holds
+/// about `max_batch_bytes` (a single message travels as itself, however large), so a DIFF of
+/// big transactions does not become one giant frame.
+pub fn to_batch_frames(messages: Vec<PeerMessage>, max_batch_bytes: usize) -> Vec<PeerFrame> {
+    let mut out = Vec::new();
+    let mut group: Vec<PeerFrame> = Vec::new();
+    let mut size = 0;
+    let close = |group: &mut Vec<PeerFrame>, out: &mut Vec<PeerFrame>| match group.len() {
+        0 => {}
+        1 => out.append(group),
+        _ => out.push(PeerFrame {
+            kind: Some(Kind::Batch(peer_frame::Batch {
+                frames: std::mem::take(group),
+            })),
+        }),
+    };
+    for m in messages {
+        let len = approx_len(&m);
+        let frame = to_frame(m);
+        if !group.is_empty() && size + len > max_batch_bytes {
+            close(&mut group, &mut out);
+            size = 0;
         }
+        size += len;
+        group.push(frame);
     }
-    PeerFrame {
-        kind: Some(Kind::Batch(peer_frame::Batch {
-            frames: messages.into_iter().map(to_frame).collect(),
-        })),
-    }
+    close(&mut group, &mut out);
+    out
+}
+
+/// About how many bytes `m` takes on the wire (its payload plus a small fixed overhead).
+fn approx_len(m: &PeerMessage) -> usize {
+    const OVERHEAD: usize = 32;
+    OVERHEAD
+        + match m {
+            PeerMessage::Snap { data, .. }
+            | PeerMessage::Txn { data, .. }
+            | PeerMessage::Proposal { data, .. }
+            | PeerMessage::Inform { data, .. }
+            | PeerMessage::Forward { data } => data.len(),
+            PeerMessage::Touch { sessions } => sessions.len() * 10,
+            _ => 0,
+        }
+}
+
+/// One frame carrying `messages` in order (a single message travels as itself).
+pub fn to_batch_frame(messages: Vec<PeerMessage>) -> PeerFrame {
+    let mut frames = to_batch_frames(messages, usize::MAX);
+    frames.pop().unwrap_or(PeerFrame { kind: None })
 }
 
 /// The messages of a frame: one, or every message of a batch, in order.
@@ -319,6 +356,29 @@ mod batch_tests {
             from_frame_batch(one).expect("decodes"),
             vec![messages[0].clone()]
         );
+    }
+
+    #[test]
+    fn batches_are_split_by_size_and_keep_the_order() {
+        let messages: Vec<PeerMessage> = (0..10u8)
+            .map(|i| PeerMessage::Forward {
+                data: Bytes::from(vec![i; 1000]),
+            })
+            .collect();
+        let frames = to_batch_frames(messages.clone(), 2500);
+        assert!(frames.len() >= 4, "{} frames", frames.len());
+        let back: Vec<PeerMessage> = frames
+            .into_iter()
+            .flat_map(|f| from_frame_batch(f).expect("decodes"))
+            .collect();
+        assert_eq!(back, messages);
+        // A message larger than the bound still travels, alone.
+        let big = vec![PeerMessage::Forward {
+            data: Bytes::from(vec![7u8; 10_000]),
+        }];
+        let frames = to_batch_frames(big.clone(), 2500);
+        assert_eq!(frames.len(), 1);
+        assert_eq!(from_frame_batch(frames[0].clone()).expect("decodes"), big);
     }
 
     #[test]

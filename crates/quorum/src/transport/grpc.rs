@@ -24,7 +24,7 @@
 //!   the old one still queued are dropped, and the driver sees `Disconnected(p)` then
 //!   `Connected(p)`.
 
-use super::convert::{from_frame_batch, hello, to_batch_frame, to_frame};
+use super::convert::{from_frame_batch, hello, to_batch_frames, to_frame};
 use super::{PeerEvent, PeerTransport, TransportError};
 use crate::messages::{PeerMessage, PROTOCOL_VERSION};
 use paddock_proto::v1::peer_frame::Kind;
@@ -46,6 +46,9 @@ use tokio_stream::{Stream, StreamExt};
 use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Channel, Endpoint, Server};
 use tonic::{Request, Response, Status, Streaming};
+
+/// Largest batch frame built by `send_batch` (a single bigger message still goes alone).
+const MAX_BATCH_BYTES: usize = 4 << 20;
 
 /// Settings of a [`GrpcPeerTransport`].
 #[derive(Clone, Debug)]
@@ -501,10 +504,10 @@ impl PeerTransport for GrpcPeerTransport {
         to: ServerId,
         messages: Vec<PeerMessage>,
     ) -> Result<(), TransportError> {
-        if messages.is_empty() {
-            return Ok(());
+        for frame in to_batch_frames(messages, MAX_BATCH_BYTES) {
+            self.send_frame(to, frame).await?;
         }
-        self.send_frame(to, to_batch_frame(messages)).await
+        Ok(())
     }
 
     async fn send(&self, to: ServerId, message: PeerMessage) -> Result<(), TransportError> {
