@@ -5,6 +5,8 @@
 //! Also the driver's work outside the ZAB cores: fire-and-forget `submit` (proposed at the
 //! leader, forwarded by learners, per-origin FIFO), and session liveness reports (`Touch`).
 
+mod support;
+
 use bytes::Bytes;
 use paddock_election::ElectionConfig;
 use paddock_quorum::peer::election_net::MemElectionNet;
@@ -56,24 +58,11 @@ impl StateMachine for ListSm {
 
     fn snapshot(&self) -> Bytes {
         let s = self.0.lock().unwrap();
-        let mut out = Vec::new();
-        for (z, d) in &s.entries {
-            out.extend_from_slice(&z.to_be_bytes());
-            out.extend_from_slice(&(d.len() as u32).to_be_bytes());
-            out.extend_from_slice(d);
-        }
-        out.into()
+        support::encode_entries(&s.entries)
     }
 
     fn restore(&mut self, zxid: Zxid, data: &Bytes) {
-        let mut entries = Vec::new();
-        let mut rest = &data[..];
-        while !rest.is_empty() {
-            let z = Zxid::from_be_bytes(rest[..8].try_into().unwrap());
-            let len = u32::from_be_bytes(rest[8..12].try_into().unwrap()) as usize;
-            entries.push((z, Bytes::copy_from_slice(&rest[12..12 + len])));
-            rest = &rest[12 + len..];
-        }
+        let entries = support::decode_entries(data);
         *self.0.lock().unwrap() = ListState {
             base: zxid,
             entries,

@@ -78,12 +78,6 @@ fn approx_len(m: &PeerMessage) -> usize {
         }
 }
 
-/// One frame carrying `messages` in order (a single message travels as itself).
-pub fn to_batch_frame(messages: Vec<PeerMessage>) -> PeerFrame {
-    let mut frames = to_batch_frames(messages, usize::MAX);
-    frames.pop().unwrap_or(PeerFrame { kind: None })
-}
-
 /// The messages of a frame: one, or every message of a batch, in order.
 pub fn from_frame_batch(frame: PeerFrame) -> Result<Vec<PeerMessage>, ConvertError> {
     match frame.kind {
@@ -336,6 +330,13 @@ mod tests {
 mod batch_tests {
     use super::*;
     use bytes::Bytes;
+
+    /// Everything in one frame (no size bound).
+    fn to_batch_frame(messages: Vec<PeerMessage>) -> PeerFrame {
+        let mut frames = to_batch_frames(messages, usize::MAX);
+        assert_eq!(frames.len(), 1);
+        frames.pop().expect("one frame")
+    }
 
     #[test]
     fn a_batch_carries_its_messages_in_order_and_one_message_travels_alone() {

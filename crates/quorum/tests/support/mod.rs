@@ -1,6 +1,7 @@
 //! Helpers shared by the conversation tests.
 #![allow(dead_code)]
 
+use bytes::Bytes;
 use paddock_quorum::{Command, Membership, PeerMessage, ZabConfig};
 use paddock_types::{Epoch, ServerId, Zxid};
 
@@ -55,4 +56,29 @@ pub fn ack(to: u64, msg: PeerMessage) -> Out {
 
 pub fn cmd(c: Command) -> Out {
     Out::Cmd(c)
+}
+
+/// The snapshot format of the tests' toy state machines: per applied entry its zxid, the payload
+/// length and the payload.
+pub fn encode_entries(entries: &[(Zxid, Bytes)]) -> Bytes {
+    let mut out = Vec::new();
+    for (z, d) in entries {
+        out.extend_from_slice(&z.to_be_bytes());
+        out.extend_from_slice(&(d.len() as u32).to_be_bytes());
+        out.extend_from_slice(d);
+    }
+    out.into()
+}
+
+/// Reads what [`encode_entries`] wrote.
+pub fn decode_entries(data: &[u8]) -> Vec<(Zxid, Bytes)> {
+    let mut entries = Vec::new();
+    let mut rest = data;
+    while !rest.is_empty() {
+        let z = Zxid::from_be_bytes(rest[..8].try_into().unwrap());
+        let len = u32::from_be_bytes(rest[8..12].try_into().unwrap()) as usize;
+        entries.push((z, Bytes::copy_from_slice(&rest[12..12 + len])));
+        rest = &rest[12 + len..];
+    }
+    entries
 }
