@@ -17,11 +17,18 @@
 //!
 //! The caller ([`super::SledTxnLog`]) holds its flush mutex around [`SledFiles::flush_durably`], so
 //! exactly one flush runs at a time, and sled's own background flusher is disabled at open.
+//!
+//! Directory listings cost a few syscalls each (open, getdents, close) and sled rarely adds a
+//! file, so a directory is listed again only when its mtime moved since the last listing
+//! ([`Listing::still_valid`]). Any entry added or removed sets the directory's mtime to the current
+//! (coarse) time, so an mtime equal to the one read before the last listing, when that mtime was
+//! already well in the past at the time, proves that nothing changed.
 
 use std::collections::BTreeSet;
 use std::ffi::OsString;
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
 
 use crate::error::StorageError;
 use crate::fsutil::{at, fsync_dir};
@@ -34,9 +41,51 @@ pub(crate) struct SledFiles {
     /// `db`, opened read-only: `fdatasync` works on any descriptor.
     data_file: File,
     /// Names in `blobs/` already fdatasync'ed (blob files are immutable once written).
-    synced_blobs: BTreeSet<OsString>,
+    synced_blobs: Listing,
     /// The listing of `dir` at the last directory fsync.
-    dir_listing: BTreeSet<OsString>,
+    dir_listing: Listing,
+}
+
+/// How far in the past a directory's mtime must be, when it is read before a listing, for an
+/// unchanged mtime later to prove an unchanged directory. Far above the coarseness of file
+/// system timestamps (a clock tick, <= 10 ms), so a change made just after the listing cannot
+/// carry the same timestamp.
+const MTIME_SETTLED: Duration = Duration::from_secs(1);
+
+/// A directory's names as last read, and the directory's mtime read just before.
+#[derive(Debug, Default)]
+struct Listing {
+    names: BTreeSet<OsString>,
+    /// The mtime read before `names`, when it was at least [`MTIME_SETTLED`] old then; `None`
+    /// forces the next listing.
+    settled_mtime: Option<SystemTime>,
+}
+
+impl Listing {
+    /// Whether `dir` provably has the same entries as when `self` was read.
+    fn still_valid(&self, dir: &Path) -> bool {
+        match (self.settled_mtime, mtime(dir)) {
+            (Some(then), Some(now)) => then == now,
+            _ => false,
+        }
+    }
+
+    /// Reads `dir` afresh.
+    fn read(dir: &Path) -> Result<Listing, StorageError> {
+        let now = SystemTime::now();
+        let before = mtime(dir);
+        let names = list(dir)?;
+        let settled_mtime =
+            before.filter(|m| now.duration_since(*m).is_ok_and(|age| age >= MTIME_SETTLED));
+        Ok(Listing {
+            names,
+            settled_mtime,
+        })
+    }
+}
+
+fn mtime(dir: &Path) -> Option<SystemTime> {
+    fs::metadata(dir).and_then(|m| m.modified()).ok()
 }
 
 impl SledFiles {
@@ -54,8 +103,8 @@ impl SledFiles {
         let mut files = SledFiles {
             dir: dir.to_path_buf(),
             data_file,
-            synced_blobs: BTreeSet::new(),
-            dir_listing: BTreeSet::new(),
+            synced_blobs: Listing::default(),
+            dir_listing: Listing::default(),
         };
         files.sync_after_flush()?;
         fsync_dir(&files.dir)?;
@@ -74,22 +123,25 @@ impl SledFiles {
         self.sync_blobs()?;
         let data_path = self.dir.join("db");
         self.data_file.sync_data().map_err(at(&data_path))?;
-        let listing = list(&self.dir)?;
-        if listing != self.dir_listing {
-            fsync_dir(&self.dir)?;
-            self.dir_listing = listing;
+        if self.dir_listing.still_valid(&self.dir) {
+            return Ok(());
         }
+        let listing = Listing::read(&self.dir)?;
+        if listing.names != self.dir_listing.names {
+            fsync_dir(&self.dir)?;
+        }
+        self.dir_listing = listing;
         Ok(())
     }
 
     fn sync_blobs(&mut self) -> Result<(), StorageError> {
         let blobs = self.dir.join("blobs");
-        if !blobs.is_dir() {
+        if self.synced_blobs.still_valid(&blobs) || !blobs.is_dir() {
             return Ok(());
         }
-        let present = list(&blobs)?;
+        let present = Listing::read(&blobs)?;
         let mut new_files = false;
-        for name in present.difference(&self.synced_blobs) {
+        for name in present.names.difference(&self.synced_blobs.names) {
             let path = blobs.join(name);
             match File::open(&path) {
                 Ok(f) => f.sync_data().map_err(at(&path))?,
@@ -99,7 +151,7 @@ impl SledFiles {
             }
             new_files = true;
         }
-        if new_files || present.len() != self.synced_blobs.len() {
+        if new_files || present.names.len() != self.synced_blobs.names.len() {
             fsync_dir(&blobs)?;
         }
         self.synced_blobs = present;
@@ -113,4 +165,54 @@ fn list(dir: &Path) -> Result<BTreeSet<OsString>, StorageError> {
         names.insert(entry.map_err(at(dir))?.file_name());
     }
     Ok(names)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn age(dir: &Path, by: Duration) {
+        let then = SystemTime::now() - by;
+        File::open(dir)
+            .and_then(|f| f.set_modified(then))
+            .expect("set the directory's mtime");
+    }
+
+    #[test]
+    fn a_listing_taken_right_after_a_change_is_never_trusted() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        File::create(dir.path().join("a")).expect("create");
+        let l = Listing::read(dir.path()).expect("list");
+        assert_eq!(l.names.len(), 1);
+        // The mtime is fresh: a change within the same clock tick could keep it.
+        assert!(!l.still_valid(dir.path()));
+    }
+
+    #[test]
+    fn a_settled_listing_holds_until_an_entry_is_added_or_removed() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        File::create(dir.path().join("a")).expect("create");
+        age(dir.path(), Duration::from_secs(60));
+        let l = Listing::read(dir.path()).expect("list");
+        assert!(l.still_valid(dir.path()));
+        // Writing into an existing file does not touch the directory.
+        fs::write(dir.path().join("a"), b"more").expect("write");
+        assert!(l.still_valid(dir.path()));
+        File::create(dir.path().join("b")).expect("create");
+        assert!(!l.still_valid(dir.path()));
+
+        age(dir.path(), Duration::from_secs(60));
+        let l = Listing::read(dir.path()).expect("list");
+        assert!(l.still_valid(dir.path()));
+        fs::remove_file(dir.path().join("a")).expect("remove");
+        assert!(!l.still_valid(dir.path()));
+    }
+
+    #[test]
+    fn a_missing_directory_is_never_valid() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let gone = dir.path().join("gone");
+        assert!(!Listing::default().still_valid(&gone));
+        assert!(Listing::read(&gone).is_err());
+    }
 }
