@@ -962,13 +962,15 @@ where
                 _ => Vec::new(),
             },
         };
+        // Commits alone update `last_committed` in place without waking the watchers (role
+        // followers, health): that changes with every group commit, and nobody waits on it.
         self.status.send_if_modified(|s| {
-            if *s == new {
-                false
-            } else {
-                *s = new;
-                true
-            }
+            let notify = PeerStatus {
+                last_committed: s.last_committed,
+                ..new.clone()
+            } != *s;
+            *s = new;
+            notify
         });
     }
 }

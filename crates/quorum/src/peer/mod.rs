@@ -159,7 +159,9 @@ pub enum PeerRole {
     Stopped,
 }
 
-/// A snapshot of a peer's state, published on every change.
+/// A snapshot of a peer's state, published on every change of role, leader, epoch, serving,
+/// round or synced followers. `last_committed` is kept current (`status()` reads it) but its
+/// progress alone does not wake watchers: it moves with every group commit.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PeerStatus {
     /// The role.
