@@ -7,6 +7,11 @@ use std::sync::Arc;
 use clap::{CommandFactory, Parser};
 use paddock_bench::{args::Args, run};
 
+// The load generator shares the machine with the servers it measures: the cheaper it is, the
+// more CPU is left to them (same allocator as the server binary).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let args = Args::parse();
     let cfg = match args.validate() {

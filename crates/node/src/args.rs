@@ -72,6 +72,12 @@ pub struct Args {
           value_parser = number::<u32>("PADDOCK_SYNC_LIMIT"))]
     pub sync_limit: Option<u32>,
 
+    /// Threads for the server's async work (zoo.cfg `workerThreads`; default one per CPU core).
+    /// Several servers sharing a machine's cores run best with cores / servers each.
+    #[arg(long, value_name = "N", env = "PADDOCK_WORKER_THREADS",
+          value_parser = number::<u32>("PADDOCK_WORKER_THREADS"))]
+    pub worker_threads: Option<u32>,
+
     /// Prometheus metrics port (zoo.cfg `metricsProvider.httpPort`).
     #[arg(long, value_name = "PORT", env = "PADDOCK_METRICS_PORT",
           value_parser = number::<u16>("PADDOCK_METRICS_PORT"))]

@@ -45,7 +45,7 @@ pub fn load(args: &Args) -> anyhow::Result<Effective> {
             apply(&mut config, &mut warnings, SERVERS_ORIGIN, k, v)?;
         }
     }
-    let flags: [(&str, &str, Option<String>); 7] = [
+    let flags: [(&str, &str, Option<String>); 8] = [
         (
             "--data-dir",
             "dataDir",
@@ -76,6 +76,11 @@ pub fn load(args: &Args) -> anyhow::Result<Effective> {
             "--metrics-port",
             "metricsProvider.httpPort",
             args.metrics_port.map(|p| p.to_string()),
+        ),
+        (
+            "--worker-threads",
+            "workerThreads",
+            args.worker_threads.map(|n| n.to_string()),
         ),
     ];
     for (flag, key, value) in flags {
@@ -228,6 +233,7 @@ mod tests {
             ("init_limit", "PADDOCK_INIT_LIMIT"),
             ("sync_limit", "PADDOCK_SYNC_LIMIT"),
             ("metrics_port", "PADDOCK_METRICS_PORT"),
+            ("worker_threads", "PADDOCK_WORKER_THREADS"),
             ("set_list", "PADDOCK_SET"),
         ] {
             assert_eq!(env_of(id).as_deref(), Some(var), "{id}");

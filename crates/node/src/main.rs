@@ -3,14 +3,27 @@
 use clap::Parser;
 use paddock_node::{args::Args, config, telemetry};
 
+// mimalloc instead of glibc malloc: per-thread free lists suit the many short-lived buffers of
+// the request path (protobuf messages, HTTP/2 frames, log batches); see docs/architecture.md §9.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
-    // The runtime comes first: the OTLP exporter (when OTEL_EXPORTER_OTLP_ENDPOINT is set) lives
-    // on it, and logging must be up before config warnings are reported.
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    // The configuration first (it sizes the runtime); its warnings are logged once logging is up.
+    let eff = match config::load(&args) {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("paddock: configuration error: {e:#}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    // Then the runtime: the OTLP exporter (when OTEL_EXPORTER_OTLP_ENDPOINT is set) lives on it.
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = eff.config.worker_threads {
+        builder.worker_threads(n as usize);
+    }
+    let rt = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("paddock: cannot start the runtime: {e}");
@@ -20,13 +33,6 @@ fn main() -> std::process::ExitCode {
     let telemetry = {
         let _in_runtime = rt.enter();
         telemetry::init()
-    };
-    let eff = match config::load(&args) {
-        Ok(e) => e,
-        Err(e) => {
-            eprintln!("paddock: configuration error: {e:#}");
-            return std::process::ExitCode::from(2);
-        }
     };
     for w in &eff.warnings {
         tracing::warn!("{w}");

@@ -64,6 +64,9 @@ pub struct Config {
     pub global_outstanding_limit: u32,
     /// Requests one session may have in flight (`maxInflightPerSession`, Paddock).
     pub max_inflight_per_session: u32,
+    /// Threads running the server's async work (`workerThreads`, Paddock); `None` = one per
+    /// CPU core. Lower it when several servers share a machine's cores.
+    pub worker_threads: Option<u32>,
     /// `server.N` lines, by id.
     pub servers: BTreeMap<ServerId, ServerSpec>,
 }
@@ -91,6 +94,7 @@ impl Default for Config {
             max_data_bytes: 1024 * 1024,
             global_outstanding_limit: 1000,
             max_inflight_per_session: 1000,
+            worker_threads: None,
             servers: BTreeMap::new(),
         }
     }
@@ -238,6 +242,13 @@ impl Config {
             "jute.maxbuffer" => self.max_data_bytes = positive(key, value)?,
             "globalOutstandingLimit" => self.global_outstanding_limit = positive(key, value)?,
             "maxInflightPerSession" => self.max_inflight_per_session = positive(key, value)?,
+            "workerThreads" => {
+                let v: u32 = positive(key, value)?;
+                if v > 1024 {
+                    return Err(invalid(key, value, "must be at most 1024"));
+                }
+                self.worker_threads = Some(v)
+            }
             k if k.starts_with("server.") => {
                 let spec = parse_server(k, value)?;
                 self.servers.insert(spec.id, spec);
@@ -336,7 +347,7 @@ mod tests {
     fn parses_a_zoo_cfg() {
         let text = "# comment\ntickTime=500\ninitLimit=5\nsyncLimit=2\ndataDir=/var/lib/p\n\
                     server.1=node1:2888:3888\nserver.2=node2:2888:3888;2181\nserver.3=node3:2888:3888:observer\n\
-                    autopurge.snapRetainCount=1\nfrobnicate=3\n";
+                    autopurge.snapRetainCount=1\nworkerThreads=1\nfrobnicate=3\n";
         let (c, warnings) = Config::parse(text).unwrap();
         assert_eq!(c.tick_ms, 500);
         assert_eq!(c.min_session_timeout(), 1000);
@@ -345,6 +356,8 @@ mod tests {
         assert!(c.servers[&ServerId(3)].observer);
         assert_eq!(c.servers[&ServerId(2)].election_port, 3888);
         assert_eq!(c.snap_retain_count, 3);
+        assert_eq!(c.worker_threads, Some(1));
+        assert_eq!(Config::default().worker_threads, None);
         assert_eq!(warnings.len(), 1);
         assert!(warnings[0].contains("frobnicate"));
     }
@@ -359,6 +372,8 @@ mod tests {
             ("server.x=a:1:2", "server.x"),
             ("server.1=a:1", "server.1"),
             ("server.1=a:1:2:boss", "server.1"),
+            ("workerThreads=0", "workerThreads"),
+            ("workerThreads=4096", "workerThreads"),
         ] {
             let e = Config::parse(text).unwrap_err();
             assert!(e.to_string().contains(key), "{text}: {e}");
