@@ -65,4 +65,4 @@ pub use health::HealthHandle;
 pub use options::GatewayOptions;
 pub use server::{serve, Gateway};
 pub use service::GatewayService;
-pub use session::OutboundStream;
+pub use session::{set_request_spans, OutboundStream};

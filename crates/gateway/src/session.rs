@@ -18,6 +18,7 @@
 //!   violation, backend gone, shutdown).
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use paddock_proto::v1 as pb;
@@ -25,7 +26,7 @@ use paddock_types::{ErrorCode, Request, SessionId, ZkError, Zxid};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Code, Status, Streaming};
-use tracing::{debug, instrument};
+use tracing::{debug, info_span};
 
 use crate::backend::{Backend, ConnId, Connected, SessionEvent};
 use crate::convert::{
@@ -309,10 +310,27 @@ impl<B: Backend> Driver<B> {
     }
 }
 
-/// Hands one decoded request to the backend, in its own span.
-#[instrument(skip_all, fields(session = %session, xid = xid, op = req.name()))]
+/// Whether each request gets its own `submit` span (see [`set_request_spans`]).
+static REQUEST_SPANS: AtomicBool = AtomicBool::new(true);
+
+/// Turns the per-request `submit` span on or off (on by default). A span per request costs a few
+/// percent of a read's CPU (the log formatter renders its fields when it is created), so the
+/// server binary turns it off unless someone consumes it: trace export, or logs at debug level
+/// or finer, where it gives the request context to the events inside. The session stream's own
+/// span is always there.
+pub fn set_request_spans(on: bool) {
+    REQUEST_SPANS.store(on, Ordering::Relaxed);
+}
+
+/// Hands one decoded request to the backend, in its own span when request spans are on.
 fn submit<B: Backend>(backend: &B, session: SessionId, conn: ConnId, xid: i64, req: Request) {
-    backend.submit(session, conn, xid, req);
+    if REQUEST_SPANS.load(Ordering::Relaxed) {
+        let span = info_span!("submit", session = %session, xid = xid, op = req.name());
+        let _entered = span.enter();
+        backend.submit(session, conn, xid, req);
+    } else {
+        backend.submit(session, conn, xid, req);
+    }
 }
 
 fn response_message(r: pb::Response) -> pb::ServerMessage {

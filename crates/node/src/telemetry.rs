@@ -13,6 +13,10 @@
 //! `OTEL_SERVICE_NAME` and `OTEL_RESOURCE_ATTRIBUTES`. The service name is `paddock` unless one of
 //! the last two names another. Only the gRPC protocol is built in (no TLS: `http://` endpoints).
 //!
+//! The gateway's per-request `submit` span (`paddock_gateway::set_request_spans`) exists only while
+//! spans are exported or the log level is debug or finer: otherwise nobody reads it, and making
+//! it (the fmt layer renders its fields) costs a few percent of a read's CPU.
+//!
 //! Invariants:
 //! - Without an endpoint nothing changes: no exporter, no background thread, no network.
 //! - Telemetry never stops the server: a bad endpoint or a missing runtime is a warning on stderr
@@ -124,6 +128,11 @@ pub fn init() -> Telemetry {
     for w in &warnings {
         tracing::warn!("{w}");
     }
+    // A span per client request only when something consumes it (export, or debug logs).
+    let exporting = installed && provider.is_some();
+    paddock_gateway::set_request_spans(
+        exporting || tracing::level_filters::LevelFilter::current() >= LevelFilter::DEBUG,
+    );
     match provider {
         Some(p) if installed => {
             tracing::info!("OpenTelemetry: exporting spans over OTLP/gRPC");
