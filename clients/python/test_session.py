@@ -238,6 +238,45 @@ def test_resume_on_the_same_server_keeps_watches(target, root):
             assert (ev.type_name, ev.path) == ("NODE_CHILDREN_CHANGED", root) and a2.events.empty()
 
 
+def test_outstanding_watches_follow_answers_and_events(target, root):
+    w, m = f"{root}/w", f"{root}/m"
+    with connect(target) as b, connect(target) as a:
+        b.create(w, b"0")
+        a.get_data(w, watch=True)
+        assert a.exists(m, watch=True) is None  # a missing node: an exist watch
+        a.get_children(root, watch=True)
+        raises(pc.NoNodeError, a.get_data, f"{root}/none", watch=True)  # an error leaves no watch
+        assert a.outstanding_watches() == {"data": [w], "exist": [m], "child": [root]}
+        b.set_data(w, b"1")
+        a.sync(root)
+        assert a.outstanding_watches() == {"data": [], "exist": [m], "child": [root]}
+        b.create(m)  # fires the exist watch on m and the child watch on root
+        a.sync(root)
+        assert a.outstanding_watches() == {"data": [], "exist": [], "child": []}
+        types = sorted(a.events.get_nowait().type_name for _ in range(3))
+        assert types == ["NODE_CHILDREN_CHANGED", "NODE_CREATED", "NODE_DATA_CHANGED"]
+
+
+def test_resume_carries_the_watch_lists(target, root):
+    """detach() returns the outstanding watches; connect() sends them in its ConnectRequest, so a
+    server that never saw them (another server of an ensemble) sets them again."""
+    w = f"{root}/w"
+    with connect(target) as b:
+        b.create(w, b"0")
+        a = connect(target)
+        a.get_children(root, watch=True)
+        resume = a.detach()
+        assert (resume["data_watches"], resume["exist_watches"], resume["child_watches"]) == ([], [], [root])
+        # A data watch on w that this server never had for the session: set from the list alone.
+        with connect(target, **{**resume, "data_watches": [w]}) as a2:
+            assert a2.outstanding_watches()["data"] == [w]
+            b.set_data(w, b"1")
+            a2.sync(root)
+            ev = a2.events.get_nowait()
+            assert (ev.type_name, ev.path) == ("NODE_DATA_CHANGED", w) and a2.events.empty()
+            assert a2.outstanding_watches() == {"data": [], "exist": [], "child": [root]}
+
+
 def test_resume_moves_the_session_away_from_an_open_stream(target, root):
     a = connect(target)
     a.create(f"{root}/e", ephemeral=True)

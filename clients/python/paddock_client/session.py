@@ -25,6 +25,10 @@ pb, pb_grpc = load()
 
 ERROR_CODE_METADATA = "paddock-error-code"
 
+# Which outstanding watches an event fires (and so clears), by EventType number: created / data
+# changed fire data and exist watches, children changed fires child watches, deleted fires all.
+_FIRES = {1: ("data", "exist"), 3: ("data", "exist"), 4: ("child",), 2: ("data", "exist", "child")}
+
 
 @dataclass(frozen=True)
 class Stat:
@@ -116,10 +120,13 @@ class Session:
 
     Watch events go to `watcher(event)` (called on a dedicated thread) if given, else to the
     queue `self.events`, in stream order; None is queued when the stream ends.
-    To resume the session on a new stream: `connect(target, **old.detach())`.
+    To resume the session on a new stream: `connect(target, **old.detach())`. That also passes
+    the watches still outstanding (`data_watches`, `exist_watches`, `child_watches`), so they
+    survive a move to another server (client.proto, ConnectRequest).
     """
 
     def __init__(self, target, timeout_ms=10000, *, session_id=0, password=b"", last_zxid_seen=0,
+                 data_watches=(), exist_watches=(), child_watches=(),
                  watcher=None, connect_timeout=10.0, request_timeout=30.0):
         self.target, self.request_timeout = target, request_timeout
         self.events: "queue.Queue[WatchEvent | None]" = queue.Queue()
@@ -133,10 +140,15 @@ class Session:
         self._stopped = threading.Event()
         self._handshake = Future()
         self._last_send = time.monotonic()
+        # Outstanding watches by kind ("data", "exist", "child"): set when a watching request is
+        # answered OK, cleared by the event that fires them; updated on the reader thread only.
+        self._watches = {"data": set(data_watches), "exist": set(exist_watches), "child": set(child_watches)}
 
         self._channel = grpc.insecure_channel(target, options=[("grpc.max_receive_message_length", -1)])
         self._out.put(pb.ClientMessage(connect=pb.ConnectRequest(
-            session_id=session_id, password=password, timeout_ms=timeout_ms, last_zxid_seen=last_zxid_seen)))
+            session_id=session_id, password=password, timeout_ms=timeout_ms, last_zxid_seen=last_zxid_seen,
+            data_watches=sorted(data_watches), exist_watches=sorted(exist_watches),
+            child_watches=sorted(child_watches))))
         self._call = pb_grpc.PaddockStub(self._channel).Session(self._requests())
         self._reader = threading.Thread(target=self._read, name="paddock-reader", daemon=True)
         self._reader.start()
@@ -172,6 +184,9 @@ class Session:
                 elif kind == "watch_event":
                     e = msg.watch_event
                     self.last_zxid = max(self.last_zxid, e.zxid)
+                    with self._lock:
+                        for kind in _FIRES.get(e.type, ()):
+                            self._watches[kind].discard(e.path)
                     self.events.put(WatchEvent(e.type, e.state, e.path, e.zxid))
                 elif kind == "session_closed":
                     self.closed_reason = sc = msg.session_closed
@@ -276,23 +291,39 @@ class Session:
     def set_data(self, path: str, data, version: int = -1) -> Stat:
         return self._wait(self.set_data_async(path, data, version))
 
+    def _watching(self, kind, path, convert):
+        """`convert`, first recording a `kind` watch on `path` (called only for OK answers, on the
+        reader thread, in stream order: an event after the answer clears it again)."""
+        def register(r):
+            k = kind(r) if callable(kind) else kind
+            with self._lock:
+                self._watches[k].add(path)
+            return convert(r)
+        return register
+
     def exists_async(self, path, watch=False) -> Future:
-        return self._send("exists", pb.ExistsRequest(path=path, watch=watch),
-                          lambda r: Stat.of(r.exists.stat) if r.exists.exists else None)
+        convert = lambda r: Stat.of(r.exists.stat) if r.exists.exists else None  # noqa: E731
+        if watch:  # on a missing node exists leaves an exist watch, else a data watch
+            convert = self._watching(lambda r: "data" if r.exists.exists else "exist", path, convert)
+        return self._send("exists", pb.ExistsRequest(path=path, watch=watch), convert)
 
     def exists(self, path: str, watch: bool = False) -> Stat | None:
         return self._wait(self.exists_async(path, watch))
 
     def get_data_async(self, path, watch=False) -> Future:
-        return self._send("get_data", pb.GetDataRequest(path=path, watch=watch),
-                          lambda r: (r.get_data.data, Stat.of(r.get_data.stat)))
+        convert = lambda r: (r.get_data.data, Stat.of(r.get_data.stat))  # noqa: E731
+        if watch:
+            convert = self._watching("data", path, convert)
+        return self._send("get_data", pb.GetDataRequest(path=path, watch=watch), convert)
 
     def get_data(self, path: str, watch: bool = False) -> tuple[bytes, Stat]:
         return self._wait(self.get_data_async(path, watch))
 
     def get_children_async(self, path, watch=False) -> Future:
-        return self._send("get_children", pb.GetChildrenRequest(path=path, watch=watch),
-                          lambda r: list(r.get_children.children))
+        convert = lambda r: list(r.get_children.children)  # noqa: E731
+        if watch:
+            convert = self._watching("child", path, convert)
+        return self._send("get_children", pb.GetChildrenRequest(path=path, watch=watch), convert)
 
     def get_children(self, path: str, watch: bool = False) -> list[str]:
         return self._wait(self.get_children_async(path, watch))
@@ -333,8 +364,15 @@ class Session:
         self._out.put(None)  # half-close: the server still answers what was sent, then ends
         self._reader.join(timeout=self.request_timeout)
         self._teardown()
+        w = self.outstanding_watches()
         return dict(session_id=self.session_id, password=self.password,
-                    timeout_ms=self.timeout_ms, last_zxid_seen=self.last_zxid)
+                    timeout_ms=self.timeout_ms, last_zxid_seen=self.last_zxid,
+                    data_watches=w["data"], exist_watches=w["exist"], child_watches=w["child"])
+
+    def outstanding_watches(self) -> dict:
+        """The watches set and not fired yet: {"data": [paths], "exist": [...], "child": [...]}."""
+        with self._lock:
+            return {k: sorted(v) for k, v in self._watches.items()}
 
     def __enter__(self):
         return self
