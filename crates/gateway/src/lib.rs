@@ -11,7 +11,7 @@
 //!                  │ per-IP limit                 │ handshake: ConnectRequest ─▶ Backend::connect
 //!                  │                              │ requests: convert::from_proto ─▶ Backend::submit
 //!                  │                              │ events:   Connected.events ─▶ convert::to_proto
-//!                  │                              │           ─▶ bounded outbound ─▶ client
+//!                  │                              │           ─▶ response stream ─▶ client
 //!                  │                              └ end: Backend::detach (unless the session closed)
 //! ```
 //!
@@ -27,9 +27,11 @@
 //!   `paddock-error-code`, never a half-open stream.
 //! - Answers leave in request order, including the ones the gateway makes itself for malformed
 //!   requests; events leave in the order the backend emitted them.
-//! - Memory per stream is bounded: at most `max_in_flight_per_stream` unanswered requests read, at
-//!   most `outbound_buffer_messages` buffered towards the client, and while that buffer is full no
-//!   request is read. Messages over `max_message_bytes` are refused by tonic.
+//! - Memory per stream is bounded: at most `max_in_flight_per_stream` unanswered requests read;
+//!   the response stream (which is what reads requests) runs only when tonic takes its messages,
+//!   i.e. while HTTP/2 can send, so a client that does not read stops the reading; at most
+//!   `outbound_buffer_messages` wait between it and tonic. Messages over `max_message_bytes` are
+//!   refused by tonic.
 //! - Every stream that attached a session either forwards `SessionClosed` (the session ended) or
 //!   calls `Backend::detach` exactly once.
 //! - Nothing the network sends can make the gateway panic.

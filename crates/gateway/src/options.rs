@@ -21,8 +21,9 @@ pub struct GatewayOptions {
     /// the stream (HTTP/2 flow control then pushes back on the client) instead of failing
     /// requests. Same meaning as `maxInflightPerSession`.
     pub max_in_flight_per_stream: usize,
-    /// Messages buffered towards one client. When full (the client does not read), the gateway
-    /// stops reading that client's requests, so memory stays bounded.
+    /// Messages waiting to be taken by tonic for one client. While this many wait, the gateway
+    /// reads no more of that client's requests (the response stream is only polled while the
+    /// client reads, so a client that does not read stops the reading anyway).
     pub outbound_buffer_messages: usize,
     /// How long a new stream may take to send its ConnectRequest.
     pub handshake_timeout_ms: u64,

@@ -1,5 +1,5 @@
 //! The tonic service: `paddock.v1.Paddock/Session`. Thin: it checks the per-IP limit and hands
-//! the stream to its own task ([`crate::session`]).
+//! the stream to [`crate::session`] (a task for the handshake, then the response stream itself).
 
 use std::sync::Arc;
 
@@ -63,13 +63,16 @@ impl<B: Backend> Paddock for GatewayService<B> {
             conn = tracing::field::Empty,
         );
         let (ready_tx, ready_rx) = oneshot::channel();
-        // The stream runs in its own task, so a client that vanishes mid-handshake cannot leave
-        // a session attached: the task sees it and detaches.
+        // The handshake runs in its own task, so a client that vanishes mid-handshake cannot
+        // leave a session attached: the task sees that nobody took it and detaches.
         tokio::spawn(
-            session::run(ctx, request.into_inner(), peer, permit, ready_tx).instrument(span),
+            session::handshake_task(ctx, request.into_inner(), peer, permit, ready_tx)
+                .instrument(span.clone()),
         );
+        // No await between taking the attached session and wrapping it in the stream (whose
+        // drop detaches it), so this handler cannot be cancelled in between.
         match ready_rx.await {
-            Ok(result) => result.map(Response::new),
+            Ok(result) => result.map(|attached| Response::new(attached.into_stream(span))),
             Err(_) => Err(Status::internal("the session task ended before answering")),
         }
     }

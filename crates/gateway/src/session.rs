@@ -1,32 +1,44 @@
 //! One session stream, from handshake to end.
 //!
 //! ```text
-//!  client ──ClientMessage──▶ [handshake] ──connect──▶ Backend
-//!                                │
+//!  client ──ClientMessage──▶ [handshake task] ──connect──▶ Backend
+//!                                │ Attached (or a refusing status)
+//!                                ▼
+//!  tonic polls the response stream = the Driver:
 //!  client ──Request──▶ decode ──submit──▶ Backend ──events (ordered)──┐
 //!             └─ malformed: answered here, queued in ReplyOrder ──────┤
-//!  client ◀── bounded outbound channel ◀── encode ◀──────────────────┘
+//!  client ◀── next message ◀── outbound queue ◀── encode ◀────────────┘
 //! ```
+//!
+//! The handshake runs in its own task, so a client that vanishes mid-handshake cannot leave a
+//! session attached: the task sees that nobody takes the attached session and detaches it. After
+//! the handshake the stream has no task of its own: the response stream tonic polls (on the HTTP/2
+//! stream's task) reads the client's requests, submits them and yields the answers, one task hop
+//! less per request than a driver task feeding a channel.
 //!
 //! Rules this driver keeps:
 //! - the ConnectResponse is the first message; nothing is read before the handshake is answered;
 //! - answers leave in request order ([`ReplyOrder`]); events leave in the backend's order;
 //! - bounded memory: at most `max_in_flight_per_stream` requests are read and unanswered, and
-//!   while the outbound buffer is full nothing new is read from the client;
+//!   while `outbound_buffer_messages` messages wait to be sent nothing new is read (the response
+//!   stream is polled only when HTTP/2 can send, so a client that does not read stops the reading);
 //! - every stream that attached a session ends in exactly one of: `SessionEvent::Closed`
 //!   forwarded (no detach), or `Backend::detach` (client gone, half-closed and answered, protocol
-//!   violation, backend gone, shutdown).
+//!   violation, backend gone, shutdown, or the response stream dropped by tonic).
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
+use futures::Stream;
 use paddock_proto::v1 as pb;
 use paddock_types::{ErrorCode, Request, SessionId, ZkError, Zxid};
 use tokio::sync::{mpsc, oneshot, watch};
-use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Code, Status, Streaming};
-use tracing::{debug, info_span};
+use tracing::{debug, info_span, Instrument, Span};
 
 use crate::backend::{Backend, ConnId, Connected, SessionEvent};
 use crate::convert::{
@@ -40,8 +52,18 @@ use crate::GatewayOptions;
 /// What a stream sends: messages, or a final status.
 type Outgoing = Result<pb::ServerMessage, Status>;
 
-/// The response half of a session stream, as tonic serves it.
-pub type OutboundStream = ReceiverStream<Outgoing>;
+/// The response half of a session stream, as tonic serves it: polling it drives the session.
+pub struct OutboundStream {
+    inner: Pin<Box<dyn Stream<Item = Outgoing> + Send + 'static>>,
+}
+
+impl Stream for OutboundStream {
+    type Item = Outgoing;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Outgoing>> {
+        self.inner.as_mut().poll_next(cx)
+    }
+}
 
 /// What every stream of one gateway shares.
 pub(crate) struct StreamCtx<B> {
@@ -51,14 +73,24 @@ pub(crate) struct StreamCtx<B> {
     pub(crate) shutdown: watch::Receiver<bool>,
 }
 
-/// Runs one stream. `ready` receives the response stream once the handshake succeeded, or the
-/// status that refuses it. `permit` (the per-IP slot) is held until the stream ends.
-pub(crate) async fn run<B: Backend>(
+/// A session attached by a successful handshake, with everything its stream needs.
+pub(crate) struct Attached<B> {
+    ctx: StreamCtx<B>,
+    connected: Connected,
+    inbound: Streaming<pb::ClientMessage>,
+    permit: Option<ConnPermit>,
+}
+
+/// Runs one stream's handshake in a task of its own. `ready` receives the attached session, or
+/// the status that refuses the stream; if nobody takes the attached session (the client went
+/// away meanwhile), it is detached here. `permit` (the per-IP slot) travels with the session
+/// until its stream ends.
+pub(crate) async fn handshake_task<B: Backend>(
     ctx: StreamCtx<B>,
     mut inbound: Streaming<pb::ClientMessage>,
     peer: Option<SocketAddr>,
     permit: Option<ConnPermit>,
-    ready: oneshot::Sender<Result<OutboundStream, Status>>,
+    ready: oneshot::Sender<Result<Attached<B>, Status>>,
 ) {
     let connected = match handshake(&ctx, &mut inbound, peer).await {
         Ok(c) => c,
@@ -68,48 +100,103 @@ pub(crate) async fn run<B: Backend>(
             return;
         }
     };
-    let span = tracing::Span::current();
+    let span = Span::current();
     span.record("session", tracing::field::display(connected.session));
     span.record("conn", connected.conn.0);
-
-    let (tx, rx) = mpsc::channel(ctx.opts.outbound_buffer_messages);
-    let hello = pb::ServerMessage {
-        message: Some(pb::server_message::Message::Connect(encode_connected(
-            &connected,
-        ))),
-    };
-    // The channel is new and has room, so the ConnectResponse is always the first message.
-    if tx.try_send(Ok(hello)).is_err() || ready.send(Ok(ReceiverStream::new(rx))).is_err() {
-        ctx.backend.detach(connected.session, connected.conn);
-        return;
-    }
-    debug!("session attached");
-
-    let Connected {
-        session,
-        conn,
-        events,
-        zxid,
-        ..
-    } = connected;
-    let mut driver = Driver {
+    let (session, conn) = (connected.session, connected.conn);
+    let backend = Arc::clone(&ctx.backend);
+    let attached = Attached {
         ctx,
-        session,
-        conn,
+        connected,
         inbound,
-        events,
-        tx,
-        order: ReplyOrder::new(),
-        last_zxid: zxid,
-        reading: true,
-        closing: false,
+        permit,
     };
-    let end = driver.serve().await;
-    if end == End::Detach {
-        driver.ctx.backend.detach(session, conn);
+    if ready.send(Ok(attached)).is_err() {
+        backend.detach(session, conn);
     }
-    debug!(?end, "session stream ended");
-    drop(permit);
+}
+
+impl<B: Backend> Attached<B> {
+    /// The response stream of the attached session: the ConnectResponse, then whatever the
+    /// session produces, until it ends. `span` is entered while the stream works.
+    pub(crate) fn into_stream(self, span: Span) -> OutboundStream {
+        let Attached {
+            ctx,
+            connected,
+            inbound,
+            permit,
+        } = self;
+        let hello = pb::ServerMessage {
+            message: Some(pb::server_message::Message::Connect(encode_connected(
+                &connected,
+            ))),
+        };
+        let Connected {
+            session,
+            conn,
+            events,
+            zxid,
+            ..
+        } = connected;
+        let guard = DetachGuard {
+            backend: Arc::clone(&ctx.backend),
+            session,
+            conn,
+            armed: true,
+        };
+        let mut outbound = VecDeque::new();
+        outbound.push_back(Ok(hello));
+        debug!(parent: &span, "session attached");
+        let driver = Driver {
+            ctx,
+            session,
+            inbound,
+            events,
+            outbound,
+            order: ReplyOrder::new(),
+            last_zxid: zxid,
+            reading: true,
+            closing: false,
+            ended: None,
+            guard,
+            _permit: permit,
+        };
+        let stream = futures::stream::unfold(driver, move |mut d| {
+            let span = span.clone();
+            async move { d.next().await.map(|m| (m, d)) }.instrument(span)
+        });
+        OutboundStream {
+            inner: Box::pin(stream),
+        }
+    }
+}
+
+/// Detaches the session when its stream goes away without having ended it (tonic drops the
+/// response stream when the client resets the stream or the connection closes).
+struct DetachGuard<B: Backend> {
+    backend: Arc<B>,
+    session: SessionId,
+    conn: ConnId,
+    armed: bool,
+}
+
+impl<B: Backend> DetachGuard<B> {
+    /// Ends the attachment now: `detach` unless the session itself ended.
+    fn finish(&mut self, end: End) {
+        if self.armed && end == End::Detach {
+            self.backend.detach(self.session, self.conn);
+        }
+        self.armed = false;
+    }
+}
+
+impl<B: Backend> Drop for DetachGuard<B> {
+    fn drop(&mut self) {
+        if self.armed {
+            debug!("session stream dropped");
+            self.backend.detach(self.session, self.conn);
+        }
+    }
 }
 
 /// Reads and checks the first message, then attaches the session.
@@ -160,14 +247,14 @@ enum End {
 }
 
 /// The state of one attached stream.
-struct Driver<B> {
+struct Driver<B: Backend> {
     ctx: StreamCtx<B>,
     session: SessionId,
-    conn: ConnId,
     inbound: Streaming<pb::ClientMessage>,
     events: mpsc::UnboundedReceiver<SessionEvent>,
-    /// Bounded: when the client does not read, sends wait and no request is read meanwhile.
-    tx: mpsc::Sender<Outgoing>,
+    /// Messages waiting for tonic to take them; while `outbound_buffer_messages` wait, nothing
+    /// new is read from the client.
+    outbound: VecDeque<Outgoing>,
     order: ReplyOrder<pb::ServerMessage>,
     /// The newest zxid this stream has reported, for answers the gateway makes itself.
     last_zxid: Zxid,
@@ -175,45 +262,65 @@ struct Driver<B> {
     reading: bool,
     /// A CloseSession was submitted: wait for `SessionEvent::Closed`.
     closing: bool,
+    /// Set once the stream has ended: what is left in `outbound` is sent, then nothing.
+    ended: Option<End>,
+    guard: DetachGuard<B>,
+    /// The per-IP slot, held until the stream is dropped.
+    _permit: Option<ConnPermit>,
 }
 
 impl<B: Backend> Driver<B> {
-    async fn serve(&mut self) -> End {
+    /// The next message for the client, or `None` when the stream is over.
+    async fn next(&mut self) -> Option<Outgoing> {
         loop {
-            if !self.reading && !self.closing && self.order.in_flight() == 0 {
-                // Half-closed and everything answered: the connection is done, the session not.
-                return End::Detach;
+            if let Some(m) = self.outbound.pop_front() {
+                return Some(m);
             }
-            let can_read =
-                self.reading && self.order.in_flight() < self.ctx.opts.max_in_flight_per_stream;
-            let step = tokio::select! {
-                biased;
-                () = shutdown_signalled(&mut self.ctx.shutdown) => {
-                    // Best effort: if the buffer is full the client just sees the stream end.
-                    let _ = self.tx.try_send(Err(shutting_down()));
-                    Err(End::Detach)
-                }
-                () = self.tx.closed() => Err(End::Detach),
-                ev = self.events.recv() => self.on_event(ev).await,
-                msg = self.inbound.message(), if can_read => self.on_client_message(msg).await,
-            };
-            if let Err(end) = step {
-                return end;
+            if self.ended.is_some() {
+                return None;
+            }
+            if let Err(end) = self.step().await {
+                debug!(?end, "session stream ended");
+                self.ended = Some(end);
+                self.guard.finish(end);
             }
         }
     }
 
-    async fn on_event(&mut self, ev: Option<SessionEvent>) -> Result<(), End> {
+    /// Waits for one input (shutdown, a backend event, a client message) and handles it.
+    async fn step(&mut self) -> Result<(), End> {
+        if !self.reading && !self.closing && self.order.in_flight() == 0 {
+            // Half-closed and everything answered: the connection is done, the session not.
+            return Err(End::Detach);
+        }
+        let can_read = self.reading
+            && self.order.in_flight() < self.ctx.opts.max_in_flight_per_stream
+            && self.outbound.len() < self.ctx.opts.outbound_buffer_messages;
+        tokio::select! {
+            biased;
+            () = shutdown_signalled(&mut self.ctx.shutdown) => {
+                self.outbound.push_back(Err(shutting_down()));
+                Err(End::Detach)
+            }
+            ev = self.events.recv() => self.on_event(ev),
+            msg = self.inbound.message(), if can_read => self.on_client_message(msg),
+        }
+    }
+
+    fn on_event(&mut self, ev: Option<SessionEvent>) -> Result<(), End> {
         match ev {
             Some(SessionEvent::Response { xid, zxid, result }) => {
                 self.last_zxid = self.last_zxid.max(zxid);
                 let msg = response_message(encode_response(xid, zxid, result));
                 for m in self.order.backend_answered(xid, msg) {
-                    self.deliver(m).await?;
+                    self.outbound.push_back(Ok(m));
                 }
                 Ok(())
             }
-            Some(ev @ SessionEvent::Watch(_)) => self.deliver(encode_event(ev)).await,
+            Some(ev @ SessionEvent::Watch(_)) => {
+                self.outbound.push_back(Ok(encode_event(ev)));
+                Ok(())
+            }
             Some(SessionEvent::Closed(code)) => {
                 debug!(code = code.code(), "session closed");
                 // Requests the backend still held will never be answered by it: answer them here,
@@ -229,26 +336,23 @@ impl<B: Backend> Driver<B> {
                 let pending = self
                     .order
                     .abandon(|xid| response_message(encode_response(xid, zxid, Err(why.clone()))));
-                for m in pending {
-                    self.deliver(m).await?;
-                }
-                self.deliver(encode_event(SessionEvent::Closed(code)))
-                    .await?;
+                self.outbound.extend(pending.into_iter().map(Ok));
+                self.outbound
+                    .push_back(Ok(encode_event(SessionEvent::Closed(code))));
                 Err(End::SessionClosed)
             }
             None => {
-                let status = with_code(
+                self.outbound.push_back(Err(with_code(
                     Code::Unavailable,
                     "the server dropped this connection",
                     ErrorCode::ConnectionLoss,
-                );
-                let _ = self.tx.try_send(Err(status));
+                )));
                 Err(End::Detach)
             }
         }
     }
 
-    async fn on_client_message(
+    fn on_client_message(
         &mut self,
         msg: Result<Option<pb::ClientMessage>, Status>,
     ) -> Result<(), End> {
@@ -256,12 +360,15 @@ impl<B: Backend> Driver<B> {
         match msg {
             Ok(Some(pb::ClientMessage {
                 message: Some(Message::Request(r)),
-            })) => self.on_request(r).await,
+            })) => {
+                self.on_request(r);
+                Ok(())
+            }
             Ok(Some(_)) => {
                 let err = ZkError::bad_arguments(
                     "after the handshake a session stream carries only Request messages",
                 );
-                let _ = self.tx.try_send(Err(zk_status(&err)));
+                self.outbound.push_back(Err(zk_status(&err)));
                 Err(End::Detach)
             }
             Ok(None) => {
@@ -271,41 +378,27 @@ impl<B: Backend> Driver<B> {
             }
             Err(status) => {
                 debug!(code = ?status.code(), message = status.message(), "client stream failed");
-                let _ = self.tx.try_send(Err(inbound_failure(status)));
+                self.outbound.push_back(Err(inbound_failure(status)));
                 Err(End::Detach)
             }
         }
     }
 
-    async fn on_request(&mut self, r: pb::Request) -> Result<(), End> {
+    fn on_request(&mut self, r: pb::Request) {
         let (xid, decoded) = decode_request(r);
         match decoded {
             Ok(req) => {
                 self.closing |= req == Request::CloseSession;
                 self.order.submitted(xid);
-                submit(&*self.ctx.backend, self.session, self.conn, xid, req);
-                Ok(())
+                submit(&*self.ctx.backend, self.session, self.guard.conn, xid, req);
             }
             Err(err) => {
                 debug!(xid, %err, "malformed request");
                 let msg = response_message(encode_response(xid, self.last_zxid, Err(err)));
                 for m in self.order.answered_locally(msg) {
-                    self.deliver(m).await?;
+                    self.outbound.push_back(Ok(m));
                 }
-                Ok(())
             }
-        }
-    }
-
-    /// Sends one message, waiting while the client is slow (that wait is the backpressure).
-    async fn deliver(&mut self, msg: pb::ServerMessage) -> Result<(), End> {
-        tokio::select! {
-            biased;
-            () = shutdown_signalled(&mut self.ctx.shutdown) => {
-                let _ = self.tx.try_send(Err(shutting_down()));
-                Err(End::Detach)
-            }
-            sent = self.tx.send(Ok(msg)) => sent.map_err(|_| End::Detach),
         }
     }
 }
