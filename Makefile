@@ -1,7 +1,7 @@
 # Paddock — common tasks. `make help` lists them.
 CARGO ?= cargo
 
-.PHONY: help build test test-rust run cluster cluster-down fmt lint check bench bench-failover bench-storage clean
+.PHONY: help build test test-rust run cluster cluster-down fmt lint check bench bench-ab bench-failover bench-storage clean
 
 help: ## list targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -46,6 +46,9 @@ bench: ## load a running server (start one with `make run`); BENCH_ARGS to chang
 
 bench-failover: ## kill -9 the leader of a local 3-server ensemble, time to the next acknowledged write (TICK=2000)
 	scripts/failover-bench.sh $(or $(TICK),2000) 3
+
+bench-ab: ## compare builds on a fresh local ensemble in alternating rounds: make bench-ab AB="/tmp/a /tmp/b"
+	scripts/bench-ab.sh $(AB)
 
 bench-storage: ## txn-log append+fsync rates (release build)
 	$(CARGO) run --release -p paddock-storage --example logbench
