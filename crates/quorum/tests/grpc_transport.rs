@@ -308,3 +308,33 @@ async fn unreachable_leader_fails_within_the_connect_timeout() {
     assert!(learner.connect(L).await.is_err());
     assert!(started.elapsed() < Duration::from_secs(3));
 }
+
+/// A frame that is not a peer message after a good hello (here a second hello) ends that stream:
+/// the transport reports `Disconnected` and keeps serving.
+#[tokio::test]
+async fn a_bad_frame_after_the_hello_ends_the_stream() {
+    let (ts, _) = ensemble(2).await;
+    let addr = ts[0].local_addr().to_string();
+    let mut client = QuorumClient::connect(format!("http://{addr}"))
+        .await
+        .unwrap();
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    tx.send(hello_frame(2, PROTOCOL_VERSION)).await.unwrap();
+    let mut replies = client
+        .peer(tokio_stream::wrappers::ReceiverStream::new(rx))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(matches!(
+        replies.message().await.unwrap().and_then(|f| f.kind),
+        Some(Kind::Hello(_))
+    ));
+    assert_eq!(next(&ts[0]).await, PeerEvent::Connected(F));
+    tx.send(hello_frame(2, PROTOCOL_VERSION)).await.unwrap();
+    assert_eq!(next(&ts[0]).await, PeerEvent::Disconnected(F));
+    assert!(ts[0].connected().is_empty());
+    // The real learner still gets through.
+    ts[1].connect(L).await.unwrap();
+    assert_eq!(next(&ts[0]).await, PeerEvent::Connected(F));
+    assert_eq!(next(&ts[1]).await, PeerEvent::Connected(L));
+}

@@ -6,9 +6,9 @@
 //!   ├─ server task: tonic Quorum service ── incoming stream: check hello ─┐
 //!   ├─ connect(to): dial peers[to], send hello, check the leader's hello ─┤
 //!   │                                                                     ▼ attach(peer, stream)
-//!   │     conns[peer] = { generation, outbound queue (bounded), reader task }
-//!   │     reader task: frames -> convert::from_frame -> events (bounded)
-//!   └─ recv(): events, filtered by generation (a replaced stream's leftovers are dropped)
+//!   │     conns[peer] = { generation, outbound queue (bounded) }; the inbound stream goes to recv
+//!   └─ recv(): polls every peer's inbound stream itself (no reader task: one task hop less per
+//!        frame) -> convert::from_frame_batch -> events; a replaced stream is dropped
 //! ```
 //!
 //! Rules:
@@ -39,10 +39,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, oneshot};
-use tokio::task::{AbortHandle, JoinHandle};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 use tokio_stream::wrappers::ReceiverStream;
-use tokio_stream::{Stream, StreamExt};
+use tokio_stream::{Stream, StreamExt, StreamMap};
 use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Channel, Endpoint, Server};
 use tonic::{Request, Response, Status, Streaming};
@@ -96,18 +96,51 @@ impl GrpcPeerConfig {
     }
 }
 
-/// An event as the reader tasks report it, tagged with the stream's generation.
+/// What `attach` and `disconnect` tell `recv`, tagged with the stream's generation.
 enum Raw {
-    Connected(ServerId, u64),
-    Message(ServerId, u64, PeerMessage),
+    /// A new stream with the peer: `recv` reads it from now on (replacing an older one).
+    Connected(ServerId, u64, Inbound),
+    /// The stream is to be closed (`disconnect`).
     Disconnected(ServerId, u64),
+}
+
+/// The receiving half of a peer stream as `recv` polls it: frames, then one `End` with the
+/// reason, tagged with the generation. Holds the dialled channel (if we dialled) open.
+type Inbound = Pin<Box<dyn Stream<Item = (u64, InboundItem)> + Send>>;
+
+enum InboundItem {
+    Frame(PeerFrame),
+    End(String),
+}
+
+fn inbound(
+    generation: u64,
+    frames: Streaming<PeerFrame>,
+    keep: Option<QuorumClient<Channel>>,
+) -> Inbound {
+    Box::pin(futures::stream::unfold(
+        Some((frames, keep)),
+        move |state| async move {
+            let (mut frames, keep) = state?;
+            let item = match frames.message().await {
+                Ok(Some(frame)) => {
+                    return Some((
+                        (generation, InboundItem::Frame(frame)),
+                        Some((frames, keep)),
+                    ))
+                }
+                Ok(None) => InboundItem::End("closed by the peer".to_string()),
+                Err(status) => InboundItem::End(format!("{}: {}", status.code(), status.message())),
+            };
+            Some(((generation, item), None))
+        },
+    ))
 }
 
 /// The live stream with one peer.
 struct Conn {
     generation: u64,
     out: mpsc::Sender<PeerFrame>,
-    reader: AbortHandle,
 }
 
 struct Shared {
@@ -126,65 +159,29 @@ impl Shared {
         self.conns.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Makes `inbound`/`out` the stream with `peer` (replacing an older one), queues
-    /// `Connected`, then starts reading. `keep` holds a dialled channel open.
+    /// Makes `inbound`/`out` the stream with `peer` (replacing an older one) and hands the
+    /// inbound half to `recv`, which reports `Connected` and then reads it. `keep` holds a
+    /// dialled channel open.
     async fn attach(
         self: &Arc<Self>,
         peer: ServerId,
-        mut inbound: Streaming<PeerFrame>,
+        frames: Streaming<PeerFrame>,
         out: mpsc::Sender<PeerFrame>,
         keep: Option<QuorumClient<Channel>>,
     ) {
         let generation = self.next_generation.fetch_add(1, Ordering::Relaxed) + 1;
-        let (go, ready) = oneshot::channel::<()>();
-        let shared = Arc::clone(self);
-        let me = self.me();
-        let reader = tokio::spawn(async move {
-            if ready.await.is_err() {
-                return;
-            }
-            let _keep = keep;
-            let reason = loop {
-                match inbound.message().await {
-                    Ok(Some(frame)) => match from_frame_batch(frame) {
-                        Ok(messages) => {
-                            for message in messages {
-                                let event = Raw::Message(peer, generation, message);
-                                if shared.events.send(event).await.is_err() {
-                                    return;
-                                }
-                            }
-                        }
-                        Err(e) => {
-                            tracing::warn!(%me, %peer, error = %e, "bad frame from peer; closing its stream");
-                            break format!("bad frame: {e}");
-                        }
-                    },
-                    Ok(None) => break "closed by the peer".to_string(),
-                    Err(status) => break format!("{}: {}", status.code(), status.message()),
-                }
-            };
-            tracing::info!(%me, %peer, %reason, "peer stream ended");
-            shared.detach(peer, generation);
-            let _ = shared
-                .events
-                .send(Raw::Disconnected(peer, generation))
-                .await;
-        });
-        let old = self.conns().insert(
-            peer,
-            Conn {
-                generation,
-                out,
-                reader: reader.abort_handle(),
-            },
-        );
-        if let Some(old) = old {
-            tracing::info!(%me, %peer, "a newer stream replaces the older one");
-            old.reader.abort();
+        let old = self.conns().insert(peer, Conn { generation, out });
+        if old.is_some() {
+            tracing::info!(me = %self.me(), %peer, "a newer stream replaces the older one");
         }
-        let _ = self.events.send(Raw::Connected(peer, generation)).await;
-        let _ = go.send(());
+        let _ = self
+            .events
+            .send(Raw::Connected(
+                peer,
+                generation,
+                inbound(generation, frames, keep),
+            ))
+            .await;
     }
 
     /// Forgets the stream of `peer` if it is still generation `generation`.
@@ -353,6 +350,8 @@ impl Quorum for QuorumService {
 /// What `recv` keeps between calls.
 struct RecvState {
     raw: mpsc::Receiver<Raw>,
+    /// The inbound stream of every connected peer (the newest generation only).
+    streams: StreamMap<ServerId, Inbound>,
     /// The generation of the stream each connected peer is on, as last reported.
     current: HashMap<ServerId, u64>,
     /// The newest generation seen per peer (older `Connected`s are stale).
@@ -408,6 +407,7 @@ impl GrpcPeerTransport {
             shared,
             state: tokio::sync::Mutex::new(RecvState {
                 raw,
+                streams: StreamMap::new(),
                 current: HashMap::new(),
                 newest: HashMap::new(),
                 pending: VecDeque::new(),
@@ -438,31 +438,56 @@ impl GrpcPeerTransport {
     async fn recv_event(&self) -> Option<PeerEvent> {
         let mut guard = self.state.lock().await;
         let st = &mut *guard;
+        let me = self.shared.me();
         loop {
             if let Some(event) = st.pending.pop_front() {
                 return Some(event);
             }
-            match st.raw.recv().await? {
-                Raw::Connected(peer, generation) => {
-                    if st.newest.get(&peer).is_some_and(|g| *g >= generation) {
-                        continue; // a stream already replaced by a newer one
+            let reading = !st.streams.is_empty();
+            tokio::select! {
+                raw = st.raw.recv() => match raw? {
+                    Raw::Connected(peer, generation, stream) => {
+                        if st.newest.get(&peer).is_some_and(|g| *g >= generation) {
+                            continue; // a stream already replaced by a newer one
+                        }
+                        st.newest.insert(peer, generation);
+                        st.streams.insert(peer, stream);
+                        if st.current.insert(peer, generation).is_some() {
+                            st.pending.push_back(PeerEvent::Disconnected(peer));
+                        }
+                        st.pending.push_back(PeerEvent::Connected(peer));
                     }
-                    st.newest.insert(peer, generation);
-                    if st.current.insert(peer, generation).is_some() {
-                        st.pending.push_back(PeerEvent::Disconnected(peer));
+                    Raw::Disconnected(peer, generation) => {
+                        if st.current.get(&peer) == Some(&generation) {
+                            st.current.remove(&peer);
+                            st.streams.remove(&peer);
+                            return Some(PeerEvent::Disconnected(peer));
+                        }
                     }
-                    st.pending.push_back(PeerEvent::Connected(peer));
-                }
-                Raw::Message(peer, generation, message) => {
-                    if st.current.get(&peer) == Some(&generation) {
-                        return Some(PeerEvent::Message(peer, message));
+                },
+                Some((peer, (generation, item))) = st.streams.next(), if reading => {
+                    if st.current.get(&peer) != Some(&generation) {
+                        continue;
                     }
-                }
-                Raw::Disconnected(peer, generation) => {
-                    if st.current.get(&peer) == Some(&generation) {
-                        st.current.remove(&peer);
-                        return Some(PeerEvent::Disconnected(peer));
-                    }
+                    let reason = match item {
+                        InboundItem::Frame(frame) => match from_frame_batch(frame) {
+                            Ok(messages) => {
+                                st.pending
+                                    .extend(messages.into_iter().map(|m| PeerEvent::Message(peer, m)));
+                                continue;
+                            }
+                            Err(e) => {
+                                tracing::warn!(%me, %peer, error = %e, "bad frame from peer; closing its stream");
+                                format!("bad frame: {e}")
+                            }
+                        },
+                        InboundItem::End(reason) => reason,
+                    };
+                    tracing::info!(%me, %peer, %reason, "peer stream ended");
+                    self.shared.detach(peer, generation);
+                    st.streams.remove(&peer);
+                    st.current.remove(&peer);
+                    return Some(PeerEvent::Disconnected(peer));
                 }
             }
         }
@@ -484,9 +509,9 @@ impl GrpcPeerTransport {
 impl Drop for GrpcPeerTransport {
     fn drop(&mut self) {
         self.server.abort();
-        for (_, conn) in self.shared.conns().drain() {
-            conn.reader.abort();
-        }
+        // Dropping the outbound queues ends our side of every stream; the inbound halves go
+        // with `state`.
+        self.shared.conns().clear();
     }
 }
 
@@ -520,7 +545,6 @@ impl PeerTransport for GrpcPeerTransport {
     async fn disconnect(&self, peer: ServerId) {
         let conn = self.shared.conns().remove(&peer);
         if let Some(conn) = conn {
-            conn.reader.abort();
             let _ = self
                 .shared
                 .events
