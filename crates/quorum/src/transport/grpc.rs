@@ -68,7 +68,8 @@ pub struct GrpcPeerConfig {
     pub keepalive: Duration,
     /// Frames queued per outbound stream.
     pub stream_capacity: usize,
-    /// Events queued for `recv` (all peers together).
+    /// Stream arrivals and disconnects queued for `recv` (all peers together; messages are read
+    /// from the streams by `recv` itself).
     pub event_capacity: usize,
     /// Largest frame accepted or sent, in bytes (a SNAP carries a whole snapshot).
     pub max_frame_bytes: usize,
