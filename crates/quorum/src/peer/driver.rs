@@ -965,10 +965,12 @@ where
         // Commits alone update `last_committed` in place without waking the watchers (role
         // followers, health): that changes with every group commit, and nobody waits on it.
         self.status.send_if_modified(|s| {
-            let notify = PeerStatus {
-                last_committed: s.last_committed,
-                ..new.clone()
-            } != *s;
+            let notify = s.role != new.role
+                || s.leader != new.leader
+                || s.epoch != new.epoch
+                || s.serving != new.serving
+                || s.round != new.round
+                || s.synced_followers != new.synced_followers;
             *s = new;
             notify
         });
