@@ -115,12 +115,18 @@ up() {
   done
   build_if_needed "$force_build"
 
+  # The three servers share this host's cores: one async worker thread per server per third of
+  # the cores (at least one) unless PADDOCK_WORKER_THREADS says otherwise. A worker thread per
+  # core in every server only adds cross-thread wake-ups (docs/architecture.md §9).
+  local workers=${PADDOCK_WORKER_THREADS:-$(( $(nproc) / ${#IDS[@]} > 0 ? $(nproc) / ${#IDS[@]} : 1 ))}
+
   for n in "${IDS[@]}"; do
     mkdir -p "$(dir_of "$n")"
     echo "$n" >"$(dir_of "$n")/myid"
-    NO_COLOR=1 nohup "$PADDOCK" --config "$(cfg_of "$n")" >>"$(log_of "$n")" 2>&1 &
+    NO_COLOR=1 PADDOCK_WORKER_THREADS=$workers nohup "$PADDOCK" --config "$(cfg_of "$n")" \
+      >>"$(log_of "$n")" 2>&1 &
     echo "$!" >"$(pidfile_of "$n")"
-    echo "cluster: started server.$n (pid $!, gRPC $(grpc_of "$n"), log $(log_of "$n"))"
+    echo "cluster: started server.$n (pid $!, gRPC $(grpc_of "$n"), $workers worker thread(s), log $(log_of "$n"))"
   done
 
   echo "cluster: waiting up to ${UP_WAIT_S}s for a leader"
