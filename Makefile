@@ -1,7 +1,7 @@
 # Paddock — common tasks. `make help` lists them.
 CARGO ?= cargo
 
-.PHONY: help build test test-rust run cluster cluster-down fmt lint check bench bench-ab bench-failover bench-storage clean
+.PHONY: help build test test-rust run cluster cluster-down fmt lint check bench bench-ab bench-zk bench-failover bench-storage clean
 
 help: ## list targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -49,6 +49,11 @@ bench-failover: ## kill -9 the leader of a local 3-server ensemble, time to the 
 
 bench-ab: ## compare builds on a fresh local ensemble in alternating rounds: make bench-ab AB="/tmp/a /tmp/b"
 	scripts/bench-ab.sh $(AB)
+
+bench-zk: ## the same rounds against a local ZooKeeper 3.8 ensemble too (apt-get install zookeeper)
+	$(CARGO) build --release -p paddock-node -p paddock-cli -p paddock-bench
+	$(CARGO) build --release -p paddock-bench --features zookeeper --bin paddock-bench-zk
+	scripts/bench-ab.sh -u 8 target zookeeper
 
 bench-storage: ## txn-log append+fsync rates (release build)
 	$(CARGO) run --release -p paddock-storage --example logbench

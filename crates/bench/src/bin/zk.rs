@@ -1,0 +1,320 @@
+//! `paddock-bench-zk`: paddock-bench's workload against Apache ZooKeeper's native protocol, so
+//! Paddock and ZooKeeper can be measured side by side on one machine with the same load generator
+//! (same flags, key choice, value bytes, closed loops and report). Built only with the
+//! `zookeeper` feature: `make bench-zk` or
+//! `cargo run --release -p paddock-bench --features zookeeper --bin paddock-bench-zk -- --help`.
+//!
+//! ```text
+//!  setup session: create /bench-<id> + K keys (pipelined creates) ──▶ close
+//!  N sessions (session i on server i mod n), each with up to --pipeline requests in flight
+//!  merge the per-session recorders ──▶ the same report as paddock-bench ──▶ cleanup
+//! ```
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use bytes::Bytes;
+use clap::{CommandFactory, FromArgMatches};
+use futures::stream::{FuturesUnordered, StreamExt};
+use paddock_bench::args::{Args, Config, Stop};
+use paddock_bench::session::SessionError;
+use paddock_bench::stats::{LostSession, Recorder, Report};
+use paddock_bench::workload::{key_path, session_rng, value, OpGen, OpKind, Request};
+use tokio::task::JoinSet;
+use zookeeper_client as zk;
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// Creates or deletes in flight during setup and cleanup.
+const SETUP_IN_FLIGHT: usize = 256;
+
+/// ZooKeeper's numeric code of a client error; session-level ones are `Err`.
+fn code_of(e: &zk::Error) -> Result<i32, SessionError> {
+    let code = match e {
+        zk::Error::NoNode => -101,
+        zk::Error::NoAuth => -102,
+        zk::Error::BadVersion => -103,
+        zk::Error::NoChildrenForEphemerals => -108,
+        zk::Error::NodeExists => -110,
+        zk::Error::NotEmpty => -111,
+        zk::Error::InvalidAcl => -114,
+        zk::Error::BadArguments(_) => -8,
+        zk::Error::Unimplemented => -6,
+        zk::Error::SessionExpired => {
+            return Err(SessionError {
+                code: -112,
+                message: e.to_string(),
+            })
+        }
+        zk::Error::Timeout => {
+            return Err(SessionError {
+                code: -7,
+                message: e.to_string(),
+            })
+        }
+        _ => {
+            return Err(SessionError {
+                code: -4,
+                message: e.to_string(),
+            })
+        }
+    };
+    Ok(code)
+}
+
+async fn connect(server: &str, timeout_ms: i32) -> anyhow::Result<zk::Client> {
+    let timeout = Duration::from_millis(timeout_ms.max(1) as u64);
+    zk::Client::connector()
+        .with_session_timeout(timeout)
+        .connect(server)
+        .await
+        .with_context(|| format!("cannot open a ZooKeeper session on {server}"))
+}
+
+/// Runs `ops` with up to [`SETUP_IN_FLIGHT`] in flight; the first failure ends it.
+async fn all<F>(ops: impl IntoIterator<Item = F>) -> Result<(), zk::Error>
+where
+    F: std::future::Future<Output = Result<(), zk::Error>>,
+{
+    let mut ops = ops.into_iter();
+    let mut in_flight = FuturesUnordered::new();
+    loop {
+        while in_flight.len() < SETUP_IN_FLIGHT {
+            match ops.next() {
+                Some(op) => in_flight.push(op),
+                None => break,
+            }
+        }
+        match in_flight.next().await {
+            Some(r) => r?,
+            None => return Ok(()),
+        }
+    }
+}
+
+async fn setup(cfg: &Config, parent: &str, keys: &[String], data: &Bytes) -> anyhow::Result<()> {
+    let client = connect(cfg.server_of(0), cfg.session_timeout_ms).await?;
+    let opts = zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all());
+    client
+        .create(parent, b"", &opts)
+        .await
+        .with_context(|| format!("create {parent}"))?;
+    all(keys.iter().map(|k| {
+        let f = client.create(k, data, &opts);
+        async move { f.await.map(drop) }
+    }))
+    .await
+    .context("create the keys")?;
+    Ok(())
+}
+
+async fn cleanup(cfg: &Config, parent: &str) -> anyhow::Result<usize> {
+    let client = connect(cfg.server_of(0), cfg.session_timeout_ms).await?;
+    let children = client.list_children(parent).await?;
+    let n = children.len();
+    let paths: Vec<String> = children.iter().map(|c| format!("{parent}/{c}")).collect();
+    all(paths.iter().map(|p| client.delete(p, None))).await?;
+    client.delete(parent, None).await?;
+    Ok(n)
+}
+
+struct Outcome {
+    index: usize,
+    recorder: Recorder,
+    finished: Instant,
+    lost: Option<SessionError>,
+}
+
+async fn send(
+    client: &zk::Client,
+    kind: OpKind,
+    req: Request,
+) -> (OpKind, Instant, Result<(), zk::Error>) {
+    let at = Instant::now();
+    let result = match req {
+        Request::Create { path, data } => {
+            let opts = zk::CreateMode::PersistentSequential.with_acls(zk::Acls::anyone_all());
+            client.create(&path, &data, &opts).await.map(drop)
+        }
+        Request::SetData { path, data } => client.set_data(&path, &data, None).await.map(drop),
+        Request::GetData { path } => client.get_data(&path).await.map(drop),
+    };
+    (kind, at, result)
+}
+
+/// One session's closed loop, as paddock-bench's.
+async fn session(
+    index: usize,
+    client: zk::Client,
+    mut gen: OpGen,
+    cfg: Arc<Config>,
+    start: Instant,
+) -> Outcome {
+    let deadline = match cfg.stop {
+        Stop::After(d) => Some(start + d),
+        Stop::Ops(_) => None,
+    };
+    let quota = cfg.quota_of(index);
+    let mut recorder = Recorder::default();
+    let mut in_flight = FuturesUnordered::new();
+    let mut sent = 0u64;
+    let mut finished = start;
+    let mut lost = None;
+    loop {
+        while in_flight.len() < cfg.pipeline
+            && quota.is_none_or(|q| sent < q)
+            && deadline.is_none_or(|d| Instant::now() < d)
+        {
+            let (kind, req) = gen.next_op();
+            in_flight.push(send(&client, kind, req));
+            sent += 1;
+        }
+        let Some((kind, at, result)) = in_flight.next().await else {
+            break;
+        };
+        let now = Instant::now();
+        finished = now;
+        match result {
+            Ok(()) => recorder.record(kind, now - at),
+            Err(e) => match code_of(&e) {
+                Ok(code) => recorder.error(code, 1),
+                Err(session_error) => {
+                    recorder.error(session_error.code, in_flight.len() as u64 + 1);
+                    lost = Some(session_error);
+                    break;
+                }
+            },
+        }
+    }
+    drop(in_flight);
+    drop(client);
+    Outcome {
+        index,
+        recorder,
+        finished,
+        lost,
+    }
+}
+
+async fn run(cfg: Config) -> anyhow::Result<Report> {
+    let parent = format!("/bench-{}", paddock_bench::run::run_id());
+    let keys: Arc<[String]> = (0..cfg.keys).map(|i| key_path(&parent, i)).collect();
+    let data = value(cfg.value_size);
+    setup(&cfg, &parent, &keys, &data)
+        .await
+        .with_context(|| format!("setup of {parent} on {}", cfg.server_of(0)))?;
+
+    let mut clients = Vec::with_capacity(cfg.sessions);
+    for i in 0..cfg.sessions {
+        clients.push(connect(cfg.server_of(i), cfg.session_timeout_ms).await?);
+    }
+    if !cfg.quiet {
+        eprintln!(
+            "paddock-bench-zk: {} sessions connected to {}; running {}",
+            cfg.sessions,
+            cfg.servers.join(","),
+            cfg.workload.name()
+        );
+    }
+    let cfg = Arc::new(cfg);
+    let create_prefix: Arc<str> = format!("{parent}/seq-").into();
+    let start = Instant::now();
+    let mut tasks = JoinSet::new();
+    for (index, client) in clients.into_iter().enumerate() {
+        let gen = OpGen::new(
+            session_rng(cfg.seed, index),
+            cfg.workload,
+            cfg.read_pct,
+            keys.clone(),
+            create_prefix.clone(),
+            data.clone(),
+        );
+        tasks.spawn(session(index, client, gen, cfg.clone(), start));
+    }
+    let mut outcomes = Vec::with_capacity(cfg.sessions);
+    while let Some(done) = tasks.join_next().await {
+        outcomes.push(done.context("a session task panicked")?);
+    }
+    outcomes.sort_by_key(|o| o.index);
+    let mut recorder = Recorder::default();
+    let mut lost = Vec::new();
+    let mut last = start;
+    for o in outcomes {
+        recorder.merge(&o.recorder);
+        last = last.max(o.finished);
+        if let Some(error) = o.lost {
+            lost.push(LostSession {
+                index: o.index,
+                server: cfg.server_of(o.index).to_string(),
+                error,
+            });
+        }
+    }
+    if !cfg.keep {
+        if let Err(e) = cleanup(&cfg, &parent).await {
+            eprintln!("paddock-bench-zk: cleanup of {parent} failed: {e:#}");
+        }
+    }
+    if recorder.ok() == 0 && !lost.is_empty() {
+        bail!("every session was lost: {}", lost[0].error);
+    }
+    Ok(Report {
+        config: Arc::unwrap_or_clone(cfg),
+        parent,
+        elapsed: last - start,
+        recorder,
+        lost,
+    })
+}
+
+fn main() -> ExitCode {
+    let command = || {
+        Args::command()
+            .name("paddock-bench-zk")
+            .bin_name("paddock-bench-zk")
+            .about("paddock-bench's workload against Apache ZooKeeper (native protocol, port 2181)")
+    };
+    let args = match Args::from_arg_matches(&command().get_matches()) {
+        Ok(a) => a,
+        Err(e) => e.exit(),
+    };
+    let cfg = match args.validate() {
+        Ok(c) => c,
+        Err(msg) => command()
+            .error(clap::error::ErrorKind::ValueValidation, msg)
+            .exit(),
+    };
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("paddock-bench-zk: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let json = cfg.json;
+    match rt.block_on(run(cfg)) {
+        Ok(report) => {
+            if json {
+                eprint!("{}", report.human());
+                println!("{}", report.json());
+            } else {
+                print!("{}", report.human());
+            }
+            if report.lost.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(e) => {
+            eprintln!("paddock-bench-zk: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
