@@ -276,6 +276,13 @@ fn main() -> ExitCode {
             .name("paddock-bench-zk")
             .bin_name("paddock-bench-zk")
             .about("paddock-bench's workload against Apache ZooKeeper (native protocol, port 2181)")
+            .long_about(
+                "paddock-bench-zk: paddock-bench's workload against Apache ZooKeeper, over \
+                 ZooKeeper's native protocol, for side-by-side figures (make bench-zk).\n\n\
+                 Same flags, key choice, closed loops and report as paddock-bench: --sessions \
+                 sessions (one connection each, round-robin over --server), each with up to \
+                 --pipeline requests in flight, for --duration seconds or --ops requests.",
+            )
     };
     let args = match Args::from_arg_matches(&command().get_matches()) {
         Ok(a) => a,
