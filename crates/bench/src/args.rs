@@ -39,7 +39,9 @@ impl Workload {
 /// Opens --sessions sessions (one connection each, spread round-robin over the --server list),
 /// and has each run a closed loop of requests with up to --pipeline of them in flight, for
 /// --duration seconds or until --ops requests in all were answered. Prints ops/s and latency
-/// percentiles (send to answer); a progress line goes to stderr every second.
+/// percentiles (send to answer); a progress line goes to stderr every second. With --rate the
+/// sessions send on a fixed schedule instead (latency at a given load, e.g. another server's
+/// top rate).
 ///
 /// Setup (not measured) creates the parent /bench-<run id> and --keys keys under it holding
 /// --value-size bytes each. At the end the keys, every node the run created and the parent are
@@ -105,6 +107,13 @@ pub struct Args {
     #[arg(long, value_name = "D", default_value_t = 1)]
     pub pipeline: u64,
 
+    /// Send at this many requests per second in all instead of as fast as answers come: each
+    /// session sends on its own evenly spaced schedule (rate / sessions per second, the sessions'
+    /// schedules phase-shifted), still with at most --pipeline in flight; a session that falls
+    /// behind catches up at once. The report shows the rate achieved.
+    #[arg(long, value_name = "OPS_PER_SEC", allow_negative_numbers = true)]
+    pub rate: Option<f64>,
+
     /// Seed of the key choice; session i uses seed + i.
     #[arg(long, value_name = "S", default_value_t = 1)]
     pub seed: u64,
@@ -148,6 +157,8 @@ pub struct Config {
     pub value_size: usize,
     pub keys: u64,
     pub pipeline: usize,
+    /// Requests per second in all (open loop), or `None`: closed loops.
+    pub rate: Option<f64>,
     pub seed: u64,
     pub json: bool,
     pub keep: bool,
@@ -232,6 +243,13 @@ impl Args {
                 self.pipeline
             ));
         }
+        if let Some(r) = self.rate {
+            if !r.is_finite() || r <= 0.0 || r > 10_000_000.0 {
+                return Err(format!(
+                    "--rate must be a positive number of requests per second, at most 10000000, got {r}"
+                ));
+            }
+        }
         let session_timeout_ms = i32::try_from(self.session_timeout_ms)
             .ok()
             .filter(|&t| t > 0)
@@ -245,6 +263,7 @@ impl Args {
             value_size: self.value_size as usize,
             keys: self.keys,
             pipeline: self.pipeline as usize,
+            rate: self.rate,
             seed: self.seed,
             json: self.json,
             keep: self.keep,
@@ -378,6 +397,10 @@ mod tests {
             (&["--ops", "0"], "--ops"),
             (&["--duration", "1", "--keys", "0"], "--keys"),
             (&["--duration", "1", "--pipeline", "0"], "--pipeline"),
+            (&["--duration", "1", "--rate", "0"], "--rate"),
+            (&["--duration", "1", "--rate", "-3"], "--rate"),
+            (&["--duration", "1", "--rate", "inf"], "--rate"),
+            (&["--duration", "1", "--rate", "nan"], "--rate"),
             (&["--duration", "1", "--server", ""], "--server"),
             (&["--duration", "1", "--server", "a:1,,b:2"], "empty entry"),
             (&["--duration", "1", "--server", "localhost"], "no port"),

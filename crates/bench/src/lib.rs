@@ -14,6 +14,7 @@
 //! ```
 
 pub mod args;
+pub mod pace;
 pub mod run;
 pub mod session;
 pub mod stats;

@@ -20,6 +20,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::args::{Config, Stop};
+use crate::pace::Pacer;
 use crate::session::{self, describe, is_session_failure, SessionError};
 use crate::stats::{LostSession, Recorder, Report};
 use crate::workload::{key_path, session_rng, value, OpGen, OpKind, Request};
@@ -160,6 +161,7 @@ async fn measure(
                 Stop::Ops(_) => None,
             },
             quota: cfg.quota_of(index),
+            rate: cfg.rate.map(|r| (r, cfg.sessions)),
             shared: shared.clone(),
         };
         let start = start_rx.clone();
@@ -267,6 +269,8 @@ struct Worker {
     pipeline: usize,
     duration: Option<Duration>,
     quota: Option<u64>,
+    /// `--rate` and the number of sessions sharing it (open loop), or `None`.
+    rate: Option<(f64, usize)>,
     shared: Arc<Shared>,
 }
 
@@ -290,14 +294,39 @@ impl Worker {
         let mut sent = 0u64;
         let mut lost = None;
         let mut finished = start;
+        let mut pacer = self
+            .rate
+            .map(|(rate, sessions)| Pacer::new(rate, sessions, self.index, start));
         loop {
-            while in_flight.len() < self.pipeline && self.more(sent, deadline) {
+            while in_flight.len() < self.pipeline
+                && self.more(sent, deadline)
+                && pacer.as_ref().is_none_or(|p| p.due(Instant::now()))
+            {
                 let (kind, req) = gen.next_op();
                 let at = Instant::now();
                 in_flight.push(send(&client, kind, at, req));
                 sent += 1;
+                if let Some(p) = pacer.as_mut() {
+                    p.advance();
+                }
             }
-            let Some((kind, at, result)) = in_flight.next().await else {
+            // Open loop: wake for the next scheduled send as well as for answers.
+            let next_send = pacer
+                .as_ref()
+                .filter(|_| in_flight.len() < self.pipeline && self.more(sent, deadline))
+                .map(|p| tokio::time::Instant::from_std(p.next_at()));
+            let answered = match next_send {
+                Some(at) if in_flight.is_empty() => {
+                    tokio::time::sleep_until(at).await;
+                    continue;
+                }
+                Some(at) => tokio::select! {
+                    a = in_flight.next() => a,
+                    () = tokio::time::sleep_until(at) => continue,
+                },
+                None => in_flight.next().await,
+            };
+            let Some((kind, at, result)) = answered else {
                 break;
             };
             let now = Instant::now();

@@ -199,12 +199,16 @@ impl Report {
         };
         let _ = writeln!(
             out,
-            "workload    {}{mixed}, {} session{} on {}, pipeline {}, {} B values, {} keys, seed {}, under {}",
+            "workload    {}{mixed}, {} session{} on {}, pipeline {}{}, {} B values, {} keys, seed {}, under {}",
             c.workload.name(),
             c.sessions,
             if c.sessions == 1 { "" } else { "s" },
             c.servers.join(","),
             c.pipeline,
+            match c.rate {
+                Some(r) => format!(", rate {r} ops/s"),
+                None => String::new(),
+            },
             c.value_size,
             c.keys,
             c.seed,
@@ -256,6 +260,9 @@ impl Report {
             c.keys,
             c.seed,
         );
+        if let Some(r) = c.rate {
+            let _ = write!(o, "\"rate\":{r},");
+        }
         match c.stop {
             Stop::After(d) => {
                 let _ = write!(o, "\"duration_s\":{},", d.as_secs_f64());

@@ -184,3 +184,41 @@ async fn sessions_past_max_client_cnxns_fail_the_run_and_setup_is_cleaned_up() {
     assert_eq!(children(&addr, "/bench-toomany").await, None, "cleaned up");
     node.shutdown().await;
 }
+
+/// `--rate` spaces the sends: 60 requests at 200/s over 3 sessions cannot finish before the
+/// last session's 20th scheduled send, 19 intervals of 15 ms after its start (the bound is
+/// from below only: a slow machine may take longer, never less).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_spaces_the_sends() {
+    let (node, _dir) = server().await;
+    let addr = node.grpc_addr.to_string();
+    let cfg = config(
+        &addr,
+        &[
+            "--workload",
+            "set",
+            "--sessions",
+            "3",
+            "--ops",
+            "60",
+            "--keys",
+            "5",
+            "--rate",
+            "200",
+        ],
+    );
+    let report = run::run(cfg, "e2erate", Arc::new(Shared::default()))
+        .await
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    assert_eq!(report.recorder.ok(), 60, "{}", report.human());
+    assert!(
+        report.elapsed >= std::time::Duration::from_millis(285),
+        "60 requests at 200/s took only {:?}",
+        report.elapsed
+    );
+    assert!(
+        report.human().contains("rate 200 ops/s"),
+        "{}",
+        report.human()
+    );
+}

@@ -19,6 +19,7 @@ use bytes::Bytes;
 use clap::{CommandFactory, FromArgMatches};
 use futures::stream::{FuturesUnordered, StreamExt};
 use paddock_bench::args::{Args, Config, Stop};
+use paddock_bench::pace::Pacer;
 use paddock_bench::session::SessionError;
 use paddock_bench::stats::{LostSession, Recorder, Report};
 use paddock_bench::workload::{key_path, session_rng, value, OpGen, OpKind, Request};
@@ -163,16 +164,39 @@ async fn session(
     let mut sent = 0u64;
     let mut finished = start;
     let mut lost = None;
+    let mut pacer = cfg
+        .rate
+        .map(|rate| Pacer::new(rate, cfg.sessions, index, start));
+    let more =
+        |sent: u64| quota.is_none_or(|q| sent < q) && deadline.is_none_or(|d| Instant::now() < d);
     loop {
         while in_flight.len() < cfg.pipeline
-            && quota.is_none_or(|q| sent < q)
-            && deadline.is_none_or(|d| Instant::now() < d)
+            && more(sent)
+            && pacer.as_ref().is_none_or(|p| p.due(Instant::now()))
         {
             let (kind, req) = gen.next_op();
             in_flight.push(send(&client, kind, req));
             sent += 1;
+            if let Some(p) = pacer.as_mut() {
+                p.advance();
+            }
         }
-        let Some((kind, at, result)) = in_flight.next().await else {
+        let next_send = pacer
+            .as_ref()
+            .filter(|_| in_flight.len() < cfg.pipeline && more(sent))
+            .map(|p| tokio::time::Instant::from_std(p.next_at()));
+        let answered = match next_send {
+            Some(at) if in_flight.is_empty() => {
+                tokio::time::sleep_until(at).await;
+                continue;
+            }
+            Some(at) => tokio::select! {
+                a = in_flight.next() => a,
+                () = tokio::time::sleep_until(at) => continue,
+            },
+            None => in_flight.next().await,
+        };
+        let Some((kind, at, result)) = answered else {
             break;
         };
         let now = Instant::now();
