@@ -6,7 +6,10 @@
 //! --pipeline, or a slow answer) sends the overdue requests as soon as it can: the schedule does
 //! not slip, so the rate over the run stays the one asked for whenever the server keeps up.
 
+use std::future::Future;
 use std::time::{Duration, Instant};
+
+use futures::stream::{FuturesUnordered, StreamExt};
 
 /// One session's schedule.
 #[derive(Debug, Clone)]
@@ -44,6 +47,37 @@ impl Pacer {
     }
 }
 
+/// What a session loop does after [`wait`].
+#[derive(Debug, PartialEq, Eq)]
+pub enum Next<T> {
+    /// A request in flight was answered.
+    Answer(T),
+    /// The next scheduled send is due.
+    Send,
+    /// Nothing in flight and nothing scheduled: the loop is over.
+    Done,
+}
+
+/// Waits for the next answer of `in_flight`, or until `next_send` (the schedule's next send when
+/// the session may send one; `None` in a closed loop or while the session is at its limit).
+pub async fn wait<F: Future>(
+    in_flight: &mut FuturesUnordered<F>,
+    next_send: Option<Instant>,
+) -> Next<F::Output> {
+    let answer = |a: Option<F::Output>| a.map_or(Next::Done, Next::Answer);
+    match next_send.map(tokio::time::Instant::from_std) {
+        Some(at) if in_flight.is_empty() => {
+            tokio::time::sleep_until(at).await;
+            Next::Send
+        }
+        Some(at) => tokio::select! {
+            a = in_flight.next() => answer(a),
+            () = tokio::time::sleep_until(at) => Next::Send,
+        },
+        None => answer(in_flight.next().await),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -60,6 +94,16 @@ mod tests {
         assert_eq!(p.next_at(), start + Duration::from_millis(6));
         let first = Pacer::new(1000.0, 4, 0, start);
         assert_eq!(first.next_at(), start);
+    }
+
+    #[tokio::test]
+    async fn wait_returns_answers_then_the_due_send_then_done() {
+        let mut in_flight = FuturesUnordered::new();
+        in_flight.push(async { 7 });
+        let soon = Instant::now() + Duration::from_millis(2);
+        assert_eq!(wait(&mut in_flight, Some(soon)).await, Next::Answer(7));
+        assert_eq!(wait(&mut in_flight, Some(soon)).await, Next::Send);
+        assert_eq!(wait(&mut in_flight, None).await, Next::<i32>::Done);
     }
 
     #[test]

@@ -20,7 +20,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::args::{Config, Stop};
-use crate::pace::Pacer;
+use crate::pace::{self, Next, Pacer};
 use crate::session::{self, describe, is_session_failure, SessionError};
 use crate::stats::{LostSession, Recorder, Report};
 use crate::workload::{key_path, session_rng, value, OpGen, OpKind, Request};
@@ -314,20 +314,11 @@ impl Worker {
             let next_send = pacer
                 .as_ref()
                 .filter(|_| in_flight.len() < self.pipeline && self.more(sent, deadline))
-                .map(|p| tokio::time::Instant::from_std(p.next_at()));
-            let answered = match next_send {
-                Some(at) if in_flight.is_empty() => {
-                    tokio::time::sleep_until(at).await;
-                    continue;
-                }
-                Some(at) => tokio::select! {
-                    a = in_flight.next() => a,
-                    () = tokio::time::sleep_until(at) => continue,
-                },
-                None => in_flight.next().await,
-            };
-            let Some((kind, at, result)) = answered else {
-                break;
+                .map(Pacer::next_at);
+            let (kind, at, result) = match pace::wait(&mut in_flight, next_send).await {
+                Next::Answer(a) => a,
+                Next::Send => continue,
+                Next::Done => break,
             };
             let now = Instant::now();
             finished = now;

@@ -19,7 +19,7 @@ use bytes::Bytes;
 use clap::{CommandFactory, FromArgMatches};
 use futures::stream::{FuturesUnordered, StreamExt};
 use paddock_bench::args::{Args, Config, Stop};
-use paddock_bench::pace::Pacer;
+use paddock_bench::pace::{self, Next, Pacer};
 use paddock_bench::session::SessionError;
 use paddock_bench::stats::{LostSession, Recorder, Report};
 use paddock_bench::workload::{key_path, session_rng, value, OpGen, OpKind, Request};
@@ -181,23 +181,15 @@ async fn session(
                 p.advance();
             }
         }
+        // Open loop: wake for the next scheduled send as well as for answers.
         let next_send = pacer
             .as_ref()
             .filter(|_| in_flight.len() < cfg.pipeline && more(sent))
-            .map(|p| tokio::time::Instant::from_std(p.next_at()));
-        let answered = match next_send {
-            Some(at) if in_flight.is_empty() => {
-                tokio::time::sleep_until(at).await;
-                continue;
-            }
-            Some(at) => tokio::select! {
-                a = in_flight.next() => a,
-                () = tokio::time::sleep_until(at) => continue,
-            },
-            None => in_flight.next().await,
-        };
-        let Some((kind, at, result)) = answered else {
-            break;
+            .map(Pacer::next_at);
+        let (kind, at, result) = match pace::wait(&mut in_flight, next_send).await {
+            Next::Answer(a) => a,
+            Next::Send => continue,
+            Next::Done => break,
         };
         let now = Instant::now();
         finished = now;
