@@ -87,6 +87,11 @@ pub struct Ensemble {
 }
 
 impl Ensemble {
+    /// The peer's txn-log group commits so far (for metrics).
+    pub fn log_stats(&self) -> Option<Arc<paddock_quorum::peer::LogStats>> {
+        self.peer.as_ref().map(|p| p.log_stats())
+    }
+
     /// The peer's status now.
     pub fn status(&self) -> Option<PeerStatus> {
         self.peer.as_ref().map(|p| p.status())

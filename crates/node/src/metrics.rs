@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use paddock_gateway::AdminSource;
 use paddock_processor::Server;
+use paddock_quorum::peer::LogStats;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
@@ -39,6 +40,9 @@ pub struct MetricsSource {
     pub server: Arc<Server>,
     /// Voters in the ensemble (1 standalone).
     pub quorum_size: u64,
+    /// The ensemble peer's txn-log group commits (`None` standalone, where the processor's sync
+    /// stage writes the log and counts its batches itself).
+    pub peer_log: Option<Arc<LogStats>>,
 }
 
 impl MetricsSource {
@@ -112,11 +116,29 @@ impl MetricsSource {
             "Paths with at least one watch",
             p.watched_paths,
         );
+        let peer_syncs = self.peer_log.as_ref().map_or(0, |l| l.syncs());
         m.counter(
             "paddock_fsync_batches_total",
             "fsync'd batches written to the txn log",
-            stats.batches.load(Ordering::Relaxed),
+            stats.batches.load(Ordering::Relaxed) + peer_syncs,
         );
+        if let Some(log) = &self.peer_log {
+            m.counter(
+                "paddock_log_synced_records_total",
+                "Transactions made durable by the txn log's group commits",
+                log.records(),
+            );
+            m.counter(
+                "paddock_log_sync_seconds_total",
+                "Time spent in txn-log group commits (append + fsync)",
+                log.sync_time().as_secs_f64(),
+            );
+            m.gauge(
+                "paddock_log_sync_max_seconds",
+                "Longest txn-log group commit (append + fsync) since start",
+                log.max_sync_time().as_secs_f64(),
+            );
+        }
         m.counter(
             "paddock_snapshots_total",
             "Snapshots written",

@@ -168,3 +168,103 @@ async fn bind_failure_names_the_key() {
     };
     assert!(err.contains("metricsProvider.httpPort"), "{err}");
 }
+
+/// In an ensemble the txn log is written by the quorum peer, not the processor's sync stage:
+/// its group commits are what `paddock_fsync_batches_total` counts there, and the
+/// `paddock_log_*` metrics describe them, on every server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_ensemble_server_exports_its_txn_log_group_commits() {
+    let ports = peer_ports(3);
+    let dirs: Vec<tempfile::TempDir> = (0..3)
+        .map(|_| tempfile::tempdir().expect("temp dir"))
+        .collect();
+    let mut servers = std::collections::BTreeMap::new();
+    for (i, p) in ports.iter().enumerate() {
+        let id = paddock_types::ServerId(i as u64 + 1);
+        servers.insert(
+            id,
+            paddock_types::ServerSpec {
+                id,
+                host: "127.0.0.1".into(),
+                quorum_port: p.quorum,
+                election_port: p.election,
+                observer: false,
+            },
+        );
+    }
+    let mut nodes = Vec::new();
+    for (i, dir) in dirs.iter().enumerate() {
+        let mut config = test_config(dir.path());
+        config.servers = servers.clone();
+        config.metrics_port = Some(0);
+        config.grpc_port = ports[i].grpc;
+        let node = within(
+            "ensemble node start",
+            paddock_node::start(&config, paddock_types::ServerId(i as u64 + 1)),
+        )
+        .await
+        .expect("the node starts");
+        nodes.push(node);
+    }
+    let metrics: Vec<SocketAddr> = nodes
+        .iter()
+        .map(|n| n.metrics_addr.expect("metrics are on"))
+        .collect();
+    let scrape = |addr: SocketAddr| async move {
+        let (_, rest) = get(addr, "/metrics").await;
+        let body = body_of(&rest).to_string();
+        let (v, types) = parse(&body);
+        (v, types, body)
+    };
+    within("every server serves", async {
+        loop {
+            let mut serving = 0;
+            for &m in &metrics {
+                if scrape(m).await.0.get("paddock_serving") == Some(&1.0) {
+                    serving += 1;
+                }
+            }
+            if serving == 3 {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+
+    let mut s = Session::open(nodes[0].grpc_addr, LONG_TIMEOUT_MS).await;
+    s.create_ok("/logged", b"x", pb::CreateMode::Persistent)
+        .await;
+    // Every server has logged the session's creation and the create by now or soon.
+    for &m in &metrics {
+        within("the writes logged on every server", async {
+            loop {
+                let (v, types, body) = scrape(m).await;
+                assert_eq!(
+                    types["paddock_log_synced_records_total"], "counter",
+                    "{body}"
+                );
+                assert_eq!(types["paddock_log_sync_seconds_total"], "counter", "{body}");
+                assert_eq!(types["paddock_log_sync_max_seconds"], "gauge", "{body}");
+                if v["paddock_log_synced_records_total"] >= 2.0 {
+                    assert!(v["paddock_fsync_batches_total"] >= 1.0, "{body}");
+                    assert!(
+                        v["paddock_log_synced_records_total"] >= v["paddock_fsync_batches_total"],
+                        "every group commit makes at least one record durable:\n{body}"
+                    );
+                    assert!(
+                        v["paddock_log_sync_seconds_total"] >= v["paddock_log_sync_max_seconds"],
+                        "{body}"
+                    );
+                    return;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+        })
+        .await;
+    }
+    drop(s);
+    for n in nodes {
+        n.shutdown().await;
+    }
+}

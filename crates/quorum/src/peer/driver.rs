@@ -4,7 +4,7 @@
 //! (`pending_look`) or that the election decided; [`Driver::settle`] then performs the
 //! transitions, in a loop, after every input.
 
-use super::log_writer::{LogWriter, Synced};
+use super::log_writer::{LogStats, LogWriter, Synced};
 use super::{PeerConfig, PeerRole, PeerStatus, PeerStorage, ProposeError, Request, StateMachine};
 use crate::command::{Command, Persisted};
 use crate::follower::Follower;
@@ -17,6 +17,7 @@ use paddock_election::{Election, ElectionTransport, QuorumVerifier, Role as Elec
 use paddock_types::{ServerId, Zxid};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::MissedTickBehavior;
@@ -132,6 +133,7 @@ where
         etrans: E,
         sm: Box<dyn StateMachine>,
         requests: mpsc::UnboundedReceiver<Request>,
+        log_stats: Arc<LogStats>,
     ) -> Result<
         (
             Self,
@@ -149,7 +151,7 @@ where
             config.election,
         );
         let (synced_tx, synced) = mpsc::unbounded_channel();
-        let (writer, writer_task) = LogWriter::spawn(storage.log.clone(), synced_tx);
+        let (writer, writer_task) = LogWriter::spawn(storage.log.clone(), synced_tx, log_stats);
         let (status, rx) = watch::channel(PeerStatus {
             role: PeerRole::Looking,
             leader: None,

@@ -18,7 +18,9 @@
 use bytes::Bytes;
 use paddock_storage::TxnLog;
 use paddock_types::Zxid;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
@@ -42,6 +44,46 @@ pub(crate) struct Synced {
     pub result: Result<(), String>,
 }
 
+/// What the log writer has done since the peer started, for metrics (relaxed atomics: each
+/// value is exact, two values read one after the other may be one group commit apart).
+#[derive(Debug, Default)]
+pub struct LogStats {
+    syncs: AtomicU64,
+    records: AtomicU64,
+    sync_micros: AtomicU64,
+    max_sync_micros: AtomicU64,
+}
+
+impl LogStats {
+    /// Group commits done: appends followed by one successful sync.
+    pub fn syncs(&self) -> u64 {
+        self.syncs.load(Ordering::Relaxed)
+    }
+
+    /// Records made durable by them.
+    pub fn records(&self) -> u64 {
+        self.records.load(Ordering::Relaxed)
+    }
+
+    /// Time spent in them (append + sync), in all.
+    pub fn sync_time(&self) -> Duration {
+        Duration::from_micros(self.sync_micros.load(Ordering::Relaxed))
+    }
+
+    /// The longest one.
+    pub fn max_sync_time(&self) -> Duration {
+        Duration::from_micros(self.max_sync_micros.load(Ordering::Relaxed))
+    }
+
+    fn record(&self, records: usize, took: Duration) {
+        let us = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
+        self.syncs.fetch_add(1, Ordering::Relaxed);
+        self.records.fetch_add(records as u64, Ordering::Relaxed);
+        self.sync_micros.fetch_add(us, Ordering::Relaxed);
+        self.max_sync_micros.fetch_max(us, Ordering::Relaxed);
+    }
+}
+
 pub(crate) struct LogWriter {
     jobs: mpsc::UnboundedSender<Job>,
 }
@@ -52,9 +94,10 @@ impl LogWriter {
     pub(crate) fn spawn(
         log: Arc<dyn TxnLog>,
         done: mpsc::UnboundedSender<Synced>,
+        stats: Arc<LogStats>,
     ) -> (LogWriter, JoinHandle<()>) {
         let (jobs, rx) = mpsc::unbounded_channel();
-        let task = tokio::spawn(run(log, rx, done));
+        let task = tokio::spawn(run(log, rx, done, stats));
         (LogWriter { jobs }, task)
     }
 
@@ -83,6 +126,7 @@ async fn run(
     log: Arc<dyn TxnLog>,
     mut rx: mpsc::UnboundedReceiver<Job>,
     done: mpsc::UnboundedSender<Synced>,
+    stats: Arc<LogStats>,
 ) {
     let mut failed: Option<String> = None;
     while let Some(first) = rx.recv().await {
@@ -111,11 +155,19 @@ async fn run(
         }
         if failed.is_none() && !records.is_empty() {
             let log = log.clone();
-            let written =
-                tokio::task::spawn_blocking(move || log.append(&records).and_then(|_| log.sync()))
-                    .await;
+            let n = records.len();
+            let written = tokio::task::spawn_blocking(move || {
+                let start = Instant::now();
+                log.append(&records)
+                    .and_then(|_| log.sync())
+                    .map(|()| start.elapsed())
+            })
+            .await;
             failed = match written {
-                Ok(Ok(())) => None,
+                Ok(Ok(took)) => {
+                    stats.record(n, took);
+                    None
+                }
                 Ok(Err(e)) => Some(e.to_string()),
                 Err(e) => Some(format!("the log write did not finish: {e}")),
             };
@@ -135,5 +187,50 @@ async fn run(
         for b in barriers {
             let _ = b.send(());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use paddock_storage::mem::MemTxnLog;
+
+    fn rec(z: u64) -> (Zxid, Bytes) {
+        (Zxid(z), Bytes::from(vec![z as u8; 3]))
+    }
+
+    #[tokio::test]
+    async fn stats_count_group_commits_and_their_records() {
+        let log = Arc::new(MemTxnLog::new());
+        let (done_tx, mut done) = mpsc::unbounded_channel();
+        let stats = Arc::new(LogStats::default());
+        let (writer, task) = LogWriter::spawn(log.clone(), done_tx, stats.clone());
+        assert!(writer.write(vec![rec(1), rec(2)], Zxid(2), 0));
+        assert!(writer.write(vec![rec(3)], Zxid(3), 0));
+        writer.barrier().await;
+        for last in [2, 3] {
+            let s = done.recv().await.expect("a report per write");
+            assert_eq!((s.last, s.result), (Zxid(last), Ok(())));
+        }
+        // One or two group commits (the writes may have been queued together), three records.
+        assert!((1..=2).contains(&stats.syncs()), "{stats:?}");
+        assert_eq!(stats.records(), 3);
+        assert!(stats.max_sync_time() <= stats.sync_time());
+        assert_eq!(log.sync_count(), stats.syncs());
+        drop(writer);
+        task.await.expect("the writer ends when its sender is gone");
+    }
+
+    #[tokio::test]
+    async fn a_failed_sync_is_not_counted() {
+        let log = Arc::new(MemTxnLog::new());
+        log.fail_syncs(true);
+        let (done_tx, mut done) = mpsc::unbounded_channel();
+        let stats = Arc::new(LogStats::default());
+        let (writer, _task) = LogWriter::spawn(log, done_tx, stats.clone());
+        assert!(writer.write(vec![rec(1)], Zxid(1), 0));
+        let s = done.recv().await.expect("a report");
+        assert!(s.result.is_err());
+        assert_eq!((stats.syncs(), stats.records()), (0, 0));
     }
 }

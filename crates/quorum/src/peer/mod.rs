@@ -57,6 +57,8 @@ mod driver;
 pub mod election_net;
 mod log_writer;
 
+pub use log_writer::LogStats;
+
 use bytes::Bytes;
 use paddock_election::{ElectionConfig, ElectionTransport, QuorumError, QuorumVerifier};
 use paddock_storage::{EpochStore, SnapshotStore, TxnLog};
@@ -245,6 +247,7 @@ pub struct PeerHandle {
     task: JoinHandle<()>,
     /// The log writer task: ends after the driver, once what it was given is written.
     writer: JoinHandle<()>,
+    log_stats: Arc<LogStats>,
 }
 
 /// Starts the peer task of `config.me` on `storage`: rebuilds `state_machine` from the latest
@@ -273,6 +276,7 @@ where
     }
     let me = config.me;
     let (requests, rx) = mpsc::unbounded_channel();
+    let log_stats = Arc::new(LogStats::default());
     let (driver, status, writer) = driver::Driver::new(
         config,
         verifier,
@@ -282,6 +286,7 @@ where
         election,
         state_machine,
         rx,
+        log_stats.clone(),
     )?;
     let task = tokio::spawn(driver.run());
     Ok(PeerHandle {
@@ -290,6 +295,7 @@ where
         status,
         task,
         writer,
+        log_stats,
     })
 }
 
@@ -318,6 +324,11 @@ impl PeerHandle {
     /// peer task is gone.
     pub fn submit(&self, data: Bytes) -> bool {
         self.proposer().submit(data)
+    }
+
+    /// Group commits of this peer's txn log so far (for metrics).
+    pub fn log_stats(&self) -> Arc<LogStats> {
+        self.log_stats.clone()
     }
 
     /// A cloneable handle that only proposes (for request pipelines).
