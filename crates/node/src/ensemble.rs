@@ -87,9 +87,9 @@ pub struct Ensemble {
 }
 
 impl Ensemble {
-    /// The peer's txn-log group commits so far (for metrics).
-    pub fn log_stats(&self) -> Option<Arc<paddock_quorum::peer::LogStats>> {
-        self.peer.as_ref().map(|p| p.log_stats())
+    /// The peer's counters (txn-log group commits, commit latency), for metrics.
+    pub fn peer_stats(&self) -> Option<Arc<paddock_quorum::peer::PeerStats>> {
+        self.peer.as_ref().map(|p| p.stats())
     }
 
     /// The peer's status now.

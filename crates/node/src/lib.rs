@@ -92,7 +92,7 @@ pub async fn start(config: &Config, myid: ServerId) -> anyhow::Result<Node> {
                 admin: status.clone(),
                 server: server.clone(),
                 quorum_size: ensemble.as_ref().map_or(1, |e| e.voters as u64),
-                peer_log: ensemble.as_ref().and_then(|e| e.log_stats()),
+                peer: ensemble.as_ref().and_then(|e| e.peer_stats()),
             };
             let addr = format!("{}:{port}", config.grpc_address);
             Some(metrics::MetricsServer::bind(&addr, source).await?)

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use paddock_gateway::AdminSource;
 use paddock_processor::Server;
-use paddock_quorum::peer::LogStats;
+use paddock_quorum::peer::PeerStats;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
@@ -40,9 +40,9 @@ pub struct MetricsSource {
     pub server: Arc<Server>,
     /// Voters in the ensemble (1 standalone).
     pub quorum_size: u64,
-    /// The ensemble peer's txn-log group commits (`None` standalone, where the processor's sync
-    /// stage writes the log and counts its batches itself).
-    pub peer_log: Option<Arc<LogStats>>,
+    /// The ensemble peer's counters: txn-log group commits and commit latency (`None`
+    /// standalone, where the processor's sync stage writes the log and counts its batches).
+    pub peer: Option<Arc<PeerStats>>,
 }
 
 impl MetricsSource {
@@ -116,27 +116,48 @@ impl MetricsSource {
             "Paths with at least one watch",
             p.watched_paths,
         );
-        let peer_syncs = self.peer_log.as_ref().map_or(0, |l| l.syncs());
+        let peer_syncs = self.peer.as_ref().map_or(0, |p| p.syncs());
         m.counter(
             "paddock_fsync_batches_total",
             "fsync'd batches written to the txn log",
             stats.batches.load(Ordering::Relaxed) + peer_syncs,
         );
-        if let Some(log) = &self.peer_log {
+        if let Some(peer) = &self.peer {
             m.counter(
                 "paddock_log_synced_records_total",
                 "Transactions made durable by the txn log's group commits",
-                log.records(),
+                peer.records(),
             );
             m.counter(
-                "paddock_log_sync_seconds_total",
+                "paddock_log_sync_seconds_sum",
                 "Time spent in txn-log group commits (append + fsync)",
-                log.sync_time().as_secs_f64(),
+                peer.sync_time().as_secs_f64(),
+            );
+            m.counter(
+                "paddock_log_sync_seconds_count",
+                "Txn-log group commits",
+                peer.syncs(),
             );
             m.gauge(
                 "paddock_log_sync_max_seconds",
                 "Longest txn-log group commit (append + fsync) since start",
-                log.max_sync_time().as_secs_f64(),
+                peer.max_sync_time().as_secs_f64(),
+            );
+            m.counter(
+                "paddock_commit_latency_seconds_sum",
+                "From logging a transaction (leader: proposing it; learner: receiving the \
+                 proposal) to applying it, summed",
+                peer.commit_time().as_secs_f64(),
+            );
+            m.counter(
+                "paddock_commit_latency_seconds_count",
+                "Transactions the commit latency sum covers",
+                peer.commits(),
+            );
+            m.gauge(
+                "paddock_commit_latency_max_seconds",
+                "Longest commit latency since start",
+                peer.max_commit_time().as_secs_f64(),
             );
         }
         m.counter(

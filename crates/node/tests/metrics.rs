@@ -170,8 +170,9 @@ async fn bind_failure_names_the_key() {
 }
 
 /// In an ensemble the txn log is written by the quorum peer, not the processor's sync stage:
-/// its group commits are what `paddock_fsync_batches_total` counts there, and the
-/// `paddock_log_*` metrics describe them, on every server.
+/// its group commits are what `paddock_fsync_batches_total` counts there, the `paddock_log_*`
+/// metrics describe them, and `paddock_commit_latency_*` the time from logging to applying, on
+/// every server.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_ensemble_server_exports_its_txn_log_group_commits() {
     let ports = peer_ports(3);
@@ -240,22 +241,44 @@ async fn an_ensemble_server_exports_its_txn_log_group_commits() {
         within("the writes logged on every server", async {
             loop {
                 let (v, types, body) = scrape(m).await;
-                assert_eq!(
-                    types["paddock_log_synced_records_total"], "counter",
-                    "{body}"
-                );
-                assert_eq!(types["paddock_log_sync_seconds_total"], "counter", "{body}");
-                assert_eq!(types["paddock_log_sync_max_seconds"], "gauge", "{body}");
-                if v["paddock_log_synced_records_total"] >= 2.0 {
+                for (name, kind) in [
+                    ("paddock_log_synced_records_total", "counter"),
+                    ("paddock_log_sync_seconds_sum", "counter"),
+                    ("paddock_log_sync_seconds_count", "counter"),
+                    ("paddock_log_sync_max_seconds", "gauge"),
+                    ("paddock_commit_latency_seconds_sum", "counter"),
+                    ("paddock_commit_latency_seconds_count", "counter"),
+                    ("paddock_commit_latency_max_seconds", "gauge"),
+                ] {
+                    assert_eq!(
+                        types.get(name).map(String::as_str),
+                        Some(kind),
+                        "{name}:\n{body}"
+                    );
+                }
+                // Both writes logged and applied here (the commit latency counts applied ones).
+                if v["paddock_log_synced_records_total"] >= 2.0
+                    && v["paddock_commit_latency_seconds_count"] >= 2.0
+                {
                     assert!(v["paddock_fsync_batches_total"] >= 1.0, "{body}");
+                    assert_eq!(
+                        v["paddock_log_sync_seconds_count"], v["paddock_fsync_batches_total"],
+                        "{body}"
+                    );
                     assert!(
                         v["paddock_log_synced_records_total"] >= v["paddock_fsync_batches_total"],
                         "every group commit makes at least one record durable:\n{body}"
                     );
                     assert!(
-                        v["paddock_log_sync_seconds_total"] >= v["paddock_log_sync_max_seconds"],
+                        v["paddock_log_sync_seconds_sum"] >= v["paddock_log_sync_max_seconds"],
                         "{body}"
                     );
+                    assert!(
+                        v["paddock_commit_latency_seconds_sum"]
+                            >= v["paddock_commit_latency_max_seconds"],
+                        "{body}"
+                    );
+                    assert!(v["paddock_commit_latency_max_seconds"] > 0.0, "{body}");
                     return;
                 }
                 tokio::time::sleep(std::time::Duration::from_millis(20)).await;

@@ -346,6 +346,13 @@ async fn three_peers_elect_one_leader_and_apply_100_proposals_in_order() {
         let syncs = c.nodes[id].log.sync_count() - syncs_before[i];
         eprintln!("peer {id}: {syncs} syncs for 100 proposals");
         assert!(syncs < 50, "peer {id}: {syncs} syncs");
+        // The peer's own counters agree with the log's (the election's writes included), and
+        // every proposal was timed from logging to applying.
+        let stats = c.handle(*id).stats();
+        assert_eq!(stats.syncs(), c.nodes[id].log.sync_count(), "peer {id}");
+        assert!(stats.records() >= 100, "peer {id}: {stats:?}");
+        assert_eq!(stats.commits(), 100, "peer {id}: {stats:?}");
+        assert!(stats.max_commit_time() <= stats.commit_time());
     }
     c.shutdown().await;
     eprintln!("elect + 100 proposals: {:?}", t.elapsed());

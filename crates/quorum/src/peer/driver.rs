@@ -4,7 +4,8 @@
 //! (`pending_look`) or that the election decided; [`Driver::settle`] then performs the
 //! transitions, in a loop, after every input.
 
-use super::log_writer::{LogStats, LogWriter, Synced};
+use super::log_writer::{LogWriter, Synced};
+use super::stats::PeerStats;
 use super::{PeerConfig, PeerRole, PeerStatus, PeerStorage, ProposeError, Request, StateMachine};
 use crate::command::{Command, Persisted};
 use crate::follower::Follower;
@@ -15,10 +16,10 @@ use crate::transport::{PeerEvent, PeerTransport};
 use bytes::Bytes;
 use paddock_election::{Election, ElectionTransport, QuorumVerifier, Role as ElectedRole};
 use paddock_types::{ServerId, Zxid};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::io::{Read, Write};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::MissedTickBehavior;
 
@@ -105,6 +106,10 @@ pub(crate) struct Driver<T, E> {
     /// The log writer thread (append + sync off the role loop) and its durability reports.
     writer: LogWriter,
     synced: mpsc::UnboundedReceiver<Synced>,
+    /// When each transaction not applied yet was logged here (increasing zxids), for the commit
+    /// latency in `stats`.
+    logged_at: VecDeque<(Zxid, Instant)>,
+    stats: Arc<PeerStats>,
     /// Reports of another generation are stale (a role ended, the log was cut or replaced).
     generation: u64,
     /// The last zxid handed to the writer in this generation, and the last reported durable.
@@ -133,7 +138,7 @@ where
         etrans: E,
         sm: Box<dyn StateMachine>,
         requests: mpsc::UnboundedReceiver<Request>,
-        log_stats: Arc<LogStats>,
+        stats: Arc<PeerStats>,
     ) -> Result<
         (
             Self,
@@ -151,7 +156,7 @@ where
             config.election,
         );
         let (synced_tx, synced) = mpsc::unbounded_channel();
-        let (writer, writer_task) = LogWriter::spawn(storage.log.clone(), synced_tx, log_stats);
+        let (writer, writer_task) = LogWriter::spawn(storage.log.clone(), synced_tx, stats.clone());
         let (status, rx) = watch::channel(PeerStatus {
             role: PeerRole::Looking,
             leader: None,
@@ -185,6 +190,8 @@ where
             appends: Vec::new(),
             writer,
             synced,
+            logged_at: VecDeque::new(),
+            stats,
             generation: 0,
             sent: Zxid::ZERO,
             notified: Zxid::ZERO,
@@ -347,6 +354,15 @@ where
             }
         };
         self.sm.apply(zxid, &data);
+        while let Some(&(z, at)) = self.logged_at.front() {
+            if z > zxid {
+                break;
+            }
+            self.logged_at.pop_front();
+            if z == zxid {
+                self.stats.record_commit(at.elapsed());
+            }
+        }
         self.cache = self.cache.split_off(&zxid);
         if let Some(tx) = self.waiting.remove(&zxid) {
             let _ = tx.send(Ok(zxid));
@@ -453,6 +469,12 @@ where
                         self.notices.push(Persisted::CurrentEpoch(e));
                     }
                     Command::Log { zxid, data } => {
+                        // Broadcast only: records of a sync phase wait for NEWLEADER/UPTODATE.
+                        if self.serving
+                            && self.logged_at.back().is_none_or(|(last, _)| *last < zxid)
+                        {
+                            self.logged_at.push_back((zxid, Instant::now()));
+                        }
                         self.appends.push((zxid, data.clone()));
                         self.cache.insert(zxid, data);
                     }
@@ -471,6 +493,7 @@ where
                         }
                         self.storage.log.truncate_after(to).map_err(fatal)?;
                         self.cache.retain(|z, _| *z <= to);
+                        self.logged_at.retain(|(z, _)| *z <= to);
                         if self.sm.last_applied() > to {
                             self.rebuild(Some(to))?;
                         }
@@ -481,6 +504,7 @@ where
                         self.drain().await?;
                         self.notices = keep;
                         self.install_snapshot(zxid, &data)?;
+                        self.logged_at.clear();
                         self.sent = zxid;
                         self.notified = zxid;
                         self.notices.push(Persisted::Log(zxid));
@@ -839,6 +863,7 @@ where
     async fn leave_role(&mut self) {
         // Durability reports still in flight belong to the role that ends.
         self.generation += 1;
+        self.logged_at.clear();
         self.notified = self.notified.max(self.sent);
         match std::mem::replace(&mut self.role, Role::Looking) {
             Role::Looking => {}

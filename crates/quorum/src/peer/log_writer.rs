@@ -18,9 +18,10 @@
 use bytes::Bytes;
 use paddock_storage::TxnLog;
 use paddock_types::Zxid;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
+
+use super::stats::PeerStats;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
@@ -44,46 +45,6 @@ pub(crate) struct Synced {
     pub result: Result<(), String>,
 }
 
-/// What the log writer has done since the peer started, for metrics (relaxed atomics: each
-/// value is exact, two values read one after the other may be one group commit apart).
-#[derive(Debug, Default)]
-pub struct LogStats {
-    syncs: AtomicU64,
-    records: AtomicU64,
-    sync_micros: AtomicU64,
-    max_sync_micros: AtomicU64,
-}
-
-impl LogStats {
-    /// Group commits done: appends followed by one successful sync.
-    pub fn syncs(&self) -> u64 {
-        self.syncs.load(Ordering::Relaxed)
-    }
-
-    /// Records made durable by them.
-    pub fn records(&self) -> u64 {
-        self.records.load(Ordering::Relaxed)
-    }
-
-    /// Time spent in them (append + sync), in all.
-    pub fn sync_time(&self) -> Duration {
-        Duration::from_micros(self.sync_micros.load(Ordering::Relaxed))
-    }
-
-    /// The longest one.
-    pub fn max_sync_time(&self) -> Duration {
-        Duration::from_micros(self.max_sync_micros.load(Ordering::Relaxed))
-    }
-
-    fn record(&self, records: usize, took: Duration) {
-        let us = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
-        self.syncs.fetch_add(1, Ordering::Relaxed);
-        self.records.fetch_add(records as u64, Ordering::Relaxed);
-        self.sync_micros.fetch_add(us, Ordering::Relaxed);
-        self.max_sync_micros.fetch_max(us, Ordering::Relaxed);
-    }
-}
-
 pub(crate) struct LogWriter {
     jobs: mpsc::UnboundedSender<Job>,
 }
@@ -94,7 +55,7 @@ impl LogWriter {
     pub(crate) fn spawn(
         log: Arc<dyn TxnLog>,
         done: mpsc::UnboundedSender<Synced>,
-        stats: Arc<LogStats>,
+        stats: Arc<PeerStats>,
     ) -> (LogWriter, JoinHandle<()>) {
         let (jobs, rx) = mpsc::unbounded_channel();
         let task = tokio::spawn(run(log, rx, done, stats));
@@ -126,7 +87,7 @@ async fn run(
     log: Arc<dyn TxnLog>,
     mut rx: mpsc::UnboundedReceiver<Job>,
     done: mpsc::UnboundedSender<Synced>,
-    stats: Arc<LogStats>,
+    stats: Arc<PeerStats>,
 ) {
     let mut failed: Option<String> = None;
     while let Some(first) = rx.recv().await {
@@ -165,7 +126,7 @@ async fn run(
             .await;
             failed = match written {
                 Ok(Ok(took)) => {
-                    stats.record(n, took);
+                    stats.record_sync(n, took);
                     None
                 }
                 Ok(Err(e)) => Some(e.to_string()),
@@ -203,7 +164,7 @@ mod tests {
     async fn stats_count_group_commits_and_their_records() {
         let log = Arc::new(MemTxnLog::new());
         let (done_tx, mut done) = mpsc::unbounded_channel();
-        let stats = Arc::new(LogStats::default());
+        let stats = Arc::new(PeerStats::default());
         let (writer, task) = LogWriter::spawn(log.clone(), done_tx, stats.clone());
         assert!(writer.write(vec![rec(1), rec(2)], Zxid(2), 0));
         assert!(writer.write(vec![rec(3)], Zxid(3), 0));
@@ -226,7 +187,7 @@ mod tests {
         let log = Arc::new(MemTxnLog::new());
         log.fail_syncs(true);
         let (done_tx, mut done) = mpsc::unbounded_channel();
-        let stats = Arc::new(LogStats::default());
+        let stats = Arc::new(PeerStats::default());
         let (writer, _task) = LogWriter::spawn(log, done_tx, stats.clone());
         assert!(writer.write(vec![rec(1)], Zxid(1), 0));
         let s = done.recv().await.expect("a report");

@@ -56,8 +56,9 @@
 mod driver;
 pub mod election_net;
 mod log_writer;
+mod stats;
 
-pub use log_writer::LogStats;
+pub use stats::PeerStats;
 
 use bytes::Bytes;
 use paddock_election::{ElectionConfig, ElectionTransport, QuorumError, QuorumVerifier};
@@ -247,7 +248,7 @@ pub struct PeerHandle {
     task: JoinHandle<()>,
     /// The log writer task: ends after the driver, once what it was given is written.
     writer: JoinHandle<()>,
-    log_stats: Arc<LogStats>,
+    stats: Arc<PeerStats>,
 }
 
 /// Starts the peer task of `config.me` on `storage`: rebuilds `state_machine` from the latest
@@ -276,7 +277,7 @@ where
     }
     let me = config.me;
     let (requests, rx) = mpsc::unbounded_channel();
-    let log_stats = Arc::new(LogStats::default());
+    let stats = Arc::new(PeerStats::default());
     let (driver, status, writer) = driver::Driver::new(
         config,
         verifier,
@@ -286,7 +287,7 @@ where
         election,
         state_machine,
         rx,
-        log_stats.clone(),
+        stats.clone(),
     )?;
     let task = tokio::spawn(driver.run());
     Ok(PeerHandle {
@@ -295,7 +296,7 @@ where
         status,
         task,
         writer,
-        log_stats,
+        stats,
     })
 }
 
@@ -326,9 +327,9 @@ impl PeerHandle {
         self.proposer().submit(data)
     }
 
-    /// Group commits of this peer's txn log so far (for metrics).
-    pub fn log_stats(&self) -> Arc<LogStats> {
-        self.log_stats.clone()
+    /// This peer's counters (group commits, commit latency), for metrics.
+    pub fn stats(&self) -> Arc<PeerStats> {
+        self.stats.clone()
     }
 
     /// A cloneable handle that only proposes (for request pipelines).
