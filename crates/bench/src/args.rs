@@ -186,6 +186,22 @@ impl Config {
 }
 
 impl Args {
+    /// The validated run from the process's command line as `command` (this crate's [`Args`]
+    /// under a binary's own name and help) parses it; exits like clap on bad flags (status 2).
+    pub fn config_from_command_line(mut command: clap::Command) -> Config {
+        use clap::FromArgMatches;
+        let args = match Args::from_arg_matches(&command.clone().get_matches()) {
+            Ok(a) => a,
+            Err(e) => e.exit(),
+        };
+        match args.validate() {
+            Ok(c) => c,
+            Err(msg) => command
+                .error(clap::error::ErrorKind::ValueValidation, msg)
+                .exit(),
+        }
+    }
+
     /// Checks the flags; the error names the flag and says what is allowed.
     pub fn validate(&self) -> Result<Config, String> {
         let servers = parse_servers(&self.server)?;

@@ -4,8 +4,8 @@ use std::process::ExitCode;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use clap::{CommandFactory, Parser};
-use paddock_bench::{args::Args, run};
+use clap::CommandFactory;
+use paddock_bench::{args::Args, run, stats::Report};
 
 // The load generator shares the machine with the servers it measures: the cheaper it is, the
 // more CPU is left to them (same allocator as the server binary).
@@ -13,22 +13,10 @@ use paddock_bench::{args::Args, run};
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
-    let args = Args::parse();
-    let cfg = match args.validate() {
-        Ok(c) => c,
-        Err(msg) => Args::command()
-            .error(clap::error::ErrorKind::ValueValidation, msg)
-            .exit(),
-    };
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let cfg = Args::config_from_command_line(Args::command());
+    let rt = match paddock_bench::runtime("paddock-bench") {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("paddock-bench: cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(status) => return status,
     };
     let json = cfg.json;
     let result = rt.block_on(async move {
@@ -46,23 +34,5 @@ fn main() -> ExitCode {
         });
         run::run(cfg, &run::run_id(), shared).await
     });
-    match result {
-        Ok(report) => {
-            if json {
-                eprint!("{}", report.human());
-                println!("{}", report.json());
-            } else {
-                print!("{}", report.human());
-            }
-            if report.lost.is_empty() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            }
-        }
-        Err(e) => {
-            eprintln!("paddock-bench: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    Report::finish("paddock-bench", result, json)
 }

@@ -11,6 +11,11 @@ use std::time::{Duration, Instant};
 
 use futures::stream::{FuturesUnordered, StreamExt};
 
+use crate::args::Config;
+use crate::session::SessionError;
+use crate::stats::{LostSession, Recorder};
+use crate::workload::OpKind;
+
 /// One session's schedule.
 #[derive(Debug, Clone)]
 pub struct Pacer {
@@ -76,6 +81,111 @@ pub async fn wait<F: Future>(
         },
         None => answer(in_flight.next().await),
     }
+}
+
+/// How one request ended, as a session loop counts it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answered {
+    Ok,
+    /// A ZooKeeper error answer (NoNode, BadVersion, ...): counted, the session goes on.
+    Failed(i32),
+    /// The session is unusable: this request and every one in flight are lost with it.
+    Lost(SessionError),
+}
+
+/// What a session loop measured.
+#[derive(Debug)]
+pub struct LoopEnd {
+    pub recorder: Recorder,
+    /// When its last answer arrived.
+    pub finished: Instant,
+    pub lost: Option<SessionError>,
+}
+
+/// One bench session's loop, whatever the protocol: keeps up to `pipeline` requests made by
+/// `send` in flight (on `pacer`'s schedule under `--rate`, else as fast as answers come) while
+/// `more(sent)` holds, records every answer, and stops early when the session is lost.
+/// `on_answer(answer, still_in_flight)` sees every answer first (progress counters).
+pub async fn session_loop<Fut>(
+    start: Instant,
+    pipeline: usize,
+    mut pacer: Option<Pacer>,
+    mut more: impl FnMut(u64) -> bool,
+    mut send: impl FnMut() -> Fut,
+    mut on_answer: impl FnMut(&Answered, u64),
+) -> LoopEnd
+where
+    Fut: Future<Output = (OpKind, Instant, Answered)>,
+{
+    let mut recorder = Recorder::default();
+    let mut in_flight = FuturesUnordered::new();
+    let mut sent = 0u64;
+    let mut finished = start;
+    let mut lost = None;
+    loop {
+        while in_flight.len() < pipeline
+            && more(sent)
+            && pacer.as_ref().is_none_or(|p| p.due(Instant::now()))
+        {
+            in_flight.push(send());
+            sent += 1;
+            if let Some(p) = pacer.as_mut() {
+                p.advance();
+            }
+        }
+        // Open loop: wake for the next scheduled send as well as for answers.
+        let next_send = pacer
+            .as_ref()
+            .filter(|_| in_flight.len() < pipeline && more(sent))
+            .map(Pacer::next_at);
+        let (kind, at, answered) = match wait(&mut in_flight, next_send).await {
+            Next::Answer(a) => a,
+            Next::Send => continue,
+            Next::Done => break,
+        };
+        let now = Instant::now();
+        finished = now;
+        on_answer(&answered, in_flight.len() as u64);
+        match answered {
+            Answered::Ok => recorder.record(kind, now - at),
+            Answered::Failed(code) => recorder.error(code, 1),
+            Answered::Lost(e) => {
+                recorder.error(e.code, in_flight.len() as u64 + 1);
+                lost = Some(e);
+                break;
+            }
+        }
+    }
+    LoopEnd {
+        recorder,
+        finished,
+        lost,
+    }
+}
+
+/// The run's figures from every session's [`LoopEnd`] (with its session index): the merged
+/// recorder, the time from `start` to the last answer, and the lost sessions in index order.
+pub fn merge(
+    cfg: &Config,
+    start: Instant,
+    mut ends: Vec<(usize, LoopEnd)>,
+) -> (Duration, Recorder, Vec<LostSession>) {
+    ends.sort_by_key(|(index, _)| *index);
+    let mut recorder = Recorder::default();
+    let mut lost = Vec::new();
+    let mut last = start;
+    for (index, end) in ends {
+        recorder.merge(&end.recorder);
+        last = last.max(end.finished);
+        if let Some(error) = end.lost {
+            lost.push(LostSession {
+                index,
+                server: cfg.server_of(index).to_string(),
+                error,
+            });
+        }
+    }
+    (last - start, recorder, lost)
 }
 
 #[cfg(test)]

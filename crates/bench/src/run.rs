@@ -14,16 +14,16 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use bytes::Bytes;
-use futures::stream::{self, FuturesUnordered, StreamExt};
+use futures::stream::{self, StreamExt};
 use paddock_client::{Client, CreateMode, Error, ErrorCode, MultiOp};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::args::{Config, Stop};
-use crate::pace::{self, Next, Pacer};
+use crate::pace::{self, Answered, LoopEnd, Pacer};
 use crate::session::{self, describe, is_session_failure, SessionError};
 use crate::stats::{LostSession, Recorder, Report};
-use crate::workload::{key_path, session_rng, value, OpGen, OpKind, Request};
+use crate::workload::{key_path, value, OpGen, OpKind, Request};
 
 /// Most ops in one setup multi, and most data bytes (the server caps a multi's data at 1 MiB).
 const SETUP_BATCH_OPS: usize = 500;
@@ -145,10 +145,9 @@ async fn measure(
     let (start_tx, start_rx) = watch::channel(None::<Instant>);
     let mut workers = JoinSet::new();
     for (index, session) in sessions.into_iter().enumerate() {
-        let gen = OpGen::new(
-            session_rng(cfg.seed, index),
-            cfg.workload,
-            cfg.read_pct,
+        let gen = OpGen::for_session(
+            cfg,
+            index,
             keys.clone(),
             create_prefix.clone(),
             data.clone(),
@@ -172,9 +171,6 @@ async fn measure(
     start_tx.send_replace(Some(start));
     let progress = (!cfg.quiet).then(|| tokio::spawn(progress(shared.clone(), start)));
 
-    let mut recorder = Recorder::default();
-    let mut lost = Vec::new();
-    let mut last = start;
     let mut outcomes = Vec::with_capacity(cfg.sessions);
     while let Some(done) = workers.join_next().await {
         outcomes.push(done.context("a session task panicked")?);
@@ -182,19 +178,7 @@ async fn measure(
     if let Some(p) = progress {
         p.abort();
     }
-    outcomes.sort_by_key(|o| o.index);
-    for o in outcomes {
-        recorder.merge(&o.recorder);
-        last = last.max(o.finished);
-        if let Some(error) = o.lost {
-            lost.push(LostSession {
-                index: o.index,
-                server: cfg.server_of(o.index).to_string(),
-                error,
-            });
-        }
-    }
-    Ok((last - start, recorder, lost))
+    Ok(pace::merge(cfg, start, outcomes))
 }
 
 /// Opens every session (session i on server i mod n); all or nothing.
@@ -255,15 +239,6 @@ async fn progress(shared: Arc<Shared>, start: Instant) {
     }
 }
 
-/// What one session measured.
-struct Outcome {
-    index: usize,
-    recorder: Recorder,
-    /// When its last answer arrived.
-    finished: Instant,
-    lost: Option<SessionError>,
-}
-
 struct Worker {
     index: usize,
     pipeline: usize,
@@ -283,76 +258,43 @@ impl Worker {
         client: Client,
         mut gen: OpGen,
         mut start: watch::Receiver<Option<Instant>>,
-    ) -> Outcome {
+    ) -> (usize, LoopEnd) {
         let start = match start.wait_for(Option::is_some).await {
             Ok(s) => s.expect("waited for Some"),
             Err(_) => Instant::now(),
         };
         let deadline = self.duration.map(|d| start + d);
-        let mut recorder = Recorder::default();
-        let mut in_flight = FuturesUnordered::new();
-        let mut sent = 0u64;
-        let mut lost = None;
-        let mut finished = start;
-        let mut pacer = self
+        let pacer = self
             .rate
             .map(|(rate, sessions)| Pacer::new(rate, sessions, self.index, start));
-        loop {
-            while in_flight.len() < self.pipeline
-                && self.more(sent, deadline)
-                && pacer.as_ref().is_none_or(|p| p.due(Instant::now()))
-            {
+        let shared = self.shared.clone();
+        let end = pace::session_loop(
+            start,
+            self.pipeline,
+            pacer,
+            |sent| self.more(sent, deadline),
+            || {
                 let (kind, req) = gen.next_op();
-                let at = Instant::now();
-                in_flight.push(send(&client, kind, at, req));
-                sent += 1;
-                if let Some(p) = pacer.as_mut() {
-                    p.advance();
+                send(&client, kind, Instant::now(), req)
+            },
+            |answered, in_flight| match answered {
+                Answered::Ok => {
+                    shared.ops.fetch_add(1, Ordering::Relaxed);
                 }
-            }
-            // Open loop: wake for the next scheduled send as well as for answers.
-            let next_send = pacer
-                .as_ref()
-                .filter(|_| in_flight.len() < self.pipeline && self.more(sent, deadline))
-                .map(Pacer::next_at);
-            let (kind, at, result) = match pace::wait(&mut in_flight, next_send).await {
-                Next::Answer(a) => a,
-                Next::Send => continue,
-                Next::Done => break,
-            };
-            let now = Instant::now();
-            finished = now;
-            match result {
-                Ok(()) => {
-                    recorder.record(kind, now - at);
-                    self.shared.ops.fetch_add(1, Ordering::Relaxed);
+                Answered::Failed(_) => {
+                    shared.errors.fetch_add(1, Ordering::Relaxed);
                 }
-                Err(e) if !is_session_failure(&e) => {
-                    recorder.error(e.code().code(), 1);
-                    self.shared.errors.fetch_add(1, Ordering::Relaxed);
+                Answered::Lost(_) => {
+                    shared.errors.fetch_add(in_flight + 1, Ordering::Relaxed);
                 }
-                Err(e) => {
-                    // This request and whatever is unanswered are lost with the session.
-                    let e = SessionError::from(e);
-                    let n = in_flight.len() as u64 + 1;
-                    recorder.error(e.code, n);
-                    self.shared.errors.fetch_add(n, Ordering::Relaxed);
-                    lost = Some(e);
-                    break;
-                }
-            }
-        }
-        drop(in_flight);
-        if lost.is_none() {
+            },
+        )
+        .await;
+        if end.lost.is_none() {
             let _ = tokio::time::timeout(Duration::from_secs(5), client.close()).await;
         }
         // A lost session is dropped without closing: its stream goes, the server expires it.
-        Outcome {
-            index: self.index,
-            recorder,
-            finished,
-            lost,
-        }
+        (self.index, end)
     }
 
     fn more(&self, sent: u64, deadline: Option<Instant>) -> bool {
@@ -372,7 +314,7 @@ async fn send(
     kind: OpKind,
     at: Instant,
     req: Request,
-) -> (OpKind, Instant, Result<(), Error>) {
+) -> (OpKind, Instant, Answered) {
     let result = match req {
         Request::Create { path, data } => client
             .create(&path, data, CreateMode::PersistentSequential)
@@ -381,7 +323,12 @@ async fn send(
         Request::SetData { path, data } => client.set_data(&path, data, -1).await.map(drop),
         Request::GetData { path } => client.get_data(&path).await.map(drop),
     };
-    (kind, at, result)
+    let answered = match result {
+        Ok(()) => Answered::Ok,
+        Err(e) if !is_session_failure(&e) => Answered::Failed(e.code().code()),
+        Err(e) => Answered::Lost(SessionError::from(e)),
+    };
+    (kind, at, answered)
 }
 
 /// Runs `batches` as multis on `client` with up to `depth` in flight; returns the outcomes in

@@ -167,6 +167,35 @@ pub struct Report {
 }
 
 impl Report {
+    /// Prints a run's outcome as the bench binaries do — the summary on stdout, or with `json`
+    /// the JSON line on stdout and the summary on stderr; an error on stderr prefixed with
+    /// `program` — and gives their exit status: success only when no session was lost.
+    pub fn finish(
+        program: &str,
+        result: anyhow::Result<Report>,
+        json: bool,
+    ) -> std::process::ExitCode {
+        match result {
+            Ok(report) => {
+                if json {
+                    eprint!("{}", report.human());
+                    println!("{}", report.json());
+                } else {
+                    print!("{}", report.human());
+                }
+                if report.lost.is_empty() {
+                    std::process::ExitCode::SUCCESS
+                } else {
+                    std::process::ExitCode::FAILURE
+                }
+            }
+            Err(e) => {
+                eprintln!("{program}: {e:#}");
+                std::process::ExitCode::FAILURE
+            }
+        }
+    }
+
     pub fn ops_per_sec(&self) -> f64 {
         let s = self.elapsed.as_secs_f64();
         if s > 0.0 {

@@ -123,6 +123,24 @@ impl OpGen {
         }
     }
 
+    /// Session `index`'s generator for the run `cfg` (its own seed: `cfg.seed + index`).
+    pub fn for_session(
+        cfg: &crate::args::Config,
+        index: usize,
+        keys: Arc<[String]>,
+        create_prefix: Arc<str>,
+        value: Bytes,
+    ) -> OpGen {
+        OpGen::new(
+            session_rng(cfg.seed, index),
+            cfg.workload,
+            cfg.read_pct,
+            keys,
+            create_prefix,
+            value,
+        )
+    }
+
     /// The next request's kind and key index (`None` for a create): the deterministic part.
     pub fn choose(&mut self) -> (OpKind, Option<u64>) {
         let n = self.keys.len() as u64;

@@ -16,13 +16,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use bytes::Bytes;
-use clap::{CommandFactory, FromArgMatches};
+use clap::CommandFactory;
 use futures::stream::{FuturesUnordered, StreamExt};
 use paddock_bench::args::{Args, Config, Stop};
-use paddock_bench::pace::{self, Next, Pacer};
+use paddock_bench::pace::{self, Answered, LoopEnd, Pacer};
 use paddock_bench::session::SessionError;
-use paddock_bench::stats::{LostSession, Recorder, Report};
-use paddock_bench::workload::{key_path, session_rng, value, OpGen, OpKind, Request};
+use paddock_bench::stats::Report;
+use paddock_bench::workload::{key_path, value, OpGen, OpKind, Request};
 use tokio::task::JoinSet;
 use zookeeper_client as zk;
 
@@ -122,18 +122,7 @@ async fn cleanup(cfg: &Config, parent: &str) -> anyhow::Result<usize> {
     Ok(n)
 }
 
-struct Outcome {
-    index: usize,
-    recorder: Recorder,
-    finished: Instant,
-    lost: Option<SessionError>,
-}
-
-async fn send(
-    client: &zk::Client,
-    kind: OpKind,
-    req: Request,
-) -> (OpKind, Instant, Result<(), zk::Error>) {
+async fn send(client: &zk::Client, kind: OpKind, req: Request) -> (OpKind, Instant, Answered) {
     let at = Instant::now();
     let result = match req {
         Request::Create { path, data } => {
@@ -143,7 +132,14 @@ async fn send(
         Request::SetData { path, data } => client.set_data(&path, &data, None).await.map(drop),
         Request::GetData { path } => client.get_data(&path).await.map(drop),
     };
-    (kind, at, result)
+    let answered = match result {
+        Ok(()) => Answered::Ok,
+        Err(e) => match code_of(&e) {
+            Ok(code) => Answered::Failed(code),
+            Err(lost) => Answered::Lost(lost),
+        },
+    };
+    (kind, at, answered)
 }
 
 /// One session's closed loop, as paddock-bench's.
@@ -153,66 +149,29 @@ async fn session(
     mut gen: OpGen,
     cfg: Arc<Config>,
     start: Instant,
-) -> Outcome {
+) -> (usize, LoopEnd) {
     let deadline = match cfg.stop {
         Stop::After(d) => Some(start + d),
         Stop::Ops(_) => None,
     };
     let quota = cfg.quota_of(index);
-    let mut recorder = Recorder::default();
-    let mut in_flight = FuturesUnordered::new();
-    let mut sent = 0u64;
-    let mut finished = start;
-    let mut lost = None;
-    let mut pacer = cfg
+    let pacer = cfg
         .rate
         .map(|rate| Pacer::new(rate, cfg.sessions, index, start));
-    let more =
-        |sent: u64| quota.is_none_or(|q| sent < q) && deadline.is_none_or(|d| Instant::now() < d);
-    loop {
-        while in_flight.len() < cfg.pipeline
-            && more(sent)
-            && pacer.as_ref().is_none_or(|p| p.due(Instant::now()))
-        {
+    let end = pace::session_loop(
+        start,
+        cfg.pipeline,
+        pacer,
+        |sent| quota.is_none_or(|q| sent < q) && deadline.is_none_or(|d| Instant::now() < d),
+        || {
             let (kind, req) = gen.next_op();
-            in_flight.push(send(&client, kind, req));
-            sent += 1;
-            if let Some(p) = pacer.as_mut() {
-                p.advance();
-            }
-        }
-        // Open loop: wake for the next scheduled send as well as for answers.
-        let next_send = pacer
-            .as_ref()
-            .filter(|_| in_flight.len() < cfg.pipeline && more(sent))
-            .map(Pacer::next_at);
-        let (kind, at, result) = match pace::wait(&mut in_flight, next_send).await {
-            Next::Answer(a) => a,
-            Next::Send => continue,
-            Next::Done => break,
-        };
-        let now = Instant::now();
-        finished = now;
-        match result {
-            Ok(()) => recorder.record(kind, now - at),
-            Err(e) => match code_of(&e) {
-                Ok(code) => recorder.error(code, 1),
-                Err(session_error) => {
-                    recorder.error(session_error.code, in_flight.len() as u64 + 1);
-                    lost = Some(session_error);
-                    break;
-                }
-            },
-        }
-    }
-    drop(in_flight);
+            send(&client, kind, req)
+        },
+        |_, _| {},
+    )
+    .await;
     drop(client);
-    Outcome {
-        index,
-        recorder,
-        finished,
-        lost,
-    }
+    (index, end)
 }
 
 async fn run(cfg: Config) -> anyhow::Result<Report> {
@@ -240,10 +199,9 @@ async fn run(cfg: Config) -> anyhow::Result<Report> {
     let start = Instant::now();
     let mut tasks = JoinSet::new();
     for (index, client) in clients.into_iter().enumerate() {
-        let gen = OpGen::new(
-            session_rng(cfg.seed, index),
-            cfg.workload,
-            cfg.read_pct,
+        let gen = OpGen::for_session(
+            &cfg,
+            index,
             keys.clone(),
             create_prefix.clone(),
             data.clone(),
@@ -254,21 +212,7 @@ async fn run(cfg: Config) -> anyhow::Result<Report> {
     while let Some(done) = tasks.join_next().await {
         outcomes.push(done.context("a session task panicked")?);
     }
-    outcomes.sort_by_key(|o| o.index);
-    let mut recorder = Recorder::default();
-    let mut lost = Vec::new();
-    let mut last = start;
-    for o in outcomes {
-        recorder.merge(&o.recorder);
-        last = last.max(o.finished);
-        if let Some(error) = o.lost {
-            lost.push(LostSession {
-                index: o.index,
-                server: cfg.server_of(o.index).to_string(),
-                error,
-            });
-        }
-    }
+    let (elapsed, recorder, lost) = pace::merge(&cfg, start, outcomes);
     if !cfg.keep {
         if let Err(e) = cleanup(&cfg, &parent).await {
             eprintln!("paddock-bench-zk: cleanup of {parent} failed: {e:#}");
@@ -280,64 +224,29 @@ async fn run(cfg: Config) -> anyhow::Result<Report> {
     Ok(Report {
         config: Arc::unwrap_or_clone(cfg),
         parent,
-        elapsed: last - start,
+        elapsed,
         recorder,
         lost,
     })
 }
 
 fn main() -> ExitCode {
-    let command = || {
-        Args::command()
-            .name("paddock-bench-zk")
-            .bin_name("paddock-bench-zk")
-            .about("paddock-bench's workload against Apache ZooKeeper (native protocol, port 2181)")
-            .long_about(
-                "paddock-bench-zk: paddock-bench's workload against Apache ZooKeeper, over \
+    let command = Args::command()
+        .name("paddock-bench-zk")
+        .bin_name("paddock-bench-zk")
+        .about("paddock-bench's workload against Apache ZooKeeper (native protocol, port 2181)")
+        .long_about(
+            "paddock-bench-zk: paddock-bench's workload against Apache ZooKeeper, over \
                  ZooKeeper's native protocol, for side-by-side figures (make bench-zk).\n\n\
                  Same flags, key choice, closed loops and report as paddock-bench: --sessions \
                  sessions (one connection each, round-robin over --server), each with up to \
                  --pipeline requests in flight, for --duration seconds or --ops requests.",
-            )
-    };
-    let args = match Args::from_arg_matches(&command().get_matches()) {
-        Ok(a) => a,
-        Err(e) => e.exit(),
-    };
-    let cfg = match args.validate() {
-        Ok(c) => c,
-        Err(msg) => command()
-            .error(clap::error::ErrorKind::ValueValidation, msg)
-            .exit(),
-    };
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+        );
+    let cfg = Args::config_from_command_line(command);
+    let rt = match paddock_bench::runtime("paddock-bench-zk") {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("paddock-bench-zk: cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(status) => return status,
     };
     let json = cfg.json;
-    match rt.block_on(run(cfg)) {
-        Ok(report) => {
-            if json {
-                eprint!("{}", report.human());
-                println!("{}", report.json());
-            } else {
-                print!("{}", report.human());
-            }
-            if report.lost.is_empty() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            }
-        }
-        Err(e) => {
-            eprintln!("paddock-bench-zk: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    Report::finish("paddock-bench-zk", rt.block_on(run(cfg)), json)
 }
