@@ -1,4 +1,6 @@
-//! The send schedule of one session under `--rate` (open loop).
+//! One bench session's loop, whatever the protocol ([`session_loop`], used by paddock-bench and
+//! paddock-bench-zk), its send schedule under `--rate` ([`Pacer`]), and the run's figures from
+//! all sessions ([`merge`]).
 //!
 //! The total rate is split evenly over the sessions; session i of n sends every n / rate
 //! seconds, starting i / n of an interval after the start, so the sessions' sends interleave
