@@ -92,6 +92,13 @@ impl Drop for Telemetry {
     }
 }
 
+/// Whether log lines get ANSI colours: only on a terminal, and not when `NO_COLOR` is set to
+/// anything non-empty (no-color.org). A log redirected to a file, or read through
+/// `docker logs`, stays plain text that grep and log shippers can take.
+fn colour_wanted(stderr_is_terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
+    stderr_is_terminal && no_color.is_none_or(|v| v.is_empty())
+}
+
 /// Installs the global subscriber: `RUST_LOG` filter (default `info`), human-readable output on
 /// stderr, and OTLP span export when an endpoint variable is set. Safe to call more than once:
 /// later calls install nothing and return a guard that exports nothing.
@@ -112,7 +119,14 @@ pub fn init() -> Telemetry {
     };
 
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let fmt_layer = fmt::layer().with_writer(std::io::stderr).with_target(false);
+    let colour = colour_wanted(
+        std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        std::env::var_os("NO_COLOR").as_deref(),
+    );
+    let fmt_layer = fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_ansi(colour)
+        .with_target(false);
     let otel_layer = provider.as_ref().map(|p| {
         tracing_opentelemetry::layer()
             .with_tracer(p.tracer("paddock"))
@@ -204,4 +218,19 @@ fn not_the_exporters_own() -> Targets {
         .with_target("tonic::transport", LevelFilter::OFF)
         .with_target("tower::buffer", LevelFilter::OFF)
         .with_target("opentelemetry", LevelFilter::OFF)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::colour_wanted;
+    use std::ffi::OsStr;
+
+    #[test]
+    fn colours_only_on_a_terminal_without_no_color() {
+        assert!(colour_wanted(true, None));
+        assert!(colour_wanted(true, Some(OsStr::new(""))));
+        assert!(!colour_wanted(true, Some(OsStr::new("1"))));
+        assert!(!colour_wanted(false, None));
+        assert!(!colour_wanted(false, Some(OsStr::new(""))));
+    }
 }
