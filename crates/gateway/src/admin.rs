@@ -331,6 +331,7 @@ mod tests {
                 watched_paths: 2,
                 latency_min_us: 200,
                 latency_total_us: 6000,
+                // 3.9 ms: max rounds up to 4, min (0.2 ms) down to 0.
                 latency_max_us: 3900,
                 latency_count: 4,
             },
@@ -341,7 +342,7 @@ mod tests {
     fn srvr_is_zookeepers_block() {
         assert_eq!(
             srvr(&status(true), "paddock-0.1.0", None),
-            "Zookeeper version: paddock-0.1.0\nLatency min/avg/max: 0/1.5/3\nReceived: 12\n\
+            "Zookeeper version: paddock-0.1.0\nLatency min/avg/max: 0/1.5/4\nReceived: 12\n\
              Sent: 11\nConnections: 1\nOutstanding: 0\nZxid: 0x10000002a\nMode: standalone\n\
              Node count: 5\n"
         );
@@ -370,7 +371,7 @@ mod tests {
     #[test]
     fn mntr_wchs_isro() {
         let m = mntr(&status(true), "v");
-        assert!(m.starts_with("zk_version\tv\nzk_avg_latency\t1.5\nzk_max_latency\t3\n"));
+        assert!(m.starts_with("zk_version\tv\nzk_avg_latency\t1.5\nzk_max_latency\t4\n"));
         assert!(m.contains("zk_server_state\tstandalone\n"));
         assert_eq!(
             wchs(&status(true)),

@@ -331,14 +331,20 @@ pub struct Status {
 }
 
 impl Status {
-    /// ZooKeeper's `Latency min/avg/max` in milliseconds: (min, avg, max).
+    /// ZooKeeper's `Latency min/avg/max` in milliseconds: (min, avg, max). Whole milliseconds
+    /// for min and max, as ZooKeeper prints them: min rounded down and max rounded up, so that
+    /// min <= avg <= max holds (a max of 0.4 ms shows as 1, not as 0 next to an avg of 0.2).
     pub fn latency_ms(&self) -> (u64, f64, u64) {
         let avg = if self.latency_count == 0 {
             0.0
         } else {
             self.latency_total_us as f64 / self.latency_count as f64 / 1000.0
         };
-        (self.latency_min_us / 1000, avg, self.latency_max_us / 1000)
+        (
+            self.latency_min_us / 1000,
+            avg,
+            self.latency_max_us.div_ceil(1000),
+        )
     }
 }
 
