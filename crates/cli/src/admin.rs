@@ -20,14 +20,32 @@ const TIMEOUT: Duration = Duration::from_secs(10);
 /// The health check's limit (connect and call each): short, as container health checks run often.
 const HEALTH_TIMEOUT: Duration = Duration::from_secs(3);
 
-/// The first server of a `-server` list.
-fn first_server(servers: &str) -> String {
-    servers
-        .split(',')
+/// The first server of a `-server` list (`host:port,...`, checked as the session commands check
+/// it), or a URL (`http://host:port`) taken as it is.
+fn first_server(servers: &str) -> Result<String, String> {
+    if servers.contains("://") {
+        return Ok(servers.trim().to_string());
+    }
+    paddock_client::parse_connect_string(servers)
+        .map_err(|e| format!("Unable to connect to {servers}: {e}"))?
+        .into_iter()
         .next()
-        .unwrap_or(servers)
-        .trim()
-        .to_string()
+        .ok_or_else(|| format!("Unable to connect to {servers}: no server given"))
+}
+
+/// An error with its sources: tonic's transport error alone says only "transport error".
+fn with_sources(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let more = s.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        source = s.source();
+    }
+    text
 }
 
 fn current_thread_runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
@@ -52,7 +70,7 @@ async fn connect(server: &str, limit: Duration) -> Result<tonic::transport::Chan
         .timeout(limit)
         .connect()
         .await
-        .map_err(|e| format!("Unable to connect to {server}: {e}"))
+        .map_err(|e| format!("Unable to connect to {server}: {}", with_sources(&e)))
 }
 
 /// `health [service]`: asks the first server of `servers` for its `grpc.health.v1` status of
@@ -62,7 +80,13 @@ async fn connect(server: &str, limit: Duration) -> Result<tonic::transport::Chan
 /// it serves clients (it has a leader and is in sync); a standalone server always is. For
 /// container health checks: `paddock-cli -server 127.0.0.1:7181 health`.
 pub fn health(servers: &str, service: &str) -> ExitCode {
-    let server = first_server(servers);
+    let server = match first_server(servers) {
+        Ok(server) => server,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(1);
+        }
+    };
     let rt = match current_thread_runtime() {
         Ok(rt) => rt,
         Err(code) => return code,
@@ -98,7 +122,13 @@ pub fn health(servers: &str, service: &str) -> ExitCode {
 
 /// Runs `word` against the first server of `servers`; prints the text, or the refusal on stderr.
 pub fn run(servers: &str, word: &str) -> ExitCode {
-    let server = first_server(servers);
+    let server = match first_server(servers) {
+        Ok(server) => server,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(1);
+        }
+    };
     let rt = match current_thread_runtime() {
         Ok(rt) => rt,
         Err(code) => return code,

@@ -424,4 +424,11 @@ fn health_reports_serving_status() {
     let (code, out, err) = Server::run_at(&format!("127.0.0.1:{port}"), "health");
     assert_eq!((code, out.as_str()), (1, ""));
     assert!(err.contains("Unable to connect"), "{err}");
+    // The admin words say why they could not connect, not just "transport error".
+    let (code, out, err) = Server::run_at(&format!("127.0.0.1:{port}"), "srvr");
+    assert_eq!((code, out.as_str()), (1, ""));
+    assert!(err.contains("refused"), "{err}");
+    let (code, out, err) = Server::run_at("127.0.0.1:", "srvr");
+    assert_eq!((code, out.as_str()), (1, ""));
+    assert!(err.contains("bad port"), "{err}");
 }
