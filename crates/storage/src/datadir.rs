@@ -47,6 +47,8 @@ pub struct RecoveryReport {
     pub truncation_reason: Option<String>,
     /// Log records removed by the cut.
     pub records_removed: usize,
+    /// Synced records missing from the log (a damaged log file; see [`crate::LostSynced`]).
+    pub lost_synced: Option<crate::LostSynced>,
     /// The lowest zxid left in the log.
     pub first_zxid: Option<Zxid>,
     /// `last_logged_zxid()` after recovery (all of it durable).
@@ -65,6 +67,7 @@ pub struct RecoveryReport {
 /// <data dir>/
 ///   paddock.lock                 exclusive lock, held while any store below is alive
 ///   txnlog/                      sled database: the txn log   (or under StorageOptions::log_dir)
+///   txnlog.synced                a zxid the log had synced: loss of synced records shows at open
 ///   snapshots/snapshot.<zxid>    snapshot files
 ///   acceptedEpoch, currentEpoch  epoch files
 /// ```
@@ -114,6 +117,7 @@ impl DataDir {
             truncated_from: log_report.truncated_from,
             truncation_reason: log_report.why,
             records_removed: log_report.records_removed,
+            lost_synced: log_report.lost_synced,
             first_zxid: log.first_zxid(),
             last_zxid: log.last_logged_zxid(),
             latest_snapshot: snap_report.latest,

@@ -10,6 +10,7 @@
 //!
 //!   <dir>/paddock.lock               exclusive flock; held while any store is alive
 //!   <dir>/txnlog/          sled db   SledTxnLog        : TxnLog        first zxid BE -> segment
+//!   <dir>/txnlog.synced    file      (SledTxnLog)      a zxid the log had synced (loss check)
 //!   <dir>/snapshots/       files     FileSnapshotStore : SnapshotStore snapshot.<zxid hex16>
 //!   <dir>/acceptedEpoch    file      FileEpochStore    : EpochStore    decimal text
 //!   <dir>/currentEpoch     file
@@ -121,6 +122,6 @@ pub use epoch::{FileEpochStore, ACCEPTED_EPOCH_FILE, CURRENT_EPOCH_FILE};
 pub use error::StorageError;
 pub use lock::LOCK_FILE;
 pub use sled_log::segment as log_format;
-pub use sled_log::{LogRecovery, SledTxnLog, RECORDS_TREE};
+pub use sled_log::{LogRecovery, LostSynced, SledTxnLog, RECORDS_TREE};
 pub use snapshot::{FileSnapshotSink, FileSnapshotStore, SkippedSnapshot, SnapshotRecovery};
 pub use traits::{EpochStore, SnapshotReader, SnapshotSink, SnapshotStore, TxnLog};

@@ -21,9 +21,13 @@
 //! `truncate_after` removes segments from the highest down and rewrites the one holding the cut
 //! point without the records above it: a crash part way leaves a prefix of the log.
 //!
-//! Lock order: `maintenance` -> `append` -> `files` (the flush lock).
+//! `<log dir>/txnlog.synced` (marker.rs) holds a zxid the log had synced, so that records sled
+//! drops at open after a damaged message of its own are reported, not silently lost.
+//!
+//! Lock order: `maintenance` -> `append` -> `files` (the flush lock) -> `marker`.
 
 mod durable;
+mod marker;
 mod recovery;
 pub mod segment;
 
@@ -38,6 +42,7 @@ use paddock_types::Zxid;
 use sled::IVec;
 
 use self::durable::SledFiles;
+use self::marker::SyncedMarker;
 use self::segment::{BadRecord, Segment};
 use crate::error::StorageError;
 use crate::fsutil::lock;
@@ -61,6 +66,17 @@ pub struct LogRecovery {
     pub why: Option<String>,
     /// Records removed by the cut (the bad one and everything after it).
     pub records_removed: usize,
+    /// The log ended below what it had synced before (see [`LostSynced`]).
+    pub lost_synced: Option<LostSynced>,
+}
+
+/// Synced records missing at open: the log ends at `log_end`, but had synced every record up to
+/// `synced_through` (its synced marker). sled drops every message after a damaged one of its
+/// own without a word; a cut by our own recovery scan shows here too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LostSynced {
+    pub log_end: Zxid,
+    pub synced_through: Zxid,
 }
 
 /// The production [`TxnLog`]: segments in a sled tree, durability by flush + fdatasync.
@@ -77,6 +93,8 @@ pub struct SledTxnLog {
     last_durable: AtomicU64,
     /// In-memory copy of the purge watermark: reads hide every record at or below it.
     purged_through: AtomicU64,
+    /// `<log dir>.synced`: raised after syncs, lowered before truncations.
+    marker: Mutex<SyncedMarker>,
     /// Held while the log is alive: the directory stays ours.
     _locks: Vec<Arc<DirLock>>,
 }
@@ -87,6 +105,15 @@ impl std::fmt::Debug for SledTxnLog {
             .field("last_logged", &self.last_logged_zxid())
             .field("last_durable", &self.last_durable_zxid())
             .finish_non_exhaustive()
+    }
+}
+
+impl Drop for SledTxnLog {
+    /// A clean close records how far the log had synced, so that the next open can tell if
+    /// anything synced went missing meanwhile (a crash leaves the marker up to a second behind).
+    fn drop(&mut self) {
+        let durable = self.last_durable_zxid();
+        lock(&self.marker).closing(durable);
     }
 }
 
@@ -124,12 +151,14 @@ impl SledTxnLog {
                 truncated_from: Some(cut.zxid),
                 why: Some(cut.why),
                 records_removed: cut.records_removed,
+                lost_synced: None,
             };
         } else if marked {
             files.flush_durably(&db)?;
         }
 
         let purged = read_purged_through(&db)?;
+        let marker = SyncedMarker::open(marker::marker_path(dir));
         let log = SledTxnLog {
             db,
             records,
@@ -139,11 +168,31 @@ impl SledTxnLog {
             last_logged: AtomicU64::new(0),
             last_durable: AtomicU64::new(0),
             purged_through: AtomicU64::new(purged.0),
+            marker: Mutex::new(marker),
             _locks: locks,
         };
         let last = log.recompute_last()?;
         log.last_logged.store(last.0, Ordering::Release);
         log.last_durable.store(last.0, Ordering::Release);
+        {
+            let mut marker = lock(&log.marker);
+            let synced_through = marker.value();
+            if synced_through > last {
+                tracing::warn!(
+                    log_end = %last,
+                    %synced_through,
+                    "txn log: records that had been synced are missing (damaged log file?); \
+                     an ensemble server gets them back from the leader, a standalone server \
+                     has lost them"
+                );
+                report.lost_synced = Some(LostSynced {
+                    log_end: last,
+                    synced_through,
+                });
+                // Reported once: the log is consistent again, only shorter.
+                marker.lower_to(last)?;
+            }
+        }
         Ok((log, report))
     }
 
@@ -179,6 +228,7 @@ impl SledTxnLog {
         let target = self.last_logged.load(Ordering::Acquire);
         files.flush_durably(&self.db)?;
         self.last_durable.store(target, Ordering::Release);
+        lock(&self.marker).synced(Zxid(target));
         Ok(Zxid(target))
     }
 
@@ -459,6 +509,8 @@ impl TxnLog for SledTxnLog {
         let _append = lock(&self.append);
         // Held throughout so a concurrent `sync` cannot publish a stale `last_durable`.
         let mut files = lock(&self.files);
+        // Before anything goes: records removed on purpose must never read as lost.
+        lock(&self.marker).lower_to(zxid)?;
         let removed = if zxid < self.purged_through() {
             // Everything goes: records above `zxid` are truncated, the rest were purged. Segments
             // first, then the watermark: lowered first, it would bring purged records back into
