@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # A local 3-server Paddock ensemble on 127.0.0.1, for trying the replicated mode by hand.
 #
-#   scripts/cluster.sh up [--build]   start server.1..3 (deploy/cluster/zoo{1,2,3}.cfg), wait for a leader
+#   scripts/cluster.sh up [--build]   start server.1..3 (deploy/cluster/zoo{1,2,3}.cfg), those not
+#                                     running already, and wait until all serve with one leader
 #   scripts/cluster.sh status         print each server's srvr block
+#   scripts/cluster.sh kill N         kill -9 server.N (try a failover; `up` restarts it)
 #   scripts/cluster.sh down [--wipe]  stop them (SIGTERM, then SIGKILL after 10 s); --wipe deletes their data
 #
 # (`make cluster` / `make cluster-down`.) Runs from the repository root whatever the current
@@ -23,7 +25,7 @@ readonly CLI="$BIN_DIR/paddock-cli"
 readonly DATA_ROOT="data/cluster"
 
 usage() {
-  echo "usage: $0 {up [--build] | status | down [--wipe]}" >&2
+  echo "usage: $0 {up [--build] | status | kill N | down [--wipe]}" >&2
   exit 2
 }
 
@@ -108,11 +110,6 @@ up() {
     --build) force_build=yes ;;
     *) usage ;;
   esac
-  for n in "${IDS[@]}"; do
-    if pid=$(live_pid "$n"); then
-      die "server.$n is already running (pid $pid, $(pidfile_of "$n")); run '$0 down' first"
-    fi
-  done
   build_if_needed "$force_build"
 
   # The three servers share this host's cores: one async worker thread per server per third of
@@ -121,6 +118,10 @@ up() {
   local workers=${PADDOCK_WORKER_THREADS:-$(( $(nproc) / ${#IDS[@]} > 0 ? $(nproc) / ${#IDS[@]} : 1 ))}
 
   for n in "${IDS[@]}"; do
+    if pid=$(live_pid "$n"); then
+      echo "cluster: server.$n is running already (pid $pid)"
+      continue
+    fi
     mkdir -p "$(dir_of "$n")"
     echo "$n" >"$(dir_of "$n")/myid"
     NO_COLOR=1 PADDOCK_WORKER_THREADS=$workers nohup "$PADDOCK" --config "$(cfg_of "$n")" \
@@ -175,6 +176,15 @@ status() {
   done
 }
 
+kill_one() {
+  local n=${1:-} pid
+  [[ " ${IDS[*]} " == *" $n "* ]] || usage
+  pid=$(live_pid "$n") || die "server.$n is not running"
+  kill -KILL "$pid"
+  rm -f "$(pidfile_of "$n")"
+  echo "cluster: killed server.$n (pid $pid, SIGKILL); '$0 up' restarts it"
+}
+
 down() {
   case "${1:-}" in
     "") stop_all ;;
@@ -194,6 +204,7 @@ shift
 case "$cmd" in
   up) up "$@" ;;
   status) status ;;
+  kill) kill_one "$@" ;;
   down) down "$@" ;;
   *) usage ;;
 esac
