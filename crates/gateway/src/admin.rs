@@ -203,15 +203,19 @@ pub fn srvr(s: &NodeStatus, version: &str, clients: Option<&[ConnectionInfo]>) -
     out
 }
 
-/// ZooKeeper's `dumpConnectionInfo`: ` /addr[1](queued=..,recved=..,sent=..[,sid=0x..,..])`.
-/// Per-connection packet counts are not tracked yet and print as 0.
+/// ZooKeeper's `dumpConnectionInfo`: ` /addr[1](queued=..,recved=..,sent=..[,sid=0x..,..])`:
+/// requests received on the connection, answers and watch events sent on it.
 fn connection(out: &mut String, c: &ConnectionInfo, brief: bool) {
     let addr = if c.peer.starts_with('/') {
         c.peer.clone()
     } else {
         format!("/{}", c.peer)
     };
-    let _ = write!(out, " {addr}[1](queued={},recved=0,sent=0", c.queued);
+    let _ = write!(
+        out,
+        " {addr}[1](queued={},recved={},sent={}",
+        c.queued, c.received, c.sent
+    );
     if !brief {
         let _ = write!(out, ",sid=0x{:x},to={}", c.session.0, c.timeout_ms);
     }
@@ -356,15 +360,17 @@ mod tests {
             session: SessionId(0x10a),
             timeout_ms: 4000,
             queued: 2,
+            received: 7,
+            sent: 6,
         };
         let out = srvr(&status(true), "v", Some(std::slice::from_ref(&c)));
         assert!(out.starts_with(
-            "Zookeeper version: v\nClients:\n /127.0.0.1:5000[1](queued=2,recved=0,sent=0)\n\n\
+            "Zookeeper version: v\nClients:\n /127.0.0.1:5000[1](queued=2,recved=7,sent=6)\n\n\
              Latency min/avg/max: "
         ));
         assert_eq!(
             cons(&status(true), &[c]),
-            " /127.0.0.1:5000[1](queued=2,recved=0,sent=0,sid=0x10a,to=4000)\n\n"
+            " /127.0.0.1:5000[1](queued=2,recved=7,sent=6,sid=0x10a,to=4000)\n\n"
         );
     }
 

@@ -179,6 +179,17 @@ async fn every_word_has_zookeepers_shape() {
         cons.starts_with(" /127.0.0.1:") && cons.contains(",sid=0x"),
         "{cons}"
     );
+    // The session's create and stat were counted on its connection, with their answers.
+    let count = |key: &str| -> u64 {
+        let from = cons.find(key).unwrap_or_else(|| panic!("{key} in {cons}")) + key.len();
+        cons[from..]
+            .split(|ch: char| !ch.is_ascii_digit())
+            .next()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{key} number in {cons}"))
+    };
+    assert!(count("recved=") >= 2, "{cons}");
+    assert!(count("sent=") >= 2, "{cons}");
 
     let conf = run(&mut c, "conf").await.unwrap();
     for k in [

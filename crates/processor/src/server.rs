@@ -357,6 +357,10 @@ pub struct ConnectionInfo {
     pub timeout_ms: i32,
     /// Requests of the session waiting for their answer.
     pub queued: usize,
+    /// Requests received on this connection.
+    pub received: u64,
+    /// Answers and watch events sent on it.
+    pub sent: u64,
 }
 
 /// A running standalone server.
@@ -498,6 +502,8 @@ impl Server {
                     session: s.id,
                     timeout_ms: s.timeout_ms,
                     queued: g.queue.len(),
+                    received: conn.received,
+                    sent: conn.sent,
                 })
             })
             .collect();
@@ -606,14 +612,11 @@ impl Server {
         if !fired.is_empty() {
             tracing::debug!(session = %s.id, events = fired.len(), "watches fired on resume");
         }
+        let mut sent = 0;
         for ev in replay.into_iter().chain(fired) {
-            let _ = tx.send(ev);
+            sent += u64::from(tx.send(ev).is_ok());
         }
-        g.conn = Some(Conn {
-            id: conn,
-            tx,
-            peer: req.peer.clone(),
-        });
+        g.conn = Some(Conn::new(conn, tx, req.peer.clone(), sent));
         s.touch(self.shared.now_ms());
         (conn, rx, tree.last_zxid())
     }
@@ -720,8 +723,9 @@ impl Backend for Server {
         };
         s.touch(sh.now_ms());
         let mut g = s.lock();
-        if g.conn.as_ref().map(|c| c.id) != Some(conn) {
-            return; // an old connection: it was told SessionMoved
+        match g.conn.as_mut() {
+            Some(c) if c.id == conn => c.received += 1,
+            _ => return, // an old connection: it was told SessionMoved
         }
         if g.closing.is_some() {
             let err = ZkError::new(ErrorCode::SessionExpired, "the session is closing");
@@ -757,7 +761,11 @@ impl Backend for Server {
                     });
                     return;
                 }
-                let Some(tx) = g.conn.as_ref().map(|c| c.tx.clone()) else {
+                let Some(tx) = g.conn.as_mut().map(|c| {
+                    // Counted here, under the session lock: the answer is sent without it.
+                    c.sent += 1;
+                    c.tx.clone()
+                }) else {
                     return;
                 };
                 drop(g);

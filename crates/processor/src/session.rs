@@ -27,6 +27,23 @@ pub(crate) struct Conn {
     pub tx: UnboundedSender<SessionEvent>,
     /// The client's address (for `cons`).
     pub peer: String,
+    /// Requests received on this connection (`cons`: `recved`).
+    pub received: u64,
+    /// Answers and events handed to it (`cons`: `sent`).
+    pub sent: u64,
+}
+
+impl Conn {
+    /// A connection with nothing received or sent yet (`sent`: what was handed to `tx` already).
+    pub fn new(id: ConnId, tx: UnboundedSender<SessionEvent>, peer: String, sent: u64) -> Conn {
+        Conn {
+            id,
+            tx,
+            peer,
+            received: 0,
+            sent,
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -92,8 +109,9 @@ impl Session {
 impl SessionInner {
     /// Sends a watch event to the attached connection, or parks it.
     pub fn deliver_event(&mut self, ev: SessionEvent) {
-        if let Some(c) = &self.conn {
+        if let Some(c) = &mut self.conn {
             if c.tx.send(ev.clone()).is_ok() {
+                c.sent += 1;
                 if let SessionEvent::Watch(w) = ev {
                     if self.recent.len() == MAX_RECENT_EVENTS {
                         self.recent.pop_front();
@@ -129,9 +147,13 @@ impl SessionInner {
     /// Sends an answer to `conn` if it is still the attached connection (answers to requests of
     /// an older connection are dropped: that client has moved on).
     pub fn deliver_answer(&mut self, conn: ConnId, ev: SessionEvent) {
-        if let Some(c) = &self.conn {
-            if c.id == conn && c.tx.send(ev).is_err() {
-                self.conn = None;
+        if let Some(c) = &mut self.conn {
+            if c.id == conn {
+                if c.tx.send(ev).is_ok() {
+                    c.sent += 1;
+                } else {
+                    self.conn = None;
+                }
             }
         }
     }
@@ -201,11 +223,7 @@ mod tests {
         g.deliver_event(SessionEvent::Closed(ErrorCode::Ok));
         assert_eq!(g.parked.len(), 1);
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        g.conn = Some(Conn {
-            id: ConnId(7),
-            tx,
-            peer: String::new(),
-        });
+        g.conn = Some(Conn::new(ConnId(7), tx, String::new(), 0));
         g.deliver_answer(ConnId(6), SessionEvent::Closed(ErrorCode::Ok));
         assert!(
             rx.try_recv().is_err(),
@@ -213,5 +231,11 @@ mod tests {
         );
         g.deliver_answer(ConnId(7), SessionEvent::Closed(ErrorCode::Ok));
         assert!(rx.try_recv().is_ok());
+        g.deliver_event(SessionEvent::Closed(ErrorCode::Ok));
+        assert_eq!(
+            g.conn.as_ref().map(|c| c.sent),
+            Some(2),
+            "only what reached this connection counts as sent"
+        );
     }
 }
