@@ -53,6 +53,9 @@ pub struct NodeStatus {
     pub epoch: Option<u64>,
     pub leader_id: Option<u64>,
     pub synced_followers: Option<u32>,
+    /// A leader's proposal sizes in bytes, `[last, min, max]` (`None` before its first
+    /// proposal, and on any other server).
+    pub proposal_sizes: Option<[u64; 3]>,
     /// The processor's counters (`serving` included).
     pub processor: Status,
 }
@@ -200,7 +203,16 @@ pub fn srvr(s: &NodeStatus, version: &str, clients: Option<&[ConnectionInfo]>) -
     let _ = writeln!(out, "Zxid: 0x{:x}", p.last_zxid.0);
     let _ = writeln!(out, "Mode: {}", s.mode.as_str());
     let _ = writeln!(out, "Node count: {}", p.node_count);
+    if s.mode == Mode::Leader {
+        let [last, min, max] = proposal_sizes(s);
+        let _ = writeln!(out, "Proposal sizes last/min/max: {last}/{min}/{max}");
+    }
     out
+}
+
+/// A leader's proposal sizes as ZooKeeper prints them: -1 for each before the first proposal.
+fn proposal_sizes(s: &NodeStatus) -> [i128; 3] {
+    s.proposal_sizes.map_or([-1; 3], |v| v.map(i128::from))
 }
 
 /// ZooKeeper's `dumpConnectionInfo`: ` /addr[1](queued=..,recved=..,sent=..[,sid=0x..,..])`:
@@ -262,6 +274,12 @@ pub fn mntr(s: &NodeStatus, version: &str) -> String {
     if let Some(n) = s.synced_followers {
         rows.push(("synced_followers", n.to_string()));
     }
+    if s.mode == Mode::Leader {
+        let [last, min, max] = proposal_sizes(s);
+        rows.push(("last_proposal_size", last.to_string()));
+        rows.push(("max_proposal_size", max.to_string()));
+        rows.push(("min_proposal_size", min.to_string()));
+    }
     let mut out = String::new();
     for (k, v) in rows {
         let _ = writeln!(out, "zk_{k}\t{v}");
@@ -319,6 +337,7 @@ mod tests {
             epoch: None,
             leader_id: None,
             synced_followers: None,
+            proposal_sizes: None,
             processor: Status {
                 serving,
                 last_zxid: Zxid(0x1_0000_002a),
@@ -351,6 +370,36 @@ mod tests {
              Node count: 5\n"
         );
         assert_eq!(srvr(&status(false), "v", None), format!("{NOT_SERVING}\n"));
+    }
+
+    #[test]
+    fn a_leader_adds_its_proposal_sizes() {
+        let mut s = status(true);
+        s.mode = Mode::Leader;
+        s.synced_followers = Some(2);
+        let out = srvr(&s, "v", None);
+        assert!(
+            out.ends_with("Mode: leader\nNode count: 5\nProposal sizes last/min/max: -1/-1/-1\n"),
+            "{out}"
+        );
+        s.proposal_sizes = Some([120, 36, 4096]);
+        let out = srvr(&s, "v", None);
+        assert!(
+            out.ends_with("\nProposal sizes last/min/max: 120/36/4096\n"),
+            "{out}"
+        );
+        let m = mntr(&s, "v");
+        assert!(
+            m.ends_with(
+                "zk_synced_followers\t2\nzk_last_proposal_size\t120\n\
+                 zk_max_proposal_size\t4096\nzk_min_proposal_size\t36\n"
+            ),
+            "{m}"
+        );
+        // Not a leader: neither line.
+        s.mode = Mode::Follower;
+        assert!(!srvr(&s, "v", None).contains("Proposal sizes"));
+        assert!(!mntr(&s, "v").contains("proposal_size"));
     }
 
     #[test]

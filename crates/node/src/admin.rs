@@ -20,6 +20,7 @@ impl AdminSource for StandaloneAdmin {
             epoch: None,
             leader_id: None,
             synced_followers: None,
+            proposal_sizes: None,
             processor: self.server.status(),
         }
     }

@@ -367,6 +367,8 @@ pub struct EnsembleAdmin {
     pub server: Arc<Server>,
     pub myid: ServerId,
     pub peer: watch::Receiver<PeerStatus>,
+    /// The peer's counters (a leader's proposal sizes).
+    pub stats: Arc<paddock_quorum::peer::PeerStats>,
 }
 
 impl AdminSource for EnsembleAdmin {
@@ -387,6 +389,11 @@ impl AdminSource for EnsembleAdmin {
             epoch: Some(u64::from(st.epoch.0)),
             leader_id: st.leader.map(|l| l.0),
             synced_followers: leading.then_some(st.synced_followers.len() as u32),
+            proposal_sizes: self
+                .stats
+                .proposal_sizes()
+                .filter(|_| leading)
+                .map(|p| [p.last, p.min, p.max]),
             processor,
         }
     }

@@ -74,18 +74,21 @@ pub async fn start(config: &Config, myid: ServerId) -> anyhow::Result<Node> {
     let grpc_addr = listener.local_addr()?;
     let (stop, stopped) = oneshot::channel::<()>();
     let opts = paddock_gateway::GatewayOptions::from_config(config);
-    let status: Arc<dyn paddock_gateway::AdminSource> =
-        match ensemble.as_ref().and_then(|e| e.watch()) {
-            Some(peer) => Arc::new(ensemble::EnsembleAdmin {
-                server: server.clone(),
-                myid,
-                peer,
-            }),
-            None => Arc::new(admin::StandaloneAdmin {
-                server: server.clone(),
-                myid,
-            }),
-        };
+    let status: Arc<dyn paddock_gateway::AdminSource> = match ensemble
+        .as_ref()
+        .and_then(|e| Some((e.watch()?, e.peer_stats()?)))
+    {
+        Some((peer, stats)) => Arc::new(ensemble::EnsembleAdmin {
+            server: server.clone(),
+            myid,
+            peer,
+            stats,
+        }),
+        None => Arc::new(admin::StandaloneAdmin {
+            server: server.clone(),
+            myid,
+        }),
+    };
     let metrics = match config.metrics_port {
         Some(port) => {
             let source = metrics::MetricsSource {

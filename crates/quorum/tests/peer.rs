@@ -11,7 +11,7 @@ use bytes::Bytes;
 use paddock_election::ElectionConfig;
 use paddock_quorum::peer::election_net::MemElectionNet;
 use paddock_quorum::peer::{
-    spawn, PeerConfig, PeerHandle, PeerRole, PeerStorage, ProposeError, StateMachine,
+    spawn, PeerConfig, PeerHandle, PeerRole, PeerStorage, ProposalSizes, ProposeError, StateMachine,
 };
 use paddock_quorum::transport::mem::MemPeerNet;
 use paddock_quorum::transport::PeerTransport;
@@ -353,6 +353,20 @@ async fn three_peers_elect_one_leader_and_apply_100_proposals_in_order() {
         assert!(stats.records() >= 100, "peer {id}: {stats:?}");
         assert_eq!(stats.commits(), 100, "peer {id}: {stats:?}");
         assert!(stats.max_commit_time() <= stats.commit_time());
+        // Only the leader proposed: "p-0" .. "p-99", 3 or 4 bytes, the last one 4.
+        let sizes = stats.proposal_sizes();
+        if *id == leader {
+            assert_eq!(
+                sizes,
+                Some(ProposalSizes {
+                    last: 4,
+                    min: 3,
+                    max: 4
+                })
+            );
+        } else {
+            assert_eq!(sizes, None, "peer {id}");
+        }
     }
     c.shutdown().await;
     eprintln!("elect + 100 proposals: {:?}", t.elapsed());

@@ -736,8 +736,12 @@ where
             tracing::debug!(me = %self.me, %origin, "not serving; submission dropped");
             return Ok(());
         }
+        let size = data.len();
         match l.propose(|_| data) {
-            Ok((_, out)) => self.execute(out).await,
+            Ok((_, out)) => {
+                self.stats.record_proposal(size);
+                self.execute(out).await
+            }
             Err(e) => {
                 tracing::debug!(me = %self.me, %origin, error = %e, "submission dropped");
                 Ok(())
@@ -812,8 +816,10 @@ where
             let _ = tx.send(Err(ProposeError::NotServing));
             return Ok(());
         }
+        let size = data.len();
         match l.propose(|_| data) {
             Ok((zxid, out)) => {
+                self.stats.record_proposal(size);
                 self.waiting.insert(zxid, tx);
                 self.execute(out).await
             }

@@ -58,7 +58,7 @@ pub mod election_net;
 mod log_writer;
 mod stats;
 
-pub use stats::PeerStats;
+pub use stats::{PeerStats, ProposalSizes};
 
 use bytes::Bytes;
 use paddock_election::{ElectionConfig, ElectionTransport, QuorumError, QuorumVerifier};

@@ -1,6 +1,7 @@
-//! Counters of a running peer, for metrics: its txn log's group commits and how long its
-//! transactions took from being logged to being applied. Relaxed atomics: each value is exact,
-//! two values read one after the other may be one event apart.
+//! Counters of a running peer, for metrics: its txn log's group commits, how long its
+//! transactions took from being logged to being applied, and (as leader) the sizes of its
+//! proposals. Relaxed atomics: each value is exact, two values read one after the other may be
+//! one event apart.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -22,12 +23,42 @@ impl Timings {
     }
 }
 
+/// Last, smallest and largest of some sizes.
+#[derive(Debug)]
+struct Sizes {
+    count: AtomicU64,
+    last: AtomicU64,
+    min: AtomicU64,
+    max: AtomicU64,
+}
+
+impl Default for Sizes {
+    fn default() -> Sizes {
+        Sizes {
+            count: AtomicU64::new(0),
+            last: AtomicU64::new(0),
+            min: AtomicU64::new(u64::MAX),
+            max: AtomicU64::new(0),
+        }
+    }
+}
+
+/// ZooKeeper's `Proposal sizes last/min/max` (`srvr` and `mntr` of a leader), in bytes of the
+/// proposed transaction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProposalSizes {
+    pub last: u64,
+    pub min: u64,
+    pub max: u64,
+}
+
 /// What a peer has done since it started.
 #[derive(Debug, Default)]
 pub struct PeerStats {
     syncs: Timings,
     records: AtomicU64,
     commits: Timings,
+    proposals: Sizes,
 }
 
 impl PeerStats {
@@ -66,6 +97,26 @@ impl PeerStats {
     /// The longest of them.
     pub fn max_commit_time(&self) -> Duration {
         Duration::from_micros(self.commits.max_micros.load(Ordering::Relaxed))
+    }
+
+    /// Sizes of the transactions this peer proposed as leader (any of its terms); `None`
+    /// before its first proposal.
+    pub fn proposal_sizes(&self) -> Option<ProposalSizes> {
+        let p = &self.proposals;
+        (p.count.load(Ordering::Relaxed) > 0).then(|| ProposalSizes {
+            last: p.last.load(Ordering::Relaxed),
+            min: p.min.load(Ordering::Relaxed),
+            max: p.max.load(Ordering::Relaxed),
+        })
+    }
+
+    pub(crate) fn record_proposal(&self, bytes: usize) {
+        let b = bytes as u64;
+        let p = &self.proposals;
+        p.last.store(b, Ordering::Relaxed);
+        p.min.fetch_min(b, Ordering::Relaxed);
+        p.max.fetch_max(b, Ordering::Relaxed);
+        p.count.fetch_add(1, Ordering::Relaxed);
     }
 
     pub(crate) fn record_sync(&self, records: usize, took: Duration) {
