@@ -56,6 +56,8 @@ pub struct NodeStatus {
     /// A leader's proposal sizes in bytes, `[last, min, max]` (`None` before its first
     /// proposal, and on any other server).
     pub proposal_sizes: Option<[u64; 3]>,
+    /// Open file descriptors of the server process and their limit (`None` where unknown).
+    pub file_descriptors: Option<(u64, u64)>,
     /// The processor's counters (`serving` included).
     pub processor: Status,
 }
@@ -269,8 +271,12 @@ pub fn mntr(s: &NodeStatus, version: &str) -> String {
         ("watch_count", p.watch_count.to_string()),
         ("ephemerals_count", p.ephemerals_count.to_string()),
         ("approximate_data_size", p.approximate_data_size.to_string()),
-        ("global_sessions", p.session_count.to_string()),
     ];
+    if let Some((open, max)) = s.file_descriptors {
+        rows.push(("open_file_descriptor_count", open.to_string()));
+        rows.push(("max_file_descriptor_count", max.to_string()));
+    }
+    rows.push(("global_sessions", p.session_count.to_string()));
     if let Some(n) = s.synced_followers {
         rows.push(("synced_followers", n.to_string()));
     }
@@ -338,6 +344,7 @@ mod tests {
             leader_id: None,
             synced_followers: None,
             proposal_sizes: None,
+            file_descriptors: Some((44, 20000)),
             processor: Status {
                 serving,
                 last_zxid: Zxid(0x1_0000_002a),

@@ -21,6 +21,7 @@ impl AdminSource for StandaloneAdmin {
             leader_id: None,
             synced_followers: None,
             proposal_sizes: None,
+            file_descriptors: file_descriptors(),
             processor: self.server.status(),
         }
     }
@@ -28,6 +29,27 @@ impl AdminSource for StandaloneAdmin {
     fn connections(&self) -> Vec<ConnectionInfo> {
         self.server.connections()
     }
+}
+
+/// This process's open file descriptors and their soft limit (`mntr`'s
+/// `zk_open_file_descriptor_count` / `zk_max_file_descriptor_count`), from `/proc/self`; `None`
+/// where there is no such thing.
+pub fn file_descriptors() -> Option<(u64, u64)> {
+    let open = std::fs::read_dir("/proc/self/fd").ok()?.count() as u64;
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    Some((open, max_open_files(&limits)?))
+}
+
+/// The soft limit on the "Max open files" line of `/proc/<pid>/limits`.
+fn max_open_files(limits: &str) -> Option<u64> {
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    let soft = line
+        .trim_start_matches("Max open files")
+        .split_whitespace()
+        .next()?;
+    soft.parse()
+        .ok()
+        .or((soft == "unlimited").then_some(u64::MAX))
 }
 
 /// The version string `srvr` prints after `Zookeeper version: `.
@@ -84,5 +106,29 @@ pub fn options(config: &Config, myid: ServerId, grpc_port: u16) -> AdminOptions 
         conf: own(conf),
         environment: own(environment),
         version: version(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_soft_open_files_limit_is_read_from_proc_limits() {
+        let limits = "Limit                     Soft Limit           Hard Limit           Units     \n\
+                      Max processes             95538                95538                processes \n\
+                      Max open files            20000                524288               files     \n";
+        assert_eq!(max_open_files(limits), Some(20000));
+        assert_eq!(
+            max_open_files(
+                "Max open files            unlimited            unlimited            files"
+            ),
+            Some(u64::MAX)
+        );
+        assert_eq!(max_open_files("Max processes 10 10"), None);
+        // On Linux this process has some descriptors open, below its limit.
+        if let Some((open, max)) = file_descriptors() {
+            assert!(open >= 3 && open <= max, "{open} of {max}");
+        }
     }
 }

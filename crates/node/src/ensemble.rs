@@ -394,6 +394,7 @@ impl AdminSource for EnsembleAdmin {
                 .proposal_sizes()
                 .filter(|_| leading)
                 .map(|p| [p.last, p.min, p.max]),
+            file_descriptors: crate::admin::file_descriptors(),
             processor,
         }
     }

@@ -101,6 +101,31 @@ impl MetricsSource {
         if let Some(n) = s.synced_followers {
             m.gauge("synced_followers", "Followers in sync with the leader", n);
         }
+        if let Some([last, min, max]) = s.proposal_sizes {
+            m.gauge(
+                "last_proposal_size",
+                "Size of the leader's last proposal, bytes",
+                last,
+            );
+            m.gauge(
+                "min_proposal_size",
+                "Smallest proposal of the leader, bytes",
+                min,
+            );
+            m.gauge(
+                "max_proposal_size",
+                "Largest proposal of the leader, bytes",
+                max,
+            );
+        }
+        if let Some((open, max)) = s.file_descriptors {
+            m.gauge("open_file_descriptor_count", "Open file descriptors", open);
+            m.gauge(
+                "max_file_descriptor_count",
+                "Limit on open file descriptors",
+                max,
+            );
+        }
         m.gauge(
             "paddock_serving",
             "1 when the server answers requests, 0 otherwise",

@@ -159,6 +159,8 @@ async fn every_word_has_zookeepers_shape() {
         "zk_watch_count",
         "zk_ephemerals_count",
         "zk_approximate_data_size",
+        "zk_open_file_descriptor_count",
+        "zk_max_file_descriptor_count",
     ] {
         assert!(keys.contains(&k), "{k} missing from\n{mntr}");
     }

@@ -96,6 +96,8 @@ async fn metrics_endpoint_serves_zookeeper_names() {
         "paddock_snapshots_total",
         "paddock_last_zxid",
         "paddock_serving",
+        "open_file_descriptor_count",
+        "max_file_descriptor_count",
     ] {
         assert!(v.contains_key(name), "{name} missing from:\n{body}");
         assert!(types.contains_key(name), "no # TYPE for {name}:\n{body}");
@@ -286,6 +288,17 @@ async fn an_ensemble_server_exports_its_txn_log_group_commits() {
         })
         .await;
     }
+    // The leader, and only the leader, reports the sizes of what it proposed.
+    let mut leaders = 0;
+    for &m in &metrics {
+        let (v, _, body) = scrape(m).await;
+        if let Some(&last) = v.get("last_proposal_size") {
+            leaders += 1;
+            assert!(last > 0.0, "{body}");
+            assert!(v["max_proposal_size"] >= v["min_proposal_size"], "{body}");
+        }
+    }
+    assert_eq!(leaders, 1, "one leader proposed");
     drop(s);
     for n in nodes {
         n.shutdown().await;
