@@ -51,6 +51,17 @@ pub(crate) fn tmp_path(path: &Path) -> PathBuf {
 /// write `<path>.tmp`, fsync it, rename over `path`, fsync the directory. A crash leaves either
 /// the old or the new content (and possibly a stale `.tmp`, removed at the next open).
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StorageError> {
+    replace(path, bytes, true)
+}
+
+/// [`write_atomic`] without the fsyncs: readers see the old or the new content, never a mix,
+/// but after a crash the file may hold the old content (or, on some file systems, be empty).
+/// For hints whose staleness is harmless.
+pub(crate) fn write_renamed(path: &Path, bytes: &[u8]) -> Result<(), StorageError> {
+    replace(path, bytes, false)
+}
+
+fn replace(path: &Path, bytes: &[u8], durable: bool) -> Result<(), StorageError> {
     let tmp = tmp_path(path);
     let mut file = OpenOptions::new()
         .write(true)
@@ -59,10 +70,15 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StorageError
         .open(&tmp)
         .map_err(at(&tmp))?;
     file.write_all(bytes).map_err(at(&tmp))?;
-    file.sync_all().map_err(at(&tmp))?;
+    if durable {
+        file.sync_all().map_err(at(&tmp))?;
+    }
     drop(file);
     fs::rename(&tmp, path).map_err(at(path))?;
-    fsync_dir(parent_of(path))
+    if durable {
+        fsync_dir(parent_of(path))?;
+    }
+    Ok(())
 }
 
 /// The directory holding `path` (`.` for a bare file name).

@@ -19,15 +19,14 @@
 //! Records synced within the last [`WRITE_EVERY`] before a crash are not covered; a torn tail
 //! (records never synced) is never reported.
 
-use std::fs::{self, OpenOptions};
-use std::io::Write;
+use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use paddock_types::Zxid;
 
 use crate::error::StorageError;
-use crate::fsutil::{at, tmp_path, write_atomic};
+use crate::fsutil::{write_atomic, write_renamed};
 
 /// How often a sync may rewrite the marker.
 pub(crate) const WRITE_EVERY: Duration = Duration::from_secs(1);
@@ -79,7 +78,7 @@ impl SyncedMarker {
             return;
         }
         self.last_write = Some(Instant::now());
-        match write_renamed(&self.path, durable) {
+        match write_renamed(&self.path, render(durable).as_bytes()) {
             Ok(()) => self.written = durable,
             Err(e) if !self.warned => {
                 self.warned = true;
@@ -120,20 +119,6 @@ fn parse(text: &str) -> Option<Zxid> {
         .lines()
         .find_map(|l| l.trim().strip_prefix("zxid=0x"))?;
     u64::from_str_radix(hex, 16).ok().map(Zxid)
-}
-
-/// Writes the marker through a temporary file and a rename, without fsync.
-fn write_renamed(path: &Path, zxid: Zxid) -> Result<(), StorageError> {
-    let tmp = tmp_path(path);
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(&tmp)
-        .map_err(at(&tmp))?;
-    file.write_all(render(zxid).as_bytes()).map_err(at(&tmp))?;
-    drop(file);
-    fs::rename(&tmp, path).map_err(at(path))
 }
 
 #[cfg(test)]
