@@ -77,6 +77,8 @@ pub struct AdminOptions {
     pub whitelist: Vec<String>,
     /// `conf` lines, in order (`key`, `value`).
     pub conf: Vec<(String, String)>,
+    /// Lines `conf` prints after those, as they are: an ensemble server's `membership: ` block.
+    pub conf_tail: Vec<String>,
     /// `envi` lines, in order (`key`, `value`).
     pub environment: Vec<(String, String)>,
     /// The text after `Zookeeper version: `.
@@ -122,7 +124,7 @@ impl AdminService {
             "srvr" => srvr(&st(), &self.opts.version, None),
             "stat" => srvr(&st(), &self.opts.version, Some(&self.source.connections())),
             "mntr" => mntr(&st(), &self.opts.version),
-            "conf" => lines_or_not_serving(&st(), &self.opts.conf),
+            "conf" => conf(&st(), &self.opts.conf, &self.opts.conf_tail),
             "cons" => cons(&st(), &self.source.connections()),
             "wchs" => wchs(&st()),
             "envi" => envi(&self.opts.environment),
@@ -293,14 +295,17 @@ pub fn mntr(s: &NodeStatus, version: &str) -> String {
     out
 }
 
-/// `conf` (key=value lines).
-fn lines_or_not_serving(s: &NodeStatus, lines: &[(String, String)]) -> String {
+/// `conf`: key=value lines, then the raw `tail` lines.
+fn conf(s: &NodeStatus, lines: &[(String, String)], tail: &[String]) -> String {
     if !s.processor.serving {
         return format!("{NOT_SERVING}\n");
     }
     let mut out = String::new();
     for (k, v) in lines {
         let _ = writeln!(out, "{k}={v}");
+    }
+    for line in tail {
+        let _ = writeln!(out, "{line}");
     }
     out
 }

@@ -52,6 +52,46 @@ fn max_open_files(limits: &str) -> Option<u64> {
         .or((soft == "unlimited").then_some(u64::MAX))
 }
 
+/// An ensemble server's part of `conf`, as ZooKeeper 3.8 prints it: its limits, election
+/// algorithm and ports, its peer type (0 participant, 1 observer), then the membership block
+/// (`membership: `, a `server.N=host:quorumPort:electionPort:participant|observer` line each,
+/// `version=0`: no dynamic reconfiguration). A standalone server's `conf` stays as it is.
+fn with_ensemble<'a>(
+    mut conf: Vec<(&'a str, String)>,
+    config: &Config,
+    myid: ServerId,
+) -> (Vec<(&'a str, String)>, Vec<String>) {
+    let Some(me) = config
+        .servers
+        .get(&myid)
+        .filter(|_| config.servers.len() > 1)
+    else {
+        return (conf, Vec::new());
+    };
+    conf.extend([
+        ("initLimit", config.init_limit_ticks.to_string()),
+        ("syncLimit", config.sync_limit_ticks.to_string()),
+        ("electionAlg", "3".to_string()),
+        ("electionPort", me.election_port.to_string()),
+        ("quorumPort", me.quorum_port.to_string()),
+        ("peerType", u8::from(me.observer).to_string()),
+    ]);
+    let mut tail = vec!["membership: ".to_string()];
+    tail.extend(config.servers.values().map(|s| {
+        let kind = if s.observer {
+            "observer"
+        } else {
+            "participant"
+        };
+        format!(
+            "server.{}={}:{}:{}:{kind}",
+            s.id.0, s.host, s.quorum_port, s.election_port
+        )
+    }));
+    tail.push("version=0".to_string());
+    (conf, tail)
+}
+
 /// The version string `srvr` prints after `Zookeeper version: `.
 pub fn version() -> String {
     format!("paddock-{}", env!("CARGO_PKG_VERSION"))
@@ -82,6 +122,7 @@ pub fn options(config: &Config, myid: ServerId, grpc_port: u16) -> AdminOptions 
         ),
         ("serverId", myid.0.to_string()),
     ];
+    let (conf, conf_tail) = with_ensemble(conf, config, myid);
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_string())
         .unwrap_or_else(|_| "<NA>".into());
@@ -104,6 +145,7 @@ pub fn options(config: &Config, myid: ServerId, grpc_port: u16) -> AdminOptions 
     AdminOptions {
         whitelist: config.four_letter_words.clone(),
         conf: own(conf),
+        conf_tail,
         environment: own(environment),
         version: version(),
     }
@@ -112,6 +154,45 @@ pub fn options(config: &Config, myid: ServerId, grpc_port: u16) -> AdminOptions 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_ensemble_servers_conf_has_zookeepers_quorum_lines_and_membership() {
+        let (config, _) = Config::parse(
+            "tickTime=2000\ninitLimit=10\nsyncLimit=5\ndataDir=/var/lib/paddock\n\
+             server.1=10.0.0.1:2888:3888\nserver.2=10.0.0.2:2888:3888\n\
+             server.3=10.0.0.3:2888:3888:observer\n",
+        )
+        .expect("config");
+        let opts = options(&config, ServerId(3), 2181);
+        let conf: Vec<String> = opts.conf.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let tail_of_pairs = &conf[conf.len() - 7..];
+        assert_eq!(
+            tail_of_pairs,
+            [
+                "serverId=3",
+                "initLimit=10",
+                "syncLimit=5",
+                "electionAlg=3",
+                "electionPort=3888",
+                "quorumPort=2888",
+                "peerType=1",
+            ]
+        );
+        assert_eq!(
+            opts.conf_tail,
+            [
+                "membership: ",
+                "server.1=10.0.0.1:2888:3888:participant",
+                "server.2=10.0.0.2:2888:3888:participant",
+                "server.3=10.0.0.3:2888:3888:observer",
+                "version=0",
+            ]
+        );
+        let (standalone, _) = Config::parse("dataDir=/d\n").expect("config");
+        let opts = options(&standalone, ServerId(0), 2181);
+        assert!(opts.conf_tail.is_empty());
+        assert_eq!(opts.conf.last().map(|(k, _)| k.as_str()), Some("serverId"));
+    }
 
     #[test]
     fn the_soft_open_files_limit_is_read_from_proc_limits() {
