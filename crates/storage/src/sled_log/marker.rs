@@ -26,7 +26,9 @@ use std::time::{Duration, Instant};
 use paddock_types::Zxid;
 
 use crate::error::StorageError;
-use crate::fsutil::{write_atomic, write_renamed};
+use crate::fsutil::{
+    fsync_dir, parent_of, remove_if_exists, tmp_path, write_atomic, write_renamed,
+};
 
 /// How often a sync may rewrite the marker.
 pub(crate) const WRITE_EVERY: Duration = Duration::from_secs(1);
@@ -96,11 +98,20 @@ impl SyncedMarker {
 
     /// Before the log is cut down to `last` (or after finding it there at open): lowers the
     /// marker durably, so that records removed on purpose never read as lost.
+    /// Should the new content not be writable (a full disk), the marker is removed instead (a
+    /// missing marker reports nothing), so that a truncation never fails for a hint's sake.
     pub(crate) fn lower_to(&mut self, last: Zxid) -> Result<(), StorageError> {
         if self.written <= last {
             return Ok(());
         }
-        write_atomic(&self.path, render(last).as_bytes())?;
+        if let Err(e) = write_atomic(&self.path, render(last).as_bytes()) {
+            tracing::warn!(error = %e, "txn log: cannot lower the synced marker; removing it");
+            remove_if_exists(&tmp_path(&self.path))?;
+            remove_if_exists(&self.path)?;
+            fsync_dir(parent_of(&self.path))?;
+            self.written = Zxid::ZERO;
+            return Ok(());
+        }
         self.written = last;
         Ok(())
     }
@@ -157,6 +168,22 @@ mod tests {
         m.lower_to(Zxid(7)).expect("never raises");
         assert_eq!(SyncedMarker::open(path.clone()).value(), Zxid(3));
         fs::write(&path, b"\0\0\0").expect("garbage");
+        assert_eq!(SyncedMarker::open(path).value(), Zxid::ZERO);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_marker_that_cannot_be_rewritten_is_removed_rather_than_failing_a_truncation() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("log.synced");
+        let mut m = SyncedMarker::open(path.clone());
+        m.synced(Zxid(9));
+        // The temporary file's name is a link into a directory that does not exist: the
+        // rewrite fails (as on a full disk), removing still works.
+        std::os::unix::fs::symlink(dir.path().join("gone/x"), tmp_path(&path)).expect("link");
+        m.lower_to(Zxid(3)).expect("lowered by removal");
+        assert!(!path.exists() && !tmp_path(&path).exists());
+        assert_eq!(m.value(), Zxid::ZERO);
         assert_eq!(SyncedMarker::open(path).value(), Zxid::ZERO);
     }
 }
