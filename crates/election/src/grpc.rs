@@ -140,6 +140,44 @@ pub fn notification_from_proto(frame: pb::Notification) -> Result<Notification, 
     })
 }
 
+/// The first frame of an inbound peer stream (it must be a hello), within `limit`: shared by the
+/// election's and the quorum peer's gRPC transports.
+pub async fn first_frame<T>(
+    inbound: &mut tonic::Streaming<T>,
+    limit: Duration,
+) -> Result<T, Status> {
+    let first = tokio::time::timeout(limit, inbound.message())
+        .await
+        .map_err(|_| Status::deadline_exceeded(format!("no hello within {limit:?}")))??;
+    first.ok_or_else(|| Status::invalid_argument("stream ended before a hello"))
+}
+
+/// The identity checks every peer hello passes (election and quorum transports): `id` is not
+/// `me`, is one of the configured servers (`known`), and is the server dialled, if we dialled.
+pub fn check_sender(
+    me: ServerId,
+    id: ServerId,
+    known: bool,
+    dialled: Option<ServerId>,
+) -> Result<(), Status> {
+    if id == me {
+        return Err(Status::permission_denied(format!(
+            "server id {id} is my own id"
+        )));
+    }
+    if !known {
+        return Err(Status::permission_denied(format!(
+            "unknown server id {id}: not in my server list"
+        )));
+    }
+    match dialled {
+        Some(expected) if id != expected => Err(Status::permission_denied(format!(
+            "dialled server {expected} but server {id} answered"
+        ))),
+        _ => Ok(()),
+    }
+}
+
 fn hello(me: ServerId) -> pb::Notification {
     pb::Notification {
         kind: Some(pb::notification::Kind::Hello(pb::ElectionHello {
@@ -277,42 +315,17 @@ impl Shared {
         inbound: &mut Streaming<pb::Notification>,
         expected: Option<ServerId>,
     ) -> Result<ServerId, Status> {
-        let first = tokio::time::timeout(self.config.hello_timeout, inbound.message())
-            .await
-            .map_err(|_| {
-                Status::deadline_exceeded(format!(
-                    "no hello within {:?}",
-                    self.config.hello_timeout
-                ))
-            })??;
-        let frame = first.ok_or_else(|| Status::invalid_argument("stream ended before a hello"))?;
+        let frame = first_frame(inbound, self.config.hello_timeout).await?;
         let Some(pb::notification::Kind::Hello(h)) = frame.kind else {
             return Err(Status::invalid_argument("the first frame must be a hello"));
         };
         let id = ServerId(h.sender);
         let me = self.me();
-        if id == me {
-            return Err(Status::permission_denied(format!(
-                "server id {id} is my own id"
+        check_sender(me, id, self.config.peers.contains_key(&id), expected)?;
+        if expected.is_none() && id < me {
+            return Err(Status::failed_precondition(format!(
+                "server {id} has a lower id than mine ({me}): I dial it, not the reverse"
             )));
-        }
-        if !self.config.peers.contains_key(&id) {
-            return Err(Status::permission_denied(format!(
-                "unknown server id {id}: not in my server list"
-            )));
-        }
-        match expected {
-            Some(expected) if id != expected => {
-                return Err(Status::permission_denied(format!(
-                    "dialled server {expected} but server {id} answered"
-                )));
-            }
-            None if id < me => {
-                return Err(Status::failed_precondition(format!(
-                    "server {id} has a lower id than mine ({me}): I dial it, not the reverse"
-                )));
-            }
-            _ => {}
         }
         if h.protocol_version != ELECTION_PROTOCOL_VERSION {
             return Err(Status::failed_precondition(format!(

@@ -27,6 +27,7 @@
 use super::convert::{from_frame_batch, hello, to_batch_frames, to_frame};
 use super::{PeerEvent, PeerTransport, TransportError};
 use crate::messages::{PeerMessage, PROTOCOL_VERSION};
+use paddock_election::grpc::{check_sender, first_frame};
 use paddock_proto::v1::peer_frame::Kind;
 use paddock_proto::v1::quorum_client::QuorumClient;
 use paddock_proto::v1::quorum_server::{Quorum, QuorumServer};
@@ -201,36 +202,12 @@ impl Shared {
         inbound: &mut Streaming<PeerFrame>,
         expected: Option<ServerId>,
     ) -> Result<ServerId, Status> {
-        let first = tokio::time::timeout(self.config.hello_timeout, inbound.message())
-            .await
-            .map_err(|_| {
-                Status::deadline_exceeded(format!(
-                    "no hello within {:?}",
-                    self.config.hello_timeout
-                ))
-            })??;
-        let frame = first.ok_or_else(|| Status::invalid_argument("stream ended before a hello"))?;
+        let frame = first_frame(inbound, self.config.hello_timeout).await?;
         let Some(Kind::Hello(h)) = frame.kind else {
             return Err(Status::invalid_argument("the first frame must be a hello"));
         };
         let id = ServerId(h.server_id);
-        if id == self.me() {
-            return Err(Status::permission_denied(format!(
-                "server id {id} is my own id"
-            )));
-        }
-        if !self.config.peers.contains_key(&id) {
-            return Err(Status::permission_denied(format!(
-                "unknown server id {id}: not in my server list"
-            )));
-        }
-        if let Some(expected) = expected {
-            if id != expected {
-                return Err(Status::permission_denied(format!(
-                    "dialled server {expected} but server {id} answered"
-                )));
-            }
-        }
+        check_sender(self.me(), id, self.config.peers.contains_key(&id), expected)?;
         if h.protocol_version != PROTOCOL_VERSION {
             return Err(Status::failed_precondition(format!(
                 "protocol version {} is not mine ({PROTOCOL_VERSION})",
