@@ -58,6 +58,10 @@ pub struct NodeStatus {
     pub proposal_sizes: Option<[u64; 3]>,
     /// Open file descriptors of the server process and their limit (`None` where unknown).
     pub file_descriptors: Option<(u64, u64)>,
+    /// Milliseconds since the server started (`zk_uptime`).
+    pub uptime_ms: u64,
+    /// Voting members of the ensemble (`zk_quorum_size`; `None` on a standalone server).
+    pub quorum_size: Option<u64>,
     /// The processor's counters (`serving` included).
     pub processor: Status,
 }
@@ -279,6 +283,13 @@ pub fn mntr(s: &NodeStatus, version: &str) -> String {
         rows.push(("max_file_descriptor_count", max.to_string()));
     }
     rows.push(("global_sessions", p.session_count.to_string()));
+    rows.push(("uptime", s.uptime_ms.to_string()));
+    if let Some(state) = peer_state(s.mode) {
+        rows.push(("peer_state", state.to_string()));
+    }
+    if let Some(n) = s.quorum_size {
+        rows.push(("quorum_size", n.to_string()));
+    }
     if let Some(n) = s.synced_followers {
         rows.push(("synced_followers", n.to_string()));
     }
@@ -293,6 +304,17 @@ pub fn mntr(s: &NodeStatus, version: &str) -> String {
         let _ = writeln!(out, "zk_{k}\t{v}");
     }
     out
+}
+
+/// ZooKeeper's `zk_peer_state` of a serving ensemble server (`mntr` is only answered while
+/// serving, i.e. in the broadcast phase).
+fn peer_state(mode: Mode) -> Option<&'static str> {
+    match mode {
+        Mode::Leader => Some("leading - broadcast"),
+        Mode::Follower => Some("following - broadcast"),
+        Mode::Observer => Some("observing - broadcast"),
+        Mode::Standalone | Mode::Looking => None,
+    }
 }
 
 /// `conf`: key=value lines, then the raw `tail` lines.
@@ -350,6 +372,8 @@ mod tests {
             synced_followers: None,
             proposal_sizes: None,
             file_descriptors: Some((44, 20000)),
+            uptime_ms: 731,
+            quorum_size: None,
             processor: Status {
                 serving,
                 last_zxid: Zxid(0x1_0000_002a),
@@ -400,10 +424,12 @@ mod tests {
             out.ends_with("\nProposal sizes last/min/max: 120/36/4096\n"),
             "{out}"
         );
+        s.quorum_size = Some(3);
         let m = mntr(&s, "v");
         assert!(
             m.ends_with(
-                "zk_synced_followers\t2\nzk_last_proposal_size\t120\n\
+                "zk_uptime\t731\nzk_peer_state\tleading - broadcast\nzk_quorum_size\t3\n\
+                 zk_synced_followers\t2\nzk_last_proposal_size\t120\n\
                  zk_max_proposal_size\t4096\nzk_min_proposal_size\t36\n"
             ),
             "{m}"

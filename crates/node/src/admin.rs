@@ -10,6 +10,8 @@ use paddock_types::{Config, ServerId};
 pub struct StandaloneAdmin {
     pub server: Arc<Server>,
     pub myid: ServerId,
+    /// When the server started (`zk_uptime`).
+    pub started: std::time::Instant,
 }
 
 impl AdminSource for StandaloneAdmin {
@@ -22,6 +24,8 @@ impl AdminSource for StandaloneAdmin {
             synced_followers: None,
             proposal_sizes: None,
             file_descriptors: file_descriptors(),
+            uptime_ms: uptime_ms(self.started),
+            quorum_size: None,
             processor: self.server.status(),
         }
     }
@@ -29,6 +33,11 @@ impl AdminSource for StandaloneAdmin {
     fn connections(&self) -> Vec<ConnectionInfo> {
         self.server.connections()
     }
+}
+
+/// Milliseconds since `started`.
+pub fn uptime_ms(started: std::time::Instant) -> u64 {
+    u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
 }
 
 /// This process's open file descriptors and their soft limit (`mntr`'s

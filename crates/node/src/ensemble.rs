@@ -369,6 +369,10 @@ pub struct EnsembleAdmin {
     pub peer: watch::Receiver<PeerStatus>,
     /// The peer's counters (a leader's proposal sizes).
     pub stats: Arc<paddock_quorum::peer::PeerStats>,
+    /// When the server started (`zk_uptime`).
+    pub started: std::time::Instant,
+    /// Voting members (`zk_quorum_size`).
+    pub voters: u64,
 }
 
 impl AdminSource for EnsembleAdmin {
@@ -395,6 +399,8 @@ impl AdminSource for EnsembleAdmin {
                 .filter(|_| leading)
                 .map(|p| [p.last, p.min, p.max]),
             file_descriptors: crate::admin::file_descriptors(),
+            uptime_ms: crate::admin::uptime_ms(self.started),
+            quorum_size: Some(self.voters),
             processor,
         }
     }

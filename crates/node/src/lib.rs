@@ -47,6 +47,7 @@ pub struct Node {
 
 /// Opens the data dir, recovers, starts the pipeline and the gRPC gateway.
 pub async fn start(config: &Config, myid: ServerId) -> anyhow::Result<Node> {
+    let started = std::time::Instant::now();
     let options = StorageOptions {
         log_dir: config.data_log_dir.clone(),
         ..StorageOptions::default()
@@ -83,10 +84,13 @@ pub async fn start(config: &Config, myid: ServerId) -> anyhow::Result<Node> {
             myid,
             peer,
             stats,
+            started,
+            voters: ensemble.as_ref().map_or(1, |e| e.voters as u64),
         }),
         None => Arc::new(admin::StandaloneAdmin {
             server: server.clone(),
             myid,
+            started,
         }),
     };
     let metrics = match config.metrics_port {

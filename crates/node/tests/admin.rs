@@ -161,10 +161,12 @@ async fn every_word_has_zookeepers_shape() {
         "zk_approximate_data_size",
         "zk_open_file_descriptor_count",
         "zk_max_file_descriptor_count",
+        "zk_uptime",
     ] {
         assert!(keys.contains(&k), "{k} missing from\n{mntr}");
     }
     assert!(mntr.contains("zk_server_state\tstandalone\n"));
+    assert!(!mntr.contains("zk_peer_state"), "a standalone server has no peer state");
 
     let stat = run(&mut c, "stat").await.unwrap();
     let lines: Vec<&str> = stat.lines().collect();
