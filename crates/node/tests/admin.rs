@@ -166,7 +166,10 @@ async fn every_word_has_zookeepers_shape() {
         assert!(keys.contains(&k), "{k} missing from\n{mntr}");
     }
     assert!(mntr.contains("zk_server_state\tstandalone\n"));
-    assert!(!mntr.contains("zk_peer_state"), "a standalone server has no peer state");
+    assert!(
+        !mntr.contains("zk_peer_state"),
+        "a standalone server has no peer state"
+    );
 
     let stat = run(&mut c, "stat").await.unwrap();
     let lines: Vec<&str> = stat.lines().collect();
