@@ -54,6 +54,8 @@ pub struct Election {
     pub(crate) resend_interval: u32,
     pub(crate) started: bool,
     pub(crate) decision: Option<Decision>,
+    /// A voter without a vote ([`Election::recovering`]).
+    pub(crate) recovering: bool,
 }
 
 impl Election {
@@ -86,7 +88,24 @@ impl Election {
             resend_interval: config.first_resend_interval(),
             started: false,
             decision: None,
+            recovering: false,
         }
+    }
+
+    /// Makes this peer a voter that does not vote: its data directory lost transactions it had
+    /// made durable (and may have acknowledged), so its vote could help elect a leader that
+    /// lacks them. Its notifications say [`PeerState::Recovering`]; other peers answer them but
+    /// never count them; it never decides from LOOKING votes and never leads. It only joins a
+    /// leader that a quorum of the others established (FOLLOWING/LEADING answers), as a
+    /// follower. Once synced with that leader, the caller elects normally again.
+    pub fn recovering(mut self, recovering: bool) -> Election {
+        self.recovering = recovering;
+        self
+    }
+
+    /// Whether this peer elects without a vote.
+    pub fn is_recovering(&self) -> bool {
+        self.recovering
     }
 
     /// Continues the logical clock of an earlier election of this process (ZooKeeper keeps
@@ -145,7 +164,7 @@ impl Election {
     /// undecided or when the asking peer is not looking.
     pub fn answer_when_decided(&self, sender_state: PeerState) -> Option<Notification> {
         let decision = self.decision?;
-        (sender_state == PeerState::Looking).then_some(Notification {
+        matches!(sender_state, PeerState::Looking | PeerState::Recovering).then_some(Notification {
             vote: decision.vote,
             round: decision.round,
             sender: self.me,
@@ -200,13 +219,17 @@ impl Election {
         &self.verifier
     }
 
-    /// Our current vote as a LOOKING notification.
+    /// Our current vote as a LOOKING (or RECOVERING) notification.
     pub fn current_notification(&self) -> Notification {
         Notification {
             vote: self.proposal,
             round: self.round,
             sender: self.me,
-            sender_state: PeerState::Looking,
+            sender_state: if self.recovering {
+                PeerState::Recovering
+            } else {
+                PeerState::Looking
+            },
         }
     }
 
@@ -220,7 +243,7 @@ impl Election {
 
     /// Records our own proposal among this round's votes (voters only).
     pub(crate) fn record_own_vote(&mut self) {
-        if self.verifier.is_voter(self.me) {
+        if self.verifier.is_voter(self.me) && !self.recovering {
             let own = Recorded {
                 vote: self.proposal,
                 round: self.round,
@@ -250,7 +273,8 @@ impl Election {
     /// ZooKeeper's `termPredicate` for the current proposal: start the finalize wait when its
     /// supporters are a quorum (or decide at once with a zero wait), stop it when they are not.
     pub(crate) fn check_proposal_quorum(&mut self, out: &mut Vec<Command>) {
-        if !self.proposal_has_quorum() {
+        // A recovering peer only joins an established leader (`on_decided_peer`).
+        if self.recovering || !self.proposal_has_quorum() {
             self.finalize_remaining = None;
             return;
         }

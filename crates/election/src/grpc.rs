@@ -105,6 +105,7 @@ pub fn notification_to_proto(n: &Notification) -> pb::Notification {
         PeerState::Following => pb::ElectionPeerState::Following,
         PeerState::Leading => pb::ElectionPeerState::Leading,
         PeerState::Observing => pb::ElectionPeerState::Observing,
+        PeerState::Recovering => pb::ElectionPeerState::Recovering,
     };
     pb::Notification {
         kind: Some(pb::notification::Kind::Vote(pb::ElectionVote {
@@ -130,6 +131,7 @@ pub fn notification_from_proto(frame: pb::Notification) -> Result<Notification, 
         Ok(pb::ElectionPeerState::Following) => PeerState::Following,
         Ok(pb::ElectionPeerState::Leading) => PeerState::Leading,
         Ok(pb::ElectionPeerState::Observing) => PeerState::Observing,
+        Ok(pb::ElectionPeerState::Recovering) => PeerState::Recovering,
         _ => return Err(format!("invalid sender state {}", vote.sender_state)),
     };
     Ok(Notification {
@@ -539,6 +541,7 @@ mod tests {
             PeerState::Following,
             PeerState::Leading,
             PeerState::Observing,
+            PeerState::Recovering,
         ] {
             let n = Notification {
                 vote: Vote::new(ServerId(3), Zxid(u64::MAX), Epoch(u32::MAX)),

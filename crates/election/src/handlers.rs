@@ -28,8 +28,9 @@ impl Election {
                 .into_iter()
                 .collect();
         }
-        if !self.verifier.is_voter(from) {
-            // An observer asking: tell it what we think; its vote does not count.
+        if !self.verifier.is_voter(from) || n.sender_state == PeerState::Recovering {
+            // An observer, or a voter recovering from a damaged data directory, asking: tell it
+            // what we think; its vote does not count.
             return vec![self.reply_to(from)];
         }
         if !self.verifier.is_voter(n.vote.leader) {
@@ -40,7 +41,7 @@ impl Election {
         match n.sender_state {
             PeerState::Looking => self.on_looking(from, n),
             PeerState::Following | PeerState::Leading => self.on_decided_peer(from, n),
-            PeerState::Observing => Vec::new(),
+            PeerState::Observing | PeerState::Recovering => Vec::new(),
         }
     }
 

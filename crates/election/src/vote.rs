@@ -56,6 +56,10 @@ pub enum PeerState {
     Leading,
     /// Decided: observes `vote.leader` (never votes).
     Observing,
+    /// A voter electing without a vote: its data directory lost transactions it had made
+    /// durable, so its vote could help elect a leader that lacks them. It is answered like an
+    /// observer and joins an established leader only ([`crate::Election::recovering`]).
+    Recovering,
 }
 
 /// The role an election ends in.

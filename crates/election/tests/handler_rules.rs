@@ -475,3 +475,103 @@ fn decided_peers_answer_with_the_established_epoch_so_a_looking_peer_can_join() 
     assert_eq!(d.vote.leader, ServerId(5));
     assert_eq!(d.role, Role::Following);
 }
+
+// ----- a voter recovering from a damaged data directory (PeerState::Recovering) -----
+
+/// Peer 1 of {1, 2, 3} (zxid 5, epoch 1), recovering, not started.
+fn recovering_peer1_unstarted() -> Election {
+    Election::new(
+        ServerId(1),
+        Zxid(5),
+        Epoch(1),
+        qv(&[1, 2, 3], &[]),
+        config(0),
+    )
+    .recovering(true)
+}
+
+/// The same, started.
+fn recovering_peer1() -> Election {
+    let mut e = recovering_peer1_unstarted();
+    e.start();
+    e
+}
+
+#[test]
+fn a_recovering_peer_says_so_and_does_not_count_itself() {
+    let mut e = recovering_peer1_unstarted();
+    let out = e.start();
+    assert_eq!(
+        out,
+        vec![Command::Broadcast(n(
+            1,
+            v(1, 5, 1),
+            1,
+            PeerState::Recovering
+        ))]
+    );
+    assert!(e.decision().is_none());
+}
+
+#[test]
+fn a_recovering_peer_never_decides_from_looking_votes() {
+    // With a zero finalize wait, two LOOKING votes for 3 plus its own would decide at once.
+    let mut e = recovering_peer1();
+    e.step(ServerId(2), looking(2, v(3, 9, 1), 1));
+    e.step(ServerId(3), looking(3, v(3, 9, 1), 1));
+    assert_eq!(e.proposal(), v(3, 9, 1), "it may adopt a better vote");
+    assert!(e.decision().is_none(), "{:?}", e.decision());
+    for _ in 0..10 {
+        e.tick();
+    }
+    assert!(e.decision().is_none());
+}
+
+#[test]
+fn a_recovering_peer_joins_a_leader_a_quorum_of_others_established() {
+    let mut e = recovering_peer1();
+    assert!(e
+        .step(ServerId(2), n(2, v(3, 9, 2), 4, PeerState::Following))
+        .is_empty());
+    let out = e.step(ServerId(3), n(3, v(3, 9, 2), 4, PeerState::Leading));
+    assert!(
+        matches!(
+            out.as_slice(),
+            [Command::Decided {
+                leader: ServerId(3),
+                role: Role::Following,
+                ..
+            }]
+        ),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn voters_answer_a_recovering_peer_but_never_count_it() {
+    // Peer 1 of {1..=5}: 2 and 3 vote for 1 (with 1 itself: a quorum of 3). A recovering 4
+    // voting for 1 too must not make a quorum of 2 and 3's votes alone.
+    let mut e = peer1_of_five(0);
+    let out = e.step(ServerId(4), n(4, v(1, 5, 1), 1, PeerState::Recovering));
+    assert_eq!(
+        out,
+        vec![Command::Send {
+            to: ServerId(4),
+            notification: e.current_notification()
+        }]
+    );
+    let out = e.step(ServerId(2), looking(2, v(1, 5, 1), 1));
+    assert!(
+        e.decision().is_none(),
+        "1, 2 (and a recovering 4) are no quorum: {out:?}"
+    );
+    e.step(ServerId(3), looking(3, v(1, 5, 1), 1));
+    assert_eq!(e.decision().map(|d| d.role), Some(Role::Leading));
+    // Decided: a recovering peer gets the final vote, as a LOOKING one does.
+    let answer = e.step(ServerId(4), n(4, v(4, 1, 1), 1, PeerState::Recovering));
+    assert!(
+        matches!(answer.as_slice(), [Command::Send { to: ServerId(4), notification }]
+            if notification.sender_state == PeerState::Leading),
+        "{answer:?}"
+    );
+}

@@ -10,7 +10,7 @@ use std::fmt::Display;
 use std::path::PathBuf;
 use std::str::FromStr;
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
 
 /// Paddock: a ZooKeeper-compatible coordination service with a gRPC client API.
 ///
@@ -29,12 +29,22 @@ use clap::Parser;
     PADDOCK_SET='tickTime=2000;4lw.commands.whitelist=*' paddock"
 )]
 pub struct Args {
+    /// What to do instead of running the server.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
     /// A zoo.cfg file (ZooKeeper format: key=value lines).
-    #[arg(long, short = 'c', value_name = "FILE", env = "PADDOCK_CONFIG")]
+    #[arg(
+        long,
+        short = 'c',
+        value_name = "FILE",
+        env = "PADDOCK_CONFIG",
+        global = true
+    )]
     pub config: Option<PathBuf>,
 
     /// Data directory (zoo.cfg `dataDir`): txn log, snapshots, epochs, myid.
-    #[arg(long, value_name = "DIR", env = "PADDOCK_DATA_DIR")]
+    #[arg(long, value_name = "DIR", env = "PADDOCK_DATA_DIR", global = true)]
     pub data_dir: Option<PathBuf>,
 
     /// gRPC client API port (zoo.cfg `grpcPort`); 0 picks a free port.
@@ -96,6 +106,26 @@ pub struct Args {
     /// Print the effective configuration and exit.
     #[arg(long)]
     pub print_config: bool,
+}
+
+/// Commands besides running the server.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Checks the data directory (`--data-dir`, or `dataDir`/`dataLogDir` of `--config`) and,
+    /// if it lost transactions it had made durable, repairs it: the verified state (the newest
+    /// snapshot that verifies plus the log records that continue it) is kept in a fresh log,
+    /// the rest is discarded, and the damaged files are kept aside. Run it with the server
+    /// stopped. A standalone server then continues in a new epoch; an ensemble member does not
+    /// vote until it has synced the missing transactions from its leader. Exit status: 0
+    /// repaired or healthy, 3 damaged and not repaired (`--check`, or not confirmed).
+    Repair {
+        /// Repair without asking for confirmation.
+        #[arg(long)]
+        yes: bool,
+        /// Only report what is wrong, as a server start would find it; repair nothing.
+        #[arg(long, conflicts_with = "yes")]
+        check: bool,
+    },
 }
 
 /// A number parser whose error names the environment variable as well as the flag (clap names

@@ -128,6 +128,16 @@ pub fn server_list(config: &Config) -> String {
         .join(",")
 }
 
+/// The file in dataDir that says this server's data directory lost durable transactions and
+/// was repaired from what verified: until it has synced with an established leader, the
+/// server does not vote (`paddock_quorum::peer::ResyncFlag`).
+pub const RESYNC_FLAG_FILE: &str = "resync-required";
+
+/// This server's resync flag (`dataDir/resync-required`).
+pub fn resync_flag(config: &Config) -> paddock_quorum::peer::ResyncFlag {
+    paddock_quorum::peer::ResyncFlag(config.data_dir.join(RESYNC_FLAG_FILE))
+}
+
 /// The file in dataDir naming the ensemble its data belongs to.
 pub const MEMBERSHIP_FILE: &str = "ensemble";
 
@@ -276,6 +286,7 @@ pub async fn start(
         tick,
         zab,
         election,
+        resync_flag: Some(resync_flag(config)),
     };
     let machine = Box::new(TreeMachine(server.clone()));
     let started = std::time::Instant::now();

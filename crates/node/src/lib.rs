@@ -13,6 +13,7 @@
 pub mod admin;
 pub mod args;
 pub mod config;
+pub mod datadir;
 pub mod ensemble;
 pub mod metrics;
 pub mod telemetry;
@@ -22,7 +23,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use paddock_processor::{ProcessorConfig, Server};
-use paddock_storage::{DataDir, StorageOptions};
+use paddock_storage::DataDir;
 use paddock_types::{Config, ServerId};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -48,19 +49,7 @@ pub struct Node {
 /// Opens the data dir, recovers, starts the pipeline and the gRPC gateway.
 pub async fn start(config: &Config, myid: ServerId) -> anyhow::Result<Node> {
     let started = std::time::Instant::now();
-    let options = StorageOptions {
-        log_dir: config.data_log_dir.clone(),
-        ..StorageOptions::default()
-    };
-    let (data_dir, report) = DataDir::open_with(&config.data_dir, &options)
-        .with_context(|| format!("cannot open data directory {}", config.data_dir.display()))?;
-    if let Some(z) = report.truncated_from {
-        tracing::warn!(
-            zxid = %z,
-            removed = report.records_removed,
-            "the txn log had a corrupt tail: records from this zxid on were cut off"
-        );
-    }
+    let data_dir = tokio::task::block_in_place(|| datadir::open(config))?;
     let (server, ensemble) = if config.servers.len() > 1 {
         let (server, ens) = ensemble::start(config, myid, &data_dir).await?;
         (server, Some(ens))
@@ -142,7 +131,8 @@ pub async fn start(config: &Config, myid: ServerId) -> anyhow::Result<Node> {
     })
 }
 
-/// Recovers the tree from the data dir and starts the standalone pipeline.
+/// Recovers the tree from the data dir and starts the standalone pipeline. Its zxids continue in
+/// the directory's currentEpoch when a repair moved it on.
 fn start_standalone(
     config: &Config,
     myid: ServerId,
@@ -162,7 +152,8 @@ fn start_standalone(
         elapsed_ms = started.elapsed().as_millis() as u64,
         "data tree recovered"
     );
-    let pcfg = ProcessorConfig::from_config(config, myid);
+    let mut pcfg = ProcessorConfig::from_config(config, myid);
+    pcfg.epoch = paddock_storage::EpochStore::current_epoch(&*data_dir.epochs());
     paddock_processor::standalone(pcfg, tree, log, snaps)
         .context("cannot start the request pipeline")
 }

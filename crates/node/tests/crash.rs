@@ -362,11 +362,13 @@ async fn recovery_from_snapshot_plus_log_after_sigkill() {
     }
 }
 
-/// §7: "a corrupt or torn tail is truncated and reported, never silently served". Write nodes,
-/// stop cleanly, corrupt the last log record's checksum in the sled db: the server starts, warns
-/// naming that zxid, and serves every record before it (the corrupt one is cut off).
+/// §7 and issue 12: "a corrupt or torn tail is truncated and reported, never silently served";
+/// a damaged data dir is never served. Write nodes, stop cleanly, corrupt the last log record's
+/// checksum in the sled db: the server refuses to start (exit 3), naming the file, the zxid lost
+/// and the remedy. `paddock repair --yes` keeps the verified prefix; the server then serves it,
+/// in a new epoch, and a write made after the repair survives kill -9.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn corrupted_log_tail_is_cut_with_a_warning_naming_the_zxid() {
+async fn a_corrupted_synced_record_is_refused_until_repaired() {
     let tmp = tempfile::tempdir().expect("temp dir");
     let data = tmp.path().join("data");
     let mut p = Paddock::spawn(&data, &[]).await;
@@ -400,14 +402,22 @@ async fn corrupted_log_tail_is_cut_with_a_warning_naming_the_zxid() {
     };
     assert_eq!(corrupted, last_zxid, "the last record is the last create");
 
-    let p2 = Paddock::spawn(&data, &[]).await;
-    let log = p2.log();
+    let data_arg = data.to_str().expect("utf-8 path");
     let zxid_text = format!("0x{corrupted:x}");
-    let warning = log
-        .lines()
-        .find(|l| l.contains("WARN") && l.contains("corrupt") && l.contains(&zxid_text))
-        .unwrap_or_else(|| panic!("a warning naming zxid {zxid_text}: {log}"));
-    eprintln!("warning: {warning}");
+    let (status, log) = run_to_exit(&["--data-dir", data_arg, "--grpc-port", "0"]).await;
+    assert_eq!(status.code(), Some(3), "refused with exit 3: {log}");
+    for needle in ["damaged", "txnlog", zxid_text.as_str(), "paddock repair"] {
+        assert!(log.contains(needle), "the refusal names {needle:?}: {log}");
+    }
+    // Refusing changed nothing: refused again; `repair --check` says the same.
+    let (status, _) = run_to_exit(&["--data-dir", data_arg, "--grpc-port", "0"]).await;
+    assert_eq!(status.code(), Some(3));
+    let (status, log) = run_to_exit(&["repair", "--check", "--data-dir", data_arg]).await;
+    assert_eq!(status.code(), Some(3), "{log}");
+    let (status, log) = run_to_exit(&["repair", "--yes", "--data-dir", data_arg]).await;
+    assert_eq!(status.code(), Some(0), "repaired: {log}");
+
+    let mut p2 = Paddock::spawn(&data, &[]).await;
     let mut s = p2.session().await;
     for i in 0..19 {
         let (d, _) = s.data(&format!("/c{i:02}")).await;
@@ -415,17 +425,17 @@ async fn corrupted_log_tail_is_cut_with_a_warning_naming_the_zxid() {
     }
     assert!(
         s.stat("/c19").await.is_none(),
-        "the corrupt record is not served"
+        "the damaged record is not served"
     );
-    // The log continues after the cut: new writes work and survive another restart.
+    // New writes continue in a new epoch, so no zxid a client saw names two transactions.
     let r = s.create("/c19", b"again", Persistent).await;
     ok(&r);
-    assert!(r.zxid >= corrupted, "zxids continue from the cut");
+    assert!(r.zxid > corrupted, "zxids move past the lost ones");
+    assert_eq!(r.zxid >> 32, 1, "a new epoch: {:#x}", r.zxid);
     drop(s);
-    let mut p2 = p2;
-    assert!(p2.terminate().await.success());
+    p2.kill();
     let p3 = Paddock::spawn(&data, &[]).await;
-    assert!(!p3.log().contains("corrupt"), "the cut was made durable");
+    assert!(!p3.log().contains("damaged"), "{}", p3.log());
     let mut s = p3.session().await;
     assert_eq!(&s.data("/c19").await.0[..], b"again");
 }

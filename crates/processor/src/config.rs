@@ -1,6 +1,6 @@
 //! The processor's settings, taken from the validated server config.
 
-use paddock_types::{Config, ServerId};
+use paddock_types::{Config, Epoch, ServerId};
 
 /// What the pipeline and the session tracker need to know.
 #[derive(Clone, Debug)]
@@ -26,6 +26,10 @@ pub struct ProcessorConfig {
     /// Whether an ensemble's leader takes client sessions (`leaderServes`); when not, clients
     /// are refused there and go to a follower.
     pub leader_serves: bool,
+    /// Standalone: the epoch of the zxids it assigns is at least this (the data directory's
+    /// currentEpoch, which a repair moves past every zxid the lost transactions used, so that
+    /// no zxid a client saw ever names two different transactions).
+    pub epoch: Epoch,
 }
 
 impl ProcessorConfig {
@@ -42,6 +46,7 @@ impl ProcessorConfig {
             max_batch: 1000,
             seed: server_id.0 ^ 0x5eed,
             leader_serves: cfg.leader_serves,
+            epoch: Epoch(0),
         }
     }
 

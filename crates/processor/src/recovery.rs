@@ -13,6 +13,8 @@ pub enum RecoveryError {
     Snapshot { zxid: Zxid, why: String },
     #[error("log record {zxid} passed its checksum but cannot be decoded: {why}")]
     Record { zxid: Zxid, why: String },
+    #[error("the log does not continue the state at {after}: its next record is {next}")]
+    Gap { after: Zxid, next: Zxid },
 }
 
 /// What recovery found.
@@ -49,6 +51,13 @@ pub fn recover(
             break;
         }
         for (zxid, bytes) in records {
+            // The data directory verified this at open; a gap here is a bug, never served.
+            if !zxid.follows(tree.last_zxid()) {
+                return Err(RecoveryError::Gap {
+                    after: tree.last_zxid(),
+                    next: zxid,
+                });
+            }
             // An ensemble's records carry zxid 0 (assigned by the leader): decode_at fills it in.
             let txn = Txn::decode_at(&bytes, zxid).map_err(|e| RecoveryError::Record {
                 zxid,

@@ -395,6 +395,7 @@ impl Server {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_millis() as u64)
             .unwrap_or(0);
+        let first_prep = last.max(Zxid::new(cfg.epoch, 0));
         let mut rng = rand::rngs::StdRng::seed_from_u64(cfg.seed);
         let half = (cfg.snap_count / 2).max(1);
         let threshold = half + rng.random_range(0..=half);
@@ -403,7 +404,7 @@ impl Server {
             cfg,
             tree: RwLock::new(tree),
             sessions,
-            prep: Mutex::new(sync_tx.map(|tx| Prep::new(last, tx))),
+            prep: Mutex::new(sync_tx.map(|tx| Prep::new(first_prep, tx))),
             log,
             snaps,
             stats: Stats::default(),

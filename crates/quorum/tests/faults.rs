@@ -336,6 +336,7 @@ impl Cluster {
                 finalize_wait_ticks: 2,
                 max_notification_interval_ticks: 20,
             },
+            resync_flag: None,
         };
         let traced = std::env::var_os("PADDOCK_FAULT_TRACE").is_some();
         let (pt, et) = (

@@ -161,6 +161,7 @@ impl Cluster {
                 finalize_wait_ticks: 2,
                 max_notification_interval_ticks: 20,
             },
+            resync_flag: None,
         };
         let (pt, et) = (
             self.pnet.endpoint(ServerId(id)),

@@ -54,13 +54,6 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StorageError
     replace(path, bytes, true)
 }
 
-/// [`write_atomic`] without the fsyncs: readers see the old or the new content, never a mix,
-/// but after a crash the file may hold the old content (or, on some file systems, be empty).
-/// For hints whose staleness is harmless.
-pub(crate) fn write_renamed(path: &Path, bytes: &[u8]) -> Result<(), StorageError> {
-    replace(path, bytes, false)
-}
-
 fn replace(path: &Path, bytes: &[u8], durable: bool) -> Result<(), StorageError> {
     let tmp = tmp_path(path);
     let mut file = OpenOptions::new()

@@ -107,21 +107,31 @@
 //! ```
 
 pub mod conformance;
+pub mod damage;
 mod datadir;
 mod epoch;
 pub mod error;
 mod fsutil;
+mod guard;
 mod lock;
 pub mod mem;
 mod sled_log;
 mod snapshot;
 pub mod traits;
 
-pub use datadir::{DataDir, RecoveryReport, StorageOptions, SNAPSHOT_DIR, TXNLOG_DIR};
+pub use damage::{Damage, Finding};
+pub use datadir::{
+    check, repair, DataDir, RecoveryReport, RepairOptions, RepairReport, StorageOptions,
+    SNAPSHOT_DIR, TXNLOG_DIR,
+};
 pub use epoch::{FileEpochStore, ACCEPTED_EPOCH_FILE, CURRENT_EPOCH_FILE};
 pub use error::StorageError;
+pub use guard::in_guarded_call;
 pub use lock::LOCK_FILE;
+pub use sled_log::rewrite::damaged_copies;
 pub use sled_log::segment as log_format;
-pub use sled_log::{LogRecovery, LostSynced, SledTxnLog, RECORDS_TREE};
+pub use sled_log::{
+    follows, read_marker, LogFault, LogScan, MarkerState, Run, SledTxnLog, RECORDS_TREE,
+};
 pub use snapshot::{FileSnapshotSink, FileSnapshotStore, SkippedSnapshot, SnapshotRecovery};
 pub use traits::{EpochStore, SnapshotReader, SnapshotSink, SnapshotStore, TxnLog};

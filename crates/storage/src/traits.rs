@@ -40,6 +40,18 @@ pub trait TxnLog: Send + Sync + 'static {
     /// records kept: afterwards `last_durable_zxid() == last_logged_zxid() <= zxid`.
     fn truncate_after(&self, zxid: Zxid) -> Result<(), StorageError>;
 
+    /// Removes every record and makes the log continue after `zxid` (a snapshot taken at `zxid`
+    /// replaces the state): afterwards `last_logged_zxid() == last_durable_zxid() == zxid`, the
+    /// log is empty and the next append must be above `zxid`. Durable on return.
+    fn reset_after(&self, zxid: Zxid) -> Result<(), StorageError>;
+
+    /// After a failed write (`append`, `sync`, `truncate_after`, `reset_after`, `purge_through`
+    /// returned an I/O error — a full disk, say): makes the log usable again, holding exactly
+    /// the records that were durable before the failure (any later ones are removed). `Ok`
+    /// once writes can be retried; on `Err` the log stays out of service and `recover` may be
+    /// called again later. A no-op when nothing failed.
+    fn recover(&self) -> Result<(), StorageError>;
+
     /// Removes every record with zxid <= `zxid` (purge; only records a retained snapshot covers).
     /// A `zxid` above [`TxnLog::last_logged_zxid`] purges up to that. Durable on return (and,
     /// like `sync`, makes every record appended before it durable).

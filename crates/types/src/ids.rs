@@ -39,6 +39,14 @@ impl Zxid {
             .map(|c| Zxid::new(self.epoch(), c))
     }
 
+    /// Whether `self` may directly follow `prev` in a ZAB history: the next counter of the same
+    /// epoch (or the numeric successor, which a counter overflow makes the first zxid of the
+    /// next epoch), or the first zxid of a later epoch (counter 1: a new leader's first
+    /// proposal). `prev == Zxid::ZERO` is the empty state.
+    pub fn follows(self, prev: Zxid) -> bool {
+        self.0 == prev.0.wrapping_add(1) || (self.epoch() > prev.epoch() && self.counter() == 1)
+    }
+
     /// Big-endian bytes, so byte order equals numeric order (used as storage keys).
     pub fn to_be_bytes(self) -> [u8; 8] {
         self.0.to_be_bytes()

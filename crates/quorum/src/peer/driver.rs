@@ -121,6 +121,8 @@ pub(crate) struct Driver<T, E> {
     /// is done (proposals and commits of a group commit travel together).
     outbox: BTreeMap<ServerId, Vec<PeerMessage>>,
     stop: bool,
+    /// Electing without a vote until synced (`PeerConfig::resync_flag`).
+    recovering: bool,
 }
 
 impl<T, E> Driver<T, E>
@@ -148,6 +150,10 @@ where
         super::PeerError,
     > {
         let me = config.me;
+        let recovering = config.resync_flag.as_ref().is_some_and(|f| f.is_set());
+        if recovering {
+            tracing::warn!(%me, "this server's data directory lost durable transactions: it will not vote until it has synced with an established leader");
+        }
         let election = Election::new(
             me,
             Zxid::ZERO,
@@ -198,6 +204,7 @@ where
             notices: Vec::new(),
             outbox: BTreeMap::new(),
             stop: false,
+            recovering,
         };
         d.rebuild(None).map_err(super::PeerError::Rebuild)?;
         d.publish();
@@ -304,6 +311,12 @@ where
             if upto.is_some_and(|u| z > u) {
                 break;
             }
+            let last = self.sm.last_applied();
+            if !z.follows(last) {
+                return Err(format!(
+                    "the log does not continue the state at {last}: its next record is {z}"
+                ));
+            }
             self.sm.apply(z, &d);
         }
         Ok(())
@@ -375,7 +388,8 @@ where
         sink.write_all(data).map_err(fatal)?;
         sink.commit().map_err(fatal)?;
         self.appends.clear();
-        self.storage.log.truncate_after(Zxid::ZERO).map_err(fatal)?;
+        // The log continues after the snapshot (its purge watermark says so, across restarts).
+        self.storage.log.reset_after(zxid).map_err(fatal)?;
         self.cache.clear();
         self.snap_zxid = zxid;
         self.sm.restore(zxid, data);
@@ -510,7 +524,10 @@ where
                         self.notices.push(Persisted::Log(zxid));
                     }
                     Command::Apply(zxid) => self.apply(zxid).await?,
-                    Command::StartServing => self.serving = true,
+                    Command::StartServing => {
+                        self.serving = true;
+                        self.synced_as_learner()?;
+                    }
                     Command::DropLearner { learner, why } => {
                         tracing::info!(me = %self.me, %learner, %why, "dropping learner");
                         self.send_outbox().await;
@@ -903,7 +920,8 @@ where
             self.verifier.clone(),
             self.config.election,
         )
-        .with_last_round(round);
+        .with_last_round(round)
+        .recovering(self.recovering);
         let out = self.election.start();
         paddock_election::execute(self.me, &self.verifier, out, &mut self.etrans);
         Ok(())
@@ -973,6 +991,21 @@ where
                 self.dial_leader().await?;
             }
         }
+        Ok(())
+    }
+
+    /// UPTODATE from an established leader: a recovering server now holds that leader's
+    /// history, and votes again.
+    fn synced_as_learner(&mut self) -> Result<(), Fatal> {
+        if !self.recovering || !matches!(self.role, Role::Following { .. }) {
+            return Ok(());
+        }
+        if let Some(flag) = &self.config.resync_flag {
+            flag.clear()
+                .map_err(|e| format!("cannot clear {}: {e}", flag.0.display()))?;
+        }
+        self.recovering = false;
+        tracing::info!(me = %self.me, "synced with the leader after a damaged data directory: voting again");
         Ok(())
     }
 

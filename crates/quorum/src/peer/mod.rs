@@ -128,6 +128,48 @@ pub struct PeerConfig {
     /// Election timing, in election ticks: min(`tick`, 10 ms). (`ElectionConfig::default()` is
     /// ZooKeeper's: finalize wait 200 ms, resend back-off up to 60 s.)
     pub election: ElectionConfig,
+    /// Set when this server's data directory lost transactions it had made durable (it was
+    /// repaired from what verified): while the flag exists the peer elects without a vote
+    /// ([`paddock_election::Election::recovering`]) and only follows an established leader;
+    /// the first completed sync with one (UPTODATE) clears it. `None`: never recovering.
+    pub resync_flag: Option<ResyncFlag>,
+}
+
+/// A file that says "this server must sync from a leader before it votes again" (see
+/// [`PeerConfig::resync_flag`]). Its content is the reason, for the operator.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResyncFlag(pub std::path::PathBuf);
+
+impl ResyncFlag {
+    /// Whether the flag is set.
+    pub fn is_set(&self) -> bool {
+        self.0.exists()
+    }
+
+    /// Sets the flag durably (file written, fsync'ed, directory fsync'ed), with `reason`.
+    pub fn set(&self, reason: &str) -> std::io::Result<()> {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&self.0)?;
+        f.write_all(reason.as_bytes())?;
+        f.sync_all()?;
+        self.sync_dir()
+    }
+
+    /// Clears the flag durably.
+    pub fn clear(&self) -> std::io::Result<()> {
+        match std::fs::remove_file(&self.0) {
+            Ok(()) => self.sync_dir(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn sync_dir(&self) -> std::io::Result<()> {
+        match self.0.parent().filter(|p| !p.as_os_str().is_empty()) {
+            Some(dir) => std::fs::File::open(dir)?.sync_all(),
+            None => Ok(()),
+        }
+    }
 }
 
 /// A refused [`PeerConfig`] or unreadable storage at start.

@@ -70,6 +70,43 @@ pub fn run_all<H: LogHarness>(h: &mut H) {
     synced_records_survive_restart(h);
     truncate_and_purge_survive_restart(h);
     large_records_round_trip(h);
+    reset_after_continues_after_the_zxid(h);
+    recover_without_a_failure_changes_nothing(h);
+}
+
+/// `reset_after(z)` empties the log, durably, and makes it continue after `z`, across a
+/// restart too (installing a snapshot taken at `z`).
+pub fn reset_after_continues_after_the_zxid<H: LogHarness>(h: &mut H) {
+    let log = h.fresh();
+    ok(log.append(&recs(1..=10)), "append");
+    ok(log.sync(), "sync");
+    ok(log.reset_after(Zxid(50)), "reset_after 50");
+    assert_eq!(log.last_logged_zxid(), Zxid(50), "reset: last_logged");
+    assert_eq!(log.last_durable_zxid(), Zxid(50), "reset is durable");
+    assert_eq!(log.first_zxid(), None, "reset: empty");
+    assert!(
+        log.append(&recs([50])).is_err(),
+        "appends stay above the reset point"
+    );
+    ok(log.append(&recs([51, 52])), "append after reset");
+    ok(log.sync(), "sync");
+    let log = h.restart(log);
+    assert_eq!(read_all(&*log), recs([51, 52]), "after restart");
+    ok(log.reset_after(Zxid(20)), "reset below the end");
+    assert_eq!(log.last_logged_zxid(), Zxid(20));
+    assert_eq!(read_all(&*log), vec![]);
+    let log = h.restart(log);
+    assert_eq!(log.last_logged_zxid(), Zxid(20), "reset survives restart");
+}
+
+/// `recover` when nothing failed is a no-op.
+pub fn recover_without_a_failure_changes_nothing<H: LogHarness>(h: &mut H) {
+    let log = h.fresh();
+    ok(log.append(&recs(1..=3)), "append");
+    ok(log.sync(), "sync");
+    ok(log.recover(), "recover");
+    assert_eq!(read_all(&*log), recs(1..=3));
+    assert_eq!(log.last_durable_zxid(), Zxid(3));
 }
 
 /// A new log is empty and at zxid zero.

@@ -29,6 +29,11 @@ struct State {
     purged_through: Zxid,
     fail_sync: bool,
     fail_append: bool,
+    /// Failures put the log out of service until `recover` (as sled does); see
+    /// [`MemTxnLog::sticky_failures`].
+    sticky: bool,
+    /// Why it is out of service.
+    failed: Option<String>,
     corrupt: BTreeSet<Zxid>,
     syncs: u64,
 }
@@ -44,9 +49,27 @@ impl State {
         self.last_logged = last_key.max(self.purged_through);
     }
 
+    /// `Err(Failed)` while out of service.
+    fn in_service(&self) -> Result<(), StorageError> {
+        match &self.failed {
+            Some(why) => Err(StorageError::Failed(why.clone())),
+            None => Ok(()),
+        }
+    }
+
+    /// An injected failure of `what`; a sticky log goes out of service.
+    fn fail(&mut self, what: &str) -> StorageError {
+        let e = injected(what);
+        if self.sticky {
+            self.failed = Some(e.to_string());
+        }
+        e
+    }
+
     fn flush(&mut self) -> Result<(), StorageError> {
+        self.in_service()?;
         if self.fail_sync {
-            return Err(injected("txn log sync"));
+            return Err(self.fail("txn log sync"));
         }
         self.syncs += 1;
         self.last_durable = self.last_logged;
@@ -69,6 +92,13 @@ impl MemTxnLog {
     /// While `true`, `append` fails with an io error and changes nothing.
     pub fn fail_appends(&self, fail: bool) {
         lock(&self.state).fail_append = fail;
+    }
+
+    /// While `true`, an injected failure puts the log out of service (every write fails with
+    /// `StorageError::Failed`) until [`TxnLog::recover`] succeeds, which it does only once the
+    /// failures are switched off: how sled behaves on a full disk.
+    pub fn sticky_failures(&self, sticky: bool) {
+        lock(&self.state).sticky = sticky;
     }
 
     /// Makes `read_after` report `zxid`'s record as corrupt.
@@ -110,8 +140,9 @@ impl MemTxnLog {
 impl TxnLog for MemTxnLog {
     fn append(&self, records: &[(Zxid, Bytes)]) -> Result<(), StorageError> {
         let mut s = lock(&self.state);
+        s.in_service()?;
         if s.fail_append {
-            return Err(injected("txn log append"));
+            return Err(s.fail("txn log append"));
         }
         let mut last = s.last_logged;
         for (zxid, _) in records {
@@ -164,8 +195,9 @@ impl TxnLog for MemTxnLog {
 
     fn truncate_after(&self, zxid: Zxid) -> Result<(), StorageError> {
         let mut s = lock(&self.state);
+        s.in_service()?;
         if s.fail_sync {
-            return Err(injected("txn log truncate"));
+            return Err(s.fail("txn log truncate"));
         }
         s.purged_through = s.purged_through.min(zxid);
         s.records.retain(|z, _| *z <= zxid);
@@ -174,10 +206,39 @@ impl TxnLog for MemTxnLog {
         s.flush()
     }
 
+    fn reset_after(&self, zxid: Zxid) -> Result<(), StorageError> {
+        let mut s = lock(&self.state);
+        s.in_service()?;
+        if s.fail_sync {
+            return Err(s.fail("txn log reset"));
+        }
+        s.records.clear();
+        s.corrupt.clear();
+        s.purged_through = zxid;
+        s.recompute_last();
+        s.flush()
+    }
+
+    fn recover(&self) -> Result<(), StorageError> {
+        let mut s = lock(&self.state);
+        if s.failed.is_none() {
+            return Ok(());
+        }
+        if s.fail_sync || s.fail_append {
+            return Err(injected("txn log recover"));
+        }
+        let durable = s.last_durable;
+        s.records.retain(|z, _| *z <= durable);
+        s.recompute_last();
+        s.failed = None;
+        Ok(())
+    }
+
     fn purge_through(&self, zxid: Zxid) -> Result<(), StorageError> {
         let mut s = lock(&self.state);
+        s.in_service()?;
         if s.fail_sync {
-            return Err(injected("txn log purge"));
+            return Err(s.fail("txn log purge"));
         }
         let through = zxid.min(s.last_logged);
         s.purged_through = s.purged_through.max(through);
@@ -220,6 +281,31 @@ mod tests {
         log.sync().expect("sync");
         assert_eq!(log.last_durable_zxid(), Zxid(3));
         assert_eq!(log.sync_count(), 1);
+    }
+
+    #[test]
+    fn sticky_failures_need_a_recover_which_drops_what_was_not_durable() {
+        let log = MemTxnLog::new();
+        log.sticky_failures(true);
+        log.append(&recs(1..=3)).expect("append");
+        log.sync().expect("sync");
+        log.append(&recs(4..=5)).expect("append");
+        log.fail_syncs(true);
+        assert!(log.sync().is_err());
+        log.fail_syncs(false);
+        assert!(matches!(log.sync(), Err(StorageError::Failed(_))));
+        assert!(matches!(
+            log.append(&recs([6])),
+            Err(StorageError::Failed(_))
+        ));
+        log.fail_syncs(true);
+        assert!(log.recover().is_err(), "still failing");
+        log.fail_syncs(false);
+        log.recover().expect("recover");
+        assert_eq!(log.records(), recs(1..=3));
+        assert_eq!(log.last_logged_zxid(), Zxid(3));
+        log.append(&recs([4])).expect("append again");
+        log.sync().expect("sync");
     }
 
     #[test]

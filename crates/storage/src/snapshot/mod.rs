@@ -116,6 +116,42 @@ impl FileSnapshotStore {
         &self.shared.dir
     }
 
+    /// Every snapshot file's zxid and name, good ones and those moved aside as `.corrupt`
+    /// alike: each says the state through its zxid was once complete here (evidence for the
+    /// data directory's check). `.discarded` files (a repair accepted their loss) do not count.
+    pub(crate) fn all_file_names(&self) -> Result<Vec<(Zxid, String)>, StorageError> {
+        let dir = &self.shared.dir;
+        let mut out = Vec::new();
+        for entry in fs::read_dir(dir).map_err(at(dir))? {
+            let name = entry.map_err(at(dir))?.file_name();
+            let name = name.to_string_lossy().into_owned();
+            let stem = name.strip_suffix(".corrupt").unwrap_or(&name);
+            if let Some(z) = format::parse_file_name(stem) {
+                out.push((z, name));
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// Renames the `.corrupt` snapshots above `zxid` to `.corrupt.discarded` (a repair accepted
+    /// that the state they held is lost); returns how many.
+    pub(crate) fn discard_corrupt_above(&self, zxid: Zxid) -> Result<usize, StorageError> {
+        let dir = &self.shared.dir;
+        let mut n = 0;
+        for (z, name) in self.all_file_names()? {
+            if z > zxid && name.ends_with(".corrupt") {
+                let from = dir.join(&name);
+                fs::rename(&from, dir.join(format!("{name}.discarded"))).map_err(at(&from))?;
+                n += 1;
+            }
+        }
+        if n > 0 {
+            fsync_dir(dir)?;
+        }
+        Ok(n)
+    }
+
     fn remove_stale_tmp(&self) -> Result<usize, StorageError> {
         let dir = &self.shared.dir;
         let mut removed = 0;
