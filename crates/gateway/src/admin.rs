@@ -30,6 +30,9 @@ pub enum Mode {
     Observer,
     /// An ensemble server that is electing or syncing (not serving clients).
     Looking,
+    /// Serving reads only: its txn log cannot take writes now (a full disk, an I/O error);
+    /// writes resume by themselves once it can. ZooKeeper's spelling for a read-only server.
+    ReadOnly,
 }
 
 impl Mode {
@@ -41,6 +44,7 @@ impl Mode {
             Mode::Follower => "follower",
             Mode::Observer => "observer",
             Mode::Looking => "looking",
+            Mode::ReadOnly => "read-only",
         }
     }
 }
@@ -313,7 +317,7 @@ fn peer_state(mode: Mode) -> Option<&'static str> {
         Mode::Leader => Some("leading - broadcast"),
         Mode::Follower => Some("following - broadcast"),
         Mode::Observer => Some("observing - broadcast"),
-        Mode::Standalone | Mode::Looking => None,
+        Mode::Standalone | Mode::Looking | Mode::ReadOnly => None,
     }
 }
 
@@ -355,7 +359,12 @@ pub fn wchs(s: &NodeStatus) -> String {
 
 /// `isro`: `rw`, `ro`, or `null` when not serving (no newline, like ZooKeeper).
 pub fn isro(s: &NodeStatus) -> String {
-    if s.processor.serving { "rw" } else { "null" }.to_string()
+    match (s.processor.serving, s.mode) {
+        (false, _) => "null",
+        (true, Mode::ReadOnly) => "ro",
+        (true, _) => "rw",
+    }
+    .to_string()
 }
 
 #[cfg(test)]
@@ -376,6 +385,7 @@ mod tests {
             quorum_size: None,
             processor: Status {
                 serving,
+                writes_refused: None,
                 last_zxid: Zxid(0x1_0000_002a),
                 node_count: 5,
                 watch_count: 3,
@@ -472,6 +482,12 @@ mod tests {
         );
         assert_eq!(isro(&status(true)), "rw");
         assert_eq!(isro(&status(false)), "null");
+        let read_only = NodeStatus {
+            mode: Mode::ReadOnly,
+            ..status(true)
+        };
+        assert_eq!(isro(&read_only), "ro");
+        assert!(srvr(&read_only, "v", None).contains("Mode: read-only\n"));
         let opts = AdminOptions {
             whitelist: vec!["srvr".into()],
             ..AdminOptions::default()

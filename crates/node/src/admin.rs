@@ -16,8 +16,13 @@ pub struct StandaloneAdmin {
 
 impl AdminSource for StandaloneAdmin {
     fn status(&self) -> NodeStatus {
+        let processor = self.server.status();
         NodeStatus {
-            mode: Mode::Standalone,
+            mode: if processor.writes_refused.is_some() {
+                Mode::ReadOnly
+            } else {
+                Mode::Standalone
+            },
             server_id: self.myid.0,
             epoch: None,
             leader_id: None,
@@ -26,7 +31,7 @@ impl AdminSource for StandaloneAdmin {
             file_descriptors: file_descriptors(),
             uptime_ms: uptime_ms(self.started),
             quorum_size: None,
-            processor: self.server.status(),
+            processor,
         }
     }
 

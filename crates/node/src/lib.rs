@@ -101,14 +101,18 @@ pub async fn start(config: &Config, myid: ServerId) -> anyhow::Result<Node> {
         .context("invalid gateway options")?
         .with_admin(admin);
     // grpc.health.v1: an ensemble server is SERVING only while it serves clients (a leader
-    // synced with a quorum, or a learner synced with it); standalone always is.
+    // synced with a quorum, or a learner synced with it); a standalone server while its txn log
+    // takes writes (NOT_SERVING while read-only after a failed write: a full disk).
     let health_task = match ensemble.as_ref().and_then(|e| e.watch()) {
         Some(peer) => {
             // NOT_SERVING from the first answer on, until the peer says otherwise.
             gw.health().set_serving(false).await;
             Some(tokio::spawn(ensemble::report_health(peer, gw.health())))
         }
-        None => None,
+        None => Some(tokio::spawn(report_writable(
+            server.watch_writable(),
+            gw.health(),
+        ))),
     };
     let gateway = tokio::spawn(async move {
         let shutdown = async {
@@ -129,6 +133,20 @@ pub async fn start(config: &Config, myid: ServerId) -> anyhow::Result<Node> {
         gateway,
         _data_dir: data_dir,
     })
+}
+
+/// Standalone health: SERVING while the txn log takes writes.
+async fn report_writable(
+    mut writable: tokio::sync::watch::Receiver<bool>,
+    health: paddock_gateway::HealthHandle,
+) {
+    loop {
+        let now = *writable.borrow_and_update();
+        health.set_serving(now).await;
+        if writable.changed().await.is_err() {
+            return;
+        }
+    }
 }
 
 /// Recovers the tree from the data dir and starts the standalone pipeline. Its zxids continue in

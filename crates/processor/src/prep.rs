@@ -184,6 +184,12 @@ impl Prep {
         Ok(zxid)
     }
 
+    /// Makes the next zxid follow `last` (after the log recovered from a failed write and cut
+    /// what it could not make durable).
+    pub fn restart_after(&mut self, last: Zxid) {
+        self.last = last;
+    }
+
     /// Queues a marker that reaches the final stage after every transaction queued before it
     /// (`sync`): it is not logged.
     pub fn submit_barrier(&mut self, path: String, origin: Origin) -> Result<(), Stopped> {

@@ -107,6 +107,12 @@ pub(crate) struct Shared {
     snaps: Arc<dyn SnapshotStore>,
     pub stats: Stats,
     serving: AtomicBool,
+    /// Standalone: why writes are refused (the log failed: a full disk, an I/O error), until
+    /// the sync stage has recovered it. Read and written under the prep lock where it decides
+    /// a submission.
+    refusal: Mutex<Option<String>>,
+    /// Whether writes are taken now (`false` while `refusal` is set), for health reporting.
+    writable: tokio::sync::watch::Sender<bool>,
     /// Mirror of the tree's last zxid, readable without the tree lock.
     applied: AtomicU64,
     next_id: AtomicU64,
@@ -147,11 +153,35 @@ impl Shared {
         self.next_id.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// The disk failed: stop taking writes (reads and sessions already open keep working until
-    /// the operator restarts the server).
-    pub fn fail_storage(&self) {
-        self.set_serving(false);
-        self.prep().take();
+    /// The log failed (a full disk, an I/O error): writes are refused with `NotReadOnly`
+    /// until [`Shared::resume_writes`]; reads and open sessions go on.
+    pub fn refuse_writes(&self, why: &str) {
+        let _prep = self.prep();
+        *self.refusal.lock().unwrap_or_else(|e| e.into_inner()) = Some(why.to_string());
+        self.writable.send_replace(false);
+    }
+
+    /// The log recovered: the next zxid follows what it holds (the refused writes' zxids were
+    /// never durable nor answered as done), and writes are taken again. `drain` refuses what
+    /// is still queued for the sync stage, under the prep lock, so nothing queued with an old
+    /// zxid reaches the log.
+    pub(crate) fn resume_writes(&self, drain: impl FnOnce()) {
+        let mut prep = self.prep();
+        if let Some(p) = prep.as_mut() {
+            p.restart_after(self.log.last_logged_zxid());
+        }
+        drain();
+        *self.refusal.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        self.writable.send_replace(true);
+        tracing::info!("the txn log took writes again: this server is read-write");
+    }
+
+    /// Why writes are refused now, if they are.
+    pub(crate) fn refusal(&self) -> Option<String> {
+        self.refusal
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     pub(crate) fn is_serving(&self) -> bool {
@@ -177,6 +207,9 @@ impl Shared {
         let Some(p) = prep.as_mut() else {
             return Err(not_serving());
         };
+        if let Some(why) = self.refusal() {
+            return Err(read_only(&why));
+        }
         p.submit_txn(session, cxid, op, Origin { reply })
             .map(|_| ())
             .map_err(|_| not_serving())
@@ -244,6 +277,8 @@ impl Shared {
             g.closing = Some(ErrorCode::SessionExpired);
             tracing::info!(session = %s.id, timeout_ms = s.timeout_ms, "session expired");
             if let Err(e) = self.submit_txn(s.id, 0, TxnOp::CloseSession, Reply::None) {
+                // Tried again next tick (the disk may be full for now).
+                g.closing = None;
                 tracing::warn!(session = %s.id, error = %e, "could not queue the expiry");
             }
         }
@@ -297,6 +332,18 @@ impl Shared {
     }
 }
 
+/// The answer to a write while the log cannot take writes (ZooKeeper's code for a write sent to
+/// a read-only server). The write was not applied.
+pub(crate) fn read_only(why: &str) -> ZkError {
+    ZkError::new(
+        ErrorCode::NotReadOnly,
+        format!(
+            "this server is read-only for now: its txn log cannot take writes ({why}); the \
+             write was not applied, and writes resume by themselves once the disk recovers"
+        ),
+    )
+}
+
 pub(crate) fn not_serving() -> ZkError {
     ZkError::new(
         ErrorCode::ConnectionLoss,
@@ -308,6 +355,9 @@ pub(crate) fn not_serving() -> ZkError {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Status {
     pub serving: bool,
+    /// Standalone: why writes are refused now (the txn log failed: a full disk, an I/O
+    /// error); `None` while writes are taken.
+    pub writes_refused: Option<String>,
     pub last_zxid: Zxid,
     pub node_count: usize,
     pub watch_count: usize,
@@ -410,6 +460,8 @@ impl Server {
             stats: Stats::default(),
             // An ensemble server serves once its peer is synced with a leader.
             serving: AtomicBool::new(replication.is_none()),
+            refusal: Mutex::new(None),
+            writable: tokio::sync::watch::channel(true).0,
             applied: AtomicU64::new(last.0),
             next_id: AtomicU64::new(1),
             clock_origin,
@@ -477,6 +529,7 @@ impl Server {
             latency_max_us,
             latency_count,
             serving: sh.serving.load(Ordering::SeqCst),
+            writes_refused: sh.refusal(),
             last_zxid: tree.last_zxid(),
             node_count: tree.node_count(),
             watch_count: tree.watch_count(),
@@ -510,6 +563,12 @@ impl Server {
             .collect();
         out.sort_by_key(|c| c.session.0);
         out
+    }
+
+    /// Whether writes are taken (`false` while a standalone server's txn log cannot write);
+    /// changes are seen by `changed()` on the receiver.
+    pub fn watch_writable(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.shared.writable.subscribe()
     }
 
     /// Counters.

@@ -10,13 +10,20 @@
 //! `TxnLog::sync` returned Ok (never acknowledge before durable); the final stage applies in zxid
 //! order, queues watch events while holding the tree's write lock (so no reader sees the new data
 //! before the event is queued), then releases each session's answers in FIFO order.
+//!
+//! A failed log write (a full disk, an I/O error) is not the end: the batch and everything
+//! queued behind it are answered `NotReadOnly` without being applied, new writes are refused at
+//! submit, and the sync stage retries `TxnLog::recover` with back-off until the log takes writes
+//! again (it then holds exactly what was durable before the failure); reads and open sessions
+//! go on meanwhile.
 
-use std::sync::mpsc::{Receiver, Sender};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use paddock_datatree::DataTree;
-use paddock_types::{ErrorCode, Response, SessionId, Txn, TxnOp, ZkError, Zxid};
+use paddock_types::{Response, SessionId, Txn, TxnOp, ZkError, Zxid};
 use tokio::sync::oneshot;
 
 use crate::api::SessionEvent;
@@ -83,20 +90,16 @@ pub(crate) fn run_sync(shared: Arc<Shared>, rx: Receiver<SyncItem>, to_final: Se
         if !records.is_empty() {
             let durable = shared.log.append(&records).and_then(|_| shared.log.sync());
             if let Err(e) = durable {
-                tracing::error!(error = %e, "txn log write failed: this server stops accepting writes");
-                shared.fail_storage();
+                tracing::error!(error = %e, "txn log write failed: this server is read-only until the log recovers");
+                shared.refuse_writes(&e.to_string());
                 let _ = to_final.send(Batch {
                     items: batch,
                     durable: false,
                 });
-                // Refuse whatever else is queued; prep refuses new writes from now on.
-                while let Ok(item) = rx.recv() {
-                    let _ = to_final.send(Batch {
-                        items: vec![item],
-                        durable: false,
-                    });
+                if !recover_log(&shared, &rx, &to_final) {
+                    return;
                 }
-                return;
+                continue;
             }
         }
         shared
@@ -115,15 +118,62 @@ pub(crate) fn run_sync(shared: Arc<Shared>, rx: Receiver<SyncItem>, to_final: Se
     }
 }
 
+/// First wait between attempts to recover the log; doubled up to [`RECOVER_BACKOFF_MAX`].
+const RECOVER_BACKOFF_FIRST: Duration = Duration::from_millis(100);
+const RECOVER_BACKOFF_MAX: Duration = Duration::from_secs(2);
+
+/// After a failed write: refuses whatever reaches the stage, and retries `TxnLog::recover`
+/// with back-off until it succeeds; then resumes writes. `false` when the pipeline is shutting
+/// down (the channel closed) meanwhile.
+fn recover_log(shared: &Shared, rx: &Receiver<SyncItem>, to_final: &Sender<Batch>) -> bool {
+    let refuse = |item: SyncItem| {
+        let _ = to_final.send(Batch {
+            items: vec![item],
+            durable: false,
+        });
+    };
+    let mut wait = RECOVER_BACKOFF_FIRST;
+    let mut attempts = 0u64;
+    loop {
+        // Items queued before the refusal was set: answered, never logged.
+        let deadline = std::time::Instant::now() + wait;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(item) => refuse(item),
+                Err(RecvTimeoutError::Timeout) => break,
+                Err(RecvTimeoutError::Disconnected) => return false,
+            }
+        }
+        attempts += 1;
+        match shared.log.recover() {
+            Ok(()) => {
+                shared.resume_writes(|| {
+                    while let Ok(item) = rx.try_recv() {
+                        refuse(item);
+                    }
+                });
+                return true;
+            }
+            Err(e) => {
+                if attempts.is_power_of_two() {
+                    tracing::warn!(error = %e, attempts, "the txn log still cannot take writes; retrying");
+                }
+                wait = (wait * 2).min(RECOVER_BACKOFF_MAX);
+            }
+        }
+    }
+}
+
 fn fail_batch(shared: &Shared, batch: Vec<SyncItem>) {
+    let why = shared
+        .refusal()
+        .unwrap_or_else(|| "the write could not be made durable".to_string());
     for item in batch {
         let origin = match item {
             SyncItem::Txn { origin, .. } | SyncItem::Barrier { origin, .. } => origin,
         };
-        let err = ZkError::new(
-            ErrorCode::SystemError,
-            "the server could not make the write durable and stopped accepting writes",
-        );
+        let err = crate::server::read_only(&why);
         shared.answer(origin, Zxid::ZERO, Err(err), None);
     }
 }

@@ -632,9 +632,17 @@ async fn restart_from_snapshot_and_log_gives_the_same_tree() {
     assert_eq!(tree.node_count(), 4 + 60);
 }
 
+/// Issue 12, full disk: a failed log write is never acknowledged nor applied; the server turns
+/// read-only (writes and new sessions refused with NotReadOnly, reads and open sessions go on,
+/// status and the writable watch say so) and takes writes again by itself once the log
+/// recovers, continuing from what was durable — nothing acknowledged is lost.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_failed_fsync_is_never_acknowledged() {
+async fn a_failed_fsync_is_never_acknowledged_and_writes_resume_once_the_disk_recovers() {
     let h = start();
+    // As sled: after a failed write the log refuses everything until recovered.
+    h.log.sticky_failures(true);
+    let mut writable = h.server.watch_writable();
+    assert!(*writable.borrow_and_update());
     let mut c = connect(&h, 4000).await;
     call(&h, &mut c, 1, create("/ok", "", CreateMode::Persistent))
         .await
@@ -643,27 +651,57 @@ async fn a_failed_fsync_is_never_acknowledged() {
     let e = call(&h, &mut c, 2, create("/lost", "", CreateMode::Persistent))
         .await
         .unwrap_err();
-    assert_eq!(e.code, ErrorCode::SystemError);
-    // Not applied: the tree does not show it.
-    let r = call(
-        &h,
-        &mut c,
-        3,
-        Request::Exists {
-            path: "/lost".into(),
-            watch: false,
-        },
-    )
-    .await
-    .unwrap();
+    assert_eq!(e.code, ErrorCode::NotReadOnly, "{e:?}");
+    assert!(e.message.contains("read-only"), "{e:?}");
+    // Not applied: the tree does not show it; reads go on.
+    let exists = |path: &str| Request::Exists {
+        path: path.into(),
+        watch: false,
+    };
+    let r = call(&h, &mut c, 3, exists("/lost")).await.unwrap();
     assert_eq!(r, Response::Exists { stat: None });
-    // Further writes are refused, reads go on.
-    let e = call(&h, &mut c, 4, create("/later", "", CreateMode::Persistent))
+    let r = call(&h, &mut c, 4, exists("/ok")).await.unwrap();
+    assert!(matches!(r, Response::Exists { stat: Some(_) }), "{r:?}");
+    // Further writes are refused at once, new sessions too; status and the watch say why.
+    let e = call(&h, &mut c, 5, create("/later", "", CreateMode::Persistent))
         .await
         .unwrap_err();
+    assert_eq!(e.code, ErrorCode::NotReadOnly, "{e:?}");
+    let refused = h
+        .server
+        .connect(ConnectRequest {
+            resume: None,
+            timeout_ms: 4000,
+            last_zxid_seen: Zxid::ZERO,
+            peer: "test".into(),
+            set_watches: Default::default(),
+        })
+        .await;
     assert!(
-        matches!(e.code, ErrorCode::ConnectionLoss | ErrorCode::SystemError),
-        "{e:?}"
+        matches!(&refused, Err(e) if e.code == ErrorCode::NotReadOnly),
+        "a new session needs a write: {:?}",
+        refused.as_ref().map(|c| c.session)
     );
+    assert!(h.server.status().writes_refused.is_some());
+    assert!(!*writable.borrow_and_update());
+
+    // The disk recovers: writes resume by themselves.
+    h.log.fail_syncs(false);
+    tokio::time::timeout(Duration::from_secs(10), writable.wait_for(|w| *w))
+        .await
+        .expect("writes resume within the back-off")
+        .expect("watch");
+    assert_eq!(h.server.status().writes_refused, None);
+    let r = call(&h, &mut c, 6, create("/after", "", CreateMode::Persistent))
+        .await
+        .unwrap();
+    assert!(matches!(r, Response::Create { .. }), "{r:?}");
+    // The log holds exactly the acknowledged writes, in order, without a gap.
+    let logged: Vec<u64> = h.log.durable_records().iter().map(|(z, _)| z.0).collect();
+    assert!(logged.windows(2).all(|w| w[1] == w[0] + 1), "{logged:?}");
+    let digest = h.server.digest();
     h.server.shutdown().await;
+    let (tree, _) = recover(&*h.log, &*h.snaps).unwrap();
+    assert_eq!(tree.digest(), digest, "a restart rebuilds the same tree");
+    assert!(tree.exists("/after", None).is_some() && tree.exists("/lost", None).is_none());
 }
