@@ -11,7 +11,8 @@ use bytes::Bytes;
 use paddock_election::ElectionConfig;
 use paddock_quorum::peer::election_net::MemElectionNet;
 use paddock_quorum::peer::{
-    spawn, PeerConfig, PeerHandle, PeerRole, PeerStorage, ProposalSizes, ProposeError, StateMachine,
+    spawn, PeerConfig, PeerHandle, PeerRole, PeerStorage, ProposalSizes, ProposeError, ResyncFlag,
+    StateMachine,
 };
 use paddock_quorum::transport::mem::MemPeerNet;
 use paddock_quorum::transport::PeerTransport;
@@ -88,6 +89,8 @@ impl StateMachine for ListSm {
 }
 
 struct Node {
+    /// `PeerConfig::resync_flag` of this node.
+    resync: Option<ResyncFlag>,
     log: Arc<MemTxnLog>,
     snapshots: Arc<MemSnapshotStore>,
     storage: PeerStorage,
@@ -121,6 +124,7 @@ impl Cluster {
                     snapshots: snapshots.clone(),
                 };
                 let node = Node {
+                    resync: None,
                     log,
                     snapshots,
                     storage,
@@ -161,7 +165,7 @@ impl Cluster {
                 finalize_wait_ticks: 2,
                 max_notification_interval_ticks: 20,
             },
-            resync_flag: None,
+            resync_flag: self.nodes[&id].resync.clone(),
         };
         let (pt, et) = (
             self.pnet.endpoint(ServerId(id)),
@@ -752,5 +756,118 @@ async fn leader_ignores_requests_from_a_learner_that_is_not_synced() {
     }
     assert!(c.nodes[&leader].sessions.lock().unwrap().touched.is_empty());
     assert_eq!(c.handle(leader).role(), PeerRole::Leading, "unharmed");
+    c.shutdown().await;
+}
+
+/// The durable records of `log`, in order, without a gap (ZAB's continuity).
+fn assert_gap_free(id: u64, log: &MemTxnLog) {
+    let records = log.durable_records();
+    for w in records.windows(2) {
+        assert!(
+            w[1].0.follows(w[0].0),
+            "peer {id}: {} does not follow {}",
+            w[1].0,
+            w[0].0
+        );
+    }
+}
+
+/// Issue 12: a follower whose disk fills up stops acking (the quorum goes on without it), takes
+/// no part in elections, and catches up once its log recovers — with nothing it acked lost and
+/// no gap in its log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_with_a_full_disk_sits_out_and_catches_up_once_it_recovers() {
+    let mut c = Cluster::new(3, 500);
+    for node in c.nodes.values() {
+        node.log.sticky_failures(true);
+    }
+    c.start_all();
+    let leader = c.wait_settled(&[1, 2, 3]).await;
+    let full = if leader == 1 { 2 } else { 1 };
+    c.propose_all(leader, names("before", 20)).await;
+    c.nodes[&full].log.fail_syncs(true);
+    // The other two still make a quorum.
+    let zxids = c.propose_all(leader, names("during", 20)).await;
+    until("the full follower leaves its role", SETTLE, || {
+        c.handle(full).status().role == PeerRole::Looking
+    })
+    .await;
+    // It stays out while its disk is full (it cannot persist an epoch nor ack).
+    tokio::time::sleep(TICK * 30).await;
+    assert_eq!(c.handle(full).status().role, PeerRole::Looking);
+    let others: Vec<u64> = [1, 2, 3].into_iter().filter(|i| *i != full).collect();
+    assert_eq!(c.settled(&others), Some(leader));
+
+    c.nodes[&full].log.fail_syncs(false);
+    c.wait_settled(&[1, 2, 3]).await;
+    c.wait_applied(&[1, 2, 3], zxids[19]).await;
+    let more = c.propose_all(leader, names("after", 5)).await;
+    c.wait_applied(&[1, 2, 3], more[4]).await;
+    let expected = c.payloads(leader);
+    assert_eq!(c.payloads(full), expected);
+    for (id, node) in &c.nodes {
+        assert_gap_free(*id, &node.log);
+    }
+    c.shutdown().await;
+}
+
+/// Issue 12: a leader whose disk fills up steps down; the others elect a new leader and go on;
+/// the old leader rejoins as a follower once its disk recovers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_with_a_full_disk_steps_down_and_rejoins_once_it_recovers() {
+    let mut c = Cluster::new(3, 500);
+    for node in c.nodes.values() {
+        node.log.sticky_failures(true);
+    }
+    c.start_all();
+    let old = c.wait_settled(&[1, 2, 3]).await;
+    c.propose_all(old, names("before", 10)).await;
+    c.nodes[&old].log.fail_syncs(true);
+    // Its next proposal cannot be logged there: it steps down.
+    let _ = bounded(c.handle(old).propose(Bytes::from_static(b"lost?"))).await;
+    let others: Vec<u64> = [1, 2, 3].into_iter().filter(|i| *i != old).collect();
+    let new = c.wait_settled(&others).await;
+    assert_ne!(new, old);
+    let zxids = c.propose_all(new, names("new", 10)).await;
+    assert_eq!(c.handle(old).status().role, PeerRole::Looking);
+
+    c.nodes[&old].log.fail_syncs(false);
+    assert_eq!(c.wait_settled(&[1, 2, 3]).await, new);
+    c.wait_applied(&[1, 2, 3], zxids[9]).await;
+    assert_eq!(c.payloads(old), c.payloads(new));
+    for (id, node) in &c.nodes {
+        assert_gap_free(*id, &node.log);
+    }
+    c.shutdown().await;
+}
+
+/// Issue 12: a server whose data directory lost durable transactions (repaired from what
+/// verified, `resync-required` set) does not vote: with one other voter up of three there is no
+/// leader; once the third is up, those two elect, the recovering one follows, syncs, and the
+/// flag is cleared (it votes again from then on).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recovering_server_does_not_vote_until_it_has_synced() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let flag = ResyncFlag(dir.path().join("resync-required"));
+    flag.set("test: the log lost synced records").expect("set");
+    let mut c = Cluster::new(3, 500);
+    c.nodes.get_mut(&1).expect("node 1").resync = Some(flag.clone());
+    c.start(1);
+    c.start(2);
+    tokio::time::sleep(TICK * 50).await;
+    for id in [1, 2] {
+        let role = c.handle(id).status().role;
+        assert_eq!(
+            role,
+            PeerRole::Looking,
+            "peer {id}: no quorum without 1's vote"
+        );
+    }
+    c.start(3);
+    let leader = c.wait_settled(&[1, 2, 3]).await;
+    assert_ne!(leader, 1, "a recovering server never leads");
+    let z = c.propose_all(leader, names("x", 5)).await;
+    c.wait_applied(&[1, 2, 3], z[4]).await;
+    until("the flag is cleared", SETTLE, || !flag.is_set()).await;
     c.shutdown().await;
 }

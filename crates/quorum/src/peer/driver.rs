@@ -33,7 +33,29 @@ const MAX_BATCH: usize = 1024;
 /// Events kept while LOOKING (a learner may dial us before our own election decided).
 const EARLY_EVENTS_CAP: usize = 4096;
 
-type Fatal = String;
+/// Why the role loop cannot go on as it is.
+#[derive(Debug)]
+enum Fatal {
+    /// Storage failed (a full disk, an I/O error): the peer leaves its role, takes no part in
+    /// elections (it could not persist an epoch nor ack a proposal) and retries recovering its
+    /// log; recovered, it rebuilds its state from what is durable and elects again.
+    Storage(String),
+    /// The peer stops (its transport or log writer is gone, or its state is inconsistent).
+    Stop(String),
+}
+
+impl std::fmt::Display for Fatal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Fatal::Storage(why) => write!(f, "storage failed: {why}"),
+            Fatal::Stop(why) => f.write_str(why),
+        }
+    }
+}
+
+/// First wait between attempts to recover storage; doubled up to [`RECOVER_BACKOFF_MAX`].
+const RECOVER_BACKOFF_FIRST: Duration = Duration::from_millis(100);
+const RECOVER_BACKOFF_MAX: Duration = Duration::from_secs(2);
 
 /// Polls `fut` once: its output if it is ready now, `None` otherwise (the future is dropped, so
 /// it must be cancel-safe, as a channel receive is).
@@ -46,8 +68,13 @@ fn poll_once<F: std::future::Future>(fut: F) -> Option<F::Output> {
     }
 }
 
+/// A storage error: the peer goes out of service until its log recovers.
 fn fatal(e: impl std::fmt::Display) -> Fatal {
-    e.to_string()
+    Fatal::Storage(e.to_string())
+}
+
+fn stop(why: impl Into<String>) -> Fatal {
+    Fatal::Stop(why.into())
 }
 
 enum Role {
@@ -123,6 +150,9 @@ pub(crate) struct Driver<T, E> {
     stop: bool,
     /// Electing without a vote until synced (`PeerConfig::resync_flag`).
     recovering: bool,
+    /// Out of service since storage failed: why, and when to try recovering next (with the
+    /// wait after that).
+    broken: Option<(String, tokio::time::Instant, Duration)>,
 }
 
 impl<T, E> Driver<T, E>
@@ -205,8 +235,10 @@ where
             outbox: BTreeMap::new(),
             stop: false,
             recovering,
+            broken: None,
         };
-        d.rebuild(None).map_err(super::PeerError::Rebuild)?;
+        d.rebuild(None)
+            .map_err(|e| super::PeerError::Rebuild(e.to_string()))?;
         d.publish();
         Ok((d, rx, writer_task))
     }
@@ -222,7 +254,15 @@ where
         if result.is_ok() {
             result = self.settle().await;
         }
-        while result.is_ok() && !self.stop {
+        loop {
+            if let Err(Fatal::Storage(why)) = result {
+                self.out_of_service(why).await;
+                self.publish();
+                result = Ok(());
+            }
+            if result.is_err() || self.stop {
+                break;
+            }
             let input = tokio::select! {
                 _ = ticker.tick() => Input::Tick,
                 _ = votes.tick() => Input::Votes,
@@ -237,14 +277,14 @@ where
                     Ok(())
                 }
                 Input::Peer(Some(ev)) => self.on_peer_events(ev).await,
-                Input::Peer(None) => Err("peer transport closed".to_string()),
+                Input::Peer(None) => Err(stop("peer transport closed")),
                 Input::Request(Some(req)) => self.on_requests(req).await,
                 Input::Request(None) => {
                     self.stop = true;
                     Ok(())
                 }
                 Input::Synced(Some(s)) => self.on_synced(s),
-                Input::Synced(None) => Err("the log writer stopped".to_string()),
+                Input::Synced(None) => Err(stop("the log writer stopped")),
             };
             if result.is_ok() {
                 result = self.settle().await;
@@ -313,9 +353,9 @@ where
             }
             let last = self.sm.last_applied();
             if !z.follows(last) {
-                return Err(format!(
+                return Err(stop(format!(
                     "the log does not continue the state at {last}: its next record is {z}"
-                ));
+                )));
             }
             self.sm.apply(z, &d);
         }
@@ -358,10 +398,10 @@ where
                 match next.into_iter().next() {
                     Some((z, d)) if z == zxid => d,
                     other => {
-                        return Err(format!(
+                        return Err(stop(format!(
                             "apply {zxid}: next logged record is {:?}",
                             other.map(|(z, _)| z)
-                        ))
+                        )))
                     }
                 }
             }
@@ -416,7 +456,7 @@ where
             let last = *last;
             let records = std::mem::take(&mut self.appends);
             if !self.writer.write(records, last, self.generation) {
-                return Err("the log writer stopped".to_string());
+                return Err(stop("the log writer stopped"));
             }
             self.sent = self.sent.max(last);
         }
@@ -431,7 +471,7 @@ where
         self.writer.barrier().await;
         // Any failure is in the reports already queued.
         while let Ok(s) = self.synced.try_recv() {
-            s.result?;
+            s.result.map_err(Fatal::Storage)?;
         }
         self.generation += 1;
         if self.sent > self.notified {
@@ -443,9 +483,14 @@ where
 
     /// A durability report of the writer.
     fn on_synced(&mut self, first: Synced) -> Result<(), Fatal> {
+        if self.broken.is_some() {
+            // Reports of the role that ended with the failure.
+            while self.synced.try_recv().is_ok() {}
+            return Ok(());
+        }
         let mut next = Some(first);
         while let Some(s) = next.take() {
-            s.result?;
+            s.result.map_err(Fatal::Storage)?;
             if s.generation == self.generation && s.last > self.notified {
                 self.notices.push(Persisted::Log(s.last));
                 self.notified = s.last;
@@ -569,6 +614,9 @@ where
     // ----- inputs -----
 
     async fn on_tick(&mut self) -> Result<(), Fatal> {
+        if self.broken.is_some() {
+            return self.try_recover_storage().await;
+        }
         self.on_tick_roles().await?;
         self.report_touched_sessions().await;
         Ok(())
@@ -779,7 +827,7 @@ where
             // ready would stall the whole loop for about a millisecond per wakeup.)
             match poll_once(self.transport.recv()) {
                 Some(Some(ev)) => self.on_peer_event(ev).await?,
-                Some(None) => return Err("peer transport closed".to_string()),
+                Some(None) => return Err(stop("peer transport closed")),
                 None => break,
             }
         }
@@ -910,6 +958,71 @@ where
         }
     }
 
+    /// Storage failed: leave the role (clients are dropped by the role change) and sit out of
+    /// elections — an election that is not started neither votes nor answers — until
+    /// [`Driver::try_recover_storage`] succeeds.
+    async fn out_of_service(&mut self, why: String) {
+        tracing::error!(me = %self.me, error = %why, "storage failed: leaving the ensemble until the txn log can write again");
+        self.leave_role().await;
+        self.pending_look = None;
+        self.election = Election::new(
+            self.me,
+            self.last_zxid(),
+            self.storage.epochs.current_epoch(),
+            self.verifier.clone(),
+            self.config.election,
+        )
+        .with_last_round(self.election.round());
+        let first = tokio::time::Instant::now() + RECOVER_BACKOFF_FIRST;
+        self.broken = Some((why, first, RECOVER_BACKOFF_FIRST));
+    }
+
+    /// Out of service: when due, waits for the log writer to be idle (its queued jobs fail
+    /// fast), asks the log to recover and, once it has, rebuilds the state machine from what is
+    /// durable (a learner may have applied commits its own log never held) and elects again.
+    async fn try_recover_storage(&mut self) -> Result<(), Fatal> {
+        let Some((why, due, wait)) = self.broken.clone() else {
+            return Ok(());
+        };
+        if tokio::time::Instant::now() < due {
+            return Ok(());
+        }
+        self.appends.clear();
+        self.writer.barrier().await;
+        while self.synced.try_recv().is_ok() {}
+        let log = self.storage.log.clone();
+        let epochs = self.storage.epochs.clone();
+        // The log, and a rewrite of currentEpoch as it is: a probe of the data directory's
+        // writes (an epoch file that cannot be written fails a role as surely as the log).
+        let recovered = tokio::task::spawn_blocking(move || {
+            log.recover()?;
+            epochs.set_current_epoch(epochs.current_epoch())
+        })
+        .await
+        .map_err(|e| stop(format!("log recovery did not finish: {e}")))?;
+        if let Err(e) = recovered {
+            let wait = (wait * 2).min(RECOVER_BACKOFF_MAX);
+            tracing::debug!(me = %self.me, error = %e, %why, "storage still failing");
+            self.broken = Some((why, tokio::time::Instant::now() + wait, wait));
+            return Ok(());
+        }
+        if !self.writer.resume() {
+            return Err(stop("the log writer stopped"));
+        }
+        self.generation += 1;
+        self.early.clear();
+        self.cache.clear();
+        self.logged_at.clear();
+        self.notices.clear();
+        self.sent = self.storage.log.last_logged_zxid();
+        self.notified = self.sent;
+        self.snap_zxid = Zxid::ZERO;
+        self.rebuild(None)?;
+        self.broken = None;
+        tracing::info!(me = %self.me, last = %self.last_zxid(), "storage recovered: electing again");
+        self.start_election()
+    }
+
     /// A fresh election (the logical clock continues).
     fn start_election(&mut self) -> Result<(), Fatal> {
         let round = self.election.round();
@@ -1002,7 +1115,7 @@ where
         }
         if let Some(flag) = &self.config.resync_flag {
             flag.clear()
-                .map_err(|e| format!("cannot clear {}: {e}", flag.0.display()))?;
+                .map_err(|e| fatal(format!("cannot clear {}: {e}", flag.0.display())))?;
         }
         self.recovering = false;
         tracing::info!(me = %self.me, "synced with the leader after a damaged data directory: voting again");

@@ -10,7 +10,9 @@
 //!
 //! Rules: jobs are handled in the order sent; a `Synced` is sent only after the sync that
 //! covers its records returned Ok; Writes queued together share one sync (group commit across
-//! driver wakeups). The blocking work runs on tokio's blocking pool, which also keeps a paused
+//! driver wakeups). After a failed write every later Write is reported failed without touching
+//! the log (a later record must never land after a lost one) until the driver, having
+//! recovered the log, sends `resume`. The blocking work runs on tokio's blocking pool, which also keeps a paused
 //! test clock from advancing while the disk works. The task ends when every sender is gone,
 //! after finishing what it was given; [`PeerHandle::kill`](super::PeerHandle::kill) waits for
 //! that, so a crashed peer's storage is quiet before the peer restarts on it.
@@ -35,6 +37,8 @@ enum Job {
         generation: u64,
     },
     Barrier(oneshot::Sender<()>),
+    /// The log recovered: writes are attempted again.
+    Resume,
 }
 
 /// A batch made durable (or the log failed: `result` is the error).
@@ -72,6 +76,11 @@ impl LogWriter {
                 generation,
             })
             .is_ok()
+    }
+
+    /// The driver recovered the log (`TxnLog::recover`): later writes are attempted again.
+    pub(crate) fn resume(&self) -> bool {
+        self.jobs.send(Job::Resume).is_ok()
     }
 
     /// Waits until everything queued before is appended and synced (or the writer is gone).
@@ -112,6 +121,21 @@ async fn run(
                     reports.push((last, generation));
                 }
                 Job::Barrier(tx) => barriers.push(tx),
+                Job::Resume => {
+                    // Records queued before it belong to the failed stretch: reported failed
+                    // below; those after it are written.
+                    if failed.is_some() {
+                        for (last, generation) in reports.drain(..) {
+                            let _ = done.send(Synced {
+                                last,
+                                generation,
+                                result: Err("the log failed before this write".to_string()),
+                            });
+                        }
+                        records.clear();
+                        failed = None;
+                    }
+                }
             }
         }
         if failed.is_none() && !records.is_empty() {
