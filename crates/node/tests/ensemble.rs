@@ -841,3 +841,101 @@ async fn a_data_dir_of_another_ensemble_is_refused() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     again.assert_running();
 }
+
+// ---------------------------------------------------------------------------------------------
+// e. damaged data directories (issue 12)
+// ---------------------------------------------------------------------------------------------
+
+/// How a follower's data directory is damaged while it is down.
+#[derive(Clone, Copy, Debug)]
+enum Damage {
+    /// `snapshots/` removed, with the log already purged behind them: the directory alone can
+    /// rebuild nothing.
+    SnapshotsRemoved,
+    /// One byte flipped in the middle of what sled wrote in `txnlog/db`.
+    LogByteFlipped,
+}
+
+/// A follower whose data directory lost durable transactions repairs itself from what verified,
+/// does not vote until synced (dataDir/resync-required), and ends up with the leader's tree —
+/// it never serves with less. Before issue 12 such a follower rejoined reporting the leader's
+/// zxid while holding 4 nodes of 600, and stayed diverged.
+async fn a_damaged_follower_ends_up_with_the_leaders_tree(damage: Damage) {
+    const N: usize = 600;
+    let mut e = Ensemble::with_cfg(&["snapCount=50", "autopurge.snapRetainCount=3"]);
+    e.start_all();
+    let roles = e.wait_for_roles(&[1, 2, 3]).await;
+    let victim = roles.followers[0];
+    let mut s = session_on(e.addr(roles.leader), "the leader").await;
+    s.mkdir("/d").await;
+    let paths: Vec<String> = (0..N).map(|i| format!("/d/n{i:04}")).collect();
+    for chunk in paths.chunks(100) {
+        let mut xids = Vec::new();
+        for path in chunk {
+            xids.push(s.send(op::create(path, b"v", Persistent)).await);
+        }
+        for xid in xids {
+            ok(&s.response(xid).await);
+        }
+    }
+    let dir = e.tmp.path().join(victim.to_string());
+    let deadline = Instant::now() + ELECTION_WAIT;
+    while snapshot_files(&dir).len() < 2 {
+        assert!(Instant::now() < deadline, "the follower wrote no snapshots");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut v = session_on(e.addr(victim), "the follower").await;
+    assert_eq!(synced_children(&mut v, "/d").await.len(), N);
+    drop(v);
+    e.peer(victim).kill();
+    match damage {
+        Damage::SnapshotsRemoved => {
+            std::fs::remove_dir_all(dir.join("snapshots")).expect("rm snapshots/")
+        }
+        Damage::LogByteFlipped => {
+            let db = dir.join("txnlog").join("db");
+            let mut bytes = std::fs::read(&db).expect("read db");
+            let written = bytes.iter().rposition(|b| *b != 0).unwrap_or(0);
+            bytes[written / 2] ^= 0xff;
+            std::fs::write(&db, bytes).expect("write db");
+        }
+    }
+    // Writes go on meanwhile.
+    ok(&s.create("/d/while-down", b"v", Persistent).await);
+
+    e.start(victim);
+    let flag = dir.join("resync-required");
+    e.wait_for_roles(&[1, 2, 3]).await;
+    let mut v = session_on(e.addr(victim), "the repaired follower").await;
+    let children = synced_children(&mut v, "/d").await;
+    assert_eq!(children.len(), N + 1, "{damage:?}\n{}", e.log_tails());
+    ok(&s.create("/d/after", b"v", Persistent).await);
+    assert_eq!(synced_children(&mut v, "/d").await.len(), N + 2);
+    assert!(
+        !flag.exists(),
+        "synced with the leader: the flag is cleared"
+    );
+    let log = e.peer(victim).log();
+    if matches!(damage, Damage::SnapshotsRemoved) {
+        assert!(log.contains("is damaged"), "{log}");
+    }
+    assert!(!log.contains("panicked"), "{log}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_without_its_snapshots_rebuilds_from_the_leader() {
+    bounded(
+        "a_follower_without_its_snapshots_rebuilds_from_the_leader",
+        a_damaged_follower_ends_up_with_the_leaders_tree(Damage::SnapshotsRemoved),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_with_a_damaged_log_rebuilds_from_the_leader() {
+    bounded(
+        "a_follower_with_a_damaged_log_rebuilds_from_the_leader",
+        a_damaged_follower_ends_up_with_the_leaders_tree(Damage::LogByteFlipped),
+    )
+    .await;
+}

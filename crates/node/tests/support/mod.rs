@@ -862,7 +862,7 @@ pub struct Paddock {
 }
 
 /// Spawns `cmd`, collecting its stderr into a shared string.
-fn spawn_logged(mut cmd: Command) -> (Child, Arc<Mutex<String>>) {
+pub fn spawn_logged(mut cmd: Command) -> (Child, Arc<Mutex<String>>) {
     let mut child = cmd.spawn().expect("spawn paddock");
     let log = Arc::new(Mutex::new(String::new()));
     let stderr = child.stderr.take().expect("piped stderr");
