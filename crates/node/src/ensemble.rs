@@ -52,13 +52,8 @@ impl StateMachine for TreeMachine {
         self.0.snapshot_bytes()
     }
 
-    fn restore(&mut self, zxid: Zxid, data: &Bytes) {
-        if let Err(e) = self.0.restore(zxid, data) {
-            // Snapshots are checksummed on disk and come from the leader over the network;
-            // one that does not decode leaves the empty tree, which the next sync replaces.
-            tracing::error!(%zxid, error = %e, "cannot restore the snapshot; starting from the empty tree");
-            let _ = self.0.restore(Zxid::ZERO, &Bytes::new());
-        }
+    fn restore(&mut self, zxid: Zxid, data: &Bytes) -> Result<(), String> {
+        self.0.restore(zxid, data)
     }
 
     fn last_applied(&self) -> Zxid {

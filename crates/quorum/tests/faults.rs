@@ -182,11 +182,12 @@ impl StateMachine for ListSm {
         support::encode_entries(&s.entries)
     }
 
-    fn restore(&mut self, zxid: Zxid, data: &Bytes) {
+    fn restore(&mut self, zxid: Zxid, data: &Bytes) -> Result<(), String> {
         let entries = support::decode_entries(data);
         let mut s = self.0.lock().unwrap();
         s.base = zxid;
         s.entries = entries;
+        Ok(())
     }
 
     fn last_applied(&self) -> Zxid {

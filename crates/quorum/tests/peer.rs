@@ -62,12 +62,13 @@ impl StateMachine for ListSm {
         support::encode_entries(&s.entries)
     }
 
-    fn restore(&mut self, zxid: Zxid, data: &Bytes) {
+    fn restore(&mut self, zxid: Zxid, data: &Bytes) -> Result<(), String> {
         let entries = support::decode_entries(data);
         *self.0.lock().unwrap() = ListState {
             base: zxid,
             entries,
         };
+        Ok(())
     }
 
     fn last_applied(&self) -> Zxid {

@@ -330,10 +330,17 @@ where
             Some((z, mut r)) => {
                 let mut buf = Vec::new();
                 r.read_to_end(&mut buf).map_err(fatal)?;
-                self.sm.restore(z, &Bytes::from(buf));
+                // A snapshot whose checksum verified but that does not decode is not damage (a
+                // bug, or another version's format): never replaced by an empty state.
+                self.sm
+                    .restore(z, &Bytes::from(buf))
+                    .map_err(|e| stop(format!("snapshot {z} cannot be restored: {e}")))?;
                 self.snap_zxid = z;
             }
-            None => self.sm.restore(Zxid::ZERO, &Bytes::new()),
+            None => self
+                .sm
+                .restore(Zxid::ZERO, &Bytes::new())
+                .map_err(|e| stop(format!("the empty state cannot be restored: {e}")))?,
         }
         if upto.is_some_and(|u| u < self.snap_zxid) {
             tracing::error!(me = %self.me, ?upto, snap = %self.snap_zxid, "truncation below the snapshot");
@@ -424,6 +431,14 @@ where
     }
 
     fn install_snapshot(&mut self, zxid: Zxid, data: &Bytes) -> Result<(), Fatal> {
+        // Into the state machine first: a snapshot it cannot take (sent by a leader of another
+        // version, say) must not replace the log and the snapshots we hold.
+        if let Err(e) = self.sm.restore(zxid, data) {
+            tracing::error!(me = %self.me, %zxid, error = %e, "the leader's snapshot cannot be restored; electing again");
+            self.pending_look
+                .get_or_insert(format!("bad snapshot {zxid} from the leader"));
+            return Ok(());
+        }
         let mut sink = self.storage.snapshots.create(zxid).map_err(fatal)?;
         sink.write_all(data).map_err(fatal)?;
         sink.commit().map_err(fatal)?;
@@ -432,7 +447,6 @@ where
         self.storage.log.reset_after(zxid).map_err(fatal)?;
         self.cache.clear();
         self.snap_zxid = zxid;
-        self.sm.restore(zxid, data);
         Ok(())
     }
 

@@ -82,8 +82,9 @@ pub trait StateMachine: Send + 'static {
     /// The whole state, as of [`StateMachine::last_applied`].
     fn snapshot(&self) -> Bytes;
     /// Replaces the state with `data` taken at `zxid`. `restore(Zxid::ZERO, &Bytes::new())`
-    /// must give the empty state (the driver uses it to rebuild from the log alone).
-    fn restore(&mut self, zxid: Zxid, data: &Bytes);
+    /// must give the empty state (the driver uses it to rebuild from the log alone). `Err`
+    /// (why) when `data` is not a state this machine can take: the state is then unchanged.
+    fn restore(&mut self, zxid: Zxid, data: &Bytes) -> Result<(), String>;
     /// The last applied zxid (`Zxid::ZERO` when empty).
     fn last_applied(&self) -> Zxid;
 
