@@ -77,15 +77,21 @@
 //! * Every record is checksummed (crc32 over its zxid, length and payload; each segment header
 //!   has its own) and verified on every read and at open, along with the segment structure
 //!   (key = first zxid, zxids strictly increasing within and across segments, lengths in
-//!   bounds). The first bad record at open cuts the log there — it and everything after it, even
-//!   records that check out, since ZAB cannot apply a transaction whose predecessor is lost; its
-//!   segment is rewritten with the good records before it — and the cut is made durable, warned
-//!   about and returned in the [`RecoveryReport`]. Corrupt data is never served and never panics.
+//!   bounds). Corrupt data is never served and never panics (sled's own panics included:
+//!   `guard.rs`).
+//! * A data directory that lost transactions it had made durable is never handed out:
+//!   [`DataDir::open`] returns [`StorageError::Damaged`] (see `datadir.rs` for the rule:
+//!   newest good snapshot + the log run continuing it, against the synced marker, snapshot
+//!   names and purge watermark); [`repair`] accepts the loss. A log with faults or gaps that
+//!   cost nothing synced is rebuilt into a fresh sled database at open (sled keeps dropping
+//!   writes made after it met damage, so a damaged database is never written again).
 //! * The log's format is marked in sled's default tree; a log without the marker that holds
 //!   anything (the one-key-per-record format of earlier builds) fails the open with
 //!   [`StorageError::Format`] instead of being misread.
-//! * `last_logged_zxid` never goes back except through `truncate_after`: purging every record
-//!   keeps it (a persisted purge watermark), across restarts too.
+//! * `last_logged_zxid` never goes back except through `truncate_after` / `reset_after`:
+//!   purging every record keeps it (a persisted purge watermark), across restarts too.
+//! * After a failed write the sled log refuses writes until [`TxnLog::recover`] reopened it and
+//!   cut it back to what was durable.
 //! * `open_latest` returns only a snapshot whose checksum verified; failing ones are moved aside
 //!   to `.corrupt` with a warning, and the next newest is tried.
 //! * An unreadable epoch file fails the open: it is never read as 0.
@@ -96,9 +102,12 @@
 //! ```text
 //! traits.rs      the seams: TxnLog, SnapshotStore/SnapshotSink, EpochStore
 //! error.rs       StorageError
-//! datadir.rs     DataDir, StorageOptions, RecoveryReport
+//! damage.rs      Damage, Finding: what a damaged data directory lost, for the operator
+//! guard.rs       sled's panics turned into errors
+//! datadir.rs     DataDir, StorageOptions, RecoveryReport; the verification rule; check, repair
 //! lock.rs        the directory lock
-//! sled_log/      SledTxnLog: segment format (log_format), recovery scan, flush + fdatasync
+//! sled_log/      SledTxnLog: segment format (log_format), verification scan, flush + fdatasync,
+//!                the synced marker, rebuilds into a fresh database
 //! snapshot/      FileSnapshotStore: file format, sink, verifying reader
 //! epoch.rs       FileEpochStore
 //! fsutil.rs      fsync_dir, atomic file writes

@@ -48,7 +48,7 @@ pub struct LogScan {
     pub purged_through: Zxid,
     /// Verified records above the watermark, in runs, in log order.
     pub runs: Vec<Run>,
-    /// Faults, in log order (at most [`MAX_FAULTS`] kept; `faults_total` counts them all).
+    /// Faults, in log order (at most 16 kept; `faults_total` counts them all).
     pub faults: Vec<LogFault>,
     pub faults_total: u64,
     /// The highest zxid the log shows anywhere: verified records, and the keys and headers of
