@@ -6,10 +6,13 @@
 
 use super::log_writer::{LogWriter, Synced};
 use super::stats::PeerStats;
-use super::{PeerConfig, PeerRole, PeerStatus, PeerStorage, ProposeError, Request, StateMachine};
+use super::{
+    Lease, PeerConfig, PeerRole, PeerStatus, PeerStorage, ProposeError, Request, StateMachine,
+};
 use crate::command::{Command, Persisted};
 use crate::follower::Follower;
 use crate::leader::{Leader, NotServing};
+use crate::lease::{LeaseBase, LeaseTracker};
 use crate::membership::Membership;
 use crate::messages::PeerMessage;
 use crate::transport::{PeerEvent, PeerTransport};
@@ -123,6 +126,8 @@ pub(crate) struct Driver<T, E> {
     stop: bool,
     /// Electing without a vote until synced (`PeerConfig::resync_flag`).
     recovering: bool,
+    /// LEADING: the probes sent to learners and their answers, for the lease (tokio's clock).
+    lease: LeaseTracker<tokio::time::Instant>,
 }
 
 impl<T, E> Driver<T, E>
@@ -171,6 +176,7 @@ where
             last_committed: Zxid::ZERO,
             round: 0,
             synced_followers: Vec::new(),
+            lease: Lease::NotLeading,
         });
         let mut d = Driver {
             me,
@@ -205,6 +211,7 @@ where
             outbox: BTreeMap::new(),
             stop: false,
             recovering,
+            lease: LeaseTracker::new(),
         };
         d.rebuild(None).map_err(super::PeerError::Rebuild)?;
         d.publish();
@@ -269,6 +276,7 @@ where
             s.serving = false;
             s.leader = None;
             s.synced_followers.clear();
+            s.lease = Lease::NotLeading;
         });
     }
 
@@ -397,6 +405,11 @@ where
     }
 
     fn queue(&mut self, to: ServerId, msg: PeerMessage) {
+        if matches!(self.role, Role::Leading(_)) {
+            // Queued now, sent at the end of the wakeup: an early send time only shortens the
+            // lease.
+            self.lease.on_send(to, &msg, tokio::time::Instant::now());
+        }
         self.outbox.entry(to).or_default().push(msg);
     }
 
@@ -530,6 +543,7 @@ where
                     }
                     Command::DropLearner { learner, why } => {
                         tracing::info!(me = %self.me, %learner, %why, "dropping learner");
+                        self.lease.forget(learner);
                         self.send_outbox().await;
                         self.transport.disconnect(learner).await;
                     }
@@ -662,11 +676,17 @@ where
         match &ev {
             PeerEvent::Connected(p) => {
                 self.connected.insert(*p);
+                self.lease.forget(*p);
             }
             PeerEvent::Disconnected(p) => {
                 self.connected.remove(p);
+                self.lease.forget(*p);
             }
-            PeerEvent::Message(..) => {}
+            PeerEvent::Message(from, msg) => {
+                if matches!(self.role, Role::Leading(_)) {
+                    self.lease.on_receive(*from, msg);
+                }
+            }
         }
         if matches!(self.role, Role::Leading(_)) {
             if let PeerEvent::Message(
@@ -903,6 +923,7 @@ where
             }
         }
         self.serving = false;
+        self.lease = LeaseTracker::new();
         self.early.clear();
         self.replay.clear();
         for (zxid, tx) in std::mem::take(&mut self.waiting) {
@@ -1009,6 +1030,30 @@ where
         Ok(())
     }
 
+    /// The lease a serving leader holds now (crate::lease): until its freshest quorum's
+    /// oldest probe send time plus the lease duration.
+    fn lease_now(&self) -> Lease {
+        let Role::Leading(l) = &self.role else {
+            return Lease::NotLeading;
+        };
+        if !self.serving {
+            return Lease::Lapsed;
+        }
+        match self.lease.base(&self.members, self.me, l.synced_learners()) {
+            LeaseBase::Unbounded => Lease::Unbounded,
+            LeaseBase::Since(t) => Lease::Until(t + self.lease_duration()),
+            LeaseBase::None => Lease::Lapsed,
+        }
+    }
+
+    /// How long a learner's answer vouches for this leader: one tick short of the syncLimit
+    /// after which a follower gives its leader up (counted from when it received the probe,
+    /// which is after the leader sent it), the tick a margin for timers that fire late.
+    fn lease_duration(&self) -> Duration {
+        let ticks = self.config.zab.sync_limit_ticks.saturating_sub(1).max(1);
+        self.config.tick * ticks
+    }
+
     fn publish(&self) {
         let role = match &self.role {
             Role::Looking => PeerRole::Looking,
@@ -1027,6 +1072,7 @@ where
                 Role::Leading(l) if self.serving => l.synced_learners(),
                 _ => Vec::new(),
             },
+            lease: self.lease_now(),
         };
         // Commits alone update `last_committed` in place without waking the watchers (role
         // followers, health): that changes with every group commit, and nobody waits on it.
