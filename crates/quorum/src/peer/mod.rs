@@ -26,6 +26,13 @@
 //!   Touch{sessions} from a synced learner, leading ─► StateMachine::sessions_touched(from, ..)
 //! ```
 //!
+//! The leader's lease ([`crate::lease`]): while LEADING the driver notes when it queues each
+//! PING and NEWLEADER and, per learner in stream order, which one each PINGREPLY / NEWLEADER ack
+//! answers; [`PeerStatus::lease`] says until when a quorum vouched for it (syncLimit − 1 ticks
+//! after the send time of the freshest quorum's oldest answered probe). Readers judge it against
+//! tokio's clock when they read ([`PeerHandle::status`], [`PeerStatus::serving_now`]), so a
+//! leader that was paused reports itself not serving before its loop has run again.
+//!
 //! Submission order: [`Proposer::submit`] and [`Proposer::propose`] share one FIFO queue, a
 //! learner's stream to the leader is FIFO, and the leader proposes the forwards of one stream in
 //! arrival order; so the writes submitted at one server are proposed (and committed) in the order
