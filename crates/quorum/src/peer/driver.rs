@@ -1046,12 +1046,15 @@ where
         }
     }
 
-    /// How long a learner's answer vouches for this leader: one tick short of the syncLimit
-    /// after which a follower gives its leader up (counted from when it received the probe,
-    /// which is after the leader sent it), the tick a margin for timers that fire late.
+    /// How long a learner's answer vouches for this leader: a quarter tick short of the
+    /// syncLimit after which a follower gives its leader up (counted from when it received the
+    /// probe, which is after the leader sent it). The margin covers the follower's tick timer,
+    /// which may fire up to a few milliseconds before a whole period after the previous one.
+    /// Pings go out every tick, so any syncLimit of 2 ticks or more (zoo.cfg's syncLimit=1 is
+    /// 2 ticks) keeps a healthy leader's lease from lapsing between two pings.
     fn lease_duration(&self) -> Duration {
-        let ticks = self.config.zab.sync_limit_ticks.saturating_sub(1).max(1);
-        self.config.tick * ticks
+        let limit = self.config.tick * self.config.zab.sync_limit_ticks;
+        limit.saturating_sub(self.config.tick / 4)
     }
 
     fn publish(&self) {

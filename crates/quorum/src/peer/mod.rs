@@ -28,8 +28,8 @@
 //!
 //! The leader's lease ([`crate::lease`]): while LEADING the driver notes when it queues each
 //! PING and NEWLEADER and, per learner in stream order, which one each PINGREPLY / NEWLEADER ack
-//! answers; [`PeerStatus::lease`] says until when a quorum vouched for it (syncLimit − 1 ticks
-//! after the send time of the freshest quorum's oldest answered probe). Readers judge it against
+//! answers; [`PeerStatus::lease`] says until when a quorum vouched for it (syncLimit less a
+//! quarter tick after the send time of the freshest quorum's oldest answered probe). Readers judge it against
 //! tokio's clock when they read ([`PeerHandle::status`], [`PeerStatus::serving_now`]), so a
 //! leader that was paused reports itself not serving before its loop has run again.
 //!
