@@ -63,7 +63,7 @@ pub mod status;
 pub use admin::{AdminOptions, AdminService, AdminSource, Mode, NodeStatus};
 pub use backend::Backend;
 pub use error::GatewayError;
-pub use health::HealthHandle;
+pub use health::{HealthHandle, ServingGate};
 pub use options::GatewayOptions;
 pub use server::{serve, Gateway};
 pub use service::GatewayService;

@@ -10,8 +10,6 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tonic::transport::server::TcpIncoming;
 use tonic::transport::Server;
-use tonic_health::pb::health_server::HealthServer;
-use tonic_health::server::HealthService;
 
 use crate::admin::AdminService;
 use crate::backend::Backend;
@@ -62,7 +60,7 @@ impl<B: Backend> Gateway<B> {
 
         let paddock = PaddockServer::new(GatewayService::new(self.backend, opts.clone(), stop_rx))
             .max_decoding_message_size(opts.max_message_bytes);
-        let health = HealthServer::new(HealthService::from_health_reporter(self.health.reporter()));
+        let health = self.health.service();
         let reflection = || {
             tonic_reflection::server::Builder::configure()
                 .register_encoded_file_descriptor_set(paddock_proto::FILE_DESCRIPTOR_SET)

@@ -44,6 +44,45 @@ async fn health_check_answers_serving_and_follows_the_handle() {
     assert_eq!(health_of(&server, "").await, ServingStatus::Serving);
 }
 
+/// The gate is asked on every answer, not when the status was set: flipping it changes what
+/// `Check` and a `Watch` say with no `set_serving` call in between (a leader's lease runs out
+/// with time, not with an event).
+#[tokio::test]
+async fn the_serving_gate_is_judged_when_health_is_read() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let server = start(Fake::new(true), GatewayOptions::default()).await;
+    let open = Arc::new(AtomicBool::new(true));
+    let gate = open.clone();
+    server.health.set_gate(move || gate.load(Ordering::SeqCst));
+    assert_eq!(health_of(&server, "").await, ServingStatus::Serving);
+    open.store(false, Ordering::SeqCst);
+    assert_eq!(health_of(&server, "").await, ServingStatus::NotServing);
+    assert_eq!(
+        health_of(&server, "paddock.v1.Paddock").await,
+        ServingStatus::NotServing
+    );
+    let mut watch = HealthClient::new(server.channel().await)
+        .watch(HealthCheckRequest {
+            service: String::new(),
+        })
+        .await
+        .expect("watch answers")
+        .into_inner();
+    let first = tokio::time::timeout(Duration::from_secs(5), watch.next())
+        .await
+        .expect("a first status")
+        .expect("open")
+        .expect("ok");
+    assert_eq!(first.status(), ServingStatus::NotServing);
+    // NOT_SERVING set by the handle stays so whatever the gate says.
+    open.store(true, Ordering::SeqCst);
+    server.health.set_serving(false).await;
+    assert_eq!(health_of(&server, "").await, ServingStatus::NotServing);
+    server.health.set_serving(true).await;
+    assert_eq!(health_of(&server, "").await, ServingStatus::Serving);
+}
+
 #[tokio::test]
 async fn reflection_lists_the_paddock_service_v1_and_v1alpha() {
     use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient as V1;

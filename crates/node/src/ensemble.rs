@@ -30,13 +30,21 @@ use paddock_storage::DataDir;
 use paddock_types::{Config, ServerId, SessionId, Zxid};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 
-/// Hands the processor's transactions to the peer (set once the peer runs).
-struct PeerSink(OnceLock<Proposer>);
+/// Hands the processor's transactions to the peer, and tells it whether the peer may serve
+/// (a leader's lease, judged when a session connects). Set once the peer runs.
+struct PeerSink(OnceLock<(Proposer, watch::Receiver<PeerStatus>)>);
 
 impl TxnSink for PeerSink {
     fn submit(&self, txn: Bytes) -> bool {
-        self.0.get().is_some_and(|p| p.submit(txn))
+        self.0.get().is_some_and(|(p, _)| p.submit(txn))
+    }
+
+    fn may_serve(&self) -> bool {
+        self.0
+            .get()
+            .is_some_and(|(_, status)| status.borrow().lease.holds_at(Instant::now()))
     }
 }
 
@@ -295,7 +303,7 @@ pub async fn start(
         elapsed_ms = started.elapsed().as_millis() as u64,
         "data tree rebuilt from the snapshot and the log"
     );
-    if sink.0.set(peer.proposer()).is_err() {
+    if sink.0.set((peer.proposer(), peer.watch())).is_err() {
         return Err(anyhow!("the peer sink was set twice"));
     }
     let watcher = tokio::spawn(follow_role(peer.watch(), server.clone()));
@@ -344,11 +352,15 @@ async fn follow_role(mut rx: watch::Receiver<PeerStatus>, server: Arc<Server>) {
     }
 }
 
-/// Keeps `grpc.health.v1` in step with the peer: SERVING while it serves clients.
+/// Keeps `grpc.health.v1` in step with the peer: SERVING while it serves clients. A leader's
+/// lease is judged on every health answer (a gate on `health`), so a leader whose lease ran
+/// out says NOT_SERVING at once, even before its role loop (and this task) ran again.
 pub async fn report_health(
     mut rx: watch::Receiver<PeerStatus>,
     health: paddock_gateway::HealthHandle,
 ) {
+    let lease = rx.clone();
+    health.set_gate(move || lease.borrow().lease.holds_at(Instant::now()));
     let mut last = None;
     loop {
         let st = rx.borrow_and_update().clone();
@@ -383,8 +395,11 @@ pub struct EnsembleAdmin {
 
 impl AdminSource for EnsembleAdmin {
     fn status(&self) -> NodeStatus {
-        let st = self.peer.borrow().clone();
-        let processor = self.server.status();
+        // A leader's lease is judged now: one whose lease ended reports not serving (mode
+        // `looking`, no synced followers) even before its role loop noticed anything.
+        let st = self.peer.borrow().clone().as_of(Instant::now());
+        let mut processor = self.server.status();
+        processor.serving &= st.serving;
         let mode = match st.role {
             _ if !processor.serving => Mode::Looking,
             PeerRole::Leading => Mode::Leader,

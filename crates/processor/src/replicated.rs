@@ -17,6 +17,11 @@
 //!   (`TxnSink::submit` is FIFO) and commit in that order; reads wait behind them in the queue;
 //! - `sync` is a no-op transaction through the leader: when it commits here, everything
 //!   committed before it has been applied here (a linearizable read point);
+//! - a session resume is answered only after the ensemble confirmed it: its `MoveSession`
+//!   went through the leader and applied here with the session still alive (else
+//!   SessionExpired; no commit in time or a role change: ConnectionLoss) — ZooKeeper's
+//!   REVALIDATE, so a server that missed an expiry never hands out an expired session;
+//! - a session connects only while [`TxnSink::may_serve`] (a leader's lease) holds;
 //! - only the serving leader expires sessions; learners report the sessions they hear from
 //!   ([`Server::take_touched_sessions`]) and the leader refreshes them
 //!   ([`Server::touch_sessions`]);
@@ -48,6 +53,14 @@ pub trait TxnSink: Send + Sync + 'static {
     /// transactions submitted one after the other commit in that order or not at all. The
     /// outcome arrives through [`Server::apply_committed`]. `false` if the ensemble side is gone.
     fn submit(&self, txn: Bytes) -> bool;
+
+    /// Whether the ensemble side may serve clients at this instant. A leader does only while
+    /// its lease holds (it heard from a quorum of voters within syncLimit); a paused or cut-off
+    /// leader says `false` here before its role loop notices anything. Asked when a session
+    /// connects (new or resumed): `false` refuses it with ConnectionLoss. Default: `true`.
+    fn may_serve(&self) -> bool {
+        true
+    }
 }
 
 /// What an ensemble server is doing, as far as clients are concerned.
@@ -85,6 +98,9 @@ pub(crate) struct Replication {
     role: AtomicU8,
     /// Session creations of this server waiting for their commit.
     creating: Mutex<HashMap<SessionId, oneshot::Sender<Result<Response, ZkError>>>>,
+    /// Session resumes of this server waiting for their `MoveSession` to apply here, by
+    /// (session, the move's cxid: a token unique on this server).
+    resuming: Mutex<HashMap<(SessionId, i64), oneshot::Sender<()>>>,
     /// `now_ms` of the last liveness report (learners).
     last_report_ms: AtomicU64,
 }
@@ -104,6 +120,12 @@ impl Replication {
     ) -> std::sync::MutexGuard<'_, HashMap<SessionId, oneshot::Sender<Result<Response, ZkError>>>>
     {
         self.creating.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn resuming(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<(SessionId, i64), oneshot::Sender<()>>> {
+        self.resuming.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Encodes and hands a transaction to the ensemble. Requests waiting in a session queue are
@@ -140,6 +162,14 @@ impl Replication {
     }
 }
 
+/// SessionExpired for a resume of `id`, as ZooKeeper words it.
+pub(crate) fn expired(id: SessionId) -> ZkError {
+    ZkError::new(
+        ErrorCode::SessionExpired,
+        format!("session {id} has expired or does not exist"),
+    )
+}
+
 /// Starts the processor of an ensemble server. It holds an empty tree and does not serve until
 /// [`Server::set_role`] says so; the quorum peer fills the tree ([`Server::restore`],
 /// [`Server::apply_committed`]). `log` and `snaps` are the peer's: the server writes periodic
@@ -154,6 +184,7 @@ pub fn replicated(
         sink,
         role: AtomicU8::new(ServingRole::NotServing.to_u8()),
         creating: Mutex::new(HashMap::new()),
+        resuming: Mutex::new(HashMap::new()),
         last_report_ms: AtomicU64::new(0),
     };
     let shared = Server::new_shared(cfg, DataTree::new(), log, snaps, None, Some(replication));
@@ -171,17 +202,61 @@ impl Server {
         self.shared.replication.as_ref()
     }
 
-    /// A session was resumed here: tell the other servers (through the log) to drop their
-    /// connection of it with `SessionMoved`. No-op standalone.
-    pub(crate) fn announce_move(&self, session: SessionId) {
-        if self.replication().is_none() {
-            return;
-        }
-        let op = TxnOp::MoveSession {
-            owner: self.shared.cfg.server_id.0,
+    /// Whether the ensemble side lets this server take a session now ([`TxnSink::may_serve`]:
+    /// a leader's lease). Always standalone.
+    pub(crate) fn ensemble_may_serve(&self) -> bool {
+        self.replication().is_none_or(|r| r.sink.may_serve())
+    }
+
+    /// Ensemble: asks the ensemble whether the session `s` (found here, password checked) is
+    /// still alive before a resume is answered, as ZooKeeper's REVALIDATE does. A
+    /// `MoveSession { owner: this server }` goes through the leader; once it has applied here
+    /// (so this server has applied everything committed before it, an expiry included) the
+    /// caller attaches with the returned password, which makes [`Server::attach`] check under
+    /// the tree lock that the session is still in the tree and not closing. Every other server
+    /// drops its connection of the session (`SessionMoved`) when it applies the move.
+    ///
+    /// Bounded as a session creation: no commit within the session timeout (at least 1 s),
+    /// or a role change meanwhile, is ConnectionLoss — the client tries elsewhere, where an
+    /// expired session is refused. Standalone: `Ok(None)` at once (the server is the authority).
+    pub(crate) async fn revalidate(
+        &self,
+        s: &Session,
+    ) -> Result<Option<[u8; PASSWORD_LEN]>, ZkError> {
+        let Some(r) = self.replication() else {
+            return Ok(None);
         };
-        if let Err(e) = self.shared.submit_txn(session, 0, op, Reply::None) {
-            tracing::debug!(session = %session, error = %e, "could not announce the session move");
+        let sh = &self.shared;
+        // Negative: never a client's xid. Unique on this server, so two resumes of one session
+        // racing here each wait for their own move.
+        let token = -i64::try_from(sh.next_id()).unwrap_or(i64::MAX);
+        let (tx, rx) = oneshot::channel();
+        r.resuming().insert((s.id, token), tx);
+        let op = TxnOp::MoveSession {
+            owner: sh.cfg.server_id.0,
+        };
+        if let Err(e) = sh.submit_txn(s.id, token, op, Reply::None) {
+            r.resuming().remove(&(s.id, token));
+            return Err(e);
+        }
+        let bound =
+            std::time::Duration::from_millis(u64::try_from(s.timeout_ms.max(1000)).unwrap_or(1000));
+        let confirmed = tokio::time::timeout(bound, rx).await;
+        r.resuming().remove(&(s.id, token));
+        match confirmed {
+            Ok(Ok(())) => Ok(Some(s.password)),
+            Ok(Err(_)) => Err(not_serving()),
+            Err(_) => {
+                tracing::info!(session = %s.id, bound_ms = bound.as_millis() as u64, "the ensemble did not confirm a session resume in time");
+                Err(ZkError::new(
+                    ErrorCode::ConnectionLoss,
+                    format!(
+                        "the ensemble did not confirm session {} within {} ms: try another server",
+                        s.id,
+                        bound.as_millis()
+                    ),
+                ))
+            }
         }
     }
 
@@ -204,6 +279,7 @@ impl Server {
         if old != ServingRole::NotServing {
             sh.set_serving(false);
             r.creating().clear();
+            r.resuming().clear();
             for s in sh.sessions.all() {
                 let mut g = s.lock();
                 g.conn = None;
@@ -277,31 +353,52 @@ impl Server {
                         }
                     }
                 }
-                TxnOp::MoveSession { owner } if *owner != sh.cfg.server_id.0 => {
-                    // The client resumed on another server: this connection is stale.
+                TxnOp::MoveSession { owner } => {
                     if let Some(s) = sh.sessions.get(session) {
-                        let mut g = s.lock();
-                        if let Some(c) = g.conn.take() {
-                            let _ = c.tx.send(SessionEvent::Closed(ErrorCode::SessionMoved));
-                            tracing::debug!(session = %session, owner, "session moved to another server");
+                        // The client is alive: its expiry clock restarts (ZooKeeper's leader
+                        // touches a session it revalidates).
+                        s.touch(sh.now_ms());
+                        if *owner != sh.cfg.server_id.0 {
+                            // The client resumed on another server: this connection is stale.
+                            let mut g = s.lock();
+                            if let Some(c) = g.conn.take() {
+                                let _ = c.tx.send(SessionEvent::Closed(ErrorCode::SessionMoved));
+                                tracing::debug!(session = %session, owner, "session moved to another server");
+                            }
+                            g.queue.clear();
                         }
-                        g.queue.clear();
+                    }
+                    if *owner == sh.cfg.server_id.0 {
+                        // A resume here waits for this: it checks the session once attached.
+                        let waiter = self
+                            .replication()
+                            .and_then(|r| r.resuming().remove(&(session, txn.header.cxid)));
+                        if let Some(tx) = waiter {
+                            let _ = tx.send(());
+                        }
                     }
                 }
                 _ => {}
             }
-            if matches!(txn.op, TxnOp::CreateSession { .. }) {
-                let waiter = self
-                    .replication()
-                    .and_then(|r| r.creating().remove(&session));
-                if let Some(tx) = waiter {
-                    let _ = tx.send(applied.result);
+            match &txn.op {
+                TxnOp::CreateSession { .. } => {
+                    let waiter = self
+                        .replication()
+                        .and_then(|r| r.creating().remove(&session));
+                    if let Some(tx) = waiter {
+                        let _ = tx.send(applied.result);
+                    }
                 }
-            } else if let Some(s) = sh.sessions.get(session) {
-                let mut g = s.lock();
-                if let Some(id) = g.queue.write_id_for_xid(txn.header.cxid) {
-                    let released = g.queue.complete(id, applied.result);
-                    sh.deliver(session, &mut g, zxid, released, Some(&tree));
+                // Answered through `resuming` above, never a request of the session's queue.
+                TxnOp::MoveSession { .. } => {}
+                _ => {
+                    if let Some(s) = sh.sessions.get(session) {
+                        let mut g = s.lock();
+                        if let Some(id) = g.queue.write_id_for_xid(txn.header.cxid) {
+                            let released = g.queue.complete(id, applied.result);
+                            sh.deliver(session, &mut g, zxid, released, Some(&tree));
+                        }
+                    }
                 }
             }
             sh.set_applied_zxid(tree.last_zxid());

@@ -149,7 +149,7 @@ impl Shared {
         self.clock_origin.elapsed().as_millis() as u64
     }
 
-    fn next_id(&self) -> u64 {
+    pub(crate) fn next_id(&self) -> u64 {
         self.next_id.fetch_add(1, Ordering::Relaxed)
     }
 
@@ -626,15 +626,27 @@ impl Server {
     /// attaching the connection, so a change is either reported here or fires a watch afterwards,
     /// never neither. Returns the new connection, its receiver and the tree's last zxid.
     ///
+    /// `confirm` (an ensemble resume, after the ensemble confirmed it): under the same locks,
+    /// the session must still be in the tree with this password and not closing, else
+    /// `SessionExpired` and nothing is attached (a close may have applied since the check).
+    ///
     /// [`SessionInner::take_replay`]: crate::session::SessionInner::take_replay
     fn attach(
         &self,
         s: &Session,
         req: &ConnectRequest,
-    ) -> (ConnId, mpsc::UnboundedReceiver<SessionEvent>, Zxid) {
+        confirm: Option<[u8; PASSWORD_LEN]>,
+    ) -> Result<(ConnId, mpsc::UnboundedReceiver<SessionEvent>, Zxid), ZkError> {
+        let tree = self.shared.read_tree();
+        if let Some(password) = confirm {
+            let live = tree.session(s.id).is_some_and(|i| i.password == password)
+                && s.lock().closing.is_none();
+            if !live {
+                return Err(crate::replicated::expired(s.id));
+            }
+        }
         let (tx, rx) = mpsc::unbounded_channel();
         let conn = ConnId(self.shared.next_id());
-        let tree = self.shared.read_tree();
         let w = &req.set_watches;
         let fired = if w.is_empty() {
             Vec::new()
@@ -678,14 +690,14 @@ impl Server {
         }
         g.conn = Some(Conn::new(conn, tx, req.peer.clone(), sent));
         s.touch(self.shared.now_ms());
-        (conn, rx, tree.last_zxid())
+        Ok((conn, rx, tree.last_zxid()))
     }
 }
 
 impl Backend for Server {
     async fn connect(&self, req: ConnectRequest) -> Result<Connected, ZkError> {
         let sh = &self.shared;
-        if !sh.serving.load(Ordering::SeqCst) {
+        if !sh.serving.load(Ordering::SeqCst) || !self.ensemble_may_serve() {
             return Err(not_serving());
         }
         if !sh.cfg.leader_serves && self.serving_role() == crate::ServingRole::Leader {
@@ -706,19 +718,16 @@ impl Backend for Server {
         }
         match req.resume {
             Some((id, password)) => {
-                let expired = || {
-                    ZkError::new(
-                        ErrorCode::SessionExpired,
-                        format!("session {id} has expired or does not exist"),
-                    )
-                };
+                let expired = || crate::replicated::expired(id);
                 let s = sh.sessions.get(id).ok_or_else(expired)?;
                 if s.password != password || s.lock().closing.is_some() {
                     return Err(expired());
                 }
-                let (conn, events, zxid) = self.attach(&s, &req);
+                // Ensemble: only once the leader ordered this resume and it applied here with
+                // the session alive (ZooKeeper's REVALIDATE). No-op standalone.
+                let confirm = self.revalidate(&s).await?;
+                let (conn, events, zxid) = self.attach(&s, &req, confirm)?;
                 tracing::debug!(session = %id, peer = %req.peer, "session resumed");
-                self.announce_move(id);
                 Ok(Connected {
                     session: id,
                     password,
@@ -760,7 +769,7 @@ impl Backend for Server {
                         s
                     }
                 };
-                let (conn, events, zxid) = self.attach(&s, &req);
+                let (conn, events, zxid) = self.attach(&s, &req, None)?;
                 tracing::debug!(session = %id, timeout_ms, peer = %req.peer, "session created");
                 Ok(Connected {
                     session: id,

@@ -437,3 +437,268 @@ async fn with_leader_serves_off_the_leader_refuses_sessions_and_followers_take_t
     assert!(err.message.contains("leaderServes"), "{err:?}");
     assert!(s.status().serving, "it still serves the ensemble");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Session resume is confirmed by the ensemble (ZooKeeper's REVALIDATE)
+// ---------------------------------------------------------------------------------------------
+
+/// An ensemble stand-in driven step by step: each submission is committed only when the test
+/// says so, and a "paused" server gets its commits only when it is resumed (in zxid order),
+/// like a server stopped with SIGSTOP while the others go on.
+struct Manual {
+    rx: mpsc::UnboundedReceiver<Bytes>,
+    servers: Vec<Arc<Server>>,
+    counter: u32,
+    /// Commits not yet applied by each server (non-empty only while it is paused).
+    backlog: Vec<Vec<(Zxid, Bytes)>>,
+    paused: Vec<bool>,
+}
+
+impl Manual {
+    /// `n` servers with `sink` (one per server) around one queue of submissions; server 0
+    /// leads.
+    fn new(n: usize, sink: impl Fn(mpsc::UnboundedSender<Bytes>) -> Arc<dyn TxnSink>) -> Manual {
+        let (tx, rx) = mpsc::unbounded_channel::<Bytes>();
+        let servers: Vec<Arc<Server>> = (1..=n as u64)
+            .map(|id| {
+                replicated(
+                    cfg(id),
+                    sink(tx.clone()),
+                    Arc::new(MemTxnLog::new()),
+                    Arc::new(MemSnapshotStore::new()),
+                )
+            })
+            .collect();
+        for (i, s) in servers.iter().enumerate() {
+            s.set_role(if i == 0 {
+                ServingRole::Leader
+            } else {
+                ServingRole::Learner
+            });
+        }
+        Manual {
+            rx,
+            backlog: vec![Vec::new(); n],
+            paused: vec![false; n],
+            servers,
+            counter: 0,
+        }
+    }
+
+    /// Waits for the next submission and commits it: applied on every server not paused.
+    async fn commit_next(&mut self) -> paddock_types::TxnOp {
+        let bytes = tokio::time::timeout(WAIT, self.rx.recv())
+            .await
+            .expect("a submission in time")
+            .expect("open");
+        self.counter += 1;
+        let zxid = Zxid::new(Epoch(1), self.counter);
+        for (i, s) in self.servers.iter().enumerate() {
+            if self.paused[i] {
+                self.backlog[i].push((zxid, bytes.clone()));
+            } else {
+                s.apply_committed(zxid, &bytes);
+            }
+        }
+        paddock_types::Txn::decode(&bytes).expect("decodes").op
+    }
+
+    /// Nothing submitted within `d`.
+    async fn nothing_submitted(&mut self, d: Duration) -> bool {
+        tokio::time::timeout(d, self.rx.recv()).await.is_err()
+    }
+
+    fn pause(&mut self, i: usize) {
+        self.paused[i] = true;
+    }
+
+    /// The paused server applies what it missed, in order, and follows again.
+    fn resume(&mut self, i: usize) {
+        self.paused[i] = false;
+        for (zxid, bytes) in std::mem::take(&mut self.backlog[i]) {
+            self.servers[i].apply_committed(zxid, &bytes);
+        }
+    }
+}
+
+fn plain_sink(tx: mpsc::UnboundedSender<Bytes>) -> Arc<dyn TxnSink> {
+    Arc::new(Sink(tx))
+}
+
+fn resume_req(c: &Connected) -> ConnectRequest {
+    ConnectRequest {
+        resume: Some((c.session, c.password)),
+        timeout_ms: c.timeout_ms,
+        last_zxid_seen: Zxid::ZERO,
+        peer: "test".into(),
+        set_watches: Default::default(),
+    }
+}
+
+/// A session created on server `i` (its CreateSession committed by `m`).
+async fn manual_session(m: &mut Manual, i: usize, timeout_ms: i32) -> Connected {
+    let s = m.servers[i].clone();
+    let pending = tokio::spawn(async move {
+        s.connect(ConnectRequest {
+            resume: None,
+            timeout_ms,
+            last_zxid_seen: Zxid::ZERO,
+            peer: "test".into(),
+            set_watches: Default::default(),
+        })
+        .await
+    });
+    assert!(matches!(
+        m.commit_next().await,
+        paddock_types::TxnOp::CreateSession { .. }
+    ));
+    pending.await.expect("task").expect("created")
+}
+
+/// The resume is answered only once the server applied its MoveSession: before the commit the
+/// client waits; after it, the session is attached (and the old connection moved away).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resume_is_answered_only_after_the_ensemble_ordered_it() {
+    let mut m = Manual::new(3, plain_sink);
+    let c = manual_session(&mut m, 1, 4000).await;
+    let s = m.servers[2].clone();
+    let req = resume_req(&c);
+    let mut resumed = tokio::spawn(async move { s.connect(req).await });
+    assert!(
+        tokio::time::timeout(Duration::from_millis(200), &mut resumed)
+            .await
+            .is_err(),
+        "no answer before the ensemble confirmed the session"
+    );
+    assert_eq!(
+        m.commit_next().await,
+        paddock_types::TxnOp::MoveSession { owner: 3 }
+    );
+    let mut resumed = resumed.await.expect("task").expect("resumed");
+    assert_eq!(resumed.session, c.session);
+    assert!(call(&m.servers[2], &mut resumed, 1, Request::Ping)
+        .await
+        .is_ok());
+}
+
+/// The rule of issue 12: a server that missed the expiry (paused while the leader expired the
+/// session) still holds the session in its table, yet refuses its resume with SessionExpired
+/// once it has applied, in zxid order, the expiry that came before the resume's move. Another
+/// server refuses it at once. Fails if a resume is accepted from the local table alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_missed_the_expiry_refuses_the_resume_once_it_catches_up() {
+    let mut m = Manual::new(3, plain_sink);
+    let c = manual_session(&mut m, 1, 40).await;
+    m.pause(1);
+    // Nobody hears from the client: the leader expires the session (its ticker submits the
+    // close); server 1, paused, does not apply it.
+    assert_eq!(
+        m.commit_next().await,
+        paddock_types::TxnOp::CloseSession,
+        "the leader expires the silent session"
+    );
+    assert!(
+        m.servers[1].status().session_count >= 1,
+        "server 1 missed it"
+    );
+    // The client resumes on the stale server: the move is ordered after the expiry.
+    let s = m.servers[1].clone();
+    let req = resume_req(&c);
+    let resumed = tokio::spawn(async move { s.connect(req).await });
+    assert_eq!(
+        m.commit_next().await,
+        paddock_types::TxnOp::MoveSession { owner: 2 }
+    );
+    m.resume(1);
+    let err = resumed.await.expect("task").map(|c| c.session).unwrap_err();
+    assert_eq!(err.code, ErrorCode::SessionExpired, "{err:?}");
+    // Everywhere else at once.
+    for i in [0, 2] {
+        let err = m.servers[i]
+            .connect(resume_req(&c))
+            .await
+            .map(|c| c.session)
+            .unwrap_err();
+        assert_eq!(err.code, ErrorCode::SessionExpired, "server {i}: {err:?}");
+    }
+}
+
+/// A server cut off from its leader (its submissions go nowhere) never answers a resume with a
+/// session: ConnectionLoss after the bound (the session timeout, at least 1 s).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resume_that_the_ensemble_never_confirms_is_connection_loss() {
+    let mut m = Manual::new(3, plain_sink);
+    let c = manual_session(&mut m, 1, 40).await;
+    let started = std::time::Instant::now();
+    let err = m.servers[2]
+        .connect(resume_req(&c))
+        .await
+        .map(|c| c.session)
+        .unwrap_err();
+    assert_eq!(err.code, ErrorCode::ConnectionLoss, "{err:?}");
+    assert!(started.elapsed() >= Duration::from_millis(900));
+    // The move was submitted but never committed: nothing else happened.
+    assert_eq!(
+        m.commit_next().await,
+        paddock_types::TxnOp::MoveSession { owner: 3 }
+    );
+}
+
+/// A role change while a resume waits (the server lost its leader) ends the wait at once with
+/// ConnectionLoss.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_role_change_ends_a_waiting_resume_with_connection_loss() {
+    let mut m = Manual::new(2, plain_sink);
+    let c = manual_session(&mut m, 1, 10_000).await;
+    let s = m.servers[1].clone();
+    let req = resume_req(&c);
+    m.pause(1); // the commit will not reach it...
+    let resumed = tokio::spawn(async move { s.connect(req).await });
+    assert_eq!(
+        m.commit_next().await,
+        paddock_types::TxnOp::MoveSession { owner: 2 }
+    );
+    m.servers[1].set_role(ServingRole::NotServing); // ...and it goes LOOKING
+    let err = tokio::time::timeout(Duration::from_secs(2), resumed)
+        .await
+        .expect("answered at the role change, not after the 10 s bound")
+        .expect("task")
+        .map(|c| c.session)
+        .unwrap_err();
+    assert_eq!(err.code, ErrorCode::ConnectionLoss, "{err:?}");
+}
+
+/// A sink whose ensemble side says it may not serve (a leader whose lease lapsed).
+struct NoLease(mpsc::UnboundedSender<Bytes>);
+
+impl TxnSink for NoLease {
+    fn submit(&self, txn: Bytes) -> bool {
+        self.0.send(txn).is_ok()
+    }
+
+    fn may_serve(&self) -> bool {
+        false
+    }
+}
+
+/// `TxnSink::may_serve` is asked at connect time: `false` refuses new sessions and resumes with
+/// ConnectionLoss, with nothing submitted, while the role still says Leader.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_whose_ensemble_side_may_not_serve_refuses_sessions() {
+    let mut m = Manual::new(1, |tx| Arc::new(NoLease(tx)) as Arc<dyn TxnSink>);
+    let s = &m.servers[0];
+    assert_eq!(s.serving_role(), ServingRole::Leader);
+    let err = s
+        .connect(ConnectRequest {
+            resume: None,
+            timeout_ms: 4000,
+            last_zxid_seen: Zxid::ZERO,
+            peer: "test".into(),
+            set_watches: Default::default(),
+        })
+        .await
+        .map(|c| c.session)
+        .unwrap_err();
+    assert_eq!(err.code, ErrorCode::ConnectionLoss);
+    assert!(m.nothing_submitted(Duration::from_millis(100)).await);
+}

@@ -58,6 +58,7 @@ mod committed_log;
 mod config;
 mod follower;
 mod leader;
+pub mod lease;
 mod membership;
 mod messages;
 #[cfg(feature = "mem")]
@@ -71,6 +72,7 @@ pub use committed_log::CommittedLog;
 pub use config::{ZabConfig, ZabConfigError};
 pub use follower::{Follower, FollowerPhase};
 pub use leader::{Leader, LeaderPhase, NotServing};
+pub use lease::{lease_base, LeaseBase, LeaseTracker};
 pub use membership::{Membership, MembershipError};
 pub use messages::{PeerMessage, PROTOCOL_VERSION};
 pub use sync_mode::{SyncMode, SyncPlan};

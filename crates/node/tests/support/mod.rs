@@ -1216,6 +1216,32 @@ impl Peer {
         }
     }
 
+    /// The process id (for signals).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGSTOP: the process stops where it stands (its sockets stay open, the kernel keeps
+    /// accepting connections for it) until [`Peer::cont`]. A stopped peer is still SIGKILLed on
+    /// drop.
+    pub fn stop_signal(&self) {
+        self.signal("-STOP");
+    }
+
+    /// SIGCONT after [`Peer::stop_signal`].
+    pub fn cont(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, sig: &str) {
+        let pid = self.pid().to_string();
+        let status = Command::new("kill")
+            .args([sig, &pid])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill {sig} {pid}: {status}");
+    }
+
     /// SIGKILL, then reap.
     pub fn kill(&mut self) {
         if self.exit.is_none() {

@@ -6,10 +6,13 @@
 
 use super::log_writer::{LogWriter, Synced};
 use super::stats::PeerStats;
-use super::{PeerConfig, PeerRole, PeerStatus, PeerStorage, ProposeError, Request, StateMachine};
+use super::{
+    Lease, PeerConfig, PeerRole, PeerStatus, PeerStorage, ProposeError, Request, StateMachine,
+};
 use crate::command::{Command, Persisted};
 use crate::follower::Follower;
 use crate::leader::{Leader, NotServing};
+use crate::lease::{LeaseBase, LeaseTracker};
 use crate::membership::Membership;
 use crate::messages::PeerMessage;
 use crate::transport::{PeerEvent, PeerTransport};
@@ -153,6 +156,8 @@ pub(crate) struct Driver<T, E> {
     /// Out of service since storage failed: why, and when to try recovering next (with the
     /// wait after that).
     broken: Option<(String, tokio::time::Instant, Duration)>,
+    /// LEADING: the probes sent to learners and their answers, for the lease (tokio's clock).
+    lease: LeaseTracker<tokio::time::Instant>,
 }
 
 impl<T, E> Driver<T, E>
@@ -201,6 +206,7 @@ where
             last_committed: Zxid::ZERO,
             round: 0,
             synced_followers: Vec::new(),
+            lease: Lease::NotLeading,
         });
         let mut d = Driver {
             me,
@@ -236,6 +242,7 @@ where
             stop: false,
             recovering,
             broken: None,
+            lease: LeaseTracker::new(),
         };
         d.rebuild(None)
             .map_err(|e| super::PeerError::Rebuild(e.to_string()))?;
@@ -309,6 +316,7 @@ where
             s.serving = false;
             s.leader = None;
             s.synced_followers.clear();
+            s.lease = Lease::NotLeading;
         });
     }
 
@@ -451,6 +459,11 @@ where
     }
 
     fn queue(&mut self, to: ServerId, msg: PeerMessage) {
+        if matches!(self.role, Role::Leading(_)) {
+            // Queued now, sent at the end of the wakeup: an early send time only shortens the
+            // lease.
+            self.lease.on_send(to, &msg, tokio::time::Instant::now());
+        }
         self.outbox.entry(to).or_default().push(msg);
     }
 
@@ -589,6 +602,7 @@ where
                     }
                     Command::DropLearner { learner, why } => {
                         tracing::info!(me = %self.me, %learner, %why, "dropping learner");
+                        self.lease.forget(learner);
                         self.send_outbox().await;
                         self.transport.disconnect(learner).await;
                     }
@@ -724,11 +738,17 @@ where
         match &ev {
             PeerEvent::Connected(p) => {
                 self.connected.insert(*p);
+                self.lease.forget(*p);
             }
             PeerEvent::Disconnected(p) => {
                 self.connected.remove(p);
+                self.lease.forget(*p);
             }
-            PeerEvent::Message(..) => {}
+            PeerEvent::Message(from, msg) => {
+                if matches!(self.role, Role::Leading(_)) {
+                    self.lease.on_receive(*from, msg);
+                }
+            }
         }
         if matches!(self.role, Role::Leading(_)) {
             if let PeerEvent::Message(
@@ -965,6 +985,7 @@ where
             }
         }
         self.serving = false;
+        self.lease = LeaseTracker::new();
         self.early.clear();
         self.replay.clear();
         for (zxid, tx) in std::mem::take(&mut self.waiting) {
@@ -1136,6 +1157,33 @@ where
         Ok(())
     }
 
+    /// The lease a serving leader holds now (crate::lease): until its freshest quorum's
+    /// oldest probe send time plus the lease duration.
+    fn lease_now(&self) -> Lease {
+        let Role::Leading(l) = &self.role else {
+            return Lease::NotLeading;
+        };
+        if !self.serving {
+            return Lease::Lapsed;
+        }
+        match self.lease.base(&self.members, self.me, l.synced_learners()) {
+            LeaseBase::Unbounded => Lease::Unbounded,
+            LeaseBase::Since(t) => Lease::Until(t + self.lease_duration()),
+            LeaseBase::None => Lease::Lapsed,
+        }
+    }
+
+    /// How long a learner's answer vouches for this leader: a quarter tick short of the
+    /// syncLimit after which a follower gives its leader up (counted from when it received the
+    /// probe, which is after the leader sent it). The margin covers the follower's tick timer,
+    /// which may fire up to a few milliseconds before a whole period after the previous one.
+    /// Pings go out every tick, so any syncLimit of 2 ticks or more (zoo.cfg's syncLimit=1 is
+    /// 2 ticks) keeps a healthy leader's lease from lapsing between two pings.
+    fn lease_duration(&self) -> Duration {
+        let limit = self.config.tick * self.config.zab.sync_limit_ticks;
+        limit.saturating_sub(self.config.tick / 4)
+    }
+
     fn publish(&self) {
         let role = match &self.role {
             Role::Looking => PeerRole::Looking,
@@ -1154,6 +1202,7 @@ where
                 Role::Leading(l) if self.serving => l.synced_learners(),
                 _ => Vec::new(),
             },
+            lease: self.lease_now(),
         };
         // Commits alone update `last_committed` in place without waking the watchers (role
         // followers, health): that changes with every group commit, and nobody waits on it.

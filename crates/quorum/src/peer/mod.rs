@@ -26,6 +26,13 @@
 //!   Touch{sessions} from a synced learner, leading ─► StateMachine::sessions_touched(from, ..)
 //! ```
 //!
+//! The leader's lease ([`crate::lease`]): while LEADING the driver notes when it queues each
+//! PING and NEWLEADER and, per learner in stream order, which one each PINGREPLY / NEWLEADER ack
+//! answers; [`PeerStatus::lease`] says until when a quorum vouched for it (syncLimit less a
+//! quarter tick after the send time of the freshest quorum's oldest answered probe). Readers judge it against
+//! tokio's clock when they read ([`PeerHandle::status`], [`PeerStatus::serving_now`]), so a
+//! leader that was paused reports itself not serving before its loop has run again.
+//!
 //! Submission order: [`Proposer::submit`] and [`Proposer::propose`] share one FIFO queue, a
 //! learner's stream to the leader is FIFO, and the leader proposes the forwards of one stream in
 //! arrival order; so the writes submitted at one server are proposed (and committed) in the order
@@ -205,9 +212,40 @@ pub enum PeerRole {
     Stopped,
 }
 
+/// Whether a leader may call itself serving, judged against tokio's clock when read (see
+/// [`crate::lease`]): a leader that was paused, or lost its followers, stops reporting itself
+/// serving when its lease ends, whether or not its role loop has run since.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lease {
+    /// Not a leader: `role` and `serving` say it all.
+    NotLeading,
+    /// A leader that is a quorum by itself (a single voter): always holds.
+    Unbounded,
+    /// A leader that heard from a quorum: holds strictly before this instant.
+    Until(tokio::time::Instant),
+    /// A leader that is not serving, or has not heard from a quorum recently enough.
+    Lapsed,
+}
+
+impl Lease {
+    /// Whether the lease holds at `now`.
+    pub fn holds_at(&self, now: tokio::time::Instant) -> bool {
+        match self {
+            Lease::NotLeading | Lease::Unbounded => true,
+            Lease::Until(t) => now < *t,
+            Lease::Lapsed => false,
+        }
+    }
+}
+
 /// A snapshot of a peer's state, published on every change of role, leader, epoch, serving,
-/// round or synced followers. `last_committed` is kept current (`status()` reads it) but its
-/// progress alone does not wake watchers: it moves with every group commit.
+/// round or synced followers. `last_committed` and `lease` are kept current (`status()` reads
+/// them) but their progress alone does not wake watchers: they move with every group commit
+/// and every ping.
+///
+/// `serving` is the role loop's view. A leader's `serving` must be read together with its
+/// lease at the time it matters: [`PeerStatus::serving_now`], or [`PeerStatus::as_of`] (what
+/// [`PeerHandle::status`] returns).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PeerStatus {
     /// The role.
@@ -225,6 +263,30 @@ pub struct PeerStatus {
     /// Leader only, while serving: the learners (followers and observers) that acked NEWLEADER
     /// and got UPTODATE, in id order; empty otherwise.
     pub synced_followers: Vec<ServerId>,
+    /// Leader only: until when it may serve (see [`Lease`]).
+    pub lease: Lease,
+}
+
+impl PeerStatus {
+    /// Whether the peer serves clients at `now`: `serving`, and for a leader its lease holds.
+    pub fn serving_at(&self, now: tokio::time::Instant) -> bool {
+        self.serving && self.lease.holds_at(now)
+    }
+
+    /// [`PeerStatus::serving_at`] the current time of tokio's clock.
+    pub fn serving_now(&self) -> bool {
+        self.serving_at(tokio::time::Instant::now())
+    }
+
+    /// The status as it stands at `now`: a leader whose lease ended reports `serving: false`
+    /// and no synced followers (its role stays `Leading` until its loop steps down).
+    pub fn as_of(mut self, now: tokio::time::Instant) -> PeerStatus {
+        if !self.serving_at(now) {
+            self.serving = false;
+            self.synced_followers.clear();
+        }
+        self
+    }
 }
 
 /// Why a proposal did not commit (or is not known to).
@@ -382,12 +444,16 @@ impl PeerHandle {
         }
     }
 
-    /// The current status.
+    /// The current status, a leader's lease judged now ([`PeerStatus::as_of`]).
     pub fn status(&self) -> PeerStatus {
-        self.status.borrow().clone()
+        self.status
+            .borrow()
+            .clone()
+            .as_of(tokio::time::Instant::now())
     }
 
-    /// A receiver of status changes.
+    /// A receiver of status changes (the role loop's view: judge a leader's `serving` with
+    /// [`PeerStatus::serving_now`] when it is read).
     pub fn watch(&self) -> watch::Receiver<PeerStatus> {
         self.status.clone()
     }
