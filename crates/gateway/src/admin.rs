@@ -8,7 +8,7 @@
 use std::fmt::Write as _;
 use std::sync::Arc;
 
-use paddock_processor::{ConnectionInfo, Status};
+use paddock_api::{ConnectionInfo, Status};
 use paddock_proto::v1::admin_server::Admin;
 use paddock_proto::v1::{CommandRequest, CommandResponse, GetStatusRequest, ServerStatus};
 use tonic::{Request, Response};

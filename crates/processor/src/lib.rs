@@ -18,7 +18,8 @@
 //!
 //! The gateway sees all of this only through [`api::Backend`].
 
-pub mod api;
+/// The gateway-facing API (the `paddock-api` crate), as the processor implements it.
+pub use paddock_api as api;
 pub mod config;
 mod pipeline;
 mod prep;
@@ -32,7 +33,8 @@ mod stages;
 
 pub use api::{Backend, ConnId, ConnectRequest, Connected, SessionEvent, SetWatches};
 pub use config::ProcessorConfig;
+pub use paddock_api::{ConnectionInfo, Status};
 pub use pipeline::standalone;
 pub use recovery::{recover, Recovered, RecoveryError};
 pub use replicated::{replicated, ServingRole, TxnSink};
-pub use server::{ConnectionInfo, Latency, Server, Stats, Status};
+pub use server::{Latency, Server, Stats};

@@ -11,7 +11,9 @@ use paddock_types::{ErrorCode, Request, Response, SessionId, TxnOp, ZkError, Zxi
 use rand::{Rng, SeedableRng};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::api::{Backend, ConnId, ConnectRequest, Connected, SessionEvent};
+use crate::api::{
+    Backend, ConnId, ConnectRequest, Connected, ConnectionInfo, SessionEvent, Status,
+};
 use crate::config::ProcessorConfig;
 use crate::prep::{self, Prep};
 use crate::queue::{Pending, PendingKind};
@@ -349,68 +351,6 @@ pub(crate) fn not_serving() -> ZkError {
         ErrorCode::ConnectionLoss,
         "This ZooKeeper instance is not currently serving requests",
     )
-}
-
-/// A point-in-time view of the server, for status commands and metrics.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Status {
-    pub serving: bool,
-    /// Standalone: why writes are refused now (the txn log failed: a full disk, an I/O
-    /// error); `None` while writes are taken.
-    pub writes_refused: Option<String>,
-    pub last_zxid: Zxid,
-    pub node_count: usize,
-    pub watch_count: usize,
-    pub session_count: usize,
-    pub approximate_data_size: u64,
-    pub outstanding: usize,
-    pub received: u64,
-    pub answered: u64,
-    /// Sessions with a connection attached now (ZooKeeper's `Connections`).
-    pub connections: usize,
-    /// Ephemeral znodes (ZooKeeper's `ephemerals_count`).
-    pub ephemerals_count: usize,
-    /// Sessions holding at least one watch, and paths with at least one watch (`wchs`).
-    pub watching_sessions: usize,
-    pub watched_paths: usize,
-    /// Request latency so far, microseconds: smallest, sum, largest, number of samples.
-    pub latency_min_us: u64,
-    pub latency_total_us: u64,
-    pub latency_max_us: u64,
-    pub latency_count: u64,
-}
-
-impl Status {
-    /// ZooKeeper's `Latency min/avg/max` in milliseconds: (min, avg, max). Whole milliseconds
-    /// for min and max, as ZooKeeper prints them: min rounded down and max rounded up, so that
-    /// min <= avg <= max holds (a max of 0.4 ms shows as 1, not as 0 next to an avg of 0.2).
-    pub fn latency_ms(&self) -> (u64, f64, u64) {
-        let avg = if self.latency_count == 0 {
-            0.0
-        } else {
-            self.latency_total_us as f64 / self.latency_count as f64 / 1000.0
-        };
-        (
-            self.latency_min_us / 1000,
-            avg,
-            self.latency_max_us.div_ceil(1000),
-        )
-    }
-}
-
-/// One attached connection, for `cons`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ConnectionInfo {
-    /// The client's address as the gateway saw it.
-    pub peer: String,
-    pub session: SessionId,
-    pub timeout_ms: i32,
-    /// Requests of the session waiting for their answer.
-    pub queued: usize,
-    /// Requests received on this connection.
-    pub received: u64,
-    /// Answers and watch events sent on it.
-    pub sent: u64,
 }
 
 /// A running standalone server.
