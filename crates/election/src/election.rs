@@ -278,7 +278,9 @@ impl Election {
             self.finalize_remaining = None;
             return;
         }
-        if self.config.finalize_wait_ticks == 0 {
+        // A voter alone in its ensemble: no other vote can ever arrive, so no wait.
+        let alone = self.verifier.voters().len() == 1;
+        if self.config.finalize_wait_ticks == 0 || alone {
             self.decide(self.proposal, false, out);
         } else if self.finalize_remaining.is_none() {
             self.finalize_remaining = Some(self.config.finalize_wait_ticks);

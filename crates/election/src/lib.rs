@@ -81,5 +81,5 @@ pub use command::{Command, Decision};
 pub use config::{ConfigError, ElectionConfig};
 pub use election::Election;
 pub use quorum::{QuorumError, QuorumVerifier};
-pub use transport::{execute, ElectionTransport};
+pub use transport::{execute, ElectionTransport, NoPeers};
 pub use vote::{Notification, PeerState, Role, Vote};

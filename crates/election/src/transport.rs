@@ -14,6 +14,20 @@ pub trait ElectionTransport {
     fn try_recv(&mut self) -> Option<(ServerId, Notification)>;
 }
 
+/// The transport of a voter alone in its ensemble (a standalone server): there is nobody to
+/// tell and nothing arrives.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoPeers;
+
+impl ElectionTransport for NoPeers {
+    fn send(&mut self, to: ServerId, _: Notification) {
+        tracing::warn!(%to, "a notification for a peer, in an ensemble of one");
+    }
+    fn try_recv(&mut self) -> Option<(ServerId, Notification)> {
+        None
+    }
+}
+
 /// Executes `commands` of peer `me` against `transport`; a `Broadcast` goes to every voter but
 /// `me`. Returns whether one of the commands was `Decided` (the full
 /// [`crate::Decision`] is then available from [`crate::Election::decision`]).

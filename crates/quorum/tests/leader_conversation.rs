@@ -481,3 +481,41 @@ fn late_learner_during_broadcast_is_synced_and_gets_outstanding_proposals() {
         vec![send(3, M::UpToDate)]
     );
 }
+
+/// Issue 13: a leader that is a quorum by itself (a standalone server: an ensemble of one)
+/// goes through discovery and synchronisation on its own durability notices, and commits a
+/// proposal once its own log made it durable — the same commands an ensemble leader issues.
+#[test]
+fn a_single_voter_leads_on_its_own_durability_notices() {
+    let mut l = Leader::new(s(1), members(1), config(), Epoch(3), Epoch(3), z(3, 7), []);
+    assert_eq!(
+        outs(l.start()),
+        vec![cmd(Command::PersistAcceptedEpoch(Epoch(4)))]
+    );
+    assert_eq!(
+        outs(l.on_persisted(Persisted::AcceptedEpoch(Epoch(4)))),
+        vec![cmd(Command::PersistCurrentEpoch(Epoch(4)))],
+        "its own epoch ack is a quorum"
+    );
+    assert_eq!(
+        outs(l.on_persisted(Persisted::CurrentEpoch(Epoch(4)))),
+        vec![cmd(Command::StartServing)],
+        "its own NEWLEADER is a quorum"
+    );
+    assert_eq!(l.phase(), LeaderPhase::Broadcast);
+    let (zxid, out) = l.propose(data).expect("serving");
+    assert_eq!(zxid, z(4, 1));
+    assert_eq!(
+        outs(out),
+        vec![cmd(Command::Log {
+            zxid,
+            data: data(zxid)
+        })]
+    );
+    assert_eq!(
+        outs(l.on_persisted(Persisted::Log(zxid))),
+        vec![cmd(Command::Apply(zxid))]
+    );
+    // A leader of several voters waits for learners before proposing an epoch.
+    assert_eq!(outs(leader().start()), vec![]);
+}

@@ -63,7 +63,7 @@ impl Leader {
         }
     }
 
-    fn maybe_propose_epoch(&mut self) -> Vec<Command> {
+    pub(crate) fn maybe_propose_epoch(&mut self) -> Vec<Command> {
         let mut connected: BTreeSet<ServerId> = self.learners.keys().copied().collect();
         connected.insert(self.me);
         if !self.members.contains_quorum(&connected) {
@@ -98,10 +98,35 @@ impl Leader {
             .filter(|(_, l)| l.phase == LearnerPhase::Info)
             .map(|(id, _)| *id)
             .collect();
-        waiting
+        let mut out: Vec<Command> = waiting
             .into_iter()
             .flat_map(|id| self.send_leader_info(id))
-            .collect()
+            .collect();
+        // A leader that is a quorum by itself needs no ACKEPOCH.
+        out.extend(self.maybe_finish_epoch_acks());
+        out
+    }
+
+    /// Once the epoch acks (the leader's own included) make a quorum: on to synchronisation.
+    fn maybe_finish_epoch_acks(&mut self) -> Vec<Command> {
+        if self.phase != LeaderPhase::AwaitEpochAcks
+            || !self.members.contains_quorum(&self.epoch_acks)
+        {
+            return Vec::new();
+        }
+        self.phase = LeaderPhase::Sync;
+        let new_epoch = self.new_epoch.expect("epoch decided before epoch acks");
+        let mut out = vec![Command::PersistCurrentEpoch(new_epoch)];
+        let ready: Vec<ServerId> = self
+            .learners
+            .iter()
+            .filter(|(_, l)| l.phase == LearnerPhase::EpochAcked)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in ready {
+            out.extend(self.sync_learner(id));
+        }
+        out
     }
 
     fn send_leader_info(&mut self, to: ServerId) -> Vec<Command> {
@@ -144,22 +169,7 @@ impl Leader {
                 if !l.observer {
                     self.epoch_acks.insert(from);
                 }
-                if !self.members.contains_quorum(&self.epoch_acks) {
-                    return Vec::new();
-                }
-                self.phase = LeaderPhase::Sync;
-                let new_epoch = self.new_epoch.expect("epoch decided before epoch acks");
-                let mut out = vec![Command::PersistCurrentEpoch(new_epoch)];
-                let ready: Vec<ServerId> = self
-                    .learners
-                    .iter()
-                    .filter(|(_, l)| l.phase == LearnerPhase::EpochAcked)
-                    .map(|(id, _)| *id)
-                    .collect();
-                for id in ready {
-                    out.extend(self.sync_learner(id));
-                }
-                out
+                self.maybe_finish_epoch_acks()
             }
             _ => self.sync_learner(from),
         }

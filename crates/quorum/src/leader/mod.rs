@@ -138,6 +138,16 @@ impl Leader {
         }
     }
 
+    /// What the leader does on taking the role: nothing until learners connect, unless it is
+    /// a quorum by itself (a single voter: a standalone server), which proposes its epoch at
+    /// once and goes through discovery and synchronisation on its own durability notices.
+    pub fn start(&mut self) -> Vec<Command> {
+        if self.phase != LeaderPhase::Discovery || self.new_epoch.is_some() {
+            return Vec::new();
+        }
+        self.maybe_propose_epoch()
+    }
+
     /// The phase.
     pub fn phase(&self) -> LeaderPhase {
         self.phase

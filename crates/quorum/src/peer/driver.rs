@@ -1096,7 +1096,7 @@ where
                 if history.len() > keep {
                     history.drain(..history.len() - keep);
                 }
-                let leader = Leader::new(
+                let mut leader = Leader::new(
                     self.me,
                     self.members.clone(),
                     self.config.zab,
@@ -1105,8 +1105,10 @@ where
                     last,
                     history,
                 );
+                let out = leader.start();
                 self.role = Role::Leading(Box::new(leader));
                 self.replay = std::mem::take(&mut self.early);
+                self.execute(out).await?;
             }
             ElectedRole::Following | ElectedRole::Observing => {
                 let leader = decision.vote.leader;

@@ -37,6 +37,8 @@ pub mod convert;
 pub mod grpc;
 #[cfg(feature = "mem")]
 pub mod mem;
+#[cfg(feature = "mem")]
+pub mod solo;
 
 /// What a [`PeerTransport`] reports to its driver.
 #[derive(Clone, Debug, PartialEq, Eq)]
