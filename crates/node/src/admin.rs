@@ -3,12 +3,13 @@
 use std::sync::Arc;
 
 use paddock_gateway::{AdminOptions, AdminSource, Mode, NodeStatus};
-use paddock_processor::{ConnectionInfo, Server};
+use paddock_processor::{ConnectionInfo, Processor};
 use paddock_types::{Config, ServerId};
 
-/// A standalone server's status (the ensemble will report leader/follower here).
+/// A standalone server's status (an ensemble of one reports ZooKeeper's `standalone`, or
+/// `read-only` while its txn log cannot write).
 pub struct StandaloneAdmin {
-    pub server: Arc<Server>,
+    pub server: Arc<Processor>,
     pub myid: ServerId,
     /// When the server started (`zk_uptime`).
     pub started: std::time::Instant,

@@ -19,12 +19,14 @@ use anyhow::{anyhow, Context};
 use bytes::Bytes;
 use paddock_election::grpc::{GrpcElectionConfig, GrpcElectionTransport};
 use paddock_election::ElectionConfig;
+use paddock_election::NoPeers;
 use paddock_gateway::{AdminSource, Mode, NodeStatus};
-use paddock_processor::{ConnectionInfo, ProcessorConfig, Server, ServingRole, TxnSink};
+use paddock_processor::{ConnectionInfo, Processor, ProcessorConfig, ServingRole, TxnSink};
 use paddock_quorum::peer::{
     self, PeerConfig, PeerHandle, PeerRole, PeerStatus, PeerStorage, Proposer, StateMachine,
 };
 use paddock_quorum::transport::grpc::{GrpcPeerConfig, GrpcPeerTransport};
+use paddock_quorum::transport::solo::SoloTransport;
 use paddock_quorum::ZabConfig;
 use paddock_storage::DataDir;
 use paddock_types::{Config, ServerId, SessionId, Zxid};
@@ -49,7 +51,7 @@ impl TxnSink for PeerSink {
 }
 
 /// The processor's tree as the peer's replicated state machine.
-struct TreeMachine(Arc<Server>);
+struct TreeMachine(Arc<Processor>);
 
 impl StateMachine for TreeMachine {
     fn apply(&mut self, zxid: Zxid, data: &Bytes) {
@@ -81,12 +83,14 @@ impl StateMachine for TreeMachine {
 pub struct Ensemble {
     peer: Option<PeerHandle>,
     watcher: JoinHandle<()>,
-    /// Where the quorum (peer) port listens.
-    pub quorum_addr: std::net::SocketAddr,
+    /// Where the quorum (peer) port listens (`None`: an ensemble of one opens none).
+    pub quorum_addr: Option<std::net::SocketAddr>,
     /// Where the election port listens.
-    pub election_addr: std::net::SocketAddr,
+    pub election_addr: Option<std::net::SocketAddr>,
     /// Voting members.
     pub voters: usize,
+    /// An ensemble of one (a standalone server).
+    pub alone: bool,
 }
 
 impl Ensemble {
@@ -207,71 +211,22 @@ pub fn peer_timing(config: &Config) -> anyhow::Result<(Duration, ZabConfig, Elec
     Ok((tick, zab, election))
 }
 
-/// Binds the quorum and election ports of `myid`'s `server.N` line, starts the processor's
-/// replicated server and the peer, and keeps the server's client role in step with the peer.
+/// Starts the processor and the quorum peer of this server, and keeps the processor's client
+/// role in step with the peer. With several `server.N` lines: binds the quorum and election
+/// ports of `myid`'s line. Without (a standalone server): an ensemble of one — the same peer
+/// and write path with no port and no peer (`SoloTransport`, `NoPeers`); it elects itself at
+/// once.
 pub async fn start(
     config: &Config,
     myid: ServerId,
     dir: &DataDir,
-) -> anyhow::Result<(Arc<Server>, Ensemble)> {
-    let ids: Vec<String> = config.servers.keys().map(|id| id.0.to_string()).collect();
-    let me = config.servers.get(&myid).ok_or_else(|| {
-        anyhow!(
-            "myid {} is not one of the configured servers ({}): set --myid or the myid file in dataDir",
-            myid.0,
-            ids.join(", ")
-        )
-    })?;
-    check_membership_file(config)?;
-    let voters: Vec<ServerId> = config
-        .servers
-        .values()
-        .filter(|s| !s.observer)
-        .map(|s| s.id)
-        .collect();
-    let observers: Vec<ServerId> = config
-        .servers
-        .values()
-        .filter(|s| s.observer)
-        .map(|s| s.id)
-        .collect();
-    let addrs = |port: fn(&paddock_types::ServerSpec) -> u16| -> HashMap<ServerId, String> {
-        config
-            .servers
-            .values()
-            .map(|s| (s.id, format!("{}:{}", s.host, port(s))))
-            .collect()
-    };
-    let quorum_peers = addrs(|s| s.quorum_port);
-    let election_peers = addrs(|s| s.election_port);
-    let bind = |what: &str, addr: String| {
-        let what = what.to_string();
-        async move {
-            tokio::net::TcpListener::bind(&addr)
-                .await
-                .with_context(|| format!("cannot listen on {addr} ({what} of server.{})", myid.0))
-        }
-    };
-    let qlistener = bind("quorum port", format!("{}:{}", me.host, me.quorum_port)).await?;
-    let elistener = bind("election port", format!("{}:{}", me.host, me.election_port)).await?;
-    let quorum_addr = qlistener.local_addr()?;
-    let election_addr = elistener.local_addr()?;
-    let mut peer_config = GrpcPeerConfig::new(myid, quorum_peers);
-    peer_config.server_list = server_list(config);
-    let transport = GrpcPeerTransport::serve(peer_config, qlistener)
-        .map_err(|e| anyhow!("quorum port: {e}"))?;
-    let mut election_config = GrpcElectionConfig::new(myid, election_peers);
-    // Redial a lost peer at least every 250 ms: after a partition heals, the server that dials
-    // (the higher id of each pair) reconnects at once instead of after a back-off of seconds.
-    election_config.retry_max = Duration::from_millis(250);
-    let etrans = GrpcElectionTransport::start(election_config, elistener)
-        .map_err(|e| anyhow!("election port: {e}"))?;
+) -> anyhow::Result<(Arc<Processor>, Ensemble)> {
+    let alone = config.servers.len() <= 1;
     let (tick, zab, election) = peer_timing(config)?;
-
     let log = dir.log();
     let snaps = dir.snapshots();
     let sink = Arc::new(PeerSink(OnceLock::new()));
-    let server = paddock_processor::replicated(
+    let server = Processor::start(
         ProcessorConfig::from_config(config, myid),
         sink.clone(),
         log.clone(),
@@ -282,22 +237,97 @@ pub async fn start(
         epochs: dir.epochs(),
         snapshots: snaps,
     };
-    let pconfig = PeerConfig {
-        me: myid,
-        voters: voters.clone(),
-        observers,
-        tick,
-        zab,
-        election,
-        resync_flag: Some(resync_flag(config)),
-    };
     let machine = Box::new(TreeMachine(server.clone()));
     let started = std::time::Instant::now();
-    // Rebuilding the tree (latest snapshot + log) is blocking work.
-    let peer =
-        tokio::task::block_in_place(|| peer::spawn(pconfig, storage, transport, etrans, machine))
-            .context("cannot start the quorum peer")?;
+    let (peer, addrs, voters) = if alone {
+        let pconfig = PeerConfig {
+            me: myid,
+            voters: vec![myid],
+            observers: Vec::new(),
+            tick,
+            zab,
+            election,
+            // Nobody to sync from: a damaged standalone dir is refused, never repaired here.
+            resync_flag: None,
+        };
+        // Rebuilding the tree (latest snapshot + log) is blocking work.
+        let peer = tokio::task::block_in_place(|| {
+            peer::spawn(pconfig, storage, SoloTransport::new(myid), NoPeers, machine)
+        })
+        .context("cannot start the quorum peer")?;
+        (peer, None, 1)
+    } else {
+        let ids: Vec<String> = config.servers.keys().map(|id| id.0.to_string()).collect();
+        let me = config.servers.get(&myid).ok_or_else(|| {
+            anyhow!(
+                "myid {} is not one of the configured servers ({}): set --myid or the myid file in dataDir",
+                myid.0,
+                ids.join(", ")
+            )
+        })?;
+        check_membership_file(config)?;
+        let voters: Vec<ServerId> = config
+            .servers
+            .values()
+            .filter(|s| !s.observer)
+            .map(|s| s.id)
+            .collect();
+        let observers: Vec<ServerId> = config
+            .servers
+            .values()
+            .filter(|s| s.observer)
+            .map(|s| s.id)
+            .collect();
+        let addrs = |port: fn(&paddock_types::ServerSpec) -> u16| -> HashMap<ServerId, String> {
+            config
+                .servers
+                .values()
+                .map(|s| (s.id, format!("{}:{}", s.host, port(s))))
+                .collect()
+        };
+        let quorum_peers = addrs(|s| s.quorum_port);
+        let election_peers = addrs(|s| s.election_port);
+        let bind = |what: &str, addr: String| {
+            let what = what.to_string();
+            async move {
+                tokio::net::TcpListener::bind(&addr).await.with_context(|| {
+                    format!("cannot listen on {addr} ({what} of server.{})", myid.0)
+                })
+            }
+        };
+        let qlistener = bind("quorum port", format!("{}:{}", me.host, me.quorum_port)).await?;
+        let elistener = bind("election port", format!("{}:{}", me.host, me.election_port)).await?;
+        let quorum_addr = qlistener.local_addr()?;
+        let election_addr = elistener.local_addr()?;
+        let mut peer_config = GrpcPeerConfig::new(myid, quorum_peers);
+        peer_config.server_list = server_list(config);
+        let transport = GrpcPeerTransport::serve(peer_config, qlistener)
+            .map_err(|e| anyhow!("quorum port: {e}"))?;
+        let mut election_config = GrpcElectionConfig::new(myid, election_peers);
+        // Redial a lost peer at least every 250 ms: after a partition heals, the server that
+        // dials (the higher id of each pair) reconnects at once instead of after a back-off.
+        election_config.retry_max = Duration::from_millis(250);
+        let etrans = GrpcElectionTransport::start(election_config, elistener)
+            .map_err(|e| anyhow!("election port: {e}"))?;
+        let pconfig = PeerConfig {
+            me: myid,
+            voters: voters.clone(),
+            observers,
+            tick,
+            zab,
+            election,
+            resync_flag: Some(resync_flag(config)),
+        };
+        let peer = tokio::task::block_in_place(|| {
+            peer::spawn(pconfig, storage, transport, etrans, machine)
+        })
+        .context("cannot start the quorum peer")?;
+        (peer, Some((quorum_addr, election_addr)), voters.len())
+    };
     tracing::info!(
+        snapshot = ?paddock_storage::SnapshotStore::list(&*dir.snapshots())
+            .ok()
+            .and_then(|l| l.last().map(|z| z.to_string())),
         last_zxid = %server.last_applied(),
         nodes = server.status().node_count,
         elapsed_ms = started.elapsed().as_millis() as u64,
@@ -306,40 +336,67 @@ pub async fn start(
     if sink.0.set((peer.proposer(), peer.watch())).is_err() {
         return Err(anyhow!("the peer sink was set twice"));
     }
-    let watcher = tokio::spawn(follow_role(peer.watch(), server.clone()));
+    let watcher = tokio::spawn(follow_role(peer.watch(), server.clone(), alone));
     Ok((
         server,
         Ensemble {
             peer: Some(peer),
             watcher,
-            quorum_addr,
-            election_addr,
-            voters: voters.len(),
+            quorum_addr: addrs.map(|a| a.0),
+            election_addr: addrs.map(|a| a.1),
+            voters,
+            alone,
         },
     ))
 }
 
-/// Keeps the processor's client role in step with the peer. Any change of role, leader, epoch
-/// or election round drops the clients first (their in-flight requests may be lost with the old
-/// leader), as ZooKeeper does when a server leaves a role.
-async fn follow_role(mut rx: watch::Receiver<PeerStatus>, server: Arc<Server>) {
-    type Key = (PeerRole, Option<ServerId>, u64, u64);
-    let mut current: Option<Key> = None;
+/// What the processor should do for clients, given the peer's status.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Want {
+    NotServing,
+    /// Serving in this role, under this (role, leader, epoch, round): a change of any of them
+    /// drops the clients first in an ensemble.
+    Serving(ServingRole, (PeerRole, Option<ServerId>, u64, u64)),
+    /// An ensemble of one whose txn log cannot write.
+    ReadOnly(String),
+}
+
+/// Keeps the processor's client role in step with the peer. In an ensemble any change of role,
+/// leader, epoch or election round drops the clients first (their in-flight requests may be
+/// lost with the old leader), as ZooKeeper does when a server leaves a role. An ensemble of one
+/// has no other leader to lose its clients to: a storage failure makes it read-only and its
+/// recovery (a new epoch) leader again, keeping every connection.
+async fn follow_role(mut rx: watch::Receiver<PeerStatus>, server: Arc<Processor>, alone: bool) {
+    let mut current = Want::NotServing;
     loop {
         let st = rx.borrow_and_update().clone();
-        let want = match (st.serving, st.role) {
-            (true, PeerRole::Leading) => Some(ServingRole::Leader),
-            (true, PeerRole::Following | PeerRole::Observing) => Some(ServingRole::Learner),
-            _ => None,
-        };
-        let key = want.map(|_| (st.role, st.leader, u64::from(st.epoch.0), st.round));
-        if key != current {
-            server.set_role(ServingRole::NotServing);
-            if let Some(role) = want {
-                server.set_role(role);
-                tracing::info!(role = ?st.role, leader = ?st.leader.map(|l| l.0), epoch = st.epoch.0, "serving clients");
+        let want = match (&st.storage_failure, st.serving, st.role) {
+            (Some(why), _, _) if alone && st.role != PeerRole::Stopped => {
+                Want::ReadOnly(why.clone())
             }
-            current = key;
+            (_, true, PeerRole::Leading) => Want::Serving(
+                ServingRole::Leader,
+                (st.role, st.leader, u64::from(st.epoch.0), st.round),
+            ),
+            (_, true, PeerRole::Following | PeerRole::Observing) => Want::Serving(
+                ServingRole::Learner,
+                (st.role, st.leader, u64::from(st.epoch.0), st.round),
+            ),
+            _ => Want::NotServing,
+        };
+        if want != current {
+            match (&current, &want) {
+                (_, Want::ReadOnly(why)) => server.set_read_only(why),
+                // Back from read-only: the same (only) leader, the same clients.
+                (Want::ReadOnly(_), Want::Serving(role, _)) => server.set_role(*role),
+                (_, Want::Serving(role, _)) => {
+                    server.set_role(ServingRole::NotServing);
+                    server.set_role(*role);
+                    tracing::info!(role = ?st.role, leader = ?st.leader.map(|l| l.0), epoch = st.epoch.0, "serving clients");
+                }
+                (_, Want::NotServing) => server.set_role(ServingRole::NotServing),
+            }
+            current = want;
         }
         if st.role == PeerRole::Stopped {
             tracing::error!("the quorum peer stopped: this server no longer serves clients");
@@ -382,7 +439,7 @@ pub async fn report_health(
 
 /// An ensemble server's status for the admin service.
 pub struct EnsembleAdmin {
-    pub server: Arc<Server>,
+    pub server: Arc<Processor>,
     pub myid: ServerId,
     pub peer: watch::Receiver<PeerStatus>,
     /// The peer's counters (a leader's proposal sizes).

@@ -1,8 +1,10 @@
 //! # paddock-node — the `paddock` server, as a library
 //!
 //! ```text
-//!  Config ──▶ DataDir::open (lock, txn log, snapshots, epochs)
-//!         ──▶ recover (newest snapshot + log replay) ──▶ processor::standalone (pipeline)
+//!  Config ──▶ DataDir::open (lock, verify: a damaged dir is refused or repaired, datadir.rs)
+//!         ──▶ ensemble::start: processor + quorum peer (several servers, or an ensemble of one:
+//!             a standalone server takes the same write path); the peer rebuilds the tree from
+//!             the newest snapshot + log, elects, serves
 //!         ──▶ gateway::serve (gRPC: Paddock session streams, health, reflection)
 //!         ──▶ metrics (Prometheus `GET /metrics` on metricsProvider.httpPort, if set)
 //! ```
@@ -22,7 +24,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
-use paddock_processor::{ProcessorConfig, Server};
+use paddock_processor::Processor;
 use paddock_storage::DataDir;
 use paddock_types::{Config, ServerId};
 use tokio::sync::oneshot;
@@ -35,9 +37,9 @@ pub struct Node {
     /// Where `GET /metrics` is served (`metricsProvider.httpPort`), if it is.
     pub metrics_addr: Option<SocketAddr>,
     /// The processor, for status and tests.
-    pub server: Arc<Server>,
-    /// The quorum side, on an ensemble server.
-    pub ensemble: Option<ensemble::Ensemble>,
+    pub server: Arc<Processor>,
+    /// The quorum side (of an ensemble of one on a standalone server).
+    pub ensemble: ensemble::Ensemble,
     health_task: Option<JoinHandle<()>>,
     metrics: Option<metrics::MetricsServer>,
     stop: Option<oneshot::Sender<()>>,
@@ -50,12 +52,24 @@ pub struct Node {
 pub async fn start(config: &Config, myid: ServerId) -> anyhow::Result<Node> {
     let started = std::time::Instant::now();
     let data_dir = tokio::task::block_in_place(|| datadir::open(config))?;
-    let (server, ensemble) = if config.servers.len() > 1 {
-        let (server, ens) = ensemble::start(config, myid, &data_dir).await?;
-        (server, Some(ens))
-    } else {
-        (start_standalone(config, myid, &data_dir)?, None)
-    };
+    let (server, ensemble) = ensemble::start(config, myid, &data_dir).await?;
+    if ensemble.alone {
+        // An ensemble of one elects itself at once (a few ms of epoch fsyncs): a standalone
+        // server serves before it says so.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while server.serving_role() == paddock_processor::ServingRole::NotServing {
+            let peer = ensemble.status().context("the quorum peer is gone")?;
+            if peer.role == paddock_quorum::peer::PeerRole::Stopped
+                || std::time::Instant::now() > deadline
+            {
+                anyhow::bail!("the standalone server did not start leading (see the log above)");
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        if let Some(why) = server.status().writes_refused {
+            tracing::warn!(%why, "starting read-only: the txn log cannot take writes");
+        }
+    }
 
     let addr = format!("{}:{}", config.grpc_address, config.grpc_port);
     let listener = tokio::net::TcpListener::bind(&addr)
@@ -64,31 +78,31 @@ pub async fn start(config: &Config, myid: ServerId) -> anyhow::Result<Node> {
     let grpc_addr = listener.local_addr()?;
     let (stop, stopped) = oneshot::channel::<()>();
     let opts = paddock_gateway::GatewayOptions::from_config(config);
-    let status: Arc<dyn paddock_gateway::AdminSource> = match ensemble
-        .as_ref()
-        .and_then(|e| Some((e.watch()?, e.peer_stats()?)))
-    {
-        Some((peer, stats)) => Arc::new(ensemble::EnsembleAdmin {
-            server: server.clone(),
-            myid,
-            peer,
-            stats,
-            started,
-            voters: ensemble.as_ref().map_or(1, |e| e.voters as u64),
-        }),
-        None => Arc::new(admin::StandaloneAdmin {
+    let peer = ensemble.watch().context("the quorum peer is gone")?;
+    let peer_stats = ensemble.peer_stats().context("the quorum peer is gone")?;
+    let status: Arc<dyn paddock_gateway::AdminSource> = if ensemble.alone {
+        Arc::new(admin::StandaloneAdmin {
             server: server.clone(),
             myid,
             started,
-        }),
+        })
+    } else {
+        Arc::new(ensemble::EnsembleAdmin {
+            server: server.clone(),
+            myid,
+            peer: peer.clone(),
+            stats: peer_stats.clone(),
+            started,
+            voters: ensemble.voters as u64,
+        })
     };
     let metrics = match config.metrics_port {
         Some(port) => {
             let source = metrics::MetricsSource {
                 admin: status.clone(),
                 server: server.clone(),
-                quorum_size: ensemble.as_ref().map_or(1, |e| e.voters as u64),
-                peer: ensemble.as_ref().and_then(|e| e.peer_stats()),
+                quorum_size: ensemble.voters as u64,
+                peer: Some(peer_stats),
             };
             let addr = format!("{}:{port}", config.grpc_address);
             Some(metrics::MetricsServer::bind(&addr, source).await?)
@@ -100,20 +114,11 @@ pub async fn start(config: &Config, myid: ServerId) -> anyhow::Result<Node> {
     let gw = paddock_gateway::Gateway::new(server.clone(), opts)
         .context("invalid gateway options")?
         .with_admin(admin);
-    // grpc.health.v1: an ensemble server is SERVING only while it serves clients (a leader
-    // synced with a quorum, or a learner synced with it); a standalone server while its txn log
-    // takes writes (NOT_SERVING while read-only after a failed write: a full disk).
-    let health_task = match ensemble.as_ref().and_then(|e| e.watch()) {
-        Some(peer) => {
-            // NOT_SERVING from the first answer on, until the peer says otherwise.
-            gw.health().set_serving(false).await;
-            Some(tokio::spawn(ensemble::report_health(peer, gw.health())))
-        }
-        None => Some(tokio::spawn(report_writable(
-            server.watch_writable(),
-            gw.health(),
-        ))),
-    };
+    // grpc.health.v1: SERVING only while the server serves clients (a leader synced with a
+    // quorum, or a learner synced with it; an ensemble of one as soon as it leads): NOT_SERVING
+    // from the first answer on, until the peer says otherwise (and while read-only).
+    gw.health().set_serving(false).await;
+    let health_task = Some(tokio::spawn(ensemble::report_health(peer, gw.health())));
     let gateway = tokio::spawn(async move {
         let shutdown = async {
             let _ = stopped.await;
@@ -135,54 +140,11 @@ pub async fn start(config: &Config, myid: ServerId) -> anyhow::Result<Node> {
     })
 }
 
-/// Standalone health: SERVING while the txn log takes writes.
-async fn report_writable(
-    mut writable: tokio::sync::watch::Receiver<bool>,
-    health: paddock_gateway::HealthHandle,
-) {
-    loop {
-        let now = *writable.borrow_and_update();
-        health.set_serving(now).await;
-        if writable.changed().await.is_err() {
-            return;
-        }
-    }
-}
-
-/// Recovers the tree from the data dir and starts the standalone pipeline. Its zxids continue in
-/// the directory's currentEpoch when a repair moved it on.
-fn start_standalone(
-    config: &Config,
-    myid: ServerId,
-    data_dir: &DataDir,
-) -> anyhow::Result<Arc<Server>> {
-    let log = data_dir.log();
-    let snaps = data_dir.snapshots();
-    let started = std::time::Instant::now();
-    let (tree, recovered) =
-        tokio::task::block_in_place(|| paddock_processor::recover(&*log, &*snaps))
-            .context("cannot recover the data tree")?;
-    tracing::info!(
-        snapshot = ?recovered.snapshot_zxid.map(|z| z.to_string()),
-        replayed = recovered.replayed,
-        last_zxid = %recovered.last_zxid,
-        nodes = tree.node_count(),
-        elapsed_ms = started.elapsed().as_millis() as u64,
-        "data tree recovered"
-    );
-    let mut pcfg = ProcessorConfig::from_config(config, myid);
-    pcfg.epoch = paddock_storage::EpochStore::current_epoch(&*data_dir.epochs());
-    paddock_processor::standalone(pcfg, tree, log, snaps)
-        .context("cannot start the request pipeline")
-}
-
 impl Node {
     /// Stops accepting, drains the pipeline (queued writes are made durable and answered), and
     /// releases the data dir.
     pub async fn shutdown(mut self) {
-        if let Some(e) = self.ensemble.as_mut() {
-            e.shutdown().await;
-        }
+        self.ensemble.shutdown().await;
         if let Some(t) = self.health_task.take() {
             t.abort();
         }

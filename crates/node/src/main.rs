@@ -162,21 +162,22 @@ fn repair(config: &paddock_types::Config, yes: bool, check: bool) -> std::proces
 
 async fn run(eff: config::Effective) -> anyhow::Result<()> {
     let node = paddock_node::start(&eff.config, eff.myid).await?;
-    match &node.ensemble {
-        None => tracing::info!(
+    let e = &node.ensemble;
+    match (e.quorum_addr, e.election_addr) {
+        (Some(quorum), Some(election)) => tracing::info!(
             grpc = %node.grpc_addr,
-            data_dir = %eff.config.data_dir.display(),
-            myid = eff.myid.0,
-            "paddock standalone server serving"
-        ),
-        Some(e) => tracing::info!(
-            grpc = %node.grpc_addr,
-            quorum = %e.quorum_addr,
-            election = %e.election_addr,
+            quorum = %quorum,
+            election = %election,
             data_dir = %eff.config.data_dir.display(),
             myid = eff.myid.0,
             servers = eff.config.servers.len(),
             "paddock ensemble server started; it serves clients once it has a leader"
+        ),
+        _ => tracing::info!(
+            grpc = %node.grpc_addr,
+            data_dir = %eff.config.data_dir.display(),
+            myid = eff.myid.0,
+            "paddock standalone server serving"
         ),
     }
     shutdown_signal().await;

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use paddock_gateway::AdminSource;
-use paddock_processor::Server;
+use paddock_processor::Processor;
 use paddock_quorum::peer::PeerStats;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -37,7 +37,7 @@ pub struct MetricsSource {
     /// Mode, ids and the processor's status snapshot.
     pub admin: Arc<dyn AdminSource>,
     /// Counters the status does not carry (fsync batches, snapshots).
-    pub server: Arc<Server>,
+    pub server: Arc<Processor>,
     /// Voters in the ensemble (1 standalone).
     pub quorum_size: u64,
     /// The ensemble peer's counters: txn-log group commits and commit latency (`None`
@@ -145,7 +145,7 @@ impl MetricsSource {
         m.counter(
             "paddock_fsync_batches_total",
             "fsync'd batches written to the txn log",
-            stats.batches.load(Ordering::Relaxed) + peer_syncs,
+            peer_syncs,
         );
         if let Some(peer) = &self.peer {
             m.counter(

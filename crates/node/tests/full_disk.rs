@@ -52,6 +52,20 @@ impl Drop for Tmpfs {
     }
 }
 
+/// Prints the server's log if the test fails.
+struct DumpOnPanic(std::sync::Arc<std::sync::Mutex<String>>);
+
+impl Drop for DumpOnPanic {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!(
+                "server log:\n{}",
+                self.0.lock().unwrap_or_else(|e| e.into_inner())
+            );
+        }
+    }
+}
+
 /// Fills the file system holding `dir` until a write fails; returns the filler's path.
 fn fill(dir: &Path) -> PathBuf {
     let path = dir.join("filler");
@@ -106,6 +120,8 @@ async fn a_full_disk_makes_the_server_read_only_until_space_returns() {
     let data = fs.path.join("data");
     let whitelist = ["--set", "4lw.commands.whitelist=*"];
     let mut p = Paddock::spawn(&data, &whitelist).await;
+    let log = p.log_handle();
+    let _dump = DumpOnPanic(log);
     let mut s = p.session().await;
     let value = vec![b'v'; 4096];
     let mut acked = Vec::new();

@@ -1,6 +1,6 @@
 //! The processor's settings, taken from the validated server config.
 
-use paddock_types::{Config, Epoch, ServerId};
+use paddock_types::{Config, ServerId};
 
 /// What the pipeline and the session tracker need to know.
 #[derive(Clone, Debug)]
@@ -19,17 +19,15 @@ pub struct ProcessorConfig {
     pub snap_count: u64,
     /// Snapshots kept when purging.
     pub snap_retain_count: usize,
-    /// Largest batch the sync stage writes with one fsync.
-    pub max_batch: usize,
     /// Seed for the snapshot-interval randomisation (tests fix it).
     pub seed: u64,
     /// Whether an ensemble's leader takes client sessions (`leaderServes`); when not, clients
     /// are refused there and go to a follower.
     pub leader_serves: bool,
-    /// Standalone: the epoch of the zxids it assigns is at least this (the data directory's
-    /// currentEpoch, which a repair moves past every zxid the lost transactions used, so that
-    /// no zxid a client saw ever names two different transactions).
-    pub epoch: Epoch,
+    /// The only server of its ensemble (a standalone server: an ensemble of one). It is the
+    /// authority on its sessions (a resume needs no confirmation from a leader), `leaderServes`
+    /// does not apply, and a txn log that cannot write makes it read-only, not silent.
+    pub alone: bool,
 }
 
 impl ProcessorConfig {
@@ -43,10 +41,9 @@ impl ProcessorConfig {
             max_inflight_per_session: cfg.max_inflight_per_session as usize,
             snap_count: cfg.snap_count,
             snap_retain_count: cfg.snap_retain_count as usize,
-            max_batch: 1000,
             seed: server_id.0 ^ 0x5eed,
             leader_serves: cfg.leader_serves,
-            epoch: Epoch(0),
+            alone: cfg.servers.len() <= 1,
         }
     }
 

@@ -1,40 +1,69 @@
-//! # paddock-processor — the request-processor pipeline and the session tracker
+//! # paddock-processor — the request processor and the session tracker
+//!
+//! One processor per server, whatever the ensemble's size: a standalone server is an ensemble
+//! of one (issue 13), so every write takes the path an ensemble leader's does.
 //!
 //! ```text
 //!  gateway ──Backend::submit──▶ checks ─┬─ read, session idle ──▶ answered at once from the tree
 //!                                       ├─ read behind a write ─▶ waits in the session's queue
-//!                                       └─ write ──▶ Prep (zxid) ──▶ Sync (append + one fsync per
-//!                                                    batch) ──▶ Final (apply, fire watches, answer)
+//!                                       └─ write / sync / session create+close+move
+//!                                            ──▶ Txn (zxid 0) ──TxnSink──▶ the quorum peer: the
+//!                                                leader orders it, logs it on a quorum, commits
+//!  the peer applies each commit ──▶ Processor::apply_committed: apply under the tree write lock,
+//!        fire watches, answer the waiting request of this server's session, release its reads
 //!  every answer and watch event ──▶ the session's one ordered channel ──▶ gateway
 //! ```
 //!
 //! Invariants:
-//! - nothing is answered before it is durable (the final stage only sees fsync'd batches);
-//! - transactions are applied in zxid order, by one thread;
-//! - a session's answers leave in the order its requests arrived (see [`queue`]);
+//! - nothing is answered before it committed (the peer applies only committed, quorum-logged
+//!   transactions, in zxid order, from one task);
+//! - a session's answers leave in the order its requests arrived (see `queue.rs`);
 //! - a watch event is queued before any answer that could show the change (events are queued
 //!   under the tree's write lock, reads answer under its read lock);
-//! - a session expires only after `timeout` without hearing from it, rounded up to a tick.
+//! - a session expires only after `timeout` without hearing from it, rounded up to a tick, and
+//!   only the serving leader expires sessions.
 //!
 //! The gateway sees all of this only through [`api::Backend`].
+//!
+//! ## Layout
+//!
+//! ```text
+//! processor.rs  Processor and its start
+//! shared.rs     the state every entry point works on; handing a txn to the ensemble; answers
+//! role.rs       ServingRole: what the server does for clients (set by the quorum peer's role)
+//! connect.rs    new sessions, resumes (confirmed by the ensemble), attaching a connection
+//! submit.rs     requests: reads from the tree, writes to the ensemble; the Backend impl
+//! apply.rs      applying commits and snapshots
+//! expiry.rs     session expiry (leader) and liveness reports (learners)
+//! snapshot.rs   periodic snapshots and log purge
+//! status.rs     counters, Status, connections
+//! checks.rs     the stateless checks of a request
+//! queue.rs      the per-session FIFO rules; session.rs the session table; read.rs reads
+//! sink.rs       TxnSink, the way to the ensemble
+//! ```
 
 /// The gateway-facing API (the `paddock-api` crate), as the processor implements it.
 pub use paddock_api as api;
+mod apply;
+mod checks;
 pub mod config;
-mod pipeline;
-mod prep;
+mod connect;
+mod expiry;
+mod processor;
 pub(crate) mod queue;
 mod read;
-pub mod recovery;
-mod replicated;
-mod server;
+mod role;
 mod session;
-mod stages;
+mod shared;
+mod sink;
+mod snapshot;
+mod status;
+mod submit;
 
 pub use api::{Backend, ConnId, ConnectRequest, Connected, SessionEvent, SetWatches};
 pub use config::ProcessorConfig;
 pub use paddock_api::{ConnectionInfo, Status};
-pub use pipeline::standalone;
-pub use recovery::{recover, Recovered, RecoveryError};
-pub use replicated::{replicated, ServingRole, TxnSink};
-pub use server::{Latency, Server, Stats};
+pub use processor::Processor;
+pub use role::ServingRole;
+pub use sink::TxnSink;
+pub use status::{Latency, Stats};

@@ -5,7 +5,7 @@
 //! 2. A read is answered at once only when nothing of the session is ahead of it; otherwise it waits
 //!    and is executed right after the write ahead of it completes (so it sees that write).
 //! 3. An immediate refusal (bad path, throttled, ...) also waits for what is ahead of it.
-//! 4. A write completes when the final stage applied it; everything queued behind it up to the next
+//! 4. A write completes when its commit applied here; everything queued behind it up to the next
 //!    write is released with it.
 
 use std::collections::VecDeque;
@@ -27,7 +27,7 @@ pub(crate) struct Pending {
 
 #[derive(Debug)]
 pub(crate) enum PendingKind {
-    /// In the pipeline; `id` is the pipeline's request id.
+    /// Handed to the ensemble; `id` is its request id on this server.
     Write { id: u64 },
     /// A read to execute when its turn comes.
     Read(Request),
@@ -129,7 +129,36 @@ impl SessionQueue {
         out
     }
 
-    /// The pipeline id of the oldest write still waiting whose request carried `xid` (an
+    /// Every write still waiting fails with `err` (they will never commit: the server turned
+    /// read-only): all of the queue is released, in order, each write answered with `err`.
+    pub fn fail_writes(&mut self, err: &ZkError) -> Vec<Release> {
+        let mut out = Vec::new();
+        while let Some(p) = self.items.pop_front() {
+            out.push(match p.kind {
+                PendingKind::Write { .. } => Release::Answer {
+                    conn: p.conn,
+                    xid: p.xid,
+                    result: Err(err.clone()),
+                    at: p.at,
+                },
+                PendingKind::Read(req) => Release::Read {
+                    conn: p.conn,
+                    xid: p.xid,
+                    req,
+                    at: p.at,
+                },
+                PendingKind::Done(result) => Release::Answer {
+                    conn: p.conn,
+                    xid: p.xid,
+                    result,
+                    at: p.at,
+                },
+            });
+        }
+        out
+    }
+
+    /// The request id of the oldest write still waiting whose request carried `xid` (an
     /// ensemble server matches a committed transaction to its waiting request by the client's
     /// xid, which the transaction carries as its cxid).
     pub fn write_id_for_xid(&self, xid: i64) -> Option<u64> {

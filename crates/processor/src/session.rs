@@ -1,7 +1,7 @@
 //! The session table: each live session's connection, ordering queue and liveness.
 //!
 //! Lock order (never taken the other way round): tree write lock -> a session's mutex; a session's
-//! mutex -> tree read lock only in the final stage, which is the only holder of the write lock.
+//! mutex -> tree read lock only while applying (`apply_committed`), the only holder of the write lock.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};

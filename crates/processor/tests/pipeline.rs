@@ -1,20 +1,25 @@
-//! The standalone pipeline end to end, over in-memory storage, through the `Backend` seam.
+//! A standalone server's processor end to end (an ensemble of one, with a stand-in for its
+//! quorum peer: tests/support), over in-memory storage, through the `Backend` seam.
+
+mod support;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use paddock_processor::{
-    recover, standalone, Backend, ConnectRequest, Connected, ProcessorConfig, Server, SessionEvent,
+    Backend, ConnectRequest, Connected, Processor, ProcessorConfig, SessionEvent,
 };
 use paddock_storage::mem::{MemSnapshotStore, MemTxnLog};
 use paddock_storage::{SnapshotStore, TxnLog};
-use paddock_types::{CreateMode, ErrorCode, EventType, MultiOp, OpResult, Request, Response, Zxid};
+use paddock_types::{
+    CreateMode, Epoch, ErrorCode, EventType, MultiOp, OpResult, Request, Response, Zxid,
+};
 
 const WAIT: Duration = Duration::from_secs(10);
 
 struct Harness {
-    server: Arc<Server>,
+    server: Arc<Processor>,
     log: Arc<MemTxnLog>,
     snaps: Arc<MemSnapshotStore>,
 }
@@ -29,8 +34,7 @@ fn cfg() -> ProcessorConfig {
 }
 
 fn start_with(cfg: ProcessorConfig, log: Arc<MemTxnLog>, snaps: Arc<MemSnapshotStore>) -> Harness {
-    let (tree, _) = recover(&*log, &*snaps).expect("recover");
-    let server = standalone(cfg, tree, log.clone(), snaps.clone()).expect("start");
+    let server = support::local(cfg, log.clone(), snaps.clone(), Epoch(1));
     Harness { server, log, snaps }
 }
 
@@ -626,10 +630,9 @@ async fn restart_from_snapshot_and_log_gives_the_same_tree() {
         !h.snaps.list().unwrap().is_empty(),
         "snapCount=10 should have produced a snapshot"
     );
-    let (tree, rec) = recover(&*log, &*snaps).unwrap();
-    assert!(rec.snapshot_zxid.is_some());
-    assert_eq!(tree.digest(), digest);
-    assert_eq!(tree.node_count(), 4 + 60);
+    let again = support::local(small, log, snaps, Epoch(2));
+    assert_eq!(again.digest(), digest);
+    assert_eq!(again.status().node_count, 4 + 60);
 }
 
 /// Issue 12, full disk: a failed log write is never acknowledged nor applied; the server turns
@@ -701,7 +704,6 @@ async fn a_failed_fsync_is_never_acknowledged_and_writes_resume_once_the_disk_re
     assert!(logged.windows(2).all(|w| w[1] == w[0] + 1), "{logged:?}");
     let digest = h.server.digest();
     h.server.shutdown().await;
-    let (tree, _) = recover(&*h.log, &*h.snaps).unwrap();
-    assert_eq!(tree.digest(), digest, "a restart rebuilds the same tree");
-    assert!(tree.exists("/after", None).is_some() && tree.exists("/lost", None).is_none());
+    let again = support::local(cfg(), h.log.clone(), h.snaps.clone(), Epoch(2));
+    assert_eq!(again.digest(), digest, "a restart rebuilds the same tree");
 }

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use paddock_processor::{
-    replicated, Backend, ConnectRequest, Connected, ProcessorConfig, Server, ServingRole,
-    SessionEvent, TxnSink,
+    Backend, ConnectRequest, Connected, Processor, ProcessorConfig, ServingRole, SessionEvent,
+    TxnSink,
 };
 use paddock_storage::mem::{MemSnapshotStore, MemTxnLog};
 use paddock_types::{
@@ -28,7 +28,7 @@ impl TxnSink for Sink {
 }
 
 struct Ensemble {
-    servers: Vec<Arc<Server>>,
+    servers: Vec<Arc<Processor>>,
     /// Every committed record, in zxid order.
     committed: Arc<Mutex<Vec<(Zxid, Bytes)>>>,
 }
@@ -39,6 +39,7 @@ fn cfg(id: u64) -> ProcessorConfig {
         tick_ms: 20,
         min_session_timeout_ms: 40,
         max_session_timeout_ms: 4000,
+        alone: false,
         ..ProcessorConfig::default()
     }
 }
@@ -46,9 +47,9 @@ fn cfg(id: u64) -> ProcessorConfig {
 /// `n` servers; server 0 leads, the others learn; all serve.
 fn ensemble(n: usize) -> Ensemble {
     let (tx, mut rx) = mpsc::unbounded_channel::<Bytes>();
-    let servers: Vec<Arc<Server>> = (1..=n as u64)
+    let servers: Vec<Arc<Processor>> = (1..=n as u64)
         .map(|id| {
-            replicated(
+            Processor::start(
                 cfg(id),
                 Arc::new(Sink(tx.clone())),
                 Arc::new(MemTxnLog::new()),
@@ -79,7 +80,7 @@ fn ensemble(n: usize) -> Ensemble {
     Ensemble { servers, committed }
 }
 
-async fn connect(s: &Server, timeout_ms: i32) -> Connected {
+async fn connect(s: &Processor, timeout_ms: i32) -> Connected {
     s.connect(ConnectRequest {
         resume: None,
         timeout_ms,
@@ -97,7 +98,12 @@ async fn next(c: &mut Connected) -> Option<SessionEvent> {
         .expect("an event in time")
 }
 
-async fn call(s: &Server, c: &mut Connected, xid: i64, req: Request) -> Result<Response, ZkError> {
+async fn call(
+    s: &Processor,
+    c: &mut Connected,
+    xid: i64,
+    req: Request,
+) -> Result<Response, ZkError> {
     s.submit(c.session, c.conn, xid, req);
     loop {
         match next(c).await.expect("channel open") {
@@ -382,7 +388,7 @@ async fn snapshot_restore_and_replay_give_the_same_state() {
     let snap_at = s.last_applied();
     let bytes = s.snapshot_bytes();
     let (tx, _rx) = mpsc::unbounded_channel();
-    let fresh = replicated(
+    let fresh = Processor::start(
         cfg(2),
         Arc::new(Sink(tx)),
         Arc::new(MemTxnLog::new()),
@@ -393,7 +399,7 @@ async fn snapshot_restore_and_replay_give_the_same_state() {
     assert_eq!(fresh.last_applied(), snap_at);
     assert_eq!(fresh.status().session_count, s.status().session_count);
     // Rebuilding from nothing by replaying the committed records gives the same state too.
-    let replay = replicated(
+    let replay = Processor::start(
         cfg(3),
         Arc::new(Sink(mpsc::unbounded_channel().0)),
         Arc::new(MemTxnLog::new()),
@@ -415,7 +421,7 @@ async fn snapshot_restore_and_replay_give_the_same_state() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_leader_serves_off_the_leader_refuses_sessions_and_followers_take_them() {
     let (tx, _rx) = mpsc::unbounded_channel();
-    let s = replicated(
+    let s = Processor::start(
         ProcessorConfig {
             leader_serves: false,
             ..cfg(1)
@@ -447,7 +453,7 @@ async fn with_leader_serves_off_the_leader_refuses_sessions_and_followers_take_t
 /// like a server stopped with SIGSTOP while the others go on.
 struct Manual {
     rx: mpsc::UnboundedReceiver<Bytes>,
-    servers: Vec<Arc<Server>>,
+    servers: Vec<Arc<Processor>>,
     counter: u32,
     /// Commits not yet applied by each server (non-empty only while it is paused).
     backlog: Vec<Vec<(Zxid, Bytes)>>,
@@ -459,9 +465,9 @@ impl Manual {
     /// leads.
     fn new(n: usize, sink: impl Fn(mpsc::UnboundedSender<Bytes>) -> Arc<dyn TxnSink>) -> Manual {
         let (tx, rx) = mpsc::unbounded_channel::<Bytes>();
-        let servers: Vec<Arc<Server>> = (1..=n as u64)
+        let servers: Vec<Arc<Processor>> = (1..=n as u64)
             .map(|id| {
-                replicated(
+                Processor::start(
                     cfg(id),
                     sink(tx.clone()),
                     Arc::new(MemTxnLog::new()),

@@ -5,30 +5,27 @@
 //! the listed watches are set again; those whose node changed after `last_zxid_seen` fire at once
 //! instead, as the first messages of the new connection, in list order; a watch fires once.
 
+mod support;
+
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use paddock_processor::{
-    recover, standalone, Backend, ConnectRequest, Connected, ProcessorConfig, Server, SessionEvent,
-    SetWatches,
+    Backend, ConnectRequest, Connected, Processor, ProcessorConfig, SessionEvent, SetWatches,
 };
-use paddock_storage::mem::{MemSnapshotStore, MemTxnLog};
 use paddock_types::{CreateMode, EventType, Request, Response, WatchedEvent, ZkError, Zxid};
 
 const WAIT: Duration = Duration::from_secs(10);
 
-fn start() -> Arc<Server> {
-    let log = Arc::new(MemTxnLog::new());
-    let snaps = Arc::new(MemSnapshotStore::new());
-    let (tree, _) = recover(&*log, &*snaps).expect("recover");
+fn start() -> Arc<Processor> {
     let cfg = ProcessorConfig {
         tick_ms: 20,
         min_session_timeout_ms: 40,
         max_session_timeout_ms: 10_000,
         ..ProcessorConfig::default()
     };
-    standalone(cfg, tree, log, snaps).expect("start")
+    support::fresh(cfg).0
 }
 
 fn connect_req(resume: Option<&Connected>, last: Zxid, set_watches: SetWatches) -> ConnectRequest {
@@ -49,7 +46,12 @@ async fn next(c: &mut Connected) -> SessionEvent {
 }
 
 /// Submits `req` and returns its answer; panics on any other event in between.
-async fn call(s: &Server, c: &mut Connected, xid: i64, req: Request) -> Result<Response, ZkError> {
+async fn call(
+    s: &Processor,
+    c: &mut Connected,
+    xid: i64,
+    req: Request,
+) -> Result<Response, ZkError> {
     s.submit(c.session, c.conn, xid, req);
     match next(c).await {
         SessionEvent::Response { xid: x, result, .. } => {

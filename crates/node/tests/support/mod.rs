@@ -943,6 +943,11 @@ impl Paddock {
         self.log.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
+    /// The buffer the process's stderr is collected in.
+    pub fn log_handle(&self) -> Arc<Mutex<String>> {
+        self.log.clone()
+    }
+
     /// SIGKILL, then reap.
     pub fn kill(&mut self) {
         if self.exit.is_none() {

@@ -158,6 +158,8 @@ pub(crate) struct Driver<T, E> {
     broken: Option<(String, tokio::time::Instant, Duration)>,
     /// LEADING: the probes sent to learners and their answers, for the lease (tokio's clock).
     lease: LeaseTracker<tokio::time::Instant>,
+    /// Published in `PeerStatus::storage_failure`: set with `broken`, cleared once serving.
+    storage_failure: Option<String>,
 }
 
 impl<T, E> Driver<T, E>
@@ -207,6 +209,7 @@ where
             round: 0,
             synced_followers: Vec::new(),
             lease: Lease::NotLeading,
+            storage_failure: None,
         });
         let mut d = Driver {
             me,
@@ -243,6 +246,7 @@ where
             recovering,
             broken: None,
             lease: LeaseTracker::new(),
+            storage_failure: None,
         };
         d.rebuild(None)
             .map_err(|e| super::PeerError::Rebuild(e.to_string()))?;
@@ -598,6 +602,7 @@ where
                     Command::Apply(zxid) => self.apply(zxid).await?,
                     Command::StartServing => {
                         self.serving = true;
+                        self.storage_failure = None;
                         self.synced_as_learner()?;
                     }
                     Command::DropLearner { learner, why } => {
@@ -1009,6 +1014,7 @@ where
         )
         .with_last_round(self.election.round());
         let first = tokio::time::Instant::now() + RECOVER_BACKOFF_FIRST;
+        self.storage_failure = Some(why.clone());
         self.broken = Some((why, first, RECOVER_BACKOFF_FIRST));
     }
 
@@ -1051,8 +1057,13 @@ where
         self.notices.clear();
         self.sent = self.storage.log.last_logged_zxid();
         self.notified = self.sent;
-        self.snap_zxid = Zxid::ZERO;
-        self.rebuild(None)?;
+        // A learner may have applied commits its own log never held (a quorum acked them
+        // without it): then the state machine is rebuilt from what is durable. A leader alone
+        // commits nothing it did not log, and keeps its state (and its clients' sessions).
+        if self.sm.last_applied() > self.sent.max(self.snap_zxid) {
+            self.snap_zxid = Zxid::ZERO;
+            self.rebuild(None)?;
+        }
         self.broken = None;
         tracing::info!(me = %self.me, last = %self.last_zxid(), "storage recovered: electing again");
         self.start_election()
@@ -1205,6 +1216,7 @@ where
                 _ => Vec::new(),
             },
             lease: self.lease_now(),
+            storage_failure: self.storage_failure.clone(),
         };
         // Commits alone update `last_committed` in place without waking the watchers (role
         // followers, health): that changes with every group commit, and nobody waits on it.
@@ -1214,7 +1226,8 @@ where
                 || s.epoch != new.epoch
                 || s.serving != new.serving
                 || s.round != new.round
-                || s.synced_followers != new.synced_followers;
+                || s.synced_followers != new.synced_followers
+                || s.storage_failure != new.storage_failure;
             *s = new;
             notify
         });

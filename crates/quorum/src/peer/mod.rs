@@ -265,6 +265,10 @@ pub struct PeerStatus {
     pub synced_followers: Vec<ServerId>,
     /// Leader only: until when it may serve (see [`Lease`]).
     pub lease: Lease,
+    /// Why its storage cannot write, while it sits out because of that (a full disk): from the
+    /// failure until it serves again (so an ensemble of one goes from read-only straight back
+    /// to leading).
+    pub storage_failure: Option<String>,
 }
 
 impl PeerStatus {

@@ -1,20 +1,14 @@
-//! Prep stage: the checks that need no state, then zxid assignment and the transaction record.
+//! The checks that need no state, before a request becomes a transaction.
 //!
 //! State-dependent checks (does the parent exist, is the version right) happen when the data tree
 //! applies the transaction, deterministically on every replica (the log is a command log: see
-//! `paddock_datatree`). What is refused here never gets a zxid.
+//! `paddock_datatree`). What is refused here never reaches the ensemble.
 
-use std::sync::mpsc::Sender;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use paddock_types::path::{is_system, validate_path};
-use paddock_types::{
-    ErrorCode, MultiOp, OpResult, Request, Response, SessionId, Txn, TxnHeader, TxnOp, ZkError,
-    Zxid,
-};
-
-use crate::stages::{Origin, SyncItem};
+use paddock_types::{ErrorCode, MultiOp, OpResult, Request, Response, TxnOp, ZkError};
 
 /// Why a request was refused before it reached the log. For a multi, the refusal is the per-op
 /// result list, as ZooKeeper reports it.
@@ -139,64 +133,6 @@ pub(crate) fn now_ms() -> i64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
-}
-
-/// Assigns zxids and hands records to the sync stage. Callers hold it under a mutex, so the order
-/// of zxids is the order of the sync stage's queue.
-#[derive(Debug)]
-pub(crate) struct Prep {
-    last: Zxid,
-    tx: Sender<SyncItem>,
-}
-
-/// The pipeline is gone (shutting down or failed storage).
-#[derive(Debug)]
-pub(crate) struct Stopped;
-
-impl Prep {
-    pub fn new(last: Zxid, tx: Sender<SyncItem>) -> Prep {
-        Prep { last, tx }
-    }
-
-    /// Gives `op` the next zxid and queues it for logging.
-    pub fn submit_txn(
-        &mut self,
-        session: SessionId,
-        cxid: i64,
-        op: TxnOp,
-        origin: Origin,
-    ) -> Result<Zxid, Stopped> {
-        let zxid = Zxid(self.last.0 + 1);
-        let txn = Txn {
-            header: TxnHeader {
-                session,
-                cxid,
-                zxid,
-                time_ms: now_ms(),
-            },
-            op,
-        };
-        let bytes = Bytes::from(txn.encode());
-        self.tx
-            .send(SyncItem::Txn { txn, bytes, origin })
-            .map_err(|_| Stopped)?;
-        self.last = zxid;
-        Ok(zxid)
-    }
-
-    /// Makes the next zxid follow `last` (after the log recovered from a failed write and cut
-    /// what it could not make durable).
-    pub fn restart_after(&mut self, last: Zxid) {
-        self.last = last;
-    }
-
-    /// Queues a marker that reaches the final stage after every transaction queued before it
-    /// (`sync`): it is not logged.
-    pub fn submit_barrier(&mut self, path: String, origin: Origin) -> Result<(), Stopped> {
-        self.tx
-            .send(SyncItem::Barrier { path, origin })
-            .map_err(|_| Stopped)
-    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,232 @@
+//! Connecting a client: new sessions (a CreateSession transaction through the ensemble) and
+//! resumes (with the ensemble's confirmation, ZooKeeper's REVALIDATE), and attaching the
+//! connection with the events the client missed.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use paddock_types::{ErrorCode, SessionId, TxnOp, ZkError, Zxid, PASSWORD_LEN};
+use rand::Rng;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::api::{ConnId, ConnectRequest, Connected, SessionEvent};
+use crate::processor::Processor;
+use crate::role::ServingRole;
+use crate::session::{Conn, Session};
+use crate::shared::{expired, lock, not_serving, Reply};
+
+impl Processor {
+    /// [`crate::api::Backend::connect`].
+    pub(crate) async fn connect_session(&self, req: ConnectRequest) -> Result<Connected, ZkError> {
+        let sh = &self.shared;
+        if !sh.is_serving() || !sh.sink.may_serve() {
+            return Err(not_serving());
+        }
+        if !sh.cfg.leader_serves && !sh.cfg.alone && sh.role() == ServingRole::Leader {
+            return Err(ZkError::new(
+                ErrorCode::ConnectionLoss,
+                "this server leads the ensemble and leaderServes=no: connect to another server",
+            ));
+        }
+        let last = sh.read_tree().last_zxid();
+        if req.last_zxid_seen > last {
+            return Err(ZkError::new(
+                ErrorCode::ConnectionLoss,
+                format!(
+                    "refusing session: the client has seen zxid {} but this server's last zxid is {last}",
+                    req.last_zxid_seen
+                ),
+            ));
+        }
+        match req.resume {
+            Some((id, password)) => self.resume(id, password, req).await,
+            None => self.create(req).await,
+        }
+    }
+
+    async fn resume(
+        &self,
+        id: SessionId,
+        password: [u8; PASSWORD_LEN],
+        req: ConnectRequest,
+    ) -> Result<Connected, ZkError> {
+        let sh = &self.shared;
+        let s = sh.sessions.get(id).ok_or_else(|| expired(id))?;
+        if s.password != password || s.lock().closing.is_some() {
+            return Err(expired(id));
+        }
+        // Only once the leader ordered this resume and it applied here with the session alive
+        // (ZooKeeper's REVALIDATE). An ensemble of one is the authority itself.
+        let confirm = if sh.cfg.alone {
+            None
+        } else {
+            Some(self.revalidate(&s).await?)
+        };
+        let (conn, events, zxid) = self.attach(&s, &req, confirm)?;
+        tracing::debug!(session = %id, peer = %req.peer, "session resumed");
+        Ok(Connected {
+            session: id,
+            password,
+            timeout_ms: s.timeout_ms,
+            conn,
+            events,
+            zxid,
+        })
+    }
+
+    async fn create(&self, req: ConnectRequest) -> Result<Connected, ZkError> {
+        let sh = &self.shared;
+        let timeout_ms = sh.cfg.negotiate_timeout(req.timeout_ms);
+        let id = SessionId(sh.next_session.fetch_add(1, Ordering::Relaxed));
+        let mut password = [0u8; PASSWORD_LEN];
+        rand::rng().fill(&mut password);
+        let (tx, rx) = oneshot::channel();
+        let op = TxnOp::CreateSession {
+            timeout_ms,
+            password,
+        };
+        sh.submit_txn(id, 0, op, Reply::Creating(tx))?;
+        // Bounded: the commit may never come (the leader went away); the role change then drops
+        // the waiter, and this bound covers the rest.
+        let bound = Duration::from_millis(timeout_ms.max(1000) as u64);
+        match tokio::time::timeout(bound, rx).await {
+            Ok(Ok(Ok(_))) => {}
+            Ok(Ok(Err(e))) => return Err(e),
+            Ok(Err(_)) | Err(_) => return Err(not_serving()),
+        }
+        // Applying the CreateSession put the session in the table.
+        let s: Arc<Session> = sh.sessions.get(id).ok_or_else(not_serving)?;
+        let (conn, events, zxid) = self.attach(&s, &req, None)?;
+        tracing::debug!(session = %id, timeout_ms, peer = %req.peer, "session created");
+        Ok(Connected {
+            session: id,
+            password,
+            timeout_ms,
+            conn,
+            events,
+            zxid,
+        })
+    }
+
+    /// Asks the ensemble whether the session `s` (found here, password checked) is still alive
+    /// before a resume is answered, as ZooKeeper's REVALIDATE does. A
+    /// `MoveSession { owner: this server }` goes through the leader; once it has applied here
+    /// (so this server has applied everything committed before it, an expiry included) the
+    /// caller attaches with the returned password, which makes [`Processor::attach`] check
+    /// under the tree lock that the session is still in the tree and not closing. Every other
+    /// server drops its connection of the session (`SessionMoved`) when it applies the move.
+    ///
+    /// Bounded as a session creation: no commit within the session timeout (at least 1 s),
+    /// or a role change meanwhile, is ConnectionLoss — the client tries elsewhere, where an
+    /// expired session is refused.
+    async fn revalidate(&self, s: &Session) -> Result<[u8; PASSWORD_LEN], ZkError> {
+        let sh = &self.shared;
+        // Negative: never a client's xid. Unique on this server, so two resumes of one session
+        // racing here each wait for their own move.
+        let token = -i64::try_from(sh.next_id()).unwrap_or(i64::MAX);
+        let (tx, rx) = oneshot::channel();
+        lock(&sh.resuming).insert((s.id, token), tx);
+        let op = TxnOp::MoveSession {
+            owner: sh.cfg.server_id.0,
+        };
+        if let Err(e) = sh.submit_txn(s.id, token, op, Reply::None) {
+            lock(&sh.resuming).remove(&(s.id, token));
+            return Err(e);
+        }
+        let bound = Duration::from_millis(u64::try_from(s.timeout_ms.max(1000)).unwrap_or(1000));
+        let confirmed = tokio::time::timeout(bound, rx).await;
+        lock(&sh.resuming).remove(&(s.id, token));
+        match confirmed {
+            Ok(Ok(())) => Ok(s.password),
+            Ok(Err(_)) => Err(not_serving()),
+            Err(_) => {
+                tracing::info!(session = %s.id, bound_ms = bound.as_millis() as u64, "the ensemble did not confirm a session resume in time");
+                Err(ZkError::new(
+                    ErrorCode::ConnectionLoss,
+                    format!(
+                        "the ensemble did not confirm session {} within {} ms: try another server",
+                        s.id,
+                        bound.as_millis()
+                    ),
+                ))
+            }
+        }
+    }
+
+    /// Attaches a new connection to `s`: the old one (if any) is told `SessionMoved`, then the
+    /// new one gets, before anything else, the events the client missed — those that fired here
+    /// while it was away (see `SessionInner::take_replay`), then those of
+    /// `DataTree::set_watches` for the watches it lists — and the session's later events.
+    ///
+    /// Runs under the tree read lock (taken before the session's mutex, the documented lock
+    /// order): no transaction can apply between checking the listed watches, registering them and
+    /// attaching the connection, so a change is either reported here or fires a watch afterwards,
+    /// never neither. Returns the new connection, its receiver and the tree's last zxid.
+    ///
+    /// `confirm` (a resume the ensemble confirmed): under the same locks, the session must
+    /// still be in the tree with this password and not closing, else `SessionExpired` and
+    /// nothing is attached (a close may have applied since the check).
+    fn attach(
+        &self,
+        s: &Session,
+        req: &ConnectRequest,
+        confirm: Option<[u8; PASSWORD_LEN]>,
+    ) -> Result<(ConnId, mpsc::UnboundedReceiver<SessionEvent>, Zxid), ZkError> {
+        let sh = &self.shared;
+        let tree = sh.read_tree();
+        if let Some(password) = confirm {
+            let live = tree.session(s.id).is_some_and(|i| i.password == password)
+                && s.lock().closing.is_none();
+            if !live {
+                return Err(expired(s.id));
+            }
+        }
+        let (tx, rx) = mpsc::unbounded_channel();
+        let conn = ConnId(sh.next_id());
+        let w = &req.set_watches;
+        let fired = if w.is_empty() {
+            Vec::new()
+        } else {
+            tree.set_watches(s.id, req.last_zxid_seen, &w.data, &w.exist, &w.child)
+        };
+        let mut g = s.lock();
+        if let Some(old) = g.conn.take() {
+            let _ = old.tx.send(SessionEvent::Closed(ErrorCode::SessionMoved));
+        }
+        let replay = g.take_replay(req.last_zxid_seen);
+        for ev in &replay {
+            if let SessionEvent::Watch(w) = ev {
+                // Still unconfirmed: keep it for the next resume too.
+                if g.recent.len() == crate::session::MAX_RECENT_EVENTS {
+                    g.recent.pop_front();
+                }
+                g.recent.push_back(w.clone());
+            }
+        }
+        // A watch that fired here while the client was away is both replayed and (its node having
+        // changed) reported by set_watches: the client gets it once. Events of set_watches are
+        // not kept in `recent`: a client that misses them still holds the watches and lists them
+        // again on its next resume.
+        let replayed = |e: &paddock_types::WatchedEvent| {
+            replay.iter().any(|r| {
+                matches!(r, SessionEvent::Watch(w) if w.path == e.path && w.event_type == e.event_type)
+            })
+        };
+        let fired: Vec<SessionEvent> = fired
+            .into_iter()
+            .filter(|e| !replayed(e))
+            .map(SessionEvent::Watch)
+            .collect();
+        if !fired.is_empty() {
+            tracing::debug!(session = %s.id, events = fired.len(), "watches fired on resume");
+        }
+        let mut sent = 0;
+        for ev in replay.into_iter().chain(fired) {
+            sent += u64::from(tx.send(ev).is_ok());
+        }
+        g.conn = Some(Conn::new(conn, tx, req.peer.clone(), sent));
+        s.touch(sh.now_ms());
+        Ok((conn, rx, tree.last_zxid()))
+    }
+}

@@ -1,0 +1,81 @@
+//! Session liveness: only the serving leader expires sessions (a CloseSession transaction per
+//! silent session, rounded up to ZooKeeper's expiry buckets of tickTime); learners report the
+//! sessions they hear from and the leader refreshes them.
+
+use std::sync::atomic::Ordering;
+
+use paddock_types::{ErrorCode, SessionId, TxnOp};
+
+use crate::api::SessionEvent;
+use crate::processor::Processor;
+use crate::role::ServingRole;
+use crate::shared::{Reply, Shared};
+
+impl Shared {
+    /// Closes every session that has been silent for its timeout (the serving leader only).
+    pub(crate) fn expire_sessions(&self) {
+        if self.role() != ServingRole::Leader {
+            return;
+        }
+        let now = self.now_ms();
+        let tick = u64::from(self.cfg.tick_ms);
+        for s in self.sessions.all() {
+            if now < s.expires_at_ms(tick) {
+                continue;
+            }
+            let mut g = s.lock();
+            if g.closing.is_some() {
+                continue;
+            }
+            g.closing = Some(ErrorCode::SessionExpired);
+            tracing::info!(session = %s.id, timeout_ms = s.timeout_ms, "session expired");
+            if let Err(e) = self.submit_txn(s.id, 0, TxnOp::CloseSession, Reply::None) {
+                // Tried again next tick (the server may be read-only for now).
+                g.closing = None;
+                tracing::warn!(session = %s.id, error = %e, "could not queue the expiry");
+            }
+        }
+    }
+
+    /// A CloseSession transaction was applied: the session is gone.
+    pub(crate) fn finish_close(&self, session: SessionId) {
+        let Some(s) = self.sessions.remove(session) else {
+            return;
+        };
+        let mut g = s.lock();
+        let code = g.closing.unwrap_or(ErrorCode::SessionExpired);
+        if let Some(c) = g.conn.take() {
+            let _ = c.tx.send(SessionEvent::Closed(code));
+        }
+        g.queue.clear();
+        g.parked.clear();
+        tracing::info!(session = %session, reason = code.name(), "session closed");
+    }
+}
+
+impl Processor {
+    /// Learner side: the sessions heard from since the last call (reported to the leader,
+    /// which alone decides expiry).
+    pub fn take_touched_sessions(&self) -> Vec<SessionId> {
+        let sh = &self.shared;
+        let now = sh.now_ms();
+        let since = sh.last_report_ms.swap(now, Ordering::SeqCst);
+        sh.sessions
+            .all()
+            .iter()
+            .filter(|s| s.last_seen_ms.load(Ordering::Relaxed) >= since)
+            .map(|s| s.id)
+            .collect()
+    }
+
+    /// Leader side: a learner heard from these sessions.
+    pub fn touch_sessions(&self, ids: &[SessionId]) {
+        let sh = &self.shared;
+        let now = sh.now_ms();
+        for id in ids {
+            if let Some(s) = sh.sessions.get(*id) {
+                s.touch(now);
+            }
+        }
+    }
+}

@@ -1,0 +1,85 @@
+//! Periodic snapshots: every `snapCount/2 + rand(0..=snapCount/2)` transactions (seeded per
+//! server, so servers do not all snapshot at once), one at a time, taken without stopping
+//! writes (an O(1) frozen copy of the tree, serialised on a thread of its own); after each,
+//! `autopurge.snapRetainCount` snapshots are kept and the log is purged behind the oldest.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use paddock_datatree::DataTree;
+use rand::{Rng, SeedableRng};
+
+use crate::config::ProcessorConfig;
+use crate::shared::{lock, Shared};
+
+/// When the next snapshot is due, and whether one is being written.
+#[derive(Debug)]
+pub(crate) struct SnapState {
+    since: u64,
+    threshold: u64,
+    running: Arc<AtomicBool>,
+    rng: rand::rngs::StdRng,
+}
+
+impl SnapState {
+    pub(crate) fn new(cfg: &ProcessorConfig) -> SnapState {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(cfg.seed);
+        let half = (cfg.snap_count / 2).max(1);
+        let threshold = half + rng.random_range(0..=half);
+        SnapState {
+            since: 0,
+            threshold,
+            running: Arc::new(AtomicBool::new(false)),
+            rng,
+        }
+    }
+}
+
+impl Shared {
+    /// Called with the tree write-locked after applying `applied` transactions:
+    /// starts a snapshot in the background when due (one at a time).
+    pub fn maybe_snapshot(&self, tree: &DataTree, applied: u64) {
+        let mut st = lock(&self.snap);
+        st.since += applied;
+        if st.since < st.threshold || st.running.load(Ordering::SeqCst) {
+            return;
+        }
+        st.since = 0;
+        let half = (self.cfg.snap_count / 2).max(1);
+        st.threshold = half + st.rng.random_range(0..=half);
+        st.running.store(true, Ordering::SeqCst);
+        let running = st.running.clone();
+        let frozen = tree.snapshot();
+        let snaps = self.snaps.clone();
+        let log = self.log.clone();
+        let keep = self.cfg.snap_retain_count.max(1);
+        let spawned = std::thread::Builder::new()
+            .name("paddock-snapshot".into())
+            .spawn(move || {
+                let zxid = frozen.last_zxid();
+                let started = std::time::Instant::now();
+                let result = (|| -> Result<(), String> {
+                    let mut sink = snaps.create(zxid).map_err(|e| e.to_string())?;
+                    frozen.write_to(&mut sink).map_err(|e| e.to_string())?;
+                    sink.commit().map_err(|e| e.to_string())?;
+                    snaps.purge(keep).map_err(|e| e.to_string())?;
+                    let kept = snaps.list().map_err(|e| e.to_string())?;
+                    if let Some(oldest) = kept.first() {
+                        log.purge_through(*oldest).map_err(|e| e.to_string())?;
+                    }
+                    Ok(())
+                })();
+                match result {
+                    Ok(()) => tracing::info!(zxid = %zxid, elapsed_ms = started.elapsed().as_millis() as u64, "snapshot written"),
+                    Err(e) => tracing::warn!(zxid = %zxid, error = %e, "snapshot failed"),
+                }
+                running.store(false, Ordering::SeqCst);
+            });
+        if let Err(e) = spawned {
+            tracing::warn!(error = %e, "could not start the snapshot thread");
+            st.running.store(false, Ordering::SeqCst);
+        } else {
+            self.stats.snapshots.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}

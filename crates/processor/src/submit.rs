@@ -1,0 +1,136 @@
+//! A client's requests: reads answered from the local tree in the session's order, writes (and
+//! `sync`) handed to the ensemble and answered when they apply here; and the
+//! [`crate::api::Backend`] implementation that ties connect / submit / detach together.
+
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use paddock_types::{ErrorCode, Request, SessionId, TxnOp, ZkError, Zxid};
+
+use crate::api::{Backend, ConnId, ConnectRequest, Connected, SessionEvent};
+use crate::checks;
+use crate::processor::Processor;
+use crate::queue::{Pending, PendingKind};
+use crate::shared::Reply;
+
+impl Processor {
+    /// [`Backend::submit`].
+    fn submit_request(&self, session: SessionId, conn: ConnId, xid: i64, req: Request) {
+        let sh = &self.shared;
+        let at = Instant::now();
+        sh.stats.received.fetch_add(1, Ordering::Relaxed);
+        let Some(s) = sh.sessions.get(session) else {
+            return;
+        };
+        s.touch(sh.now_ms());
+        let mut g = s.lock();
+        match g.conn.as_mut() {
+            Some(c) if c.id == conn => c.received += 1,
+            _ => return, // an old connection: it was told SessionMoved
+        }
+        if g.closing.is_some() {
+            let err = ZkError::new(ErrorCode::SessionExpired, "the session is closing");
+            sh.answer_in_order(&mut g, conn, xid, Err(err), at);
+            return;
+        }
+        if g.queue.len() >= sh.cfg.max_inflight_per_session {
+            let err = ZkError::new(
+                ErrorCode::Throttled,
+                format!(
+                    "more than {} requests in flight on this session",
+                    sh.cfg.max_inflight_per_session
+                ),
+            );
+            sh.answer_in_order(&mut g, conn, xid, Err(err), at);
+            return;
+        }
+        if let Err(refusal) = checks::check(&req, sh.cfg.max_data_bytes) {
+            sh.answer_in_order(&mut g, conn, xid, refusal, at);
+            return;
+        }
+        let op = match req {
+            Request::Exists { .. }
+            | Request::GetData { .. }
+            | Request::GetChildren { .. }
+            | Request::Ping => {
+                if !g.queue.is_idle() {
+                    g.queue.push(Pending {
+                        conn,
+                        xid,
+                        kind: PendingKind::Read(req),
+                        at,
+                    });
+                    return;
+                }
+                let Some(tx) = g.conn.as_mut().map(|c| {
+                    // Counted here, under the session lock: the answer is sent without it.
+                    c.sent += 1;
+                    c.tx.clone()
+                }) else {
+                    return;
+                };
+                drop(g);
+                let tree = sh.read_tree();
+                let zxid = tree.last_zxid();
+                let result = crate::read::execute(&tree, session, req);
+                sh.stats.record_answer(at);
+                // Sent while the read lock is held: no write can apply (and fire a watch) between
+                // reading and queueing the answer.
+                let _ = tx.send(SessionEvent::Response { xid, zxid, result });
+                return;
+            }
+            // Through the leader: answered when the no-op commits here, i.e. once this server
+            // has applied everything committed before it (a linearizable read point).
+            Request::Sync { path } => TxnOp::Sync { path },
+            write => {
+                if matches!(write, Request::CloseSession) {
+                    g.closing = Some(ErrorCode::Ok);
+                }
+                let Some(op) = checks::txn_op(write) else {
+                    return;
+                };
+                op
+            }
+        };
+        let id = sh.next_id();
+        g.queue.push(Pending {
+            conn,
+            xid,
+            kind: PendingKind::Write { id },
+            at,
+        });
+        if let Err(e) = sh.submit_txn(session, xid, op, Reply::Queue) {
+            if g.closing == Some(ErrorCode::Ok) {
+                // The close did not go out: the session stays open.
+                g.closing = None;
+            }
+            let released = g.queue.complete(id, Err(e));
+            sh.deliver(session, &mut g, Zxid::ZERO, released, None);
+        }
+    }
+
+    /// [`Backend::detach`].
+    fn detach_connection(&self, session: SessionId, conn: ConnId) {
+        if let Some(s) = self.shared.sessions.get(session) {
+            let mut g = s.lock();
+            if g.conn.as_ref().map(|c| c.id) == Some(conn) {
+                g.conn = None;
+                tracing::debug!(session = %session, "connection detached; session lives until its timeout");
+            }
+        }
+    }
+}
+
+impl Backend for Processor {
+    async fn connect(&self, req: ConnectRequest) -> Result<Connected, ZkError> {
+        self.connect_session(req).await
+    }
+
+    fn submit(&self, session: SessionId, conn: ConnId, xid: i64, req: Request) {
+        self.submit_request(session, conn, xid, req);
+    }
+
+    fn detach(&self, session: SessionId, conn: ConnId) {
+        self.detach_connection(session, conn);
+    }
+}
