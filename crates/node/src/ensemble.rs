@@ -58,6 +58,10 @@ impl StateMachine for TreeMachine {
         self.0.apply_committed(zxid, data);
     }
 
+    fn apply_batch(&mut self, batch: &[(Zxid, Bytes)]) {
+        self.0.apply_committed_batch(batch);
+    }
+
     fn snapshot(&self) -> Bytes {
         self.0.snapshot_bytes()
     }
@@ -249,6 +253,7 @@ pub async fn start(
             election,
             // Nobody to sync from: a damaged standalone dir is refused, never repaired here.
             resync_flag: None,
+            log_writer: paddock_quorum::peer::WriterMode::Thread,
         };
         // Rebuilding the tree (latest snapshot + log) is blocking work.
         let peer = tokio::task::block_in_place(|| {
@@ -317,6 +322,7 @@ pub async fn start(
             zab,
             election,
             resync_flag: Some(resync_flag(config)),
+            log_writer: paddock_quorum::peer::WriterMode::Thread,
         };
         let peer = tokio::task::block_in_place(|| {
             peer::spawn(pconfig, storage, transport, etrans, machine)

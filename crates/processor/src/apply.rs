@@ -27,6 +27,34 @@ impl Processor {
     /// fires watches, keeps the session table in step, and answers the request this server is
     /// waiting on for it, if any.
     pub fn apply_committed(&self, zxid: Zxid, data: &Bytes) {
+        self.apply_committed_batch(&[(zxid, data.clone())]);
+    }
+
+    /// [`Processor::apply_committed`] for consecutive commits (a group commit's worth), under
+    /// one hold of the tree's write lock. Each transaction is applied, and its waiting request
+    /// answered (releasing the reads queued behind it, executed against the tree as it is
+    /// then), before the next one applies.
+    pub fn apply_committed_batch(&self, batch: &[(Zxid, Bytes)]) {
+        let sh = &self.shared;
+        let mut closed = Vec::new();
+        {
+            let mut tree = sh.write_tree();
+            for (zxid, data) in batch {
+                if let Some(session) = self.apply_one(&mut tree, *zxid, data) {
+                    closed.push(session);
+                }
+            }
+            sh.set_applied_zxid(tree.last_zxid());
+            sh.maybe_snapshot(&tree, batch.len() as u64);
+        }
+        for session in closed {
+            sh.finish_close(session);
+        }
+    }
+
+    /// Applies one transaction under the held write lock; returns the session it closed, if
+    /// it was a CloseSession.
+    fn apply_one(&self, tree: &mut DataTree, zxid: Zxid, data: &Bytes) -> Option<SessionId> {
         let sh = &self.shared;
         let txn = match Txn::decode_at(data, zxid) {
             Ok(t) => t,
@@ -47,7 +75,6 @@ impl Processor {
         let session = txn.header.session;
         let mut closed = false;
         {
-            let mut tree = sh.write_tree();
             let applied = tree.apply(&txn);
             for (watcher, ev) in applied.events {
                 if let Some(s) = sh.sessions.get(watcher) {
@@ -115,17 +142,13 @@ impl Processor {
                         let mut g = s.lock();
                         if let Some(id) = g.queue.write_id_for_xid(txn.header.cxid) {
                             let released = g.queue.complete(id, applied.result);
-                            sh.deliver(session, &mut g, zxid, released, Some(&tree));
+                            sh.deliver(session, &mut g, zxid, released, Some(tree));
                         }
                     }
                 }
             }
-            sh.set_applied_zxid(tree.last_zxid());
-            sh.maybe_snapshot(&tree, 1);
         }
-        if closed {
-            sh.finish_close(session);
-        }
+        closed.then_some(session)
     }
 
     /// Replaces the whole state with a serialized snapshot taken at `zxid` (empty bytes at

@@ -52,7 +52,15 @@ impl Membership {
 
     /// Whether the voters in `set` are a strict majority of all voters.
     pub fn contains_quorum(&self, set: &BTreeSet<ServerId>) -> bool {
-        set.iter().filter(|id| self.is_voter(**id)).count() > self.voters.len() / 2
+        self.contains_quorum_with(set, None)
+    }
+
+    /// [`Membership::contains_quorum`] of `set` plus `extra` (without building the union).
+    pub fn contains_quorum_with(&self, set: &BTreeSet<ServerId>, extra: Option<ServerId>) -> bool {
+        let extra = extra.filter(|id| self.is_voter(*id) && !set.contains(id));
+        let voting =
+            set.iter().filter(|id| self.is_voter(**id)).count() + usize::from(extra.is_some());
+        voting > self.voters.len() / 2
     }
 }
 

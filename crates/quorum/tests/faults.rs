@@ -338,6 +338,7 @@ impl Cluster {
                 max_notification_interval_ticks: 20,
             },
             resync_flag: None,
+            log_writer: paddock_quorum::peer::WriterMode::Inline,
         };
         let traced = std::env::var_os("PADDOCK_FAULT_TRACE").is_some();
         let (pt, et) = (

@@ -167,6 +167,7 @@ impl Cluster {
                 max_notification_interval_ticks: 20,
             },
             resync_flag: self.nodes[&id].resync.clone(),
+            log_writer: paddock_quorum::peer::WriterMode::Thread,
         };
         let (pt, et) = (
             self.pnet.endpoint(ServerId(id)),
@@ -901,6 +902,7 @@ async fn an_ensemble_of_one_leads_at_once_and_commits_through_the_same_path() {
             max_notification_interval_ticks: 20,
         },
         resync_flag: None,
+        log_writer: paddock_quorum::peer::WriterMode::Thread,
     };
     let mut expected = Vec::new();
     for (run, epoch) in [(0u32, Epoch(1)), (1, Epoch(2))] {

@@ -107,13 +107,12 @@ impl Leader {
     /// Commits the oldest outstanding proposals while each has a quorum (strict zxid order).
     fn try_commit(&mut self) -> Vec<Command> {
         let mut out = Vec::new();
+        // Once per call, not per commit: who receives the stream.
+        let (followers, observers) = (self.forwarding(false), self.forwarding(true));
         while let Some(entry) = self.outstanding.first_entry() {
             let zxid = *entry.key();
-            let mut acks = entry.get().acks.clone();
-            if self.durable >= zxid {
-                acks.insert(self.me);
-            }
-            if !self.members.contains_quorum(&acks) {
+            let own = (self.durable >= zxid).then_some(self.me);
+            if !self.members.contains_quorum_with(&entry.get().acks, own) {
                 break;
             }
             let o = entry.remove();
@@ -122,13 +121,13 @@ impl Leader {
             self.committed.push(zxid, o.data.clone());
             out.push(Command::Apply(zxid));
             out.extend(
-                self.forwarding(false)
-                    .into_iter()
-                    .map(|to| Leader::send(to, PeerMessage::Commit { zxid })),
+                followers
+                    .iter()
+                    .map(|to| Leader::send(*to, PeerMessage::Commit { zxid })),
             );
-            out.extend(self.forwarding(true).into_iter().map(|to| {
+            out.extend(observers.iter().map(|to| {
                 Leader::send(
-                    to,
+                    *to,
                     PeerMessage::Inform {
                         zxid,
                         data: o.data.clone(),

@@ -80,6 +80,58 @@ fn stop(why: impl Into<String>) -> Fatal {
     Fatal::Stop(why.into())
 }
 
+/// Logged records not applied yet, in zxid order (they arrive in order within a role: a
+/// queue, not a map — no allocation per record).
+#[derive(Debug, Default)]
+struct RecordCache(VecDeque<(Zxid, Bytes)>);
+
+impl RecordCache {
+    fn clear(&mut self) {
+        self.0.clear();
+    }
+
+    fn insert(&mut self, zxid: Zxid, data: Bytes) {
+        match self.0.back() {
+            Some((last, _)) if *last >= zxid => {
+                // Out of order (never in practice): keep the queue sorted.
+                match self.0.binary_search_by_key(&zxid, |(z, _)| *z) {
+                    Ok(i) => self.0[i].1 = data,
+                    Err(i) => self.0.insert(i, (zxid, data)),
+                }
+            }
+            _ => self.0.push_back((zxid, data)),
+        }
+    }
+
+    /// The record `zxid`, taken out (with every older one, applied already or never to be).
+    fn remove(&mut self, zxid: &Zxid) -> Option<Bytes> {
+        while let Some((z, _)) = self.0.front() {
+            if z > zxid {
+                return None;
+            }
+            let (z, data) = self.0.pop_front()?;
+            if z == *zxid {
+                return Some(data);
+            }
+        }
+        None
+    }
+
+    /// Forgets the records up to and including `zxid`.
+    fn drop_through(&mut self, zxid: Zxid) {
+        while self.0.front().is_some_and(|(z, _)| *z <= zxid) {
+            self.0.pop_front();
+        }
+    }
+
+    /// Forgets the records above `zxid`.
+    fn truncate_after(&mut self, zxid: Zxid) {
+        while self.0.back().is_some_and(|(z, _)| *z > zxid) {
+            self.0.pop_back();
+        }
+    }
+}
+
 enum Role {
     Looking,
     Leading(Box<Leader>),
@@ -122,7 +174,7 @@ pub(crate) struct Driver<T, E> {
     /// Peers with a stream up.
     connected: BTreeSet<ServerId>,
     /// Logged transactions not applied yet.
-    cache: BTreeMap<Zxid, Bytes>,
+    cache: RecordCache,
     /// Proposals of this leader waiting for their commit.
     waiting: BTreeMap<Zxid, oneshot::Sender<Result<Zxid, ProposeError>>>,
     /// The zxid of the latest snapshot (0 if none).
@@ -199,7 +251,12 @@ where
             config.election,
         );
         let (synced_tx, synced) = mpsc::unbounded_channel();
-        let (writer, writer_task) = LogWriter::spawn(storage.log.clone(), synced_tx, stats.clone());
+        let (writer, writer_task) = LogWriter::spawn(
+            storage.log.clone(),
+            synced_tx,
+            stats.clone(),
+            config.log_writer,
+        );
         let (status, rx) = watch::channel(PeerStatus {
             role: PeerRole::Looking,
             leader: None,
@@ -227,7 +284,7 @@ where
             early: Vec::new(),
             replay: Vec::new(),
             connected: BTreeSet::new(),
-            cache: BTreeMap::new(),
+            cache: RecordCache::default(),
             waiting: BTreeMap::new(),
             snap_zxid: Zxid::ZERO,
             serving: false,
@@ -401,13 +458,24 @@ where
         Ok(())
     }
 
-    async fn apply(&mut self, zxid: Zxid) -> Result<(), Fatal> {
-        if zxid <= self.sm.last_applied() {
+    /// An `Apply(zxid)`: queued in `applies` (applied together by [`Driver::flush_applies`],
+    /// so a group commit's worth takes the state machine's lock once). The data comes from the
+    /// cache of logged records, or, for a record logged before this role, from the log.
+    async fn queue_apply(
+        &mut self,
+        zxid: Zxid,
+        applies: &mut Vec<(Zxid, Bytes)>,
+    ) -> Result<(), Fatal> {
+        let applied = applies
+            .last()
+            .map_or_else(|| self.sm.last_applied(), |(z, _)| *z);
+        if zxid <= applied {
             return Ok(());
         }
         let data = match self.cache.remove(&zxid) {
             Some(d) => d,
             None => {
+                self.flush_applies(applies);
                 self.drain().await?;
                 let next = self
                     .storage
@@ -425,21 +493,32 @@ where
                 }
             }
         };
-        self.sm.apply(zxid, &data);
-        while let Some(&(z, at)) = self.logged_at.front() {
-            if z > zxid {
-                break;
-            }
-            self.logged_at.pop_front();
-            if z == zxid {
-                self.stats.record_commit(at.elapsed());
-            }
-        }
-        self.cache = self.cache.split_off(&zxid);
-        if let Some(tx) = self.waiting.remove(&zxid) {
-            let _ = tx.send(Ok(zxid));
-        }
+        applies.push((zxid, data));
         Ok(())
+    }
+
+    /// Applies what [`Driver::queue_apply`] gathered, then answers the proposals waiting for
+    /// them and times their commits.
+    fn flush_applies(&mut self, applies: &mut Vec<(Zxid, Bytes)>) {
+        let Some(&(last, _)) = applies.last() else {
+            return;
+        };
+        self.sm.apply_batch(applies);
+        for (zxid, _) in applies.drain(..) {
+            while let Some(&(z, at)) = self.logged_at.front() {
+                if z > zxid {
+                    break;
+                }
+                self.logged_at.pop_front();
+                if z == zxid {
+                    self.stats.record_commit(at.elapsed());
+                }
+            }
+            if let Some(tx) = self.waiting.remove(&zxid) {
+                let _ = tx.send(Ok(zxid));
+            }
+        }
+        self.cache.drop_through(last);
     }
 
     fn install_snapshot(&mut self, zxid: Zxid, data: &Bytes) -> Result<(), Fatal> {
@@ -536,8 +615,29 @@ where
     /// Executes `commands` in order. Log commands are appended at once; the sync and every
     /// durability notice wait for [`Driver::flush`], so a batch of inputs shares one sync.
     async fn execute(&mut self, commands: Vec<Command>) -> Result<(), Fatal> {
+        // Applies are gathered and applied together; a command that reads or replaces the
+        // applied state (or ends the role) first has them applied, and so does an error.
+        let mut applies = Vec::new();
+        let result = self.execute_gathering(commands, &mut applies).await;
+        self.flush_applies(&mut applies);
+        result
+    }
+
+    async fn execute_gathering(
+        &mut self,
+        commands: Vec<Command>,
+        applies: &mut Vec<(Zxid, Bytes)>,
+    ) -> Result<(), Fatal> {
         {
             for c in commands {
+                match &c {
+                    Command::Apply(zxid) => {
+                        self.queue_apply(*zxid, applies).await?;
+                        continue;
+                    }
+                    Command::Send { .. } | Command::SendAck { .. } | Command::Log { .. } => {}
+                    _ => self.flush_applies(applies),
+                }
                 match c {
                     Command::Send { to, msg } => self.queue(to, msg),
                     Command::SendAck { to, ack } => self.queue(to, ack.into_message()),
@@ -582,7 +682,7 @@ where
                             self.notified = self.sent;
                         }
                         self.storage.log.truncate_after(to).map_err(fatal)?;
-                        self.cache.retain(|z, _| *z <= to);
+                        self.cache.truncate_after(to);
                         self.logged_at.retain(|(z, _)| *z <= to);
                         if self.sm.last_applied() > to {
                             self.rebuild(Some(to))?;
@@ -599,7 +699,7 @@ where
                         self.notified = zxid;
                         self.notices.push(Persisted::Log(zxid));
                     }
-                    Command::Apply(zxid) => self.apply(zxid).await?,
+                    Command::Apply(_) => unreachable!("gathered above"),
                     Command::StartServing => {
                         self.serving = true;
                         self.storage_failure = None;

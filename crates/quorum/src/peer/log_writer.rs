@@ -2,8 +2,8 @@
 //! (acks, proposals, client submissions) while the disk works.
 //!
 //! ```text
-//!  driver ──Write{records, last, gen}──▶ [writer task] takes every queued Write, appends and
-//!                                         syncs them in ONE blocking call (spawn_blocking)
+//!  driver ──Write{records, last, gen}──▶ [writer] takes every queued Write, appends them and
+//!                                         syncs them with ONE sync (group commit)
 //!                                         ──Synced{last, gen} per Write──▶ driver
 //!  driver ──Barrier──▶ answered once everything sent before it is appended and synced
 //! ```
@@ -12,10 +12,15 @@
 //! covers its records returned Ok; Writes queued together share one sync (group commit across
 //! driver wakeups). After a failed write every later Write is reported failed without touching
 //! the log (a later record must never land after a lost one) until the driver, having
-//! recovered the log, sends `resume`. The blocking work runs on tokio's blocking pool, which also keeps a paused
-//! test clock from advancing while the disk works. The task ends when every sender is gone,
-//! after finishing what it was given; [`PeerHandle::kill`](super::PeerHandle::kill) waits for
-//! that, so a crashed peer's storage is quiet before the peer restarts on it.
+//! recovered the log, sends `resume`. The writer ends when every sender is gone, after
+//! finishing what it was given; [`PeerHandle::kill`](super::PeerHandle::kill) waits for that,
+//! so a crashed peer's storage is quiet before the peer restarts on it.
+//!
+//! Where it runs ([`WriterMode`]): a thread of its own in a server (the disk's blocking work
+//! next to the async runtime, one hop from the driver and back — as the standalone pipeline's
+//! sync thread was, which an ensemble of one must match), or inline in a task of the runtime
+//! for simulations on a paused clock (one thread, deterministic: the clock cannot advance
+//! while a write is under way, and an in-memory log returns at once).
 
 use bytes::Bytes;
 use paddock_storage::TxnLog;
@@ -29,6 +34,16 @@ use tokio::task::JoinHandle;
 
 /// Largest number of queued jobs merged into one sync.
 const MAX_GROUP: usize = 1024;
+
+/// Where the log writer runs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum WriterMode {
+    /// A thread of its own (servers).
+    #[default]
+    Thread,
+    /// Inline in a task of the runtime (deterministic simulations on a paused clock).
+    Inline,
+}
 
 enum Job {
     Write {
@@ -54,15 +69,46 @@ pub(crate) struct LogWriter {
 }
 
 impl LogWriter {
-    /// Starts the writer task (needs a tokio runtime); durable batches are reported on `done`.
-    /// The handle resolves when the task has finished everything it was given.
+    /// Starts the writer (needs a tokio runtime); durable batches are reported on `done`.
+    /// The handle resolves when the writer has finished everything it was given.
     pub(crate) fn spawn(
         log: Arc<dyn TxnLog>,
         done: mpsc::UnboundedSender<Synced>,
         stats: Arc<PeerStats>,
+        mode: WriterMode,
     ) -> (LogWriter, JoinHandle<()>) {
-        let (jobs, rx) = mpsc::unbounded_channel();
-        let task = tokio::spawn(run(log, rx, done, stats));
+        let (jobs, mut rx) = mpsc::unbounded_channel();
+        let mut state = State {
+            log,
+            done,
+            stats,
+            failed: None,
+        };
+        let task = match mode {
+            WriterMode::Inline => tokio::spawn(async move {
+                while let Some(first) = rx.recv().await {
+                    state.group(first, &mut rx);
+                }
+            }),
+            WriterMode::Thread => {
+                let (exit_tx, exit_rx) = oneshot::channel::<()>();
+                let spawned = std::thread::Builder::new()
+                    .name("paddock-log".into())
+                    .spawn(move || {
+                        while let Some(first) = rx.blocking_recv() {
+                            state.group(first, &mut rx);
+                        }
+                        let _ = exit_tx.send(());
+                    });
+                if let Err(e) = spawned {
+                    // The driver sees the writer gone at its first write and stops.
+                    tracing::error!(error = %e, "cannot start the log writer thread");
+                }
+                tokio::spawn(async move {
+                    let _ = exit_rx.await;
+                })
+            }
+        };
         (LogWriter { jobs }, task)
     }
 
@@ -92,14 +138,19 @@ impl LogWriter {
     }
 }
 
-async fn run(
+/// The writer's state between groups.
+struct State {
     log: Arc<dyn TxnLog>,
-    mut rx: mpsc::UnboundedReceiver<Job>,
     done: mpsc::UnboundedSender<Synced>,
     stats: Arc<PeerStats>,
-) {
-    let mut failed: Option<String> = None;
-    while let Some(first) = rx.recv().await {
+    /// Why the log failed, until `Resume`.
+    failed: Option<String>,
+}
+
+impl State {
+    /// `first` and every job already queued behind it (up to [`MAX_GROUP`]): one append and
+    /// one sync for all their records, then their reports, then the barriers among them.
+    fn group(&mut self, first: Job, rx: &mut mpsc::UnboundedReceiver<Job>) {
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
             match rx.try_recv() {
@@ -123,46 +174,34 @@ async fn run(
                 Job::Barrier(tx) => barriers.push(tx),
                 Job::Resume => {
                     // Records queued before it belong to the failed stretch: reported failed
-                    // below; those after it are written.
-                    if failed.is_some() {
+                    // here; those after it are written.
+                    if self.failed.take().is_some() {
                         for (last, generation) in reports.drain(..) {
-                            let _ = done.send(Synced {
+                            let _ = self.done.send(Synced {
                                 last,
                                 generation,
                                 result: Err("the log failed before this write".to_string()),
                             });
                         }
                         records.clear();
-                        failed = None;
                     }
                 }
             }
         }
-        if failed.is_none() && !records.is_empty() {
-            let log = log.clone();
+        if self.failed.is_none() && !records.is_empty() {
             let n = records.len();
-            let written = tokio::task::spawn_blocking(move || {
-                let start = Instant::now();
-                log.append(&records)
-                    .and_then(|_| log.sync())
-                    .map(|()| start.elapsed())
-            })
-            .await;
-            failed = match written {
-                Ok(Ok(took)) => {
-                    stats.record_sync(n, took);
-                    None
-                }
-                Ok(Err(e)) => Some(e.to_string()),
-                Err(e) => Some(format!("the log write did not finish: {e}")),
-            };
+            let start = Instant::now();
+            match self.log.append(&records).and_then(|_| self.log.sync()) {
+                Ok(()) => self.stats.record_sync(n, start.elapsed()),
+                Err(e) => self.failed = Some(e.to_string()),
+            }
         }
         for (last, generation) in reports {
-            let result = match &failed {
+            let result = match &self.failed {
                 None => Ok(()),
                 Some(e) => Err(e.clone()),
             };
-            let _ = done.send(Synced {
+            let _ = self.done.send(Synced {
                 last,
                 generation,
                 result,
@@ -189,7 +228,8 @@ mod tests {
         let log = Arc::new(MemTxnLog::new());
         let (done_tx, mut done) = mpsc::unbounded_channel();
         let stats = Arc::new(PeerStats::default());
-        let (writer, task) = LogWriter::spawn(log.clone(), done_tx, stats.clone());
+        let (writer, task) =
+            LogWriter::spawn(log.clone(), done_tx, stats.clone(), WriterMode::Thread);
         assert!(writer.write(vec![rec(1), rec(2)], Zxid(2), 0));
         assert!(writer.write(vec![rec(3)], Zxid(3), 0));
         writer.barrier().await;
@@ -212,7 +252,7 @@ mod tests {
         log.fail_syncs(true);
         let (done_tx, mut done) = mpsc::unbounded_channel();
         let stats = Arc::new(PeerStats::default());
-        let (writer, _task) = LogWriter::spawn(log, done_tx, stats.clone());
+        let (writer, _task) = LogWriter::spawn(log, done_tx, stats.clone(), WriterMode::Thread);
         assert!(writer.write(vec![rec(1)], Zxid(1), 0));
         let s = done.recv().await.expect("a report");
         assert!(s.result.is_err());

@@ -65,6 +65,7 @@ pub mod election_net;
 mod log_writer;
 mod stats;
 
+pub use log_writer::WriterMode;
 pub use stats::{PeerStats, ProposalSizes};
 
 use bytes::Bytes;
@@ -86,6 +87,15 @@ use crate::transport::PeerTransport;
 pub trait StateMachine: Send + 'static {
     /// Applies the committed transaction `zxid` (always above [`StateMachine::last_applied`]).
     fn apply(&mut self, zxid: Zxid, data: &Bytes);
+
+    /// Applies consecutive committed transactions, in order (what one wakeup of the driver
+    /// commits: a group commit's worth). The default applies them one by one; a machine with a
+    /// lock to take per apply takes it once.
+    fn apply_batch(&mut self, batch: &[(Zxid, Bytes)]) {
+        for (zxid, data) in batch {
+            self.apply(*zxid, data);
+        }
+    }
     /// The whole state, as of [`StateMachine::last_applied`].
     fn snapshot(&self) -> Bytes;
     /// Replaces the state with `data` taken at `zxid`. `restore(Zxid::ZERO, &Bytes::new())`
@@ -141,6 +151,9 @@ pub struct PeerConfig {
     /// ([`paddock_election::Election::recovering`]) and only follows an established leader;
     /// the first completed sync with one (UPTODATE) clears it. `None`: never recovering.
     pub resync_flag: Option<ResyncFlag>,
+    /// Where the log writer runs: a thread of its own (servers), or inline in the runtime
+    /// (deterministic simulations on a paused clock).
+    pub log_writer: WriterMode,
 }
 
 /// A file that says "this server must sync from a leader before it votes again" (see
