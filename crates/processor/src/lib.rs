@@ -31,14 +31,21 @@
 //! processor.rs  Processor and its start
 //! shared.rs     the state every entry point works on; handing a txn to the ensemble; answers
 //! role.rs       ServingRole: what the server does for clients (set by the quorum peer's role)
+//! serving.rs    the role switches: serving, not serving, read-only; shutdown
 //! connect.rs    new sessions, resumes (confirmed by the ensemble), attaching a connection
 //! submit.rs     requests: reads from the tree, writes to the ensemble; the Backend impl
 //! apply.rs      applying commits and snapshots
 //! expiry.rs     session expiry (leader) and liveness reports (learners)
 //! snapshot.rs   periodic snapshots and log purge
-//! status.rs     counters, Status, connections
+//! stats.rs      counters; status.rs the Status, connections
 //! checks.rs     the stateless checks of a request
 //! queue.rs      the per-session FIFO rules; session.rs the session table; read.rs reads
+//! locks.rs      the lock helper
+//!
+//! Files import downwards only: the leaves (config, checks, queue, session, read, role, sink,
+//! stats, snapshot, locks) import none of the others; shared.rs imports leaves; processor.rs
+//! imports shared; the rest (connect, submit, apply, expiry, serving, status) hold the
+//! `impl Processor` blocks and import processor, shared and leaves.
 //! sink.rs       TxnSink, the way to the ensemble
 //! ```
 
@@ -49,14 +56,17 @@ mod checks;
 pub mod config;
 mod connect;
 mod expiry;
+mod locks;
 mod processor;
 pub(crate) mod queue;
 mod read;
 mod role;
+mod serving;
 mod session;
 mod shared;
 mod sink;
 mod snapshot;
+mod stats;
 mod status;
 mod submit;
 
@@ -66,4 +76,4 @@ pub use paddock_api::{ConnectionInfo, Status};
 pub use processor::Processor;
 pub use role::ServingRole;
 pub use sink::TxnSink;
-pub use status::{Latency, Stats};
+pub use stats::{Latency, Stats};

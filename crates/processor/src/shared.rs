@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, AtomicU8, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -20,12 +20,13 @@ use tokio::sync::oneshot;
 
 use crate::api::{ConnId, SessionEvent};
 use crate::config::ProcessorConfig;
+pub(crate) use crate::locks::lock;
 use crate::queue::{Pending, PendingKind, Release};
 use crate::role::ServingRole;
 use crate::session::{SessionInner, SessionTable};
 use crate::sink::TxnSink;
 use crate::snapshot::SnapState;
-use crate::status::Stats;
+use crate::stats::Stats;
 
 /// Who waits for a transaction's outcome.
 #[derive(Debug)]
@@ -69,12 +70,6 @@ pub(crate) struct Shared {
     pub next_session: AtomicI64,
     clock_origin: tokio::time::Instant,
     pub snap: Mutex<SnapState>,
-}
-
-/// Recovers the guard of a poisoned mutex: the processor's critical sections leave their state
-/// consistent before anything that could panic.
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl Shared {
@@ -160,6 +155,19 @@ impl Shared {
 
     pub fn set_read_only(&self, why: Option<String>) {
         *lock(&self.read_only) = why;
+    }
+
+    /// After applying `applied` transactions (the tree write-locked): a snapshot in the
+    /// background when due.
+    pub fn maybe_snapshot(&self, tree: &DataTree, applied: u64) {
+        crate::snapshot::Snapshotting {
+            state: &self.snap,
+            cfg: &self.cfg,
+            snaps: &self.snaps,
+            log: &self.log,
+            stats: &self.stats,
+        }
+        .maybe_snapshot(tree, applied);
     }
 
     /// Encodes a transaction of `session` (header zxid 0: the leader assigns it) and hands it to

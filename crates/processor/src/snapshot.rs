@@ -9,8 +9,11 @@ use std::sync::Arc;
 use paddock_datatree::DataTree;
 use rand::{Rng, SeedableRng};
 
+use paddock_storage::{SnapshotStore, TxnLog};
+
 use crate::config::ProcessorConfig;
-use crate::shared::{lock, Shared};
+use crate::locks::lock;
+use crate::stats::Stats;
 
 /// When the next snapshot is due, and whether one is being written.
 #[derive(Debug)]
@@ -35,11 +38,20 @@ impl SnapState {
     }
 }
 
-impl Shared {
+/// What taking a snapshot needs from the processor.
+pub(crate) struct Snapshotting<'a> {
+    pub state: &'a std::sync::Mutex<SnapState>,
+    pub cfg: &'a ProcessorConfig,
+    pub snaps: &'a Arc<dyn SnapshotStore>,
+    pub log: &'a Arc<dyn TxnLog>,
+    pub stats: &'a Stats,
+}
+
+impl Snapshotting<'_> {
     /// Called with the tree write-locked after applying `applied` transactions:
     /// starts a snapshot in the background when due (one at a time).
     pub fn maybe_snapshot(&self, tree: &DataTree, applied: u64) {
-        let mut st = lock(&self.snap);
+        let mut st = lock(self.state);
         st.since += applied;
         if st.since < st.threshold || st.running.load(Ordering::SeqCst) {
             return;

@@ -1,0 +1,115 @@
+//! What the server does for clients, as the quorum peer's role dictates it.
+//!
+//! ```text
+//!  NotServing ──▶ Leader | Learner          (the peer serves: synced with / as a leader)
+//!  Leader | Learner ──▶ NotServing          every connection dropped, waiting requests
+//!                                           forgotten (their outcome is unknown: ConnectionLoss)
+//!  Leader ──▶ ReadOnly ──▶ Leader           an ensemble of one whose txn log cannot write (a
+//!                                           full disk): connections and sessions stay, reads
+//!                                           are answered, writes waiting or new are answered
+//!                                           NOTREADONLY (never applied: an ensemble of one
+//!                                           commits nothing it could not log)
+//! ```
+//!
+//! Becoming leader restarts every session's timeout (as ZooKeeper does when a leader takes
+//! over). Only a serving leader expires sessions.
+
+use crate::processor::Processor;
+use crate::role::ServingRole;
+use crate::shared::{lock, read_only};
+
+impl Processor {
+    /// The role this server serves clients in.
+    pub fn serving_role(&self) -> ServingRole {
+        self.shared.role()
+    }
+
+    /// Switches what the server does for clients (see the module doc). Leaving a serving role
+    /// for `NotServing` (or changing leader, which the caller does through `NotServing`) drops
+    /// every connection and forgets waiting requests; `ReadOnly -> Leader` keeps them.
+    pub fn set_role(&self, role: ServingRole) {
+        assert_ne!(
+            role,
+            ServingRole::ReadOnly,
+            "read-only is set with set_read_only"
+        );
+        let sh = &self.shared;
+        let old = sh.swap_role(role);
+        if role == ServingRole::NotServing && old != ServingRole::NotServing {
+            lock(&sh.creating).clear();
+            lock(&sh.resuming).clear();
+            for s in sh.sessions.all() {
+                let mut g = s.lock();
+                g.conn = None;
+                g.queue.clear();
+                // A CloseSession that did not commit yet may never: the next leader decides.
+                g.closing = None;
+            }
+        }
+        if role == ServingRole::Leader && old != ServingRole::Leader {
+            let now = sh.now_ms();
+            for s in sh.sessions.all() {
+                s.touch(now);
+            }
+        }
+        sh.set_read_only(None);
+        sh.writable.send_replace(true);
+        if old != role {
+            tracing::info!(?old, new = ?role, "client service role changed");
+        }
+    }
+
+    /// An ensemble of one whose txn log cannot take writes (a full disk, an I/O error): reads
+    /// and open sessions go on; every write waiting for its commit, and every new one, is
+    /// answered NOTREADONLY (an ensemble of one commits nothing it could not log itself, so
+    /// none of them will ever apply); new sessions are refused the same way (creating one is a
+    /// write). Ends with `set_role(Leader)` once the peer leads again.
+    pub fn set_read_only(&self, why: &str) {
+        let sh = &self.shared;
+        sh.set_read_only(Some(why.to_string()));
+        let old = sh.swap_role(ServingRole::ReadOnly);
+        sh.writable.send_replace(false);
+        if old == ServingRole::ReadOnly {
+            return;
+        }
+        let err = read_only(why);
+        for (_, tx) in lock(&sh.creating).drain() {
+            let _ = tx.send(Err(err.clone()));
+        }
+        // Their waits end with ConnectionLoss; an ensemble of one does not revalidate anyway.
+        lock(&sh.resuming).clear();
+        for s in sh.sessions.all() {
+            let mut g = s.lock();
+            let released = g.queue.fail_writes(&err);
+            sh.deliver(s.id, &mut g, sh.applied_zxid(), released, None);
+            // An expiry or close that cannot be logged is tried again once writes resume.
+            if g.closing == Some(paddock_types::ErrorCode::SessionExpired) {
+                g.closing = None;
+            }
+        }
+        tracing::warn!(
+            why,
+            "this server is read-only until its txn log takes writes again"
+        );
+    }
+
+    /// Whether writes are taken (`false` while read-only); `changed()` on the receiver sees
+    /// the switches.
+    pub fn watch_writable(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.shared.writable.subscribe()
+    }
+
+    /// Stops taking requests. Sessions are not closed: they survive a restart and expire if
+    /// their clients do not come back. Every connection's channel is dropped without a
+    /// `Closed`, so the gateway ends the streams with UNAVAILABLE and clients resume.
+    pub async fn shutdown(&self) {
+        let sh = &self.shared;
+        sh.swap_role(crate::ServingRole::NotServing);
+        if let Some(t) = lock(&self.ticker).take() {
+            t.abort();
+        }
+        for s in sh.sessions.all() {
+            s.lock().conn = None;
+        }
+    }
+}
