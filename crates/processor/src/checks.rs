@@ -128,10 +128,11 @@ pub(crate) fn txn_op(req: Request) -> Option<TxnOp> {
     })
 }
 
-pub(crate) fn now_ms() -> i64 {
+/// The system's wall clock, ms since the epoch.
+pub(crate) fn system_wall_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
+        .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
 }
 

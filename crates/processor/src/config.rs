@@ -28,6 +28,20 @@ pub struct ProcessorConfig {
     /// authority on its sessions (a resume needs no confirmation from a leader), `leaderServes`
     /// does not apply, and a txn log that cannot write makes it read-only, not silent.
     pub alone: bool,
+    /// Fixes everything random or timed in the processor so that a run replays exactly:
+    /// tests and simulations only. `None` (production): passwords come from the operating
+    /// system's randomness and transaction times from the wall clock.
+    pub deterministic: Option<Deterministic>,
+}
+
+/// The seed of a deterministic run: session passwords come from an RNG seeded with `seed`, and
+/// the wall clock (transaction times, the first session id) is `wall_origin_ms` plus the
+/// tokio clock's time since the processor started, so a test on paused tokio time sees the
+/// same times on every run. Never for production: passwords would be predictable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Deterministic {
+    pub seed: u64,
+    pub wall_origin_ms: u64,
 }
 
 impl ProcessorConfig {
@@ -44,6 +58,7 @@ impl ProcessorConfig {
             seed: server_id.0 ^ 0x5eed,
             leader_serves: cfg.leader_serves,
             alone: cfg.servers.len() <= 1,
+            deterministic: None,
         }
     }
 

@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use paddock_types::{ErrorCode, SessionId, TxnOp, ZkError, Zxid, PASSWORD_LEN};
-use rand::Rng;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::api::{ConnId, ConnectRequest, Connected, SessionEvent};
@@ -80,7 +79,7 @@ impl Processor {
         let timeout_ms = sh.cfg.negotiate_timeout(req.timeout_ms);
         let id = SessionId(sh.next_session.fetch_add(1, Ordering::Relaxed));
         let mut password = [0u8; PASSWORD_LEN];
-        rand::rng().fill(&mut password);
+        sh.fill_password(&mut password);
         let (tx, rx) = oneshot::channel();
         let op = TxnOp::CreateSession {
             timeout_ms,

@@ -71,7 +71,7 @@ mod status;
 mod submit;
 
 pub use api::{Backend, ConnId, ConnectRequest, Connected, SessionEvent, SetWatches};
-pub use config::ProcessorConfig;
+pub use config::{Deterministic, ProcessorConfig};
 pub use paddock_api::{ConnectionInfo, Status};
 pub use processor::Processor;
 pub use role::ServingRole;

@@ -16,6 +16,8 @@ use bytes::Bytes;
 use paddock_datatree::DataTree;
 use paddock_storage::{SnapshotStore, TxnLog};
 use paddock_types::{ErrorCode, Response, SessionId, Txn, TxnHeader, TxnOp, ZkError, Zxid};
+use rand::rngs::StdRng;
+use rand::{RngCore, SeedableRng};
 use tokio::sync::oneshot;
 
 use crate::api::{ConnId, SessionEvent};
@@ -69,6 +71,10 @@ pub(crate) struct Shared {
     next_id: AtomicU64,
     pub next_session: AtomicI64,
     clock_origin: tokio::time::Instant,
+    /// The wall clock at `clock_origin` in a deterministic run (`ProcessorConfig::deterministic`).
+    wall_origin_ms: Option<u64>,
+    /// Session passwords: seeded from the operating system, or from the deterministic seed.
+    rng: Mutex<StdRng>,
     pub snap: Mutex<SnapState>,
 }
 
@@ -79,10 +85,11 @@ impl Shared {
         log: Arc<dyn TxnLog>,
         snaps: Arc<dyn SnapshotStore>,
     ) -> Shared {
-        let wall_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as u64)
-            .unwrap_or(0);
+        let (rng, wall_origin_ms) = match cfg.deterministic {
+            Some(d) => (StdRng::seed_from_u64(d.seed), Some(d.wall_origin_ms)),
+            None => (StdRng::from_os_rng(), None),
+        };
+        let wall_ms = wall_origin_ms.unwrap_or_else(crate::checks::system_wall_ms);
         let snap = SnapState::new(&cfg);
         Shared {
             next_session: AtomicI64::new(SessionId::initial(cfg.server_id, wall_ms).0),
@@ -102,6 +109,8 @@ impl Shared {
             applied: AtomicU64::new(0),
             next_id: AtomicU64::new(1),
             clock_origin: tokio::time::Instant::now(),
+            wall_origin_ms,
+            rng: Mutex::new(rng),
             snap: Mutex::new(snap),
         }
     }
@@ -126,6 +135,20 @@ impl Shared {
     /// Milliseconds on the processor's clock (tokio's: tests may pause it).
     pub fn now_ms(&self) -> u64 {
         self.clock_origin.elapsed().as_millis() as u64
+    }
+
+    /// Wall-clock ms since the epoch: a transaction's time (ctime, mtime). In a deterministic
+    /// run, the fixed origin plus the tokio clock.
+    pub fn wall_ms(&self) -> u64 {
+        match self.wall_origin_ms {
+            Some(origin) => origin + self.now_ms(),
+            None => crate::checks::system_wall_ms(),
+        }
+    }
+
+    /// A new session's password: unpredictable in production (an OS-seeded CSPRNG).
+    pub fn fill_password(&self, password: &mut [u8]) {
+        lock(&self.rng).fill_bytes(password);
     }
 
     /// A number unique on this server (connection ids, request ids, resume tokens).
@@ -198,7 +221,7 @@ impl Shared {
                 session,
                 cxid,
                 zxid: Zxid::ZERO,
-                time_ms: crate::checks::now_ms(),
+                time_ms: self.wall_ms() as i64,
             },
             op,
         };
