@@ -98,6 +98,17 @@ pub enum GrpcElectionError {
     Listener(#[from] std::io::Error),
 }
 
+/// Why an election frame is not a valid vote.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum BadFrame {
+    #[error("hello after the first frame")]
+    HelloAfterFirst,
+    #[error("frame without a kind")]
+    NoKind,
+    #[error("invalid sender state {0}")]
+    SenderState(i32),
+}
+
 /// A notification as it travels.
 pub fn notification_to_proto(n: &Notification) -> pb::Notification {
     let state = match n.sender_state {
@@ -120,11 +131,11 @@ pub fn notification_to_proto(n: &Notification) -> pb::Notification {
 }
 
 /// The notification a vote frame carries; `Err` (why) for a frame that is not a valid vote.
-pub fn notification_from_proto(frame: pb::Notification) -> Result<Notification, String> {
+pub fn notification_from_proto(frame: pb::Notification) -> Result<Notification, BadFrame> {
     let vote = match frame.kind {
         Some(pb::notification::Kind::Vote(v)) => v,
-        Some(pb::notification::Kind::Hello(_)) => return Err("hello after the first frame".into()),
-        None => return Err("frame without a kind".into()),
+        Some(pb::notification::Kind::Hello(_)) => return Err(BadFrame::HelloAfterFirst),
+        None => return Err(BadFrame::NoKind),
     };
     let sender_state = match pb::ElectionPeerState::try_from(vote.sender_state) {
         Ok(pb::ElectionPeerState::Looking) => PeerState::Looking,
@@ -132,7 +143,7 @@ pub fn notification_from_proto(frame: pb::Notification) -> Result<Notification, 
         Ok(pb::ElectionPeerState::Leading) => PeerState::Leading,
         Ok(pb::ElectionPeerState::Observing) => PeerState::Observing,
         Ok(pb::ElectionPeerState::Recovering) => PeerState::Recovering,
-        _ => return Err(format!("invalid sender state {}", vote.sender_state)),
+        _ => return Err(BadFrame::SenderState(vote.sender_state)),
     };
     Ok(Notification {
         vote: Vote::new(ServerId(vote.leader), Zxid(vote.zxid), Epoch(vote.epoch)),
@@ -275,7 +286,7 @@ impl Shared {
                                 n.sender
                             )
                         }
-                        Err(e) => break e,
+                        Err(e) => break e.to_string(),
                     },
                     Ok(None) => break "closed by the peer".to_string(),
                     Err(status) => break format!("{}: {}", status.code(), status.message()),
@@ -555,8 +566,14 @@ mod tests {
 
     #[test]
     fn invalid_frames_are_refused() {
-        assert!(notification_from_proto(hello(ServerId(1))).is_err());
-        assert!(notification_from_proto(pb::Notification { kind: None }).is_err());
+        assert_eq!(
+            notification_from_proto(hello(ServerId(1))),
+            Err(BadFrame::HelloAfterFirst)
+        );
+        assert_eq!(
+            notification_from_proto(pb::Notification { kind: None }),
+            Err(BadFrame::NoKind)
+        );
         let mut bad = notification_to_proto(&Notification {
             vote: Vote::new(ServerId(1), Zxid(1), Epoch(1)),
             round: 1,
@@ -566,10 +583,10 @@ mod tests {
         if let Some(pb::notification::Kind::Vote(v)) = &mut bad.kind {
             v.sender_state = 0;
         }
-        assert!(notification_from_proto(bad).is_err());
+        assert_eq!(notification_from_proto(bad), Err(BadFrame::SenderState(0)));
         if let Some(pb::notification::Kind::Vote(v)) = &mut bad.kind {
             v.sender_state = 99;
         }
-        assert!(notification_from_proto(bad).is_err());
+        assert_eq!(notification_from_proto(bad), Err(BadFrame::SenderState(99)));
     }
 }

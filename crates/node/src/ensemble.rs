@@ -67,7 +67,7 @@ impl StateMachine for TreeMachine {
     }
 
     fn restore(&mut self, zxid: Zxid, data: &Bytes) -> Result<(), String> {
-        self.0.restore(zxid, data)
+        self.0.restore(zxid, data).map_err(|e| e.to_string())
     }
 
     fn last_applied(&self) -> Zxid {

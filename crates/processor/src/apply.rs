@@ -18,6 +18,7 @@ use paddock_datatree::DataTree;
 use paddock_types::{ErrorCode, SessionId, Txn, TxnHeader, TxnOp, Zxid, PASSWORD_LEN};
 
 use crate::api::SessionEvent;
+use crate::error::RestoreError;
 use crate::processor::Processor;
 use crate::session::Session;
 use crate::shared::lock;
@@ -153,18 +154,18 @@ impl Processor {
 
     /// Replaces the whole state with a serialized snapshot taken at `zxid` (empty bytes at
     /// `Zxid::ZERO`: the empty tree). The session table follows the tree.
-    pub fn restore(&self, zxid: Zxid, data: &Bytes) -> Result<(), String> {
+    pub fn restore(&self, zxid: Zxid, data: &Bytes) -> Result<(), RestoreError> {
         let sh = &self.shared;
         let tree = if data.is_empty() && zxid == Zxid::ZERO {
             DataTree::new()
         } else {
             let mut reader: &[u8] = data;
-            let t = DataTree::read_snapshot(&mut reader).map_err(|e| e.to_string())?;
+            let t = DataTree::read_snapshot(&mut reader)?;
             if t.last_zxid() != zxid {
-                return Err(format!(
-                    "the snapshot for {zxid} holds the state at {}",
-                    t.last_zxid()
-                ));
+                return Err(RestoreError::WrongZxid {
+                    expected: zxid,
+                    found: t.last_zxid(),
+                });
             }
             t
         };

@@ -55,6 +55,7 @@ mod apply;
 mod checks;
 pub mod config;
 mod connect;
+pub mod error;
 mod expiry;
 mod locks;
 mod processor;
@@ -72,6 +73,7 @@ mod submit;
 
 pub use api::{Backend, ConnId, ConnectRequest, Connected, SessionEvent, SetWatches};
 pub use config::{Deterministic, ProcessorConfig};
+pub use error::RestoreError;
 pub use paddock_api::{ConnectionInfo, Status};
 pub use processor::Processor;
 pub use role::ServingRole;

@@ -12,6 +12,7 @@ use rand::{Rng, SeedableRng};
 use paddock_storage::{SnapshotStore, TxnLog};
 
 use crate::config::ProcessorConfig;
+use crate::error::SnapshotWriteError;
 use crate::locks::lock;
 use crate::stats::Stats;
 
@@ -70,14 +71,14 @@ impl Snapshotting<'_> {
             .spawn(move || {
                 let zxid = frozen.last_zxid();
                 let started = std::time::Instant::now();
-                let result = (|| -> Result<(), String> {
-                    let mut sink = snaps.create(zxid).map_err(|e| e.to_string())?;
-                    frozen.write_to(&mut sink).map_err(|e| e.to_string())?;
-                    sink.commit().map_err(|e| e.to_string())?;
-                    snaps.purge(keep).map_err(|e| e.to_string())?;
-                    let kept = snaps.list().map_err(|e| e.to_string())?;
+                let result = (|| -> Result<(), SnapshotWriteError> {
+                    let mut sink = snaps.create(zxid)?;
+                    frozen.write_to(&mut sink)?;
+                    sink.commit()?;
+                    snaps.purge(keep)?;
+                    let kept = snaps.list()?;
                     if let Some(oldest) = kept.first() {
-                        log.purge_through(*oldest).map_err(|e| e.to_string())?;
+                        log.purge_through(*oldest)?;
                     }
                     Ok(())
                 })();

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use paddock_processor::{
-    Backend, ConnectRequest, Connected, Processor, ProcessorConfig, ServingRole, SessionEvent,
-    TxnSink,
+    Backend, ConnectRequest, Connected, Processor, ProcessorConfig, RestoreError, ServingRole,
+    SessionEvent, TxnSink,
 };
 use paddock_storage::mem::{MemSnapshotStore, MemTxnLog};
 use paddock_types::{
@@ -411,10 +411,14 @@ async fn snapshot_restore_and_replay_give_the_same_state() {
     }
     assert_eq!(replay.digest(), s.digest());
     // A snapshot that does not match its zxid is refused.
-    assert!(fresh.restore(Zxid(snap_at.0 + 1), &bytes).is_err());
-    assert!(fresh
-        .restore(snap_at, &Bytes::from_static(b"garbage"))
-        .is_err());
+    assert!(matches!(
+        fresh.restore(Zxid(snap_at.0 + 1), &bytes),
+        Err(RestoreError::WrongZxid { found, .. }) if found == snap_at
+    ));
+    assert!(matches!(
+        fresh.restore(snap_at, &Bytes::from_static(b"garbage")),
+        Err(RestoreError::Decode(_))
+    ));
     let _ = SessionId(0);
 }
 
