@@ -23,7 +23,7 @@ use crate::args::{Config, Stop};
 use crate::pace::{self, Answered, LoopEnd, Pacer};
 use crate::session::{self, describe, is_session_failure, SessionError};
 use crate::stats::{LostSession, Recorder, Report};
-use crate::workload::{key_path, value, OpGen, OpKind, Request};
+use crate::workload::{key_path, value, BenchOp, OpGen, OpKind};
 
 /// Most ops in one setup multi, and most data bytes (the server caps a multi's data at 1 MiB).
 const SETUP_BATCH_OPS: usize = 500;
@@ -313,15 +313,15 @@ async fn send(
     client: &Client,
     kind: OpKind,
     at: Instant,
-    req: Request,
+    req: BenchOp,
 ) -> (OpKind, Instant, Answered) {
     let result = match req {
-        Request::Create { path, data } => client
+        BenchOp::Create { path, data } => client
             .create(&path, data, CreateMode::PersistentSequential)
             .await
             .map(drop),
-        Request::SetData { path, data } => client.set_data(&path, data, -1).await.map(drop),
-        Request::GetData { path } => client.get_data(&path).await.map(drop),
+        BenchOp::SetData { path, data } => client.set_data(&path, data, -1).await.map(drop),
+        BenchOp::GetData { path } => client.get_data(&path).await.map(drop),
     };
     let answered = match result {
         Ok(()) => Answered::Ok,

@@ -65,7 +65,7 @@ impl OpKind {
 
 /// One measured request, as the session sends it with the client library.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Request {
+pub enum BenchOp {
     /// A persistent-sequential create (the server appends the sequence number to `path`).
     Create {
         path: String,
@@ -160,18 +160,18 @@ impl OpGen {
     }
 
     /// The next request.
-    pub fn next_op(&mut self) -> (OpKind, Request) {
+    pub fn next_op(&mut self) -> (OpKind, BenchOp) {
         let (kind, key) = self.choose();
         let op = match (kind, key) {
-            (OpKind::Create, _) => Request::Create {
+            (OpKind::Create, _) => BenchOp::Create {
                 path: self.create_prefix.to_string(),
                 data: self.value.clone(),
             },
-            (OpKind::Set, Some(k)) => Request::SetData {
+            (OpKind::Set, Some(k)) => BenchOp::SetData {
                 path: self.keys[k as usize].clone(),
                 data: self.value.clone(),
             },
-            (OpKind::Get, Some(k)) => Request::GetData {
+            (OpKind::Get, Some(k)) => BenchOp::GetData {
                 path: self.keys[k as usize].clone(),
             },
             (_, None) => unreachable!("set and get always pick a key"),
@@ -256,7 +256,7 @@ mod tests {
         for _ in 0..20 {
             let (_, key) = twin.choose();
             match g.next_op() {
-                (OpKind::Set, Request::SetData { path, data }) => {
+                (OpKind::Set, BenchOp::SetData { path, data }) => {
                     assert_eq!(path, key_path("/p", key.unwrap()));
                     assert_eq!(&data[..], b"abc");
                 }
@@ -264,7 +264,7 @@ mod tests {
             }
         }
         match gen(Workload::Create, 5, 0, 0, 50).next_op() {
-            (OpKind::Create, Request::Create { path, data }) => {
+            (OpKind::Create, BenchOp::Create { path, data }) => {
                 assert_eq!(path, "/p/seq-");
                 assert_eq!(&data[..], b"abc");
             }

@@ -16,9 +16,11 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::time::Instant;
 
 use crate::convert;
-use crate::driver::{connect_one, Cmd, ConnectError, Driver, Shared, WatchClass, WatchReg};
 use crate::error::{Error, Result};
 use crate::options::{parse_connect_string, shuffled, ClientOptions};
+use crate::session_task::{
+    connect_one, Cmd, ConnectError, SessionTask, Shared, WatchClass, WatchReg,
+};
 
 /// The state of the client's session, as ZooKeeper's `KeeperState` reports it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -122,7 +124,7 @@ impl Client {
                 Ok((conn, resp)) => {
                     let shared = Arc::new(Shared::new());
                     let (cmd_tx, cmd_rx) = mpsc::channel(QUEUE);
-                    let driver = Driver::new(
+                    let task = SessionTask::new(
                         servers.clone(),
                         i + 1,
                         opts.clone(),
@@ -130,7 +132,7 @@ impl Client {
                         cmd_rx,
                         Arc::clone(&shared),
                     );
-                    tokio::spawn(driver.run(conn));
+                    tokio::spawn(task.run(conn));
                     return Ok(Client {
                         cmd_tx,
                         shared,

@@ -61,10 +61,10 @@
 
 mod client;
 mod convert;
-mod driver;
 mod error;
 mod options;
 pub mod recipes;
+mod session_task;
 
 pub use client::{Client, SessionState, Watch};
 pub use error::{Error, Result};

@@ -22,7 +22,7 @@ use paddock_bench::args::{Args, Config, Stop};
 use paddock_bench::pace::{self, Answered, LoopEnd, Pacer};
 use paddock_bench::session::SessionError;
 use paddock_bench::stats::Report;
-use paddock_bench::workload::{key_path, value, OpGen, OpKind, Request};
+use paddock_bench::workload::{key_path, value, BenchOp, OpGen, OpKind};
 use tokio::task::JoinSet;
 use zookeeper_client as zk;
 
@@ -122,15 +122,15 @@ async fn cleanup(cfg: &Config, parent: &str) -> anyhow::Result<usize> {
     Ok(n)
 }
 
-async fn send(client: &zk::Client, kind: OpKind, req: Request) -> (OpKind, Instant, Answered) {
+async fn send(client: &zk::Client, kind: OpKind, req: BenchOp) -> (OpKind, Instant, Answered) {
     let at = Instant::now();
     let result = match req {
-        Request::Create { path, data } => {
+        BenchOp::Create { path, data } => {
             let opts = zk::CreateMode::PersistentSequential.with_acls(zk::Acls::anyone_all());
             client.create(&path, &data, &opts).await.map(drop)
         }
-        Request::SetData { path, data } => client.set_data(&path, &data, None).await.map(drop),
-        Request::GetData { path } => client.get_data(&path).await.map(drop),
+        BenchOp::SetData { path, data } => client.set_data(&path, &data, None).await.map(drop),
+        BenchOp::GetData { path } => client.get_data(&path).await.map(drop),
     };
     let answered = match result {
         Ok(()) => Answered::Ok,

@@ -1,7 +1,7 @@
 //! The background task that owns a session's stream.
 //!
 //! ```text
-//!  Client calls ──Cmd──▶ driver ──ClientMessage──▶ stream ──▶ server
+//!  Client calls ──Cmd──▶ session task ──ClientMessage──▶ stream ──▶ server
 //!        ▲                │  pending: VecDeque<(xid, reply)>   (answers come in request order)
 //!        └── oneshot ◀────┤  watches: path -> [(class, sender)] (fired once, then dropped)
 //!                         │  ping every timeout/3 when idle; nothing heard for 2/3 timeout = lost
@@ -40,7 +40,7 @@ pub(crate) enum WatchClass {
     /// getData, or exists on an existing node: NodeCreated / NodeDataChanged / NodeDeleted.
     Data,
     /// exists on a missing node (the server's exist watch): fires like `Data`. The client asks
-    /// for `Data` and the answer decides (see [`Driver::register`]).
+    /// for `Data` and the answer decides (see [`SessionTask::register`]).
     Exist,
     /// getChildren: NodeChildrenChanged / NodeDeleted.
     Child,
@@ -55,7 +55,7 @@ pub(crate) struct WatchReg {
     pub tx: WatchSender,
 }
 
-/// What a [`crate::Client`] asks of the driver.
+/// What a [`crate::Client`] asks of the session task.
 pub(crate) enum Cmd {
     Request {
         op: Op,
@@ -67,7 +67,7 @@ pub(crate) enum Cmd {
     },
 }
 
-/// State shared between the driver and the client handles.
+/// State shared between the session task and the client handles.
 pub(crate) struct Shared {
     state: watch::Sender<SessionState>,
     events: broadcast::Sender<SessionState>,
@@ -108,7 +108,7 @@ impl Shared {
         }
     }
 
-    /// The error for a call whose answer will never come (the driver dropped it).
+    /// The error for a call whose answer will never come (the session task dropped it).
     pub fn terminal_error(&self) -> Error {
         match self.state() {
             SessionState::Expired => Error::SessionExpired,
@@ -239,7 +239,7 @@ enum End {
     ClientGone,
 }
 
-pub(crate) struct Driver {
+pub(crate) struct SessionTask {
     servers: Vec<String>,
     next_server: usize,
     opts: ClientOptions,
@@ -257,7 +257,7 @@ pub(crate) struct Driver {
     shared: Arc<Shared>,
 }
 
-impl Driver {
+impl SessionTask {
     pub fn new(
         servers: Vec<String>,
         next_server: usize,
@@ -265,8 +265,8 @@ impl Driver {
         hello: &pb::ConnectResponse,
         cmd_rx: mpsc::Receiver<Cmd>,
         shared: Arc<Shared>,
-    ) -> Driver {
-        let mut d = Driver {
+    ) -> SessionTask {
+        let mut d = SessionTask {
             servers,
             next_server,
             opts,
