@@ -18,7 +18,8 @@
 //! ## Layout
 //! - [`convert`]: wire <-> Paddock types, one module per direction; malformed input is `BadArguments`.
 //! - [`status`]: stream-level failures as gRPC statuses with `paddock-error-code` metadata.
-//! - `session`: one stream's driver; `order`: answers in request order; `limits`: per-IP streams.
+//! - `session`: one stream's driver; `order`: answers in request order;
+//!   `layers::per_ip`: per-IP streams (a tower layer).
 //! - [`GatewayService`] (the tonic service), [`Gateway`] / [`serve`] (the whole server),
 //!   [`HealthHandle`], [`GatewayOptions`].
 //!
@@ -52,7 +53,7 @@ pub mod backend;
 pub mod convert;
 mod error;
 mod health;
-mod limits;
+mod layers;
 mod options;
 mod order;
 mod server;

@@ -10,9 +10,11 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tonic::transport::server::TcpIncoming;
 use tonic::transport::Server;
+use tower::Layer;
 
 use crate::admin::AdminService;
 use crate::backend::Backend;
+use crate::layers::StreamsPerIpLayer;
 use crate::{GatewayError, GatewayOptions, GatewayService, HealthHandle};
 
 /// A gateway ready to serve: validated options, a backend, and the health status it reports.
@@ -58,8 +60,12 @@ impl<B: Backend> Gateway<B> {
         let (stop_tx, stop_rx) = watch::channel(false);
         self.health.publish_current().await;
 
-        let paddock = PaddockServer::new(GatewayService::new(self.backend, opts.clone(), stop_rx))
-            .max_decoding_message_size(opts.max_message_bytes);
+        // Session streams limited per client IP (maxClientCnxns). Message size is the codec's
+        // business (tonic refuses an oversize message before buffering it).
+        let paddock = StreamsPerIpLayer::new(opts.max_connections_per_ip).layer(
+            PaddockServer::new(GatewayService::new(self.backend, opts.clone(), stop_rx))
+                .max_decoding_message_size(opts.max_message_bytes),
+        );
         let health = self.health.service();
         let reflection = || {
             tonic_reflection::server::Builder::configure()

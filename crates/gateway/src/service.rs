@@ -1,5 +1,6 @@
-//! The tonic service: `paddock.v1.Paddock/Session`. Thin: it checks the per-IP limit and hands
-//! the stream to [`crate::session`] (a task for the handshake, then the response stream itself).
+//! The tonic service: `paddock.v1.Paddock/Session`. Thin: it hands the stream to
+//! [`crate::session`] (a task for the handshake, then the response stream itself). The per-IP
+//! limit is a layer around it (`crate::layers::per_ip`).
 
 use std::sync::Arc;
 
@@ -10,7 +11,6 @@ use tonic::{Request, Response, Status, Streaming};
 use tracing::Instrument;
 
 use crate::backend::Backend;
-use crate::limits::ConnLimiter;
 use crate::session::{self, OutboundStream, StreamCtx};
 use crate::GatewayOptions;
 
@@ -18,7 +18,6 @@ use crate::GatewayOptions;
 pub struct GatewayService<B: Backend> {
     backend: Arc<B>,
     opts: Arc<GatewayOptions>,
-    limiter: ConnLimiter,
     shutdown: watch::Receiver<bool>,
 }
 
@@ -26,7 +25,8 @@ impl<B: Backend> GatewayService<B> {
     /// A service for `backend`. When `shutdown` becomes `true`, every open stream ends with
     /// UNAVAILABLE (`paddock-error-code` -4) and is detached, so that a graceful server shutdown
     /// does not wait for long-lived sessions. Options are used as given (see
-    /// [`GatewayOptions::validate`]).
+    /// [`GatewayOptions::validate`]). [`crate::Gateway`] serves it with the layer that limits
+    /// streams per IP (`maxClientCnxns`).
     pub fn new(
         backend: Arc<B>,
         opts: GatewayOptions,
@@ -34,7 +34,6 @@ impl<B: Backend> GatewayService<B> {
     ) -> GatewayService<B> {
         GatewayService {
             backend,
-            limiter: ConnLimiter::new(opts.max_connections_per_ip),
             opts: Arc::new(opts),
             shutdown,
         }
@@ -50,7 +49,6 @@ impl<B: Backend> Paddock for GatewayService<B> {
         request: Request<Streaming<pb::ClientMessage>>,
     ) -> Result<Response<OutboundStream>, Status> {
         let peer = request.remote_addr();
-        let permit = self.limiter.acquire(peer.map(|p| p.ip()))?;
         let ctx = StreamCtx {
             backend: Arc::clone(&self.backend),
             opts: Arc::clone(&self.opts),
@@ -66,7 +64,7 @@ impl<B: Backend> Paddock for GatewayService<B> {
         // The handshake runs in its own task, so a client that vanishes mid-handshake cannot
         // leave a session attached: the task sees that nobody took it and detaches.
         tokio::spawn(
-            session::handshake_task(ctx, request.into_inner(), peer, permit, ready_tx)
+            session::handshake_task(ctx, request.into_inner(), peer, ready_tx)
                 .instrument(span.clone()),
         );
         // No await between taking the attached session and wrapping it in the stream (whose

@@ -44,7 +44,6 @@ use crate::backend::{Backend, ConnId, Connected, SessionEvent};
 use crate::convert::{
     decode_connect, decode_request, encode_connected, encode_event, encode_response,
 };
-use crate::limits::ConnPermit;
 use crate::order::ReplyOrder;
 use crate::status::{with_code, zk_status};
 use crate::GatewayOptions;
@@ -78,18 +77,15 @@ pub(crate) struct Attached<B> {
     ctx: StreamCtx<B>,
     connected: Connected,
     inbound: Streaming<pb::ClientMessage>,
-    permit: Option<ConnPermit>,
 }
 
 /// Runs one stream's handshake in a task of its own. `ready` receives the attached session, or
 /// the status that refuses the stream; if nobody takes the attached session (the client went
-/// away meanwhile), it is detached here. `permit` (the per-IP slot) travels with the session
-/// until its stream ends.
+/// away meanwhile), it is detached here.
 pub(crate) async fn handshake_task<B: Backend>(
     ctx: StreamCtx<B>,
     mut inbound: Streaming<pb::ClientMessage>,
     peer: Option<SocketAddr>,
-    permit: Option<ConnPermit>,
     ready: oneshot::Sender<Result<Attached<B>, Status>>,
 ) {
     let connected = match handshake(&ctx, &mut inbound, peer).await {
@@ -109,7 +105,6 @@ pub(crate) async fn handshake_task<B: Backend>(
         ctx,
         connected,
         inbound,
-        permit,
     };
     if ready.send(Ok(attached)).is_err() {
         backend.detach(session, conn);
@@ -124,7 +119,6 @@ impl<B: Backend> Attached<B> {
             ctx,
             connected,
             inbound,
-            permit,
         } = self;
         let hello = pb::ServerMessage {
             message: Some(pb::server_message::Message::Connect(encode_connected(
@@ -159,7 +153,6 @@ impl<B: Backend> Attached<B> {
             closing: false,
             ended: None,
             guard,
-            _permit: permit,
         };
         let stream = futures::stream::unfold(driver, move |mut d| {
             let span = span.clone();
@@ -265,8 +258,6 @@ struct Driver<B: Backend> {
     /// Set once the stream has ended: what is left in `outbound` is sent, then nothing.
     ended: Option<End>,
     guard: DetachGuard<B>,
-    /// The per-IP slot, held until the stream is dropped.
-    _permit: Option<ConnPermit>,
 }
 
 impl<B: Backend> Driver<B> {
