@@ -19,7 +19,7 @@
 //! - [`convert`]: wire <-> Paddock types, one module per direction; malformed input is `BadArguments`.
 //! - [`status`]: stream-level failures as gRPC statuses with `paddock-error-code` metadata.
 //! - `session`: one stream's driver; `order`: answers in request order;
-//!   `layers::per_ip`: per-IP streams (a tower layer).
+//!   `layers`: tower layers: `per_ip` (per-IP streams), `trace` (each call's span).
 //! - [`GatewayService`] (the tonic service), [`Gateway`] / [`serve`] (the whole server),
 //!   [`HealthHandle`], [`GatewayOptions`].
 //!
@@ -65,7 +65,8 @@ pub use admin::{AdminOptions, AdminService, AdminSource, Mode, NodeStatus};
 pub use backend::Backend;
 pub use error::GatewayError;
 pub use health::{HealthHandle, ServingGate};
+pub use layers::trace::set_request_spans;
 pub use options::GatewayOptions;
 pub use server::{serve, Gateway};
 pub use service::GatewayService;
-pub use session::{set_request_spans, OutboundStream};
+pub use session::OutboundStream;

@@ -14,7 +14,7 @@ use tower::Layer;
 
 use crate::admin::AdminService;
 use crate::backend::Backend;
-use crate::layers::StreamsPerIpLayer;
+use crate::layers::{CallTraceLayer, StreamsPerIpLayer};
 use crate::{GatewayError, GatewayOptions, GatewayService, HealthHandle};
 
 /// A gateway ready to serve: validated options, a backend, and the health status it reports.
@@ -93,6 +93,8 @@ impl<B: Backend> Gateway<B> {
             .http2_keepalive_interval(keepalive_interval)
             .http2_keepalive_timeout(keepalive_timeout)
             .max_concurrent_streams(Some(opts.max_concurrent_streams_per_connection))
+            // Around every call: its span.
+            .layer(CallTraceLayer)
             .add_service(health)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)

@@ -1,6 +1,6 @@
 //! The tonic service: `paddock.v1.Paddock/Session`. Thin: it hands the stream to
 //! [`crate::session`] (a task for the handshake, then the response stream itself). The per-IP
-//! limit is a layer around it (`crate::layers::per_ip`).
+//! limit and the stream's span come from the layers around it (`crate::layers`).
 
 use std::sync::Arc;
 
@@ -8,7 +8,7 @@ use paddock_proto::v1 as pb;
 use paddock_proto::v1::paddock_server::Paddock;
 use tokio::sync::{oneshot, watch};
 use tonic::{Request, Response, Status, Streaming};
-use tracing::Instrument;
+use tracing::{Instrument, Span};
 
 use crate::backend::Backend;
 use crate::session::{self, OutboundStream, StreamCtx};
@@ -25,8 +25,8 @@ impl<B: Backend> GatewayService<B> {
     /// A service for `backend`. When `shutdown` becomes `true`, every open stream ends with
     /// UNAVAILABLE (`paddock-error-code` -4) and is detached, so that a graceful server shutdown
     /// does not wait for long-lived sessions. Options are used as given (see
-    /// [`GatewayOptions::validate`]). [`crate::Gateway`] serves it with the layer that limits
-    /// streams per IP (`maxClientCnxns`).
+    /// [`GatewayOptions::validate`]). [`crate::Gateway`] serves it with the layers that limit
+    /// streams per IP (`maxClientCnxns`) and make each stream's span.
     pub fn new(
         backend: Arc<B>,
         opts: GatewayOptions,
@@ -54,12 +54,9 @@ impl<B: Backend> Paddock for GatewayService<B> {
             opts: Arc::clone(&self.opts),
             shutdown: self.shutdown.clone(),
         };
-        let span = tracing::info_span!(
-            "session_stream",
-            peer = peer.map(|p| p.to_string()).unwrap_or_default(),
-            session = tracing::field::Empty,
-            conn = tracing::field::Empty,
-        );
+        // The `session_stream` span made by the trace layer (`layers::trace`), entered while
+        // this handler runs.
+        let span = Span::current();
         let (ready_tx, ready_rx) = oneshot::channel();
         // The handshake runs in its own task, so a client that vanishes mid-handshake cannot
         // leave a session attached: the task sees that nobody took it and detaches.

@@ -29,7 +29,6 @@
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -44,6 +43,7 @@ use crate::backend::{Backend, ConnId, Connected, SessionEvent};
 use crate::convert::{
     decode_connect, decode_request, encode_connected, encode_event, encode_response,
 };
+use crate::layers::trace::request_spans;
 use crate::order::ReplyOrder;
 use crate::status::{with_code, zk_status};
 use crate::GatewayOptions;
@@ -394,21 +394,10 @@ impl<B: Backend> Driver<B> {
     }
 }
 
-/// Whether each request gets its own `submit` span (see [`set_request_spans`]).
-static REQUEST_SPANS: AtomicBool = AtomicBool::new(true);
-
-/// Turns the per-request `submit` span on or off (on by default). A span per request costs a few
-/// percent of a read's CPU (the log formatter renders its fields when it is created), so the
-/// server binary turns it off unless someone consumes it: trace export, or logs at debug level
-/// or finer, where it gives the request context to the events inside. The session stream's own
-/// span is always there.
-pub fn set_request_spans(on: bool) {
-    REQUEST_SPANS.store(on, Ordering::Relaxed);
-}
-
-/// Hands one decoded request to the backend, in its own span when request spans are on.
+/// Hands one decoded request to the backend, in its own span when request spans are on
+/// ([`crate::set_request_spans`]). Per message inside the stream, so not a layer's business.
 fn submit<B: Backend>(backend: &B, session: SessionId, conn: ConnId, xid: i64, req: Request) {
-    if REQUEST_SPANS.load(Ordering::Relaxed) {
+    if request_spans() {
         let span = info_span!("submit", session = %session, xid = xid, op = req.name());
         let _entered = span.enter();
         backend.submit(session, conn, xid, req);

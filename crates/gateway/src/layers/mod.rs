@@ -9,5 +9,7 @@
 //! [`crate::status::with_code`] like the handler's own.
 
 pub(crate) mod per_ip;
+pub(crate) mod trace;
 
 pub(crate) use per_ip::StreamsPerIpLayer;
+pub(crate) use trace::CallTraceLayer;
