@@ -7,21 +7,24 @@
 //!
 //! ```text
 //!              tonic (HTTP/2, keepalive, max message size, health, reflection)
-//!  client ◀──▶ GatewayService ── per stream ──▶ session::run
-//!                  │ per-IP limit                 │ handshake: ConnectRequest ─▶ Backend::connect
-//!                  │                              │ requests: convert::from_proto ─▶ Backend::submit
-//!                  │                              │ events:   Connected.events ─▶ convert::to_proto
-//!                  │                              │           ─▶ response stream ─▶ client
-//!                  │                              └ end: Backend::detach (unless the session closed)
+//!  client ◀──▶ tower layers (per call: span; per service: per-IP limit, or shed + timeout)
+//!               └▶ GatewayService ── per stream ──▶ session
+//!                                     │ handshake: ConnectRequest ─▶ Backend::connect
+//!                                     │ requests: convert::from_proto ─▶ Backend::submit
+//!                                     │ events:   Connected.events ─▶ convert::to_proto
+//!                                     │           ─▶ response stream ─▶ client
+//!                                     └ end: Backend::detach (unless the session closed)
 //! ```
 //!
 //! ## Layout
 //! - [`convert`]: wire <-> Paddock types, one module per direction; malformed input is `BadArguments`.
 //! - [`status`]: stream-level failures as gRPC statuses with `paddock-error-code` metadata.
-//! - `session`: one stream's driver; `order`: answers in request order;
-//!   `layers`: tower layers: `per_ip` (per-IP streams), `trace` (each call's span).
-//! - [`GatewayService`] (the tonic service), [`Gateway`] / [`serve`] (the whole server),
-//!   [`HealthHandle`], [`GatewayOptions`].
+//! - `layers`: the concerns that are per call, as tower layers: `trace` (each call's span),
+//!   `per_ip` (`maxClientCnxns`), `unary` (load shedding and timeouts of admin and health calls).
+//! - `session`: one stream's driver (what is per message: ordering, in-flight bound, the
+//!   `submit` span); `order`: answers in request order.
+//! - [`GatewayService`] (the tonic service), [`Gateway`] / [`serve`] (the whole server, layers
+//!   included), [`HealthHandle`], [`GatewayOptions`], [`AdminService`].
 //!
 //! ## Invariants
 //! - A stream's first message out is its `ConnectResponse`; a refused handshake is a status with
@@ -35,6 +38,8 @@
 //!   refused by tonic.
 //! - Every stream that attached a session either forwards `SessionClosed` (the session ended) or
 //!   calls `Backend::detach` exactly once.
+//! - At most `max_connections_per_ip` session streams per client IP are open; a refused stream
+//!   never reaches a handler.
 //! - Nothing the network sends can make the gateway panic.
 //!
 //! ## Example
