@@ -4,6 +4,11 @@
 //! text is built here by pure functions, byte for byte what ZooKeeper prints, so scripts written
 //! for `echo srvr | nc` keep working on `paddock-cli srvr`. Commands not in the whitelist
 //! (`4lw.commands.whitelist`, default `srvr`; `*` allows all) are refused with PERMISSION_DENIED.
+//!
+//! The source is synchronous and may take time (`cons` and `mntr` walk every session under its
+//! lock), so each call asks it on tokio's blocking pool: it never stalls a runtime worker that
+//! drives session streams, and the timeout layer around this service (`layers::unary`) can end
+//! a call that takes too long.
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -100,15 +105,59 @@ impl AdminOptions {
     }
 }
 
-/// The tonic service.
+/// The tonic service. Cheap to clone: clones share the source and the options.
+#[derive(Clone)]
 pub struct AdminService {
     source: Arc<dyn AdminSource>,
-    opts: AdminOptions,
+    opts: Arc<AdminOptions>,
 }
 
 impl AdminService {
     pub fn new(source: Arc<dyn AdminSource>, opts: AdminOptions) -> AdminService {
-        AdminService { source, opts }
+        AdminService {
+            source,
+            opts: Arc::new(opts),
+        }
+    }
+
+    /// Runs `f` on the blocking pool (see the module doc).
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(AdminService) -> Result<T, tonic::Status> + Send + 'static,
+    ) -> Result<T, tonic::Status> {
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || f(this))
+            .await
+            .unwrap_or_else(|e| Err(tonic::Status::internal(format!("admin call failed: {e}"))))
+    }
+
+    /// `GetStatus`'s answer.
+    fn server_status(&self) -> ServerStatus {
+        let s = self.source.status();
+        let p = &s.processor;
+        let (min, avg, max) = p.latency_ms();
+        ServerStatus {
+            serving: p.serving,
+            mode: s.mode.as_str().to_string(),
+            server_id: s.server_id,
+            last_zxid: p.last_zxid.0,
+            epoch: s.epoch,
+            leader_id: s.leader_id,
+            synced_followers: s.synced_followers,
+            latency_min_ms: min,
+            latency_avg_ms: avg,
+            latency_max_ms: max,
+            packets_received: p.received,
+            packets_sent: p.answered,
+            connections: p.connections as u64,
+            outstanding_requests: p.outstanding as u64,
+            node_count: p.node_count as u64,
+            watch_count: p.watch_count as u64,
+            ephemerals_count: p.ephemerals_count as u64,
+            approximate_data_size: p.approximate_data_size,
+            session_count: p.session_count as u64,
+            version: self.opts.version.clone(),
+        }
     }
 
     /// Runs `word`: `Err` if unknown or not whitelisted.
@@ -148,31 +197,9 @@ impl Admin for AdminService {
         &self,
         _req: Request<GetStatusRequest>,
     ) -> Result<Response<ServerStatus>, tonic::Status> {
-        let s = self.source.status();
-        let p = &s.processor;
-        let (min, avg, max) = p.latency_ms();
-        Ok(Response::new(ServerStatus {
-            serving: p.serving,
-            mode: s.mode.as_str().to_string(),
-            server_id: s.server_id,
-            last_zxid: p.last_zxid.0,
-            epoch: s.epoch,
-            leader_id: s.leader_id,
-            synced_followers: s.synced_followers,
-            latency_min_ms: min,
-            latency_avg_ms: avg,
-            latency_max_ms: max,
-            packets_received: p.received,
-            packets_sent: p.answered,
-            connections: p.connections as u64,
-            outstanding_requests: p.outstanding as u64,
-            node_count: p.node_count as u64,
-            watch_count: p.watch_count as u64,
-            ephemerals_count: p.ephemerals_count as u64,
-            approximate_data_size: p.approximate_data_size,
-            session_count: p.session_count as u64,
-            version: self.opts.version.clone(),
-        }))
+        self.blocking(|this| Ok(this.server_status()))
+            .await
+            .map(Response::new)
     }
 
     async fn run_command(
@@ -180,7 +207,7 @@ impl Admin for AdminService {
         req: Request<CommandRequest>,
     ) -> Result<Response<CommandResponse>, tonic::Status> {
         let word = req.into_inner().command;
-        let output = self.run(word.trim())?;
+        let output = self.blocking(move |this| this.run(word.trim())).await?;
         Ok(Response::new(CommandResponse { output }))
     }
 }

@@ -7,20 +7,24 @@
 //!
 //! ```text
 //!              tonic (HTTP/2, keepalive, max message size, health, reflection)
-//!  client ◀──▶ GatewayService ── per stream ──▶ session::run
-//!                  │ per-IP limit                 │ handshake: ConnectRequest ─▶ Backend::connect
-//!                  │                              │ requests: convert::from_proto ─▶ Backend::submit
-//!                  │                              │ events:   Connected.events ─▶ convert::to_proto
-//!                  │                              │           ─▶ response stream ─▶ client
-//!                  │                              └ end: Backend::detach (unless the session closed)
+//!  client ◀──▶ tower layers (per call: span; per service: per-IP limit, or shed + timeout)
+//!               └▶ GatewayService ── per stream ──▶ session
+//!                                     │ handshake: ConnectRequest ─▶ Backend::connect
+//!                                     │ requests: convert::from_proto ─▶ Backend::submit
+//!                                     │ events:   Connected.events ─▶ convert::to_proto
+//!                                     │           ─▶ response stream ─▶ client
+//!                                     └ end: Backend::detach (unless the session closed)
 //! ```
 //!
 //! ## Layout
 //! - [`convert`]: wire <-> Paddock types, one module per direction; malformed input is `BadArguments`.
 //! - [`status`]: stream-level failures as gRPC statuses with `paddock-error-code` metadata.
-//! - `session`: one stream's driver; `order`: answers in request order; `limits`: per-IP streams.
-//! - [`GatewayService`] (the tonic service), [`Gateway`] / [`serve`] (the whole server),
-//!   [`HealthHandle`], [`GatewayOptions`].
+//! - `layers`: the concerns that are per call, as tower layers: `trace` (each call's span),
+//!   `per_ip` (`maxClientCnxns`), `unary` (load shedding and timeouts of admin and health calls).
+//! - `session`: one stream's driver (what is per message: ordering, in-flight bound, the
+//!   `submit` span); `order`: answers in request order.
+//! - [`GatewayService`] (the tonic service), [`Gateway`] / [`serve`] (the whole server, layers
+//!   included), [`HealthHandle`], [`GatewayOptions`], [`AdminService`].
 //!
 //! ## Invariants
 //! - A stream's first message out is its `ConnectResponse`; a refused handshake is a status with
@@ -34,6 +38,8 @@
 //!   refused by tonic.
 //! - Every stream that attached a session either forwards `SessionClosed` (the session ended) or
 //!   calls `Backend::detach` exactly once.
+//! - At most `max_connections_per_ip` session streams per client IP are open; a refused stream
+//!   never reaches a handler.
 //! - Nothing the network sends can make the gateway panic.
 //!
 //! ## Example
@@ -52,7 +58,7 @@ pub mod backend;
 pub mod convert;
 mod error;
 mod health;
-mod limits;
+mod layers;
 mod options;
 mod order;
 mod server;
@@ -64,7 +70,8 @@ pub use admin::{AdminOptions, AdminService, AdminSource, Mode, NodeStatus};
 pub use backend::Backend;
 pub use error::GatewayError;
 pub use health::{HealthHandle, ServingGate};
+pub use layers::trace::set_request_spans;
 pub use options::GatewayOptions;
 pub use server::{serve, Gateway};
 pub use service::GatewayService;
-pub use session::{set_request_spans, OutboundStream};
+pub use session::OutboundStream;

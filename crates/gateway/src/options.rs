@@ -27,6 +27,13 @@ pub struct GatewayOptions {
     pub outbound_buffer_messages: usize,
     /// How long a new stream may take to send its ConnectRequest.
     pub handshake_timeout_ms: u64,
+    /// How long an admin call or a health check may take before it ends with DEADLINE_EXCEEDED
+    /// (`paddock-error-code` OperationTimeout). Not for session streams: ZooKeeper's requests
+    /// have no server-side deadline, the client's session timeout covers them.
+    pub unary_timeout_ms: u64,
+    /// Admin calls (and, counted apart, health checks) running at once; one more is answered at
+    /// once with RESOURCE_EXHAUSTED (`paddock-error-code` Throttled) instead of queued.
+    pub max_unary_calls_in_flight: usize,
     /// HTTP/2 PING interval on idle connections, to find dead peers; 0 = off.
     pub http2_keepalive_interval_ms: u64,
     /// How long to wait for a PING ack before closing the connection.
@@ -48,6 +55,8 @@ impl Default for GatewayOptions {
             max_in_flight_per_stream: 1000,
             outbound_buffer_messages: 256,
             handshake_timeout_ms: 10_000,
+            unary_timeout_ms: 10_000,
+            max_unary_calls_in_flight: 32,
             http2_keepalive_interval_ms: 30_000,
             http2_keepalive_timeout_ms: 10_000,
             tcp_keepalive_ms: 60_000,
@@ -92,6 +101,12 @@ impl GatewayOptions {
         if self.handshake_timeout_ms == 0 {
             return invalid("handshake_timeout_ms", "must be positive");
         }
+        if self.unary_timeout_ms == 0 {
+            return invalid("unary_timeout_ms", "must be positive");
+        }
+        if self.max_unary_calls_in_flight == 0 {
+            return invalid("max_unary_calls_in_flight", "must be at least 1");
+        }
         if self.http2_keepalive_interval_ms > 0 && self.http2_keepalive_timeout_ms == 0 {
             return invalid(
                 "http2_keepalive_timeout_ms",
@@ -109,6 +124,10 @@ impl GatewayOptions {
 
     pub(crate) fn handshake_timeout(&self) -> Duration {
         Duration::from_millis(self.handshake_timeout_ms)
+    }
+
+    pub(crate) fn unary_timeout(&self) -> Duration {
+        Duration::from_millis(self.unary_timeout_ms)
     }
 
     pub(crate) fn http2_keepalive(&self) -> (Option<Duration>, Option<Duration>) {

@@ -1,4 +1,5 @@
-//! Assembles the gRPC server: the Paddock service, health, reflection, limits, keepalive.
+//! Assembles the gRPC server: the Paddock service, health, reflection, admin, keepalive, and the
+//! tower layers around them (`crate::layers`), in one readable place.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -10,9 +11,11 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tonic::transport::server::TcpIncoming;
 use tonic::transport::Server;
+use tower::Layer;
 
 use crate::admin::AdminService;
 use crate::backend::Backend;
+use crate::layers::{CallTraceLayer, StreamsPerIpLayer, UnaryLayer};
 use crate::{GatewayError, GatewayOptions, GatewayService, HealthHandle};
 
 /// A gateway ready to serve: validated options, a backend, and the health status it reports.
@@ -58,9 +61,16 @@ impl<B: Backend> Gateway<B> {
         let (stop_tx, stop_rx) = watch::channel(false);
         self.health.publish_current().await;
 
-        let paddock = PaddockServer::new(GatewayService::new(self.backend, opts.clone(), stop_rx))
-            .max_decoding_message_size(opts.max_message_bytes);
-        let health = self.health.service();
+        // Per service: session streams limited per client IP (maxClientCnxns); the short calls
+        // shed past their limit and time out, each service counted apart. Message size is the
+        // codec's business (tonic refuses an oversize message before buffering it).
+        let paddock = StreamsPerIpLayer::new(opts.max_connections_per_ip).layer(
+            PaddockServer::new(GatewayService::new(self.backend, opts.clone(), stop_rx))
+                .max_decoding_message_size(opts.max_message_bytes),
+        );
+        let unary = UnaryLayer::new(opts.unary_timeout(), opts.max_unary_calls_in_flight);
+        let health = unary.layer(self.health.service());
+        let admin = self.admin.map(|a| unary.layer(AdminServer::new(a)));
         let reflection = || {
             tonic_reflection::server::Builder::configure()
                 .register_encoded_file_descriptor_set(paddock_proto::FILE_DESCRIPTOR_SET)
@@ -87,11 +97,13 @@ impl<B: Backend> Gateway<B> {
             .http2_keepalive_interval(keepalive_interval)
             .http2_keepalive_timeout(keepalive_timeout)
             .max_concurrent_streams(Some(opts.max_concurrent_streams_per_connection))
+            // Around every call: its span.
+            .layer(CallTraceLayer)
             .add_service(health)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
             .add_service(paddock)
-            .add_optional_service(self.admin.map(AdminServer::new))
+            .add_optional_service(admin)
             .serve_with_incoming_shutdown(incoming, signal);
         // Session streams end at the signal, but other streams (a health `Watch`) may not: after
         // the grace period, stop waiting for them.

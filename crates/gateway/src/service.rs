@@ -1,5 +1,6 @@
-//! The tonic service: `paddock.v1.Paddock/Session`. Thin: it checks the per-IP limit and hands
-//! the stream to [`crate::session`] (a task for the handshake, then the response stream itself).
+//! The tonic service: `paddock.v1.Paddock/Session`. Thin: it hands the stream to
+//! [`crate::session`] (a task for the handshake, then the response stream itself). The per-IP
+//! limit and the stream's span come from the layers around it (`crate::layers`).
 
 use std::sync::Arc;
 
@@ -7,10 +8,9 @@ use paddock_proto::v1 as pb;
 use paddock_proto::v1::paddock_server::Paddock;
 use tokio::sync::{oneshot, watch};
 use tonic::{Request, Response, Status, Streaming};
-use tracing::Instrument;
+use tracing::{Instrument, Span};
 
 use crate::backend::Backend;
-use crate::limits::ConnLimiter;
 use crate::session::{self, OutboundStream, StreamCtx};
 use crate::GatewayOptions;
 
@@ -18,7 +18,6 @@ use crate::GatewayOptions;
 pub struct GatewayService<B: Backend> {
     backend: Arc<B>,
     opts: Arc<GatewayOptions>,
-    limiter: ConnLimiter,
     shutdown: watch::Receiver<bool>,
 }
 
@@ -26,7 +25,8 @@ impl<B: Backend> GatewayService<B> {
     /// A service for `backend`. When `shutdown` becomes `true`, every open stream ends with
     /// UNAVAILABLE (`paddock-error-code` -4) and is detached, so that a graceful server shutdown
     /// does not wait for long-lived sessions. Options are used as given (see
-    /// [`GatewayOptions::validate`]).
+    /// [`GatewayOptions::validate`]). [`crate::Gateway`] serves it with the layers that limit
+    /// streams per IP (`maxClientCnxns`) and make each stream's span.
     pub fn new(
         backend: Arc<B>,
         opts: GatewayOptions,
@@ -34,7 +34,6 @@ impl<B: Backend> GatewayService<B> {
     ) -> GatewayService<B> {
         GatewayService {
             backend,
-            limiter: ConnLimiter::new(opts.max_connections_per_ip),
             opts: Arc::new(opts),
             shutdown,
         }
@@ -50,23 +49,19 @@ impl<B: Backend> Paddock for GatewayService<B> {
         request: Request<Streaming<pb::ClientMessage>>,
     ) -> Result<Response<OutboundStream>, Status> {
         let peer = request.remote_addr();
-        let permit = self.limiter.acquire(peer.map(|p| p.ip()))?;
         let ctx = StreamCtx {
             backend: Arc::clone(&self.backend),
             opts: Arc::clone(&self.opts),
             shutdown: self.shutdown.clone(),
         };
-        let span = tracing::info_span!(
-            "session_stream",
-            peer = peer.map(|p| p.to_string()).unwrap_or_default(),
-            session = tracing::field::Empty,
-            conn = tracing::field::Empty,
-        );
+        // The `session_stream` span made by the trace layer (`layers::trace`), entered while
+        // this handler runs.
+        let span = Span::current();
         let (ready_tx, ready_rx) = oneshot::channel();
         // The handshake runs in its own task, so a client that vanishes mid-handshake cannot
         // leave a session attached: the task sees that nobody took it and detaches.
         tokio::spawn(
-            session::handshake_task(ctx, request.into_inner(), peer, permit, ready_tx)
+            session::handshake_task(ctx, request.into_inner(), peer, ready_tx)
                 .instrument(span.clone()),
         );
         // No await between taking the attached session and wrapping it in the stream (whose

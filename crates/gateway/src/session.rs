@@ -29,7 +29,6 @@
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -44,7 +43,7 @@ use crate::backend::{Backend, ConnId, Connected, SessionEvent};
 use crate::convert::{
     decode_connect, decode_request, encode_connected, encode_event, encode_response,
 };
-use crate::limits::ConnPermit;
+use crate::layers::trace::request_spans;
 use crate::order::ReplyOrder;
 use crate::status::{with_code, zk_status};
 use crate::GatewayOptions;
@@ -78,18 +77,15 @@ pub(crate) struct Attached<B> {
     ctx: StreamCtx<B>,
     connected: Connected,
     inbound: Streaming<pb::ClientMessage>,
-    permit: Option<ConnPermit>,
 }
 
 /// Runs one stream's handshake in a task of its own. `ready` receives the attached session, or
 /// the status that refuses the stream; if nobody takes the attached session (the client went
-/// away meanwhile), it is detached here. `permit` (the per-IP slot) travels with the session
-/// until its stream ends.
+/// away meanwhile), it is detached here.
 pub(crate) async fn handshake_task<B: Backend>(
     ctx: StreamCtx<B>,
     mut inbound: Streaming<pb::ClientMessage>,
     peer: Option<SocketAddr>,
-    permit: Option<ConnPermit>,
     ready: oneshot::Sender<Result<Attached<B>, Status>>,
 ) {
     let connected = match handshake(&ctx, &mut inbound, peer).await {
@@ -109,7 +105,6 @@ pub(crate) async fn handshake_task<B: Backend>(
         ctx,
         connected,
         inbound,
-        permit,
     };
     if ready.send(Ok(attached)).is_err() {
         backend.detach(session, conn);
@@ -124,7 +119,6 @@ impl<B: Backend> Attached<B> {
             ctx,
             connected,
             inbound,
-            permit,
         } = self;
         let hello = pb::ServerMessage {
             message: Some(pb::server_message::Message::Connect(encode_connected(
@@ -159,7 +153,6 @@ impl<B: Backend> Attached<B> {
             closing: false,
             ended: None,
             guard,
-            _permit: permit,
         };
         let stream = futures::stream::unfold(driver, move |mut d| {
             let span = span.clone();
@@ -265,8 +258,6 @@ struct Driver<B: Backend> {
     /// Set once the stream has ended: what is left in `outbound` is sent, then nothing.
     ended: Option<End>,
     guard: DetachGuard<B>,
-    /// The per-IP slot, held until the stream is dropped.
-    _permit: Option<ConnPermit>,
 }
 
 impl<B: Backend> Driver<B> {
@@ -403,21 +394,10 @@ impl<B: Backend> Driver<B> {
     }
 }
 
-/// Whether each request gets its own `submit` span (see [`set_request_spans`]).
-static REQUEST_SPANS: AtomicBool = AtomicBool::new(true);
-
-/// Turns the per-request `submit` span on or off (on by default). A span per request costs a few
-/// percent of a read's CPU (the log formatter renders its fields when it is created), so the
-/// server binary turns it off unless someone consumes it: trace export, or logs at debug level
-/// or finer, where it gives the request context to the events inside. The session stream's own
-/// span is always there.
-pub fn set_request_spans(on: bool) {
-    REQUEST_SPANS.store(on, Ordering::Relaxed);
-}
-
-/// Hands one decoded request to the backend, in its own span when request spans are on.
+/// Hands one decoded request to the backend, in its own span when request spans are on
+/// ([`crate::set_request_spans`]). Per message inside the stream, so not a layer's business.
 fn submit<B: Backend>(backend: &B, session: SessionId, conn: ConnId, xid: i64, req: Request) {
-    if REQUEST_SPANS.load(Ordering::Relaxed) {
+    if request_spans() {
         let span = info_span!("submit", session = %session, xid = xid, op = req.name());
         let _entered = span.enter();
         backend.submit(session, conn, xid, req);

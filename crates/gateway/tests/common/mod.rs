@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use paddock_gateway::backend::{ConnId, ConnectRequest, Connected, SessionEvent};
-use paddock_gateway::{Backend, Gateway, GatewayError, GatewayOptions, HealthHandle};
+use paddock_gateway::{AdminService, Backend, Gateway, GatewayError, GatewayOptions, HealthHandle};
 use paddock_proto::v1 as pb;
 use paddock_proto::v1::paddock_client::PaddockClient;
 use paddock_types::{
@@ -232,11 +232,31 @@ pub struct TestServer {
 }
 
 pub async fn start(fake: Arc<Fake>, opts: GatewayOptions) -> TestServer {
+    start_with(fake, opts, None).await
+}
+
+/// A gateway serving a fake on 127.0.0.1:0, with `paddock.v1.Admin` answered by `admin`.
+pub async fn start_with_admin(
+    fake: Arc<Fake>,
+    opts: GatewayOptions,
+    admin: AdminService,
+) -> TestServer {
+    start_with(fake, opts, Some(admin)).await
+}
+
+async fn start_with(
+    fake: Arc<Fake>,
+    opts: GatewayOptions,
+    admin: Option<AdminService>,
+) -> TestServer {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind port 0");
     let addr = listener.local_addr().expect("bound address");
-    let gateway = Gateway::new(Arc::clone(&fake), opts).expect("valid options");
+    let mut gateway = Gateway::new(Arc::clone(&fake), opts).expect("valid options");
+    if let Some(admin) = admin {
+        gateway = gateway.with_admin(admin);
+    }
     let health = gateway.health();
     let (stop, stopped) = oneshot::channel::<()>();
     let handle = tokio::spawn(gateway.serve(listener, async {
