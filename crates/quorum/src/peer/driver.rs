@@ -331,12 +331,19 @@ where
             if result.is_err() || self.stop {
                 break;
             }
+            // Biased: the branches are tried in this order, so a seed replays exactly (an
+            // unbiased select draws from tokio's RNG). Timers first: each is ready once per
+            // period, so they starve nobody, and pings and liveness must not wait behind load.
+            // Then work in flight, before new work: durability reports (they let commits go),
+            // peer messages (acks, proposals, commits), and only then local requests — new
+            // writes wait while those in flight can progress, as a bound on what is in flight.
             let input = tokio::select! {
+                biased;
                 _ = ticker.tick() => Input::Tick,
                 _ = votes.tick() => Input::Votes,
+                s = self.synced.recv() => Input::Synced(s),
                 ev = self.transport.recv() => Input::Peer(ev),
                 req = self.requests.recv() => Input::Request(req),
-                s = self.synced.recv() => Input::Synced(s),
             };
             result = match input {
                 Input::Tick => self.on_tick().await,
