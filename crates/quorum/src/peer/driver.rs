@@ -5,6 +5,7 @@
 //! transitions, in a loop, after every input.
 
 use super::log_writer::{LogWriter, Synced};
+use super::record_cache::RecordCache;
 use super::stats::PeerStats;
 use super::{
     Lease, PeerConfig, PeerRole, PeerStatus, PeerStorage, ProposeError, Request, StateMachine,
@@ -78,58 +79,6 @@ fn fatal(e: impl std::fmt::Display) -> Fatal {
 
 fn stop(why: impl Into<String>) -> Fatal {
     Fatal::Stop(why.into())
-}
-
-/// Logged records not applied yet, in zxid order (they arrive in order within a role: a
-/// queue, not a map — no allocation per record).
-#[derive(Debug, Default)]
-struct RecordCache(VecDeque<(Zxid, Bytes)>);
-
-impl RecordCache {
-    fn clear(&mut self) {
-        self.0.clear();
-    }
-
-    fn insert(&mut self, zxid: Zxid, data: Bytes) {
-        match self.0.back() {
-            Some((last, _)) if *last >= zxid => {
-                // Out of order (never in practice): keep the queue sorted.
-                match self.0.binary_search_by_key(&zxid, |(z, _)| *z) {
-                    Ok(i) => self.0[i].1 = data,
-                    Err(i) => self.0.insert(i, (zxid, data)),
-                }
-            }
-            _ => self.0.push_back((zxid, data)),
-        }
-    }
-
-    /// The record `zxid`, taken out (with every older one, applied already or never to be).
-    fn remove(&mut self, zxid: &Zxid) -> Option<Bytes> {
-        while let Some((z, _)) = self.0.front() {
-            if z > zxid {
-                return None;
-            }
-            let (z, data) = self.0.pop_front()?;
-            if z == *zxid {
-                return Some(data);
-            }
-        }
-        None
-    }
-
-    /// Forgets the records up to and including `zxid`.
-    fn drop_through(&mut self, zxid: Zxid) {
-        while self.0.front().is_some_and(|(z, _)| *z <= zxid) {
-            self.0.pop_front();
-        }
-    }
-
-    /// Forgets the records above `zxid`.
-    fn truncate_after(&mut self, zxid: Zxid) {
-        while self.0.back().is_some_and(|(z, _)| *z > zxid) {
-            self.0.pop_back();
-        }
-    }
 }
 
 enum Role {

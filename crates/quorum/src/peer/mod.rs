@@ -63,6 +63,7 @@
 mod driver;
 pub mod election_net;
 mod log_writer;
+mod record_cache;
 mod stats;
 
 pub use log_writer::WriterMode;
