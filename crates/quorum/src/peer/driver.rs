@@ -4,6 +4,7 @@
 //! (`pending_look`) or that the election decided; [`Driver::settle`] then performs the
 //! transitions, in a loop, after every input.
 
+use super::durability::Durability;
 use super::log_writer::{LogWriter, Synced};
 use super::record_cache::RecordCache;
 use super::stats::PeerStats;
@@ -131,9 +132,9 @@ pub(crate) struct Driver<T, E> {
     serving: bool,
     /// The role ended; go LOOKING.
     pending_look: Option<String>,
-    /// Log records of this wakeup not handed to the log writer yet (sent together, one write
-    /// and one sync per batch, when the wakeup's commands are done).
-    appends: Vec<(Zxid, Bytes)>,
+    /// What of the log is durable: records not handed to the writer yet, what was sent, what
+    /// was reported, the notices to feed back (pure: `peer::durability`).
+    durability: Durability,
     /// The log writer thread (append + sync off the role loop) and its durability reports.
     writer: LogWriter,
     synced: mpsc::UnboundedReceiver<Synced>,
@@ -141,13 +142,6 @@ pub(crate) struct Driver<T, E> {
     /// latency in `stats`.
     logged_at: VecDeque<(Zxid, Instant)>,
     stats: Arc<PeerStats>,
-    /// Reports of another generation are stale (a role ended, the log was cut or replaced).
-    generation: u64,
-    /// The last zxid handed to the writer in this generation, and the last reported durable.
-    sent: Zxid,
-    notified: Zxid,
-    /// Durability notices not fed back yet.
-    notices: Vec<Persisted>,
     /// Messages of this wakeup, per peer in order: sent as one frame per peer when the wakeup
     /// is done (proposals and commits of a group commit travel together).
     outbox: BTreeMap<ServerId, Vec<PeerMessage>>,
@@ -238,15 +232,11 @@ where
             snap_zxid: Zxid::ZERO,
             serving: false,
             pending_look: None,
-            appends: Vec::new(),
+            durability: Durability::default(),
             writer,
             synced,
             logged_at: VecDeque::new(),
             stats,
-            generation: 0,
-            sent: Zxid::ZERO,
-            notified: Zxid::ZERO,
-            notices: Vec::new(),
             outbox: BTreeMap::new(),
             stop: false,
             recovering,
@@ -340,13 +330,11 @@ where
     // ----- storage and state machine -----
 
     fn last_zxid(&self) -> Zxid {
-        let pending = self.appends.last().map_or(Zxid::ZERO, |(z, _)| *z);
         self.storage
             .log
             .last_logged_zxid()
             .max(self.snap_zxid)
-            .max(pending)
-            .max(self.sent)
+            .max(self.durability.last_logged())
     }
 
     /// Restores the latest snapshot (or the empty state) and replays the log up to `upto`.
@@ -370,10 +358,6 @@ where
         if upto.is_some_and(|u| u < self.snap_zxid) {
             tracing::error!(me = %self.me, ?upto, snap = %self.snap_zxid, "truncation below the snapshot");
         }
-        debug_assert!(
-            self.appends.is_empty(),
-            "the log is drained before it is read"
-        );
         let records = self
             .storage
             .log
@@ -396,10 +380,6 @@ where
 
     /// Applies every logged record above the state machine (a role starts from "all applied").
     fn catch_up(&mut self) -> Result<(), Fatal> {
-        debug_assert!(
-            self.appends.is_empty(),
-            "the log is drained before it is read"
-        );
         let records = self
             .storage
             .log
@@ -489,7 +469,6 @@ where
         let mut sink = self.storage.snapshots.create(zxid).map_err(fatal)?;
         sink.write_all(data).map_err(fatal)?;
         sink.commit().map_err(fatal)?;
-        self.appends.clear();
         // The log continues after the snapshot (its purge watermark says so, across restarts).
         self.storage.log.reset_after(zxid).map_err(fatal)?;
         self.cache.clear();
@@ -518,49 +497,41 @@ where
 
     /// Hands the records gathered in this wakeup to the log writer (one write, one sync).
     fn send_appends(&mut self) -> Result<(), Fatal> {
-        if let Some((last, _)) = self.appends.last() {
-            let last = *last;
-            let records = std::mem::take(&mut self.appends);
-            if !self.writer.write(records, last, self.generation) {
+        if let Some(w) = self.durability.take_write() {
+            if !self.writer.write(w.records, w.last, w.generation) {
                 return Err(stop("the log writer stopped"));
             }
-            self.sent = self.sent.max(last);
         }
         Ok(())
     }
 
-    /// Makes everything logged so far durable and quiet: sends what is gathered, waits for the
-    /// writer to finish it, and reports it durable now. Reports still in flight become stale
-    /// (new generation). Needed before the log is read, cut or replaced.
-    async fn drain(&mut self) -> Result<(), Fatal> {
+    /// Makes everything logged so far durable and quiet: sends what is gathered and waits for
+    /// the writer to finish it; reports still in flight become stale. Needed before the log is
+    /// read, cut or replaced.
+    async fn quiesce(&mut self) -> Result<(), Fatal> {
         self.send_appends()?;
         self.writer.barrier().await;
         // Any failure is in the reports already queued.
-        while let Ok(s) = self.synced.try_recv() {
-            s.result.map_err(Fatal::Storage)?;
-        }
-        self.generation += 1;
-        if self.sent > self.notified {
-            self.notices.push(Persisted::Log(self.sent));
-            self.notified = self.sent;
-        }
+        let synced = &mut self.synced;
+        self.durability
+            .quiesced(std::iter::from_fn(|| synced.try_recv().ok()))
+            .map_err(Fatal::Storage)
+    }
+
+    /// [`Driver::quiesce`], and what was logged is reported durable now (the log is about to
+    /// be read).
+    async fn drain(&mut self) -> Result<(), Fatal> {
+        self.quiesce().await?;
+        self.durability.everything_durable();
         Ok(())
     }
 
-    /// A durability report of the writer.
+    /// Durability reports of the writer: this one and every one queued behind it. (After a
+    /// storage failure they belong to the role that ended with it, and are ignored.)
     fn on_synced(&mut self, first: Synced) -> Result<(), Fatal> {
-        if self.broken.is_some() {
-            // Reports of the role that ended with the failure.
-            while self.synced.try_recv().is_ok() {}
-            return Ok(());
-        }
         let mut next = Some(first);
         while let Some(s) = next.take() {
-            s.result.map_err(Fatal::Storage)?;
-            if s.generation == self.generation && s.last > self.notified {
-                self.notices.push(Persisted::Log(s.last));
-                self.notified = s.last;
-            }
+            self.durability.on_report(&s).map_err(Fatal::Storage)?;
             next = self.synced.try_recv().ok();
         }
         Ok(())
@@ -608,11 +579,11 @@ where
                         self.storage.epochs.set_accepted_epoch(e).map_err(fatal)?;
                         // Answer LOOKING peers with the epoch this leadership establishes.
                         self.election.update_established_epoch(e);
-                        self.notices.push(Persisted::AcceptedEpoch(e));
+                        self.durability.epoch_persisted(Persisted::AcceptedEpoch(e));
                     }
                     Command::PersistCurrentEpoch(e) => {
                         self.storage.epochs.set_current_epoch(e).map_err(fatal)?;
-                        self.notices.push(Persisted::CurrentEpoch(e));
+                        self.durability.epoch_persisted(Persisted::CurrentEpoch(e));
                     }
                     Command::Log { zxid, data } => {
                         // Broadcast only: records of a sync phase wait for NEWLEADER/UPTODATE.
@@ -621,23 +592,14 @@ where
                         {
                             self.logged_at.push_back((zxid, Instant::now()));
                         }
-                        self.appends.push((zxid, data.clone()));
+                        self.durability.log(zxid, data.clone());
                         self.cache.insert(zxid, data);
                     }
                     Command::Truncate { to } => {
                         // Durable reports of records above `to` must not be fed back.
-                        let (keep, notified) = (std::mem::take(&mut self.notices), self.notified);
-                        self.drain().await?;
-                        self.notices = keep;
-                        self.notified = notified;
-                        if self.sent > to {
-                            self.sent = to;
-                            self.notified = self.notified.min(to);
-                        } else if self.sent > self.notified {
-                            self.notices.push(Persisted::Log(self.sent));
-                            self.notified = self.sent;
-                        }
+                        self.quiesce().await?;
                         self.storage.log.truncate_after(to).map_err(fatal)?;
+                        self.durability.truncated(to);
                         self.cache.truncate_after(to);
                         self.logged_at.retain(|(z, _)| *z <= to);
                         if self.sm.last_applied() > to {
@@ -646,14 +608,10 @@ where
                     }
                     Command::InstallSnapshot { zxid, data } => {
                         // Nothing may still be writing when the log is emptied.
-                        let keep = std::mem::take(&mut self.notices);
-                        self.drain().await?;
-                        self.notices = keep;
+                        self.quiesce().await?;
                         self.install_snapshot(zxid, &data)?;
                         self.logged_at.clear();
-                        self.sent = zxid;
-                        self.notified = zxid;
-                        self.notices.push(Persisted::Log(zxid));
+                        self.durability.snapshot_installed(zxid);
                     }
                     Command::Apply(_) => unreachable!("gathered above"),
                     Command::StartServing => {
@@ -686,10 +644,11 @@ where
         loop {
             // Durability arrives later as a writer report (`on_synced`).
             self.send_appends()?;
-            if self.notices.is_empty() {
+            let notices = self.durability.take_notices();
+            if notices.is_empty() {
                 return Ok(());
             }
-            for n in std::mem::take(&mut self.notices) {
+            for n in notices {
                 let more = match &mut self.role {
                     Role::Leading(l) => l.on_persisted(n),
                     Role::Following { f, .. } => f.on_persisted(n),
@@ -1028,9 +987,8 @@ where
     /// Ends the current role: streams closed, waiting proposals failed.
     async fn leave_role(&mut self) {
         // Durability reports still in flight belong to the role that ends.
-        self.generation += 1;
+        self.durability.role_ended();
         self.logged_at.clear();
-        self.notified = self.notified.max(self.sent);
         match std::mem::replace(&mut self.role, Role::Looking) {
             Role::Looking => {}
             Role::Leading(_) => {
@@ -1060,6 +1018,7 @@ where
     async fn out_of_service(&mut self, why: String) {
         tracing::error!(me = %self.me, error = %why, "storage failed: leaving the ensemble until the txn log can write again");
         self.leave_role().await;
+        self.durability.storage_failed();
         self.pending_look = None;
         self.election = Election::new(
             self.me,
@@ -1084,7 +1043,6 @@ where
         if tokio::time::Instant::now() < due {
             return Ok(());
         }
-        self.appends.clear();
         self.writer.barrier().await;
         while self.synced.try_recv().is_ok() {}
         let log = self.storage.log.clone();
@@ -1106,17 +1064,15 @@ where
         if !self.writer.resume() {
             return Err(stop("the log writer stopped"));
         }
-        self.generation += 1;
+        let logged = self.storage.log.last_logged_zxid();
+        self.durability.recovered(logged);
         self.early.clear();
         self.cache.clear();
         self.logged_at.clear();
-        self.notices.clear();
-        self.sent = self.storage.log.last_logged_zxid();
-        self.notified = self.sent;
         // A learner may have applied commits its own log never held (a quorum acked them
         // without it): then the state machine is rebuilt from what is durable. A leader alone
         // commits nothing it did not log, and keeps its state (and its clients' sessions).
-        if self.sm.last_applied() > self.sent.max(self.snap_zxid) {
+        if self.sm.last_applied() > logged.max(self.snap_zxid) {
             self.snap_zxid = Zxid::ZERO;
             self.rebuild(None)?;
         }
@@ -1146,7 +1102,7 @@ where
         let decision = self.election.decision().expect("decided");
         // The role starts from a quiet, durable log (reports of the old role are stale).
         self.drain().await?;
-        self.notices.clear();
+        drop(self.durability.take_notices());
         self.catch_up()?;
         let accepted = self.storage.epochs.accepted_epoch();
         let current = self.storage.epochs.current_epoch();

@@ -61,6 +61,7 @@
 //! purge.
 
 mod driver;
+mod durability;
 pub mod election_net;
 mod log_writer;
 mod record_cache;
