@@ -5,9 +5,10 @@
 //! transitions, in a loop, after every input.
 
 use super::durability::Durability;
+use super::early_events::EarlyEvents;
 use super::log_writer::{LogWriter, Synced};
 use super::record_cache::RecordCache;
-use super::stats::PeerStats;
+use super::stats::{CommitClock, PeerStats};
 use super::{
     Lease, PeerConfig, PeerRole, PeerStatus, PeerStorage, ProposeError, Request, StateMachine,
 };
@@ -21,7 +22,7 @@ use crate::transport::{PeerEvent, PeerTransport};
 use bytes::Bytes;
 use paddock_election::{Election, ElectionTransport, QuorumVerifier, Role as ElectedRole};
 use paddock_types::{ServerId, Zxid};
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -34,9 +35,6 @@ const ELECTION_POLL: Duration = Duration::from_millis(10);
 
 /// The most inputs handled before one sync.
 const MAX_BATCH: usize = 1024;
-
-/// Events kept while LOOKING (a learner may dial us before our own election decided).
-const EARLY_EVENTS_CAP: usize = 4096;
 
 /// Why the role loop cannot go on as it is.
 #[derive(Debug)]
@@ -118,9 +116,7 @@ pub(crate) struct Driver<T, E> {
     role: Role,
     election: Election,
     /// Peer events received while LOOKING, replayed if we end up LEADING.
-    early: Vec<PeerEvent>,
-    /// Early events to replay now (set on entering LEADING).
-    replay: Vec<PeerEvent>,
+    early: EarlyEvents,
     /// Peers with a stream up.
     connected: BTreeSet<ServerId>,
     /// Logged transactions not applied yet.
@@ -138,9 +134,9 @@ pub(crate) struct Driver<T, E> {
     /// The log writer thread (append + sync off the role loop) and its durability reports.
     writer: LogWriter,
     synced: mpsc::UnboundedReceiver<Synced>,
-    /// When each transaction not applied yet was logged here (increasing zxids), for the commit
-    /// latency in `stats`.
-    logged_at: VecDeque<(Zxid, Instant)>,
+    /// When each transaction not applied yet was logged here, for the commit latency in
+    /// `stats`.
+    logged_at: CommitClock,
     stats: Arc<PeerStats>,
     /// Messages of this wakeup, per peer in order: sent as one frame per peer when the wakeup
     /// is done (proposals and commits of a group commit travel together).
@@ -224,8 +220,7 @@ where
             status,
             role: Role::Looking,
             election,
-            early: Vec::new(),
-            replay: Vec::new(),
+            early: EarlyEvents::default(),
             connected: BTreeSet::new(),
             cache: RecordCache::default(),
             waiting: BTreeMap::new(),
@@ -235,7 +230,7 @@ where
             durability: Durability::default(),
             writer,
             synced,
-            logged_at: VecDeque::new(),
+            logged_at: CommitClock::default(),
             stats,
             outbox: BTreeMap::new(),
             stop: false,
@@ -441,14 +436,8 @@ where
         };
         self.sm.apply_batch(applies);
         for (zxid, _) in applies.drain(..) {
-            while let Some(&(z, at)) = self.logged_at.front() {
-                if z > zxid {
-                    break;
-                }
-                self.logged_at.pop_front();
-                if z == zxid {
-                    self.stats.record_commit(at.elapsed());
-                }
+            if let Some(at) = self.logged_at.applied(zxid) {
+                self.stats.record_commit(at.elapsed());
             }
             if let Some(tx) = self.waiting.remove(&zxid) {
                 let _ = tx.send(Ok(zxid));
@@ -587,10 +576,8 @@ where
                     }
                     Command::Log { zxid, data } => {
                         // Broadcast only: records of a sync phase wait for NEWLEADER/UPTODATE.
-                        if self.serving
-                            && self.logged_at.back().is_none_or(|(last, _)| *last < zxid)
-                        {
-                            self.logged_at.push_back((zxid, Instant::now()));
+                        if self.serving {
+                            self.logged_at.logged(zxid, Instant::now());
                         }
                         self.durability.log(zxid, data.clone());
                         self.cache.insert(zxid, data);
@@ -601,7 +588,7 @@ where
                         self.storage.log.truncate_after(to).map_err(fatal)?;
                         self.durability.truncated(to);
                         self.cache.truncate_after(to);
-                        self.logged_at.retain(|(z, _)| *z <= to);
+                        self.logged_at.truncate_after(to);
                         if self.sm.last_applied() > to {
                             self.rebuild(Some(to))?;
                         }
@@ -782,11 +769,7 @@ where
         }
         let out = match &mut self.role {
             Role::Looking => {
-                if let PeerEvent::Disconnected(p) = ev {
-                    self.early.retain(|e| !matches!(e, PeerEvent::Connected(x) | PeerEvent::Message(x, _) if *x == p));
-                } else if self.early.len() < EARLY_EVENTS_CAP {
-                    self.early.push(ev);
-                }
+                self.early.hold(ev);
                 Vec::new()
             }
             Role::Leading(l) => match ev {
@@ -973,8 +956,8 @@ where
                 self.enter_role().await?;
                 continue;
             }
-            if !self.replay.is_empty() {
-                for ev in std::mem::take(&mut self.replay) {
+            if self.early.has_replay() {
+                for ev in self.early.take_replay() {
                     self.on_peer_event(ev).await?;
                 }
                 continue;
@@ -1006,7 +989,6 @@ where
         self.serving = false;
         self.lease = LeaseTracker::new();
         self.early.clear();
-        self.replay.clear();
         for (zxid, tx) in std::mem::take(&mut self.waiting) {
             let _ = tx.send(Err(ProposeError::Unknown(zxid)));
         }
@@ -1130,19 +1112,15 @@ where
                 );
                 let out = leader.start();
                 self.role = Role::Leading(Box::new(leader));
-                self.replay = std::mem::take(&mut self.early);
+                self.early.lead();
                 self.execute(out).await?;
             }
             ElectedRole::Following | ElectedRole::Observing => {
                 let leader = decision.vote.leader;
-                for ev in std::mem::take(&mut self.early) {
-                    if let PeerEvent::Connected(p) = ev {
-                        if p != leader {
-                            self.send_outbox().await;
-                            self.send_outbox().await;
-                            self.transport.disconnect(p).await;
-                        }
-                    }
+                // Streams opened to us while LOOKING: those peers think we lead.
+                for p in self.early.follow(leader) {
+                    self.send_outbox().await;
+                    self.transport.disconnect(p).await;
                 }
                 let observer = decision.role == ElectedRole::Observing;
                 let f = Follower::new(

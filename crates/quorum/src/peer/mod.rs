@@ -62,6 +62,7 @@
 
 mod driver;
 mod durability;
+mod early_events;
 pub mod election_net;
 mod log_writer;
 mod record_cache;
