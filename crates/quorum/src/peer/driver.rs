@@ -4,6 +4,7 @@
 //! (`pending_look`) or that the election decided; [`Driver::settle`] then performs the
 //! transitions, in a loop, after every input.
 
+use super::blocking::{Blocking, Lost};
 use super::durability::Durability;
 use super::early_events::EarlyEvents;
 use super::log_writer::{LogWriter, Synced};
@@ -21,8 +22,10 @@ use crate::messages::PeerMessage;
 use crate::transport::{PeerEvent, PeerTransport};
 use bytes::Bytes;
 use paddock_election::{Election, ElectionTransport, QuorumVerifier, Role as ElectedRole};
+use paddock_storage::StorageError;
 use paddock_types::{ServerId, Zxid};
 use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
 use std::io::{Read, Write};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -78,6 +81,12 @@ fn fatal(e: impl std::fmt::Display) -> Fatal {
 
 fn stop(why: impl Into<String>) -> Fatal {
     Fatal::Stop(why.into())
+}
+
+impl From<Lost> for Fatal {
+    fn from(lost: Lost) -> Fatal {
+        stop(format!("blocking storage work did not finish: {}", lost.0))
+    }
 }
 
 enum Role {
@@ -147,6 +156,8 @@ pub(crate) struct Driver<T, E> {
     /// Out of service since storage failed: why, and when to try recovering next (with the
     /// wait after that).
     broken: Option<(String, tokio::time::Instant, Duration)>,
+    /// Where blocking storage work runs (`PeerConfig::log_writer`).
+    blocking: Blocking,
     /// LEADING: the probes sent to learners and their answers, for the lease (tokio's clock).
     lease: LeaseTracker<tokio::time::Instant>,
     /// Published in `PeerStatus::storage_failure`: set with `broken`, cleared once serving.
@@ -178,6 +189,7 @@ where
         super::PeerError,
     > {
         let me = config.me;
+        let config_mode = config.log_writer;
         let recovering = config.resync_flag.as_ref().is_some_and(|f| f.is_set());
         if recovering {
             tracing::warn!(%me, "this server's data directory lost durable transactions: it will not vote until it has synced with an established leader");
@@ -238,8 +250,10 @@ where
             broken: None,
             lease: LeaseTracker::new(),
             storage_failure: None,
+            blocking: Blocking(config_mode),
         };
-        d.rebuild(None)
+        // Not on the loop yet: the caller runs `spawn` where it may block.
+        d.snap_zxid = rebuild(d.sm.as_mut(), &d.storage, me, Zxid::ZERO, None)
             .map_err(|e| super::PeerError::Rebuild(e.to_string()))?;
         d.publish();
         Ok((d, rx, writer_task))
@@ -332,59 +346,61 @@ where
             .max(self.durability.last_logged())
     }
 
-    /// Restores the latest snapshot (or the empty state) and replays the log up to `upto`.
-    fn rebuild(&mut self, upto: Option<Zxid>) -> Result<(), Fatal> {
-        match self.storage.snapshots.open_latest().map_err(fatal)? {
-            Some((z, mut r)) => {
-                let mut buf = Vec::new();
-                r.read_to_end(&mut buf).map_err(fatal)?;
-                // A snapshot whose checksum verified but that does not decode is not damage (a
-                // bug, or another version's format): never replaced by an empty state.
-                self.sm
-                    .restore(z, &Bytes::from(buf))
-                    .map_err(|e| stop(format!("snapshot {z} cannot be restored: {e}")))?;
-                self.snap_zxid = z;
-            }
-            None => self
-                .sm
-                .restore(Zxid::ZERO, &Bytes::new())
-                .map_err(|e| stop(format!("the empty state cannot be restored: {e}")))?,
-        }
-        if upto.is_some_and(|u| u < self.snap_zxid) {
-            tracing::error!(me = %self.me, ?upto, snap = %self.snap_zxid, "truncation below the snapshot");
-        }
-        let records = self
-            .storage
-            .log
-            .read_after(self.sm.last_applied(), usize::MAX)
-            .map_err(fatal)?;
-        for (z, d) in records {
-            if upto.is_some_and(|u| z > u) {
-                break;
-            }
-            let last = self.sm.last_applied();
-            if !z.follows(last) {
-                return Err(stop(format!(
-                    "the log does not continue the state at {last}: its next record is {z}"
-                )));
-            }
-            self.sm.apply(z, &d);
-        }
+    /// Runs `f` as blocking work ([`Blocking`]); the loop waits for it. (The future borrows
+    /// nothing of the driver, which is not `Sync`.)
+    fn offload<R, F>(&self, f: F) -> impl Future<Output = Result<R, Fatal>> + Send + 'static
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        let blocking = self.blocking;
+        async move { blocking.run(f).await.map_err(Fatal::from) }
+    }
+
+    /// Runs `f` with the state machine as blocking work (restoring or serialising a snapshot,
+    /// replaying the log), then puts the machine back. If the work is lost (it panicked) the
+    /// machine is lost with it and the peer stops.
+    async fn with_machine<R, F>(&mut self, f: F) -> Result<R, Fatal>
+    where
+        F: FnOnce(&mut dyn StateMachine) -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        let mut sm = std::mem::replace(&mut self.sm, Box::new(Lent));
+        let blocking = self.blocking;
+        let (sm, r) = blocking
+            .run(move || {
+                let r = f(sm.as_mut());
+                (sm, r)
+            })
+            .await?;
+        self.sm = sm;
+        Ok(r)
+    }
+
+    /// Restores the latest snapshot (or the empty state) and replays the log up to `upto`
+    /// (blocking work).
+    async fn rebuild(&mut self, upto: Option<Zxid>) -> Result<(), Fatal> {
+        let (storage, me, snap) = (self.storage.clone(), self.me, self.snap_zxid);
+        self.snap_zxid = self
+            .with_machine(move |sm| rebuild(sm, &storage, me, snap, upto))
+            .await??;
         Ok(())
     }
 
     /// Applies every logged record above the state machine (a role starts from "all applied").
-    fn catch_up(&mut self) -> Result<(), Fatal> {
-        let records = self
-            .storage
-            .log
-            .read_after(self.sm.last_applied(), usize::MAX)
-            .map_err(fatal)?;
-        for (z, d) in records {
-            if z > self.sm.last_applied() {
-                self.sm.apply(z, &d);
+    async fn catch_up(&mut self) -> Result<(), Fatal> {
+        let log = self.storage.log.clone();
+        self.with_machine(move |sm| {
+            let records = log.read_after(sm.last_applied(), usize::MAX)?;
+            for (z, d) in records {
+                if z > sm.last_applied() {
+                    sm.apply(z, &d);
+                }
             }
-        }
+            Ok::<_, StorageError>(())
+        })
+        .await?
+        .map_err(fatal)?;
         self.cache.clear();
         Ok(())
     }
@@ -408,10 +424,10 @@ where
             None => {
                 self.flush_applies(applies);
                 self.drain().await?;
+                let (log, after) = (self.storage.log.clone(), self.sm.last_applied());
                 let next = self
-                    .storage
-                    .log
-                    .read_after(self.sm.last_applied(), 1)
+                    .offload(move || log.read_after(after, 1))
+                    .await?
                     .map_err(fatal)?;
                 match next.into_iter().next() {
                     Some((z, d)) if z == zxid => d,
@@ -446,22 +462,42 @@ where
         self.cache.drop_through(last);
     }
 
-    fn install_snapshot(&mut self, zxid: Zxid, data: &Bytes) -> Result<(), Fatal> {
-        // Into the state machine first: a snapshot it cannot take (sent by a leader of another
-        // version, say) must not replace the log and the snapshots we hold.
-        if let Err(e) = self.sm.restore(zxid, data) {
+    /// Cuts the log after `to` (blocking work) and, if the state machine applied records above
+    /// it, rebuilds it.
+    async fn truncate(&mut self, to: Zxid) -> Result<(), Fatal> {
+        // Durable reports of records above `to` must not be fed back.
+        self.quiesce().await?;
+        let log = self.storage.log.clone();
+        self.offload(move || log.truncate_after(to))
+            .await?
+            .map_err(fatal)?;
+        self.durability.truncated(to);
+        self.cache.truncate_after(to);
+        self.logged_at.truncate_after(to);
+        if self.sm.last_applied() > to {
+            self.rebuild(Some(to)).await?;
+        }
+        Ok(())
+    }
+
+    /// Replaces the state and the log by the leader's snapshot (blocking work).
+    async fn install_snapshot(&mut self, zxid: Zxid, data: Bytes) -> Result<(), Fatal> {
+        // Nothing may still be writing when the log is emptied.
+        self.quiesce().await?;
+        let storage = self.storage.clone();
+        let installed = self
+            .with_machine(move |sm| install_snapshot(sm, &storage, zxid, &data))
+            .await??;
+        if let Err(e) = installed {
             tracing::error!(me = %self.me, %zxid, error = %e, "the leader's snapshot cannot be restored; electing again");
             self.pending_look
                 .get_or_insert(format!("bad snapshot {zxid} from the leader"));
-            return Ok(());
+        } else {
+            self.cache.clear();
+            self.snap_zxid = zxid;
         }
-        let mut sink = self.storage.snapshots.create(zxid).map_err(fatal)?;
-        sink.write_all(data).map_err(fatal)?;
-        sink.commit().map_err(fatal)?;
-        // The log continues after the snapshot (its purge watermark says so, across restarts).
-        self.storage.log.reset_after(zxid).map_err(fatal)?;
-        self.cache.clear();
-        self.snap_zxid = zxid;
+        self.logged_at.clear();
+        self.durability.snapshot_installed(zxid);
         Ok(())
     }
 
@@ -561,17 +597,23 @@ where
                         if self.sm.last_applied() != zxid {
                             tracing::warn!(me = %self.me, %zxid, applied = %self.sm.last_applied(), "snapshot not at the asked zxid");
                         }
-                        let data = self.sm.snapshot();
+                        let data = self.with_machine(|sm| sm.snapshot()).await?;
                         self.queue(to, PeerMessage::Snap { zxid, data });
                     }
                     Command::PersistAcceptedEpoch(e) => {
-                        self.storage.epochs.set_accepted_epoch(e).map_err(fatal)?;
+                        let epochs = self.storage.epochs.clone();
+                        self.offload(move || epochs.set_accepted_epoch(e))
+                            .await?
+                            .map_err(fatal)?;
                         // Answer LOOKING peers with the epoch this leadership establishes.
                         self.election.update_established_epoch(e);
                         self.durability.epoch_persisted(Persisted::AcceptedEpoch(e));
                     }
                     Command::PersistCurrentEpoch(e) => {
-                        self.storage.epochs.set_current_epoch(e).map_err(fatal)?;
+                        let epochs = self.storage.epochs.clone();
+                        self.offload(move || epochs.set_current_epoch(e))
+                            .await?
+                            .map_err(fatal)?;
                         self.durability.epoch_persisted(Persisted::CurrentEpoch(e));
                     }
                     Command::Log { zxid, data } => {
@@ -582,29 +624,15 @@ where
                         self.durability.log(zxid, data.clone());
                         self.cache.insert(zxid, data);
                     }
-                    Command::Truncate { to } => {
-                        // Durable reports of records above `to` must not be fed back.
-                        self.quiesce().await?;
-                        self.storage.log.truncate_after(to).map_err(fatal)?;
-                        self.durability.truncated(to);
-                        self.cache.truncate_after(to);
-                        self.logged_at.truncate_after(to);
-                        if self.sm.last_applied() > to {
-                            self.rebuild(Some(to))?;
-                        }
-                    }
+                    Command::Truncate { to } => self.truncate(to).await?,
                     Command::InstallSnapshot { zxid, data } => {
-                        // Nothing may still be writing when the log is emptied.
-                        self.quiesce().await?;
-                        self.install_snapshot(zxid, &data)?;
-                        self.logged_at.clear();
-                        self.durability.snapshot_installed(zxid);
+                        self.install_snapshot(zxid, data).await?
                     }
                     Command::Apply(_) => unreachable!("gathered above"),
                     Command::StartServing => {
                         self.serving = true;
                         self.storage_failure = None;
-                        self.synced_as_learner()?;
+                        self.synced_as_learner().await?;
                     }
                     Command::DropLearner { learner, why } => {
                         tracing::info!(me = %self.me, %learner, %why, "dropping learner");
@@ -1031,12 +1059,12 @@ where
         let epochs = self.storage.epochs.clone();
         // The log, and a rewrite of currentEpoch as it is: a probe of the data directory's
         // writes (an epoch file that cannot be written fails a role as surely as the log).
-        let recovered = tokio::task::spawn_blocking(move || {
-            log.recover()?;
-            epochs.set_current_epoch(epochs.current_epoch())
-        })
-        .await
-        .map_err(|e| stop(format!("log recovery did not finish: {e}")))?;
+        let recovered = self
+            .offload(move || {
+                log.recover()?;
+                epochs.set_current_epoch(epochs.current_epoch())
+            })
+            .await?;
         if let Err(e) = recovered {
             let wait = (wait * 2).min(RECOVER_BACKOFF_MAX);
             tracing::debug!(me = %self.me, error = %e, %why, "storage still failing");
@@ -1056,7 +1084,7 @@ where
         // commits nothing it did not log, and keeps its state (and its clients' sessions).
         if self.sm.last_applied() > logged.max(self.snap_zxid) {
             self.snap_zxid = Zxid::ZERO;
-            self.rebuild(None)?;
+            self.rebuild(None).await?;
         }
         self.broken = None;
         tracing::info!(me = %self.me, last = %self.last_zxid(), "storage recovered: electing again");
@@ -1085,22 +1113,27 @@ where
         // The role starts from a quiet, durable log (reports of the old role are stale).
         self.drain().await?;
         drop(self.durability.take_notices());
-        self.catch_up()?;
+        self.catch_up().await?;
         let accepted = self.storage.epochs.accepted_epoch();
         let current = self.storage.epochs.current_epoch();
         let last = self.last_zxid();
         tracing::info!(me = %self.me, leader = %decision.vote.leader, role = ?decision.role, %last, "election decided");
         match decision.role {
             ElectedRole::Leading => {
-                let mut history = self
-                    .storage
-                    .log
-                    .read_after(Zxid::ZERO, usize::MAX)
+                let (log, keep) = (
+                    self.storage.log.clone(),
+                    self.config.zab.committed_log_capacity,
+                );
+                let history = self
+                    .offload(move || {
+                        let mut history = log.read_after(Zxid::ZERO, usize::MAX)?;
+                        if history.len() > keep {
+                            history.drain(..history.len() - keep);
+                        }
+                        Ok::<_, StorageError>(history)
+                    })
+                    .await?
                     .map_err(fatal)?;
-                let keep = self.config.zab.committed_log_capacity;
-                if history.len() > keep {
-                    history.drain(..history.len() - keep);
-                }
                 let mut leader = Leader::new(
                     self.me,
                     self.members.clone(),
@@ -1147,13 +1180,15 @@ where
 
     /// UPTODATE from an established leader: a recovering server now holds that leader's
     /// history, and votes again.
-    fn synced_as_learner(&mut self) -> Result<(), Fatal> {
+    async fn synced_as_learner(&mut self) -> Result<(), Fatal> {
         if !self.recovering || !matches!(self.role, Role::Following { .. }) {
             return Ok(());
         }
-        if let Some(flag) = &self.config.resync_flag {
-            flag.clear()
-                .map_err(|e| fatal(format!("cannot clear {}: {e}", flag.0.display())))?;
+        if let Some(flag) = self.config.resync_flag.clone() {
+            let path = flag.0.display().to_string();
+            self.offload(move || flag.clear())
+                .await?
+                .map_err(|e| fatal(format!("cannot clear {path}: {e}")))?;
         }
         self.recovering = false;
         tracing::info!(me = %self.me, "synced with the leader after a damaged data directory: voting again");
@@ -1222,4 +1257,92 @@ where
             notify
         });
     }
+}
+
+/// Stands in for the state machine while it is lent to blocking work
+/// ([`Driver::with_machine`]): the loop awaits that work, so nothing uses this, unless the work
+/// was lost, and then the peer stops with this in place (an empty state).
+struct Lent;
+
+impl StateMachine for Lent {
+    fn apply(&mut self, _: Zxid, _: &Bytes) {}
+
+    fn snapshot(&self) -> Bytes {
+        Bytes::new()
+    }
+
+    fn restore(&mut self, _: Zxid, _: &Bytes) -> Result<(), String> {
+        Err("the state machine is lent to blocking work".into())
+    }
+
+    fn last_applied(&self) -> Zxid {
+        Zxid::ZERO
+    }
+}
+
+/// Restores the latest snapshot (or the empty state) into `sm` and replays the log up to
+/// `upto`. Returns the zxid of the snapshot the state now stems from (`snap` if there is none).
+/// Blocking.
+fn rebuild(
+    sm: &mut dyn StateMachine,
+    storage: &PeerStorage,
+    me: ServerId,
+    mut snap: Zxid,
+    upto: Option<Zxid>,
+) -> Result<Zxid, Fatal> {
+    match storage.snapshots.open_latest().map_err(fatal)? {
+        Some((z, mut r)) => {
+            let mut buf = Vec::new();
+            r.read_to_end(&mut buf).map_err(fatal)?;
+            // A snapshot whose checksum verified but that does not decode is not damage (a
+            // bug, or another version's format): never replaced by an empty state.
+            sm.restore(z, &Bytes::from(buf))
+                .map_err(|e| stop(format!("snapshot {z} cannot be restored: {e}")))?;
+            snap = z;
+        }
+        None => sm
+            .restore(Zxid::ZERO, &Bytes::new())
+            .map_err(|e| stop(format!("the empty state cannot be restored: {e}")))?,
+    }
+    if upto.is_some_and(|u| u < snap) {
+        tracing::error!(%me, ?upto, %snap, "truncation below the snapshot");
+    }
+    let records = storage
+        .log
+        .read_after(sm.last_applied(), usize::MAX)
+        .map_err(fatal)?;
+    for (z, d) in records {
+        if upto.is_some_and(|u| z > u) {
+            break;
+        }
+        let last = sm.last_applied();
+        if !z.follows(last) {
+            return Err(stop(format!(
+                "the log does not continue the state at {last}: its next record is {z}"
+            )));
+        }
+        sm.apply(z, &d);
+    }
+    Ok(snap)
+}
+
+/// Installs the leader's snapshot: into the state machine first (a snapshot it cannot take,
+/// sent by a leader of another version say, must not replace the log and the snapshots we
+/// hold: `Ok(Err(why))`), then durably into the snapshot store, and the log restarts after it.
+/// Blocking.
+fn install_snapshot(
+    sm: &mut dyn StateMachine,
+    storage: &PeerStorage,
+    zxid: Zxid,
+    data: &Bytes,
+) -> Result<Result<(), String>, Fatal> {
+    if let Err(e) = sm.restore(zxid, data) {
+        return Ok(Err(e));
+    }
+    let mut sink = storage.snapshots.create(zxid).map_err(fatal)?;
+    sink.write_all(data).map_err(fatal)?;
+    sink.commit().map_err(fatal)?;
+    // The log continues after the snapshot (its purge watermark says so, across restarts).
+    storage.log.reset_after(zxid).map_err(fatal)?;
+    Ok(Ok(()))
 }

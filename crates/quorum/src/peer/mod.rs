@@ -60,6 +60,7 @@
 //! [`Proposer::submit`] and the session hooks of [`StateMachine`]), periodic snapshots / log
 //! purge.
 
+mod blocking;
 mod driver;
 mod durability;
 mod early_events;
@@ -154,8 +155,10 @@ pub struct PeerConfig {
     /// ([`paddock_election::Election::recovering`]) and only follows an established leader;
     /// the first completed sync with one (UPTODATE) clears it. `None`: never recovering.
     pub resync_flag: Option<ResyncFlag>,
-    /// Where the log writer runs: a thread of its own (servers), or inline in the runtime
-    /// (deterministic simulations on a paused clock).
+    /// Where the peer's blocking storage work runs: the log writer on a thread of its own and
+    /// the rest (epoch writes, truncations, snapshots, reading the log back) on tokio's
+    /// blocking pool (servers), or all of it inline in the runtime (deterministic simulations
+    /// on a paused clock).
     pub log_writer: WriterMode,
 }
 
