@@ -218,16 +218,22 @@ where
         let installed = self
             .with_machine(move |sm| install_snapshot(sm, &storage, zxid, &data))
             .await??;
-        if let Err(e) = installed {
-            tracing::error!(me = %self.me, %zxid, error = %e, "the leader's snapshot cannot be restored; electing again");
-            self.pending_look
-                .get_or_insert(format!("bad snapshot {zxid} from the leader"));
-        } else {
-            self.cache.clear();
-            self.snap_zxid = zxid;
+        match installed {
+            Ok(()) => {
+                self.cache.clear();
+                self.logged_at.clear();
+                self.snap_zxid = zxid;
+                self.durability.snapshot_installed(zxid);
+            }
+            // Nothing changed: the state, the log and what it reports durable stay as they
+            // were (claiming the snapshot's zxid would let the leader take this server for up
+            // to date, and its votes claim history it lacks).
+            Err(e) => {
+                tracing::error!(me = %self.me, %zxid, error = %e, "the leader's snapshot cannot be restored; electing again");
+                self.pending_look
+                    .get_or_insert(format!("bad snapshot {zxid} from the leader"));
+            }
         }
-        self.logged_at.clear();
-        self.durability.snapshot_installed(zxid);
         Ok(())
     }
 
