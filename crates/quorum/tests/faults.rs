@@ -19,9 +19,10 @@
 //! `PADDOCK_FAULT_SEED_START` (first seed, default 0). A failure names its seed and prints the
 //! schedule; replay it with
 //! `PADDOCK_FAULT_SEED_START=<seed> PADDOCK_FAULT_SEEDS=1 cargo test -p paddock-quorum --test faults`.
-//! A replay is exact: the schedules run on one thread with tokio's clock paused and the log
-//! writer inline, the driver's `select!` is `biased`, and nothing in the peer draws randomness or
-//! reads the wall clock for a decision, so one seed always produces the same interleaving
+//! A replay is exact: the schedules run on one thread with tokio's clock paused, the log writer
+//! and the other blocking storage work inline (`WriterMode::Inline`), the driver's `select!` is
+//! `biased`, and nothing in the peer draws randomness or reads the wall clock for a decision,
+//! so one seed always produces the same interleaving
 //! (`one_seed_replays_the_same_event_trace` checks it: two runs of a seed record the same trace
 //! of every message, vote, log write, apply and role change — see `faults/trace.rs`). With
 //! `PADDOCK_FAULT_TRACE` set, a report also lists the last events of that trace. `make soak`
