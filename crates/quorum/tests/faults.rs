@@ -19,19 +19,25 @@
 //! `PADDOCK_FAULT_SEED_START` (first seed, default 0). A failure names its seed and prints the
 //! schedule; replay it with
 //! `PADDOCK_FAULT_SEED_START=<seed> PADDOCK_FAULT_SEEDS=1 cargo test -p paddock-quorum --test faults`.
-//! (`tokio::select!` in the driver picks among ready branches at random, so a replay takes the
-//! same schedule but not always the exact same interleaving: replay a few times.) With
-//! `PADDOCK_FAULT_TRACE` set, a report also lists the last election notifications each node
-//! received. `make soak` runs thousands of seeds in release.
+//! A replay is exact: the schedules run on one thread with tokio's clock paused, the log writer
+//! and the other blocking storage work inline (`WriterMode::Inline`), the driver's `select!` is
+//! `biased`, and nothing in the peer draws randomness or reads the wall clock for a decision,
+//! so one seed always produces the same interleaving
+//! (`one_seed_replays_the_same_event_trace` checks it: two runs of a seed record the same trace
+//! of every message, vote, log write, apply and role change — see `faults/trace.rs`). With
+//! `PADDOCK_FAULT_TRACE` set, a report also lists the last events of that trace. `make soak`
+//! runs thousands of seeds in release.
 //!
 //! Not modelled: message delay and loss inside a connected ZAB stream (the streams are TCP-like:
 //! a "drop" here is a cut, which resets the stream); election links are cut, not delayed.
 
 mod support;
+#[path = "faults/trace.rs"]
+mod trace;
 
 use bytes::Bytes;
-use paddock_election::{ElectionConfig, ElectionTransport, Notification};
-use paddock_quorum::peer::election_net::{MemElectionNet, MemElectionTransport};
+use paddock_election::ElectionConfig;
+use paddock_quorum::peer::election_net::MemElectionNet;
 use paddock_quorum::peer::{
     spawn, PeerConfig, PeerHandle, PeerRole, PeerStatus, PeerStorage, ProposeError, StateMachine,
 };
@@ -45,6 +51,7 @@ use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::task::JoinSet;
+use trace::{Trace, TracedElection, TracedLog, TracedPeer};
 
 /// Seeds per cluster size when `PADDOCK_FAULT_SEEDS` is not set (CI, debug build).
 const DEFAULT_SEEDS: u64 = 250;
@@ -53,6 +60,8 @@ const STEPS: usize = 30;
 const TICK: Duration = Duration::from_millis(10);
 /// Bound on every wait, in virtual time.
 const SETTLE: Duration = Duration::from_secs(60);
+/// Events of the trace shown in a failure report (with `PADDOCK_FAULT_TRACE`).
+const REPORT_EVENTS: usize = 200;
 
 // ----- the schedule -----
 
@@ -164,10 +173,14 @@ struct ListState {
     violations: Vec<String>,
 }
 
-struct ListSm(Arc<Mutex<ListState>>);
+/// The node's state, and the trace its applies are recorded in (node id, trace).
+struct ListSm(Arc<Mutex<ListState>>, Option<(u64, Trace)>);
 
 impl StateMachine for ListSm {
     fn apply(&mut self, zxid: Zxid, data: &Bytes) {
+        if let Some((id, t)) = &self.1 {
+            t.record(*id, format_args!("apply {zxid} {data:?}"));
+        }
         let mut s = self.0.lock().unwrap();
         let last = s.entries.last().map_or(s.base, |e| e.0);
         if zxid <= last {
@@ -184,6 +197,12 @@ impl StateMachine for ListSm {
 
     fn restore(&mut self, zxid: Zxid, data: &Bytes) -> Result<(), String> {
         let entries = support::decode_entries(data);
+        if let Some((id, t)) = &self.1 {
+            t.record(
+                *id,
+                format_args!("restore {zxid}: {} entries", entries.len()),
+            );
+        }
         let mut s = self.0.lock().unwrap();
         s.base = zxid;
         s.entries = entries;
@@ -229,39 +248,6 @@ impl History {
 
 // ----- the cluster -----
 
-/// Election notifications received, per node (only with `PADDOCK_FAULT_TRACE` set).
-type ElectionLog = Arc<Mutex<Vec<String>>>;
-
-/// An election endpoint that records what it receives (debugging aid for failure reports).
-struct Traced {
-    inner: MemElectionTransport,
-    log: Option<ElectionLog>,
-}
-
-impl ElectionTransport for Traced {
-    fn send(&mut self, to: ServerId, notification: Notification) {
-        self.inner.send(to, notification)
-    }
-
-    fn try_recv(&mut self) -> Option<(ServerId, Notification)> {
-        let got = self.inner.try_recv();
-        if let (Some(log), Some((from, n))) = (&self.log, &got) {
-            let mut log = log.lock().unwrap();
-            if log.len() > 20 {
-                log.remove(0);
-            }
-            log.push(format!(
-                "{:?} from {from}: {:?} round {} vote {:?}",
-                tokio::time::Instant::now(),
-                n.sender_state,
-                n.round,
-                n.vote
-            ));
-        }
-        got
-    }
-}
-
 struct Node {
     log: Arc<MemTxnLog>,
     storage: PeerStorage,
@@ -274,23 +260,29 @@ struct Cluster {
     pnet: MemPeerNet,
     enet: MemElectionNet,
     nodes: BTreeMap<u64, Node>,
-    elog: BTreeMap<u64, ElectionLog>,
     history: Arc<Mutex<History>>,
     /// Client tasks still waiting for their proposes.
     clients: JoinSet<()>,
     next_payload: u64,
     seed: u64,
     /// What the steps did (leader resolution, skips), for the failure report.
-    trace: Vec<String>,
+    notes: Vec<String>,
+    /// Every protocol event, when traced (the replay test, or `PADDOCK_FAULT_TRACE`).
+    events: Option<Trace>,
 }
 
 impl Cluster {
-    fn new(n: u64, seed: u64) -> Cluster {
+    fn new(n: u64, seed: u64, traced: bool) -> Cluster {
+        let events = traced.then(Trace::new);
         let nodes = (1..=n)
             .map(|id| {
                 let log = Arc::new(MemTxnLog::new());
                 let storage = PeerStorage {
-                    log: log.clone(),
+                    log: Arc::new(TracedLog {
+                        inner: log.clone(),
+                        me: id,
+                        trace: events.clone(),
+                    }),
                     epochs: Arc::new(MemEpochStore::new()),
                     snapshots: Arc::new(MemSnapshotStore::new()),
                 };
@@ -308,12 +300,12 @@ impl Cluster {
             pnet: MemPeerNet::new(),
             enet: MemElectionNet::new(),
             nodes,
-            elog: (1..=n).map(|i| (i, Arc::default())).collect(),
             history: Arc::default(),
             clients: JoinSet::new(),
             next_payload: 0,
             seed,
-            trace: Vec::new(),
+            notes: Vec::new(),
+            events,
         }
     }
 
@@ -340,24 +332,42 @@ impl Cluster {
             resync_flag: None,
             log_writer: paddock_quorum::peer::WriterMode::Inline,
         };
-        let traced = std::env::var_os("PADDOCK_FAULT_TRACE").is_some();
-        let (pt, et) = (
-            self.pnet.endpoint(ServerId(id)),
-            Traced {
-                inner: self.enet.endpoint(ServerId(id)),
-                log: traced.then(|| self.elog[&id].clone()),
-            },
-        );
+        let pt = TracedPeer {
+            inner: self.pnet.endpoint(ServerId(id)),
+            me: id,
+            trace: self.events.clone(),
+        };
+        let et = TracedElection {
+            inner: self.enet.endpoint(ServerId(id)),
+            me: id,
+            trace: self.events.clone(),
+        };
+        if let Some(t) = &self.events {
+            t.record(id, "start");
+        }
         let node = self.nodes.get_mut(&id).unwrap();
         // A (re)started process has an empty memory: the state is rebuilt from storage.
         node.state = Arc::default();
-        let sm = Box::new(ListSm(node.state.clone()));
+        let sm = Box::new(ListSm(
+            node.state.clone(),
+            self.events.clone().map(|t| (id, t)),
+        ));
         let handle = spawn(config, node.storage.clone(), pt, et, sm).expect("spawn");
         let mut rx = handle.watch();
         let history = self.history.clone();
+        let events = self.events.clone();
         tokio::spawn(async move {
             loop {
                 let s = rx.borrow_and_update().clone();
+                if let Some(t) = &events {
+                    t.record(
+                        id,
+                        format_args!(
+                            "status {:?} leader {:?} epoch {} serving {} round {}",
+                            s.role, s.leader, s.epoch, s.serving, s.round
+                        ),
+                    );
+                }
                 history.lock().unwrap().observe(id, &s);
                 if rx.changed().await.is_err() {
                     break;
@@ -420,6 +430,9 @@ impl Cluster {
         if let Some(h) = node.handle.take() {
             h.kill().await;
             node.log.crash();
+            if let Some(t) = &self.events {
+                t.record(id, "killed");
+            }
         }
     }
 
@@ -429,13 +442,13 @@ impl Cluster {
                 let target = match self.status(*via) {
                     Some(s) => s.leader.map_or(*via, |l| l.0),
                     None => {
-                        self.trace.push(format!("client of {via}: {via} is down"));
+                        self.notes.push(format!("client of {via}: {via} is down"));
                         return;
                     }
                 };
                 let Some(proposer) = self.nodes[&target].handle.as_ref().map(|h| h.proposer())
                 else {
-                    self.trace
+                    self.notes
                         .push(format!("client of {via}: leader {target} is down"));
                     return;
                 };
@@ -445,12 +458,16 @@ impl Cluster {
                         (p.clone(), proposer.propose(p))
                     })
                     .collect();
-                self.trace
+                self.notes
                     .push(format!("client of {via}: {n} proposes at {target}"));
                 let history = self.history.clone();
+                let events = self.events.clone();
                 self.clients.spawn(async move {
                     for (p, f) in futures {
                         let r = tokio::time::timeout(SETTLE, f).await;
+                        if let Some(t) = &events {
+                            t.record(0, format_args!("client: {p:?} at {target}: {r:?}"));
+                        }
                         let mut h = history.lock().unwrap();
                         match r {
                             Ok(Ok(zxid)) => h.acked.push((zxid, p, target)),
@@ -490,27 +507,27 @@ impl Cluster {
             Step::Partition { side } => self.partition(side),
             Step::PartitionLeader { with } => {
                 let Some(l) = self.leader() else {
-                    self.trace.push("no leader to partition".into());
+                    self.notes.push("no leader to partition".into());
                     return;
                 };
                 // The leader and the `with` next ids after it.
                 let side: Vec<u64> = (0..=*with as u64)
                     .map(|k| 1 + (l - 1 + k) % self.n)
                     .collect();
-                self.trace.push(format!("partition leader side {side:?}"));
+                self.notes.push(format!("partition leader side {side:?}"));
                 self.partition(&side);
             }
             Step::Kill { id } => self.kill(*id).await,
             Step::KillLeader => match self.leader() {
                 Some(l) => {
-                    self.trace.push(format!("kill leader {l}"));
+                    self.notes.push(format!("kill leader {l}"));
                     self.kill(l).await;
                 }
-                None => self.trace.push("no leader to kill".into()),
+                None => self.notes.push("no leader to kill".into()),
             },
             Step::RestartOne => {
                 if let Some(id) = self.ids().into_iter().find(|i| !self.alive(*i)) {
-                    self.trace.push(format!("restart {id}"));
+                    self.notes.push(format!("restart {id}"));
                     self.start(id);
                 }
             }
@@ -547,8 +564,11 @@ impl Cluster {
         let mut out = String::new();
         for i in self.ids() {
             let _ = writeln!(out, "    {i}: {:?}", self.status(i));
-            for line in self.elog[&i].lock().unwrap().iter() {
-                let _ = writeln!(out, "        {line}");
+        }
+        if let Some(t) = &self.events {
+            let _ = writeln!(out, "  the last {REPORT_EVENTS} events:");
+            for line in t.tail(REPORT_EVENTS) {
+                let _ = writeln!(out, "    {line}");
             }
         }
         out
@@ -690,20 +710,32 @@ struct Totals {
     failed: u64,
 }
 
-/// Runs one seed on a fresh paused-clock runtime.
-fn run_seed(n: u64, seed: u64, totals: &mut Totals) -> Result<(), String> {
-    let schedule = generate(n, seed);
+/// What one run of a schedule left: the checks' outcome (the number of entries applied), the
+/// clients' counts, the steps' notes and, when traced, every event.
+struct Run {
+    outcome: Result<usize, String>,
+    acked: u64,
+    failed: u64,
+    notes: Vec<String>,
+    events: Vec<String>,
+}
+
+/// Runs `schedule` on a fresh single-threaded runtime with a paused clock.
+fn run_schedule(n: u64, seed: u64, schedule: &[Step], traced: bool) -> Run {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .start_paused(true)
         .build()
         .expect("runtime");
-    let result = rt.block_on(async {
-        let mut c = Cluster::new(n, seed);
+    rt.block_on(async {
+        let mut c = Cluster::new(n, seed, traced);
         for id in c.ids() {
             c.start(id);
         }
-        for step in &schedule {
+        for (k, step) in schedule.iter().enumerate() {
+            if let Some(t) = &c.events {
+                t.record(0, format_args!("step {k}: {step:?}"));
+            }
             c.run(step).await;
         }
         let outcome = match c.finish().await {
@@ -711,15 +743,27 @@ fn run_seed(n: u64, seed: u64, totals: &mut Totals) -> Result<(), String> {
             Err(e) => Err(e),
         };
         let h = c.history.lock().unwrap();
-        (outcome, h.acked.len() as u64, h.failed, c.trace.clone())
-    });
-    let (outcome, acked, failed, trace) = result;
-    match outcome {
+        Run {
+            outcome,
+            acked: h.acked.len() as u64,
+            failed: h.failed,
+            notes: c.notes.clone(),
+            events: c.events.as_ref().map(Trace::events).unwrap_or_default(),
+        }
+    })
+}
+
+/// Runs one seed; on failure, the report.
+fn run_seed(n: u64, seed: u64, totals: &mut Totals) -> Result<(), String> {
+    let schedule = generate(n, seed);
+    let traced = std::env::var_os("PADDOCK_FAULT_TRACE").is_some();
+    let run = run_schedule(n, seed, &schedule, traced);
+    match run.outcome {
         Ok(applied) => {
             totals.seeds += 1;
             totals.applied += applied as u64;
-            totals.acked += acked;
-            totals.failed += failed;
+            totals.acked += run.acked;
+            totals.failed += run.failed;
             Ok(())
         }
         Err(e) => {
@@ -727,7 +771,7 @@ fn run_seed(n: u64, seed: u64, totals: &mut Totals) -> Result<(), String> {
             for (k, s) in schedule.iter().enumerate() {
                 let _ = writeln!(report, "  {k:>2}. {s:?}");
             }
-            let _ = writeln!(report, "what leader-relative steps did: {trace:?}");
+            let _ = writeln!(report, "what leader-relative steps did: {:?}", run.notes);
             let _ = writeln!(
                 report,
                 "replay: PADDOCK_FAULT_SEED_START={seed} PADDOCK_FAULT_SEEDS=1 cargo test -p paddock-quorum --test faults"
@@ -783,4 +827,53 @@ fn three_nodes_keep_acknowledged_writes_under_random_faults() {
 #[test]
 fn five_nodes_keep_acknowledged_writes_under_random_faults() {
     run_seeds(5);
+}
+
+/// (cluster size, seed) of the replay test: schedules with crashes, restarts and cut links, whose
+/// traces hold elections, dropped messages, SNAP and TRUNC syncs and storage rebuilds.
+const REPLAY_SEEDS: [(u64, u64); 4] = [(3, 5), (3, 12), (5, 10), (5, 12)];
+
+/// Issue 13, item 4: a failing seed replays exactly. Runs each schedule twice in this process
+/// and compares the traces of every protocol event (messages sent, dropped and received, votes,
+/// log writes, applies with their zxids, role changes, client outcomes), stamped with virtual
+/// time. Any nondeterminism in the peer — an unbiased `select!`, a random delay, blocking work
+/// on another thread, an iteration over a randomly-seeded `HashMap` — makes them part.
+#[test]
+fn one_seed_replays_the_same_event_trace() {
+    let mut all = Vec::new();
+    for (n, seed) in REPLAY_SEEDS {
+        let schedule = generate(n, seed);
+        let first = run_schedule(n, seed, &schedule, true);
+        let second = run_schedule(n, seed, &schedule, true);
+        assert!(
+            first.outcome.is_ok(),
+            "{n} nodes, seed {seed}: {:?}",
+            first.outcome
+        );
+        let events = &first.events;
+        for what in [
+            "status Leading",
+            "apply ",
+            "dropped",
+            "killed",
+            "vote from",
+            "restore ",
+        ] {
+            assert!(
+                events.iter().any(|e| e.contains(what)),
+                "{n} nodes, seed {seed}: no {what:?} in the trace; pick a livelier seed"
+            );
+        }
+        if let Some(diff) = trace::first_difference(events, &second.events) {
+            panic!("{n} nodes, seed {seed} did not replay exactly: {diff}");
+        }
+        assert_eq!(first.outcome, second.outcome);
+        all.extend(first.events);
+    }
+    for what in ["Snap {", "Trunc {", "log truncate after"] {
+        assert!(
+            all.iter().any(|e| e.contains(what)),
+            "no {what:?} in the traces; pick livelier seeds"
+        );
+    }
 }

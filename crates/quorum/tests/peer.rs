@@ -8,8 +8,8 @@
 mod support;
 
 use bytes::Bytes;
-use paddock_election::ElectionConfig;
-use paddock_quorum::peer::election_net::MemElectionNet;
+use paddock_election::{ElectionConfig, ElectionTransport, Notification};
+use paddock_quorum::peer::election_net::{MemElectionNet, MemElectionTransport};
 use paddock_quorum::peer::{
     spawn, PeerConfig, PeerHandle, PeerRole, PeerStorage, ProposalSizes, ProposeError, ResyncFlag,
     StateMachine,
@@ -45,7 +45,20 @@ struct Sessions {
     touched: Vec<(ServerId, Vec<SessionId>)>,
 }
 
-struct ListSm(Arc<Mutex<ListState>>, Arc<Mutex<Sessions>>);
+/// Whether the test state machine takes snapshots, shared with the test.
+#[derive(Debug, Default)]
+struct Restores {
+    /// Refuse every non-empty snapshot (as a machine given another version's format would).
+    refuse: bool,
+    /// How many were refused.
+    refused: usize,
+}
+
+struct ListSm(
+    Arc<Mutex<ListState>>,
+    Arc<Mutex<Sessions>>,
+    Arc<Mutex<Restores>>,
+);
 
 impl StateMachine for ListSm {
     fn apply(&mut self, zxid: Zxid, data: &Bytes) {
@@ -63,6 +76,11 @@ impl StateMachine for ListSm {
     }
 
     fn restore(&mut self, zxid: Zxid, data: &Bytes) -> Result<(), String> {
+        let mut restores = self.2.lock().unwrap();
+        if restores.refuse && !data.is_empty() {
+            restores.refused += 1;
+            return Err("not a format this machine reads".into());
+        }
         let entries = support::decode_entries(data);
         *self.0.lock().unwrap() = ListState {
             base: zxid,
@@ -97,7 +115,27 @@ struct Node {
     storage: PeerStorage,
     state: Arc<Mutex<ListState>>,
     sessions: Arc<Mutex<Sessions>>,
+    restores: Arc<Mutex<Restores>>,
+    /// Every election notification this node sent.
+    votes: Arc<Mutex<Vec<Notification>>>,
     handle: Option<PeerHandle>,
+}
+
+/// An election endpoint that keeps what it sends.
+struct VoteLog {
+    inner: MemElectionTransport,
+    sent: Arc<Mutex<Vec<Notification>>>,
+}
+
+impl ElectionTransport for VoteLog {
+    fn send(&mut self, to: ServerId, n: Notification) {
+        self.sent.lock().unwrap().push(n);
+        self.inner.send(to, n)
+    }
+
+    fn try_recv(&mut self) -> Option<(ServerId, Notification)> {
+        self.inner.try_recv()
+    }
 }
 
 struct Cluster {
@@ -131,6 +169,8 @@ impl Cluster {
                     storage,
                     state: Arc::default(),
                     sessions: Arc::default(),
+                    restores: Arc::default(),
+                    votes: Arc::default(),
                     handle: None,
                 };
                 (id, node)
@@ -169,14 +209,19 @@ impl Cluster {
             resync_flag: self.nodes[&id].resync.clone(),
             log_writer: paddock_quorum::peer::WriterMode::Thread,
         };
-        let (pt, et) = (
-            self.pnet.endpoint(ServerId(id)),
-            self.enet.endpoint(ServerId(id)),
-        );
+        let pt = self.pnet.endpoint(ServerId(id));
+        let et = VoteLog {
+            inner: self.enet.endpoint(ServerId(id)),
+            sent: self.nodes[&id].votes.clone(),
+        };
         let node = self.nodes.get_mut(&id).unwrap();
         // A (re)started process has an empty memory: the state is rebuilt from storage.
         node.state = Arc::default();
-        let sm = Box::new(ListSm(node.state.clone(), node.sessions.clone()));
+        let sm = Box::new(ListSm(
+            node.state.clone(),
+            node.sessions.clone(),
+            node.restores.clone(),
+        ));
         node.handle = Some(spawn(config, node.storage.clone(), pt, et, sm).expect("spawn"));
     }
 
@@ -531,6 +576,58 @@ async fn far_behind_follower_is_synced_by_snapshot() {
     assert_eq!(c.state(lagging).entries, c.state(leader).entries);
     c.shutdown().await;
     eprintln!("snap sync: {:?}", t.elapsed());
+}
+
+/// A follower whose state machine refuses the leader's snapshot (another version's format,
+/// say) goes LOOKING without installing it — and without claiming it: its own votes carry the
+/// last zxid it holds, not the snapshot's (a server voting with history it lacks could win an
+/// election and lose the commits it claimed).
+#[tokio::test]
+async fn a_refused_snapshot_is_not_claimed_in_later_votes() {
+    let mut c = Cluster::new(3, 8);
+    c.start_all();
+    let leader = c.wait_settled(&[1, 2, 3]).await;
+    let first = c.propose_all(leader, names("a", 5)).await;
+    c.wait_applied(&[1, 2, 3], first[4]).await;
+    let lagging = if leader == 1 { 2 } else { 1 };
+    c.kill(lagging).await;
+    let second = c.propose_all(leader, names("b", 40)).await;
+    c.nodes[&lagging].restores.lock().unwrap().refuse = true;
+    c.start(lagging);
+    // Refused, LOOKING, following again, SNAP again, refused again: an election in between.
+    // (Had it claimed the snapshot, the leader would find it up to date and let it serve
+    // without the data: a DIFF of nothing.)
+    let restores = c.nodes[&lagging].restores.clone();
+    until("two snapshots refused, or serving", SETTLE, || {
+        restores.lock().unwrap().refused >= 2 || c.handle(lagging).status().serving
+    })
+    .await;
+    assert!(
+        !c.handle(lagging).status().serving,
+        "serves with {} entries of {}",
+        c.state(lagging).entries.len(),
+        c.state(leader).entries.len()
+    );
+    let own: Vec<Zxid> = c.nodes[&lagging]
+        .votes
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|n| n.vote.leader == ServerId(lagging))
+        .map(|n| n.vote.zxid)
+        .collect();
+    assert!(
+        own.len() >= 2,
+        "it voted for itself after a refusal: {own:?}"
+    );
+    assert!(
+        own.iter().all(|z| *z <= first[4]),
+        "votes for itself with {own:?}, holding only up to {} (the snapshot: {})",
+        first[4],
+        second[39]
+    );
+    assert!(c.nodes[&lagging].snapshots.list().unwrap().is_empty());
+    c.shutdown().await;
 }
 
 #[tokio::test]
@@ -907,7 +1004,7 @@ async fn an_ensemble_of_one_leads_at_once_and_commits_through_the_same_path() {
     let mut expected = Vec::new();
     for (run, epoch) in [(0u32, Epoch(1)), (1, Epoch(2))] {
         let state = Arc::new(Mutex::new(ListState::default()));
-        let sm = Box::new(ListSm(state.clone(), Arc::default()));
+        let sm = Box::new(ListSm(state.clone(), Arc::default(), Arc::default()));
         let started = Instant::now();
         let h = spawn(
             config.clone(),

@@ -2,7 +2,7 @@
 //! processor's tests: one task takes the processor's submissions in order, gives each the next
 //! zxid, appends it to an in-memory log and syncs, and applies it — or, when the log cannot
 //! write, turns the processor read-only and retries `recover` until it can, as the real peer
-//! does (crates/quorum/src/peer/driver.rs). Snapshots and restarts use the same storage.
+//! does (crates/quorum/src/peer/driver/). Snapshots and restarts use the same storage.
 
 #![allow(dead_code)]
 

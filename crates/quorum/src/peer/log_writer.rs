@@ -35,13 +35,14 @@ use tokio::task::JoinHandle;
 /// Largest number of queued jobs merged into one sync.
 const MAX_GROUP: usize = 1024;
 
-/// Where the log writer runs.
+/// Where the log writer, and the peer's other blocking storage work (`peer::blocking`), run.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum WriterMode {
-    /// A thread of its own (servers).
+    /// The writer on a thread of its own, the other work on tokio's blocking pool (servers).
     #[default]
     Thread,
-    /// Inline in a task of the runtime (deterministic simulations on a paused clock).
+    /// The writer in a task of the runtime, the other work in place (deterministic
+    /// simulations on a paused clock).
     Inline,
 }
 

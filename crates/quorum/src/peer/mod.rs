@@ -56,13 +56,40 @@
 //! Dropping the [`PeerHandle`] and every [`Proposer`] stops the peer as [`PeerHandle::shutdown`]
 //! does.
 //!
+//! Blocking storage work (epoch writes, truncations, snapshot installation and serialisation,
+//! reading the log back) runs off the runtime's threads ([`WriterMode`]), and the loop awaits
+//! it: nothing that depends on a durable epoch or log is queued before the write returned.
+//!
+//! Determinism: the loop's `select!` is biased (a fixed priority, see `driver`), nothing in
+//! the peer is random, and every timer is tokio's; on a single-threaded runtime with a paused
+//! clock and [`WriterMode::Inline`] a schedule replays exactly (`tests/faults.rs`).
+//!
+//! Layout:
+//!
+//! ```text
+//!   mod.rs            the API: spawn, PeerHandle, Proposer, PeerConfig, StateMachine, PeerStatus
+//!   driver/           the role loop (wiring): mod.rs, inputs.rs, commands.rs, storage.rs,
+//!                     roles.rs, outage.rs, status.rs
+//!   durability.rs     what of the log is durable, pure (generations, notices, truncations)
+//!   early_events.rs   peer events held while LOOKING, pure
+//!   record_cache.rs   logged records not applied yet, pure
+//!   log_writer.rs     appends + one sync per group, on a thread of its own
+//!   blocking.rs       where the other blocking storage work runs
+//!   stats.rs          counters for metrics, and the commit clock
+//!   election_net.rs   an in-memory election network for tests
+//! ```
+//!
 //! Not yet here: client-facing processor pipelines per role (they live in the server and use
 //! [`Proposer::submit`] and the session hooks of [`StateMachine`]), periodic snapshots / log
 //! purge.
 
+mod blocking;
 mod driver;
+mod durability;
+mod early_events;
 pub mod election_net;
 mod log_writer;
+mod record_cache;
 mod stats;
 
 pub use log_writer::WriterMode;
@@ -151,8 +178,10 @@ pub struct PeerConfig {
     /// ([`paddock_election::Election::recovering`]) and only follows an established leader;
     /// the first completed sync with one (UPTODATE) clears it. `None`: never recovering.
     pub resync_flag: Option<ResyncFlag>,
-    /// Where the log writer runs: a thread of its own (servers), or inline in the runtime
-    /// (deterministic simulations on a paused clock).
+    /// Where the peer's blocking storage work runs: the log writer on a thread of its own and
+    /// the rest (epoch writes, truncations, snapshots, reading the log back) on tokio's
+    /// blocking pool (servers), or all of it inline in the runtime (deterministic simulations
+    /// on a paused clock).
     pub log_writer: WriterMode,
 }
 

@@ -3,8 +3,10 @@
 //! proposals. Relaxed atomics: each value is exact, two values read one after the other may be
 //! one event apart.
 
+use paddock_types::Zxid;
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// A sum, a count and a maximum of durations.
 #[derive(Debug, Default)]
@@ -129,9 +131,82 @@ impl PeerStats {
     }
 }
 
+/// When each transaction not applied yet was logged here, for [`PeerStats::commit_time`]: a
+/// queue of (zxid, instant) in zxid order, pushed when a serving peer logs a transaction and
+/// popped when it is applied. The instants are the wall clock's: they only measure, nothing is
+/// decided by them.
+#[derive(Debug, Default)]
+pub(crate) struct CommitClock(VecDeque<(Zxid, Instant)>);
+
+impl CommitClock {
+    /// `zxid` was logged at `at` (ignored unless above every zxid queued).
+    pub(crate) fn logged(&mut self, zxid: Zxid, at: Instant) {
+        if self.0.back().is_none_or(|(last, _)| *last < zxid) {
+            self.0.push_back((zxid, at));
+        }
+    }
+
+    /// `zxid` was applied: when it was logged, if it was timed (older entries are dropped).
+    pub(crate) fn applied(&mut self, zxid: Zxid) -> Option<Instant> {
+        while let Some(&(z, at)) = self.0.front() {
+            if z > zxid {
+                break;
+            }
+            self.0.pop_front();
+            if z == zxid {
+                return Some(at);
+            }
+        }
+        None
+    }
+
+    /// The log was cut after `zxid`: later entries will never be applied.
+    pub(crate) fn truncate_after(&mut self, zxid: Zxid) {
+        while self.0.back().is_some_and(|(z, _)| *z > zxid) {
+            self.0.pop_back();
+        }
+    }
+
+    /// The role ended, or the state was replaced.
+    pub(crate) fn clear(&mut self) {
+        self.0.clear();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_commit_clock_times_what_it_saw_logged() {
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        let mut c = CommitClock::default();
+        c.logged(Zxid(1), at(0));
+        c.logged(Zxid(2), at(5));
+        c.logged(Zxid(2), at(9)); // not above the last: ignored
+        c.logged(Zxid(3), at(7));
+        c.logged(Zxid(5), at(8));
+        // (applied, the instant it was logged)
+        let cases = [
+            (Zxid(0), None),
+            (Zxid(2), Some(at(5))), // 1 is dropped with it
+            (Zxid(1), None),
+            (Zxid(4), None), // 3 dropped, never applied alone
+            (Zxid(5), Some(at(8))),
+            (Zxid(6), None),
+        ];
+        for (zxid, logged) in cases {
+            assert_eq!(c.applied(zxid), logged, "applied {zxid}");
+        }
+        c.logged(Zxid(6), at(1));
+        c.logged(Zxid(7), at(2));
+        c.truncate_after(Zxid(6));
+        assert_eq!(c.applied(Zxid(7)), None);
+        c.logged(Zxid(8), at(3));
+        c.clear();
+        assert_eq!(c.applied(Zxid(8)), None);
+    }
 
     #[test]
     fn sums_counts_and_maxima() {

@@ -1,0 +1,369 @@
+//! The driver's storage and state-machine work: the log writer's batches and reports (the
+//! bookkeeping itself is `peer::durability`), quiescing the log before it is read, cut or
+//! replaced, applying committed records a group at a time, truncation, snapshot installation
+//! and rebuilding the state from storage. Everything that blocks (a file read, a write, an
+//! fsync, a snapshot's restore) runs as blocking work (`peer::blocking`), the state machine
+//! lent to it when it needs it; the loop awaits it.
+//!
+//! The hot path of a write — `Log` (appended to `Durability`, cached), one batch per wakeup to
+//! the writer, its report, `Persisted::Log`, `Apply` (found in the cache, gathered), one
+//! `apply_batch` — never leaves the loop's task except through the writer.
+
+use super::{fatal, stop, Driver, Fatal, StateMachine};
+use crate::command::Persisted;
+use crate::messages::PeerMessage;
+use crate::peer::log_writer::Synced;
+use crate::peer::PeerStorage;
+use crate::transport::PeerTransport;
+use bytes::Bytes;
+use paddock_election::ElectionTransport;
+use paddock_storage::StorageError;
+use paddock_types::{Epoch, ServerId, Zxid};
+use std::future::Future;
+use std::io::{Read, Write};
+
+/// Which epoch a `PersistAcceptedEpoch` / `PersistCurrentEpoch` writes.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum EpochFile {
+    Accepted,
+    Current,
+}
+
+impl<T, E> Driver<T, E>
+where
+    T: PeerTransport + 'static,
+    E: ElectionTransport + Send + 'static,
+{
+    /// The last zxid this peer holds — logged (durable or not) or covered by its snapshot:
+    /// what it votes with and syncs from.
+    pub(super) fn last_zxid(&self) -> Zxid {
+        self.storage
+            .log
+            .last_logged_zxid()
+            .max(self.snap_zxid)
+            .max(self.durability.last_logged())
+    }
+
+    /// Runs `f` as blocking work (`peer::blocking`); the loop waits for it. (The future borrows
+    /// nothing of the driver, which is not `Sync`.)
+    pub(super) fn offload<R, F>(
+        &self,
+        f: F,
+    ) -> impl Future<Output = Result<R, Fatal>> + Send + 'static
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        let blocking = self.blocking;
+        async move { blocking.run(f).await.map_err(Fatal::from) }
+    }
+
+    /// Runs `f` with the state machine as blocking work (restoring or serialising a snapshot,
+    /// replaying the log), then puts the machine back. If the work is lost (it panicked) the
+    /// machine is lost with it and the peer stops.
+    pub(super) async fn with_machine<R, F>(&mut self, f: F) -> Result<R, Fatal>
+    where
+        F: FnOnce(&mut dyn StateMachine) -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        let mut sm = std::mem::replace(&mut self.sm, Box::new(Lent));
+        let blocking = self.blocking;
+        let (sm, r) = blocking
+            .run(move || {
+                let r = f(sm.as_mut());
+                (sm, r)
+            })
+            .await?;
+        self.sm = sm;
+        Ok(r)
+    }
+
+    /// Restores the latest snapshot (or the empty state) and replays the log up to `upto`
+    /// (blocking work).
+    pub(super) async fn rebuild(&mut self, upto: Option<Zxid>) -> Result<(), Fatal> {
+        let (storage, me, snap) = (self.storage.clone(), self.me, self.snap_zxid);
+        self.snap_zxid = self
+            .with_machine(move |sm| rebuild(sm, &storage, me, snap, upto))
+            .await??;
+        Ok(())
+    }
+
+    /// Applies every logged record above the state machine (a role starts from "all applied").
+    pub(super) async fn catch_up(&mut self) -> Result<(), Fatal> {
+        let log = self.storage.log.clone();
+        self.with_machine(move |sm| {
+            let records = log.read_after(sm.last_applied(), usize::MAX)?;
+            for (z, d) in records {
+                if z > sm.last_applied() {
+                    sm.apply(z, &d);
+                }
+            }
+            Ok::<_, StorageError>(())
+        })
+        .await?
+        .map_err(fatal)?;
+        self.cache.clear();
+        Ok(())
+    }
+
+    /// An `Apply(zxid)`: queued in `applies` (applied together by [`Driver::flush_applies`],
+    /// so a group commit's worth takes the state machine's lock once). The data comes from the
+    /// cache of logged records, or, for a record logged before this role, from the log.
+    pub(super) async fn queue_apply(
+        &mut self,
+        zxid: Zxid,
+        applies: &mut Vec<(Zxid, Bytes)>,
+    ) -> Result<(), Fatal> {
+        let applied = applies
+            .last()
+            .map_or_else(|| self.sm.last_applied(), |(z, _)| *z);
+        if zxid <= applied {
+            return Ok(());
+        }
+        let data = match self.cache.remove(&zxid) {
+            Some(d) => d,
+            None => {
+                self.flush_applies(applies);
+                self.drain().await?;
+                let (log, after) = (self.storage.log.clone(), self.sm.last_applied());
+                let next = self
+                    .offload(move || log.read_after(after, 1))
+                    .await?
+                    .map_err(fatal)?;
+                match next.into_iter().next() {
+                    Some((z, d)) if z == zxid => d,
+                    other => {
+                        return Err(stop(format!(
+                            "apply {zxid}: next logged record is {:?}",
+                            other.map(|(z, _)| z)
+                        )))
+                    }
+                }
+            }
+        };
+        applies.push((zxid, data));
+        Ok(())
+    }
+
+    /// Applies what [`Driver::queue_apply`] gathered, then answers the proposals waiting for
+    /// them and times their commits.
+    pub(super) fn flush_applies(&mut self, applies: &mut Vec<(Zxid, Bytes)>) {
+        let Some(&(last, _)) = applies.last() else {
+            return;
+        };
+        self.sm.apply_batch(applies);
+        for (zxid, _) in applies.drain(..) {
+            if let Some(at) = self.logged_at.applied(zxid) {
+                self.stats.record_commit(at.elapsed());
+            }
+            if let Some(tx) = self.waiting.remove(&zxid) {
+                let _ = tx.send(Ok(zxid));
+            }
+        }
+        self.cache.drop_through(last);
+    }
+
+    /// Makes acceptedEpoch or currentEpoch durable (blocking work: a file write and its
+    /// fsync), then gives the notice: the acknowledgement it allows is built only after the
+    /// write returned.
+    pub(super) async fn persist_epoch(&mut self, which: EpochFile, e: Epoch) -> Result<(), Fatal> {
+        let epochs = self.storage.epochs.clone();
+        self.offload(move || match which {
+            EpochFile::Accepted => epochs.set_accepted_epoch(e),
+            EpochFile::Current => epochs.set_current_epoch(e),
+        })
+        .await?
+        .map_err(fatal)?;
+        self.durability.epoch_persisted(match which {
+            EpochFile::Accepted => Persisted::AcceptedEpoch(e),
+            EpochFile::Current => Persisted::CurrentEpoch(e),
+        });
+        Ok(())
+    }
+
+    /// Serialises the state (blocking work) for a SNAP to `to`.
+    pub(super) async fn send_snapshot(&mut self, to: ServerId, zxid: Zxid) -> Result<(), Fatal> {
+        let applied = self.sm.last_applied();
+        if applied != zxid {
+            tracing::warn!(me = %self.me, %zxid, %applied, "snapshot not at the asked zxid");
+        }
+        let data = self.with_machine(|sm| sm.snapshot()).await?;
+        self.queue(to, PeerMessage::Snap { zxid, data });
+        Ok(())
+    }
+
+    /// Cuts the log after `to` (blocking work) and, if the state machine applied records above
+    /// it, rebuilds it.
+    pub(super) async fn truncate(&mut self, to: Zxid) -> Result<(), Fatal> {
+        // Durable reports of records above `to` must not be fed back.
+        self.quiesce().await?;
+        let log = self.storage.log.clone();
+        self.offload(move || log.truncate_after(to))
+            .await?
+            .map_err(fatal)?;
+        self.durability.truncated(to);
+        self.cache.truncate_after(to);
+        self.logged_at.truncate_after(to);
+        if self.sm.last_applied() > to {
+            self.rebuild(Some(to)).await?;
+        }
+        Ok(())
+    }
+
+    /// Replaces the state and the log by the leader's snapshot (blocking work).
+    pub(super) async fn install_snapshot(&mut self, zxid: Zxid, data: Bytes) -> Result<(), Fatal> {
+        // Nothing may still be writing when the log is emptied.
+        self.quiesce().await?;
+        let storage = self.storage.clone();
+        let installed = self
+            .with_machine(move |sm| install_snapshot(sm, &storage, zxid, &data))
+            .await??;
+        match installed {
+            Ok(()) => {
+                self.cache.clear();
+                self.logged_at.clear();
+                self.snap_zxid = zxid;
+                self.durability.snapshot_installed(zxid);
+            }
+            // Nothing changed: the state, the log and what it reports durable stay as they
+            // were (claiming the snapshot's zxid would let the leader take this server for up
+            // to date, and its votes claim history it lacks).
+            Err(e) => {
+                tracing::error!(me = %self.me, %zxid, error = %e, "the leader's snapshot cannot be restored; electing again");
+                self.pending_look
+                    .get_or_insert(format!("bad snapshot {zxid} from the leader"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Hands the records gathered in this wakeup to the log writer (one write, one sync).
+    pub(super) fn send_appends(&mut self) -> Result<(), Fatal> {
+        if let Some(w) = self.durability.take_write() {
+            if !self.writer.write(w.records, w.last, w.generation) {
+                return Err(stop("the log writer stopped"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Makes everything logged so far durable and quiet: sends what is gathered and waits for
+    /// the writer to finish it; reports still in flight become stale. Needed before the log is
+    /// read, cut or replaced.
+    async fn quiesce(&mut self) -> Result<(), Fatal> {
+        self.send_appends()?;
+        self.writer.barrier().await;
+        // Any failure is in the reports already queued.
+        let synced = &mut self.synced;
+        self.durability
+            .quiesced(std::iter::from_fn(|| synced.try_recv().ok()))
+            .map_err(Fatal::Storage)
+    }
+
+    /// [`Driver::quiesce`], and what was logged is reported durable now (the log is about to
+    /// be read).
+    pub(super) async fn drain(&mut self) -> Result<(), Fatal> {
+        self.quiesce().await?;
+        self.durability.everything_durable();
+        Ok(())
+    }
+
+    /// Durability reports of the writer: this one and every one queued behind it. (After a
+    /// storage failure they belong to the role that ended with it, and are ignored.)
+    pub(super) fn on_synced(&mut self, first: Synced) -> Result<(), Fatal> {
+        let mut next = Some(first);
+        while let Some(s) = next.take() {
+            self.durability.on_report(&s).map_err(Fatal::Storage)?;
+            next = self.synced.try_recv().ok();
+        }
+        Ok(())
+    }
+}
+
+/// Stands in for the state machine while it is lent to blocking work
+/// ([`Driver::with_machine`]): the loop awaits that work, so nothing uses this, unless the work
+/// was lost, and then the peer stops with this in place (an empty state).
+struct Lent;
+
+impl StateMachine for Lent {
+    fn apply(&mut self, _: Zxid, _: &Bytes) {}
+
+    fn snapshot(&self) -> Bytes {
+        Bytes::new()
+    }
+
+    fn restore(&mut self, _: Zxid, _: &Bytes) -> Result<(), String> {
+        Err("the state machine is lent to blocking work".into())
+    }
+
+    fn last_applied(&self) -> Zxid {
+        Zxid::ZERO
+    }
+}
+
+/// Restores the latest snapshot (or the empty state) into `sm` and replays the log up to
+/// `upto`. Returns the zxid of the snapshot the state now stems from (`snap` if there is none).
+/// Blocking.
+pub(super) fn rebuild(
+    sm: &mut dyn StateMachine,
+    storage: &PeerStorage,
+    me: ServerId,
+    mut snap: Zxid,
+    upto: Option<Zxid>,
+) -> Result<Zxid, Fatal> {
+    match storage.snapshots.open_latest().map_err(fatal)? {
+        Some((z, mut r)) => {
+            let mut buf = Vec::new();
+            r.read_to_end(&mut buf).map_err(fatal)?;
+            // A snapshot whose checksum verified but that does not decode is not damage (a
+            // bug, or another version's format): never replaced by an empty state.
+            sm.restore(z, &Bytes::from(buf))
+                .map_err(|e| stop(format!("snapshot {z} cannot be restored: {e}")))?;
+            snap = z;
+        }
+        None => sm
+            .restore(Zxid::ZERO, &Bytes::new())
+            .map_err(|e| stop(format!("the empty state cannot be restored: {e}")))?,
+    }
+    if upto.is_some_and(|u| u < snap) {
+        tracing::error!(%me, ?upto, %snap, "truncation below the snapshot");
+    }
+    let records = storage
+        .log
+        .read_after(sm.last_applied(), usize::MAX)
+        .map_err(fatal)?;
+    for (z, d) in records {
+        if upto.is_some_and(|u| z > u) {
+            break;
+        }
+        let last = sm.last_applied();
+        if !z.follows(last) {
+            return Err(stop(format!(
+                "the log does not continue the state at {last}: its next record is {z}"
+            )));
+        }
+        sm.apply(z, &d);
+    }
+    Ok(snap)
+}
+
+/// Installs the leader's snapshot: into the state machine first (a snapshot it cannot take,
+/// sent by a leader of another version say, must not replace the log and the snapshots we
+/// hold: `Ok(Err(why))`), then durably into the snapshot store, and the log restarts after it.
+/// Blocking.
+fn install_snapshot(
+    sm: &mut dyn StateMachine,
+    storage: &PeerStorage,
+    zxid: Zxid,
+    data: &Bytes,
+) -> Result<Result<(), String>, Fatal> {
+    if let Err(e) = sm.restore(zxid, data) {
+        return Ok(Err(e));
+    }
+    let mut sink = storage.snapshots.create(zxid).map_err(fatal)?;
+    sink.write_all(data).map_err(fatal)?;
+    sink.commit().map_err(fatal)?;
+    // The log continues after the snapshot (its purge watermark says so, across restarts).
+    storage.log.reset_after(zxid).map_err(fatal)?;
+    Ok(Ok(()))
+}
