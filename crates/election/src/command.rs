@@ -1,6 +1,6 @@
 //! What the election state machine asks its driver to do.
 
-use crate::vote::{Notification, Role, Vote};
+use crate::vote::{ElectedRole, Notification, Vote};
 use paddock_types::{Epoch, ServerId};
 
 /// An output of [`crate::Election`]; the driver executes them in order.
@@ -23,7 +23,7 @@ pub enum Command {
         /// The winning vote's epoch.
         epoch: Epoch,
         /// This peer's role.
-        role: Role,
+        role: ElectedRole,
     },
 }
 
@@ -35,7 +35,7 @@ pub struct Decision {
     /// The round the decision belongs to.
     pub round: u64,
     /// This peer's role.
-    pub role: Role,
+    pub role: ElectedRole,
     /// `true` when the peer joined a leader already established by others (FOLLOWING/LEADING
     /// notifications), `false` when a quorum of votes for its own proposal decided it.
     pub joined_established: bool,

@@ -4,7 +4,7 @@
 use crate::command::{Command, Decision};
 use crate::config::ElectionConfig;
 use crate::quorum::QuorumVerifier;
-use crate::vote::{Notification, PeerState, Role, Vote};
+use crate::vote::{ElectedRole, Notification, PeerState, Vote};
 use paddock_types::{Epoch, ServerId, Zxid};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -291,11 +291,11 @@ impl Election {
     pub(crate) fn decide(&mut self, vote: Vote, joined_established: bool, out: &mut Vec<Command>) {
         assert!(self.decision.is_none(), "an election decides once");
         let role = if self.verifier.is_observer(self.me) {
-            Role::Observing
+            ElectedRole::Observing
         } else if vote.leader == self.me {
-            Role::Leading
+            ElectedRole::Leading
         } else {
-            Role::Following
+            ElectedRole::Following
         };
         self.proposal = vote;
         self.finalize_remaining = None;

@@ -34,7 +34,7 @@
 //!
 //! ## Example
 //! ```
-//! use paddock_election::{Command, Election, ElectionConfig, Notification, PeerState, QuorumVerifier, Role, Vote};
+//! use paddock_election::{Command, Election, ElectionConfig, Notification, PeerState, QuorumVerifier, ElectedRole, Vote};
 //! use paddock_types::{Epoch, ServerId, Zxid};
 //!
 //! let qv = QuorumVerifier::new([ServerId(1), ServerId(2), ServerId(3)], []).unwrap();
@@ -51,7 +51,7 @@
 //! let out = e.step(ServerId(3), n);
 //! // ...re-broadcasts it, and with {1, 3} a quorum of 3 (no finalize wait here) decides.
 //! assert_eq!(out[0], Command::Broadcast(Notification { sender: ServerId(1), ..n }));
-//! assert_eq!(out[1], Command::Decided { leader: ServerId(3), epoch: Epoch(1), role: Role::Following });
+//! assert_eq!(out[1], Command::Decided { leader: ServerId(3), epoch: Epoch(1), role: ElectedRole::Following });
 //! ```
 //!
 //! ## Invariants
@@ -82,4 +82,4 @@ pub use config::{ConfigError, ElectionConfig};
 pub use election::Election;
 pub use quorum::{QuorumError, QuorumVerifier};
 pub use transport::{execute, ElectionTransport, NoPeers};
-pub use vote::{Notification, PeerState, Role, Vote};
+pub use vote::{ElectedRole, Notification, PeerState, Vote};

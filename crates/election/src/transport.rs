@@ -55,7 +55,7 @@ pub fn execute<T: ElectionTransport + ?Sized>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::vote::{PeerState, Role, Vote};
+    use crate::vote::{ElectedRole, PeerState, Vote};
     use paddock_types::{Epoch, Zxid};
 
     #[derive(Default)]
@@ -102,7 +102,7 @@ mod tests {
             vec![Command::Decided {
                 leader: ServerId(2),
                 epoch: Epoch(1),
-                role: Role::Leading,
+                role: ElectedRole::Leading,
             }],
             &mut t,
         );

@@ -64,7 +64,7 @@ pub enum PeerState {
 
 /// The role an election ends in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Role {
+pub enum ElectedRole {
     /// This peer is the leader.
     Leading,
     /// This peer is a voter following another peer.
@@ -73,13 +73,13 @@ pub enum Role {
     Observing,
 }
 
-impl Role {
+impl ElectedRole {
     /// The peer state a decided peer with this role reports.
     pub fn peer_state(self) -> PeerState {
         match self {
-            Role::Leading => PeerState::Leading,
-            Role::Following => PeerState::Following,
-            Role::Observing => PeerState::Observing,
+            ElectedRole::Leading => PeerState::Leading,
+            ElectedRole::Following => PeerState::Following,
+            ElectedRole::Observing => PeerState::Observing,
         }
     }
 }

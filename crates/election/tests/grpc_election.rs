@@ -6,7 +6,7 @@ use paddock_election::grpc::{
     GrpcElectionConfig, GrpcElectionTransport, ELECTION_PROTOCOL_VERSION,
 };
 use paddock_election::{
-    execute, Decision, Election, ElectionConfig, ElectionTransport, QuorumVerifier, Role,
+    execute, Decision, ElectedRole, Election, ElectionConfig, ElectionTransport, QuorumVerifier,
 };
 use paddock_proto::v1 as pb;
 use paddock_proto::v1::election_client::ElectionClient;
@@ -105,10 +105,10 @@ async fn three_peers_elect_the_highest_zxid_over_grpc() {
         assert_eq!(t.connected().len(), 2);
     }
     assert!(leaders.iter().all(|l| *l == ServerId(2)), "{leaders:?}");
-    let leading: Vec<Role> = results
+    let leading: Vec<ElectedRole> = results
         .iter()
         .map(|(d, _)| d.role)
-        .filter(|r| *r == Role::Leading)
+        .filter(|r| *r == ElectedRole::Leading)
         .collect();
     assert_eq!(leading.len(), 1);
 }

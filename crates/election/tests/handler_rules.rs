@@ -1,7 +1,7 @@
 //! Each election rule as data: call one handler, assert the exact commands it returns.
 
 use paddock_election::{
-    Command, Election, ElectionConfig, Notification, PeerState, QuorumVerifier, Role, Vote,
+    Command, ElectedRole, Election, ElectionConfig, Notification, PeerState, QuorumVerifier, Vote,
 };
 use paddock_types::{Epoch, ServerId, Zxid};
 
@@ -158,7 +158,7 @@ fn quorum_starts_the_finalize_wait_then_decides() {
         vec![Command::Decided {
             leader: ServerId(4),
             epoch: Epoch(1),
-            role: Role::Following
+            role: ElectedRole::Following
         }]
     );
     let d = e.decision().unwrap();
@@ -189,7 +189,7 @@ fn zero_finalize_wait_decides_on_the_quorum_forming_vote() {
         vec![Command::Decided {
             leader: ServerId(4),
             epoch: Epoch(1),
-            role: Role::Following
+            role: ElectedRole::Following
         }]
     );
 }
@@ -210,7 +210,7 @@ fn own_vote_winning_decides_leading() {
         vec![Command::Decided {
             leader: ServerId(3),
             epoch: Epoch(1),
-            role: Role::Leading
+            role: ElectedRole::Leading
         }]
     );
 }
@@ -257,7 +257,7 @@ fn joins_an_established_leader_backed_by_a_quorum_that_says_it_leads() {
         vec![Command::Decided {
             leader: ServerId(4),
             epoch: Epoch(3),
-            role: Role::Following
+            role: ElectedRole::Following
         }]
     );
     let d = e.decision().unwrap();
@@ -302,7 +302,7 @@ fn same_round_following_votes_count_with_looking_votes() {
         vec![Command::Decided {
             leader: ServerId(4),
             epoch: Epoch(1),
-            role: Role::Following
+            role: ElectedRole::Following
         }]
     );
 }
@@ -377,7 +377,7 @@ fn observer_adopts_voters_votes_and_decides_observing() {
         vec![Command::Decided {
             leader: ServerId(3),
             epoch: Epoch(1),
-            role: Role::Observing
+            role: ElectedRole::Observing
         }]
     );
 }
@@ -428,7 +428,7 @@ fn single_voter_ensemble_elects_itself_at_once() {
             Command::Decided {
                 leader: ServerId(1),
                 epoch: Epoch(0),
-                role: Role::Leading
+                role: ElectedRole::Leading
             }
         ]
     );
@@ -474,7 +474,7 @@ fn decided_peers_answer_with_the_established_epoch_so_a_looking_peer_can_join() 
     joiner.step(ServerId(2), answer);
     let d = joiner.decision().expect("joined the established leader");
     assert_eq!(d.vote.leader, ServerId(5));
-    assert_eq!(d.role, Role::Following);
+    assert_eq!(d.role, ElectedRole::Following);
 }
 
 // ----- a voter recovering from a damaged data directory (PeerState::Recovering) -----
@@ -540,7 +540,7 @@ fn a_recovering_peer_joins_a_leader_a_quorum_of_others_established() {
             out.as_slice(),
             [Command::Decided {
                 leader: ServerId(3),
-                role: Role::Following,
+                role: ElectedRole::Following,
                 ..
             }]
         ),
@@ -567,7 +567,7 @@ fn voters_answer_a_recovering_peer_but_never_count_it() {
         "1, 2 (and a recovering 4) are no quorum: {out:?}"
     );
     e.step(ServerId(3), looking(3, v(1, 5, 1), 1));
-    assert_eq!(e.decision().map(|d| d.role), Some(Role::Leading));
+    assert_eq!(e.decision().map(|d| d.role), Some(ElectedRole::Leading));
     // Decided: a recovering peer gets the final vote, as a LOOKING one does.
     let answer = e.step(ServerId(4), n(4, v(4, 1, 1), 1, PeerState::Recovering));
     assert!(

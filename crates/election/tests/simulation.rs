@@ -12,7 +12,7 @@
 //!   one election per peer suffices and the leader is the peer with the highest (epoch, zxid, id).
 
 use paddock_election::sim::{Cluster, NetConfig, PeerSpec};
-use paddock_election::{ElectionConfig, Role};
+use paddock_election::{ElectedRole, ElectionConfig};
 use paddock_types::ServerId;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -59,7 +59,7 @@ fn assert_decisions_sound(cluster: &Cluster) {
             (leader_spec.zxid, leader_spec.epoch),
             "forged vote in {event:?}"
         );
-        if !d.joined_established && d.role != Role::Observing {
+        if !d.joined_established && d.role != ElectedRole::Observing {
             assert!(
                 d.vote >= event.initial_vote,
                 "decided below own vote: {event:?}"
@@ -171,7 +171,7 @@ fn seed_003_first_start_one_by_one_elects_server_3_and_later_peers_follow() {
     for late in [4, 5] {
         let d = cluster.decision(ServerId(late)).unwrap();
         assert!(d.joined_established);
-        assert_eq!(d.role, Role::Following);
+        assert_eq!(d.role, ElectedRole::Following);
     }
 }
 
@@ -282,7 +282,7 @@ fn peer_started_after_the_others_decided_joins_the_established_leader() {
         assert_eq!(cluster.leaders(), vec![ServerId(1)], "seed {seed}");
         let d = cluster.decision(ServerId(3)).unwrap();
         assert!(
-            d.joined_established && d.role == Role::Following,
+            d.joined_established && d.role == ElectedRole::Following,
             "seed {seed}"
         );
     }
@@ -311,7 +311,10 @@ fn crashed_leader_is_replaced_and_rejoins_as_follower_after_restart() {
             "seed {seed}"
         );
         assert_eq!(cluster.leaders(), vec![ServerId(4)], "seed {seed}");
-        assert_eq!(cluster.decision(ServerId(5)).unwrap().role, Role::Following);
+        assert_eq!(
+            cluster.decision(ServerId(5)).unwrap().role,
+            ElectedRole::Following
+        );
         assert_decisions_sound(&cluster);
     }
 }
@@ -343,7 +346,10 @@ fn observers_never_count_and_decide_observing() {
         assert_eq!(cluster.leaders(), vec![ServerId(3)], "seed {seed}");
         for obs in [8, 9] {
             let d = cluster.decision(ServerId(obs)).unwrap();
-            assert_eq!((d.role, d.vote.leader), (Role::Observing, ServerId(3)));
+            assert_eq!(
+                (d.role, d.vote.leader),
+                (ElectedRole::Observing, ServerId(3))
+            );
         }
     }
 }

@@ -4,7 +4,7 @@
 //!  client ──ClientMessage──▶ [handshake task] ──connect──▶ Backend
 //!                                │ Attached (or a refusing status)
 //!                                ▼
-//!  tonic polls the response stream = the Driver:
+//!  tonic polls the response stream = the StreamDriver:
 //!  client ──Request──▶ decode ──submit──▶ Backend ──events (ordered)──┐
 //!             └─ malformed: answered here, queued in ReplyOrder ──────┤
 //!  client ◀── next message ◀── outbound queue ◀── encode ◀────────────┘
@@ -141,7 +141,7 @@ impl<B: Backend> Attached<B> {
         let mut outbound = VecDeque::new();
         outbound.push_back(Ok(hello));
         debug!(parent: &span, "session attached");
-        let driver = Driver {
+        let driver = StreamDriver {
             ctx,
             session,
             inbound,
@@ -240,7 +240,7 @@ enum End {
 }
 
 /// The state of one attached stream.
-struct Driver<B: Backend> {
+struct StreamDriver<B: Backend> {
     ctx: StreamCtx<B>,
     session: SessionId,
     inbound: Streaming<pb::ClientMessage>,
@@ -260,7 +260,7 @@ struct Driver<B: Backend> {
     guard: DetachGuard<B>,
 }
 
-impl<B: Backend> Driver<B> {
+impl<B: Backend> StreamDriver<B> {
     /// The next message for the client, or `None` when the stream is over.
     async fn next(&mut self) -> Option<Outgoing> {
         loop {

@@ -23,7 +23,8 @@ use paddock_election::NoPeers;
 use paddock_gateway::{AdminSource, Mode, NodeStatus};
 use paddock_processor::{ConnectionInfo, Processor, ProcessorConfig, ServingRole, TxnSink};
 use paddock_quorum::peer::{
-    self, PeerConfig, PeerHandle, PeerRole, PeerStatus, PeerStorage, Proposer, StateMachine,
+    self, PeerConfig, PeerHandle, PeerRole, PeerStatus, PeerStorage, Proposer, RestoreError,
+    StateMachine,
 };
 use paddock_quorum::transport::grpc::{GrpcPeerConfig, GrpcPeerTransport};
 use paddock_quorum::transport::solo::SoloTransport;
@@ -66,8 +67,8 @@ impl StateMachine for TreeMachine {
         self.0.snapshot_bytes()
     }
 
-    fn restore(&mut self, zxid: Zxid, data: &Bytes) -> Result<(), String> {
-        self.0.restore(zxid, data).map_err(|e| e.to_string())
+    fn restore(&mut self, zxid: Zxid, data: &Bytes) -> Result<(), RestoreError> {
+        Ok(self.0.restore(zxid, data)?)
     }
 
     fn last_applied(&self) -> Zxid {

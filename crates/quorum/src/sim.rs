@@ -80,7 +80,7 @@ impl Storage {
 
 /// What a node is doing.
 #[derive(Clone, Debug)]
-pub enum Role {
+pub enum SimRole {
     /// Leading.
     Leading(Box<Leader>),
     /// Following or observing.
@@ -93,7 +93,7 @@ pub enum Role {
 #[derive(Clone, Debug)]
 pub struct Node {
     /// Its role.
-    pub role: Role,
+    pub role: SimRole,
     /// Its storage.
     pub storage: Storage,
     /// Durability notices not delivered yet.
@@ -115,7 +115,7 @@ pub struct Sim {
     pub nodes: BTreeMap<ServerId, Node>,
     /// FIFO links.
     pub links: BTreeMap<(ServerId, ServerId), VecDeque<PeerMessage>>,
-    /// Role-ending and notable commands, in order: (server, command).
+    /// SimRole-ending and notable commands, in order: (server, command).
     pub events: Vec<(ServerId, Command)>,
     /// The leader set by [`Sim::elect`].
     pub leader: Option<ServerId>,
@@ -157,7 +157,7 @@ impl Sim {
                 (
                     ServerId(*v),
                     Node {
-                        role: Role::Looking,
+                        role: SimRole::Looking,
                         storage,
                         notices: VecDeque::new(),
                         serving: false,
@@ -193,7 +193,7 @@ impl Sim {
         let n = self.nodes.get_mut(&lid).expect("leader exists");
         n.storage.reload();
         let s = &n.storage;
-        n.role = Role::Leading(Box::new(Leader::new(
+        n.role = SimRole::Leading(Box::new(Leader::new(
             lid,
             self.members.clone(),
             self.config,
@@ -223,7 +223,7 @@ impl Sim {
             s.last_zxid(),
         );
         let out = f.start();
-        n.role = Role::Following(Box::new(f));
+        n.role = SimRole::Following(Box::new(f));
         n.serving = false;
         self.execute(sid, out);
     }
@@ -236,7 +236,7 @@ impl Sim {
         for z in std::mem::take(&mut n.storage.unsynced) {
             n.storage.log.remove(&z);
         }
-        n.role = Role::Looking;
+        n.role = SimRole::Looking;
         n.notices.clear();
         n.serving = false;
         self.links
@@ -244,7 +244,7 @@ impl Sim {
         let others: Vec<ServerId> = self.nodes.keys().copied().collect();
         for other in others {
             if let Some(Node {
-                role: Role::Leading(l),
+                role: SimRole::Leading(l),
                 ..
             }) = self.nodes.get_mut(&other)
             {
@@ -263,14 +263,14 @@ impl Sim {
             !(*from == sid && *to == leader || *from == leader && *to == sid)
         });
         if let Some(Node {
-            role: Role::Leading(l),
+            role: SimRole::Leading(l),
             ..
         }) = self.nodes.get_mut(&leader)
         {
             l.learner_disconnected(sid);
         }
         let n = self.nodes.get_mut(&sid).expect("node exists");
-        if !matches!(n.role, Role::Following(_)) {
+        if !matches!(n.role, SimRole::Following(_)) {
             return;
         }
         n.notices.clear();
@@ -318,9 +318,9 @@ impl Sim {
                     .and_then(|q| q.pop_front())
                     .expect("non-empty link");
                 match &mut node.role {
-                    Role::Leading(l) => l.step(from, msg),
-                    Role::Following(f) => f.step(from, msg),
-                    Role::Looking => Vec::new(),
+                    SimRole::Leading(l) => l.step(from, msg),
+                    SimRole::Following(f) => f.step(from, msg),
+                    SimRole::Looking => Vec::new(),
                 }
             }
             None => {
@@ -329,9 +329,9 @@ impl Sim {
                     node.storage.unsynced.retain(|u| *u > z);
                 }
                 match &mut node.role {
-                    Role::Leading(l) => l.on_persisted(notice),
-                    Role::Following(f) => f.on_persisted(notice),
-                    Role::Looking => Vec::new(),
+                    SimRole::Leading(l) => l.on_persisted(notice),
+                    SimRole::Following(f) => f.on_persisted(notice),
+                    SimRole::Looking => Vec::new(),
                 }
             }
         };
@@ -355,9 +355,9 @@ impl Sim {
         for id in ids {
             let node = self.nodes.get_mut(&id).expect("node exists");
             let out = match &mut node.role {
-                Role::Leading(l) => l.tick(),
-                Role::Following(f) => f.tick(),
-                Role::Looking => Vec::new(),
+                SimRole::Leading(l) => l.tick(),
+                SimRole::Following(f) => f.tick(),
+                SimRole::Looking => Vec::new(),
             };
             self.execute(id, out);
         }
@@ -366,7 +366,7 @@ impl Sim {
     /// Proposes a transaction at `leader`; its payload is its zxid.
     pub fn propose(&mut self, leader: u64) -> Option<Zxid> {
         let id = ServerId(leader);
-        let Role::Leading(l) = &mut self.nodes.get_mut(&id)?.role else {
+        let SimRole::Leading(l) = &mut self.nodes.get_mut(&id)?.role else {
             return None;
         };
         let (zxid, out) = l
@@ -447,12 +447,12 @@ impl Sim {
                         !(*from == learner && *to == at || *from == at && *to == learner)
                     });
                     if let Some(n) = self.nodes.get_mut(&learner) {
-                        n.role = Role::Looking;
+                        n.role = SimRole::Looking;
                         n.serving = false;
                     }
                 }
                 c @ (Command::StepDown(_) | Command::GoLooking(_) | Command::Resync { .. }) => {
-                    node.role = Role::Looking;
+                    node.role = SimRole::Looking;
                     node.serving = false;
                     self.events.push((at, c));
                 }

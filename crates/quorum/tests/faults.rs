@@ -39,7 +39,8 @@ use bytes::Bytes;
 use paddock_election::ElectionConfig;
 use paddock_quorum::peer::election_net::MemElectionNet;
 use paddock_quorum::peer::{
-    spawn, PeerConfig, PeerHandle, PeerRole, PeerStatus, PeerStorage, ProposeError, StateMachine,
+    spawn, PeerConfig, PeerHandle, PeerRole, PeerStatus, PeerStorage, ProposeError, RestoreError,
+    StateMachine,
 };
 use paddock_quorum::sim::Rng;
 use paddock_quorum::transport::mem::MemPeerNet;
@@ -195,7 +196,7 @@ impl StateMachine for ListSm {
         support::encode_entries(&s.entries)
     }
 
-    fn restore(&mut self, zxid: Zxid, data: &Bytes) -> Result<(), String> {
+    fn restore(&mut self, zxid: Zxid, data: &Bytes) -> Result<(), RestoreError> {
         let entries = support::decode_entries(data);
         if let Some((id, t)) = &self.1 {
             t.record(

@@ -11,8 +11,8 @@ use bytes::Bytes;
 use paddock_election::{ElectionConfig, ElectionTransport, Notification};
 use paddock_quorum::peer::election_net::{MemElectionNet, MemElectionTransport};
 use paddock_quorum::peer::{
-    spawn, PeerConfig, PeerHandle, PeerRole, PeerStorage, ProposalSizes, ProposeError, ResyncFlag,
-    StateMachine,
+    spawn, PeerConfig, PeerHandle, PeerRole, PeerStorage, ProposalSizes, ProposeError,
+    RestoreError, ResyncFlag, StateMachine,
 };
 use paddock_quorum::transport::mem::MemPeerNet;
 use paddock_quorum::transport::PeerTransport;
@@ -75,7 +75,7 @@ impl StateMachine for ListSm {
         support::encode_entries(&s.entries)
     }
 
-    fn restore(&mut self, zxid: Zxid, data: &Bytes) -> Result<(), String> {
+    fn restore(&mut self, zxid: Zxid, data: &Bytes) -> Result<(), RestoreError> {
         let mut restores = self.2.lock().unwrap();
         if restores.refuse && !data.is_empty() {
             restores.refused += 1;

@@ -4,7 +4,7 @@
 //! serving servers.
 
 use bytes::Bytes;
-use paddock_quorum::sim::{Role, Sim, Storage};
+use paddock_quorum::sim::{Sim, SimRole, Storage};
 use paddock_quorum::{Command, Reason, ZabConfig};
 use paddock_types::{Epoch, ServerId, Zxid};
 use std::collections::BTreeMap;
@@ -197,7 +197,7 @@ fn liveness_leader_drops_a_crashed_follower_and_steps_down_when_quorum_is_lost()
     sim.elect(1);
     sim.run(10_000);
     // A follower whose process hangs (no replies, stream still open).
-    sim.nodes.get_mut(&ServerId(3)).expect("node 3").role = Role::Looking;
+    sim.nodes.get_mut(&ServerId(3)).expect("node 3").role = SimRole::Looking;
     for _ in 0..6 {
         sim.tick();
         sim.run(1_000);
@@ -206,7 +206,7 @@ fn liveness_leader_drops_a_crashed_follower_and_steps_down_when_quorum_is_lost()
         matches!(&sim.events[..], [(l, Command::DropLearner { learner, .. })] if *l == ServerId(1) && *learner == ServerId(3))
     );
     assert!(serving(&sim, 1), "1 and 2 are still a quorum");
-    sim.nodes.get_mut(&ServerId(2)).expect("node 2").role = Role::Looking;
+    sim.nodes.get_mut(&ServerId(2)).expect("node 2").role = SimRole::Looking;
     for _ in 0..6 {
         sim.tick();
         sim.run(1_000);

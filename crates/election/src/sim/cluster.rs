@@ -12,7 +12,7 @@ use crate::election::Election;
 use crate::quorum::QuorumVerifier;
 use crate::sim::network::{MemNetwork, MemTransport, NetConfig};
 use crate::transport::{execute, ElectionTransport};
-use crate::vote::{Role, Vote};
+use crate::vote::{ElectedRole, Vote};
 use paddock_types::{Epoch, ServerId, Zxid};
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
@@ -253,7 +253,10 @@ impl Cluster {
     pub fn leaders(&self) -> Vec<ServerId> {
         self.running()
             .into_iter()
-            .filter(|id| self.decision(*id).is_some_and(|d| d.role == Role::Leading))
+            .filter(|id| {
+                self.decision(*id)
+                    .is_some_and(|d| d.role == ElectedRole::Leading)
+            })
             .collect()
     }
 
@@ -282,7 +285,7 @@ impl Cluster {
             .filter(|id| {
                 self.decision(*id).is_some_and(|d| {
                     d.vote.leader == leader
-                        && d.role != Role::Observing
+                        && d.role != ElectedRole::Observing
                         && (*id == leader || net.connected(*id, leader))
                 })
             })
@@ -308,12 +311,12 @@ impl Cluster {
     fn healthy(&self, id: ServerId, decision: &Decision) -> bool {
         let leader = decision.vote.leader;
         match decision.role {
-            Role::Leading => self.verifier.contains_quorum(&self.backers(id)),
-            Role::Following | Role::Observing => {
+            ElectedRole::Leading => self.verifier.contains_quorum(&self.backers(id)),
+            ElectedRole::Following | ElectedRole::Observing => {
                 self.net.borrow().connected(id, leader)
                     && self
                         .decision(leader)
-                        .is_some_and(|d| d.role == Role::Leading && d.vote.leader == leader)
+                        .is_some_and(|d| d.role == ElectedRole::Leading && d.vote.leader == leader)
             }
         }
     }

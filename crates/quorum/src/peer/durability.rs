@@ -29,7 +29,9 @@
 use super::log_writer::Synced;
 use crate::command::Persisted;
 use bytes::Bytes;
+use paddock_storage::StorageError;
 use paddock_types::Zxid;
+use std::sync::Arc;
 
 /// A batch for the log writer: appended with one write and made durable with one sync.
 #[derive(Debug, PartialEq, Eq)]
@@ -76,7 +78,7 @@ impl Durability {
     }
 
     /// A report of the writer. `Err(why)` if the log failed (the peer goes out of service).
-    pub(crate) fn on_report(&mut self, report: &Synced) -> Result<(), String> {
+    pub(crate) fn on_report(&mut self, report: &Synced) -> Result<(), Arc<StorageError>> {
         if self.failed {
             return Ok(());
         }
@@ -101,7 +103,7 @@ impl Durability {
     pub(crate) fn quiesced(
         &mut self,
         stale: impl IntoIterator<Item = Synced>,
-    ) -> Result<(), String> {
+    ) -> Result<(), Arc<StorageError>> {
         debug_assert!(
             self.appends.is_empty(),
             "the appends go out before a barrier"
@@ -225,7 +227,11 @@ mod tests {
         Synced {
             last: Zxid(last),
             generation,
-            result: if ok { Ok(()) } else { Err("disk full".into()) },
+            result: if ok {
+                Ok(())
+            } else {
+                Err(Arc::new(StorageError::Failed("disk full".into())))
+            },
         }
     }
 
@@ -243,7 +249,7 @@ mod tests {
                     assert_eq!(got.map(|w| (w.last.0, w.generation)), want, "{at}");
                 }
                 Report(last, generation) => {
-                    assert_eq!(d.on_report(&report(last, generation, true)), Ok(()), "{at}")
+                    assert!(d.on_report(&report(last, generation, true)).is_ok(), "{at}")
                 }
                 FailedReport(generation, refused) => {
                     let r = d.on_report(&report(1, generation, false));
@@ -252,7 +258,7 @@ mod tests {
                 CurrentEpoch(e) => d.epoch_persisted(Persisted::CurrentEpoch(Epoch(e))),
                 Quiesce(stale) => {
                     let stale = stale.iter().map(|(l, g)| report(*l, *g, true));
-                    assert_eq!(d.quiesced(stale), Ok(()), "{at}");
+                    assert!(d.quiesced(stale).is_ok(), "{at}");
                 }
                 EverythingDurable => d.everything_durable(),
                 Truncated(to) => d.truncated(Zxid(to)),
@@ -523,6 +529,10 @@ mod tests {
         d.log(Zxid(1), Bytes::new());
         assert!(d.take_write().is_some());
         let stale = [report(1, 0, false)];
-        assert_eq!(d.quiesced(stale), Err("disk full".to_string()));
+        let e = d.quiesced(stale).unwrap_err();
+        assert!(
+            matches!(&*e, StorageError::Failed(why) if why == "disk full"),
+            "{e}"
+        );
     }
 }

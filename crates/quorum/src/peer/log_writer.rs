@@ -23,7 +23,7 @@
 //! while a write is under way, and an in-memory log returns at once).
 
 use bytes::Bytes;
-use paddock_storage::TxnLog;
+use paddock_storage::{StorageError, TxnLog};
 use paddock_types::Zxid;
 use std::sync::Arc;
 use std::time::Instant;
@@ -62,7 +62,7 @@ enum Job {
 pub(crate) struct Synced {
     pub last: Zxid,
     pub generation: u64,
-    pub result: Result<(), String>,
+    pub result: Result<(), Arc<StorageError>>,
 }
 
 pub(crate) struct LogWriter {
@@ -145,7 +145,7 @@ struct State {
     done: mpsc::UnboundedSender<Synced>,
     stats: Arc<PeerStats>,
     /// Why the log failed, until `Resume`.
-    failed: Option<String>,
+    failed: Option<Arc<StorageError>>,
 }
 
 impl State {
@@ -181,7 +181,9 @@ impl State {
                             let _ = self.done.send(Synced {
                                 last,
                                 generation,
-                                result: Err("the log failed before this write".to_string()),
+                                result: Err(Arc::new(StorageError::Failed(
+                                    "the log failed before this write".to_string(),
+                                ))),
                             });
                         }
                         records.clear();
@@ -194,7 +196,7 @@ impl State {
             let start = Instant::now();
             match self.log.append(&records).and_then(|_| self.log.sync()) {
                 Ok(()) => self.stats.record_sync(n, start.elapsed()),
-                Err(e) => self.failed = Some(e.to_string()),
+                Err(e) => self.failed = Some(Arc::new(e)),
             }
         }
         for (last, generation) in reports {
@@ -236,7 +238,8 @@ mod tests {
         writer.barrier().await;
         for last in [2, 3] {
             let s = done.recv().await.expect("a report per write");
-            assert_eq!((s.last, s.result), (Zxid(last), Ok(())));
+            assert_eq!(s.last, Zxid(last));
+            assert!(s.result.is_ok(), "{:?}", s.result);
         }
         // One or two group commits (the writes may have been queued together), three records.
         assert!((1..=2).contains(&stats.syncs()), "{stats:?}");

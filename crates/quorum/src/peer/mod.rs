@@ -110,6 +110,9 @@ use crate::config::ZabConfig;
 use crate::membership::{Membership, MembershipError};
 use crate::transport::PeerTransport;
 
+/// Why a [`StateMachine`] refused a snapshot (its own error type, boxed).
+pub type RestoreError = Box<dyn std::error::Error + Send + Sync>;
+
 /// The replicated state: committed transactions are applied in zxid order.
 pub trait StateMachine: Send + 'static {
     /// Applies the committed transaction `zxid` (always above [`StateMachine::last_applied`]).
@@ -128,7 +131,7 @@ pub trait StateMachine: Send + 'static {
     /// Replaces the state with `data` taken at `zxid`. `restore(Zxid::ZERO, &Bytes::new())`
     /// must give the empty state (the driver uses it to rebuild from the log alone). `Err`
     /// (why) when `data` is not a state this machine can take: the state is then unchanged.
-    fn restore(&mut self, zxid: Zxid, data: &Bytes) -> Result<(), String>;
+    fn restore(&mut self, zxid: Zxid, data: &Bytes) -> Result<(), RestoreError>;
     /// The last applied zxid (`Zxid::ZERO` when empty).
     fn last_applied(&self) -> Zxid;
 
@@ -356,7 +359,7 @@ pub enum ProposeError {
     Stopped,
 }
 
-pub(crate) enum Request {
+pub(crate) enum PeerRequest {
     Propose(Bytes, oneshot::Sender<Result<Zxid, ProposeError>>),
     /// Fire and forget: proposed here if leading, forwarded to the leader if a serving learner.
     Submit(Bytes),
@@ -366,7 +369,7 @@ pub(crate) enum Request {
 /// Proposes through a peer task; cloneable.
 #[derive(Clone)]
 pub struct Proposer {
-    requests: mpsc::UnboundedSender<Request>,
+    requests: mpsc::UnboundedSender<PeerRequest>,
 }
 
 impl Proposer {
@@ -376,7 +379,7 @@ impl Proposer {
         data: Bytes,
     ) -> impl Future<Output = Result<Zxid, ProposeError>> + Send + 'static {
         let (tx, rx) = oneshot::channel();
-        let queued = self.requests.send(Request::Propose(data, tx)).is_ok();
+        let queued = self.requests.send(PeerRequest::Propose(data, tx)).is_ok();
         async move {
             if !queued {
                 return Err(ProposeError::Stopped);
@@ -387,14 +390,14 @@ impl Proposer {
 
     /// As [`PeerHandle::submit`].
     pub fn submit(&self, data: Bytes) -> bool {
-        self.requests.send(Request::Submit(data)).is_ok()
+        self.requests.send(PeerRequest::Submit(data)).is_ok()
     }
 }
 
 /// The handle of a running peer task.
 pub struct PeerHandle {
     me: ServerId,
-    requests: mpsc::UnboundedSender<Request>,
+    requests: mpsc::UnboundedSender<PeerRequest>,
     status: watch::Receiver<PeerStatus>,
     task: JoinHandle<()>,
     /// The log writer task: ends after the driver, once what it was given is written.
@@ -429,7 +432,7 @@ where
     let me = config.me;
     let (requests, rx) = mpsc::unbounded_channel();
     let stats = Arc::new(PeerStats::default());
-    let (driver, status, writer) = driver::Driver::new(
+    let (driver, status, writer) = driver::PeerDriver::new(
         config,
         verifier,
         members,
@@ -521,7 +524,7 @@ impl PeerHandle {
 
     /// Stops the task in an orderly way (streams closed, waiting proposals failed) and waits.
     pub async fn shutdown(self) {
-        let _ = self.requests.send(Request::Shutdown);
+        let _ = self.requests.send(PeerRequest::Shutdown);
         let _ = self.task.await;
         let _ = self.writer.await;
     }

@@ -1,11 +1,11 @@
 //! Executing the cores' commands ([`Command`]): messages are queued in the outbox and leave as
 //! one batch per peer at the end of the wakeup; applies are gathered; log records go to
 //! `Durability`; epochs, truncations and snapshots are storage work (`storage.rs`); role
-//! changes are recorded in `pending_look` for `settle`. [`Driver::flush`] then hands the
+//! changes are recorded in `pending_look` for `settle`. [`PeerDriver::flush`] then hands the
 //! wakeup's records to the writer and feeds the durability notices back to the role.
 
 use super::storage::EpochFile;
-use super::{Driver, Fatal, Role};
+use super::{CurrentRole, Fatal, PeerDriver};
 use crate::command::Command;
 use crate::messages::PeerMessage;
 use crate::transport::PeerTransport;
@@ -14,13 +14,13 @@ use paddock_election::ElectionTransport;
 use paddock_types::{ServerId, Zxid};
 use std::time::Instant;
 
-impl<T, E> Driver<T, E>
+impl<T, E> PeerDriver<T, E>
 where
     T: PeerTransport + 'static,
     E: ElectionTransport + Send + 'static,
 {
     /// Executes `commands` in order. Log commands are appended at once; the sync and every
-    /// durability notice wait for [`Driver::flush`], so a batch of inputs shares one sync.
+    /// durability notice wait for [`PeerDriver::flush`], so a batch of inputs shares one sync.
     pub(super) async fn execute(&mut self, commands: Vec<Command>) -> Result<(), Fatal> {
         // Applies are gathered and applied together; a command that reads or replaces the
         // applied state (or ends the role) first has them applied, and so does an error.
@@ -104,9 +104,9 @@ where
             }
             for n in notices {
                 let more = match &mut self.role {
-                    Role::Leading(l) => l.on_persisted(n),
-                    Role::Following { f, .. } => f.on_persisted(n),
-                    Role::Looking => Vec::new(),
+                    CurrentRole::Leading(l) => l.on_persisted(n),
+                    CurrentRole::Following { f, .. } => f.on_persisted(n),
+                    CurrentRole::Looking => Vec::new(),
                 };
                 self.execute(more).await?;
             }
@@ -115,7 +115,7 @@ where
 
     /// Queues `msg` for `to`, to leave with the rest of this wakeup's messages.
     pub(super) fn queue(&mut self, to: ServerId, msg: PeerMessage) {
-        if matches!(self.role, Role::Leading(_)) {
+        if matches!(self.role, CurrentRole::Leading(_)) {
             // Queued now, sent at the end of the wakeup: an early send time only shortens the
             // lease.
             self.lease.on_send(to, &msg, tokio::time::Instant::now());

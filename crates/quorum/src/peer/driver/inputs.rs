@@ -2,17 +2,17 @@
 //! taken with everything already queued behind it (up to [`MAX_BATCH`]) so that the log
 //! writes they cause share one sync.
 
-use super::{stop, Driver, Fatal, Role, MAX_BATCH};
+use super::{stop, CurrentRole, Fatal, PeerDriver, MAX_BATCH};
 use crate::leader::NotServing;
 use crate::messages::PeerMessage;
-use crate::peer::{ProposeError, Request};
+use crate::peer::{PeerRequest, ProposeError};
 use crate::transport::{PeerEvent, PeerTransport};
 use bytes::Bytes;
 use paddock_election::ElectionTransport;
 use paddock_types::{ServerId, Zxid};
 use tokio::sync::oneshot;
 
-impl<T, E> Driver<T, E>
+impl<T, E> PeerDriver<T, E>
 where
     T: PeerTransport + 'static,
     E: ElectionTransport + Send + 'static,
@@ -41,7 +41,7 @@ where
     /// wait and resend back-off count these ticks).
     pub(super) fn on_votes(&mut self) {
         self.read_votes();
-        if matches!(self.role, Role::Looking) {
+        if matches!(self.role, CurrentRole::Looking) {
             let out = self.election.tick();
             paddock_election::execute(self.me, &self.verifier, out, &mut self.etrans);
         }
@@ -51,9 +51,9 @@ where
         self.read_votes();
         let out = match &mut self.role {
             // The election ticks on its own, faster clock (`on_votes`).
-            Role::Looking => Vec::new(),
-            Role::Leading(l) => l.tick(),
-            Role::Following { f, .. } => f.tick(),
+            CurrentRole::Looking => Vec::new(),
+            CurrentRole::Leading(l) => l.tick(),
+            CurrentRole::Following { f, .. } => f.tick(),
         };
         self.execute(out).await?;
         self.dial_leader().await
@@ -74,7 +74,7 @@ where
     /// is not about to go LOOKING: only then may it forward writes and session reports.
     fn serving_learner_of(&self) -> Option<ServerId> {
         match &self.role {
-            Role::Following {
+            CurrentRole::Following {
                 leader,
                 stream_up: true,
                 ..
@@ -116,12 +116,12 @@ where
                 self.lease.forget(*p);
             }
             PeerEvent::Message(from, msg) => {
-                if matches!(self.role, Role::Leading(_)) {
+                if matches!(self.role, CurrentRole::Leading(_)) {
                     self.lease.on_receive(*from, msg);
                 }
             }
         }
-        if matches!(self.role, Role::Leading(_)) {
+        if matches!(self.role, CurrentRole::Leading(_)) {
             if let PeerEvent::Message(
                 from,
                 msg @ (PeerMessage::Forward { .. } | PeerMessage::Touch { .. }),
@@ -132,16 +132,16 @@ where
             }
         }
         let out = match &mut self.role {
-            Role::Looking => {
+            CurrentRole::Looking => {
                 self.early.hold(ev);
                 Vec::new()
             }
-            Role::Leading(l) => match ev {
+            CurrentRole::Leading(l) => match ev {
                 PeerEvent::Connected(_) => Vec::new(),
                 PeerEvent::Message(from, msg) => l.step(from, msg),
                 PeerEvent::Disconnected(p) => l.learner_disconnected(p),
             },
-            Role::Following {
+            CurrentRole::Following {
                 f,
                 leader,
                 stream_up,
@@ -174,7 +174,7 @@ where
     /// stream up that acked NEWLEADER (so it got, or is about to get, UPTODATE); a forward is
     /// proposed only while serving. Forwards of one batch share the batch's sync.
     async fn on_learner_request(&mut self, from: ServerId, msg: PeerMessage) -> Result<(), Fatal> {
-        let Role::Leading(l) = &self.role else {
+        let CurrentRole::Leading(l) = &self.role else {
             unreachable!("checked by the caller");
         };
         if !self.connected.contains(&from) || !l.is_synced_learner(from) {
@@ -194,7 +194,7 @@ where
     /// Proposes `data` (submitted at `origin`) if this peer leads and serves; nobody waits for
     /// the outcome. Otherwise drops it: the origin learns of the failure by the role change.
     async fn propose_unwaited(&mut self, data: Bytes, origin: ServerId) -> Result<(), Fatal> {
-        let Role::Leading(l) = &mut self.role else {
+        let CurrentRole::Leading(l) = &mut self.role else {
             unreachable!("only a leader proposes");
         };
         if !self.serving || self.pending_look.is_some() {
@@ -215,14 +215,14 @@ where
     }
 
     /// `first` and every request already queued behind it (up to [`MAX_BATCH`]).
-    pub(super) async fn on_requests(&mut self, first: Request) -> Result<(), Fatal> {
+    pub(super) async fn on_requests(&mut self, first: PeerRequest) -> Result<(), Fatal> {
         let mut next = Some(first);
         let mut n = 0;
         while let Some(req) = next.take() {
             match req {
-                Request::Propose(data, tx) => self.on_propose(data, tx).await?,
-                Request::Submit(data) => self.on_submit(data).await?,
-                Request::Shutdown => {
+                PeerRequest::Propose(data, tx) => self.on_propose(data, tx).await?,
+                PeerRequest::Submit(data) => self.on_submit(data).await?,
+                PeerRequest::Shutdown => {
                     self.stop = true;
                     return Ok(());
                 }
@@ -237,7 +237,7 @@ where
 
     /// A local fire-and-forget submission: proposed if leading, forwarded if a serving learner.
     async fn on_submit(&mut self, data: Bytes) -> Result<(), Fatal> {
-        if matches!(self.role, Role::Leading(_)) {
+        if matches!(self.role, CurrentRole::Leading(_)) {
             return self.propose_unwaited(data, self.me).await;
         }
         match self.serving_learner_of() {
@@ -253,7 +253,7 @@ where
         tx: oneshot::Sender<Result<Zxid, ProposeError>>,
     ) -> Result<(), Fatal> {
         let leader = self.current_leader();
-        let Role::Leading(l) = &mut self.role else {
+        let CurrentRole::Leading(l) = &mut self.role else {
             let _ = tx.send(Err(ProposeError::NotLeader { leader }));
             return Ok(());
         };

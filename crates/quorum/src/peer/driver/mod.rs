@@ -38,7 +38,7 @@ use super::log_writer::{LogWriter, Synced};
 use super::record_cache::RecordCache;
 use super::stats::{CommitClock, PeerStats};
 use super::{
-    Lease, PeerConfig, PeerRole, PeerStatus, PeerStorage, ProposeError, Request, StateMachine,
+    Lease, PeerConfig, PeerRequest, PeerRole, PeerStatus, PeerStorage, ProposeError, StateMachine,
 };
 use crate::follower::Follower;
 use crate::leader::Leader;
@@ -104,7 +104,7 @@ impl From<Lost> for Fatal {
 }
 
 /// What the peer does now, with the core that runs it.
-enum Role {
+enum CurrentRole {
     Looking,
     Leading(Box<Leader>),
     Following {
@@ -124,11 +124,11 @@ enum Input {
     Votes,
     Synced(Option<Synced>),
     Peer(Option<PeerEvent>),
-    Request(Option<Request>),
+    Request(Option<PeerRequest>),
 }
 
 /// The state of one peer's role loop.
-pub(crate) struct Driver<T, E> {
+pub(crate) struct PeerDriver<T, E> {
     me: ServerId,
     config: PeerConfig,
     /// Who votes (the election counts quorums with it).
@@ -141,9 +141,9 @@ pub(crate) struct Driver<T, E> {
     /// The replicated state. Lent to blocking work now and then (`storage.rs`).
     sm: Box<dyn StateMachine>,
     /// `Proposer` / `PeerHandle` calls, in call order.
-    requests: mpsc::UnboundedReceiver<Request>,
+    requests: mpsc::UnboundedReceiver<PeerRequest>,
     status: watch::Sender<PeerStatus>,
-    role: Role,
+    role: CurrentRole,
     /// The latest election: running while LOOKING; decided, it keeps answering LOOKING peers.
     election: Election,
     /// Peer events received while LOOKING, replayed if we end up LEADING.
@@ -189,7 +189,7 @@ pub(crate) struct Driver<T, E> {
     storage_failure: Option<String>,
 }
 
-impl<T, E> Driver<T, E>
+impl<T, E> PeerDriver<T, E>
 where
     T: PeerTransport + 'static,
     E: ElectionTransport + Send + 'static,
@@ -203,7 +203,7 @@ where
         transport: T,
         etrans: E,
         sm: Box<dyn StateMachine>,
-        requests: mpsc::UnboundedReceiver<Request>,
+        requests: mpsc::UnboundedReceiver<PeerRequest>,
         stats: Arc<PeerStats>,
     ) -> Result<
         (
@@ -244,7 +244,7 @@ where
             lease: Lease::NotLeading,
             storage_failure: None,
         });
-        let mut d = Driver {
+        let mut d = PeerDriver {
             me,
             config,
             verifier,
@@ -255,7 +255,7 @@ where
             sm,
             requests,
             status,
-            role: Role::Looking,
+            role: CurrentRole::Looking,
             election,
             early: EarlyEvents::default(),
             connected: BTreeSet::new(),

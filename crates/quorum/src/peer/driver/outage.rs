@@ -3,7 +3,7 @@
 //! with a growing back-off; recovered, it rebuilds what it applied from what is durable and
 //! elects again.
 
-use super::{stop, Driver, Fatal};
+use super::{stop, Fatal, PeerDriver};
 use crate::transport::PeerTransport;
 use paddock_election::{Election, ElectionTransport};
 use paddock_types::Zxid;
@@ -13,14 +13,14 @@ use std::time::Duration;
 const RECOVER_BACKOFF_FIRST: Duration = Duration::from_millis(100);
 const RECOVER_BACKOFF_MAX: Duration = Duration::from_secs(2);
 
-impl<T, E> Driver<T, E>
+impl<T, E> PeerDriver<T, E>
 where
     T: PeerTransport + 'static,
     E: ElectionTransport + Send + 'static,
 {
     /// Storage failed: leave the role (clients are dropped by the role change) and sit out of
     /// elections — an election that is not started neither votes nor answers — until
-    /// [`Driver::try_recover_storage`] succeeds.
+    /// [`PeerDriver::try_recover_storage`] succeeds.
     pub(super) async fn out_of_service(&mut self, why: String) {
         tracing::error!(me = %self.me, error = %why, "storage failed: leaving the ensemble until the txn log can write again");
         self.leave_role().await;

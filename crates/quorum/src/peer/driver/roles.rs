@@ -1,18 +1,18 @@
-//! Role transitions: [`Driver::settle`] runs after every input and performs what the handlers
+//! CurrentRole transitions: [`PeerDriver::settle`] runs after every input and performs what the handlers
 //! recorded (go LOOKING, the election decided, early events to replay); entering a role starts
 //! from a drained, fully applied log; leaving one closes its streams and fails what waited.
 
-use super::{fatal, Driver, Fatal, Role};
+use super::{fatal, CurrentRole, Fatal, PeerDriver};
 use crate::follower::Follower;
 use crate::leader::Leader;
 use crate::lease::LeaseTracker;
 use crate::peer::ProposeError;
 use crate::transport::PeerTransport;
-use paddock_election::{Election, ElectionTransport, Role as ElectedRole};
+use paddock_election::{ElectedRole, Election, ElectionTransport};
 use paddock_storage::StorageError;
 use paddock_types::Zxid;
 
-impl<T, E> Driver<T, E>
+impl<T, E> PeerDriver<T, E>
 where
     T: PeerTransport + 'static,
     E: ElectionTransport + Send + 'static,
@@ -27,7 +27,7 @@ where
                 self.start_election()?;
                 continue;
             }
-            if matches!(self.role, Role::Looking) && self.election.decision().is_some() {
+            if matches!(self.role, CurrentRole::Looking) && self.election.decision().is_some() {
                 self.enter_role().await?;
                 continue;
             }
@@ -95,7 +95,7 @@ where
                     history,
                 );
                 let out = leader.start();
-                self.role = Role::Leading(Box::new(leader));
+                self.role = CurrentRole::Leading(Box::new(leader));
                 self.early.lead();
                 self.execute(out).await?;
             }
@@ -116,7 +116,7 @@ where
                     current,
                     last,
                 );
-                self.role = Role::Following {
+                self.role = CurrentRole::Following {
                     f: Box::new(f),
                     leader,
                     observer,
@@ -131,7 +131,7 @@ where
 
     /// Following and not connected yet: dial the leader, register on success.
     pub(super) async fn dial_leader(&mut self) -> Result<(), Fatal> {
-        let Role::Following {
+        let CurrentRole::Following {
             leader, dialled, ..
         } = &self.role
         else {
@@ -144,7 +144,7 @@ where
         self.send_outbox().await;
         match self.transport.connect(leader).await {
             Ok(()) => {
-                let Role::Following { f, dialled, .. } = &mut self.role else {
+                let CurrentRole::Following { f, dialled, .. } = &mut self.role else {
                     unreachable!("role checked above");
                 };
                 *dialled = true;
@@ -161,7 +161,7 @@ where
     /// UPTODATE from an established leader: a recovering server now holds that leader's
     /// history, and votes again.
     pub(super) async fn synced_as_learner(&mut self) -> Result<(), Fatal> {
-        if !self.recovering || !matches!(self.role, Role::Following { .. }) {
+        if !self.recovering || !matches!(self.role, CurrentRole::Following { .. }) {
             return Ok(());
         }
         if let Some(flag) = self.config.resync_flag.clone() {
@@ -180,16 +180,16 @@ where
         // Durability reports still in flight belong to the role that ends.
         self.durability.role_ended();
         self.logged_at.clear();
-        match std::mem::replace(&mut self.role, Role::Looking) {
-            Role::Looking => {}
-            Role::Leading(_) => {
+        match std::mem::replace(&mut self.role, CurrentRole::Looking) {
+            CurrentRole::Looking => {}
+            CurrentRole::Leading(_) => {
                 for p in std::mem::take(&mut self.connected) {
                     // What this wakeup queued leaves before the streams close.
                     self.send_outbox().await;
                     self.transport.disconnect(p).await;
                 }
             }
-            Role::Following { leader, .. } => {
+            CurrentRole::Following { leader, .. } => {
                 self.send_outbox().await;
                 self.transport.disconnect(leader).await
             }

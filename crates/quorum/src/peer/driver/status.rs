@@ -2,7 +2,7 @@
 //! round or synced learners, and the leader's lease (`crate::lease`), judged by readers against
 //! tokio's clock.
 
-use super::{Driver, Role};
+use super::{CurrentRole, PeerDriver};
 use crate::lease::LeaseBase;
 use crate::peer::{Lease, PeerRole, PeerStatus};
 use crate::transport::PeerTransport;
@@ -10,25 +10,25 @@ use paddock_election::ElectionTransport;
 use paddock_types::ServerId;
 use std::time::Duration;
 
-impl<T, E> Driver<T, E>
+impl<T, E> PeerDriver<T, E>
 where
     T: PeerTransport + 'static,
     E: ElectionTransport + Send + 'static,
 {
     pub(super) fn current_leader(&self) -> Option<ServerId> {
         match &self.role {
-            Role::Looking => None,
-            Role::Leading(_) => Some(self.me),
-            Role::Following { leader, .. } => Some(*leader),
+            CurrentRole::Looking => None,
+            CurrentRole::Leading(_) => Some(self.me),
+            CurrentRole::Following { leader, .. } => Some(*leader),
         }
     }
 
     pub(super) fn publish(&self) {
         let role = match &self.role {
-            Role::Looking => PeerRole::Looking,
-            Role::Leading(_) => PeerRole::Leading,
-            Role::Following { observer: true, .. } => PeerRole::Observing,
-            Role::Following { .. } => PeerRole::Following,
+            CurrentRole::Looking => PeerRole::Looking,
+            CurrentRole::Leading(_) => PeerRole::Leading,
+            CurrentRole::Following { observer: true, .. } => PeerRole::Observing,
+            CurrentRole::Following { .. } => PeerRole::Following,
         };
         let new = PeerStatus {
             role,
@@ -38,7 +38,7 @@ where
             last_committed: self.sm.last_applied(),
             round: self.election.round(),
             synced_followers: match &self.role {
-                Role::Leading(l) if self.serving => l.synced_learners(),
+                CurrentRole::Leading(l) if self.serving => l.synced_learners(),
                 _ => Vec::new(),
             },
             lease: self.lease_now(),
@@ -62,7 +62,7 @@ where
     /// The lease a serving leader holds now (crate::lease): until its freshest quorum's
     /// oldest probe send time plus the lease duration.
     fn lease_now(&self) -> Lease {
-        let Role::Leading(l) = &self.role else {
+        let CurrentRole::Leading(l) = &self.role else {
             return Lease::NotLeading;
         };
         if !self.serving {

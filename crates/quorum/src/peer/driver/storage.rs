@@ -9,11 +9,11 @@
 //! the writer, its report, `Persisted::Log`, `Apply` (found in the cache, gathered), one
 //! `apply_batch` — never leaves the loop's task except through the writer.
 
-use super::{fatal, stop, Driver, Fatal, StateMachine};
+use super::{fatal, stop, Fatal, PeerDriver, StateMachine};
 use crate::command::Persisted;
 use crate::messages::PeerMessage;
 use crate::peer::log_writer::Synced;
-use crate::peer::PeerStorage;
+use crate::peer::{PeerStorage, RestoreError};
 use crate::transport::PeerTransport;
 use bytes::Bytes;
 use paddock_election::ElectionTransport;
@@ -29,7 +29,7 @@ pub(super) enum EpochFile {
     Current,
 }
 
-impl<T, E> Driver<T, E>
+impl<T, E> PeerDriver<T, E>
 where
     T: PeerTransport + 'static,
     E: ElectionTransport + Send + 'static,
@@ -106,7 +106,7 @@ where
         Ok(())
     }
 
-    /// An `Apply(zxid)`: queued in `applies` (applied together by [`Driver::flush_applies`],
+    /// An `Apply(zxid)`: queued in `applies` (applied together by [`PeerDriver::flush_applies`],
     /// so a group commit's worth takes the state machine's lock once). The data comes from the
     /// cache of logged records, or, for a record logged before this role, from the log.
     pub(super) async fn queue_apply(
@@ -145,7 +145,7 @@ where
         Ok(())
     }
 
-    /// Applies what [`Driver::queue_apply`] gathered, then answers the proposals waiting for
+    /// Applies what [`PeerDriver::queue_apply`] gathered, then answers the proposals waiting for
     /// them and times their commits.
     pub(super) fn flush_applies(&mut self, applies: &mut Vec<(Zxid, Bytes)>) {
         let Some(&(last, _)) = applies.last() else {
@@ -257,10 +257,10 @@ where
         let synced = &mut self.synced;
         self.durability
             .quiesced(std::iter::from_fn(|| synced.try_recv().ok()))
-            .map_err(Fatal::Storage)
+            .map_err(fatal)
     }
 
-    /// [`Driver::quiesce`], and what was logged is reported durable now (the log is about to
+    /// [`PeerDriver::quiesce`], and what was logged is reported durable now (the log is about to
     /// be read).
     pub(super) async fn drain(&mut self) -> Result<(), Fatal> {
         self.quiesce().await?;
@@ -273,7 +273,7 @@ where
     pub(super) fn on_synced(&mut self, first: Synced) -> Result<(), Fatal> {
         let mut next = Some(first);
         while let Some(s) = next.take() {
-            self.durability.on_report(&s).map_err(Fatal::Storage)?;
+            self.durability.on_report(&s).map_err(fatal)?;
             next = self.synced.try_recv().ok();
         }
         Ok(())
@@ -281,7 +281,7 @@ where
 }
 
 /// Stands in for the state machine while it is lent to blocking work
-/// ([`Driver::with_machine`]): the loop awaits that work, so nothing uses this, unless the work
+/// ([`PeerDriver::with_machine`]): the loop awaits that work, so nothing uses this, unless the work
 /// was lost, and then the peer stops with this in place (an empty state).
 struct Lent;
 
@@ -292,7 +292,7 @@ impl StateMachine for Lent {
         Bytes::new()
     }
 
-    fn restore(&mut self, _: Zxid, _: &Bytes) -> Result<(), String> {
+    fn restore(&mut self, _: Zxid, _: &Bytes) -> Result<(), RestoreError> {
         Err("the state machine is lent to blocking work".into())
     }
 
@@ -356,7 +356,7 @@ fn install_snapshot(
     storage: &PeerStorage,
     zxid: Zxid,
     data: &Bytes,
-) -> Result<Result<(), String>, Fatal> {
+) -> Result<Result<(), RestoreError>, Fatal> {
     if let Err(e) = sm.restore(zxid, data) {
         return Ok(Err(e));
     }
