@@ -111,5 +111,12 @@ impl Processor {
         for s in sh.sessions.all() {
             s.lock().conn = None;
         }
+        // A snapshot being written holds the storage (and the data directory's lock): let it
+        // finish, so the directory can be opened again as soon as this returns (a restart in
+        // the same process). Bounded: a stuck disk must not hang the shutdown forever.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while lock(&sh.snap).writing() && std::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
     }
 }

@@ -26,6 +26,12 @@ pub(crate) struct SnapState {
 }
 
 impl SnapState {
+    /// Whether a snapshot thread is still writing (it holds the storage, and with it the data
+    /// directory's lock, until it ends).
+    pub(crate) fn writing(&self) -> bool {
+        self.running.load(Ordering::SeqCst)
+    }
+
     pub(crate) fn new(cfg: &ProcessorConfig) -> SnapState {
         let mut rng = rand::rngs::StdRng::seed_from_u64(cfg.seed);
         let half = (cfg.snap_count / 2).max(1);
