@@ -6,13 +6,18 @@
         data, stat = s.get_data("/app", watch=True)
 """
 
-from .errors import (BadArgumentsError, BadVersionError, ConnectionLossError, MarshallingError,
-                     NoChildrenForEphemeralsError, NodeExistsError, NoNodeError, NotEmptyError,
-                     OperationTimeoutError, PaddockError, SessionExpiredError, SessionMovedError,
-                     ThrottledError, code_name)
+from .acl import (ACL, ANYONE_ID_UNSAFE, AUTH_IDS, CREATOR_ALL_ACL, OPEN_ACL_UNSAFE, READ_ACL_UNSAFE, Id,
+                  Permissions, make_acl, make_digest_acl, make_digest_acl_credential)
+from .errors import (AuthFailedError, BadArgumentsError, BadVersionError, ConnectionLossError,
+                     InvalidACLError, MarshallingError, NoAuthError, NoChildrenForEphemeralsError,
+                     NodeExistsError, NoNodeError, NotEmptyError, OperationTimeoutError, PaddockError,
+                     SessionExpiredError, SessionMovedError, ThrottledError, code_name)
 from .session import Op, Session, Stat, WatchEvent, connect, pb
 
 __all__ = ["connect", "Session", "Op", "Stat", "WatchEvent", "PaddockError", "code_name", "pb",
-           "BadArgumentsError", "BadVersionError", "ConnectionLossError", "MarshallingError",
-           "NoChildrenForEphemeralsError", "NodeExistsError", "NoNodeError", "NotEmptyError",
-           "OperationTimeoutError", "SessionExpiredError", "SessionMovedError", "ThrottledError"]
+           "ACL", "Id", "Permissions", "ANYONE_ID_UNSAFE", "AUTH_IDS", "OPEN_ACL_UNSAFE",
+           "READ_ACL_UNSAFE", "CREATOR_ALL_ACL", "make_acl", "make_digest_acl", "make_digest_acl_credential",
+           "AuthFailedError", "BadArgumentsError", "BadVersionError", "ConnectionLossError",
+           "InvalidACLError", "MarshallingError", "NoAuthError", "NoChildrenForEphemeralsError",
+           "NodeExistsError", "NoNodeError", "NotEmptyError", "OperationTimeoutError",
+           "SessionExpiredError", "SessionMovedError", "ThrottledError"]

@@ -7,6 +7,10 @@ the handshake, then pipelined requests answered in request order (paired by xid)
 Threads: gRPC consumes a request iterator backed by a queue.Queue; a reader thread walks the
 response iterator and completes one Future per request; a pinger sends PingRequest when the
 session has been idle for timeout/3; an optional event thread calls the watcher callback.
+
+Authentication: credentials added with add_auth() (or given as `auth_data`) are remembered and
+sent again, before anything else, when the session is resumed on a new stream
+(`connect(target, **old.detach())`), as ZooKeeper clients do after a reconnect.
 """
 
 import collections
@@ -19,7 +23,9 @@ from dataclasses import dataclass, fields
 import grpc
 
 from ._proto import load
-from .errors import ConnectionLossError, OperationTimeoutError, PaddockError, SessionExpiredError
+from .acl import ACL, Id, acl_list_proto, acls_proto
+from .errors import (AuthFailedError, ConnectionLossError, OperationTimeoutError, PaddockError,
+                     SessionExpiredError)
 
 pb, pb_grpc = load()
 
@@ -28,6 +34,11 @@ ERROR_CODE_METADATA = "paddock-error-code"
 # Which outstanding watches an event fires (and so clears), by EventType number: created / data
 # changed fire data and exist watches, children changed fires child watches, deleted fires all.
 _FIRES = {1: ("data", "exist"), 3: ("data", "exist"), 4: ("child",), 2: ("data", "exist", "child")}
+
+# The KeeperState a SessionClosed error code leaves the session in (see Session.state). A session
+# moved to another stream lives on: for this stream it is just a disconnect.
+_CLOSED_STATE = {0: pb.KEEPER_STATE_CLOSED, -112: pb.KEEPER_STATE_EXPIRED, -115: pb.KEEPER_STATE_AUTH_FAILED,
+                 -118: pb.KEEPER_STATE_DISCONNECTED}
 
 
 @dataclass(frozen=True)
@@ -73,12 +84,17 @@ def _bytes(data) -> bytes:
     return data.encode() if isinstance(data, str) else bytes(data)
 
 
+def _create(path, data, ephemeral, sequential, acl):
+    """A CreateRequest; `acl` None leaves the field unset (world:anyone:cdrwa)."""
+    return pb.CreateRequest(path=path, data=_bytes(data), mode=_mode(ephemeral, sequential), acl=acl_list_proto(acl))
+
+
 class Op:
     """Builders for the ops of Session.multi()."""
 
     @staticmethod
-    def create(path, data=b"", ephemeral=False, sequential=False):
-        return pb.MultiOp(create=pb.CreateRequest(path=path, data=_bytes(data), mode=_mode(ephemeral, sequential)))
+    def create(path, data=b"", ephemeral=False, sequential=False, acl=None):
+        return pb.MultiOp(create=_create(path, data, ephemeral, sequential, acl))
 
     @staticmethod
     def delete(path, version=-1):
@@ -122,11 +138,19 @@ class Session:
     queue `self.events`, in stream order; None is queued when the stream ends.
     To resume the session on a new stream: `connect(target, **old.detach())`. That also passes
     the watches still outstanding (`data_watches`, `exist_watches`, `child_watches`), so they
-    survive a move to another server (client.proto, ConnectRequest).
+    survive a move to another server (client.proto, ConnectRequest), and the credentials added
+    so far (`auth_data`, a list of (scheme, credential)), sent again by AddAuth right after the
+    handshake. `auth_data` given for a new session authenticates it before connect() returns
+    (kazoo's `auth_data`).
+
+    `state` is ZooKeeper's KeeperState number: SYNC_CONNECTED while the stream is open, then
+    CLOSED, EXPIRED or AUTH_FAILED when the server ended the session (`closed_reason` holds its
+    SessionClosed; later calls raise the matching error), or DISCONNECTED when only the stream
+    ended (the session may be resumed).
     """
 
     def __init__(self, target, timeout_ms=10000, *, session_id=0, password=b"", last_zxid_seen=0,
-                 data_watches=(), exist_watches=(), child_watches=(),
+                 data_watches=(), exist_watches=(), child_watches=(), auth_data=(),
                  watcher=None, connect_timeout=10.0, request_timeout=30.0):
         self.target, self.request_timeout = target, request_timeout
         self.events: "queue.Queue[WatchEvent | None]" = queue.Queue()
@@ -143,6 +167,8 @@ class Session:
         # Outstanding watches by kind ("data", "exist", "child"): set when a watching request is
         # answered OK, cleared by the event that fires them; updated on the reader thread only.
         self._watches = {"data": set(data_watches), "exist": set(exist_watches), "child": set(child_watches)}
+        # Credentials (scheme, credential) the server accepted, in order: re-sent on a resume.
+        self._auth: list[tuple[str, str | bytes]] = []
 
         self._channel = grpc.insecure_channel(target, options=[("grpc.max_receive_message_length", -1)])
         self._out.put(pb.ClientMessage(connect=pb.ConnectRequest(
@@ -163,6 +189,12 @@ class Session:
         self.session_id, self.password, self.timeout_ms = hello.session_id, hello.password, hello.timeout_ms
         self.last_zxid = max(self.last_zxid, hello.zxid)
         threading.Thread(target=self._ping_loop, name="paddock-pinger", daemon=True).start()
+        try:  # before any request of the caller's: FIFO makes them run authenticated
+            for fut in [self.add_auth_async(scheme, cred) for scheme, cred in auth_data]:
+                self._wait(fut)
+        except PaddockError:
+            self._teardown()
+            raise
         if watcher is not None:
             threading.Thread(target=self._event_loop, args=(watcher,), name="paddock-events", daemon=True).start()
 
@@ -270,13 +302,13 @@ class Session:
 
     # -- the operations ----------------------------------------------------------------------------
 
-    def create_async(self, path, data=b"", ephemeral=False, sequential=False) -> Future:
-        req = pb.CreateRequest(path=path, data=_bytes(data), mode=_mode(ephemeral, sequential))
-        return self._send("create", req, lambda r: r.create.path)
+    def create_async(self, path, data=b"", ephemeral=False, sequential=False, acl=None) -> Future:
+        return self._send("create", _create(path, data, ephemeral, sequential, acl), lambda r: r.create.path)
 
-    def create(self, path: str, data=b"", ephemeral=False, sequential=False) -> str:
-        """Creates a node; returns its actual path (with the sequence number if sequential)."""
-        return self._wait(self.create_async(path, data, ephemeral, sequential))
+    def create(self, path: str, data=b"", ephemeral=False, sequential=False, acl=None) -> str:
+        """Creates a node; returns its actual path (with the sequence number if sequential).
+        `acl`: a list of ACL entries; None (the default) gives world:anyone:cdrwa."""
+        return self._wait(self.create_async(path, data, ephemeral, sequential, acl))
 
     def delete_async(self, path, version=-1) -> Future:
         return self._send("delete", pb.DeleteRequest(path=path, version=version), lambda r: None)
@@ -343,6 +375,61 @@ class Session:
         Stat or None). On failure raises the failing op's PaddockError with `.results`, every op's code."""
         return self._wait(self.multi_async(ops))
 
+    def get_acls_async(self, path) -> Future:
+        return self._send("get_acl", pb.GetAclRequest(path=path),
+                          lambda r: ([ACL.of(a) for a in r.get_acl.acl], Stat.of(r.get_acl.stat)))
+
+    def get_acls(self, path: str) -> tuple[list[ACL], Stat]:
+        """The node's ACL and Stat (needs READ or ADMIN; without ADMIN digest ids read `user:x`)."""
+        return self._wait(self.get_acls_async(path))
+
+    def set_acls_async(self, path, acls, version=-1) -> Future:
+        req = pb.SetAclRequest(path=path, acl=acls_proto(acls), version=version)
+        return self._send("set_acl", req, lambda r: Stat.of(r.set_acl.stat))
+
+    def set_acls(self, path: str, acls, version: int = -1) -> Stat:
+        """Replaces the node's ACL (needs ADMIN). `version` is checked against Stat.aversion."""
+        return self._wait(self.set_acls_async(path, acls, version))
+
+    def add_auth_async(self, scheme, credential) -> Future:
+        def remember(r):
+            with self._lock:
+                if (scheme, credential) not in self._auth:
+                    self._auth.append((scheme, credential))
+        return self._send("add_auth", pb.AddAuthRequest(scheme=scheme, auth=_bytes(credential)), remember)
+
+    def add_auth(self, scheme: str, credential: str | bytes) -> None:
+        """Authenticates the session, e.g. add_auth("digest", "alice:secret"). If the server refuses
+        the credentials (unknown scheme, malformed credentials) it raises AuthFailedError and the
+        session is over: the server ends it, and by then `state` is AUTH_FAILED."""
+        try:
+            self._wait(self.add_auth_async(scheme, credential))
+        except AuthFailedError:
+            self._stopped.wait(self.request_timeout)  # SessionClosed{-115} follows: report it
+            raise
+
+    def who_am_i_async(self) -> Future:
+        return self._send("who_am_i", pb.WhoAmIRequest(), lambda r: [Id.of(i) for i in r.who_am_i.ids])
+
+    def who_am_i(self) -> list[Id]:
+        """Every id the session is authenticated as: the stream's (ip:...) and those added."""
+        return self._wait(self.who_am_i_async())
+
+    @property
+    def auth_data(self) -> list[tuple[str, str | bytes]]:
+        """The credentials the server accepted so far, in order (re-sent on a resume)."""
+        with self._lock:
+            return list(self._auth)
+
+    @property
+    def state(self) -> int:
+        """ZooKeeper's KeeperState number (pb.KEEPER_STATE_...); see the class doc."""
+        if not self._stopped.is_set():
+            return pb.KEEPER_STATE_SYNC_CONNECTED
+        if self.closed_reason is None:
+            return pb.KEEPER_STATE_DISCONNECTED
+        return _CLOSED_STATE.get(self.closed_reason.error, pb.KEEPER_STATE_EXPIRED)
+
     def ping_async(self) -> Future:
         return self._send("ping", pb.PingRequest(), lambda r: None)
 
@@ -367,7 +454,8 @@ class Session:
         w = self.outstanding_watches()
         return dict(session_id=self.session_id, password=self.password,
                     timeout_ms=self.timeout_ms, last_zxid_seen=self.last_zxid,
-                    data_watches=w["data"], exist_watches=w["exist"], child_watches=w["child"])
+                    data_watches=w["data"], exist_watches=w["exist"], child_watches=w["child"],
+                    auth_data=self.auth_data)
 
     def outstanding_watches(self) -> dict:
         """The watches set and not fired yet: {"data": [paths], "exist": [...], "child": [...]}."""

@@ -33,6 +33,9 @@ pub struct ConnectRequest {
     pub last_zxid_seen: Zxid,
     /// Who is connecting (peer address), for logs and per-client limits.
     pub peer: String,
+    /// The ids the connection itself proves, for ACL checks: `ip:<address>` of the peer, and
+    /// `x509:<subject>` of a verified client certificate. Decided by the transport.
+    pub conn_ids: Vec<paddock_types::Id>,
     /// Watches the client still holds, to set again on this server (ZooKeeper's SetWatches),
     /// relative to `last_zxid_seen`. Empty for a new client.
     pub set_watches: SetWatches,

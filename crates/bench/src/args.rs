@@ -3,6 +3,7 @@
 //! [`Args`] is what clap parses; [`Args::validate`] turns it into a [`Config`] or refuses it with
 //! a message that names the flag, so an impossible run never starts.
 
+use paddock_client::{digest, perms, Acl, Id};
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
@@ -134,6 +135,12 @@ pub struct Args {
     /// Session timeout asked of the server, ms (it clamps it to its min/max, 4-40 s by default).
     #[arg(long, value_name = "MS", default_value_t = 30_000)]
     pub session_timeout_ms: u32,
+
+    /// Authenticate every session with `addauth digest USER:PASSWORD` and give every node the
+    /// run creates the ACL `digest:USER:<hash>:cdrwa`, so each request pays an ACL check that
+    /// is not the default open one (to measure what ACLs cost).
+    #[arg(long, value_name = "USER:PASSWORD")]
+    pub digest: Option<String>,
 }
 
 /// When the run stops.
@@ -164,10 +171,20 @@ pub struct Config {
     pub keep: bool,
     pub quiet: bool,
     pub session_timeout_ms: i32,
+    /// `--digest`: the credentials every session authenticates with.
+    pub digest: Option<String>,
 }
 
 impl Config {
     /// The server of session `i` (round-robin).
+    /// The ACL of every node the run creates: the `--digest` user's, or open.
+    pub fn acl(&self) -> Vec<Acl> {
+        match self.digest.as_deref().and_then(digest) {
+            Some(id) => vec![Acl::new(perms::ALL, Id::new("digest", id))],
+            None => Acl::open(),
+        }
+    }
+
     pub fn server_of(&self, i: usize) -> &str {
         &self.servers[i % self.servers.len()]
     }
@@ -285,6 +302,11 @@ impl Args {
             keep: self.keep,
             quiet: self.quiet,
             session_timeout_ms,
+            digest: match &self.digest {
+                Some(d) if d.split_once(':').is_some_and(|(u, _)| !u.is_empty()) => Some(d.clone()),
+                Some(d) => return Err(format!("--digest must be USER:PASSWORD, got {d:?}")),
+                None => None,
+            },
         })
     }
 }
@@ -354,6 +376,19 @@ mod tests {
         );
         assert_eq!(c.session_timeout_ms, 30_000);
         assert!(!c.json && !c.keep);
+    }
+
+    #[test]
+    fn digest_gives_every_node_the_users_acl() {
+        let c = parse(&["--duration", "1", "--digest", "bench:pw"]).unwrap();
+        assert_eq!(c.digest.as_deref(), Some("bench:pw"));
+        let id = digest("bench:pw").unwrap();
+        assert_eq!(c.acl(), vec![Acl::new(perms::ALL, Id::new("digest", id))]);
+        assert_eq!(parse(&["--duration", "1"]).unwrap().acl(), Acl::open());
+        for bad in ["nocolon", ":pw"] {
+            let e = parse(&["--duration", "1", "--digest", bad]).unwrap_err();
+            assert!(e.contains("USER:PASSWORD"), "{e}");
+        }
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //!  all done ──▶ merge Recorders ──▶ cleanup session deletes children + parent (unless --keep)
 //! ```
 
+use paddock_client::Acl;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -162,6 +163,7 @@ async fn measure(
             quota: cfg.quota_of(index),
             rate: cfg.rate.map(|r| (r, cfg.sessions)),
             shared: shared.clone(),
+            acl: cfg.acl(),
         };
         let start = start_rx.clone();
         workers.spawn(w.run(session, gen, start));
@@ -187,7 +189,13 @@ async fn connect_all(cfg: &Config) -> anyhow::Result<Vec<Client>> {
     for i in 0..cfg.sessions {
         let server = cfg.server_of(i).to_string();
         let timeout = cfg.session_timeout_ms;
-        set.spawn(async move { (i, session::connect(&server, timeout).await) });
+        let digest = cfg.digest.clone();
+        set.spawn(async move {
+            (
+                i,
+                session::connect(&server, timeout, digest.as_deref()).await,
+            )
+        });
     }
     let mut slots: Vec<Option<Client>> = (0..cfg.sessions).map(|_| None).collect();
     let mut failures = Vec::new();
@@ -247,6 +255,8 @@ struct Worker {
     /// `--rate` and the number of sessions sharing it (open loop), or `None`.
     rate: Option<(f64, usize)>,
     shared: Arc<Shared>,
+    /// The ACL of the nodes this session creates (`--digest`).
+    acl: Vec<Acl>,
 }
 
 impl Worker {
@@ -275,7 +285,7 @@ impl Worker {
             |sent| self.more(sent, deadline),
             || {
                 let (kind, req) = gen.next_op();
-                send(&client, kind, Instant::now(), req)
+                send(&client, kind, Instant::now(), req, &self.acl)
             },
             |answered, in_flight| match answered {
                 Answered::Ok => {
@@ -314,10 +324,11 @@ async fn send(
     kind: OpKind,
     at: Instant,
     req: BenchOp,
+    acl: &[Acl],
 ) -> (OpKind, Instant, Answered) {
     let result = match req {
         BenchOp::Create { path, data } => client
-            .create(&path, data, CreateMode::PersistentSequential)
+            .create_with_acl(&path, data, CreateMode::PersistentSequential, acl.to_vec())
             .await
             .map(drop),
         BenchOp::SetData { path, data } => client.set_data(&path, data, -1).await.map(drop),
@@ -367,10 +378,16 @@ fn answer<T>(r: Result<T, Error>) -> Result<Result<T, Error>, SessionError> {
 
 /// Creates the parent and the keys (multi batches, pipelined).
 async fn setup(cfg: &Config, parent: &str, keys: &[String], data: &Bytes) -> anyhow::Result<()> {
-    let client = session::connect(cfg.server_of(0), cfg.session_timeout_ms).await?;
+    let client = session::connect(
+        cfg.server_of(0),
+        cfg.session_timeout_ms,
+        cfg.digest.as_deref(),
+    )
+    .await?;
+    let acl = cfg.acl();
     if let Err(e) = answer(
         client
-            .create(parent, Bytes::new(), CreateMode::Persistent)
+            .create_with_acl(parent, Bytes::new(), CreateMode::Persistent, acl.clone())
             .await,
     )? {
         bail!("cannot create {parent}: {}", describe(&e));
@@ -383,6 +400,7 @@ async fn setup(cfg: &Config, parent: &str, keys: &[String], data: &Bytes) -> any
                 path: k.clone(),
                 data: data.clone(),
                 mode: CreateMode::Persistent,
+                acl: acl.clone(),
             })
             .collect()
     });
@@ -398,7 +416,12 @@ async fn setup(cfg: &Config, parent: &str, keys: &[String], data: &Bytes) -> any
 /// Deletes every child of `parent` (a few rounds, in case of stragglers) and `parent`; returns
 /// how many children were deleted.
 async fn cleanup(cfg: &Config, parent: &str) -> anyhow::Result<u64> {
-    let client = session::connect(cfg.server_of(0), cfg.session_timeout_ms).await?;
+    let client = session::connect(
+        cfg.server_of(0),
+        cfg.session_timeout_ms,
+        cfg.digest.as_deref(),
+    )
+    .await?;
     let mut deleted = 0u64;
     for _round in 0..3 {
         let children = match answer(client.get_children(parent).await)? {

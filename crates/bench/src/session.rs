@@ -69,7 +69,11 @@ pub fn describe(e: &Error) -> String {
 
 /// Opens a new session on `server` (`host:port`) asking for `timeout_ms`. Calls fail with
 /// OPERATIONTIMEOUT when unanswered after the session timeout (at least 1 s).
-pub async fn connect(server: &str, timeout_ms: i32) -> Result<Client, SessionError> {
+pub async fn connect(
+    server: &str,
+    timeout_ms: i32,
+    digest: Option<&str>,
+) -> Result<Client, SessionError> {
     let timeout = Duration::from_millis(timeout_ms.max(1) as u64);
     let mut opts = ClientOptions::default()
         .session_timeout(timeout)
@@ -78,12 +82,23 @@ pub async fn connect(server: &str, timeout_ms: i32) -> Result<Client, SessionErr
     opts.max_message_size = MAX_MESSAGE;
     // The client answers with the server's refusal code when one was given (e.g. THROTTLED past
     // maxClientCnxns), CONNECTIONLOSS otherwise.
-    Client::connect(server, opts)
+    let client = Client::connect(server, opts)
         .await
         .map_err(|e| SessionError {
             code: e.code().code(),
             message: format!("cannot connect to {server}: {}", describe(&e)),
-        })
+        })?;
+    if let Some(credentials) = digest {
+        let auth = bytes::Bytes::copy_from_slice(credentials.as_bytes());
+        client
+            .add_auth("digest", auth)
+            .await
+            .map_err(|e| SessionError {
+                code: e.code().code(),
+                message: format!("addauth digest on {server}: {}", describe(&e)),
+            })?;
+    }
+    Ok(client)
 }
 
 #[cfg(test)]

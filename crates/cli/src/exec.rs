@@ -1,4 +1,7 @@
 //! Runs a parsed [`Command`] against a session, writing zkCli's output into a buffer.
+//! The access-control commands (`getAcl`, `setAcl`, `addauth`, `whoami`) are in [`acl`].
+
+mod acl;
 
 use std::io::Write;
 
@@ -77,6 +80,7 @@ pub async fn exec(
         Command::Create {
             path,
             data,
+            acl,
             sequential,
             ephemeral,
         } => {
@@ -86,10 +90,20 @@ pub async fn exec(
                 (false, true) => CreateMode::Ephemeral,
                 (true, true) => CreateMode::EphemeralSequential,
             };
-            let created = client
-                .create(&path, data.unwrap_or_default(), mode)
-                .await
-                .map_err(e(&path))?;
+            let data = data.unwrap_or_default();
+            let created = match acl {
+                Some(acl) => client.create_with_acl(&path, data, mode, acl).await,
+                None => client.create(&path, data, mode).await,
+            }
+            .map_err(|err| match err.code() {
+                // zkCli's CreateCommand prints the exception's own message first.
+                ErrorCode::InvalidAcl => format!(
+                    "{}\n{}",
+                    format::keeper_exception(&err, &path),
+                    format::error(&err, &path)
+                ),
+                _ => format::error(&err, &path),
+            })?;
             out.push_str(&format!("Created {created}\n"));
         }
         Command::Set {
@@ -141,6 +155,23 @@ pub async fn exec(
                 None => return Err(format!("Timed out waiting for an event on {path}")),
             }
         }
+        Command::GetAcl { path, stat } => acl::get_acl(client, &path, stat, out).await?,
+        Command::SetAcl {
+            path,
+            acl,
+            stat,
+            version,
+            recursive,
+        } => {
+            let version = version.unwrap_or(-1);
+            if recursive {
+                acl::set_acl_recursive(client, &path, &acl, version, out).await?;
+            } else {
+                acl::set_acl(client, &path, acl, version, stat, out).await?;
+            }
+        }
+        Command::AddAuth { scheme, auth } => acl::add_auth(client, &scheme, auth).await?,
+        Command::WhoAmI => acl::who_am_i(client, out).await?,
         Command::Help => out.push_str(&help_text()),
         Command::Quit => return Ok(Outcome::Quit),
     }

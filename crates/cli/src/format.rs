@@ -1,6 +1,6 @@
 //! Output formatting as zkCli prints it. Pure: no I/O, deterministic.
 
-use paddock_client::{Error, ErrorCode, KeeperState, Stat, WatchedEvent};
+use paddock_client::{perms_string, Acl, Error, ErrorCode, Id, KeeperState, Stat, WatchedEvent};
 
 /// zkCli's stat block (`StatPrinter`), one `name = value` line each, ending with a newline.
 /// Times as Java's `Date.toString()` in UTC.
@@ -67,6 +67,59 @@ pub fn children(mut names: Vec<String>) -> String {
     format!("[{}]", names.join(", "))
 }
 
+/// `getAcl` output: per entry the jute `Id` record as Java's `toString` writes it (CSV:
+/// `'scheme,'id` and a newline), then `: perms` (`cdrwa` letters, in that order).
+///
+/// ```text
+/// 'world,'anyone
+/// : cdrwa
+/// ```
+pub fn acl(acl: &[Acl]) -> String {
+    acl.iter()
+        .map(|a| {
+            format!(
+                "{},{}\n: {}\n",
+                csv_string(&a.id.scheme),
+                csv_string(&a.id.id),
+                perms_string(a.perms)
+            )
+        })
+        .collect()
+}
+
+/// Jute's `Utils.toCSVString`: a leading `'`, and `%XX` for the characters CSV output reserves.
+fn csv_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 1);
+    out.push('\'');
+    for c in s.chars() {
+        match c {
+            '\0' => out.push_str("%00"),
+            '\n' => out.push_str("%0A"),
+            '\r' => out.push_str("%0D"),
+            ',' => out.push_str("%2C"),
+            '}' => out.push_str("%7D"),
+            '%' => out.push_str("%25"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// `whoami` output (zkCli's `WhoAmICommand`): a header, then `scheme: user` per id, where the
+/// user is what the server's provider calls it: for `digest` the name before the `:` (not the
+/// hash), for the other schemes the id itself (`ip: 127.0.0.1`).
+pub fn who_am_i(ids: &[Id]) -> String {
+    let mut out = String::from("Auth scheme: User\n");
+    for id in ids {
+        let user = match id.scheme.as_str() {
+            "digest" => id.id.split(':').next().unwrap_or_default(),
+            _ => id.id.as_str(),
+        };
+        out.push_str(&format!("{}: {user}\n", id.scheme));
+    }
+    out
+}
+
 /// Node data as zkCli prints it (bytes as UTF-8, invalid sequences replaced).
 pub fn data(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
@@ -100,6 +153,7 @@ pub fn keeper_state(s: KeeperState) -> &'static str {
         KeeperState::SyncConnected => "SyncConnected",
         KeeperState::Closed => "Closed",
         KeeperState::Expired => "Expired",
+        KeeperState::AuthFailed => "AuthFailed",
     }
 }
 
@@ -113,13 +167,54 @@ pub fn error(e: &Error, path: &str) -> String {
         ErrorCode::NotEmpty => format!("Node not empty: {path}"),
         ErrorCode::NotReadOnly => format!("Not a read-only call: {path}"),
         ErrorCode::InvalidAcl => format!("Acl is not valid : {path}"),
-        ErrorCode::NoAuth => format!("Authentication is not valid : {path}"),
+        ErrorCode::NoAuth => format!("Insufficient permission : {path}"),
         ErrorCode::BadArguments => format!("Arguments are not valid : {path}"),
         ErrorCode::BadVersion => format!("version No is not valid : {path}"),
         ErrorCode::ConnectionLoss => format!("KeeperErrorCode = ConnectionLoss for {path}"),
-        ErrorCode::SessionExpired => format!("KeeperErrorCode = Session expired for {path}"),
+        ErrorCode::SessionExpired | ErrorCode::AuthFailed => keeper_exception(e, path),
         _ => format!("KeeperErrorCode = {} for {path}", code_words(e)),
     }
+}
+
+/// Java's `KeeperException.getMessage()` for a failure on `path`: `KeeperErrorCode = NoAuth for
+/// /a` (zkCli prints this text where it does not reword the error, e.g. per node of `setAcl -R`).
+pub fn keeper_exception(e: &Error, path: &str) -> String {
+    format!("{} for {path}", session_error(e))
+}
+
+/// Java's `KeeperException.getMessage()` without a path, for calls that have none (`addauth`,
+/// `whoami`): `KeeperErrorCode = ConnectionLoss`.
+pub fn session_error(e: &Error) -> String {
+    match java_code_message(e.code()) {
+        Some(words) => format!("KeeperErrorCode = {words}"),
+        None => format!("KeeperErrorCode = {}", code_words(e)),
+    }
+}
+
+/// `KeeperException.getCodeMessage` for the codes an ACL command can meet.
+fn java_code_message(code: ErrorCode) -> Option<&'static str> {
+    Some(match code {
+        ErrorCode::ConnectionLoss => "ConnectionLoss",
+        ErrorCode::OperationTimeout => "OperationTimeout",
+        ErrorCode::BadArguments => "BadArguments",
+        ErrorCode::NoNode => "NoNode",
+        ErrorCode::NoAuth => "NoAuth",
+        ErrorCode::BadVersion => "BadVersion",
+        ErrorCode::InvalidAcl => "InvalidACL",
+        ErrorCode::AuthFailed => "AuthFailed",
+        ErrorCode::SessionExpired => "Session expired",
+        _ => return None,
+    })
+}
+
+/// What the shell says when `addauth` is refused. ZooKeeper then ends the session (zkCli shows
+/// only the `AuthFailed` watcher event); the shell says so, and that a new session is needed:
+/// every later command fails with `KeeperErrorCode = AuthFailed`, as after an expiry.
+pub fn auth_failed(scheme: &str) -> String {
+    format!(
+        "Authentication failed: the server refused addauth {scheme} and closed the session \
+         (KeeperErrorCode = AuthFailed); quit and reconnect"
+    )
 }
 
 fn code_words(e: &Error) -> String {
@@ -241,5 +336,94 @@ mod tests {
             error(&Error::ConnectionLoss, "/x"),
             "KeeperErrorCode = ConnectionLoss for /x"
         );
+    }
+
+    /// GetAclCommand prints `ACL.getId()` (jute's CSV `toString`, ending in a newline) + ": " +
+    /// the permission letters; the digest id keeps its `user:hash` form.
+    #[test]
+    fn get_acl_output() {
+        let acl = vec![
+            Acl::new(31, Id::anyone()),
+            Acl::new(
+                1 | 16,
+                Id::new("digest", "bob:tpUq/4Pn5A64fVZyQ0gOJ8ZWqkY="),
+            ),
+            Acl::new(0, Id::new("ip", "10.0.0.0/8")),
+        ];
+        assert_eq!(
+            super::acl(&acl),
+            "'world,'anyone\n: cdrwa\n\
+             'digest,'bob:tpUq/4Pn5A64fVZyQ0gOJ8ZWqkY=\n: ra\n\
+             'ip,'10.0.0.0/8\n: \n"
+        );
+        assert_eq!(super::acl(&[]), "");
+        // Jute's CSV escapes.
+        let odd = [Acl::new(2, Id::new("x509", "CN=a,O=b}%\n"))];
+        assert_eq!(super::acl(&odd), "'x509,'CN=a%2CO=b%7D%25%0A\n: w\n");
+    }
+
+    /// WhoAmICommand: a header, then `scheme: user`; the server's digest provider names the
+    /// user only (`digest: bob`), other schemes the id.
+    #[test]
+    fn who_am_i_output() {
+        assert_eq!(who_am_i(&[]), "Auth scheme: User\n");
+        let ids = [
+            Id::new("ip", "127.0.0.1"),
+            Id::new("digest", "bob:tpUq/4Pn5A64fVZyQ0gOJ8ZWqkY="),
+            Id::new("super", ""),
+        ];
+        assert_eq!(
+            who_am_i(&ids),
+            "Auth scheme: User\nip: 127.0.0.1\ndigest: bob\nsuper: \n"
+        );
+    }
+
+    /// CliWrapperException's words for the ACL codes, and Java's KeeperException messages.
+    #[test]
+    fn acl_errors_as_zkcli() {
+        let zk = |code| Error::Zk {
+            code,
+            message: "detail".into(),
+        };
+        assert_eq!(
+            error(&zk(ErrorCode::NoAuth), "/x"),
+            "Insufficient permission : /x"
+        );
+        assert_eq!(
+            error(&zk(ErrorCode::InvalidAcl), "/x"),
+            "Acl is not valid : /x"
+        );
+        assert_eq!(
+            error(&Error::AuthFailed, "/x"),
+            "KeeperErrorCode = AuthFailed for /x"
+        );
+        assert_eq!(
+            error(&Error::SessionExpired, "/x"),
+            "KeeperErrorCode = Session expired for /x"
+        );
+        assert_eq!(
+            keeper_exception(&zk(ErrorCode::NoAuth), "/a/b"),
+            "KeeperErrorCode = NoAuth for /a/b"
+        );
+        assert_eq!(
+            keeper_exception(&zk(ErrorCode::BadVersion), "/a"),
+            "KeeperErrorCode = BadVersion for /a"
+        );
+        assert_eq!(
+            keeper_exception(&zk(ErrorCode::InvalidAcl), "/a"),
+            "KeeperErrorCode = InvalidACL for /a"
+        );
+        assert_eq!(
+            session_error(&Error::ConnectionLoss),
+            "KeeperErrorCode = ConnectionLoss"
+        );
+        assert_eq!(
+            session_error(&Error::AuthFailed),
+            "KeeperErrorCode = AuthFailed"
+        );
+        assert!(auth_failed("digest").starts_with(
+            "Authentication failed: the server refused addauth digest and closed the session"
+        ));
+        assert_eq!(keeper_state(KeeperState::AuthFailed), "AuthFailed");
     }
 }

@@ -192,6 +192,8 @@ fn prompt(server: &str, client: &Client, count: u64) -> String {
         SessionState::Connected => "CONNECTED",
         SessionState::Disconnected => "CONNECTING",
         SessionState::Expired | SessionState::Closed => "CLOSED",
+        // Java's `ZooKeeper.States.AUTH_FAILED`: a refused addauth ended the session.
+        SessionState::AuthFailed => "AUTH_FAILED",
     };
     format!("[zk: {server}({state}) {count}] ")
 }

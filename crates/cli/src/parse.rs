@@ -1,10 +1,14 @@
 //! Command-line parsing, as zkCli (ZooKeeper 3.8's `ZooKeeperMain`) does it: a line is split into
 //! words (whitespace-separated, `"..."` / `'...'` quoting), the first word is the command, options
 //! (`-s`, `-w`, `-v 3`, also bundled as `-sw`) come before the positional arguments.
+//! ACL arguments (`create`'s fourth word, `setAcl`'s acl) are parsed here too, so a malformed one
+//! refuses the command before anything is sent.
 //! Pure: no I/O, never panics on any input.
 
 use std::fmt;
 use std::time::Duration;
+
+use paddock_client::{parse_perms, Acl, Id};
 
 /// One parsed command.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -27,6 +31,8 @@ pub enum Command {
     Create {
         path: String,
         data: Option<String>,
+        /// The node's ACL; `None`: zkCli's default, `world:anyone:cdrwa`.
+        acl: Option<Vec<Acl>>,
         sequential: bool,
         ephemeral: bool,
     },
@@ -46,6 +52,25 @@ pub enum Command {
     Sync {
         path: String,
     },
+    GetAcl {
+        path: String,
+        stat: bool,
+    },
+    /// `-R`: the node and all its descendants (zkCli's `ZKUtil.visitSubTreeDFS`); `stat` is then
+    /// ignored, as in zkCli.
+    SetAcl {
+        path: String,
+        acl: Vec<Acl>,
+        stat: bool,
+        version: Option<i32>,
+        recursive: bool,
+    },
+    /// `addauth scheme [auth]` (zkCli sends no credentials when `auth` is missing).
+    AddAuth {
+        scheme: String,
+        auth: Option<String>,
+    },
+    WhoAmI,
     /// Waits for the next event on `path` (data/exists watch), prints it and returns.
     Watch {
         path: String,
@@ -55,20 +80,26 @@ pub enum Command {
     Quit,
 }
 
-/// Every command's usage line, as zkCli prints them.
+/// Every command's usage line, as zkCli prints them, in zkCli's order (its `usage()` sorts the
+/// command names as Java's `String.compareTo` does: by UTF-16 unit, so `getAcl` after `get`).
+/// `watch` and `help` are Paddock's own.
 pub const USAGES: &[(&str, &str)] = &[
-    ("ls", "ls [-s] [-w] [-R] path"),
-    ("get", "get [-s] [-w] path"),
-    ("stat", "stat [-w] path"),
-    ("create", "create [-s] [-e] path [data]"),
-    ("set", "set [-s] [-v version] path data"),
+    ("addauth", "addauth scheme auth"),
+    ("close", "close"),
+    ("create", "create [-s] [-e] path [data] [acl]"),
     ("delete", "delete [-v version] path"),
     ("deleteall", "deleteall path"),
+    ("get", "get [-s] [-w] path"),
+    ("getAcl", "getAcl [-s] path"),
+    ("help", "help"),
+    ("ls", "ls [-s] [-w] [-R] path"),
+    ("quit", "quit"),
+    ("set", "set [-s] [-v version] path data"),
+    ("setAcl", "setAcl [-s] [-v version] [-R] path acl"),
+    ("stat", "stat [-w] path"),
     ("sync", "sync path"),
     ("watch", "watch [-t seconds] path"),
-    ("help", "help"),
-    ("quit", "quit"),
-    ("close", "close"),
+    ("whoami", "whoami"),
 ];
 
 /// The usage line of `cmd` (empty for an unknown command).
@@ -254,12 +285,15 @@ pub fn parse_words(words: &[String]) -> Result<Command, ParseError> {
         "ls" => ("swR", "", 1, 1),
         "get" => ("sw", "", 1, 1),
         "stat" => ("w", "", 1, 1),
-        "create" => ("se", "", 1, 2),
+        "create" => ("se", "", 1, 3),
         "set" => ("s", "v", 2, 2),
         "delete" => ("", "v", 1, 1),
         "deleteall" | "sync" => ("", "", 1, 1),
         "watch" => ("", "t", 1, 1),
-        "help" | "quit" | "close" | "exit" => ("", "", 0, 0),
+        "getAcl" => ("s", "", 1, 1),
+        "setAcl" => ("sR", "v", 2, 2),
+        "addauth" => ("", "", 1, 2),
+        "help" | "quit" | "close" | "exit" | "whoami" => ("", "", 0, 0),
         _ => {
             return Err(ParseError {
                 message: Some(format!("Unknown command: {cmd}")),
@@ -272,7 +306,8 @@ pub fn parse_words(words: &[String]) -> Result<Command, ParseError> {
         return Err(ParseError::usage(cmd));
     }
     let path = o.positional.first().cloned().unwrap_or_default();
-    if min > 0 {
+    // `addauth`'s first word is a scheme; every other command's is a path.
+    if min > 0 && cmd != "addauth" {
         let sequential = cmd == "create" && o.has('s');
         validate_path(&path, sequential).map_err(ParseError::message)?;
     }
@@ -295,6 +330,10 @@ pub fn parse_words(words: &[String]) -> Result<Command, ParseError> {
         "create" => Command::Create {
             path,
             data: o.positional.get(1).cloned(),
+            acl: match o.positional.get(2) {
+                Some(text) => Some(parse_acl_arg(text).map_err(ParseError::message)?),
+                None => None,
+            },
             sequential: o.has('s'),
             ephemeral: o.has('e'),
         },
@@ -310,6 +349,22 @@ pub fn parse_words(words: &[String]) -> Result<Command, ParseError> {
         },
         "deleteall" => Command::DeleteAll { path },
         "sync" => Command::Sync { path },
+        "getAcl" => Command::GetAcl {
+            path,
+            stat: o.has('s'),
+        },
+        "setAcl" => Command::SetAcl {
+            acl: parse_acl_arg(&o.positional[1]).map_err(ParseError::message)?,
+            path,
+            stat: o.has('s'),
+            version: version_arg(cmd, &o)?,
+            recursive: o.has('R'),
+        },
+        "addauth" => Command::AddAuth {
+            scheme: path,
+            auth: o.positional.get(1).cloned(),
+        },
+        "whoami" => Command::WhoAmI,
         "watch" => {
             let timeout = match o.value('t') {
                 None => None,
@@ -328,6 +383,33 @@ pub fn parse_words(words: &[String]) -> Result<Command, ParseError> {
         "help" => Command::Help,
         _ => Command::Quit,
     })
+}
+
+/// Parses zkCli's ACL text, `scheme:id:perms[,scheme:id:perms...]`, as its `AclParser` splits it:
+/// the scheme ends at the first `:`, the permissions (letters of `cdrwa`, any order, possibly
+/// none) start after the last, the id is what lies between (so `digest:bob:hash=:r` works).
+/// zkCli prints a malformed entry or an unknown letter on stderr and carries on without it (or
+/// without that permission); here either refuses the whole argument, with zkCli's message, so
+/// nothing is sent with an ACL the user did not mean.
+pub fn parse_acl_arg(text: &str) -> Result<Vec<Acl>, String> {
+    let mut acl = Vec::new();
+    for entry in text.split(',') {
+        let (Some(first), Some(last)) = (entry.find(':'), entry.rfind(':')) else {
+            return Err(format!("{entry} does not have the form scheme:id:perm"));
+        };
+        if first == last {
+            return Err(format!("{entry} does not have the form scheme:id:perm"));
+        }
+        let letters = &entry[last + 1..];
+        // zkCli's letters are lower case only (parse_perms would also take upper case).
+        if let Some(c) = letters.chars().find(|c| !"cdrwa".contains(*c)) {
+            return Err(format!("Unknown perm type: {c}"));
+        }
+        let perms = parse_perms(letters).ok_or_else(|| format!("Unknown perm type: {letters}"))?;
+        let id = Id::new(&entry[..first], &entry[first + 1..last]);
+        acl.push(Acl::new(perms, id));
+    }
+    Ok(acl)
 }
 
 /// ZooKeeper's `PathUtils.validatePath`, with its messages. A sequential create's path may end
@@ -371,249 +453,4 @@ pub fn validate_path(path: &str, sequential: bool) -> Result<(), String> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn p(line: &str) -> Result<Option<Command>, ParseError> {
-        parse_line(line)
-    }
-
-    #[test]
-    fn splits_words_with_quotes() {
-        assert_eq!(split_words("  ls   /a  "), vec!["ls", "/a"]);
-        assert_eq!(
-            split_words(r#"create /a "hello world" 'x y'"#),
-            vec!["create", "/a", "hello world", "x y"]
-        );
-        assert_eq!(
-            split_words("set /a \"unterminated"),
-            vec!["set", "/a", "unterminated"]
-        );
-        assert!(split_words("   ").is_empty());
-    }
-
-    #[test]
-    fn parses_every_command() {
-        assert_eq!(p("").unwrap(), None);
-        assert_eq!(
-            p("ls -s -w -R /a").unwrap().unwrap(),
-            Command::Ls {
-                path: "/a".into(),
-                stat: true,
-                watch: true,
-                recursive: true
-            }
-        );
-        assert_eq!(
-            p("ls -sR /").unwrap().unwrap(),
-            Command::Ls {
-                path: "/".into(),
-                stat: true,
-                watch: false,
-                recursive: true
-            }
-        );
-        assert_eq!(
-            p("get -s /a").unwrap().unwrap(),
-            Command::Get {
-                path: "/a".into(),
-                stat: true,
-                watch: false
-            }
-        );
-        assert_eq!(
-            p("stat -w /a").unwrap().unwrap(),
-            Command::Stat {
-                path: "/a".into(),
-                watch: true
-            }
-        );
-        assert_eq!(
-            p("create -s -e /a/n- data").unwrap().unwrap(),
-            Command::Create {
-                path: "/a/n-".into(),
-                data: Some("data".into()),
-                sequential: true,
-                ephemeral: true
-            }
-        );
-        assert_eq!(
-            p("create /a").unwrap().unwrap(),
-            Command::Create {
-                path: "/a".into(),
-                data: None,
-                sequential: false,
-                ephemeral: false
-            }
-        );
-        assert_eq!(
-            p("set -s -v 5 /a x").unwrap().unwrap(),
-            Command::Set {
-                path: "/a".into(),
-                data: "x".into(),
-                stat: true,
-                version: Some(5)
-            }
-        );
-        assert_eq!(
-            p("set /a -1").unwrap().unwrap(),
-            Command::Set {
-                path: "/a".into(),
-                data: "-1".into(),
-                stat: false,
-                version: None
-            }
-        );
-        assert_eq!(
-            p("delete -v 0 /a").unwrap().unwrap(),
-            Command::Delete {
-                path: "/a".into(),
-                version: Some(0)
-            }
-        );
-        assert_eq!(
-            p("deleteall /a").unwrap().unwrap(),
-            Command::DeleteAll { path: "/a".into() }
-        );
-        assert_eq!(
-            p("sync /").unwrap().unwrap(),
-            Command::Sync { path: "/".into() }
-        );
-        assert_eq!(
-            p("watch -t 1.5 /w").unwrap().unwrap(),
-            Command::Watch {
-                path: "/w".into(),
-                timeout: Some(Duration::from_millis(1500))
-            }
-        );
-        assert_eq!(p("help").unwrap().unwrap(), Command::Help);
-        assert_eq!(p("quit").unwrap().unwrap(), Command::Quit);
-        assert_eq!(p("close").unwrap().unwrap(), Command::Quit);
-    }
-
-    #[test]
-    fn malformed_commands_give_usage() {
-        let e = p("ls").unwrap_err();
-        assert_eq!(e.to_string(), "ls [-s] [-w] [-R] path");
-        let e = p("ls -x /a").unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "Unrecognized option: -x\nls [-s] [-w] [-R] path"
-        );
-        let e = p("set /a").unwrap_err();
-        assert_eq!(e.to_string(), "set [-s] [-v version] path data");
-        let e = p("set -v /a").unwrap_err();
-        assert_eq!(e.to_string(), "set [-s] [-v version] path data");
-        let e = p("set -v abc /a x").unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "version must be an integer: abc\nset [-s] [-v version] path data"
-        );
-        let e = p("delete -v").unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "Missing argument for option: v\ndelete [-v version] path"
-        );
-        let e = p("create /a b c").unwrap_err();
-        assert_eq!(e.to_string(), "create [-s] [-e] path [data]");
-        let e = p("frobnicate /a").unwrap_err();
-        assert!(e
-            .to_string()
-            .starts_with("Unknown command: frobnicate\nZooKeeper -server"));
-        assert_eq!(
-            p("get a").unwrap_err().to_string(),
-            "Path must start with / character"
-        );
-        assert_eq!(
-            p("get /a/").unwrap_err().to_string(),
-            "Path must not end with / character"
-        );
-        assert!(p("create -s /a/").is_ok());
-        assert_eq!(
-            p("get /a//b").unwrap_err().to_string(),
-            "empty node name specified @3"
-        );
-        assert_eq!(
-            p("get /a/../b").unwrap_err().to_string(),
-            "relative paths not allowed @4"
-        );
-        assert_eq!(
-            p("get /a/./b").unwrap_err().to_string(),
-            "relative paths not allowed @3"
-        );
-        assert!(p("get /a/..b").is_ok());
-        assert!(p("watch -t -1 /w").is_err());
-        assert!(p("watch -t nan /w").is_err());
-        assert!(p("help me").is_err());
-    }
-
-    /// A small deterministic fuzz: random words from a vocabulary of commands, flags, paths and
-    /// junk never panic, and every error has something to print.
-    #[test]
-    fn fuzz_never_panics() {
-        let vocab = [
-            "ls",
-            "get",
-            "stat",
-            "create",
-            "set",
-            "delete",
-            "deleteall",
-            "sync",
-            "watch",
-            "help",
-            "quit",
-            "-s",
-            "-w",
-            "-R",
-            "-e",
-            "-v",
-            "-t",
-            "-",
-            "--",
-            "-sw",
-            "-x",
-            "/",
-            "/a",
-            "a",
-            "/a/",
-            "//",
-            "/.",
-            "/..",
-            "\"",
-            "'",
-            "\"a b\"",
-            "5",
-            "-1",
-            "1e99",
-            "é",
-            "\u{0}",
-            "\u{1}",
-            "",
-            " ",
-            "\t",
-        ];
-        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
-        let mut next = || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
-        for _ in 0..20_000 {
-            let n = (next() % 6) as usize;
-            let line: Vec<&str> = (0..n)
-                .map(|_| vocab[(next() % vocab.len() as u64) as usize])
-                .collect();
-            let line = line.join(if next() % 2 == 0 { " " } else { "" });
-            if let Err(e) = parse_line(&line) {
-                assert!(!e.to_string().is_empty(), "empty error for {line:?}");
-            }
-        }
-        // Arbitrary bytes, lossily decoded.
-        for _ in 0..5_000 {
-            let bytes: Vec<u8> = (0..(next() % 24)).map(|_| next() as u8).collect();
-            let _ = parse_line(&String::from_utf8_lossy(&bytes));
-        }
-    }
-}
+mod tests;

@@ -1,158 +1,13 @@
 //! The built `paddock-cli` binary against an in-process server: a scripted one-shot session,
 //! `watch` in the background, and the interactive shell fed on stdin.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+mod support;
 
-use paddock_types::{Config, ServerId};
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
 
-const BIN: &str = env!("CARGO_BIN_EXE_paddock-cli");
-/// The longest one invocation may take.
-const LIMIT: Duration = Duration::from_secs(20);
-
-struct Server {
-    rt: tokio::runtime::Runtime,
-    node: Option<paddock_node::Node>,
-    addr: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Server {
-    fn start() -> Server {
-        Server::start_with(|_| {})
-    }
-
-    /// A server whose config `tweak` may change first (e.g. make it one server of an ensemble).
-    fn start_with(tweak: impl FnOnce(&mut Config)) -> Server {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let config = Config {
-            tick_ms: 50,
-            max_session_timeout_ms: Some(30_000),
-            data_dir: dir.path().to_path_buf(),
-            grpc_port: 0,
-            grpc_address: "127.0.0.1".into(),
-            max_client_cnxns: 0,
-            ..Config::default()
-        };
-        let mut config = config;
-        tweak(&mut config);
-        let node = rt
-            .block_on(async {
-                tokio::time::timeout(LIMIT, paddock_node::start(&config, ServerId(1))).await
-            })
-            .expect("node start in time")
-            .expect("node starts");
-        Server {
-            addr: node.grpc_addr.to_string(),
-            node: Some(node),
-            rt,
-            _dir: dir,
-        }
-    }
-
-    fn cmd(&self) -> Command {
-        let mut c = Command::new(BIN);
-        c.arg("-server").arg(&self.addr);
-        c.stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        c
-    }
-
-    /// Runs one one-shot command against `addr`, no server needed: (exit code, stdout, stderr).
-    fn run_at(addr: &str, words: &str) -> (i32, String, String) {
-        let mut c = Command::new(BIN);
-        c.arg("-server").arg(addr).args(words.split_whitespace());
-        c.stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        wait(c.spawn().expect("spawn paddock-cli"))
-    }
-
-    /// Runs one one-shot command: (exit code, stdout, stderr).
-    fn run(&self, words: &str) -> (i32, String, String) {
-        let mut c = self.cmd();
-        c.args(words.split_whitespace());
-        wait(c.spawn().expect("spawn paddock-cli"))
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(node) = self.node.take() {
-            let _ = self
-                .rt
-                .block_on(async { tokio::time::timeout(LIMIT, node.shutdown()).await });
-        }
-    }
-}
-
-/// Waits for `child` (killing it past [`LIMIT`]) and collects its output.
-fn wait(mut child: Child) -> (i32, String, String) {
-    let out = child.stdout.take();
-    let err = child.stderr.take();
-    let t_out = std::thread::spawn(move || {
-        let mut s = String::new();
-        if let Some(mut out) = out {
-            out.read_to_string(&mut s).unwrap();
-        }
-        s
-    });
-    let t_err = std::thread::spawn(move || {
-        let mut s = String::new();
-        if let Some(mut err) = err {
-            err.read_to_string(&mut s).unwrap();
-        }
-        s
-    });
-    let start = Instant::now();
-    let status = loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            break st;
-        }
-        if start.elapsed() > LIMIT {
-            let _ = child.kill();
-            panic!("paddock-cli did not finish within {LIMIT:?}");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    (
-        status.code().unwrap_or(-1),
-        t_out.join().unwrap(),
-        t_err.join().unwrap(),
-    )
-}
-
-/// Replaces the values of the zxid and time lines of a stat block (they vary) by `*`, after
-/// checking their shape.
-fn normalize(text: &str) -> String {
-    text.lines()
-        .map(|l| match l.split_once(" = ") {
-            Some((k @ ("cZxid" | "mZxid" | "pZxid"), v)) => {
-                assert!(
-                    v.starts_with("0x") && u64::from_str_radix(&v[2..], 16).is_ok(),
-                    "{l}"
-                );
-                format!("{k} = *\n")
-            }
-            Some((k @ ("ctime" | "mtime"), v)) => {
-                // e.g. Sun Nov 22 01:13:50 UTC 2026
-                let parts: Vec<&str> = v.split(' ').collect();
-                assert_eq!(parts.len(), 6, "{l}");
-                assert_eq!(parts[4], "UTC", "{l}");
-                assert_eq!(parts[3].len(), 8, "{l}");
-                format!("{k} = *\n")
-            }
-            _ => format!("{l}\n"),
-        })
-        .collect()
-}
+use paddock_types::ServerId;
+use support::{normalize, unused_port, wait, Server, BIN};
 
 #[test]
 fn one_shot_scripted_session() {
@@ -377,15 +232,6 @@ fn srvr_prints_zookeepers_block() {
     let (code, out, err) = server.run("mntr");
     assert_eq!(code, 1, "not whitelisted: {out}");
     assert!(err.contains("whitelist"), "{err}");
-}
-
-/// A port nothing listens on (bound, then released).
-fn unused_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// `paddock-cli health` asks grpc.health.v1: SERVING (exit 0) from a standalone server;

@@ -10,7 +10,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use paddock_proto::v1::{self as pb, request::Op, response::Result as R};
 use paddock_types::{
-    CreateMode, KeeperState, MultiOp, OpResult, SessionId, Stat, WatchedEvent, Zxid,
+    Acl, CreateMode, Id, KeeperState, MultiOp, OpResult, SessionId, Stat, WatchedEvent, Zxid,
 };
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::time::Instant;
@@ -31,6 +31,9 @@ pub enum SessionState {
     Disconnected,
     /// The session expired: terminal, every call fails with [`Error::SessionExpired`].
     Expired,
+    /// An [`Client::add_auth`] failed and the server ended the session: terminal, every call
+    /// fails with [`Error::AuthFailed`].
+    AuthFailed,
     /// The client was closed (or every handle dropped): terminal.
     Closed,
 }
@@ -42,14 +45,23 @@ impl SessionState {
             SessionState::Connected => KeeperState::SyncConnected,
             SessionState::Disconnected => KeeperState::Disconnected,
             SessionState::Expired => KeeperState::Expired,
+            SessionState::AuthFailed => KeeperState::AuthFailed,
             SessionState::Closed => KeeperState::Closed,
         }
+    }
+
+    /// Whether the session is over for good (Expired, AuthFailed or Closed).
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            SessionState::Expired | SessionState::AuthFailed | SessionState::Closed
+        )
     }
 }
 
 /// A one-shot watch: resolves to the [`WatchedEvent`] that fired it, exactly once. Resolves to
-/// [`Error::SessionExpired`] / [`Error::Closed`] if the session ends first. Dropping it is fine
-/// (the server-side watch stays set until it fires).
+/// [`Error::SessionExpired`] / [`Error::AuthFailed`] / [`Error::Closed`] if the session ends
+/// first. Dropping it is fine (the server-side watch stays set until it fires).
 #[must_use = "a Watch does nothing unless awaited"]
 pub struct Watch {
     rx: oneshot::Receiver<Result<WatchedEvent>>,
@@ -181,7 +193,8 @@ impl Client {
         self.shared.state()
     }
 
-    /// Every session state change from now on (Connected, Disconnected, Expired, Closed).
+    /// Every session state change from now on (Connected, Disconnected, Expired, AuthFailed,
+    /// Closed).
     pub fn state_events(&self) -> broadcast::Receiver<SessionState> {
         self.shared.subscribe()
     }
@@ -253,7 +266,9 @@ impl Client {
         }
     }
 
-    /// Creates `path`; returns the actual path (with the sequence suffix for sequential modes).
+    /// Creates `path` open to everybody (`world:anyone:cdrwa`, ZooKeeper's `OPEN_ACL_UNSAFE`);
+    /// returns the actual path (with the sequence suffix for sequential modes). Needs CREATE on
+    /// the parent.
     pub async fn create(
         &self,
         path: &str,
@@ -272,10 +287,38 @@ impl Client {
         data: impl Into<Bytes>,
         mode: CreateMode,
     ) -> Result<(String, Stat)> {
+        // No ACL on the wire: the server's default, world:anyone:cdrwa.
+        self.create_inner(path, data.into(), mode, None).await
+    }
+
+    /// Like [`Client::create`], with the new node's ACL (e.g. [`Acl::creator_all`],
+    /// [`Acl::read_unsafe`], or entries built with [`Acl::new`]). An empty or invalid ACL fails
+    /// with [`Error::Zk`] `InvalidAcl`; `auth:` entries become the session's authenticated ids
+    /// (`InvalidAcl` if it has none: call [`Client::add_auth`] first).
+    pub async fn create_with_acl(
+        &self,
+        path: &str,
+        data: impl Into<Bytes>,
+        mode: CreateMode,
+        acl: Vec<Acl>,
+    ) -> Result<String> {
+        self.create_inner(path, data.into(), mode, convert::create_acl(acl))
+            .await
+            .map(|(p, _)| p)
+    }
+
+    async fn create_inner(
+        &self,
+        path: &str,
+        data: Bytes,
+        mode: CreateMode,
+        acl: Option<pb::AclList>,
+    ) -> Result<(String, Stat)> {
         let op = Op::Create(pb::CreateRequest {
             path: path.to_string(),
-            data: data.into(),
+            data,
             mode: convert::create_mode(mode),
+            acl,
         });
         match self.call(op, None).await? {
             (R::Create(c), _) => Ok((c.path, convert::stat(c.stat))),
@@ -396,6 +439,63 @@ impl Client {
         }
     }
 
+    /// The node's ACL and Stat (`Stat::aversion` is the ACL's version, for
+    /// [`Client::set_acl`]). Needs READ or ADMIN on the node; without ADMIN, `digest` ids come
+    /// back as `user:x`.
+    pub async fn get_acl(&self, path: &str) -> Result<(Vec<Acl>, Stat)> {
+        let op = Op::GetAcl(pb::GetAclRequest {
+            path: path.to_string(),
+        });
+        match self.call(op, None).await? {
+            (R::GetAcl(g), _) => Ok((convert::acl(g.acl), convert::stat(g.stat))),
+            (other, _) => Err(mismatch("getACL", other)),
+        }
+    }
+
+    /// Replaces the node's ACL if its ACL version (`Stat::aversion`) is `version` (-1: any);
+    /// returns the new Stat. Needs ADMIN on the node. Errors as [`Client::create_with_acl`] for
+    /// the ACL, and NoNode, BadVersion, NoAuth.
+    pub async fn set_acl(&self, path: &str, acl: Vec<Acl>, version: i32) -> Result<Stat> {
+        let op = Op::SetAcl(pb::SetAclRequest {
+            path: path.to_string(),
+            acl: convert::acl_to_wire(acl),
+            version,
+        });
+        match self.call(op, None).await? {
+            (R::SetAcl(s), _) => Ok(convert::stat(s.stat)),
+            (other, _) => Err(mismatch("setACL", other)),
+        }
+    }
+
+    /// Adds an identity to the session (ZooKeeper's `addAuthInfo`): for `scheme` "digest",
+    /// `auth` is `user:password`, and the session is then `digest:user:<hash>` (see
+    /// [`digest`](crate::digest)). The client remembers every accepted call and sends it again,
+    /// first, whenever the session resumes on a new connection, as ZooKeeper clients do.
+    ///
+    /// A refusal ends the session, as in ZooKeeper: this call fails with [`Error::AuthFailed`],
+    /// the state becomes [`SessionState::AuthFailed`], and every later call fails with
+    /// [`Error::AuthFailed`].
+    pub async fn add_auth(&self, scheme: &str, auth: impl Into<Bytes>) -> Result<()> {
+        let op = Op::AddAuth(pb::AddAuthRequest {
+            scheme: scheme.to_string(),
+            auth: auth.into(),
+        });
+        match self.call(op, None).await? {
+            (R::AddAuth(_), _) => Ok(()),
+            (other, _) => Err(mismatch("addAuth", other)),
+        }
+    }
+
+    /// The ids the session is authenticated as: the connection's own (`ip:<address>`) and those
+    /// added with [`Client::add_auth`] (ZooKeeper 3.7's `whoAmI`).
+    pub async fn who_am_i(&self) -> Result<Vec<Id>> {
+        let op = Op::WhoAmI(pb::WhoAmIRequest {});
+        match self.call(op, None).await? {
+            (R::WhoAmI(w), _) => Ok(w.ids.into_iter().map(convert::id).collect()),
+            (other, _) => Err(mismatch("whoAmI", other)),
+        }
+    }
+
     /// Waits until the connected server has applied every write committed before the sync.
     pub async fn sync(&self, path: &str) -> Result<()> {
         let op = Op::Sync(pb::SyncRequest {
@@ -415,7 +515,8 @@ impl Client {
         match self.state() {
             SessionState::Closed => return Ok(()),
             SessionState::Expired => return Err(Error::SessionExpired),
-            _ => {}
+            SessionState::AuthFailed => return Err(Error::AuthFailed),
+            SessionState::Connected | SessionState::Disconnected => {}
         }
         let deadline = Instant::now() + self.opts.request_timeout;
         let (tx, rx) = oneshot::channel();

@@ -2,7 +2,8 @@
 
 use paddock_proto::v1 as pb;
 use paddock_types::{
-    CreateMode, ErrorCode, EventType, KeeperState, MultiOp, OpResult, Stat, WatchedEvent, Zxid,
+    Acl, CreateMode, ErrorCode, EventType, Id, KeeperState, MultiOp, OpResult, Stat, WatchedEvent,
+    Zxid,
 };
 
 pub(crate) fn stat(s: Option<pb::Stat>) -> Stat {
@@ -31,13 +32,52 @@ pub(crate) fn create_mode(m: CreateMode) -> i32 {
     }) as i32
 }
 
+/// An ACL as the wire carries it.
+pub(crate) fn acl_to_wire(acl: Vec<Acl>) -> Vec<pb::Acl> {
+    acl.into_iter()
+        .map(|a| pb::Acl {
+            perms: a.perms,
+            id: Some(pb::Id {
+                scheme: a.id.scheme,
+                id: a.id.id,
+            }),
+        })
+        .collect()
+}
+
+/// A create's ACL field: always set (the wire's "unset" means world:anyone:cdrwa, which
+/// [`crate::Client::create`] sends by leaving it out).
+pub(crate) fn create_acl(acl: Vec<Acl>) -> Option<pb::AclList> {
+    Some(pb::AclList {
+        acls: acl_to_wire(acl),
+    })
+}
+
+pub(crate) fn id(i: pb::Id) -> Id {
+    Id::new(i.scheme, i.id)
+}
+
+/// An ACL from the server. An entry without its id (a broken server) reads as the empty id,
+/// which matches nobody.
+pub(crate) fn acl(acl: Vec<pb::Acl>) -> Vec<Acl> {
+    acl.into_iter()
+        .map(|a| Acl::new(a.perms, a.id.map(id).unwrap_or_else(|| Id::new("", ""))))
+        .collect()
+}
+
 pub(crate) fn multi_op(op: MultiOp) -> pb::MultiOp {
     use pb::multi_op::Op;
     let op = match op {
-        MultiOp::Create { path, data, mode } => Op::Create(pb::CreateRequest {
+        MultiOp::Create {
+            path,
+            data,
+            mode,
+            acl,
+        } => Op::Create(pb::CreateRequest {
             path,
             data,
             mode: create_mode(mode),
+            acl: create_acl(acl),
         }),
         MultiOp::Delete { path, version } => Op::Delete(pb::DeleteRequest { path, version }),
         MultiOp::SetData {
@@ -86,6 +126,7 @@ pub(crate) fn event_type(t: i32) -> EventType {
 pub(crate) fn keeper_state(s: i32) -> KeeperState {
     match pb::KeeperState::try_from(s) {
         Ok(pb::KeeperState::Disconnected) => KeeperState::Disconnected,
+        Ok(pb::KeeperState::AuthFailed) => KeeperState::AuthFailed,
         Ok(pb::KeeperState::Closed) => KeeperState::Closed,
         Ok(pb::KeeperState::Expired) => KeeperState::Expired,
         _ => KeeperState::SyncConnected,
@@ -98,5 +139,57 @@ pub(crate) fn watched_event(e: pb::WatchEvent) -> WatchedEvent {
         state: keeper_state(e.state),
         path: e.path,
         zxid: Zxid(e.zxid.max(0) as u64),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use paddock_types::acl::perms;
+
+    #[test]
+    fn acls_round_trip_through_the_wire() {
+        let list = vec![
+            Acl::new(perms::READ, Id::anyone()),
+            Acl::new(
+                perms::ALL,
+                Id::new("digest", "bob:tpUq/4Pn5A64fVZyQ0gOJ8ZWqkY="),
+            ),
+            Acl::new(perms::WRITE | perms::ADMIN, Id::new("ip", "10.0.0.0/8")),
+        ];
+        assert_eq!(acl(acl_to_wire(list.clone())), list);
+        let wire = acl_to_wire(vec![Acl::new(perms::READ | perms::CREATE, Id::anyone())]);
+        assert_eq!(
+            wire[0].perms,
+            pb::Permission::Read as i32 | pb::Permission::Create as i32
+        );
+    }
+
+    /// client.proto CreateRequest.acl: a multi's create always carries its ACL, even empty (so
+    /// the server answers INVALIDACL rather than defaulting to open).
+    #[test]
+    fn multi_create_sends_its_acl_set() {
+        let op = |acl: Vec<Acl>| {
+            multi_op(MultiOp::Create {
+                path: "/a".into(),
+                data: Default::default(),
+                mode: CreateMode::Persistent,
+                acl,
+            })
+        };
+        let Some(pb::multi_op::Op::Create(c)) = op(vec![]).op else {
+            panic!("not a create");
+        };
+        assert_eq!(c.acl, Some(pb::AclList { acls: vec![] }));
+        let Some(pb::multi_op::Op::Create(c)) = op(Acl::open()).op else {
+            panic!("not a create");
+        };
+        assert_eq!(c.acl.map(|l| acl(l.acls)), Some(Acl::open()));
+    }
+
+    #[test]
+    fn keeper_states_keep_zookeepers_numbers() {
+        assert_eq!(keeper_state(4), KeeperState::AuthFailed);
+        assert_eq!(keeper_state(-112), KeeperState::Expired);
     }
 }

@@ -29,6 +29,11 @@ pub enum Error {
     /// this client cannot be used any more. Create a new [`crate::Client`].
     #[error("session expired")]
     SessionExpired,
+    /// An [`add_auth`](crate::Client::add_auth) failed (ZooKeeper's AUTHFAILED, -115): the server
+    /// ended the session, as ZooKeeper does. Terminal like [`Error::SessionExpired`]: the call
+    /// itself, every call still pending or made later, and every watch fail with it.
+    #[error("authentication failed")]
+    AuthFailed,
     /// No answer within the request deadline ([`crate::ClientOptions::request_timeout`]).
     #[error("request timed out")]
     Timeout,
@@ -41,14 +46,15 @@ pub enum Error {
 }
 
 impl Error {
-    /// ZooKeeper's code for this error: `ConnectionLoss`, `SessionExpired`, `OperationTimeout`
-    /// for a timeout, `BadArguments` for an invalid argument, and `SessionExpired` for a closed
-    /// client (its session is gone).
+    /// ZooKeeper's code for this error: `ConnectionLoss`, `SessionExpired`, `AuthFailed`,
+    /// `OperationTimeout` for a timeout, `BadArguments` for an invalid argument, and
+    /// `SessionExpired` for a closed client (its session is gone).
     pub fn code(&self) -> ErrorCode {
         match self {
             Error::Zk { code, .. } | Error::Multi { code, .. } => *code,
             Error::ConnectionLoss => ErrorCode::ConnectionLoss,
             Error::SessionExpired | Error::Closed => ErrorCode::SessionExpired,
+            Error::AuthFailed => ErrorCode::AuthFailed,
             Error::Timeout => ErrorCode::OperationTimeout,
             Error::InvalidArgument(_) => ErrorCode::BadArguments,
         }
@@ -59,6 +65,7 @@ impl Error {
         match ErrorCode::from_code(code) {
             Some(ErrorCode::ConnectionLoss) => Error::ConnectionLoss,
             Some(ErrorCode::SessionExpired) => Error::SessionExpired,
+            Some(ErrorCode::AuthFailed) => Error::AuthFailed,
             Some(code) => Error::Zk { code, message },
             None => Error::Zk {
                 code: ErrorCode::SystemError,
@@ -70,3 +77,27 @@ impl Error {
 
 /// `Result` with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// client.proto "Access control": AUTHFAILED ends the session, so it is a variant of its own
+    /// (like SessionExpired), while NOAUTH and INVALIDACL are ordinary per-request refusals.
+    #[test]
+    fn acl_codes_from_the_wire() {
+        assert_eq!(Error::from_wire(-115, "x".into()), Error::AuthFailed);
+        assert_eq!(Error::AuthFailed.code(), ErrorCode::AuthFailed);
+        for (code, want) in [(-102, ErrorCode::NoAuth), (-114, ErrorCode::InvalidAcl)] {
+            let e = Error::from_wire(code, "detail".into());
+            assert_eq!(
+                e,
+                Error::Zk {
+                    code: want,
+                    message: "detail".into()
+                }
+            );
+            assert_eq!(e.code().code(), code);
+        }
+    }
+}

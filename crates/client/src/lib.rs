@@ -27,8 +27,9 @@
 //!   reconnecting) is distinct from [`Error::SessionExpired`] (the session and its ephemerals are
 //!   gone: create a new client).
 //! * **Session states**: [`Client::state_events`] broadcasts [`SessionState`] changes
-//!   (Connected, Disconnected, Expired, Closed — ZooKeeper's KeeperState). Calls made while
-//!   Disconnected are queued and sent once the session is resumed (within their deadline).
+//!   (Connected, Disconnected, Expired, AuthFailed, Closed — ZooKeeper's KeeperState). Calls
+//!   made while Disconnected are queued and sent once the session is resumed (within their
+//!   deadline).
 //!   If no server takes the session back within the session timeout (counted from the last
 //!   message heard), the client declares it Expired itself.
 //! * **Watches**: the `_w` calls return a [`Watch`], a future resolving exactly once to the
@@ -38,6 +39,14 @@
 //!   SetWatches), the server sets them again, and a change missed while disconnected fires the
 //!   watch right after the resume (NodeDataChanged, NodeCreated, NodeChildrenChanged or
 //!   NodeDeleted). Each `Watch` resolves once, even if the server reports a change twice.
+//! * **ACLs and authentication** (ZooKeeper's model, see client.proto "Access control"):
+//!   [`Client::create`] makes nodes open to everybody (`world:anyone:cdrwa`);
+//!   [`Client::create_with_acl`], [`Client::get_acl`] and [`Client::set_acl`] take [`Acl`]
+//!   lists (`perms` bits from [`perms`]); [`Client::add_auth`] adds an identity (`digest`,
+//!   `user:password`) and [`Client::who_am_i`] lists them. A refused request is [`Error::Zk`]
+//!   NoAuth. Accepted add_auth calls are remembered and sent again first on every resumed
+//!   connection; a failed one ends the session ([`Error::AuthFailed`],
+//!   [`SessionState::AuthFailed`]).
 //! * **Recipes**: [`recipes`] has Curator-style recipes on top of the API: a reentrant
 //!   distributed lock, a leader latch and a service registry with discovery.
 //!
@@ -58,7 +67,24 @@
 //! client.close().await?;
 //! # Ok(()) }
 //! ```
+//!
+//! ACLs: a node only `bob` may change, readable by everybody.
+//!
+//! ```no_run
+//! use paddock_client::{digest, perms, Acl, Client, ClientOptions, CreateMode, Error, Id};
+//! # async fn demo(client: Client) -> Result<(), Error> {
+//! client.add_auth("digest", "bob:secret").await?;
+//! let acl = vec![
+//!     Acl::new(perms::READ, Id::anyone()),
+//!     Acl::new(perms::ALL, Id::new("digest", digest("bob:secret").expect("has a colon"))),
+//! ];
+//! client.create_with_acl("/bob", "mine", CreateMode::Persistent, acl).await?;
+//! let (acl, stat) = client.get_acl("/bob").await?;
+//! client.set_acl("/bob", Acl::creator_all(), stat.aversion).await?;
+//! # let _ = acl; Ok(()) }
+//! ```
 
+mod auth;
 mod client;
 mod convert;
 mod error;
@@ -69,6 +95,7 @@ mod session_task;
 pub use client::{Client, SessionState, Watch};
 pub use error::{Error, Result};
 pub use options::{parse_connect_string, ClientOptions};
+pub use paddock_types::acl::{digest, parse_acl, parse_perms, perms, perms_string, Acl, Id};
 pub use paddock_types::{
     CreateMode, ErrorCode, EventType, KeeperState, MultiOp, OpResult, SessionId, Stat,
     WatchedEvent, Zxid,

@@ -6,7 +6,8 @@
 //!        └── oneshot ◀────┤  watches: path -> [(class, sender)] (fired once, then dropped)
 //!                         │  ping every timeout/3 when idle; nothing heard for 2/3 timeout = lost
 //!                         └─ on loss: Disconnected, pending fail ConnectionLoss, resume elsewhere
-//!                            listing every outstanding watch (ZooKeeper's SetWatches)
+//!                            listing every outstanding watch (ZooKeeper's SetWatches), then
+//!                            replay the accepted AddAuths before anything else (`crate::auth`)
 //! ```
 //!
 //! Watches survive a resume on any server: the resume's ConnectRequest lists the paths of the
@@ -28,6 +29,7 @@ use tokio::time::{sleep_until, Instant};
 use tokio_stream::wrappers::UnboundedReceiverStream;
 use tonic::transport::Endpoint;
 
+use crate::auth::{self, Auths};
 use crate::convert;
 use crate::error::{Error, Result};
 use crate::options::ClientOptions;
@@ -112,8 +114,9 @@ impl Shared {
     pub fn terminal_error(&self) -> Error {
         match self.state() {
             SessionState::Expired => Error::SessionExpired,
+            SessionState::AuthFailed => Error::AuthFailed,
             SessionState::Closed => Error::Closed,
-            _ => Error::ConnectionLoss,
+            SessionState::Connected | SessionState::Disconnected => Error::ConnectionLoss,
         }
     }
 }
@@ -229,12 +232,16 @@ enum Reply {
 struct Pending {
     xid: i64,
     reply: Reply,
+    /// For an AddAuth: its credentials, remembered (for resumes) if the server accepts them.
+    auth: Option<pb::AddAuthRequest>,
 }
 
 /// Why serving a stream stopped.
 enum End {
     Lost(String),
     Expired,
+    /// An AddAuth failed and the server ended the session (SessionClosed{-115}).
+    AuthFailed,
     Closed,
     ClientGone,
 }
@@ -253,6 +260,8 @@ pub(crate) struct SessionTask {
     pending: VecDeque<Pending>,
     queued: VecDeque<Cmd>,
     watches: HashMap<String, Vec<(WatchClass, WatchSender)>>,
+    /// AddAuths the server accepted: sent again first on every resumed stream.
+    auths: Auths,
     closing: Option<oneshot::Sender<Result<()>>>,
     shared: Arc<Shared>,
 }
@@ -280,6 +289,7 @@ impl SessionTask {
             pending: VecDeque::new(),
             queued: VecDeque::new(),
             watches: HashMap::new(),
+            auths: Auths::default(),
             closing: None,
             shared,
         };
@@ -342,14 +352,15 @@ impl SessionTask {
     fn finish(&mut self, end: End) {
         let (state, err) = match end {
             End::Expired => (SessionState::Expired, Error::SessionExpired),
-            _ => (SessionState::Closed, Error::Closed),
+            End::AuthFailed => (SessionState::AuthFailed, Error::AuthFailed),
+            End::Lost(_) | End::Closed | End::ClientGone => (SessionState::Closed, Error::Closed),
         };
         tracing::debug!(session = self.session_id, ?state, "session ended");
         self.shared.set_state(state);
         if let Some(reply) = self.closing.take() {
             let _ = reply.send(match state {
-                SessionState::Expired => Err(Error::SessionExpired),
-                _ => Ok(()),
+                SessionState::Closed => Ok(()),
+                _ => Err(err.clone()),
             });
         }
         self.fail_pending(err.clone());
@@ -378,7 +389,8 @@ impl SessionTask {
     fn send_op(&mut self, tx: &mpsc::UnboundedSender<pb::ClientMessage>, op: Op, reply: Reply) {
         let xid = self.next_xid;
         self.next_xid += 1;
-        self.pending.push_back(Pending { xid, reply });
+        let auth = auth::of(&op);
+        self.pending.push_back(Pending { xid, reply, auth });
         // A send error means the stream is gone: reading it reports that.
         let _ = tx.send(pb::ClientMessage {
             message: Some(pb::client_message::Message::Request(pb::Request {
@@ -418,6 +430,15 @@ impl SessionTask {
     /// Serves one stream until it ends; returns why and the server's address.
     async fn serve(&mut self, conn: Conn) -> (End, String) {
         let Conn { tx, mut rx, addr } = conn;
+        // Credentials first (none on the session's first stream), then what waited meanwhile.
+        let replay: Vec<Op> = self.auths.replay().collect();
+        if !replay.is_empty() {
+            let count = replay.len();
+            tracing::debug!(server = %addr, count, "sending the session's auths again");
+        }
+        for op in replay {
+            self.send_op(&tx, op, Reply::Internal);
+        }
         while let Some(cmd) = self.queued.pop_front() {
             self.send_cmd(&tx, cmd);
         }
@@ -492,6 +513,12 @@ impl SessionTask {
                         r.xid, p.xid
                     )));
                 }
+                if let Some(a) = p.auth {
+                    match r.error {
+                        0 => self.auths.remember(a),
+                        code => tracing::debug!(scheme = %a.scheme, code, "addauth refused"),
+                    }
+                }
                 if let Reply::Caller(tx, watch) = p.reply {
                     if let Some(mut w) = watch {
                         if r.error == 0 {
@@ -514,6 +541,7 @@ impl SessionTask {
             Some(Message::SessionClosed(c)) => Some(match c.error {
                 0 => End::Closed,
                 -112 => End::Expired,
+                -115 => End::AuthFailed,
                 code => End::Lost(format!("session closed with {code}: {}", c.message)),
             }),
             other => Some(End::Lost(format!("unexpected server message {other:?}"))),

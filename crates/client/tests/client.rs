@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use paddock_client::{
-    Client, ClientOptions, CreateMode, Error, ErrorCode, EventType, KeeperState, MultiOp, OpResult,
-    SessionState,
+    Acl, Client, ClientOptions, CreateMode, Error, ErrorCode, EventType, KeeperState, MultiOp,
+    OpResult, SessionState,
 };
 use support::*;
 
@@ -110,6 +110,7 @@ async fn every_operation() {
                 path: "/m".into(),
                 data: Bytes::from("m"),
                 mode: CreateMode::Persistent,
+                acl: Acl::open(),
             },
             MultiOp::Check {
                 path: "/m".into(),
@@ -145,6 +146,7 @@ async fn every_operation() {
                 path: "/z".into(),
                 data: Bytes::new(),
                 mode: CreateMode::Persistent,
+                acl: Acl::open(),
             },
         ])
         .await

@@ -2,8 +2,12 @@
 //! children, ~40-byte paths, 100-byte data) and prints the process's resident set size.
 //!
 //! ```text
-//! cargo run --release -p paddock-datatree --example mem [-- NODES [--reload]]
+//! cargo run --release -p paddock-datatree --example mem [-- NODES [--reload] [--acl]]
 //! ```
+//!
+//! With `--acl` every node gets the same non-default ACL (a digest user with all permissions,
+//! everybody else CREATE): the ACL table stores it once, so the cost is the node's 8-byte
+//! reference.
 //!
 //! With `--reload` it also writes a snapshot to memory, drops the tree, reads it back and reports
 //! the snapshot's size and timings.
@@ -34,6 +38,18 @@ fn main() {
         .and_then(|a| a.parse().ok())
         .unwrap_or(1_000_000);
     let reload = args.iter().any(|a| a == "--reload");
+    let acl = if args.iter().any(|a| a == "--acl") {
+        use paddock_types::acl::{perms, Acl, Id};
+        vec![
+            Acl::new(
+                perms::ALL,
+                Id::new("digest", "bob:tpUq/4Pn5A64fVZyQ0gOJ8ZWqkY="),
+            ),
+            Acl::new(perms::CREATE, Id::anyone()),
+        ]
+    } else {
+        paddock_types::Acl::open()
+    };
     let parents = 1_000u64;
     let per_parent = nodes.div_ceil(parents);
 
@@ -44,12 +60,14 @@ fn main() {
         zxid += 1;
         let txn = Txn {
             header: TxnHeader {
+                conn_ids: Vec::new(),
                 session: SessionId(0),
                 cxid: 0,
                 zxid: Zxid(zxid),
                 time_ms: zxid as i64,
             },
             op: TxnOp::Create {
+                acl: acl.clone(),
                 path,
                 data,
                 mode: CreateMode::Persistent,

@@ -6,6 +6,7 @@
 //! [`Triggers`] and fired by the caller once the outcome is final.
 
 use bytes::Bytes;
+use paddock_types::acl::{self, perms, Acl, Id};
 use paddock_types::path::{self as zkpath, is_system};
 use paddock_types::{
     validate_path, CreateMode, ErrorCode, EventType, MultiOp, OpResult, Response, SessionId, Stat,
@@ -59,7 +60,12 @@ pub(crate) fn apply_op(
             close_session(state, header, triggers);
             Ok(Response::CloseSession)
         }
-        TxnOp::Create { path, data, mode } => create(state, header, path, data, *mode, triggers)
+        TxnOp::Create {
+            path,
+            data,
+            mode,
+            acl,
+        } => create(state, header, path, data, *mode, acl, triggers)
             .map(|(path, stat)| Response::Create { path, stat }),
         TxnOp::Delete { path, version } => {
             delete(state, header, path, *version, triggers).map(|()| Response::Delete)
@@ -73,7 +79,119 @@ pub(crate) fn apply_op(
         TxnOp::Multi(ops) => Ok(Response::Multi(multi(state, header, ops, triggers))),
         TxnOp::Sync { path } => Ok(Response::Sync { path: path.clone() }),
         TxnOp::MoveSession { .. } => Ok(Response::Ping),
+        TxnOp::SetAcl { path, acl, version } => {
+            set_acl(state, header, path, acl, *version).map(|stat| Response::SetAcl { stat })
+        }
+        TxnOp::AddAuth { ids } => add_auth(state, header.session, ids).map(|()| Response::AddAuth),
     }
+}
+
+/// Every id the request's caller holds: the session's `AddAuth` ids, then its connection's.
+pub(crate) fn caller_ids(state: &State, session: SessionId, conn_ids: &[Id]) -> Vec<Id> {
+    let mut ids = state
+        .sessions
+        .get(&session)
+        .map(|e| e.auth.clone())
+        .unwrap_or_default();
+    ids.extend(conn_ids.iter().cloned());
+    ids
+}
+
+/// ZooKeeper's `checkACL` against the ACL behind `acl_ref`: `NoAuth` unless the caller is granted
+/// one of the bits of `perm`. The open ACL passes without looking at the caller.
+pub(crate) fn permit(
+    state: &State,
+    session: SessionId,
+    conn_ids: &[Id],
+    acl_ref: u32,
+    perm: i32,
+    path: &str,
+) -> Result<(), ZkError> {
+    if acl_ref == crate::acls::OPEN {
+        return Ok(());
+    }
+    let Some(list) = state.acls.get(acl_ref) else {
+        // A reference the table does not know: the tree is inconsistent; refuse rather than open.
+        return Err(ZkError::new(
+            ErrorCode::SystemError,
+            format!("{path}: unknown ACL reference {acl_ref}"),
+        ));
+    };
+    if acl::allows(list, perm, &caller_ids(state, session, conn_ids)) {
+        Ok(())
+    } else {
+        Err(ZkError::new(
+            ErrorCode::NoAuth,
+            format!("not authorised to {} {path}", perm_name(perm)),
+        ))
+    }
+}
+
+fn perm_name(perm: i32) -> &'static str {
+    match perm {
+        perms::READ => "read",
+        perms::WRITE => "write",
+        perms::CREATE => "create children of",
+        perms::DELETE => "delete children of",
+        perms::ADMIN => "administer",
+        _ => "read the ACL of",
+    }
+}
+
+/// The reference to store for a node created or re-ACLed with `acl` (checked and expanded as
+/// ZooKeeper's `fixupACL`); nothing is counted yet.
+fn resolve_acl(state: &State, header: &TxnHeader, acl: &[Acl]) -> Result<Vec<Acl>, ZkError> {
+    if acl::is_open(acl) {
+        return Ok(acl.to_vec());
+    }
+    acl::fixup(acl, &caller_ids(state, header.session, &header.conn_ids))
+}
+
+fn set_acl(
+    state: &mut State,
+    header: &TxnHeader,
+    path: &str,
+    acl: &[Acl],
+    version: i32,
+) -> Result<Stat, ZkError> {
+    validate_path(path, false)?;
+    let list = resolve_acl(state, header, acl)?;
+    let node_key = key::encode(path).ok_or_else(|| no_node(path))?;
+    let record = state.node_by_key(&node_key).ok_or_else(|| no_node(path))?;
+    let (mut stat, data_len) = (record.stat(), record.data().len());
+    permit(
+        state,
+        header.session,
+        &header.conn_ids,
+        stat.acl,
+        perms::ADMIN,
+        path,
+    )?;
+    if version != -1 && version != stat.aversion {
+        return Err(bad_version(path, version, stat.aversion));
+    }
+    let old = stat.acl;
+    stat.acl = state.acls.intern(list);
+    state.acls.release(old);
+    stat.aversion = stat.aversion.wrapping_add(1);
+    let full = stat.to_stat(data_len);
+    state.update_stat(&node_key, |s| *s = stat);
+    Ok(full)
+}
+
+fn add_auth(state: &mut State, session: SessionId, ids: &[Id]) -> Result<(), ZkError> {
+    let entry = state.sessions.get_mut(&session).ok_or_else(|| {
+        ZkError::new(
+            ErrorCode::SessionExpired,
+            format!("session {session} is not open"),
+        )
+    })?;
+    for id in ids {
+        if !entry.auth.contains(id) {
+            entry.auth.push(id.clone());
+        }
+    }
+    Ok(())
 }
 
 fn create_session(
@@ -156,10 +274,11 @@ struct CreateTarget {
 /// The create checks, in ZooKeeper's order; nothing is changed.
 fn create_target(
     state: &State,
-    session: SessionId,
+    header: &TxnHeader,
     path: &str,
     mode: CreateMode,
 ) -> Result<CreateTarget, ZkError> {
+    let session = header.session;
     let sequential = mode.is_sequential();
     validate_path(path, sequential)?;
     // A sequential path may end with '/': judge it by a stand-in for the suffix (no '/' in it).
@@ -177,6 +296,14 @@ fn create_target(
         .node_by_key(&parent_key)
         .ok_or_else(|| no_node(&parent_path))?
         .stat();
+    permit(
+        state,
+        session,
+        &header.conn_ids,
+        parent.acl,
+        perms::CREATE,
+        &parent_path,
+    )?;
     if parent.ephemeral_owner != 0 {
         let why = format!("{parent_path} is ephemeral and cannot have children");
         return Err(ZkError::new(ErrorCode::NoChildrenForEphemerals, why));
@@ -209,9 +336,12 @@ fn create(
     path: &str,
     data: &Bytes,
     mode: CreateMode,
+    acl: &[Acl],
     triggers: &mut Triggers,
 ) -> Result<(String, Stat), ZkError> {
-    let target = create_target(state, header.session, path, mode)?;
+    validate_path(path, mode.is_sequential())?;
+    let acl = resolve_acl(state, header, acl)?;
+    let target = create_target(state, header, path, mode)?;
     let zxid = header.zxid.as_i64();
     let stat = NodeStat {
         czxid: zxid,
@@ -224,6 +354,7 @@ fn create(
         } else {
             0
         },
+        acl: state.acls.intern(acl),
         ..NodeStat::default()
     };
     let record = NodeRecord::new(&stat, data);
@@ -247,6 +378,19 @@ fn delete(
     triggers: &mut Triggers,
 ) -> Result<(), ZkError> {
     let node_key = writable_key(path)?;
+    // As ZooKeeper: the parent's DELETE permission is checked before the node is looked up.
+    let parent_path = zkpath::parent(path);
+    if let Some(parent) = key::encode(parent_path).and_then(|k| state.node_by_key(&k)) {
+        let acl = parent.stat().acl;
+        permit(
+            state,
+            header.session,
+            &header.conn_ids,
+            acl,
+            perms::DELETE,
+            parent_path,
+        )?;
+    }
     let stat = state
         .node_by_key(&node_key)
         .ok_or_else(|| no_node(path))?
@@ -301,6 +445,14 @@ fn set_data(
         .node_by_key(&node_key)
         .ok_or_else(|| no_node(path))?
         .stat();
+    permit(
+        state,
+        header.session,
+        &header.conn_ids,
+        stat.acl,
+        perms::WRITE,
+        path,
+    )?;
     if version != -1 && version != stat.version {
         return Err(bad_version(path, version, stat.version));
     }
@@ -314,9 +466,17 @@ fn set_data(
     Ok(full)
 }
 
-fn check(state: &State, path: &str, version: i32) -> Result<(), ZkError> {
+fn check(state: &State, header: &TxnHeader, path: &str, version: i32) -> Result<(), ZkError> {
     validate_path(path, false)?;
     let stat = state.node(path).ok_or_else(|| no_node(path))?.stat();
+    permit(
+        state,
+        header.session,
+        &header.conn_ids,
+        stat.acl,
+        perms::READ,
+        path,
+    )?;
     if version != -1 && version != stat.version {
         return Err(bad_version(path, version, stat.version));
     }
@@ -357,7 +517,12 @@ fn multi_op(
     triggers: &mut Triggers,
 ) -> Result<OpResult, ZkError> {
     match op {
-        MultiOp::Create { path, data, mode } => create(state, header, path, data, *mode, triggers)
+        MultiOp::Create {
+            path,
+            data,
+            mode,
+            acl,
+        } => create(state, header, path, data, *mode, acl, triggers)
             .map(|(path, stat)| OpResult::Create { path, stat }),
         MultiOp::Delete { path, version } => {
             delete(state, header, path, *version, triggers).map(|()| OpResult::Delete)
@@ -368,6 +533,8 @@ fn multi_op(
             version,
         } => set_data(state, header, path, data, *version, triggers)
             .map(|stat| OpResult::SetData { stat }),
-        MultiOp::Check { path, version } => check(state, path, *version).map(|()| OpResult::Check),
+        MultiOp::Check { path, version } => {
+            check(state, header, path, *version).map(|()| OpResult::Check)
+        }
     }
 }

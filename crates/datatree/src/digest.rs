@@ -74,12 +74,25 @@ pub(crate) fn digest(state: &State) -> u64 {
             h.i64(i64::from(v));
         }
         h.bytes(record.data());
+        // Open nodes hash as before ACLs existed; others by their list's content, not its number.
+        let acl = record.stat().acl;
+        if acl != crate::acls::OPEN {
+            for a in state.acls.get(acl).map(|l| &l[..]).unwrap_or(&[]) {
+                h.i64(i64::from(a.perms));
+                h.bytes(a.id.scheme.as_bytes());
+                h.bytes(a.id.id.as_bytes());
+            }
+        }
     }
     h.word(state.sessions.len() as u64);
     for (id, entry) in &state.sessions {
         h.i64(id.0);
         h.i64(i64::from(entry.info.timeout_ms));
         h.bytes(&entry.info.password);
+        for id in &entry.auth {
+            h.bytes(id.scheme.as_bytes());
+            h.bytes(id.id.as_bytes());
+        }
     }
     h.finish()
 }

@@ -1,8 +1,8 @@
 //! A znode's value in the tree: its stat and data packed into one shared allocation.
 //!
-//! One `Arc<[u8]>` per node holds `[stat: 64 bytes][data]`, so a node costs one heap block besides
+//! One `Arc<[u8]>` per node holds `[stat: 68 bytes][data]`, so a node costs one heap block besides
 //! its key (see `examples/mem.rs` for the measured footprint). `data_length` is the data's length;
-//! every other `Stat` field is stored. Stat updates (a parent's `cversion` / `pzxid` /
+//! every other `Stat` field is stored, and so is the node's ACL reference (see `acls`). Stat updates (a parent's `cversion` / `pzxid` /
 //! `num_children` on every child create or delete) are made in place when nothing else shares the
 //! block, and by copying it otherwise (a snapshot or a multi's backup still holds the old version).
 
@@ -12,7 +12,7 @@ use bytes::Bytes;
 use paddock_types::Stat;
 
 /// Bytes taken by the packed stat at the start of a record.
-const STAT_LEN: usize = 64;
+const STAT_LEN: usize = 68;
 
 /// The stored part of a `Stat` (everything but `data_length`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -27,6 +27,8 @@ pub(crate) struct NodeStat {
     pub aversion: i32,
     pub ephemeral_owner: i64,
     pub num_children: i32,
+    /// The node's ACL: a reference into the tree's `AclTable` (0 = world:anyone:cdrwa).
+    pub acl: u32,
 }
 
 impl NodeStat {
@@ -59,6 +61,7 @@ impl NodeStat {
         b[52..56].copy_from_slice(&self.cversion.to_le_bytes());
         b[56..60].copy_from_slice(&self.aversion.to_le_bytes());
         b[60..64].copy_from_slice(&self.num_children.to_le_bytes());
+        b[64..68].copy_from_slice(&self.acl.to_le_bytes());
         b
     }
 
@@ -84,6 +87,7 @@ impl NodeStat {
             cversion: i32_at(52),
             aversion: i32_at(56),
             num_children: i32_at(60),
+            acl: i32_at(64) as u32,
         }
     }
 }
@@ -155,6 +159,7 @@ mod tests {
             aversion: 8,
             ephemeral_owner: i64::MIN,
             num_children: 10,
+            acl: u32::MAX,
         }
     }
 

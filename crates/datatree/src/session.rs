@@ -1,7 +1,8 @@
-//! The sessions table: each open session's negotiated timeout, password and ephemeral nodes.
+//! The sessions table: each open session's negotiated timeout, password, ephemeral nodes and
+//! authenticated ids.
 
 use imbl::OrdSet;
-use paddock_types::PASSWORD_LEN;
+use paddock_types::{Id, PASSWORD_LEN};
 
 use crate::key::NodeKey;
 
@@ -20,6 +21,8 @@ pub struct SessionInfo {
 pub(crate) struct SessionEntry {
     pub info: SessionInfo,
     pub ephemerals: OrdSet<NodeKey>,
+    /// The ids the session authenticated as (`AddAuth`), in order, no repeats.
+    pub auth: Vec<Id>,
 }
 
 impl SessionEntry {
@@ -27,6 +30,7 @@ impl SessionEntry {
         SessionEntry {
             info,
             ephemerals: OrdSet::new(),
+            auth: Vec::new(),
         }
     }
 }

@@ -3,13 +3,21 @@
 //! Format (all integers little-endian):
 //!
 //! ```text
-//! header    magic "PDKTREE\0" | format version u32 (=1) | last_zxid u64
-//! sessions  count u64, then per session: id i64 | timeout_ms i32 | password [16]
+//! header    magic "PDKTREE\0" | format version u32 (=2) | last_zxid u64
+//! sessions  count u64, then per session: id i64 | timeout_ms i32 | password [16] |
+//!           auth count u32, then per id: scheme str | id str
+//! acls      last reference u32 | count u64, then per list, by reference:
+//!           reference u32 | entries u32, then per entry: perms i32 | scheme str | id str
 //! nodes     count u64, then per node, parents before children (map order, see `key`):
 //!           path_len u32 | path | czxid mzxid pzxid ctime mtime ephemeral_owner i64 |
-//!           version cversion aversion num_children i32 | data_len u32 | data
+//!           version cversion aversion num_children i32 | acl reference u32 | data_len u32 | data
 //! trailer   crc32 of everything above, u32
+//!
+//! str = len u32 | UTF-8 bytes
 //! ```
+//!
+//! Version 1 (before ACLs) had no auth ids, no acls section and no acl reference; it is still
+//! read (every node open, no session authenticated).
 //!
 //! Reading checks everything it relies on — magic, version, strictly increasing valid paths,
 //! the root first, parents present and not ephemeral, ephemeral owners open, child counts, the
@@ -20,7 +28,7 @@
 use std::io::{self, BufReader, BufWriter, Read, Write};
 
 use paddock_types::path::{self as zkpath};
-use paddock_types::{validate_path, SessionId, Zxid, PASSWORD_LEN};
+use paddock_types::{validate_path, Acl, Id, SessionId, Zxid, PASSWORD_LEN};
 
 use crate::key::{self, NodeKey};
 use crate::record::{NodeRecord, NodeStat};
@@ -29,7 +37,9 @@ use crate::state::State;
 use crate::tree::DataTree;
 
 const MAGIC: [u8; 8] = *b"PDKTREE\0";
-const FORMAT_VERSION: u32 = 1;
+const FORMAT_VERSION: u32 = 2;
+/// The format before ACLs, still read.
+const FORMAT_V1: u32 = 1;
 const IO_BUFFER_BYTES: usize = 64 * 1024;
 
 /// Why a snapshot could not be read.
@@ -107,6 +117,21 @@ impl TreeSnapshot {
             out.write_all(&id.0.to_le_bytes())?;
             out.write_all(&entry.info.timeout_ms.to_le_bytes())?;
             out.write_all(&entry.info.password)?;
+            out.write_all(&len_u32(entry.auth.len())?.to_le_bytes())?;
+            for id in &entry.auth {
+                write_id(&mut out, id)?;
+            }
+        }
+
+        out.write_all(&self.state.acls.last().to_le_bytes())?;
+        out.write_all(&(self.state.acls.len() as u64).to_le_bytes())?;
+        for (r, list, _) in self.state.acls.entries() {
+            out.write_all(&r.to_le_bytes())?;
+            out.write_all(&len_u32(list.len())?.to_le_bytes())?;
+            for a in list.iter() {
+                out.write_all(&a.perms.to_le_bytes())?;
+                write_id(&mut out, &a.id)?;
+            }
         }
 
         out.write_all(&(self.state.nodes.len() as u64).to_le_bytes())?;
@@ -130,6 +155,7 @@ impl TreeSnapshot {
             for v in [s.version, s.cversion, s.aversion, s.num_children] {
                 buf.extend_from_slice(&v.to_le_bytes());
             }
+            buf.extend_from_slice(&s.acl.to_le_bytes());
             buf.extend_from_slice(&len_u32(record.data().len())?.to_le_bytes());
             out.write_all(&buf)?;
             out.write_all(record.data())?;
@@ -140,6 +166,16 @@ impl TreeSnapshot {
         inner.write_all(&crc.to_le_bytes())?;
         inner.flush()
     }
+}
+
+fn write_str(out: &mut dyn Write, s: &str) -> io::Result<()> {
+    out.write_all(&len_u32(s.len())?.to_le_bytes())?;
+    out.write_all(s.as_bytes())
+}
+
+fn write_id(out: &mut dyn Write, id: &Id) -> io::Result<()> {
+    write_str(out, &id.scheme)?;
+    write_str(out, &id.id)
 }
 
 fn len_u32(len: usize) -> io::Result<u32> {
@@ -208,6 +244,15 @@ impl<R: Read> CrcReader<R> {
         }
         Ok(v)
     }
+
+    fn string(&mut self) -> Result<String, SnapshotError> {
+        let len = self.u32()?;
+        String::from_utf8(self.bytes(len)?).map_err(|_| corrupt("a string is not UTF-8"))
+    }
+
+    fn id(&mut self) -> Result<Id, SnapshotError> {
+        Ok(Id::new(self.string()?, self.string()?))
+    }
 }
 
 pub(crate) fn read(r: &mut dyn Read) -> Result<DataTree, SnapshotError> {
@@ -219,13 +264,20 @@ pub(crate) fn read(r: &mut dyn Read) -> Result<DataTree, SnapshotError> {
         return Err(SnapshotError::BadMagic);
     }
     let version = rd.u32()?;
-    if version != FORMAT_VERSION {
+    if version != FORMAT_VERSION && version != FORMAT_V1 {
         return Err(SnapshotError::UnsupportedVersion(version));
     }
+    let v1 = version == FORMAT_V1;
     let last_zxid = Zxid(rd.u64()?);
     let mut state = State::empty();
-    read_sessions(&mut rd, &mut state)?;
-    read_nodes(&mut rd, &mut state)?;
+    read_sessions(&mut rd, &mut state, v1)?;
+    if !v1 {
+        read_acls(&mut rd, &mut state)?;
+    }
+    read_nodes(&mut rd, &mut state, v1)?;
+    if state.acls.has_unheld() {
+        return Err(corrupt("an ACL list no node refers to"));
+    }
 
     let computed = rd.crc.clone().finalize();
     let stored = u32::from_le_bytes({
@@ -239,7 +291,37 @@ pub(crate) fn read(r: &mut dyn Read) -> Result<DataTree, SnapshotError> {
     Ok(DataTree::from_parts(state, last_zxid))
 }
 
-fn read_sessions<R: Read>(rd: &mut CrcReader<R>, state: &mut State) -> Result<(), SnapshotError> {
+fn read_acls<R: Read>(rd: &mut CrcReader<R>, state: &mut State) -> Result<(), SnapshotError> {
+    let last = rd.u32()?;
+    let count = rd.u64()?;
+    let mut previous = 0;
+    for _ in 0..count {
+        let r = rd.u32()?;
+        if r <= previous || r > last {
+            return Err(corrupt(format!(
+                "ACL reference {r} out of order or above {last}"
+            )));
+        }
+        previous = r;
+        let entries = rd.u32()?;
+        let mut list = Vec::new();
+        for _ in 0..entries {
+            let perms = rd.i32()?;
+            list.push(Acl::new(perms, rd.id()?));
+        }
+        if list.is_empty() || !state.acls.restore(r, list) {
+            return Err(corrupt(format!("ACL list {r} is empty or repeated")));
+        }
+    }
+    state.acls.set_last(last);
+    Ok(())
+}
+
+fn read_sessions<R: Read>(
+    rd: &mut CrcReader<R>,
+    state: &mut State,
+    v1: bool,
+) -> Result<(), SnapshotError> {
     let count = rd.u64()?;
     for _ in 0..count {
         let id = SessionId(rd.i64()?);
@@ -248,10 +330,15 @@ fn read_sessions<R: Read>(rd: &mut CrcReader<R>, state: &mut State) -> Result<()
         if id == SessionId::NONE {
             return Err(corrupt("session id 0"));
         }
-        let entry = SessionEntry::new(SessionInfo {
+        let mut entry = SessionEntry::new(SessionInfo {
             timeout_ms,
             password,
         });
+        if !v1 {
+            for _ in 0..rd.u32()? {
+                entry.auth.push(rd.id()?);
+            }
+        }
         if state.sessions.insert(id, entry).is_some() {
             return Err(corrupt(format!("session {id} appears twice")));
         }
@@ -266,7 +353,7 @@ struct RawNode {
     data: Vec<u8>,
 }
 
-fn read_node<R: Read>(rd: &mut CrcReader<R>) -> Result<RawNode, SnapshotError> {
+fn read_node<R: Read>(rd: &mut CrcReader<R>, v1: bool) -> Result<RawNode, SnapshotError> {
     let path_len = rd.u32()?;
     let path =
         String::from_utf8(rd.bytes(path_len)?).map_err(|_| corrupt("a path is not UTF-8"))?;
@@ -282,17 +369,22 @@ fn read_node<R: Read>(rd: &mut CrcReader<R>) -> Result<RawNode, SnapshotError> {
         cversion: rd.i32()?,
         aversion: rd.i32()?,
         num_children: rd.i32()?,
+        acl: if v1 { 0 } else { rd.u32()? },
     };
     let data_len = rd.u32()?;
     let data = rd.bytes(data_len)?;
     Ok(RawNode { path, stat, data })
 }
 
-fn read_nodes<R: Read>(rd: &mut CrcReader<R>, state: &mut State) -> Result<(), SnapshotError> {
+fn read_nodes<R: Read>(
+    rd: &mut CrcReader<R>,
+    state: &mut State,
+    v1: bool,
+) -> Result<(), SnapshotError> {
     let count = rd.u64()?;
     let mut loader = Loader::default();
     for _ in 0..count {
-        let node = read_node(rd)?;
+        let node = read_node(rd, v1)?;
         loader.add(state, node)?;
     }
     loader.finish(state)
@@ -341,6 +433,12 @@ impl Loader {
             _ => {}
         }
         self.check_stat(state, &path, &stat)?;
+        if !state.acls.hold(stat.acl) {
+            return Err(corrupt(format!(
+                "{path} refers to unknown ACL {}",
+                stat.acl
+            )));
+        }
         if path != "/" {
             self.count_child(state, &path)?;
         }

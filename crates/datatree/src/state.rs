@@ -9,6 +9,7 @@ use paddock_types::path::{CONFIG_NODE, QUOTA_NODE, SYSTEM_ROOT};
 use paddock_types::SessionId;
 use std::ops::Bound;
 
+use crate::acls::AclTable;
 use crate::key::{self, NodeKey};
 use crate::record::{NodeRecord, NodeStat};
 use crate::session::SessionEntry;
@@ -19,6 +20,8 @@ pub(crate) struct State {
     pub nodes: OrdMap<NodeKey, NodeRecord>,
     /// Open sessions, ordered by id so iteration (snapshots, digests) is deterministic.
     pub sessions: OrdMap<SessionId, SessionEntry>,
+    /// The distinct ACL lists the nodes refer to.
+    pub acls: AclTable,
     /// Sum over nodes of path length + data length (ZooKeeper's `approximate_data_size`).
     approx_data_size: u64,
 }
@@ -65,7 +68,7 @@ impl State {
     }
 
     /// Adds a node that is not in the tree (callers check), registering it with its owner session
-    /// if ephemeral.
+    /// if ephemeral. The record's ACL reference must already count this node (`AclTable::intern`).
     pub(crate) fn insert(&mut self, key: NodeKey, record: NodeRecord) {
         self.approx_data_size += (key.path_len() + record.data().len()) as u64;
         let owner = record.stat().ephemeral_owner;
@@ -80,9 +83,10 @@ impl State {
         }
     }
 
-    /// Removes a node (and its entry in its owner's ephemeral set).
+    /// Removes a node (its entry in its owner's ephemeral set, its hold on its ACL).
     pub(crate) fn remove(&mut self, key: &str) -> Option<(NodeKey, NodeRecord)> {
         let (key, record) = self.nodes.remove_with_key(key)?;
+        self.acls.release(record.stat().acl);
         self.approx_data_size -= (key.path_len() + record.data().len()) as u64;
         let owner = record.stat().ephemeral_owner;
         if owner != 0 {

@@ -4,9 +4,10 @@ use std::fmt;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use bytes::Bytes;
+use paddock_types::acl::{self, perms};
 use paddock_types::{
-    validate_path, ErrorCode, EventType, KeeperState, SessionId, Stat, Txn, TxnOp, WatchKind,
-    WatchedEvent, WatcherId, ZkError, Zxid,
+    validate_path, Acl, ErrorCode, EventType, Id, KeeperState, SessionId, Stat, Txn, TxnOp,
+    WatchKind, WatchedEvent, WatcherId, ZkError, Zxid,
 };
 
 use crate::apply::{self, Triggers};
@@ -142,6 +143,66 @@ impl DataTree {
         let children: Vec<String> = self.state.children(path).map(String::from).collect();
         self.watch(path, WatchKind::Child, watch);
         Ok((children, record.full_stat()))
+    }
+
+    /// ZooKeeper's read-side `checkACL`: `NoNode` if `path` is missing, `NoAuth` unless the
+    /// caller (`session`'s `AddAuth` ids plus `conn_ids`, its connection's) is granted one of the
+    /// bits of `perm` on it. Call before a read that should be checked; nothing is registered.
+    pub fn access(
+        &self,
+        path: &str,
+        perm: i32,
+        session: SessionId,
+        conn_ids: &[Id],
+    ) -> Result<(), ZkError> {
+        let record = self.state.node(path).ok_or_else(|| no_node(path))?;
+        apply::permit(
+            &self.state,
+            session,
+            conn_ids,
+            record.stat().acl,
+            perm,
+            path,
+        )
+    }
+
+    /// A node's ACL and Stat, as ZooKeeper's getACL: needs READ or ADMIN; without ADMIN the
+    /// digest hashes are shown as `x`.
+    pub fn get_acl(
+        &self,
+        path: &str,
+        session: SessionId,
+        conn_ids: &[Id],
+    ) -> Result<(Vec<Acl>, Stat), ZkError> {
+        let record = self.state.node(path).ok_or_else(|| no_node(path))?;
+        let stat = record.stat();
+        let (st, r) = (&self.state, stat.acl);
+        apply::permit(st, session, conn_ids, r, perms::READ | perms::ADMIN, path)?;
+        let list = self
+            .state
+            .acls
+            .get(r)
+            .map(|l| l.to_vec())
+            .unwrap_or_default();
+        let list = match apply::permit(st, session, conn_ids, r, perms::ADMIN, path) {
+            Ok(()) => list,
+            Err(_) => acl::redact_digests(&list),
+        };
+        Ok((list, record.full_stat()))
+    }
+
+    /// The ids a session authenticated as with `AddAuth` (empty for unknown sessions).
+    pub fn session_auth(&self, session: SessionId) -> Vec<Id> {
+        self.state
+            .sessions
+            .get(&session)
+            .map(|e| e.auth.clone())
+            .unwrap_or_default()
+    }
+
+    /// Number of distinct ACL lists stored, not counting `world:anyone:cdrwa`.
+    pub fn acl_count(&self) -> usize {
+        self.state.acls.len()
     }
 
     /// Re-registers the watches a client still holds after moving to this server (ZooKeeper's

@@ -220,7 +220,9 @@ impl Model {
                 self.sessions.remove(&s);
                 Out::Closed
             }
-            TxnOp::Create { path, data, mode } => res(self
+            TxnOp::Create {
+                path, data, mode, ..
+            } => res(self
                 .create(s, zxid, time, path, data, *mode)
                 .map(Out::Created)),
             TxnOp::Delete { path, version } => {
@@ -233,12 +235,17 @@ impl Model {
             } => res(self.set(zxid, time, path, data, *version).map(Out::Set)),
             TxnOp::Sync { .. } => Out::Synced,
             TxnOp::MoveSession { .. } => Out::Pinged,
+            TxnOp::SetAcl { .. } | TxnOp::AddAuth { .. } => {
+                unreachable!("the generator makes no ACL ops (tests/acl.rs covers them)")
+            }
             TxnOp::Multi(ops) => {
                 let backup = self.clone();
                 let mut outs = Vec::new();
                 for (i, op) in ops.iter().enumerate() {
                     let r = match op {
-                        MultiOp::Create { path, data, mode } => self
+                        MultiOp::Create {
+                            path, data, mode, ..
+                        } => self
                             .create(s, zxid, time, path, data, *mode)
                             .map(Out::Created),
                         MultiOp::Delete { path, version } => {
@@ -369,6 +376,7 @@ fn version() -> impl Strategy<Value = i32> {
 fn multi_op() -> impl Strategy<Value = MultiOp> {
     prop_oneof![
         (path(), data(), mode()).prop_map(|(path, data, mode)| MultiOp::Create {
+            acl: paddock_types::Acl::open(),
             path,
             data,
             mode
@@ -391,7 +399,7 @@ fn step() -> impl Strategy<Value = (i64, TxnOp)> {
         1 => (0..=3i64).prop_map(|s| (s, TxnOp::CloseSession)),
         1 => (session.clone(), path()).prop_map(|(s, path)| (s, TxnOp::Sync { path })),
         1 => (session.clone(), 1..4u64).prop_map(|(s, owner)| (s, TxnOp::MoveSession { owner })),
-        5 => (session.clone(), path(), data(), mode()).prop_map(|(s, path, data, mode)| (s, TxnOp::Create { path, data, mode })),
+        5 => (session.clone(), path(), data(), mode()).prop_map(|(s, path, data, mode)| (s, TxnOp::Create { path, data, mode, acl: paddock_types::Acl::open() })),
         2 => (session.clone(), path(), version()).prop_map(|(s, path, version)| (s, TxnOp::Delete { path, version })),
         2 => (session.clone(), path(), data(), version()).prop_map(|(s, path, data, version)| (s, TxnOp::SetData { path, data, version })),
         2 => (session, prop::collection::vec(multi_op(), 0..4)).prop_map(|(s, ops)| (s, TxnOp::Multi(ops))),
@@ -429,6 +437,7 @@ fn wild_path() -> impl Strategy<Value = String> {
 fn wild_op() -> impl Strategy<Value = TxnOp> {
     prop_oneof![
         (wild_path(), data(), mode()).prop_map(|(path, data, mode)| TxnOp::Create {
+            acl: paddock_types::Acl::open(),
             path,
             data,
             mode
@@ -442,6 +451,7 @@ fn wild_op() -> impl Strategy<Value = TxnOp> {
         prop::collection::vec(
             prop_oneof![
                 (wild_path(), data(), mode()).prop_map(|(path, data, mode)| MultiOp::Create {
+                    acl: paddock_types::Acl::open(),
                     path,
                     data,
                     mode

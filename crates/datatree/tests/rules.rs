@@ -42,6 +42,7 @@ fn out_of_order_zxid_is_a_system_error_and_changes_nothing() {
     for zxid in [0, 1] {
         let txn = paddock_types::Txn {
             header: paddock_types::TxnHeader {
+                conn_ids: Vec::new(),
                 session: SessionId(0),
                 cxid: 0,
                 zxid: Zxid(zxid),

@@ -38,6 +38,7 @@ fn busy_tree() -> Harness {
     h.apply(
         0,
         TxnOp::Create {
+            acl: paddock_types::Acl::open(),
             path: "/bin".into(),
             data: bytes::Bytes::from(vec![0u8, 255, 0, 10, 13]),
             mode: Persistent,
@@ -154,10 +155,10 @@ fn bad_magic_and_unknown_versions_are_named() {
     bad[0] = b'X';
     assert!(matches!(read(&bad), Err(SnapshotError::BadMagic)));
     let mut future = bytes.clone();
-    future[8] = 2;
+    future[8] = 3;
     assert!(matches!(
         read(&future),
-        Err(SnapshotError::UnsupportedVersion(2))
+        Err(SnapshotError::UnsupportedVersion(3))
     ));
     let mut flipped = bytes;
     let last = flipped.len() - 1;

@@ -34,7 +34,7 @@ use std::task::{Context, Poll};
 
 use futures::Stream;
 use paddock_proto::v1 as pb;
-use paddock_types::{ErrorCode, Request, SessionId, ZkError, Zxid};
+use paddock_types::{ErrorCode, Id, Request, SessionId, ZkError, Zxid};
 use tokio::sync::{mpsc, oneshot, watch};
 use tonic::{Code, Status, Streaming};
 use tracing::{debug, info_span, Instrument, Span};
@@ -225,9 +225,16 @@ async fn handshake<B: Backend>(
             "the first message of a session stream must be a ConnectRequest",
         )));
     };
+    let ids = conn_ids(peer);
     let peer = peer.map(|p| p.to_string()).unwrap_or_default();
-    let req = decode_connect(hello, peer).map_err(|e| zk_status(&e))?;
+    let req = decode_connect(hello, peer, ids).map_err(|e| zk_status(&e))?;
     ctx.backend.connect(req).await.map_err(|e| zk_status(&e))
+}
+
+/// The ids this stream proves by itself, for ACL checks: `ip:<peer address>` (none when tonic does
+/// not know the peer, e.g. over an in-memory transport). A TLS stream will add `x509:<subject>`.
+fn conn_ids(peer: Option<SocketAddr>) -> Vec<Id> {
+    peer.map(|p| vec![Id::ip(p.ip())]).unwrap_or_default()
 }
 
 /// How a stream ended, i.e. whether the backend must be told.
@@ -320,6 +327,12 @@ impl<B: Backend> StreamDriver<B> {
                     ErrorCode::SessionMoved => ZkError::new(
                         ErrorCode::SessionMoved,
                         "the session moved to another connection",
+                    ),
+                    // As ZooKeeper's client after an AUTH_FAILED: what was sent after the failed
+                    // AddAuth fails with the same code.
+                    ErrorCode::AuthFailed => ZkError::new(
+                        ErrorCode::AuthFailed,
+                        "authentication failed: the session is closed",
                     ),
                     _ => ZkError::new(ErrorCode::SessionExpired, "the session is closed"),
                 };

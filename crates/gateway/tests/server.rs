@@ -151,6 +151,7 @@ async fn oversize_message_is_refused() {
         path: "/big".into(),
         data: vec![0u8; 100 * 1024].into(),
         mode: 0,
+        acl: None,
     });
     conn.send(request(1, Some(create))).await;
     let status = conn.try_next().await.expect_err("refused");

@@ -8,7 +8,7 @@ use paddock_gateway::status::error_code_of;
 use paddock_gateway::GatewayOptions;
 use paddock_proto::v1 as pb;
 use paddock_proto::v1::server_message::Message;
-use paddock_types::{ErrorCode, Request, Response, SessionId, ZkError};
+use paddock_types::{ErrorCode, Id, Request, Response, SessionId, ZkError};
 use tonic::Code;
 
 fn opts() -> GatewayOptions {
@@ -32,6 +32,18 @@ async fn handshake_creates_a_session_and_answers_first() {
         req.peer.starts_with("127.0.0.1:"),
         "peer is the client address: {}",
         req.peer
+    );
+}
+
+/// client.proto "Access control": a session is authenticated as the `ip` of its stream's peer;
+/// the gateway, not the client, says so.
+#[tokio::test]
+async fn handshake_proves_the_peer_ip_as_a_connection_id() {
+    let server = start(Fake::new(true), opts()).await;
+    let (_conn, _) = server.open().await;
+    assert_eq!(
+        server.fake.state().connects[0].conn_ids,
+        vec![Id::new("ip", "127.0.0.1")]
     );
 }
 
@@ -236,6 +248,7 @@ async fn gateway_errors_do_not_overtake_earlier_requests() {
         path: "/x".into(),
         data: Default::default(),
         mode: 9,
+        acl: None,
     });
     conn.send(request(2, Some(bad_mode))).await;
     conn.send(ping(3)).await;
@@ -367,4 +380,50 @@ async fn a_second_connect_request_ends_the_stream() {
         .fake
         .wait_until("detach", |st| st.detaches == [(session, c)])
         .await;
+}
+
+/// client.proto "Access control": a failed AddAuth is answered AUTHFAILED, requests sent after
+/// it fail with AUTHFAILED too, then SessionClosed{-115} and the end of the stream (status OK).
+#[tokio::test]
+async fn auth_failure_fails_later_requests_then_closes_the_session() {
+    let server = start(Fake::new(false), opts()).await;
+    let (mut conn, _) = server.open().await;
+    let (_, c) = server.fake.last_conn();
+    let add_auth = pb::request::Op::AddAuth(pb::AddAuthRequest {
+        scheme: "nonsense".into(),
+        auth: "x".into(),
+    });
+    conn.send(request(1, Some(add_auth))).await;
+    conn.send(ping(2)).await;
+    server
+        .fake
+        .wait_until("both requests submitted", |st| st.submits.len() == 2)
+        .await;
+    assert_eq!(
+        server.fake.state().submits[0].3,
+        Request::AddAuth {
+            scheme: "nonsense".into(),
+            auth: "x".into()
+        }
+    );
+    server.fake.emit(
+        c,
+        response(
+            1,
+            1,
+            Err(ZkError::new(ErrorCode::AuthFailed, "no such scheme")),
+        ),
+    );
+    server
+        .fake
+        .emit(c, SessionEvent::Closed(ErrorCode::AuthFailed));
+    for xid in [1, 2] {
+        let r = conn.next_response().await;
+        assert_eq!((r.xid, r.error), (xid, -115));
+    }
+    let Some(Message::SessionClosed(closed)) = conn.next().await.message else {
+        panic!("expected SessionClosed");
+    };
+    assert_eq!(closed.error, -115);
+    assert!(conn.try_next().await.expect("status OK").is_none());
 }

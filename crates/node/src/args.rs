@@ -126,6 +126,14 @@ pub enum Command {
         #[arg(long, conflicts_with = "yes")]
         check: bool,
     },
+    /// Prints the digest id of `user:password` as ZooKeeper computes it
+    /// (`user:base64(sha1(user:password))`): the value for a `digest` ACL entry, or for
+    /// `superDigest` when the user is the super user. Reads the credentials from standard input
+    /// when none are given (so they stay out of the shell history).
+    Digest {
+        /// `user:password`.
+        credentials: Option<String>,
+    },
 }
 
 /// A number parser whose error names the environment variable as well as the flag (clap names

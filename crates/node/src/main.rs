@@ -12,8 +12,36 @@ use paddock_node::{config, telemetry};
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// `paddock digest`: needs no configuration and starts nothing.
+fn digest(credentials: Option<&str>) -> std::process::ExitCode {
+    let text = match credentials {
+        Some(c) => c.to_string(),
+        None => {
+            let mut line = String::new();
+            if let Err(e) = std::io::stdin().lock().read_line(&mut line) {
+                eprintln!("paddock digest: cannot read standard input: {e}");
+                return std::process::ExitCode::from(2);
+            }
+            line.trim_end_matches(['\r', '\n']).to_string()
+        }
+    };
+    match paddock_types::acl::digest(&text) {
+        Some(d) => {
+            println!("{d}");
+            std::process::ExitCode::SUCCESS
+        }
+        None => {
+            eprintln!("paddock digest: expected user:password");
+            std::process::ExitCode::from(2)
+        }
+    }
+}
+
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
+    if let Some(Command::Digest { credentials }) = &args.command {
+        return digest(credentials.as_deref());
+    }
     // The configuration first (it sizes the runtime); its warnings are logged once logging is up.
     let eff = match config::load(&args) {
         Ok(e) => e,

@@ -532,6 +532,7 @@ async fn bad_arguments_for_paths_sizes_and_system_nodes() {
                 path: "/ok/mode".into(),
                 data: Default::default(),
                 mode,
+                acl: None,
             }))
             .await;
         expect_err(&r, code::BAD_ARGUMENTS);

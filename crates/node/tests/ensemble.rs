@@ -939,3 +939,68 @@ async fn a_follower_with_a_damaged_log_rebuilds_from_the_leader() {
     )
     .await;
 }
+
+/// ACLs set through a follower hold on every server: on the leader at once, on a follower that
+/// was down and catches up (with snapshots purging the leader's log, by SNAP), and on the old
+/// leader after it restarts from its own data. Authenticated sessions keep their ids everywhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acls_set_through_a_follower_hold_on_every_server_and_after_a_snap() {
+    bounded(
+        "acls_set_through_a_follower_hold_on_every_server_and_after_a_snap",
+        async {
+            const ALL: i32 = 31;
+            let mut e = Ensemble::with_cfg(&["snapCount=50", "autopurge.snapRetainCount=3"]);
+            e.start_all();
+            let roles = e.wait_for_roles(&[1, 2, 3]).await;
+            let (via, behind) = (roles.followers[0], roles.followers[1]);
+            e.peer(behind).kill();
+            let mut owner = session_on(e.addr(via), "a follower").await;
+            ok(&owner.call(op::add_auth("digest", "alice:secret")).await);
+            let mine = vec![op::acl(ALL, "auth", "")];
+            ok(&owner
+                .call(op::create_acl("/locked", b"x", Persistent, mine.clone()))
+                .await);
+            for i in 0..150 {
+                let path = format!("/locked-{i:03}");
+                ok(&owner
+                    .call(op::create_acl(&path, b"", Persistent, mine.clone()))
+                    .await);
+            }
+            let check = |who: &'static str, addr: SocketAddr| async move {
+                let mut stranger = session_on(addr, who).await;
+                ok(&stranger.call(op::sync("/")).await);
+                for path in ["/locked", "/locked-000", "/locked-149"] {
+                    let r = stranger.call(op::get_data(path, false)).await;
+                    expect_err(&r, code::NO_AUTH);
+                    let r = stranger.call(op::set_data(path, b"no", -1)).await;
+                    expect_err(&r, code::NO_AUTH);
+                }
+                let mut friend = session_on(addr, who).await;
+                ok(&friend.call(op::add_auth("digest", "alice:secret")).await);
+                ok(&friend.call(op::sync("/")).await);
+                ok(&friend.call(op::get_data("/locked-149", false)).await);
+            };
+            check("the leader", e.addr(roles.leader)).await;
+            // The follower that missed everything comes back (the leader's log was purged behind
+            // its snapshots, so it gets a SNAP) and enforces the same ACLs.
+            e.start(behind);
+            e.wait_for_roles(&[1, 2, 3]).await;
+            check("the restarted follower", e.addr(behind)).await;
+            // The owner's session moves to that follower and is still alice there.
+            let mut moved = Session::connect(e.addr(behind), owner.resume_request())
+                .await
+                .expect("the session resumes on another server");
+            ok(&moved
+                .call(op::set_data("/locked", b"alice again", -1))
+                .await);
+            // The leader restarts from its own snapshot + log.
+            e.peer(roles.leader).kill();
+            let alive: Vec<u64> = ids().filter(|id| *id != roles.leader).collect();
+            e.wait_for_roles(&alive).await;
+            e.start(roles.leader);
+            e.wait_for_roles(&[1, 2, 3]).await;
+            check("the restarted old leader", e.addr(roles.leader)).await;
+        },
+    )
+    .await;
+}

@@ -68,6 +68,7 @@ impl Processor {
                         cxid: 0,
                         zxid,
                         time_ms: 0,
+                        conn_ids: Vec::new(),
                     },
                     op: TxnOp::Sync { path: "/".into() },
                 }

@@ -35,7 +35,9 @@ fn size_ok(data: &Bytes, max: usize) -> Result<(), ZkError> {
 
 fn check_op(op: &MultiOp, max: usize) -> Result<(), ZkError> {
     match op {
-        MultiOp::Create { path, data, mode } => {
+        MultiOp::Create {
+            path, data, mode, ..
+        } => {
             validate_path(path, mode.is_sequential())?;
             writable(path)?;
             size_ok(data, max)
@@ -56,14 +58,11 @@ fn check_op(op: &MultiOp, max: usize) -> Result<(), ZkError> {
 /// Checks a request that needs no state. `Err` is the answer to send instead of executing it.
 pub(crate) fn check(req: &Request, max_data: usize) -> Result<(), Refusal> {
     let r = match req {
-        Request::Create { path, data, mode } => check_op(
-            &MultiOp::Create {
-                path: path.clone(),
-                data: data.clone(),
-                mode: *mode,
-            },
-            max_data,
-        ),
+        Request::Create {
+            path, data, mode, ..
+        } => validate_path(path, mode.is_sequential())
+            .and_then(|_| writable(path))
+            .and_then(|_| size_ok(data, max_data)),
         Request::Delete { path, .. } => validate_path(path, false).and_then(|_| writable(path)),
         Request::SetData { path, data, .. } => validate_path(path, false)
             .and_then(|_| writable(path))
@@ -71,9 +70,11 @@ pub(crate) fn check(req: &Request, max_data: usize) -> Result<(), Refusal> {
         Request::Exists { path, .. }
         | Request::GetData { path, .. }
         | Request::GetChildren { path, .. }
-        | Request::Sync { path } => validate_path(path, false),
+        | Request::Sync { path }
+        | Request::GetAcl { path }
+        | Request::SetAcl { path, .. } => validate_path(path, false),
         Request::Multi(ops) => return check_multi(ops, max_data),
-        Request::Ping | Request::CloseSession => Ok(()),
+        Request::Ping | Request::CloseSession | Request::WhoAmI | Request::AddAuth { .. } => Ok(()),
     };
     r.map_err(Err)
 }
@@ -111,7 +112,18 @@ fn check_multi(ops: &[MultiOp], max_data: usize) -> Result<(), Refusal> {
 /// The transaction operation for a checked write request.
 pub(crate) fn txn_op(req: Request) -> Option<TxnOp> {
     Some(match req {
-        Request::Create { path, data, mode } => TxnOp::Create { path, data, mode },
+        Request::Create {
+            path,
+            data,
+            mode,
+            acl,
+        } => TxnOp::Create {
+            path,
+            data,
+            mode,
+            acl,
+        },
+        Request::SetAcl { path, acl, version } => TxnOp::SetAcl { path, acl, version },
         Request::Delete { path, version } => TxnOp::Delete { path, version },
         Request::SetData {
             path,
@@ -192,6 +204,7 @@ mod tests {
                 version: -1,
             },
             Request::Create {
+                acl: paddock_types::Acl::open(),
                 path: "/zookeeper/x".into(),
                 data: Bytes::new(),
                 mode: CreateMode::Persistent,

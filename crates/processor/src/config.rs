@@ -32,6 +32,9 @@ pub struct ProcessorConfig {
     /// tests and simulations only. `None` (production): passwords come from the operating
     /// system's randomness and transaction times from the wall clock.
     pub deterministic: Option<Deterministic>,
+    /// The super user's digest id (`superDigest`): `addauth digest` with matching credentials
+    /// also authenticates the session as the super user, who passes every ACL check.
+    pub super_digest: Option<String>,
 }
 
 /// The seed of a deterministic run: session passwords come from an RNG seeded with `seed`, and
@@ -59,6 +62,7 @@ impl ProcessorConfig {
             leader_serves: cfg.leader_serves,
             alone: cfg.servers.len() <= 1,
             deterministic: None,
+            super_digest: cfg.super_digest.clone(),
         }
     }
 

@@ -85,7 +85,7 @@ impl Processor {
             timeout_ms,
             password,
         };
-        sh.submit_txn(id, 0, op, Reply::Creating(tx))?;
+        sh.submit_txn(id, 0, op, Vec::new(), Reply::Creating(tx))?;
         // Bounded: the commit may never come (the leader went away); the role change then drops
         // the waiter, and this bound covers the rest.
         let bound = Duration::from_millis(timeout_ms.max(1000) as u64);
@@ -129,7 +129,7 @@ impl Processor {
         let op = TxnOp::MoveSession {
             owner: sh.cfg.server_id.0,
         };
-        if let Err(e) = sh.submit_txn(s.id, token, op, Reply::None) {
+        if let Err(e) = sh.submit_txn(s.id, token, op, Vec::new(), Reply::None) {
             lock(&sh.resuming).remove(&(s.id, token));
             return Err(e);
         }
@@ -224,7 +224,8 @@ impl Processor {
         for ev in replay.into_iter().chain(fired) {
             sent += u64::from(tx.send(ev).is_ok());
         }
-        g.conn = Some(Conn::new(conn, tx, req.peer.clone(), sent));
+        let ids = std::sync::Arc::from(req.conn_ids.clone());
+        g.conn = Some(Conn::new(conn, tx, req.peer.clone(), ids, sent));
         s.touch(sh.now_ms());
         Ok((conn, rx, tree.last_zxid()))
     }

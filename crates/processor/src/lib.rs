@@ -52,6 +52,7 @@
 /// The gateway-facing API (the `paddock-api` crate), as the processor implements it.
 pub use paddock_api as api;
 mod apply;
+mod auth;
 mod checks;
 pub mod config;
 mod connect;

@@ -1,12 +1,16 @@
 //! Reads, served from the local tree (sequentially consistent, as ZooKeeper).
 
 use paddock_datatree::DataTree;
-use paddock_types::{ErrorCode, Request, Response, SessionId, ZkError};
+use paddock_types::acl::perms;
+use paddock_types::{ErrorCode, Id, Request, Response, SessionId, ZkError};
 
-/// Executes a read (or ping) against the tree; a `watch` registers for `session`.
+/// Executes a read (or ping) against the tree for `session`, whose connection proves
+/// `conn_ids`; a `watch` registers for `session`. ACLs are checked first, so a denied read
+/// (`NoAuth`) leaves no watch. `exists` needs no permission (as the issue and ZooKeeper < 3.9).
 pub(crate) fn execute(
     tree: &DataTree,
     session: SessionId,
+    conn_ids: &[Id],
     req: Request,
 ) -> Result<Response, ZkError> {
     let w = |watch: bool| watch.then_some(session);
@@ -14,12 +18,24 @@ pub(crate) fn execute(
         Request::Exists { path, watch } => Ok(Response::Exists {
             stat: tree.exists(&path, w(watch)),
         }),
-        Request::GetData { path, watch } => tree
-            .get_data(&path, w(watch))
-            .map(|(data, stat)| Response::GetData { data, stat }),
-        Request::GetChildren { path, watch } => tree
-            .get_children(&path, w(watch))
-            .map(|(children, stat)| Response::GetChildren { children, stat }),
+        Request::GetData { path, watch } => {
+            tree.access(&path, perms::READ, session, conn_ids)?;
+            tree.get_data(&path, w(watch))
+                .map(|(data, stat)| Response::GetData { data, stat })
+        }
+        Request::GetChildren { path, watch } => {
+            tree.access(&path, perms::READ, session, conn_ids)?;
+            tree.get_children(&path, w(watch))
+                .map(|(children, stat)| Response::GetChildren { children, stat })
+        }
+        Request::GetAcl { path } => tree
+            .get_acl(&path, session, conn_ids)
+            .map(|(acl, stat)| Response::GetAcl { acl, stat }),
+        Request::WhoAmI => {
+            let mut ids = conn_ids.to_vec();
+            ids.extend(tree.session_auth(session));
+            Ok(Response::WhoAmI { ids })
+        }
         Request::Ping => Ok(Response::Ping),
         other => Err(ZkError::new(
             ErrorCode::SystemError,

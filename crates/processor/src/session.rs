@@ -7,7 +7,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
-use paddock_types::{ErrorCode, SessionId, WatchedEvent, Zxid, PASSWORD_LEN};
+use paddock_types::{ErrorCode, Id, SessionId, WatchedEvent, Zxid, PASSWORD_LEN};
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::api::{ConnId, SessionEvent};
@@ -27,6 +27,8 @@ pub(crate) struct Conn {
     pub tx: UnboundedSender<SessionEvent>,
     /// The client's address (for `cons`).
     pub peer: String,
+    /// The ids this connection proves (`ip:`, `x509:`), for ACL checks.
+    pub ids: Arc<[Id]>,
     /// Requests received on this connection (`cons`: `recved`).
     pub received: u64,
     /// Answers and events handed to it (`cons`: `sent`).
@@ -35,11 +37,18 @@ pub(crate) struct Conn {
 
 impl Conn {
     /// A connection with nothing received or sent yet (`sent`: what was handed to `tx` already).
-    pub fn new(id: ConnId, tx: UnboundedSender<SessionEvent>, peer: String, sent: u64) -> Conn {
+    pub fn new(
+        id: ConnId,
+        tx: UnboundedSender<SessionEvent>,
+        peer: String,
+        ids: Arc<[Id]>,
+        sent: u64,
+    ) -> Conn {
         Conn {
             id,
             tx,
             peer,
+            ids,
             received: 0,
             sent,
         }
@@ -223,7 +232,7 @@ mod tests {
         g.deliver_event(SessionEvent::Closed(ErrorCode::Ok));
         assert_eq!(g.parked.len(), 1);
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        g.conn = Some(Conn::new(ConnId(7), tx, String::new(), 0));
+        g.conn = Some(Conn::new(ConnId(7), tx, String::new(), Arc::from([]), 0));
         g.deliver_answer(ConnId(6), SessionEvent::Closed(ErrorCode::Ok));
         assert!(
             rx.try_recv().is_err(),

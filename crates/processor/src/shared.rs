@@ -15,7 +15,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use paddock_datatree::DataTree;
 use paddock_storage::{SnapshotStore, TxnLog};
-use paddock_types::{ErrorCode, Response, SessionId, Txn, TxnHeader, TxnOp, ZkError, Zxid};
+use paddock_types::{ErrorCode, Id, Response, SessionId, Txn, TxnHeader, TxnOp, ZkError, Zxid};
 use rand::rngs::StdRng;
 use rand::{RngCore, SeedableRng};
 use tokio::sync::oneshot;
@@ -201,6 +201,7 @@ impl Shared {
         session: SessionId,
         cxid: i64,
         op: TxnOp,
+        conn_ids: Vec<Id>,
         reply: Reply,
     ) -> Result<(), ZkError> {
         match self.role() {
@@ -222,6 +223,7 @@ impl Shared {
                 cxid,
                 zxid: Zxid::ZERO,
                 time_ms: self.wall_ms() as i64,
+                conn_ids,
             },
             op,
         };
@@ -276,17 +278,24 @@ impl Shared {
                     result,
                     at,
                 } => (conn, xid, result, zxid, at),
-                Release::Read { conn, xid, req, at } => match tree {
-                    Some(t) => {
-                        let result = crate::read::execute(t, session, req);
-                        (conn, xid, result, t.last_zxid(), at)
+                Release::Read { conn, xid, req, at } => {
+                    let ids = g
+                        .conn
+                        .as_ref()
+                        .map(|c| c.ids.clone())
+                        .unwrap_or_else(|| Arc::from([]));
+                    match tree {
+                        Some(t) => {
+                            let result = crate::read::execute(t, session, &ids, req);
+                            (conn, xid, result, t.last_zxid(), at)
+                        }
+                        None => {
+                            let t = self.read_tree();
+                            let result = crate::read::execute(&t, session, &ids, req);
+                            (conn, xid, result, t.last_zxid(), at)
+                        }
                     }
-                    None => {
-                        let t = self.read_tree();
-                        let result = crate::read::execute(&t, session, req);
-                        (conn, xid, result, t.last_zxid(), at)
-                    }
-                },
+                }
             };
             self.stats.record_answer(at);
             g.deliver_answer(conn, SessionEvent::Response { xid, zxid, result });

@@ -5,9 +5,12 @@
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use paddock_types::{ErrorCode, Request, SessionId, TxnOp, ZkError, Zxid};
+use std::sync::Arc;
+
+use paddock_types::{ErrorCode, Request, Response, SessionId, TxnOp, ZkError, Zxid};
 
 use crate::api::{Backend, ConnId, ConnectRequest, Connected, SessionEvent};
+use crate::auth;
 use crate::checks;
 use crate::processor::Processor;
 use crate::queue::{Pending, PendingKind};
@@ -28,8 +31,13 @@ impl Processor {
             Some(c) if c.id == conn => c.received += 1,
             _ => return, // an old connection: it was told SessionMoved
         }
-        if g.closing.is_some() {
-            let err = ZkError::new(ErrorCode::SessionExpired, "the session is closing");
+        if let Some(closing) = g.closing {
+            let err = match closing {
+                ErrorCode::AuthFailed => {
+                    ZkError::new(closing, "authentication failed: the session is closing")
+                }
+                _ => ZkError::new(ErrorCode::SessionExpired, "the session is closing"),
+            };
             sh.answer_in_order(&mut g, conn, xid, Err(err), at);
             return;
         }
@@ -52,6 +60,8 @@ impl Processor {
             Request::Exists { .. }
             | Request::GetData { .. }
             | Request::GetChildren { .. }
+            | Request::GetAcl { .. }
+            | Request::WhoAmI
             | Request::Ping => {
                 if !g.queue.is_idle() {
                     g.queue.push(Pending {
@@ -62,17 +72,17 @@ impl Processor {
                     });
                     return;
                 }
-                let Some(tx) = g.conn.as_mut().map(|c| {
+                let Some((tx, ids)) = g.conn.as_mut().map(|c| {
                     // Counted here, under the session lock: the answer is sent without it.
                     c.sent += 1;
-                    c.tx.clone()
+                    (c.tx.clone(), c.ids.clone())
                 }) else {
                     return;
                 };
                 drop(g);
                 let tree = sh.read_tree();
                 let zxid = tree.last_zxid();
-                let result = crate::read::execute(&tree, session, req);
+                let result = crate::read::execute(&tree, session, &ids, req);
                 sh.stats.record_answer(at);
                 // Sent while the read lock is held: no write can apply (and fire a watch) between
                 // reading and queueing the answer.
@@ -82,6 +92,35 @@ impl Processor {
             // Through the leader: answered when the no-op commits here, i.e. once this server
             // has applied everything committed before it (a linearizable read point).
             Request::Sync { path } => TxnOp::Sync { path },
+            Request::AddAuth { scheme, auth } => {
+                let conn_ids = g
+                    .conn
+                    .as_ref()
+                    .map(|c| c.ids.clone())
+                    .unwrap_or_else(|| Arc::from([]));
+                match auth::authenticate(&sh.cfg, &conn_ids, &scheme, &auth) {
+                    // Nothing to remember beyond what the connection proves.
+                    Ok(ids) if ids.is_empty() => {
+                        sh.answer_in_order(&mut g, conn, xid, Ok(Response::AddAuth), at);
+                        return;
+                    }
+                    Ok(ids) => TxnOp::AddAuth { ids },
+                    Err(e) => {
+                        tracing::info!(session = %session, scheme = %scheme, reason = %e.message, "authentication failed; ending the session");
+                        sh.answer_in_order(&mut g, conn, xid, Err(e), at);
+                        // As ZooKeeper: a failed authentication ends the session (its
+                        // ephemerals go with it).
+                        g.closing = Some(ErrorCode::AuthFailed);
+                        if sh
+                            .submit_txn(session, 0, TxnOp::CloseSession, Vec::new(), Reply::None)
+                            .is_err()
+                        {
+                            g.closing = None;
+                        }
+                        return;
+                    }
+                }
+            }
             write => {
                 if matches!(write, Request::CloseSession) {
                     g.closing = Some(ErrorCode::Ok);
@@ -92,6 +131,7 @@ impl Processor {
                 op
             }
         };
+        let conn_ids = g.conn.as_ref().map(|c| c.ids.to_vec()).unwrap_or_default();
         let id = sh.next_id();
         g.queue.push(Pending {
             conn,
@@ -99,7 +139,7 @@ impl Processor {
             kind: PendingKind::Write { id },
             at,
         });
-        if let Err(e) = sh.submit_txn(session, xid, op, Reply::Queue) {
+        if let Err(e) = sh.submit_txn(session, xid, op, conn_ids, Reply::Queue) {
             if g.closing == Some(ErrorCode::Ok) {
                 // The close did not go out: the session stays open.
                 g.closing = None;

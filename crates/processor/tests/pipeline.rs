@@ -49,6 +49,7 @@ fn start() -> Harness {
 async fn connect(h: &Harness, timeout_ms: i32) -> Connected {
     h.server
         .connect(ConnectRequest {
+            conn_ids: Vec::new(),
             resume: None,
             timeout_ms,
             last_zxid_seen: Zxid::ZERO,
@@ -87,6 +88,7 @@ async fn call(
 
 fn create(path: &str, data: &str, mode: CreateMode) -> Request {
     Request::Create {
+        acl: paddock_types::Acl::open(),
         path: path.into(),
         data: Bytes::from(data.to_string()),
         mode,
@@ -305,6 +307,7 @@ async fn session_expiry_deletes_ephemerals_and_fires_watches() {
     let e = h
         .server
         .connect(ConnectRequest {
+            conn_ids: Vec::new(),
             resume: Some((owner.session, owner.password)),
             timeout_ms: 40,
             last_zxid_seen: Zxid::ZERO,
@@ -327,6 +330,7 @@ async fn resume_moves_the_session_and_refuses_a_wrong_password() {
     let mut bad = c1.password;
     bad[0] ^= 1;
     let req = |pw| ConnectRequest {
+        conn_ids: Vec::new(),
         resume: Some((c1.session, pw)),
         timeout_ms: 4000,
         last_zxid_seen: Zxid::ZERO,
@@ -555,6 +559,7 @@ async fn sequential_names_and_multi() {
     );
     let failing = Request::Multi(vec![
         MultiOp::Create {
+            acl: paddock_types::Acl::open(),
             path: "/m".into(),
             data: Bytes::new(),
             mode: CreateMode::Persistent,
@@ -673,6 +678,7 @@ async fn a_failed_fsync_is_never_acknowledged_and_writes_resume_once_the_disk_re
     let refused = h
         .server
         .connect(ConnectRequest {
+            conn_ids: Vec::new(),
             resume: None,
             timeout_ms: 4000,
             last_zxid_seen: Zxid::ZERO,

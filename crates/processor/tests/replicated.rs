@@ -82,6 +82,7 @@ fn ensemble(n: usize) -> Ensemble {
 
 async fn connect(s: &Processor, timeout_ms: i32) -> Connected {
     s.connect(ConnectRequest {
+        conn_ids: Vec::new(),
         resume: None,
         timeout_ms,
         last_zxid_seen: Zxid::ZERO,
@@ -119,6 +120,7 @@ async fn call(
 
 fn create(path: &str, mode: CreateMode) -> Request {
     Request::Create {
+        acl: paddock_types::Acl::open(),
         path: path.into(),
         data: Bytes::from_static(b"d"),
         mode,
@@ -221,6 +223,7 @@ async fn a_session_created_on_one_server_resumes_on_another() {
     .unwrap();
     let moved = e.servers[2]
         .connect(ConnectRequest {
+            conn_ids: Vec::new(),
             resume: Some((c.session, c.password)),
             timeout_ms: 4000,
             last_zxid_seen: Zxid::ZERO,
@@ -239,6 +242,7 @@ async fn a_session_created_on_one_server_resumes_on_another() {
     // A wrong password is refused as ZooKeeper does.
     let bad = e.servers[0]
         .connect(ConnectRequest {
+            conn_ids: Vec::new(),
             resume: Some((c.session, [9; 16])),
             timeout_ms: 4000,
             last_zxid_seen: Zxid::ZERO,
@@ -324,6 +328,7 @@ async fn a_learner_never_expires_sessions() {
     assert!(e.servers[1].status().session_count >= 1);
     let resumed = e.servers[1]
         .connect(ConnectRequest {
+            conn_ids: Vec::new(),
             resume: Some((c.session, c.password)),
             timeout_ms: 40,
             last_zxid_seen: Zxid::ZERO,
@@ -344,6 +349,7 @@ async fn leaving_the_serving_role_drops_connections_and_refuses_sessions() {
     assert_eq!(next(&mut c).await, None);
     let err = s
         .connect(ConnectRequest {
+            conn_ids: Vec::new(),
             resume: None,
             timeout_ms: 4000,
             last_zxid_seen: Zxid::ZERO,
@@ -357,6 +363,7 @@ async fn leaving_the_serving_role_drops_connections_and_refuses_sessions() {
     // The session is still there for another server.
     let mut moved = e.servers[0]
         .connect(ConnectRequest {
+            conn_ids: Vec::new(),
             resume: Some((c.session, c.password)),
             timeout_ms: 4000,
             last_zxid_seen: Zxid::ZERO,
@@ -436,6 +443,7 @@ async fn with_leader_serves_off_the_leader_refuses_sessions_and_followers_take_t
     );
     s.set_role(ServingRole::Leader);
     let req = ConnectRequest {
+        conn_ids: Vec::new(),
         resume: None,
         timeout_ms: 4000,
         last_zxid_seen: Zxid::ZERO,
@@ -537,6 +545,7 @@ fn plain_sink(tx: mpsc::UnboundedSender<Bytes>) -> Arc<dyn TxnSink> {
 
 fn resume_req(c: &Connected) -> ConnectRequest {
     ConnectRequest {
+        conn_ids: Vec::new(),
         resume: Some((c.session, c.password)),
         timeout_ms: c.timeout_ms,
         last_zxid_seen: Zxid::ZERO,
@@ -550,6 +559,7 @@ async fn manual_session(m: &mut Manual, i: usize, timeout_ms: i32) -> Connected 
     let s = m.servers[i].clone();
     let pending = tokio::spawn(async move {
         s.connect(ConnectRequest {
+            conn_ids: Vec::new(),
             resume: None,
             timeout_ms,
             last_zxid_seen: Zxid::ZERO,
@@ -700,6 +710,7 @@ async fn a_server_whose_ensemble_side_may_not_serve_refuses_sessions() {
     assert_eq!(s.serving_role(), ServingRole::Leader);
     let err = s
         .connect(ConnectRequest {
+            conn_ids: Vec::new(),
             resume: None,
             timeout_ms: 4000,
             last_zxid_seen: Zxid::ZERO,

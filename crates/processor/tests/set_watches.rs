@@ -30,6 +30,7 @@ fn start() -> Arc<Processor> {
 
 fn connect_req(resume: Option<&Connected>, last: Zxid, set_watches: SetWatches) -> ConnectRequest {
     ConnectRequest {
+        conn_ids: Vec::new(),
         resume: resume.map(|c| (c.session, c.password)),
         timeout_ms: 10_000,
         last_zxid_seen: last,
@@ -64,6 +65,7 @@ async fn call(
 
 fn create(path: &str) -> Request {
     Request::Create {
+        acl: paddock_types::Acl::open(),
         path: path.into(),
         data: Bytes::new(),
         mode: CreateMode::Persistent,

@@ -83,5 +83,44 @@ mod tests {
         assert_eq!(v1::KeeperState::SyncConnected as i32, 3);
         assert_eq!(v1::ErrorCode::NoNode as i32, -101);
         assert_eq!(v1::ErrorCode::Throttled as i32, -127);
+        assert_eq!(v1::KeeperState::AuthFailed as i32, 4);
+        assert_eq!(v1::ErrorCode::NoAuth as i32, -102);
+        assert_eq!(v1::ErrorCode::InvalidAcl as i32, -114);
+        assert_eq!(v1::ErrorCode::AuthFailed as i32, -115);
+    }
+
+    /// client.proto "Access control": `Acl.perms` carries ZooKeeper's ZooDefs.Perms bits.
+    #[test]
+    fn permissions_carry_zookeeper_bits() {
+        use v1::Permission as P;
+        assert_eq!(P::Read as i32, 1);
+        assert_eq!(P::Write as i32, 2);
+        assert_eq!(P::Create as i32, 4);
+        assert_eq!(P::Delete as i32, 8);
+        assert_eq!(P::Admin as i32, 16);
+        let all = [P::Read, P::Write, P::Create, P::Delete, P::Admin]
+            .iter()
+            .fold(0, |acc, p| acc | *p as i32);
+        assert_eq!(P::All as i32, all);
+    }
+
+    /// client.proto CreateRequest.acl: an old client's CreateRequest (no field 4) decodes with the
+    /// ACL unset (= world:anyone:cdrwa), and "set but empty" survives the wire as set.
+    #[test]
+    fn create_acl_unset_and_empty_differ_on_the_wire() {
+        let old = v1::CreateRequest {
+            path: "/a".into(),
+            data: b"x".to_vec().into(),
+            mode: 1,
+            acl: None,
+        };
+        let decoded = v1::CreateRequest::decode(old.encode_to_vec().as_slice()).expect("decodes");
+        assert_eq!(decoded.acl, None);
+        let empty = v1::CreateRequest {
+            acl: Some(v1::AclList::default()),
+            ..old
+        };
+        let decoded = v1::CreateRequest::decode(empty.encode_to_vec().as_slice()).expect("decodes");
+        assert_eq!(decoded.acl, Some(v1::AclList::default()));
     }
 }

@@ -67,6 +67,10 @@ pub struct Config {
     /// Threads running the server's async work (`workerThreads`, Paddock); `None` = one per
     /// CPU core. Lower it when several servers share a machine's cores.
     pub worker_threads: Option<u32>,
+    /// The super user's digest, `super:base64(sha1("super:password"))` (ZooKeeper's
+    /// `zookeeper.DigestAuthenticationProvider.superDigest`, or `superDigest`): a session that
+    /// authenticates with the matching `digest` credentials passes every ACL check.
+    pub super_digest: Option<String>,
     /// `server.N` lines, by id.
     pub servers: BTreeMap<ServerId, ServerSpec>,
 }
@@ -95,6 +99,7 @@ impl Default for Config {
             global_outstanding_limit: 1000,
             max_inflight_per_session: 1000,
             worker_threads: None,
+            super_digest: None,
             servers: BTreeMap::new(),
         }
     }
@@ -249,6 +254,20 @@ impl Config {
                 }
                 self.worker_threads = Some(v)
             }
+            "superDigest" | "zookeeper.DigestAuthenticationProvider.superDigest" => {
+                match value.split_once(':') {
+                    Some((user, hash)) if !user.is_empty() && !hash.is_empty() => {
+                        self.super_digest = Some(value.to_string())
+                    }
+                    _ => {
+                        return Err(invalid(
+                            key,
+                            value,
+                            "expected user:base64(sha1(user:password)), as `paddock digest user:password` prints",
+                        ))
+                    }
+                }
+            }
             k if k.starts_with("server.") => {
                 let spec = parse_server(k, value)?;
                 self.servers.insert(spec.id, spec);
@@ -360,6 +379,13 @@ mod tests {
         assert_eq!(Config::default().worker_threads, None);
         assert_eq!(warnings.len(), 1);
         assert!(warnings[0].contains("frobnicate"));
+        let key = "zookeeper.DigestAuthenticationProvider.superDigest";
+        let (c, _) = Config::parse(&format!("{key}=super:D/InIHSb7yEEbrWz8b9l71RjZJU=")).unwrap();
+        assert_eq!(
+            c.super_digest.as_deref(),
+            Some("super:D/InIHSb7yEEbrWz8b9l71RjZJU=")
+        );
+        assert!(warnings[0].contains("frobnicate"));
     }
 
     #[test]
@@ -369,6 +395,11 @@ mod tests {
             ("tickTime=0", "tickTime"),
             ("grpcPort=70000", "grpcPort"),
             ("leaderServes=maybe", "leaderServes"),
+            ("superDigest=nocolon", "superDigest"),
+            (
+                "zookeeper.DigestAuthenticationProvider.superDigest=super:",
+                "zookeeper.DigestAuthenticationProvider.superDigest",
+            ),
             ("server.x=a:1:2", "server.x"),
             ("server.1=a:1", "server.1"),
             ("server.1=a:1:2:boss", "server.1"),

@@ -3,6 +3,7 @@
 //! Every other Paddock crate speaks in these types; none of them knows about the network or disk.
 //!
 //! ```text
+//!  acl      Acl / Id / perms, ZooKeeper's checks, digests, zkCli's ACL text
 //!  ids      Zxid (epoch<<32 | counter), Epoch, ServerId, SessionId
 //!  error    ErrorCode (ZooKeeper's numeric codes), ZkError
 //!  path     validate_path (ZooKeeper's rules and messages), parent/basename/join
@@ -19,6 +20,7 @@
 //! assert!(validate_path("/app//locks", false).is_err());
 //! ```
 
+pub mod acl;
 pub mod config;
 pub mod error;
 pub mod ids;
@@ -26,6 +28,7 @@ pub mod op;
 pub mod path;
 pub mod txn;
 
+pub use acl::{Acl, Id};
 pub use config::{Config, ConfigError, ServerSpec};
 pub use error::{ErrorCode, ZkError};
 pub use ids::{Epoch, ServerId, SessionId, Zxid};

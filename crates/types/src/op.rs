@@ -5,6 +5,7 @@
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
+use crate::acl::{Acl, Id};
 use crate::error::ErrorCode;
 use crate::ids::{SessionId, Zxid};
 
@@ -66,6 +67,8 @@ pub enum MultiOp {
         path: String,
         data: Bytes,
         mode: CreateMode,
+        /// The new node's ACL (see [`crate::acl::fixup`]); clients default to `world:anyone:cdrwa`.
+        acl: Vec<Acl>,
     },
     Delete {
         path: String,
@@ -101,6 +104,8 @@ pub enum Request {
         path: String,
         data: Bytes,
         mode: CreateMode,
+        /// The new node's ACL (see [`crate::acl::fixup`]); clients default to `world:anyone:cdrwa`.
+        acl: Vec<Acl>,
     },
     /// `version` -1 matches any version.
     Delete {
@@ -130,6 +135,24 @@ pub enum Request {
         path: String,
     },
     Multi(Vec<MultiOp>),
+    /// A node's ACL and Stat (needs READ or ADMIN; digest hashes are hidden without ADMIN).
+    GetAcl {
+        path: String,
+    },
+    /// Replaces a node's ACL; `version` (-1 = any) is checked against `Stat.aversion`.
+    SetAcl {
+        path: String,
+        acl: Vec<Acl>,
+        version: i32,
+    },
+    /// Adds an identity to the session (`digest` with `user:password`, `ip`, `x509`). A failure
+    /// is `AuthFailed` and ends the session.
+    AddAuth {
+        scheme: String,
+        auth: Bytes,
+    },
+    /// The ids the session is authenticated as (ZooKeeper 3.7's `whoAmI`).
+    WhoAmI,
     /// Keeps the session alive.
     Ping,
     /// Ends the session: its ephemerals are deleted in the same transaction.
@@ -145,6 +168,8 @@ impl Request {
                 | Request::Delete { .. }
                 | Request::SetData { .. }
                 | Request::Multi(_)
+                | Request::SetAcl { .. }
+                | Request::AddAuth { .. }
                 | Request::CloseSession
         )
     }
@@ -160,6 +185,10 @@ impl Request {
             Request::GetChildren { .. } => "getChildren",
             Request::Sync { .. } => "sync",
             Request::Multi(_) => "multi",
+            Request::GetAcl { .. } => "getACL",
+            Request::SetAcl { .. } => "setACL",
+            Request::AddAuth { .. } => "addAuth",
+            Request::WhoAmI => "whoAmI",
             Request::Ping => "ping",
             Request::CloseSession => "closeSession",
         }
@@ -213,6 +242,18 @@ pub enum Response {
     },
     /// One result per op. A failed multi is answered as an error whose details carry these.
     Multi(Vec<OpResult>),
+    /// The ACL as stored (or with digest hashes hidden, see `Request::GetAcl`) and the Stat.
+    GetAcl {
+        acl: Vec<Acl>,
+        stat: Stat,
+    },
+    SetAcl {
+        stat: Stat,
+    },
+    AddAuth,
+    WhoAmI {
+        ids: Vec<Id>,
+    },
     Ping,
     CloseSession,
     /// A session was opened (answer to the CreateSession transaction).
@@ -269,6 +310,8 @@ impl EventType {
 pub enum KeeperState {
     Disconnected = 0,
     SyncConnected = 3,
+    /// An `AddAuth` failed: the session is over (ZooKeeper's `AuthFailed`).
+    AuthFailed = 4,
     Closed = 7,
     Expired = -112,
 }

@@ -9,6 +9,7 @@
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
+use crate::acl::{Acl, Id};
 use crate::ids::{SessionId, Zxid};
 use crate::op::{CreateMode, MultiOp};
 
@@ -16,7 +17,7 @@ use crate::op::{CreateMode, MultiOp};
 pub const PASSWORD_LEN: usize = 16;
 
 /// What every transaction carries besides its operation.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TxnHeader {
     /// The session that issued the request (the session being created / closed for session txns).
     pub session: SessionId,
@@ -26,6 +27,10 @@ pub struct TxnHeader {
     pub zxid: Zxid,
     /// The proposer's wall clock, ms since the Unix epoch: becomes ctime / mtime.
     pub time_ms: i64,
+    /// The ids the client's *connection* carries (`ip:` of its address, `x509:` of its
+    /// certificate), decided by the server the client talks to. Together with the session's
+    /// replicated `AddAuth` ids they are what ACL checks at apply see. Empty for server-made txns.
+    pub conn_ids: Vec<Id>,
 }
 
 /// A state change.
@@ -42,6 +47,7 @@ pub enum TxnOp {
         path: String,
         data: Bytes,
         mode: CreateMode,
+        acl: Vec<Acl>,
     },
     Delete {
         path: String,
@@ -66,6 +72,17 @@ pub enum TxnOp {
     MoveSession {
         owner: u64,
     },
+    /// Replaces a node's ACL (checked against `aversion` unless -1).
+    SetAcl {
+        path: String,
+        acl: Vec<Acl>,
+        version: i32,
+    },
+    /// `header.session` authenticated as `ids` (decided by the server the client talks to, so
+    /// every replica and every later server of the session knows them).
+    AddAuth {
+        ids: Vec<Id>,
+    },
 }
 
 /// One log record.
@@ -83,13 +100,12 @@ pub struct DecodeError(String);
 impl Txn {
     /// The record's bytes (compact binary, `postcard`). Checksums are the storage layer's job.
     pub fn encode(&self) -> Vec<u8> {
-        postcard::to_stdvec(self)
-            .expect("a Txn always serialises: no maps with non-string keys, no io")
+        wire::encode(self)
     }
 
-    /// Decodes bytes made by [`Txn::encode`].
+    /// Decodes bytes made by [`Txn::encode`], by this build or by one from before ACLs.
     pub fn decode(bytes: &[u8]) -> Result<Txn, DecodeError> {
-        postcard::from_bytes(bytes).map_err(|e| DecodeError(e.to_string()))
+        wire::decode(bytes).map_err(|e| DecodeError(e.to_string()))
     }
 
     /// Decodes the record logged at `zxid`. In an ensemble the leader assigns zxids after the
@@ -113,10 +129,283 @@ impl Txn {
     }
 }
 
+/// The record format. Records written before ACLs existed are `postcard(header, op)` with the
+/// eight operations of that time; they still decode (nodes they create get the open ACL). A
+/// record of this build is the same header followed by variant 8, `Current`, which holds the
+/// connection ids and today's operation. Adding a variant to `TxnOp` at its end stays compatible
+/// with records of this format; changing an existing variant needs a new envelope variant.
+mod wire {
+    use super::*;
+
+    #[derive(Serialize, Deserialize)]
+    struct Header {
+        session: SessionId,
+        cxid: i64,
+        zxid: Zxid,
+        time_ms: i64,
+    }
+
+    /// `MultiOp` before ACLs.
+    #[derive(Serialize, Deserialize)]
+    enum MultiOpV1 {
+        Create {
+            path: String,
+            data: Bytes,
+            mode: CreateMode,
+        },
+        Delete {
+            path: String,
+            version: i32,
+        },
+        SetData {
+            path: String,
+            data: Bytes,
+            version: i32,
+        },
+        Check {
+            path: String,
+            version: i32,
+        },
+    }
+
+    /// Variants 0..=7: `TxnOp` before ACLs. 8: this build's records.
+    #[derive(Serialize, Deserialize)]
+    enum Body {
+        CreateSession {
+            timeout_ms: i32,
+            password: [u8; PASSWORD_LEN],
+        },
+        CloseSession,
+        Create {
+            path: String,
+            data: Bytes,
+            mode: CreateMode,
+        },
+        Delete {
+            path: String,
+            version: i32,
+        },
+        SetData {
+            path: String,
+            data: Bytes,
+            version: i32,
+        },
+        Multi(Vec<MultiOpV1>),
+        Sync {
+            path: String,
+        },
+        MoveSession {
+            owner: u64,
+        },
+        Current {
+            conn_ids: Vec<Id>,
+            op: TxnOp,
+        },
+    }
+
+    #[derive(Deserialize)]
+    struct Record {
+        header: Header,
+        body: Body,
+    }
+
+    /// What `encode` writes: the header, then `Body::Current` by reference (no copy of the data).
+    #[derive(Serialize)]
+    struct RecordRef<'a> {
+        header: Header,
+        body: BodyRef<'a>,
+    }
+
+    /// Same variant numbering as `Body`; only `Current` is ever written.
+    #[derive(Serialize)]
+    #[allow(dead_code)]
+    enum BodyRef<'a> {
+        V0,
+        V1,
+        V2,
+        V3,
+        V4,
+        V5,
+        V6,
+        V7,
+        Current { conn_ids: &'a [Id], op: &'a TxnOp },
+    }
+
+    pub(super) fn encode(txn: &Txn) -> Vec<u8> {
+        let h = &txn.header;
+        let record = RecordRef {
+            header: Header {
+                session: h.session,
+                cxid: h.cxid,
+                zxid: h.zxid,
+                time_ms: h.time_ms,
+            },
+            body: BodyRef::Current {
+                conn_ids: &h.conn_ids,
+                op: &txn.op,
+            },
+        };
+        postcard::to_stdvec(&record)
+            .expect("a Txn always serialises: no maps with non-string keys, no io")
+    }
+
+    pub(super) fn decode(bytes: &[u8]) -> Result<Txn, postcard::Error> {
+        let Record { header: h, body } = postcard::from_bytes(bytes)?;
+        let mut header = TxnHeader {
+            session: h.session,
+            cxid: h.cxid,
+            zxid: h.zxid,
+            time_ms: h.time_ms,
+            conn_ids: Vec::new(),
+        };
+        let op = match body {
+            Body::Current { conn_ids, op } => {
+                header.conn_ids = conn_ids;
+                op
+            }
+            Body::CreateSession {
+                timeout_ms,
+                password,
+            } => TxnOp::CreateSession {
+                timeout_ms,
+                password,
+            },
+            Body::CloseSession => TxnOp::CloseSession,
+            Body::Create { path, data, mode } => TxnOp::Create {
+                path,
+                data,
+                mode,
+                acl: Acl::open(),
+            },
+            Body::Delete { path, version } => TxnOp::Delete { path, version },
+            Body::SetData {
+                path,
+                data,
+                version,
+            } => TxnOp::SetData {
+                path,
+                data,
+                version,
+            },
+            Body::Multi(ops) => TxnOp::Multi(ops.into_iter().map(upgrade).collect()),
+            Body::Sync { path } => TxnOp::Sync { path },
+            Body::MoveSession { owner } => TxnOp::MoveSession { owner },
+        };
+        Ok(Txn { header, op })
+    }
+
+    fn upgrade(op: MultiOpV1) -> MultiOp {
+        match op {
+            MultiOpV1::Create { path, data, mode } => MultiOp::Create {
+                path,
+                data,
+                mode,
+                acl: Acl::open(),
+            },
+            MultiOpV1::Delete { path, version } => MultiOp::Delete { path, version },
+            MultiOpV1::SetData {
+                path,
+                data,
+                version,
+            } => MultiOp::SetData {
+                path,
+                data,
+                version,
+            },
+            MultiOpV1::Check { path, version } => MultiOp::Check { path, version },
+        }
+    }
+
+    #[cfg(test)]
+    pub(super) fn encode_v1_multi_create(header: &TxnHeader, path: &str) -> Vec<u8> {
+        #[derive(Serialize)]
+        struct V1 {
+            header: Header,
+            body: Body,
+        }
+        let h = header;
+        postcard::to_stdvec(&V1 {
+            header: Header {
+                session: h.session,
+                cxid: h.cxid,
+                zxid: h.zxid,
+                time_ms: h.time_ms,
+            },
+            body: Body::Multi(vec![MultiOpV1::Create {
+                path: path.into(),
+                data: Bytes::from_static(b"old"),
+                mode: CreateMode::Persistent,
+            }]),
+        })
+        .expect("serialises")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::ids::Epoch;
+
+    /// A record as the build before ACLs wrote it (`postcard` of the old `Txn`): a SetData.
+    #[test]
+    fn records_from_before_acls_still_decode() {
+        // session 5 (zigzag 10), cxid 3 (6), zxid 9, time 100 (200 = c8 01), variant 4 SetData,
+        // path "/a", data "xy", version -1 (zigzag 1).
+        let old = [10, 6, 9, 0xc8, 0x01, 4, 2, b'/', b'a', 2, b'x', b'y', 1];
+        let t = Txn::decode(&old).expect("an old record decodes");
+        assert_eq!(t.header.session, SessionId(5));
+        assert_eq!(t.header.time_ms, 100);
+        assert!(t.header.conn_ids.is_empty());
+        assert_eq!(
+            t.op,
+            TxnOp::SetData {
+                path: "/a".into(),
+                data: Bytes::from_static(b"xy"),
+                version: -1
+            }
+        );
+        let header = TxnHeader {
+            session: SessionId(1),
+            zxid: Zxid(2),
+            ..TxnHeader::default()
+        };
+        let multi = Txn::decode(&wire::encode_v1_multi_create(&header, "/m")).expect("decodes");
+        assert_eq!(
+            multi.op,
+            TxnOp::Multi(vec![MultiOp::Create {
+                path: "/m".into(),
+                data: Bytes::from_static(b"old"),
+                mode: CreateMode::Persistent,
+                acl: Acl::open(),
+            }])
+        );
+    }
+
+    #[test]
+    fn acl_ops_and_connection_ids_round_trip() {
+        let t = Txn {
+            header: TxnHeader {
+                session: SessionId(3),
+                cxid: 1,
+                zxid: Zxid(4),
+                time_ms: 5,
+                conn_ids: vec![Id::new("ip", "127.0.0.1")],
+            },
+            op: TxnOp::SetAcl {
+                path: "/a".into(),
+                acl: Acl::read_unsafe(),
+                version: 2,
+            },
+        };
+        assert_eq!(Txn::decode(&t.encode()).unwrap(), t);
+        let auth = Txn {
+            op: TxnOp::AddAuth {
+                ids: vec![Id::new("digest", "u:h"), Id::super_user()],
+            },
+            ..t
+        };
+        assert_eq!(Txn::decode(&auth.encode()).unwrap(), auth);
+    }
 
     #[test]
     fn decode_at_fills_in_an_unassigned_zxid_and_checks_an_assigned_one() {
@@ -126,6 +415,7 @@ mod tests {
                 cxid: 1,
                 zxid: Zxid::ZERO,
                 time_ms: 0,
+                conn_ids: Vec::new(),
             },
             op: TxnOp::Sync { path: "/".into() },
         };
@@ -150,12 +440,14 @@ mod tests {
                 cxid: 7,
                 zxid: Zxid::new(Epoch(1), 9),
                 time_ms: 1_700_000_000_000,
+                conn_ids: vec![Id::new("ip", "10.0.0.1")],
             },
             op: TxnOp::Multi(vec![
                 MultiOp::Create {
                     path: "/a".into(),
                     data: Bytes::from_static(b"x"),
                     mode: CreateMode::EphemeralSequential,
+                    acl: Acl::creator_all(),
                 },
                 MultiOp::Check {
                     path: "/a".into(),

@@ -168,7 +168,7 @@ impl LeaderLatch {
         match self.client.delete(&node, -1).await {
             Ok(()) => Ok(()),
             Err(e) if e.code() == ErrorCode::NoNode => Ok(()),
-            Err(Error::SessionExpired | Error::Closed) => Ok(()),
+            Err(Error::SessionExpired | Error::AuthFailed | Error::Closed) => Ok(()),
             Err(e @ (Error::ConnectionLoss | Error::Timeout)) => {
                 super::delete_in_background(&self.client, node);
                 Err(e)

@@ -245,6 +245,7 @@ impl Lock {
                 s = lost => {
                     return Err(match s {
                         SessionState::Expired => Error::SessionExpired,
+                        SessionState::AuthFailed => Error::AuthFailed,
                         SessionState::Closed => Error::Closed,
                         _ => Error::ConnectionLoss,
                     });

@@ -173,9 +173,9 @@ pub(crate) fn delete_in_background(client: &Client, path: String) {
     });
 }
 
-/// Whether the session is over for good (Expired or Closed).
+/// Whether the session is over for good (Expired, AuthFailed or Closed).
 pub(crate) fn is_terminal(state: SessionState) -> bool {
-    matches!(state, SessionState::Expired | SessionState::Closed)
+    state.is_terminal()
 }
 
 #[cfg(test)]

@@ -150,6 +150,7 @@ impl ServiceDiscovery {
             Ok(()) => Ok(self.members.borrow_and_update().clone()),
             Err(_) => Err(match self.client.state() {
                 crate::SessionState::Expired => Error::SessionExpired,
+                crate::SessionState::AuthFailed => Error::AuthFailed,
                 _ => Error::Closed,
             }),
         }
@@ -215,7 +216,7 @@ async fn follow(
                     Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
                 }
             }
-            Err(Error::SessionExpired | Error::Closed) => return,
+            Err(Error::SessionExpired | Error::AuthFailed | Error::Closed) => return,
             Err(e) => {
                 tracing::debug!(path, "service discovery retries after: {e}");
                 tokio::time::sleep(Duration::from_millis(50)).await;

@@ -29,6 +29,7 @@ impl Harness {
         self.next += 1;
         Txn {
             header: TxnHeader {
+                conn_ids: Vec::new(),
                 session: SessionId(session),
                 cxid: zxid as i64,
                 zxid: Zxid(zxid),
@@ -85,6 +86,7 @@ pub fn open_session(timeout_ms: i32) -> TxnOp {
 
 pub fn create(path: &str, data: &str, mode: CreateMode) -> TxnOp {
     TxnOp::Create {
+        acl: paddock_types::Acl::open(),
         path: path.into(),
         data: Bytes::copy_from_slice(data.as_bytes()),
         mode,
@@ -108,6 +110,7 @@ pub fn set_data(path: &str, data: &str, version: i32) -> TxnOp {
 
 pub fn m_create(path: &str, data: &str, mode: CreateMode) -> MultiOp {
     MultiOp::Create {
+        acl: paddock_types::Acl::open(),
         path: path.into(),
         data: Bytes::copy_from_slice(data.as_bytes()),
         mode,

@@ -3,20 +3,26 @@
 
 use paddock_proto::v1 as pb;
 use paddock_types::{
-    validate_path, CreateMode, ErrorCode, EventType, KeeperState, MultiOp, OpResult, Request,
-    Response, SessionId, Stat, WatchedEvent, ZkError, Zxid, PASSWORD_LEN,
+    validate_path, Acl, CreateMode, ErrorCode, EventType, Id, KeeperState, MultiOp, OpResult,
+    Request, Response, SessionId, Stat, WatchedEvent, ZkError, Zxid, PASSWORD_LEN,
 };
 
 use super::FromProto;
 use crate::backend::{ConnectRequest, SessionEvent, SetWatches};
 
-/// Decodes the handshake. `peer` is the client's address, for logs and limits.
+/// Decodes the handshake. `peer` is the client's address, for logs and limits; `conn_ids` are
+/// the ids the transport proves for this stream (`ip:` of the peer, later `x509:`), for ACL
+/// checks: the wire cannot claim any.
 ///
 /// Rules: `session_id` 0 opens a new session and then `password` must be empty or 16 zero bytes;
 /// otherwise `password` must be exactly 16 bytes. `timeout_ms` and `last_zxid_seen` must not be
 /// negative. Every path of the watch lists (`data_watches`, `exist_watches`, `child_watches`)
 /// must be a valid znode path.
-pub fn decode_connect(c: pb::ConnectRequest, peer: String) -> Result<ConnectRequest, ZkError> {
+pub fn decode_connect(
+    c: pb::ConnectRequest,
+    peer: String,
+    conn_ids: Vec<Id>,
+) -> Result<ConnectRequest, ZkError> {
     if c.timeout_ms < 0 {
         return Err(ZkError::bad_arguments(format!(
             "ConnectRequest.timeout_ms must not be negative, got {}",
@@ -50,6 +56,7 @@ pub fn decode_connect(c: pb::ConnectRequest, peer: String) -> Result<ConnectRequ
         timeout_ms: c.timeout_ms,
         last_zxid_seen,
         peer,
+        conn_ids,
         set_watches,
     })
 }
@@ -137,6 +144,7 @@ impl FromProto<pb::request::Op> for Request {
         Ok(match op {
             Op::Create(c) => Request::Create {
                 mode: create_mode(c.mode)?,
+                acl: create_acl(c.acl)?,
                 path: c.path,
                 data: c.data,
             },
@@ -169,6 +177,17 @@ impl FromProto<pb::request::Op> for Request {
                     .map(|(i, op)| multi_op(i, op))
                     .collect::<Result<_, _>>()?,
             ),
+            Op::GetAcl(g) => Request::GetAcl { path: g.path },
+            Op::SetAcl(s) => Request::SetAcl {
+                acl: acl_list("SetAclRequest.acl", s.acl)?,
+                path: s.path,
+                version: s.version,
+            },
+            Op::AddAuth(a) => Request::AddAuth {
+                scheme: a.scheme,
+                auth: a.auth,
+            },
+            Op::WhoAmI(_) => Request::WhoAmI,
             Op::Ping(_) => Request::Ping,
             Op::CloseSession(_) => Request::CloseSession,
         })
@@ -180,11 +199,12 @@ fn multi_op(index: usize, op: pb::MultiOp) -> Result<MultiOp, ZkError> {
     let op = op.op.ok_or_else(|| {
         ZkError::bad_arguments(format!("MultiRequest.ops[{index}].op is not set"))
     })?;
+    let in_op =
+        |e: ZkError| ZkError::bad_arguments(format!("MultiRequest.ops[{index}]: {}", e.message));
     Ok(match op {
         Op::Create(c) => MultiOp::Create {
-            mode: create_mode(c.mode).map_err(|e| {
-                ZkError::bad_arguments(format!("MultiRequest.ops[{index}]: {}", e.message))
-            })?,
+            mode: create_mode(c.mode).map_err(in_op)?,
+            acl: create_acl(c.acl).map_err(in_op)?,
             path: c.path,
             data: c.data,
         },
@@ -202,6 +222,43 @@ fn multi_op(index: usize, op: pb::MultiOp) -> Result<MultiOp, ZkError> {
             version: c.version,
         },
     })
+}
+
+/// A CreateRequest's ACL: UNSET is world:anyone:cdrwa (what clients that predate ACLs get); set,
+/// it is taken as given, even empty: checking it (`InvalidAcl`) is the server's job, which knows
+/// the session's ids for `auth` entries.
+fn create_acl(acl: Option<pb::AclList>) -> Result<Vec<Acl>, ZkError> {
+    match acl {
+        None => Ok(Acl::open()),
+        Some(list) => acl_list("CreateRequest.acl.acls", list.acls),
+    }
+}
+
+/// ACL entries as sent. The only malformed entry is one without its `id` message.
+fn acl_list(field: &str, acls: Vec<pb::Acl>) -> Result<Vec<Acl>, ZkError> {
+    acls.into_iter()
+        .enumerate()
+        .map(|(i, a)| {
+            Acl::from_proto(a)
+                .map_err(|e| ZkError::bad_arguments(format!("{field}[{i}]: {}", e.message)))
+        })
+        .collect()
+}
+
+impl FromProto<pb::Acl> for Acl {
+    fn from_proto(a: pb::Acl) -> Result<Acl, ZkError> {
+        match a.id {
+            Some(id) => Ok(Acl::new(a.perms, Id::from_proto(id)?)),
+            None => Err(ZkError::bad_arguments("Acl.id is not set")),
+        }
+    }
+}
+
+impl FromProto<pb::Id> for Id {
+    /// Carried as is: which schemes and ids are valid is the server's business (`InvalidAcl`).
+    fn from_proto(i: pb::Id) -> Result<Id, ZkError> {
+        Ok(Id::new(i.scheme, i.id))
+    }
 }
 
 fn create_mode(mode: i32) -> Result<CreateMode, ZkError> {
@@ -245,6 +302,21 @@ impl FromProto<pb::response::Result> for Response {
             },
             R::Sync(s) => Response::Sync { path: s.path },
             R::Multi(m) => Response::Multi(multi_results(m)?),
+            R::GetAcl(g) => Response::GetAcl {
+                acl: acl_list("GetAclResponse.acl", g.acl)?,
+                stat: required_stat("GetAclResponse.stat", g.stat)?,
+            },
+            R::SetAcl(s) => Response::SetAcl {
+                stat: required_stat("SetAclResponse.stat", s.stat)?,
+            },
+            R::AddAuth(_) => Response::AddAuth,
+            R::WhoAmI(w) => Response::WhoAmI {
+                ids: w
+                    .ids
+                    .into_iter()
+                    .map(Id::from_proto)
+                    .collect::<Result<_, _>>()?,
+            },
             R::Ping(_) => Response::Ping,
             R::CloseSession(_) => Response::CloseSession,
         })
@@ -314,6 +386,7 @@ impl FromProto<pb::WatchEvent> for WatchedEvent {
         let state = match pb::KeeperState::try_from(w.state) {
             Ok(pb::KeeperState::Disconnected) => KeeperState::Disconnected,
             Ok(pb::KeeperState::SyncConnected) => KeeperState::SyncConnected,
+            Ok(pb::KeeperState::AuthFailed) => KeeperState::AuthFailed,
             Ok(pb::KeeperState::Closed) => KeeperState::Closed,
             Ok(pb::KeeperState::Expired) => KeeperState::Expired,
             Err(_) => {

@@ -2,9 +2,10 @@
 
 use bytes::Bytes;
 use paddock_proto::v1 as pb;
+use paddock_types::acl::perms;
 use paddock_types::{
-    CreateMode, ErrorCode, EventType, KeeperState, MultiOp, OpResult, Request, Response, SessionId,
-    Stat, WatchedEvent, ZkError, Zxid,
+    Acl, CreateMode, ErrorCode, EventType, Id, KeeperState, MultiOp, OpResult, Request, Response,
+    SessionId, Stat, WatchedEvent, ZkError, Zxid,
 };
 
 use super::*;
@@ -26,6 +27,20 @@ fn stat(seed: i64) -> Stat {
     }
 }
 
+/// An ACL with one entry of every scheme, as a client may send it (validity is the server's job).
+fn mixed_acl() -> Vec<Acl> {
+    vec![
+        Acl::new(perms::READ, Id::anyone()),
+        Acl::new(
+            perms::ALL,
+            Id::new("digest", "bob:tpUq/4Pn5A64fVZyQ0gOJ8ZWqkY="),
+        ),
+        Acl::new(perms::READ | perms::WRITE, Id::new("ip", "10.0.0.0/8")),
+        Acl::new(perms::ADMIN, Id::new("x509", "CN=alice")),
+        Acl::new(perms::CREATE | perms::DELETE, Id::new("auth", "")),
+    ]
+}
+
 fn every_request() -> Vec<Request> {
     let data = Bytes::from_static(b"hello");
     let mut v: Vec<Request> = [
@@ -39,9 +54,23 @@ fn every_request() -> Vec<Request> {
         path: "/a".into(),
         data: data.clone(),
         mode,
+        acl: Acl::open(),
     })
     .collect();
     v.extend([
+        Request::Create {
+            path: "/acl".into(),
+            data: data.clone(),
+            mode: CreateMode::Persistent,
+            acl: mixed_acl(),
+        },
+        // Set but empty: carried to the server, which answers InvalidAcl.
+        Request::Create {
+            path: "/empty-acl".into(),
+            data: data.clone(),
+            mode: CreateMode::Persistent,
+            acl: vec![],
+        },
         Request::Delete {
             path: "/a".into(),
             version: -1,
@@ -69,6 +98,13 @@ fn every_request() -> Vec<Request> {
                 path: "/m".into(),
                 data: data.clone(),
                 mode: CreateMode::EphemeralSequential,
+                acl: Acl::open(),
+            },
+            MultiOp::Create {
+                path: "/m2".into(),
+                data: data.clone(),
+                mode: CreateMode::Persistent,
+                acl: mixed_acl(),
             },
             MultiOp::Delete {
                 path: "/d".into(),
@@ -85,6 +121,22 @@ fn every_request() -> Vec<Request> {
             },
         ]),
         Request::Multi(vec![]),
+        Request::GetAcl { path: "/a".into() },
+        Request::SetAcl {
+            path: "/a".into(),
+            acl: mixed_acl(),
+            version: 2,
+        },
+        Request::SetAcl {
+            path: "/a".into(),
+            acl: vec![],
+            version: -1,
+        },
+        Request::AddAuth {
+            scheme: "digest".into(),
+            auth: Bytes::from_static(b"bob:secret"),
+        },
+        Request::WhoAmI,
         Request::Ping,
         Request::CloseSession,
     ]);
@@ -121,6 +173,23 @@ fn every_response() -> Vec<Response> {
             OpResult::SetData { stat: stat(70) },
             OpResult::Check,
         ]),
+        Response::GetAcl {
+            acl: mixed_acl(),
+            stat: stat(80),
+        },
+        Response::GetAcl {
+            acl: vec![],
+            stat: stat(85),
+        },
+        Response::SetAcl { stat: stat(90) },
+        Response::AddAuth,
+        Response::WhoAmI {
+            ids: vec![
+                Id::new("ip", "127.0.0.1"),
+                Id::new("digest", "bob:tpUq/4Pn5A64fVZyQ0gOJ8ZWqkY="),
+            ],
+        },
+        Response::WhoAmI { ids: vec![] },
         Response::Ping,
         Response::CloseSession,
     ]
@@ -232,6 +301,7 @@ fn every_watch_event_round_trips_with_zookeeper_numbers() {
     let states = [
         KeeperState::Disconnected,
         KeeperState::SyncConnected,
+        KeeperState::AuthFailed,
         KeeperState::Closed,
         KeeperState::Expired,
     ];
@@ -262,6 +332,7 @@ fn session_closed_round_trips() {
         ErrorCode::Ok,
         ErrorCode::SessionExpired,
         ErrorCode::SessionMoved,
+        ErrorCode::AuthFailed,
     ] {
         let wire = encode_event(SessionEvent::Closed(code));
         let Some(pb::server_message::Message::SessionClosed(c)) = &wire.message else {
@@ -295,6 +366,7 @@ fn connect_round_trips_new_and_resume() {
             timeout_ms: 30_000,
             last_zxid_seen: Zxid(0x2_0000_0001),
             peer: "127.0.0.1:1".into(),
+            conn_ids: vec![Id::new("ip", "127.0.0.1")],
             set_watches: SetWatches {
                 data: vec!["/d".into(), "/d2".into()],
                 exist: vec!["/e".into()],
@@ -302,7 +374,10 @@ fn connect_round_trips_new_and_resume() {
             },
         };
         let wire: pb::ConnectRequest = c.clone().into_proto();
-        assert_eq!(decode_connect(wire, c.peer.clone()), Ok(c));
+        assert_eq!(
+            decode_connect(wire, c.peer.clone(), c.conn_ids.clone()),
+            Ok(c)
+        );
     }
 }
 
@@ -312,7 +387,7 @@ fn connect_accepts_sixteen_zero_bytes_for_a_new_session() {
         password: vec![0; 16].into(),
         ..Default::default()
     };
-    let c = decode_connect(wire, String::new()).expect("ZooKeeper clients send zeros");
+    let c = decode_connect(wire, String::new(), vec![]).expect("ZooKeeper clients send zeros");
     assert_eq!(c.resume, None);
 }
 
@@ -339,25 +414,31 @@ fn malformed_connect_requests_are_bad_arguments() {
         ..Default::default()
     };
     bad_arguments(
-        decode_connect(resume(vec![1; 15]), String::new()),
+        decode_connect(resume(vec![1; 15]), String::new(), vec![]),
         "16 bytes",
     );
     bad_arguments(
-        decode_connect(resume(vec![1; 17]), String::new()),
+        decode_connect(resume(vec![1; 17]), String::new(), vec![]),
         "16 bytes",
     );
-    bad_arguments(decode_connect(resume(vec![]), String::new()), "16 bytes");
+    bad_arguments(
+        decode_connect(resume(vec![]), String::new(), vec![]),
+        "16 bytes",
+    );
     let new_with_password = pb::ConnectRequest {
         password: vec![1; 16].into(),
         ..Default::default()
     };
-    bad_arguments(decode_connect(new_with_password, String::new()), "password");
+    bad_arguments(
+        decode_connect(new_with_password, String::new(), vec![]),
+        "password",
+    );
     let negative_timeout = pb::ConnectRequest {
         timeout_ms: -1,
         ..Default::default()
     };
     bad_arguments(
-        decode_connect(negative_timeout, String::new()),
+        decode_connect(negative_timeout, String::new(), vec![]),
         "timeout_ms",
     );
     let negative_zxid = pb::ConnectRequest {
@@ -365,7 +446,7 @@ fn malformed_connect_requests_are_bad_arguments() {
         ..Default::default()
     };
     bad_arguments(
-        decode_connect(negative_zxid, String::new()),
+        decode_connect(negative_zxid, String::new(), vec![]),
         "last_zxid_seen",
     );
 }
@@ -379,18 +460,18 @@ fn connect_with_an_invalid_watch_path_is_bad_arguments() {
         ..Default::default()
     };
     bad_arguments(
-        decode_connect(wire("no-slash", "/e", "/c"), String::new()),
+        decode_connect(wire("no-slash", "/e", "/c"), String::new(), vec![]),
         "data_watches[1]",
     );
     bad_arguments(
-        decode_connect(wire("/d", "/e/", "/c"), String::new()),
+        decode_connect(wire("/d", "/e/", "/c"), String::new(), vec![]),
         "exist_watches[0]",
     );
     bad_arguments(
-        decode_connect(wire("/d", "/e", "/c/../x"), String::new()),
+        decode_connect(wire("/d", "/e", "/c/../x"), String::new(), vec![]),
         "child_watches[0]",
     );
-    let ok = decode_connect(wire("/d", "/e", "/c"), String::new()).expect("valid paths");
+    let ok = decode_connect(wire("/d", "/e", "/c"), String::new(), vec![]).expect("valid paths");
     assert_eq!(
         ok.set_watches.data,
         vec!["/ok".to_string(), "/d".to_string()]
@@ -413,6 +494,7 @@ fn unknown_create_mode_is_bad_arguments() {
                 path: "/a".into(),
                 data: Bytes::new(),
                 mode,
+                acl: None,
             })),
         };
         bad_arguments(decode_request(req).1, "mode");
@@ -471,4 +553,140 @@ fn malformed_server_messages_are_rejected() {
     bad_arguments(WatchedEvent::from_proto(unspecified_event), "type");
     let missing_stat = pb::response::Result::SetData(pb::SetDataResponse { stat: None });
     bad_arguments(Response::from_proto(missing_stat), "stat");
+}
+
+fn create_op(acl: Option<pb::AclList>) -> pb::CreateRequest {
+    pb::CreateRequest {
+        path: "/a".into(),
+        data: Bytes::from_static(b"d"),
+        mode: pb::CreateMode::Persistent as i32,
+        acl,
+    }
+}
+
+fn decoded_create_acl(r: Result<Request, ZkError>) -> Vec<Acl> {
+    match r {
+        Ok(Request::Create { acl, .. }) => acl,
+        other => panic!("not a create: {other:?}"),
+    }
+}
+
+/// client.proto CreateRequest.acl: UNSET is world:anyone:cdrwa, so clients written before ACLs
+/// keep creating open nodes; the same holds for a multi's create op.
+#[test]
+fn create_without_acl_is_open() {
+    let single = pb::Request {
+        xid: 1,
+        op: Some(pb::request::Op::Create(create_op(None))),
+    };
+    assert_eq!(decoded_create_acl(decode_request(single).1), Acl::open());
+    let multi = pb::Request {
+        xid: 2,
+        op: Some(pb::request::Op::Multi(pb::MultiRequest {
+            ops: vec![pb::MultiOp {
+                op: Some(pb::multi_op::Op::Create(create_op(None))),
+            }],
+        })),
+    };
+    match decode_request(multi).1 {
+        Ok(Request::Multi(ops)) => match &ops[..] {
+            [MultiOp::Create { acl, .. }] => assert_eq!(acl, &Acl::open()),
+            other => panic!("not one create: {other:?}"),
+        },
+        other => panic!("not a multi: {other:?}"),
+    }
+}
+
+/// client.proto CreateRequest.acl: a SET list is taken as given, even empty; the server (which
+/// knows the session's ids for `auth:` entries) answers INVALIDACL, not the gateway.
+#[test]
+fn create_with_a_set_acl_keeps_it_as_given() {
+    let empty = pb::Request {
+        xid: 1,
+        op: Some(pb::request::Op::Create(create_op(Some(
+            pb::AclList::default(),
+        )))),
+    };
+    assert_eq!(decoded_create_acl(decode_request(empty).1), vec![]);
+    let odd = pb::Acl {
+        perms: 0x40,
+        id: Some(pb::Id {
+            scheme: "kerberos".into(),
+            id: "x".into(),
+        }),
+    };
+    let req = pb::Request {
+        xid: 1,
+        op: Some(pb::request::Op::Create(create_op(Some(pb::AclList {
+            acls: vec![odd],
+        })))),
+    };
+    assert_eq!(
+        decoded_create_acl(decode_request(req).1),
+        vec![Acl::new(0x40, Id::new("kerberos", "x"))]
+    );
+}
+
+#[test]
+fn acl_entry_without_id_is_bad_arguments() {
+    let no_id = || pb::Acl {
+        perms: perms::READ,
+        id: None,
+    };
+    let create = pb::Request {
+        xid: 1,
+        op: Some(pb::request::Op::Create(create_op(Some(pb::AclList {
+            acls: vec![Acl::open().remove(0).into_proto(), no_id()],
+        })))),
+    };
+    bad_arguments(decode_request(create).1, "CreateRequest.acl.acls[1]");
+    let set_acl = pb::Request {
+        xid: 1,
+        op: Some(pb::request::Op::SetAcl(pb::SetAclRequest {
+            path: "/a".into(),
+            acl: vec![no_id()],
+            version: -1,
+        })),
+    };
+    bad_arguments(decode_request(set_acl).1, "SetAclRequest.acl[0]");
+    let multi = pb::Request {
+        xid: 1,
+        op: Some(pb::request::Op::Multi(pb::MultiRequest {
+            ops: vec![
+                pb::MultiOp {
+                    op: Some(pb::multi_op::Op::Check(pb::CheckVersionRequest::default())),
+                },
+                pb::MultiOp {
+                    op: Some(pb::multi_op::Op::Create(create_op(Some(pb::AclList {
+                        acls: vec![no_id()],
+                    })))),
+                },
+            ],
+        })),
+    };
+    bad_arguments(decode_request(multi).1, "ops[1]");
+    let get_acl = pb::response::Result::GetAcl(pb::GetAclResponse {
+        acl: vec![no_id()],
+        stat: Some(stat(1).into_proto()),
+    });
+    bad_arguments(Response::from_proto(get_acl), "GetAclResponse.acl[0]");
+    let no_stat = pb::response::Result::GetAcl(pb::GetAclResponse {
+        acl: vec![],
+        stat: None,
+    });
+    bad_arguments(Response::from_proto(no_stat), "stat");
+}
+
+/// client.proto Acl.perms / Permission: ZooKeeper's bits, carried as the int32 they are.
+#[test]
+fn acl_perms_and_ids_keep_zookeepers_values() {
+    let wire: pb::Acl = Acl::new(perms::READ | perms::ADMIN, Id::anyone()).into_proto();
+    assert_eq!(
+        wire.perms,
+        pb::Permission::Read as i32 | pb::Permission::Admin as i32
+    );
+    let id = wire.id.expect("an id");
+    assert_eq!((id.scheme.as_str(), id.id.as_str()), ("world", "anyone"));
+    let state: pb::KeeperState = KeeperState::AuthFailed.into_proto();
+    assert_eq!(state as i32, 4);
 }

@@ -3,8 +3,8 @@
 
 use paddock_proto::v1 as pb;
 use paddock_types::{
-    CreateMode, ErrorCode, EventType, KeeperState, MultiOp, OpResult, Request, Response, Stat,
-    WatchedEvent, ZkError, Zxid,
+    Acl, CreateMode, ErrorCode, EventType, Id, KeeperState, MultiOp, OpResult, Request, Response,
+    Stat, WatchedEvent, ZkError, Zxid,
 };
 
 use super::IntoProto;
@@ -43,6 +43,7 @@ fn closed_reason(code: ErrorCode) -> &'static str {
         ErrorCode::Ok => "session closed",
         ErrorCode::SessionExpired => "session expired",
         ErrorCode::SessionMoved => "session moved to another connection",
+        ErrorCode::AuthFailed => "authentication failed: the session is closed",
         _ => "session ended",
     }
 }
@@ -121,6 +122,17 @@ fn response_result(r: Response) -> Result<pb::response::Result, ZkError> {
         Response::Multi(results) => R::Multi(pb::MultiResponse {
             results: results.into_iter().map(IntoProto::into_proto).collect(),
         }),
+        Response::GetAcl { acl, stat } => R::GetAcl(pb::GetAclResponse {
+            acl: acl_list(acl),
+            stat: Some(stat.into_proto()),
+        }),
+        Response::SetAcl { stat } => R::SetAcl(pb::SetAclResponse {
+            stat: Some(stat.into_proto()),
+        }),
+        Response::AddAuth => R::AddAuth(pb::AddAuthResponse {}),
+        Response::WhoAmI { ids } => R::WhoAmI(pb::WhoAmIResponse {
+            ids: ids.into_iter().map(IntoProto::into_proto).collect(),
+        }),
         Response::Ping => R::Ping(pb::PingResponse {}),
         Response::CloseSession => R::CloseSession(pb::CloseSessionResponse {}),
         Response::CreateSession { .. } => {
@@ -162,7 +174,12 @@ impl IntoProto<pb::request::Op> for Request {
     fn into_proto(self) -> pb::request::Op {
         use pb::request::Op;
         match self {
-            Request::Create { path, data, mode } => Op::Create(create(path, data, mode)),
+            Request::Create {
+                path,
+                data,
+                mode,
+                acl,
+            } => Op::Create(create(path, data, mode, acl)),
             Request::Delete { path, version } => Op::Delete(pb::DeleteRequest { path, version }),
             Request::SetData {
                 path,
@@ -182,17 +199,52 @@ impl IntoProto<pb::request::Op> for Request {
             Request::Multi(ops) => Op::Multi(pb::MultiRequest {
                 ops: ops.into_iter().map(IntoProto::into_proto).collect(),
             }),
+            Request::GetAcl { path } => Op::GetAcl(pb::GetAclRequest { path }),
+            Request::SetAcl { path, acl, version } => Op::SetAcl(pb::SetAclRequest {
+                path,
+                acl: acl_list(acl),
+                version,
+            }),
+            Request::AddAuth { scheme, auth } => Op::AddAuth(pb::AddAuthRequest { scheme, auth }),
+            Request::WhoAmI => Op::WhoAmI(pb::WhoAmIRequest {}),
             Request::Ping => Op::Ping(pb::PingRequest {}),
             Request::CloseSession => Op::CloseSession(pb::CloseSessionRequest {}),
         }
     }
 }
 
-fn create(path: String, data: bytes::Bytes, mode: CreateMode) -> pb::CreateRequest {
+/// The ACL is always sent (set): the wire's "unset" is only a default for clients that predate
+/// ACLs, and decodes to the same `Acl::open()` a set world:anyone:cdrwa list does.
+fn create(path: String, data: bytes::Bytes, mode: CreateMode, acl: Vec<Acl>) -> pb::CreateRequest {
     pb::CreateRequest {
         path,
         data,
         mode: mode.into_proto() as i32,
+        acl: Some(pb::AclList {
+            acls: acl_list(acl),
+        }),
+    }
+}
+
+fn acl_list(acl: Vec<Acl>) -> Vec<pb::Acl> {
+    acl.into_iter().map(IntoProto::into_proto).collect()
+}
+
+impl IntoProto<pb::Acl> for Acl {
+    fn into_proto(self) -> pb::Acl {
+        pb::Acl {
+            perms: self.perms,
+            id: Some(self.id.into_proto()),
+        }
+    }
+}
+
+impl IntoProto<pb::Id> for Id {
+    fn into_proto(self) -> pb::Id {
+        pb::Id {
+            scheme: self.scheme,
+            id: self.id,
+        }
     }
 }
 
@@ -200,7 +252,12 @@ impl IntoProto<pb::MultiOp> for MultiOp {
     fn into_proto(self) -> pb::MultiOp {
         use pb::multi_op::Op;
         let op = match self {
-            MultiOp::Create { path, data, mode } => Op::Create(create(path, data, mode)),
+            MultiOp::Create {
+                path,
+                data,
+                mode,
+                acl,
+            } => Op::Create(create(path, data, mode, acl)),
             MultiOp::Delete { path, version } => Op::Delete(pb::DeleteRequest { path, version }),
             MultiOp::SetData {
                 path,
@@ -297,6 +354,7 @@ impl IntoProto<pb::KeeperState> for KeeperState {
         match self {
             KeeperState::Disconnected => pb::KeeperState::Disconnected,
             KeeperState::SyncConnected => pb::KeeperState::SyncConnected,
+            KeeperState::AuthFailed => pb::KeeperState::AuthFailed,
             KeeperState::Closed => pb::KeeperState::Closed,
             KeeperState::Expired => pb::KeeperState::Expired,
         }

@@ -54,6 +54,9 @@ pub mod code {
     pub const NOT_EMPTY: i32 = E::NotEmpty as i32;
     pub const SESSION_EXPIRED: i32 = E::SessionExpired as i32;
     pub const SESSION_MOVED: i32 = E::SessionMoved as i32;
+    pub const NO_AUTH: i32 = E::NoAuth as i32;
+    pub const INVALID_ACL: i32 = E::InvalidAcl as i32;
+    pub const AUTH_FAILED: i32 = E::AuthFailed as i32;
 }
 
 /// Awaits `f`, failing the test if it takes longer than [`WAIT`].
@@ -508,7 +511,49 @@ pub mod op {
             path: path.into(),
             data: Bytes::copy_from_slice(data),
             mode: mode as i32,
+            acl: None,
         }
+    }
+
+    /// A create with an explicit ACL.
+    pub fn create_acl(path: &str, data: &[u8], mode: pb::CreateMode, acl: Vec<pb::Acl>) -> Op {
+        let mut req = create_request(path, data, mode);
+        req.acl = Some(pb::AclList { acls: acl });
+        Op::Create(req)
+    }
+
+    /// One ACL entry.
+    pub fn acl(perms: i32, scheme: &str, id: &str) -> pb::Acl {
+        pb::Acl {
+            perms,
+            id: Some(pb::Id {
+                scheme: scheme.into(),
+                id: id.into(),
+            }),
+        }
+    }
+
+    pub fn add_auth(scheme: &str, auth: &str) -> Op {
+        Op::AddAuth(pb::AddAuthRequest {
+            scheme: scheme.into(),
+            auth: Bytes::copy_from_slice(auth.as_bytes()),
+        })
+    }
+
+    pub fn get_acl(path: &str) -> Op {
+        Op::GetAcl(pb::GetAclRequest { path: path.into() })
+    }
+
+    pub fn set_acl(path: &str, acl: Vec<pb::Acl>, version: i32) -> Op {
+        Op::SetAcl(pb::SetAclRequest {
+            path: path.into(),
+            acl,
+            version,
+        })
+    }
+
+    pub fn who_am_i() -> Op {
+        Op::WhoAmI(pb::WhoAmIRequest {})
     }
 
     pub fn create(path: &str, data: &[u8], mode: pb::CreateMode) -> Op {
@@ -648,6 +693,8 @@ result_accessor!(exists_result, Exists, pb::ExistsResponse);
 result_accessor!(get_data_result, GetData, pb::GetDataResponse);
 result_accessor!(get_children_result, GetChildren, pb::GetChildrenResponse);
 result_accessor!(sync_result, Sync, pb::SyncResponse);
+result_accessor!(get_acl_result, GetAcl, pb::GetAclResponse);
+result_accessor!(who_am_i_result, WhoAmI, pb::WhoAmIResponse);
 
 /// The per-op results of a multi, successful or not.
 #[track_caller]
