@@ -9,6 +9,9 @@ pub enum GatewayError {
     /// The reflection service could not be built from the descriptor sets (a build defect).
     #[error("building the reflection service: {0}")]
     Reflection(String),
+    /// The TLS key store or trust store cannot be used.
+    #[error("TLS: {0}")]
+    Tls(#[from] paddock_tls::TlsError),
     /// The gRPC server failed (accepting connections, HTTP/2).
     #[error("gRPC transport: {0}")]
     Transport(#[from] tonic::transport::Error),

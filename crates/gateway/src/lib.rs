@@ -72,6 +72,7 @@ pub use error::GatewayError;
 pub use health::{HealthHandle, ServingGate};
 pub use layers::trace::set_request_spans;
 pub use options::GatewayOptions;
+pub use paddock_tls::{ClientAuth, TlsError, TlsOptions};
 pub use server::{serve, Gateway};
 pub use service::GatewayService;
 pub use session::OutboundStream;

@@ -45,6 +45,11 @@ pub struct GatewayOptions {
     /// After shutdown is signalled, how long `serve` waits for connections to finish (session
     /// streams end at once; a health `Watch` never does) before returning anyway.
     pub shutdown_grace_ms: u64,
+    /// TLS on the port (`None`: plaintext HTTP/2).
+    pub tls: Option<paddock_tls::TlsOptions>,
+    /// The subject of the client certificate that makes a connection the super user
+    /// (`zookeeper.X509AuthenticationProvider.superUser`).
+    pub x509_super_user: Option<String>,
 }
 
 impl Default for GatewayOptions {
@@ -62,6 +67,8 @@ impl Default for GatewayOptions {
             tcp_keepalive_ms: 60_000,
             max_concurrent_streams_per_connection: 256,
             shutdown_grace_ms: 5_000,
+            tls: None,
+            x509_super_user: None,
         }
     }
 }
@@ -77,6 +84,19 @@ impl GatewayOptions {
             max_in_flight_per_stream: usize::try_from(cfg.max_inflight_per_session)
                 .unwrap_or(usize::MAX)
                 .max(1),
+            tls: cfg.ssl_key_store.as_ref().map(|key_store| {
+                let mut tls =
+                    paddock_tls::TlsOptions::new(key_store.clone(), cfg.ssl_trust_store.clone());
+                if let Some(auth) = cfg
+                    .ssl_client_auth
+                    .as_deref()
+                    .and_then(paddock_tls::ClientAuth::parse)
+                {
+                    tls.client_auth = auth;
+                }
+                tls
+            }),
+            x509_super_user: cfg.x509_super_user.clone(),
             ..GatewayOptions::default()
         }
     }

@@ -2,6 +2,8 @@
 //! tower layers around them (`crate::layers`), in one readable place.
 
 use std::future::Future;
+
+use futures::future::Either;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,6 +19,7 @@ use crate::admin::AdminService;
 use crate::backend::Backend;
 use crate::layers::{CallTraceLayer, StreamsPerIpLayer, UnaryLayer};
 use crate::{GatewayError, GatewayOptions, GatewayService, HealthHandle};
+use paddock_tls::TlsState;
 
 /// A gateway ready to serve: validated options, a backend, and the health status it reports.
 pub struct Gateway<B: Backend> {
@@ -24,17 +27,23 @@ pub struct Gateway<B: Backend> {
     opts: GatewayOptions,
     health: HealthHandle,
     admin: Option<AdminService>,
+    /// The TLS configuration, loaded (and checked) when the gateway is made.
+    tls: Option<TlsState>,
 }
 
 impl<B: Backend> Gateway<B> {
     /// Checks `opts` and prepares a gateway for `backend`. Health starts SERVING.
+    /// With `opts.tls`, the key store and trust store are read here: unusable files are an
+    /// error now, not at the first connection.
     pub fn new(backend: Arc<B>, opts: GatewayOptions) -> Result<Gateway<B>, GatewayError> {
         opts.validate()?;
+        let tls = opts.tls.clone().map(TlsState::new).transpose()?;
         Ok(Gateway {
             backend,
             opts,
             health: HealthHandle::new(),
             admin: None,
+            tls,
         })
     }
 
@@ -93,7 +102,7 @@ impl<B: Backend> Gateway<B> {
             tracing::info!("gateway shutting down");
             stop_tx.send_replace(true);
         };
-        let server = Server::builder()
+        let router = Server::builder()
             .http2_keepalive_interval(keepalive_interval)
             .http2_keepalive_timeout(keepalive_timeout)
             .max_concurrent_streams(Some(opts.max_concurrent_streams_per_connection))
@@ -103,8 +112,16 @@ impl<B: Backend> Gateway<B> {
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
             .add_service(paddock)
-            .add_optional_service(admin)
-            .serve_with_incoming_shutdown(incoming, signal);
+            .add_optional_service(admin);
+        let server = match self.tls {
+            None => Either::Left(router.serve_with_incoming_shutdown(incoming, signal)),
+            Some(tls) => {
+                // Certificates reloaded until the server stops.
+                tokio::spawn(tls.clone().reload_loop(stop_tx.subscribe()));
+                let incoming = tls.incoming(incoming);
+                Either::Right(router.serve_with_incoming_shutdown(incoming, signal))
+            }
+        };
         // Session streams end at the signal, but other streams (a health `Watch`) may not: after
         // the grace period, stop waiting for them.
         let grace = Duration::from_millis(opts.shutdown_grace_ms);

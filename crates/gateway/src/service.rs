@@ -48,7 +48,13 @@ impl<B: Backend> Paddock for GatewayService<B> {
         &self,
         request: Request<Streaming<pb::ClientMessage>>,
     ) -> Result<Response<OutboundStream>, Status> {
-        let peer = request.remote_addr();
+        let certs = request.peer_certs();
+        let cert = certs.as_ref().and_then(|c| c.first()).map(|c| c.as_ref());
+        let peer = session::PeerInfo::new(
+            request.remote_addr(),
+            cert,
+            self.opts.x509_super_user.as_deref(),
+        );
         let ctx = StreamCtx {
             backend: Arc::clone(&self.backend),
             opts: Arc::clone(&self.opts),

@@ -85,7 +85,7 @@ pub(crate) struct Attached<B> {
 pub(crate) async fn handshake_task<B: Backend>(
     ctx: StreamCtx<B>,
     mut inbound: Streaming<pb::ClientMessage>,
-    peer: Option<SocketAddr>,
+    peer: PeerInfo,
     ready: oneshot::Sender<Result<Attached<B>, Status>>,
 ) {
     let connected = match handshake(&ctx, &mut inbound, peer).await {
@@ -196,7 +196,7 @@ impl<B: Backend> Drop for DetachGuard<B> {
 async fn handshake<B: Backend>(
     ctx: &StreamCtx<B>,
     inbound: &mut Streaming<pb::ClientMessage>,
-    peer: Option<SocketAddr>,
+    peer: PeerInfo,
 ) -> Result<Connected, Status> {
     if *ctx.shutdown.borrow() {
         return Err(shutting_down());
@@ -225,16 +225,37 @@ async fn handshake<B: Backend>(
             "the first message of a session stream must be a ConnectRequest",
         )));
     };
-    let ids = conn_ids(peer);
-    let peer = peer.map(|p| p.to_string()).unwrap_or_default();
-    let req = decode_connect(hello, peer, ids).map_err(|e| zk_status(&e))?;
+    let addr = peer.addr.map(|p| p.to_string()).unwrap_or_default();
+    let req = decode_connect(hello, addr, peer.ids).map_err(|e| zk_status(&e))?;
     ctx.backend.connect(req).await.map_err(|e| zk_status(&e))
 }
 
-/// The ids this stream proves by itself, for ACL checks: `ip:<peer address>` (none when tonic does
-/// not know the peer, e.g. over an in-memory transport). A TLS stream will add `x509:<subject>`.
-fn conn_ids(peer: Option<SocketAddr>) -> Vec<Id> {
-    peer.map(|p| vec![Id::ip(p.ip())]).unwrap_or_default()
+/// Who is at the other end of a stream, as the transport tells it.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct PeerInfo {
+    pub(crate) addr: Option<SocketAddr>,
+    /// The ids the stream proves by itself, for ACL checks (see [`PeerInfo::new`]).
+    pub(crate) ids: Vec<Id>,
+}
+
+impl PeerInfo {
+    /// `ip:<peer address>` (none when tonic does not know the peer, e.g. over an in-memory
+    /// transport); over TLS with a verified client certificate, `x509:<subject>` too, and the
+    /// super user's id when that subject is `x509_super_user`.
+    pub(crate) fn new(
+        addr: Option<SocketAddr>,
+        client_cert: Option<&[u8]>,
+        x509_super_user: Option<&str>,
+    ) -> PeerInfo {
+        let mut ids: Vec<Id> = addr.map(|p| vec![Id::ip(p.ip())]).unwrap_or_default();
+        if let Some(x509) = client_cert.and_then(paddock_tls::x509_id) {
+            if x509_super_user == Some(x509.id.as_str()) {
+                ids.push(Id::super_user());
+            }
+            ids.push(x509);
+        }
+        PeerInfo { addr, ids }
+    }
 }
 
 /// How a stream ended, i.e. whether the backend must be told.

@@ -93,6 +93,21 @@ pub struct Args {
           value_parser = number::<u16>("PADDOCK_METRICS_PORT"))]
     pub metrics_port: Option<u16>,
 
+    /// Serve the gRPC port over TLS with this PEM file: the server's private key and its
+    /// certificate chain (zoo.cfg `ssl.keyStore.location`). Re-read when it changes.
+    #[arg(long, value_name = "FILE", env = "PADDOCK_TLS_KEY_STORE")]
+    pub tls_key_store: Option<PathBuf>,
+
+    /// PEM file of the CA certificates client certificates must chain to (zoo.cfg
+    /// `ssl.trustStore.location`); with it, clients must present one (`--tls-client-auth`).
+    #[arg(long, value_name = "FILE", env = "PADDOCK_TLS_TRUST_STORE")]
+    pub tls_trust_store: Option<PathBuf>,
+
+    /// Client certificates: `need` (the default with a trust store), `want` or `none` (zoo.cfg
+    /// `ssl.clientAuth`).
+    #[arg(long, value_name = "need|want|none", env = "PADDOCK_TLS_CLIENT_AUTH")]
+    pub tls_client_auth: Option<String>,
+
     /// Any zoo.cfg key, e.g. `--set tickTime=500` (repeatable; from the environment, use
     /// PADDOCK_SET, below).
     #[arg(long = "set", value_name = "KEY=VALUE")]

@@ -45,7 +45,7 @@ pub fn load(args: &Args) -> anyhow::Result<Effective> {
             apply(&mut config, &mut warnings, SERVERS_ORIGIN, k, v)?;
         }
     }
-    let flags: [(&str, &str, Option<String>); 8] = [
+    let flags: [(&str, &str, Option<String>); 11] = [
         (
             "--data-dir",
             "dataDir",
@@ -81,6 +81,23 @@ pub fn load(args: &Args) -> anyhow::Result<Effective> {
             "--worker-threads",
             "workerThreads",
             args.worker_threads.map(|n| n.to_string()),
+        ),
+        (
+            "--tls-key-store",
+            "ssl.keyStore.location",
+            args.tls_key_store.as_ref().map(|p| p.display().to_string()),
+        ),
+        (
+            "--tls-trust-store",
+            "ssl.trustStore.location",
+            args.tls_trust_store
+                .as_ref()
+                .map(|p| p.display().to_string()),
+        ),
+        (
+            "--tls-client-auth",
+            "ssl.clientAuth",
+            args.tls_client_auth.clone(),
         ),
     ];
     for (flag, key, value) in flags {
@@ -234,6 +251,9 @@ mod tests {
             ("sync_limit", "PADDOCK_SYNC_LIMIT"),
             ("metrics_port", "PADDOCK_METRICS_PORT"),
             ("worker_threads", "PADDOCK_WORKER_THREADS"),
+            ("tls_key_store", "PADDOCK_TLS_KEY_STORE"),
+            ("tls_trust_store", "PADDOCK_TLS_TRUST_STORE"),
+            ("tls_client_auth", "PADDOCK_TLS_CLIENT_AUTH"),
             ("set_list", "PADDOCK_SET"),
         ] {
             assert_eq!(env_of(id).as_deref(), Some(var), "{id}");

@@ -112,7 +112,7 @@ pub async fn start(config: &Config, myid: ServerId) -> anyhow::Result<Node> {
     let admin =
         paddock_gateway::AdminService::new(status, admin::options(config, myid, grpc_addr.port()));
     let gw = paddock_gateway::Gateway::new(server.clone(), opts)
-        .context("invalid gateway options")?
+        .context("cannot start the gRPC gateway")?
         .with_admin(admin);
     // grpc.health.v1: SERVING only while the server serves clients (a leader synced with a
     // quorum, or a learner synced with it; an ensemble of one as soon as it leads): NOT_SERVING

@@ -233,7 +233,10 @@ async fn a_failed_addauth_answers_authfailed_and_ends_the_session() {
     // is gone and the gateway answers what it still holds (gateway tests).
     assert_eq!(answers[0], (100, ErrorCode::AuthFailed));
     assert!(answers.len() <= 2);
-    assert!(answers.iter().all(|(_, c)| *c == ErrorCode::AuthFailed), "{answers:?}");
+    assert!(
+        answers.iter().all(|(_, c)| *c == ErrorCode::AuthFailed),
+        "{answers:?}"
+    );
     assert_eq!(closed, ErrorCode::AuthFailed);
     // The session is gone, and so is its ephemeral.
     match next(&mut watcher).await {

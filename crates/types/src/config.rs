@@ -71,6 +71,18 @@ pub struct Config {
     /// `zookeeper.DigestAuthenticationProvider.superDigest`, or `superDigest`): a session that
     /// authenticates with the matching `digest` credentials passes every ACL check.
     pub super_digest: Option<String>,
+    /// TLS on the client (gRPC) port: a PEM file with the server's private key and certificate
+    /// chain (`ssl.keyStore.location`, ZooKeeper's key with a PEM store).
+    pub ssl_key_store: Option<PathBuf>,
+    /// PEM file of the CA certificates client certificates must chain to
+    /// (`ssl.trustStore.location`).
+    pub ssl_trust_store: Option<PathBuf>,
+    /// `ssl.clientAuth`: `none`, `want` or `need` (lower case); `None` = ZooKeeper's default,
+    /// `need` when a trust store is given.
+    pub ssl_client_auth: Option<String>,
+    /// The client certificate subject that is the super user
+    /// (`zookeeper.X509AuthenticationProvider.superUser`), RFC 2253 as Java prints it.
+    pub x509_super_user: Option<String>,
     /// `server.N` lines, by id.
     pub servers: BTreeMap<ServerId, ServerSpec>,
 }
@@ -100,6 +112,10 @@ impl Default for Config {
             max_inflight_per_session: 1000,
             worker_threads: None,
             super_digest: None,
+            ssl_key_store: None,
+            ssl_trust_store: None,
+            ssl_client_auth: None,
+            x509_super_user: None,
             servers: BTreeMap::new(),
         }
     }
@@ -268,6 +284,41 @@ impl Config {
                     }
                 }
             }
+            "ssl.keyStore.location" | "ssl.trustStore.location" => {
+                if value.is_empty() {
+                    return Err(invalid(key, value, "must not be empty"));
+                }
+                let path = Some(PathBuf::from(value));
+                if key == "ssl.keyStore.location" {
+                    self.ssl_key_store = path;
+                } else {
+                    self.ssl_trust_store = path;
+                }
+            }
+            "ssl.keyStore.type" | "ssl.trustStore.type" => {
+                if !value.eq_ignore_ascii_case("PEM") {
+                    return Err(invalid(
+                        key,
+                        value,
+                        "only PEM stores are supported (convert a JKS or PKCS12 store with keytool/openssl)",
+                    ));
+                }
+            }
+            "ssl.keyStore.password" | "ssl.trustStore.password" => {
+                return Ok(Some(format!(
+                    "{key} ignored: PEM stores are read unencrypted (an encrypted private key is refused at start)"
+                )))
+            }
+            "ssl.clientAuth" => match value.trim().to_ascii_lowercase().as_str() {
+                v @ ("none" | "want" | "need") => self.ssl_client_auth = Some(v.to_string()),
+                _ => return Err(invalid(key, value, "expected none, want or need")),
+            },
+            "zookeeper.X509AuthenticationProvider.superUser" => {
+                if value.is_empty() {
+                    return Err(invalid(key, value, "must not be empty"));
+                }
+                self.x509_super_user = Some(value.to_string())
+            }
             k if k.starts_with("server.") => {
                 let spec = parse_server(k, value)?;
                 self.servers.insert(spec.id, spec);
@@ -303,6 +354,20 @@ impl Config {
         if !self.servers.is_empty() && voters == 0 {
             return Err(ConfigError::Inconsistent(
                 "server.N: at least one server must be a participant (not an observer)".into(),
+            ));
+        }
+        if self.ssl_key_store.is_none()
+            && (self.ssl_trust_store.is_some() || self.ssl_client_auth.is_some())
+        {
+            return Err(ConfigError::Inconsistent(
+                "ssl.trustStore.location / ssl.clientAuth need ssl.keyStore.location (the server's own key and certificate)".into(),
+            ));
+        }
+        if self.ssl_trust_store.is_none()
+            && matches!(self.ssl_client_auth.as_deref(), Some("want" | "need"))
+        {
+            return Err(ConfigError::Inconsistent(
+                "ssl.clientAuth=want/need needs ssl.trustStore.location (the CAs client certificates must chain to)".into(),
             ));
         }
         if self.max_data_bytes > 64 * 1024 * 1024 {

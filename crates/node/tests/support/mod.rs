@@ -202,7 +202,18 @@ pub async fn open_stream(
     mpsc::Sender<pb::ClientMessage>,
     Result<tonic::Streaming<pb::ServerMessage>, Status>,
 ) {
-    let mut client = PaddockClient::new(channel(addr).await)
+    open_stream_on(channel(addr).await, first).await
+}
+
+/// [`open_stream`] over a given channel (e.g. a TLS one).
+pub async fn open_stream_on(
+    channel: Channel,
+    first: pb::ClientMessage,
+) -> (
+    mpsc::Sender<pb::ClientMessage>,
+    Result<tonic::Streaming<pb::ServerMessage>, Status>,
+) {
+    let mut client = PaddockClient::new(channel)
         .max_decoding_message_size(64 << 20)
         .max_encoding_message_size(64 << 20);
     let (tx, rx) = mpsc::channel(1024);
@@ -243,10 +254,18 @@ impl Session {
 
     /// Sends `hello` and waits for the ConnectResponse; `Err` is the status refusing it.
     pub async fn connect(addr: SocketAddr, hello: pb::ConnectRequest) -> Result<Session, Status> {
+        Session::connect_on(channel(addr).await, hello).await
+    }
+
+    /// [`Session::connect`] over a given channel (e.g. a TLS one).
+    pub async fn connect_on(
+        channel: Channel,
+        hello: pb::ConnectRequest,
+    ) -> Result<Session, Status> {
         let first = pb::ClientMessage {
             message: Some(pb::client_message::Message::Connect(hello)),
         };
-        let (tx, call) = open_stream(addr, first).await;
+        let (tx, call) = open_stream_on(channel, first).await;
         let mut rx = call?;
         let msg = within("ConnectResponse", rx.message()).await?;
         let Some(pb::ServerMessage {
