@@ -1,5 +1,6 @@
 import os
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -10,6 +11,25 @@ def target():
     if not t:
         pytest.fail("set PADDOCK_TARGET=host:port of a running paddock server (.ci/python-client does)")
     return t
+
+
+@pytest.fixture(scope="session")
+def tls_target():
+    """host:port of a paddock serving TLS that needs client certificates signed by tls_certs/ca.pem."""
+    t = os.environ.get("PADDOCK_TLS_TARGET")
+    if not t:
+        pytest.fail("set PADDOCK_TLS_TARGET=host:port of a paddock server with TLS (.ci/python-client does)")
+    return t
+
+
+@pytest.fixture(scope="session")
+def tls_certs():
+    """The directory of `paddock-certs --server server --client alice --client bob` (ca.pem,
+    alice.pem, alice.crt, alice.key, ...), with other/ holding another CA's ca.pem and mallory.pem."""
+    d = os.environ.get("PADDOCK_TLS_CERTS")
+    if not d or not os.path.isfile(os.path.join(d, "ca.pem")):
+        pytest.fail("set PADDOCK_TLS_CERTS=the paddock-certs output dir (.ci/python-client does)")
+    return Path(d)
 
 
 @pytest.fixture

@@ -4,6 +4,8 @@
     with connect("127.0.0.1:7181") as s:
         s.create("/app", b"hello")
         data, stat = s.get_data("/app", watch=True)
+    with connect("127.0.0.1:7182", tls_ca="ca.pem", tls_cert="alice.pem") as s:   # TLS, x509:CN=alice,...
+        s.who_am_i()
 """
 
 from .acl import (ACL, ANYONE_ID_UNSAFE, AUTH_IDS, CREATOR_ALL_ACL, OPEN_ACL_UNSAFE, READ_ACL_UNSAFE, Id,
@@ -13,6 +15,7 @@ from .errors import (AuthFailedError, BadArgumentsError, BadVersionError, Connec
                      NodeExistsError, NoNodeError, NotEmptyError, OperationTimeoutError, PaddockError,
                      SessionExpiredError, SessionMovedError, ThrottledError, code_name)
 from .session import Op, Session, Stat, WatchEvent, connect, pb
+from .tls import TlsConfig, TlsError
 
 __all__ = ["connect", "Session", "Op", "Stat", "WatchEvent", "PaddockError", "code_name", "pb",
            "ACL", "Id", "Permissions", "ANYONE_ID_UNSAFE", "AUTH_IDS", "OPEN_ACL_UNSAFE",
@@ -20,4 +23,4 @@ __all__ = ["connect", "Session", "Op", "Stat", "WatchEvent", "PaddockError", "co
            "AuthFailedError", "BadArgumentsError", "BadVersionError", "ConnectionLossError",
            "InvalidACLError", "MarshallingError", "NoAuthError", "NoChildrenForEphemeralsError",
            "NodeExistsError", "NoNodeError", "NotEmptyError", "OperationTimeoutError",
-           "SessionExpiredError", "SessionMovedError", "ThrottledError"]
+           "SessionExpiredError", "SessionMovedError", "ThrottledError", "TlsConfig", "TlsError"]

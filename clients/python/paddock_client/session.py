@@ -11,6 +11,9 @@ session has been idle for timeout/3; an optional event thread calls the watcher 
 Authentication: credentials added with add_auth() (or given as `auth_data`) are remembered and
 sent again, before anything else, when the session is resumed on a new stream
 (`connect(target, **old.detach())`), as ZooKeeper clients do after a reconnect.
+
+TLS: `tls_ca` / `tls_cert` / `tls_key` / `tls_server_name` (see tls.py) make the channel a
+grpc.secure_channel; a connection that fails in a way TLS explains raises TlsError.
 """
 
 import collections
@@ -26,6 +29,7 @@ from ._proto import load
 from .acl import ACL, Id, acl_list_proto, acls_proto
 from .errors import (AuthFailedError, ConnectionLossError, OperationTimeoutError, PaddockError,
                      SessionExpiredError)
+from .tls import TlsConfig, TlsError, hint as tls_hint
 
 pb, pb_grpc = load()
 
@@ -125,6 +129,18 @@ def _status_error(e: grpc.RpcError) -> PaddockError:
     return ConnectionLossError(-4, detail)
 
 
+def _handshake_error(e: PaddockError, target: str, tls: TlsConfig | None) -> PaddockError:
+    """The error of a stream that ended before the ConnectResponse: a TlsError when a transport
+    failure looks like a TLS mismatch (gRPC reports those as a bare UNAVAILABLE)."""
+    if type(e) is not ConnectionLossError or not e.message.startswith("gRPC "):
+        return e
+    why = tls_hint(e.message, tls)
+    if why is None:
+        return e
+    side = "TLS" if tls else "plaintext"
+    return TlsError(-4, f"likely a TLS problem: {side} connection to {target} failed: {why} [{e.message}]")
+
+
 def connect(target: str = "127.0.0.1:7181", timeout_ms: int = 10000, **kwargs) -> "Session":
     """Opens a session stream to `target` and does the handshake; see Session for the options."""
     return Session(target, timeout_ms, **kwargs)
@@ -147,12 +163,23 @@ class Session:
     CLOSED, EXPIRED or AUTH_FAILED when the server ended the session (`closed_reason` holds its
     SessionClosed; later calls raise the matching error), or DISCONNECTED when only the stream
     ended (the session may be resumed).
+
+    TLS: `tls_ca` (the CA certificate(s) the server's must chain to), `tls_cert` and `tls_key` (a
+    client certificate and its key; one PEM holding both may be given as `tls_cert` alone) and
+    `tls_server_name` (the name the server certificate must hold, when it is not the target's
+    host) make the channel TLS; each is a path or the PEM itself (bytes). `tls=True` alone uses
+    gRPC's default root CAs. `self.tls` keeps them (a TlsConfig, None for plaintext) and
+    detach() passes them on. Unreadable or unusable PEM raises ValueError; a connection that
+    fails the way a TLS mismatch or a refused certificate does raises TlsError
+    (a ConnectionLossError whose message names the likely cause).
     """
 
     def __init__(self, target, timeout_ms=10000, *, session_id=0, password=b"", last_zxid_seen=0,
                  data_watches=(), exist_watches=(), child_watches=(), auth_data=(),
-                 watcher=None, connect_timeout=10.0, request_timeout=30.0):
+                 watcher=None, connect_timeout=10.0, request_timeout=30.0,
+                 tls=False, tls_ca=None, tls_cert=None, tls_key=None, tls_server_name=None):
         self.target, self.request_timeout = target, request_timeout
+        self.tls = TlsConfig.of(tls, tls_ca, tls_cert, tls_key, tls_server_name)  # None: plaintext
         self.events: "queue.Queue[WatchEvent | None]" = queue.Queue()
         self.last_zxid = last_zxid_seen  # highest zxid seen: for resumes
         self.closed_reason = None  # the SessionClosed message, once received
@@ -170,7 +197,11 @@ class Session:
         # Credentials (scheme, credential) the server accepted, in order: re-sent on a resume.
         self._auth: list[tuple[str, str | bytes]] = []
 
-        self._channel = grpc.insecure_channel(target, options=[("grpc.max_receive_message_length", -1)])
+        options = [("grpc.max_receive_message_length", -1)]
+        if self.tls is None:
+            self._channel = grpc.insecure_channel(target, options=options)
+        else:  # reads the PEM files now: ValueError before anything is sent
+            self._channel = grpc.secure_channel(target, self.tls.credentials(), options + self.tls.options())
         self._out.put(pb.ClientMessage(connect=pb.ConnectRequest(
             session_id=session_id, password=password, timeout_ms=timeout_ms, last_zxid_seen=last_zxid_seen,
             data_watches=sorted(data_watches), exist_watches=sorted(exist_watches),
@@ -183,9 +214,12 @@ class Session:
         except FutureTimeout:
             self._teardown()
             raise OperationTimeoutError(-7, f"no ConnectResponse from {target} in {connect_timeout} s") from None
-        except PaddockError:
+        except PaddockError as e:
             self._teardown()
-            raise
+            err = _handshake_error(e, target, self.tls)
+            if err is e:
+                raise
+            raise err from None
         self.session_id, self.password, self.timeout_ms = hello.session_id, hello.password, hello.timeout_ms
         self.last_zxid = max(self.last_zxid, hello.zxid)
         threading.Thread(target=self._ping_loop, name="paddock-pinger", daemon=True).start()
@@ -455,7 +489,7 @@ class Session:
         return dict(session_id=self.session_id, password=self.password,
                     timeout_ms=self.timeout_ms, last_zxid_seen=self.last_zxid,
                     data_watches=w["data"], exist_watches=w["exist"], child_watches=w["child"],
-                    auth_data=self.auth_data)
+                    auth_data=self.auth_data, **(self.tls.kwargs() if self.tls else {}))
 
     def outstanding_watches(self) -> dict:
         """The watches set and not fired yet: {"data": [paths], "exist": [...], "child": [...]}."""

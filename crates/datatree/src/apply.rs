@@ -117,7 +117,12 @@ pub(crate) fn permit(
             format!("{path}: unknown ACL reference {acl_ref}"),
         ));
     };
-    if acl::allows(list, perm, &caller_ids(state, session, conn_ids)) {
+    let session_ids = state
+        .sessions
+        .get(&session)
+        .map(|e| e.auth.as_slice())
+        .unwrap_or(&[]);
+    if acl::allows_any(list, perm, session_ids.iter().chain(conn_ids)) {
         Ok(())
     } else {
         Err(ZkError::new(

@@ -276,7 +276,16 @@ pub fn fixup(acl: &[Acl], caller: &[Id]) -> Result<Vec<Acl>, ZkError> {
 /// ZooKeeper's `checkACL`: does one of `ids` get `perm` (any of its bits) from `acl`? The super
 /// user always does, and so does everybody for an empty list.
 pub fn allows(acl: &[Acl], perm: i32, ids: &[Id]) -> bool {
-    if acl.is_empty() || ids.iter().any(Id::is_super) {
+    allows_any(acl, perm, ids.iter())
+}
+
+/// [`allows`] for ids that come from several places (a session's and its connection's), without
+/// gathering them first.
+pub fn allows_any<'a, I>(acl: &[Acl], perm: i32, ids: I) -> bool
+where
+    I: Iterator<Item = &'a Id> + Clone,
+{
+    if acl.is_empty() || ids.clone().any(Id::is_super) {
         return true;
     }
     acl.iter().filter(|a| a.perms & perm != 0).any(|a| {
@@ -284,9 +293,9 @@ pub fn allows(acl: &[Acl], perm: i32, ids: &[Id]) -> bool {
         match scheme.as_str() {
             "world" => id == "anyone",
             "ip" => ids
-                .iter()
+                .clone()
                 .any(|c| c.scheme == "ip" && ip_matches(id, &c.id)),
-            _ => ids.iter().any(|c| &c.scheme == scheme && &c.id == id),
+            _ => ids.clone().any(|c| &c.scheme == scheme && &c.id == id),
         }
     })
 }
