@@ -3,7 +3,8 @@
 //! [`Args`] is what clap parses; [`Args::validate`] turns it into a [`Config`] or refuses it with
 //! a message that names the flag, so an impossible run never starts.
 
-use paddock_client::{digest, perms, Acl, Id};
+use paddock_client::{digest, perms, Acl, Id, Pem, TlsOptions};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
@@ -64,7 +65,8 @@ impl Workload {
     after_help = "Examples:\n  \
     paddock-bench --server 127.0.0.1:7181 --sessions 32 --duration 10 --workload set\n  \
     paddock-bench --server a:7181,b:7181,c:7181 --workload mixed --read-pct 90 --ops 100000 --json\n  \
-    paddock-bench --sessions 1 --duration 10 --workload set --pipeline 8 --value-size 1024"
+    paddock-bench --sessions 1 --duration 10 --workload set --pipeline 8 --value-size 1024\n  \
+    paddock-bench --server paddock1:7181 --tls-ca ca.pem --tls-cert bench.pem --duration 10"
 )]
 pub struct Args {
     /// Servers to drive, `host:port[,host:port...]` (IPv6 as `[::1]:7181`). Session i connects to
@@ -141,6 +143,26 @@ pub struct Args {
     /// is not the default open one (to measure what ACLs cost).
     #[arg(long, value_name = "USER:PASSWORD")]
     pub digest: Option<String>,
+
+    /// Connect over TLS (a server started with --tls-key-store), trusting the CA
+    /// certificate(s) in FILE (PEM): the server's certificate must be signed by one.
+    #[arg(long, value_name = "FILE")]
+    pub tls_ca: Option<PathBuf>,
+
+    /// Present the client certificate in FILE (PEM), needed when the server has a trust store;
+    /// FILE may also hold its private key (one PEM with both, like the server's key store).
+    /// Needs --tls-ca.
+    #[arg(long, value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The private key of --tls-cert (PEM), when it is not in that file.
+    #[arg(long, value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
+
+    /// The name the servers' certificates must be valid for (default: the host of each
+    /// --server entry). Needs --tls-ca.
+    #[arg(long, value_name = "NAME")]
+    pub tls_server_name: Option<String>,
 }
 
 /// When the run stops.
@@ -173,6 +195,8 @@ pub struct Config {
     pub session_timeout_ms: i32,
     /// `--digest`: the credentials every session authenticates with.
     pub digest: Option<String>,
+    /// `--tls-*`: TLS for every session (files read when the sessions connect), or plaintext.
+    pub tls: Option<TlsOptions>,
 }
 
 impl Config {
@@ -307,7 +331,45 @@ impl Args {
                 Some(d) => return Err(format!("--digest must be USER:PASSWORD, got {d:?}")),
                 None => None,
             },
+            tls: self.tls()?,
         })
+    }
+
+    /// The `--tls-*` flags as the client's TLS options.
+    fn tls(&self) -> Result<Option<TlsOptions>, String> {
+        let Some(ca) = &self.tls_ca else {
+            let orphan = [
+                (self.tls_cert.is_some(), "--tls-cert"),
+                (self.tls_key.is_some(), "--tls-key"),
+                (self.tls_server_name.is_some(), "--tls-server-name"),
+            ]
+            .into_iter()
+            .find_map(|(set, flag)| set.then_some(flag));
+            return match orphan {
+                Some(flag) => Err(format!(
+                    "{flag} needs --tls-ca FILE (the CA certificate the server's certificate is \
+                     signed by)"
+                )),
+                None => Ok(None),
+            };
+        };
+        let mut tls = TlsOptions::new(Pem::file(ca));
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), None) => tls = tls.identity(Pem::file(cert)),
+            (Some(cert), Some(key)) => tls = tls.identity_with_key(Pem::file(cert), Pem::file(key)),
+            (None, Some(_)) => {
+                return Err("--tls-key needs --tls-cert FILE (the certificate of the key)".into())
+            }
+            (None, None) => {}
+        }
+        match &self.tls_server_name {
+            Some(name) if name.trim().is_empty() => {
+                return Err("--tls-server-name must not be empty".into())
+            }
+            Some(name) => tls = tls.server_name(name.trim()),
+            None => {}
+        }
+        Ok(Some(tls))
     }
 }
 
@@ -472,6 +534,76 @@ mod tests {
             assert!(
                 err.contains(needle),
                 "{argv:?}: {err:?} should mention {needle:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn tls_flags() {
+        assert_eq!(parse(&["--duration", "1"]).unwrap().tls, None);
+        let c = parse(&[
+            "--duration",
+            "1",
+            "--tls-ca",
+            "ca.pem",
+            "--tls-cert",
+            "bench.pem",
+            "--digest",
+            "bench:pw",
+        ])
+        .unwrap();
+        assert_eq!(
+            c.tls,
+            Some(TlsOptions::new(Pem::file("ca.pem")).identity(Pem::file("bench.pem")))
+        );
+        assert_eq!(
+            c.digest.as_deref(),
+            Some("bench:pw"),
+            "--digest still applies"
+        );
+        let c = parse(&[
+            "--duration",
+            "1",
+            "--tls-ca=ca.pem",
+            "--tls-cert=bench.crt",
+            "--tls-key=bench.key",
+            "--tls-server-name=paddock1",
+        ])
+        .unwrap();
+        assert_eq!(
+            c.tls,
+            Some(
+                TlsOptions::new(Pem::file("ca.pem"))
+                    .identity_with_key(Pem::file("bench.crt"), Pem::file("bench.key"))
+                    .server_name("paddock1")
+            )
+        );
+        let only_ca = parse(&["--duration", "1", "--tls-ca", "ca.pem"]).unwrap();
+        assert_eq!(only_ca.tls, Some(TlsOptions::new(Pem::file("ca.pem"))));
+        let cases: &[(&[&str], &str)] = &[
+            (&["--tls-cert", "b.pem"], "--tls-cert needs --tls-ca"),
+            (&["--tls-key", "b.key"], "--tls-key needs --tls-ca"),
+            (
+                &["--tls-server-name", "p"],
+                "--tls-server-name needs --tls-ca",
+            ),
+            (
+                &["--tls-ca", "ca.pem", "--tls-key", "b.key"],
+                "--tls-key needs --tls-cert",
+            ),
+            (
+                &["--tls-ca", "ca.pem", "--tls-server-name", " "],
+                "--tls-server-name",
+            ),
+            (&["--tls-ca"], "--tls-ca"),
+        ];
+        for (flags, needle) in cases {
+            let mut argv = vec!["--duration", "1"];
+            argv.extend_from_slice(flags);
+            let e = parse(&argv).expect_err(&format!("{flags:?} must be refused"));
+            assert!(
+                e.contains(needle),
+                "{flags:?}: {e:?} should mention {needle:?}"
             );
         }
     }

@@ -190,11 +190,10 @@ async fn connect_all(cfg: &Config) -> anyhow::Result<Vec<Client>> {
         let server = cfg.server_of(i).to_string();
         let timeout = cfg.session_timeout_ms;
         let digest = cfg.digest.clone();
+        let tls = cfg.tls.clone();
         set.spawn(async move {
-            (
-                i,
-                session::connect(&server, timeout, digest.as_deref()).await,
-            )
+            let opened = session::connect(&server, timeout, digest.as_deref(), tls.as_ref());
+            (i, opened.await)
         });
     }
     let mut slots: Vec<Option<Client>> = (0..cfg.sessions).map(|_| None).collect();
@@ -382,6 +381,7 @@ async fn setup(cfg: &Config, parent: &str, keys: &[String], data: &Bytes) -> any
         cfg.server_of(0),
         cfg.session_timeout_ms,
         cfg.digest.as_deref(),
+        cfg.tls.as_ref(),
     )
     .await?;
     let acl = cfg.acl();
@@ -420,6 +420,7 @@ async fn cleanup(cfg: &Config, parent: &str) -> anyhow::Result<u64> {
         cfg.server_of(0),
         cfg.session_timeout_ms,
         cfg.digest.as_deref(),
+        cfg.tls.as_ref(),
     )
     .await?;
     let mut deleted = 0u64;

@@ -13,7 +13,7 @@
 
 use std::time::Duration;
 
-use paddock_client::{Client, ClientOptions, Error};
+use paddock_client::{Client, ClientOptions, Error, TlsOptions};
 
 /// Largest server message the bench accepts (a big getChildren during cleanup).
 const MAX_MESSAGE: usize = 512 * 1024 * 1024;
@@ -67,12 +67,15 @@ pub fn describe(e: &Error) -> String {
     }
 }
 
-/// Opens a new session on `server` (`host:port`) asking for `timeout_ms`. Calls fail with
-/// OPERATIONTIMEOUT when unanswered after the session timeout (at least 1 s).
+/// Opens a new session on `server` (`host:port`) asking for `timeout_ms`, over TLS with `tls`,
+/// authenticated with `digest` (`user:password`). Calls fail with OPERATIONTIMEOUT when
+/// unanswered after the session timeout (at least 1 s). Unusable TLS files fail with
+/// BADARGUMENTS, a TLS mismatch with CONNECTIONLOSS and the client's explanation.
 pub async fn connect(
     server: &str,
     timeout_ms: i32,
     digest: Option<&str>,
+    tls: Option<&TlsOptions>,
 ) -> Result<Client, SessionError> {
     let timeout = Duration::from_millis(timeout_ms.max(1) as u64);
     let mut opts = ClientOptions::default()
@@ -80,6 +83,7 @@ pub async fn connect(
         .request_timeout(timeout.max(Duration::from_secs(1)))
         .connect_timeout(CONNECT_TIMEOUT);
     opts.max_message_size = MAX_MESSAGE;
+    opts.tls = tls.cloned();
     // The client answers with the server's refusal code when one was given (e.g. THROTTLED past
     // maxClientCnxns), CONNECTIONLOSS otherwise.
     let client = Client::connect(server, opts)
@@ -119,6 +123,8 @@ mod tests {
             Error::SessionExpired,
             Error::Timeout,
             Error::Closed,
+            Error::Tls("the TLS handshake failed".into()),
+            Error::TlsConfig("cannot read ca.pem".into()),
         ] {
             assert!(is_session_failure(&e), "{e:?}");
         }

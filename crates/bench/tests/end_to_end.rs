@@ -222,3 +222,68 @@ async fn rate_spaces_the_sends() {
         report.human()
     );
 }
+
+/// `--tls-*` against a server with TLS on its gRPC port (client certificates required), with
+/// `--digest` on top: the run completes and cleans up; without the flags setup says TLS is
+/// the likely problem.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_over_tls_with_digest_acls() {
+    let certs = tempfile::tempdir().expect("temp dir");
+    let ca = paddock_certs::Ca::new("bench CA").expect("CA");
+    let ca_file = ca.write(certs.path()).expect("write the CA");
+    let server = ca
+        .server("paddock", &["localhost", "127.0.0.1"])
+        .expect("server certificate");
+    let key_store = server.write(certs.path(), "server").expect("write");
+    let bench = ca.client("bench").expect("client certificate");
+    let bench_file = bench.write(certs.path(), "bench").expect("write");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config_tls = paddock_types::Config {
+        data_dir: dir.path().to_path_buf(),
+        grpc_port: 0,
+        grpc_address: "127.0.0.1".into(),
+        ssl_key_store: Some(key_store),
+        ssl_trust_store: Some(ca_file.clone()),
+        ..Default::default()
+    };
+    let node = paddock_node::start(&config_tls, paddock_types::ServerId(0))
+        .await
+        .expect("server starts");
+    let addr = node.grpc_addr.to_string();
+    let (ca_arg, bench_arg) = (
+        ca_file.display().to_string(),
+        bench_file.display().to_string(),
+    );
+    let tls = [
+        "--tls-ca",
+        ca_arg.as_str(),
+        "--tls-cert",
+        bench_arg.as_str(),
+    ];
+    let mut flags = vec![
+        "--workload",
+        "mixed",
+        "--sessions",
+        "3",
+        "--ops",
+        "90",
+        "--keys",
+        "5",
+        "--digest",
+        "bench:pw",
+    ];
+    flags.extend_from_slice(&tls);
+    let report = run::run(config(&addr, &flags), "e2etls", Arc::new(Shared::default()))
+        .await
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    assert_eq!(report.recorder.ok(), 90, "{}", report.human());
+    assert_eq!(report.recorder.failed(), 0, "{}", report.human());
+
+    let plain = config(&addr, &["--ops", "1"]);
+    let err = run::run(plain, "e2eplain", Arc::new(Shared::default()))
+        .await
+        .expect_err("plaintext to a TLS port");
+    let msg = format!("{err:#}");
+    assert!(msg.contains("does it require TLS?"), "{msg}");
+    node.shutdown().await;
+}

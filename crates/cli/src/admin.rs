@@ -5,6 +5,7 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
+use paddock_client::{transport, ClientOptions, TlsOptions};
 use paddock_proto::v1::admin_client::AdminClient;
 use paddock_proto::v1::CommandRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
@@ -21,7 +22,7 @@ const TIMEOUT: Duration = Duration::from_secs(10);
 const HEALTH_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// The first server of a `-server` list (`host:port,...`, checked as the session commands check
-/// it), or a URL (`http://host:port`) taken as it is.
+/// it), or a URL (`http://host:port`, whose `host:port` is used: TLS follows the TLS flags).
 fn first_server(servers: &str) -> Result<String, String> {
     if servers.contains("://") {
         return Ok(servers.trim().to_string());
@@ -31,21 +32,6 @@ fn first_server(servers: &str) -> Result<String, String> {
         .into_iter()
         .next()
         .ok_or_else(|| format!("Unable to connect to {servers}: no server given"))
-}
-
-/// An error with its sources: tonic's transport error alone says only "transport error".
-fn with_sources(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let more = s.to_string();
-        if !text.contains(&more) {
-            text.push_str(": ");
-            text.push_str(&more);
-        }
-        source = s.source();
-    }
-    text
 }
 
 fn current_thread_runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
@@ -58,19 +44,51 @@ fn current_thread_runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
         })
 }
 
-async fn connect(server: &str, limit: Duration) -> Result<tonic::transport::Channel, String> {
-    let url = if server.contains("://") {
-        server.to_string()
-    } else {
-        format!("http://{server}")
-    };
-    tonic::transport::Endpoint::from_shared(url)
-        .map_err(|e| format!("bad server address {server}: {e}"))?
-        .connect_timeout(limit)
-        .timeout(limit)
-        .connect()
-        .await
-        .map_err(|e| format!("Unable to connect to {server}: {}", with_sources(&e)))
+/// The server's address (`host:port`) and the client options to reach it with: the TLS
+/// options, `limit` for connecting.
+struct Target {
+    addr: String,
+    opts: ClientOptions,
+}
+
+impl Target {
+    fn new(server: &str, tls: Option<&TlsOptions>, limit: Duration) -> Target {
+        let mut opts = ClientOptions::default().connect_timeout(limit);
+        opts.tls = tls.cloned();
+        // A URL's scheme says nothing the TLS flags do not: `http://h:p` is `h:p`.
+        let addr = server
+            .split_once("://")
+            .map_or(server, |(_, rest)| rest)
+            .trim_end_matches('/');
+        Target {
+            addr: addr.to_string(),
+            opts,
+        }
+    }
+
+    /// A channel to the server (TLS if the options say so), each call limited to `limit`.
+    async fn connect(&self, limit: Duration) -> Result<tonic::transport::Channel, String> {
+        let unable = |why: String| format!("Unable to connect to {}: {why}", self.addr);
+        transport::endpoint(&self.addr, &self.opts)
+            .map_err(|e| unable(e.to_string()))?
+            .timeout(limit)
+            .connect()
+            .await
+            .map_err(|e| unable(transport::describe_error(&self.addr, &self.opts, &e)))
+    }
+
+    /// A failed call, prefixed with `what`: the server's refusal as it gave it, or what broke
+    /// the connection (and whether TLS is the likely reason).
+    fn call_error(&self, what: &str, status: &tonic::Status) -> String {
+        if std::error::Error::source(status).is_some() {
+            format!(
+                "{what}: {}",
+                transport::describe_error(&self.addr, &self.opts, status)
+            )
+        } else {
+            format!("{what}: {}: {}", status.code(), status.message())
+        }
+    }
 }
 
 /// `health [service]`: asks the first server of `servers` for its `grpc.health.v1` status of
@@ -79,7 +97,7 @@ async fn connect(server: &str, limit: Duration) -> Result<tonic::transport::Chan
 /// not answer within 3 s or does not know the service. An ensemble server is SERVING only while
 /// it serves clients (it has a leader and is in sync); a standalone server always is. For
 /// container health checks: `paddock-cli -server 127.0.0.1:7181 health`.
-pub fn health(servers: &str, service: &str) -> ExitCode {
+pub fn health(servers: &str, service: &str, tls: Option<&TlsOptions>) -> ExitCode {
     let server = match first_server(servers) {
         Ok(server) => server,
         Err(e) => {
@@ -91,15 +109,16 @@ pub fn health(servers: &str, service: &str) -> ExitCode {
         Ok(rt) => rt,
         Err(code) => return code,
     };
+    let target = Target::new(&server, tls, HEALTH_TIMEOUT);
     let result = rt.block_on(async {
-        let channel = connect(&server, HEALTH_TIMEOUT).await?;
+        let channel = target.connect(HEALTH_TIMEOUT).await?;
         HealthClient::new(channel)
             .check(HealthCheckRequest {
                 service: service.to_string(),
             })
             .await
             .map(|r| r.into_inner().status)
-            .map_err(|s| format!("health: {}: {}", s.code(), s.message()))
+            .map_err(|s| target.call_error("health", &s))
     });
     match result {
         Ok(status) => {
@@ -121,7 +140,7 @@ pub fn health(servers: &str, service: &str) -> ExitCode {
 }
 
 /// Runs `word` against the first server of `servers`; prints the text, or the refusal on stderr.
-pub fn run(servers: &str, word: &str) -> ExitCode {
+pub fn run(servers: &str, word: &str, tls: Option<&TlsOptions>) -> ExitCode {
     let server = match first_server(servers) {
         Ok(server) => server,
         Err(e) => {
@@ -133,15 +152,19 @@ pub fn run(servers: &str, word: &str) -> ExitCode {
         Ok(rt) => rt,
         Err(code) => return code,
     };
+    let target = Target::new(&server, tls, TIMEOUT);
     let result = rt.block_on(async {
-        let channel = connect(&server, TIMEOUT).await?;
+        let channel = target.connect(TIMEOUT).await?;
         AdminClient::new(channel)
             .run_command(CommandRequest {
                 command: word.to_string(),
             })
             .await
             .map(|r| r.into_inner().output)
-            .map_err(|s| format!("{word}: {}", s.message()))
+            .map_err(|s| match std::error::Error::source(&s) {
+                Some(_) => target.call_error(word, &s),
+                None => format!("{word}: {}", s.message()),
+            })
     });
     match result {
         Ok(text) => {

@@ -7,6 +7,10 @@
 //! paddock-cli [-server host:port] health [service]                       grpc.health.v1 check
 //! ```
 //!
+//! Against a server with TLS on its gRPC port, every form takes `-tls-ca FILE` and, when the
+//! server wants a client certificate, `-tls-cert FILE` (and `-tls-key FILE`), also from
+//! `PADDOCK_CLI_TLS_*` variables or zkCli's `-Dzookeeper.ssl.*` properties: see [`tls`].
+//!
 //! One-shot mode exits 0 on success, 1 when the command failed (zkCli's error text on stderr), 2
 //! for a malformed command line (usage on stderr). The interactive shell has line editing and
 //! history (rustyline) on a terminal; with stdin not a terminal it reads commands line by line
@@ -16,6 +20,7 @@ mod admin;
 mod exec;
 mod format;
 mod parse;
+mod tls;
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
@@ -26,12 +31,17 @@ use paddock_client::{Client, ClientOptions, EventType, SessionState, WatchedEven
 use tokio::sync::broadcast::error::RecvError;
 
 use exec::{exec, Outcome};
+use tls::TlsArgs;
 
 const DEFAULT_SERVER: &str = "127.0.0.1:7181";
 
-const USAGE: &str = "usage: paddock-cli [-server host:port[,host:port...]] [-timeout ms] [-connect-timeout ms] [cmd args...]\n\
+const USAGE: &str = "usage: paddock-cli [-server host:port[,host:port...]] [-timeout ms] [-connect-timeout ms] [TLS] [cmd args...]\n\
     \x20 (default server 127.0.0.1:7181; without cmd: interactive shell; `paddock-cli help` lists the commands;\n\
     \x20 -connect-timeout: how long to try one server before the next, default 5000)\n\
+    \x20 TLS (a server started with --tls-key-store): -tls-ca FILE (the CA that signed the server's certificate),\n\
+    \x20   -tls-cert FILE (client certificate, with its key in the same PEM or in -tls-key FILE),\n\
+    \x20   -tls-server-name NAME (default: the host of -server); or PADDOCK_CLI_TLS_CA / _CERT / _KEY / _SERVER_NAME,\n\
+    \x20   or zkCli's -Dzookeeper.ssl.trustStore.location=FILE -Dzookeeper.ssl.keyStore.location=FILE\n\
     \x20 paddock-cli [-server host:port] health [service]   grpc.health.v1 check: prints SERVING or\n\
     \x20   NOT_SERVING, exits 0 only for SERVING\n\
     \x20 paddock-cli [-server host:port] ruok|srvr|stat|mntr|conf|cons|wchs|envi|isro   admin words";
@@ -43,6 +53,8 @@ struct Args {
     session_timeout: Option<Duration>,
     /// How long to try one server (connect + handshake) before the next (client default 5 s).
     connect_timeout: Option<Duration>,
+    /// The TLS flags (the `PADDOCK_CLI_TLS_*` variables are merged in later).
+    tls: TlsArgs,
     command: Vec<String>,
 }
 
@@ -53,6 +65,7 @@ fn parse_args(argv: &[String]) -> Result<Args, String> {
         server: DEFAULT_SERVER.to_string(),
         session_timeout: None,
         connect_timeout: None,
+        tls: TlsArgs::default(),
         command: Vec::new(),
     };
     let mut i = 0;
@@ -87,6 +100,16 @@ fn parse_args(argv: &[String]) -> Result<Args, String> {
                     .map_err(|_| format!("-connect-timeout must be milliseconds: {v}\n{USAGE}"))?;
                 args.connect_timeout = Some(Duration::from_millis(ms));
             }
+            "-tls-ca" | "--tls-ca" => args.tls.ca = Some(value(&mut i)?.into()),
+            "-tls-cert" | "--tls-cert" => args.tls.cert = Some(value(&mut i)?.into()),
+            "-tls-key" | "--tls-key" => args.tls.key = Some(value(&mut i)?.into()),
+            "-tls-server-name" | "--tls-server-name" => {
+                args.tls.server_name = Some(value(&mut i)?);
+            }
+            d if d.starts_with("-D") && d.len() > 2 => args
+                .tls
+                .system_property(&d[2..])
+                .map_err(|e| format!("{e}\n{USAGE}"))?,
             "-h" | "--help" | "-help" => return Err(USAGE.to_string()),
             _ => {
                 args.command = argv[i..].to_vec();
@@ -107,17 +130,32 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    for property in &args.tls.ignored {
+        eprintln!("warning: {property} is not used by paddock-cli; ignored");
+    }
+    let tls = match args
+        .tls
+        .clone()
+        .with_env(|name| std::env::var(name).ok())
+        .options()
+    {
+        Ok(tls) => tls,
+        Err(msg) => {
+            eprintln!("{msg}\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
     // A four-letter word alone needs no session: one admin call, then exit. (`stat PATH` stays
     // zkCli's stat.)
     if let [word] = args.command.as_slice() {
         if admin::WORDS.contains(&word.as_str()) {
-            return admin::run(&args.server, word);
+            return admin::run(&args.server, word, tls.as_ref());
         }
     }
     // `health [service]`: one grpc.health.v1 check, no session (for container health checks).
     match args.command.as_slice() {
-        [h] if h == "health" => return admin::health(&args.server, ""),
-        [h, service] if h == "health" => return admin::health(&args.server, service),
+        [h] if h == "health" => return admin::health(&args.server, "", tls.as_ref()),
+        [h, service] if h == "health" => return admin::health(&args.server, service, tls.as_ref()),
         _ => {}
     }
     // A malformed one-shot command is refused before connecting.
@@ -144,7 +182,10 @@ fn main() -> ExitCode {
         }
     };
     let code = rt.block_on(async move {
-        let mut opts = ClientOptions::default();
+        let mut opts = ClientOptions {
+            tls,
+            ..ClientOptions::default()
+        };
         if let Some(t) = args.session_timeout {
             opts = opts.session_timeout(t);
         }
@@ -340,6 +381,7 @@ mod tests {
                 server: DEFAULT_SERVER.into(),
                 session_timeout: None,
                 connect_timeout: None,
+                tls: TlsArgs::default(),
                 command: vec![]
             }
         );
@@ -349,6 +391,7 @@ mod tests {
                 server: "h:1,h:2".into(),
                 session_timeout: None,
                 connect_timeout: None,
+                tls: TlsArgs::default(),
                 command: a("ls /")
             }
         );
@@ -365,5 +408,34 @@ mod tests {
         assert_eq!(c.connect_timeout, Some(Duration::from_millis(800)));
         assert!(parse_args(&a("-connect-timeout")).is_err());
         assert!(parse_args(&a("--help")).is_err());
+    }
+
+    #[test]
+    fn tls_flags() {
+        let t = parse_args(&a(
+            "-tls-ca ca.pem --tls-cert me.crt --tls-key=me.key -tls-server-name paddock1 ls /",
+        ))
+        .unwrap();
+        assert_eq!(
+            t.tls,
+            TlsArgs {
+                ca: Some("ca.pem".into()),
+                cert: Some("me.crt".into()),
+                key: Some("me.key".into()),
+                server_name: Some("paddock1".into()),
+                ..TlsArgs::default()
+            }
+        );
+        assert_eq!(t.command, a("ls /"));
+        let z = parse_args(&a(
+            "-Dzookeeper.client.secure=true -Dzookeeper.ssl.trustStore.location=/c/ca.pem \
+             -Dzookeeper.ssl.keyStore.location=/c/me.pem -server h:1 health",
+        ))
+        .unwrap();
+        assert_eq!(z.tls.ca, Some("/c/ca.pem".into()));
+        assert_eq!(z.tls.cert, Some("/c/me.pem".into()));
+        assert_eq!(z.command, a("health"));
+        assert!(parse_args(&a("-tls-ca")).is_err());
+        assert!(parse_args(&a("-Dzookeeper.ssl.keyStore.type=JKS ls /")).is_err());
     }
 }

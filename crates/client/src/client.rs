@@ -21,6 +21,7 @@ use crate::options::{parse_connect_string, shuffled, ClientOptions};
 use crate::session_task::{
     connect_one, Cmd, ConnectError, SessionTask, Shared, WatchClass, WatchReg,
 };
+use crate::transport::Dialer;
 
 /// The state of the client's session, as ZooKeeper's `KeeperState` reports it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -115,15 +116,24 @@ impl Client {
     /// Connects to one of the servers of `connect_string` (`host:port[,host:port...]`, tried in
     /// an order shuffled with [`ClientOptions::seed`]) and opens a new session.
     ///
+    /// With [`ClientOptions::tls`] every server is reached over TLS; the TLS files are read
+    /// here, once.
+    ///
     /// Errors: [`Error::InvalidArgument`] for a malformed connect string,
-    /// [`Error::ConnectionLoss`] when no server accepted the session (the reasons are logged), or
-    /// [`Error::Zk`] with the last server's refusal code when it gave one other than
-    /// ConnectionLoss (e.g. `Throttled` for too many connections from this address),
-    /// [`Error::Zk`] BadArguments when a server rejects the options (e.g. a negative timeout).
+    /// [`Error::TlsConfig`] for unusable TLS options (an unreadable file, no certificate or key
+    /// in it), [`Error::Tls`] when no server accepted the session and TLS is the likely reason
+    /// (TLS used against a plaintext port or the reverse, a certificate one side refused: the
+    /// message says which), [`Error::Zk`] with the last server's refusal code when it gave one
+    /// other than ConnectionLoss (e.g. `Throttled` for too many connections from this address),
+    /// [`Error::Zk`] BadArguments when a server rejects the options (e.g. a negative timeout),
+    /// and [`Error::ConnectionLoss`] when no server accepted the session otherwise (the reasons
+    /// are logged).
     pub async fn connect(connect_string: &str, opts: ClientOptions) -> Result<Client> {
         let servers = shuffled(parse_connect_string(connect_string)?, opts.seed);
+        let dialer = Arc::new(Dialer::new(&opts)?);
         let timeout_ms = opts.session_timeout.as_millis().min(i32::MAX as u128) as i32;
         let mut last_refusal = None;
+        let mut tls_failure = None;
         for (i, addr) in servers.iter().enumerate() {
             let hello = pb::ConnectRequest {
                 session_id: 0,
@@ -132,7 +142,14 @@ impl Client {
                 last_zxid_seen: 0,
                 ..Default::default()
             };
-            match connect_one(addr, hello, opts.connect_timeout, opts.max_message_size).await {
+            let attempt = connect_one(
+                &dialer,
+                addr,
+                hello,
+                opts.connect_timeout,
+                opts.max_message_size,
+            );
+            match attempt.await {
                 Ok((conn, resp)) => {
                     let shared = Arc::new(Shared::new());
                     let (cmd_tx, cmd_rx) = mpsc::channel(QUEUE);
@@ -140,6 +157,7 @@ impl Client {
                         servers.clone(),
                         i + 1,
                         opts.clone(),
+                        dialer,
                         &resp,
                         cmd_rx,
                         Arc::clone(&shared),
@@ -158,10 +176,18 @@ impl Client {
                         .filter(|c| *c != paddock_types::ErrorCode::ConnectionLoss)
                         .map(|code| Error::Zk { code, message: why });
                 }
+                Err(ConnectError::Tls(why)) => {
+                    tracing::warn!(server = %addr, "cannot open a session: {why}");
+                    tls_failure = Some(Error::Tls(why));
+                }
                 Err(e) => tracing::warn!(server = %addr, "cannot open a session: {e:?}"),
             }
         }
-        Err(last_refusal.unwrap_or(Error::ConnectionLoss))
+        // A TLS mismatch is what the user must fix first (a refusal came from a server that
+        // TLS let through).
+        Err(tls_failure
+            .or(last_refusal)
+            .unwrap_or(Error::ConnectionLoss))
     }
 
     /// The session's id.

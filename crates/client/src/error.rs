@@ -43,20 +43,32 @@ pub enum Error {
     /// A bad argument detected by the client (e.g. a malformed connect string).
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
+    /// The TLS options cannot be used ([`crate::Client::connect`] reads them first): a file that
+    /// cannot be read, no certificate or no private key in it, a key that does not belong to
+    /// its certificate. The message names the file.
+    #[error("TLS configuration: {0}")]
+    TlsConfig(String),
+    /// No server accepted the session and TLS is the likely reason: a TLS client at a plaintext
+    /// port, a plaintext client at a TLS port, a server certificate the given CA did not sign,
+    /// or a client certificate the server refused. The message names the server, what failed
+    /// and what to check. Retrying will not help until the configuration changes.
+    #[error("{0}")]
+    Tls(String),
 }
 
 impl Error {
     /// ZooKeeper's code for this error: `ConnectionLoss`, `SessionExpired`, `AuthFailed`,
-    /// `OperationTimeout` for a timeout, `BadArguments` for an invalid argument, and
-    /// `SessionExpired` for a closed client (its session is gone).
+    /// `OperationTimeout` for a timeout, `BadArguments` for an invalid argument or unusable TLS
+    /// options, `ConnectionLoss` for a TLS failure to connect, and `SessionExpired` for a closed
+    /// client (its session is gone).
     pub fn code(&self) -> ErrorCode {
         match self {
             Error::Zk { code, .. } | Error::Multi { code, .. } => *code,
-            Error::ConnectionLoss => ErrorCode::ConnectionLoss,
+            Error::ConnectionLoss | Error::Tls(_) => ErrorCode::ConnectionLoss,
             Error::SessionExpired | Error::Closed => ErrorCode::SessionExpired,
             Error::AuthFailed => ErrorCode::AuthFailed,
             Error::Timeout => ErrorCode::OperationTimeout,
-            Error::InvalidArgument(_) => ErrorCode::BadArguments,
+            Error::InvalidArgument(_) | Error::TlsConfig(_) => ErrorCode::BadArguments,
         }
     }
 

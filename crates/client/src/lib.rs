@@ -47,6 +47,15 @@
 //!   NoAuth. Accepted add_auth calls are remembered and sent again first on every resumed
 //!   connection; a failed one ends the session ([`Error::AuthFailed`],
 //!   [`SessionState::AuthFailed`]).
+//! * **TLS**: with [`ClientOptions::tls`] ([`TlsOptions`]: the CA certificates to trust, an
+//!   optional client certificate and key, an optional server name) every server of the connect
+//!   string is reached over TLS, on the first connection and on every resume. A client
+//!   certificate the server verifies gives the session the id `x509:<subject>` (e.g.
+//!   `x509:CN=alice,O=Paddock`). Unusable files fail [`Client::connect`] with
+//!   [`Error::TlsConfig`]; a mismatch (TLS against a plaintext port or the reverse, a certificate
+//!   one side refuses) with [`Error::Tls`], whose message says what to check.
+//!   [`transport::endpoint`] gives the same connection for the port's other services (admin,
+//!   health).
 //! * **Recipes**: [`recipes`] has Curator-style recipes on top of the API: a reentrant
 //!   distributed lock, a leader latch and a service registry with discovery.
 //!
@@ -91,6 +100,8 @@ mod error;
 mod options;
 pub mod recipes;
 mod session_task;
+mod tls;
+pub mod transport;
 
 pub use client::{Client, SessionState, Watch};
 pub use error::{Error, Result};
@@ -100,3 +111,4 @@ pub use paddock_types::{
     CreateMode, ErrorCode, EventType, KeeperState, MultiOp, OpResult, SessionId, Stat,
     WatchedEvent, Zxid,
 };
+pub use tls::{Pem, TlsOptions};

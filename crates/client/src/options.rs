@@ -5,6 +5,7 @@ use std::time::Duration;
 use rand::{rngs::StdRng, seq::SliceRandom, SeedableRng};
 
 use crate::error::Error;
+use crate::tls::TlsOptions;
 
 /// How a [`crate::Client`] connects and how long it waits.
 #[derive(Clone, Debug)]
@@ -22,6 +23,9 @@ pub struct ClientOptions {
     pub seed: Option<u64>,
     /// Largest message accepted from or sent to the server, bytes (large data / getChildren).
     pub max_message_size: usize,
+    /// TLS for every server of the connect string (`https://`), or `None`: plaintext. The
+    /// files it names are read by [`crate::Client::connect`].
+    pub tls: Option<TlsOptions>,
 }
 
 impl Default for ClientOptions {
@@ -32,6 +36,7 @@ impl Default for ClientOptions {
             connect_timeout: Duration::from_secs(5),
             seed: None,
             max_message_size: 64 << 20,
+            tls: None,
         }
     }
 }
@@ -51,6 +56,11 @@ impl ClientOptions {
     }
     pub fn seed(mut self, seed: u64) -> Self {
         self.seed = Some(seed);
+        self
+    }
+    /// Connects over TLS (see [`TlsOptions`]).
+    pub fn tls(mut self, tls: TlsOptions) -> Self {
+        self.tls = Some(tls);
         self
     }
 }

@@ -27,12 +27,12 @@ use paddock_types::{EventType, WatchedEvent};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::time::{sleep_until, Instant};
 use tokio_stream::wrappers::UnboundedReceiverStream;
-use tonic::transport::Endpoint;
 
 use crate::auth::{self, Auths};
 use crate::convert;
 use crate::error::{Error, Result};
 use crate::options::ClientOptions;
+use crate::transport::{explain, with_sources, Dialer, Stage};
 use crate::SessionState;
 
 /// Which server-side watch a registration is: decides which events fire it and in which list
@@ -138,6 +138,9 @@ pub(crate) enum ConnectError {
     /// Unreachable, not serving, behind our zxid, throttled...: try another server. Carries the
     /// server's ZooKeeper code when it gave one (e.g. Throttled for too many connections).
     Retry(String, Option<paddock_types::ErrorCode>),
+    /// The connection failed and TLS is the likely reason (see `crate::transport`): try another
+    /// server, but tell the user this if none works.
+    Tls(String),
 }
 
 fn status_code(s: &tonic::Status) -> Option<i32> {
@@ -169,20 +172,40 @@ fn classify(s: &tonic::Status) -> ConnectError {
 
 /// Opens a session stream to `addr` and performs the handshake, all within `limit`.
 pub(crate) async fn connect_one(
+    dialer: &Dialer,
     addr: &str,
     hello: pb::ConnectRequest,
     limit: Duration,
     max_message: usize,
 ) -> std::result::Result<(Conn, pb::ConnectResponse), ConnectError> {
-    let endpoint = Endpoint::from_shared(format!("http://{addr}"))
-        .map_err(|e| ConnectError::Fatal(Error::InvalidArgument(format!("{addr}: {e}"))))?
+    let endpoint = dialer
+        .endpoint(addr)
+        .map_err(ConnectError::Fatal)?
         .connect_timeout(limit)
         .tcp_nodelay(true);
+    let security = dialer.security();
+    // A transport failure (not an answer from the server): TLS, when that explains it.
+    let failed = |stage: Stage, e: &(dyn std::error::Error + 'static)| match explain(
+        addr, security, stage, e,
+    ) {
+        Some(why) => ConnectError::Tls(why),
+        None => ConnectError::Retry(
+            format!("cannot connect to {addr}: {}", with_sources(e)),
+            None,
+        ),
+    };
+    let answer_failed = |s: tonic::Status| {
+        if std::error::Error::source(&s).is_some() {
+            failed(Stage::Answer, &s)
+        } else {
+            classify(&s)
+        }
+    };
     let attempt = async {
         let channel = endpoint
             .connect()
             .await
-            .map_err(|e| ConnectError::Retry(format!("cannot connect to {addr}: {e}"), None))?;
+            .map_err(|e| failed(Stage::Connect, &e))?;
         let mut client = PaddockClient::new(channel)
             .max_decoding_message_size(max_message)
             .max_encoding_message_size(max_message);
@@ -193,7 +216,7 @@ pub(crate) async fn connect_one(
         let mut stream = client
             .session(UnboundedReceiverStream::new(rx))
             .await
-            .map_err(|s| classify(&s))?
+            .map_err(answer_failed)?
             .into_inner();
         match stream.message().await {
             Ok(Some(pb::ServerMessage {
@@ -210,7 +233,7 @@ pub(crate) async fn connect_one(
                 format!("{addr}: expected a ConnectResponse, got {other:?}"),
                 None,
             )),
-            Err(s) => Err(classify(&s)),
+            Err(s) => Err(answer_failed(s)),
         }
     };
     match tokio::time::timeout(limit, attempt).await {
@@ -250,6 +273,8 @@ pub(crate) struct SessionTask {
     servers: Vec<String>,
     next_server: usize,
     opts: ClientOptions,
+    /// How to reach the servers (the TLS material read at connect).
+    dialer: Arc<Dialer>,
     session_id: i64,
     password: Bytes,
     timeout: Duration,
@@ -271,6 +296,7 @@ impl SessionTask {
         servers: Vec<String>,
         next_server: usize,
         opts: ClientOptions,
+        dialer: Arc<Dialer>,
         hello: &pb::ConnectResponse,
         cmd_rx: mpsc::Receiver<Cmd>,
         shared: Arc<Shared>,
@@ -279,6 +305,7 @@ impl SessionTask {
             servers,
             next_server,
             opts,
+            dialer,
             session_id: hello.session_id,
             password: hello.password.clone(),
             timeout: Duration::ZERO,
@@ -468,7 +495,7 @@ impl SessionTask {
                         let end = match classify(&s) {
                             ConnectError::Expired => End::Expired,
                             ConnectError::Fatal(e) => End::Lost(e.to_string()),
-                            ConnectError::Retry(why, _) => End::Lost(why),
+                            ConnectError::Retry(why, _) | ConnectError::Tls(why) => End::Lost(why),
                         };
                         return (end, addr);
                     }
@@ -626,7 +653,8 @@ impl SessionTask {
                     child_watches,
                 };
                 let limit = self.opts.connect_timeout.min(deadline - now);
-                let attempt = connect_one(&addr, hello, limit, self.opts.max_message_size);
+                let dialer = Arc::clone(&self.dialer);
+                let attempt = connect_one(&dialer, &addr, hello, limit, self.opts.max_message_size);
                 tokio::pin!(attempt);
                 let result = loop {
                     tokio::select! {

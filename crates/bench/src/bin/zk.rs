@@ -243,6 +243,11 @@ fn main() -> ExitCode {
                  --pipeline requests in flight, for --duration seconds or --ops requests.",
         );
     let cfg = Args::config_from_command_line(command);
+    if cfg.tls.is_some() {
+        // ZooKeeper's TLS port needs its Netty client socket; this binary has no TLS.
+        eprintln!("paddock-bench-zk: the --tls-* flags are paddock-bench's only");
+        return ExitCode::from(2);
+    }
     let rt = match paddock_bench::runtime("paddock-bench-zk") {
         Ok(rt) => rt,
         Err(status) => return status,

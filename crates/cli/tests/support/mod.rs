@@ -60,7 +60,7 @@ impl Server {
     }
 
     pub fn cmd(&self) -> Command {
-        let mut c = Command::new(BIN);
+        let mut c = bin();
         c.arg("-server").arg(&self.addr);
         c.stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -70,7 +70,7 @@ impl Server {
 
     /// Runs one one-shot command against `addr`, no server needed: (exit code, stdout, stderr).
     pub fn run_at(addr: &str, words: &str) -> (i32, String, String) {
-        let mut c = Command::new(BIN);
+        let mut c = bin();
         c.arg("-server").arg(addr).args(words.split_whitespace());
         c.stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -84,6 +84,20 @@ impl Server {
         c.args(words.split_whitespace());
         wait(c.spawn().expect("spawn paddock-cli"))
     }
+}
+
+/// The binary, without the caller's `PADDOCK_CLI_TLS_*` variables (a test sets its own).
+pub fn bin() -> Command {
+    let mut c = Command::new(BIN);
+    for var in [
+        "PADDOCK_CLI_TLS_CA",
+        "PADDOCK_CLI_TLS_CERT",
+        "PADDOCK_CLI_TLS_KEY",
+        "PADDOCK_CLI_TLS_SERVER_NAME",
+    ] {
+        c.env_remove(var);
+    }
+    c
 }
 
 impl Drop for Server {

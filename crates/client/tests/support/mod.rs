@@ -35,8 +35,13 @@ pub struct TestNode {
 
 impl TestNode {
     pub async fn start() -> TestNode {
+        TestNode::start_with(|_| {}).await
+    }
+
+    /// A node whose config `tweak` may change first (e.g. TLS on its gRPC port).
+    pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> TestNode {
         let dir = tempfile::tempdir().expect("temp dir");
-        let config = Config {
+        let mut config = Config {
             tick_ms: 50,
             max_session_timeout_ms: Some(30_000),
             data_dir: dir.path().to_path_buf(),
@@ -45,6 +50,7 @@ impl TestNode {
             max_client_cnxns: 0,
             ..Config::default()
         };
+        tweak(&mut config);
         let node = within("node start", paddock_node::start(&config, ServerId(1)))
             .await
             .expect("the node starts");
@@ -215,4 +221,13 @@ async fn pump(
             return;
         }
     }
+}
+
+/// A port nothing listens on (bound, then released).
+pub fn unused_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
 }
