@@ -22,12 +22,20 @@
 //! notifications are dropped when the inbound queue is full. A bad first frame (or none within
 //! `hello_timeout`), an unknown id, a lower id or another protocol version is refused with a
 //! status and a logged reason; a bad later frame (wrong sender, unknown state) closes the stream.
+//!
+//! With `tls` (sslQuorum): the port takes TLS connections only, each peer presenting a
+//! certificate that chains to the trust store; after the hello, the certificate must name the
+//! host the server list gives for the id claimed (`paddock_tls::check_peer_certificate`). A
+//! dialler reads the files at each dial and checks the dialled server's certificate against
+//! that host. Refusals are logged at warn (at most every 30 s per peer and reason), with
+//! `paddock_tls::MISMATCH_HINT` when one end speaks TLS and the other does not.
 
 use crate::transport::ElectionTransport;
 use crate::vote::{Notification, PeerState, Vote};
 use paddock_proto::v1 as pb;
 use paddock_proto::v1::election_client::ElectionClient;
 use paddock_proto::v1::election_server::{Election, ElectionServer};
+use paddock_tls::{PeerTls, TlsError, WarnLimiter};
 use paddock_types::{Epoch, ServerId, Zxid};
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -42,7 +50,7 @@ use tokio::task::{AbortHandle, JoinHandle};
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::{Stream, StreamExt};
 use tonic::transport::server::TcpIncoming;
-use tonic::transport::{Channel, Endpoint, Server};
+use tonic::transport::{Channel, Server};
 use tonic::{Request, Response, Status, Streaming};
 
 /// The election protocol version; a peer with another one is refused.
@@ -70,6 +78,8 @@ pub struct GrpcElectionConfig {
     pub queue_capacity: usize,
     /// Received notifications waiting for `try_recv`.
     pub inbound_capacity: usize,
+    /// Mutual TLS with every peer (sslQuorum); `None`: plaintext.
+    pub tls: Option<PeerTls>,
 }
 
 impl GrpcElectionConfig {
@@ -86,6 +96,7 @@ impl GrpcElectionConfig {
             keepalive: Duration::from_secs(5),
             queue_capacity: 64,
             inbound_capacity: 1024,
+            tls: None,
         }
     }
 }
@@ -96,6 +107,9 @@ pub enum GrpcElectionError {
     /// The listener has no local address.
     #[error("election listener: {0}")]
     Listener(#[from] std::io::Error),
+    /// The TLS files (sslQuorum) cannot be used.
+    #[error("election port: sslQuorum: {0}")]
+    Tls(#[from] TlsError),
 }
 
 /// Why an election frame is not a valid vote.
@@ -219,6 +233,8 @@ struct Shared {
     slots: Mutex<HashMap<ServerId, Slot>>,
     next_generation: AtomicU64,
     inbound: mpsc::Sender<(ServerId, Notification)>,
+    /// Keeps a misconfigured peer's redials from filling the log.
+    warnings: WarnLimiter,
 }
 
 impl Shared {
@@ -350,10 +366,15 @@ impl Shared {
     }
 
     /// One dial of `peer` (lower id than ours): the reader task on success.
-    async fn dial(self: &Arc<Self>, peer: ServerId, addr: &str) -> Result<JoinHandle<()>, String> {
+    async fn dial(
+        self: &Arc<Self>,
+        peer: ServerId,
+        addr: &str,
+    ) -> Result<JoinHandle<()>, DialError> {
         let config = &self.config;
-        let endpoint = Endpoint::from_shared(format!("http://{addr}"))
-            .map_err(|e| format!("bad address {addr:?}: {e}"))?
+        let tls = config.tls.is_some();
+        let endpoint = paddock_tls::peer_endpoint(addr, config.tls.as_ref())
+            .map_err(DialError::Warn)?
             .connect_timeout(config.connect_timeout)
             .tcp_nodelay(true)
             .http2_keep_alive_interval(config.keepalive)
@@ -361,28 +382,32 @@ impl Shared {
             .keep_alive_while_idle(true);
         let channel = tokio::time::timeout(config.connect_timeout, endpoint.connect())
             .await
-            .map_err(|_| "connect timed out".to_string())?
-            .map_err(|e| format!("connect: {e}"))?;
+            .map_err(|_| DialError::Debug("connect timed out".to_string()))?
+            .map_err(|e| DialError::explain(&e, tls))?;
         let mut client = ElectionClient::new(channel);
         let (out, out_rx) = mpsc::channel(config.queue_capacity.max(1) + 1);
         out.try_send(hello(self.me()))
             .expect("a new queue has room for the hello");
         let handshake = async {
-            let response = client.notify(ReceiverStream::new(out_rx)).await?;
+            let response = client
+                .notify(ReceiverStream::new(out_rx))
+                .await
+                .map_err(|status| DialError::explain(&status, tls))?;
             let mut inbound = response.into_inner();
-            self.check_hello(&mut inbound, Some(peer)).await?;
-            Ok::<_, Status>(inbound)
+            self.check_hello(&mut inbound, Some(peer))
+                .await
+                .map_err(|status| {
+                    DialError::Warn(format!(
+                        "refused: {:?}: {}",
+                        status.code(),
+                        status.message()
+                    ))
+                })?;
+            Ok::<_, DialError>(inbound)
         };
         match tokio::time::timeout(config.hello_timeout, handshake).await {
-            Err(_) => Err("handshake timed out".into()),
-            Ok(Err(status)) => {
-                tracing::warn!(me = %self.me(), %peer, code = ?status.code(), reason = status.message(), "election stream refused");
-                Err(format!(
-                    "refused: {:?}: {}",
-                    status.code(),
-                    status.message()
-                ))
-            }
+            Err(_) => Err(DialError::Debug("handshake timed out".into())),
+            Ok(Err(e)) => Err(e),
             Ok(Ok(inbound)) => Ok(self.attach(peer, inbound, out, Some(client))),
         }
     }
@@ -397,12 +422,37 @@ impl Shared {
                     delay = self.config.retry_min;
                     let _ = reader.await;
                 }
-                Err(reason) => {
+                Err(DialError::Warn(reason))
+                    if self.warnings.should_warn(&format!("dial {peer}|{reason}")) =>
+                {
+                    tracing::warn!(me = %self.me(), %peer, %addr, "cannot open an election stream to server {peer} at {addr}: {reason}");
+                }
+                Err(DialError::Warn(reason) | DialError::Debug(reason)) => {
                     tracing::debug!(me = %self.me(), %peer, %reason, "election dial failed; will retry");
                 }
             }
             tokio::time::sleep(delay).await;
             delay = (delay * 2).min(self.config.retry_max);
+        }
+    }
+}
+
+/// Why a dial failed, and whether it is worth a warning.
+enum DialError {
+    /// A configuration problem: refused by the peer, a TLS failure or a TLS / plaintext
+    /// mismatch.
+    Warn(String),
+    /// The peer is down or slow: normal while servers start and stop.
+    Debug(String),
+}
+
+impl DialError {
+    fn explain(e: &(dyn std::error::Error + 'static), tls: bool) -> DialError {
+        let failure = paddock_tls::explain_dial_error(e, tls);
+        if failure.is_configuration_problem() {
+            DialError::Warn(failure.reason)
+        } else {
+            DialError::Debug(failure.reason)
         }
     }
 }
@@ -422,14 +472,32 @@ impl Election for ElectionService {
         request: Request<Streaming<pb::Notification>>,
     ) -> Result<Response<VoteStream>, Status> {
         let remote = request.remote_addr();
+        let certs = request.peer_certs();
         let mut inbound = request.into_inner();
-        let peer = match self.shared.check_hello(&mut inbound, None).await {
+        let shared = &self.shared;
+        let peer = match shared.check_hello(&mut inbound, None).await {
             Ok(peer) => peer,
             Err(status) => {
-                tracing::warn!(me = %self.shared.me(), ?remote, code = ?status.code(), reason = status.message(), "refused an election stream");
+                tracing::warn!(me = %shared.me(), ?remote, code = ?status.code(), reason = status.message(), "refused an election stream");
                 return Err(status);
             }
         };
+        if shared.config.tls.is_some() {
+            let addr = shared.config.peers.get(&peer).map_or("", String::as_str);
+            let host = paddock_tls::host_of(addr);
+            if let Err(reason) =
+                paddock_tls::check_peer_certificate(certs.as_deref().map(Vec::as_slice), peer, host)
+            {
+                let from = remote.map_or_else(|| "?".to_string(), |a| a.to_string());
+                if shared
+                    .warnings
+                    .should_warn(&format!("accept {peer}|{reason}"))
+                {
+                    tracing::warn!(me = %shared.me(), %peer, remote = %from, "refused an election stream from {from} claiming to be server {peer}: {reason}");
+                }
+                return Err(Status::permission_denied(reason));
+            }
+        }
         let (out, out_rx) = mpsc::channel(self.shared.config.queue_capacity.max(1) + 1);
         out.try_send(hello(self.shared.me()))
             .expect("a new queue has room for the hello");
@@ -470,17 +538,19 @@ impl GrpcElectionTransport {
             slots: Mutex::new(slots),
             next_generation: AtomicU64::new(0),
             inbound: inbound_tx,
+            warnings: WarnLimiter::default(),
         });
+        let tls = match &shared.config.tls {
+            Some(tls) => Some(tls.server("election port")?),
+            None => None,
+        };
         let service = ElectionServer::new(ElectionService {
             shared: Arc::clone(&shared),
         });
         let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+        let router = Server::builder().add_service(service);
         let server = tokio::spawn(async move {
-            if let Err(e) = Server::builder()
-                .add_service(service)
-                .serve_with_incoming(incoming)
-                .await
-            {
+            if let Err(e) = paddock_tls::serve_peer_port(router, incoming, tls).await {
                 tracing::error!(%me, error = %e, "election port server failed");
             }
         });
@@ -491,7 +561,12 @@ impl GrpcElectionTransport {
                 tasks.push(dialler.abort_handle());
             }
         }
-        tracing::info!(%me, %local_addr, "serving the election port");
+        let security = if shared.config.tls.is_some() {
+            "TLS (sslQuorum)"
+        } else {
+            "plaintext"
+        };
+        tracing::info!(%me, %local_addr, %security, "serving the election port");
         Ok(GrpcElectionTransport {
             shared,
             inbound,

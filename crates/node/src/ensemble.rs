@@ -10,6 +10,13 @@
 //!
 //! Timing: the peer ticks every tickTime/2; syncLimit and initLimit (in tickTimes) become twice
 //! as many peer ticks; the election runs on its own 10 ms clock with a finalize wait of ~100 ms.
+//!
+//! With `sslQuorum=true` both peer ports (election and quorum) take mutual TLS only
+//! ([`quorum_tls`]; `paddock_tls::peer` has the rules): certificates from
+//! `ssl.quorum.keyStore.location`, checked against `ssl.quorum.trustStore.location` and the
+//! host of each peer's `server.N` line. There is no port unification: servers with different
+//! sslQuorum settings cannot talk (each refusal is logged with "is sslQuorum set the same on
+//! every server?"), so switching sslQuorum means restarting every server with the new setting.
 
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
@@ -30,6 +37,7 @@ use paddock_quorum::transport::grpc::{GrpcPeerConfig, GrpcPeerTransport};
 use paddock_quorum::transport::solo::SoloTransport;
 use paddock_quorum::ZabConfig;
 use paddock_storage::DataDir;
+use paddock_tls::PeerTls;
 use paddock_types::{Config, ServerId, SessionId, Zxid};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -192,6 +200,34 @@ pub fn check_membership_file(config: &Config) -> anyhow::Result<()> {
     }
 }
 
+/// Server-to-server TLS from zoo.cfg (`sslQuorum`, `ssl.quorum.keyStore.location`,
+/// `ssl.quorum.trustStore.location`), its files loaded once now: files that cannot be used stop
+/// the server, naming the file. `None`: plaintext.
+pub fn quorum_tls(config: &Config) -> anyhow::Result<Option<PeerTls>> {
+    if !config.ssl_quorum {
+        if config.ssl_quorum_key_store.is_some() || config.ssl_quorum_trust_store.is_some() {
+            tracing::warn!("ssl.quorum.keyStore / ssl.quorum.trustStore are set but sslQuorum is not true: connections between servers are not encrypted");
+        }
+        return Ok(None);
+    }
+    let (Some(key_store), Some(trust_store)) = (
+        config.ssl_quorum_key_store.clone(),
+        config.ssl_quorum_trust_store.clone(),
+    ) else {
+        anyhow::bail!(
+            "sslQuorum=true needs ssl.quorum.keyStore.location and ssl.quorum.trustStore.location"
+        );
+    };
+    let tls = PeerTls::new(key_store, trust_store);
+    tls.check().map_err(|e| anyhow!("sslQuorum: {e}"))?;
+    tracing::info!(
+        key_store = %tls.key_store.display(),
+        trust_store = %tls.trust_store.display(),
+        "sslQuorum: election and quorum connections use mutual TLS"
+    );
+    Ok(Some(tls))
+}
+
 /// The peer timing from zoo.cfg: tick = tickTime / 2.
 pub fn peer_timing(config: &Config) -> anyhow::Result<(Duration, ZabConfig, ElectionConfig)> {
     let tick = Duration::from_millis(u64::from(config.tick_ms / 2).max(1));
@@ -245,6 +281,9 @@ pub async fn start(
     let machine = Box::new(TreeMachine(server.clone()));
     let started = std::time::Instant::now();
     let (peer, addrs, voters) = if alone {
+        if config.ssl_quorum {
+            tracing::info!("sslQuorum has no effect on a standalone server (no server.N peers)");
+        }
         let pconfig = PeerConfig {
             me: myid,
             voters: vec![myid],
@@ -271,6 +310,7 @@ pub async fn start(
                 ids.join(", ")
             )
         })?;
+        let peer_tls = quorum_tls(config)?;
         check_membership_file(config)?;
         let voters: Vec<ServerId> = config
             .servers
@@ -307,12 +347,14 @@ pub async fn start(
         let election_addr = elistener.local_addr()?;
         let mut peer_config = GrpcPeerConfig::new(myid, quorum_peers);
         peer_config.server_list = server_list(config);
+        peer_config.tls = peer_tls.clone();
         let transport = GrpcPeerTransport::serve(peer_config, qlistener)
             .map_err(|e| anyhow!("quorum port: {e}"))?;
         let mut election_config = GrpcElectionConfig::new(myid, election_peers);
         // Redial a lost peer at least every 250 ms: after a partition heals, the server that
         // dials (the higher id of each pair) reconnects at once instead of after a back-off.
         election_config.retry_max = Duration::from_millis(250);
+        election_config.tls = peer_tls;
         let etrans = GrpcElectionTransport::start(election_config, elistener)
             .map_err(|e| anyhow!("election port: {e}"))?;
         let pconfig = PeerConfig {

@@ -1,8 +1,10 @@
 //! # paddock-tls — TLS for Paddock's ports, with rustls
 //!
-//! Used by the gateway (the client port). With rustls: the certificate chain and key, and the CAs that client
-//! certificates must chain to, read from PEM files (ZooKeeper's `ssl.keyStore.location` /
-//! `ssl.trustStore.location` with PEM stores) and read again when they change, without a restart.
+//! Used by the gateway (the client port) and, for mutual TLS between servers (`sslQuorum`), by
+//! the election and quorum peer transports ([`peer`]). With rustls: the certificate chain and
+//! key, and the CAs that client certificates must chain to, read from PEM files (ZooKeeper's
+//! `ssl.keyStore.location` / `ssl.trustStore.location` with PEM stores, `ssl.quorum.*` between
+//! servers) and read again when they change, without a restart.
 //!
 //! ```text
 //!  TcpIncoming --accept--> handshake task per connection (bounded by a timeout)
@@ -34,6 +36,17 @@ use tokio_rustls::rustls::{self, RootCertStore, ServerConfig};
 use tokio_rustls::server::TlsStream;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::server::TcpIncoming;
+
+pub mod diagnose;
+pub mod names;
+pub mod peer;
+pub use diagnose::{
+    explain_accept_error, explain_dial_error, DialFailure, FailureKind, WarnLimiter,
+};
+pub use names::CertNames;
+pub use peer::{
+    check_peer_certificate, host_of, peer_endpoint, serve_peer_port, PeerTls, MISMATCH_HINT,
+};
 
 /// Whether clients must present a certificate (ZooKeeper's `ssl.clientAuth`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -73,6 +86,12 @@ pub struct TlsOptions {
     pub reload_interval_ms: u64,
     /// How long a client may take to finish the TLS handshake, ms.
     pub handshake_timeout_ms: u64,
+    /// What the port is, for log lines ("client port", "election port", "quorum port").
+    pub port: &'static str,
+    /// A port other servers dial (sslQuorum): a failed handshake is a server's configuration
+    /// problem, logged at warn (once per 30 s per address and reason) with what to check. On
+    /// the client port it is logged at info.
+    pub peer_port: bool,
 }
 
 impl TlsOptions {
@@ -90,6 +109,8 @@ impl TlsOptions {
             client_auth,
             reload_interval_ms: 1_000,
             handshake_timeout_ms: 10_000,
+            port: "client port",
+            peer_port: false,
         }
     }
 }
@@ -263,6 +284,7 @@ impl TlsState {
         let (tx, rx) = mpsc::channel(128);
         let state = self.clone();
         let limit = Duration::from_millis(self.opts.handshake_timeout_ms.max(1));
+        let warnings = Arc::new(WarnLimiter::default());
         tokio::spawn(async move {
             loop {
                 let next = tokio::select! {
@@ -279,18 +301,28 @@ impl TlsState {
                 };
                 let acceptor = tokio_rustls::TlsAcceptor::from(state.current());
                 let tx = tx.clone();
+                let (port, peer_port) = (state.opts.port, state.opts.peer_port);
+                let warnings = Arc::clone(&warnings);
                 tokio::spawn(async move {
                     let peer = stream.peer_addr().ok();
-                    match tokio::time::timeout(limit, acceptor.accept(stream)).await {
+                    let reason = match tokio::time::timeout(limit, acceptor.accept(stream)).await {
                         Ok(Ok(tls)) => {
                             let _ = tx.send(Ok(tls)).await;
+                            return;
                         }
-                        Ok(Err(e)) => {
-                            tracing::info!(peer = ?peer, error = %e, "TLS handshake failed (a client without TLS, or a certificate the trust store does not accept)");
-                        }
-                        Err(_) => {
-                            tracing::info!(peer = ?peer, "TLS handshake timed out");
-                        }
+                        Ok(Err(e)) => explain_accept_error(&e),
+                        Err(_) => format!("no TLS handshake within {limit:?}"),
+                    };
+                    let from = peer.map_or_else(|| "?".to_string(), |p| p.to_string());
+                    if !peer_port {
+                        tracing::info!(peer = %from, %reason, "TLS handshake failed on the {port} (a client without TLS, or a certificate the trust store does not accept)");
+                    } else if warnings.should_warn(&format!(
+                        "{}|{reason}",
+                        peer.map(|p| p.ip().to_string()).unwrap_or_default()
+                    )) {
+                        tracing::warn!(peer = %from, "refused a connection to the {port} from {from}: TLS handshake failed: {reason}");
+                    } else {
+                        tracing::debug!(peer = %from, %reason, "refused a connection to the {port}: TLS handshake failed");
                     }
                 });
             }

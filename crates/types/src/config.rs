@@ -83,6 +83,17 @@ pub struct Config {
     /// The client certificate subject that is the super user
     /// (`zookeeper.X509AuthenticationProvider.superUser`), RFC 2253 as Java prints it.
     pub x509_super_user: Option<String>,
+    /// Mutual TLS between the servers (`sslQuorum`): election and quorum peer connections run
+    /// over TLS only, each server presenting `ssl.quorum.keyStore.location` and accepting peers
+    /// whose certificate chains to `ssl.quorum.trustStore.location` and names their host in
+    /// the server list. Every server must have the same setting (no port unification).
+    pub ssl_quorum: bool,
+    /// PEM file with this server's private key and certificate chain for server-to-server TLS
+    /// (`ssl.quorum.keyStore.location`).
+    pub ssl_quorum_key_store: Option<PathBuf>,
+    /// PEM file with the CA certificates peers' certificates must chain to
+    /// (`ssl.quorum.trustStore.location`).
+    pub ssl_quorum_trust_store: Option<PathBuf>,
     /// `server.N` lines, by id.
     pub servers: BTreeMap<ServerId, ServerSpec>,
 }
@@ -116,6 +127,9 @@ impl Default for Config {
             ssl_trust_store: None,
             ssl_client_auth: None,
             x509_super_user: None,
+            ssl_quorum: false,
+            ssl_quorum_key_store: None,
+            ssl_quorum_trust_store: None,
             servers: BTreeMap::new(),
         }
     }
@@ -295,7 +309,57 @@ impl Config {
                     self.ssl_trust_store = path;
                 }
             }
-            "ssl.keyStore.type" | "ssl.trustStore.type" => {
+            "sslQuorum" => self.ssl_quorum = boolean(key, value)?,
+            "ssl.quorum.keyStore.location" | "ssl.quorum.trustStore.location" => {
+                if value.is_empty() {
+                    return Err(invalid(key, value, "must not be empty"));
+                }
+                let path = Some(PathBuf::from(value));
+                if key == "ssl.quorum.keyStore.location" {
+                    self.ssl_quorum_key_store = path;
+                } else {
+                    self.ssl_quorum_trust_store = path;
+                }
+            }
+            "ssl.quorum.keyStore.password" | "ssl.quorum.trustStore.password" => {
+                return Ok(Some(format!(
+                    "{key} ignored: PEM stores are read unencrypted (an encrypted private key is refused at start)"
+                )))
+            }
+            // Peers always present certificates and are checked against their host.
+            "ssl.quorum.clientAuth" => {
+                if !value.trim().eq_ignore_ascii_case("need") {
+                    return Err(invalid(
+                        key,
+                        value,
+                        "only need is supported: every server presents a certificate to its peers",
+                    ));
+                }
+            }
+            "ssl.quorum.hostnameVerification" => {
+                if !boolean(key, value)? {
+                    return Err(invalid(
+                        key,
+                        value,
+                        "cannot be turned off: a peer's certificate must name its host in the server list",
+                    ));
+                }
+            }
+            // Certificates are always re-read when their files change.
+            "sslQuorumReloadCertFiles" => {
+                boolean(key, value)?;
+            }
+            "portUnification" => {
+                if boolean(key, value)? {
+                    return Err(invalid(
+                        key,
+                        value,
+                        "not supported: to switch sslQuorum, restart every server with the new setting",
+                    ));
+                }
+            }
+            "ssl.keyStore.type" | "ssl.trustStore.type" | "ssl.quorum.keyStore.type"
+            | "ssl.quorum.trustStore.type" => {
                 if !value.eq_ignore_ascii_case("PEM") {
                     return Err(invalid(
                         key,
@@ -368,6 +432,13 @@ impl Config {
         {
             return Err(ConfigError::Inconsistent(
                 "ssl.clientAuth=want/need needs ssl.trustStore.location (the CAs client certificates must chain to)".into(),
+            ));
+        }
+        if self.ssl_quorum
+            && (self.ssl_quorum_key_store.is_none() || self.ssl_quorum_trust_store.is_none())
+        {
+            return Err(ConfigError::Inconsistent(
+                "sslQuorum=true needs ssl.quorum.keyStore.location (this server's key and certificate) and ssl.quorum.trustStore.location (the CAs its peers' certificates must chain to)".into(),
             ));
         }
         if self.max_data_bytes > 64 * 1024 * 1024 {
@@ -478,6 +549,110 @@ mod tests {
             Config::parse("garbage"),
             Err(ConfigError::Syntax { line: 1, .. })
         ));
+    }
+
+    #[test]
+    fn ssl_quorum_keys() {
+        let text = "sslQuorum=true\n\
+                    ssl.quorum.keyStore.location=/etc/paddock/server1.pem\n\
+                    ssl.quorum.trustStore.location=/etc/paddock/ca.pem\n\
+                    ssl.quorum.keyStore.type=PEM\n\
+                    ssl.quorum.trustStore.type=pem\n\
+                    ssl.quorum.keyStore.password=secret\n\
+                    ssl.quorum.trustStore.password=secret\n\
+                    ssl.quorum.clientAuth=NEED\n\
+                    ssl.quorum.hostnameVerification=true\n\
+                    sslQuorumReloadCertFiles=false\n\
+                    portUnification=false\n";
+        let (c, warnings) = Config::parse(text).unwrap();
+        assert!(c.ssl_quorum);
+        assert_eq!(
+            c.ssl_quorum_key_store,
+            Some(PathBuf::from("/etc/paddock/server1.pem"))
+        );
+        assert_eq!(
+            c.ssl_quorum_trust_store,
+            Some(PathBuf::from("/etc/paddock/ca.pem"))
+        );
+        // The client port's keys are separate.
+        assert_eq!(c.ssl_key_store, None);
+        assert!(c.validate().is_ok());
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        assert!(warnings[0].contains("ssl.quorum.keyStore.password ignored"));
+        assert!(warnings[1].contains("ssl.quorum.trustStore.password ignored"));
+        assert!(!Config::default().ssl_quorum);
+        let (off, _) = Config::parse("sslQuorum=false").unwrap();
+        assert!(!off.ssl_quorum && off.validate().is_ok());
+        // Stores without sslQuorum: kept, unused (plaintext), as ZooKeeper does.
+        let (unused, _) = Config::parse("ssl.quorum.keyStore.location=/k.pem").unwrap();
+        assert!(!unused.ssl_quorum && unused.validate().is_ok());
+    }
+
+    #[test]
+    fn ssl_quorum_needs_both_stores() {
+        for text in [
+            "sslQuorum=true",
+            "sslQuorum=true\nssl.quorum.keyStore.location=/k.pem",
+            "sslQuorum=true\nssl.quorum.trustStore.location=/ca.pem",
+        ] {
+            let (c, _) = Config::parse(text).unwrap();
+            let e = c.validate().unwrap_err().to_string();
+            assert!(
+                e.contains("ssl.quorum.keyStore.location")
+                    && e.contains("ssl.quorum.trustStore.location"),
+                "{text}: {e}"
+            );
+        }
+    }
+
+    #[test]
+    fn bad_ssl_quorum_values_name_the_key() {
+        for (text, key, why) in [
+            ("sslQuorum=perhaps", "sslQuorum", "yes/no"),
+            (
+                "ssl.quorum.keyStore.location=",
+                "ssl.quorum.keyStore.location",
+                "empty",
+            ),
+            (
+                "ssl.quorum.trustStore.location=",
+                "ssl.quorum.trustStore.location",
+                "empty",
+            ),
+            (
+                "ssl.quorum.keyStore.type=JKS",
+                "ssl.quorum.keyStore.type",
+                "PEM",
+            ),
+            (
+                "ssl.quorum.trustStore.type=PKCS12",
+                "ssl.quorum.trustStore.type",
+                "PEM",
+            ),
+            (
+                "ssl.quorum.clientAuth=want",
+                "ssl.quorum.clientAuth",
+                "need",
+            ),
+            (
+                "ssl.quorum.hostnameVerification=false",
+                "ssl.quorum.hostnameVerification",
+                "host",
+            ),
+            (
+                "sslQuorumReloadCertFiles=sometimes",
+                "sslQuorumReloadCertFiles",
+                "yes/no",
+            ),
+            (
+                "portUnification=true",
+                "portUnification",
+                "restart every server",
+            ),
+        ] {
+            let e = Config::parse(text).unwrap_err().to_string();
+            assert!(e.contains(key) && e.contains(why), "{text}: {e}");
+        }
     }
 
     #[test]

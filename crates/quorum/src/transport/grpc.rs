@@ -22,7 +22,13 @@
 //!   `send_timeout` (the outbound queue is bounded: back-pressure, then `Timeout`);
 //! - a newer stream with the same peer replaces the older one (the old one is closed); events of
 //!   the old one still queued are dropped, and the driver sees `Disconnected(p)` then
-//!   `Connected(p)`.
+//!   `Connected(p)`;
+//! - with `tls` (sslQuorum) the port takes TLS connections only, each peer presenting a
+//!   certificate that chains to the trust store; after the hello, the certificate must name the
+//!   host the server list gives for the id claimed (`paddock_tls::check_peer_certificate`). A
+//!   dialler reads the files at each dial and checks the dialled server's certificate against
+//!   that host. Refusals are logged at warn (at most every 30 s per peer and reason), with
+//!   `paddock_tls::MISMATCH_HINT` when one end speaks TLS and the other does not.
 
 use super::convert::{from_frame_batch, hello, to_batch_frames, to_frame};
 use super::{PeerEvent, PeerTransport, TransportError};
@@ -32,6 +38,7 @@ use paddock_proto::v1::peer_frame::Kind;
 use paddock_proto::v1::quorum_client::QuorumClient;
 use paddock_proto::v1::quorum_server::{Quorum, QuorumServer};
 use paddock_proto::v1::PeerFrame;
+use paddock_tls::{PeerTls, WarnLimiter};
 use paddock_types::ServerId;
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -45,7 +52,7 @@ use tokio::task::JoinHandle;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::{Stream, StreamExt, StreamMap};
 use tonic::transport::server::TcpIncoming;
-use tonic::transport::{Channel, Endpoint, Server};
+use tonic::transport::{Channel, Server};
 use tonic::{Request, Response, Status, Streaming};
 
 /// Largest batch frame built by `send_batch` (a single bigger message still goes alone).
@@ -77,6 +84,8 @@ pub struct GrpcPeerConfig {
     /// This server's ensemble in canonical form (sent in the hello; a peer announcing another
     /// list is logged as a configuration disagreement). Empty: not sent, not checked.
     pub server_list: String,
+    /// Mutual TLS with every peer (sslQuorum); `None`: plaintext.
+    pub tls: Option<PeerTls>,
 }
 
 impl GrpcPeerConfig {
@@ -94,6 +103,7 @@ impl GrpcPeerConfig {
             event_capacity: 4096,
             max_frame_bytes: 1 << 30,
             server_list: String::new(),
+            tls: None,
         }
     }
 }
@@ -150,6 +160,8 @@ struct Shared {
     conns: Mutex<HashMap<ServerId, Conn>>,
     next_generation: AtomicU64,
     events: mpsc::Sender<Raw>,
+    /// Keeps a misconfigured peer's redials from filling the log.
+    warnings: WarnLimiter,
 }
 
 impl Shared {
@@ -238,8 +250,25 @@ impl Shared {
             .get(&to)
             .ok_or(TransportError::UnknownPeer(to))?;
         let connect_err = |reason: String| TransportError::Connect { peer: to, reason };
-        let endpoint = Endpoint::from_shared(format!("http://{addr}"))
-            .map_err(|e| connect_err(format!("bad address {addr:?}: {e}")))?
+        let tls = config.tls.is_some();
+        // A refusal, a TLS problem or a TLS / plaintext mismatch: a configuration error, worth a
+        // warning (unlike a leader that is down, which the driver logs at debug).
+        let misconfigured = |reason: String| {
+            if self.warnings.should_warn(&format!("dial {to}|{reason}")) {
+                tracing::warn!(me = %self.me(), peer = %to, %addr, "cannot open a peer stream to server {to} at {addr}: {reason}");
+            }
+            connect_err(reason)
+        };
+        let explain = |e: &(dyn std::error::Error + 'static)| {
+            let failure = paddock_tls::explain_dial_error(e, tls);
+            if failure.is_configuration_problem() {
+                misconfigured(failure.reason)
+            } else {
+                connect_err(format!("{addr}: {}", failure.reason))
+            }
+        };
+        let endpoint = paddock_tls::peer_endpoint(addr, config.tls.as_ref())
+            .map_err(misconfigured)?
             .connect_timeout(config.connect_timeout)
             .tcp_nodelay(true)
             .http2_keep_alive_interval(config.keepalive)
@@ -251,7 +280,7 @@ impl Shared {
                 peer: to,
                 what: "connecting to",
             })?
-            .map_err(|e| connect_err(format!("{addr}: {e}")))?;
+            .map_err(|e| explain(&e))?;
         let mut client = QuorumClient::new(channel)
             .max_decoding_message_size(config.max_frame_bytes)
             .max_encoding_message_size(config.max_frame_bytes);
@@ -259,10 +288,20 @@ impl Shared {
         out.try_send(hello(self.me(), PROTOCOL_VERSION, &self.config.server_list))
             .expect("a new queue has room for the hello");
         let handshake = async {
-            let response = client.peer(ReceiverStream::new(out_rx)).await?;
+            let response = client
+                .peer(ReceiverStream::new(out_rx))
+                .await
+                .map_err(|status| explain(&status))?;
             let mut inbound = response.into_inner();
-            self.check_hello(&mut inbound, Some(to)).await?;
-            Ok::<_, Status>(inbound)
+            if let Err(status) = self.check_hello(&mut inbound, Some(to)).await {
+                tracing::warn!(me = %self.me(), peer = %to, code = ?status.code(), reason = status.message(), "peer stream refused");
+                return Err(connect_err(format!(
+                    "refused: {:?}: {}",
+                    status.code(),
+                    status.message()
+                )));
+            }
+            Ok(inbound)
         };
         let inbound = match tokio::time::timeout(config.hello_timeout, handshake).await {
             Err(_) => {
@@ -271,14 +310,7 @@ impl Shared {
                     what: "handshaking with",
                 })
             }
-            Ok(Err(status)) => {
-                tracing::warn!(me = %self.me(), peer = %to, code = ?status.code(), reason = status.message(), "peer stream refused");
-                return Err(connect_err(format!(
-                    "refused: {:?}: {}",
-                    status.code(),
-                    status.message()
-                )));
-            }
+            Ok(Err(e)) => return Err(e),
             Ok(Ok(inbound)) => inbound,
         };
         self.attach(to, inbound, out, Some(client)).await;
@@ -302,14 +334,32 @@ impl Quorum for QuorumService {
         request: Request<Streaming<PeerFrame>>,
     ) -> Result<Response<FrameStream>, Status> {
         let remote = request.remote_addr();
+        let certs = request.peer_certs();
         let mut inbound = request.into_inner();
-        let peer = match self.shared.check_hello(&mut inbound, None).await {
+        let shared = &self.shared;
+        let peer = match shared.check_hello(&mut inbound, None).await {
             Ok(peer) => peer,
             Err(status) => {
-                tracing::warn!(me = %self.shared.me(), ?remote, code = ?status.code(), reason = status.message(), "refused a peer stream");
+                tracing::warn!(me = %shared.me(), ?remote, code = ?status.code(), reason = status.message(), "refused a peer stream");
                 return Err(status);
             }
         };
+        if shared.config.tls.is_some() {
+            let addr = shared.config.peers.get(&peer).map_or("", String::as_str);
+            let host = paddock_tls::host_of(addr);
+            if let Err(reason) =
+                paddock_tls::check_peer_certificate(certs.as_deref().map(Vec::as_slice), peer, host)
+            {
+                let from = remote.map_or_else(|| "?".to_string(), |a| a.to_string());
+                if shared
+                    .warnings
+                    .should_warn(&format!("accept {peer}|{reason}"))
+                {
+                    tracing::warn!(me = %shared.me(), %peer, remote = %from, "refused a peer stream from {from} claiming to be server {peer}: {reason}");
+                }
+                return Err(Status::permission_denied(reason));
+            }
+        }
         let (out, out_rx) = mpsc::channel(self.shared.config.stream_capacity.max(1));
         out.try_send(hello(
             self.shared.me(),
@@ -364,23 +414,33 @@ impl GrpcPeerTransport {
             conns: Mutex::new(HashMap::new()),
             next_generation: AtomicU64::new(0),
             events,
+            warnings: WarnLimiter::default(),
         });
+        let tls = match &shared.config.tls {
+            Some(tls) => Some(
+                tls.server("quorum port")
+                    .map_err(|e| TransportError::Tls(format!("quorum port: {e}")))?,
+            ),
+            None => None,
+        };
         let service = QuorumServer::new(QuorumService {
             shared: Arc::clone(&shared),
         })
         .max_decoding_message_size(max_frame)
         .max_encoding_message_size(max_frame);
         let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+        let router = Server::builder().add_service(service);
+        let security = if tls.is_some() {
+            "TLS (sslQuorum)"
+        } else {
+            "plaintext"
+        };
         let server = tokio::spawn(async move {
-            if let Err(e) = Server::builder()
-                .add_service(service)
-                .serve_with_incoming(incoming)
-                .await
-            {
+            if let Err(e) = paddock_tls::serve_peer_port(router, incoming, tls).await {
                 tracing::error!(%me, error = %e, "quorum port server failed");
             }
         });
-        tracing::info!(%me, %local_addr, "serving the quorum port");
+        tracing::info!(%me, %local_addr, %security, "serving the quorum port");
         Ok(GrpcPeerTransport {
             shared,
             state: tokio::sync::Mutex::new(RecvState {

@@ -79,6 +79,9 @@ pub enum TransportError {
     /// The transport is shut down.
     #[error("the transport is closed")]
     Closed,
+    /// The TLS files (sslQuorum) cannot be used.
+    #[error("sslQuorum: {0}")]
+    Tls(String),
 }
 
 /// Carries [`PeerMessage`]s between this server and its leader or learners.
