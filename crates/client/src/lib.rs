@@ -97,6 +97,7 @@ mod auth;
 mod client;
 mod convert;
 mod error;
+mod handshake;
 mod options;
 pub mod recipes;
 mod session_task;
