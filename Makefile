@@ -62,7 +62,7 @@ clean: ## remove build output
 	$(CARGO) clean
 
 # Containers (no registry needed: the image is FROM scratch around static host-built binaries).
-.PHONY: image up down up5 down5 logs chaos
+.PHONY: image up down up5 down5 logs chaos certs up-tls down-tls tls-check
 image: ## build the paddock:local image (static release binaries + deploy/Dockerfile)
 	scripts/docker-image.sh
 
@@ -77,6 +77,21 @@ up5: ## start the 5-server ensemble + an observer (deploy/docker-compose.5.yml; 
 
 down5: ## stop the 5-server container ensemble (data volumes stay)
 	scripts/docker-cluster.sh down 5
+
+certs: ## a CA and TLS certificates for the compose ensembles in deploy/certs (lab use: keys readable by the containers)
+	cargo run -q -p paddock-certs -- --out deploy/certs --server paddock1 --server paddock2 \
+		--server paddock3 --client client --client operator
+	@# The containers run as uid 10001: lab keys must be readable by it.
+	chmod 0644 deploy/certs/*
+
+up-tls: ## the 3-server ensemble with TLS on every port (deploy/docker-compose.tls.yml; `make certs` first)
+	scripts/docker-cluster.sh up 3tls
+
+down-tls: ## stop the TLS container ensemble (data volumes stay)
+	scripts/docker-cluster.sh down 3tls
+
+tls-check: ## rebuild the image, start the TLS ensemble, check TLS clients/peers and the health check, stop it
+	scripts/tls-compose-check.sh
 
 logs: ## follow the logs of the 3-server container ensemble
 	scripts/docker-cluster.sh logs 3

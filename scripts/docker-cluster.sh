@@ -2,7 +2,8 @@
 # The containerised ensembles of docker-compose.yml (3 servers) and deploy/docker-compose.5.yml
 # (5 servers + an observer), on the image `make image` builds.
 #
-#   scripts/docker-cluster.sh up     [3|5]   start (docker compose up -d), wait for one leader
+#   scripts/docker-cluster.sh up     [3|5|3tls]   start (docker compose up -d), wait for one leader
+#                                             (3tls: TLS on every port; `make certs` first)
 #   scripts/docker-cluster.sh status [3|5]   each server's role
 #   scripts/docker-cluster.sh logs   [3|5]   follow the servers' logs
 #   scripts/docker-cluster.sh down   [3|5]   stop and remove the containers (volumes stay)
@@ -19,7 +20,7 @@ readonly UP_WAIT_S=${UP_WAIT_S:-90}
 readonly IMAGE=${PADDOCK_IMAGE:-paddock:local}
 
 usage() {
-  echo "usage: $0 {up|status|logs|down|wipe} [3|5]" >&2
+  echo "usage: $0 {up|status|logs|down|wipe} [3|5|3tls]" >&2
   exit 2
 }
 
@@ -31,6 +32,10 @@ case "$1" in
   up)
     docker image inspect "$IMAGE" >/dev/null 2>&1 ||
       { echo "docker-cluster: no image $IMAGE; run \`make image\` first" >&2; exit 1; }
+    if [[ ${2:-3} == 3tls && ! -f deploy/certs/ca.pem ]]; then
+      echo "docker-cluster: no certificates in deploy/certs; run \`make certs\` first" >&2
+      exit 1
+    fi
     start=$(date +%s%N)
     dc up -d
     echo "docker-cluster: waiting up to ${UP_WAIT_S}s for a leader"

@@ -15,19 +15,25 @@ fi
 # Longest wait for one `docker exec ... paddock-cli` call.
 readonly CALL_LIMIT_S=${CALL_LIMIT_S:-8}
 
-# Sets PROJECT, COMPOSE_FILE_PATH and SERVICES for an ensemble of $1 (3 or 5) servers, under
+# Sets PROJECT, COMPOSE_FILES and SERVICES for an ensemble of $1 (3, 5, or 3tls: the 3 servers
+# with TLS on every port, deploy/docker-compose.tls.yml over docker-compose.yml) servers, under
 # project name $2 (default paddock / paddock5). The 5-server file also has the observer paddock6.
 select_ensemble() {
   local size=$1
   case "$size" in
     3)
       PROJECT=${2:-paddock}
-      COMPOSE_FILE_PATH=docker-compose.yml
+      COMPOSE_FILES=(docker-compose.yml)
+      SERVICES=(paddock1 paddock2 paddock3)
+      ;;
+    3tls)
+      PROJECT=${2:-paddock}
+      COMPOSE_FILES=(docker-compose.yml deploy/docker-compose.tls.yml)
       SERVICES=(paddock1 paddock2 paddock3)
       ;;
     5)
       PROJECT=${2:-paddock5}
-      COMPOSE_FILE_PATH=deploy/docker-compose.5.yml
+      COMPOSE_FILES=(deploy/docker-compose.5.yml)
       SERVICES=(paddock1 paddock2 paddock3 paddock4 paddock5 paddock6)
       ;;
     *)
@@ -39,7 +45,9 @@ select_ensemble() {
 
 dc() {
   # shellcheck disable=SC2086 # COMPOSE may be two words
-  $COMPOSE -p "$PROJECT" -f "$COMPOSE_FILE_PATH" "$@"
+  local files=() f
+  for f in "${COMPOSE_FILES[@]}"; do files+=(-f "$f"); done
+  $COMPOSE -p "$PROJECT" "${files[@]}" "$@"
 }
 
 # True when a Docker daemon answers and the compose tool runs.
