@@ -117,6 +117,38 @@ def test_sequential_and_ephemeral(target, root):
         assert sorted(b.get_children(root)) == ["0000000002", "s-0000000000", "x"]
 
 
+def test_get_ephemerals_and_all_children_number(target, root):
+    """ZooKeeper 3.9's getEphemerals (own nodes only, string prefix, sorted; no ACL needed) and
+    getAllChildrenNumber (every level below; READ on the node; NONODE)."""
+    with connect(target) as a, connect(target) as b:
+        a.create(f"{root}/d")
+        a.create(f"{root}/d/z", ephemeral=True)
+        a.create(f"{root}/d/a", ephemeral=True)
+        a.create(f"{root}/dx", ephemeral=True, acl=[pc.ACL(pc.Permissions.WRITE, pc.Id("world", "anyone"))])
+        b.create(f"{root}/d/b", ephemeral=True)
+        assert a.get_ephemerals(root) == [f"{root}/d/a", f"{root}/d/z", f"{root}/dx"]
+        assert a.get_ephemerals(f"{root}/d") == [f"{root}/d/a", f"{root}/d/z", f"{root}/dx"]  # "/d" matches "/dx"
+        assert a.get_ephemerals(f"{root}/d/a") == [f"{root}/d/a"]
+        assert set(a.get_ephemerals()) >= {f"{root}/d/a", f"{root}/d/z", f"{root}/dx"}
+        assert b.get_ephemerals(root) == [f"{root}/d/b"]
+        assert a.get_ephemerals(f"{root}/none") == []
+        raises(pc.BadArgumentsError, a.get_ephemerals, f"{root}/d/")
+        raises(pc.BadArgumentsError, a.get_ephemerals, "relative")
+
+        assert a.get_all_children_number(root) == 5  # d, d/z, d/a, d/b, dx
+        assert a.get_all_children_number(f"{root}/d") == 3
+        assert a.get_all_children_number(f"{root}/d/a") == 0
+        assert a.get_all_children_number("/") >= 5 + 3  # the root counts /zookeeper and its children
+        raises(pc.NoNodeError, a.get_all_children_number, f"{root}/missing")
+        raises(pc.BadArgumentsError, a.get_all_children_number, f"{root}/")
+        raises(pc.NoAuthError, a.get_all_children_number, f"{root}/dx")  # WRITE only: no READ
+        b.close()
+        assert a.get_all_children_number(root) == 4
+    with connect(target) as s:
+        assert s.get_all_children_number(root) == 1  # a's ephemerals went with its session
+        assert s.get_ephemerals(root) == []
+
+
 def test_watches_are_one_shot_and_precede_responses(target, root):
     with connect(target) as a, connect(target) as b:
         p = f"{root}/w"

@@ -449,6 +449,25 @@ class Session:
         """Every id the session is authenticated as: the stream's (ip:...) and those added."""
         return self._wait(self.who_am_i_async())
 
+    def get_ephemerals_async(self, prefix="/") -> Future:
+        return self._send("get_ephemerals", pb.GetEphemeralsRequest(prefix_path=prefix),
+                          lambda r: list(r.get_ephemerals.paths))
+
+    def get_ephemerals(self, prefix: str = "/") -> list[str]:
+        """This session's own ephemeral nodes whose path starts with `prefix` (a plain string
+        prefix: "/a" also matches "/ab"), as full paths, sorted (ZooKeeper 3.9's getEphemerals).
+        Needs no permission; an invalid path raises BadArgumentsError."""
+        return self._wait(self.get_ephemerals_async(prefix))
+
+    def get_all_children_number_async(self, path) -> Future:
+        return self._send("get_all_children_number", pb.GetAllChildrenNumberRequest(path=path),
+                          lambda r: r.get_all_children_number.number)
+
+    def get_all_children_number(self, path: str) -> int:
+        """How many nodes lie below `path` at any depth, `path` not counted (ZooKeeper 3.9's
+        getAllChildrenNumber). Needs READ on `path`; NoNodeError if it does not exist."""
+        return self._wait(self.get_all_children_number_async(path))
+
     @property
     def auth_data(self) -> list[tuple[str, str | bytes]]:
         """The credentials the server accepted so far, in order (re-sent on a resume)."""

@@ -172,6 +172,20 @@ pub async fn exec(
         }
         Command::AddAuth { scheme, auth } => acl::add_auth(client, &scheme, auth).await?,
         Command::WhoAmI => acl::who_am_i(client, out).await?,
+        Command::GetEphemerals { path } => {
+            // zkCli without a path asks for every ephemeral of the session.
+            let prefix = path.as_deref().unwrap_or("/");
+            let paths = client.get_ephemerals(prefix).await.map_err(e(prefix))?;
+            out.push_str(&format::java_list(&paths));
+            out.push('\n');
+        }
+        Command::GetAllChildrenNumber { path } => {
+            let n = client
+                .get_all_children_number(&path)
+                .await
+                .map_err(e(&path))?;
+            out.push_str(&format!("{n}\n"));
+        }
         Command::Help => out.push_str(&help_text()),
         Command::Quit => return Ok(Outcome::Quit),
     }

@@ -67,6 +67,12 @@ pub fn children(mut names: Vec<String>) -> String {
     format!("[{}]", names.join(", "))
 }
 
+/// A list as Java's `List.toString` prints it, in the given order: `[/a, /b]`, `[]` (zkCli's
+/// `getEphemerals` output).
+pub fn java_list(items: &[String]) -> String {
+    format!("[{}]", items.join(", "))
+}
+
 /// `getAcl` output: per entry the jute `Id` record as Java's `toString` writes it (CSV:
 /// `'scheme,'id` and a newline), then `: perms` (`cdrwa` letters, in that order).
 ///

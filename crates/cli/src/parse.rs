@@ -71,6 +71,15 @@ pub enum Command {
         auth: Option<String>,
     },
     WhoAmI,
+    /// `getEphemerals [path]`: the session's ephemerals under a path prefix (all without one,
+    /// as zkCli).
+    GetEphemerals {
+        path: Option<String>,
+    },
+    /// `getAllChildrenNumber path`: how many nodes lie below `path`.
+    GetAllChildrenNumber {
+        path: String,
+    },
     /// Waits for the next event on `path` (data/exists watch), prints it and returns.
     Watch {
         path: String,
@@ -91,6 +100,8 @@ pub const USAGES: &[(&str, &str)] = &[
     ("deleteall", "deleteall path"),
     ("get", "get [-s] [-w] path"),
     ("getAcl", "getAcl [-s] path"),
+    ("getAllChildrenNumber", "getAllChildrenNumber path"),
+    ("getEphemerals", "getEphemerals path"),
     ("help", "help"),
     ("ls", "ls [-s] [-w] [-R] path"),
     ("quit", "quit"),
@@ -291,6 +302,8 @@ pub fn parse_words(words: &[String]) -> Result<Command, ParseError> {
         "deleteall" | "sync" => ("", "", 1, 1),
         "watch" => ("", "t", 1, 1),
         "getAcl" => ("s", "", 1, 1),
+        "getAllChildrenNumber" => ("", "", 1, 1),
+        "getEphemerals" => ("", "", 0, 1),
         "setAcl" => ("sR", "v", 2, 2),
         "addauth" => ("", "", 1, 2),
         "help" | "quit" | "close" | "exit" | "whoami" => ("", "", 0, 0),
@@ -307,7 +320,7 @@ pub fn parse_words(words: &[String]) -> Result<Command, ParseError> {
     }
     let path = o.positional.first().cloned().unwrap_or_default();
     // `addauth`'s first word is a scheme; every other command's is a path.
-    if min > 0 && cmd != "addauth" {
+    if !o.positional.is_empty() && cmd != "addauth" {
         let sequential = cmd == "create" && o.has('s');
         validate_path(&path, sequential).map_err(ParseError::message)?;
     }
@@ -365,6 +378,10 @@ pub fn parse_words(words: &[String]) -> Result<Command, ParseError> {
             auth: o.positional.get(1).cloned(),
         },
         "whoami" => Command::WhoAmI,
+        "getEphemerals" => Command::GetEphemerals {
+            path: o.positional.first().cloned(),
+        },
+        "getAllChildrenNumber" => Command::GetAllChildrenNumber { path },
         "watch" => {
             let timeout = match o.value('t') {
                 None => None,

@@ -522,6 +522,31 @@ impl Client {
         }
     }
 
+    /// Paths of this session's own ephemeral nodes that start with `prefix`, sorted (ZooKeeper
+    /// 3.9's `getEphemerals`). `prefix` must be a valid path and is matched as a plain string:
+    /// `/a` matches `/a/x` and `/ab`; `/` lists them all. Needs no permission.
+    pub async fn get_ephemerals(&self, prefix: &str) -> Result<Vec<String>> {
+        let op = Op::GetEphemerals(pb::GetEphemeralsRequest {
+            prefix_path: prefix.to_string(),
+        });
+        match self.call(op, None).await? {
+            (R::GetEphemerals(g), _) => Ok(g.paths),
+            (other, _) => Err(mismatch("getEphemerals", other)),
+        }
+    }
+
+    /// The number of nodes below `path` (children, grandchildren, ...; not `path` itself), as
+    /// ZooKeeper 3.9's `getAllChildrenNumber`. Needs READ on `path`; `NoNode` if it is missing.
+    pub async fn get_all_children_number(&self, path: &str) -> Result<i32> {
+        let op = Op::GetAllChildrenNumber(pb::GetAllChildrenNumberRequest {
+            path: path.to_string(),
+        });
+        match self.call(op, None).await? {
+            (R::GetAllChildrenNumber(g), _) => Ok(g.number),
+            (other, _) => Err(mismatch("getAllChildrenNumber", other)),
+        }
+    }
+
     /// Waits until the connected server has applied every write committed before the sync.
     pub async fn sync(&self, path: &str) -> Result<()> {
         let op = Op::Sync(pb::SyncRequest {

@@ -67,6 +67,30 @@ impl State {
             .map(key::name_of)
     }
 
+    /// Number of `path`'s descendants, `path` not counted (two range scans; see `key`): the keys
+    /// starting with `path\0` are its children, those starting with `path/` every deeper node
+    /// (`/a/b/c` is `/a/b\0c`). Every key but the root's descends from `/`.
+    pub(crate) fn descendant_count(&self, path: &str) -> usize {
+        if path == "/" {
+            return self.nodes.len().saturating_sub(1);
+        }
+        let mut prefix = String::with_capacity(path.len() + 1);
+        prefix.push_str(path);
+        prefix.push('\0');
+        let children = self.count_with_prefix(&prefix);
+        prefix.pop();
+        prefix.push('/');
+        children + self.count_with_prefix(&prefix)
+    }
+
+    fn count_with_prefix(&self, prefix: &str) -> usize {
+        let range = (Bound::Included(prefix), Bound::Unbounded);
+        self.nodes
+            .range::<_, str>(range)
+            .take_while(|(k, _)| k.as_str().starts_with(prefix))
+            .count()
+    }
+
     /// Adds a node that is not in the tree (callers check), registering it with its owner session
     /// if ephemeral. The record's ACL reference must already count this node (`AclTable::intern`).
     pub(crate) fn insert(&mut self, key: NodeKey, record: NodeRecord) {

@@ -145,6 +145,15 @@ impl DataTree {
         Ok((children, record.full_stat()))
     }
 
+    /// The number of `path`'s descendants (children, grandchildren, ...; `path` itself not
+    /// counted), ZooKeeper's `getAllChildrenNumber`: for `/`, every node but the root (the
+    /// `/zookeeper` nodes included). `NoNode` if `path` is missing. Counts without copying keys,
+    /// in time linear in the answer.
+    pub fn all_children_number(&self, path: &str) -> Result<usize, ZkError> {
+        self.state.node(path).ok_or_else(|| no_node(path))?;
+        Ok(self.state.descendant_count(path))
+    }
+
     /// ZooKeeper's read-side `checkACL`: `NoNode` if `path` is missing, `NoAuth` unless the
     /// caller (`session`'s `AddAuth` ids plus `conn_ids`, its connection's) is granted one of the
     /// bits of `perm` on it. Call before a read that should be checked; nothing is registered.
@@ -322,6 +331,26 @@ impl DataTree {
             .get(&id)
             .map(|e| e.ephemerals.iter().map(|k| k.path()).collect())
             .unwrap_or_default()
+    }
+
+    /// Paths of the ephemeral nodes a session owns that start with `prefix` (a plain string
+    /// prefix, as ZooKeeper's `getEphemerals`: `/a` matches `/a/x` and `/ab`; `/` matches all),
+    /// sorted by path. Empty for an unknown session.
+    pub fn ephemerals_with_prefix(&self, id: SessionId, prefix: &str) -> Vec<String> {
+        let mut paths: Vec<String> = self
+            .state
+            .sessions
+            .get(&id)
+            .map(|e| {
+                e.ephemerals
+                    .iter()
+                    .map(|k| k.path())
+                    .filter(|p| p.starts_with(prefix))
+                    .collect()
+            })
+            .unwrap_or_default();
+        paths.sort_unstable();
+        paths
     }
 
     /// An O(1) frozen copy of nodes, sessions and last zxid (no watches), to write out while this

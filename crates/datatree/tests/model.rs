@@ -333,6 +333,24 @@ fn assert_same_state(tree: &DataTree, model: &Model) {
             .map(|(p, _)| p.clone())
             .collect();
         assert_eq!(mine, expected, "ephemerals of session {s}");
+        for prefix in ["/", "/a", "/a/b", "/b"] {
+            let want: Vec<String> = expected
+                .iter()
+                .filter(|p| p.starts_with(prefix))
+                .cloned()
+                .collect();
+            assert_eq!(tree.ephemerals_with_prefix(SessionId(s), prefix), want);
+        }
+    }
+    // getAllChildrenNumber: every node strictly below, by path.
+    for p in model.nodes.keys() {
+        let below = if p == "/" {
+            model.nodes.len() - 1
+        } else {
+            let under = format!("{p}/");
+            model.nodes.keys().filter(|q| q.starts_with(&under)).count()
+        };
+        assert_eq!(tree.all_children_number(p), Ok(below), "descendants of {p}");
     }
 }
 

@@ -660,3 +660,96 @@ async fn health_check_reports_serving() {
         );
     }
 }
+
+fn ephemerals(r: pb::Response) -> Vec<String> {
+    get_ephemerals_result(r).paths
+}
+
+/// ZooKeeper 3.9's getEphemerals: a session's own ephemerals, a plain string prefix, sorted; no
+/// permission needed (an ephemeral its owner cannot even read is listed); bad prefix BADARGUMENTS.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn get_ephemerals_is_per_session_prefix_filtered_and_needs_no_acl() {
+    let node = TestNode::start().await;
+    let mut a = node.session().await;
+    let mut b = node.session().await;
+    ok(&a.call(op::create("/e", b"", Persistent)).await);
+    for p in ["/e/2", "/e/1", "/ex"] {
+        ok(&a.call(op::create(p, b"", Ephemeral)).await);
+    }
+    let locked = vec![op::acl(31, "digest", "bob:tpUq/4Pn5A64fVZyQ0gOJ8ZWqkY=")];
+    ok(&a.call(op::create_acl("/e/0", b"", Ephemeral, locked)).await);
+    expect_err(&a.call(op::get_data("/e/0", false)).await, code::NO_AUTH);
+    let seq = created(b.call(op::create("/e/b-", b"", EphemeralSequential)).await).path;
+
+    assert_eq!(
+        ephemerals(a.call(op::get_ephemerals("/")).await),
+        vec!["/e/0", "/e/1", "/e/2", "/ex"]
+    );
+    assert_eq!(
+        ephemerals(a.call(op::get_ephemerals("/e")).await),
+        vec!["/e/0", "/e/1", "/e/2", "/ex"]
+    );
+    assert_eq!(
+        ephemerals(a.call(op::get_ephemerals("/e/1")).await),
+        vec!["/e/1"]
+    );
+    assert_eq!(
+        ephemerals(b.call(op::get_ephemerals("/")).await),
+        vec![seq.clone()]
+    );
+    assert!(ephemerals(b.call(op::get_ephemerals("/ex")).await).is_empty());
+    for bad in ["", "e", "/e/", "/e//1"] {
+        expect_err(&a.call(op::get_ephemerals(bad)).await, code::BAD_ARGUMENTS);
+    }
+    // Closing a does not touch b's list.
+    ok(&a.call(op::close()).await);
+    assert_eq!(ephemerals(b.call(op::get_ephemerals("/e")).await).len(), 1);
+    assert_eq!(
+        b.children("/e").await.0,
+        vec![seq.trim_start_matches("/e/")]
+    );
+}
+
+/// ZooKeeper 3.9's getAllChildrenNumber: every node below, at any depth; READ on the node (as
+/// FinalRequestProcessor checks); NONODE for a missing node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn get_all_children_number_counts_every_level_and_checks_read() {
+    let node = TestNode::start().await;
+    let mut s = node.session().await;
+    let number = |r: pb::Response| get_all_children_number_result(r).number;
+    for p in ["/n", "/n/a", "/n/a/b", "/n/a/b/c", "/n/d", "/n-sibling"] {
+        ok(&s.call(op::create(p, b"", Persistent)).await);
+    }
+    assert_eq!(number(s.call(op::get_all_children_number("/n")).await), 4);
+    assert_eq!(number(s.call(op::get_all_children_number("/n/a")).await), 2);
+    assert_eq!(number(s.call(op::get_all_children_number("/n/d")).await), 0);
+    // The root: every node but itself, /zookeeper and its two children included.
+    assert_eq!(
+        number(s.call(op::get_all_children_number("/")).await),
+        6 + 3
+    );
+    ok(&s.call(op::delete("/n/a/b/c", -1)).await);
+    assert_eq!(number(s.call(op::get_all_children_number("/n")).await), 3);
+    expect_err(
+        &s.call(op::get_all_children_number("/missing")).await,
+        code::NO_NODE,
+    );
+    expect_err(
+        &s.call(op::get_all_children_number("n")).await,
+        code::BAD_ARGUMENTS,
+    );
+    let no_read = vec![op::acl(31 & !1, "world", "anyone")];
+    ok(&s
+        .call(op::create_acl("/dark", b"", Persistent, no_read))
+        .await);
+    ok(&s.call(op::create("/dark/x", b"", Persistent)).await);
+    expect_err(
+        &s.call(op::get_all_children_number("/dark")).await,
+        code::NO_AUTH,
+    );
+    // Only the node's own ACL matters, not those of the nodes counted.
+    assert_eq!(
+        number(s.call(op::get_all_children_number("/")).await),
+        7 + 3
+    );
+}

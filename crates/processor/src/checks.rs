@@ -72,7 +72,9 @@ pub(crate) fn check(req: &Request, max_data: usize) -> Result<(), Refusal> {
         | Request::GetChildren { path, .. }
         | Request::Sync { path }
         | Request::GetAcl { path }
-        | Request::SetAcl { path, .. } => validate_path(path, false),
+        | Request::SetAcl { path, .. }
+        | Request::GetAllChildrenNumber { path }
+        | Request::GetEphemerals { prefix: path } => validate_path(path, false),
         Request::Multi(ops) => return check_multi(ops, max_data),
         Request::Ping | Request::CloseSession | Request::WhoAmI | Request::AddAuth { .. } => Ok(()),
     };
@@ -172,6 +174,17 @@ mod tests {
             MAX,
         );
         assert_eq!(code(r), ErrorCode::BadArguments);
+        // getEphemerals' prefix must be a valid path too (ZooKeeper's client checks it).
+        for req in [
+            Request::GetEphemerals {
+                prefix: "/a/".into(),
+            },
+            Request::GetEphemerals { prefix: "".into() },
+            Request::GetAllChildrenNumber { path: "a".into() },
+        ] {
+            assert_eq!(code(check(&req, MAX)), ErrorCode::BadArguments, "{req:?}");
+        }
+        assert!(check(&Request::GetEphemerals { prefix: "/".into() }, MAX).is_ok());
     }
 
     #[test]

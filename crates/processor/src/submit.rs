@@ -61,6 +61,8 @@ impl Processor {
             | Request::GetData { .. }
             | Request::GetChildren { .. }
             | Request::GetAcl { .. }
+            | Request::GetEphemerals { .. }
+            | Request::GetAllChildrenNumber { .. }
             | Request::WhoAmI
             | Request::Ping => {
                 if !g.queue.is_idle() {

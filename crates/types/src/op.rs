@@ -157,6 +157,17 @@ pub enum Request {
     Ping,
     /// Ends the session: its ephemerals are deleted in the same transaction.
     CloseSession,
+    /// The calling session's own ephemeral nodes whose path starts with `prefix` (a plain string
+    /// prefix, as ZooKeeper 3.9's `getEphemerals`: `/a` also matches `/ab`; `/` matches all).
+    /// Needs no permission.
+    GetEphemerals {
+        prefix: String,
+    },
+    /// The number of `path`'s descendants (children, grandchildren, ...; not `path` itself), as
+    /// ZooKeeper's `getAllChildrenNumber`. Needs READ on `path`.
+    GetAllChildrenNumber {
+        path: String,
+    },
 }
 
 impl Request {
@@ -191,6 +202,8 @@ impl Request {
             Request::WhoAmI => "whoAmI",
             Request::Ping => "ping",
             Request::CloseSession => "closeSession",
+            Request::GetEphemerals { .. } => "getEphemerals",
+            Request::GetAllChildrenNumber { .. } => "getAllChildrenNumber",
         }
     }
 }
@@ -260,6 +273,14 @@ pub enum Response {
     CreateSession {
         session: SessionId,
         timeout_ms: i32,
+    },
+    /// Full paths of the session's matching ephemeral nodes, sorted.
+    GetEphemerals {
+        paths: Vec<String>,
+    },
+    /// The number of descendants.
+    GetAllChildrenNumber {
+        number: i32,
     },
 }
 

@@ -198,6 +198,8 @@ fn fuzz_never_panics() {
         "setAcl",
         "addauth",
         "whoami",
+        "getEphemerals",
+        "getAllChildrenNumber",
         "digest",
         "world:anyone:cdrwa",
         "digest:bob:h=:r,ip:10.0.0.0/8:ca",
@@ -442,9 +444,45 @@ fn help_lists_commands_in_zkclis_order() {
     }
     let help = help_text();
     assert!(help.starts_with("ZooKeeper -server host:port cmd args\n\taddauth scheme auth\n"));
-    assert!(help.contains("\tget [-s] [-w] path\n\tgetAcl [-s] path\n\thelp\n"));
+    assert!(help.contains(
+        "\tget [-s] [-w] path\n\tgetAcl [-s] path\n\tgetAllChildrenNumber path\n\
+         \tgetEphemerals path\n\thelp\n"
+    ));
     assert!(help
         .contains("\tset [-s] [-v version] path data\n\tsetAcl [-s] [-v version] [-R] path acl\n"));
     assert!(help.ends_with("\twatch [-t seconds] path\n\twhoami\n"));
     assert_eq!(usage_of("create"), "create [-s] [-e] path [data] [acl]");
+}
+
+/// zkCli 3.9's `getEphemerals [path]` (no path: all of the session's) and
+/// `getAllChildrenNumber path`; paths are checked as zkCli's `PathUtils` does.
+#[test]
+fn get_ephemerals_and_get_all_children_number() {
+    let err = |line: &str| p(line).unwrap_err().to_string();
+    assert_eq!(
+        p("getEphemerals").unwrap().unwrap(),
+        Command::GetEphemerals { path: None }
+    );
+    assert_eq!(
+        p("getEphemerals /app").unwrap().unwrap(),
+        Command::GetEphemerals {
+            path: Some("/app".into())
+        }
+    );
+    assert_eq!(
+        p("getAllChildrenNumber /").unwrap().unwrap(),
+        Command::GetAllChildrenNumber { path: "/".into() }
+    );
+    assert_eq!(err("getAllChildrenNumber"), "getAllChildrenNumber path");
+    assert_eq!(
+        err("getAllChildrenNumber /a /b"),
+        "getAllChildrenNumber path"
+    );
+    assert_eq!(err("getEphemerals /a /b"), "getEphemerals path");
+    assert_eq!(err("getEphemerals a"), "Path must start with / character");
+    assert_eq!(
+        err("getAllChildrenNumber /a/"),
+        "Path must not end with / character"
+    );
+    assert!(err("getEphemerals -x /a").starts_with("Unrecognized option: -x"));
 }

@@ -188,6 +188,10 @@ impl FromProto<pb::request::Op> for Request {
                 auth: a.auth,
             },
             Op::WhoAmI(_) => Request::WhoAmI,
+            Op::GetEphemerals(g) => Request::GetEphemerals {
+                prefix: g.prefix_path,
+            },
+            Op::GetAllChildrenNumber(g) => Request::GetAllChildrenNumber { path: g.path },
             Op::Ping(_) => Request::Ping,
             Op::CloseSession(_) => Request::CloseSession,
         })
@@ -319,6 +323,8 @@ impl FromProto<pb::response::Result> for Response {
             },
             R::Ping(_) => Response::Ping,
             R::CloseSession(_) => Response::CloseSession,
+            R::GetEphemerals(g) => Response::GetEphemerals { paths: g.paths },
+            R::GetAllChildrenNumber(g) => Response::GetAllChildrenNumber { number: g.number },
         })
     }
 }

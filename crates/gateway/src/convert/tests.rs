@@ -139,6 +139,11 @@ fn every_request() -> Vec<Request> {
         Request::WhoAmI,
         Request::Ping,
         Request::CloseSession,
+        Request::GetEphemerals { prefix: "/".into() },
+        Request::GetEphemerals {
+            prefix: "/app/lock".into(),
+        },
+        Request::GetAllChildrenNumber { path: "/a".into() },
     ]);
     v
 }
@@ -192,6 +197,12 @@ fn every_response() -> Vec<Response> {
         Response::WhoAmI { ids: vec![] },
         Response::Ping,
         Response::CloseSession,
+        Response::GetEphemerals {
+            paths: vec!["/a".into(), "/b/c".into()],
+        },
+        Response::GetEphemerals { paths: vec![] },
+        Response::GetAllChildrenNumber { number: 0 },
+        Response::GetAllChildrenNumber { number: 42 },
     ]
 }
 

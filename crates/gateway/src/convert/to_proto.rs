@@ -135,6 +135,10 @@ fn response_result(r: Response) -> Result<pb::response::Result, ZkError> {
         }),
         Response::Ping => R::Ping(pb::PingResponse {}),
         Response::CloseSession => R::CloseSession(pb::CloseSessionResponse {}),
+        Response::GetEphemerals { paths } => R::GetEphemerals(pb::GetEphemeralsResponse { paths }),
+        Response::GetAllChildrenNumber { number } => {
+            R::GetAllChildrenNumber(pb::GetAllChildrenNumberResponse { number })
+        }
         Response::CreateSession { .. } => {
             return Err(ZkError::new(
                 ErrorCode::SystemError,
@@ -209,6 +213,12 @@ impl IntoProto<pb::request::Op> for Request {
             Request::WhoAmI => Op::WhoAmI(pb::WhoAmIRequest {}),
             Request::Ping => Op::Ping(pb::PingRequest {}),
             Request::CloseSession => Op::CloseSession(pb::CloseSessionRequest {}),
+            Request::GetEphemerals { prefix } => Op::GetEphemerals(pb::GetEphemeralsRequest {
+                prefix_path: prefix,
+            }),
+            Request::GetAllChildrenNumber { path } => {
+                Op::GetAllChildrenNumber(pb::GetAllChildrenNumberRequest { path })
+            }
         }
     }
 }

@@ -575,6 +575,16 @@ pub mod op {
         Op::WhoAmI(pb::WhoAmIRequest {})
     }
 
+    pub fn get_ephemerals(prefix: &str) -> Op {
+        Op::GetEphemerals(pb::GetEphemeralsRequest {
+            prefix_path: prefix.into(),
+        })
+    }
+
+    pub fn get_all_children_number(path: &str) -> Op {
+        Op::GetAllChildrenNumber(pb::GetAllChildrenNumberRequest { path: path.into() })
+    }
+
     pub fn create(path: &str, data: &[u8], mode: pb::CreateMode) -> Op {
         Op::Create(create_request(path, data, mode))
     }
@@ -714,6 +724,16 @@ result_accessor!(get_children_result, GetChildren, pb::GetChildrenResponse);
 result_accessor!(sync_result, Sync, pb::SyncResponse);
 result_accessor!(get_acl_result, GetAcl, pb::GetAclResponse);
 result_accessor!(who_am_i_result, WhoAmI, pb::WhoAmIResponse);
+result_accessor!(
+    get_ephemerals_result,
+    GetEphemerals,
+    pb::GetEphemeralsResponse
+);
+result_accessor!(
+    get_all_children_number_result,
+    GetAllChildrenNumber,
+    pb::GetAllChildrenNumberResponse
+);
 
 /// The per-op results of a multi, successful or not.
 #[track_caller]
