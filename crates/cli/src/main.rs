@@ -11,8 +11,8 @@
 //! server wants a client certificate, `-tls-cert FILE` (and `-tls-key FILE`), also from
 //! `PADDOCK_CLI_TLS_*` variables or zkCli's `-Dzookeeper.ssl.*` properties: see [`tls`].
 //!
-//! One-shot mode exits 0 on success, 1 when the command failed (zkCli's error text on stderr), 2
-//! for a malformed command line (usage on stderr). The interactive shell has line editing and
+//! One-shot mode exits 0 on success, 1 when the command failed (zkCli's error text on stderr) or
+//! its path is not a valid znode path (as zkCli), 2 for a malformed command line (usage on stderr). The interactive shell has line editing and
 //! history (rustyline) on a terminal; with stdin not a terminal it reads commands line by line
 //! without a prompt (for scripts and tests).
 
@@ -166,7 +166,7 @@ fn main() -> ExitCode {
             Ok(cmd) => Some(cmd),
             Err(e) => {
                 eprintln!("{e}");
-                return ExitCode::from(2);
+                return ExitCode::from(e.exit_code());
             }
         }
     };

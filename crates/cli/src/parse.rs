@@ -139,6 +139,8 @@ pub fn help_text() -> String {
 pub struct ParseError {
     pub message: Option<String>,
     pub usage: Option<String>,
+    /// The path is not a valid znode path (zkCli exits 1 for it, 2 for a usage error).
+    pub bad_path: bool,
 }
 
 impl ParseError {
@@ -146,18 +148,38 @@ impl ParseError {
         ParseError {
             message: None,
             usage: Some(usage_of(cmd).to_string()),
+            bad_path: false,
         }
     }
     fn with(cmd: &str, message: impl Into<String>) -> ParseError {
         ParseError {
             message: Some(message.into()),
             usage: Some(usage_of(cmd).to_string()),
+            bad_path: false,
         }
     }
     fn message(message: impl Into<String>) -> ParseError {
         ParseError {
             message: Some(message.into()),
             usage: None,
+            bad_path: false,
+        }
+    }
+
+    fn path(message: impl Into<String>) -> ParseError {
+        ParseError {
+            bad_path: true,
+            ..ParseError::message(message)
+        }
+    }
+
+    /// The exit status of a one-shot command refused by the parser: 1 for a bad path (as
+    /// zkCli), 2 for a usage error or a malformed argument.
+    pub fn exit_code(&self) -> u8 {
+        if self.bad_path {
+            1
+        } else {
+            2
         }
     }
 }
@@ -311,6 +333,7 @@ pub fn parse_words(words: &[String]) -> Result<Command, ParseError> {
             return Err(ParseError {
                 message: Some(format!("Unknown command: {cmd}")),
                 usage: Some(help_text().trim_end().to_string()),
+                bad_path: false,
             })
         }
     };
@@ -322,7 +345,7 @@ pub fn parse_words(words: &[String]) -> Result<Command, ParseError> {
     // `addauth`'s first word is a scheme; every other command's is a path.
     if !o.positional.is_empty() && cmd != "addauth" {
         let sequential = cmd == "create" && o.has('s');
-        validate_path(&path, sequential).map_err(ParseError::message)?;
+        validate_path(&path, sequential).map_err(ParseError::path)?;
     }
     Ok(match cmd {
         "ls" => Command::Ls {

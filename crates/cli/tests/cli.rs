@@ -87,7 +87,7 @@ fn one_shot_scripted_session() {
     let (code, _, err) = s.run("get a");
     assert_eq!(
         (code, err.as_str()),
-        (2, "Path must start with / character\n")
+        (1, "Path must start with / character\n")
     );
     let (code, _, err) = s.run("bogus");
     assert_eq!(code, 2);
