@@ -80,10 +80,20 @@ impl<B: Backend> Gateway<B> {
         let unary = UnaryLayer::new(opts.unary_timeout(), opts.max_unary_calls_in_flight);
         let health = unary.layer(self.health.service());
         let admin = self.admin.map(|a| unary.layer(AdminServer::new(a)));
+        // Reflection lists what a client can call on this port: not the peer services
+        // (`Quorum`, `Election`) that share the descriptor set but live on the peer ports.
+        let served_admin = admin.is_some();
         let reflection = || {
-            tonic_reflection::server::Builder::configure()
+            let builder = tonic_reflection::server::Builder::configure()
                 .register_encoded_file_descriptor_set(paddock_proto::FILE_DESCRIPTOR_SET)
                 .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+                .with_service_name("paddock.v1.Paddock")
+                .with_service_name("grpc.health.v1.Health");
+            if served_admin {
+                builder.with_service_name("paddock.v1.Admin")
+            } else {
+                builder
+            }
         };
         let reflection_v1 = reflection()
             .build_v1()

@@ -118,6 +118,10 @@ async fn reflection_lists_the_paddock_service_v1_and_v1alpha() {
         names.contains(&"grpc.health.v1.Health".to_string()),
         "{names:?}"
     );
+    // Only what a client can call here: the peer services live on the peer ports.
+    for peer_service in ["paddock.v1.Quorum", "paddock.v1.Election"] {
+        assert!(!names.iter().any(|n| n == peer_service), "{names:?}");
+    }
 
     let mut v1a = V1a::new(server.channel().await);
     let req = V1aRequest {
