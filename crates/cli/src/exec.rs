@@ -9,6 +9,7 @@ use paddock_client::{Client, CreateMode, Error, ErrorCode, Watch};
 
 use crate::format;
 use crate::parse::{help_text, Command};
+use crate::shell::Shell;
 
 /// What the shell does after a command.
 #[derive(Debug, PartialEq, Eq)]
@@ -17,11 +18,13 @@ pub enum Outcome {
     Quit,
 }
 
-/// Runs `cmd`. Its output (zkCli's stdout text) is appended to `out`, watches it set are pushed
-/// to `watches` (the interactive shell prints their events), and a failure is returned as the
-/// text zkCli prints on stderr.
+/// Runs `cmd` in `shell` (whose history `history` and `redo` use, and whose `printwatches`
+/// switch they set). Its output (zkCli's stdout text) is appended to `out`, watches it set are
+/// pushed to `watches` (the interactive shell prints their events), and a failure is returned as
+/// the text zkCli prints on stderr.
 pub async fn exec(
     client: &Client,
+    shell: &mut Shell,
     cmd: Command,
     out: &mut String,
     watches: &mut Vec<Watch>,
@@ -186,6 +189,17 @@ pub async fn exec(
                 .map_err(e(&path))?;
             out.push_str(&format!("{n}\n"));
         }
+        Command::History => out.push_str(&shell.history_text()),
+        Command::Redo { cmdno } => {
+            // The replayed command is never a redo, so this recurses once at most.
+            let cmd = shell.redo(cmdno)?;
+            return Box::pin(exec(client, shell, cmd, out, watches)).await;
+        }
+        Command::PrintWatches { on: None } => {
+            let on = if shell.print_watches() { "on" } else { "off" };
+            out.push_str(&format!("printwatches is {on}\n"));
+        }
+        Command::PrintWatches { on: Some(on) } => shell.set_print_watches(on),
         Command::Help => out.push_str(&help_text()),
         Command::Quit => return Ok(Outcome::Quit),
     }

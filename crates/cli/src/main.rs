@@ -14,23 +14,24 @@
 //! One-shot mode exits 0 on success, 1 when the command failed (zkCli's error text on stderr) or
 //! its path is not a valid znode path (as zkCli), 2 for a malformed command line (usage on stderr). The interactive shell has line editing and
 //! history (rustyline) on a terminal; with stdin not a terminal it reads commands line by line
-//! without a prompt (for scripts and tests).
+//! without a prompt (for scripts and tests). Its commands are numbered as in zkCli (the prompt's
+//! `[zk: host(CONNECTED) N]`), for `history` and `redo`: see [`shell`].
 
 mod admin;
 mod exec;
 mod format;
 mod parse;
+mod shell;
 mod tls;
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::Write;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use futures::stream::{FuturesUnordered, StreamExt};
-use paddock_client::{Client, ClientOptions, EventType, SessionState, WatchedEvent, Zxid};
-use tokio::sync::broadcast::error::RecvError;
+use paddock_client::{Client, ClientOptions};
 
-use exec::{exec, Outcome};
+use exec::exec;
+use shell::Shell;
 use tls::TlsArgs;
 
 const DEFAULT_SERVER: &str = "127.0.0.1:7181";
@@ -203,8 +204,8 @@ fn main() -> ExitCode {
             }
         };
         let code = match one_shot {
-            Some(cmd) => run_one(&client, cmd).await,
-            None => interactive(&client, &args.server).await,
+            Some(cmd) => run_one(&client, &args.command, cmd).await,
+            None => shell::interactive(&client, &args.server).await,
         };
         let _ = tokio::time::timeout(Duration::from_secs(2), client.close()).await;
         code
@@ -213,10 +214,12 @@ fn main() -> ExitCode {
     ExitCode::from(code)
 }
 
-async fn run_one(client: &Client, cmd: parse::Command) -> u8 {
+/// One command given on the command line: a shell whose history holds just that command.
+async fn run_one(client: &Client, words: &[String], cmd: parse::Command) -> u8 {
+    let mut shell = Shell::one_shot(&words.join(" "));
     let mut out = String::new();
     let mut watches = Vec::new();
-    let r = exec(client, cmd, &mut out, &mut watches).await;
+    let r = exec(client, &mut shell, cmd, &mut out, &mut watches).await;
     print!("{out}");
     let _ = std::io::stdout().flush();
     match r {
@@ -226,143 +229,6 @@ async fn run_one(client: &Client, cmd: parse::Command) -> u8 {
             1
         }
     }
-}
-
-fn prompt(server: &str, client: &Client, count: u64) -> String {
-    let state = match client.state() {
-        SessionState::Connected => "CONNECTED",
-        SessionState::Disconnected => "CONNECTING",
-        SessionState::Expired | SessionState::Closed => "CLOSED",
-        // Java's `ZooKeeper.States.AUTH_FAILED`: a refused addauth ended the session.
-        SessionState::AuthFailed => "AUTH_FAILED",
-    };
-    format!("[zk: {server}({state}) {count}] ")
-}
-
-fn session_event(state: SessionState) -> WatchedEvent {
-    WatchedEvent {
-        event_type: EventType::None,
-        state: state.keeper_state(),
-        path: String::new(),
-        zxid: Zxid(0),
-    }
-}
-
-/// Reads lines on its own thread: with rustyline on a terminal (prompt, editing, history), else
-/// plain lines from stdin. Each prompt received yields one line (`None` at end of input).
-fn reader(
-    prompts: std::sync::mpsc::Receiver<String>,
-    lines: tokio::sync::mpsc::Sender<Option<String>>,
-) {
-    if std::io::stdin().is_terminal() {
-        if let Ok(mut ed) = rustyline::DefaultEditor::new() {
-            while let Ok(p) = prompts.recv() {
-                match ed.readline(&p) {
-                    Ok(l) => {
-                        if !l.trim().is_empty() {
-                            let _ = ed.add_history_entry(l.as_str());
-                        }
-                        if lines.blocking_send(Some(l)).is_err() {
-                            return;
-                        }
-                    }
-                    Err(_) => {
-                        // Ctrl-C, Ctrl-D or a terminal error: leave the shell.
-                        let _ = lines.blocking_send(None);
-                        return;
-                    }
-                }
-            }
-            return;
-        }
-    }
-    let stdin = std::io::stdin();
-    let mut input = stdin.lock();
-    while prompts.recv().is_ok() {
-        let mut l = String::new();
-        let line = match input.read_line(&mut l) {
-            Ok(0) | Err(_) => None,
-            Ok(_) => Some(l.trim_end_matches(['\n', '\r']).to_string()),
-        };
-        let end = line.is_none();
-        if lines.blocking_send(line).is_err() || end {
-            return;
-        }
-    }
-}
-
-/// The interactive shell: commands from the reader thread, watch and session events printed as
-/// they come (zkCli's `WATCHER::` blocks). Returns the exit code (0).
-async fn interactive(client: &Client, server: &str) -> u8 {
-    let tty = std::io::stdin().is_terminal();
-    let (prompt_tx, prompt_rx) = std::sync::mpsc::channel::<String>();
-    let (line_tx, mut line_rx) = tokio::sync::mpsc::channel::<Option<String>>(1);
-    std::thread::spawn(move || reader(prompt_rx, line_tx));
-
-    let mut states = client.state_events();
-    let mut states_open = true;
-    let mut watches = FuturesUnordered::new();
-    let mut count: u64 = 0;
-    print!(
-        "{}",
-        format::watcher_block(&session_event(SessionState::Connected))
-    );
-    let _ = std::io::stdout().flush();
-    let _ = prompt_tx.send(prompt(server, client, count));
-    loop {
-        tokio::select! {
-            // Events first: an event that arrived before a command's answer is printed before
-            // the next command runs.
-            biased;
-            Some(ev) = watches.next() => {
-                if let Ok(ev) = ev {
-                    print!("{}", format::watcher_block(&ev));
-                    let _ = std::io::stdout().flush();
-                }
-            }
-            st = states.recv(), if states_open => match st {
-                Ok(s) => {
-                    print!("{}", format::watcher_block(&session_event(s)));
-                    let _ = std::io::stdout().flush();
-                }
-                Err(RecvError::Lagged(_)) => {}
-                Err(RecvError::Closed) => states_open = false,
-            },
-            line = line_rx.recv() => {
-                let Some(Some(line)) = line else { break };
-                let cmd = match parse::parse_line(&line) {
-                    Ok(None) => {
-                        let _ = prompt_tx.send(prompt(server, client, count));
-                        continue;
-                    }
-                    Ok(Some(cmd)) => Ok(cmd),
-                    Err(e) => Err(e.to_string()),
-                };
-                count += 1;
-                let mut out = String::new();
-                let mut new_watches = Vec::new();
-                let r = match cmd {
-                    Ok(cmd) => exec(client, cmd, &mut out, &mut new_watches).await,
-                    Err(e) => Err(e),
-                };
-                watches.extend(new_watches);
-                print!("{out}");
-                let _ = std::io::stdout().flush();
-                match r {
-                    Ok(Outcome::Quit) => break,
-                    Ok(Outcome::Continue) => {}
-                    Err(e) => {
-                        eprintln!("{e}");
-                    }
-                }
-                let _ = prompt_tx.send(prompt(server, client, count));
-            }
-        }
-    }
-    if tty {
-        println!();
-    }
-    0
 }
 
 #[cfg(test)]

@@ -85,6 +85,18 @@ pub enum Command {
         path: String,
         timeout: Option<Duration>,
     },
+    /// `history`: the last eleven commands with their numbers (zkCli's, this one included).
+    History,
+    /// `redo cmdno`: runs command number `cmdno` of this shell again. The number is kept as
+    /// typed (it may be negative); the shell checks it against its history.
+    Redo {
+        cmdno: i32,
+    },
+    /// `printwatches on|off` (`Some`: whether the shell prints watch and session events;
+    /// anything but `on` is off, as in zkCli) or `printwatches` (`None`: print the setting).
+    PrintWatches {
+        on: Option<bool>,
+    },
     Help,
     Quit,
 }
@@ -103,8 +115,11 @@ pub const USAGES: &[(&str, &str)] = &[
     ("getAllChildrenNumber", "getAllChildrenNumber path"),
     ("getEphemerals", "getEphemerals path"),
     ("help", "help"),
+    ("history", "history"),
     ("ls", "ls [-s] [-w] [-R] path"),
+    ("printwatches", "printwatches on|off"),
     ("quit", "quit"),
+    ("redo", "redo cmdno"),
     ("set", "set [-s] [-v version] path data"),
     ("setAcl", "setAcl [-s] [-v version] [-R] path acl"),
     ("stat", "stat [-w] path"),
@@ -313,6 +328,9 @@ pub fn parse_words(words: &[String]) -> Result<Command, ParseError> {
         return Err(ParseError::message(help_text().trim_end().to_string()));
     };
     let cmd = cmd.as_str();
+    if let Some(shell_cmd) = parse_shell_command(cmd, args) {
+        return shell_cmd;
+    }
     // Each command: its flags, and how many positional words it takes (min..=max).
     let (bools, values, min, max) = match cmd {
         "ls" => ("swR", "", 1, 1),
@@ -423,6 +441,55 @@ pub fn parse_words(words: &[String]) -> Result<Command, ParseError> {
         "help" => Command::Help,
         _ => Command::Quit,
     })
+}
+
+/// The commands about the shell itself (zkCli's `history`, `redo`, `printwatches`), whose
+/// arguments are not options or paths; `None` for any other command.
+fn parse_shell_command(cmd: &str, args: &[String]) -> Option<Result<Command, ParseError>> {
+    Some(match (cmd, args) {
+        ("history", []) => Ok(Command::History),
+        ("redo", [n]) => match decode_int(n) {
+            Some(cmdno) => Ok(Command::Redo { cmdno }),
+            None => Err(ParseError::with(
+                cmd,
+                format!("cmdno must be an integer: {n}"),
+            )),
+        },
+        ("printwatches", []) => Ok(Command::PrintWatches { on: None }),
+        ("printwatches", [v]) => Ok(Command::PrintWatches {
+            on: Some(v == "on"),
+        }),
+        ("history" | "redo" | "printwatches", _) => Err(ParseError::usage(cmd)),
+        _ => return None,
+    })
+}
+
+/// Java's `Integer.decode`, which zkCli's `redo` uses: an optional sign, then decimal, hex after
+/// `0x`, `0X` or `#`, or octal after a leading `0`; `None` unless the value fits an `i32`.
+pub fn decode_int(text: &str) -> Option<i32> {
+    let (negative, rest) = match text.as_bytes().first() {
+        Some(b'-') => (true, &text[1..]),
+        Some(b'+') => (false, &text[1..]),
+        _ => (false, text),
+    };
+    let (radix, digits) = if let Some(h) = rest
+        .strip_prefix("0x")
+        .or_else(|| rest.strip_prefix("0X"))
+        .or_else(|| rest.strip_prefix('#'))
+    {
+        (16, h)
+    } else if rest.len() > 1 && rest.starts_with('0') {
+        (8, &rest[1..])
+    } else {
+        (10, rest)
+    };
+    // from_str_radix would take another sign after the prefix; Java does not.
+    if digits.is_empty() || digits.starts_with(['-', '+']) {
+        return None;
+    }
+    let magnitude = i64::from_str_radix(digits, radix).ok()?;
+    let value = if negative { -magnitude } else { magnitude };
+    i32::try_from(value).ok()
 }
 
 /// Parses zkCli's ACL text, `scheme:id:perms[,scheme:id:perms...]`, as its `AclParser` splits it:

@@ -193,6 +193,10 @@ fn fuzz_never_panics() {
         "sync",
         "watch",
         "help",
+        "history",
+        "redo",
+        "printwatches",
+        "on",
         "quit",
         "getAcl",
         "setAcl",
@@ -450,6 +454,9 @@ fn help_lists_commands_in_zkclis_order() {
     ));
     assert!(help
         .contains("\tset [-s] [-v version] path data\n\tsetAcl [-s] [-v version] [-R] path acl\n"));
+    assert!(help.contains("\thelp\n\thistory\n\tls [-s] [-w] [-R] path\n"));
+    assert!(help
+        .contains("\tls [-s] [-w] [-R] path\n\tprintwatches on|off\n\tquit\n\tredo cmdno\n\tset "));
     assert!(help.ends_with("\twatch [-t seconds] path\n\twhoami\n"));
     assert_eq!(usage_of("create"), "create [-s] [-e] path [data] [acl]");
 }
@@ -485,4 +492,71 @@ fn get_ephemerals_and_get_all_children_number() {
         "Path must not end with / character"
     );
     assert!(err("getEphemerals -x /a").starts_with("Unrecognized option: -x"));
+}
+
+/// zkCli's shell commands: `history`, `redo cmdno` (the number as Java's `Integer.decode` reads
+/// it), `printwatches [on|off]` (anything but `on` is off, as in zkCli).
+#[test]
+fn history_redo_printwatches() {
+    assert_eq!(p("history").unwrap().unwrap(), Command::History);
+    assert_eq!(p("redo 3").unwrap().unwrap(), Command::Redo { cmdno: 3 });
+    // A negative number parses; the shell answers it with "Command index out of range".
+    assert_eq!(p("redo -1").unwrap().unwrap(), Command::Redo { cmdno: -1 });
+    assert_eq!(
+        p("redo 0x1f").unwrap().unwrap(),
+        Command::Redo { cmdno: 31 }
+    );
+    assert_eq!(
+        p("printwatches").unwrap().unwrap(),
+        Command::PrintWatches { on: None }
+    );
+    assert_eq!(
+        p("printwatches on").unwrap().unwrap(),
+        Command::PrintWatches { on: Some(true) }
+    );
+    for off in ["off", "OFF", "-x", "no"] {
+        assert_eq!(
+            p(&format!("printwatches {off}")).unwrap().unwrap(),
+            Command::PrintWatches { on: Some(false) },
+            "{off}"
+        );
+    }
+    let err = |line: &str| p(line).unwrap_err().to_string();
+    assert_eq!(err("redo"), "redo cmdno");
+    assert_eq!(err("redo 1 2"), "redo cmdno");
+    assert_eq!(err("redo x"), "cmdno must be an integer: x\nredo cmdno");
+    assert_eq!(
+        err("redo 2147483648"),
+        "cmdno must be an integer: 2147483648\nredo cmdno"
+    );
+    assert_eq!(err("history 5"), "history");
+    assert_eq!(err("printwatches on off"), "printwatches on|off");
+}
+
+#[test]
+fn decodes_integers_as_java() {
+    for (text, value) in [
+        ("0", Some(0)),
+        ("12", Some(12)),
+        ("+7", Some(7)),
+        ("-7", Some(-7)),
+        ("010", Some(8)),
+        ("0x10", Some(16)),
+        ("0X1f", Some(31)),
+        ("#ff", Some(255)),
+        ("-0x10", Some(-16)),
+        ("2147483647", Some(i32::MAX)),
+        ("-2147483648", Some(i32::MIN)),
+        ("2147483648", None),
+        ("", None),
+        ("-", None),
+        ("0x", None),
+        ("0x-1", None),
+        ("--1", None),
+        ("09", None),
+        ("1.5", None),
+        (" 1", None),
+    ] {
+        assert_eq!(decode_int(text), value, "{text:?}");
+    }
 }
