@@ -149,6 +149,45 @@ def test_get_ephemerals_and_all_children_number(target, root):
         assert s.get_ephemerals(root) == []
 
 
+def test_multi_read_answers_each_op_at_one_zxid(target, root):
+    """ZooKeeper 3.9's multiRead: one result per op, a failed op (NONODE, NOAUTH, BADARGUMENTS)
+    returned in its place without failing the others; all ops at one state; no watches; a write op
+    makes the whole call BADARGUMENTS."""
+    with connect(target) as a, connect(target) as b:
+        a.create(f"{root}/m", b"0")
+        # Children are ephemeral, so the root fixture (one level deep) can clean up.
+        a.create(f"{root}/m/k", b"K", ephemeral=True)
+        a.create(f"{root}/m/dark", b"", ephemeral=True, acl=[pc.ACL(pc.Permissions.WRITE, pc.Id("world", "anyone"))])
+        got = a.multi_read([Op.get_data(f"{root}/m/k"), Op.get_data(f"{root}/m/none"), Op.get_children(f"{root}/m"),
+                            Op.get_children(f"{root}/m/dark"), Op.get_data(f"{root}/m/")])
+        assert len(got) == 5
+        data, stat = got[0]
+        assert data == b"K" and stat.data_length == 1
+        assert isinstance(got[1], pc.NoNodeError) and got[1].code == -101
+        assert sorted(got[2]) == ["dark", "k"]
+        assert isinstance(got[3], pc.NoAuthError)
+        assert isinstance(got[4], pc.BadArgumentsError)
+        assert a.multi_read([]) == []
+
+        # One state: b's multi moves /m's data and its child count together.
+        b.multi([Op.create(f"{root}/m/n", ephemeral=True), Op.set_data(f"{root}/m", b"3")])
+        a.sync()
+        (data, stat), names = a.multi_read([Op.get_data(f"{root}/m"), Op.get_children(f"{root}/m")])
+        assert data == b"3" and len(names) == 3 and stat.num_children == 3
+
+        # No watch is left: b's change reaches a as no event.
+        b.set_data(f"{root}/m", b"4")
+        b.create(f"{root}/m/o", ephemeral=True)
+        a.sync()
+        with pytest.raises(queue.Empty):
+            a.events.get(timeout=0.3)
+
+        # Reads and writes do not mix, either way round.
+        raises(pc.BadArgumentsError, a.multi_read, [Op.get_data(f"{root}/m"), Op.delete(f"{root}/m/k")])
+        raises(pc.BadArgumentsError, a.multi, [Op.check(f"{root}/m"), Op.get_data(f"{root}/m")])
+        assert a.exists(f"{root}/m/k") is not None
+
+
 def test_watches_are_one_shot_and_precede_responses(target, root):
     with connect(target) as a, connect(target) as b:
         p = f"{root}/w"

@@ -94,7 +94,8 @@ def _create(path, data, ephemeral, sequential, acl):
 
 
 class Op:
-    """Builders for the ops of Session.multi()."""
+    """Builders for the ops of Session.multi() (create, delete, set_data, check) and of
+    Session.multi_read() (get_data, get_children); the two kinds do not mix."""
 
     @staticmethod
     def create(path, data=b"", ephemeral=False, sequential=False, acl=None):
@@ -112,11 +113,34 @@ class Op:
     def check(path, version=-1):
         return pb.MultiOp(check=pb.CheckVersionRequest(path=path, version=version))
 
+    @staticmethod
+    def get_data(path):
+        """A multi_read op (no watch: a multi_read leaves none)."""
+        return pb.MultiOp(get_data=pb.GetDataRequest(path=path))
+
+    @staticmethod
+    def get_children(path):
+        """A multi_read op (no watch)."""
+        return pb.MultiOp(get_children=pb.GetChildrenRequest(path=path))
+
 
 def _op_result(r):
     """One OpResult of a successful multi: the path for a create, a Stat for a set_data, else None."""
     kind = r.WhichOneof("result")
     return r.create.path if kind == "create" else Stat.of(r.set_data.stat) if kind == "set_data" else None
+
+
+def _read_result(r):
+    """One ReadResult of a multi_read: (data, Stat) for get_data, the child names for get_children,
+    or the op's own PaddockError (returned, not raised)."""
+    kind = r.WhichOneof("result")
+    if kind == "get_data":
+        return r.get_data.data, Stat.of(r.get_data.stat)
+    if kind == "get_children":
+        return list(r.get_children.children)
+    if kind == "error":
+        return PaddockError.of(r.error.error, "multi_read op failed")
+    return PaddockError.of(-5, "multi_read: a ReadResult without a result")  # MARSHALLINGERROR
 
 
 def _status_error(e: grpc.RpcError) -> PaddockError:
@@ -408,6 +432,19 @@ class Session:
         """Applies Op.create/delete/set_data/check atomically. Returns one result per op (path,
         Stat or None). On failure raises the failing op's PaddockError with `.results`, every op's code."""
         return self._wait(self.multi_async(ops))
+
+    def multi_read_async(self, ops) -> Future:
+        return self._send("multi_read", pb.MultiReadRequest(ops=list(ops)),
+                          lambda r: [_read_result(x) for x in r.multi_read.results])
+
+    def multi_read(self, ops) -> list:
+        """Runs Op.get_data / Op.get_children reads together against one state of the server's
+        tree (one zxid), as ZooKeeper 3.9's multiRead. Returns one item per op, in order: (data,
+        Stat), a list of child names, or, for an op that failed on its own, its PaddockError
+        instance (NoNodeError, NoAuthError, BadArgumentsError), RETURNED rather than raised: the
+        other ops are still answered. Leaves no watches. A write op among `ops` raises
+        BadArgumentsError for the whole call."""
+        return self._wait(self.multi_read_async(ops))
 
     def get_acls_async(self, path) -> Future:
         return self._send("get_acl", pb.GetAclRequest(path=path),

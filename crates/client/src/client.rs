@@ -10,7 +10,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use paddock_proto::v1::{self as pb, request::Op, response::Result as R};
 use paddock_types::{
-    Acl, CreateMode, Id, KeeperState, MultiOp, OpResult, SessionId, Stat, WatchedEvent, Zxid,
+    Acl, CreateMode, Id, KeeperState, MultiOp, OpResult, ReadOp, ReadResult, SessionId, Stat,
+    WatchedEvent, Zxid,
 };
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::time::Instant;
@@ -462,6 +463,22 @@ impl Client {
         match self.call(op, None).await? {
             (R::Multi(m), _) => Ok(m.results.into_iter().map(convert::op_result).collect()),
             (other, _) => Err(mismatch("multi", other)),
+        }
+    }
+
+    /// Runs the reads `ops` together against one state of the server's tree (one zxid: no write
+    /// applies between them), as ZooKeeper 3.9's `multiRead`. One [`ReadResult`] per op, in op
+    /// order; an op that fails is [`ReadResult::Error`] with its own code (NoNode, NoAuth without
+    /// READ on its node, BadArguments for an invalid path) and the others are still answered, so
+    /// the call as a whole only fails as any request can (connection loss, session expiry). No op
+    /// leaves a watch.
+    pub async fn multi_read(&self, ops: Vec<ReadOp>) -> Result<Vec<ReadResult>> {
+        let op = Op::MultiRead(pb::MultiReadRequest {
+            ops: ops.into_iter().map(convert::read_op).collect(),
+        });
+        match self.call(op, None).await? {
+            (R::MultiRead(m), _) => Ok(m.results.into_iter().map(convert::read_result).collect()),
+            (other, _) => Err(mismatch("multiRead", other)),
         }
     }
 

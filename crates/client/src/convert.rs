@@ -2,8 +2,8 @@
 
 use paddock_proto::v1 as pb;
 use paddock_types::{
-    Acl, CreateMode, ErrorCode, EventType, Id, KeeperState, MultiOp, OpResult, Stat, WatchedEvent,
-    Zxid,
+    Acl, CreateMode, ErrorCode, EventType, Id, KeeperState, MultiOp, OpResult, ReadOp, ReadResult,
+    Stat, WatchedEvent, Zxid,
 };
 
 pub(crate) fn stat(s: Option<pb::Stat>) -> Stat {
@@ -94,6 +94,18 @@ pub(crate) fn multi_op(op: MultiOp) -> pb::MultiOp {
     pb::MultiOp { op: Some(op) }
 }
 
+/// A multi_read op: never with a watch (ZooKeeper's read ops carry none).
+pub(crate) fn read_op(op: ReadOp) -> pb::MultiOp {
+    use pb::multi_op::Op;
+    let op = match op {
+        ReadOp::GetData { path } => Op::GetData(pb::GetDataRequest { path, watch: false }),
+        ReadOp::GetChildren { path } => {
+            Op::GetChildren(pb::GetChildrenRequest { path, watch: false })
+        }
+    };
+    pb::MultiOp { op: Some(op) }
+}
+
 fn code(c: i32) -> ErrorCode {
     ErrorCode::from_code(c).unwrap_or(ErrorCode::SystemError)
 }
@@ -110,6 +122,24 @@ pub(crate) fn op_result(r: pb::OpResult) -> OpResult {
         Some(R::Check(_)) => OpResult::Check,
         Some(R::Error(e)) => OpResult::Error(code(e.error)),
         None => OpResult::Error(ErrorCode::MarshallingError),
+    }
+}
+
+/// One op's result of a multi_read. A result the server left unset (a broken server) reads as
+/// MarshallingError, as for a multi.
+pub(crate) fn read_result(r: pb::ReadResult) -> ReadResult {
+    use pb::read_result::Result as R;
+    match r.result {
+        Some(R::GetData(g)) => ReadResult::GetData {
+            data: g.data,
+            stat: stat(g.stat),
+        },
+        Some(R::GetChildren(c)) => ReadResult::GetChildren {
+            children: c.children,
+            stat: stat(c.stat),
+        },
+        Some(R::Error(e)) => ReadResult::Error(code(e.error)),
+        None => ReadResult::Error(ErrorCode::MarshallingError),
     }
 }
 

@@ -109,7 +109,7 @@ pub use error::{Error, Result};
 pub use options::{parse_connect_string, ClientOptions};
 pub use paddock_types::acl::{digest, parse_acl, parse_perms, perms, perms_string, Acl, Id};
 pub use paddock_types::{
-    CreateMode, ErrorCode, EventType, KeeperState, MultiOp, OpResult, SessionId, Stat,
-    WatchedEvent, Zxid,
+    CreateMode, ErrorCode, EventType, KeeperState, MultiOp, OpResult, ReadOp, ReadResult,
+    SessionId, Stat, WatchedEvent, Zxid,
 };
 pub use tls::{Pem, TlsOptions};

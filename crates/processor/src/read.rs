@@ -2,13 +2,16 @@
 
 use paddock_datatree::DataTree;
 use paddock_types::acl::perms;
-use paddock_types::{ErrorCode, Id, Request, Response, SessionId, ZkError};
+use paddock_types::{
+    validate_path, ErrorCode, Id, ReadOp, ReadResult, Request, Response, SessionId, ZkError,
+};
 
 /// Executes a read (or ping) against the tree for `session`, whose connection proves
 /// `conn_ids`; a `watch` registers for `session`. ACLs are checked first, so a denied read
 /// (`NoAuth`) leaves no watch. `exists` and `getEphemerals` need no permission (as the issue and
 /// ZooKeeper < 3.9; getEphemerals only lists the caller's own nodes); `getAllChildrenNumber` needs
-/// READ on the node, as ZooKeeper's FinalRequestProcessor checks.
+/// READ on the node, as ZooKeeper's FinalRequestProcessor checks. A `multiRead` runs all its ops
+/// here, under the caller's one hold of the read lock, so they all see the same zxid.
 pub(crate) fn execute(
     tree: &DataTree,
     session: SessionId,
@@ -49,10 +52,99 @@ pub(crate) fn execute(
             ids.extend(tree.session_auth(session));
             Ok(Response::WhoAmI { ids })
         }
+        Request::MultiRead(ops) => Ok(Response::MultiRead(
+            ops.into_iter()
+                .map(|op| read_op(tree, session, conn_ids, op))
+                .collect(),
+        )),
         Request::Ping => Ok(Response::Ping),
         other => Err(ZkError::new(
             ErrorCode::SystemError,
             format!("{} is not a read", other.name()),
         )),
+    }
+}
+
+/// One op of a `multiRead`: its answer or its own error code, as ZooKeeper's FinalRequestProcessor
+/// turns each op's KeeperException into an `ErrorResult` and carries on. The path is validated
+/// here rather than in `checks` so that a bad path fails only its op (BadArguments): ZooKeeper's
+/// server does no path check of its own for reads (its client refuses the whole call), so an op
+/// is answered exactly as the same single read would be. ACL first (READ), as the single read;
+/// no watch, as ZooKeeper's read ops carry none.
+fn read_op(tree: &DataTree, session: SessionId, conn_ids: &[Id], op: ReadOp) -> ReadResult {
+    let result = validate_path(op.path(), false)
+        .and_then(|()| tree.access(op.path(), perms::READ, session, conn_ids))
+        .and_then(|()| match &op {
+            ReadOp::GetData { path } => tree
+                .get_data(path, None)
+                .map(|(data, stat)| ReadResult::GetData { data, stat }),
+            ReadOp::GetChildren { path } => tree
+                .get_children(path, None)
+                .map(|(children, stat)| ReadResult::GetChildren { children, stat }),
+        });
+    result.unwrap_or_else(|e| ReadResult::Error(e.code))
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+    use paddock_types::acl::Acl;
+    use paddock_types::{CreateMode, Txn, TxnHeader, TxnOp, Zxid};
+
+    use super::*;
+
+    fn create(tree: &mut DataTree, zxid: u64, path: &str, acl: Vec<Acl>) {
+        let txn = Txn {
+            header: TxnHeader {
+                session: SessionId(1),
+                cxid: zxid as i64,
+                zxid: Zxid(zxid),
+                time_ms: 0,
+                conn_ids: Vec::new(),
+            },
+            op: TxnOp::Create {
+                path: path.into(),
+                data: Bytes::from(path.to_string()),
+                mode: CreateMode::Persistent,
+                acl,
+            },
+        };
+        assert!(tree.apply(&txn).result.is_ok(), "{path}");
+    }
+
+    /// ZooKeeper's FinalRequestProcessor: each op's KeeperException becomes that op's
+    /// ErrorResult and the loop goes on; no op leaves a watch.
+    #[test]
+    fn multi_read_answers_every_op_on_its_own() {
+        let mut tree = DataTree::new();
+        create(&mut tree, 1, "/a", Acl::open());
+        create(&mut tree, 2, "/a/b", Acl::open());
+        create(
+            &mut tree,
+            3,
+            "/dark",
+            vec![Acl::new(perms::WRITE, Id::anyone())],
+        );
+        let ops = vec![
+            ReadOp::GetData { path: "/a".into() },
+            ReadOp::GetChildren {
+                path: "/missing".into(),
+            },
+            ReadOp::GetData {
+                path: "/dark".into(),
+            },
+            ReadOp::GetData { path: "a".into() },
+            ReadOp::GetChildren { path: "/a".into() },
+        ];
+        let Ok(Response::MultiRead(r)) = execute(&tree, SessionId(2), &[], Request::MultiRead(ops))
+        else {
+            panic!("a multiRead succeeds as a whole");
+        };
+        assert!(matches!(&r[0], ReadResult::GetData { data, .. } if data.as_ref() == b"/a"));
+        assert_eq!(r[1], ReadResult::Error(ErrorCode::NoNode));
+        assert_eq!(r[2], ReadResult::Error(ErrorCode::NoAuth));
+        assert_eq!(r[3], ReadResult::Error(ErrorCode::BadArguments));
+        assert!(matches!(&r[4], ReadResult::GetChildren { children, .. } if children == &["b"]));
+        assert_eq!(tree.watch_count(), 0, "a multiRead leaves no watch");
     }
 }

@@ -63,6 +63,7 @@ impl Processor {
             | Request::GetAcl { .. }
             | Request::GetEphemerals { .. }
             | Request::GetAllChildrenNumber { .. }
+            | Request::MultiRead(_)
             | Request::WhoAmI
             | Request::Ping => {
                 if !g.queue.is_idle() {

@@ -7,7 +7,7 @@
 //!  ids      Zxid (epoch<<32 | counter), Epoch, ServerId, SessionId
 //!  error    ErrorCode (ZooKeeper's numeric codes), ZkError
 //!  path     validate_path (ZooKeeper's rules and messages), parent/basename/join
-//!  op       Request / Response / MultiOp / OpResult / Stat / CreateMode / WatchedEvent
+//!  op       Request / Response / MultiOp / OpResult / ReadOp / ReadResult / Stat / CreateMode / WatchedEvent
 //!  txn      Txn = TxnHeader + TxnOp, the replicated log record, and its encoding
 //!  config   zoo.cfg parsing and validation
 //! ```
@@ -33,8 +33,8 @@ pub use config::{Config, ConfigError, ServerSpec};
 pub use error::{ErrorCode, ZkError};
 pub use ids::{Epoch, ServerId, SessionId, Zxid};
 pub use op::{
-    CreateMode, EventType, KeeperState, MultiOp, OpResult, Request, Response, Stat, WatchKind,
-    WatchedEvent, WatcherId,
+    CreateMode, EventType, KeeperState, MultiOp, OpResult, ReadOp, ReadResult, Request, Response,
+    Stat, WatchKind, WatchedEvent, WatcherId,
 };
 pub use path::validate_path;
 pub use txn::{Txn, TxnHeader, TxnOp, PASSWORD_LEN};

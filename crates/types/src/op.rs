@@ -97,6 +97,40 @@ impl MultiOp {
     }
 }
 
+/// One read of a `multiRead` (ZooKeeper 3.9's `Op.getData` / `Op.getChildren`; `exists` and the
+/// other reads are not allowed, as ZooKeeper's FinalRequestProcessor). It leaves no watch.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ReadOp {
+    GetData { path: String },
+    GetChildren { path: String },
+}
+
+impl ReadOp {
+    pub fn path(&self) -> &str {
+        match self {
+            ReadOp::GetData { path } | ReadOp::GetChildren { path } => path,
+        }
+    }
+}
+
+/// The result of one `multiRead` op: its answer, or its own error (one op failing does not fail
+/// the others, unlike `multi`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ReadResult {
+    GetData {
+        data: Bytes,
+        stat: Stat,
+    },
+    /// Children names (unsorted) and the parent's Stat (ZooKeeper's `GetChildrenResult` has only
+    /// the names; Paddock's getChildren always carries the Stat).
+    GetChildren {
+        children: Vec<String>,
+        stat: Stat,
+    },
+    /// The op's code: NoNode, NoAuth, BadArguments (an invalid path).
+    Error(ErrorCode),
+}
+
 /// A client request as the server sees it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Request {
@@ -168,6 +202,10 @@ pub enum Request {
     GetAllChildrenNumber {
         path: String,
     },
+    /// Several reads executed together against one state of the tree (one zxid), each with its
+    /// own result or error (ZooKeeper 3.9's `multiRead`). Each op needs READ on its node, as the
+    /// single read; no op leaves a watch.
+    MultiRead(Vec<ReadOp>),
 }
 
 impl Request {
@@ -204,6 +242,7 @@ impl Request {
             Request::CloseSession => "closeSession",
             Request::GetEphemerals { .. } => "getEphemerals",
             Request::GetAllChildrenNumber { .. } => "getAllChildrenNumber",
+            Request::MultiRead(_) => "multiRead",
         }
     }
 }
@@ -282,6 +321,9 @@ pub enum Response {
     GetAllChildrenNumber {
         number: i32,
     },
+    /// One result per op of a `MultiRead`, in op order; a failed op is `ReadResult::Error` and the
+    /// answer as a whole still succeeds.
+    MultiRead(Vec<ReadResult>),
 }
 
 impl Response {

@@ -4,7 +4,8 @@
 use paddock_proto::v1 as pb;
 use paddock_types::{
     validate_path, Acl, CreateMode, ErrorCode, EventType, Id, KeeperState, MultiOp, OpResult,
-    Request, Response, SessionId, Stat, WatchedEvent, ZkError, Zxid, PASSWORD_LEN,
+    ReadOp, ReadResult, Request, Response, SessionId, Stat, WatchedEvent, ZkError, Zxid,
+    PASSWORD_LEN,
 };
 
 use super::FromProto;
@@ -192,6 +193,13 @@ impl FromProto<pb::request::Op> for Request {
                 prefix: g.prefix_path,
             },
             Op::GetAllChildrenNumber(g) => Request::GetAllChildrenNumber { path: g.path },
+            Op::MultiRead(m) => Request::MultiRead(
+                m.ops
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, op)| read_op(i, op))
+                    .collect::<Result<_, _>>()?,
+            ),
             Op::Ping(_) => Request::Ping,
             Op::CloseSession(_) => Request::CloseSession,
         })
@@ -225,7 +233,47 @@ fn multi_op(index: usize, op: pb::MultiOp) -> Result<MultiOp, ZkError> {
             path: c.path,
             version: c.version,
         },
+        Op::GetData(_) | Op::GetChildren(_) => {
+            return Err(ZkError::bad_arguments(format!(
+                "MultiRequest.ops[{index}] is a read op: a multi takes only create, delete, \
+                 set_data and check (reads go in a MultiReadRequest; ZooKeeper does not mix them)"
+            )))
+        }
     })
+}
+
+/// One op of a multi_read. ZooKeeper's multiRead takes getData and getChildren only, without
+/// watches; anything else makes the whole request BadArguments (ZooKeeper's client refuses to mix
+/// reads and writes, its server fails the request).
+fn read_op(index: usize, op: pb::MultiOp) -> Result<ReadOp, ZkError> {
+    use pb::multi_op::Op;
+    let field = format!("MultiReadRequest.ops[{index}]");
+    let no_watch = |watch: bool| {
+        if watch {
+            Err(ZkError::bad_arguments(format!(
+                "{field} asks for a watch: a multi_read leaves none (watch must be false)"
+            )))
+        } else {
+            Ok(())
+        }
+    };
+    let write = |name: &str| {
+        Err(ZkError::bad_arguments(format!(
+            "{field} is a write op ({name}): a multi_read takes only get_data and get_children \
+             (writes go in a MultiRequest; ZooKeeper does not mix them)"
+        )))
+    };
+    match op.op {
+        Some(Op::GetData(g)) => no_watch(g.watch).map(|()| ReadOp::GetData { path: g.path }),
+        Some(Op::GetChildren(g)) => {
+            no_watch(g.watch).map(|()| ReadOp::GetChildren { path: g.path })
+        }
+        Some(Op::Create(_)) => write("create"),
+        Some(Op::Delete(_)) => write("delete"),
+        Some(Op::SetData(_)) => write("set_data"),
+        Some(Op::Check(_)) => write("check"),
+        None => Err(ZkError::bad_arguments(format!("{field}.op is not set"))),
+    }
 }
 
 /// A CreateRequest's ACL: UNSET is world:anyone:cdrwa (what clients that predate ACLs get); set,
@@ -325,6 +373,12 @@ impl FromProto<pb::response::Result> for Response {
             R::CloseSession(_) => Response::CloseSession,
             R::GetEphemerals(g) => Response::GetEphemerals { paths: g.paths },
             R::GetAllChildrenNumber(g) => Response::GetAllChildrenNumber { number: g.number },
+            R::MultiRead(m) => Response::MultiRead(
+                m.results
+                    .into_iter()
+                    .map(ReadResult::from_proto)
+                    .collect::<Result<_, _>>()?,
+            ),
         })
     }
 }
@@ -344,6 +398,27 @@ impl FromProto<pb::OpResult> for OpResult {
             Some(R::Check(_)) => OpResult::Check,
             Some(R::Error(e)) => OpResult::Error(error_code(e.error)),
             None => return Err(ZkError::bad_arguments("OpResult.result is not set")),
+        })
+    }
+}
+
+impl FromProto<pb::ReadResult> for ReadResult {
+    fn from_proto(r: pb::ReadResult) -> Result<ReadResult, ZkError> {
+        use pb::read_result::Result as R;
+        Ok(match r.result {
+            Some(R::GetData(g)) => ReadResult::GetData {
+                data: g.data,
+                stat: required_stat("ReadResult.get_data.stat", g.stat)?,
+            },
+            Some(R::GetChildren(g)) => ReadResult::GetChildren {
+                children: g.children,
+                stat: required_stat("ReadResult.get_children.stat", g.stat)?,
+            },
+            Some(R::Error(e)) if e.error == 0 => {
+                return Err(ZkError::bad_arguments("ReadResult.error is 0 (OK)"))
+            }
+            Some(R::Error(e)) => ReadResult::Error(error_code(e.error)),
+            None => return Err(ZkError::bad_arguments("ReadResult.result is not set")),
         })
     }
 }

@@ -15,6 +15,8 @@ pub mod from_proto;
 pub mod to_proto;
 
 #[cfg(test)]
+mod multi_read_tests;
+#[cfg(test)]
 mod tests;
 
 use paddock_types::ZkError;

@@ -4,8 +4,8 @@ use bytes::Bytes;
 use paddock_proto::v1 as pb;
 use paddock_types::acl::perms;
 use paddock_types::{
-    Acl, CreateMode, ErrorCode, EventType, Id, KeeperState, MultiOp, OpResult, Request, Response,
-    SessionId, Stat, WatchedEvent, ZkError, Zxid,
+    Acl, CreateMode, ErrorCode, EventType, Id, KeeperState, MultiOp, OpResult, ReadOp, ReadResult,
+    Request, Response, SessionId, Stat, WatchedEvent, ZkError, Zxid,
 };
 
 use super::*;
@@ -144,6 +144,11 @@ fn every_request() -> Vec<Request> {
             prefix: "/app/lock".into(),
         },
         Request::GetAllChildrenNumber { path: "/a".into() },
+        Request::MultiRead(vec![
+            ReadOp::GetData { path: "/a".into() },
+            ReadOp::GetChildren { path: "/".into() },
+        ]),
+        Request::MultiRead(vec![]),
     ]);
     v
 }
@@ -203,6 +208,23 @@ fn every_response() -> Vec<Response> {
         Response::GetEphemerals { paths: vec![] },
         Response::GetAllChildrenNumber { number: 0 },
         Response::GetAllChildrenNumber { number: 42 },
+        Response::MultiRead(vec![
+            ReadResult::GetData {
+                data: Bytes::from_static(b"\x00d"),
+                stat: stat(100),
+            },
+            ReadResult::Error(ErrorCode::NoNode),
+            ReadResult::GetChildren {
+                children: vec!["c".into()],
+                stat: stat(110),
+            },
+            ReadResult::Error(ErrorCode::NoAuth),
+            ReadResult::GetChildren {
+                children: vec![],
+                stat: stat(120),
+            },
+        ]),
+        Response::MultiRead(vec![]),
     ]
 }
 

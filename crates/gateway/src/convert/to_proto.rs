@@ -3,8 +3,8 @@
 
 use paddock_proto::v1 as pb;
 use paddock_types::{
-    Acl, CreateMode, ErrorCode, EventType, Id, KeeperState, MultiOp, OpResult, Request, Response,
-    Stat, WatchedEvent, ZkError, Zxid,
+    Acl, CreateMode, ErrorCode, EventType, Id, KeeperState, MultiOp, OpResult, ReadOp, ReadResult,
+    Request, Response, Stat, WatchedEvent, ZkError, Zxid,
 };
 
 use super::IntoProto;
@@ -139,6 +139,9 @@ fn response_result(r: Response) -> Result<pb::response::Result, ZkError> {
         Response::GetAllChildrenNumber { number } => {
             R::GetAllChildrenNumber(pb::GetAllChildrenNumberResponse { number })
         }
+        Response::MultiRead(results) => R::MultiRead(pb::MultiReadResponse {
+            results: results.into_iter().map(IntoProto::into_proto).collect(),
+        }),
         Response::CreateSession { .. } => {
             return Err(ZkError::new(
                 ErrorCode::SystemError,
@@ -219,6 +222,9 @@ impl IntoProto<pb::request::Op> for Request {
             Request::GetAllChildrenNumber { path } => {
                 Op::GetAllChildrenNumber(pb::GetAllChildrenNumberRequest { path })
             }
+            Request::MultiRead(ops) => Op::MultiRead(pb::MultiReadRequest {
+                ops: ops.into_iter().map(IntoProto::into_proto).collect(),
+            }),
         }
     }
 }
@@ -331,6 +337,41 @@ impl IntoProto<pb::OpResult> for OpResult {
             OpResult::Error(code) => R::Error(pb::ErrorResult { error: code.code() }),
         };
         pb::OpResult {
+            result: Some(result),
+        }
+    }
+}
+
+/// A multi_read op travels as a `MultiOp` (as ZooKeeper's multiRead shares multi's record), never
+/// with a watch.
+impl IntoProto<pb::MultiOp> for ReadOp {
+    fn into_proto(self) -> pb::MultiOp {
+        use pb::multi_op::Op;
+        let op = match self {
+            ReadOp::GetData { path } => Op::GetData(pb::GetDataRequest { path, watch: false }),
+            ReadOp::GetChildren { path } => {
+                Op::GetChildren(pb::GetChildrenRequest { path, watch: false })
+            }
+        };
+        pb::MultiOp { op: Some(op) }
+    }
+}
+
+impl IntoProto<pb::ReadResult> for ReadResult {
+    fn into_proto(self) -> pb::ReadResult {
+        use pb::read_result::Result as R;
+        let result = match self {
+            ReadResult::GetData { data, stat } => R::GetData(pb::GetDataResponse {
+                data,
+                stat: Some(stat.into_proto()),
+            }),
+            ReadResult::GetChildren { children, stat } => R::GetChildren(pb::GetChildrenResponse {
+                children,
+                stat: Some(stat.into_proto()),
+            }),
+            ReadResult::Error(code) => R::Error(pb::ErrorResult { error: code.code() }),
+        };
+        pb::ReadResult {
             result: Some(result),
         }
     }

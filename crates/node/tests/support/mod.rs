@@ -633,6 +633,12 @@ pub mod op {
         Op::Multi(pb::MultiRequest { ops })
     }
 
+    /// A multi_read of `ops` (built with [`m::get_data`] / [`m::get_children`], or anything else
+    /// to test refusals).
+    pub fn multi_read(ops: Vec<pb::MultiOp>) -> Op {
+        Op::MultiRead(pb::MultiReadRequest { ops })
+    }
+
     pub fn ping() -> Op {
         Op::Ping(pb::PingRequest {})
     }
@@ -674,6 +680,22 @@ pub mod op {
             wrap(Op::Check(pb::CheckVersionRequest {
                 path: path.into(),
                 version,
+            }))
+        }
+
+        /// A multi_read op (no watch: a multi_read leaves none).
+        pub fn get_data(path: &str) -> pb::MultiOp {
+            wrap(Op::GetData(pb::GetDataRequest {
+                path: path.into(),
+                watch: false,
+            }))
+        }
+
+        /// A multi_read op (no watch).
+        pub fn get_children(path: &str) -> pb::MultiOp {
+            wrap(Op::GetChildren(pb::GetChildrenRequest {
+                path: path.into(),
+                watch: false,
             }))
         }
     }
@@ -734,6 +756,20 @@ result_accessor!(
     GetAllChildrenNumber,
     pb::GetAllChildrenNumberResponse
 );
+
+/// The per-op results of a successful multi_read (each op's answer or its own error).
+#[track_caller]
+pub fn multi_read_results(r: pb::Response) -> Vec<pb::read_result::Result> {
+    ok(&r);
+    match r.result {
+        Some(pb::response::Result::MultiRead(m)) => m
+            .results
+            .into_iter()
+            .map(|o| o.result.expect("every ReadResult is set"))
+            .collect(),
+        other => panic!("expected a MultiRead result, got {other:?}"),
+    }
+}
 
 /// The per-op results of a multi, successful or not.
 #[track_caller]
