@@ -45,7 +45,8 @@ pub use diagnose::{
 };
 pub use names::CertNames;
 pub use peer::{
-    check_peer_certificate, host_of, peer_endpoint, serve_peer_port, PeerTls, MISMATCH_HINT,
+    admit_peer, check_peer_certificate, host_of, peer_endpoint, serve_peer_port, PeerTls,
+    MISMATCH_HINT,
 };
 
 /// Whether clients must present a certificate (ZooKeeper's `ssl.clientAuth`).

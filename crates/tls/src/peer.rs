@@ -197,6 +197,35 @@ pub fn check_peer_certificate(
     }
 }
 
+/// The accepting side's whole check, shared by the election and quorum ports: when the port
+/// runs TLS, the certificate of the peer that said hello as server `id` must name the host of
+/// `addr` (its `server.N` address). A refusal is logged at warn (at most once per 30 s per peer
+/// and reason, through `warnings`) as `refused <stream> from <remote> claiming to be server
+/// <id>: <reason>` and returned as PERMISSION_DENIED.
+#[allow(clippy::too_many_arguments)]
+pub fn admit_peer(
+    tls: bool,
+    chain: Option<&[CertificateDer<'static>]>,
+    me: impl fmt::Display,
+    id: impl fmt::Display + Copy,
+    addr: &str,
+    remote: Option<std::net::SocketAddr>,
+    warnings: &crate::WarnLimiter,
+    stream: &str,
+) -> Result<(), tonic::Status> {
+    if !tls {
+        return Ok(());
+    }
+    let Err(reason) = check_peer_certificate(chain, id, host_of(addr)) else {
+        return Ok(());
+    };
+    let from = remote.map_or_else(|| "?".to_string(), |a| a.to_string());
+    if warnings.should_warn(&format!("accept {id}|{reason}")) {
+        tracing::warn!(me = %me, peer = %id, remote = %from, "refused {stream} from {from} claiming to be server {id}: {reason}");
+    }
+    Err(tonic::Status::permission_denied(reason))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -344,22 +344,17 @@ impl Quorum for QuorumService {
                 return Err(status);
             }
         };
-        if shared.config.tls.is_some() {
-            let addr = shared.config.peers.get(&peer).map_or("", String::as_str);
-            let host = paddock_tls::host_of(addr);
-            if let Err(reason) =
-                paddock_tls::check_peer_certificate(certs.as_deref().map(Vec::as_slice), peer, host)
-            {
-                let from = remote.map_or_else(|| "?".to_string(), |a| a.to_string());
-                if shared
-                    .warnings
-                    .should_warn(&format!("accept {peer}|{reason}"))
-                {
-                    tracing::warn!(me = %shared.me(), %peer, remote = %from, "refused a peer stream from {from} claiming to be server {peer}: {reason}");
-                }
-                return Err(Status::permission_denied(reason));
-            }
-        }
+        let addr = shared.config.peers.get(&peer).map_or("", String::as_str);
+        paddock_tls::admit_peer(
+            shared.config.tls.is_some(),
+            certs.as_deref().map(Vec::as_slice),
+            shared.me(),
+            peer,
+            addr,
+            remote,
+            &shared.warnings,
+            "a peer stream",
+        )?;
         let (out, out_rx) = mpsc::channel(self.shared.config.stream_capacity.max(1));
         out.try_send(hello(
             self.shared.me(),
