@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use paddock_client::recipes::leader::LeaderLatch;
 use paddock_client::recipes::lock::Lock;
 use paddock_client::{Client, ClientOptions, CreateMode, SessionState};
-use support::{ensemble_cfg, peer_ports, try_status, Peer};
+use support::{ensemble_cfg, log_tails, peer_ports, try_status, Peer};
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -48,7 +48,7 @@ impl Ensemble {
                 Peer::spawn(id, &config, &tmp.path().join(id.to_string()), p.grpc)
             })
             .collect();
-        let e = Ensemble { peers, _tmp: tmp };
+        let mut e = Ensemble { peers, _tmp: tmp };
         e.wait_serving(&[0, 1, 2]).await;
         e
     }
@@ -61,24 +61,23 @@ impl Ensemble {
             .join(",")
     }
 
-    /// Waits until every listed member serves.
-    async fn wait_serving(&self, which: &[usize]) {
+    /// Waits until every listed member serves; panics with their statuses and logs otherwise,
+    /// or at once if one exits by itself.
+    async fn wait_serving(&mut self, which: &[usize]) {
         let start = Instant::now();
         loop {
-            let mut all = true;
+            let mut statuses = Vec::new();
             for &i in which {
-                let ok = try_status(self.peers[i].addr, Duration::from_secs(1))
-                    .await
-                    .map(|s| s.serving)
-                    .unwrap_or(false);
-                all &= ok;
+                self.peers[i].assert_running();
+                statuses.push(try_status(self.peers[i].addr, Duration::from_secs(1)).await);
             }
-            if all {
+            if statuses.iter().all(|s| s.as_ref().is_ok_and(|s| s.serving)) {
                 return;
             }
             assert!(
                 start.elapsed() < WAIT,
-                "ensemble members {which:?} not serving after {WAIT:?}"
+                "ensemble members {which:?} not serving after {WAIT:?}: {statuses:?}\n{}",
+                log_tails(&self.peers, 30)
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }

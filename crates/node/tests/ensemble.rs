@@ -123,19 +123,7 @@ impl Ensemble {
 
     /// The last lines of each started member's log, for failure messages.
     fn log_tails(&self) -> String {
-        let mut out = String::new();
-        for p in self.peers.iter().flatten() {
-            let log = p.log();
-            let lines: Vec<&str> = log.lines().collect();
-            let tail = &lines[lines.len().saturating_sub(25)..];
-            out.push_str(&format!(
-                "--- server.{} (last {} lines) ---\n{}\n",
-                p.id,
-                tail.len(),
-                tail.join("\n")
-            ));
-        }
-        out
+        log_tails(self.peers.iter().flatten(), 25)
     }
 
     /// Waits (bounded by [`ELECTION_WAIT`]) until the members `alive` all serve, exactly one as

@@ -78,14 +78,7 @@ impl Ensemble {
     }
 
     fn log_tails(&self) -> String {
-        let mut out = String::new();
-        for p in &self.peers {
-            let log = p.log();
-            let lines: Vec<&str> = log.lines().collect();
-            let tail = &lines[lines.len().saturating_sub(30)..];
-            out.push_str(&format!("--- server.{} ---\n{}\n", p.id, tail.join("\n")));
-        }
-        out
+        log_tails(&self.peers, 30)
     }
 
     /// Waits until the servers `ids` all serve, one as leader and the others following it in

@@ -1221,16 +1221,58 @@ pub async fn try_status(addr: SocketAddr, limit: Duration) -> Result<pb::ServerS
     }
 }
 
-/// Free TCP ports on 127.0.0.1, all distinct: bound together, then released. (Another process
-/// could take one in between; unlikely enough for tests.)
+/// Free TCP ports on 127.0.0.1, all distinct, for servers that must be told their ports before
+/// they start (an ensemble's members name each other's ports in zoo.cfg).
+///
+/// The ports come from below the kernel's ephemeral range (`ip_local_port_range`), never from
+/// `bind(0)`: a port handed out by `bind(0)` and released is an ephemeral port, and the kernel
+/// may give it to any outgoing connection (the members of another ensemble in this process
+/// dialling each other) before the server binds it — "Address already in use" at start-up. Below
+/// the range only explicit binds take ports; a cursor shared by the whole process never hands out
+/// the same one twice, it starts at a place derived from the process id (other test binaries
+/// running at the same time start elsewhere), and a port something already listens on is skipped.
 pub fn free_ports(n: usize) -> Vec<u16> {
-    let listeners: Vec<std::net::TcpListener> = (0..n)
-        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port"))
-        .collect();
-    listeners
-        .iter()
-        .map(|l| l.local_addr().expect("local addr").port())
-        .collect()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::sync::OnceLock;
+
+    const LOWEST: u32 = 10_000;
+    static SPAN: OnceLock<u32> = OnceLock::new();
+    static CURSOR: OnceLock<AtomicU32> = OnceLock::new();
+    let span = *SPAN.get_or_init(|| {
+        let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+            .ok()
+            .and_then(|s| s.split_whitespace().next()?.parse::<u32>().ok())
+            .unwrap_or(32_768);
+        ephemeral_low.saturating_sub(LOWEST)
+    });
+    if span < 1_000 {
+        // An unusual range: fall back to bind(0) (all bound together, then released).
+        let listeners: Vec<std::net::TcpListener> = (0..n)
+            .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port"))
+            .collect();
+        return listeners
+            .iter()
+            .map(|l| l.local_addr().expect("local addr").port())
+            .collect();
+    }
+    let cursor =
+        CURSOR.get_or_init(|| AtomicU32::new(std::process::id().wrapping_mul(7_919) % span));
+    let mut ports = Vec::with_capacity(n);
+    for _ in 0..span {
+        if ports.len() == n {
+            break;
+        }
+        let port = (LOWEST + cursor.fetch_add(1, Ordering::Relaxed) % span) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            ports.push(port);
+        }
+    }
+    assert_eq!(
+        ports.len(),
+        n,
+        "no {n} free ports below the ephemeral range"
+    );
+    ports
 }
 
 /// The ports of one ensemble member.
@@ -1380,6 +1422,23 @@ impl Peer {
     pub async fn status(&self, limit: Duration) -> Result<pb::ServerStatus, String> {
         try_status(self.addr, limit).await
     }
+}
+
+/// The last `n` lines of each member's log, one section per member, for failure messages.
+pub fn log_tails<'a>(peers: impl IntoIterator<Item = &'a Peer>, n: usize) -> String {
+    let mut out = String::new();
+    for p in peers {
+        let log = p.log();
+        let lines: Vec<&str> = log.lines().collect();
+        let tail = &lines[lines.len().saturating_sub(n)..];
+        out.push_str(&format!(
+            "--- server.{} (last {} lines) ---\n{}\n",
+            p.id,
+            tail.len(),
+            tail.join("\n")
+        ));
+    }
+    out
 }
 
 impl Drop for Peer {
