@@ -12,6 +12,7 @@
 
 use std::future::Future;
 
+pub use paddock_types::SetWatches;
 use paddock_types::{
     ErrorCode, Request, Response, SessionId, WatchedEvent, ZkError, Zxid, PASSWORD_LEN,
 };
@@ -39,28 +40,6 @@ pub struct ConnectRequest {
     /// Watches the client still holds, to set again on this server (ZooKeeper's SetWatches),
     /// relative to `last_zxid_seen`. Empty for a new client.
     pub set_watches: SetWatches,
-}
-
-/// The watches a resuming client still holds, by kind (absolute, validated paths).
-///
-/// On connect the server checks each against its tree with `last_zxid_seen` as the relative zxid
-/// and either sets it again for the session or, if its node changed meanwhile, queues the event at
-/// once on the new connection, before anything else (see `DataTree::set_watches` for the rules).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct SetWatches {
-    /// getData watches, and exists watches on a node that existed.
-    pub data: Vec<String>,
-    /// exists watches on a node that did not exist.
-    pub exist: Vec<String>,
-    /// getChildren watches.
-    pub child: Vec<String>,
-}
-
-impl SetWatches {
-    /// No watch at all.
-    pub fn is_empty(&self) -> bool {
-        self.data.is_empty() && self.exist.is_empty() && self.child.is_empty()
-    }
 }
 
 /// A session attached to a new connection.

@@ -10,8 +10,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use paddock_proto::v1::{self as pb, request::Op, response::Result as R};
 use paddock_types::{
-    Acl, CreateMode, Id, KeeperState, MultiOp, OpResult, ReadOp, ReadResult, SessionId, Stat,
-    WatchedEvent, Zxid,
+    Acl, AddWatchMode, CreateMode, Id, KeeperState, MultiOp, OpResult, ReadOp, ReadResult,
+    SessionId, Stat, WatchedEvent, WatcherType, Zxid,
 };
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::time::Instant;
@@ -20,7 +20,7 @@ use crate::convert;
 use crate::error::{Error, Result};
 use crate::options::{parse_connect_string, shuffled, ClientOptions};
 use crate::session_task::{
-    connect_one, Cmd, ConnectError, SessionTask, Shared, WatchClass, WatchReg,
+    connect_one, Cmd, ConnectError, SessionTask, Shared, WatchClass, WatchReg, WatchSender,
 };
 use crate::transport::Dialer;
 
@@ -84,6 +84,45 @@ impl Future for Watch {
             Poll::Ready(Err(_)) => Poll::Ready(Err(self.shared.terminal_error())),
             Poll::Pending => Poll::Pending,
         }
+    }
+}
+
+/// The event stream of a persistent (or persistent recursive) watch from [`Client::add_watch`].
+/// Yields every event until the watch is removed (the last item is then a
+/// `PersistentWatchRemoved` event) or the session ends (the last item is then
+/// [`Error::SessionExpired`] / [`Error::AuthFailed`] / [`Error::Closed`]); then `None`.
+pub struct PersistentWatch {
+    rx: mpsc::UnboundedReceiver<Result<WatchedEvent>>,
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for PersistentWatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PersistentWatch").finish_non_exhaustive()
+    }
+}
+
+impl PersistentWatch {
+    /// The next event; `None` once the watch is removed or the session ended.
+    pub async fn next(&mut self) -> Option<Result<WatchedEvent>> {
+        self.rx.recv().await
+    }
+
+    /// The next event if one is already here.
+    pub fn try_next(&mut self) -> Option<Result<WatchedEvent>> {
+        self.rx.try_recv().ok()
+    }
+
+    /// The session's state now (to tell a session end from a removal once `next` is `None`).
+    pub fn session_state(&self) -> SessionState {
+        self.shared.state()
+    }
+}
+
+fn no_watcher(path: &str, kind: WatcherType) -> Error {
+    Error::Zk {
+        code: paddock_types::ErrorCode::NoWatcher,
+        message: format!("{path} (type: {})", kind.name()),
     }
 }
 
@@ -242,7 +281,7 @@ impl Client {
                     Some(WatchReg {
                         path: path.to_string(),
                         class,
-                        tx: wtx,
+                        tx: WatchSender::Once(wtx),
                     }),
                     Some(Watch {
                         rx: wrx,
@@ -562,6 +601,127 @@ impl Client {
             (R::GetAllChildrenNumber(g), _) => Ok(g.number),
             (other, _) => Err(mismatch("getAllChildrenNumber", other)),
         }
+    }
+
+    /// Sets a watch that stays until removed (ZooKeeper 3.6's `addWatch`) and returns its event
+    /// stream. `Persistent`: every NodeCreated / NodeDeleted / NodeDataChanged /
+    /// NodeChildrenChanged of `path`; `PersistentRecursive`: NodeCreated / NodeDeleted /
+    /// NodeDataChanged of `path` and every node below it. The node need not exist. The watch
+    /// survives resumes on other servers (changes missed meanwhile are replayed by the server
+    /// while its recent history reaches back; see the proto). Dropping the stream stops delivery
+    /// locally (the server-side watch stays until [`Client::remove_watches`] or the session ends).
+    pub async fn add_watch(&self, path: &str, mode: AddWatchMode) -> Result<PersistentWatch> {
+        let op = Op::AddWatch(pb::AddWatchRequest {
+            path: path.to_string(),
+            mode: mode as i32,
+        });
+        let class = match mode {
+            AddWatchMode::Persistent => WatchClass::Persistent,
+            AddWatchMode::PersistentRecursive => WatchClass::PersistentRecursive,
+        };
+        let (etx, erx) = mpsc::unbounded_channel();
+        let reg = WatchReg {
+            path: path.to_string(),
+            class,
+            tx: WatchSender::Stream(etx),
+        };
+        match self.call_registering(op, reg).await? {
+            R::AddWatch(_) => Ok(PersistentWatch {
+                rx: erx,
+                shared: Arc::clone(&self.shared),
+            }),
+            other => Err(mismatch("addWatch", other)),
+        }
+    }
+
+    /// Removes this client's watches of `kind` on `path` (ZooKeeper's `removeAllWatches`): the
+    /// server's (unless `local`) and then the client's own, each of which is told
+    /// `DataWatchRemoved` / `ChildWatchRemoved` / `PersistentWatchRemoved` (a
+    /// [`PersistentWatch`] then ends). [`Error::Zk`] `NoWatcher` if this client has no such watch
+    /// there (or the server has none). With `local`, the client's watches go even when the server
+    /// cannot be asked (disconnected); the server is still asked when connected, and its answer
+    /// ignored.
+    pub async fn remove_watches(&self, path: &str, kind: WatcherType, local: bool) -> Result<()> {
+        paddock_types::validate_path(path, false).map_err(|e| Error::InvalidArgument(e.message))?;
+        if self.local_watches(path, kind, false).await? == 0 {
+            return Err(no_watcher(path, kind));
+        }
+        let op = Op::RemoveWatches(pb::RemoveWatchesRequest {
+            path: path.to_string(),
+            r#type: kind as i32,
+        });
+        if local {
+            self.local_watches(path, kind, true).await?;
+            if self.state() == SessionState::Connected {
+                let _ = self.call(op, None).await;
+            }
+            return Ok(());
+        }
+        match self.call(op, None).await? {
+            (R::RemoveWatches(_), _) => {}
+            (other, _) => return Err(mismatch("removeWatches", other)),
+        }
+        self.local_watches(path, kind, true).await?;
+        Ok(())
+    }
+
+    /// `Ok` if the server holds a watch of `kind` on `path` for this session (ZooKeeper's
+    /// `checkWatches`); [`Error::Zk`] `NoWatcher` if not. Changes nothing.
+    pub async fn check_watches(&self, path: &str, kind: WatcherType) -> Result<()> {
+        let op = Op::CheckWatches(pb::CheckWatchesRequest {
+            path: path.to_string(),
+            r#type: kind as i32,
+        });
+        match self.call(op, None).await? {
+            (R::CheckWatches(_), _) => Ok(()),
+            (other, _) => Err(mismatch("checkWatches", other)),
+        }
+    }
+
+    /// Counts (with `remove`: removes) this client's own watches of `kind` on `path`.
+    async fn local_watches(&self, path: &str, kind: WatcherType, remove: bool) -> Result<usize> {
+        let (tx, rx) = oneshot::channel();
+        let cmd = Cmd::LocalWatches {
+            path: path.to_string(),
+            kind,
+            remove,
+            reply: tx,
+        };
+        if self.cmd_tx.send(cmd).await.is_err() {
+            return Err(self.shared.terminal_error());
+        }
+        match rx.await {
+            Ok(r) => r,
+            Err(_) => Err(self.shared.terminal_error()),
+        }
+    }
+
+    /// [`Client::call`] for a request that registers `reg` when it succeeds.
+    async fn call_registering(&self, op: Op, reg: WatchReg) -> Result<R> {
+        let deadline = Instant::now() + self.opts.request_timeout;
+        let (tx, rx) = oneshot::channel();
+        let cmd = Cmd::Request {
+            op,
+            reply: tx,
+            watch: Some(reg),
+        };
+        match tokio::time::timeout_at(deadline, self.cmd_tx.send(cmd)).await {
+            Err(_) => return Err(Error::Timeout),
+            Ok(Err(_)) => return Err(self.shared.terminal_error()),
+            Ok(Ok(())) => {}
+        }
+        let r = match tokio::time::timeout_at(deadline, rx).await {
+            Err(_) => return Err(Error::Timeout),
+            Ok(Err(_)) => return Err(self.shared.terminal_error()),
+            Ok(Ok(r)) => r?,
+        };
+        if r.error != 0 {
+            return Err(Error::from_wire(r.error, r.error_message));
+        }
+        r.result.ok_or_else(|| Error::Zk {
+            code: paddock_types::ErrorCode::MarshallingError,
+            message: "an answer without a result".into(),
+        })
     }
 
     /// Waits until the connected server has applied every write committed before the sync.

@@ -104,12 +104,12 @@ mod session_task;
 mod tls;
 pub mod transport;
 
-pub use client::{Client, SessionState, Watch};
+pub use client::{Client, PersistentWatch, SessionState, Watch};
 pub use error::{Error, Result};
 pub use options::{parse_connect_string, ClientOptions};
 pub use paddock_types::acl::{digest, parse_acl, parse_perms, perms, perms_string, Acl, Id};
 pub use paddock_types::{
-    CreateMode, ErrorCode, EventType, KeeperState, MultiOp, OpResult, ReadOp, ReadResult,
-    SessionId, Stat, WatchedEvent, Zxid,
+    AddWatchMode, CreateMode, ErrorCode, EventType, KeeperState, MultiOp, OpResult, ReadOp,
+    ReadResult, SessionId, Stat, WatchedEvent, WatcherType, Zxid,
 };
 pub use tls::{Pem, TlsOptions};

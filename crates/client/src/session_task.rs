@@ -3,7 +3,8 @@
 //! ```text
 //!  Client calls ──Cmd──▶ session task ──ClientMessage──▶ stream ──▶ server
 //!        ▲                │  pending: VecDeque<(xid, reply)>   (answers come in request order)
-//!        └── oneshot ◀────┤  watches: path -> [(class, sender)] (fired once, then dropped)
+//!        └── oneshot ◀────┤  watches: path -> [(class, sink)] (one-shot: fired once, then dropped;
+//!                         │           persistent: a stream, until removed)
 //!                         │  ping every timeout/3 when idle; nothing heard for 2/3 timeout = lost
 //!                         └─ on loss: Disconnected, pending fail ConnectionLoss, resume elsewhere
 //!                            listing every outstanding watch (ZooKeeper's SetWatches), then
@@ -11,10 +12,12 @@
 //! ```
 //!
 //! Watches survive a resume on any server: the resume's ConnectRequest lists the paths of the
-//! watches still outstanding (data / exist / child) with `last_zxid_seen`; the server sets them
-//! again and first sends the events of changes missed meanwhile. A watch is removed from the
-//! table when its event arrives, so it is delivered to the caller once even if the server reports
-//! the same change twice.
+//! watches still outstanding (data / exist / child / persistent / persistent recursive) with
+//! `last_zxid_seen`; the server sets them again and first sends the events of changes missed
+//! meanwhile. A one-shot watch is removed from the table when its event arrives, so it is
+//! delivered to the caller once even if the server reports the same change twice. Removing
+//! watches (`removeWatches`) tells each removed watcher with a `*WatchRemoved` event, as
+//! ZooKeeper's client does.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -23,7 +26,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use paddock_proto::v1::{self as pb, request::Op};
-use paddock_types::{EventType, WatchedEvent};
+use paddock_types::{EventType, KeeperState, WatchedEvent, WatcherType};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::time::{sleep_until, Instant};
 
@@ -47,9 +50,68 @@ pub(crate) enum WatchClass {
     Exist,
     /// getChildren: NodeChildrenChanged / NodeDeleted.
     Child,
+    /// addWatch PERSISTENT: every event of the path, until removed.
+    Persistent,
+    /// addWatch PERSISTENT_RECURSIVE: created / deleted / data-changed of the path and below.
+    PersistentRecursive,
 }
 
-pub(crate) type WatchSender = oneshot::Sender<Result<WatchedEvent>>;
+impl WatchClass {
+    /// Whether `removeWatches` of `kind` removes this class (ZooKeeper's client rules).
+    fn removed_by(self, kind: WatcherType) -> bool {
+        match kind {
+            WatcherType::Any => true,
+            WatcherType::Data => matches!(self, WatchClass::Data | WatchClass::Exist),
+            WatcherType::Children => self == WatchClass::Child,
+            WatcherType::Persistent => self == WatchClass::Persistent,
+            WatcherType::PersistentRecursive => self == WatchClass::PersistentRecursive,
+        }
+    }
+
+    /// The event a removed watcher of this class is told.
+    fn removed_event(self) -> EventType {
+        match self {
+            WatchClass::Data | WatchClass::Exist => EventType::DataWatchRemoved,
+            WatchClass::Child => EventType::ChildWatchRemoved,
+            WatchClass::Persistent | WatchClass::PersistentRecursive => {
+                EventType::PersistentWatchRemoved
+            }
+        }
+    }
+}
+
+/// Where a watch's events go: one event for a one-shot watch, a stream for a persistent one.
+pub(crate) enum WatchSender {
+    Once(oneshot::Sender<Result<WatchedEvent>>),
+    Stream(mpsc::UnboundedSender<Result<WatchedEvent>>),
+}
+
+impl WatchSender {
+    fn is_closed(&self) -> bool {
+        match self {
+            WatchSender::Once(tx) => tx.is_closed(),
+            WatchSender::Stream(tx) => tx.is_closed(),
+        }
+    }
+
+    fn send(self, r: Result<WatchedEvent>) {
+        match self {
+            WatchSender::Once(tx) => {
+                let _ = tx.send(r);
+            }
+            WatchSender::Stream(tx) => {
+                let _ = tx.send(r);
+            }
+        }
+    }
+
+    /// A persistent watch's stream gets the event and stays registered.
+    fn send_kept(&self, r: Result<WatchedEvent>) {
+        if let WatchSender::Stream(tx) = self {
+            let _ = tx.send(r);
+        }
+    }
+}
 
 /// A watch to register once the request that sets it succeeds.
 pub(crate) struct WatchReg {
@@ -67,6 +129,14 @@ pub(crate) enum Cmd {
     },
     Close {
         reply: oneshot::Sender<Result<()>>,
+    },
+    /// Counts (and with `remove`, removes, telling each watcher) this client's own watches of
+    /// `kind` on `path`. Handled at once, connected or not.
+    LocalWatches {
+        path: String,
+        kind: WatcherType,
+        remove: bool,
+        reply: oneshot::Sender<Result<usize>>,
     },
 }
 
@@ -273,7 +343,7 @@ impl SessionTask {
         }
         for (_, list) in self.watches.drain() {
             for (_, tx) in list {
-                let _ = tx.send(Err(err.clone()));
+                tx.send(Err(err.clone()));
             }
         }
         self.cmd_rx.close();
@@ -315,6 +385,14 @@ impl SessionTask {
                     return;
                 }
                 self.send_op(tx, op, Reply::Caller(reply, watch));
+            }
+            Cmd::LocalWatches {
+                path,
+                kind,
+                remove,
+                reply,
+            } => {
+                let _ = reply.send(Ok(self.local_watches(&path, kind, remove)));
             }
             Cmd::Close { reply } => {
                 if self.closing.is_some() {
@@ -460,48 +538,119 @@ impl SessionTask {
 
     fn fire(&mut self, event: WatchedEvent) {
         let classes: &[WatchClass] = match event.event_type {
-            EventType::NodeCreated | EventType::NodeDataChanged => {
-                &[WatchClass::Data, WatchClass::Exist]
-            }
-            EventType::NodeChildrenChanged => &[WatchClass::Child],
-            EventType::NodeDeleted => &[WatchClass::Data, WatchClass::Exist, WatchClass::Child],
-            EventType::None => &[],
+            EventType::NodeCreated | EventType::NodeDataChanged => &[
+                WatchClass::Data,
+                WatchClass::Exist,
+                WatchClass::Persistent,
+                WatchClass::PersistentRecursive,
+            ],
+            EventType::NodeChildrenChanged => &[WatchClass::Child, WatchClass::Persistent],
+            EventType::NodeDeleted => &[
+                WatchClass::Data,
+                WatchClass::Exist,
+                WatchClass::Child,
+                WatchClass::Persistent,
+                WatchClass::PersistentRecursive,
+            ],
+            _ => &[],
         };
+        if classes.is_empty() {
+            return;
+        }
+        // Recursive watches on the ancestors first (they stay).
+        if event.event_type != EventType::NodeChildrenChanged {
+            for at in ancestors(&event.path) {
+                if let Some(list) = self.watches.get_mut(at) {
+                    list.retain(|(_, tx)| !tx.is_closed());
+                    for (c, tx) in list.iter() {
+                        if *c == WatchClass::PersistentRecursive {
+                            tx.send_kept(Ok(event.clone()));
+                        }
+                    }
+                }
+            }
+        }
         let Some(list) = self.watches.get_mut(&event.path) else {
             return;
         };
-        let (fire, keep): (Vec<_>, Vec<_>) = list.drain(..).partition(|(c, _)| classes.contains(c));
+        let mut keep = Vec::with_capacity(list.len());
+        for (c, tx) in list.drain(..) {
+            let persistent = matches!(c, WatchClass::Persistent | WatchClass::PersistentRecursive);
+            if !classes.contains(&c) {
+                keep.push((c, tx));
+            } else if persistent {
+                tx.send_kept(Ok(event.clone()));
+                if !tx.is_closed() {
+                    keep.push((c, tx));
+                }
+            } else {
+                tx.send(Ok(event.clone()));
+            }
+        }
         if keep.is_empty() {
             self.watches.remove(&event.path);
         } else {
             *list = keep;
         }
-        for (_, tx) in fire {
-            let _ = tx.send(Ok(event.clone()));
-        }
     }
 
-    /// The watches still outstanding, as the resume's three lists (data, exist, child), each
-    /// path once and sorted (a stable order, so the server's events come in a stable order).
-    /// Registrations whose caller dropped its `Watch` are left out.
-    fn outstanding_watches(&self) -> (Vec<String>, Vec<String>, Vec<String>) {
-        let (mut data, mut exist, mut child) = (Vec::new(), Vec::new(), Vec::new());
-        for (path, list) in &self.watches {
-            let live = |class| list.iter().any(|(c, tx)| *c == class && !tx.is_closed());
-            if live(WatchClass::Data) {
-                data.push(path.clone());
-            }
-            if live(WatchClass::Exist) {
-                exist.push(path.clone());
-            }
-            if live(WatchClass::Child) {
-                child.push(path.clone());
+    /// This client's live watches of `kind` on `path`: how many; with `remove`, they go and each
+    /// is told `DataWatchRemoved` / `ChildWatchRemoved` / `PersistentWatchRemoved` (a
+    /// persistent watch's stream then ends).
+    fn local_watches(&mut self, path: &str, kind: WatcherType, remove: bool) -> usize {
+        let Some(list) = self.watches.get_mut(path) else {
+            return 0;
+        };
+        list.retain(|(_, tx)| !tx.is_closed());
+        let matching = list.iter().filter(|(c, _)| c.removed_by(kind)).count();
+        if remove && matching > 0 {
+            let (gone, keep): (Vec<_>, Vec<_>) =
+                list.drain(..).partition(|(c, _)| c.removed_by(kind));
+            *list = keep;
+            for (c, tx) in gone {
+                tx.send(Ok(WatchedEvent {
+                    event_type: c.removed_event(),
+                    state: KeeperState::SyncConnected,
+                    path: path.to_string(),
+                    zxid: paddock_types::Zxid(u64::try_from(self.last_zxid).unwrap_or(0)),
+                }));
             }
         }
-        data.sort();
-        exist.sort();
-        child.sort();
-        (data, exist, child)
+        if list.is_empty() {
+            self.watches.remove(path);
+        }
+        matching
+    }
+
+    /// The watches still outstanding, as the resume's lists, each path once and sorted (a
+    /// stable order, so the server's events come in a stable order). Registrations whose caller
+    /// dropped its `Watch` / `PersistentWatch` are left out.
+    fn outstanding_watches(&self) -> paddock_types::SetWatches {
+        let mut w = paddock_types::SetWatches::default();
+        for (path, list) in &self.watches {
+            let live = |class| list.iter().any(|(c, tx)| *c == class && !tx.is_closed());
+            for (class, into) in [
+                (WatchClass::Data, &mut w.data),
+                (WatchClass::Exist, &mut w.exist),
+                (WatchClass::Child, &mut w.child),
+                (WatchClass::Persistent, &mut w.persistent),
+                (WatchClass::PersistentRecursive, &mut w.persistent_recursive),
+            ] {
+                if live(class) {
+                    into.push(path.clone());
+                }
+            }
+        }
+        for list in [
+            &mut w.data,
+            &mut w.exist,
+            &mut w.child,
+            &mut w.persistent,
+            &mut w.persistent_recursive,
+        ] {
+            list.sort();
+        }
+        w
     }
 
     /// Resumes the session on the next servers, until it works or the session must have expired.
@@ -519,15 +668,17 @@ impl SessionTask {
                 self.next_server += 1;
                 // Listed on every resume, same server or not (harmless on the same server, where
                 // they are still set): the server sets them again or fires them at once.
-                let (data_watches, exist_watches, child_watches) = self.outstanding_watches();
+                let w = self.outstanding_watches();
                 let hello = pb::ConnectRequest {
                     session_id: self.session_id,
                     password: self.password.clone(),
                     timeout_ms: self.timeout.as_millis().min(i32::MAX as u128) as i32,
                     last_zxid_seen: self.last_zxid,
-                    data_watches,
-                    exist_watches,
-                    child_watches,
+                    data_watches: w.data,
+                    exist_watches: w.exist,
+                    child_watches: w.child,
+                    persistent_watches: w.persistent,
+                    persistent_recursive_watches: w.persistent_recursive,
                 };
                 let limit = self.opts.connect_timeout.min(deadline - now);
                 let dialer = Arc::clone(&self.dialer);
@@ -568,6 +719,15 @@ impl SessionTask {
                 let _ = reply.send(Err(Error::ConnectionLoss));
                 Err(End::Closed)
             }
+            Some(Cmd::LocalWatches {
+                path,
+                kind,
+                remove,
+                reply,
+            }) => {
+                let _ = reply.send(Ok(self.local_watches(&path, kind, remove)));
+                Ok(())
+            }
             Some(cmd) => {
                 self.queued.push_back(cmd);
                 Ok(())
@@ -584,5 +744,23 @@ fn fail_cmd(cmd: Cmd, err: Error) {
         Cmd::Close { reply } => {
             let _ = reply.send(Err(err));
         }
+        Cmd::LocalWatches { reply, .. } => {
+            let _ = reply.send(Err(err));
+        }
     }
+}
+
+/// The proper ancestors of `path`, nearest first, ending with `/`.
+fn ancestors(path: &str) -> impl Iterator<Item = &str> {
+    let mut at = path;
+    std::iter::from_fn(move || {
+        if at == "/" {
+            return None;
+        }
+        at = match at.rfind('/') {
+            Some(0) | None => "/",
+            Some(i) => &at[..i],
+        };
+        Some(at)
+    })
 }

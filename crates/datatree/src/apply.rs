@@ -20,23 +20,16 @@ use crate::state::State;
 
 /// Node changes that may fire watches, in the order they happened.
 pub(crate) struct Triggers {
-    /// False when nobody watches anything: then nothing is recorded (no path strings built).
-    enabled: bool,
     list: Vec<(String, EventType)>,
 }
 
 impl Triggers {
-    pub(crate) fn new(enabled: bool) -> Triggers {
-        Triggers {
-            enabled,
-            list: Vec::new(),
-        }
+    pub(crate) fn new() -> Triggers {
+        Triggers { list: Vec::new() }
     }
 
     fn push(&mut self, path: &str, event: EventType) {
-        if self.enabled {
-            self.list.push((path.to_string(), event));
-        }
+        self.list.push((path.to_string(), event));
     }
 
     pub(crate) fn into_list(self) -> Vec<(String, EventType)> {
@@ -497,7 +490,7 @@ fn multi(
     triggers: &mut Triggers,
 ) -> Vec<OpResult> {
     let backup = state.clone();
-    let mut pending = Triggers::new(triggers.enabled);
+    let mut pending = Triggers::new();
     let mut results = Vec::with_capacity(ops.len());
     for (i, op) in ops.iter().enumerate() {
         match multi_op(state, header, op, &mut pending) {

@@ -128,4 +128,4 @@ mod watches;
 
 pub use session::SessionInfo;
 pub use snapshot::{SnapshotError, TreeSnapshot};
-pub use tree::{Applied, DataTree};
+pub use tree::{Applied, DataTree, ResumedWatches, RECENT_CHANGES};

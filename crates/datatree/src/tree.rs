@@ -1,13 +1,14 @@
 //! `DataTree`: the state plus the last applied zxid and the watches; the crate's front door.
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use bytes::Bytes;
 use paddock_types::acl::{self, perms};
 use paddock_types::{
-    validate_path, Acl, ErrorCode, EventType, Id, KeeperState, SessionId, Stat, Txn, TxnOp,
-    WatchKind, WatchedEvent, WatcherId, ZkError, Zxid,
+    validate_path, Acl, AddWatchMode, ErrorCode, EventType, Id, KeeperState, SessionId, SetWatches,
+    Stat, Txn, TxnOp, WatchKind, WatchedEvent, WatcherId, WatcherType, ZkError, Zxid,
 };
 
 use crate::apply::{self, Triggers};
@@ -39,6 +40,46 @@ pub struct DataTree {
     state: State,
     last_zxid: Zxid,
     watches: Mutex<WatchManager>,
+    /// The most recent changes as watch triggers, for replaying them to a session that resumes
+    /// here holding persistent watches (see [`DataTree::set_watches`]).
+    changes: RecentChanges,
+}
+
+/// The last [`RECENT_CHANGES`] watch triggers (path, event type, zxid) this tree applied.
+#[derive(Debug, Default)]
+struct RecentChanges {
+    list: VecDeque<(Zxid, Box<str>, EventType)>,
+    /// Every trigger of a zxid above this one is still in `list` (the zxid of the newest trigger
+    /// dropped, or the tree's last zxid when it started recording).
+    complete_after: Zxid,
+}
+
+/// How many recent triggers a tree keeps (two per ordinary write: ~a second of a busy ensemble's
+/// writes; about 1 MB).
+pub const RECENT_CHANGES: usize = 16_384;
+
+impl RecentChanges {
+    fn starting_at(zxid: Zxid) -> RecentChanges {
+        RecentChanges {
+            list: VecDeque::new(),
+            complete_after: zxid,
+        }
+    }
+
+    fn push(&mut self, zxid: Zxid, path: String, event_type: EventType) {
+        if self.list.len() == RECENT_CHANGES {
+            if let Some((dropped, _, _)) = self.list.pop_front() {
+                self.complete_after = self.complete_after.max(dropped);
+            }
+        }
+        self.list
+            .push_back((zxid, path.into_boxed_str(), event_type));
+    }
+
+    /// The triggers of every change after `rel`, oldest first; `None` when some are gone.
+    fn after(&self, rel: Zxid) -> Option<impl Iterator<Item = &(Zxid, Box<str>, EventType)>> {
+        (rel >= self.complete_after).then(|| self.list.iter().filter(move |(z, _, _)| *z > rel))
+    }
 }
 
 impl DataTree {
@@ -53,6 +94,7 @@ impl DataTree {
             state,
             last_zxid,
             watches: Mutex::new(WatchManager::default()),
+            changes: RecentChanges::starting_at(last_zxid),
         }
     }
 
@@ -81,12 +123,15 @@ impl DataTree {
             .watches
             .get_mut()
             .unwrap_or_else(PoisonError::into_inner);
-        let mut triggers = Triggers::new(!watches.is_empty());
+        // Triggers are recorded even when nobody watches: the recent ones are kept for sessions
+        // that resume here holding persistent watches.
+        let mut triggers = Triggers::new();
         let result = apply::apply_op(&mut self.state, &txn.header, &txn.op, &mut triggers);
         self.last_zxid = zxid;
         let mut events = Vec::new();
         for (path, event_type) in triggers.into_list() {
             watches.trigger(&path, event_type, zxid, &mut events);
+            self.changes.push(zxid, path, event_type);
         }
         if matches!(txn.op, TxnOp::CloseSession) {
             // The session is gone everywhere; so are the watches it left on this server.
@@ -214,9 +259,49 @@ impl DataTree {
         self.state.acls.len()
     }
 
+    /// Sets a persistent or persistent recursive watch on `path` for `watcher` (ZooKeeper's
+    /// `addWatch`; the node need not exist). Setting it again is a no-op.
+    pub fn add_watch(&self, path: &str, mode: AddWatchMode, watcher: WatcherId) {
+        let kind = match mode {
+            AddWatchMode::Persistent => WatchKind::Persistent,
+            AddWatchMode::PersistentRecursive => WatchKind::PersistentRecursive,
+        };
+        self.watches().add(path, kind, watcher);
+    }
+
+    /// Removes `watcher`'s watches of `kind` on `path` (ZooKeeper's `removeWatches`); returns
+    /// the kinds removed, or `NoWatcher` if it had none there.
+    pub fn remove_watches(
+        &self,
+        path: &str,
+        kind: WatcherType,
+        watcher: WatcherId,
+    ) -> Result<Vec<WatchKind>, ZkError> {
+        let removed = self.watches().remove(path, kind, watcher);
+        if removed.is_empty() {
+            return Err(no_watcher(path, kind));
+        }
+        Ok(removed)
+    }
+
+    /// `Ok` if `watcher` has a watch of `kind` on `path`, else `NoWatcher` (ZooKeeper's
+    /// `checkWatches`).
+    pub fn check_watches(
+        &self,
+        path: &str,
+        kind: WatcherType,
+        watcher: WatcherId,
+    ) -> Result<(), ZkError> {
+        if self.watches().contains(path, kind, watcher) {
+            Ok(())
+        } else {
+            Err(no_watcher(path, kind))
+        }
+    }
+
     /// Re-registers the watches a client still holds after moving to this server (ZooKeeper's
-    /// `SetWatches`), firing at once those whose node changed after `rel_zxid`, the last zxid the
-    /// client saw. Rules, as ZooKeeper's `DataTree.setWatches`:
+    /// `SetWatches2`), firing at once those whose node changed after `rel_zxid`, the last zxid
+    /// the client saw. One-shot watches, as ZooKeeper's `DataTree.setWatches`:
     ///
     /// ```text
     ///   data  watch: node gone -> NodeDeleted;  mzxid > rel_zxid -> NodeDataChanged;      else set
@@ -224,12 +309,19 @@ impl DataTree {
     ///   child watch: node gone -> NodeDeleted;  pzxid > rel_zxid -> NodeChildrenChanged;  else set
     /// ```
     ///
-    /// A watch that fires is not registered (one-shot). Events come out in list order (data, then
-    /// exist, then child), with one event per (path, type): a data and a child watch on a deleted
-    /// node give one `NodeDeleted`, as watches of one session merge everywhere else. Each event
+    /// A one-shot watch that fires is not registered. These events come out in list order (data,
+    /// then exist, then child), with one event per (path, type): a data and a child watch on a
+    /// deleted node give one `NodeDeleted`, as watches of one session merge everywhere else. Each
     /// carries the zxid of the change when the node has it (mzxid, czxid, pzxid), else the tree's
     /// last zxid. An exist watch on a path that cannot be a znode is dropped, as in
     /// [`DataTree::exists`].
+    ///
+    /// Persistent and persistent recursive watches are always set again. Beyond ZooKeeper (which
+    /// drops what they missed), the changes they missed are replayed after the one-shot events:
+    /// one event per change after `rel_zxid` that they match, in zxid order, from the tree's
+    /// recent triggers — when those reach back to `rel_zxid` (the last [`RECENT_CHANGES`]
+    /// triggers); otherwise nothing is replayed (as ZooKeeper) and `missed` is set. A one-shot
+    /// event whose (path, type) a replayed one repeats is left out: the replay is exact.
     ///
     /// Takes `&self` like the reads: atomic with respect to `apply` as long as the caller's lock
     /// keeps `apply` out until the returned events are queued for the client.
@@ -237,10 +329,8 @@ impl DataTree {
         &self,
         watcher: WatcherId,
         rel_zxid: Zxid,
-        data: &[String],
-        exist: &[String],
-        child: &[String],
-    ) -> Vec<WatchedEvent> {
+        lists: &SetWatches,
+    ) -> ResumedWatches {
         let mut events: Vec<WatchedEvent> = Vec::new();
         let mut watches = self.watches();
         let mut fire = |path: &str, event_type: EventType, zxid: i64| {
@@ -248,24 +338,23 @@ impl DataTree {
                 .iter()
                 .any(|e| e.path == path && e.event_type == event_type)
             {
-                events.push(WatchedEvent {
+                events.push(event(
+                    path,
                     event_type,
-                    state: KeeperState::SyncConnected,
-                    path: path.to_string(),
-                    zxid: Zxid(u64::try_from(zxid).unwrap_or(0)),
-                });
+                    Zxid(u64::try_from(zxid).unwrap_or(0)),
+                ));
             }
         };
         let last = self.last_zxid.as_i64();
         let rel = rel_zxid.as_i64();
-        for path in data {
+        for path in &lists.data {
             match self.state.node(path).map(|r| r.stat()) {
                 None => fire(path, EventType::NodeDeleted, last),
                 Some(st) if st.mzxid > rel => fire(path, EventType::NodeDataChanged, st.mzxid),
                 Some(_) => watches.add(path, WatchKind::Data, watcher),
             }
         }
-        for path in exist {
+        for path in &lists.exist {
             match self.state.node(path).map(|r| r.stat()) {
                 Some(st) => fire(path, EventType::NodeCreated, st.czxid),
                 None if validate_path(path, false).is_ok() => {
@@ -274,14 +363,38 @@ impl DataTree {
                 None => {}
             }
         }
-        for path in child {
+        for path in &lists.child {
             match self.state.node(path).map(|r| r.stat()) {
                 None => fire(path, EventType::NodeDeleted, last),
                 Some(st) if st.pzxid > rel => fire(path, EventType::NodeChildrenChanged, st.pzxid),
                 Some(_) => watches.add(path, WatchKind::Child, watcher),
             }
         }
-        events
+        let mut missed = false;
+        if !lists.persistent.is_empty() || !lists.persistent_recursive.is_empty() {
+            for path in &lists.persistent {
+                watches.add(path, WatchKind::Persistent, watcher);
+            }
+            for path in &lists.persistent_recursive {
+                watches.add(path, WatchKind::PersistentRecursive, watcher);
+            }
+            match self.changes.after(rel_zxid) {
+                Some(changes) => {
+                    let replayed: Vec<WatchedEvent> = changes
+                        .filter(|(_, path, t)| watches.persistent_match(path, *t, watcher))
+                        .map(|(z, path, t)| event(path, *t, *z))
+                        .collect();
+                    events.retain(|e| {
+                        !replayed
+                            .iter()
+                            .any(|r| r.path == e.path && r.event_type == e.event_type)
+                    });
+                    events.extend(replayed);
+                }
+                None => missed = rel_zxid < self.last_zxid,
+            }
+        }
+        ResumedWatches { events, missed }
     }
 
     /// Drops every watch `watcher` left (its session closed or moved away from this server).
@@ -381,6 +494,32 @@ impl Default for DataTree {
     fn default() -> DataTree {
         DataTree::new()
     }
+}
+
+/// What [`DataTree::set_watches`] found.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct ResumedWatches {
+    /// The events to send at once, in order.
+    pub events: Vec<WatchedEvent>,
+    /// Persistent watches may have missed changes that could not be replayed (they happened
+    /// before the tree's recent triggers reach back).
+    pub missed: bool,
+}
+
+fn event(path: &str, event_type: EventType, zxid: Zxid) -> WatchedEvent {
+    WatchedEvent {
+        event_type,
+        state: KeeperState::SyncConnected,
+        path: path.to_string(),
+        zxid,
+    }
+}
+
+fn no_watcher(path: &str, kind: WatcherType) -> ZkError {
+    ZkError::new(
+        ErrorCode::NoWatcher,
+        format!("{path} (type: {})", kind.name()),
+    )
 }
 
 impl Clone for DataTree {

@@ -4,10 +4,11 @@
 mod common;
 
 use common::*;
+use paddock_datatree::RECENT_CHANGES;
 use paddock_types::{
     CreateMode::*,
     EventType::{self, NodeChildrenChanged, NodeCreated, NodeDataChanged, NodeDeleted},
-    SessionId, WatchKind, Zxid,
+    SessionId, SetWatches, WatchKind, Zxid,
 };
 
 const W: SessionId = SessionId(101);
@@ -23,8 +24,15 @@ fn set(
     exist: &[&str],
     child: &[&str],
 ) -> Vec<(EventType, String, Zxid)> {
+    let lists = SetWatches {
+        data: paths(data),
+        exist: paths(exist),
+        child: paths(child),
+        ..SetWatches::default()
+    };
     h.tree
-        .set_watches(W, Zxid(rel), &paths(data), &paths(exist), &paths(child))
+        .set_watches(W, Zxid(rel), &lists)
+        .events
         .into_iter()
         .map(|e| (e.event_type, e.path, e.zxid))
         .collect()
@@ -157,4 +165,86 @@ fn exist_watch_on_an_impossible_path_is_dropped() {
     let h = Harness::new();
     assert!(set(&h, 0, &[], &["no-slash"], &[]).is_empty());
     assert_eq!(h.tree.watch_count(), 0);
+}
+
+/// Persistent watches listed on resume: set again, and every change after `rel` they match is
+/// replayed, one event per change, in zxid order.
+fn resume_persistent(
+    h: &Harness,
+    rel: u64,
+    persistent: &[&str],
+    recursive: &[&str],
+) -> (Vec<(EventType, String, Zxid)>, bool) {
+    let lists = SetWatches {
+        persistent: paths(persistent),
+        persistent_recursive: paths(recursive),
+        ..SetWatches::default()
+    };
+    let r = h.tree.set_watches(W, Zxid(rel), &lists);
+    let events = r
+        .events
+        .into_iter()
+        .map(|e| (e.event_type, e.path, e.zxid))
+        .collect();
+    (events, r.missed)
+}
+
+#[test]
+fn persistent_watches_replay_every_change_they_missed() {
+    let mut h = Harness::new();
+    h.create_ok(0, "/a", "", Persistent); // 1
+    let rel = h.tree.last_zxid().0;
+    h.create_ok(0, "/a/b", "", Persistent); // 2
+    h.apply(0, set_data("/a/b", "1", -1)); // 3
+    h.apply(0, set_data("/a/b", "2", -1)); // 4
+    h.apply(0, set_data("/a", "x", -1)); // 5
+    h.create_ok(0, "/other", "", Persistent); // 6
+    h.apply(0, delete("/a/b", -1)); // 7
+    let s = |p: &str| p.to_string();
+    let (events, missed) = resume_persistent(&h, rel, &[], &["/a"]);
+    assert!(!missed);
+    assert_eq!(
+        events,
+        vec![
+            (NodeCreated, s("/a/b"), Zxid(2)),
+            (NodeDataChanged, s("/a/b"), Zxid(3)),
+            (NodeDataChanged, s("/a/b"), Zxid(4)),
+            (NodeDataChanged, s("/a"), Zxid(5)),
+            (NodeDeleted, s("/a/b"), Zxid(7)),
+        ],
+        "recursive: the subtree, no child events, nothing outside it"
+    );
+    let (events, _) = resume_persistent(&h, 4, &["/a"], &[]);
+    assert!(
+        events.contains(&(NodeDataChanged, s("/a"), Zxid(5)))
+            && events.contains(&(NodeChildrenChanged, s("/a"), Zxid(7))),
+        "persistent: its own path, child events included: {events:?}"
+    );
+    assert_eq!(
+        watches(&h),
+        vec![
+            ("/a".to_string(), WatchKind::Persistent),
+            ("/a".to_string(), WatchKind::PersistentRecursive),
+        ]
+    );
+    // Registered for real: the next change fires them (one event for the one watcher).
+    let a = h.apply(0, set_data("/a", "y", -1));
+    assert_eq!(a.events.len(), 1);
+}
+
+#[test]
+fn changes_older_than_the_recent_triggers_are_reported_missed_not_invented() {
+    let mut h = Harness::new();
+    h.create_ok(0, "/a", "", Persistent);
+    let rel = h.tree.last_zxid().0;
+    for i in 0..=RECENT_CHANGES {
+        h.apply(0, set_data("/a", &i.to_string(), -1));
+    }
+    let (events, missed) = resume_persistent(&h, rel, &["/a"], &[]);
+    assert!(missed);
+    assert!(events.is_empty());
+    // A client that is up to date misses nothing.
+    let last = h.tree.last_zxid().0;
+    let (events, missed) = resume_persistent(&h, last, &["/a"], &[]);
+    assert!(!missed && events.is_empty());
 }

@@ -74,7 +74,10 @@ pub(crate) fn check(req: &Request, max_data: usize) -> Result<(), Refusal> {
         | Request::GetAcl { path }
         | Request::SetAcl { path, .. }
         | Request::GetAllChildrenNumber { path }
-        | Request::GetEphemerals { prefix: path } => validate_path(path, false),
+        | Request::GetEphemerals { prefix: path }
+        | Request::AddWatch { path, .. }
+        | Request::RemoveWatches { path, .. }
+        | Request::CheckWatches { path, .. } => validate_path(path, false),
         Request::Multi(ops) => return check_multi(ops, max_data),
         // Each op's path is checked as it executes: a bad one fails only that op (`read.rs`).
         Request::MultiRead(_) => Ok(()),

@@ -187,7 +187,15 @@ impl Processor {
         let fired = if w.is_empty() {
             Vec::new()
         } else {
-            tree.set_watches(s.id, req.last_zxid_seen, &w.data, &w.exist, &w.child)
+            let resumed = tree.set_watches(s.id, req.last_zxid_seen, w);
+            if resumed.missed {
+                tracing::info!(
+                    session = %s.id,
+                    last_zxid_seen = %req.last_zxid_seen,
+                    "persistent watches resumed; changes older than the server's recent history were not replayed"
+                );
+            }
+            resumed.events
         };
         let mut g = s.lock();
         if let Some(old) = g.conn.take() {

@@ -11,7 +11,9 @@ use paddock_types::{
 /// (`NoAuth`) leaves no watch. `exists` and `getEphemerals` need no permission (as the issue and
 /// ZooKeeper < 3.9; getEphemerals only lists the caller's own nodes); `getAllChildrenNumber` needs
 /// READ on the node, as ZooKeeper's FinalRequestProcessor checks. A `multiRead` runs all its ops
-/// here, under the caller's one hold of the read lock, so they all see the same zxid.
+/// here, under the caller's one hold of the read lock, so they all see the same zxid. `addWatch`,
+/// `removeWatches` and `checkWatches` act on this server's watch table only (watches are local to
+/// the server a session is attached to) and, as ZooKeeper, check no ACL.
 pub(crate) fn execute(
     tree: &DataTree,
     session: SessionId,
@@ -57,6 +59,16 @@ pub(crate) fn execute(
                 .map(|op| read_op(tree, session, conn_ids, op))
                 .collect(),
         )),
+        Request::AddWatch { path, mode } => {
+            tree.add_watch(&path, mode, session);
+            Ok(Response::AddWatch)
+        }
+        Request::RemoveWatches { path, kind } => tree
+            .remove_watches(&path, kind, session)
+            .map(|_| Response::RemoveWatches),
+        Request::CheckWatches { path, kind } => tree
+            .check_watches(&path, kind, session)
+            .map(|()| Response::CheckWatches),
         Request::Ping => Ok(Response::Ping),
         other => Err(ZkError::new(
             ErrorCode::SystemError,

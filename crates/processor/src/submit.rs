@@ -64,6 +64,9 @@ impl Processor {
             | Request::GetEphemerals { .. }
             | Request::GetAllChildrenNumber { .. }
             | Request::MultiRead(_)
+            | Request::AddWatch { .. }
+            | Request::RemoveWatches { .. }
+            | Request::CheckWatches { .. }
             | Request::WhoAmI
             | Request::Ping => {
                 if !g.queue.is_idle() {

@@ -139,6 +139,7 @@ async fn resume_sets_listed_watches_and_fires_missed_changes_first() {
         data: strings(&["/d", "/u", "/gone"]),
         exist: strings(&["/new", "/later"]),
         child: strings(&["/c", "/u"]),
+        ..SetWatches::default()
     };
     let mut c = server
         .connect(connect_req(Some(&client), seen, watches))

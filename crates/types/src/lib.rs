@@ -33,8 +33,8 @@ pub use config::{Config, ConfigError, ServerSpec};
 pub use error::{ErrorCode, ZkError};
 pub use ids::{Epoch, ServerId, SessionId, Zxid};
 pub use op::{
-    CreateMode, EventType, KeeperState, MultiOp, OpResult, ReadOp, ReadResult, Request, Response,
-    Stat, WatchKind, WatchedEvent, WatcherId,
+    AddWatchMode, CreateMode, EventType, KeeperState, MultiOp, OpResult, ReadOp, ReadResult,
+    Request, Response, SetWatches, Stat, WatchKind, WatchedEvent, WatcherId, WatcherType,
 };
 pub use path::validate_path;
 pub use txn::{Txn, TxnHeader, TxnOp, PASSWORD_LEN};

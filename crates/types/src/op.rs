@@ -206,6 +206,25 @@ pub enum Request {
     /// own result or error (ZooKeeper 3.9's `multiRead`). Each op needs READ on its node, as the
     /// single read; no op leaves a watch.
     MultiRead(Vec<ReadOp>),
+    /// Sets a persistent (or persistent recursive) watch on `path` for the session (ZooKeeper
+    /// 3.6's `addWatch`): it is not removed when it fires. The node need not exist; no permission
+    /// is checked, as ZooKeeper. Adding it again is a no-op.
+    AddWatch {
+        path: String,
+        mode: AddWatchMode,
+    },
+    /// Removes the session's watches of `kind` on `path` (ZooKeeper's `removeWatches`);
+    /// `NoWatcher` if it has none there.
+    RemoveWatches {
+        path: String,
+        kind: WatcherType,
+    },
+    /// Whether the session has a watch of `kind` on `path` (ZooKeeper's `checkWatches`): `Ok`,
+    /// or `NoWatcher`. Changes nothing.
+    CheckWatches {
+        path: String,
+        kind: WatcherType,
+    },
 }
 
 impl Request {
@@ -243,6 +262,9 @@ impl Request {
             Request::GetEphemerals { .. } => "getEphemerals",
             Request::GetAllChildrenNumber { .. } => "getAllChildrenNumber",
             Request::MultiRead(_) => "multiRead",
+            Request::AddWatch { .. } => "addWatch",
+            Request::RemoveWatches { .. } => "removeWatches",
+            Request::CheckWatches { .. } => "checkWatches",
         }
     }
 }
@@ -324,6 +346,9 @@ pub enum Response {
     /// One result per op of a `MultiRead`, in op order; a failed op is `ReadResult::Error` and the
     /// answer as a whole still succeeds.
     MultiRead(Vec<ReadResult>),
+    AddWatch,
+    RemoveWatches,
+    CheckWatches,
 }
 
 impl Response {
@@ -353,6 +378,13 @@ pub enum EventType {
     NodeDeleted = 2,
     NodeDataChanged = 3,
     NodeChildrenChanged = 4,
+    /// A data (or exist) watch was removed by `removeWatches` (delivered by client libraries to
+    /// the removed watcher, as ZooKeeper's client does; the server never sends it).
+    DataWatchRemoved = 5,
+    /// A child watch was removed by `removeWatches` (client-side, as `DataWatchRemoved`).
+    ChildWatchRemoved = 6,
+    /// A persistent or persistent recursive watch was removed (client-side, as `DataWatchRemoved`).
+    PersistentWatchRemoved = 7,
 }
 
 impl EventType {
@@ -363,6 +395,9 @@ impl EventType {
             EventType::NodeDeleted => "NodeDeleted",
             EventType::NodeDataChanged => "NodeDataChanged",
             EventType::NodeChildrenChanged => "NodeChildrenChanged",
+            EventType::DataWatchRemoved => "DataWatchRemoved",
+            EventType::ChildWatchRemoved => "ChildWatchRemoved",
+            EventType::PersistentWatchRemoved => "PersistentWatchRemoved",
         }
     }
 }
@@ -389,6 +424,116 @@ pub enum WatchKind {
     Exist,
     /// Left by getChildren: fires NodeChildrenChanged / NodeDeleted.
     Child,
+    /// Set by addWatch PERSISTENT: fires every event of its path, stays until removed.
+    Persistent,
+    /// Set by addWatch PERSISTENT_RECURSIVE: fires NodeCreated / NodeDeleted / NodeDataChanged of
+    /// its path and every descendant, stays until removed.
+    PersistentRecursive,
+}
+
+/// The kind of watch `addWatch` sets (ZooKeeper's `AddWatchMode`, same values).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[repr(i32)]
+pub enum AddWatchMode {
+    /// Fires NodeCreated, NodeDeleted, NodeDataChanged and NodeChildrenChanged for the path
+    /// itself, every time, until removed.
+    Persistent = 0,
+    /// Fires NodeCreated, NodeDeleted and NodeDataChanged for the path and every node below it
+    /// (never NodeChildrenChanged), every time, until removed.
+    PersistentRecursive = 1,
+}
+
+impl AddWatchMode {
+    /// ZooKeeper's value (0 or 1).
+    pub fn from_i32(v: i32) -> Option<AddWatchMode> {
+        match v {
+            0 => Some(AddWatchMode::Persistent),
+            1 => Some(AddWatchMode::PersistentRecursive),
+            _ => None,
+        }
+    }
+}
+
+/// Which watches `removeWatches` / `checkWatches` mean (ZooKeeper's `Watcher.WatcherType`, same
+/// values).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[repr(i32)]
+pub enum WatcherType {
+    /// Child watches (getChildren).
+    Children = 1,
+    /// Data watches (getData, and exists whether or not the node existed).
+    Data = 2,
+    /// Every watch of the session on the path, of any kind, persistent ones included.
+    Any = 3,
+    /// The persistent watch (addWatch PERSISTENT).
+    Persistent = 4,
+    /// The persistent recursive watch (addWatch PERSISTENT_RECURSIVE).
+    PersistentRecursive = 5,
+}
+
+impl WatcherType {
+    /// ZooKeeper's value (1 to 5).
+    pub fn from_i32(v: i32) -> Option<WatcherType> {
+        match v {
+            1 => Some(WatcherType::Children),
+            2 => Some(WatcherType::Data),
+            3 => Some(WatcherType::Any),
+            4 => Some(WatcherType::Persistent),
+            5 => Some(WatcherType::PersistentRecursive),
+            _ => None,
+        }
+    }
+
+    /// ZooKeeper's name (`Children`, `Data`, ...), for messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            WatcherType::Children => "Children",
+            WatcherType::Data => "Data",
+            WatcherType::Any => "Any",
+            WatcherType::Persistent => "Persistent",
+            WatcherType::PersistentRecursive => "PersistentRecursive",
+        }
+    }
+}
+
+/// The watches a resuming client still holds, by kind (absolute, validated paths): ZooKeeper's
+/// `SetWatches2`.
+///
+/// On connect the server checks each against its tree with `last_zxid_seen` as the relative zxid
+/// and either sets it again for the session or, if its node changed meanwhile, queues the event at
+/// once on the new connection, before anything else (see `DataTree::set_watches` for the rules).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SetWatches {
+    /// getData watches, and exists watches on a node that existed.
+    pub data: Vec<String>,
+    /// exists watches on a node that did not exist.
+    pub exist: Vec<String>,
+    /// getChildren watches.
+    pub child: Vec<String>,
+    /// addWatch PERSISTENT watches.
+    pub persistent: Vec<String>,
+    /// addWatch PERSISTENT_RECURSIVE watches.
+    pub persistent_recursive: Vec<String>,
+}
+
+impl SetWatches {
+    /// No watch at all.
+    pub fn is_empty(&self) -> bool {
+        self.data.is_empty()
+            && self.exist.is_empty()
+            && self.child.is_empty()
+            && self.persistent.is_empty()
+            && self.persistent_recursive.is_empty()
+    }
+
+    /// Number of paths listed, all kinds together.
+    pub fn len(&self) -> usize {
+        self.data.len()
+            + self.exist.len()
+            + self.child.len()
+            + self.persistent.len()
+            + self.persistent_recursive.len()
+    }
 }
 
 /// A watch notification.

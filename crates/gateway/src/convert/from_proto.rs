@@ -3,9 +3,9 @@
 
 use paddock_proto::v1 as pb;
 use paddock_types::{
-    validate_path, Acl, CreateMode, ErrorCode, EventType, Id, KeeperState, MultiOp, OpResult,
-    ReadOp, ReadResult, Request, Response, SessionId, Stat, WatchedEvent, ZkError, Zxid,
-    PASSWORD_LEN,
+    validate_path, Acl, AddWatchMode, CreateMode, ErrorCode, EventType, Id, KeeperState, MultiOp,
+    OpResult, ReadOp, ReadResult, Request, Response, SessionId, Stat, WatchedEvent, WatcherType,
+    ZkError, Zxid, PASSWORD_LEN,
 };
 
 use super::FromProto;
@@ -51,6 +51,11 @@ pub fn decode_connect(
         data: watch_paths("ConnectRequest.data_watches", c.data_watches)?,
         exist: watch_paths("ConnectRequest.exist_watches", c.exist_watches)?,
         child: watch_paths("ConnectRequest.child_watches", c.child_watches)?,
+        persistent: watch_paths("ConnectRequest.persistent_watches", c.persistent_watches)?,
+        persistent_recursive: watch_paths(
+            "ConnectRequest.persistent_recursive_watches",
+            c.persistent_recursive_watches,
+        )?,
     };
     Ok(ConnectRequest {
         resume,
@@ -193,6 +198,23 @@ impl FromProto<pb::request::Op> for Request {
                 prefix: g.prefix_path,
             },
             Op::GetAllChildrenNumber(g) => Request::GetAllChildrenNumber { path: g.path },
+            Op::AddWatch(a) => Request::AddWatch {
+                mode: AddWatchMode::from_i32(a.mode).ok_or_else(|| {
+                    ZkError::bad_arguments(format!(
+                        "AddWatchRequest.mode {} is not a mode (PERSISTENT=0, PERSISTENT_RECURSIVE=1)",
+                        a.mode
+                    ))
+                })?,
+                path: a.path,
+            },
+            Op::RemoveWatches(r) => Request::RemoveWatches {
+                kind: watcher_type("RemoveWatchesRequest", r.r#type)?,
+                path: r.path,
+            },
+            Op::CheckWatches(c) => Request::CheckWatches {
+                kind: watcher_type("CheckWatchesRequest", c.r#type)?,
+                path: c.path,
+            },
             Op::MultiRead(m) => Request::MultiRead(
                 m.ops
                     .into_iter()
@@ -313,6 +335,16 @@ impl FromProto<pb::Id> for Id {
     }
 }
 
+/// ZooKeeper's WatcherType values 1 to 5; anything else (0 included) is BADARGUMENTS.
+fn watcher_type(message: &str, t: i32) -> Result<WatcherType, ZkError> {
+    WatcherType::from_i32(t).ok_or_else(|| {
+        ZkError::bad_arguments(format!(
+            "{message}.type {t} is not a watcher type (CHILDREN=1, DATA=2, ANY=3, PERSISTENT=4, \
+             PERSISTENT_RECURSIVE=5)"
+        ))
+    })
+}
+
 fn create_mode(mode: i32) -> Result<CreateMode, ZkError> {
     match pb::CreateMode::try_from(mode) {
         Ok(pb::CreateMode::Persistent) => Ok(CreateMode::Persistent),
@@ -373,6 +405,9 @@ impl FromProto<pb::response::Result> for Response {
             R::CloseSession(_) => Response::CloseSession,
             R::GetEphemerals(g) => Response::GetEphemerals { paths: g.paths },
             R::GetAllChildrenNumber(g) => Response::GetAllChildrenNumber { number: g.number },
+            R::AddWatch(_) => Response::AddWatch,
+            R::RemoveWatches(_) => Response::RemoveWatches,
+            R::CheckWatches(_) => Response::CheckWatches,
             R::MultiRead(m) => Response::MultiRead(
                 m.results
                     .into_iter()
@@ -457,6 +492,9 @@ impl FromProto<pb::WatchEvent> for WatchedEvent {
             Ok(pb::EventType::NodeDeleted) => EventType::NodeDeleted,
             Ok(pb::EventType::NodeDataChanged) => EventType::NodeDataChanged,
             Ok(pb::EventType::NodeChildrenChanged) => EventType::NodeChildrenChanged,
+            Ok(pb::EventType::DataWatchRemoved) => EventType::DataWatchRemoved,
+            Ok(pb::EventType::ChildWatchRemoved) => EventType::ChildWatchRemoved,
+            Ok(pb::EventType::PersistentWatchRemoved) => EventType::PersistentWatchRemoved,
             Ok(pb::EventType::Unspecified) | Err(_) => {
                 return Err(ZkError::bad_arguments(format!(
                     "WatchEvent.type {} is not a ZooKeeper event type",

@@ -4,8 +4,9 @@ use bytes::Bytes;
 use paddock_proto::v1 as pb;
 use paddock_types::acl::perms;
 use paddock_types::{
-    Acl, CreateMode, ErrorCode, EventType, Id, KeeperState, MultiOp, OpResult, ReadOp, ReadResult,
-    Request, Response, SessionId, Stat, WatchedEvent, ZkError, Zxid,
+    Acl, AddWatchMode, CreateMode, ErrorCode, EventType, Id, KeeperState, MultiOp, OpResult,
+    ReadOp, ReadResult, Request, Response, SessionId, Stat, WatchedEvent, WatcherType, ZkError,
+    Zxid,
 };
 
 use super::*;
@@ -144,6 +145,26 @@ fn every_request() -> Vec<Request> {
             prefix: "/app/lock".into(),
         },
         Request::GetAllChildrenNumber { path: "/a".into() },
+        Request::AddWatch {
+            path: "/a".into(),
+            mode: AddWatchMode::Persistent,
+        },
+        Request::AddWatch {
+            path: "/".into(),
+            mode: AddWatchMode::PersistentRecursive,
+        },
+        Request::RemoveWatches {
+            path: "/a".into(),
+            kind: WatcherType::Any,
+        },
+        Request::RemoveWatches {
+            path: "/a".into(),
+            kind: WatcherType::PersistentRecursive,
+        },
+        Request::CheckWatches {
+            path: "/a".into(),
+            kind: WatcherType::Children,
+        },
         Request::MultiRead(vec![
             ReadOp::GetData { path: "/a".into() },
             ReadOp::GetChildren { path: "/".into() },
@@ -208,6 +229,9 @@ fn every_response() -> Vec<Response> {
         Response::GetEphemerals { paths: vec![] },
         Response::GetAllChildrenNumber { number: 0 },
         Response::GetAllChildrenNumber { number: 42 },
+        Response::AddWatch,
+        Response::RemoveWatches,
+        Response::CheckWatches,
         Response::MultiRead(vec![
             ReadResult::GetData {
                 data: Bytes::from_static(b"\x00d"),
@@ -404,6 +428,8 @@ fn connect_round_trips_new_and_resume() {
                 data: vec!["/d".into(), "/d2".into()],
                 exist: vec!["/e".into()],
                 child: vec!["/".into()],
+                persistent: vec!["/p".into()],
+                persistent_recursive: vec!["/".into(), "/r".into()],
             },
         };
         let wire: pb::ConnectRequest = c.clone().into_proto();
@@ -722,4 +748,27 @@ fn acl_perms_and_ids_keep_zookeepers_values() {
     assert_eq!((id.scheme.as_str(), id.id.as_str()), ("world", "anyone"));
     let state: pb::KeeperState = KeeperState::AuthFailed.into_proto();
     assert_eq!(state as i32, 4);
+}
+
+#[test]
+fn watch_requests_with_unknown_modes_or_types_are_bad_arguments() {
+    use pb::request::Op;
+    let bad = [
+        Op::AddWatch(pb::AddWatchRequest {
+            path: "/a".into(),
+            mode: 2,
+        }),
+        Op::RemoveWatches(pb::RemoveWatchesRequest {
+            path: "/a".into(),
+            r#type: 0,
+        }),
+        Op::CheckWatches(pb::CheckWatchesRequest {
+            path: "/a".into(),
+            r#type: 6,
+        }),
+    ];
+    for op in bad {
+        let err = Request::from_proto(op.clone()).expect_err("refused");
+        assert_eq!(err.code, ErrorCode::BadArguments, "{op:?}: {err:?}");
+    }
 }

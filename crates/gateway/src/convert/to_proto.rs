@@ -139,6 +139,9 @@ fn response_result(r: Response) -> Result<pb::response::Result, ZkError> {
         Response::GetAllChildrenNumber { number } => {
             R::GetAllChildrenNumber(pb::GetAllChildrenNumberResponse { number })
         }
+        Response::AddWatch => R::AddWatch(pb::AddWatchResponse {}),
+        Response::RemoveWatches => R::RemoveWatches(pb::RemoveWatchesResponse {}),
+        Response::CheckWatches => R::CheckWatches(pb::CheckWatchesResponse {}),
         Response::MultiRead(results) => R::MultiRead(pb::MultiReadResponse {
             results: results.into_iter().map(IntoProto::into_proto).collect(),
         }),
@@ -173,6 +176,8 @@ impl IntoProto<pb::ConnectRequest> for ConnectRequest {
             data_watches: self.set_watches.data,
             exist_watches: self.set_watches.exist,
             child_watches: self.set_watches.child,
+            persistent_watches: self.set_watches.persistent,
+            persistent_recursive_watches: self.set_watches.persistent_recursive,
         }
     }
 }
@@ -222,6 +227,18 @@ impl IntoProto<pb::request::Op> for Request {
             Request::GetAllChildrenNumber { path } => {
                 Op::GetAllChildrenNumber(pb::GetAllChildrenNumberRequest { path })
             }
+            Request::AddWatch { path, mode } => Op::AddWatch(pb::AddWatchRequest {
+                path,
+                mode: mode as i32,
+            }),
+            Request::RemoveWatches { path, kind } => Op::RemoveWatches(pb::RemoveWatchesRequest {
+                path,
+                r#type: kind as i32,
+            }),
+            Request::CheckWatches { path, kind } => Op::CheckWatches(pb::CheckWatchesRequest {
+                path,
+                r#type: kind as i32,
+            }),
             Request::MultiRead(ops) => Op::MultiRead(pb::MultiReadRequest {
                 ops: ops.into_iter().map(IntoProto::into_proto).collect(),
             }),
@@ -396,6 +413,9 @@ impl IntoProto<pb::EventType> for EventType {
             EventType::NodeDeleted => pb::EventType::NodeDeleted,
             EventType::NodeDataChanged => pb::EventType::NodeDataChanged,
             EventType::NodeChildrenChanged => pb::EventType::NodeChildrenChanged,
+            EventType::DataWatchRemoved => pb::EventType::DataWatchRemoved,
+            EventType::ChildWatchRemoved => pb::EventType::ChildWatchRemoved,
+            EventType::PersistentWatchRemoved => pb::EventType::PersistentWatchRemoved,
         }
     }
 }
