@@ -5,11 +5,28 @@ mod acl;
 
 use std::io::Write;
 
-use paddock_client::{Client, CreateMode, Error, ErrorCode, Watch};
+use std::pin::Pin;
+
+use futures::stream::{self, Stream};
+use paddock_client::{Client, CreateMode, Error, ErrorCode, PersistentWatch, Watch, WatchedEvent};
 
 use crate::format;
 use crate::parse::{help_text, Command};
 use crate::shell::Shell;
+
+/// The events of the watches a command set: one for a one-shot watch, many for a persistent
+/// one. The interactive shell prints them as they come.
+pub type Events = Pin<Box<dyn Stream<Item = Result<WatchedEvent, Error>> + Send>>;
+
+fn once(w: Watch) -> Events {
+    Box::pin(stream::once(w))
+}
+
+fn persistent(w: PersistentWatch) -> Events {
+    Box::pin(stream::unfold(w, |mut w| async move {
+        w.next().await.map(|e| (e, w))
+    }))
+}
 
 /// What the shell does after a command.
 #[derive(Debug, PartialEq, Eq)]
@@ -27,7 +44,7 @@ pub async fn exec(
     shell: &mut Shell,
     cmd: Command,
     out: &mut String,
-    watches: &mut Vec<Watch>,
+    watches: &mut Vec<Events>,
 ) -> Result<Outcome, String> {
     match cmd {
         Command::Ls {
@@ -41,7 +58,7 @@ pub async fn exec(
             } else {
                 let (children, st) = if watch {
                     let (c, s, w) = client.get_children_w(&path).await.map_err(e(&path))?;
-                    watches.push(w);
+                    watches.push(once(w));
                     (c, s)
                 } else {
                     client.get_children(&path).await.map_err(e(&path))?
@@ -56,7 +73,7 @@ pub async fn exec(
         Command::Get { path, stat, watch } => {
             let (data, st) = if watch {
                 let (d, s, w) = client.get_data_w(&path).await.map_err(e(&path))?;
-                watches.push(w);
+                watches.push(once(w));
                 (d, s)
             } else {
                 client.get_data(&path).await.map_err(e(&path))?
@@ -70,7 +87,7 @@ pub async fn exec(
         Command::Stat { path, watch } => {
             let st = if watch {
                 let (s, w) = client.exists_w(&path).await.map_err(e(&path))?;
-                watches.push(w);
+                watches.push(once(w));
                 s
             } else {
                 client.exists(&path).await.map_err(e(&path))?
@@ -189,6 +206,14 @@ pub async fn exec(
                 .map_err(e(&path))?;
             out.push_str(&format!("{n}\n"));
         }
+        Command::AddWatch { path, mode } => {
+            let w = client.add_watch(&path, mode).await.map_err(e(&path))?;
+            watches.push(persistent(w));
+        }
+        Command::RemoveWatches { path, kind, local } => client
+            .remove_watches(&path, kind, local)
+            .await
+            .map_err(e(&path))?,
         Command::History => out.push_str(&shell.history_text()),
         Command::Redo { cmdno } => {
             // The replayed command is never a redo, so this recurses once at most.

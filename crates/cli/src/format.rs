@@ -177,6 +177,7 @@ pub fn error(e: &Error, path: &str) -> String {
         ErrorCode::BadArguments => format!("Arguments are not valid : {path}"),
         ErrorCode::BadVersion => format!("version No is not valid : {path}"),
         ErrorCode::ConnectionLoss => format!("KeeperErrorCode = ConnectionLoss for {path}"),
+        ErrorCode::NoWatcher => format!("KeeperErrorCode = No such watcher for {path}"),
         ErrorCode::SessionExpired | ErrorCode::AuthFailed => keeper_exception(e, path),
         _ => format!("KeeperErrorCode = {} for {path}", code_words(e)),
     }
@@ -209,6 +210,7 @@ fn java_code_message(code: ErrorCode) -> Option<&'static str> {
         ErrorCode::InvalidAcl => "InvalidACL",
         ErrorCode::AuthFailed => "AuthFailed",
         ErrorCode::SessionExpired => "Session expired",
+        ErrorCode::NoWatcher => "No such watcher",
         _ => return None,
     })
 }

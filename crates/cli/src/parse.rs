@@ -8,7 +8,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use paddock_client::{parse_perms, Acl, Id};
+use paddock_client::{parse_perms, Acl, AddWatchMode, Id, WatcherType};
 
 /// One parsed command.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -85,6 +85,20 @@ pub enum Command {
         path: String,
         timeout: Option<Duration>,
     },
+    /// `addWatch [-m mode] path`: a persistent watch (zkCli's default mode is
+    /// PERSISTENT_RECURSIVE); its events are printed as they come.
+    AddWatch {
+        path: String,
+        mode: AddWatchMode,
+    },
+    /// `removewatches path [-c|-d|-a] [-l]`: removes the session's child (`-c`), data (`-d`) or
+    /// all (`-a`, the default) watches on `path`; `-l` removes them locally even without a
+    /// server connection.
+    RemoveWatches {
+        path: String,
+        kind: WatcherType,
+        local: bool,
+    },
     /// `history`: the last eleven commands with their numbers (zkCli's, this one included).
     History,
     /// `redo cmdno`: runs command number `cmdno` of this shell again. The number is kept as
@@ -105,6 +119,10 @@ pub enum Command {
 /// command names as Java's `String.compareTo` does: by UTF-16 unit, so `getAcl` after `get`).
 /// `watch` and `help` are Paddock's own.
 pub const USAGES: &[(&str, &str)] = &[
+    (
+        "addWatch",
+        "addWatch [-m mode] path # optional mode is one of [PERSISTENT, PERSISTENT_RECURSIVE] - default is PERSISTENT_RECURSIVE",
+    ),
     ("addauth", "addauth scheme auth"),
     ("close", "close"),
     ("create", "create [-s] [-e] path [data] [acl]"),
@@ -120,6 +138,7 @@ pub const USAGES: &[(&str, &str)] = &[
     ("printwatches", "printwatches on|off"),
     ("quit", "quit"),
     ("redo", "redo cmdno"),
+    ("removewatches", "removewatches path [-c|-d|-a] [-l]"),
     ("set", "set [-s] [-v version] path data"),
     ("setAcl", "setAcl [-s] [-v version] [-R] path acl"),
     ("stat", "stat [-w] path"),
@@ -344,6 +363,8 @@ pub fn parse_words(words: &[String]) -> Result<Command, ParseError> {
         "getAcl" => ("s", "", 1, 1),
         "getAllChildrenNumber" => ("", "", 1, 1),
         "getEphemerals" => ("", "", 0, 1),
+        "addWatch" => ("", "m", 1, 1),
+        "removewatches" => ("cdal", "", 1, 1),
         "setAcl" => ("sR", "v", 2, 2),
         "addauth" => ("", "", 1, 2),
         "help" | "quit" | "close" | "exit" | "whoami" => ("", "", 0, 0),
@@ -354,6 +375,17 @@ pub fn parse_words(words: &[String]) -> Result<Command, ParseError> {
                 bad_path: false,
             })
         }
+    };
+    // `removewatches` takes its options after the path (zkCli's usage line); it has no data word
+    // that could look like an option, so they may come anywhere.
+    let reordered: Vec<String>;
+    let args = if cmd == "removewatches" {
+        let (opts, rest): (Vec<&String>, Vec<&String>) =
+            args.iter().partition(|a| a.starts_with('-') && a.len() > 1);
+        reordered = opts.into_iter().chain(rest).cloned().collect();
+        &reordered[..]
+    } else {
+        args
     };
     let o = split_opts(cmd, args, bools, values)?;
     if o.positional.len() < min || o.positional.len() > max {
@@ -403,6 +435,34 @@ pub fn parse_words(words: &[String]) -> Result<Command, ParseError> {
         },
         "deleteall" => Command::DeleteAll { path },
         "sync" => Command::Sync { path },
+        "addWatch" => Command::AddWatch {
+            path,
+            mode: match o.value('m') {
+                None => AddWatchMode::PersistentRecursive,
+                Some(m) if m.eq_ignore_ascii_case("PERSISTENT") => AddWatchMode::Persistent,
+                Some(m) if m.eq_ignore_ascii_case("PERSISTENT_RECURSIVE") => {
+                    AddWatchMode::PersistentRecursive
+                }
+                Some(m) => {
+                    return Err(ParseError::with(
+                        cmd,
+                        format!("Unsupported mode: {m} (PERSISTENT or PERSISTENT_RECURSIVE)"),
+                    ))
+                }
+            },
+        },
+        "removewatches" => Command::RemoveWatches {
+            path,
+            // zkCli's order: -c, else -d, else any.
+            kind: if o.has('c') {
+                WatcherType::Children
+            } else if o.has('d') {
+                WatcherType::Data
+            } else {
+                WatcherType::Any
+            },
+            local: o.has('l'),
+        },
         "getAcl" => Command::GetAcl {
             path,
             stat: o.has('s'),

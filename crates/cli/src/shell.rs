@@ -4,11 +4,11 @@
 
 use std::io::{BufRead, IsTerminal, Write};
 
-use futures::stream::{FuturesUnordered, StreamExt};
+use futures::stream::{SelectAll, StreamExt};
 use paddock_client::{Client, EventType, SessionState, WatchedEvent, Zxid};
 use tokio::sync::broadcast::error::RecvError;
 
-use crate::exec::{exec, Outcome};
+use crate::exec::{exec, Events, Outcome};
 use crate::format;
 use crate::parse::{self, Command};
 
@@ -99,7 +99,7 @@ impl Shell {
         client: &Client,
         line: &str,
         out: &mut String,
-        watches: &mut Vec<paddock_client::Watch>,
+        watches: &mut Vec<Events>,
     ) -> Option<Result<Outcome, String>> {
         let parsed = parse::parse_line(line).transpose()?;
         // Line `count` of the history is this one (the vector holds one line per number).
@@ -188,7 +188,7 @@ pub async fn interactive(client: &Client, server: &str) -> u8 {
 
     let mut states = client.state_events();
     let mut states_open = true;
-    let mut watches = FuturesUnordered::new();
+    let mut watches: SelectAll<Events> = SelectAll::new();
     let mut shell = Shell::interactive();
     print!(
         "{}",

@@ -447,7 +447,10 @@ fn help_lists_commands_in_zkclis_order() {
         assert!(usage.starts_with(cmd), "{usage}");
     }
     let help = help_text();
-    assert!(help.starts_with("ZooKeeper -server host:port cmd args\n\taddauth scheme auth\n"));
+    assert!(help.starts_with(
+        "ZooKeeper -server host:port cmd args\n\taddWatch [-m mode] path # optional mode is one \
+         of [PERSISTENT, PERSISTENT_RECURSIVE] - default is PERSISTENT_RECURSIVE\n\taddauth scheme auth\n"
+    ));
     assert!(help.contains(
         "\tget [-s] [-w] path\n\tgetAcl [-s] path\n\tgetAllChildrenNumber path\n\
          \tgetEphemerals path\n\thelp\n"
@@ -456,7 +459,7 @@ fn help_lists_commands_in_zkclis_order() {
         .contains("\tset [-s] [-v version] path data\n\tsetAcl [-s] [-v version] [-R] path acl\n"));
     assert!(help.contains("\thelp\n\thistory\n\tls [-s] [-w] [-R] path\n"));
     assert!(help
-        .contains("\tls [-s] [-w] [-R] path\n\tprintwatches on|off\n\tquit\n\tredo cmdno\n\tset "));
+        .contains("\tls [-s] [-w] [-R] path\n\tprintwatches on|off\n\tquit\n\tredo cmdno\n\tremovewatches path [-c|-d|-a] [-l]\n\tset "));
     assert!(help.ends_with("\twatch [-t seconds] path\n\twhoami\n"));
     assert_eq!(usage_of("create"), "create [-s] [-e] path [data] [acl]");
 }
@@ -559,4 +562,58 @@ fn decodes_integers_as_java() {
     ] {
         assert_eq!(decode_int(text), value, "{text:?}");
     }
+}
+
+/// zkCli 3.9's `addWatch [-m mode] path` (default PERSISTENT_RECURSIVE, the mode in any case) and
+/// `removewatches path [-c|-d|-a] [-l]` (-c, else -d, else any).
+#[test]
+fn add_watch_and_remove_watches() {
+    use paddock_client::{AddWatchMode, WatcherType};
+    let ok = |line: &str| p(line).unwrap().unwrap();
+    assert_eq!(
+        ok("addWatch /a"),
+        Command::AddWatch {
+            path: "/a".into(),
+            mode: AddWatchMode::PersistentRecursive
+        }
+    );
+    assert_eq!(
+        ok("addWatch -m persistent /a"),
+        Command::AddWatch {
+            path: "/a".into(),
+            mode: AddWatchMode::Persistent
+        }
+    );
+    assert_eq!(
+        ok("addWatch -m PERSISTENT_RECURSIVE /"),
+        Command::AddWatch {
+            path: "/".into(),
+            mode: AddWatchMode::PersistentRecursive
+        }
+    );
+    let err = |line: &str| p(line).unwrap_err().to_string();
+    assert!(err("addWatch -m sometimes /a").contains("Unsupported mode: sometimes"));
+    assert!(err("addWatch").contains("addWatch [-m mode] path"));
+    assert!(err("addWatch a").contains("Path must start with / character"));
+    let rw = |line: &str| match ok(line) {
+        Command::RemoveWatches { path, kind, local } => (path, kind, local),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        rw("removewatches /a"),
+        ("/a".into(), WatcherType::Any, false)
+    );
+    assert_eq!(
+        rw("removewatches /a -c"),
+        ("/a".into(), WatcherType::Children, false)
+    );
+    assert_eq!(
+        rw("removewatches -d -l /a"),
+        ("/a".into(), WatcherType::Data, true)
+    );
+    assert_eq!(
+        rw("removewatches -a /a"),
+        ("/a".into(), WatcherType::Any, false)
+    );
+    assert!(err("removewatches -x /a").contains("Unrecognized option: -x"));
 }
