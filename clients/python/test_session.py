@@ -317,13 +317,13 @@ def test_outstanding_watches_follow_answers_and_events(target, root):
         assert a.exists(m, watch=True) is None  # a missing node: an exist watch
         a.get_children(root, watch=True)
         raises(pc.NoNodeError, a.get_data, f"{root}/none", watch=True)  # an error leaves no watch
-        assert a.outstanding_watches() == {"data": [w], "exist": [m], "child": [root]}
+        assert a.outstanding_watches() == {"data": [w], "exist": [m], "child": [root], "persistent": [], "persistent_recursive": []}
         b.set_data(w, b"1")
         a.sync(root)
-        assert a.outstanding_watches() == {"data": [], "exist": [m], "child": [root]}
+        assert a.outstanding_watches() == {"data": [], "exist": [m], "child": [root], "persistent": [], "persistent_recursive": []}
         b.create(m)  # fires the exist watch on m and the child watch on root
         a.sync(root)
-        assert a.outstanding_watches() == {"data": [], "exist": [], "child": []}
+        assert a.outstanding_watches() == {"data": [], "exist": [], "child": [], "persistent": [], "persistent_recursive": []}
         types = sorted(a.events.get_nowait().type_name for _ in range(3))
         assert types == ["NODE_CHILDREN_CHANGED", "NODE_CREATED", "NODE_DATA_CHANGED"]
 
@@ -345,7 +345,57 @@ def test_resume_carries_the_watch_lists(target, root):
             a2.sync(root)
             ev = a2.events.get_nowait()
             assert (ev.type_name, ev.path) == ("NODE_DATA_CHANGED", w) and a2.events.empty()
-            assert a2.outstanding_watches() == {"data": [], "exist": [], "child": [root]}
+            assert a2.outstanding_watches() == {"data": [], "exist": [], "child": [root], "persistent": [], "persistent_recursive": []}
+
+
+def test_persistent_and_recursive_watches_fire_every_time(target, root):
+    t = f"{root}/t"
+    with connect(target) as b, connect(target) as a:
+        a.add_watch(t, pb.ADD_WATCH_MODE_PERSISTENT)
+        a.add_watch(t, pb.ADD_WATCH_MODE_PERSISTENT_RECURSIVE)
+        b.create(t)
+        b.set_data(t, b"1")
+        b.create(f"{t}/k")
+        b.set_data(f"{t}/k", b"x")
+        a.sync(root)
+        got = [(e.type_name, e.path) for e in (a.events.get_nowait() for _ in range(5))]
+        assert a.events.empty(), "one event per change however many watches match"
+        assert got == [("NODE_CREATED", t), ("NODE_DATA_CHANGED", t), ("NODE_CREATED", f"{t}/k"),
+                       ("NODE_CHILDREN_CHANGED", t), ("NODE_DATA_CHANGED", f"{t}/k")]
+        assert a.outstanding_watches()["persistent"] == [t] and a.outstanding_watches()["persistent_recursive"] == [t]
+        a.check_watches(t, pb.WATCHER_TYPE_PERSISTENT)
+        raises(pc.NoWatcherError, a.check_watches, t, pb.WATCHER_TYPE_CHILDREN)
+        a.remove_watches(t, pb.WATCHER_TYPE_ANY)
+        ev = a.events.get_nowait()
+        assert (ev.type_name, ev.path) == ("PERSISTENT_WATCH_REMOVED", t) and a.events.empty()
+        raises(pc.NoWatcherError, a.remove_watches, t)
+        raises(pc.NoWatcherError, a.check_watches, t, pb.WATCHER_TYPE_ANY)
+        b.set_data(t, b"2")
+        a.sync(root)
+        assert a.events.empty()
+        raises(pc.BadArgumentsError, a.add_watch, "no-slash")
+        b.delete(f"{t}/k")  # the fixture removes one level below root
+
+
+def test_persistent_watches_are_replayed_on_resume(target, root):
+    t = f"{root}/r"
+    with connect(target) as b:
+        b.create(t)
+        a = connect(target)
+        a.add_watch(t, pb.ADD_WATCH_MODE_PERSISTENT_RECURSIVE)
+        resume = a.detach()
+        assert resume["persistent_recursive_watches"] == [t]
+        b.create(f"{t}/a")
+        b.set_data(f"{t}/a", b"1")
+        b.delete(f"{t}/a")
+        with connect(target, **resume) as a2:
+            a2.sync(root)
+            got = [(e.type_name, e.path) for e in (a2.events.get_nowait() for _ in range(3))]
+            assert got == [("NODE_CREATED", f"{t}/a"), ("NODE_DATA_CHANGED", f"{t}/a"), ("NODE_DELETED", f"{t}/a")]
+            assert a2.events.empty(), "each missed change exactly once"
+            b.set_data(t, b"live")
+            a2.sync(root)
+            assert a2.events.get_nowait().type_name == "NODE_DATA_CHANGED"
 
 
 def test_resume_moves_the_session_away_from_an_open_stream(target, root):

@@ -12,7 +12,7 @@ from .acl import (ACL, ANYONE_ID_UNSAFE, AUTH_IDS, CREATOR_ALL_ACL, OPEN_ACL_UNS
                   Permissions, make_acl, make_digest_acl, make_digest_acl_credential)
 from .errors import (AuthFailedError, BadArgumentsError, BadVersionError, ConnectionLossError,
                      InvalidACLError, MarshallingError, NoAuthError, NoChildrenForEphemeralsError,
-                     NodeExistsError, NoNodeError, NotEmptyError, OperationTimeoutError, PaddockError,
+                     NodeExistsError, NoNodeError, NotEmptyError, NoWatcherError, OperationTimeoutError, PaddockError,
                      SessionExpiredError, SessionMovedError, ThrottledError, code_name)
 from .session import Op, Session, Stat, WatchEvent, connect, pb
 from .tls import TlsConfig, TlsError
@@ -22,5 +22,5 @@ __all__ = ["connect", "Session", "Op", "Stat", "WatchEvent", "PaddockError", "co
            "READ_ACL_UNSAFE", "CREATOR_ALL_ACL", "make_acl", "make_digest_acl", "make_digest_acl_credential",
            "AuthFailedError", "BadArgumentsError", "BadVersionError", "ConnectionLossError",
            "InvalidACLError", "MarshallingError", "NoAuthError", "NoChildrenForEphemeralsError",
-           "NodeExistsError", "NoNodeError", "NotEmptyError", "OperationTimeoutError",
+           "NodeExistsError", "NoNodeError", "NotEmptyError", "NoWatcherError", "OperationTimeoutError",
            "SessionExpiredError", "SessionMovedError", "ThrottledError", "TlsConfig", "TlsError"]

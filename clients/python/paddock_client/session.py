@@ -27,8 +27,8 @@ import grpc
 
 from ._proto import load
 from .acl import ACL, Id, acl_list_proto, acls_proto
-from .errors import (AuthFailedError, ConnectionLossError, OperationTimeoutError, PaddockError,
-                     SessionExpiredError)
+from .errors import (AuthFailedError, ConnectionLossError, NoWatcherError, OperationTimeoutError,
+                     PaddockError, SessionExpiredError)
 from .tls import TlsConfig, TlsError, hint as tls_hint
 
 pb, pb_grpc = load()
@@ -37,7 +37,15 @@ ERROR_CODE_METADATA = "paddock-error-code"
 
 # Which outstanding watches an event fires (and so clears), by EventType number: created / data
 # changed fire data and exist watches, children changed fires child watches, deleted fires all.
+# Persistent watches ("persistent", "persistent_recursive") are never cleared by events.
 _FIRES = {1: ("data", "exist"), 3: ("data", "exist"), 4: ("child",), 2: ("data", "exist", "child")}
+
+# Which tracked watch kinds removeWatches of a WatcherType number removes, and the event each
+# removed kind is told (ZooKeeper's client rules): 1 CHILDREN, 2 DATA, 3 ANY, 4 PERSISTENT,
+# 5 PERSISTENT_RECURSIVE.
+_REMOVES = {1: ("child",), 2: ("data", "exist"), 3: ("data", "exist", "child", "persistent", "persistent_recursive"),
+            4: ("persistent",), 5: ("persistent_recursive",)}
+_REMOVED_EVENT = {"data": 5, "exist": 5, "child": 6, "persistent": 7, "persistent_recursive": 7}
 
 # The KeeperState a SessionClosed error code leaves the session in (see Session.state). A session
 # moved to another stream lives on: for this stream it is just a disconnect.
@@ -177,8 +185,10 @@ class Session:
     Watch events go to `watcher(event)` (called on a dedicated thread) if given, else to the
     queue `self.events`, in stream order; None is queued when the stream ends.
     To resume the session on a new stream: `connect(target, **old.detach())`. That also passes
-    the watches still outstanding (`data_watches`, `exist_watches`, `child_watches`), so they
-    survive a move to another server (client.proto, ConnectRequest), and the credentials added
+    the watches still outstanding (`data_watches`, `exist_watches`, `child_watches`,
+    `persistent_watches`, `persistent_recursive_watches`), so they survive a move to another
+    server (client.proto, ConnectRequest; the server replays what persistent watches missed), and
+    the credentials added
     so far (`auth_data`, a list of (scheme, credential)), sent again by AddAuth right after the
     handshake. `auth_data` given for a new session authenticates it before connect() returns
     (kazoo's `auth_data`).
@@ -199,7 +209,8 @@ class Session:
     """
 
     def __init__(self, target, timeout_ms=10000, *, session_id=0, password=b"", last_zxid_seen=0,
-                 data_watches=(), exist_watches=(), child_watches=(), auth_data=(),
+                 data_watches=(), exist_watches=(), child_watches=(), persistent_watches=(),
+                 persistent_recursive_watches=(), auth_data=(),
                  watcher=None, connect_timeout=10.0, request_timeout=30.0,
                  tls=False, tls_ca=None, tls_cert=None, tls_key=None, tls_server_name=None):
         self.target, self.request_timeout = target, request_timeout
@@ -217,7 +228,9 @@ class Session:
         self._last_send = time.monotonic()
         # Outstanding watches by kind ("data", "exist", "child"): set when a watching request is
         # answered OK, cleared by the event that fires them; updated on the reader thread only.
-        self._watches = {"data": set(data_watches), "exist": set(exist_watches), "child": set(child_watches)}
+        self._watches = {"data": set(data_watches), "exist": set(exist_watches), "child": set(child_watches),
+                         "persistent": set(persistent_watches),
+                         "persistent_recursive": set(persistent_recursive_watches)}
         # Credentials (scheme, credential) the server accepted, in order: re-sent on a resume.
         self._auth: list[tuple[str, str | bytes]] = []
 
@@ -229,7 +242,8 @@ class Session:
         self._out.put(pb.ClientMessage(connect=pb.ConnectRequest(
             session_id=session_id, password=password, timeout_ms=timeout_ms, last_zxid_seen=last_zxid_seen,
             data_watches=sorted(data_watches), exist_watches=sorted(exist_watches),
-            child_watches=sorted(child_watches))))
+            child_watches=sorted(child_watches), persistent_watches=sorted(persistent_watches),
+            persistent_recursive_watches=sorted(persistent_recursive_watches))))
         self._call = pb_grpc.PaddockStub(self._channel).Session(self._requests())
         self._reader = threading.Thread(target=self._read, name="paddock-reader", daemon=True)
         self._reader.start()
@@ -505,6 +519,57 @@ class Session:
         getAllChildrenNumber). Needs READ on `path`; NoNodeError if it does not exist."""
         return self._wait(self.get_all_children_number_async(path))
 
+    def add_watch_async(self, path, mode) -> Future:
+        kind = "persistent" if mode == pb.ADD_WATCH_MODE_PERSISTENT else "persistent_recursive"
+        return self._send("add_watch", pb.AddWatchRequest(path=path, mode=mode),
+                          self._watching(kind, path, lambda r: None))
+
+    def add_watch(self, path: str, mode: int = pb.ADD_WATCH_MODE_PERSISTENT_RECURSIVE) -> None:
+        """Sets a watch that stays until removed (ZooKeeper 3.6's addWatch): mode
+        pb.ADD_WATCH_MODE_PERSISTENT (every event of `path`) or ..._PERSISTENT_RECURSIVE (created /
+        deleted / data-changed of `path` and every node below it). Its events come like any
+        other (`events` / `watcher`), every time. The node need not exist."""
+        self._wait(self.add_watch_async(path, mode))
+
+    def remove_watches(self, path: str, watcher_type: int = pb.WATCHER_TYPE_ANY, local: bool = False) -> None:
+        """Removes this session's watches of `watcher_type` (pb.WATCHER_TYPE_CHILDREN, _DATA, _ANY,
+        _PERSISTENT, _PERSISTENT_RECURSIVE) on `path` (ZooKeeper's removeAllWatches): on the
+        server (unless `local`, which removes them here even without a connection, asking the
+        server only if the stream is up), then here, queuing one DATA_WATCH_REMOVED /
+        CHILD_WATCH_REMOVED / PERSISTENT_WATCH_REMOVED event per kind removed, as ZooKeeper's
+        client does. NoWatcherError if there is no such watch."""
+        kinds = _REMOVES.get(watcher_type)
+        if kinds is None:
+            raise PaddockError.of(-8, f"watcher type {watcher_type} is not 1..5")
+        with self._lock:
+            held = [k for k in kinds if path in self._watches[k]]
+        if not held:
+            raise NoWatcherError(-121, f"{path} (type: {watcher_type})")
+        req = pb.RemoveWatchesRequest(path=path, type=watcher_type)
+        if local:
+            if self._dead is None:
+                try:
+                    self._send("remove_watches", req, lambda r: None)
+                except PaddockError:
+                    pass
+        else:
+            self._wait(self._send("remove_watches", req, lambda r: None))
+        told = set()
+        with self._lock:
+            for k in held:
+                self._watches[k].discard(path)
+        for k in held:
+            t = _REMOVED_EVENT[k]
+            if t not in told:
+                told.add(t)
+                self.events.put(WatchEvent(t, pb.KEEPER_STATE_SYNC_CONNECTED, path, self.last_zxid))
+
+    def check_watches(self, path: str, watcher_type: int = pb.WATCHER_TYPE_ANY) -> None:
+        """Returns if the server holds a watch of `watcher_type` on `path` for this session
+        (ZooKeeper's checkWatches), else raises NoWatcherError. Changes nothing."""
+        self._wait(self._send("check_watches", pb.CheckWatchesRequest(path=path, type=watcher_type),
+                              lambda r: None))
+
     @property
     def auth_data(self) -> list[tuple[str, str | bytes]]:
         """The credentials the server accepted so far, in order (re-sent on a resume)."""
@@ -545,10 +610,12 @@ class Session:
         return dict(session_id=self.session_id, password=self.password,
                     timeout_ms=self.timeout_ms, last_zxid_seen=self.last_zxid,
                     data_watches=w["data"], exist_watches=w["exist"], child_watches=w["child"],
+                    persistent_watches=w["persistent"], persistent_recursive_watches=w["persistent_recursive"],
                     auth_data=self.auth_data, **(self.tls.kwargs() if self.tls else {}))
 
     def outstanding_watches(self) -> dict:
-        """The watches set and not fired yet: {"data": [paths], "exist": [...], "child": [...]}."""
+        """The watches set and not fired (or removed) yet: {"data": [paths], "exist": [...],
+        "child": [...], "persistent": [...], "persistent_recursive": [...]}."""
         with self._lock:
             return {k: sorted(v) for k, v in self._watches.items()}
 
