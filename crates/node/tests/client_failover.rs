@@ -204,3 +204,90 @@ async fn latch_leadership_moves_when_its_holder_closes_and_survives_a_server_los
         Some("b")
     );
 }
+
+/// A persistent recursive watch across a server loss (issue 15): while the client's server is
+/// dead and the client resumes on a survivor, another client keeps writing under the watched
+/// path; the watcher sees every change exactly once, in order — those made before the move, those
+/// it missed while moving (replayed by the new server from its recent changes), and those after.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recursive_watch_sees_every_change_across_a_server_loss() {
+    use paddock_client::{AddWatchMode, EventType};
+    let mut e = Ensemble::start().await;
+    let watcher = Client::connect(&e.connect_string(), opts(5))
+        .await
+        .expect("watcher");
+    let mut events = watcher
+        .add_watch("/cfg", AddWatchMode::PersistentRecursive)
+        .await
+        .expect("addWatch");
+    let victim = e.index_of(&watcher.server());
+    // The writer is attached to a survivor, so its writes go on while the watcher moves.
+    let survivor = e.peers[(victim + 1) % 3].addr.to_string();
+    let writer = Client::connect(&survivor, opts(6)).await.expect("writer");
+    writer
+        .create("/cfg", b"".to_vec(), CreateMode::Persistent)
+        .await
+        .expect("create /cfg");
+    let mut expected = vec![(EventType::NodeCreated, "/cfg".to_string())];
+    // The next node to write, and the events it will give.
+    let next = |expected: &mut Vec<(EventType, String)>| {
+        let path = format!("/cfg/k{}", expected.len() / 2);
+        expected.push((EventType::NodeCreated, path.clone()));
+        expected.push((EventType::NodeDataChanged, path.clone()));
+        path
+    };
+    for _ in 0..3 {
+        let p = next(&mut expected);
+        writer
+            .create(&p, b"".to_vec(), CreateMode::Persistent)
+            .await
+            .expect("create");
+        writer.set_data(&p, b"v".to_vec(), -1).await.expect("set");
+    }
+    let old = watcher.server();
+    e.peers[victim].kill();
+    // Writes while the watcher is away (the writer's server may have to wait for an election).
+    for _ in 0..3 {
+        let p = next(&mut expected);
+        let start = Instant::now();
+        loop {
+            match writer
+                .create(&p, b"".to_vec(), CreateMode::Persistent)
+                .await
+            {
+                Ok(_) => break,
+                Err(paddock_client::Error::Zk { code, .. })
+                    if code == paddock_client::ErrorCode::NodeExists =>
+                {
+                    break
+                }
+                Err(err) => {
+                    assert!(start.elapsed() < WAIT, "no write after the loss: {err}");
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            }
+        }
+        writer.set_data(&p, b"v".to_vec(), -1).await.expect("set");
+    }
+    reconnected(&watcher, &old).await;
+    for _ in 0..2 {
+        let p = next(&mut expected);
+        writer
+            .create(&p, b"".to_vec(), CreateMode::Persistent)
+            .await
+            .expect("create");
+        writer.set_data(&p, b"v".to_vec(), -1).await.expect("set");
+    }
+    let mut got = Vec::new();
+    while got.len() < expected.len() {
+        let ev = tokio::time::timeout(WAIT, events.next())
+            .await
+            .unwrap_or_else(|_| panic!("only {got:?} of {expected:?}"))
+            .expect("the stream goes on")
+            .expect("an event");
+        got.push((ev.event_type, ev.path));
+    }
+    assert_eq!(got, expected);
+    watcher.sync("/").await.expect("sync");
+    assert!(events.try_next().is_none(), "no event twice");
+}
