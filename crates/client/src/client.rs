@@ -346,6 +346,7 @@ impl Client {
             data,
             mode: convert::create_mode(mode),
             acl,
+            ttl: mode.ttl_ms().unwrap_or(0),
         });
         match self.call(op, None).await? {
             (R::Create(c), _) => Ok((c.path, convert::stat(c.stat))),

@@ -29,6 +29,11 @@ pub(crate) fn create_mode(m: CreateMode) -> i32 {
         CreateMode::PersistentSequential => pb::CreateMode::PersistentSequential,
         CreateMode::Ephemeral => pb::CreateMode::Ephemeral,
         CreateMode::EphemeralSequential => pb::CreateMode::EphemeralSequential,
+        CreateMode::Container => pb::CreateMode::Container,
+        CreateMode::PersistentWithTtl { .. } => pb::CreateMode::PersistentWithTtl,
+        CreateMode::PersistentSequentialWithTtl { .. } => {
+            pb::CreateMode::PersistentSequentialWithTtl
+        }
     }) as i32
 }
 
@@ -78,6 +83,7 @@ pub(crate) fn multi_op(op: MultiOp) -> pb::MultiOp {
             data,
             mode: create_mode(mode),
             acl: create_acl(acl),
+            ttl: mode.ttl_ms().unwrap_or(0),
         }),
         MultiOp::Delete { path, version } => Op::Delete(pb::DeleteRequest { path, version }),
         MultiOp::SetData {

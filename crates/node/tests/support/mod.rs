@@ -531,6 +531,7 @@ pub mod op {
             data: Bytes::copy_from_slice(data),
             mode: mode as i32,
             acl: None,
+            ttl: 0,
         }
     }
 
