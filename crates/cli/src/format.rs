@@ -177,7 +177,9 @@ pub fn error(e: &Error, path: &str) -> String {
         ErrorCode::BadArguments => format!("Arguments are not valid : {path}"),
         ErrorCode::BadVersion => format!("version No is not valid : {path}"),
         ErrorCode::ConnectionLoss => format!("KeeperErrorCode = ConnectionLoss for {path}"),
-        ErrorCode::SessionExpired | ErrorCode::AuthFailed => keeper_exception(e, path),
+        ErrorCode::SessionExpired | ErrorCode::AuthFailed | ErrorCode::Unimplemented => {
+            keeper_exception(e, path)
+        }
         _ => format!("KeeperErrorCode = {} for {path}", code_words(e)),
     }
 }
@@ -209,6 +211,7 @@ fn java_code_message(code: ErrorCode) -> Option<&'static str> {
         ErrorCode::InvalidAcl => "InvalidACL",
         ErrorCode::AuthFailed => "AuthFailed",
         ErrorCode::SessionExpired => "Session expired",
+        ErrorCode::Unimplemented => "Unimplemented",
         _ => return None,
     })
 }

@@ -184,6 +184,31 @@ mod tests {
     use paddock_types::acl::perms;
 
     #[test]
+    fn container_and_ttl_modes_carry_zookeepers_numbers_and_the_ttl() {
+        assert_eq!(create_mode(CreateMode::Container), 4);
+        assert_eq!(create_mode(CreateMode::PersistentWithTtl { ttl_ms: 1 }), 5);
+        let seq = CreateMode::PersistentSequentialWithTtl { ttl_ms: 250 };
+        assert_eq!(create_mode(seq), 6);
+        let op = multi_op(MultiOp::Create {
+            path: "/t-".into(),
+            data: bytes::Bytes::new(),
+            mode: seq,
+            acl: Acl::open(),
+        });
+        match op.op {
+            Some(pb::multi_op::Op::Create(c)) => assert_eq!((c.mode, c.ttl), (6, 250)),
+            other => panic!("{other:?}"),
+        }
+        let plain = multi_op(MultiOp::Create {
+            path: "/p".into(),
+            data: bytes::Bytes::new(),
+            mode: CreateMode::Container,
+            acl: Acl::open(),
+        });
+        assert!(matches!(plain.op, Some(pb::multi_op::Op::Create(c)) if c.ttl == 0));
+    }
+
+    #[test]
     fn acls_round_trip_through_the_wire() {
         let list = vec![
             Acl::new(perms::READ, Id::anyone()),
