@@ -190,6 +190,57 @@ async fn a_ttl_node_goes_after_its_ttl_and_not_while_it_has_children() {
     h.server.shutdown().await;
 }
 
+/// The indexes are rebuilt by replaying the log: a container emptied while no sweep ran is
+/// deleted by the restarted server.
+#[tokio::test(start_paused = true)]
+async fn a_restarted_server_finds_the_container_from_its_log() {
+    let log = Arc::new(MemTxnLog::new());
+    let snaps = Arc::new(MemSnapshotStore::new());
+    let never = ProcessorConfig {
+        container_check_interval_ms: 3_600_000,
+        ..cfg(false)
+    };
+    let server = support::local(never, log.clone(), snaps.clone(), Epoch(1));
+    let mut h = Harness {
+        c: server
+            .connect(ConnectRequest {
+                conn_ids: Vec::new(),
+                resume: None,
+                timeout_ms: 60_000,
+                last_zxid_seen: Zxid::ZERO,
+                peer: "test".into(),
+                set_watches: Default::default(),
+            })
+            .await
+            .expect("connect"),
+        server,
+        log: log.clone(),
+        xid: 0,
+    };
+    h.create("/c", CreateMode::Container).await.unwrap();
+    h.create("/c/x", CreateMode::Persistent).await.unwrap();
+    h.delete("/c/x").await;
+    // The sweeper's first tick came at start, before /c existed; the next is an hour away.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(h.exists("/c", false).await);
+    h.server.shutdown().await;
+    drop(h);
+
+    let restarted = support::local(cfg(false), log.clone(), snaps, Epoch(2));
+    tokio::time::sleep(Duration::from_millis(u64::from(CHECK_MS) * 4)).await;
+    let reaps: Vec<String> = log
+        .read_after(Zxid::ZERO, usize::MAX)
+        .expect("log")
+        .into_iter()
+        .filter_map(|(z, b)| match Txn::decode_at(&b, z).expect("decodes").op {
+            TxnOp::DeleteContainer { path, .. } => Some(path),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(reaps, vec!["/c"]);
+    restarted.shutdown().await;
+}
+
 #[tokio::test(start_paused = true)]
 async fn ttl_creates_need_extended_types_and_a_valid_ttl() {
     let mut h = start(false).await;
