@@ -433,7 +433,7 @@ def test_per_request_bad_arguments(target):
     raw = Raw(target).connect(password=bytes(16))  # 16 zero bytes: accepted for a new session
     assert raw.recv().WhichOneof("message") == "connect"
     raw.request(7)  # no op
-    raw.request(8, create=pb.CreateRequest(path="/ttl", mode=4))  # TTL/container: not supported
+    raw.request(8, create=pb.CreateRequest(path="/ttl", mode=0, ttl=5))  # a ttl with a non-TTL mode
     raw.request(9, delete=pb.DeleteRequest(path="bad"))
     raw.request(10, ping=pb.PingRequest())
     r = [raw.recv().response for _ in range(4)]
