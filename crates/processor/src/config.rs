@@ -109,4 +109,18 @@ mod tests {
         assert_eq!(c.negotiate_timeout(10_000), 10_000);
         assert_eq!(c.negotiate_timeout(1_000_000), 40_000);
     }
+
+    #[test]
+    fn max_per_minute_is_spread_over_the_sweeps_of_a_minute() {
+        let with = |interval_ms, per_minute| ProcessorConfig {
+            container_check_interval_ms: interval_ms,
+            container_max_per_minute: per_minute,
+            ..ProcessorConfig::default()
+        };
+        assert_eq!(ProcessorConfig::default().sweep_budget(), 10_000); // 60 s, 10,000/min
+        assert_eq!(with(100, 10_000).sweep_budget(), 17); // 600 sweeps a minute
+        assert_eq!(with(1_000, 60).sweep_budget(), 1);
+        assert_eq!(with(100, 1).sweep_budget(), 1, "at least one per sweep");
+        assert_eq!(with(120_000, 10).sweep_budget(), 20);
+    }
 }
