@@ -117,6 +117,34 @@ def test_sequential_and_ephemeral(target, root):
         assert sorted(b.get_children(root)) == ["0000000002", "s-0000000000", "x"]
 
 
+def test_containers_and_ttl_nodes(target, root):
+    """The server deletes an emptied container and an expired TTL node (.ci/python-client starts it
+    with extendedTypesEnabled=true and znode.container.checkIntervalMs=100)."""
+    def gone(s, path, limit=10.0):
+        deadline = time.monotonic() + limit
+        while s.exists(path) is not None:
+            assert time.monotonic() < deadline, f"{path} is still there"
+            time.sleep(0.05)
+
+    with connect(target) as s:
+        c = f"{root}/c"
+        assert s.create(c, container=True) == c
+        assert s.exists(c).ephemeral_owner == -(1 << 63)  # ZooKeeper's container marker
+        s.create(f"{c}/x")
+        s.delete(f"{c}/x")
+        gone(s, c)
+        t = s.create(f"{root}/t-", sequential=True, ttl=200)
+        assert s.exists(t).ephemeral_owner == (0xFF << 56 | 200) - (1 << 64)  # 0xFF000000000000C8
+        s.multi([Op.create(f"{root}/m", ttl=200)])
+        gone(s, t)
+        gone(s, f"{root}/m")
+        for bad in (0, -1, 0x100_0000_0000):
+            raises(pc.BadArgumentsError, s.create, f"{root}/bad", ttl=bad)
+        raises(pc.BadArgumentsError, s.create, f"{root}/bad", ephemeral=True, ttl=100)
+        with pytest.raises(ValueError):
+            s.create(f"{root}/bad", container=True, sequential=True)
+
+
 def test_get_ephemerals_and_all_children_number(target, root):
     """ZooKeeper 3.9's getEphemerals (own nodes only, string prefix, sorted; no ACL needed) and
     getAllChildrenNumber (every level below; READ on the node; NONODE)."""
@@ -455,7 +483,7 @@ def test_per_request_bad_arguments(target):
     raw = Raw(target).connect(password=bytes(16))  # 16 zero bytes: accepted for a new session
     assert raw.recv().WhichOneof("message") == "connect"
     raw.request(7)  # no op
-    raw.request(8, create=pb.CreateRequest(path="/ttl", mode=4))  # TTL/container: not supported
+    raw.request(8, create=pb.CreateRequest(path="/ttl", mode=0, ttl=5))  # a ttl with a non-TTL mode
     raw.request(9, delete=pb.DeleteRequest(path="bad"))
     raw.request(10, ping=pb.PingRequest())
     r = [raw.recv().response for _ in range(4)]

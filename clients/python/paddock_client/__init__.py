@@ -13,7 +13,8 @@ from .acl import (ACL, ANYONE_ID_UNSAFE, AUTH_IDS, CREATOR_ALL_ACL, OPEN_ACL_UNS
 from .errors import (AuthFailedError, BadArgumentsError, BadVersionError, ConnectionLossError,
                      InvalidACLError, MarshallingError, NoAuthError, NoChildrenForEphemeralsError,
                      NodeExistsError, NoNodeError, NotEmptyError, NoWatcherError, OperationTimeoutError, PaddockError,
-                     SessionExpiredError, SessionMovedError, ThrottledError, code_name)
+                     SessionExpiredError, SessionMovedError, ThrottledError, UnimplementedError,
+                     code_name)
 from .session import Op, Session, Stat, WatchEvent, connect, pb
 from .tls import TlsConfig, TlsError
 
@@ -23,4 +24,5 @@ __all__ = ["connect", "Session", "Op", "Stat", "WatchEvent", "PaddockError", "co
            "AuthFailedError", "BadArgumentsError", "BadVersionError", "ConnectionLossError",
            "InvalidACLError", "MarshallingError", "NoAuthError", "NoChildrenForEphemeralsError",
            "NodeExistsError", "NoNodeError", "NotEmptyError", "NoWatcherError", "OperationTimeoutError",
-           "SessionExpiredError", "SessionMovedError", "ThrottledError", "TlsConfig", "TlsError"]
+           "SessionExpiredError", "SessionMovedError", "ThrottledError", "UnimplementedError",
+           "TlsConfig", "TlsError"]

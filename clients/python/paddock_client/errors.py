@@ -40,6 +40,7 @@ def _sub(name: str, code: int):
 _BY_CODE = {}
 ConnectionLossError = _sub("ConnectionLossError", -4)
 MarshallingError = _sub("MarshallingError", -5)
+UnimplementedError = _sub("UnimplementedError", -6)
 OperationTimeoutError = _sub("OperationTimeoutError", -7)
 BadArgumentsError = _sub("BadArgumentsError", -8)
 NoNodeError = _sub("NoNodeError", -101)

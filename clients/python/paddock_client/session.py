@@ -88,7 +88,15 @@ class WatchEvent:
         return pb.EventType.Name(self.type).removeprefix("EVENT_TYPE_")
 
 
-def _mode(ephemeral: bool, sequential: bool) -> int:
+def _mode(ephemeral: bool, sequential: bool, container: bool, ttl) -> int:
+    """CreateMode as zkCli's `create [-s] [-e] [-c] [-t ttl]` picks it. A ttl given with
+    `ephemeral` is still sent (the server answers BADARGUMENTS, as ZooKeeper)."""
+    if container:
+        if ephemeral or sequential:
+            raise ValueError("containers cannot be ephemeral or sequential")
+        return pb.CREATE_MODE_CONTAINER
+    if ttl is not None and not ephemeral:
+        return pb.CREATE_MODE_PERSISTENT_SEQUENTIAL_WITH_TTL if sequential else pb.CREATE_MODE_PERSISTENT_WITH_TTL
     return (pb.CREATE_MODE_EPHEMERAL if ephemeral else 0) | (pb.CREATE_MODE_PERSISTENT_SEQUENTIAL if sequential else 0)
 
 
@@ -96,9 +104,11 @@ def _bytes(data) -> bytes:
     return data.encode() if isinstance(data, str) else bytes(data)
 
 
-def _create(path, data, ephemeral, sequential, acl):
-    """A CreateRequest; `acl` None leaves the field unset (world:anyone:cdrwa)."""
-    return pb.CreateRequest(path=path, data=_bytes(data), mode=_mode(ephemeral, sequential), acl=acl_list_proto(acl))
+def _create(path, data, ephemeral, sequential, acl, container=False, ttl=None):
+    """A CreateRequest; `acl` None leaves the field unset (world:anyone:cdrwa); `ttl` (ms) makes
+    a TTL node, `container` a container."""
+    mode = _mode(ephemeral, sequential, container, ttl)
+    return pb.CreateRequest(path=path, data=_bytes(data), mode=mode, acl=acl_list_proto(acl), ttl=ttl or 0)
 
 
 class Op:
@@ -106,8 +116,8 @@ class Op:
     Session.multi_read() (get_data, get_children); the two kinds do not mix."""
 
     @staticmethod
-    def create(path, data=b"", ephemeral=False, sequential=False, acl=None):
-        return pb.MultiOp(create=_create(path, data, ephemeral, sequential, acl))
+    def create(path, data=b"", ephemeral=False, sequential=False, acl=None, container=False, ttl=None):
+        return pb.MultiOp(create=_create(path, data, ephemeral, sequential, acl, container, ttl))
 
     @staticmethod
     def delete(path, version=-1):
@@ -374,13 +384,20 @@ class Session:
 
     # -- the operations ----------------------------------------------------------------------------
 
-    def create_async(self, path, data=b"", ephemeral=False, sequential=False, acl=None) -> Future:
-        return self._send("create", _create(path, data, ephemeral, sequential, acl), lambda r: r.create.path)
+    def create_async(self, path, data=b"", ephemeral=False, sequential=False, acl=None, container=False,
+                     ttl=None) -> Future:
+        req = _create(path, data, ephemeral, sequential, acl, container, ttl)
+        return self._send("create", req, lambda r: r.create.path)
 
-    def create(self, path: str, data=b"", ephemeral=False, sequential=False, acl=None) -> str:
+    def create(self, path: str, data=b"", ephemeral=False, sequential=False, acl=None, container=False,
+               ttl=None) -> str:
         """Creates a node; returns its actual path (with the sequence number if sequential).
-        `acl`: a list of ACL entries; None (the default) gives world:anyone:cdrwa."""
-        return self._wait(self.create_async(path, data, ephemeral, sequential, acl))
+        `acl`: a list of ACL entries; None (the default) gives world:anyone:cdrwa.
+        `container=True`: a container, deleted by the server once its last child is gone.
+        `ttl=ms`: a TTL node (persistent, sequential or not), deleted by the server once unchanged
+        for longer than `ttl` and childless; needs extendedTypesEnabled=true on the server
+        (else UnimplementedError); a ttl outside 1..0xFFFFFFFFFF is BadArgumentsError."""
+        return self._wait(self.create_async(path, data, ephemeral, sequential, acl, container, ttl))
 
     def delete_async(self, path, version=-1) -> Future:
         return self._send("delete", pb.DeleteRequest(path=path, version=version), lambda r: None)

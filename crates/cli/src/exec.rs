@@ -103,12 +103,20 @@ pub async fn exec(
             acl,
             sequential,
             ephemeral,
+            container,
+            ttl,
         } => {
-            let mode = match (sequential, ephemeral) {
-                (false, false) => CreateMode::Persistent,
-                (true, false) => CreateMode::PersistentSequential,
-                (false, true) => CreateMode::Ephemeral,
-                (true, true) => CreateMode::EphemeralSequential,
+            // zkCli's CreateCommand: the flag combinations were checked when parsing.
+            let mode = match (sequential, ephemeral, container, ttl) {
+                (true, true, _, _) => CreateMode::EphemeralSequential,
+                (false, true, _, _) => CreateMode::Ephemeral,
+                (true, false, _, Some(ttl_ms)) => {
+                    CreateMode::PersistentSequentialWithTtl { ttl_ms }
+                }
+                (true, false, _, None) => CreateMode::PersistentSequential,
+                (false, false, true, _) => CreateMode::Container,
+                (false, false, false, Some(ttl_ms)) => CreateMode::PersistentWithTtl { ttl_ms },
+                (false, false, false, None) => CreateMode::Persistent,
             };
             let data = data.unwrap_or_default();
             let created = match acl {

@@ -178,7 +178,9 @@ pub fn error(e: &Error, path: &str) -> String {
         ErrorCode::BadVersion => format!("version No is not valid : {path}"),
         ErrorCode::ConnectionLoss => format!("KeeperErrorCode = ConnectionLoss for {path}"),
         ErrorCode::NoWatcher => format!("KeeperErrorCode = No such watcher for {path}"),
-        ErrorCode::SessionExpired | ErrorCode::AuthFailed => keeper_exception(e, path),
+        ErrorCode::SessionExpired | ErrorCode::AuthFailed | ErrorCode::Unimplemented => {
+            keeper_exception(e, path)
+        }
         _ => format!("KeeperErrorCode = {} for {path}", code_words(e)),
     }
 }
@@ -211,6 +213,7 @@ fn java_code_message(code: ErrorCode) -> Option<&'static str> {
         ErrorCode::AuthFailed => "AuthFailed",
         ErrorCode::SessionExpired => "Session expired",
         ErrorCode::NoWatcher => "No such watcher",
+        ErrorCode::Unimplemented => "Unimplemented",
         _ => return None,
     })
 }

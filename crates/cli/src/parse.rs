@@ -35,6 +35,10 @@ pub enum Command {
         acl: Option<Vec<Acl>>,
         sequential: bool,
         ephemeral: bool,
+        /// `-c`: a container (deleted by the server once its last child is).
+        container: bool,
+        /// `-t ttl`: a TTL node (ms; checked as zkCli does: 1..=0xFFFFFFFFFF).
+        ttl: Option<i64>,
     },
     Set {
         path: String,
@@ -125,7 +129,7 @@ pub const USAGES: &[(&str, &str)] = &[
     ),
     ("addauth", "addauth scheme auth"),
     ("close", "close"),
-    ("create", "create [-s] [-e] path [data] [acl]"),
+    ("create", "create [-s] [-e] [-c] [-t ttl] path [data] [acl]"),
     ("delete", "delete [-v version] path"),
     ("deleteall", "deleteall path"),
     ("get", "get [-s] [-w] path"),
@@ -331,6 +335,39 @@ impl Opts {
     }
 }
 
+/// `create`'s `-c` / `-t` checks, in zkCli 3.9's order and words (CreateCommand.exec).
+fn create_ttl(o: &Opts) -> Result<Option<i64>, ParseError> {
+    let (e, s, c) = (o.has('e'), o.has('s'), o.has('c'));
+    if c && (e || s) {
+        return Err(ParseError::message(
+            "-c cannot be combined with -s or -e. Containers cannot be ephemeral or sequential.",
+        ));
+    }
+    let Some(text) = o.value('t') else {
+        return Ok(None);
+    };
+    let ttl: i64 = text
+        .parse()
+        .map_err(|_| ParseError::message("-t argument must be a long value"))?;
+    if e {
+        return Err(ParseError::message(
+            "TTLs cannot be used with Ephemeral znodes",
+        ));
+    }
+    if c {
+        return Err(ParseError::message(
+            "TTLs cannot be used with Container znodes",
+        ));
+    }
+    if ttl <= 0 || ttl > paddock_client::node_kind::MAX_TTL_MS {
+        return Err(ParseError::message(format!(
+            "ttl must be positive and cannot be larger than: {}",
+            paddock_client::node_kind::MAX_TTL_MS
+        )));
+    }
+    Ok(Some(ttl))
+}
+
 fn version_arg(cmd: &str, o: &Opts) -> Result<Option<i32>, ParseError> {
     match o.value('v') {
         None => Ok(None),
@@ -355,7 +392,7 @@ pub fn parse_words(words: &[String]) -> Result<Command, ParseError> {
         "ls" => ("swR", "", 1, 1),
         "get" => ("sw", "", 1, 1),
         "stat" => ("w", "", 1, 1),
-        "create" => ("se", "", 1, 3),
+        "create" => ("sec", "t", 1, 3),
         "set" => ("s", "v", 2, 2),
         "delete" => ("", "v", 1, 1),
         "deleteall" | "sync" => ("", "", 1, 1),
@@ -414,6 +451,7 @@ pub fn parse_words(words: &[String]) -> Result<Command, ParseError> {
             watch: o.has('w'),
         },
         "create" => Command::Create {
+            ttl: create_ttl(&o)?,
             path,
             data: o.positional.get(1).cloned(),
             acl: match o.positional.get(2) {
@@ -422,6 +460,7 @@ pub fn parse_words(words: &[String]) -> Result<Command, ParseError> {
             },
             sequential: o.has('s'),
             ephemeral: o.has('e'),
+            container: o.has('c'),
         },
         "set" => Command::Set {
             path,

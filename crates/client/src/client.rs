@@ -334,7 +334,11 @@ impl Client {
 
     /// Creates `path` open to everybody (`world:anyone:cdrwa`, ZooKeeper's `OPEN_ACL_UNSAFE`);
     /// returns the actual path (with the sequence suffix for sequential modes). Needs CREATE on
-    /// the parent.
+    /// the parent. [`CreateMode::Container`] makes a node the server deletes once its last child
+    /// is gone; [`CreateMode::PersistentWithTtl`] (and its sequential twin) one it deletes after
+    /// `ttl_ms` without a change and without children: the server needs
+    /// `extendedTypesEnabled=true` (else `Unimplemented`), and a ttl outside
+    /// 1..=[`node_kind::MAX_TTL_MS`](crate::node_kind::MAX_TTL_MS) is `BadArguments`.
     pub async fn create(
         &self,
         path: &str,
@@ -385,6 +389,7 @@ impl Client {
             data,
             mode: convert::create_mode(mode),
             acl,
+            ttl: mode.ttl_ms().unwrap_or(0),
         });
         match self.call(op, None).await? {
             (R::Create(c), _) => Ok((c.path, convert::stat(c.stat))),

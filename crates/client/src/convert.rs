@@ -29,6 +29,11 @@ pub(crate) fn create_mode(m: CreateMode) -> i32 {
         CreateMode::PersistentSequential => pb::CreateMode::PersistentSequential,
         CreateMode::Ephemeral => pb::CreateMode::Ephemeral,
         CreateMode::EphemeralSequential => pb::CreateMode::EphemeralSequential,
+        CreateMode::Container => pb::CreateMode::Container,
+        CreateMode::PersistentWithTtl { .. } => pb::CreateMode::PersistentWithTtl,
+        CreateMode::PersistentSequentialWithTtl { .. } => {
+            pb::CreateMode::PersistentSequentialWithTtl
+        }
     }) as i32
 }
 
@@ -78,6 +83,7 @@ pub(crate) fn multi_op(op: MultiOp) -> pb::MultiOp {
             data,
             mode: create_mode(mode),
             acl: create_acl(acl),
+            ttl: mode.ttl_ms().unwrap_or(0),
         }),
         MultiOp::Delete { path, version } => Op::Delete(pb::DeleteRequest { path, version }),
         MultiOp::SetData {
@@ -176,6 +182,31 @@ pub(crate) fn watched_event(e: pb::WatchEvent) -> WatchedEvent {
 mod tests {
     use super::*;
     use paddock_types::acl::perms;
+
+    #[test]
+    fn container_and_ttl_modes_carry_zookeepers_numbers_and_the_ttl() {
+        assert_eq!(create_mode(CreateMode::Container), 4);
+        assert_eq!(create_mode(CreateMode::PersistentWithTtl { ttl_ms: 1 }), 5);
+        let seq = CreateMode::PersistentSequentialWithTtl { ttl_ms: 250 };
+        assert_eq!(create_mode(seq), 6);
+        let op = multi_op(MultiOp::Create {
+            path: "/t-".into(),
+            data: bytes::Bytes::new(),
+            mode: seq,
+            acl: Acl::open(),
+        });
+        match op.op {
+            Some(pb::multi_op::Op::Create(c)) => assert_eq!((c.mode, c.ttl), (6, 250)),
+            other => panic!("{other:?}"),
+        }
+        let plain = multi_op(MultiOp::Create {
+            path: "/p".into(),
+            data: bytes::Bytes::new(),
+            mode: CreateMode::Container,
+            acl: Acl::open(),
+        });
+        assert!(matches!(plain.op, Some(pb::multi_op::Op::Create(c)) if c.ttl == 0));
+    }
 
     #[test]
     fn acls_round_trip_through_the_wire() {

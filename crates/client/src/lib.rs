@@ -108,6 +108,8 @@ pub use client::{Client, PersistentWatch, SessionState, Watch};
 pub use error::{Error, Result};
 pub use options::{parse_connect_string, ClientOptions};
 pub use paddock_types::acl::{digest, parse_acl, parse_perms, perms, perms_string, Acl, Id};
+/// Node kinds as `Stat.ephemeral_owner` encodes them (containers, TTL nodes) and the ttl bounds.
+pub use paddock_types::node_kind::{self, NodeKind};
 pub use paddock_types::{
     AddWatchMode, CreateMode, ErrorCode, EventType, KeeperState, MultiOp, OpResult, ReadOp,
     ReadResult, SessionId, Stat, WatchedEvent, WatcherType, Zxid,

@@ -9,8 +9,8 @@ use bytes::Bytes;
 use paddock_types::acl::{self, perms, Acl, Id};
 use paddock_types::path::{self as zkpath, is_system};
 use paddock_types::{
-    validate_path, CreateMode, ErrorCode, EventType, MultiOp, OpResult, Response, SessionId, Stat,
-    TxnHeader, TxnOp, ZkError,
+    validate_path, CreateMode, ErrorCode, EventType, MultiOp, NodeKind, OpResult, Response,
+    SessionId, Stat, TxnHeader, TxnOp, ZkError,
 };
 
 use crate::key::{self, NodeKey};
@@ -76,6 +76,19 @@ pub(crate) fn apply_op(
             set_acl(state, header, path, acl, *version).map(|stat| Response::SetAcl { stat })
         }
         TxnOp::AddAuth { ids } => add_auth(state, header.session, ids).map(|()| Response::AddAuth),
+        TxnOp::DeleteContainer {
+            path,
+            czxid,
+            version,
+            cversion,
+        } => {
+            let expect = Expected {
+                czxid: *czxid,
+                version: *version,
+                cversion: *cversion,
+            };
+            delete_container(state, header, path, expect, triggers).map(|()| Response::Delete)
+        }
     }
 }
 
@@ -302,7 +315,7 @@ fn create_target(
         perms::CREATE,
         &parent_path,
     )?;
-    if parent.ephemeral_owner != 0 {
+    if NodeKind::from_owner(parent.ephemeral_owner).is_ephemeral() {
         let why = format!("{parent_path} is ephemeral and cannot have children");
         return Err(ZkError::new(ErrorCode::NoChildrenForEphemerals, why));
     }
@@ -338,6 +351,8 @@ fn create(
     triggers: &mut Triggers,
 ) -> Result<(String, Stat), ZkError> {
     validate_path(path, mode.is_sequential())?;
+    // The processor checked the ttl already; a txn is checked again as it applies.
+    paddock_types::node_kind::validate_ttl(mode)?;
     let acl = resolve_acl(state, header, acl)?;
     let target = create_target(state, header, path, mode)?;
     let zxid = header.zxid.as_i64();
@@ -347,11 +362,7 @@ fn create(
         pzxid: zxid,
         ctime: header.time_ms,
         mtime: header.time_ms,
-        ephemeral_owner: if mode.is_ephemeral() {
-            header.session.0
-        } else {
-            0
-        },
+        ephemeral_owner: NodeKind::of_create(mode, header.session).owner(),
         acl: state.acls.intern(acl),
         ..NodeStat::default()
     };
@@ -400,6 +411,59 @@ fn delete(
         return Err(ZkError::new(
             ErrorCode::NotEmpty,
             format!("{path} has {} children", stat.num_children),
+        ));
+    }
+    remove_node(state, header, &node_key, path, triggers);
+    Ok(())
+}
+
+/// What the sweeper saw of a node it asks to delete (see `TxnOp::DeleteContainer`).
+struct Expected {
+    czxid: i64,
+    version: i32,
+    cversion: i32,
+}
+
+/// The sweeper's conditional delete of an empty container or an expired TTL node: made by the
+/// server, so no ACL is checked (as ZooKeeper's `deleteContainer`). Anything that changed since
+/// the sweep fails it without a change: the node gone or re-created (NoNode), no longer a
+/// container / TTL node (BadArguments), data or children changed (BadVersion), a child now
+/// (NotEmpty).
+fn delete_container(
+    state: &mut State,
+    header: &TxnHeader,
+    path: &str,
+    expect: Expected,
+    triggers: &mut Triggers,
+) -> Result<(), ZkError> {
+    let node_key = writable_key(path)?;
+    let stat = state
+        .node_by_key(&node_key)
+        .ok_or_else(|| no_node(path))?
+        .stat();
+    if stat.czxid != expect.czxid {
+        return Err(ZkError::new(
+            ErrorCode::NoNode,
+            format!("{path} was deleted and created again since the sweep"),
+        ));
+    }
+    match NodeKind::from_owner(stat.ephemeral_owner) {
+        NodeKind::Container | NodeKind::Ttl { .. } => {}
+        _ => {
+            let why = format!("{path} is neither a container nor a TTL node");
+            return Err(ZkError::bad_arguments(why));
+        }
+    }
+    if stat.num_children > 0 {
+        return Err(ZkError::new(
+            ErrorCode::NotEmpty,
+            format!("{path} has {} children", stat.num_children),
+        ));
+    }
+    if stat.version != expect.version || stat.cversion != expect.cversion {
+        return Err(ZkError::new(
+            ErrorCode::BadVersion,
+            format!("{path} changed since the sweep"),
         ));
     }
     remove_node(state, header, &node_key, path, triggers);

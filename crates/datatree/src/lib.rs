@@ -39,6 +39,11 @@
 //! - multi: all or nothing, ops see the effects of earlier ops, one zxid for all; on failure the
 //!   results are `Ok` before the failing op, its code, `RuntimeInconsistency` after, and no watch
 //!   fires. An empty multi succeeds.
+//! - containers and TTL nodes (ZooKeeper 3.5+): their `ephemeralOwner` carries ZooKeeper's
+//!   markers (`paddock_types::NodeKind`); they may have children, ephemeral ones included. A TTL
+//!   create with a ttl outside 1..=0xFF_FFFF_FFFF ms → `BadArguments`. `DeleteContainer` (the
+//!   leader's sweeper) deletes one only if it is still the node the sweep saw (czxid, version,
+//!   cversion), childless: else `NoNode` / `BadVersion` / `NotEmpty`, nothing changes.
 //! - closeSession deletes the session's ephemerals (each a normal delete, events included), then
 //!   the session, then the watches it left on this server. Unknown sessions close fine.
 //! - ACLs (ZooKeeper's `checkACL`, against the session's `AddAuth` ids plus the txn header's
@@ -103,6 +108,7 @@
 //!  watches.rs   data / child watch tables
 //!  tree.rs      DataTree: apply + reads + watches
 //!  snapshot.rs  TreeSnapshot, the streamed format, read_snapshot
+//!  sweep.rs     empty containers and expired TTL nodes, from the two indexes
 //!  digest.rs    the replica-comparison hash
 //! ```
 //!
@@ -123,9 +129,11 @@ mod record;
 mod session;
 mod snapshot;
 mod state;
+mod sweep;
 mod tree;
 mod watches;
 
 pub use session::SessionInfo;
 pub use snapshot::{SnapshotError, TreeSnapshot};
+pub use sweep::Reapable;
 pub use tree::{Applied, DataTree, ResumedWatches, RECENT_CHANGES};

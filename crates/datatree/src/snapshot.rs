@@ -28,6 +28,7 @@
 use std::io::{self, BufReader, BufWriter, Read, Write};
 
 use paddock_types::path::{self as zkpath};
+use paddock_types::NodeKind;
 use paddock_types::{validate_path, Acl, Id, SessionId, Zxid, PASSWORD_LEN};
 
 use crate::key::{self, NodeKey};
@@ -458,7 +459,7 @@ impl Loader {
             return Err(corrupt(format!("{path} has a negative child count")));
         }
         self.total_children += i64::from(stat.num_children);
-        if stat.ephemeral_owner != 0 {
+        if NodeKind::from_owner(stat.ephemeral_owner).is_ephemeral() {
             if stat.num_children != 0 {
                 return Err(corrupt(format!("ephemeral {path} has children")));
             }

@@ -4,9 +4,9 @@
 //! Cloning is O(1) (both maps are `imbl` persistent maps); a clone is how a snapshot freezes the
 //! state and how a `multi` keeps a backup to roll back to.
 
-use imbl::OrdMap;
+use imbl::{OrdMap, OrdSet};
 use paddock_types::path::{CONFIG_NODE, QUOTA_NODE, SYSTEM_ROOT};
-use paddock_types::SessionId;
+use paddock_types::{NodeKind, SessionId};
 use std::ops::Bound;
 
 use crate::acls::AclTable;
@@ -22,6 +22,11 @@ pub(crate) struct State {
     pub sessions: OrdMap<SessionId, SessionEntry>,
     /// The distinct ACL lists the nodes refer to.
     pub acls: AclTable,
+    /// Every container node, so the leader's sweeper looks at these and not at the whole tree.
+    /// Kept by `insert` / `remove` (a snapshot load inserts every node, so it is rebuilt there).
+    pub containers: OrdSet<NodeKey>,
+    /// Every TTL node, kept as `containers` is.
+    pub ttls: OrdSet<NodeKey>,
     /// Sum over nodes of path length + data length (ZooKeeper's `approximate_data_size`).
     approx_data_size: u64,
 }
@@ -92,14 +97,22 @@ impl State {
     }
 
     /// Adds a node that is not in the tree (callers check), registering it with its owner session
-    /// if ephemeral. The record's ACL reference must already count this node (`AclTable::intern`).
+    /// if ephemeral, in the container or TTL index if it is one. The record's ACL reference must already count this node (`AclTable::intern`).
     pub(crate) fn insert(&mut self, key: NodeKey, record: NodeRecord) {
         self.approx_data_size += (key.path_len() + record.data().len()) as u64;
-        let owner = record.stat().ephemeral_owner;
-        if owner != 0 {
-            if let Some(entry) = self.sessions.get_mut(&SessionId(owner)) {
-                entry.ephemerals.insert(key.clone());
+        match NodeKind::from_owner(record.stat().ephemeral_owner) {
+            NodeKind::Ephemeral(owner) => {
+                if let Some(entry) = self.sessions.get_mut(&owner) {
+                    entry.ephemerals.insert(key.clone());
+                }
             }
+            NodeKind::Container => {
+                self.containers.insert(key.clone());
+            }
+            NodeKind::Ttl { .. } => {
+                self.ttls.insert(key.clone());
+            }
+            NodeKind::Persistent => {}
         }
         if let Some(old) = self.nodes.insert(key.clone(), record) {
             // Callers never insert over a node; keep the size right if one ever does.
@@ -107,16 +120,25 @@ impl State {
         }
     }
 
-    /// Removes a node (its entry in its owner's ephemeral set, its hold on its ACL).
+    /// Removes a node (its entry in its owner's ephemeral set or the container / TTL index, its
+    /// hold on its ACL).
     pub(crate) fn remove(&mut self, key: &str) -> Option<(NodeKey, NodeRecord)> {
         let (key, record) = self.nodes.remove_with_key(key)?;
         self.acls.release(record.stat().acl);
         self.approx_data_size -= (key.path_len() + record.data().len()) as u64;
-        let owner = record.stat().ephemeral_owner;
-        if owner != 0 {
-            if let Some(entry) = self.sessions.get_mut(&SessionId(owner)) {
-                entry.ephemerals.remove(key.as_str());
+        match NodeKind::from_owner(record.stat().ephemeral_owner) {
+            NodeKind::Ephemeral(owner) => {
+                if let Some(entry) = self.sessions.get_mut(&owner) {
+                    entry.ephemerals.remove(key.as_str());
+                }
             }
+            NodeKind::Container => {
+                self.containers.remove(key.as_str());
+            }
+            NodeKind::Ttl { .. } => {
+                self.ttls.remove(key.as_str());
+            }
+            NodeKind::Persistent => {}
         }
         Some((key, record))
     }

@@ -98,6 +98,10 @@ impl DataTree {
         }
     }
 
+    pub(crate) fn state(&self) -> &State {
+        &self.state
+    }
+
     /// The zxid of the last applied transaction.
     pub fn last_zxid(&self) -> Zxid {
         self.last_zxid

@@ -235,8 +235,10 @@ impl Model {
             } => res(self.set(zxid, time, path, data, *version).map(Out::Set)),
             TxnOp::Sync { .. } => Out::Synced,
             TxnOp::MoveSession { .. } => Out::Pinged,
-            TxnOp::SetAcl { .. } | TxnOp::AddAuth { .. } => {
-                unreachable!("the generator makes no ACL ops (tests/acl.rs covers them)")
+            TxnOp::SetAcl { .. } | TxnOp::AddAuth { .. } | TxnOp::DeleteContainer { .. } => {
+                unreachable!(
+                    "the generator makes no ACL or sweeper ops (tests/acl.rs, tests/containers.rs)"
+                )
             }
             TxnOp::Multi(ops) => {
                 let backup = self.clone();

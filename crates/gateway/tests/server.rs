@@ -156,6 +156,7 @@ async fn oversize_message_is_refused() {
         data: vec![0u8; 100 * 1024].into(),
         mode: 0,
         acl: None,
+        ttl: 0,
     });
     conn.send(request(1, Some(create))).await;
     let status = conn.try_next().await.expect_err("refused");

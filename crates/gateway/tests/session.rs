@@ -249,6 +249,7 @@ async fn gateway_errors_do_not_overtake_earlier_requests() {
         data: Default::default(),
         mode: 9,
         acl: None,
+        ttl: 0,
     });
     conn.send(request(2, Some(bad_mode))).await;
     conn.send(ping(3)).await;

@@ -108,7 +108,8 @@ pub struct Args {
     #[arg(long, value_name = "need|want|none", env = "PADDOCK_TLS_CLIENT_AUTH")]
     pub tls_client_auth: Option<String>,
 
-    /// Any zoo.cfg key, e.g. `--set tickTime=500` (repeatable; from the environment, use
+    /// Any zoo.cfg key, e.g. `--set tickTime=500`, `--set extendedTypesEnabled=true` (TTL nodes),
+    /// `--set znode.container.checkIntervalMs=1000` (repeatable; from the environment, use
     /// PADDOCK_SET, below).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub set: Vec<String>,

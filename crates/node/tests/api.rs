@@ -525,14 +525,15 @@ async fn bad_arguments_for_paths_sizes_and_system_nodes() {
     let (names, _) = s.children("/zookeeper").await;
     assert_eq!(names, ["config", "quota"]);
 
-    // Unknown create modes (container/TTL and nonsense) are BadArguments.
-    for mode in [4, 5, 6, 99, -1] {
+    // Unknown create modes are BadArguments (4-6, container and TTL: tests/containers_ttl.rs).
+    for mode in [7, 99, -1] {
         let r = s
             .call(pb::request::Op::Create(pb::CreateRequest {
                 path: "/ok/mode".into(),
                 data: Default::default(),
                 mode,
                 acl: None,
+                ttl: 0,
             }))
             .await;
         expect_err(&r, code::BAD_ARGUMENTS);

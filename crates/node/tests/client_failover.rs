@@ -256,11 +256,10 @@ async fn a_recursive_watch_sees_every_change_across_a_server_loss() {
                 .await
             {
                 Ok(_) => break,
-                Err(paddock_client::Error::Zk { code, .. })
-                    if code == paddock_client::ErrorCode::NodeExists =>
-                {
-                    break
-                }
+                Err(paddock_client::Error::Zk {
+                    code: paddock_client::ErrorCode::NodeExists,
+                    ..
+                }) => break,
                 Err(err) => {
                     assert!(start.elapsed() < WAIT, "no write after the loss: {err}");
                     tokio::time::sleep(Duration::from_millis(20)).await;

@@ -7,8 +7,9 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
+use paddock_types::node_kind::validate_ttl;
 use paddock_types::path::{is_system, validate_path};
-use paddock_types::{ErrorCode, MultiOp, OpResult, Request, Response, TxnOp, ZkError};
+use paddock_types::{CreateMode, ErrorCode, MultiOp, OpResult, Request, Response, TxnOp, ZkError};
 
 /// Why a request was refused before it reached the log. For a multi, the refusal is the per-op
 /// result list, as ZooKeeper reports it.
@@ -33,11 +34,34 @@ fn size_ok(data: &Bytes, max: usize) -> Result<(), ZkError> {
     Ok(())
 }
 
-fn check_op(op: &MultiOp, max: usize) -> Result<(), ZkError> {
+/// What this server accepts beyond the stateless rules (from its configuration).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Accept {
+    /// Largest data (and total multi payload), bytes.
+    pub max_data: usize,
+    /// TTL nodes allowed (`extendedTypesEnabled`).
+    pub extended_types: bool,
+}
+
+/// ZooKeeper's `validateCreateRequest` for the mode: a TTL mode without `extendedTypesEnabled`
+/// is Unimplemented, a bad ttl BadArguments (in that order, as ZooKeeper).
+fn mode_ok(mode: CreateMode, accept: Accept) -> Result<(), ZkError> {
+    if mode.ttl_ms().is_some() && !accept.extended_types {
+        return Err(ZkError::new(
+            ErrorCode::Unimplemented,
+            "TTL nodes are not enabled on this server (extendedTypesEnabled=false)",
+        ));
+    }
+    validate_ttl(mode)
+}
+
+fn check_op(op: &MultiOp, accept: Accept) -> Result<(), ZkError> {
+    let max = accept.max_data;
     match op {
         MultiOp::Create {
             path, data, mode, ..
         } => {
+            mode_ok(*mode, accept)?;
             validate_path(path, mode.is_sequential())?;
             writable(path)?;
             size_ok(data, max)
@@ -56,11 +80,13 @@ fn check_op(op: &MultiOp, max: usize) -> Result<(), ZkError> {
 }
 
 /// Checks a request that needs no state. `Err` is the answer to send instead of executing it.
-pub(crate) fn check(req: &Request, max_data: usize) -> Result<(), Refusal> {
+pub(crate) fn check(req: &Request, accept: Accept) -> Result<(), Refusal> {
+    let max_data = accept.max_data;
     let r = match req {
         Request::Create {
             path, data, mode, ..
-        } => validate_path(path, mode.is_sequential())
+        } => mode_ok(*mode, accept)
+            .and_then(|_| validate_path(path, mode.is_sequential()))
             .and_then(|_| writable(path))
             .and_then(|_| size_ok(data, max_data)),
         Request::Delete { path, .. } => validate_path(path, false).and_then(|_| writable(path)),
@@ -78,7 +104,7 @@ pub(crate) fn check(req: &Request, max_data: usize) -> Result<(), Refusal> {
         | Request::AddWatch { path, .. }
         | Request::RemoveWatches { path, .. }
         | Request::CheckWatches { path, .. } => validate_path(path, false),
-        Request::Multi(ops) => return check_multi(ops, max_data),
+        Request::Multi(ops) => return check_multi(ops, accept),
         // Each op's path is checked as it executes: a bad one fails only that op (`read.rs`).
         Request::MultiRead(_) => Ok(()),
         Request::Ping | Request::CloseSession | Request::WhoAmI | Request::AddAuth { .. } => Ok(()),
@@ -86,7 +112,8 @@ pub(crate) fn check(req: &Request, max_data: usize) -> Result<(), Refusal> {
     r.map_err(Err)
 }
 
-fn check_multi(ops: &[MultiOp], max_data: usize) -> Result<(), Refusal> {
+fn check_multi(ops: &[MultiOp], accept: Accept) -> Result<(), Refusal> {
+    let max_data = accept.max_data;
     let total: usize = ops
         .iter()
         .map(|op| match op {
@@ -100,7 +127,7 @@ fn check_multi(ops: &[MultiOp], max_data: usize) -> Result<(), Refusal> {
         ))));
     }
     for (i, op) in ops.iter().enumerate() {
-        if let Err(e) = check_op(op, max_data) {
+        if let Err(e) = check_op(op, accept) {
             let results = (0..ops.len())
                 .map(|j| {
                     OpResult::Error(match j.cmp(&i) {
@@ -158,9 +185,11 @@ pub(crate) fn system_wall_ms() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use paddock_types::CreateMode;
 
-    const MAX: usize = 1024;
+    const MAX: Accept = Accept {
+        max_data: 1024,
+        extended_types: false,
+    };
 
     fn code(r: Result<(), Refusal>) -> ErrorCode {
         match r {
@@ -197,7 +226,7 @@ mod tests {
         let r = check(
             &Request::SetData {
                 path: "/a".into(),
-                data: Bytes::from(vec![0u8; MAX + 1]),
+                data: Bytes::from(vec![0u8; MAX.max_data + 1]),
                 version: -1,
             },
             MAX,
@@ -206,7 +235,7 @@ mod tests {
         assert!(check(
             &Request::SetData {
                 path: "/a".into(),
-                data: Bytes::from(vec![0u8; MAX]),
+                data: Bytes::from(vec![0u8; MAX.max_data]),
                 version: -1,
             },
             MAX
@@ -257,6 +286,51 @@ mod tests {
                     OpResult::Error(ErrorCode::RuntimeInconsistency)
                 ]
             ),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn create(mode: CreateMode) -> Request {
+        Request::Create {
+            acl: paddock_types::Acl::open(),
+            path: "/t".into(),
+            data: Bytes::new(),
+            mode,
+        }
+    }
+
+    #[test]
+    fn ttl_nodes_need_extended_types_then_a_valid_ttl() {
+        let on = Accept {
+            extended_types: true,
+            ..MAX
+        };
+        let ttl = |ttl_ms| CreateMode::PersistentWithTtl { ttl_ms };
+        // Off: Unimplemented (-6) whatever the ttl, as ZooKeeper checks this first.
+        for mode in [
+            ttl(100),
+            ttl(0),
+            CreateMode::PersistentSequentialWithTtl { ttl_ms: 1 },
+        ] {
+            assert_eq!(code(check(&create(mode), MAX)), ErrorCode::Unimplemented);
+        }
+        assert!(check(&create(ttl(100)), on).is_ok());
+        for bad in [0, -5, 0xFF_FFFF_FFFF + 1] {
+            assert_eq!(code(check(&create(ttl(bad)), on)), ErrorCode::BadArguments);
+        }
+        // Containers need nothing.
+        assert!(check(&create(CreateMode::Container), MAX).is_ok());
+        // In a multi the op is refused by itself.
+        let ops = vec![MultiOp::Create {
+            path: "/t".into(),
+            data: Bytes::new(),
+            mode: ttl(10),
+            acl: paddock_types::Acl::open(),
+        }];
+        match check(&Request::Multi(ops), MAX) {
+            Err(Ok(Response::Multi(r))) => {
+                assert_eq!(r, vec![OpResult::Error(ErrorCode::Unimplemented)])
+            }
             other => panic!("{other:?}"),
         }
     }

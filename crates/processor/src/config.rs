@@ -35,6 +35,13 @@ pub struct ProcessorConfig {
     /// The super user's digest id (`superDigest`): `addauth digest` with matching credentials
     /// also authenticates the session as the super user, who passes every ACL check.
     pub super_digest: Option<String>,
+    /// Whether TTL nodes may be created (`extendedTypesEnabled`); else Unimplemented.
+    pub extended_types_enabled: bool,
+    /// How often the serving leader sweeps for empty containers and expired TTL nodes
+    /// (`znode.container.checkIntervalMs`).
+    pub container_check_interval_ms: u32,
+    /// Deletions the sweeper may submit per minute (`znode.container.maxPerMinute`).
+    pub container_max_per_minute: u32,
 }
 
 /// The seed of a deterministic run: session passwords come from an RNG seeded with `seed`, and
@@ -63,7 +70,18 @@ impl ProcessorConfig {
             alone: cfg.servers.len() <= 1,
             deterministic: None,
             super_digest: cfg.super_digest.clone(),
+            extended_types_enabled: cfg.extended_types_enabled,
+            container_check_interval_ms: cfg.container_check_interval_ms,
+            container_max_per_minute: cfg.container_max_per_minute,
         }
+    }
+
+    /// The sweeper's budget for one sweep: `maxPerMinute` spread over the sweeps of a minute
+    /// (at least one; ZooKeeper spaces its deletions by 60000 / maxPerMinute ms).
+    pub fn sweep_budget(&self) -> usize {
+        let per_minute = u64::from(self.container_max_per_minute.max(1));
+        let interval = u64::from(self.container_check_interval_ms.max(1));
+        per_minute.saturating_mul(interval).div_ceil(60_000).max(1) as usize
     }
 
     /// ZooKeeper's negotiation: clamp the requested timeout into [min, max].
@@ -90,5 +108,19 @@ mod tests {
         assert_eq!(c.negotiate_timeout(-5), 4000);
         assert_eq!(c.negotiate_timeout(10_000), 10_000);
         assert_eq!(c.negotiate_timeout(1_000_000), 40_000);
+    }
+
+    #[test]
+    fn max_per_minute_is_spread_over_the_sweeps_of_a_minute() {
+        let with = |interval_ms, per_minute| ProcessorConfig {
+            container_check_interval_ms: interval_ms,
+            container_max_per_minute: per_minute,
+            ..ProcessorConfig::default()
+        };
+        assert_eq!(ProcessorConfig::default().sweep_budget(), 10_000); // 60 s, 10,000/min
+        assert_eq!(with(100, 10_000).sweep_budget(), 17); // 600 sweeps a minute
+        assert_eq!(with(1_000, 60).sweep_budget(), 1);
+        assert_eq!(with(100, 1).sweep_budget(), 1, "at least one per sweep");
+        assert_eq!(with(120_000, 10).sweep_budget(), 20);
     }
 }

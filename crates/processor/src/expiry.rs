@@ -1,6 +1,8 @@
-//! Session liveness: only the serving leader expires sessions (a CloseSession transaction per
-//! silent session, rounded up to ZooKeeper's expiry buckets of tickTime); learners report the
-//! sessions they hear from and the leader refreshes them.
+//! The serving leader's timed work. Session liveness: only the serving leader expires sessions
+//! (a CloseSession transaction per silent session, rounded up to ZooKeeper's expiry buckets of
+//! tickTime); learners report the sessions they hear from and the leader refreshes them. The
+//! container / TTL sweep: only the serving leader deletes empty containers and expired TTL
+//! nodes (a conditional `DeleteContainer` transaction each; see `sweep.rs`).
 
 use std::sync::atomic::Ordering;
 
@@ -9,7 +11,7 @@ use paddock_types::{ErrorCode, SessionId, TxnOp};
 use crate::api::SessionEvent;
 use crate::processor::Processor;
 use crate::role::ServingRole;
-use crate::shared::{Reply, Shared};
+use crate::shared::{lock, Reply, Shared};
 
 impl Shared {
     /// Closes every session that has been silent for its timeout (the serving leader only).
@@ -33,6 +35,29 @@ impl Shared {
                 // Tried again next tick (the server may be read-only for now).
                 g.closing = None;
                 tracing::warn!(session = %s.id, error = %e, "could not queue the expiry");
+            }
+        }
+    }
+
+    /// Submits the deletion of empty containers and expired TTL nodes (the serving leader
+    /// only; every `znode.container.checkIntervalMs`). Reads only the tree's two indexes, under
+    /// its read lock, and submits after releasing it.
+    pub(crate) fn sweep(&self) {
+        let mut sweeper = lock(&self.sweeper);
+        if self.role() != ServingRole::Leader {
+            sweeper.clear();
+            return;
+        }
+        let budget = self.cfg.sweep_budget();
+        let candidates = self
+            .read_tree()
+            .sweep_candidates(self.wall_ms() as i64, sweeper.wanted(budget));
+        for node in sweeper.plan(candidates, budget, self.now_ms()) {
+            tracing::info!(path = %node.path, "deleting an empty container / expired TTL node");
+            let op = node.txn_op();
+            if let Err(e) = self.submit_txn(SessionId::NONE, 0, op, Vec::new(), Reply::None) {
+                sweeper.forget(&node.path);
+                tracing::warn!(path = %node.path, error = %e, "could not queue the deletion");
             }
         }
     }

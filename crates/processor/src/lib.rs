@@ -35,7 +35,9 @@
 //! connect.rs    new sessions, resumes (confirmed by the ensemble), attaching a connection
 //! submit.rs     requests: reads from the tree, writes to the ensemble; the Backend impl
 //! apply.rs      applying commits and snapshots
-//! expiry.rs     session expiry (leader) and liveness reports (learners)
+//! expiry.rs     the leader's timed work: session expiry, the container / TTL sweep; liveness
+//!               reports (learners)
+//! sweep.rs      the sweeper's bookkeeping (what to submit, what is in flight)
 //! snapshot.rs   periodic snapshots and log purge
 //! stats.rs      counters; status.rs the Status, connections
 //! checks.rs     the stateless checks of a request
@@ -43,7 +45,7 @@
 //! locks.rs      the lock helper
 //!
 //! Files import downwards only: the leaves (config, checks, queue, session, read, role, sink,
-//! stats, snapshot, locks) import none of the others; shared.rs imports leaves; processor.rs
+//! stats, snapshot, sweep, locks) import none of the others; shared.rs imports leaves; processor.rs
 //! imports shared; the rest (connect, submit, apply, expiry, serving, status) hold the
 //! `impl Processor` blocks and import processor, shared and leaves.
 //! sink.rs       TxnSink, the way to the ensemble
@@ -71,6 +73,7 @@ mod snapshot;
 mod stats;
 mod status;
 mod submit;
+mod sweep;
 
 pub use api::{Backend, ConnId, ConnectRequest, Connected, SessionEvent, SetWatches};
 pub use config::{Deterministic, ProcessorConfig};

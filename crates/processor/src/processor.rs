@@ -14,7 +14,8 @@ use crate::sink::TxnSink;
 /// ([`Processor::apply_committed`]), session expiry, periodic snapshots.
 pub struct Processor {
     pub(crate) shared: Arc<Shared>,
-    pub(crate) ticker: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// The session-expiry ticker and the container / TTL sweeper (aborted at shutdown).
+    pub(crate) tickers: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
 impl Processor {
@@ -31,25 +32,36 @@ impl Processor {
     ) -> Arc<Processor> {
         let processor = Arc::new(Processor {
             shared: Arc::new(Shared::new(cfg, sink, log, snaps)),
-            ticker: Mutex::new(None),
+            tickers: Mutex::new(Vec::new()),
         });
-        processor.start_ticker();
+        processor.start_tickers();
         processor
     }
 
-    /// Starts the session-expiry ticker (needs a tokio runtime).
-    fn start_ticker(&self) {
-        let weak = Arc::downgrade(&self.shared);
+    /// Starts the session-expiry ticker (every tick) and the container / TTL sweeper (every
+    /// `znode.container.checkIntervalMs`); each does its work only while this server is the
+    /// serving leader. Needs a tokio runtime.
+    fn start_tickers(&self) {
         let tick = Duration::from_millis(u64::from(self.shared.cfg.tick_ms.max(1)));
-        let handle = tokio::spawn(async move {
-            let mut iv = tokio::time::interval(tick);
+        let sweep = Duration::from_millis(u64::from(
+            self.shared.cfg.container_check_interval_ms.max(1),
+        ));
+        let expiry = self.every(tick, Shared::expire_sessions);
+        let sweeper = self.every(sweep, Shared::sweep);
+        lock(&self.tickers).extend([expiry, sweeper]);
+    }
+
+    /// A task calling `job` every `period` until the processor is dropped.
+    fn every(&self, period: Duration, job: fn(&Shared)) -> tokio::task::JoinHandle<()> {
+        let weak = Arc::downgrade(&self.shared);
+        tokio::spawn(async move {
+            let mut iv = tokio::time::interval(period);
             iv.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 iv.tick().await;
                 let Some(shared) = weak.upgrade() else { break };
-                shared.expire_sessions();
+                job(&shared);
             }
-        });
-        *lock(&self.ticker) = Some(handle);
+        })
     }
 }

@@ -55,6 +55,8 @@ impl Processor {
         sh.set_read_only(None);
         sh.writable.send_replace(true);
         if old != role {
+            // Deletions submitted in the old role may never commit: judge them afresh.
+            lock(&sh.sweeper).clear();
             tracing::info!(?old, new = ?role, "client service role changed");
         }
     }
@@ -105,7 +107,7 @@ impl Processor {
     pub async fn shutdown(&self) {
         let sh = &self.shared;
         sh.swap_role(crate::ServingRole::NotServing);
-        if let Some(t) = lock(&self.ticker).take() {
+        for t in lock(&self.tickers).drain(..) {
             t.abort();
         }
         for s in sh.sessions.all() {

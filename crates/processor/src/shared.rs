@@ -29,6 +29,7 @@ use crate::session::{SessionInner, SessionTable};
 use crate::sink::TxnSink;
 use crate::snapshot::SnapState;
 use crate::stats::Stats;
+use crate::sweep::Sweeper;
 
 /// Who waits for a transaction's outcome.
 #[derive(Debug)]
@@ -76,6 +77,8 @@ pub(crate) struct Shared {
     /// Session passwords: seeded from the operating system, or from the deterministic seed.
     rng: Mutex<StdRng>,
     pub snap: Mutex<SnapState>,
+    /// The container / TTL sweeper's deletions in flight (the leader's).
+    pub sweeper: Mutex<Sweeper>,
 }
 
 impl Shared {
@@ -112,6 +115,7 @@ impl Shared {
             wall_origin_ms,
             rng: Mutex::new(rng),
             snap: Mutex::new(snap),
+            sweeper: Mutex::new(Sweeper::default()),
         }
     }
 

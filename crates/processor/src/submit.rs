@@ -52,7 +52,13 @@ impl Processor {
             sh.answer_in_order(&mut g, conn, xid, Err(err), at);
             return;
         }
-        if let Err(refusal) = checks::check(&req, sh.cfg.max_data_bytes) {
+        if let Err(refusal) = checks::check(
+            &req,
+            checks::Accept {
+                max_data: sh.cfg.max_data_bytes,
+                extended_types: sh.cfg.extended_types_enabled,
+            },
+        ) {
             sh.answer_in_order(&mut g, conn, xid, refusal, at);
             return;
         }

@@ -40,6 +40,7 @@ fn cfg(id: u64) -> ProcessorConfig {
         min_session_timeout_ms: 40,
         max_session_timeout_ms: 4000,
         alone: false,
+        container_check_interval_ms: 20,
         ..ProcessorConfig::default()
     }
 }
@@ -317,6 +318,50 @@ async fn only_the_leader_expires_sessions_and_learner_reports_keep_them_alive() 
         next(&mut owner).await,
         Some(SessionEvent::Closed(ErrorCode::SessionExpired))
     );
+}
+
+/// The container sweep, like expiry, is the serving leader's: learners never submit one, and a
+/// server that becomes leader finds, from the replicated tree, what nobody deleted yet.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_leader_sweeps_and_a_new_leader_finds_what_is_left() {
+    let e = ensemble(2);
+    e.servers[0].set_role(ServingRole::Learner); // nobody leads now
+    let s = &e.servers[1];
+    let mut c = connect(s, 4000).await;
+    call(s, &mut c, 1, create("/c", CreateMode::Container))
+        .await
+        .unwrap();
+    call(s, &mut c, 2, create("/c/x", CreateMode::Persistent))
+        .await
+        .unwrap();
+    let delete = Request::Delete {
+        path: "/c/x".into(),
+        version: -1,
+    };
+    call(s, &mut c, 3, delete).await.unwrap();
+    let sweeps = |e: &Ensemble| {
+        e.committed
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(z, b)| {
+                matches!(
+                    paddock_types::Txn::decode_at(b, *z).map(|t| t.op),
+                    Ok(paddock_types::TxnOp::DeleteContainer { .. })
+                )
+            })
+            .count()
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(sweeps(&e), 0, "learners do not sweep");
+    s.set_role(ServingRole::Leader);
+    let deadline = std::time::Instant::now() + WAIT;
+    while call(s, &mut c, 4, get("/c")).await.is_ok() {
+        assert!(std::time::Instant::now() < deadline, "/c is still there");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(sweeps(&e), 1, "one deletion, by the new leader");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

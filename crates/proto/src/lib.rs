@@ -113,6 +113,7 @@ mod tests {
             data: b"x".to_vec().into(),
             mode: 1,
             acl: None,
+            ttl: 0,
         };
         let decoded = v1::CreateRequest::decode(old.encode_to_vec().as_slice()).expect("decodes");
         assert_eq!(decoded.acl, None);

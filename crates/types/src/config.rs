@@ -48,6 +48,14 @@ pub struct Config {
     pub max_client_cnxns: u32,
     /// Whether the leader accepts client connections (`leaderServes`).
     pub leader_serves: bool,
+    /// Whether TTL nodes may be created (`extendedTypesEnabled`, ZooKeeper's
+    /// `zookeeper.extendedTypesEnabled`); off, their creates are answered Unimplemented.
+    pub extended_types_enabled: bool,
+    /// How often the leader looks for empty containers and expired TTL nodes
+    /// (`znode.container.checkIntervalMs`).
+    pub container_check_interval_ms: u32,
+    /// At most this many container / TTL deletions a minute (`znode.container.maxPerMinute`).
+    pub container_max_per_minute: u32,
     /// Prometheus port (`metricsProvider.httpPort`); `None` = metrics endpoint off.
     pub metrics_port: Option<u16>,
     /// Enabled admin (four-letter-word) commands (`4lw.commands.whitelist`).
@@ -113,6 +121,9 @@ impl Default for Config {
             purge_interval_hours: 0,
             max_client_cnxns: 60,
             leader_serves: true,
+            extended_types_enabled: false,
+            container_check_interval_ms: 60_000,
+            container_max_per_minute: 10_000,
             metrics_port: None,
             four_letter_words: vec!["srvr".into()],
             client_port: 2181,
@@ -258,6 +269,15 @@ impl Config {
             "autopurge.purgeInterval" => self.purge_interval_hours = num(key, value)?,
             "maxClientCnxns" => self.max_client_cnxns = num(key, value)?,
             "leaderServes" => self.leader_serves = boolean(key, value)?,
+            "extendedTypesEnabled" | "zookeeper.extendedTypesEnabled" => {
+                self.extended_types_enabled = boolean(key, value)?
+            }
+            "znode.container.checkIntervalMs" => {
+                self.container_check_interval_ms = positive(key, value)?
+            }
+            "znode.container.maxPerMinute" => {
+                self.container_max_per_minute = positive(key, value)?
+            }
             "metricsProvider.httpPort" => self.metrics_port = Some(port(key, value)?),
             "4lw.commands.whitelist" => {
                 self.four_letter_words = value
@@ -441,6 +461,14 @@ impl Config {
                 "sslQuorum=true needs ssl.quorum.keyStore.location (this server's key and certificate) and ssl.quorum.trustStore.location (the CAs its peers' certificates must chain to)".into(),
             ));
         }
+        if self.extended_types_enabled && self.servers.contains_key(&ServerId(255)) {
+            // Session ids carry the server id in the top byte: 0xFF would read as a TTL marker
+            // (ZooKeeper refuses it too).
+            return Err(ConfigError::Inconsistent(
+                "extendedTypesEnabled=true needs server ids of at most 254 (server.255 found)"
+                    .into(),
+            ));
+        }
         if self.max_data_bytes > 64 * 1024 * 1024 {
             return Err(invalid(
                 "jute.maxbuffer",
@@ -496,6 +524,29 @@ mod tests {
         assert_eq!(c.grpc_port, 7181);
         assert_eq!(c.max_data_bytes, 1 << 20);
         assert!(c.validate().is_ok());
+    }
+
+    #[test]
+    fn container_and_ttl_keys() {
+        let mut c = Config::default();
+        assert!(!c.extended_types_enabled);
+        assert_eq!(
+            (c.container_check_interval_ms, c.container_max_per_minute),
+            (60_000, 10_000)
+        );
+        c.set("extendedTypesEnabled", "true").unwrap();
+        c.set("znode.container.checkIntervalMs", "100").unwrap();
+        c.set("znode.container.maxPerMinute", "5").unwrap();
+        assert!(c.extended_types_enabled);
+        assert_eq!(
+            (c.container_check_interval_ms, c.container_max_per_minute),
+            (100, 5)
+        );
+        assert!(c.set("znode.container.checkIntervalMs", "0").is_err());
+        assert!(c.set("extendedTypesEnabled", "maybe").is_err());
+        c.set("server.255", "h:1:2").unwrap();
+        c.set("server.1", "h:3:4").unwrap();
+        assert!(c.validate().is_err(), "server id 255 reads as a TTL marker");
     }
 
     #[test]

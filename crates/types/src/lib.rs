@@ -7,6 +7,7 @@
 //!  ids      Zxid (epoch<<32 | counter), Epoch, ServerId, SessionId
 //!  error    ErrorCode (ZooKeeper's numeric codes), ZkError
 //!  path     validate_path (ZooKeeper's rules and messages), parent/basename/join
+//!  node_kind  persistent / ephemeral / container / TTL, as ZooKeeper encodes it in ephemeralOwner
 //!  op       Request / Response / MultiOp / OpResult / ReadOp / ReadResult / Stat / CreateMode / WatchedEvent
 //!  txn      Txn = TxnHeader + TxnOp, the replicated log record, and its encoding
 //!  config   zoo.cfg parsing and validation
@@ -24,6 +25,7 @@ pub mod acl;
 pub mod config;
 pub mod error;
 pub mod ids;
+pub mod node_kind;
 pub mod op;
 pub mod path;
 pub mod txn;
@@ -32,6 +34,7 @@ pub use acl::{Acl, Id};
 pub use config::{Config, ConfigError, ServerSpec};
 pub use error::{ErrorCode, ZkError};
 pub use ids::{Epoch, ServerId, SessionId, Zxid};
+pub use node_kind::NodeKind;
 pub use op::{
     AddWatchMode, CreateMode, EventType, KeeperState, MultiOp, OpResult, ReadOp, ReadResult,
     Request, Response, SetWatches, Stat, WatchKind, WatchedEvent, WatcherId, WatcherType,

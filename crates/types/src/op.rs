@@ -9,13 +9,26 @@ use crate::acl::{Acl, Id};
 use crate::error::ErrorCode;
 use crate::ids::{SessionId, Zxid};
 
-/// ZooKeeper's node kinds (container and TTL nodes are not supported yet).
+/// ZooKeeper's node kinds. The variants' order is part of the log format (postcard numbers
+/// them): new ones go at the end.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum CreateMode {
     Persistent,
     PersistentSequential,
     Ephemeral,
     EphemeralSequential,
+    /// ZooKeeper 3.5's container: deleted by the leader once it has had a child and has none.
+    Container,
+    /// Persistent, deleted by the leader once unchanged (mtime) for longer than `ttl_ms` and
+    /// childless. Needs `extendedTypesEnabled`. `ttl_ms` is as the client sent it: checked
+    /// with [`crate::node_kind::validate_ttl`] (the processor, and `apply` again).
+    PersistentWithTtl {
+        ttl_ms: i64,
+    },
+    /// [`CreateMode::PersistentWithTtl`], sequential.
+    PersistentSequentialWithTtl {
+        ttl_ms: i64,
+    },
 }
 
 impl CreateMode {
@@ -28,8 +41,21 @@ impl CreateMode {
     pub fn is_sequential(self) -> bool {
         matches!(
             self,
-            CreateMode::PersistentSequential | CreateMode::EphemeralSequential
+            CreateMode::PersistentSequential
+                | CreateMode::EphemeralSequential
+                | CreateMode::PersistentSequentialWithTtl { .. }
         )
+    }
+    pub fn is_container(self) -> bool {
+        matches!(self, CreateMode::Container)
+    }
+    /// The ttl of a TTL mode (unchecked), `None` for the other modes.
+    pub fn ttl_ms(self) -> Option<i64> {
+        match self {
+            CreateMode::PersistentWithTtl { ttl_ms }
+            | CreateMode::PersistentSequentialWithTtl { ttl_ms } => Some(ttl_ms),
+            _ => None,
+        }
     }
 }
 
@@ -50,7 +76,8 @@ pub struct Stat {
     pub cversion: i32,
     /// Number of ACL changes.
     pub aversion: i32,
-    /// Owning session for ephemerals, 0 otherwise.
+    /// Owning session for ephemerals, 0 for persistent nodes; containers and TTL nodes carry
+    /// ZooKeeper's markers (see [`crate::node_kind::NodeKind`]).
     pub ephemeral_owner: i64,
     /// Length of the data in bytes.
     pub data_length: i32,

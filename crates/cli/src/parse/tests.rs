@@ -64,7 +64,9 @@ fn parses_every_command() {
             data: Some("data".into()),
             acl: None,
             sequential: true,
-            ephemeral: true
+            ephemeral: true,
+            container: false,
+            ttl: None
         }
     );
     assert_eq!(
@@ -74,7 +76,9 @@ fn parses_every_command() {
             data: None,
             acl: None,
             sequential: false,
-            ephemeral: false
+            ephemeral: false,
+            container: false,
+            ttl: None
         }
     );
     assert_eq!(
@@ -146,7 +150,10 @@ fn malformed_commands_give_usage() {
         "Missing argument for option: v\ndelete [-v version] path"
     );
     let e = p("create /a b world:anyone:r extra").unwrap_err();
-    assert_eq!(e.to_string(), "create [-s] [-e] path [data] [acl]");
+    assert_eq!(
+        e.to_string(),
+        "create [-s] [-e] [-c] [-t ttl] path [data] [acl]"
+    );
     let e = p("frobnicate /a").unwrap_err();
     assert!(e
         .to_string()
@@ -349,7 +356,9 @@ fn parses_acl_commands() {
                 (perms::READ, "world", "anyone")
             ])),
             sequential: false,
-            ephemeral: true
+            ephemeral: true,
+            container: false,
+            ttl: None
         }
     );
     // Quoted empty data with an ACL, and an empty permission set (zkCli sends perms 0).
@@ -461,7 +470,10 @@ fn help_lists_commands_in_zkclis_order() {
     assert!(help
         .contains("\tls [-s] [-w] [-R] path\n\tprintwatches on|off\n\tquit\n\tredo cmdno\n\tremovewatches path [-c|-d|-a] [-l]\n\tset "));
     assert!(help.ends_with("\twatch [-t seconds] path\n\twhoami\n"));
-    assert_eq!(usage_of("create"), "create [-s] [-e] path [data] [acl]");
+    assert_eq!(
+        usage_of("create"),
+        "create [-s] [-e] [-c] [-t ttl] path [data] [acl]"
+    );
 }
 
 /// zkCli 3.9's `getEphemerals [path]` (no path: all of the session's) and
@@ -616,4 +628,46 @@ fn add_watch_and_remove_watches() {
         ("/a".into(), WatcherType::Any, false)
     );
     assert!(err("removewatches -x /a").contains("Unrecognized option: -x"));
+}
+
+#[test]
+fn create_container_and_ttl_flags_as_zkcli() {
+    assert!(matches!(
+        p("create -c /c").unwrap().unwrap(),
+        Command::Create {
+            container: true,
+            ttl: None,
+            sequential: false,
+            ..
+        }
+    ));
+    assert!(matches!(
+        p("create -t 1000 -s /t- data").unwrap().unwrap(),
+        Command::Create {
+            container: false,
+            ttl: Some(1000),
+            sequential: true,
+            ..
+        }
+    ));
+    let msg = |line: &str| p(line).unwrap_err().to_string();
+    assert_eq!(
+        msg("create -c -s /c"),
+        "-c cannot be combined with -s or -e. Containers cannot be ephemeral or sequential."
+    );
+    assert_eq!(msg("create -t x /t"), "-t argument must be a long value");
+    assert_eq!(
+        msg("create -e -t 5 /t"),
+        "TTLs cannot be used with Ephemeral znodes"
+    );
+    assert_eq!(
+        msg("create -c -t 5 /t"),
+        "TTLs cannot be used with Container znodes"
+    );
+    for bad in ["0", "-1", "1099511627776"] {
+        assert_eq!(
+            msg(&format!("create -t {bad} /t")),
+            "ttl must be positive and cannot be larger than: 1099511627775"
+        );
+    }
 }

@@ -149,7 +149,7 @@ impl FromProto<pb::request::Op> for Request {
         use pb::request::Op;
         Ok(match op {
             Op::Create(c) => Request::Create {
-                mode: create_mode(c.mode)?,
+                mode: create_mode(c.mode, c.ttl)?,
                 acl: create_acl(c.acl)?,
                 path: c.path,
                 data: c.data,
@@ -237,7 +237,7 @@ fn multi_op(index: usize, op: pb::MultiOp) -> Result<MultiOp, ZkError> {
         |e: ZkError| ZkError::bad_arguments(format!("MultiRequest.ops[{index}]: {}", e.message));
     Ok(match op {
         Op::Create(c) => MultiOp::Create {
-            mode: create_mode(c.mode).map_err(in_op)?,
+            mode: create_mode(c.mode, c.ttl).map_err(in_op)?,
             acl: create_acl(c.acl).map_err(in_op)?,
             path: c.path,
             data: c.data,
@@ -345,15 +345,32 @@ fn watcher_type(message: &str, t: i32) -> Result<WatcherType, ZkError> {
     })
 }
 
-fn create_mode(mode: i32) -> Result<CreateMode, ZkError> {
+/// The mode with its ttl. A TTL mode carries the ttl as sent (the processor answers
+/// UNIMPLEMENTED or BADARGUMENTS for it, in ZooKeeper's order); a ttl with any other mode is
+/// BADARGUMENTS here (ZooKeeper's "ttl not valid for mode").
+fn create_mode(mode: i32, ttl: i64) -> Result<CreateMode, ZkError> {
+    let plain = |m: CreateMode| {
+        if ttl != 0 {
+            return Err(ZkError::bad_arguments(format!(
+                "CreateRequest.ttl {ttl} is only valid with the TTL modes, not {m:?}"
+            )));
+        }
+        Ok(m)
+    };
     match pb::CreateMode::try_from(mode) {
-        Ok(pb::CreateMode::Persistent) => Ok(CreateMode::Persistent),
-        Ok(pb::CreateMode::Ephemeral) => Ok(CreateMode::Ephemeral),
-        Ok(pb::CreateMode::PersistentSequential) => Ok(CreateMode::PersistentSequential),
-        Ok(pb::CreateMode::EphemeralSequential) => Ok(CreateMode::EphemeralSequential),
+        Ok(pb::CreateMode::Persistent) => plain(CreateMode::Persistent),
+        Ok(pb::CreateMode::Ephemeral) => plain(CreateMode::Ephemeral),
+        Ok(pb::CreateMode::PersistentSequential) => plain(CreateMode::PersistentSequential),
+        Ok(pb::CreateMode::EphemeralSequential) => plain(CreateMode::EphemeralSequential),
+        Ok(pb::CreateMode::Container) => plain(CreateMode::Container),
+        Ok(pb::CreateMode::PersistentWithTtl) => Ok(CreateMode::PersistentWithTtl { ttl_ms: ttl }),
+        Ok(pb::CreateMode::PersistentSequentialWithTtl) => {
+            Ok(CreateMode::PersistentSequentialWithTtl { ttl_ms: ttl })
+        }
         Err(_) => Err(ZkError::bad_arguments(format!(
             "CreateRequest.mode {mode} is not supported (PERSISTENT=0, EPHEMERAL=1, \
-             PERSISTENT_SEQUENTIAL=2, EPHEMERAL_SEQUENTIAL=3)"
+             PERSISTENT_SEQUENTIAL=2, EPHEMERAL_SEQUENTIAL=3, CONTAINER=4, \
+             PERSISTENT_WITH_TTL=5, PERSISTENT_SEQUENTIAL_WITH_TTL=6)"
         ))),
     }
 }

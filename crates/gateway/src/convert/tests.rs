@@ -49,6 +49,13 @@ fn every_request() -> Vec<Request> {
         CreateMode::Ephemeral,
         CreateMode::PersistentSequential,
         CreateMode::EphemeralSequential,
+        CreateMode::Container,
+        CreateMode::PersistentWithTtl { ttl_ms: 1_000 },
+        CreateMode::PersistentSequentialWithTtl {
+            ttl_ms: 0xFF_FFFF_FFFF,
+        },
+        // Carried as sent: the processor answers BADARGUMENTS for it.
+        CreateMode::PersistentWithTtl { ttl_ms: -1 },
     ]
     .into_iter()
     .map(|mode| Request::Create {
@@ -408,11 +415,35 @@ fn create_mode_numbers_are_zookeepers() {
         (CreateMode::Ephemeral, 1),
         (CreateMode::PersistentSequential, 2),
         (CreateMode::EphemeralSequential, 3),
+        (CreateMode::Container, 4),
+        (CreateMode::PersistentWithTtl { ttl_ms: 1 }, 5),
+        (CreateMode::PersistentSequentialWithTtl { ttl_ms: 1 }, 6),
     ];
     for (mode, zk) in modes {
         let wire: pb::CreateMode = mode.into_proto();
         assert_eq!(wire as i32, zk);
     }
+}
+
+#[test]
+fn a_ttl_with_a_mode_that_takes_none_is_bad_arguments() {
+    for (mode, ttl) in [(0, 5), (1, -1), (4, 1), (3, 100)] {
+        let create = pb::CreateRequest {
+            path: "/a".into(),
+            mode,
+            ttl,
+            ..Default::default()
+        };
+        let e = Request::from_proto(pb::request::Op::Create(create)).expect_err("refused");
+        assert_eq!(e.code, ErrorCode::BadArguments, "mode {mode} ttl {ttl}");
+    }
+    let unknown = pb::CreateRequest {
+        path: "/a".into(),
+        mode: 7,
+        ..Default::default()
+    };
+    let e = Request::from_proto(pb::request::Op::Create(unknown)).expect_err("refused");
+    assert_eq!(e.code, ErrorCode::BadArguments);
 }
 
 #[test]
@@ -546,7 +577,7 @@ fn missing_op_keeps_the_xid() {
 
 #[test]
 fn unknown_create_mode_is_bad_arguments() {
-    for mode in [4, 5, 6, -1, 99] {
+    for mode in [7, -1, 99] {
         let req = pb::Request {
             xid: 1,
             op: Some(pb::request::Op::Create(pb::CreateRequest {
@@ -554,6 +585,7 @@ fn unknown_create_mode_is_bad_arguments() {
                 data: Bytes::new(),
                 mode,
                 acl: None,
+                ttl: 0,
             })),
         };
         bad_arguments(decode_request(req).1, "mode");
@@ -620,6 +652,7 @@ fn create_op(acl: Option<pb::AclList>) -> pb::CreateRequest {
         data: Bytes::from_static(b"d"),
         mode: pb::CreateMode::Persistent as i32,
         acl,
+        ttl: 0,
     }
 }
 

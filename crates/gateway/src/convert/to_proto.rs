@@ -256,6 +256,7 @@ fn create(path: String, data: bytes::Bytes, mode: CreateMode, acl: Vec<Acl>) -> 
         acl: Some(pb::AclList {
             acls: acl_list(acl),
         }),
+        ttl: mode.ttl_ms().unwrap_or(0),
     }
 }
 
@@ -316,6 +317,11 @@ impl IntoProto<pb::CreateMode> for CreateMode {
             CreateMode::Ephemeral => pb::CreateMode::Ephemeral,
             CreateMode::PersistentSequential => pb::CreateMode::PersistentSequential,
             CreateMode::EphemeralSequential => pb::CreateMode::EphemeralSequential,
+            CreateMode::Container => pb::CreateMode::Container,
+            CreateMode::PersistentWithTtl { .. } => pb::CreateMode::PersistentWithTtl,
+            CreateMode::PersistentSequentialWithTtl { .. } => {
+                pb::CreateMode::PersistentSequentialWithTtl
+            }
         }
     }
 }

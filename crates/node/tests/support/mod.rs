@@ -47,6 +47,7 @@ pub mod code {
     pub const CONNECTION_LOSS: i32 = E::ConnectionLoss as i32;
     pub const MARSHALLING_ERROR: i32 = E::MarshallingError as i32;
     pub const BAD_ARGUMENTS: i32 = E::BadArguments as i32;
+    pub const UNIMPLEMENTED: i32 = E::Unimplemented as i32;
     pub const NO_NODE: i32 = E::NoNode as i32;
     pub const BAD_VERSION: i32 = E::BadVersion as i32;
     pub const NO_CHILDREN_FOR_EPHEMERALS: i32 = E::NoChildrenForEphemerals as i32;
@@ -531,6 +532,7 @@ pub mod op {
             data: Bytes::copy_from_slice(data),
             mode: mode as i32,
             acl: None,
+            ttl: 0,
         }
     }
 
