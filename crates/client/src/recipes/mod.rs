@@ -1,9 +1,11 @@
 //! Curator-style recipes built on the client's public API: a distributed lock
-//! ([`lock::Lock`], Curator's `InterProcessMutex`), a leader latch ([`leader::LeaderLatch`]) and
+//! ([`lock::Lock`], Curator's `InterProcessMutex`), a leader latch ([`leader::LeaderLatch`]),
 //! a service registry with discovery ([`registry::ServiceRegistry`],
-//! [`registry::ServiceDiscovery`]).
+//! [`registry::ServiceDiscovery`]), and a subtree cache on a persistent recursive watch
+//! ([`tree_cache::TreeCache`], Curator's `CuratorCache`).
 //!
-//! All three rest on the same two ZooKeeper guarantees:
+//! Lock, latch and registry rest on the same two ZooKeeper guarantees (the tree cache only on
+//! watches):
 //!
 //! * **ephemeral nodes** live exactly as long as the session that created them, so a crashed or
 //!   partitioned participant is removed by the server once its session expires;
@@ -14,8 +16,9 @@
 //! Lock and latch queue participants as `EPHEMERAL_SEQUENTIAL` children of one parent; the
 //! lowest suffix wins and every other participant watches only its immediate predecessor, so a
 //! release (or a crash) wakes exactly one waiter — no herd effect. Parents are created on demand
-//! as persistent nodes (like Curator's `creatingParentContainersIfNeeded`; Paddock has no
-//! container nodes, so they stay after use).
+//! as persistent nodes (they stay after use; Curator's `creatingParentContainersIfNeeded` makes
+//! them container nodes, which Paddock has too — `CreateMode::Container` — for callers who want
+//! them gone).
 //!
 //! Session handling follows Curator's default policy: a participant whose connection is lost
 //! (`Disconnected`) can no longer be sure it still owns anything — its session may expire
@@ -25,6 +28,7 @@
 pub mod leader;
 pub mod lock;
 pub mod registry;
+pub mod tree_cache;
 
 use std::time::Duration;
 
