@@ -144,6 +144,14 @@ pub struct Args {
     #[arg(long, value_name = "USER:PASSWORD")]
     pub digest: Option<String>,
 
+    /// Also open this many idle sessions that each hold a persistent recursive watch on `/`
+    /// (addWatch), so every change the run makes fires N events (to measure what watches
+    /// cost). They are spread over --server like the others, are not measured, and drain their
+    /// events; the count received is reported at the end. Each is one more connection: raise
+    /// the servers' maxClientCnxns (0 = no limit) for large N.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub watchers: usize,
+
     /// Connect over TLS (a server started with --tls-key-store), trusting the CA
     /// certificate(s) in FILE (PEM): the server's certificate must be signed by one.
     #[arg(long, value_name = "FILE")]
@@ -195,6 +203,8 @@ pub struct Config {
     pub session_timeout_ms: i32,
     /// `--digest`: the credentials every session authenticates with.
     pub digest: Option<String>,
+    /// `--watchers`: idle sessions with a persistent recursive watch on `/`.
+    pub watchers: usize,
     /// `--tls-*`: TLS for every session (files read when the sessions connect), or plaintext.
     pub tls: Option<TlsOptions>,
 }
@@ -331,6 +341,7 @@ impl Args {
                 Some(d) => return Err(format!("--digest must be USER:PASSWORD, got {d:?}")),
                 None => None,
             },
+            watchers: self.watchers,
             tls: self.tls()?,
         })
     }

@@ -126,6 +126,7 @@ async fn measure(
     data: &Bytes,
     shared: Arc<Shared>,
 ) -> anyhow::Result<(Duration, Recorder, Vec<LostSession>)> {
+    let watchers = open_watchers(cfg).await?;
     let sessions = connect_all(cfg).await?;
     note(
         cfg,
@@ -180,7 +181,69 @@ async fn measure(
     if let Some(p) = progress {
         p.abort();
     }
+    if let Some((clients, drains, received)) = watchers {
+        // Events of the last changes may still be on their way: give them a moment.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        for d in drains {
+            d.abort();
+        }
+        note(
+            cfg,
+            format!(
+                "watchers: {} sessions with a recursive watch on / received {} events",
+                clients.len(),
+                received.load(Ordering::Relaxed)
+            ),
+        );
+        close_all(clients).await;
+    }
     Ok(pace::merge(cfg, start, outcomes))
+}
+
+/// `--watchers`: the idle sessions with a persistent recursive watch on `/`, the tasks draining
+/// their events, and the count of events received.
+type Watchers = (
+    Vec<Client>,
+    Vec<tokio::task::JoinHandle<()>>,
+    Arc<AtomicU64>,
+);
+
+async fn open_watchers(cfg: &Config) -> anyhow::Result<Option<Watchers>> {
+    if cfg.watchers == 0 {
+        return Ok(None);
+    }
+    let received = Arc::new(AtomicU64::new(0));
+    let (mut clients, mut drains) = (Vec::new(), Vec::new());
+    for i in 0..cfg.watchers {
+        let server = cfg.server_of(cfg.sessions + i).to_string();
+        let c = session::connect(
+            &server,
+            cfg.session_timeout_ms,
+            cfg.digest.as_deref(),
+            cfg.tls.as_ref(),
+        )
+        .await
+        .with_context(|| format!("watcher session {i} on {server}"))?;
+        let mut w = c
+            .add_watch("/", paddock_client::AddWatchMode::PersistentRecursive)
+            .await
+            .with_context(|| format!("addWatch of watcher session {i}"))?;
+        let count = Arc::clone(&received);
+        drains.push(tokio::spawn(async move {
+            while let Some(Ok(_)) = w.next().await {
+                count.fetch_add(1, Ordering::Relaxed);
+            }
+        }));
+        clients.push(c);
+    }
+    note(
+        cfg,
+        format!(
+            "{} watcher sessions hold a persistent recursive watch on /",
+            cfg.watchers
+        ),
+    );
+    Ok(Some((clients, drains, received)))
 }
 
 /// Opens every session (session i on server i mod n); all or nothing.
