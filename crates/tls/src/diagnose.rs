@@ -12,14 +12,20 @@ use tokio_rustls::rustls;
 
 use crate::MISMATCH_HINT;
 
-/// Why a TLS handshake on the accepting side failed, in words; with [`MISMATCH_HINT`] when the
-/// other end does not seem to speak TLS.
-pub fn explain_accept_error(e: &io::Error) -> String {
+/// Why a TLS handshake on the accepting side failed, in words. `from_peer`: the port is a peer
+/// (election/quorum) port, so the other end is a server and [`MISMATCH_HINT`] is added when it
+/// does not seem to speak TLS; on the client port the other end is a client.
+pub fn explain_accept_error(e: &io::Error, from_peer: bool) -> String {
+    let side = if from_peer {
+        Side::Accepting
+    } else {
+        Side::AcceptingClient
+    };
     match e
         .get_ref()
         .and_then(|inner| inner.downcast_ref::<rustls::Error>())
     {
-        Some(tls) => explain_rustls(tls, Side::Accepting),
+        Some(tls) => explain_rustls(tls, side),
         None if e.kind() == io::ErrorKind::UnexpectedEof => {
             "the connection closed during the TLS handshake".into()
         }
@@ -29,7 +35,10 @@ pub fn explain_accept_error(e: &io::Error) -> String {
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Side {
+    /// A peer port: the other end is a dialling server.
     Accepting,
+    /// The client port: the other end is a client.
+    AcceptingClient,
     Dialling,
 }
 
@@ -37,17 +46,26 @@ fn explain_rustls(e: &rustls::Error, side: Side) -> String {
     use rustls::Error as E;
     let them = match side {
         Side::Accepting => "the dialling server",
+        Side::AcceptingClient => "the client",
         Side::Dialling => "the server dialled",
+    };
+    // Only between servers can the cause be sslQuorum set differently.
+    let hint = if side == Side::AcceptingClient {
+        ""
+    } else {
+        MISMATCH_HINT
     };
     match e {
         E::InvalidMessage(rustls::InvalidMessage::InvalidContentType)
         | E::InvalidMessage(rustls::InvalidMessage::UnknownProtocolVersion)
         | E::InvalidMessage(rustls::InvalidMessage::MessageTooLarge) => {
-            format!("{them} does not speak TLS ({e}) {MISMATCH_HINT}")
+            format!("{them} does not speak TLS ({e}) {hint}")
+                .trim_end()
+                .to_string()
         }
-        E::NoCertificatesPresented => {
-            format!("{them} presented no certificate ({e}) {MISMATCH_HINT}")
-        }
+        E::NoCertificatesPresented => format!("{them} presented no certificate ({e}) {hint}")
+            .trim_end()
+            .to_string(),
         E::InvalidCertificate(why) => {
             use rustls::CertificateError as C;
             let what = match why {
@@ -61,6 +79,7 @@ fn explain_rustls(e: &rustls::Error, side: Side) -> String {
             };
             match side {
                 Side::Accepting => format!("the dialling server's certificate is refused: {what}"),
+                Side::AcceptingClient => format!("the client's certificate is refused: {what}"),
                 Side::Dialling => {
                     format!("the certificate of the server dialled is refused: {what}")
                 }
@@ -280,11 +299,25 @@ mod tests {
             why.reason.contains("does not speak TLS") && why.reason.contains(MISMATCH_HINT),
             "{why:?}"
         );
-        let accepted = explain_accept_error(&plaintext);
+        let accepted = explain_accept_error(&plaintext, true);
         assert!(
             accepted.contains("the dialling server does not speak TLS")
                 && accepted.contains(MISMATCH_HINT),
             "{accepted}"
+        );
+        // On the client port the other end is a client: no word of servers or sslQuorum.
+        let client = explain_accept_error(&plaintext, false);
+        assert!(
+            client.starts_with("the client does not speak TLS") && !client.contains("sslQuorum"),
+            "{client}"
+        );
+        let none = io::Error::new(
+            io::ErrorKind::InvalidData,
+            rustls::Error::NoCertificatesPresented,
+        );
+        assert_eq!(
+            explain_accept_error(&none, false),
+            "the client presented no certificate (peer sent no certificates)"
         );
     }
 

@@ -311,7 +311,7 @@ impl TlsState {
                             let _ = tx.send(Ok(tls)).await;
                             return;
                         }
-                        Ok(Err(e)) => explain_accept_error(&e),
+                        Ok(Err(e)) => explain_accept_error(&e, peer_port),
                         Err(_) => format!("no TLS handshake within {limit:?}"),
                     };
                     let from = peer.map_or_else(|| "?".to_string(), |p| p.to_string());
