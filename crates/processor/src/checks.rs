@@ -107,7 +107,11 @@ pub(crate) fn check(req: &Request, accept: Accept) -> Result<(), Refusal> {
         Request::Multi(ops) => return check_multi(ops, accept),
         // Each op's path is checked as it executes: a bad one fails only that op (`read.rs`).
         Request::MultiRead(_) => Ok(()),
-        Request::Ping | Request::CloseSession | Request::WhoAmI | Request::AddAuth { .. } => Ok(()),
+        Request::Ping
+        | Request::CloseSession
+        | Request::WhoAmI
+        | Request::AddAuth { .. }
+        | Request::GetConfig { .. } => Ok(()),
     };
     r.map_err(Err)
 }
