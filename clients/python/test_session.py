@@ -177,6 +177,18 @@ def test_get_ephemerals_and_all_children_number(target, root):
         assert s.get_ephemerals(root) == []
 
 
+def test_get_config_on_a_standalone_server_is_empty(target):
+    """ZooKeeper's getConfig: /zookeeper/config's data and Stat, empty on a standalone server (as
+    ZooKeeper 3.9 standalone); the same as get_data there; the node stays read-only."""
+    with connect(target) as s:
+        data, stat = s.get_config()
+        assert data == b"" and stat.data_length == 0
+        assert s.get_data("/zookeeper/config") == (data, stat)
+        s.get_config(watch=True)
+        with pytest.raises(pc.BadArgumentsError):
+            s.set_data("/zookeeper/config", b"x")
+
+
 def test_multi_read_answers_each_op_at_one_zxid(target, root):
     """ZooKeeper 3.9's multiRead: one result per op, a failed op (NONODE, NOAUTH, BADARGUMENTS)
     returned in its place without failing the others; all ops at one state; no watches; a write op

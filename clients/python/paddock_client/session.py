@@ -440,6 +440,18 @@ class Session:
     def get_data(self, path: str, watch: bool = False) -> tuple[bytes, Stat]:
         return self._wait(self.get_data_async(path, watch))
 
+    def get_config_async(self, watch=False) -> Future:
+        convert = lambda r: (r.get_config.data, Stat.of(r.get_config.stat))  # noqa: E731
+        if watch:  # a data watch on /zookeeper/config
+            convert = self._watching("data", "/zookeeper/config", convert)
+        return self._send("get_config", pb.GetConfigRequest(watch=watch), convert)
+
+    def get_config(self, watch: bool = False) -> tuple[bytes, Stat]:
+        """The ensemble's configuration (ZooKeeper's getConfig): /zookeeper/config's data and Stat,
+        "server.N=host:quorumPort:electionPort:role[;clientHost:clientPort]" lines then
+        "version=<hex>"; empty on a standalone server."""
+        return self._wait(self.get_config_async(watch))
+
     def get_children_async(self, path, watch=False) -> Future:
         convert = lambda r: list(r.get_children.children)  # noqa: E731
         if watch:

@@ -84,6 +84,30 @@ pub async fn exec(
                 out.push_str(&format::stat(&st));
             }
         }
+        Command::Config {
+            client_form,
+            watch,
+            stat,
+        } => {
+            let e = e("/zookeeper/config");
+            let (data, st) = if watch {
+                let (d, s, w) = client.get_config_w().await.map_err(&e)?;
+                watches.push(once(w));
+                (d, s)
+            } else {
+                client.get_config().await.map_err(&e)?
+            };
+            let text = format::data(&data);
+            if client_form {
+                out.push_str(&format::client_config(&text));
+            } else {
+                out.push_str(&text);
+            }
+            out.push('\n');
+            if stat {
+                out.push_str(&format::stat(&st));
+            }
+        }
         Command::Stat { path, watch } => {
             let st = if watch {
                 let (s, w) = client.exists_w(&path).await.map_err(e(&path))?;

@@ -131,6 +131,37 @@ pub fn data(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+/// `config -c`: ZooKeeper's `ConfigUtils.getClientConfigStr`: the `version` value, a space, then
+/// each `server.N` line's client address (`host:port`) joined by commas, in the order of the
+/// lines (ZooKeeper iterates a `Properties` table; for an ordered text that is id order). A line
+/// without a client address still takes its comma, as there; a standalone server's empty
+/// configuration gives a single space.
+pub fn client_config(text: &str) -> String {
+    let mut version = "";
+    let mut addrs: Vec<String> = Vec::new();
+    for line in text.lines() {
+        let Some((key, value)) = line.split_once('=') else {
+            continue;
+        };
+        let (key, value) = (key.trim(), value.trim());
+        if key == "version" {
+            version = value;
+        }
+        if !key.starts_with("server.") {
+            continue;
+        }
+        let client = match value.split_once(';') {
+            None => String::new(),
+            Some((_, c)) => match c.trim().rsplit_once(':') {
+                Some((host, port)) => format!("{host}:{port}"),
+                None => format!("0.0.0.0:{}", c.trim()),
+            },
+        };
+        addrs.push(client);
+    }
+    format!("{version} {}", addrs.join(","))
+}
+
 /// `WatchedEvent state:SyncConnected type:NodeDataChanged path:/x` (ZooKeeper 3.8's
 /// `WatchedEvent.toString()`; a session event has no path: `path:null`).
 pub fn event(e: &WatchedEvent) -> String {
@@ -237,6 +268,21 @@ fn code_words(e: &Error) -> String {
 
 #[cfg(test)]
 mod tests {
+    /// ConfigUtils.getClientConfigStr: version, a space, client addresses joined by commas;
+    /// a server without one still takes its comma; nothing at all gives a lone space.
+    #[test]
+    fn client_config_is_zookeepers_connection_string_form() {
+        let text = "server.1=a:1:2:participant;127.0.0.1:7181\n\
+                    server.2=b:1:2:observer;7182\n\
+                    server.3=c:1:2:participant\n\
+                    version=100000000";
+        assert_eq!(
+            client_config(text),
+            "100000000 127.0.0.1:7181,0.0.0.0:7182,"
+        );
+        assert_eq!(client_config(""), " ");
+    }
+
     use super::*;
     use paddock_client::{EventType, Zxid};
 

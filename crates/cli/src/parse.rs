@@ -28,6 +28,13 @@ pub enum Command {
         path: String,
         watch: bool,
     },
+    /// `config [-c] [-w] [-s]`: the ensemble's configuration (zkCli 3.9's `GetConfigCommand`);
+    /// `-c` prints only the version and the client addresses (the connection string form).
+    Config {
+        client_form: bool,
+        watch: bool,
+        stat: bool,
+    },
     Create {
         path: String,
         data: Option<String>,
@@ -129,6 +136,7 @@ pub const USAGES: &[(&str, &str)] = &[
     ),
     ("addauth", "addauth scheme auth"),
     ("close", "close"),
+    ("config", "config [-c] [-w] [-s]"),
     ("create", "create [-s] [-e] [-c] [-t ttl] path [data] [acl]"),
     ("delete", "delete [-v version] path"),
     ("deleteall", "deleteall path"),
@@ -392,6 +400,7 @@ pub fn parse_words(words: &[String]) -> Result<Command, ParseError> {
         "ls" => ("swR", "", 1, 1),
         "get" => ("sw", "", 1, 1),
         "stat" => ("w", "", 1, 1),
+        "config" => ("cws", "", 0, 0),
         "create" => ("sec", "t", 1, 3),
         "set" => ("s", "v", 2, 2),
         "delete" => ("", "v", 1, 1),
@@ -518,6 +527,11 @@ pub fn parse_words(words: &[String]) -> Result<Command, ParseError> {
             auth: o.positional.get(1).cloned(),
         },
         "whoami" => Command::WhoAmI,
+        "config" => Command::Config {
+            client_form: o.has('c'),
+            watch: o.has('w'),
+            stat: o.has('s'),
+        },
         "getEphemerals" => Command::GetEphemerals {
             path: o.positional.first().cloned(),
         },

@@ -259,6 +259,7 @@ fn health_reports_serving_status() {
                     quorum_port: unused_port(),
                     election_port: unused_port(),
                     observer: false,
+                    client_addr: None,
                 },
             );
         }

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use paddock_proto::v1::{self as pb, request::Op, response::Result as R};
+use paddock_types::path::CONFIG_NODE;
 use paddock_types::{
     Acl, AddWatchMode, CreateMode, Id, KeeperState, MultiOp, OpResult, ReadOp, ReadResult,
     SessionId, Stat, WatchedEvent, WatcherType, Zxid,
@@ -455,6 +456,30 @@ impl Client {
     /// left when the node does not exist (the call fails with NoNode).
     pub async fn get_data_w(&self, path: &str) -> Result<(Bytes, Stat, Watch)> {
         let (d, s, w) = self.get_data_inner(path, true).await?;
+        Ok((d, s, w.expect("a watch was asked for")))
+    }
+
+    async fn get_config_inner(&self, w: bool) -> Result<(Bytes, Stat, Option<Watch>)> {
+        let op = Op::GetConfig(pb::GetConfigRequest { watch: w });
+        let watch = w.then_some((CONFIG_NODE, WatchClass::Data));
+        match self.call(op, watch).await? {
+            (R::GetConfig(c), watch) => Ok((c.data, convert::stat(c.stat), watch)),
+            (other, _) => Err(mismatch("getConfig", other)),
+        }
+    }
+
+    /// The ensemble's configuration (ZooKeeper's `getConfig`): `/zookeeper/config`'s data and
+    /// Stat — `server.N=host:quorumPort:electionPort:role[;clientHost:clientPort]` lines, then
+    /// `version=<hex>`; empty on a standalone server.
+    pub async fn get_config(&self) -> Result<(Bytes, Stat)> {
+        let (d, s, _) = self.get_config_inner(false).await?;
+        Ok((d, s))
+    }
+
+    /// Like [`Client::get_config`], leaving a data watch on `/zookeeper/config` (fired when the
+    /// configuration changes; it is static until reconfiguration exists).
+    pub async fn get_config_w(&self) -> Result<(Bytes, Stat, Watch)> {
+        let (d, s, w) = self.get_config_inner(true).await?;
         Ok((d, s, w.expect("a watch was asked for")))
     }
 

@@ -192,6 +192,7 @@ async fn an_ensemble_server_exports_its_txn_log_group_commits() {
                 quorum_port: p.quorum,
                 election_port: p.election,
                 observer: false,
+                client_addr: None,
             },
         );
     }

@@ -24,6 +24,21 @@ fn writable(path: &str) -> Result<(), ZkError> {
     Ok(())
 }
 
+/// `writable` for a create: a sequential create is judged by the node it makes (`path` plus the
+/// suffix), so `create -s /` makes `/0000000NNN` and `create -s /zookeeper` makes
+/// `/zookeeper0000000NNN` as in ZooKeeper, while `create -s /zookeeper/` stays refused (the
+/// data tree judges it the same way: `create_target`).
+fn writable_create(path: &str, mode: CreateMode) -> Result<(), ZkError> {
+    if !mode.is_sequential() {
+        return writable(path);
+    }
+    writable(&format!("{path}1")).map_err(|_| {
+        ZkError::bad_arguments(format!(
+            "{path} is read-only: the root and /zookeeper cannot be changed by clients"
+        ))
+    })
+}
+
 fn size_ok(data: &Bytes, max: usize) -> Result<(), ZkError> {
     if data.len() > max {
         return Err(ZkError::bad_arguments(format!(
@@ -63,7 +78,7 @@ fn check_op(op: &MultiOp, accept: Accept) -> Result<(), ZkError> {
         } => {
             mode_ok(*mode, accept)?;
             validate_path(path, mode.is_sequential())?;
-            writable(path)?;
+            writable_create(path, *mode)?;
             size_ok(data, max)
         }
         MultiOp::Delete { path, .. } => {
@@ -87,7 +102,7 @@ pub(crate) fn check(req: &Request, accept: Accept) -> Result<(), Refusal> {
             path, data, mode, ..
         } => mode_ok(*mode, accept)
             .and_then(|_| validate_path(path, mode.is_sequential()))
-            .and_then(|_| writable(path))
+            .and_then(|_| writable_create(path, *mode))
             .and_then(|_| size_ok(data, max_data)),
         Request::Delete { path, .. } => validate_path(path, false).and_then(|_| writable(path)),
         Request::SetData { path, data, .. } => validate_path(path, false)
@@ -107,7 +122,11 @@ pub(crate) fn check(req: &Request, accept: Accept) -> Result<(), Refusal> {
         Request::Multi(ops) => return check_multi(ops, accept),
         // Each op's path is checked as it executes: a bad one fails only that op (`read.rs`).
         Request::MultiRead(_) => Ok(()),
-        Request::Ping | Request::CloseSession | Request::WhoAmI | Request::AddAuth { .. } => Ok(()),
+        Request::Ping
+        | Request::CloseSession
+        | Request::WhoAmI
+        | Request::AddAuth { .. }
+        | Request::GetConfig { .. } => Ok(()),
     };
     r.map_err(Err)
 }
@@ -259,6 +278,48 @@ mod tests {
         ] {
             assert_eq!(code(check(&req, MAX)), ErrorCode::BadArguments);
         }
+    }
+
+    /// ZooKeeper judges a sequential create by the node it makes: `create -s /` makes
+    /// `/0000000NNN`, `create -s /zookeeper` makes `/zookeeper0000000NNN`; under `/zookeeper/`
+    /// it is still refused. The same in a multi.
+    #[test]
+    fn a_sequential_create_is_judged_by_the_node_it_makes() {
+        let create = |path: &str, mode| Request::Create {
+            acl: paddock_types::Acl::open(),
+            path: path.into(),
+            data: Bytes::new(),
+            mode,
+        };
+        for path in ["/", "/zookeeper"] {
+            for mode in [
+                CreateMode::PersistentSequential,
+                CreateMode::EphemeralSequential,
+            ] {
+                assert!(check(&create(path, mode), MAX).is_ok(), "{path} {mode:?}");
+            }
+            let op = MultiOp::Create {
+                path: path.into(),
+                data: Bytes::new(),
+                mode: CreateMode::PersistentSequential,
+                acl: paddock_types::Acl::open(),
+            };
+            assert!(
+                check(&Request::Multi(vec![op]), MAX).is_ok(),
+                "{path} in a multi"
+            );
+        }
+        assert_eq!(
+            code(check(&create("/", CreateMode::Persistent), MAX)),
+            ErrorCode::BadArguments
+        );
+        assert_eq!(
+            code(check(
+                &create("/zookeeper/", CreateMode::PersistentSequential),
+                MAX
+            )),
+            ErrorCode::BadArguments
+        );
     }
 
     #[test]

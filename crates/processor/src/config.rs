@@ -1,5 +1,6 @@
 //! The processor's settings, taken from the validated server config.
 
+use bytes::Bytes;
 use paddock_types::{Config, ServerId};
 
 /// What the pipeline and the session tracker need to know.
@@ -42,6 +43,12 @@ pub struct ProcessorConfig {
     pub container_check_interval_ms: u32,
     /// Deletions the sweeper may submit per minute (`znode.container.maxPerMinute`).
     pub container_max_per_minute: u32,
+    /// What reads of `/zookeeper/config` (getData, getConfig, multiRead) answer as its data:
+    /// the ensemble's configuration in ZooKeeper's format, from zoo.cfg
+    /// ([`Config::ensemble_config_text`]; empty standalone). Not in the tree: the configuration
+    /// is static, so it is served from here rather than written through the log (every server of
+    /// an ensemble renders the same text from the same server lines; digests are unaffected).
+    pub ensemble_config: Bytes,
 }
 
 /// The seed of a deterministic run: session passwords come from an RNG seeded with `seed`, and
@@ -73,6 +80,7 @@ impl ProcessorConfig {
             extended_types_enabled: cfg.extended_types_enabled,
             container_check_interval_ms: cfg.container_check_interval_ms,
             container_max_per_minute: cfg.container_max_per_minute,
+            ensemble_config: Bytes::from(cfg.ensemble_config_text()),
         }
     }
 

@@ -1,9 +1,12 @@
 //! Reads, served from the local tree (sequentially consistent, as ZooKeeper).
 
+use bytes::Bytes;
 use paddock_datatree::DataTree;
 use paddock_types::acl::perms;
+use paddock_types::path::CONFIG_NODE;
 use paddock_types::{
-    validate_path, ErrorCode, Id, ReadOp, ReadResult, Request, Response, SessionId, ZkError,
+    validate_path, ErrorCode, Id, ReadOp, ReadResult, Request, Response, SessionId, Stat,
+    WatcherId, ZkError,
 };
 
 /// Executes a read (or ping) against the tree for `session`, whose connection proves
@@ -13,9 +16,13 @@ use paddock_types::{
 /// READ on the node, as ZooKeeper's FinalRequestProcessor checks. A `multiRead` runs all its ops
 /// here, under the caller's one hold of the read lock, so they all see the same zxid. `addWatch`,
 /// `removeWatches` and `checkWatches` act on this server's watch table only (watches are local to
-/// the server a session is attached to) and, as ZooKeeper, check no ACL.
+/// the server a session is attached to) and, as ZooKeeper, check no ACL. `/zookeeper/config`'s
+/// data is `config` (the ensemble's configuration, not stored in the tree: see `get_data`);
+/// `getConfig` reads it as getData does, READ on the node checked (ZooKeeper's
+/// FinalRequestProcessor).
 pub(crate) fn execute(
     tree: &DataTree,
+    config: &Bytes,
     session: SessionId,
     conn_ids: &[Id],
     req: Request,
@@ -27,8 +34,13 @@ pub(crate) fn execute(
         }),
         Request::GetData { path, watch } => {
             tree.access(&path, perms::READ, session, conn_ids)?;
-            tree.get_data(&path, w(watch))
+            get_data(tree, config, &path, w(watch))
                 .map(|(data, stat)| Response::GetData { data, stat })
+        }
+        Request::GetConfig { watch } => {
+            tree.access(CONFIG_NODE, perms::READ, session, conn_ids)?;
+            get_data(tree, config, CONFIG_NODE, w(watch))
+                .map(|(data, stat)| Response::GetConfig { data, stat })
         }
         Request::GetChildren { path, watch } => {
             tree.access(&path, perms::READ, session, conn_ids)?;
@@ -56,7 +68,7 @@ pub(crate) fn execute(
         }
         Request::MultiRead(ops) => Ok(Response::MultiRead(
             ops.into_iter()
-                .map(|op| read_op(tree, session, conn_ids, op))
+                .map(|op| read_op(tree, config, session, conn_ids, op))
                 .collect(),
         )),
         Request::AddWatch { path, mode } => {
@@ -83,18 +95,41 @@ pub(crate) fn execute(
 /// server does no path check of its own for reads (its client refuses the whole call), so an op
 /// is answered exactly as the same single read would be. ACL first (READ), as the single read;
 /// no watch, as ZooKeeper's read ops carry none.
-fn read_op(tree: &DataTree, session: SessionId, conn_ids: &[Id], op: ReadOp) -> ReadResult {
+fn read_op(
+    tree: &DataTree,
+    config: &Bytes,
+    session: SessionId,
+    conn_ids: &[Id],
+    op: ReadOp,
+) -> ReadResult {
     let result = validate_path(op.path(), false)
         .and_then(|()| tree.access(op.path(), perms::READ, session, conn_ids))
         .and_then(|()| match &op {
-            ReadOp::GetData { path } => tree
-                .get_data(path, None)
+            ReadOp::GetData { path } => get_data(tree, config, path, None)
                 .map(|(data, stat)| ReadResult::GetData { data, stat }),
             ReadOp::GetChildren { path } => tree
                 .get_children(path, None)
                 .map(|(children, stat)| ReadResult::GetChildren { children, stat }),
         });
     result.unwrap_or_else(|e| ReadResult::Error(e.code))
+}
+
+/// A node's data and Stat, with `/zookeeper/config`'s data taken from `config`: the tree keeps
+/// that node (its Stat, ACL and watches) but not its content, which is the server's static
+/// ensemble configuration, identical on every server and outside the replicated state (and so
+/// outside snapshots and digests). `dataLength` is the served data's.
+fn get_data(
+    tree: &DataTree,
+    config: &Bytes,
+    path: &str,
+    watch: Option<WatcherId>,
+) -> Result<(Bytes, Stat), ZkError> {
+    let (data, mut stat) = tree.get_data(path, watch)?;
+    if path != CONFIG_NODE {
+        return Ok((data, stat));
+    }
+    stat.data_length = i32::try_from(config.len()).unwrap_or(i32::MAX);
+    Ok((config.clone(), stat))
 }
 
 #[cfg(test)]
@@ -148,8 +183,13 @@ mod tests {
             ReadOp::GetData { path: "a".into() },
             ReadOp::GetChildren { path: "/a".into() },
         ];
-        let Ok(Response::MultiRead(r)) = execute(&tree, SessionId(2), &[], Request::MultiRead(ops))
-        else {
+        let Ok(Response::MultiRead(r)) = execute(
+            &tree,
+            &Bytes::new(),
+            SessionId(2),
+            &[],
+            Request::MultiRead(ops),
+        ) else {
             panic!("a multiRead succeeds as a whole");
         };
         assert!(matches!(&r[0], ReadResult::GetData { data, .. } if data.as_ref() == b"/a"));
@@ -158,5 +198,43 @@ mod tests {
         assert_eq!(r[3], ReadResult::Error(ErrorCode::BadArguments));
         assert!(matches!(&r[4], ReadResult::GetChildren { children, .. } if children == &["b"]));
         assert_eq!(tree.watch_count(), 0, "a multiRead leaves no watch");
+    }
+
+    /// `/zookeeper/config`'s data is the server's ensemble configuration, whichever read asks
+    /// (getData, getConfig, a multiRead's getData), with a matching dataLength; getConfig's
+    /// watch is a data watch on the node; the tree itself is unchanged.
+    #[test]
+    fn zookeeper_config_is_served_from_the_configuration() {
+        let tree = DataTree::new();
+        let config = Bytes::from_static(b"server.1=a:1:2:participant\nversion=0");
+        let read = |req| execute(&tree, &config, SessionId(2), &[], req);
+        let Ok(Response::GetConfig { data, stat }) = read(Request::GetConfig { watch: true })
+        else {
+            panic!("getConfig succeeds");
+        };
+        assert_eq!(data, config);
+        assert_eq!(stat.data_length, config.len() as i32);
+        assert_eq!(tree.watch_count(), 1, "getConfig's watch is left");
+        let Ok(Response::GetData { data: d2, stat: s2 }) = read(Request::GetData {
+            path: CONFIG_NODE.into(),
+            watch: false,
+        }) else {
+            panic!("getData succeeds");
+        };
+        assert_eq!((d2, s2), (config.clone(), stat));
+        let Ok(Response::MultiRead(r)) = read(Request::MultiRead(vec![ReadOp::GetData {
+            path: CONFIG_NODE.into(),
+        }])) else {
+            panic!("multiRead succeeds");
+        };
+        assert_eq!(
+            r,
+            vec![ReadResult::GetData {
+                data: config.clone(),
+                stat
+            }]
+        );
+        let (stored, _) = tree.get_data(CONFIG_NODE, None).expect("the node exists");
+        assert!(stored.is_empty(), "the tree keeps no config data");
     }
 }

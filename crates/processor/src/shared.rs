@@ -290,12 +290,24 @@ impl Shared {
                         .unwrap_or_else(|| Arc::from([]));
                     match tree {
                         Some(t) => {
-                            let result = crate::read::execute(t, session, &ids, req);
+                            let result = crate::read::execute(
+                                t,
+                                &self.cfg.ensemble_config,
+                                session,
+                                &ids,
+                                req,
+                            );
                             (conn, xid, result, t.last_zxid(), at)
                         }
                         None => {
                             let t = self.read_tree();
-                            let result = crate::read::execute(&t, session, &ids, req);
+                            let result = crate::read::execute(
+                                &t,
+                                &self.cfg.ensemble_config,
+                                session,
+                                &ids,
+                                req,
+                            );
                             (conn, xid, result, t.last_zxid(), at)
                         }
                     }

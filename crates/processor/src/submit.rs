@@ -73,6 +73,7 @@ impl Processor {
             | Request::AddWatch { .. }
             | Request::RemoveWatches { .. }
             | Request::CheckWatches { .. }
+            | Request::GetConfig { .. }
             | Request::WhoAmI
             | Request::Ping => {
                 if !g.queue.is_idle() {
@@ -94,7 +95,8 @@ impl Processor {
                 drop(g);
                 let tree = sh.read_tree();
                 let zxid = tree.last_zxid();
-                let result = crate::read::execute(&tree, session, &ids, req);
+                let result =
+                    crate::read::execute(&tree, &sh.cfg.ensemble_config, session, &ids, req);
                 sh.stats.record_answer(at);
                 // Sent while the read lock is held: no write can apply (and fire a watch) between
                 // reading and queueing the answer.

@@ -18,6 +18,10 @@ pub struct ServerSpec {
     pub election_port: u16,
     /// Observers replicate but never vote.
     pub observer: bool,
+    /// The line's `;[clientAddr:]clientPort` suffix, as `host:port` (a bare port means
+    /// `0.0.0.0:port`, as ZooKeeper): the server's client (gRPC) address, shown in
+    /// `/zookeeper/config`. `None` when the line has no suffix (ZooKeeper then shows none).
+    pub client_addr: Option<String>,
 }
 
 /// The server's configuration, with ZooKeeper's defaults.
@@ -487,8 +491,13 @@ fn parse_server(key: &str, value: &str) -> Result<ServerSpec, ConfigError> {
     if id == 0 || id > 255 {
         return Err(invalid(key, value, "server id must be in 1..=255"));
     }
-    // Drop the optional ";[addr:]clientPort" suffix of ZooKeeper 3.5 dynamic config lines.
-    let addr = value.split(';').next().unwrap_or_default().trim();
+    // The optional ";[addr:]clientPort" suffix of ZooKeeper 3.5 dynamic config lines.
+    let mut halves = value.splitn(2, ';');
+    let addr = halves.next().unwrap_or_default().trim();
+    let client_addr = match halves.next().map(str::trim) {
+        None | Some("") => None,
+        Some(client) => Some(parse_client_addr(key, value, client)?),
+    };
     let parts: Vec<&str> = addr.split(':').collect();
     if parts.len() < 3 || parts.len() > 4 || parts[0].is_empty() {
         return Err(invalid(
@@ -508,12 +517,92 @@ fn parse_server(key: &str, value: &str) -> Result<ServerSpec, ConfigError> {
         quorum_port: port(key, parts[1])?,
         election_port: port(key, parts[2])?,
         observer,
+        client_addr,
     })
+}
+
+/// `[host:]port` of a server line's client suffix, as `host:port` (`0.0.0.0` when no host).
+fn parse_client_addr(key: &str, value: &str, client: &str) -> Result<String, ConfigError> {
+    let (host, p) = match client.rsplit_once(':') {
+        Some((host, p)) if !host.is_empty() => (host, p),
+        Some(_) => return Err(invalid(key, value, "expected [clientAddr:]clientPort")),
+        None => ("0.0.0.0", client),
+    };
+    Ok(format!("{host}:{}", port(key, p)?))
+}
+
+impl ServerSpec {
+    /// ZooKeeper's `QuorumServer.toString`: `host:quorumPort:electionPort:role[;clientHost:clientPort]`.
+    pub fn config_line(&self) -> String {
+        let role = if self.observer {
+            "observer"
+        } else {
+            "participant"
+        };
+        let mut line = format!(
+            "{}:{}:{}:{role}",
+            self.host, self.quorum_port, self.election_port
+        );
+        if let Some(client) = &self.client_addr {
+            line.push(';');
+            line.push_str(client);
+        }
+        line
+    }
+}
+
+/// The version shown in `/zookeeper/config` for a configuration read from zoo.cfg: 0, as
+/// ZooKeeper's `QuorumVerifier` of a static configuration (no reconfiguration exists yet).
+pub const STATIC_CONFIG_VERSION: u64 = 0;
+
+impl Config {
+    /// The content of `/zookeeper/config` (ZooKeeper's `QuorumVerifier.toString`): a
+    /// `server.N=...` line per server in id order, then `version=<hex>` (no newline after it).
+    /// Empty for a standalone server (no or a single `server.N` line), as ZooKeeper 3.9
+    /// standalone, which never writes the node.
+    pub fn ensemble_config_text(&self) -> String {
+        if self.servers.len() <= 1 {
+            return String::new();
+        }
+        let mut text = String::new();
+        for s in self.servers.values() {
+            text.push_str(&format!("server.{}={}\n", s.id.0, s.config_line()));
+        }
+        text.push_str(&format!("version={STATIC_CONFIG_VERSION:x}"));
+        text
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ensemble_config_text_is_zookeepers_quorum_verifier_format() {
+        let mut c = Config::default();
+        assert_eq!(
+            c.ensemble_config_text(),
+            "",
+            "standalone: empty, as ZooKeeper 3.9"
+        );
+        c.set("server.2", "b:2888:3888;127.0.0.1:7182").unwrap();
+        assert_eq!(
+            c.ensemble_config_text(),
+            "",
+            "a single server runs standalone"
+        );
+        c.set("server.1", "a:2888:3888:participant").unwrap();
+        c.set("server.3", "c:2888:3888:observer;7183").unwrap();
+        assert_eq!(
+            c.ensemble_config_text(),
+            "server.1=a:2888:3888:participant\n\
+             server.2=b:2888:3888:participant;127.0.0.1:7182\n\
+             server.3=c:2888:3888:observer;0.0.0.0:7183\n\
+             version=0"
+        );
+        assert!(c.set("server.4", "d:1:2;:7184").is_err());
+        assert!(c.set("server.4", "d:1:2;x:port").is_err());
+    }
 
     #[test]
     fn defaults_are_zookeepers() {

@@ -252,6 +252,11 @@ pub enum Request {
         path: String,
         kind: WatcherType,
     },
+    /// The ensemble's configuration, as `/zookeeper/config`'s data and Stat (ZooKeeper's
+    /// `getConfig`); `watch` leaves a data watch on `/zookeeper/config`. Needs READ there.
+    GetConfig {
+        watch: bool,
+    },
 }
 
 impl Request {
@@ -292,6 +297,7 @@ impl Request {
             Request::AddWatch { .. } => "addWatch",
             Request::RemoveWatches { .. } => "removeWatches",
             Request::CheckWatches { .. } => "checkWatches",
+            Request::GetConfig { .. } => "getConfig",
         }
     }
 }
@@ -376,6 +382,11 @@ pub enum Response {
     AddWatch,
     RemoveWatches,
     CheckWatches,
+    /// `/zookeeper/config`'s data (the ensemble's configuration) and Stat.
+    GetConfig {
+        data: Bytes,
+        stat: Stat,
+    },
 }
 
 impl Response {

@@ -345,6 +345,23 @@ fn parses_acl_commands() {
     );
     assert_eq!(p("whoami").unwrap().unwrap(), Command::WhoAmI);
     assert_eq!(
+        p("config -c -w -s").unwrap().unwrap(),
+        Command::Config {
+            client_form: true,
+            watch: true,
+            stat: true
+        }
+    );
+    assert_eq!(
+        p("config").unwrap().unwrap(),
+        Command::Config {
+            client_form: false,
+            watch: false,
+            stat: false
+        }
+    );
+    assert!(p("config /x").is_err(), "config takes no path");
+    assert_eq!(
         p("create -e /a/b x digest:bob:h=:cdrwa,world:anyone:r")
             .unwrap()
             .unwrap(),

@@ -194,6 +194,7 @@ impl FromProto<pb::request::Op> for Request {
                 auth: a.auth,
             },
             Op::WhoAmI(_) => Request::WhoAmI,
+            Op::GetConfig(g) => Request::GetConfig { watch: g.watch },
             Op::GetEphemerals(g) => Request::GetEphemerals {
                 prefix: g.prefix_path,
             },
@@ -425,6 +426,10 @@ impl FromProto<pb::response::Result> for Response {
             R::AddWatch(_) => Response::AddWatch,
             R::RemoveWatches(_) => Response::RemoveWatches,
             R::CheckWatches(_) => Response::CheckWatches,
+            R::GetConfig(g) => Response::GetConfig {
+                data: g.data,
+                stat: required_stat("GetConfigResponse.stat", g.stat)?,
+            },
             R::MultiRead(m) => Response::MultiRead(
                 m.results
                     .into_iter()

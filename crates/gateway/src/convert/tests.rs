@@ -172,6 +172,8 @@ fn every_request() -> Vec<Request> {
             path: "/a".into(),
             kind: WatcherType::Children,
         },
+        Request::GetConfig { watch: false },
+        Request::GetConfig { watch: true },
         Request::MultiRead(vec![
             ReadOp::GetData { path: "/a".into() },
             ReadOp::GetChildren { path: "/".into() },
@@ -239,6 +241,14 @@ fn every_response() -> Vec<Response> {
         Response::AddWatch,
         Response::RemoveWatches,
         Response::CheckWatches,
+        Response::GetConfig {
+            data: Bytes::from_static(b"server.1=h:1:2:participant;h:3\nversion=0"),
+            stat: stat(90),
+        },
+        Response::GetConfig {
+            data: Bytes::new(),
+            stat: stat(91),
+        },
         Response::MultiRead(vec![
             ReadResult::GetData {
                 data: Bytes::from_static(b"\x00d"),
@@ -644,6 +654,14 @@ fn malformed_server_messages_are_rejected() {
     bad_arguments(WatchedEvent::from_proto(unspecified_event), "type");
     let missing_stat = pb::response::Result::SetData(pb::SetDataResponse { stat: None });
     bad_arguments(Response::from_proto(missing_stat), "stat");
+    let config_without_stat = pb::response::Result::GetConfig(pb::GetConfigResponse {
+        data: Bytes::new(),
+        stat: None,
+    });
+    bad_arguments(
+        Response::from_proto(config_without_stat),
+        "GetConfigResponse.stat",
+    );
 }
 
 fn create_op(acl: Option<pb::AclList>) -> pb::CreateRequest {

@@ -142,6 +142,10 @@ fn response_result(r: Response) -> Result<pb::response::Result, ZkError> {
         Response::AddWatch => R::AddWatch(pb::AddWatchResponse {}),
         Response::RemoveWatches => R::RemoveWatches(pb::RemoveWatchesResponse {}),
         Response::CheckWatches => R::CheckWatches(pb::CheckWatchesResponse {}),
+        Response::GetConfig { data, stat } => R::GetConfig(pb::GetConfigResponse {
+            data,
+            stat: Some(stat.into_proto()),
+        }),
         Response::MultiRead(results) => R::MultiRead(pb::MultiReadResponse {
             results: results.into_iter().map(IntoProto::into_proto).collect(),
         }),
@@ -219,6 +223,7 @@ impl IntoProto<pb::request::Op> for Request {
             }),
             Request::AddAuth { scheme, auth } => Op::AddAuth(pb::AddAuthRequest { scheme, auth }),
             Request::WhoAmI => Op::WhoAmI(pb::WhoAmIRequest {}),
+            Request::GetConfig { watch } => Op::GetConfig(pb::GetConfigRequest { watch }),
             Request::Ping => Op::Ping(pb::PingRequest {}),
             Request::CloseSession => Op::CloseSession(pb::CloseSessionRequest {}),
             Request::GetEphemerals { prefix } => Op::GetEphemerals(pb::GetEphemeralsRequest {
