@@ -254,3 +254,42 @@ fn write_stats(state: &mut State, target: &str) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn index(paths: &[&str]) -> QuotaIndex {
+        let limits = Limits {
+            count: -1,
+            bytes: -1,
+            count_hard: -1,
+            bytes_hard: -1,
+        };
+        paths
+            .iter()
+            .map(|p| {
+                let q = Quota {
+                    limits,
+                    count: 0,
+                    bytes: 0,
+                    warned_ms: None,
+                };
+                (p.to_string(), q)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_nearest_quota_is_the_deepest_ancestor_or_self_by_whole_components() {
+        let q = index(&["/a", "/a/b/c"]);
+        assert_eq!(nearest(&q, "/a"), Some("/a"));
+        assert_eq!(nearest(&q, "/a/b"), Some("/a"));
+        assert_eq!(nearest(&q, "/a/b/c"), Some("/a/b/c"));
+        assert_eq!(nearest(&q, "/a/b/c/d/e"), Some("/a/b/c"));
+        assert_eq!(nearest(&q, "/a/b/cd"), Some("/a"));
+        assert_eq!(nearest(&q, "/ab"), None);
+        assert_eq!(nearest(&q, "/"), None);
+        assert_eq!(nearest(&index(&[]), "/a"), None);
+    }
+}
