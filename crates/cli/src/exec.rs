@@ -2,6 +2,7 @@
 //! The access-control commands (`getAcl`, `setAcl`, `addauth`, `whoami`) are in [`acl`].
 
 mod acl;
+mod quota;
 
 use std::io::Write;
 
@@ -32,6 +33,9 @@ fn persistent(w: PersistentWatch) -> Events {
 #[derive(Debug, PartialEq, Eq)]
 pub enum Outcome {
     Continue,
+    /// Done (exit status 0), with this text for stderr: what zkCli prints with `err.println`
+    /// without failing (e.g. `listquota`'s `absolute path is ...`).
+    Note(String),
     Quit,
 }
 
@@ -237,6 +241,21 @@ pub async fn exec(
                 .await
                 .map_err(e(&path))?;
             out.push_str(&format!("{n}\n"));
+        }
+        Command::SetQuota { flag, value, path } => {
+            if let Some(note) = quota::set_quota(client, flag, &value, &path, out).await? {
+                return Ok(Outcome::Note(note));
+            }
+        }
+        Command::ListQuota { path } => {
+            if let Some(note) = quota::list_quota(client, &path, out).await? {
+                return Ok(Outcome::Note(note));
+            }
+        }
+        Command::DelQuota { flag, path } => {
+            if let Some(note) = quota::del_quota(client, flag, &path, out).await? {
+                return Ok(Outcome::Note(note));
+            }
         }
         Command::AddWatch { path, mode } => {
             let w = client.add_watch(&path, mode).await.map_err(e(&path))?;

@@ -209,9 +209,10 @@ pub fn error(e: &Error, path: &str) -> String {
         ErrorCode::BadVersion => format!("version No is not valid : {path}"),
         ErrorCode::ConnectionLoss => format!("KeeperErrorCode = ConnectionLoss for {path}"),
         ErrorCode::NoWatcher => format!("KeeperErrorCode = No such watcher for {path}"),
-        ErrorCode::SessionExpired | ErrorCode::AuthFailed | ErrorCode::Unimplemented => {
-            keeper_exception(e, path)
-        }
+        ErrorCode::SessionExpired
+        | ErrorCode::AuthFailed
+        | ErrorCode::Unimplemented
+        | ErrorCode::QuotaExceeded => keeper_exception(e, path),
         _ => format!("KeeperErrorCode = {} for {path}", code_words(e)),
     }
 }
@@ -245,6 +246,7 @@ fn java_code_message(code: ErrorCode) -> Option<&'static str> {
         ErrorCode::SessionExpired => "Session expired",
         ErrorCode::NoWatcher => "No such watcher",
         ErrorCode::Unimplemented => "Unimplemented",
+        ErrorCode::QuotaExceeded => "Quota has exceeded",
         _ => return None,
     })
 }

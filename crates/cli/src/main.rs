@@ -223,6 +223,10 @@ async fn run_one(client: &Client, words: &[String], cmd: parse::Command) -> u8 {
     print!("{out}");
     let _ = std::io::stdout().flush();
     match r {
+        Ok(exec::Outcome::Note(note)) => {
+            eprintln!("{note}");
+            0
+        }
         Ok(_) => 0,
         Err(e) => {
             eprintln!("{e}");

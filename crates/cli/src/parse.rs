@@ -122,8 +122,78 @@ pub enum Command {
     PrintWatches {
         on: Option<bool>,
     },
+    /// `setquota -n|-b|-N|-B val path` (the value is checked when run, as zkCli does).
+    SetQuota {
+        flag: QuotaFlag,
+        value: String,
+        path: String,
+    },
+    /// `listquota path`.
+    ListQuota {
+        path: String,
+    },
+    /// `delquota [-n|-b|-N|-B] path`: one limit, or (no flag) the whole quota.
+    DelQuota {
+        flag: Option<QuotaFlag>,
+        path: String,
+    },
     Help,
     Quit,
+}
+
+/// Which quota limit a `setquota` / `delquota` flag names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum QuotaFlag {
+    /// `-n`: soft node count.
+    Count,
+    /// `-b`: soft bytes.
+    Bytes,
+    /// `-N`: hard node count.
+    CountHard,
+    /// `-B`: hard bytes.
+    BytesHard,
+}
+
+/// The quota flags in zkCli's option-group order, with commons-cli's descriptions.
+const QUOTA_FLAGS: [(char, QuotaFlag, &str); 4] = [
+    ('n', QuotaFlag::Count, "num soft quota"),
+    ('b', QuotaFlag::Bytes, "bytes soft quota"),
+    ('N', QuotaFlag::CountHard, "num hard quota"),
+    ('B', QuotaFlag::BytesHard, "bytes hard quota"),
+];
+
+/// The one quota flag given (commons-cli's option group: at most one; `required` for setquota).
+fn quota_flag(cmd: &str, o: &Opts, required: bool) -> Result<Option<QuotaFlag>, ParseError> {
+    let given: Vec<char> = o
+        .flags
+        .iter()
+        .copied()
+        .chain(o.values.iter().map(|(c, _)| *c))
+        .filter(|c| "nbNB".contains(*c))
+        .collect();
+    if let [first, second, ..] = given[..] {
+        return Err(ParseError::with(
+            cmd,
+            format!(
+                "The option '{second}' was specified but an option from this group has already been selected: '{first}'"
+            ),
+        ));
+    }
+    let flag = given
+        .first()
+        .and_then(|c| QUOTA_FLAGS.iter().find(|(f, _, _)| f == c))
+        .map(|(_, q, _)| *q);
+    if flag.is_none() && required {
+        let names: Vec<String> = QUOTA_FLAGS
+            .iter()
+            .map(|(c, _, d)| format!("-{c} {d}"))
+            .collect();
+        return Err(ParseError::with(
+            cmd,
+            format!("Missing required option: [{}]", names.join(", ")),
+        ));
+    }
+    Ok(flag)
 }
 
 /// Every command's usage line, as zkCli prints them, in zkCli's order (its `usage()` sorts the
@@ -140,12 +210,14 @@ pub const USAGES: &[(&str, &str)] = &[
     ("create", "create [-s] [-e] [-c] [-t ttl] path [data] [acl]"),
     ("delete", "delete [-v version] path"),
     ("deleteall", "deleteall path"),
+    ("delquota", "delquota [-n|-b|-N|-B] path"),
     ("get", "get [-s] [-w] path"),
     ("getAcl", "getAcl [-s] path"),
     ("getAllChildrenNumber", "getAllChildrenNumber path"),
     ("getEphemerals", "getEphemerals path"),
     ("help", "help"),
     ("history", "history"),
+    ("listquota", "listquota path"),
     ("ls", "ls [-s] [-w] [-R] path"),
     ("printwatches", "printwatches on|off"),
     ("quit", "quit"),
@@ -153,6 +225,7 @@ pub const USAGES: &[(&str, &str)] = &[
     ("removewatches", "removewatches path [-c|-d|-a] [-l]"),
     ("set", "set [-s] [-v version] path data"),
     ("setAcl", "setAcl [-s] [-v version] [-R] path acl"),
+    ("setquota", "setquota -n|-b|-N|-B val path"),
     ("stat", "stat [-w] path"),
     ("sync", "sync path"),
     ("watch", "watch [-t seconds] path"),
@@ -408,6 +481,9 @@ pub fn parse_words(words: &[String]) -> Result<Command, ParseError> {
         "watch" => ("", "t", 1, 1),
         "getAcl" => ("s", "", 1, 1),
         "getAllChildrenNumber" => ("", "", 1, 1),
+        "setquota" => ("", "nbNB", 1, 1),
+        "listquota" => ("", "", 1, 1),
+        "delquota" => ("nbNB", "", 1, 1),
         "getEphemerals" => ("", "", 0, 1),
         "addWatch" => ("", "m", 1, 1),
         "removewatches" => ("cdal", "", 1, 1),
@@ -536,6 +612,23 @@ pub fn parse_words(words: &[String]) -> Result<Command, ParseError> {
             path: o.positional.first().cloned(),
         },
         "getAllChildrenNumber" => Command::GetAllChildrenNumber { path },
+        "setquota" => {
+            let flag = quota_flag(cmd, &o, true)?.unwrap_or(QuotaFlag::Count);
+            let letter = QUOTA_FLAGS
+                .iter()
+                .find(|(_, q, _)| *q == flag)
+                .map_or('n', |(c, _, _)| *c);
+            Command::SetQuota {
+                value: o.value(letter).unwrap_or_default().to_string(),
+                flag,
+                path,
+            }
+        }
+        "listquota" => Command::ListQuota { path },
+        "delquota" => Command::DelQuota {
+            flag: quota_flag(cmd, &o, false)?,
+            path,
+        },
         "watch" => {
             let timeout = match o.value('t') {
                 None => None,

@@ -231,6 +231,7 @@ pub async fn interactive(client: &Client, server: &str) -> u8 {
                 match r {
                     Some(Ok(Outcome::Quit)) => break,
                     None | Some(Ok(Outcome::Continue)) => {}
+                    Some(Ok(Outcome::Note(note))) => eprintln!("{note}"),
                     Some(Err(e)) => eprintln!("{e}"),
                 }
                 let _ = prompt_tx.send(prompt(server, client, shell.count));

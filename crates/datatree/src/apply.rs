@@ -7,13 +7,14 @@
 
 use bytes::Bytes;
 use paddock_types::acl::{self, perms, Acl, Id};
-use paddock_types::path::{self as zkpath, is_system};
+use paddock_types::path::{self as zkpath, is_read_only};
 use paddock_types::{
     validate_path, CreateMode, ErrorCode, EventType, MultiOp, NodeKind, OpResult, Response,
     SessionId, Stat, TxnHeader, TxnOp, ZkError,
 };
 
 use crate::key::{self, NodeKey};
+use crate::quota;
 use crate::record::{NodeRecord, NodeStat};
 use crate::session::{SessionEntry, SessionInfo};
 use crate::state::State;
@@ -253,7 +254,7 @@ fn no_node(path: &str) -> ZkError {
 
 fn read_only(path: &str) -> ZkError {
     ZkError::bad_arguments(format!(
-        "{path} is read-only (the root and /zookeeper are system nodes)"
+        "{path} is read-only (the root and /zookeeper are system nodes; only quota nodes under /zookeeper/quota may change)"
     ))
 }
 
@@ -264,10 +265,11 @@ fn bad_version(path: &str, expected: i32, actual: i32) -> ZkError {
     )
 }
 
-/// A path a client may change: valid, and neither the root nor under `/zookeeper`.
+/// A path a client may change: valid, and neither the root nor under `/zookeeper` (quota nodes
+/// under `/zookeeper/quota` excepted).
 fn writable_key(path: &str) -> Result<String, ZkError> {
     validate_path(path, false)?;
-    if path == "/" || is_system(path) {
+    if is_read_only(path) {
         return Err(read_only(path));
     }
     key::encode(path).ok_or_else(|| ZkError::bad_arguments(format!("invalid path {path}")))
@@ -298,7 +300,7 @@ fn create_target(
     } else {
         path.to_string()
     };
-    if probe == "/" || is_system(&probe) {
+    if is_read_only(&probe) {
         return Err(read_only(path));
     }
     let parent_path = zkpath::parent(&probe).to_string();
@@ -355,6 +357,8 @@ fn create(
     paddock_types::node_kind::validate_ttl(mode)?;
     let acl = resolve_acl(state, header, acl)?;
     let target = create_target(state, header, path, mode)?;
+    // Last check: the quota (it also records the usage, so nothing may fail after it).
+    quota::charge(state, &target.path, 1, data.len() as i64, header.time_ms)?;
     let zxid = header.zxid.as_i64();
     let stat = NodeStat {
         czxid: zxid,
@@ -374,6 +378,7 @@ fn create(
         p.pzxid = zxid;
         p.num_children = p.num_children.wrapping_add(1);
     });
+    quota::touched(state, &target.path);
     triggers.push(&target.path, EventType::NodeCreated);
     triggers.push(&target.parent_path, EventType::NodeChildrenChanged);
     Ok((target.path, full))
@@ -478,9 +483,11 @@ fn remove_node(
     path: &str,
     triggers: &mut Triggers,
 ) {
-    if state.remove(node_key).is_none() {
+    let Some((_, record)) = state.remove(node_key) else {
         return;
-    }
+    };
+    quota::uncharge(state, path, -1, -(record.data().len() as i64));
+    quota::touched(state, path);
     let parent_path = zkpath::parent(path);
     if let Some(parent_key) = key::encode(parent_path) {
         let zxid = header.zxid.as_i64();
@@ -518,12 +525,20 @@ fn set_data(
     if version != -1 && version != stat.version {
         return Err(bad_version(path, version, stat.version));
     }
+    let old_len = state.node_by_key(&node_key).map_or(0, |r| r.data().len()) as i64;
+    let d_bytes = data.len() as i64 - old_len;
+    if d_bytes > 0 {
+        quota::charge(state, path, 0, d_bytes, header.time_ms)?;
+    } else if d_bytes < 0 {
+        quota::uncharge(state, path, 0, d_bytes);
+    }
     stat.version = stat.version.wrapping_add(1);
     stat.mzxid = header.zxid.as_i64();
     stat.mtime = header.time_ms;
     let record = NodeRecord::new(&stat, data);
     let full = record.full_stat();
     state.replace(&node_key, record);
+    quota::touched(state, path);
     triggers.push(path, EventType::NodeDataChanged);
     Ok(full)
 }

@@ -29,7 +29,11 @@
 //! ## Rules (ZooKeeper's)
 //!
 //! - zxid not above `last_zxid` → `SystemError` ("out of order"), nothing changes.
-//! - `/` and `/zookeeper/**` are read-only: create / delete / setData there → `BadArguments`.
+//! - `/` and `/zookeeper/**` are read-only: create / delete / setData there → `BadArguments`;
+//!   except the nodes strictly under `/zookeeper/quota`, where clients keep quotas (as zkCli).
+//! - quotas (ZooKeeper 3.7+, see `quota.rs`): a create or a growing setData that would take the
+//!   nearest quota'd ancestor's subtree past a hard limit → `QuotaExceeded`, nothing changes;
+//!   past a soft limit it passes with a rate-limited warning. Every replica checks as it applies.
 //! - create: parent missing → `NoNode`; parent ephemeral → `NoChildrenForEphemerals`; ephemeral
 //!   without an open session → `SessionExpired`; existing → `NodeExists`. Sequential names append
 //!   the parent's `cversion` (before the create) as `%010d`. The parent's `cversion`, `pzxid` and
@@ -105,6 +109,7 @@
 //!  session.rs   SessionInfo and the sessions table row (ephemeral set)
 //!  state.rs     the two imbl maps (nodes, sessions) and their bookkeeping
 //!  apply.rs     the rules above
+//!  quota.rs     quota index and subtree usage, derived from /zookeeper/quota; the limit check
 //!  watches.rs   data / child watch tables
 //!  tree.rs      DataTree: apply + reads + watches
 //!  snapshot.rs  TreeSnapshot, the streamed format, read_snapshot
@@ -125,6 +130,7 @@ mod acls;
 mod apply;
 mod digest;
 mod key;
+mod quota;
 mod record;
 mod session;
 mod snapshot;

@@ -276,6 +276,7 @@ pub(crate) fn read(r: &mut dyn Read) -> Result<DataTree, SnapshotError> {
         read_acls(&mut rd, &mut state)?;
     }
     read_nodes(&mut rd, &mut state, v1)?;
+    crate::quota::rebuild(&mut state);
     if state.acls.has_unheld() {
         return Err(corrupt("an ACL list no node refers to"));
     }

@@ -27,6 +27,9 @@ pub(crate) struct State {
     pub containers: OrdSet<NodeKey>,
     /// Every TTL node, kept as `containers` is.
     pub ttls: OrdSet<NodeKey>,
+    /// Quota'd paths with their limits and subtree usage, derived from the quota nodes under
+    /// `/zookeeper/quota` (see `quota`); empty unless a quota exists.
+    pub quotas: crate::quota::QuotaIndex,
     /// Sum over nodes of path length + data length (ZooKeeper's `approximate_data_size`).
     approx_data_size: u64,
 }

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use bytes::Bytes;
 use common::*;
 use paddock_datatree::DataTree;
-use paddock_types::path::{is_system, parent};
+use paddock_types::path::{is_read_only, parent};
 use paddock_types::{
     validate_path, CreateMode, ErrorCode, MultiOp, OpResult, Response, SessionId, Stat, TxnOp,
 };
@@ -86,7 +86,7 @@ impl Model {
     }
 
     fn writable(path: &str) -> Result<(), ErrorCode> {
-        if validate_path(path, false).is_err() || path == "/" || is_system(path) {
+        if validate_path(path, false).is_err() || is_read_only(path) {
             return Err(ErrorCode::BadArguments);
         }
         Ok(())
@@ -110,7 +110,7 @@ impl Model {
         } else {
             path.to_string()
         };
-        if probe == "/" || is_system(&probe) {
+        if is_read_only(&probe) {
             return Err(ErrorCode::BadArguments);
         }
         let par = parent(&probe).to_string();

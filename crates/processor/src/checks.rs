@@ -8,7 +8,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use paddock_types::node_kind::validate_ttl;
-use paddock_types::path::{is_system, validate_path};
+use paddock_types::path::{is_read_only, validate_path};
 use paddock_types::{CreateMode, ErrorCode, MultiOp, OpResult, Request, Response, TxnOp, ZkError};
 
 /// Why a request was refused before it reached the log. For a multi, the refusal is the per-op
@@ -16,9 +16,9 @@ use paddock_types::{CreateMode, ErrorCode, MultiOp, OpResult, Request, Response,
 pub(crate) type Refusal = Result<Response, ZkError>;
 
 fn writable(path: &str) -> Result<(), ZkError> {
-    if path == "/" || is_system(path) {
+    if is_read_only(path) {
         return Err(ZkError::bad_arguments(format!(
-            "{path} is read-only: the root and /zookeeper cannot be changed by clients"
+            "{path} is read-only: the root and /zookeeper (but for the quota nodes under /zookeeper/quota) cannot be changed by clients"
         )));
     }
     Ok(())
@@ -320,6 +320,28 @@ mod tests {
             )),
             ErrorCode::BadArguments
         );
+    }
+
+    #[test]
+    fn quota_nodes_under_zookeeper_quota_are_writable_but_not_the_quota_node() {
+        let create = |path: &str| Request::Create {
+            acl: paddock_types::Acl::open(),
+            path: path.into(),
+            data: Bytes::from_static(b"count=-1,bytes=-1"),
+            mode: CreateMode::Persistent,
+        };
+        assert!(check(&create("/zookeeper/quota/a"), MAX).is_ok());
+        assert!(check(&create("/zookeeper/quota/a/zookeeper_limits"), MAX).is_ok());
+        for req in [
+            create("/zookeeper/quota"),
+            create("/zookeeper/quotax"),
+            Request::Delete {
+                path: "/zookeeper/quota".into(),
+                version: -1,
+            },
+        ] {
+            assert_eq!(code(check(&req, MAX)), ErrorCode::BadArguments);
+        }
     }
 
     #[test]

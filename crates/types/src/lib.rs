@@ -28,6 +28,7 @@ pub mod ids;
 pub mod node_kind;
 pub mod op;
 pub mod path;
+pub mod quota;
 pub mod txn;
 
 pub use acl::{Acl, Id};

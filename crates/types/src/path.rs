@@ -107,6 +107,19 @@ pub fn is_system(path: &str) -> bool {
     path == SYSTEM_ROOT || path.starts_with("/zookeeper/")
 }
 
+/// True for the nodes strictly under `/zookeeper/quota`: clients write quotas there (as zkCli's
+/// `setquota` does), so they are the one writable part of the system subtree.
+pub fn is_under_quota_node(path: &str) -> bool {
+    path.strip_prefix(QUOTA_NODE)
+        .is_some_and(|rest| rest.len() > 1 && rest.starts_with('/'))
+}
+
+/// True for the paths no client may create, delete or set data on: the root and `/zookeeper/**`,
+/// except the quota nodes under `/zookeeper/quota`.
+pub fn is_read_only(path: &str) -> bool {
+    path == "/" || (is_system(path) && !is_under_quota_node(path))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -188,5 +201,8 @@ mod tests {
         assert_eq!(join("/a", "b"), "/a/b");
         assert!(is_system("/zookeeper/config"));
         assert!(!is_system("/zookeeperx"));
+        assert!(is_read_only("/zookeeper/quota") && is_read_only("/zookeeper/config"));
+        assert!(is_read_only("/") && is_read_only("/zookeeper/quotax/a"));
+        assert!(!is_read_only("/zookeeper/quota/a") && !is_read_only("/a"));
     }
 }

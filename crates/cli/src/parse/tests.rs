@@ -483,7 +483,9 @@ fn help_lists_commands_in_zkclis_order() {
     ));
     assert!(help
         .contains("\tset [-s] [-v version] path data\n\tsetAcl [-s] [-v version] [-R] path acl\n"));
-    assert!(help.contains("\thelp\n\thistory\n\tls [-s] [-w] [-R] path\n"));
+    assert!(help.contains("\thelp\n\thistory\n\tlistquota path\n\tls [-s] [-w] [-R] path\n"));
+    assert!(help.contains("\tdeleteall path\n\tdelquota [-n|-b|-N|-B] path\n\tget "));
+    assert!(help.contains("path acl\n\tsetquota -n|-b|-N|-B val path\n\tstat [-w] path\n"));
     assert!(help
         .contains("\tls [-s] [-w] [-R] path\n\tprintwatches on|off\n\tquit\n\tredo cmdno\n\tremovewatches path [-c|-d|-a] [-l]\n\tset "));
     assert!(help.ends_with("\twatch [-t seconds] path\n\twhoami\n"));
