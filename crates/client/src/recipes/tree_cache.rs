@@ -7,8 +7,11 @@
 //!   events are already queued behind the watch and are applied after the read.
 //! * **Events**: NodeCreated / NodeDataChanged re-read the node (getData) and store what the server
 //!   has *now* (NoNode: it went meanwhile, and its NodeDeleted follows); NodeDeleted drops the node
-//!   and everything cached below it. One task applies events in stream order, so the cache moves
-//!   through the server's states in order.
+//!   and everything cached below it. One task takes the events in batches (all that have arrived,
+//!   up to [`BATCH`]), issues the batch's re-reads at once (pipelined on the session's stream, each
+//!   path read once) and applies the batch in stream order: every read was sent after every event
+//!   of the batch, so it sees the server at least as new as the batch's last event. The initial
+//!   read is pipelined the same way, one level of the tree at a time.
 //! * **Resume**: the watch survives a move to another server, which replays the changes it missed
 //!   (client.proto, ConnectRequest.persistent_recursive_watches). A resume further behind than the
 //!   server's recent history gets no replay, so after every reconnect the cache also re-reads the
@@ -49,6 +52,9 @@ pub enum CacheEvent {
 }
 
 type Nodes = BTreeMap<String, (Bytes, Stat)>;
+
+/// Most events applied together (and re-reads in flight at once).
+pub const BATCH: usize = 512;
 
 /// A cached subtree (see the [module docs](self)).
 #[derive(Debug)]
@@ -157,28 +163,34 @@ impl Worker {
         let mut states = self.client.state_events();
         loop {
             tokio::select! {
-                ev = watch.next() => match ev {
-                    Some(Ok(ev)) => {
-                        let r = match ev.event_type {
-                            EventType::NodeCreated | EventType::NodeDataChanged => {
-                                self.reread(&ev.path).await
+                ev = watch.next() => {
+                    let mut batch = Vec::new();
+                    match ev {
+                        Some(Ok(ev)) => batch.push(ev),
+                        // Removed or the session ended.
+                        Some(Err(_)) | None => return,
+                    }
+                    let mut ended = false;
+                    while batch.len() < BATCH {
+                        match watch.try_next() {
+                            Some(Ok(ev)) => batch.push(ev),
+                            Some(Err(_)) => {
+                                ended = true;
+                                break;
                             }
-                            EventType::NodeDeleted => {
-                                self.drop_subtree(&ev.path);
-                                Ok(())
-                            }
-                            _ => Ok(()),
-                        };
-                        if let Err(e) = r {
-                            if is_terminal(self.client.state()) {
-                                return;
-                            }
-                            tracing::debug!(root = %self.root, "tree cache: {e}; refreshing");
+                            None => break,
                         }
                     }
-                    // Removed or the session ended.
-                    Some(Err(_)) | None => return,
-                },
+                    if let Err(e) = self.apply_batch(batch).await {
+                        if is_terminal(self.client.state()) {
+                            return;
+                        }
+                        tracing::debug!(root = %self.root, "tree cache: {e}");
+                    }
+                    if ended {
+                        return;
+                    }
+                }
                 st = states.recv() => match st {
                     Ok(SessionState::Connected) => {
                         // Resumed: the server replays what it can; re-read in case it could not.
@@ -194,16 +206,40 @@ impl Worker {
         }
     }
 
-    /// Stores what the server has for `path` now.
-    async fn reread(&mut self, path: &str) -> Result<()> {
-        match self.client.get_data(path).await {
-            Ok((data, stat)) => {
-                self.store(path, data, stat);
-                Ok(())
+    /// Applies a batch of events in order, with one pipelined re-read per path created or changed
+    /// (stored where its last such event stands).
+    async fn apply_batch(&mut self, batch: Vec<paddock_types::WatchedEvent>) -> Result<()> {
+        let reads_of =
+            |t: EventType| matches!(t, EventType::NodeCreated | EventType::NodeDataChanged);
+        let mut last_read: std::collections::HashMap<&str, usize> =
+            std::collections::HashMap::new();
+        for (i, ev) in batch.iter().enumerate() {
+            if reads_of(ev.event_type) {
+                last_read.insert(ev.path.as_str(), i);
             }
-            Err(e) if e.code() == ErrorCode::NoNode => Ok(()), // its NodeDeleted follows
-            Err(e) => Err(e),
         }
+        let paths: Vec<&str> = last_read.keys().copied().collect();
+        let results =
+            futures::future::join_all(paths.iter().map(|p| self.client.get_data(p))).await;
+        let mut read: std::collections::HashMap<&str, Result<(Bytes, Stat)>> =
+            paths.into_iter().zip(results).collect();
+        let mut failure = None;
+        for (i, ev) in batch.iter().enumerate() {
+            match ev.event_type {
+                EventType::NodeDeleted => self.drop_subtree(&ev.path),
+                t if reads_of(t) && last_read.get(ev.path.as_str()) == Some(&i) => {
+                    match read.remove(ev.path.as_str()) {
+                        Some(Ok((data, stat))) => self.store(&ev.path, data, stat),
+                        // Gone meanwhile: its NodeDeleted follows.
+                        Some(Err(e)) if e.code() == ErrorCode::NoNode => {}
+                        Some(Err(e)) => failure = Some(e),
+                        None => {}
+                    }
+                }
+                _ => {}
+            }
+        }
+        failure.map_or(Ok(()), Err)
     }
 
     fn store(&mut self, path: &str, data: Bytes, stat: Stat) {
@@ -238,24 +274,33 @@ impl Worker {
         }
     }
 
-    /// Reads the whole subtree again (breadth first) and drops what is no longer there.
+    /// Reads the whole subtree again (a level at a time, each level's reads pipelined, at most
+    /// [`BATCH`] nodes at once) and drops what is no longer there.
     async fn refresh(&mut self) -> Result<()> {
         let mut seen = Vec::new();
-        let mut queue = vec![self.root.clone()];
-        while let Some(path) = queue.pop() {
-            let (data, stat) = match self.client.get_data(&path).await {
-                Ok(r) => r,
-                Err(e) if e.code() == ErrorCode::NoNode => continue,
-                Err(e) => return Err(e),
-            };
-            let children = match self.client.get_children(&path).await {
-                Ok((c, _)) => c,
-                Err(e) if e.code() == ErrorCode::NoNode => continue,
-                Err(e) => return Err(e),
-            };
-            self.store(&path, data, stat);
-            seen.push(path.clone());
-            queue.extend(children.iter().map(|c| join(&path, c)));
+        let mut level = vec![self.root.clone()];
+        while !level.is_empty() {
+            let mut next = Vec::new();
+            for chunk in level.chunks(BATCH) {
+                let client = &self.client;
+                let reads = chunk.iter().map(|p| async move {
+                    let data = client.get_data(p).await;
+                    let kids = client.get_children(p).await;
+                    (data, kids)
+                });
+                for (path, (data, kids)) in chunk.iter().zip(futures::future::join_all(reads).await)
+                {
+                    let ((data, stat), (children, _)) = match (data, kids) {
+                        (Ok(d), Ok(k)) => (d, k),
+                        (Err(e), _) | (_, Err(e)) if e.code() == ErrorCode::NoNode => continue,
+                        (Err(e), _) | (_, Err(e)) => return Err(e),
+                    };
+                    self.store(path, data, stat);
+                    seen.push(path.clone());
+                    next.extend(children.iter().map(|c| join(path, c)));
+                }
+            }
+            level = next;
         }
         let stale: Vec<String> = {
             let nodes = lock(&self.nodes);
