@@ -272,9 +272,6 @@ impl Client {
     }
 
     async fn call(&self, op: Op, watch: Option<(&str, WatchClass)>) -> Result<(R, Option<Watch>)> {
-        let deadline = Instant::now() + self.opts.request_timeout;
-        let is_multi = matches!(op, Op::Multi(_));
-        let (tx, rx) = oneshot::channel();
         let (reg, watch) = match watch {
             Some((path, class)) => {
                 let (wtx, wrx) = oneshot::channel();
@@ -292,6 +289,15 @@ impl Client {
             }
             None => (None, None),
         };
+        Ok((self.send(op, reg).await?, watch))
+    }
+
+    /// Sends `op` (registering `reg` in the session task if it succeeds) and waits for its
+    /// result, within the request timeout.
+    async fn send(&self, op: Op, reg: Option<WatchReg>) -> Result<R> {
+        let deadline = Instant::now() + self.opts.request_timeout;
+        let is_multi = matches!(op, Op::Multi(_));
+        let (tx, rx) = oneshot::channel();
         let cmd = Cmd::Request {
             op,
             reply: tx,
@@ -325,7 +331,7 @@ impl Client {
             });
         }
         match r.result {
-            Some(result) => Ok((result, watch)),
+            Some(result) => Ok(result),
             None => Err(Error::Zk {
                 code: paddock_types::ErrorCode::MarshallingError,
                 message: "an answer without a result".into(),
@@ -655,7 +661,7 @@ impl Client {
             class,
             tx: WatchSender::Stream(etx),
         };
-        match self.call_registering(op, reg).await? {
+        match self.send(op, Some(reg)).await? {
             R::AddWatch(_) => Ok(PersistentWatch {
                 rx: erx,
                 shared: Arc::clone(&self.shared),
@@ -724,34 +730,6 @@ impl Client {
             Ok(r) => r,
             Err(_) => Err(self.shared.terminal_error()),
         }
-    }
-
-    /// [`Client::call`] for a request that registers `reg` when it succeeds.
-    async fn call_registering(&self, op: Op, reg: WatchReg) -> Result<R> {
-        let deadline = Instant::now() + self.opts.request_timeout;
-        let (tx, rx) = oneshot::channel();
-        let cmd = Cmd::Request {
-            op,
-            reply: tx,
-            watch: Some(reg),
-        };
-        match tokio::time::timeout_at(deadline, self.cmd_tx.send(cmd)).await {
-            Err(_) => return Err(Error::Timeout),
-            Ok(Err(_)) => return Err(self.shared.terminal_error()),
-            Ok(Ok(())) => {}
-        }
-        let r = match tokio::time::timeout_at(deadline, rx).await {
-            Err(_) => return Err(Error::Timeout),
-            Ok(Err(_)) => return Err(self.shared.terminal_error()),
-            Ok(Ok(r)) => r?,
-        };
-        if r.error != 0 {
-            return Err(Error::from_wire(r.error, r.error_message));
-        }
-        r.result.ok_or_else(|| Error::Zk {
-            code: paddock_types::ErrorCode::MarshallingError,
-            message: "an answer without a result".into(),
-        })
     }
 
     /// Waits until the connected server has applied every write committed before the sync.
