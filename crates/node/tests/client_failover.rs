@@ -16,80 +16,22 @@ use std::time::{Duration, Instant};
 use paddock_client::recipes::leader::LeaderLatch;
 use paddock_client::recipes::lock::Lock;
 use paddock_client::{Client, ClientOptions, CreateMode, SessionState};
-use support::{ensemble_cfg, log_tails, peer_ports, try_status, Peer};
+use support::LocalEnsemble;
 
 const WAIT: Duration = Duration::from_secs(20);
 
-struct Ensemble {
-    peers: Vec<Peer>,
-    _tmp: tempfile::TempDir,
-}
-
-impl Ensemble {
-    async fn start() -> Ensemble {
-        let tmp = tempfile::tempdir().expect("temp dir");
-        let ports = peer_ports(3);
-        let cfg = ensemble_cfg(
-            &ports,
-            &[
-                "tickTime=100",
-                "initLimit=10",
-                "syncLimit=5",
-                "maxSessionTimeout=30000",
-            ],
-        );
-        let config = tmp.path().join("zoo.cfg");
-        std::fs::write(&config, cfg).expect("write zoo.cfg");
-        let peers = ports
-            .iter()
-            .enumerate()
-            .map(|(i, p)| {
-                let id = i as u64 + 1;
-                Peer::spawn(id, &config, &tmp.path().join(id.to_string()), p.grpc)
-            })
-            .collect();
-        let mut e = Ensemble { peers, _tmp: tmp };
-        e.wait_serving(&[0, 1, 2]).await;
-        e
-    }
-
-    fn connect_string(&self) -> String {
-        self.peers
-            .iter()
-            .map(|p| p.addr.to_string())
-            .collect::<Vec<_>>()
-            .join(",")
-    }
-
-    /// Waits until every listed member serves; panics with their statuses and logs otherwise,
-    /// or at once if one exits by itself.
-    async fn wait_serving(&mut self, which: &[usize]) {
-        let start = Instant::now();
-        loop {
-            let mut statuses = Vec::new();
-            for &i in which {
-                self.peers[i].assert_running();
-                statuses.push(try_status(self.peers[i].addr, Duration::from_secs(1)).await);
-            }
-            if statuses.iter().all(|s| s.as_ref().is_ok_and(|s| s.serving)) {
-                return;
-            }
-            assert!(
-                start.elapsed() < WAIT,
-                "ensemble members {which:?} not serving after {WAIT:?}: {statuses:?}\n{}",
-                log_tails(&self.peers, 30)
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    /// The index of the member whose gRPC address is `addr`.
-    fn index_of(&self, addr: &str) -> usize {
-        self.peers
-            .iter()
-            .position(|p| p.addr.to_string() == addr)
-            .unwrap_or_else(|| panic!("{addr} is not a member"))
-    }
+/// The ensemble every test here runs on: 3 members, tickTime 100 ms.
+async fn ensemble() -> LocalEnsemble {
+    LocalEnsemble::start(
+        3,
+        &[
+            "tickTime=100",
+            "initLimit=10",
+            "syncLimit=5",
+            "maxSessionTimeout=30000",
+        ],
+    )
+    .await
 }
 
 fn opts(seed: u64) -> ClientOptions {
@@ -116,7 +58,7 @@ async fn reconnected(c: &Client, old_server: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_keeps_its_session_ephemerals_and_lock_when_its_server_dies() {
-    let mut e = Ensemble::start().await;
+    let mut e = ensemble().await;
     let c = Client::connect(&e.connect_string(), opts(1))
         .await
         .expect("connect");
@@ -176,7 +118,7 @@ async fn a_client_keeps_its_session_ephemerals_and_lock_when_its_server_dies() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn latch_leadership_moves_when_its_holder_closes_and_survives_a_server_loss() {
-    let mut e = Ensemble::start().await;
+    let mut e = ensemble().await;
     let a = Client::connect(&e.connect_string(), opts(3))
         .await
         .expect("a");
@@ -212,7 +154,7 @@ async fn latch_leadership_moves_when_its_holder_closes_and_survives_a_server_los
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_recursive_watch_sees_every_change_across_a_server_loss() {
     use paddock_client::{AddWatchMode, EventType};
-    let mut e = Ensemble::start().await;
+    let mut e = ensemble().await;
     let watcher = Client::connect(&e.connect_string(), opts(5))
         .await
         .expect("watcher");

@@ -11,14 +11,12 @@
 
 mod support;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use paddock_client::{Acl, Client, ClientOptions, CreateMode, Error, ErrorCode, MultiOp};
 use paddock_types::quota::{limit_path, stat_path, StatsTrack};
-use support::{ensemble_cfg, log_tails, peer_ports, try_status, Peer, TestNode};
-
-const WAIT: Duration = Duration::from_secs(20);
+use support::{try_status, LocalEnsemble, TestNode};
 
 async fn connect(addr: &str) -> Client {
     let opts = ClientOptions {
@@ -130,63 +128,18 @@ async fn a_hard_limit_holds_after_a_restart_from_snapshot_and_log() {
         .expect("room again");
 }
 
-struct Ensemble {
-    peers: Vec<Peer>,
-    _tmp: tempfile::TempDir,
-}
-
-impl Ensemble {
-    async fn start() -> Ensemble {
-        let tmp = tempfile::tempdir().expect("temp dir");
-        let ports = peer_ports(3);
-        let cfg = ensemble_cfg(
-            &ports,
-            &[
-                "tickTime=100",
-                "initLimit=10",
-                "syncLimit=5",
-                "snapCount=10",
-            ],
-        );
-        let config = tmp.path().join("zoo.cfg");
-        std::fs::write(&config, cfg).expect("write zoo.cfg");
-        let peers = ports
-            .iter()
-            .enumerate()
-            .map(|(i, p)| {
-                let id = i as u64 + 1;
-                Peer::spawn(id, &config, &tmp.path().join(id.to_string()), p.grpc)
-            })
-            .collect();
-        let mut e = Ensemble { peers, _tmp: tmp };
-        e.wait_serving(&[0, 1, 2]).await;
-        e
-    }
-
-    async fn wait_serving(&mut self, which: &[usize]) {
-        let start = Instant::now();
-        loop {
-            let mut statuses = Vec::new();
-            for &i in which {
-                self.peers[i].assert_running();
-                statuses.push(try_status(self.peers[i].addr, Duration::from_secs(1)).await);
-            }
-            if statuses.iter().all(|s| s.as_ref().is_ok_and(|s| s.serving)) {
-                return;
-            }
-            assert!(
-                start.elapsed() < WAIT,
-                "members {which:?} not serving after {WAIT:?}: {statuses:?}\n{}",
-                log_tails(&self.peers, 30)
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_server_of_an_ensemble_enforces_the_limit_also_after_a_restart() {
-    let mut e = Ensemble::start().await;
+    let mut e = LocalEnsemble::start(
+        3,
+        &[
+            "tickTime=100",
+            "initLimit=10",
+            "syncLimit=5",
+            "snapCount=10",
+        ],
+    )
+    .await;
     let first = connect(&e.peers[0].addr.to_string()).await;
     first
         .create("/app", b"ab".to_vec(), CreateMode::Persistent)

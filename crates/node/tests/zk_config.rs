@@ -7,11 +7,11 @@
 
 mod support;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use paddock_client::{Client, ClientOptions, ErrorCode};
 use paddock_proto::v1 as pb;
-use support::{log_tails, peer_ports, try_status, Peer, TestNode};
+use support::{LocalEnsemble, TestNode};
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -71,51 +71,26 @@ async fn standalone_config_is_empty_and_read_only() {
 /// `version=0`; the same bytes on every member.
 #[tokio::test]
 async fn every_member_of_an_ensemble_lists_all_three_the_same_way() {
-    let tmp = tempfile::tempdir().expect("temp dir");
-    let ports = peer_ports(3);
-    let mut cfg = String::from("tickTime=100\ninitLimit=10\nsyncLimit=5\n");
     let mut expected = String::new();
-    for (i, p) in ports.iter().enumerate() {
-        let line = format!(
-            "server.{}=127.0.0.1:{}:{}:participant;127.0.0.1:{}\n",
-            i + 1,
-            p.quorum,
-            p.election,
-            p.grpc
-        );
-        cfg.push_str(&line);
-        expected.push_str(&line);
-    }
+    let e = LocalEnsemble::start_with(3, |ports| {
+        let mut cfg = String::from("tickTime=100\ninitLimit=10\nsyncLimit=5\n");
+        for (i, p) in ports.iter().enumerate() {
+            let line = format!(
+                "server.{}=127.0.0.1:{}:{}:participant;127.0.0.1:{}\n",
+                i + 1,
+                p.quorum,
+                p.election,
+                p.grpc
+            );
+            cfg.push_str(&line);
+            expected.push_str(&line);
+        }
+        cfg
+    })
+    .await;
     expected.push_str("version=0");
-    let config = tmp.path().join("zoo.cfg");
-    std::fs::write(&config, cfg).expect("write zoo.cfg");
-    let mut peers: Vec<Peer> = ports
-        .iter()
-        .enumerate()
-        .map(|(i, p)| {
-            let id = i as u64 + 1;
-            Peer::spawn(id, &config, &tmp.path().join(id.to_string()), p.grpc)
-        })
-        .collect();
-    let start = Instant::now();
-    loop {
-        let mut serving = true;
-        for p in &mut peers {
-            p.assert_running();
-            let s = try_status(p.addr, Duration::from_secs(1)).await;
-            serving &= s.is_ok_and(|s| s.serving);
-        }
-        if serving {
-            break;
-        }
-        assert!(
-            start.elapsed() < WAIT,
-            "not serving after {WAIT:?}\n{}",
-            log_tails(&peers, 30)
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    for p in &peers {
+    let peers = &e.peers;
+    for p in peers {
         let c = connect(&p.addr.to_string()).await;
         let (data, stat) = c.get_config().await.expect("getConfig");
         assert_eq!(

@@ -1426,6 +1426,86 @@ impl Peer {
     }
 }
 
+/// A local ensemble of real `paddock` processes on 127.0.0.1 (ports from [`peer_ports`]), in a
+/// temp dir removed when it is dropped (after the processes, which are SIGKILLed then).
+pub struct LocalEnsemble {
+    /// Declared before `tmp`: the processes die before their directories are removed.
+    pub peers: Vec<Peer>,
+    pub ports: Vec<PeerPorts>,
+    _tmp: tempfile::TempDir,
+}
+
+impl LocalEnsemble {
+    /// `n` members on [`ensemble_cfg`] with `extra` lines, once all of them serve.
+    pub async fn start(n: usize, extra: &[&str]) -> LocalEnsemble {
+        LocalEnsemble::start_with(n, |ports| ensemble_cfg(ports, extra)).await
+    }
+
+    /// `n` members on the zoo.cfg `cfg` writes for their ports, once all of them serve.
+    pub async fn start_with(n: usize, cfg: impl FnOnce(&[PeerPorts]) -> String) -> LocalEnsemble {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let ports = peer_ports(n);
+        let config = tmp.path().join("zoo.cfg");
+        std::fs::write(&config, cfg(&ports)).expect("write zoo.cfg");
+        let peers = ports
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let id = i as u64 + 1;
+                Peer::spawn(id, &config, &tmp.path().join(id.to_string()), p.grpc)
+            })
+            .collect();
+        let mut e = LocalEnsemble {
+            peers,
+            ports,
+            _tmp: tmp,
+        };
+        let all: Vec<usize> = (0..n).collect();
+        e.wait_serving(&all).await;
+        e
+    }
+
+    /// Waits (20 s at most) until every listed member serves; panics with their statuses and
+    /// logs otherwise, or at once if one exits by itself.
+    pub async fn wait_serving(&mut self, which: &[usize]) {
+        const LIMIT: Duration = Duration::from_secs(20);
+        let start = Instant::now();
+        loop {
+            let mut statuses = Vec::new();
+            for &i in which {
+                self.peers[i].assert_running();
+                statuses.push(try_status(self.peers[i].addr, Duration::from_secs(1)).await);
+            }
+            if statuses.iter().all(|s| s.as_ref().is_ok_and(|s| s.serving)) {
+                return;
+            }
+            assert!(
+                start.elapsed() < LIMIT,
+                "ensemble members {which:?} not serving after {LIMIT:?}: {statuses:?}\n{}",
+                log_tails(&self.peers, 30)
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The members' gRPC addresses, comma-separated (a client connect string).
+    pub fn connect_string(&self) -> String {
+        self.peers
+            .iter()
+            .map(|p| p.addr.to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// The index of the member whose gRPC address is `addr`.
+    pub fn index_of(&self, addr: &str) -> usize {
+        self.peers
+            .iter()
+            .position(|p| p.addr.to_string() == addr)
+            .unwrap_or_else(|| panic!("{addr} is not a member"))
+    }
+}
+
 /// The last `n` lines of each member's log, one section per member, for failure messages.
 pub fn log_tails<'a>(peers: impl IntoIterator<Item = &'a Peer>, n: usize) -> String {
     let mut out = String::new();
