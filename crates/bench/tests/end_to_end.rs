@@ -13,6 +13,7 @@ async fn server() -> (paddock_node::Node, tempfile::TempDir) {
     let config = paddock_types::Config {
         data_dir: dir.path().to_path_buf(),
         grpc_port: 0,
+        client_port: 0,
         grpc_address: "127.0.0.1".into(),
         ..Default::default()
     };
@@ -241,6 +242,7 @@ async fn a_run_over_tls_with_digest_acls() {
     let config_tls = paddock_types::Config {
         data_dir: dir.path().to_path_buf(),
         grpc_port: 0,
+        client_port: 0,
         grpc_address: "127.0.0.1".into(),
         ssl_key_store: Some(key_store),
         ssl_trust_store: Some(ca_file.clone()),

@@ -34,7 +34,7 @@ use std::task::{Context, Poll};
 
 use futures::Stream;
 use paddock_proto::v1 as pb;
-use paddock_types::{ErrorCode, Id, Request, SessionId, ZkError, Zxid};
+use paddock_types::{ErrorCode, Id, Request, Response, SessionId, ZkError, Zxid};
 use tokio::sync::{mpsc, oneshot, watch};
 use tonic::{Code, Status, Streaming};
 use tracing::{debug, info_span, Instrument, Span};
@@ -328,8 +328,20 @@ impl<B: Backend> StreamDriver<B> {
 
     fn on_event(&mut self, ev: Option<SessionEvent>) -> Result<(), End> {
         match ev {
-            Some(SessionEvent::Response { xid, zxid, result }) => {
+            Some(SessionEvent::Response {
+                xid,
+                zxid,
+                mut result,
+            }) => {
                 self.last_zxid = self.last_zxid.max(zxid);
+                // SetWatches: the watches that fired at once go before its answer. The backend
+                // answers in submission order, so this answer is the next to leave.
+                if let Ok(Response::SetWatches { events }) = &mut result {
+                    for ev in std::mem::take(events) {
+                        self.outbound
+                            .push_back(Ok(encode_event(SessionEvent::Watch(ev))));
+                    }
+                }
                 let msg = response_message(encode_response(xid, zxid, result));
                 for m in self.order.backend_answered(xid, msg) {
                     self.outbound.push_back(Ok(m));

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use paddock_gateway::{AdminOptions, AdminSource, Mode, NodeStatus};
+use paddock_gateway::{AdminOptions, AdminService, AdminSource, Mode, NodeStatus};
 use paddock_processor::{ConnectionInfo, Processor};
 use paddock_types::{Config, ServerId};
 
@@ -163,6 +163,43 @@ pub fn options(config: &Config, myid: ServerId, grpc_port: u16) -> AdminOptions 
         conf_tail,
         environment: own(environment),
         version: version(),
+    }
+}
+
+/// The ZooKeeper-protocol gateway's options from zoo.cfg: `jute.maxbuffer` (+1 KiB, as
+/// ZooKeeper's `zookeeper.jute.maxbuffer.extrasize`), `maxClientCnxns`, `maxInflightPerSession`.
+pub fn wire_options(config: &Config) -> paddock_wire::WireOptions {
+    let data = usize::try_from(config.max_data_bytes).unwrap_or(usize::MAX);
+    paddock_wire::WireOptions {
+        max_frame_bytes: data.saturating_add(1024),
+        max_in_flight: usize::try_from(config.max_inflight_per_session)
+            .unwrap_or(usize::MAX)
+            .max(1),
+        max_connections_per_ip: usize::try_from(config.max_client_cnxns).unwrap_or(usize::MAX),
+        ..paddock_wire::WireOptions::default()
+    }
+}
+
+/// Four-letter words on the ZooKeeper-protocol port, answered by the same code as over gRPC
+/// (so `echo srvr | nc host 2181` prints what `paddock-cli srvr` prints), with ZooKeeper's
+/// refusal text for a word outside `4lw.commands.whitelist`.
+pub struct WireWords(pub AdminService);
+
+impl paddock_wire::FourLetterWords for WireWords {
+    fn run(&self, word: &str) -> String {
+        match self.0.run(word) {
+            Ok(text) => text,
+            Err(s) if s.code() == tonic::Code::PermissionDenied => {
+                format!("{word} is not executed because it is not in the whitelist.\n")
+            }
+            // A word ZooKeeper has and Paddock does not serve yet (wchc, wchp, dump, crst,
+            // srst, dirs, hash, gtmk, stmk).
+            Err(_) => format!(
+                "{word} is not executed because this server does not implement it; \
+                 available: {}\n",
+                paddock_gateway::admin::COMMANDS.join(", ")
+            ),
+        }
     }
 }
 

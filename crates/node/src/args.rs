@@ -52,6 +52,12 @@ pub struct Args {
           value_parser = number::<u16>("PADDOCK_GRPC_PORT"))]
     pub grpc_port: Option<u16>,
 
+    /// ZooKeeper-protocol port for existing ZooKeeper clients (zoo.cfg `clientPort`, default
+    /// 2181); 0 turns it off. It listens on the gRPC address.
+    #[arg(long, value_name = "PORT", env = "PADDOCK_CLIENT_PORT",
+          value_parser = number::<u16>("PADDOCK_CLIENT_PORT"))]
+    pub client_port: Option<u16>,
+
     /// Address the gRPC API listens on (zoo.cfg `grpcAddress`).
     #[arg(long, value_name = "ADDR", env = "PADDOCK_GRPC_ADDRESS")]
     pub grpc_address: Option<String>,

@@ -45,7 +45,7 @@ pub fn load(args: &Args) -> anyhow::Result<Effective> {
             apply(&mut config, &mut warnings, SERVERS_ORIGIN, k, v)?;
         }
     }
-    let flags: [(&str, &str, Option<String>); 11] = [
+    let flags: [(&str, &str, Option<String>); 12] = [
         (
             "--data-dir",
             "dataDir",
@@ -57,6 +57,11 @@ pub fn load(args: &Args) -> anyhow::Result<Effective> {
             args.grpc_port.map(|p| p.to_string()),
         ),
         ("--grpc-address", "grpcAddress", args.grpc_address.clone()),
+        (
+            "--client-port",
+            "clientPort",
+            args.client_port.map(|p| p.to_string()),
+        ),
         (
             "--tick-time",
             "tickTime",
@@ -243,6 +248,7 @@ mod tests {
             ("config", "PADDOCK_CONFIG"),
             ("data_dir", "PADDOCK_DATA_DIR"),
             ("grpc_port", "PADDOCK_GRPC_PORT"),
+            ("client_port", "PADDOCK_CLIENT_PORT"),
             ("grpc_address", "PADDOCK_GRPC_ADDRESS"),
             ("myid", "PADDOCK_MY_ID"),
             ("servers", "PADDOCK_SERVERS"),

@@ -6,6 +6,7 @@
 //!             a standalone server takes the same write path); the peer rebuilds the tree from
 //!             the newest snapshot + log, elects, serves
 //!         ──▶ gateway::serve (gRPC: Paddock session streams, health, reflection)
+//!         ──▶ wire gateway (ZooKeeper's own protocol and four-letter words on clientPort, if set)
 //!         ──▶ metrics (Prometheus `GET /metrics` on metricsProvider.httpPort, if set)
 //! ```
 //!
@@ -34,6 +35,8 @@ use tokio::task::JoinHandle;
 pub struct Node {
     /// Where the gRPC API listens (the real port when 0 was asked for).
     pub grpc_addr: SocketAddr,
+    /// Where ZooKeeper's protocol is served (`clientPort`), unless it is off (0).
+    pub client_addr: Option<SocketAddr>,
     /// Where `GET /metrics` is served (`metricsProvider.httpPort`), if it is.
     pub metrics_addr: Option<SocketAddr>,
     /// The processor, for status and tests.
@@ -44,6 +47,7 @@ pub struct Node {
     metrics: Option<metrics::MetricsServer>,
     stop: Option<oneshot::Sender<()>>,
     gateway: JoinHandle<()>,
+    wire: Option<(oneshot::Sender<()>, JoinHandle<()>)>,
     /// Held for the node's lifetime: the data-dir lock lives as long as this.
     _data_dir: DataDir,
 }
@@ -111,6 +115,26 @@ pub async fn start(config: &Config, myid: ServerId) -> anyhow::Result<Node> {
     };
     let admin =
         paddock_gateway::AdminService::new(status, admin::options(config, myid, grpc_addr.port()));
+    let (wire, client_addr) = match config.client_port {
+        0 => (None, None),
+        port => {
+            let addr = format!("{}:{port}", config.grpc_address);
+            let listener = tokio::net::TcpListener::bind(&addr).await.with_context(|| {
+                format!("cannot listen on {addr} (clientPort, ZooKeeper's protocol; 0 turns it off)")
+            })?;
+            let client_addr = listener.local_addr()?;
+            let (stop, stopped) = oneshot::channel::<()>();
+            let gw = paddock_wire::WireGateway::new(server.clone(), admin::wire_options(config))
+                .with_words(Arc::new(admin::WireWords(admin.clone())));
+            let task = tokio::spawn(async move {
+                gw.serve(listener, async {
+                    let _ = stopped.await;
+                })
+                .await;
+            });
+            (Some((stop, task)), Some(client_addr))
+        }
+    };
     let gw = paddock_gateway::Gateway::new(server.clone(), opts)
         .context("cannot start the gRPC gateway")?
         .with_admin(admin);
@@ -129,6 +153,7 @@ pub async fn start(config: &Config, myid: ServerId) -> anyhow::Result<Node> {
     });
     Ok(Node {
         grpc_addr,
+        client_addr,
         metrics_addr: metrics.as_ref().map(|m| m.addr),
         server,
         ensemble,
@@ -136,6 +161,7 @@ pub async fn start(config: &Config, myid: ServerId) -> anyhow::Result<Node> {
         metrics,
         stop: Some(stop),
         gateway,
+        wire,
         _data_dir: data_dir,
     })
 }
@@ -153,6 +179,10 @@ impl Node {
             let _ = stop.send(());
         }
         let _ = (&mut self.gateway).await;
+        if let Some((stop, task)) = self.wire.take() {
+            let _ = stop.send(());
+            let _ = task.await;
+        }
         if let Some(m) = self.metrics.take() {
             m.shutdown().await;
         }

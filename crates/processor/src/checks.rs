@@ -122,6 +122,16 @@ pub(crate) fn check(req: &Request, accept: Accept) -> Result<(), Refusal> {
         Request::Multi(ops) => return check_multi(ops, accept),
         // Each op's path is checked as it executes: a bad one fails only that op (`read.rs`).
         Request::MultiRead(_) => Ok(()),
+        Request::SetWatches { watches, .. } => {
+            let w = watches;
+            w.data
+                .iter()
+                .chain(&w.exist)
+                .chain(&w.child)
+                .chain(&w.persistent)
+                .chain(&w.persistent_recursive)
+                .try_for_each(|p| validate_path(p, false))
+        }
         Request::Ping
         | Request::CloseSession
         | Request::WhoAmI

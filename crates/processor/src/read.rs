@@ -81,6 +81,22 @@ pub(crate) fn execute(
         Request::CheckWatches { path, kind } => tree
             .check_watches(&path, kind, session)
             .map(|()| Response::CheckWatches),
+        Request::SetWatches {
+            relative_zxid,
+            watches,
+        } => {
+            let resumed = tree.set_watches(session, relative_zxid, &watches);
+            if resumed.missed {
+                tracing::info!(
+                    session = %session,
+                    relative_zxid = %relative_zxid,
+                    "persistent watches set again; changes older than the server's recent history were not replayed"
+                );
+            }
+            Ok(Response::SetWatches {
+                events: resumed.events,
+            })
+        }
         Request::Ping => Ok(Response::Ping),
         other => Err(ZkError::new(
             ErrorCode::SystemError,

@@ -74,6 +74,7 @@ impl Processor {
             | Request::RemoveWatches { .. }
             | Request::CheckWatches { .. }
             | Request::GetConfig { .. }
+            | Request::SetWatches { .. }
             | Request::WhoAmI
             | Request::Ping => {
                 if !g.queue.is_idle() {

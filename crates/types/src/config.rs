@@ -64,7 +64,8 @@ pub struct Config {
     pub metrics_port: Option<u16>,
     /// Enabled admin (four-letter-word) commands (`4lw.commands.whitelist`).
     pub four_letter_words: Vec<String>,
-    /// Reserved for the native ZooKeeper wire protocol (`clientPort`); not served yet.
+    /// ZooKeeper's own protocol, for existing ZooKeeper clients (`clientPort`, default 2181);
+    /// 0 = not served. Bound on `grpc_address`.
     pub client_port: u16,
     /// The gRPC client API port (`grpcPort`, Paddock).
     pub grpc_port: u16,

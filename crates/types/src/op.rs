@@ -257,6 +257,15 @@ pub enum Request {
     GetConfig {
         watch: bool,
     },
+    /// Sets again, after a reconnect, the watches a client still holds (ZooKeeper's
+    /// `SetWatches` / `SetWatches2`, sent by ZooKeeper's own clients after the handshake):
+    /// checked against the tree with `relative_zxid` (the client's last zxid) as on connect (see
+    /// `DataTree::set_watches`). The answer carries the events of watches whose node changed
+    /// meanwhile; they are delivered before the answer.
+    SetWatches {
+        relative_zxid: Zxid,
+        watches: SetWatches,
+    },
 }
 
 impl Request {
@@ -298,6 +307,7 @@ impl Request {
             Request::RemoveWatches { .. } => "removeWatches",
             Request::CheckWatches { .. } => "checkWatches",
             Request::GetConfig { .. } => "getConfig",
+            Request::SetWatches { .. } => "setWatches",
         }
     }
 }
@@ -386,6 +396,11 @@ pub enum Response {
     GetConfig {
         data: Bytes,
         stat: Stat,
+    },
+    /// The watches were set again; `events` are those that fired at once (their node changed
+    /// after the client's zxid), to be delivered to the client before this answer.
+    SetWatches {
+        events: Vec<WatchedEvent>,
     },
 }
 

@@ -39,6 +39,7 @@ impl Server {
             max_session_timeout_ms: Some(30_000),
             data_dir: dir.path().to_path_buf(),
             grpc_port: 0,
+            client_port: 0,
             grpc_address: "127.0.0.1".into(),
             max_client_cnxns: 0,
             ..Config::default()

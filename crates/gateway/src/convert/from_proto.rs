@@ -195,6 +195,22 @@ impl FromProto<pb::request::Op> for Request {
             },
             Op::WhoAmI(_) => Request::WhoAmI,
             Op::GetConfig(g) => Request::GetConfig { watch: g.watch },
+            Op::SetWatches(w) => Request::SetWatches {
+                relative_zxid: nonnegative_zxid("SetWatchesRequest.relative_zxid", w.relative_zxid)?,
+                watches: SetWatches {
+                    data: watch_paths("SetWatchesRequest.data_watches", w.data_watches)?,
+                    exist: watch_paths("SetWatchesRequest.exist_watches", w.exist_watches)?,
+                    child: watch_paths("SetWatchesRequest.child_watches", w.child_watches)?,
+                    persistent: watch_paths(
+                        "SetWatchesRequest.persistent_watches",
+                        w.persistent_watches,
+                    )?,
+                    persistent_recursive: watch_paths(
+                        "SetWatchesRequest.persistent_recursive_watches",
+                        w.persistent_recursive_watches,
+                    )?,
+                },
+            },
             Op::GetEphemerals(g) => Request::GetEphemerals {
                 prefix: g.prefix_path,
             },
@@ -426,6 +442,8 @@ impl FromProto<pb::response::Result> for Response {
             R::AddWatch(_) => Response::AddWatch,
             R::RemoveWatches(_) => Response::RemoveWatches,
             R::CheckWatches(_) => Response::CheckWatches,
+            // The events came before the answer, as WatchEvents of their own.
+            R::SetWatches(_) => Response::SetWatches { events: Vec::new() },
             R::GetConfig(g) => Response::GetConfig {
                 data: g.data,
                 stat: required_stat("GetConfigResponse.stat", g.stat)?,

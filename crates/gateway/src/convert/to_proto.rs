@@ -142,6 +142,8 @@ fn response_result(r: Response) -> Result<pb::response::Result, ZkError> {
         Response::AddWatch => R::AddWatch(pb::AddWatchResponse {}),
         Response::RemoveWatches => R::RemoveWatches(pb::RemoveWatchesResponse {}),
         Response::CheckWatches => R::CheckWatches(pb::CheckWatchesResponse {}),
+        // The events are sent before the answer by the session stream (`session.rs`).
+        Response::SetWatches { .. } => R::SetWatches(pb::SetWatchesResponse {}),
         Response::GetConfig { data, stat } => R::GetConfig(pb::GetConfigResponse {
             data,
             stat: Some(stat.into_proto()),
@@ -224,6 +226,17 @@ impl IntoProto<pb::request::Op> for Request {
             Request::AddAuth { scheme, auth } => Op::AddAuth(pb::AddAuthRequest { scheme, auth }),
             Request::WhoAmI => Op::WhoAmI(pb::WhoAmIRequest {}),
             Request::GetConfig { watch } => Op::GetConfig(pb::GetConfigRequest { watch }),
+            Request::SetWatches {
+                relative_zxid,
+                watches,
+            } => Op::SetWatches(pb::SetWatchesRequest {
+                relative_zxid: relative_zxid.as_i64(),
+                data_watches: watches.data,
+                exist_watches: watches.exist,
+                child_watches: watches.child,
+                persistent_watches: watches.persistent,
+                persistent_recursive_watches: watches.persistent_recursive,
+            }),
             Request::Ping => Op::Ping(pb::PingRequest {}),
             Request::CloseSession => Op::CloseSession(pb::CloseSessionRequest {}),
             Request::GetEphemerals { prefix } => Op::GetEphemerals(pb::GetEphemeralsRequest {

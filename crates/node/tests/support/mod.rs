@@ -90,6 +90,7 @@ pub fn test_config(dir: &Path) -> Config {
         max_session_timeout_ms: Some(30_000),
         data_dir: dir.to_path_buf(),
         grpc_port: 0,
+        client_port: 0,
         grpc_address: "127.0.0.1".into(),
         max_client_cnxns: 0,
         ..Config::default()
@@ -949,6 +950,9 @@ pub fn paddock_command() -> Command {
     cmd.env("NO_COLOR", "1")
         .env("RUST_LOG", "info")
         .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+        // ZooKeeper's protocol off unless a test asks for it (`--client-port`): otherwise every
+        // server would try 2181.
+        .env("PADDOCK_CLIENT_PORT", "0")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped());

@@ -1,0 +1,186 @@
+//! # paddock-wire — ZooKeeper's own protocol on `clientPort`
+//!
+//! The second client gateway: existing ZooKeeper clients (the Java client and Curator, kazoo,
+//! the C client, Go and Rust clients) connect to Paddock unmodified. It speaks ZooKeeper's binary
+//! protocol — length-prefixed jute records over TCP — onto the same [`Backend`] as the gRPC
+//! gateway, so a session is one kind of session whichever protocol opened it: same ids, expiry,
+//! ephemerals and watches, resumable over either protocol on any server.
+//!
+//! ```text
+//!  TcpListener (clientPort) ── accept ── per-IP limit (maxClientCnxns)
+//!     └▶ one task per connection (`conn`):
+//!          first 4 bytes: a four-letter word ─▶ FourLetterWords::run ─▶ text, close
+//!          else ConnectRequest ─▶ Backend::connect ─▶ ConnectResponse
+//!          frames ─▶ records::decode_request ─▶ Backend::submit
+//!          Connected.events ─▶ records::answer / records::notification ─▶ socket
+//! ```
+//!
+//! ## Layout
+//! - [`jute`]: the encoding (bounds-checked reader, writer).
+//! - [`records`]: ZooKeeper's records as Paddock's `Request` / `Response`; op codes and xids.
+//! - `conn`: one connection's driver (ordering, in-flight bound, frame limit, close).
+//! - [`words`]: four-letter words on the client port.
+//!
+//! ## Invariants
+//! - Answers leave in request order; watch events in the backend's order; the events of a
+//!   `setWatches` before its answer.
+//! - Nothing a client sends can panic the server: frames over `max_frame_bytes` close the
+//!   connection (as ZooKeeper), undecodable records are answered MARSHALLINGERROR, unknown ops
+//!   UNIMPLEMENTED.
+//! - Memory per connection is bounded by `max_in_flight` unanswered requests and one frame.
+//! - A connection that attached a session either saw the session end or detaches it, once.
+
+pub mod jute;
+pub mod records;
+pub mod words;
+
+mod conn;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+pub use paddock_api::Backend;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tracing::{info, warn};
+pub use words::FourLetterWords;
+
+/// How the wire gateway behaves; the node fills it from zoo.cfg.
+#[derive(Clone, Debug)]
+pub struct WireOptions {
+    /// Largest frame accepted, bytes: ZooKeeper's `jute.maxbuffer` plus its 1 KiB of slack for
+    /// the request's other fields. A longer frame closes the connection.
+    pub max_frame_bytes: usize,
+    /// Unanswered requests read per connection before the socket stops being read.
+    pub max_in_flight: usize,
+    /// Connections per client IP (`maxClientCnxns`; 0 = no limit).
+    pub max_connections_per_ip: usize,
+    /// Time a new connection has to send its ConnectRequest (or four-letter word).
+    pub handshake_timeout: Duration,
+}
+
+impl Default for WireOptions {
+    fn default() -> WireOptions {
+        WireOptions {
+            max_frame_bytes: 1024 * 1024 + 1024,
+            max_in_flight: 1000,
+            max_connections_per_ip: 60,
+            handshake_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// What every connection of one gateway shares.
+pub(crate) struct Shared<B> {
+    pub(crate) backend: Arc<B>,
+    pub(crate) opts: WireOptions,
+    pub(crate) words: Option<Arc<dyn FourLetterWords>>,
+    /// Becomes true when the server shuts down: every connection then closes (and detaches).
+    pub(crate) shutdown: watch::Receiver<bool>,
+}
+
+/// The ZooKeeper-protocol gateway.
+pub struct WireGateway<B: Backend> {
+    backend: Arc<B>,
+    opts: WireOptions,
+    words: Option<Arc<dyn FourLetterWords>>,
+}
+
+impl<B: Backend> WireGateway<B> {
+    pub fn new(backend: Arc<B>, opts: WireOptions) -> WireGateway<B> {
+        WireGateway {
+            backend,
+            opts,
+            words: None,
+        }
+    }
+
+    /// Answers ZooKeeper's four-letter words on this port with `words`. Without it every word
+    /// is refused as not whitelisted.
+    pub fn with_words(mut self, words: Arc<dyn FourLetterWords>) -> WireGateway<B> {
+        self.words = Some(words);
+        self
+    }
+
+    /// Serves on `listener` until `shutdown` resolves; then closes every connection (sessions
+    /// stay, detached, until they reconnect elsewhere or expire) and returns.
+    pub async fn serve(self, listener: TcpListener, shutdown: impl Future<Output = ()>) {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let sh = Arc::new(Shared {
+            backend: self.backend,
+            opts: self.opts,
+            words: self.words,
+            shutdown: stop_rx,
+        });
+        let per_ip: Arc<Mutex<HashMap<IpAddr, usize>>> = Arc::default();
+        let mut conns = JoinSet::new();
+        tokio::pin!(shutdown);
+        loop {
+            let accepted = tokio::select! {
+                () = &mut shutdown => break,
+                Some(_) = conns.join_next(), if !conns.is_empty() => continue,
+                a = listener.accept() => a,
+            };
+            let (stream, peer) = match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of descriptors and the like: back off rather than spin.
+                    warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            let Some(slot) = IpSlot::take(&per_ip, peer.ip(), sh.opts.max_connections_per_ip)
+            else {
+                warn!(%peer, limit = sh.opts.max_connections_per_ip, "too many connections from this address (maxClientCnxns); closing");
+                drop(stream);
+                continue;
+            };
+            let sh = Arc::clone(&sh);
+            conns.spawn(async move {
+                let _slot = slot;
+                conn::serve(sh, stream, peer).await;
+            });
+        }
+        info!("ZooKeeper-protocol gateway shutting down");
+        stop_tx.send_replace(true);
+        while conns.join_next().await.is_some() {}
+    }
+}
+
+/// One connection's place in the per-IP count, given back on drop.
+struct IpSlot {
+    map: Arc<Mutex<HashMap<IpAddr, usize>>>,
+    ip: IpAddr,
+}
+
+impl IpSlot {
+    fn take(map: &Arc<Mutex<HashMap<IpAddr, usize>>>, ip: IpAddr, limit: usize) -> Option<IpSlot> {
+        let mut m = map.lock().unwrap_or_else(|p| p.into_inner());
+        let n = m.entry(ip).or_insert(0);
+        if limit != 0 && *n >= limit {
+            return None;
+        }
+        *n += 1;
+        Some(IpSlot {
+            map: Arc::clone(map),
+            ip,
+        })
+    }
+}
+
+impl Drop for IpSlot {
+    fn drop(&mut self) {
+        let mut m = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = m.get_mut(&self.ip) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                m.remove(&self.ip);
+            }
+        }
+    }
+}
