@@ -514,9 +514,23 @@ pub fn answer(
             stat(&mut w, st);
         }
         Response::WhoAmI { ids } => {
-            // ClientInfo{authScheme, user}.
-            w.vector(ids, |w, id| {
-                w.string(&id.scheme).string(&id.id);
+            // ClientInfo{authScheme, user}, as ZooKeeper's FinalRequestProcessor lists them: only
+            // schemes that authenticate a user (not `ip`), a digest id by its user name.
+            let infos: Vec<(&str, &str)> = ids
+                .iter()
+                .filter(|id| id.scheme != "ip")
+                .map(|id| match id.scheme.as_str() {
+                    "digest" => (
+                        "digest",
+                        id.id
+                            .split_once(':')
+                            .map_or(id.id.as_str(), |(user, _)| user),
+                    ),
+                    scheme => (scheme, id.id.as_str()),
+                })
+                .collect();
+            w.vector(&infos, |w, (scheme, user)| {
+                w.string(scheme).string(user);
             });
         }
         Response::GetEphemerals { paths } => strings(&mut w, paths),

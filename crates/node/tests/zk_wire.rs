@@ -1,0 +1,437 @@
+//! ZooKeeper's own protocol on `clientPort` (crates/wire), end to end: a real ZooKeeper client
+//! library (the `zookeeper-client` crate, which speaks jute like the Java client) against an
+//! in-process server, and raw frames for what no client library sends (bad input, four-letter
+//! words). kazoo, zkCli.sh, the Java client, Curator and the C client are exercised by
+//! `.ci/zk-clients`.
+
+mod support;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use support::{free_ports, within, TestNode};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use zookeeper_client as zk;
+
+/// A standalone node with ZooKeeper's protocol on a free port, every four-letter word allowed.
+async fn node() -> (TestNode, SocketAddr) {
+    let port = free_ports(1)[0];
+    let node = TestNode::start_with(|c| {
+        c.client_port = port;
+        c.four_letter_words = vec!["*".into()];
+        c.extended_types_enabled = true;
+    })
+    .await;
+    let addr = node.node().client_addr.expect("clientPort is served");
+    (node, addr)
+}
+
+async fn client(addr: SocketAddr) -> zk::Client {
+    within(
+        "zookeeper client connects",
+        zk::Client::connector()
+            .with_session_timeout(Duration::from_secs(10))
+            .connect(&addr.to_string()),
+    )
+    .await
+    .expect("connects over ZooKeeper's protocol")
+}
+
+fn persistent() -> zk::CreateOptions<'static> {
+    zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crud_errors_and_stat_over_zookeepers_protocol() {
+    let (_node, addr) = node().await;
+    let c = client(addr).await;
+
+    let (stat, _) = c
+        .create("/app", b"v0", &persistent())
+        .await
+        .expect("create");
+    assert_eq!(
+        (stat.version, stat.data_length, stat.num_children),
+        (0, 2, 0)
+    );
+    assert_eq!(stat.czxid, stat.mzxid);
+    assert!(matches!(
+        c.create("/app", b"", &persistent()).await,
+        Err(zk::Error::NodeExists)
+    ));
+    assert!(matches!(
+        c.create("/missing/child", b"", &persistent()).await,
+        Err(zk::Error::NoNode)
+    ));
+
+    let stat = c.set_data("/app", b"v1", Some(0)).await.expect("setData");
+    assert_eq!(stat.version, 1);
+    assert!(matches!(
+        c.set_data("/app", b"v2", Some(0)).await,
+        Err(zk::Error::BadVersion)
+    ));
+    let (data, stat) = c.get_data("/app").await.expect("getData");
+    assert_eq!((data.as_slice(), stat.version), (&b"v1"[..], 1));
+    assert!(c.check_stat("/nope").await.expect("exists").is_none());
+    assert_eq!(c.check_stat("/app").await.expect("exists"), Some(stat));
+
+    let seq = zk::CreateMode::PersistentSequential.with_acls(zk::Acls::anyone_all());
+    let (_, n1) = c.create("/app/s-", b"", &seq).await.expect("sequential");
+    let (_, n2) = c.create("/app/s-", b"", &seq).await.expect("sequential");
+    assert_eq!(n2.into_i64(), n1.into_i64() + 1);
+    let mut children = c.list_children("/app").await.expect("getChildren");
+    children.sort();
+    assert_eq!(
+        children,
+        vec![
+            format!("s-{:010}", n1.into_i64()),
+            format!("s-{:010}", n2.into_i64())
+        ]
+    );
+    let (_, parent) = c.get_children("/app").await.expect("getChildren2");
+    assert_eq!(parent.num_children, 2);
+    assert_eq!(c.count_descendants_number("/app").await.expect("count"), 2);
+
+    assert!(matches!(
+        c.delete("/app", None).await,
+        Err(zk::Error::NotEmpty)
+    ));
+    assert!(matches!(
+        c.delete("/nope", None).await,
+        Err(zk::Error::NoNode)
+    ));
+    for name in c.list_children("/app").await.expect("ls") {
+        c.delete(&format!("/app/{name}"), None)
+            .await
+            .expect("delete");
+    }
+    c.delete("/app", Some(1))
+        .await
+        .expect("delete with its version");
+    c.sync("/").await.expect("sync");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ephemerals_belong_to_the_session_and_go_with_it() {
+    let (_node, addr) = node().await;
+    let owner = client(addr).await;
+    let eph = zk::CreateMode::Ephemeral.with_acls(zk::Acls::anyone_all());
+    owner.create("/e", b"", &eph).await.expect("ephemeral");
+    assert!(matches!(
+        owner.create("/e/child", b"", &persistent()).await,
+        Err(zk::Error::NoChildrenForEphemerals)
+    ));
+    assert_eq!(
+        owner.list_ephemerals("/").await.expect("getEphemerals"),
+        vec!["/e".to_string()]
+    );
+    let other = client(addr).await;
+    let stat = other
+        .check_stat("/e")
+        .await
+        .expect("exists")
+        .expect("there");
+    assert_eq!(stat.ephemeral_owner, owner.session_id().0);
+    let (_, gone) = other
+        .check_and_watch_stat("/e")
+        .await
+        .expect("exists + watch");
+    drop(owner); // closes the session
+    let ev = within("the ephemeral's deletion fires", gone.changed()).await;
+    assert_eq!(ev.event_type, zk::EventType::NodeDeleted);
+    assert!(other.check_stat("/e").await.expect("exists").is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watches_fire_once_and_persistent_ones_keep_firing() {
+    let (_node, addr) = node().await;
+    let c = client(addr).await;
+    let writer = client(addr).await;
+    c.create("/w", b"", &persistent()).await.expect("create");
+
+    let (_, _, data_watch) = c.get_and_watch_data("/w").await.expect("getData + watch");
+    let (_, child_watch) = c
+        .list_and_watch_children("/w")
+        .await
+        .expect("getChildren + watch");
+    let (_, exist_watch) = c
+        .check_and_watch_stat("/w/new")
+        .await
+        .expect("exists + watch");
+    let mut recursive = c
+        .watch("/w", zk::AddWatchMode::PersistentRecursive)
+        .await
+        .expect("addWatch");
+
+    writer.set_data("/w", b"x", None).await.expect("set");
+    writer
+        .create("/w/new", b"", &persistent())
+        .await
+        .expect("create");
+    let ev = within("data watch", data_watch.changed()).await;
+    assert_eq!(
+        (ev.event_type, ev.path.as_str()),
+        (zk::EventType::NodeDataChanged, "/w")
+    );
+    let ev = within("child watch", child_watch.changed()).await;
+    assert_eq!(ev.event_type, zk::EventType::NodeChildrenChanged);
+    let ev = within("exist watch", exist_watch.changed()).await;
+    assert_eq!(
+        (ev.event_type, ev.path.as_str()),
+        (zk::EventType::NodeCreated, "/w/new")
+    );
+
+    let ev = within("recursive 1", recursive.changed()).await;
+    assert_eq!(
+        (ev.event_type, ev.path.as_str()),
+        (zk::EventType::NodeDataChanged, "/w")
+    );
+    let ev = within("recursive 2", recursive.changed()).await;
+    assert_eq!(
+        (ev.event_type, ev.path.as_str()),
+        (zk::EventType::NodeCreated, "/w/new")
+    );
+    writer.set_data("/w/new", b"y", None).await.expect("set");
+    let ev = within("recursive 3", recursive.changed()).await;
+    assert_eq!(
+        (ev.event_type, ev.path.as_str()),
+        (zk::EventType::NodeDataChanged, "/w/new")
+    );
+    drop(recursive); // removes the watch (removeWatches)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn multi_and_multi_read_with_per_op_results() {
+    let (_node, addr) = node().await;
+    let c = client(addr).await;
+    let mut m = c.new_multi_writer();
+    m.add_create("/m", b"a", &persistent()).expect("op");
+    m.add_set_data("/m", b"b", Some(0)).expect("op");
+    m.add_check_version("/m", 1).expect("op");
+    let results = m.commit().await.expect("multi commits");
+    assert!(matches!(&results[0], zk::MultiWriteResult::Create { path, .. } if path == "/m"));
+    assert!(matches!(results[2], zk::MultiWriteResult::Check));
+
+    let mut m = c.new_multi_writer();
+    m.add_create("/m2", b"", &persistent()).expect("op");
+    m.add_delete("/nope", None).expect("op");
+    match m.commit().await {
+        Err(zk::MultiWriteError::OperationFailed { index: 1, source }) => {
+            assert_eq!(source, zk::Error::NoNode)
+        }
+        other => panic!("expected the delete to fail the multi, got {other:?}"),
+    }
+    assert!(
+        c.check_stat("/m2").await.expect("exists").is_none(),
+        "rolled back"
+    );
+
+    let mut r = c.new_multi_reader();
+    r.add_get_data("/m").expect("op");
+    r.add_get_children("/").expect("op");
+    r.add_get_data("/nope").expect("op");
+    let results = r.commit().await.expect("multiRead");
+    assert!(matches!(&results[0], zk::MultiReadResult::Data { data, .. } if data == b"b"));
+    assert!(
+        matches!(&results[1], zk::MultiReadResult::Children { children } if children.contains(&"m".to_string()))
+    );
+    assert!(matches!(
+        &results[2],
+        zk::MultiReadResult::Error {
+            err: zk::Error::NoNode
+        }
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn digest_acls_auth_and_who_am_i() {
+    let (_node, addr) = node().await;
+    let owner = client(addr).await;
+    owner
+        .auth("digest", b"alice:secret")
+        .await
+        .expect("addAuth");
+    let users = owner.list_auth_users().await.expect("whoAmI");
+    assert!(
+        users
+            .iter()
+            .any(|u| u.scheme() == "digest" && u.user() == "alice"),
+        "{users:?}"
+    );
+    let private = zk::CreateMode::Persistent.with_acls(zk::Acls::creator_all());
+    owner
+        .create("/private", b"s", &private)
+        .await
+        .expect("create");
+    let (acl, _) = owner.get_acl("/private").await.expect("getACL");
+    assert_eq!(acl.len(), 1);
+    assert_eq!(acl[0].scheme(), "digest");
+
+    let stranger = client(addr).await;
+    assert!(matches!(
+        stranger.get_data("/private").await,
+        Err(zk::Error::NoAuth)
+    ));
+    let config = owner.get_config().await.expect("getConfig");
+    assert!(
+        config.0.is_empty(),
+        "a standalone server has no ensemble config"
+    );
+}
+
+/// Frames a request: length, xid, op, body.
+fn frame(xid: i32, op: i32, body: &[u8]) -> Vec<u8> {
+    let mut f = Vec::new();
+    f.extend_from_slice(&(8 + body.len() as i32).to_be_bytes());
+    f.extend_from_slice(&xid.to_be_bytes());
+    f.extend_from_slice(&op.to_be_bytes());
+    f.extend_from_slice(body);
+    f
+}
+
+/// Opens a raw session: sends ZooKeeper's ConnectRequest, reads the ConnectResponse, returns
+/// the socket and the negotiated timeout.
+async fn raw_session(addr: SocketAddr, session: i64, password: &[u8]) -> (TcpStream, i32) {
+    let mut s = TcpStream::connect(addr).await.expect("connect");
+    let mut body = Vec::new();
+    body.extend_from_slice(&0i32.to_be_bytes()); // protocolVersion
+    body.extend_from_slice(&0i64.to_be_bytes()); // lastZxidSeen
+    body.extend_from_slice(&10_000i32.to_be_bytes()); // timeOut
+    body.extend_from_slice(&session.to_be_bytes());
+    body.extend_from_slice(&(password.len() as i32).to_be_bytes());
+    body.extend_from_slice(password);
+    body.push(0); // readOnly
+    let mut f = (body.len() as i32).to_be_bytes().to_vec();
+    f.extend_from_slice(&body);
+    s.write_all(&f).await.expect("send ConnectRequest");
+    let reply = read_frame(&mut s).await.expect("a ConnectResponse");
+    let timeout = i32::from_be_bytes(reply[4..8].try_into().expect("4 bytes"));
+    (s, timeout)
+}
+
+async fn read_frame(s: &mut TcpStream) -> Option<Vec<u8>> {
+    let mut len = [0u8; 4];
+    within("a frame", s.read_exact(&mut len)).await.ok()?;
+    let mut body = vec![0u8; i32::from_be_bytes(len) as usize];
+    within("a frame body", s.read_exact(&mut body)).await.ok()?;
+    Some(body)
+}
+
+/// (xid, err) of a reply frame.
+fn reply_header(f: &[u8]) -> (i32, i32) {
+    (
+        i32::from_be_bytes(f[0..4].try_into().expect("xid")),
+        i32::from_be_bytes(f[12..16].try_into().expect("err")),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_gets_zookeepers_answers_and_harms_no_one() {
+    let (node, addr) = node().await;
+    let bystander = client(addr).await;
+    bystander
+        .create("/safe", b"", &persistent())
+        .await
+        .expect("create");
+
+    let (mut s, timeout) = raw_session(addr, 0, &[0; 16]).await;
+    assert!(timeout > 0);
+    // An unknown op: UNIMPLEMENTED (-6), the connection stays.
+    s.write_all(&frame(1, 999, b"")).await.expect("send");
+    assert_eq!(
+        reply_header(&read_frame(&mut s).await.expect("reply")),
+        (1, -6)
+    );
+    // A getData whose record is cut short: MARSHALLINGERROR (-5).
+    s.write_all(&frame(2, 4, &[0, 0, 0, 9, b'/']))
+        .await
+        .expect("send");
+    assert_eq!(
+        reply_header(&read_frame(&mut s).await.expect("reply")),
+        (2, -5)
+    );
+    // An invalid path: BADARGUMENTS (-8).
+    let mut body = Vec::new();
+    body.extend_from_slice(&3i32.to_be_bytes());
+    body.extend_from_slice(b"a/b");
+    body.push(0);
+    s.write_all(&frame(3, 4, &body)).await.expect("send");
+    assert_eq!(
+        reply_header(&read_frame(&mut s).await.expect("reply")),
+        (3, -8)
+    );
+    // reconfig: ZooKeeper's answer with reconfigEnabled=false.
+    s.write_all(&frame(4, 16, b"")).await.expect("send");
+    assert_eq!(
+        reply_header(&read_frame(&mut s).await.expect("reply")),
+        (4, -123)
+    );
+    // A ping still works, in order.
+    s.write_all(&frame(-2, 11, b"")).await.expect("send");
+    assert_eq!(
+        reply_header(&read_frame(&mut s).await.expect("reply")),
+        (-2, 0)
+    );
+
+    // A frame longer than jute.maxbuffer closes that connection only.
+    let huge = (node.config.max_data_bytes as i32 + 4096).to_be_bytes();
+    s.write_all(&huge).await.expect("send");
+    assert!(read_frame(&mut s).await.is_none(), "closed");
+    // A wrong password for a live session is "expired": timeout 0.
+    let (_, timeout) = raw_session(addr, bystander.session_id().0, &[7; 16]).await;
+    assert_eq!(timeout, 0);
+    // Garbage instead of a ConnectRequest: closed, nothing else.
+    let mut g = TcpStream::connect(addr).await.expect("connect");
+    g.write_all(&[0, 0, 0, 3, 1, 2, 3]).await.expect("send");
+    let mut buf = [0u8; 16];
+    assert_eq!(within("closed", g.read(&mut buf)).await.unwrap_or(0), 0);
+
+    assert!(bystander
+        .check_stat("/safe")
+        .await
+        .expect("still serving")
+        .is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn four_letter_words_on_the_client_port() {
+    let (_node, addr) = node().await;
+    let word = |w: &'static str| async move {
+        let mut s = TcpStream::connect(addr).await.expect("connect");
+        s.write_all(w.as_bytes()).await.expect("send");
+        let mut out = String::new();
+        within("the answer", s.read_to_string(&mut out))
+            .await
+            .expect("read");
+        out
+    };
+    assert_eq!(word("ruok").await, "imok");
+    let srvr = word("srvr").await;
+    assert!(srvr.starts_with("Zookeeper version: "), "{srvr}");
+    assert!(srvr.contains("Mode: standalone"), "{srvr}");
+    let _c = client(addr).await;
+    let cons = word("cons").await;
+    assert!(
+        cons.contains("127.0.0.1"),
+        "the ZooKeeper-protocol connection is listed: {cons}"
+    );
+    assert!(word("mntr").await.contains("zk_server_state\tstandalone"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn words_outside_the_whitelist_get_zookeepers_refusal() {
+    let port = free_ports(1)[0];
+    let node = TestNode::start_with(|c| c.client_port = port).await;
+    let addr = node.node().client_addr.expect("served");
+    let mut s = TcpStream::connect(addr).await.expect("connect");
+    s.write_all(b"stat").await.expect("send");
+    let mut out = String::new();
+    within("the answer", s.read_to_string(&mut out))
+        .await
+        .expect("read");
+    assert_eq!(
+        out,
+        "stat is not executed because it is not in the whitelist.\n"
+    );
+}
