@@ -435,3 +435,131 @@ async fn words_outside_the_whitelist_get_zookeepers_refusal() {
         "stat is not executed because it is not in the whitelist.\n"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_kind_of_session_whichever_protocol_opened_it() {
+    let (node, addr) = node().await;
+    let c = client(addr).await;
+    let eph = zk::CreateMode::Ephemeral.with_acls(zk::Acls::anyone_all());
+    c.create("/mine", b"", &eph)
+        .await
+        .expect("ephemeral over ZooKeeper's protocol");
+    // Over gRPC: the same node, owned by the same session id.
+    let mut grpc = node.session().await;
+    let stat = grpc.stat("/mine").await.expect("seen over gRPC");
+    assert_eq!(stat.ephemeral_owner, c.session_id().0);
+    // `cons` over gRPC lists the ZooKeeper-protocol connection too.
+    let mut admin =
+        paddock_proto::v1::admin_client::AdminClient::new(support::channel(node.addr).await);
+    let cons = within(
+        "cons over gRPC",
+        admin.run_command(paddock_proto::v1::CommandRequest {
+            command: "cons".into(),
+        }),
+    )
+    .await
+    .expect("cons")
+    .into_inner()
+    .output;
+    assert!(
+        cons.contains(&format!("sid=0x{:x}", c.session_id().0)),
+        "{cons}"
+    );
+}
+
+/// The member (index) a session is attached to, from each member's `cons` on its client port.
+async fn server_of(ports: &[SocketAddr], session: i64) -> Option<usize> {
+    for (i, addr) in ports.iter().enumerate() {
+        let Ok(Ok(mut s)) =
+            tokio::time::timeout(Duration::from_secs(1), TcpStream::connect(addr)).await
+        else {
+            continue;
+        };
+        if s.write_all(b"cons").await.is_err() {
+            continue;
+        }
+        let mut out = String::new();
+        let _ = tokio::time::timeout(Duration::from_secs(2), s.read_to_string(&mut out)).await;
+        if out.contains(&format!("sid=0x{session:x}")) {
+            return Some(i);
+        }
+    }
+    None
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_moves_to_another_server_with_its_ephemerals_and_watches() {
+    let wire = free_ports(3);
+    let mut e = support::LocalEnsemble::start_with_args(
+        3,
+        |ports| support::ensemble_cfg(ports, &["4lw.commands.whitelist=*"]),
+        |i| vec!["--client-port".into(), wire[i].to_string()],
+    )
+    .await;
+    let addrs: Vec<SocketAddr> = wire
+        .iter()
+        .map(|p| SocketAddr::from(([127, 0, 0, 1], *p)))
+        .collect();
+    let hosts = addrs
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
+    let c = within(
+        "connect to the ensemble",
+        zk::Client::connector()
+            .with_session_timeout(Duration::from_secs(10))
+            .connect(&hosts),
+    )
+    .await
+    .expect("connects");
+    let eph = zk::CreateMode::Ephemeral.with_acls(zk::Acls::anyone_all());
+    c.create("/lease", b"", &eph).await.expect("ephemeral");
+    c.create("/watched", b"", &persistent())
+        .await
+        .expect("create");
+    let (_, _, watch) = c.get_and_watch_data("/watched").await.expect("watch");
+
+    let home = within("find the client's server", async {
+        loop {
+            if let Some(i) = server_of(&addrs, c.session_id().0).await {
+                return i;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    e.peers[home].kill();
+    let others: Vec<usize> = (0..3).filter(|&i| i != home).collect();
+    e.wait_serving(&others).await;
+
+    // Changed through another server while the client moves: its watch still fires.
+    let other = client(addrs[others[0]]).await;
+    within("a write after the failover", async {
+        loop {
+            if other.set_data("/watched", b"changed", None).await.is_ok() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    let ev = within("the watch fires after the move", watch.changed()).await;
+    assert_eq!(ev.event_type, zk::EventType::NodeDataChanged);
+    // The session and its ephemeral survived the move.
+    let stat = within("the client works again", async {
+        loop {
+            if let Ok(s) = c.check_stat("/lease").await {
+                return s;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    assert_eq!(stat.map(|s| s.ephemeral_owner), Some(c.session_id().0));
+    let now = server_of(&addrs, c.session_id().0).await;
+    assert!(
+        now.is_some_and(|i| i != home),
+        "attached elsewhere: {now:?}"
+    );
+}

@@ -1332,11 +1332,24 @@ pub struct Peer {
     child: Child,
     log: Arc<Mutex<String>>,
     exit: Option<ExitStatus>,
+    /// More flags, kept for [`Peer::restart`].
+    extra: Vec<String>,
 }
 
 impl Peer {
     /// Starts member `id` (its data in `data_dir`, created if missing) with gRPC on `grpc_port`.
     pub fn spawn(id: u64, config: &Path, data_dir: &Path, grpc_port: u16) -> Peer {
+        Peer::spawn_with(id, config, data_dir, grpc_port, Vec::new())
+    }
+
+    /// [`Peer::spawn`] with more flags (e.g. `--client-port N`).
+    pub fn spawn_with(
+        id: u64,
+        config: &Path,
+        data_dir: &Path,
+        grpc_port: u16,
+        extra: Vec<String>,
+    ) -> Peer {
         std::fs::create_dir_all(data_dir).expect("create the data dir");
         let mut cmd = paddock_command();
         cmd.arg("--config")
@@ -1345,7 +1358,8 @@ impl Peer {
             .arg("--data-dir")
             .arg(data_dir)
             .args(["--grpc-port", &grpc_port.to_string()])
-            .args(["--grpc-address", "127.0.0.1"]);
+            .args(["--grpc-address", "127.0.0.1"])
+            .args(&extra);
         let (child, log) = spawn_logged(cmd);
         Peer {
             id,
@@ -1355,13 +1369,20 @@ impl Peer {
             child,
             log,
             exit: None,
+            extra,
         }
     }
 
     /// Starts this member again on the same config, data dir and ports (after [`Peer::kill`]).
     pub fn restart(&self) -> Peer {
         assert!(self.exit.is_some(), "restart only a stopped peer");
-        Peer::spawn(self.id, &self.config, &self.data_dir, self.addr.port())
+        Peer::spawn_with(
+            self.id,
+            &self.config,
+            &self.data_dir,
+            self.addr.port(),
+            self.extra.clone(),
+        )
     }
 
     /// Everything the process wrote to stderr so far.
@@ -1447,6 +1468,15 @@ impl LocalEnsemble {
 
     /// `n` members on the zoo.cfg `cfg` writes for their ports, once all of them serve.
     pub async fn start_with(n: usize, cfg: impl FnOnce(&[PeerPorts]) -> String) -> LocalEnsemble {
+        LocalEnsemble::start_with_args(n, cfg, |_| Vec::new()).await
+    }
+
+    /// [`LocalEnsemble::start_with`], member `i` (from 0) started with the flags `args(i)` too.
+    pub async fn start_with_args(
+        n: usize,
+        cfg: impl FnOnce(&[PeerPorts]) -> String,
+        args: impl Fn(usize) -> Vec<String>,
+    ) -> LocalEnsemble {
         let tmp = tempfile::tempdir().expect("temp dir");
         let ports = peer_ports(n);
         let config = tmp.path().join("zoo.cfg");
@@ -1456,7 +1486,13 @@ impl LocalEnsemble {
             .enumerate()
             .map(|(i, p)| {
                 let id = i as u64 + 1;
-                Peer::spawn(id, &config, &tmp.path().join(id.to_string()), p.grpc)
+                Peer::spawn_with(
+                    id,
+                    &config,
+                    &tmp.path().join(id.to_string()),
+                    p.grpc,
+                    args(i),
+                )
             })
             .collect();
         let mut e = LocalEnsemble {
