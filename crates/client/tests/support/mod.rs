@@ -68,12 +68,26 @@ impl TestNode {
     /// makes it a stand-in for "another server" when a session resumes.
     pub async fn restart(&mut self) {
         self.stop().await;
-        let node = within(
-            "node restart",
-            paddock_node::start(&self.config, ServerId(1)),
-        )
-        .await
-        .expect("the node restarts");
+        // The stopped node's connection tasks may hold its storage (and so the data dir's lock)
+        // a moment longer, until they see their sockets closed: retry while the lock is held.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let node = loop {
+            match within(
+                "node restart",
+                paddock_node::start(&self.config, ServerId(1)),
+            )
+            .await
+            {
+                Ok(node) => break node,
+                Err(e)
+                    if format!("{e:#}").contains("lock held")
+                        && std::time::Instant::now() < deadline =>
+                {
+                    tokio::time::sleep(Duration::from_millis(20)).await
+                }
+                Err(e) => panic!("the node restarts: {e:#}"),
+            }
+        };
         self.addr = node.grpc_addr;
         self.node = Some(node);
     }
