@@ -2,6 +2,14 @@
 //! the open sessions with their timeouts (and ZooKeeper's passwords). ZooKeeper's own
 //! `/zookeeper` and `/zookeeper/config` are replaced by Paddock's (which manages them; zero
 //! stats, as `DataTree::new` makes them); `/zookeeper/quota` and its subtree are kept.
+//!
+//! The Stat is the one ZooKeeper *serves* (`DataNode.copyStat`), not the one it stores:
+//! ZooKeeper stores `cversion` as the number of child creates and serves
+//! `2 * stored - numChildren` (creates + deletes), which is what Paddock stores and serves. So
+//! Paddock's next sequential name under a parent, taken from that cversion, is at least
+//! ZooKeeper's next one: sequence numbers keep increasing (some may be skipped).
+//! `ephemeralOwner` keeps ZooKeeper's container and TTL markers (Paddock needs them to know the
+//! node's kind), where ZooKeeper's `copyStat` shows clients 0.
 
 use std::collections::BTreeMap;
 
@@ -21,6 +29,7 @@ fn kept(path: &str) -> bool {
 
 fn image(path: String, node: &ZkNode) -> NodeImage {
     let s = node.stat;
+    let children = i32::try_from(node.children.len()).unwrap_or(i32::MAX);
     NodeImage {
         path,
         data: node.data.clone(),
@@ -30,7 +39,7 @@ fn image(path: String, node: &ZkNode) -> NodeImage {
             ctime: s.ctime,
             mtime: s.mtime,
             version: s.version,
-            cversion: s.cversion,
+            cversion: s.cversion.saturating_mul(2).saturating_sub(children),
             aversion: s.aversion,
             ephemeral_owner: s.ephemeral_owner,
             data_length: 0,

@@ -19,6 +19,7 @@
 //!     from: "/var/lib/zookeeper".into(),
 //!     from_log: None,
 //!     data_dir: "/var/lib/paddock".into(),
+//!     storage: Default::default(),
 //! })?;
 //! println!("{report}");
 //! # Ok::<(), paddock_zkimport::ImportError>(())
@@ -73,7 +74,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use paddock_datatree::DataTree;
-use paddock_storage::{DataDir, EpochStore, SnapshotStore, TxnLog};
+use paddock_storage::{DataDir, EpochStore, SnapshotStore, StorageOptions, TxnLog};
 use paddock_types::{Epoch, Zxid};
 
 pub use error::ImportError;
@@ -89,6 +90,8 @@ pub struct ImportOptions {
     pub from_log: Option<PathBuf>,
     /// The Paddock data dir to create; must be missing or empty.
     pub data_dir: PathBuf,
+    /// How the Paddock server opens it (its `dataLogDir`, if separate: must be empty too).
+    pub storage: StorageOptions,
 }
 
 /// The ZooKeeper state read and replayed, as a Paddock tree.
@@ -262,9 +265,17 @@ fn check_empty(dir: &Path) -> Result<(), ImportError> {
 
 /// Writes `tree` as the whole content of a new Paddock data dir: a snapshot at its last zxid,
 /// the log continuing after it, both epochs set to `epoch`; then reads it back and checks the
-/// digest. `dir` must be missing or empty (or hold only `myid`).
-pub fn write_data_dir(tree: &DataTree, dir: &Path, epoch: Epoch) -> Result<(), ImportError> {
+/// digest. `dir` (and `storage.log_dir`) must be missing or empty (or hold only `myid`).
+pub fn write_data_dir(
+    tree: &DataTree,
+    dir: &Path,
+    storage: &StorageOptions,
+    epoch: Epoch,
+) -> Result<(), ImportError> {
     check_empty(dir)?;
+    if let Some(log_dir) = &storage.log_dir {
+        check_empty(log_dir)?;
+    }
     let zxid = tree.last_zxid();
     if zxid == Zxid::ZERO {
         return Err(ImportError::Unsupported(
@@ -272,7 +283,7 @@ pub fn write_data_dir(tree: &DataTree, dir: &Path, epoch: Epoch) -> Result<(), I
         ));
     }
     {
-        let (data, _) = DataDir::open(dir)?;
+        let (data, _) = DataDir::open_with(dir, storage)?;
         let mut sink = data.snapshots().create(zxid)?;
         tree.snapshot()
             .write_to(&mut sink)
@@ -284,7 +295,7 @@ pub fn write_data_dir(tree: &DataTree, dir: &Path, epoch: Epoch) -> Result<(), I
         epochs.set_current_epoch(epoch)?;
     }
     // Read back what a server will open.
-    let (data, report) = DataDir::open(dir)?;
+    let (data, report) = DataDir::open_with(dir, storage)?;
     let (at, mut reader) = data.snapshots().open_latest()?.ok_or_else(|| {
         ImportError::Unsupported(format!(
             "the snapshot written to {} is missing",
@@ -304,9 +315,12 @@ pub fn write_data_dir(tree: &DataTree, dir: &Path, epoch: Epoch) -> Result<(), I
 /// Reads the ZooKeeper data dir and writes it as a new Paddock data dir (see the crate doc).
 pub fn import(options: &ImportOptions) -> Result<ImportReport, ImportError> {
     check_empty(&options.data_dir)?;
+    if let Some(log_dir) = &options.storage.log_dir {
+        check_empty(log_dir)?;
+    }
     let state = read_zookeeper(&options.from, options.from_log.as_deref())?;
     let epoch = state.tree.last_zxid().epoch();
-    write_data_dir(&state.tree, &options.data_dir, epoch)?;
+    write_data_dir(&state.tree, &options.data_dir, &options.storage, epoch)?;
     Ok(ImportReport {
         state,
         epoch,

@@ -274,8 +274,9 @@ fn replays_the_logs_over_a_fuzzy_snapshot() {
     let (data, app) = t.get_data("/app", None).expect("/app");
     assert_eq!(&data[..], b"v3");
     assert_eq!((app.version, app.aversion, app.mzxid), (2, 1, E1 | 11));
-    // The create of the sequential node raised cversion; the deletes moved pzxid only.
-    assert_eq!((app.cversion, app.pzxid, app.num_children), (2, E2 | 1, 0));
+    // The create of the sequential node raised the stored cversion to 2; the deletes moved
+    // pzxid only. Served (and imported): 2 * 2 creates - 0 children = 4 changes.
+    assert_eq!((app.cversion, app.pzxid, app.num_children), (4, E2 | 1, 0));
     let (acl, _) = t
         .get_acl("/app", SessionId(1), &[Id::super_user()])
         .expect("acl");
@@ -300,10 +301,11 @@ fn replays_the_logs_over_a_fuzzy_snapshot() {
     let fuzzy = stat_of(t, "/fuzzy");
     assert_eq!(fuzzy.czxid, E1 | 6);
     let root = stat_of(t, "/");
-    // Children: app, e2, fuzzy, m1, t, zookeeper; the last create's parentCVersion was 7.
+    // Children: app, e2, fuzzy, m1, t, zookeeper; the last create's parentCVersion was 7, so
+    // ZooKeeper serves 2 * 7 - 6 = 8.
     assert_eq!(
         (root.num_children, root.cversion, root.pzxid),
-        (6, 7, E2 | 2)
+        (6, 8, E2 | 2)
     );
 
     // Sessions: 0x55 and 0x66 closed, 0x77 open with its timeout and ZooKeeper's password.
@@ -328,6 +330,7 @@ fn writes_a_data_dir_a_server_opens() {
         from: zk.clone(),
         from_log: None,
         data_dir: out.clone(),
+        storage: Default::default(),
     })
     .expect("import");
     assert_eq!(report.epoch, Epoch(2));
@@ -346,6 +349,7 @@ fn writes_a_data_dir_a_server_opens() {
         from: zk,
         from_log: None,
         data_dir: out,
+        storage: Default::default(),
     });
     assert!(matches!(again, Err(ImportError::NotEmpty(_))), "{again:?}");
 }
