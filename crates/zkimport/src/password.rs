@@ -39,4 +39,20 @@ mod tests {
         // ... and the second int of Random(0) is -723955400.
         assert_eq!(&p[4..8], &(-723_955_400i32).to_le_bytes());
     }
+
+    #[test]
+    fn matches_passwords_java_made() {
+        // Printed by Java 17: new Random(id ^ 0xB3415C00L).nextBytes(new byte[16]), as hex.
+        for (id, java) in [
+            (0x1000a3b2c4d0001i64, "bc77a38c2239368b24fba58f6f7739f8"),
+            (-5, "d47144b5e45e45c49c3b7fdcd66257ba"),
+            (0x77, "23e4e548746b03c2a25916c9d54684b6"),
+        ] {
+            let hex: String = zookeeper_password(id)
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            assert_eq!(hex, java, "session {id:#x}");
+        }
+    }
 }
