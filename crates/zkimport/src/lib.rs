@@ -37,6 +37,8 @@
 //! - Nothing is written unless the whole input was read and verified; a damaged input (bad
 //!   magic or version, a checksum mismatch, an entry cut short, garbage after the log's end)
 //!   is an [`ImportError::Damaged`] naming the file and byte offset. No input makes it panic.
+//!   The one tolerated fault is a crash's: a log's last entry half written into its zero
+//!   padding, never acknowledged, dropped as ZooKeeper drops it (and reported).
 //! - Only an empty Paddock data dir is written to (a `myid` file may be there).
 //! - The result is checked as a snapshot read is checked (`DataTree::from_nodes`), written
 //!   through `paddock-storage` (checksummed, fsync'ed, atomically renamed), then read back and
@@ -113,6 +115,9 @@ pub struct ZooKeeperState {
     pub txns_unknown: u64,
     /// Ephemerals of sessions that were no longer open, deleted as ZooKeeper does at startup.
     pub orphan_ephemerals_deleted: usize,
+    /// Logs whose last entry a crash left half written (never acknowledged; dropped, as
+    /// ZooKeeper drops it), with the entry's offset.
+    pub torn_tails: Vec<(PathBuf, u64)>,
 }
 
 /// What [`import`] did.
@@ -150,6 +155,14 @@ impl fmt::Display for ImportReport {
                 f,
                 " Skipped {} incomplete newer snapshot(s).",
                 s.incomplete_snapshots.len()
+            )?;
+        }
+        for (path, at) in &s.torn_tails {
+            write!(
+                f,
+                " Dropped a half-written last entry at offset {at} of {} (a crash's; never \
+                 acknowledged), as ZooKeeper does.",
+                path.display()
             )?;
         }
         if s.orphan_ephemerals_deleted > 0 {
@@ -219,12 +232,16 @@ pub fn read_zookeeper(from: &Path, from_log: Option<&Path>) -> Result<ZooKeeperS
         txns_without_effect: 0,
         txns_unknown: 0,
         orphan_ephemerals_deleted: 0,
+        torn_tails: Vec::new(),
     };
     for log in files::logs_after(logs, snap.zxid) {
         let bytes = read_file(&log.path)?;
-        let entries = txnlog::read(&log.path, &bytes)?;
+        let file = txnlog::read(&log.path, &bytes)?;
+        if let Some(at) = file.torn_at {
+            state.torn_tails.push((log.path.clone(), at));
+        }
         state.logs.push(log.path);
-        for e in entries {
+        for e in file.entries {
             // ZooKeeper replays from the snapshot's zxid + 1 on (the txns in the snapshot's
             // fuzzy window are applied again).
             if e.header.zxid <= snap.zxid {

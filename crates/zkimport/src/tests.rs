@@ -433,6 +433,28 @@ fn a_record_cut_short_is_refused_but_a_log_that_ends_is_not() {
         ("log.200000001", no_eor),
     ]);
     assert!(what.contains("end-of-record"), "{what}");
+    // A torn write at the end of a preallocated file (the entry's tail and its EOR byte still
+    // zeros) is what a crash leaves: dropped, reported, as ZooKeeper does.
+    let mut torn = l.clone();
+    torn.resize(torn.len() + 64, 0); // the preallocated padding
+    let second = 16 + first_len;
+    for b in &mut torn[second + 15..] {
+        *b = 0;
+    }
+    let (_g, zk) = zk_dir(&[("snapshot.100000005", snapshot()), ("log.200000001", torn)]);
+    let state = read_zookeeper(&zk, None).expect("a torn tail is a crash's");
+    assert_eq!(state.tree.last_zxid(), Zxid((E2 | 1) as u64));
+    assert_eq!(state.torn_tails.len(), 1);
+    assert_eq!(state.torn_tails[0].1, second as u64);
+    // The same entry complete but with a flipped byte is damage, padding or not.
+    let mut flipped = l.clone();
+    flipped.resize(flipped.len() + 64, 0);
+    flipped[second + 20] ^= 0x40;
+    let (what, _, _) = damaged(&[
+        ("snapshot.100000005", snapshot()),
+        ("log.200000001", flipped),
+    ]);
+    assert!(what.contains("checksum mismatch"), "{what}");
     // Garbage after the zero padding starts.
     let mut l1 = log1();
     let n = l1.len();

@@ -9,8 +9,12 @@
 //! ```
 //!
 //! Stricter than ZooKeeper, which treats any short read as the end of the log: an entry the file
-//! cuts short, one without its EOR byte, or bytes after the zero padding starts are refused
-//! (naming the file and offset), as is a checksum mismatch (ZooKeeper refuses that too).
+//! cuts short (the file ends inside it), one whose EOR byte is not 'B', or bytes after the zero
+//! padding starts are refused (naming the file and offset), as is a checksum mismatch
+//! (ZooKeeper refuses that too). One exception, the state a crash leaves: the last entry of a
+//! preallocated file written only in part — its EOR byte, and everything after it, still
+//! zeros. It was never synced, so never acknowledged; ZooKeeper drops it, and so does the
+//! import (reported as a torn tail).
 
 use std::path::Path;
 
@@ -44,10 +48,20 @@ fn at(path: &Path, base: usize, e: JuteError) -> ImportError {
     damaged(path, base + e.offset as usize, e.what)
 }
 
-/// Every txn of one log file, in file order.
-pub(crate) fn read(path: &Path, bytes: &[u8]) -> Result<Vec<Entry>, ImportError> {
+/// One log file's content.
+#[derive(Debug, Default)]
+pub(crate) struct LogFile {
+    /// Every complete txn, in file order.
+    pub entries: Vec<Entry>,
+    /// The offset of a last entry a crash left half written (dropped), if any.
+    pub torn_at: Option<u64>,
+}
+
+/// Reads one log file (see the module doc).
+pub(crate) fn read(path: &Path, bytes: &[u8]) -> Result<LogFile, ImportError> {
+    let mut file = LogFile::default();
     if bytes.iter().all(|b| *b == 0) {
-        return Ok(Vec::new()); // created (preallocated) but never written
+        return Ok(file); // created (preallocated) but never written
     }
     let mut r = Reader::new(bytes);
     let fail = |e: JuteError| at(path, 0, e);
@@ -76,7 +90,6 @@ pub(crate) fn read(path: &Path, bytes: &[u8]) -> Result<Vec<Entry>, ImportError>
     }
     r.long("dbid").map_err(fail)?;
 
-    let mut entries = Vec::new();
     loop {
         let start = r.pos();
         if r.remaining() == 0 {
@@ -115,6 +128,11 @@ pub(crate) fn read(path: &Path, bytes: &[u8]) -> Result<Vec<Entry>, ImportError>
         let eor_at = eor.pos();
         match eor.byte("EOR") {
             Ok(b'B') => {}
+            Ok(0) if bytes[eor_at..].iter().all(|b| *b == 0) => {
+                // A torn write at the end of a preallocated file.
+                file.torn_at = Some(start as u64);
+                break;
+            }
             Ok(b) => {
                 return Err(damaged(
                     path,
@@ -142,8 +160,8 @@ pub(crate) fn read(path: &Path, bytes: &[u8]) -> Result<Vec<Entry>, ImportError>
         let mut tr = Reader::new(txn);
         let header = read_header(&mut tr).map_err(|e| at(path, txn_at, e))?;
         let record = read_record(header.kind, &mut tr).map_err(|e| at(path, txn_at, e))?;
-        entries.push(Entry { header, record });
+        file.entries.push(Entry { header, record });
         r = eor;
     }
-    Ok(entries)
+    Ok(file)
 }
