@@ -23,6 +23,10 @@ pub enum ImportError {
         #[source]
         source: std::io::Error,
     },
+    /// Transactions the import needs are not in the files given (a gap between a snapshot and
+    /// the logs, or between logs; no logs where some are expected).
+    #[error("{0}")]
+    Missing(String),
     /// The input is readable but not something this importer can take.
     #[error("{0}")]
     Unsupported(String),

@@ -234,19 +234,39 @@ pub fn read_zookeeper(from: &Path, from_log: Option<&Path>) -> Result<ZooKeeperS
         orphan_ephemerals_deleted: 0,
         torn_tails: Vec::new(),
     };
+    if logs.is_empty() && from_log.is_none() && snap.zxid > 0 {
+        return Err(ImportError::Missing(format!(
+            "no txn logs (log.<zxid>) in {}: if ZooKeeper's dataLogDir is not its dataDir, \
+             pass it with --from-log; if there really are none, pass --from-log {} to import \
+             the snapshot alone",
+            log_dir.display(),
+            from.display()
+        )));
+    }
+    let mut previous = snap.zxid;
     for log in files::logs_after(logs, snap.zxid) {
         let bytes = read_file(&log.path)?;
         let file = txnlog::read(&log.path, &bytes)?;
         if let Some(at) = file.torn_at {
             state.torn_tails.push((log.path.clone(), at));
         }
-        state.logs.push(log.path);
         for e in file.entries {
             // ZooKeeper replays from the snapshot's zxid + 1 on (the txns in the snapshot's
             // fuzzy window are applied again).
             if e.header.zxid <= snap.zxid {
                 continue;
             }
+            if !follows(previous, e.header.zxid) {
+                return Err(ImportError::Missing(format!(
+                    "{}: the txn at offset {} has zxid {:#x}, which does not follow {:#x}: \
+                     transactions in between are missing (a log file removed or lost?)",
+                    log.path.display(),
+                    e.offset,
+                    e.header.zxid,
+                    previous
+                )));
+            }
+            previous = e.header.zxid;
             match &e.record {
                 Some(rec) => tree.process(&e.header, rec),
                 None => {
@@ -256,12 +276,20 @@ pub fn read_zookeeper(from: &Path, from_log: Option<&Path>) -> Result<ZooKeeperS
             }
             state.txns_replayed += 1;
         }
+        state.logs.push(log.path);
     }
     state.orphan_ephemerals_deleted = tree.kill_dead_sessions();
     state.txns_without_effect = tree.failed_txns;
     state.txns_unknown = tree.unknown_txns;
     state.tree = convert::to_datatree(&tree)?;
     Ok(state)
+}
+
+/// Whether zxid `next` can come right after `previous` in ZooKeeper's log: the next counter of
+/// the same epoch, or the first txn (counter 1) of a later epoch.
+fn follows(previous: i64, next: i64) -> bool {
+    let (p, n) = (previous as u64, next as u64);
+    n == p.wrapping_add(1) || (n >> 32 > p >> 32 && n & 0xFFFF_FFFF == 1)
 }
 
 /// Refuses a Paddock data dir that holds anything but a `myid` file.

@@ -489,6 +489,42 @@ fn an_incomplete_newer_snapshot_is_passed_over() {
 }
 
 #[test]
+fn missing_transactions_are_refused() {
+    // A txn missing in the middle of an epoch (zxids run on by one within an epoch; a new epoch
+    // starts at counter 1, so a lost log across an epoch change cannot be told).
+    use opcode::*;
+    let gap = log(
+        &[
+            txn(0x55, E1 | 6, CREATE, create("/fuzzy", b"f", false, 3)),
+            txn(0x55, E1 | 8, CREATE, create("/g", b"", false, 4)),
+        ],
+        0,
+    );
+    let (_g, zk) = zk_dir(&[("snapshot.100000005", snapshot()), ("log.100000006", gap)]);
+    let e = read_zookeeper(&zk, None).expect_err("a gap");
+    assert!(matches!(e, ImportError::Missing(_)), "{e}");
+    assert!(e.to_string().contains("log.100000006"), "{e}");
+    assert!(e.to_string().contains("0x100000008"), "{e}");
+    // A snapshot, no logs: probably a separate dataLogDir not given.
+    let (_g, zk) = zk_dir(&[("snapshot.100000005", snapshot())]);
+    let e = read_zookeeper(&zk, None).expect_err("no logs");
+    assert!(e.to_string().contains("--from-log"), "{e}");
+    // ... accepted when the caller says where the logs are.
+    let state = read_zookeeper(&zk, Some(&zk)).expect("the snapshot alone");
+    assert_eq!(state.tree.last_zxid(), Zxid((E1 | 5) as u64));
+}
+
+#[test]
+fn follows_is_next_counter_or_a_new_epoch() {
+    assert!(crate::follows(E1 | 5, E1 | 6));
+    assert!(crate::follows(E1 | 5, E2 | 1));
+    assert!(crate::follows(0, 1));
+    assert!(!crate::follows(E1 | 5, E1 | 7));
+    assert!(!crate::follows(E1 | 5, E2 | 2));
+    assert!(!crate::follows(E2 | 5, E1 | 6));
+}
+
+#[test]
 fn no_snapshot_is_refused() {
     let (_g, zk) = zk_dir(&[("log.100000001", log1())]);
     let e = read_zookeeper(&zk, None).expect_err("no snapshot");

@@ -32,6 +32,8 @@ const HEADER_LEN: usize = 16;
 /// One logged txn; `record` is `None` for a type this importer does not know.
 #[derive(Debug)]
 pub(crate) struct Entry {
+    /// Where the entry starts in its file.
+    pub offset: u64,
     pub header: TxnHeader,
     pub record: Option<TxnRecord>,
 }
@@ -160,7 +162,11 @@ pub(crate) fn read(path: &Path, bytes: &[u8]) -> Result<LogFile, ImportError> {
         let mut tr = Reader::new(txn);
         let header = read_header(&mut tr).map_err(|e| at(path, txn_at, e))?;
         let record = read_record(header.kind, &mut tr).map_err(|e| at(path, txn_at, e))?;
-        file.entries.push(Entry { header, record });
+        file.entries.push(Entry {
+            offset: start as u64,
+            header,
+            record,
+        });
         r = eor;
     }
     Ok(file)
