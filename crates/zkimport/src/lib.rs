@@ -111,8 +111,9 @@ pub struct ZooKeeperState {
     /// Txns (or multi ops) that changed nothing on replay: failed requests ZooKeeper logged as
     /// errors, and the overlap of a fuzzy snapshot.
     pub txns_without_effect: u64,
-    /// Txns of an unknown type, skipped.
-    pub txns_unknown: u64,
+    /// Multis cut short at an op that did not decode (ZooKeeper applies the ops before it and
+    /// skips the rest; so does the import).
+    pub multis_cut_short: u64,
     /// Ephemerals of sessions that were no longer open, deleted as ZooKeeper does at startup.
     pub orphan_ephemerals_deleted: usize,
     /// Logs whose last entry a crash left half written (never acknowledged; dropped, as
@@ -146,8 +147,12 @@ impl fmt::Display for ImportReport {
             s.txns_replayed,
             s.txns_without_effect,
         )?;
-        if s.txns_unknown > 0 {
-            write!(f, ", {} of an unknown type skipped", s.txns_unknown)?;
+        if s.multis_cut_short > 0 {
+            write!(
+                f,
+                ", {} multi(s) cut short at an op that did not decode",
+                s.multis_cut_short
+            )?;
         }
         write!(f, ").")?;
         if !s.incomplete_snapshots.is_empty() {
@@ -230,7 +235,7 @@ pub fn read_zookeeper(from: &Path, from_log: Option<&Path>) -> Result<ZooKeeperS
         logs: Vec::new(),
         txns_replayed: 0,
         txns_without_effect: 0,
-        txns_unknown: 0,
+        multis_cut_short: 0,
         orphan_ephemerals_deleted: 0,
         torn_tails: Vec::new(),
     };
@@ -267,20 +272,23 @@ pub fn read_zookeeper(from: &Path, from_log: Option<&Path>) -> Result<ZooKeeperS
                 )));
             }
             previous = e.header.zxid;
-            match &e.record {
-                Some(rec) => tree.process(&e.header, rec),
-                None => {
-                    tree.unknown_txns += 1;
-                    tree.last_zxid = tree.last_zxid.max(e.header.zxid);
-                }
-            }
+            let Some(rec) = &e.record else {
+                // ZooKeeper refuses to start on a txn type it does not know; so does the import.
+                return Err(ImportError::Unsupported(format!(
+                    "{}: the txn at offset {} has type {}, which this importer does not know",
+                    log.path.display(),
+                    e.offset,
+                    e.header.kind
+                )));
+            };
+            tree.process(&e.header, rec);
             state.txns_replayed += 1;
         }
         state.logs.push(log.path);
     }
     state.orphan_ephemerals_deleted = tree.kill_dead_sessions();
     state.txns_without_effect = tree.failed_txns;
-    state.txns_unknown = tree.unknown_txns;
+    state.multis_cut_short = tree.multis_cut_short;
     state.tree = convert::to_datatree(&tree)?;
     Ok(state)
 }

@@ -515,6 +515,20 @@ fn missing_transactions_are_refused() {
 }
 
 #[test]
+fn an_unknown_txn_type_is_refused() {
+    // Like ZooKeeper, which will not start on a txn it cannot read.
+    let l = log(
+        &[txn(0x55, E1 | 6, 99, |w| {
+            w.int(0);
+        })],
+        0,
+    );
+    let (_g, zk) = zk_dir(&[("snapshot.100000005", snapshot()), ("log.100000006", l)]);
+    let e = read_zookeeper(&zk, None).expect_err("unknown type");
+    assert!(e.to_string().contains("type 99"), "{e}");
+}
+
+#[test]
 fn follows_is_next_counter_or_a_new_epoch() {
     assert!(crate::follows(E1 | 5, E1 | 6));
     assert!(crate::follows(E1 | 5, E2 | 1));

@@ -45,8 +45,8 @@ pub(crate) struct ZkTree {
     pub last_zxid: i64,
     /// Txns (or multi sub-txns) that failed on replay and changed nothing.
     pub failed_txns: u64,
-    /// Txns of a type this importer does not know, skipped (ZooKeeper would refuse to start).
-    pub unknown_txns: u64,
+    /// Multis cut short at an op that did not decode (as ZooKeeper cuts them).
+    pub multis_cut_short: u64,
 }
 
 /// (parent, child name) of a path, as ZooKeeper splits it at the last '/'; the root's parent
@@ -165,7 +165,7 @@ impl ZkTree {
                 for (kind, bytes) in subs {
                     let Ok(sub) = records::sub_record(*kind, bytes) else {
                         // ZooKeeper's IOException: the rest of the multi is skipped.
-                        self.unknown_txns += 1;
+                        self.multis_cut_short += 1;
                         break;
                     };
                     let sub_hdr = TxnHeader {
