@@ -115,6 +115,7 @@
 //!  snapshot.rs  TreeSnapshot, the streamed format, read_snapshot
 //!  sweep.rs     empty containers and expired TTL nodes, from the two indexes
 //!  digest.rs    the replica-comparison hash
+//!  import.rs    DataTree::from_nodes: a tree from whole nodes kept elsewhere (ZooKeeper import)
 //! ```
 //!
 //! Nodes live in an `imbl::OrdMap<key, record>`: a shared key string and one shared block for
@@ -129,6 +130,7 @@
 mod acls;
 mod apply;
 mod digest;
+mod import;
 mod key;
 mod quota;
 mod record;
@@ -139,6 +141,7 @@ mod sweep;
 mod tree;
 mod watches;
 
+pub use import::NodeImage;
 pub use session::SessionInfo;
 pub use snapshot::{SnapshotError, TreeSnapshot};
 pub use sweep::Reapable;

@@ -349,10 +349,10 @@ fn read_sessions<R: Read>(
 }
 
 /// One node as stored.
-struct RawNode {
-    path: String,
-    stat: NodeStat,
-    data: Vec<u8>,
+pub(crate) struct RawNode {
+    pub(crate) path: String,
+    pub(crate) stat: NodeStat,
+    pub(crate) data: Vec<u8>,
 }
 
 fn read_node<R: Read>(rd: &mut CrcReader<R>, v1: bool) -> Result<RawNode, SnapshotError> {
@@ -394,7 +394,7 @@ fn read_nodes<R: Read>(
 
 /// Checks nodes as they are loaded, in stream order, and inserts them.
 #[derive(Default)]
-struct Loader {
+pub(crate) struct Loader {
     /// The last key inserted: keys must strictly increase (sorted, no repeats).
     previous: Option<NodeKey>,
     /// The current run of siblings (map order keeps them together) and their parent's count.
@@ -423,7 +423,7 @@ impl SiblingRun {
 }
 
 impl Loader {
-    fn add(&mut self, state: &mut State, node: RawNode) -> Result<(), SnapshotError> {
+    pub(crate) fn add(&mut self, state: &mut State, node: RawNode) -> Result<(), SnapshotError> {
         let RawNode { path, stat, data } = node;
         validate_path(&path, false).map_err(|e| corrupt(e.message))?;
         let node_key = key::encode(&path).ok_or_else(|| corrupt(format!("bad path {path:?}")))?;
@@ -498,7 +498,7 @@ impl Loader {
         Ok(())
     }
 
-    fn finish(mut self, state: &State) -> Result<(), SnapshotError> {
+    pub(crate) fn finish(mut self, state: &State) -> Result<(), SnapshotError> {
         if self.previous.is_none() {
             return Err(corrupt("no root node"));
         }

@@ -156,6 +156,19 @@ pub enum Command {
         /// `user:password`.
         credentials: Option<String>,
     },
+    /// Imports an Apache ZooKeeper 3.x data dir into a new, empty Paddock data dir
+    /// (`--data-dir`, or `dataDir`/`dataLogDir` of `--config`): every znode with its data, Stat
+    /// and ACL, and the open sessions, from ZooKeeper's newest snapshot and the txn logs after
+    /// it (every checksum verified; a damaged file is refused, naming it and the offset). Run
+    /// it with both ZooKeeper and Paddock stopped. Prints a summary.
+    ImportZk {
+        /// ZooKeeper's dataDir (the directory holding `version-2/snapshot.*`).
+        #[arg(long, value_name = "DIR")]
+        from: PathBuf,
+        /// ZooKeeper's dataLogDir, when it is not its dataDir.
+        #[arg(long, value_name = "DIR")]
+        from_log: Option<PathBuf>,
+    },
 }
 
 /// A number parser whose error names the environment variable as well as the flag (clap names

@@ -18,6 +18,7 @@ pub mod args;
 pub mod config;
 pub mod datadir;
 pub mod ensemble;
+pub mod import_zk;
 pub mod metrics;
 pub mod telemetry;
 

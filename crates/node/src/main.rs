@@ -77,6 +77,9 @@ fn main() -> std::process::ExitCode {
     if let Some(Command::Repair { yes, check }) = args.command {
         return repair(&eff.config, yes, check);
     }
+    if let Some(Command::ImportZk { from, from_log }) = args.command {
+        return paddock_node::import_zk::run(&eff.config, from, from_log);
+    }
     let result = rt.block_on(run(eff));
     // Flush the last spans while the runtime (which carries the exporter's connection) still runs.
     telemetry.shutdown();
