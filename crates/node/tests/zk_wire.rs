@@ -109,6 +109,21 @@ async fn crud_errors_and_stat_over_zookeepers_protocol() {
     c.delete("/app", Some(1))
         .await
         .expect("delete with its version");
+
+    // Containers and TTL nodes: ZooKeeper shows their ephemeralOwner as 0.
+    let container = zk::CreateMode::Container.with_acls(zk::Acls::anyone_all());
+    let (stat, _) = c
+        .create("/box", b"", &container)
+        .await
+        .expect("createContainer");
+    assert_eq!(stat.ephemeral_owner, 0);
+    let ttl = zk::CreateMode::Persistent
+        .with_acls(zk::Acls::anyone_all())
+        .with_ttl(Duration::from_secs(60));
+    let (stat, _) = c.create("/ttl", b"", &ttl).await.expect("createTTL");
+    assert_eq!(stat.ephemeral_owner, 0);
+    let seen = c.check_stat("/ttl").await.expect("exists");
+    assert_eq!(seen.map(|s| s.ephemeral_owner), Some(0));
     c.sync("/").await.expect("sync");
 }
 

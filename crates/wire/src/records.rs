@@ -6,8 +6,9 @@
 
 use bytes::Bytes;
 use paddock_types::{
-    Acl, AddWatchMode, CreateMode, ErrorCode, Id, MultiOp, OpResult, ReadOp, ReadResult, Request,
-    Response, SessionId, SetWatches, Stat, WatchedEvent, WatcherType, ZkError, Zxid, PASSWORD_LEN,
+    Acl, AddWatchMode, CreateMode, ErrorCode, Id, MultiOp, NodeKind, OpResult, ReadOp, ReadResult,
+    Request, Response, SessionId, SetWatches, Stat, WatchedEvent, WatcherType, ZkError, Zxid,
+    PASSWORD_LEN,
 };
 
 use crate::jute::{JuteError, Reader, Writer};
@@ -441,8 +442,14 @@ pub struct AnswerShape {
     pub multi_ops: Vec<i32>,
 }
 
-/// ZooKeeper's `Stat` record.
+/// ZooKeeper's `Stat` record. `ephemeralOwner` is what ZooKeeper shows its clients: the owning
+/// session for an ephemeral, 0 for every other node (containers and TTL nodes keep markers there
+/// internally — and over Paddock's gRPC API — which ZooKeeper's `DataNode.copyStat` hides).
 fn stat(w: &mut Writer, s: &Stat) {
+    let owner = match NodeKind::from_owner(s.ephemeral_owner) {
+        NodeKind::Ephemeral(session) => session.0,
+        NodeKind::Persistent | NodeKind::Container | NodeKind::Ttl { .. } => 0,
+    };
     w.long(s.czxid)
         .long(s.mzxid)
         .long(s.ctime)
@@ -450,7 +457,7 @@ fn stat(w: &mut Writer, s: &Stat) {
         .int(s.version)
         .int(s.cversion)
         .int(s.aversion)
-        .long(s.ephemeral_owner)
+        .long(owner)
         .int(s.data_length)
         .int(s.num_children)
         .long(s.pzxid);
