@@ -50,10 +50,10 @@ bench-failover: ## kill -9 the leader of a local 3-server ensemble, time to the 
 bench-ab: ## compare builds on a fresh local ensemble in alternating rounds: make bench-ab AB="/tmp/a /tmp/b"
 	scripts/bench-ab.sh $(AB)
 
-bench-zk: ## the same rounds against a local ZooKeeper 3.8 ensemble too (apt-get install zookeeper)
+bench-zk: ## the same rounds against a local ZooKeeper 3.8 ensemble too, and Paddock over ZooKeeper's protocol (apt-get install zookeeper)
 	$(CARGO) build --release -p paddock-node -p paddock-cli -p paddock-bench
 	$(CARGO) build --release -p paddock-bench --features zookeeper --bin paddock-bench-zk
-	scripts/bench-ab.sh -u 8 target zookeeper
+	scripts/bench-ab.sh -u 8 target wire:target zookeeper
 
 bench-storage: ## txn-log append+fsync rates (release build)
 	$(CARGO) run --release -p paddock-storage --example logbench

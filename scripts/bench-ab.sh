@@ -10,6 +10,9 @@
 # word `zookeeper` instead of a DIR runs the same load against Apache ZooKeeper 3.8
 # (scripts/zk-cluster.sh, same tick/limits, fsync on) with target/release/paddock-bench-zk
 # (`cargo build --release -p paddock-bench --features zookeeper`; ZK_BENCH=path to use another).
+# `wire:DIR` runs DIR's Paddock ensemble but loads it over ZooKeeper's protocol (clientPort
+# 2181-2183) with that same paddock-bench-zk: the fairest comparison with ZooKeeper, and of the two
+# Paddock gateways with each other.
 # For every round and every DIR in turn: a fresh ensemble (data wiped), one run per workload
 # (32 sessions over the three servers; after -u, an unmeasured run of each workload first, which
 # a JVM needs to compile its hot paths: use it when comparing with ZooKeeper), the ensemble stopped. One line per run: build, workload,
@@ -37,15 +40,15 @@ read -r -a extra <<<"${BENCH_ARGS:-}"
 zk_bench=${ZK_BENCH:-target/release/paddock-bench-zk}
 [[ ${#dirs[@]} -ge 1 ]] || { sed -n '2,20p' "$0" >&2; exit 2; }
 for d in "${dirs[@]}"; do
-  if [[ $d == zookeeper ]]; then
+  if [[ $d == zookeeper || $d == wire:* ]]; then
     [[ -x "$zk_bench" ]] || {
       echo "bench-ab: $zk_bench is missing (cargo build --release -p paddock-bench --features zookeeper)" >&2
       exit 2
     }
-    continue
+    [[ $d == zookeeper ]] && continue
   fi
   for b in paddock paddock-bench paddock-cli; do
-    [[ -x "$d/release/$b" ]] || { echo "bench-ab: $d/release/$b is missing" >&2; exit 2; }
+    [[ -x "${d#wire:}/release/$b" ]] || { echo "bench-ab: $d/release/$b is missing" >&2; exit 2; }
   done
 done
 
@@ -63,29 +66,29 @@ start() {
     scripts/zk-cluster.sh down >/dev/null 2>&1 || true
     scripts/zk-cluster.sh up >/dev/null 2>&1
   else
-    CARGO_TARGET_DIR=$1 scripts/cluster.sh down --wipe >/dev/null 2>&1 || true
-    CARGO_TARGET_DIR=$1 scripts/cluster.sh up >/dev/null 2>&1
+    CARGO_TARGET_DIR=${1#wire:} scripts/cluster.sh down --wipe >/dev/null 2>&1 || true
+    CARGO_TARGET_DIR=${1#wire:} scripts/cluster.sh up >/dev/null 2>&1
   fi
 }
 stop() {
   if [[ $1 == zookeeper ]]; then
     scripts/zk-cluster.sh down >/dev/null 2>&1 || true
   else
-    CARGO_TARGET_DIR=$1 scripts/cluster.sh down --wipe >/dev/null 2>&1 || true
+    CARGO_TARGET_DIR=${1#wire:} scripts/cluster.sh down --wipe >/dev/null 2>&1 || true
   fi
 }
 pids_of() {
   if [[ $1 == zookeeper ]]; then cat data/zk/*/pid; else cat data/cluster/*/paddock.pid; fi | tr '\n' ' '
 }
 servers_of() {
-  if [[ $1 == zookeeper ]]; then
+  if [[ $1 == zookeeper || $1 == wire:* ]]; then
     echo 127.0.0.1:2181,127.0.0.1:2182,127.0.0.1:2183
   else
     echo 127.0.0.1:7181,127.0.0.1:7182,127.0.0.1:7183
   fi
 }
 bench_of() {
-  if [[ $1 == zookeeper ]]; then echo "$zk_bench"; else echo "$1/release/paddock-bench"; fi
+  if [[ $1 == zookeeper || $1 == wire:* ]]; then echo "$zk_bench"; else echo "$1/release/paddock-bench"; fi
 }
 
 hz=$(getconf CLK_TCK)

@@ -8,7 +8,8 @@
 #   scripts/zk-cluster.sh status  print each server's mode
 #   scripts/zk-cluster.sh down    stop them and delete their data (data/zk)
 #
-# Ports: clients 2181-2183, quorum 2981-2983, election 3981-3983 (none shared with `make cluster`).
+# Ports: clients 2181-2183 (the ports of `make cluster`'s ZooKeeper protocol too: run one ensemble at a
+# time), quorum 2981-2983, election 3981-3983.
 # Needs /usr/share/java/zookeeper.jar: `apt-get install zookeeper` (Debian 12: ZooKeeper 3.8).
 set -euo pipefail
 cd "$(dirname "$0")/.."
