@@ -113,7 +113,9 @@ pub fn version() -> String {
 }
 
 /// Whitelist, `conf` lines (ZooKeeper's `dumpConf` keys) and `envi` lines from the config.
-pub fn options(config: &Config, myid: ServerId, grpc_port: u16) -> AdminOptions {
+/// `client_port` is the port ZooKeeper's protocol is served on (0 when off), `grpc_port` the gRPC
+/// API's (both as bound).
+pub fn options(config: &Config, myid: ServerId, grpc_port: u16, client_port: u16) -> AdminOptions {
     let abs = |p: &std::path::Path| {
         std::path::absolute(p)
             .unwrap_or_else(|_| p.to_path_buf())
@@ -122,7 +124,8 @@ pub fn options(config: &Config, myid: ServerId, grpc_port: u16) -> AdminOptions 
     };
     let log_dir = config.data_log_dir.as_deref().unwrap_or(&config.data_dir);
     let conf = vec![
-        ("clientPort", grpc_port.to_string()),
+        ("clientPort", client_port.to_string()),
+        ("grpcPort", grpc_port.to_string()),
         ("dataDir", abs(&config.data_dir)),
         ("dataLogDir", abs(log_dir)),
         ("tickTime", config.tick_ms.to_string()),
@@ -215,7 +218,7 @@ mod tests {
              server.3=10.0.0.3:2888:3888:observer\n",
         )
         .expect("config");
-        let opts = options(&config, ServerId(3), 2181);
+        let opts = options(&config, ServerId(3), 7181, 2181);
         let conf: Vec<String> = opts.conf.iter().map(|(k, v)| format!("{k}={v}")).collect();
         let tail_of_pairs = &conf[conf.len() - 7..];
         assert_eq!(
@@ -241,7 +244,7 @@ mod tests {
             ]
         );
         let (standalone, _) = Config::parse("dataDir=/d\n").expect("config");
-        let opts = options(&standalone, ServerId(0), 2181);
+        let opts = options(&standalone, ServerId(0), 7181, 2181);
         assert!(opts.conf_tail.is_empty());
         assert_eq!(opts.conf.last().map(|(k, _)| k.as_str()), Some("serverId"));
     }

@@ -114,16 +114,32 @@ pub async fn start(config: &Config, myid: ServerId) -> anyhow::Result<Node> {
         }
         None => None,
     };
-    let admin =
-        paddock_gateway::AdminService::new(status, admin::options(config, myid, grpc_addr.port()));
-    let (wire, client_addr) = match config.client_port {
-        0 => (None, None),
+    let wire_listener = match config.client_port {
+        0 => None,
         port => {
             let addr = format!("{}:{port}", config.grpc_address);
             let listener = tokio::net::TcpListener::bind(&addr).await.with_context(|| {
                 format!("cannot listen on {addr} (clientPort, ZooKeeper's protocol; 0 turns it off)")
             })?;
-            let client_addr = listener.local_addr()?;
+            Some(listener)
+        }
+    };
+    let client_addr = wire_listener
+        .as_ref()
+        .map(tokio::net::TcpListener::local_addr)
+        .transpose()?;
+    let admin = paddock_gateway::AdminService::new(
+        status,
+        admin::options(
+            config,
+            myid,
+            grpc_addr.port(),
+            client_addr.map_or(0, |a| a.port()),
+        ),
+    );
+    let wire = match wire_listener {
+        None => None,
+        Some(listener) => {
             let (stop, stopped) = oneshot::channel::<()>();
             let gw = paddock_wire::WireGateway::new(server.clone(), admin::wire_options(config))
                 .with_words(Arc::new(admin::WireWords(admin.clone())));
@@ -133,7 +149,7 @@ pub async fn start(config: &Config, myid: ServerId) -> anyhow::Result<Node> {
                 })
                 .await;
             });
-            (Some((stop, task)), Some(client_addr))
+            Some((stop, task))
         }
     };
     let gw = paddock_gateway::Gateway::new(server.clone(), opts)
