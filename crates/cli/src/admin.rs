@@ -14,7 +14,8 @@ use tonic_health::pb::HealthCheckRequest;
 
 /// The admin words the CLI runs without opening a session.
 pub const WORDS: &[&str] = &[
-    "ruok", "srvr", "stat", "mntr", "conf", "cons", "wchs", "envi", "isro",
+    "ruok", "srvr", "stat", "mntr", "conf", "cons", "wchs", "wchc", "wchp", "envi", "isro", "srst",
+    "crst",
 ];
 
 const TIMEOUT: Duration = Duration::from_secs(10);

@@ -16,6 +16,7 @@ use std::sync::Arc;
 use paddock_api::{ConnectionInfo, Status};
 use paddock_proto::v1::admin_server::Admin;
 use paddock_proto::v1::{CommandRequest, CommandResponse, GetStatusRequest, ServerStatus};
+use paddock_types::SessionId;
 use tonic::{Request, Response};
 
 /// ZooKeeper's text while the server does not serve.
@@ -23,7 +24,8 @@ pub const NOT_SERVING: &str = "This ZooKeeper instance is not currently serving 
 
 /// Every command this service knows.
 pub const COMMANDS: &[&str] = &[
-    "ruok", "srvr", "stat", "mntr", "conf", "cons", "wchs", "envi", "isro",
+    "ruok", "srvr", "stat", "mntr", "conf", "cons", "wchs", "wchc", "wchp", "envi", "isro", "srst",
+    "crst",
 ];
 
 /// The server's role (ZooKeeper's `Mode`).
@@ -81,6 +83,12 @@ pub trait AdminSource: Send + Sync + 'static {
     fn status(&self) -> NodeStatus;
     /// Attached client connections.
     fn connections(&self) -> Vec<ConnectionInfo>;
+    /// Every watch as (session, path), sorted (`wchc`, `wchp`).
+    fn watches(&self) -> Vec<(SessionId, String)>;
+    /// Zeroes the request counters and latency (`srst`).
+    fn reset_server_stats(&self);
+    /// Zeroes each connection's counters (`crst`).
+    fn reset_connection_stats(&self);
 }
 
 /// Fixed facts the admin service reports.
@@ -186,6 +194,16 @@ impl AdminService {
             "wchs" => wchs(&st()),
             "envi" => envi(&self.opts.environment),
             "isro" => isro(&st()),
+            "wchc" => watches_by(&st(), &self.source.watches(), false),
+            "wchp" => watches_by(&st(), &self.source.watches(), true),
+            "srst" => {
+                self.source.reset_server_stats();
+                "Server stats reset.\n".to_string()
+            }
+            "crst" => {
+                self.source.reset_connection_stats();
+                "Connection stats reset.\n".to_string()
+            }
             _ => unreachable!("checked against COMMANDS"),
         })
     }
@@ -382,6 +400,35 @@ pub fn wchs(s: &NodeStatus) -> String {
         "{} connections watching {} paths\nTotal watches:{}\n",
         p.watching_sessions, p.watched_paths, p.watch_count
     )
+}
+
+/// `wchc` (by session: `0x<session>` then a tab-indented path per line) or `wchp` (`by_path`: each
+/// path then a tab-indented `0x<session>` per line), then an empty line, as ZooKeeper's
+/// `WatchManager.dumpWatches` (Paddock lists data, child and persistent watches in one table).
+pub fn watches_by(s: &NodeStatus, watches: &[(SessionId, String)], by_path: bool) -> String {
+    use std::collections::BTreeMap;
+    if !s.processor.serving {
+        return format!("{NOT_SERVING}\n");
+    }
+    let mut groups: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (session, path) in watches {
+        let id = format!("0x{:x}", session.0);
+        let (key, item) = if by_path {
+            (path.clone(), id)
+        } else {
+            (id, path.clone())
+        };
+        groups.entry(key).or_default().push(item);
+    }
+    let mut out = String::new();
+    for (key, items) in groups {
+        let _ = writeln!(out, "{key}");
+        for i in items {
+            let _ = writeln!(out, "\t{i}");
+        }
+    }
+    out.push('\n');
+    out
 }
 
 /// `isro`: `rw`, `ro`, or `null` when not serving (no newline, like ZooKeeper).

@@ -64,6 +64,14 @@ impl AdminSource for GatedSource {
     fn connections(&self) -> Vec<ConnectionInfo> {
         Vec::new()
     }
+
+    fn watches(&self) -> Vec<(paddock_types::SessionId, String)> {
+        Vec::new()
+    }
+
+    fn reset_server_stats(&self) {}
+
+    fn reset_connection_stats(&self) {}
 }
 
 fn node_status() -> NodeStatus {

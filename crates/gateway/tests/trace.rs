@@ -120,6 +120,14 @@ impl AdminSource for Source {
     fn connections(&self) -> Vec<ConnectionInfo> {
         Vec::new()
     }
+
+    fn watches(&self) -> Vec<(paddock_types::SessionId, String)> {
+        Vec::new()
+    }
+
+    fn reset_server_stats(&self) {}
+
+    fn reset_connection_stats(&self) {}
 }
 
 fn admin() -> AdminService {

@@ -39,6 +39,18 @@ impl AdminSource for StandaloneAdmin {
     fn connections(&self) -> Vec<ConnectionInfo> {
         self.server.connections()
     }
+
+    fn watches(&self) -> Vec<(paddock_types::SessionId, String)> {
+        self.server.watch_list()
+    }
+
+    fn reset_server_stats(&self) {
+        self.server.reset_server_stats();
+    }
+
+    fn reset_connection_stats(&self) {
+        self.server.reset_connection_stats();
+    }
 }
 
 /// Milliseconds since `started`.
@@ -195,8 +207,8 @@ impl paddock_wire::FourLetterWords for WireWords {
             Err(s) if s.code() == tonic::Code::PermissionDenied => {
                 format!("{word} is not executed because it is not in the whitelist.\n")
             }
-            // A word ZooKeeper has and Paddock does not serve yet (wchc, wchp, dump, crst,
-            // srst, dirs, hash, gtmk, stmk).
+            // A word ZooKeeper has and Paddock does not serve yet (dump, dirs, hash, gtmk,
+            // stmk).
             Err(_) => format!(
                 "{word} is not executed because this server does not implement it; \
                  available: {}\n",

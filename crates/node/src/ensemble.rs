@@ -535,4 +535,16 @@ impl AdminSource for EnsembleAdmin {
     fn connections(&self) -> Vec<ConnectionInfo> {
         self.server.connections()
     }
+
+    fn watches(&self) -> Vec<(paddock_types::SessionId, String)> {
+        self.server.watch_list()
+    }
+
+    fn reset_server_stats(&self) {
+        self.server.reset_server_stats();
+    }
+
+    fn reset_connection_stats(&self) {
+        self.server.reset_connection_stats();
+    }
 }

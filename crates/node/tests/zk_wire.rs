@@ -578,3 +578,28 @@ async fn a_session_moves_to_another_server_with_its_ephemerals_and_watches() {
         "attached elsewhere: {now:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_listings_and_stat_resets_as_zookeeper_prints_them() {
+    let (_node, addr) = node().await;
+    let word = |w: &'static str| async move {
+        let mut s = TcpStream::connect(addr).await.expect("connect");
+        s.write_all(w.as_bytes()).await.expect("send");
+        let mut out = String::new();
+        within("the answer", s.read_to_string(&mut out))
+            .await
+            .expect("read");
+        out
+    };
+    let c = client(addr).await;
+    c.create("/a", b"", &persistent()).await.expect("create");
+    let (_, _, _w) = c.get_and_watch_data("/a").await.expect("watch");
+    let sid = format!("0x{:x}", c.session_id().0);
+    assert_eq!(word("wchc").await, format!("{sid}\n\t/a\n\n"));
+    assert_eq!(word("wchp").await, format!("/a\n\t{sid}\n\n"));
+    assert_eq!(word("srst").await, "Server stats reset.\n");
+    assert!(word("srvr").await.contains("Received: 0\n"));
+    assert_eq!(word("crst").await, "Connection stats reset.\n");
+    let dump = word("dump").await;
+    assert!(dump.contains("not implement"), "{dump}");
+}

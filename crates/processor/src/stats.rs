@@ -55,6 +55,14 @@ impl Latency {
         self.count.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Forgets every sample (`srst`).
+    pub fn reset(&self) {
+        self.min_us.store(u64::MAX, Ordering::Relaxed);
+        self.max_us.store(0, Ordering::Relaxed);
+        self.total_us.store(0, Ordering::Relaxed);
+        self.count.store(0, Ordering::Relaxed);
+    }
+
     /// (min, total, max, count) in microseconds; min is 0 before the first sample.
     pub fn snapshot_us(&self) -> (u64, u64, u64, u64) {
         let count = self.count.load(Ordering::Relaxed);

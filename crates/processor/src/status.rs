@@ -82,6 +82,38 @@ impl Processor {
         out
     }
 
+    /// Every watch registration as (session, path), sorted, one per session and path whatever
+    /// its kinds (`wchc` / `wchp`).
+    pub fn watch_list(&self) -> Vec<(paddock_types::SessionId, String)> {
+        let mut out: Vec<(paddock_types::SessionId, String)> = self
+            .shared
+            .read_tree()
+            .watches_list()
+            .into_iter()
+            .map(|(w, path, _)| (w, path))
+            .collect();
+        out.dedup();
+        out
+    }
+
+    /// Zeroes the server's request counters and latency (ZooKeeper's `srst`).
+    pub fn reset_server_stats(&self) {
+        let st = &self.shared.stats;
+        st.received.store(0, Ordering::Relaxed);
+        st.answered.store(0, Ordering::Relaxed);
+        st.latency.reset();
+    }
+
+    /// Zeroes every attached connection's received / sent counts (ZooKeeper's `crst`).
+    pub fn reset_connection_stats(&self) {
+        for s in self.shared.sessions.all() {
+            if let Some(c) = s.lock().conn.as_mut() {
+                c.received = 0;
+                c.sent = 0;
+            }
+        }
+    }
+
     /// Counters.
     pub fn stats(&self) -> &Stats {
         &self.shared.stats
