@@ -38,6 +38,8 @@ pub struct Node {
     pub grpc_addr: SocketAddr,
     /// Where ZooKeeper's protocol is served (`clientPort`), unless it is off (0).
     pub client_addr: Option<SocketAddr>,
+    /// Where ZooKeeper's protocol over TLS is served (`secureClientPort`), if it is.
+    pub secure_client_addr: Option<SocketAddr>,
     /// Where `GET /metrics` is served (`metricsProvider.httpPort`), if it is.
     pub metrics_addr: Option<SocketAddr>,
     /// The processor, for status and tests.
@@ -48,7 +50,8 @@ pub struct Node {
     metrics: Option<metrics::MetricsServer>,
     stop: Option<oneshot::Sender<()>>,
     gateway: JoinHandle<()>,
-    wire: Option<(oneshot::Sender<()>, JoinHandle<()>)>,
+    /// The ZooKeeper-protocol gateways (clientPort, secureClientPort): a stop signal and the task.
+    wire: Vec<(oneshot::Sender<()>, JoinHandle<()>)>,
     /// Held for the node's lifetime: the data-dir lock lives as long as this.
     _data_dir: DataDir,
 }
@@ -114,20 +117,26 @@ pub async fn start(config: &Config, myid: ServerId) -> anyhow::Result<Node> {
         }
         None => None,
     };
-    let wire_listener = match config.client_port {
-        0 => None,
-        port => {
-            let addr = format!("{}:{port}", config.grpc_address);
-            let listener = tokio::net::TcpListener::bind(&addr).await.with_context(|| {
-                format!("cannot listen on {addr} (clientPort, ZooKeeper's protocol; 0 turns it off)")
-            })?;
-            Some(listener)
-        }
-    };
+    let wire_listener = bind_optional(config, config.client_port, "clientPort").await?;
+    let secure_listener =
+        bind_optional(config, config.secure_client_port, "secureClientPort").await?;
     let client_addr = wire_listener
         .as_ref()
         .map(tokio::net::TcpListener::local_addr)
         .transpose()?;
+    let secure_client_addr = secure_listener
+        .as_ref()
+        .map(tokio::net::TcpListener::local_addr)
+        .transpose()?;
+    // Loaded now: unusable TLS files stop the start, with the file named.
+    let secure_tls = match (&secure_listener, &opts.tls) {
+        (Some(_), Some(tls)) => Some(paddock_wire::WireTls {
+            state: paddock_tls::TlsState::new(tls.clone())
+                .context("cannot load the TLS files for secureClientPort")?,
+            x509_super_user: config.x509_super_user.clone(),
+        }),
+        _ => None,
+    };
     let admin = paddock_gateway::AdminService::new(
         status,
         admin::options(
@@ -137,21 +146,23 @@ pub async fn start(config: &Config, myid: ServerId) -> anyhow::Result<Node> {
             client_addr.map_or(0, |a| a.port()),
         ),
     );
-    let wire = match wire_listener {
-        None => None,
-        Some(listener) => {
-            let (stop, stopped) = oneshot::channel::<()>();
-            let gw = paddock_wire::WireGateway::new(server.clone(), admin::wire_options(config))
-                .with_words(Arc::new(admin::WireWords(admin.clone())));
-            let task = tokio::spawn(async move {
-                gw.serve(listener, async {
-                    let _ = stopped.await;
-                })
-                .await;
-            });
-            Some((stop, task))
+    let mut wire = Vec::new();
+    for (listener, tls) in [(wire_listener, None), (secure_listener, secure_tls)] {
+        let Some(listener) = listener else { continue };
+        let (stop, stopped) = oneshot::channel::<()>();
+        let mut gw = paddock_wire::WireGateway::new(server.clone(), admin::wire_options(config))
+            .with_words(Arc::new(admin::WireWords(admin.clone())));
+        if let Some(tls) = tls {
+            gw = gw.with_tls(tls);
         }
-    };
+        let task = tokio::spawn(async move {
+            gw.serve(listener, async {
+                let _ = stopped.await;
+            })
+            .await;
+        });
+        wire.push((stop, task));
+    }
     let gw = paddock_gateway::Gateway::new(server.clone(), opts)
         .context("cannot start the gRPC gateway")?
         .with_admin(admin);
@@ -171,6 +182,7 @@ pub async fn start(config: &Config, myid: ServerId) -> anyhow::Result<Node> {
     Ok(Node {
         grpc_addr,
         client_addr,
+        secure_client_addr,
         metrics_addr: metrics.as_ref().map(|m| m.addr),
         server,
         ensemble,
@@ -196,7 +208,7 @@ impl Node {
             let _ = stop.send(());
         }
         let _ = (&mut self.gateway).await;
-        if let Some((stop, task)) = self.wire.take() {
+        for (stop, task) in self.wire.drain(..) {
             let _ = stop.send(());
             let _ = task.await;
         }
@@ -204,4 +216,23 @@ impl Node {
             m.shutdown().await;
         }
     }
+}
+
+/// Binds `grpcAddress:port` for one of ZooKeeper's client ports (`key` names it in the error);
+/// `None` when the port is 0 (off).
+async fn bind_optional(
+    config: &Config,
+    port: u16,
+    key: &str,
+) -> anyhow::Result<Option<tokio::net::TcpListener>> {
+    if port == 0 {
+        return Ok(None);
+    }
+    let addr = format!("{}:{port}", config.grpc_address);
+    let listener = tokio::net::TcpListener::bind(&addr)
+        .await
+        .with_context(|| {
+            format!("cannot listen on {addr} ({key}, ZooKeeper's protocol; 0 turns it off)")
+        })?;
+    Ok(Some(listener))
 }

@@ -603,3 +603,114 @@ async fn watch_listings_and_stat_resets_as_zookeeper_prints_them() {
     let dump = word("dump").await;
     assert!(dump.contains("not implement"), "{dump}");
 }
+
+/// A TLS client config trusting `ca_pem` and presenting `client` (key + certificate PEM); ring,
+/// as the server (rustls deprecated the name in favour of aws-lc's post-quantum exchange).
+#[allow(deprecated)]
+fn tls_client(ca_pem: &str, client: &paddock_certs::Leaf) -> tokio_rustls::TlsConnector {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let mut roots = tokio_rustls::rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
+        roots.add(c.expect("CA PEM")).expect("CA");
+    }
+    let chain: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_slice_iter(client.cert_pem.as_bytes())
+            .map(|c| c.expect("cert PEM"))
+            .collect();
+    let key = PrivateKeyDer::from_pem_slice(client.key_pem.as_bytes()).expect("key PEM");
+    let config = tokio_rustls::rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        tokio_rustls::rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("TLS versions")
+    .with_root_certificates(roots)
+    .with_client_auth_cert(chain, key)
+    .expect("client certificate");
+    tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secure_client_port_speaks_zookeepers_protocol_over_tls_with_x509_ids() {
+    let pki = tempfile::tempdir().expect("temp dir");
+    let ca = paddock_certs::Ca::new("test CA").expect("CA");
+    let trust = ca.write(pki.path()).expect("write CA");
+    let key_store = ca
+        .server("paddock", &["localhost", "127.0.0.1"])
+        .expect("server cert")
+        .write(pki.path(), "server")
+        .expect("write");
+    let [plain, secure] = free_ports(2)[..] else {
+        unreachable!("two ports")
+    };
+    let node = TestNode::start_with(|c| {
+        c.client_port = plain;
+        c.secure_client_port = secure;
+        c.ssl_key_store = Some(key_store);
+        c.ssl_trust_store = Some(trust);
+        c.ssl_client_auth = Some("need".into());
+    })
+    .await;
+    let addr = node
+        .node()
+        .secure_client_addr
+        .expect("secureClientPort is served");
+
+    let alice = ca.client("alice").expect("client cert");
+    let tcp = TcpStream::connect(addr).await.expect("connect");
+    let name = rustls_pki_types::ServerName::try_from("localhost").expect("name");
+    let mut s = within(
+        "TLS handshake",
+        tls_client(ca.cert_pem(), &alice).connect(name, tcp),
+    )
+    .await
+    .expect("handshake");
+    // ConnectRequest for a new session, then whoAmI (op 107).
+    let mut body = Vec::new();
+    body.extend_from_slice(&0i32.to_be_bytes());
+    body.extend_from_slice(&0i64.to_be_bytes());
+    body.extend_from_slice(&10_000i32.to_be_bytes());
+    body.extend_from_slice(&0i64.to_be_bytes());
+    body.extend_from_slice(&16i32.to_be_bytes());
+    body.extend_from_slice(&[0; 16]);
+    body.push(0);
+    let mut f = (body.len() as i32).to_be_bytes().to_vec();
+    f.extend_from_slice(&body);
+    f.extend_from_slice(&frame(1, 107, b""));
+    s.write_all(&f).await.expect("send");
+    let mut frames = Vec::new();
+    for _ in 0..2 {
+        let mut len = [0u8; 4];
+        within("a frame", s.read_exact(&mut len))
+            .await
+            .expect("length");
+        let mut b = vec![0u8; i32::from_be_bytes(len) as usize];
+        within("a frame body", s.read_exact(&mut b))
+            .await
+            .expect("body");
+        frames.push(b);
+    }
+    let timeout = i32::from_be_bytes(frames[0][4..8].try_into().expect("4 bytes"));
+    assert!(timeout > 0, "a session over TLS");
+    assert_eq!(reply_header(&frames[1]), (1, 0));
+    let who = String::from_utf8_lossy(&frames[1][16..]).into_owned();
+    assert!(
+        who.contains("x509") && who.contains("CN=alice,O=Paddock"),
+        "{who:?}"
+    );
+
+    // A plaintext client on the TLS port gets nothing (its ConnectRequest is not a handshake).
+    let mut raw = TcpStream::connect(addr).await.expect("connect");
+    raw.write_all(&f).await.expect("send");
+    let mut buf = [0u8; 64];
+    let n = within("refused", raw.read(&mut buf)).await.unwrap_or(0);
+    assert!(
+        n == 0 || buf[0] == 0x15,
+        "no ZooKeeper answer on the TLS port in plaintext"
+    );
+    // The plaintext port still serves.
+    let c = client(node.node().client_addr.expect("clientPort")).await;
+    c.sync("/")
+        .await
+        .expect("plaintext clientPort works beside it");
+}

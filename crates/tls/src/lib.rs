@@ -275,6 +275,19 @@ impl TlsState {
         }
     }
 
+    /// An acceptor with the configuration current now, for a protocol other than gRPC: no ALPN
+    /// (the configuration offers `h2` only, which a ZooKeeper client does not ask for).
+    pub fn acceptor_without_alpn(&self) -> tokio_rustls::TlsAcceptor {
+        let mut config = (*self.current()).clone();
+        config.alpn_protocols.clear();
+        tokio_rustls::TlsAcceptor::from(Arc::new(config))
+    }
+
+    /// How long a TLS handshake may take (`handshake_timeout_ms`).
+    pub fn handshake_timeout(&self) -> Duration {
+        Duration::from_millis(self.opts.handshake_timeout_ms.max(1))
+    }
+
     /// TLS connections from `tcp`: each accepted socket is handshaken in its own task with the
     /// configuration current at that moment. Failed handshakes (a plaintext client, an
     /// untrusted certificate) are logged and dropped.

@@ -67,6 +67,9 @@ pub struct Config {
     /// ZooKeeper's own protocol, for existing ZooKeeper clients (`clientPort`, default 2181);
     /// 0 = not served. Bound on `grpc_address`.
     pub client_port: u16,
+    /// ZooKeeper's protocol over TLS (`secureClientPort`; 0 = not served), with the certificates
+    /// of `ssl.keyStore.location` / `ssl.trustStore.location` / `ssl.clientAuth`.
+    pub secure_client_port: u16,
     /// The gRPC client API port (`grpcPort`, Paddock).
     pub grpc_port: u16,
     /// The address the gRPC API binds (`grpcAddress`, Paddock).
@@ -132,6 +135,7 @@ impl Default for Config {
             metrics_port: None,
             four_letter_words: vec!["srvr".into()],
             client_port: 2181,
+            secure_client_port: 0,
             grpc_port: 7181,
             grpc_address: "0.0.0.0".into(),
             max_data_bytes: 1024 * 1024,
@@ -211,7 +215,6 @@ const IGNORED_KEYS: &[&str] = &[
     "reconfigEnabled",
     "preAllocSize",
     "clientPortAddress",
-    "secureClientPort",
     "audit.enable",
     "dynamicConfigFile",
 ];
@@ -292,6 +295,7 @@ impl Config {
                     .collect()
             }
             "clientPort" => self.client_port = port(key, value)?,
+            "secureClientPort" => self.secure_client_port = port(key, value)?,
             "grpcPort" => self.grpc_port = port(key, value)?,
             "grpcAddress" => {
                 if value.is_empty() {
@@ -451,6 +455,18 @@ impl Config {
             return Err(ConfigError::Inconsistent(
                 "ssl.trustStore.location / ssl.clientAuth need ssl.keyStore.location (the server's own key and certificate)".into(),
             ));
+        }
+        if self.secure_client_port != 0 && self.ssl_key_store.is_none() {
+            return Err(ConfigError::Inconsistent(
+                "secureClientPort needs ssl.keyStore.location (the server's own key and certificate)"
+                    .into(),
+            ));
+        }
+        if self.secure_client_port != 0 && self.secure_client_port == self.client_port {
+            return Err(ConfigError::Inconsistent(format!(
+                "clientPort and secureClientPort are both {}: one port cannot be plaintext and TLS",
+                self.client_port
+            )));
         }
         if self.ssl_trust_store.is_none()
             && matches!(self.ssl_client_auth.as_deref(), Some("want" | "need"))
@@ -690,6 +706,26 @@ mod tests {
             Config::parse("garbage"),
             Err(ConfigError::Syntax { line: 1, .. })
         ));
+    }
+
+    #[test]
+    fn secure_client_port_needs_a_key_store_and_a_port_of_its_own() {
+        let (c, _) = Config::parse("secureClientPort=2281\n").unwrap();
+        assert_eq!((c.client_port, c.secure_client_port), (2181, 2281));
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.contains("ssl.keyStore.location"), "{e}");
+        let (c, _) = Config::parse(
+            "secureClientPort=2181\nssl.keyStore.location=/etc/paddock/server.pem\n",
+        )
+        .unwrap();
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.contains("both 2181"), "{e}");
+        let (c, _) = Config::parse(
+            "clientPort=0\nsecureClientPort=2281\nssl.keyStore.location=/etc/paddock/server.pem\n",
+        )
+        .unwrap();
+        assert!(c.validate().is_ok());
+        assert_eq!(Config::default().secure_client_port, 0);
     }
 
     #[test]

@@ -27,9 +27,7 @@ use std::sync::Arc;
 use bytes::{Buf, Bytes, BytesMut};
 use paddock_api::{Backend, ConnId, ConnectRequest, Connected, SessionEvent};
 use paddock_types::{ErrorCode, Id, SessionId, Zxid, PASSWORD_LEN};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, info, warn};
 
@@ -37,10 +35,19 @@ use crate::records::{self, AnswerShape, Connect, Decoded};
 use crate::words;
 use crate::Shared;
 
-/// Serves one accepted connection until it ends.
-pub(crate) async fn serve<B: Backend>(sh: Arc<Shared<B>>, stream: TcpStream, peer: SocketAddr) {
-    let _ = stream.set_nodelay(true);
-    let (mut rd, mut wr) = stream.into_split();
+/// A connection's byte stream: TCP, or TLS over TCP.
+pub(crate) trait Io: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> Io for T {}
+
+/// Serves one accepted connection until it ends. `conn_ids` are the ids the connection itself
+/// proves (`ip:`, and `x509:` over TLS with a client certificate), for ACL checks.
+pub(crate) async fn serve<B: Backend, S: Io>(
+    sh: Arc<Shared<B>>,
+    stream: S,
+    peer: SocketAddr,
+    conn_ids: Vec<Id>,
+) {
+    let (mut rd, mut wr) = tokio::io::split(stream);
     let mut inbuf = BytesMut::with_capacity(4096);
     let handshake = tokio::time::timeout(sh.opts.handshake_timeout, async {
         read_at_least(&mut rd, &mut inbuf, 4).await?;
@@ -72,7 +79,7 @@ pub(crate) async fn serve<B: Backend>(sh: Arc<Shared<B>>, stream: TcpStream, pee
         }
         Ok(Ok(First::Connect(c))) => c,
     };
-    let Some(connected) = attach(&sh, &connect, peer, &mut wr).await else {
+    let Some(connected) = attach(&sh, &connect, peer, conn_ids, &mut wr).await else {
         return;
     };
     let session = connected.session;
@@ -119,8 +126,8 @@ fn frame_len(prefix: [u8; 4], max: usize) -> Result<usize, String> {
 }
 
 /// Reads until `buf` holds at least `n` bytes; EOF first is an error.
-async fn read_at_least(
-    rd: &mut OwnedReadHalf,
+async fn read_at_least<S: Io>(
+    rd: &mut ReadHalf<S>,
     buf: &mut BytesMut,
     n: usize,
 ) -> std::io::Result<()> {
@@ -133,7 +140,11 @@ async fn read_at_least(
     Ok(())
 }
 
-async fn four_letter_word<B: Backend>(sh: &Shared<B>, word: &'static str, mut wr: OwnedWriteHalf) {
+async fn four_letter_word<B: Backend, S: Io>(
+    sh: &Shared<B>,
+    word: &'static str,
+    mut wr: WriteHalf<S>,
+) {
     let text = match &sh.words {
         Some(words) => {
             let words = Arc::clone(words);
@@ -149,11 +160,12 @@ async fn four_letter_word<B: Backend>(sh: &Shared<B>, word: &'static str, mut wr
 }
 
 /// Opens or resumes the session and answers the handshake. `None`: the connection is over.
-async fn attach<B: Backend>(
+async fn attach<B: Backend, S: Io>(
     sh: &Shared<B>,
     c: &Connect,
     peer: SocketAddr,
-    wr: &mut OwnedWriteHalf,
+    conn_ids: Vec<Id>,
+    wr: &mut WriteHalf<S>,
 ) -> Option<Connected> {
     let expired = records::connect_response(0, 0, &[0u8; PASSWORD_LEN]);
     let Ok(resume) = c.resume() else {
@@ -166,7 +178,7 @@ async fn attach<B: Backend>(
         timeout_ms: c.timeout_ms,
         last_zxid_seen: Zxid(u64::try_from(c.last_zxid_seen).unwrap_or(0)),
         peer: peer.to_string(),
-        conn_ids: vec![Id::ip(peer.ip())],
+        conn_ids,
         set_watches: Default::default(),
     };
     match sh.backend.connect(req).await {
@@ -229,13 +241,13 @@ impl std::fmt::Display for End {
     }
 }
 
-struct Conn<B: Backend> {
+struct Conn<B: Backend, S: Io> {
     sh: Arc<Shared<B>>,
     session: SessionId,
     conn: ConnId,
     events: mpsc::UnboundedReceiver<SessionEvent>,
-    rd: OwnedReadHalf,
-    wr: OwnedWriteHalf,
+    rd: ReadHalf<S>,
+    wr: WriteHalf<S>,
     inbuf: BytesMut,
     /// Frames to write, in order.
     out: Vec<u8>,
@@ -247,7 +259,7 @@ struct Conn<B: Backend> {
     attached: bool,
 }
 
-impl<B: Backend> Conn<B> {
+impl<B: Backend, S: Io> Conn<B, S> {
     async fn run(&mut self) -> End {
         let mut shutdown: watch::Receiver<bool> = self.sh.shutdown.clone();
         loop {

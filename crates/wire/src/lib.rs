@@ -43,6 +43,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 pub use paddock_api::Backend;
+use paddock_types::Id;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -88,6 +89,16 @@ pub struct WireGateway<B: Backend> {
     backend: Arc<B>,
     opts: WireOptions,
     words: Option<Arc<dyn FourLetterWords>>,
+    tls: Option<WireTls>,
+}
+
+/// TLS on the port (ZooKeeper's `secureClientPort`).
+#[derive(Clone)]
+pub struct WireTls {
+    /// The server's certificates (reloaded when their files change) and client-auth policy.
+    pub state: paddock_tls::TlsState,
+    /// The x509 subject that is the super user (`x509SuperUser`).
+    pub x509_super_user: Option<String>,
 }
 
 impl<B: Backend> WireGateway<B> {
@@ -96,7 +107,16 @@ impl<B: Backend> WireGateway<B> {
             backend,
             opts,
             words: None,
+            tls: None,
         }
+    }
+
+    /// Serves TLS only (ZooKeeper's `secureClientPort`): a client certificate the trust store
+    /// accepts adds its `x509:` id to the session's ids. Four-letter words work inside TLS, as
+    /// on ZooKeeper's secure port.
+    pub fn with_tls(mut self, tls: WireTls) -> WireGateway<B> {
+        self.tls = Some(tls);
+        self
     }
 
     /// Answers ZooKeeper's four-letter words on this port with `words`. Without it every word
@@ -116,6 +136,10 @@ impl<B: Backend> WireGateway<B> {
             words: self.words,
             shutdown: stop_rx,
         });
+        if let Some(tls) = &self.tls {
+            tokio::spawn(tls.state.clone().reload_loop(stop_tx.subscribe()));
+        }
+        let tls = self.tls;
         let per_ip: Arc<Mutex<HashMap<IpAddr, usize>>> = Arc::default();
         let mut conns = JoinSet::new();
         tokio::pin!(shutdown);
@@ -141,15 +165,65 @@ impl<B: Backend> WireGateway<B> {
                 continue;
             };
             let sh = Arc::clone(&sh);
+            let _ = stream.set_nodelay(true);
+            let tls = tls.clone();
             conns.spawn(async move {
                 let _slot = slot;
-                conn::serve(sh, stream, peer).await;
+                match tls {
+                    None => conn::serve(sh, stream, peer, vec![Id::ip(peer.ip())]).await,
+                    Some(tls) => {
+                        if let Some((stream, ids)) = tls_handshake(&tls, stream, peer).await {
+                            conn::serve(sh, stream, peer, ids).await;
+                        }
+                    }
+                }
             });
         }
         info!("ZooKeeper-protocol gateway shutting down");
         stop_tx.send_replace(true);
         while conns.join_next().await.is_some() {}
     }
+}
+
+/// The server side of a TLS handshake, and the ids the connection proves (`ip:`, `x509:` of a
+/// verified client certificate, the super user's id when that subject is `x509SuperUser`).
+/// `None` (logged) when the handshake fails or takes too long.
+async fn tls_handshake(
+    tls: &WireTls,
+    stream: tokio::net::TcpStream,
+    peer: std::net::SocketAddr,
+) -> Option<(
+    tokio_rustls::server::TlsStream<tokio::net::TcpStream>,
+    Vec<Id>,
+)> {
+    let acceptor = tls.state.acceptor_without_alpn();
+    let limit = tls.state.handshake_timeout();
+    let stream = match tokio::time::timeout(limit, acceptor.accept(stream)).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => {
+            let why = paddock_tls::explain_accept_error(&e, false);
+            info!(%peer, reason = %why, "TLS handshake failed on the secure client port");
+            return None;
+        }
+        Err(_) => {
+            info!(%peer, "no TLS handshake within {limit:?} on the secure client port");
+            return None;
+        }
+    };
+    let mut ids = vec![Id::ip(peer.ip())];
+    let cert = stream
+        .get_ref()
+        .1
+        .peer_certificates()
+        .and_then(|c| c.first())
+        .and_then(|c| paddock_tls::x509_id(c.as_ref()));
+    if let Some(x509) = cert {
+        if tls.x509_super_user.as_deref() == Some(x509.id.as_str()) {
+            ids.push(Id::super_user());
+        }
+        ids.push(x509);
+    }
+    Some((stream, ids))
 }
 
 /// One connection's place in the per-IP count, given back on drop.
