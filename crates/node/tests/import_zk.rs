@@ -12,75 +12,20 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use paddock_datatree::DataTree;
 use paddock_storage::{DataDir, EpochStore, SnapshotStore};
 use paddock_types::{Acl, Id, NodeKind, SessionId, Stat};
+use support::zookeeper::{zookeeper_installed, ZooKeeper};
 use support::*;
 use zookeeper_client as zk;
 
-const ZK_HOME: &str = "/usr/share/zookeeper";
-const ZK_CLASSPATH: &str = "/etc/zookeeper/conf:/usr/share/java/zookeeper.jar";
 /// The ZooKeeper session kept open: its ephemerals must survive the import.
 const KEPT_SESSION_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// A ZooKeeper server process, killed (SIGKILL) and reaped on drop.
-struct ZooKeeper {
-    child: Option<Child>,
-    cfg: PathBuf,
-    log: PathBuf,
-}
-
-impl ZooKeeper {
-    fn start(cfg: &Path, log: &Path) -> ZooKeeper {
-        let out = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(log)
-            .expect("zk log file");
-        let log_dir = log.parent().expect("log dir");
-        let child = Command::new("java")
-            .arg(format!("-Dzookeeper.log.dir={}", log_dir.display()))
-            .args([
-                "-cp",
-                ZK_CLASSPATH,
-                "org.apache.zookeeper.server.ZooKeeperServerMain",
-            ])
-            .arg(cfg)
-            .stdin(Stdio::null())
-            .stdout(out.try_clone().expect("dup"))
-            .stderr(out)
-            .spawn()
-            .expect("spawn java");
-        ZooKeeper {
-            child: Some(child),
-            cfg: cfg.to_path_buf(),
-            log: log.to_path_buf(),
-        }
-    }
-
-    fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-
-    fn restart(&mut self) {
-        self.kill();
-        *self = ZooKeeper::start(&self.cfg.clone(), &self.log.clone());
-    }
-}
-
-impl Drop for ZooKeeper {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
 
 async fn connect(addr: &str, auth: bool) -> zk::Client {
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -319,9 +264,7 @@ fn count_files(dir: &Path, prefix: &str) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn imports_what_a_real_zookeeper_served() {
-    if !Path::new(ZK_HOME).join("bin/zkServer.sh").exists()
-        || !Path::new("/usr/share/java/zookeeper.jar").exists()
-    {
+    if !zookeeper_installed() {
         println!(
             "skipped: install Debian's zookeeper package (apt-get install zookeeper) to run the \
              ZooKeeper import test"

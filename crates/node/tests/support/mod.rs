@@ -40,6 +40,9 @@ pub const TICK_MS: u32 = 50;
 pub const LONG_TIMEOUT_MS: i32 = 20_000;
 
 /// ZooKeeper's error codes as the wire carries them.
+#[allow(dead_code)]
+pub mod zookeeper;
+
 pub mod code {
     use paddock_proto::v1::ErrorCode as E;
     pub const OK: i32 = E::Ok as i32;
