@@ -127,15 +127,82 @@ def test_auth_failure_closes_the_connection(conn):
     assert conn.call(3, s("/") + b"\0") is None
 
 
-@gap("/zookeeper/config has aclVersion 0; ZooKeeper's has -1")
-def test_config_node_stat(conn):
-    # /zookeeper/config is made with aclVersion -1 (cli_mt prints aversion=ffffffff).
-    err, body = conn.call(4, s("/zookeeper/config") + b"\0")
+@gap("/zookeeper/config is world:anyone:cdrwa with aclVersion 0 and setData on it answers "
+     "BADARGUMENTS; ZooKeeper's is world:anyone:r (read only) with aclVersion -1, so setData is NOAUTH")
+def test_config_node_acl(conn):
+    err, body = conn.call(6, s("/zookeeper/config"))
     assert err == 0
-    n = struct.unpack(">i", body[:4])[0]
-    stat = body[4 + max(n, 0):]
-    czxid, mzxid, ctime, mtime, version, cversion, aversion = struct.unpack(">qqqqiii", stat[:44])
+    assert body[:4 + 4 + 4 + 5 + 4 + 6] == i32(1) + i32(1) + s("world") + s("anyone")  # one ACL, READ
+    stat = body[4 + 4 + 4 + 5 + 4 + 6:]
+    _, _, _, _, version, cversion, aversion = struct.unpack(">qqqqiii", stat[:44])
     assert aversion == -1
+    assert conn.call(5, s("/zookeeper/config") + buf(b"x") + i32(-1)) == (-102, b"")
+
+
+@gap("whoAmI after digest auth reports the id 'user:base64(sha1)' as the user; ZooKeeper reports "
+     "the user name only (DigestAuthenticationProvider.getUserName: the part before ':')")
+def test_who_am_i_after_digest_auth(conn):
+    assert conn.call(100, i32(0) + s("digest") + buf(b"alice:secret"), xid=-4) == (0, b"")
+    err, body = conn.call(107, b"")
+    assert err == 0
+    # A ClientInfo{authScheme, user} vector, in no particular order.
+    n, rest, ids = struct.unpack(">i", body[:4])[0], body[4:], set()
+    for _ in range(n):
+        pair = []
+        for _ in range(2):
+            ln = struct.unpack(">i", rest[:4])[0]
+            pair.append(rest[4:4 + ln].decode())
+            rest = rest[4 + ln:]
+        ids.add(tuple(pair))
+    assert ids == {("ip", "127.0.0.1"), ("digest", "alice")}
+
+
+@gap("a frame longer than jute.maxbuffer (1048575 bytes) is accepted (Paddock allows 1 KiB of "
+     "slack, crates/wire/src/lib.rs WireOptions::default max_frame_bytes); ZooKeeper 3.8 closes "
+     "the connection")
+def test_frame_over_jute_maxbuffer_closes_the_connection(conn, path):
+    # setData with 1048555 bytes of data: a frame of 1048587 bytes.
+    assert conn.call(5, s(path) + buf(b"x" * (1048575 - 20)) + i32(-1)) is None
+
+
+def test_data_just_under_jute_maxbuffer(conn, path):
+    err, body = conn.call(5, s(path) + buf(b"x" * (1048575 - 60)) + i32(-1))
+    assert err == 0 and len(body) == 68
+
+
+@gap("create (op 1) / create2 (op 15) with flags 4 (container) answer BADARGUMENTS; ZooKeeper "
+     "makes the node (clients normally send op 19 createContainer)")
+def test_container_flags_on_plain_create(conn, path):
+    err, body = conn.call(15, s(path + "/c") + buf(b"") + OPEN_ACL + i32(4))
+    assert err == 0 and body[:4 + len(path) + 2] == s(path + "/c")
+
+
+@gap("an addWatch mode or watcher type ZooKeeper does not know is answered BADARGUMENTS (-8); "
+     "ZooKeeper answers MARSHALLINGERROR (-5)")
+def test_unknown_watch_mode_is_marshalling_error(conn, path):
+    assert conn.call(106, s(path) + i32(7)) == (-5, b"")
+    assert conn.call(18, s(path) + i32(9)) == (-5, b"")
+
+
+@gap("creating under /zookeeper is refused with BADARGUMENTS; ZooKeeper 3.8 allows it (only "
+     "/zookeeper itself and its quota/config nodes are special)")
+def test_create_under_zookeeper_node(conn):
+    p = "/zookeeper/raw-" + uuid.uuid4().hex[:8]
+    err, body = conn.call(1, s(p) + buf(b"") + OPEN_ACL + i32(0))
+    assert (err, body) == (0, s(p))
+    assert conn.call(2, s(p) + i32(-1)) == (0, b"")
+
+
+@gap("digest auth data without ':' is AUTHFAILED; ZooKeeper accepts it (the whole string is the "
+     "user name, the digest of an empty password)")
+def test_digest_auth_without_colon(conn):
+    assert conn.call(100, i32(0) + s("digest") + buf(b"nocolon"), xid=-4) == (0, b"")
+
+
+@gap("an ACL with perms outside cdrwa (e.g. 99) is INVALIDACL; ZooKeeper stores it as given")
+def test_acl_with_unknown_perm_bits(conn, path):
+    err, body = conn.call(1, s(path + "/p") + buf(b"") + i32(1) + i32(99) + s("world") + s("anyone") + i32(0))
+    assert (err, body) == (0, s(path + "/p"))
 
 
 def test_multi_failure_results(conn, path):
