@@ -161,3 +161,42 @@ def test_config():
     else:
         # A standalone ZooKeeper's /zookeeper/config is empty.
         assert out == []
+
+
+def test_quota(base):
+    zkcli("create", base + "/a")
+    assert zkcli("setquota", "-n", "5", base) == (0, [])
+    rc, out = zkcli("listquota", base)
+    # (zkCli prints the first line on stderr: sorted, as the streams interleave either way.)
+    assert (rc, sorted(out)) == (0, sorted([
+        "absolute path is /zookeeper/quota%s/zookeeper_limits" % base,
+        "Output quota for %s count=5,bytes=-1=;byteHardLimit=-1;countHardLimit=-1" % base,
+        "Output stat for %s count=2,bytes=4" % base,
+    ]))
+    rc, out = zkcli("setquota", "-B", "4", base + "/a")
+    assert (rc, out) == (1, ["%s/a has a parent %s which has a quota" % (base, base)])
+    assert zkcli("delquota", "-n", base) == (0, [])
+    rc, out = zkcli("listquota", base)
+    assert rc == 0 and "Output quota for %s count=-1,bytes=-1=;byteHardLimit=-1;countHardLimit=-1" % base in out
+
+
+@gap("hard quotas (setquota -N/-B) are always enforced (QUOTAEXCEEDED), deliberately "
+     "(docs/architecture.md, quotas); ZooKeeper 3.8 enforces them only with "
+     "-Dzookeeper.enforceQuota=true, off by default, so this create succeeds there")
+def test_hard_quota_not_enforced_by_default(base):
+    assert zkcli("setquota", "-N", "2", base) == (0, [])
+    assert zkcli("create", base + "/a")[0] == 0
+    assert zkcli("create", base + "/b") == (0, ["Created %s/b" % base])
+
+
+def test_more_commands(base):
+    zkcli("create", base + "/a")
+    zkcli("create", base + "/a/b")
+    assert zkcli("getAllChildrenNumber", base) == (0, ["2"])
+    assert zkcli("getEphemerals", base) == (0, ["[]"])
+    # TTL nodes need extendedTypesEnabled, off here as in ZooKeeper's default.
+    assert zkcli("create", "-t", "1000", base + "/ttl") == (1, ["KeeperErrorCode = Unimplemented for %s/ttl" % base])
+    assert zkcli("removewatches", base) == (1, ["KeeperErrorCode = No such watcher for " + base])
+    assert zkcli("reconfig", "-remove", "2") == (1, ["KeeperErrorCode = Reconfig is disabled"])
+    rc, out = zkcli("ls", "-s", base)
+    assert rc == 0 and out[0] == "[a]" and stat_of(out[1:])["numChildren"] == "1"
