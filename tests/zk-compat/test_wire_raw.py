@@ -6,11 +6,12 @@ ZooKeeperServerMain) with the same requests.
 """
 import socket
 import struct
+import time
 import uuid
 
 import pytest
 
-from conftest import WAIT, first_host, gap
+from conftest import MODE, WAIT, first_host, gap
 
 OPEN_ACL = struct.pack(">ii", 1, 31) + b"".join(struct.pack(">i", len(x)) + x for x in (b"world", b"anyone"))
 
@@ -127,6 +128,22 @@ def test_auth_failure_closes_the_connection(conn):
     assert conn.call(3, s("/") + b"\0") is None
 
 
+@gap("a failed authentication ends the session at once (its ephemerals are deleted; "
+     "crates/processor/src/submit.rs submits CloseSession); ZooKeeper 3.8 only closes the "
+     "connection, the session lives until it times out")
+def test_auth_failure_does_not_end_the_session(conn):
+    p = "/raw-auth-" + uuid.uuid4().hex[:8]
+    assert conn.call(1, s(p) + buf(b"") + OPEN_ACL + i32(1)) == (0, s(p))  # ephemeral
+    assert conn.call(100, i32(0) + s("nosuchscheme") + buf(b"x"), xid=-4) == (-115, b"")
+    other = Conn()
+    try:
+        time.sleep(0.5)
+        err, _ = other.call(3, s(p) + b"\0")
+        assert err == 0, "the ephemeral of the session went with the failed auth"
+    finally:
+        other.close()
+
+
 @gap("/zookeeper/config is world:anyone:cdrwa with aclVersion 0 and setData on it answers "
      "BADARGUMENTS; ZooKeeper's is world:anyone:r (read only) with aclVersion -1, so setData is NOAUTH")
 def test_config_node_acl(conn):
@@ -216,3 +233,24 @@ def test_multi_failure_results(conn, path):
     assert body == (i32(-1) + b"\0" + i32(0) + i32(0)
                     + i32(-1) + b"\0" + i32(-103) + i32(-103)
                     + i32(-1) + b"\1" + i32(-1))
+
+
+@pytest.mark.parametrize("asked", [1, 10 ** 7])
+def test_session_timeout_is_clamped(asked):
+    # minSessionTimeout = 2 ticks, maxSessionTimeout = 20 ticks unless set: standalone runs with
+    # the default tickTime=2000, the ensemble with tickTime=100 and maxSessionTimeout=30000.
+    want = {"standalone": {1: 4000, 10 ** 7: 40000}, "ensemble": {1: 200, 10 ** 7: 30000}}[MODE][asked]
+    host, port = first_host().split(":")
+    sock = socket.create_connection((host, int(port)), WAIT)
+    try:
+        payload = struct.pack(">iqiqi", 0, 0, asked, 0, 16) + b"\0" * 16 + b"\0"
+        sock.sendall(struct.pack(">i", len(payload)) + payload)
+        sock.settimeout(WAIT)
+        data = b""
+        while len(data) < 4 + 36:
+            chunk = sock.recv(4096)
+            assert chunk, "connection closed during the handshake"
+            data += chunk
+        assert struct.unpack(">ii", data[4:12]) == (0, want)
+    finally:
+        sock.close()
