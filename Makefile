@@ -1,7 +1,7 @@
 # Paddock — common tasks. `make help` lists them.
 CARGO ?= cargo
 
-.PHONY: help build test test-rust run cluster cluster-down fmt lint check bench bench-ab bench-zk bench-failover bench-storage clean
+.PHONY: help build test test-rust zk-clients diff-zk run cluster cluster-down fmt lint check bench bench-ab bench-zk bench-failover bench-storage clean
 
 help: ## list targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -15,6 +15,13 @@ test: ## run the whole test suite (what CI runs): the Python client against a li
 
 test-rust: ## only the Rust tests
 	$(CARGO) test --workspace
+
+zk-clients: ## real ZooKeeper clients (kazoo, zkCli.sh, Java client + Curator, cli_mt) against paddock's clientPort; installs them
+	bash .ci/zk-clients
+
+DIFF_SEEDS ?= 2000
+diff-zk: ## the differential test against Apache ZooKeeper 3.8 with DIFF_SEEDS seeds (apt-get install zookeeper)
+	PADDOCK_DIFF_SEEDS=$(DIFF_SEEDS) $(CARGO) test -p paddock-node --test zk_differential -- --nocapture
 
 run: ## run a standalone server: dataDir ./data, gRPC on 7181
 	$(CARGO) run --release --bin paddock

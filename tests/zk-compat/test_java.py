@@ -35,13 +35,8 @@ CURATOR_CHECKS = [
 ]
 
 # Paddock's known differences from ZooKeeper 3.8, per check (strict: the mark must go once fixed).
-ADD_WATCH = ("addWatch is answered with an empty body, ZooKeeper sends ErrorResponse{err=0}: the "
-             "Java client fails to read it and drops the connection (Disconnected)")
-XFAIL = {
-    "addWatch PERSISTENT_RECURSIVE and removeWatches": ADD_WATCH,
-    # CuratorCache registers one persistent recursive watch (addWatch) on its root.
-    "curator CuratorCache": ADD_WATCH,
-}
+# None today: addWatch's ErrorResponse body (which CuratorCache needed) is fixed.
+XFAIL = {}
 
 
 def classpath():

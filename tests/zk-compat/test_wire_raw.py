@@ -94,8 +94,6 @@ def test_create_and_get_data(conn, path):
     assert err == 0 and body[:5] == buf(b"d")[:4] + b"d" and len(body) == 5 + 68
 
 
-@gap("addWatch (op 106) is answered with an empty body; ZooKeeper sends ErrorResponse{err=0} "
-     "(crates/wire/src/records.rs answer(): Response::AddWatch writes nothing)")
 def test_add_watch_answers_an_error_response_record(conn, path):
     # ZooKeeper answers addWatch (106) with an ErrorResponse record {int err} after the header:
     # body 00000000. The Java client reads that record; without it, it drops the connection.
@@ -156,8 +154,6 @@ def test_config_node_acl(conn):
     assert conn.call(5, s("/zookeeper/config") + buf(b"x") + i32(-1)) == (-102, b"")
 
 
-@gap("whoAmI after digest auth reports the id 'user:base64(sha1)' as the user; ZooKeeper reports "
-     "the user name only (DigestAuthenticationProvider.getUserName: the part before ':')")
 def test_who_am_i_after_digest_auth(conn):
     assert conn.call(100, i32(0) + s("digest") + buf(b"alice:secret"), xid=-4) == (0, b"")
     err, body = conn.call(107, b"")
@@ -174,9 +170,6 @@ def test_who_am_i_after_digest_auth(conn):
     assert ids == {("ip", "127.0.0.1"), ("digest", "alice")}
 
 
-@gap("a frame longer than jute.maxbuffer (1048575 bytes) is accepted (Paddock allows 1 KiB of "
-     "slack, crates/wire/src/lib.rs WireOptions::default max_frame_bytes); ZooKeeper 3.8 closes "
-     "the connection")
 def test_frame_over_jute_maxbuffer_closes_the_connection(conn, path):
     # setData with 1048555 bytes of data: a frame of 1048587 bytes.
     assert conn.call(5, s(path) + buf(b"x" * (1048575 - 20)) + i32(-1)) is None
@@ -187,15 +180,11 @@ def test_data_just_under_jute_maxbuffer(conn, path):
     assert err == 0 and len(body) == 68
 
 
-@gap("create (op 1) / create2 (op 15) with flags 4 (container) answer BADARGUMENTS; ZooKeeper "
-     "makes the node (clients normally send op 19 createContainer)")
 def test_container_flags_on_plain_create(conn, path):
     err, body = conn.call(15, s(path + "/c") + buf(b"") + OPEN_ACL + i32(4))
     assert err == 0 and body[:4 + len(path) + 2] == s(path + "/c")
 
 
-@gap("an addWatch mode or watcher type ZooKeeper does not know is answered BADARGUMENTS (-8); "
-     "ZooKeeper answers MARSHALLINGERROR (-5)")
 def test_unknown_watch_mode_is_marshalling_error(conn, path):
     assert conn.call(106, s(path) + i32(7)) == (-5, b"")
     assert conn.call(18, s(path) + i32(9)) == (-5, b"")

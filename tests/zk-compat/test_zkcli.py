@@ -129,8 +129,6 @@ def test_create_modes(base):
     assert (rc, out) == (0, ["Created " + base + "/es-0000000002"])
 
 
-@gap("a container's Stat.ephemeralOwner is 0x8000000000000000 (Paddock's internal container "
-     "marker); ZooKeeper shows 0 for containers and TTL nodes (DataTree.getClientEphemeralOwner)")
 def test_create_container(base):
     rc, out = zkcli("create", "-c", base + "/cont")
     assert (rc, out) == (0, ["Created " + base + "/cont"])

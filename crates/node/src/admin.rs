@@ -119,9 +119,17 @@ fn with_ensemble<'a>(
     (conf, tail)
 }
 
-/// The version string `srvr` prints after `Zookeeper version: `.
+/// The version `srvr` prints after `Zookeeper version: ` and `envi` as `zookeeper.version`:
+/// the ZooKeeper API level Paddock serves, then Paddock's own version (`3.9.0-paddock-0.1.0`).
+/// Tools read the leading number (kazoo's `server_version()` parses `envi`'s), as they do
+/// ZooKeeper's `3.8.0-<git hash>, built on ...`.
+pub const ZOOKEEPER_API_VERSION: &str = "3.9.0";
+
 pub fn version() -> String {
-    format!("paddock-{}", env!("CARGO_PKG_VERSION"))
+    format!(
+        "{ZOOKEEPER_API_VERSION}-paddock-{}",
+        env!("CARGO_PKG_VERSION")
+    )
 }
 
 /// Whitelist, `conf` lines (ZooKeeper's `dumpConf` keys) and `envi` lines from the config.
@@ -181,12 +189,12 @@ pub fn options(config: &Config, myid: ServerId, grpc_port: u16, client_port: u16
     }
 }
 
-/// The ZooKeeper-protocol gateway's options from zoo.cfg: `jute.maxbuffer` (+1 KiB, as
-/// ZooKeeper's `zookeeper.jute.maxbuffer.extrasize`), `maxClientCnxns`, `maxInflightPerSession`.
+/// The ZooKeeper-protocol gateway's options from zoo.cfg: `jute.maxbuffer` (the largest frame, as
+/// ZooKeeper's server checks it), `maxClientCnxns`, `maxInflightPerSession`.
 pub fn wire_options(config: &Config) -> paddock_wire::WireOptions {
     let data = usize::try_from(config.max_data_bytes).unwrap_or(usize::MAX);
     paddock_wire::WireOptions {
-        max_frame_bytes: data.saturating_add(1024),
+        max_frame_bytes: data,
         max_in_flight: usize::try_from(config.max_inflight_per_session)
             .unwrap_or(usize::MAX)
             .max(1),

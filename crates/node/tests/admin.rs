@@ -71,7 +71,7 @@ async fn srvr_prints_zookeepers_block_with_live_values() {
             "Node count"
         ]
     );
-    assert!(f[0].1.starts_with("paddock-"), "{}", f[0].1);
+    assert!(f[0].1.starts_with("3.9.0-paddock-"), "{}", f[0].1);
     let lat: Vec<&str> = f[1].1.split('/').collect();
     assert_eq!(lat.len(), 3);
     let (min, avg, max): (u64, f64, u64) = (

@@ -714,10 +714,9 @@ mod tests {
         assert_eq!((c.client_port, c.secure_client_port), (2181, 2281));
         let e = c.validate().unwrap_err().to_string();
         assert!(e.contains("ssl.keyStore.location"), "{e}");
-        let (c, _) = Config::parse(
-            "secureClientPort=2181\nssl.keyStore.location=/etc/paddock/server.pem\n",
-        )
-        .unwrap();
+        let (c, _) =
+            Config::parse("secureClientPort=2181\nssl.keyStore.location=/etc/paddock/server.pem\n")
+                .unwrap();
         let e = c.validate().unwrap_err().to_string();
         assert!(e.contains("both 2181"), "{e}");
         let (c, _) = Config::parse(

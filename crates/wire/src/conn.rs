@@ -12,7 +12,7 @@
 //! Rules this driver keeps:
 //! - answers leave in request order: a request answered here (it could not be decoded, or its
 //!   op is not served) waits behind every earlier request still at the backend;
-//! - a frame longer than `max_frame_bytes` (`jute.maxbuffer` + 1 KiB) closes the connection, as
+//! - a frame longer than `max_frame_bytes` (`jute.maxbuffer`) closes the connection, as
 //!   ZooKeeper does; a record that cannot be decoded is answered MARSHALLINGERROR and the
 //!   connection carries on; nothing a client sends can panic the server;
 //! - at most `max_in_flight` requests are read and unanswered; beyond that the socket is not
@@ -23,6 +23,7 @@
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
 use paddock_api::{Backend, ConnId, ConnectRequest, Connected, SessionEvent};
@@ -265,6 +266,9 @@ impl<B: Backend, S: Io> Conn<B, S> {
         loop {
             if let Err(end) = self.take_frames() {
                 let _ = self.flush().await;
+                if matches!(end, End::Protocol(_)) {
+                    self.linger().await;
+                }
                 return end;
             }
             if let Err(e) = self.flush().await {
@@ -302,6 +306,22 @@ impl<B: Backend, S: Io> Conn<B, S> {
                 return end;
             }
         }
+    }
+
+    /// Closes our side and reads (and drops) what the client still sends, for a moment: closing
+    /// a socket with unread input resets it, and the client would see a reset instead of the
+    /// connection closing (for an oversize frame, it is usually still sending it).
+    async fn linger(&mut self) {
+        let _ = self.wr.shutdown().await;
+        let drain = async {
+            let mut sink = [0u8; 16 * 1024];
+            while let Ok(n) = self.rd.read(&mut sink).await {
+                if n == 0 {
+                    break;
+                }
+            }
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(2), drain).await;
     }
 
     async fn flush(&mut self) -> std::io::Result<()> {

@@ -53,8 +53,8 @@ pub use words::FourLetterWords;
 /// How the wire gateway behaves; the node fills it from zoo.cfg.
 #[derive(Clone, Debug)]
 pub struct WireOptions {
-    /// Largest frame accepted, bytes: ZooKeeper's `jute.maxbuffer` plus its 1 KiB of slack for
-    /// the request's other fields. A longer frame closes the connection.
+    /// Largest frame accepted, bytes: ZooKeeper's `jute.maxbuffer` (its server closes a
+    /// connection whose frame is longer). A longer frame closes the connection.
     pub max_frame_bytes: usize,
     /// Unanswered requests read per connection before the socket stops being read.
     pub max_in_flight: usize,
@@ -67,7 +67,7 @@ pub struct WireOptions {
 impl Default for WireOptions {
     fn default() -> WireOptions {
         WireOptions {
-            max_frame_bytes: 1024 * 1024 + 1024,
+            max_frame_bytes: 1024 * 1024,
             max_in_flight: 1000,
             max_connections_per_ip: 60,
             handshake_timeout: Duration::from_secs(10),

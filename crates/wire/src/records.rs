@@ -257,15 +257,24 @@ fn body(op: i32, r: &mut Reader<'_>, multi_ops: &mut Vec<i32>) -> Result<Request
         ADD_WATCH => {
             let path = r.string("path").map_err(marshalling)?;
             let mode = r.int("mode").map_err(marshalling)?;
-            let mode = AddWatchMode::from_i32(mode)
-                .ok_or_else(|| ZkError::bad_arguments(format!("unknown addWatch mode {mode}")))?;
+            // ZooKeeper fails to deserialize an unknown mode: MARSHALLINGERROR.
+            let mode = AddWatchMode::from_i32(mode).ok_or_else(|| {
+                ZkError::new(
+                    ErrorCode::MarshallingError,
+                    format!("unknown addWatch mode {mode}"),
+                )
+            })?;
             Request::AddWatch { path, mode }
         }
         CHECK_WATCHES | REMOVE_WATCHES => {
             let path = r.string("path").map_err(marshalling)?;
             let t = r.int("type").map_err(marshalling)?;
-            let kind = WatcherType::from_i32(t)
-                .ok_or_else(|| ZkError::bad_arguments(format!("unknown watcher type {t}")))?;
+            let kind = WatcherType::from_i32(t).ok_or_else(|| {
+                ZkError::new(
+                    ErrorCode::MarshallingError,
+                    format!("unknown watcher type {t}"),
+                )
+            })?;
             if op == CHECK_WATCHES {
                 Request::CheckWatches { path, kind }
             } else {
@@ -332,28 +341,31 @@ fn create(
     Ok((path, data, acl, create_mode(op, flags, ttl)))
 }
 
-/// ZooKeeper's `CreateMode` flags (0-6), checked against the op that carries them.
+/// ZooKeeper's `CreateMode` flags (0-6), checked against the op that carries them. As
+/// ZooKeeper's server: a plain create (op 1 or 15) may carry any mode — a container flag makes a
+/// container, a TTL flag a TTL node whose ttl is -1 (which the server then refuses: UNIMPLEMENTED
+/// without `extendedTypesEnabled`, else BADARGUMENTS); createContainer must carry the container
+/// flag and createTTL a TTL flag.
 fn create_mode(op: i32, flags: i32, ttl: Option<i64>) -> Result<CreateMode, ZkError> {
-    let mode = match (flags, ttl) {
-        (0, None) => CreateMode::Persistent,
-        (1, None) => CreateMode::Ephemeral,
-        (2, None) => CreateMode::PersistentSequential,
-        (3, None) => CreateMode::EphemeralSequential,
-        (4, None) => CreateMode::Container,
-        (5, Some(ttl_ms)) => CreateMode::PersistentWithTtl { ttl_ms },
-        (6, Some(ttl_ms)) => CreateMode::PersistentSequentialWithTtl { ttl_ms },
+    let ttl_ms = ttl.unwrap_or(-1);
+    let mode = match flags {
+        0 => CreateMode::Persistent,
+        1 => CreateMode::Ephemeral,
+        2 => CreateMode::PersistentSequential,
+        3 => CreateMode::EphemeralSequential,
+        4 => CreateMode::Container,
+        5 => CreateMode::PersistentWithTtl { ttl_ms },
+        6 => CreateMode::PersistentSequentialWithTtl { ttl_ms },
         _ => {
             return Err(ZkError::bad_arguments(format!(
-                "create flags {flags} do not fit operation {op}"
+                "create flags {flags} are not a CreateMode"
             )))
         }
     };
-    // createContainer must create a container, and a container only comes that way (ZooKeeper's
-    // PrepRequestProcessor); plain creates take 0-3.
     let ok = match op {
         self::op::CREATE_CONTAINER => mode == CreateMode::Container,
         self::op::CREATE_TTL => mode.ttl_ms().is_some(),
-        _ => (0..=3).contains(&flags),
+        _ => true,
     };
     if ok {
         Ok(mode)
@@ -521,11 +533,10 @@ pub fn answer(
             stat(&mut w, st);
         }
         Response::WhoAmI { ids } => {
-            // ClientInfo{authScheme, user}, as ZooKeeper's FinalRequestProcessor lists them: only
-            // schemes that authenticate a user (not `ip`), a digest id by its user name.
+            // ClientInfo{authScheme, user}, as ZooKeeper 3.8 lists them: every id of the
+            // connection (`ip` included), a digest id by its user name.
             let infos: Vec<(&str, &str)> = ids
                 .iter()
-                .filter(|id| id.scheme != "ip")
                 .map(|id| match id.scheme.as_str() {
                     "digest" => (
                         "digest",
@@ -546,11 +557,14 @@ pub fn answer(
         }
         Response::Multi(results) => multi_results(&mut w, shape, results),
         Response::MultiRead(results) => multi_read_results(&mut w, results),
+        // ZooKeeper answers addWatch with ErrorResponse{err = 0}; its Java client reads it.
+        Response::AddWatch => {
+            w.int(0);
+        }
         Response::Delete
         | Response::Ping
         | Response::CloseSession
         | Response::AddAuth
-        | Response::AddWatch
         | Response::RemoveWatches
         | Response::CheckWatches
         | Response::SetWatches { .. }
