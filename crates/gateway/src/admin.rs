@@ -25,7 +25,7 @@ pub const NOT_SERVING: &str = "This ZooKeeper instance is not currently serving 
 /// Every command this service knows.
 pub const COMMANDS: &[&str] = &[
     "ruok", "srvr", "stat", "mntr", "conf", "cons", "wchs", "wchc", "wchp", "envi", "isro", "srst",
-    "crst",
+    "crst", "dirs",
 ];
 
 /// The server's role (ZooKeeper's `Mode`).
@@ -89,6 +89,8 @@ pub trait AdminSource: Send + Sync + 'static {
     fn reset_server_stats(&self);
     /// Zeroes each connection's counters (`crst`).
     fn reset_connection_stats(&self);
+    /// Bytes on disk under the data dir and the txn-log dir (`dirs`).
+    fn dir_sizes(&self) -> (u64, u64);
 }
 
 /// Fixed facts the admin service reports.
@@ -203,6 +205,10 @@ impl AdminService {
             "crst" => {
                 self.source.reset_connection_stats();
                 "Connection stats reset.\n".to_string()
+            }
+            "dirs" => {
+                let (data, log) = self.source.dir_sizes();
+                format!("datadir_size: {data}\nlogdir_size: {log}\n")
             }
             _ => unreachable!("checked against COMMANDS"),
         })

@@ -72,6 +72,10 @@ impl AdminSource for GatedSource {
     fn reset_server_stats(&self) {}
 
     fn reset_connection_stats(&self) {}
+
+    fn dir_sizes(&self) -> (u64, u64) {
+        (0, 0)
+    }
 }
 
 fn node_status() -> NodeStatus {

@@ -128,6 +128,10 @@ impl AdminSource for Source {
     fn reset_server_stats(&self) {}
 
     fn reset_connection_stats(&self) {}
+
+    fn dir_sizes(&self) -> (u64, u64) {
+        (0, 0)
+    }
 }
 
 fn admin() -> AdminService {

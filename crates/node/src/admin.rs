@@ -13,6 +13,8 @@ pub struct StandaloneAdmin {
     pub myid: ServerId,
     /// When the server started (`zk_uptime`).
     pub started: std::time::Instant,
+    /// The data dir and the txn-log dir (`dirs`).
+    pub dirs: DataDirs,
 }
 
 impl AdminSource for StandaloneAdmin {
@@ -50,6 +52,10 @@ impl AdminSource for StandaloneAdmin {
 
     fn reset_connection_stats(&self) {
         self.server.reset_connection_stats();
+    }
+
+    fn dir_sizes(&self) -> (u64, u64) {
+        crate::admin::dir_sizes(&self.dirs)
     }
 }
 
@@ -117,6 +123,51 @@ fn with_ensemble<'a>(
     }));
     tail.push("version=0".to_string());
     (conf, tail)
+}
+
+/// Where a server keeps its data: `dataDir` (snapshots, epochs) and `dataLogDir` (the txn log;
+/// the same directory unless set).
+#[derive(Clone, Debug)]
+pub struct DataDirs {
+    pub data: std::path::PathBuf,
+    pub log: std::path::PathBuf,
+}
+
+impl DataDirs {
+    pub fn of(config: &Config) -> DataDirs {
+        DataDirs {
+            data: config.data_dir.clone(),
+            log: config
+                .data_log_dir
+                .clone()
+                .unwrap_or_else(|| config.data_dir.clone()),
+        }
+    }
+}
+
+/// ZooKeeper's `dirs`: the bytes of the files under the data dir and under the log dir (the
+/// txn log is `txnlog/` inside the log dir). When both are one directory, as by default, the
+/// data dir's size leaves the log out, so the two add up to what is on disk.
+pub fn dir_sizes(dirs: &DataDirs) -> (u64, u64) {
+    fn size(p: &std::path::Path) -> u64 {
+        let Ok(meta) = std::fs::symlink_metadata(p) else {
+            return 0;
+        };
+        if !meta.is_dir() {
+            return meta.len();
+        }
+        std::fs::read_dir(p)
+            .map(|entries| entries.flatten().map(|e| size(&e.path())).sum())
+            .unwrap_or(0)
+    }
+    let log = size(&dirs.log.join("txnlog"));
+    let all = size(&dirs.data);
+    let data = if dirs.data == dirs.log {
+        all.saturating_sub(log)
+    } else {
+        all
+    };
+    (data, log)
 }
 
 /// The version `srvr` prints after `Zookeeper version: ` and `envi` as `zookeeper.version`:
@@ -215,8 +266,7 @@ impl paddock_wire::FourLetterWords for WireWords {
             Err(s) if s.code() == tonic::Code::PermissionDenied => {
                 format!("{word} is not executed because it is not in the whitelist.\n")
             }
-            // A word ZooKeeper has and Paddock does not serve yet (dump, dirs, hash, gtmk,
-            // stmk).
+            // A word ZooKeeper has and Paddock does not serve yet (dump, hash, gtmk, stmk).
             Err(_) => format!(
                 "{word} is not executed because this server does not implement it; \
                  available: {}\n",

@@ -495,6 +495,8 @@ pub struct EnsembleAdmin {
     pub stats: Arc<paddock_quorum::peer::PeerStats>,
     /// When the server started (`zk_uptime`).
     pub started: std::time::Instant,
+    /// The data dir and the txn-log dir (`dirs`).
+    pub dirs: crate::admin::DataDirs,
     /// Voting members (`zk_quorum_size`).
     pub voters: u64,
 }
@@ -546,5 +548,9 @@ impl AdminSource for EnsembleAdmin {
 
     fn reset_connection_stats(&self) {
         self.server.reset_connection_stats();
+    }
+
+    fn dir_sizes(&self) -> (u64, u64) {
+        crate::admin::dir_sizes(&self.dirs)
     }
 }

@@ -93,6 +93,7 @@ pub async fn start(config: &Config, myid: ServerId) -> anyhow::Result<Node> {
             server: server.clone(),
             myid,
             started,
+            dirs: admin::DataDirs::of(config),
         })
     } else {
         Arc::new(ensemble::EnsembleAdmin {
@@ -101,6 +102,7 @@ pub async fn start(config: &Config, myid: ServerId) -> anyhow::Result<Node> {
             peer: peer.clone(),
             stats: peer_stats.clone(),
             started,
+            dirs: admin::DataDirs::of(config),
             voters: ensemble.voters as u64,
         })
     };

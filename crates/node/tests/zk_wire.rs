@@ -600,6 +600,16 @@ async fn watch_listings_and_stat_resets_as_zookeeper_prints_them() {
     assert_eq!(word("srst").await, "Server stats reset.\n");
     assert!(word("srvr").await.contains("Received: 0\n"));
     assert_eq!(word("crst").await, "Connection stats reset.\n");
+    let dirs = word("dirs").await;
+    let sizes: Vec<u64> = dirs
+        .lines()
+        .filter_map(|l| l.split_once(": ").and_then(|(_, n)| n.parse().ok()))
+        .collect();
+    assert!(dirs.starts_with("datadir_size: "), "{dirs}");
+    assert!(
+        sizes.len() == 2 && sizes[1] > 0,
+        "the txn log takes room: {dirs}"
+    );
     let dump = word("dump").await;
     assert!(dump.contains("not implement"), "{dump}");
 }
