@@ -227,7 +227,7 @@ async fn every_word_has_zookeepers_shape() {
 
     let envi = run(&mut c, "envi").await.unwrap();
     assert!(
-        envi.starts_with("Environment:\nzookeeper.version=paddock-"),
+        envi.starts_with("Environment:\nzookeeper.version=3.9.0-paddock-"),
         "{envi}"
     );
 }
