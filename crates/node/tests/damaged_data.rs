@@ -31,7 +31,8 @@ enum Outcome {
     Refused,
 }
 
-/// Writes [`N`] acknowledged znodes into `data` and kills the server with SIGKILL right after.
+/// Writes [`N`] acknowledged znodes into `data`, then `/last`, and kills the server with SIGKILL
+/// right after.
 async fn write_and_kill(data: &Path) {
     let mut p = Paddock::spawn(data, &["--set", SNAP_COUNT]).await;
     let mut s = p.session().await;
@@ -46,6 +47,11 @@ async fn write_and_kill(data: &Path) {
             ok(&s.response(xid).await);
         }
     }
+    // One write after whatever snapshot the last creates triggered has been taken: so the log
+    // always holds an acknowledged write no snapshot has (otherwise "txnlog/ removed" could
+    // lose nothing, and be rightly served).
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    ok(&s.create("/last", b"x", Persistent).await);
     p.kill();
 }
 
@@ -115,6 +121,10 @@ async fn start_on_damaged(data: &Path, what: &str) -> Outcome {
                 children.len(),
                 N,
                 "{what}: served less than was acknowledged:\n{text}"
+            );
+            assert!(
+                s.stat("/last").await.is_some(),
+                "{what}: served without the last acknowledged write:\n{text}"
             );
             let _ = child.kill();
             let _ = child.wait();
