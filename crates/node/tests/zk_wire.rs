@@ -409,18 +409,21 @@ async fn bad_input_gets_zookeepers_answers_and_harms_no_one() {
         .is_some());
 }
 
+/// Sends a four-letter word to `addr` and reads the answer until the server closes.
+async fn four_letter_word(addr: SocketAddr, word: &str) -> String {
+    let mut s = TcpStream::connect(addr).await.expect("connect");
+    s.write_all(word.as_bytes()).await.expect("send");
+    let mut out = String::new();
+    within("the answer", s.read_to_string(&mut out))
+        .await
+        .expect("read");
+    out
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn four_letter_words_on_the_client_port() {
     let (_node, addr) = node().await;
-    let word = |w: &'static str| async move {
-        let mut s = TcpStream::connect(addr).await.expect("connect");
-        s.write_all(w.as_bytes()).await.expect("send");
-        let mut out = String::new();
-        within("the answer", s.read_to_string(&mut out))
-            .await
-            .expect("read");
-        out
-    };
+    let word = |w: &'static str| four_letter_word(addr, w);
     assert_eq!(word("ruok").await, "imok");
     let srvr = word("srvr").await;
     assert!(srvr.starts_with("Zookeeper version: "), "{srvr}");
@@ -439,12 +442,7 @@ async fn words_outside_the_whitelist_get_zookeepers_refusal() {
     let port = free_ports(1)[0];
     let node = TestNode::start_with(|c| c.client_port = port).await;
     let addr = node.node().client_addr.expect("served");
-    let mut s = TcpStream::connect(addr).await.expect("connect");
-    s.write_all(b"stat").await.expect("send");
-    let mut out = String::new();
-    within("the answer", s.read_to_string(&mut out))
-        .await
-        .expect("read");
+    let out = four_letter_word(addr, "stat").await;
     assert_eq!(
         out,
         "stat is not executed because it is not in the whitelist.\n"
@@ -582,15 +580,7 @@ async fn a_session_moves_to_another_server_with_its_ephemerals_and_watches() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn watch_listings_and_stat_resets_as_zookeeper_prints_them() {
     let (_node, addr) = node().await;
-    let word = |w: &'static str| async move {
-        let mut s = TcpStream::connect(addr).await.expect("connect");
-        s.write_all(w.as_bytes()).await.expect("send");
-        let mut out = String::new();
-        within("the answer", s.read_to_string(&mut out))
-            .await
-            .expect("read");
-        out
-    };
+    let word = |w: &'static str| four_letter_word(addr, w);
     let c = client(addr).await;
     c.create("/a", b"", &persistent()).await.expect("create");
     let (_, _, _w) = c.get_and_watch_data("/a").await.expect("watch");

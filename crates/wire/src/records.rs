@@ -171,19 +171,37 @@ fn marshalling(e: JuteError) -> ZkError {
 fn body(op: i32, r: &mut Reader<'_>, multi_ops: &mut Vec<i32>) -> Result<Request, ZkError> {
     use self::op::*;
     let req = match op {
-        CREATE | CREATE2 | CREATE_CONTAINER | CREATE_TTL => {
-            let (path, data, acl, mode) = create(op, r).map_err(marshalling)?;
-            Request::Create {
-                path,
-                data,
-                mode: mode?,
-                acl,
+        CREATE | CREATE2 | CREATE_CONTAINER | CREATE_TTL | DELETE | SET_DATA => {
+            match write_op(op, r)? {
+                Some(MultiOp::Create {
+                    path,
+                    data,
+                    mode,
+                    acl,
+                }) => Request::Create {
+                    path,
+                    data,
+                    mode,
+                    acl,
+                },
+                Some(MultiOp::Delete { path, version }) => Request::Delete { path, version },
+                Some(MultiOp::SetData {
+                    path,
+                    data,
+                    version,
+                }) => Request::SetData {
+                    path,
+                    data,
+                    version,
+                },
+                Some(MultiOp::Check { .. }) | None => {
+                    return Err(ZkError::new(
+                        ErrorCode::Unimplemented,
+                        format!("operation {op} is not served on its own by this server"),
+                    ))
+                }
             }
         }
-        DELETE => Request::Delete {
-            path: r.string("path").map_err(marshalling)?,
-            version: r.int("version").map_err(marshalling)?,
-        },
         EXISTS => {
             let (path, watch) = path_watch(r).map_err(marshalling)?;
             Request::Exists { path, watch }
@@ -196,11 +214,6 @@ fn body(op: i32, r: &mut Reader<'_>, multi_ops: &mut Vec<i32>) -> Result<Request
             let (path, watch) = path_watch(r).map_err(marshalling)?;
             Request::GetChildren { path, watch }
         }
-        SET_DATA => Request::SetData {
-            path: r.string("path").map_err(marshalling)?,
-            data: r.buffer("data").map_err(marshalling)?,
-            version: r.int("version").map_err(marshalling)?,
-        },
         GET_ACL => Request::GetAcl {
             path: r.string("path").map_err(marshalling)?,
         },
@@ -387,39 +400,45 @@ fn multi(r: &mut Reader<'_>, codes: &mut Vec<i32>) -> Result<Vec<MultiOp>, ZkErr
         if done {
             return Ok(ops);
         }
-        use self::op::*;
-        let op = match t {
-            CREATE | CREATE2 | CREATE_CONTAINER | CREATE_TTL => {
-                let (path, data, acl, mode) = create(t, r).map_err(marshalling)?;
-                MultiOp::Create {
-                    path,
-                    data,
-                    mode: mode?,
-                    acl,
-                }
-            }
-            DELETE => MultiOp::Delete {
-                path: r.string("path").map_err(marshalling)?,
-                version: r.int("version").map_err(marshalling)?,
-            },
-            SET_DATA => MultiOp::SetData {
-                path: r.string("path").map_err(marshalling)?,
-                data: r.buffer("data").map_err(marshalling)?,
-                version: r.int("version").map_err(marshalling)?,
-            },
-            CHECK => MultiOp::Check {
-                path: r.string("path").map_err(marshalling)?,
-                version: r.int("version").map_err(marshalling)?,
-            },
-            other => {
-                return Err(ZkError::bad_arguments(format!(
-                    "operation {other} cannot be part of a multi"
-                )))
-            }
+        let Some(op) = write_op(t, r)? else {
+            return Err(ZkError::bad_arguments(format!(
+                "operation {t} cannot be part of a multi"
+            )));
         };
         ops.push(op);
         codes.push(t);
     }
+}
+
+/// The record of a write op (a create of any kind, delete, setData, check) as a multi op, for a
+/// multi and for the single ops alike; `None` for any other op.
+fn write_op(op: i32, r: &mut Reader<'_>) -> Result<Option<MultiOp>, ZkError> {
+    use self::op::*;
+    Ok(Some(match op {
+        CREATE | CREATE2 | CREATE_CONTAINER | CREATE_TTL => {
+            let (path, data, acl, mode) = create(op, r).map_err(marshalling)?;
+            MultiOp::Create {
+                path,
+                data,
+                mode: mode?,
+                acl,
+            }
+        }
+        DELETE => MultiOp::Delete {
+            path: r.string("path").map_err(marshalling)?,
+            version: r.int("version").map_err(marshalling)?,
+        },
+        SET_DATA => MultiOp::SetData {
+            path: r.string("path").map_err(marshalling)?,
+            data: r.buffer("data").map_err(marshalling)?,
+            version: r.int("version").map_err(marshalling)?,
+        },
+        CHECK => MultiOp::Check {
+            path: r.string("path").map_err(marshalling)?,
+            version: r.int("version").map_err(marshalling)?,
+        },
+        _ => return Ok(None),
+    }))
 }
 
 /// A multiRead: the same framing as multi, with getData and getChildren ops.
