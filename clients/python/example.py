@@ -34,7 +34,7 @@ def main(target):
     check(a.create(f"{root}/owner", b"A", ephemeral=True) == f"{root}/owner", "created an ephemeral node")
     seqs = [a.create(f"{root}/job-", b"", sequential=True) for _ in range(3)]
     print(f"  sequential: {seqs}")
-    check(seqs == [f"{root}/job-{n:010d}" for n in (1, 2, 3)], "sequence numbers are the parent's cversion")
+    check(seqs == [f"{root}/job-{n:010d}" for n in (1, 2, 3)], "sequence numbers count the creates under the parent")
     check(sorted(a.get_children(root)) == ["job-0000000001", "job-0000000002", "job-0000000003", "owner"],
           "get_children lists them")
     stat = a.exists(f"{root}/owner")

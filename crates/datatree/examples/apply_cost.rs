@@ -19,6 +19,7 @@ fn txn(zxid: u64, op: TxnOp) -> Txn {
             zxid: Zxid(zxid),
             time_ms: 0,
             conn_ids: Vec::new(),
+            legacy_sequence: false,
         },
         op,
     }

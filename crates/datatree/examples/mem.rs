@@ -65,6 +65,7 @@ fn main() {
                 cxid: 0,
                 zxid: Zxid(zxid),
                 time_ms: zxid as i64,
+                legacy_sequence: false,
             },
             op: TxnOp::Create {
                 acl: acl.clone(),

@@ -284,6 +284,20 @@ struct CreateTarget {
     parent_key: String,
 }
 
+/// The suffix of a sequential child of a node with Stat `parent`: ZooKeeper's, the number of
+/// creates ever made under the parent. Paddock's cversion counts creates and deletes, as the
+/// cversion ZooKeeper shows (`2 * creates - children`), so creates = (cversion + children) / 2.
+/// The sum is taken modulo 2^32, as the Java ints it mirrors wrap (so the number keeps growing
+/// when the cversion wraps past i32::MAX). Records from before this numbering
+/// (`legacy_sequence`) used the cversion itself.
+fn sequence_number(parent: &NodeStat, legacy_sequence: bool) -> i64 {
+    if legacy_sequence {
+        return i64::from(parent.cversion);
+    }
+    let twice = (parent.cversion as u32).wrapping_add(parent.num_children as u32);
+    i64::from(twice / 2)
+}
+
 /// The create checks, in ZooKeeper's order; nothing is changed.
 fn create_target(
     state: &State,
@@ -326,7 +340,10 @@ fn create_target(
         return Err(ZkError::new(ErrorCode::SessionExpired, why));
     }
     let actual = if sequential {
-        format!("{path}{:010}", parent.cversion)
+        format!(
+            "{path}{:010}",
+            sequence_number(&parent, header.legacy_sequence)
+        )
     } else {
         path.to_string()
     };

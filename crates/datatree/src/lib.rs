@@ -69,7 +69,7 @@
 //!
 //! let mut tree = DataTree::new();
 //! let txn = |zxid: u64, op: TxnOp| Txn {
-//!     header: TxnHeader { session: SessionId(7), cxid: 1, zxid: Zxid(zxid), time_ms: 1_000, conn_ids: vec![] },
+//!     header: TxnHeader { session: SessionId(7), cxid: 1, zxid: Zxid(zxid), time_ms: 1_000, conn_ids: vec![], legacy_sequence: false },
 //!     op,
 //! };
 //! assert!(tree.exists("/app", Some(SessionId(9))).is_none()); // leaves an exist watch

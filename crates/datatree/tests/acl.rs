@@ -352,6 +352,7 @@ fn multi_creates_carry_their_acls() {
             zxid: Zxid(h.next),
             time_ms: T0,
             conn_ids: Vec::new(),
+            legacy_sequence: false,
         },
         op: TxnOp::Multi(vec![MultiOp::Create {
             path: "/m".into(),

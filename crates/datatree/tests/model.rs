@@ -21,6 +21,8 @@ use proptest::prelude::*;
 struct MNode {
     data: Vec<u8>,
     stat: Stat,
+    /// Children ever created under it: the next sequential child's suffix (ZooKeeper's rule).
+    creates: i64,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -59,6 +61,7 @@ impl Model {
                 MNode {
                     data: vec![],
                     stat: Stat::default(),
+                    creates: 0,
                 },
             );
         }
@@ -122,7 +125,7 @@ impl Model {
             return Err(ErrorCode::SessionExpired);
         }
         let actual = if seq {
-            format!("{path}{:010}", pnode.stat.cversion)
+            format!("{path}{:010}", pnode.creates)
         } else {
             path.to_string()
         };
@@ -144,9 +147,13 @@ impl Model {
             MNode {
                 data: data.to_vec(),
                 stat,
+                creates: 0,
             },
         );
         self.touch_parent(&par, zxid);
+        if let Some(p) = self.nodes.get_mut(&par) {
+            p.creates = p.creates.wrapping_add(1);
+        }
         self.fix_counts();
         Ok(actual)
     }

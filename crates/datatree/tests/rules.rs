@@ -47,6 +47,7 @@ fn out_of_order_zxid_is_a_system_error_and_changes_nothing() {
                 cxid: 0,
                 zxid: Zxid(zxid),
                 time_ms: T0,
+                legacy_sequence: false,
             },
             op: create("/b", "", Persistent),
         };
@@ -249,7 +250,7 @@ fn create_of_an_existing_node_is_node_exists() {
 }
 
 #[test]
-fn sequential_name_is_parent_cversion_before_the_create_as_010d() {
+fn sequential_name_counts_the_creates_under_the_parent_as_010d() {
     let mut h = Harness::new();
     h.create_ok(0, "/q", "", Persistent);
     assert_eq!(
@@ -262,21 +263,21 @@ fn sequential_name_is_parent_cversion_before_the_create_as_010d() {
     );
     h.create_ok(0, "/q/plain", "", Persistent);
     h.apply(0, delete("/q/plain", -1));
-    // cversion counts creates and deletes: 2 + 1 + 1.
+    // Three creates so far (the delete does not count, as in ZooKeeper; cversion shows 4).
     assert_eq!(
         h.create_ok(0, "/q/job-", "", PersistentSequential).0,
-        "/q/job-0000000004"
+        "/q/job-0000000003"
     );
     // A sequential path may end with '/': the name is then just the number.
     assert_eq!(
         h.create_ok(0, "/q/", "", PersistentSequential).0,
-        "/q/0000000005"
+        "/q/0000000004"
     );
     h.open(1);
     let (path, stat) = h.create_ok(1, "/q/e-", "", EphemeralSequential);
     assert_eq!(
         (path.as_str(), stat.ephemeral_owner),
-        ("/q/e-0000000006", 1)
+        ("/q/e-0000000005", 1)
     );
     // Under the root, which starts at cversion 0.
     assert_eq!(
@@ -549,4 +550,34 @@ fn get_children_lists_only_direct_children_and_the_node_stat() {
         h.tree.get_children("/nope", None).unwrap_err().code,
         ErrorCode::NoNode
     );
+}
+
+/// Sequential children are numbered by the creates ever made under the parent, as ZooKeeper
+/// (whose shown cversion also counts deletes); records from before that numbering replay with
+/// the cversion as suffix, as they were first applied.
+#[test]
+fn sequence_numbers_count_creates_as_zookeeper_and_old_records_replay_as_written() {
+    let mut h = Harness::new();
+    h.create_ok(0, "/p", "", Persistent);
+    h.create_ok(0, "/p/a", "", Persistent);
+    h.create_ok(0, "/p/b", "", Persistent);
+    assert_eq!(h.code(0, delete("/p/a", -1)), ErrorCode::Ok);
+    // 2 creates, 1 delete: ZooKeeper shows cversion 3 and numbers the next child 2.
+    let (seq, _) = h.create_ok(0, "/p/s-", "", PersistentSequential);
+    assert_eq!(seq, "/p/s-0000000002");
+    h.create_ok(0, "/p/t", "", Persistent);
+    assert_eq!(h.tree.exists("/p", None).map(|s| s.cversion), Some(5));
+    assert_eq!(h.code(0, delete("/p/t", -1)), ErrorCode::Ok);
+    // 4 creates so far: the next is 4 (cversion shows 6, 3 children).
+    let (seq, _) = h.create_ok(0, "/p/s-", "", PersistentSequential);
+    assert_eq!(seq, "/p/s-0000000004");
+
+    // An old record (envelope 8): the suffix is the cversion (7 now).
+    let mut old = h.txn(0, create("/p/s-", "", PersistentSequential));
+    old.header.legacy_sequence = true;
+    let applied = h.tree.apply(&old);
+    match applied.result {
+        Ok(Response::Create { path, .. }) => assert_eq!(path, "/p/s-0000000007"),
+        other => panic!("{other:?}"),
+    }
 }

@@ -17,7 +17,7 @@ fn now_ms() -> i64 {
         .as_millis() as i64
 }
 
-/// §4: create in the four modes; sequential names append the parent's cversion as %010d; the new
+/// §4: create in the four modes; sequential names append the parent's create count as %010d; the new
 /// node's Stat (czxid = mzxid = pzxid = the create's zxid, versions 0, ephemeralOwner, dataLength).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn create_in_four_modes_with_sequential_names_and_fresh_stats() {
@@ -49,7 +49,8 @@ async fn create_in_four_modes_with_sequential_names_and_fresh_stats() {
     assert_eq!(est.ephemeral_owner, s.id, "ephemeralOwner = the session");
     assert_eq!(est.data_length, 0);
 
-    // Sequential: the suffix is the parent's cversion before the create, as 10 digits.
+    // Sequential: the suffix is the number of creates under the parent so far (ZooKeeper's
+    // rule: deletes do not count, though they move cversion), as 10 digits.
     s.mkdir("/seq").await;
     let a = s.create_ok("/seq/n", b"", PersistentSequential).await;
     assert_eq!(a.path, "/seq/n0000000000");
@@ -58,14 +59,14 @@ async fn create_in_four_modes_with_sequential_names_and_fresh_stats() {
     let b = s.create_ok("/seq/n", b"", EphemeralSequential).await;
     assert_eq!(b.path, "/seq/n0000000002");
     assert_eq!(b.stat.expect("stat").ephemeral_owner, s.id);
-    ok(&s.call(op::delete("/seq/plain", -1)).await); // a delete moves cversion too
+    ok(&s.call(op::delete("/seq/plain", -1)).await); // moves cversion, not the numbering
     let c = s.create_ok("/seq/", b"", PersistentSequential).await;
     assert_eq!(
-        c.path, "/seq/0000000004",
+        c.path, "/seq/0000000003",
         "a sequential create may end in '/'"
     );
     let (names, parent) = s.children("/seq").await;
-    assert_eq!(names, ["0000000004", "n0000000000", "n0000000002"]);
+    assert_eq!(names, ["0000000003", "n0000000000", "n0000000002"]);
     assert_eq!(parent.cversion, 5);
     assert_eq!(parent.num_children, 3);
 

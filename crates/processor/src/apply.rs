@@ -69,6 +69,7 @@ impl Processor {
                         zxid,
                         time_ms: 0,
                         conn_ids: Vec::new(),
+                        legacy_sequence: false,
                     },
                     op: TxnOp::Sync { path: "/".into() },
                 }

@@ -164,6 +164,7 @@ mod tests {
                 zxid: Zxid(zxid),
                 time_ms: 0,
                 conn_ids: Vec::new(),
+                legacy_sequence: false,
             },
             op: TxnOp::Create {
                 path: path.into(),

@@ -228,6 +228,7 @@ impl Shared {
                 zxid: Zxid::ZERO,
                 time_ms: self.wall_ms() as i64,
                 conn_ids,
+                legacy_sequence: false,
             },
             op,
         };

@@ -31,6 +31,11 @@ pub struct TxnHeader {
     /// certificate), decided by the server the client talks to. Together with the session's
     /// replicated `AddAuth` ids they are what ACL checks at apply see. Empty for server-made txns.
     pub conn_ids: Vec<Id>,
+    /// Set only on records written before Paddock numbered sequential nodes as ZooKeeper does:
+    /// they took the parent's cversion (creates + deletes) as the suffix, and replay so. Every
+    /// record written now numbers by the count of creates under the parent, as ZooKeeper. Not a
+    /// field of the record: the record's envelope variant says it (see `wire`).
+    pub legacy_sequence: bool,
 }
 
 /// A state change.
@@ -180,7 +185,8 @@ mod wire {
         },
     }
 
-    /// Variants 0..=7: `TxnOp` before ACLs. 8: this build's records.
+    /// Variants 0..=7: `TxnOp` before ACLs. 8: records with connection ids, from before
+    /// ZooKeeper's sequence numbering. 9: this build's records.
     #[derive(Serialize, Deserialize)]
     enum Body {
         CreateSession {
@@ -213,6 +219,11 @@ mod wire {
             conn_ids: Vec<Id>,
             op: TxnOp,
         },
+        /// As `Current`, applied with ZooKeeper's sequence numbering.
+        ZkSequence {
+            conn_ids: Vec<Id>,
+            op: TxnOp,
+        },
     }
 
     #[derive(Deserialize)]
@@ -228,7 +239,8 @@ mod wire {
         body: BodyRef<'a>,
     }
 
-    /// Same variant numbering as `Body`; only `Current` is ever written.
+    /// Same variant numbering as `Body`; `ZkSequence` is written, and `Current` only for a
+    /// record decoded from that variant (written again as it was).
     #[derive(Serialize)]
     #[allow(dead_code)]
     enum BodyRef<'a> {
@@ -241,6 +253,7 @@ mod wire {
         V6,
         V7,
         Current { conn_ids: &'a [Id], op: &'a TxnOp },
+        ZkSequence { conn_ids: &'a [Id], op: &'a TxnOp },
     }
 
     pub(super) fn encode(txn: &Txn) -> Vec<u8> {
@@ -252,9 +265,16 @@ mod wire {
                 zxid: h.zxid,
                 time_ms: h.time_ms,
             },
-            body: BodyRef::Current {
-                conn_ids: &h.conn_ids,
-                op: &txn.op,
+            body: if h.legacy_sequence {
+                BodyRef::Current {
+                    conn_ids: &h.conn_ids,
+                    op: &txn.op,
+                }
+            } else {
+                BodyRef::ZkSequence {
+                    conn_ids: &h.conn_ids,
+                    op: &txn.op,
+                }
             },
         };
         postcard::to_stdvec(&record)
@@ -269,8 +289,14 @@ mod wire {
             zxid: h.zxid,
             time_ms: h.time_ms,
             conn_ids: Vec::new(),
+            legacy_sequence: true,
         };
         let op = match body {
+            Body::ZkSequence { conn_ids, op } => {
+                header.conn_ids = conn_ids;
+                header.legacy_sequence = false;
+                op
+            }
             Body::Current { conn_ids, op } => {
                 header.conn_ids = conn_ids;
                 op
@@ -368,6 +394,10 @@ mod tests {
         assert_eq!(t.header.session, SessionId(5));
         assert_eq!(t.header.time_ms, 100);
         assert!(t.header.conn_ids.is_empty());
+        assert!(
+            t.header.legacy_sequence,
+            "replays with the old sequence numbering"
+        );
         assert_eq!(
             t.op,
             TxnOp::SetData {
@@ -402,6 +432,7 @@ mod tests {
                 zxid: Zxid(4),
                 time_ms: 5,
                 conn_ids: vec![Id::new("ip", "127.0.0.1")],
+                legacy_sequence: false,
             },
             op: TxnOp::SetAcl {
                 path: "/a".into(),
@@ -428,6 +459,7 @@ mod tests {
                 zxid: Zxid::ZERO,
                 time_ms: 0,
                 conn_ids: Vec::new(),
+                legacy_sequence: false,
             },
             op: TxnOp::Sync { path: "/".into() },
         };
@@ -453,6 +485,7 @@ mod tests {
                 zxid: Zxid::new(Epoch(1), 9),
                 time_ms: 1_700_000_000_000,
                 conn_ids: vec![Id::new("ip", "10.0.0.1")],
+                legacy_sequence: false,
             },
             op: TxnOp::Multi(vec![
                 MultiOp::Create {
@@ -475,12 +508,15 @@ mod tests {
     /// Create of a persistent node, bytes written by the build before them).
     #[test]
     fn container_and_ttl_records_round_trip_and_old_bytes_are_unchanged() {
+        // A record of envelope 8 (before ZooKeeper's sequence numbering) is written back as it
+        // was read.
         let header = TxnHeader {
             session: SessionId(1),
             cxid: 2,
             zxid: Zxid(3),
             time_ms: 4,
             conn_ids: Vec::new(),
+            legacy_sequence: true,
         };
         let create = |mode| Txn {
             header: header.clone(),
@@ -518,6 +554,37 @@ mod tests {
             },
         };
         assert_eq!(Txn::decode(&reap.encode()).unwrap(), reap);
+    }
+
+    #[test]
+    fn new_records_carry_zookeepers_sequence_numbering_old_ones_do_not() {
+        let header = TxnHeader {
+            session: SessionId(1),
+            cxid: 2,
+            zxid: Zxid(3),
+            time_ms: 4,
+            conn_ids: Vec::new(),
+            legacy_sequence: false,
+        };
+        let t = Txn {
+            header,
+            op: TxnOp::Create {
+                path: "/s-".into(),
+                data: Bytes::new(),
+                mode: CreateMode::PersistentSequential,
+                acl: Acl::open(),
+            },
+        };
+        let bytes = t.encode();
+        // header (session 1 = zigzag 2, cxid 2 = 4, zxid 3, time 4 = 8), then envelope 9.
+        assert_eq!(&bytes[..5], &[2, 4, 3, 8, 9]);
+        let back = Txn::decode(&bytes).unwrap();
+        assert!(!back.header.legacy_sequence);
+        assert_eq!(back, t);
+        // The same record in envelope 8 (as an older build wrote it) replays the old way.
+        let mut old = bytes.clone();
+        old[4] = 8;
+        assert!(Txn::decode(&old).unwrap().header.legacy_sequence);
     }
 
     #[test]

@@ -34,6 +34,7 @@ impl Harness {
                 cxid: zxid as i64,
                 zxid: Zxid(zxid),
                 time_ms: T0 + zxid as i64,
+                legacy_sequence: false,
             },
             op,
         }
