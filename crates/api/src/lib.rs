@@ -12,6 +12,9 @@
 
 use std::future::Future;
 
+mod order;
+pub use order::ReplyOrder;
+
 pub use paddock_types::SetWatches;
 use paddock_types::{
     ErrorCode, Request, Response, SessionId, WatchedEvent, ZkError, Zxid, PASSWORD_LEN,

@@ -22,7 +22,7 @@
 //! - `layers`: the concerns that are per call, as tower layers: `trace` (each call's span),
 //!   `per_ip` (`maxClientCnxns`), `unary` (load shedding and timeouts of admin and health calls).
 //! - `session`: one stream's driver (what is per message: ordering, in-flight bound, the
-//!   `submit` span); `order`: answers in request order.
+//!   `submit` span); answers in request order with `paddock_api::ReplyOrder`.
 //! - [`GatewayService`] (the tonic service), [`Gateway`] / [`serve`] (the whole server, layers
 //!   included), [`HealthHandle`], [`GatewayOptions`], [`AdminService`].
 //!
@@ -60,7 +60,6 @@ mod error;
 mod health;
 mod layers;
 mod options;
-mod order;
 mod server;
 mod service;
 mod session;

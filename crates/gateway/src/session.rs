@@ -44,9 +44,9 @@ use crate::convert::{
     decode_connect, decode_request, encode_connected, encode_event, encode_response,
 };
 use crate::layers::trace::request_spans;
-use crate::order::ReplyOrder;
 use crate::status::{with_code, zk_status};
 use crate::GatewayOptions;
+use paddock_api::ReplyOrder;
 
 /// What a stream sends: messages, or a final status.
 type Outgoing = Result<pb::ServerMessage, Status>;

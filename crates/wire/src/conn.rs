@@ -26,7 +26,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
-use paddock_api::{Backend, ConnId, ConnectRequest, Connected, SessionEvent};
+use paddock_api::{Backend, ConnId, ConnectRequest, Connected, ReplyOrder, SessionEvent};
 use paddock_types::{ErrorCode, Id, SessionId, Zxid, PASSWORD_LEN};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
 use tokio::sync::{mpsc, watch};
@@ -93,7 +93,8 @@ pub(crate) async fn serve<B: Backend, S: Io>(
         wr,
         inbuf,
         out: Vec::with_capacity(4096),
-        order: VecDeque::new(),
+        order: ReplyOrder::new(),
+        shapes: VecDeque::new(),
         last_zxid: connected.zxid,
         reading: true,
         attached: true,
@@ -211,14 +212,6 @@ async fn attach<B: Backend, S: Io>(
     }
 }
 
-/// One request waiting for its answer to leave.
-enum Slot {
-    /// At the backend; its answer is encoded with this shape.
-    Backend { xid: i32, shape: AnswerShape },
-    /// Answered here; waits for the answers before it.
-    Local(Bytes),
-}
-
 /// Why a connection ended.
 enum End {
     SessionEnded(ErrorCode),
@@ -252,7 +245,11 @@ struct Conn<B: Backend, S: Io> {
     inbuf: BytesMut,
     /// Frames to write, in order.
     out: Vec<u8>,
-    order: VecDeque<Slot>,
+    /// Answers in request order (the gateway answers some requests itself).
+    order: ReplyOrder<Bytes>,
+    /// The shape of each request at the backend, oldest first: the backend answers in
+    /// submission order, so its next answer is for the front one.
+    shapes: VecDeque<AnswerShape>,
     last_zxid: Zxid,
     /// False once the client half-closed.
     reading: bool,
@@ -274,10 +271,10 @@ impl<B: Backend, S: Io> Conn<B, S> {
             if let Err(e) = self.flush().await {
                 return End::Io(e);
             }
-            if !self.reading && self.order.is_empty() {
+            if !self.reading && self.order.in_flight() == 0 {
                 return End::ClientGone;
             }
-            let can_read = self.reading && self.order.len() < self.sh.opts.max_in_flight;
+            let can_read = self.reading && self.order.in_flight() < self.sh.opts.max_in_flight;
             let step = tokio::select! {
                 biased;
                 _ = shutdown.wait_for(|s| *s) => Err(End::Shutdown),
@@ -334,7 +331,7 @@ impl<B: Backend, S: Io> Conn<B, S> {
 
     /// Decodes and handles every whole frame buffered, while the in-flight bound allows.
     fn take_frames(&mut self) -> Result<(), End> {
-        while self.order.len() < self.sh.opts.max_in_flight && self.inbuf.len() >= 4 {
+        while self.order.in_flight() < self.sh.opts.max_in_flight && self.inbuf.len() >= 4 {
             let prefix = [self.inbuf[0], self.inbuf[1], self.inbuf[2], self.inbuf[3]];
             let len = match frame_len(prefix, self.sh.opts.max_frame_bytes) {
                 Ok(n) => n,
@@ -369,7 +366,8 @@ impl<B: Backend, S: Io> Conn<B, S> {
         };
         match request {
             Ok(req) => {
-                self.order.push_back(Slot::Backend { xid, shape });
+                self.order.submitted(i64::from(xid));
+                self.shapes.push_back(shape);
                 self.sh
                     .backend
                     .submit(self.session, self.conn, i64::from(xid), req);
@@ -377,10 +375,8 @@ impl<B: Backend, S: Io> Conn<B, S> {
             Err(err) => {
                 debug!(session = %self.session, xid, op, %err, "request answered by the gateway");
                 let answer = records::answer(xid, self.last_zxid, &shape, &Err(err));
-                if self.order.is_empty() {
-                    self.out.extend_from_slice(&answer);
-                } else {
-                    self.order.push_back(Slot::Local(answer));
+                for a in self.order.answered_locally(answer) {
+                    self.out.extend_from_slice(&a);
                 }
             }
         }
@@ -395,34 +391,18 @@ impl<B: Backend, S: Io> Conn<B, S> {
                 mut result,
             }) => {
                 self.last_zxid = self.last_zxid.max(zxid);
-                let shape = match self.order.pop_front() {
-                    Some(Slot::Backend { xid: want, shape }) => {
-                        if i64::from(want) != xid {
-                            warn!(session = %self.session, want, got = xid, "answer out of order");
-                        }
-                        shape
-                    }
-                    other => {
-                        warn!(session = %self.session, xid, "an answer nobody waits for");
-                        if let Some(slot) = other {
-                            self.order.push_front(slot);
-                        }
-                        return Ok(());
-                    }
-                };
+                // An answer nobody waits for still leaves (ReplyOrder logs it), shaped plainly.
+                let shape = self.shapes.pop_front().unwrap_or_default();
                 // SetWatches: the watches that fired at once go before its answer.
                 if let Ok(paddock_types::Response::SetWatches { events }) = &mut result {
                     for ev in std::mem::take(events) {
                         self.out.extend_from_slice(&records::notification(&ev));
                     }
                 }
-                let xid = i32::try_from(xid).unwrap_or(-1);
-                self.out
-                    .extend_from_slice(&records::answer(xid, zxid, &shape, &result));
-                while let Some(Slot::Local(_)) = self.order.front() {
-                    if let Some(Slot::Local(b)) = self.order.pop_front() {
-                        self.out.extend_from_slice(&b);
-                    }
+                let frame =
+                    records::answer(i32::try_from(xid).unwrap_or(-1), zxid, &shape, &result);
+                for a in self.order.backend_answered(xid, frame) {
+                    self.out.extend_from_slice(&a);
                 }
                 Ok(())
             }

@@ -616,13 +616,7 @@ fn multi_results(w: &mut Writer, shape: &AnswerShape, results: &[OpResult]) {
             OpResult::Check => {
                 w.int(op::CHECK).bool(false).int(0);
             }
-            OpResult::Error(code) => {
-                // ErrorResponse{int err}.
-                w.int(op::ERROR)
-                    .bool(false)
-                    .int(code.code())
-                    .int(code.code());
-            }
+            OpResult::Error(code) => error_result(w, *code),
         }
     }
     w.int(-1).bool(true).int(-1);
@@ -639,15 +633,18 @@ fn multi_read_results(w: &mut Writer, results: &[ReadResult]) {
                 w.int(op::GET_CHILDREN).bool(false).int(0);
                 strings(w, children);
             }
-            ReadResult::Error(code) => {
-                w.int(op::ERROR)
-                    .bool(false)
-                    .int(code.code())
-                    .int(code.code());
-            }
+            ReadResult::Error(code) => error_result(w, *code),
         }
     }
     w.int(-1).bool(true).int(-1);
+}
+
+/// One failed op of a multi or multiRead: `MultiHeader{-1, false, err}` then `ErrorResponse{err}`.
+fn error_result(w: &mut Writer, code: ErrorCode) {
+    w.int(op::ERROR)
+        .bool(false)
+        .int(code.code())
+        .int(code.code());
 }
 
 /// A watch notification: `ReplyHeader{-1, zxid, 0}` then `WatcherEvent{type, state, path}`.

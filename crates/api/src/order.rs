@@ -1,4 +1,5 @@
-//! Keeps a stream's answers in request order when the gateway answers some requests itself.
+//! Keeps a connection's answers in request order when its gateway answers some requests itself
+//! (both gateways, gRPC and ZooKeeper's protocol, use it).
 //!
 //! Rules (DESIGN §1, FIFO client order):
 //! 1. Answers leave in the order the requests arrived, whoever produced them.
@@ -23,31 +24,37 @@ enum Slot<T> {
 
 /// The ordering of one stream's answers. Pure: no IO, tested alone.
 #[derive(Debug)]
-pub(crate) struct ReplyOrder<T> {
+pub struct ReplyOrder<T> {
     /// Unanswered requests, oldest first. Invariant: the front is never `Local` (a local answer
     /// at the front is released at once).
     queue: VecDeque<Slot<T>>,
 }
 
+impl<T> Default for ReplyOrder<T> {
+    fn default() -> ReplyOrder<T> {
+        ReplyOrder::new()
+    }
+}
+
 impl<T> ReplyOrder<T> {
-    pub(crate) fn new() -> ReplyOrder<T> {
+    pub fn new() -> ReplyOrder<T> {
         ReplyOrder {
             queue: VecDeque::new(),
         }
     }
 
     /// Requests whose answers have not left yet.
-    pub(crate) fn in_flight(&self) -> usize {
+    pub fn in_flight(&self) -> usize {
         self.queue.len()
     }
 
     /// A request went to the backend.
-    pub(crate) fn submitted(&mut self, xid: i64) {
+    pub fn submitted(&mut self, xid: i64) {
         self.queue.push_back(Slot::Backend { xid });
     }
 
     /// The gateway answered a request itself; returns the answers that may leave now, in order.
-    pub(crate) fn answered_locally(&mut self, answer: T) -> Vec<T> {
+    pub fn answered_locally(&mut self, answer: T) -> Vec<T> {
         self.queue.push_back(Slot::Local(answer));
         self.release_locals()
     }
@@ -56,7 +63,7 @@ impl<T> ReplyOrder<T> {
     /// then any local answers that were waiting behind it). An answer the gateway did not expect
     /// (or for another xid) still leaves: the backend's order is the truth, and the mismatch is
     /// logged.
-    pub(crate) fn backend_answered(&mut self, xid: i64, answer: T) -> Vec<T> {
+    pub fn backend_answered(&mut self, xid: i64, answer: T) -> Vec<T> {
         match self.queue.pop_front() {
             Some(Slot::Backend { xid: expected }) if expected != xid => {
                 tracing::warn!(expected, got = xid, "backend answered out of order");
@@ -73,7 +80,7 @@ impl<T> ReplyOrder<T> {
     /// The session ended: every request still at the backend will never be answered by it. Returns
     /// an answer for each of them, made by `answer(xid)`, interleaved in order with the local
     /// answers waiting behind them. Afterwards nothing is in flight.
-    pub(crate) fn abandon(&mut self, answer: impl Fn(i64) -> T) -> Vec<T> {
+    pub fn abandon(&mut self, answer: impl Fn(i64) -> T) -> Vec<T> {
         self.queue
             .drain(..)
             .map(|slot| match slot {
