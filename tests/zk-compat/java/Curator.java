@@ -112,7 +112,14 @@ public class Curator {
             long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
             while (c2.checkExists().forPath(p) == null && System.nanoTime() < deadline) Thread.sleep(20);
             ZkCompat.expect(c2.checkExists().forPath(p) != null, "re-created after a delete");
+            // The delete fires both of PersistentNode's watches, and each starts a background
+            // create; the one that loses (NodeExists) is still being handled when the node
+            // appears. Closing before it settles races Curator with itself (failed 1 run in ~8),
+            // so let its background work finish first.
+            Thread.sleep(500);
             n.close();
+            long gone = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+            while (c2.checkExists().forPath(p) != null && System.nanoTime() < gone) Thread.sleep(20);
             ZkCompat.expect(c2.checkExists().forPath(p) == null, "gone after close");
         });
 
