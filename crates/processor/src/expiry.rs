@@ -6,6 +6,7 @@
 
 use std::sync::atomic::Ordering;
 
+use paddock_datatree::Reapable;
 use paddock_types::{ErrorCode, SessionId, TxnOp};
 
 use crate::api::SessionEvent;
@@ -39,20 +40,35 @@ impl Shared {
         }
     }
 
-    /// Submits the deletion of empty containers and expired TTL nodes (the serving leader
-    /// only; every `znode.container.checkIntervalMs`). Reads only the tree's two indexes, under
-    /// its read lock, and submits after releasing it.
-    pub(crate) fn sweep(&self) {
+    /// Plans one sweep of empty containers and expired TTL nodes (the serving leader only;
+    /// every `znode.container.checkIntervalMs`): reads only the tree's two indexes, under its
+    /// read lock, and returns the deletions to submit, recorded as in flight. The caller
+    /// submits them paced over the interval ([`Shared::submit_sweep`]), as ZooKeeper's
+    /// `ContainerManager` spaces its deletions, so a large sweep does not arrive at the log as
+    /// one burst in front of client writes.
+    pub(crate) fn plan_sweep(&self) -> Vec<Reapable> {
         let mut sweeper = lock(&self.sweeper);
         if self.role() != ServingRole::Leader {
             sweeper.clear();
-            return;
+            return Vec::new();
         }
         let budget = self.cfg.sweep_budget();
         let candidates = self
             .read_tree()
             .sweep_candidates(self.wall_ms() as i64, sweeper.wanted(budget));
-        for node in sweeper.plan(candidates, budget, self.now_ms()) {
+        sweeper.plan(candidates, budget, self.now_ms())
+    }
+
+    /// Submits one paced chunk of a planned sweep. False once this server is no longer the
+    /// serving leader: the rest of the sweep is dropped (forgotten, so the next leader's or
+    /// the next sweep's plan takes it up).
+    pub(crate) fn submit_sweep(&self, chunk: &[Reapable]) -> bool {
+        let mut sweeper = lock(&self.sweeper);
+        if self.role() != ServingRole::Leader {
+            sweeper.clear();
+            return false;
+        }
+        for node in chunk {
             tracing::info!(path = %node.path, "deleting an empty container / expired TTL node");
             let op = node.txn_op();
             if let Err(e) = self.submit_txn(SessionId::NONE, 0, op, Vec::new(), Reply::None) {
@@ -60,6 +76,7 @@ impl Shared {
                 tracing::warn!(path = %node.path, error = %e, "could not queue the deletion");
             }
         }
+        true
     }
 
     /// A CloseSession transaction was applied: the session is gone.

@@ -1,7 +1,8 @@
 //! The container / TTL sweeper's bookkeeping (ZooKeeper's `ContainerManager`), as data: which
 //! of the tree's candidates to submit in one sweep. Driven by the serving leader only, every
-//! `znode.container.checkIntervalMs` (`expiry.rs`: `Shared::sweep`); the candidates come from the
-//! data tree's container and TTL indexes (`DataTree::sweep_candidates`), which are replicated
+//! `znode.container.checkIntervalMs` (`expiry.rs`: `Shared::plan_sweep`; `Processor::sweeper`
+//! submits the plan in chunks spread over the interval); the candidates come from the data
+//! tree's container and TTL indexes (`DataTree::sweep_candidates`), which are replicated
 //! state, so a new leader's first sweep finds what the old one left.
 //!
 //! Rules:
