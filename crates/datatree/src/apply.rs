@@ -73,6 +73,13 @@ pub(crate) fn apply_op(
         TxnOp::Multi(ops) => Ok(Response::Multi(multi(state, header, ops, triggers))),
         TxnOp::Sync { path } => Ok(Response::Sync { path: path.clone() }),
         TxnOp::MoveSession { .. } => Ok(Response::Ping),
+        TxnOp::ResumeSession { timeout_ms, .. } => {
+            // A session closed meanwhile stays closed; the resuming server then refuses it.
+            if let Some(entry) = state.sessions.get_mut(&header.session) {
+                entry.info.timeout_ms = *timeout_ms;
+            }
+            Ok(Response::Ping)
+        }
         TxnOp::SetAcl { path, acl, version } => {
             set_acl(state, header, path, acl, *version).map(|stat| Response::SetAcl { stat })
         }

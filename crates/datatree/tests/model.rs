@@ -241,7 +241,7 @@ impl Model {
                 version,
             } => res(self.set(zxid, time, path, data, *version).map(Out::Set)),
             TxnOp::Sync { .. } => Out::Synced,
-            TxnOp::MoveSession { .. } => Out::Pinged,
+            TxnOp::MoveSession { .. } | TxnOp::ResumeSession { .. } => Out::Pinged,
             TxnOp::SetAcl { .. } | TxnOp::AddAuth { .. } | TxnOp::DeleteContainer { .. } => {
                 unreachable!(
                     "the generator makes no ACL or sweeper ops (tests/acl.rs, tests/containers.rs)"
@@ -426,6 +426,7 @@ fn step() -> impl Strategy<Value = (i64, TxnOp)> {
         1 => (0..=3i64).prop_map(|s| (s, TxnOp::CloseSession)),
         1 => (session.clone(), path()).prop_map(|(s, path)| (s, TxnOp::Sync { path })),
         1 => (session.clone(), 1..4u64).prop_map(|(s, owner)| (s, TxnOp::MoveSession { owner })),
+        1 => (session.clone(), 1..4u64).prop_map(|(s, owner)| (s, TxnOp::ResumeSession { owner, timeout_ms: 6000 })),
         5 => (session.clone(), path(), data(), mode()).prop_map(|(s, path, data, mode)| (s, TxnOp::Create { path, data, mode, acl: paddock_types::Acl::open() })),
         2 => (session.clone(), path(), version()).prop_map(|(s, path, version)| (s, TxnOp::Delete { path, version })),
         2 => (session.clone(), path(), data(), version()).prop_map(|(s, path, data, version)| (s, TxnOp::SetData { path, data, version })),

@@ -106,8 +106,11 @@ impl Processor {
                         }
                     }
                 }
-                TxnOp::MoveSession { owner } => {
+                TxnOp::MoveSession { owner } | TxnOp::ResumeSession { owner, .. } => {
                     if let Some(s) = sh.sessions.get(session) {
+                        if let TxnOp::ResumeSession { timeout_ms, .. } = &txn.op {
+                            s.set_timeout_ms(*timeout_ms);
+                        }
                         // The client is alive: its expiry clock restarts (ZooKeeper's leader
                         // touches a session it revalidates).
                         s.touch(sh.now_ms());
@@ -139,7 +142,7 @@ impl Processor {
                     }
                 }
                 // Answered through `resuming` above, never a request of the session's queue.
-                TxnOp::MoveSession { .. } => {}
+                TxnOp::MoveSession { .. } | TxnOp::ResumeSession { .. } => {}
                 _ => {
                     if let Some(s) = sh.sessions.get(session) {
                         let mut g = s.lock();

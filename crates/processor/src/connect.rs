@@ -55,19 +55,22 @@ impl Processor {
         if s.password != password || s.lock().closing.is_some() {
             return Err(expired(id));
         }
+        // ZooKeeper negotiates the timeout on every connect, a resume included.
+        let timeout_ms = sh.cfg.negotiate_timeout(req.timeout_ms);
         // Only once the leader ordered this resume and it applied here with the session alive
-        // (ZooKeeper's REVALIDATE). An ensemble of one is the authority itself.
-        let confirm = if sh.cfg.alone {
+        // (ZooKeeper's REVALIDATE). An ensemble of one is the authority itself, and logs the
+        // resume only to keep a changed timeout.
+        let confirm = if sh.cfg.alone && timeout_ms == s.timeout_ms() {
             None
         } else {
-            Some(self.revalidate(&s).await?)
+            Some(self.revalidate(&s, timeout_ms).await?)
         };
         let (conn, events, zxid) = self.attach(&s, &req, confirm)?;
-        tracing::debug!(session = %id, peer = %req.peer, "session resumed");
+        tracing::debug!(session = %id, peer = %req.peer, timeout_ms, "session resumed");
         Ok(Connected {
             session: id,
             password,
-            timeout_ms: s.timeout_ms,
+            timeout_ms,
             conn,
             events,
             zxid,
@@ -110,7 +113,8 @@ impl Processor {
 
     /// Asks the ensemble whether the session `s` (found here, password checked) is still alive
     /// before a resume is answered, as ZooKeeper's REVALIDATE does. A
-    /// `MoveSession { owner: this server }` goes through the leader; once it has applied here
+    /// `ResumeSession { owner: this server, timeout_ms }` goes through the leader (and sets the
+    /// renegotiated timeout on every replica); once it has applied here
     /// (so this server has applied everything committed before it, an expiry included) the
     /// caller attaches with the returned password, which makes [`Processor::attach`] check
     /// under the tree lock that the session is still in the tree and not closing. Every other
@@ -119,21 +123,26 @@ impl Processor {
     /// Bounded as a session creation: no commit within the session timeout (at least 1 s),
     /// or a role change meanwhile, is ConnectionLoss — the client tries elsewhere, where an
     /// expired session is refused.
-    async fn revalidate(&self, s: &Session) -> Result<[u8; PASSWORD_LEN], ZkError> {
+    async fn revalidate(
+        &self,
+        s: &Session,
+        timeout_ms: i32,
+    ) -> Result<[u8; PASSWORD_LEN], ZkError> {
         let sh = &self.shared;
         // Negative: never a client's xid. Unique on this server, so two resumes of one session
         // racing here each wait for their own move.
         let token = -i64::try_from(sh.next_id()).unwrap_or(i64::MAX);
         let (tx, rx) = oneshot::channel();
         lock(&sh.resuming).insert((s.id, token), tx);
-        let op = TxnOp::MoveSession {
+        let op = TxnOp::ResumeSession {
             owner: sh.cfg.server_id.0,
+            timeout_ms,
         };
         if let Err(e) = sh.submit_txn(s.id, token, op, Vec::new(), Reply::None) {
             lock(&sh.resuming).remove(&(s.id, token));
             return Err(e);
         }
-        let bound = Duration::from_millis(u64::try_from(s.timeout_ms.max(1000)).unwrap_or(1000));
+        let bound = Duration::from_millis(u64::try_from(s.timeout_ms().max(1000)).unwrap_or(1000));
         let confirmed = tokio::time::timeout(bound, rx).await;
         lock(&sh.resuming).remove(&(s.id, token));
         match confirmed {

@@ -31,7 +31,7 @@ impl Shared {
                 continue;
             }
             g.closing = Some(ErrorCode::SessionExpired);
-            tracing::info!(session = %s.id, timeout_ms = s.timeout_ms, "session expired");
+            tracing::info!(session = %s.id, timeout_ms = s.timeout_ms(), "session expired");
             if let Err(e) = self.submit_txn(s.id, 0, TxnOp::CloseSession, Vec::new(), Reply::None) {
                 // Tried again next tick (the server may be read-only for now).
                 g.closing = None;

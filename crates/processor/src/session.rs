@@ -4,7 +4,7 @@
 //! mutex -> tree read lock only while applying (`apply_committed`), the only holder of the write lock.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use paddock_types::{ErrorCode, Id, SessionId, WatchedEvent, Zxid, PASSWORD_LEN};
@@ -73,7 +73,8 @@ pub(crate) struct SessionInner {
 #[derive(Debug)]
 pub(crate) struct Session {
     pub id: SessionId,
-    pub timeout_ms: i32,
+    /// The negotiated timeout; a resume renegotiates it (`TxnOp::ResumeSession`).
+    timeout_ms: AtomicI32,
     pub password: [u8; PASSWORD_LEN],
     /// Milliseconds since the server's clock origin when the session was last heard from.
     pub last_seen_ms: AtomicU64,
@@ -89,7 +90,7 @@ impl Session {
     ) -> Session {
         Session {
             id,
-            timeout_ms,
+            timeout_ms: AtomicI32::new(timeout_ms),
             password,
             last_seen_ms: AtomicU64::new(now_ms),
             inner: Mutex::new(SessionInner::default()),
@@ -102,6 +103,14 @@ impl Session {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    pub fn timeout_ms(&self) -> i32 {
+        self.timeout_ms.load(Ordering::Relaxed)
+    }
+
+    pub fn set_timeout_ms(&self, timeout_ms: i32) {
+        self.timeout_ms.store(timeout_ms, Ordering::Relaxed);
+    }
+
     pub fn touch(&self, now_ms: u64) {
         self.last_seen_ms.fetch_max(now_ms, Ordering::Relaxed);
     }
@@ -109,7 +118,7 @@ impl Session {
     /// When the session expires if nothing more is heard: last seen + timeout, rounded up to the
     /// next tick (ZooKeeper's expiry buckets).
     pub fn expires_at_ms(&self, tick_ms: u64) -> u64 {
-        let t = self.last_seen_ms.load(Ordering::Relaxed) + self.timeout_ms.max(0) as u64;
+        let t = self.last_seen_ms.load(Ordering::Relaxed) + self.timeout_ms().max(0) as u64;
         let tick = tick_ms.max(1);
         t.div_ceil(tick) * tick
     }

@@ -71,7 +71,7 @@ impl Processor {
                 Some(ConnectionInfo {
                     peer: conn.peer.clone(),
                     session: s.id,
-                    timeout_ms: s.timeout_ms,
+                    timeout_ms: s.timeout_ms(),
                     queued: g.queue.len(),
                     received: conn.received,
                     sent: conn.sent,

@@ -365,6 +365,51 @@ async fn resume_moves_the_session_and_refuses_a_wrong_password() {
     h.server.shutdown().await;
 }
 
+/// A standalone resume renegotiates the timeout as ZooKeeper does; the change is logged (so a
+/// restart keeps it), while a resume with the same timeout writes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_standalone_resume_renegotiates_the_timeout_and_logs_only_a_change() {
+    let h = start();
+    let c1 = connect(&h, 100).await;
+    let req = |timeout_ms| ConnectRequest {
+        conn_ids: Vec::new(),
+        resume: Some((c1.session, c1.password)),
+        timeout_ms,
+        last_zxid_seen: Zxid::ZERO,
+        peer: "test".into(),
+        set_watches: Default::default(),
+    };
+    let logged = h.log.records().len();
+    let same = h.server.connect(req(100)).await.unwrap();
+    assert_eq!(same.timeout_ms, 100);
+    assert_eq!(
+        h.log.records().len(),
+        logged,
+        "same timeout: nothing logged"
+    );
+    let longer = h.server.connect(req(300)).await.unwrap();
+    assert_eq!(longer.timeout_ms, 300);
+    assert_eq!(h.server.connections()[0].timeout_ms, 300);
+    let records = h.log.records();
+    assert_eq!(records.len(), logged + 1);
+    let txn = paddock_types::Txn::decode(&records[logged].1).unwrap();
+    assert!(
+        matches!(
+            txn.op,
+            paddock_types::TxnOp::ResumeSession {
+                timeout_ms: 300,
+                ..
+            }
+        ),
+        "{txn:?}"
+    );
+    let digest = h.server.digest();
+    h.server.shutdown().await;
+    // Replayed after a restart: the same session table (timeout included).
+    let again = support::local(cfg(), h.log.clone(), h.snaps.clone(), Epoch(2));
+    assert_eq!(again.digest(), digest);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn close_session_removes_ephemerals_then_closes_the_stream() {
     let h = start();

@@ -210,6 +210,52 @@ async fn pipelined_requests_keep_fifo_order_through_the_ensemble() {
     }
 }
 
+/// ZooKeeper negotiates the timeout on every connect: a resume asking for another timeout gets
+/// it (clamped to [min, max]) on every server, and the leader expires the session by it. Fails
+/// if the resume keeps the old timeout anywhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resume_renegotiates_the_session_timeout_on_every_server() {
+    let e = ensemble(3);
+    let c = connect(&e.servers[1], 200).await;
+    assert_eq!(c.timeout_ms, 200);
+    let before = e.servers[0].digest();
+    let mut req = resume_req(&c);
+    req.timeout_ms = 99_999;
+    let mut moved = e.servers[2].connect(req).await.expect("resumed");
+    assert_eq!(moved.timeout_ms, 4000, "clamped to maxSessionTimeout");
+    let conns = e.servers[2].connections();
+    assert_eq!(conns.len(), 1);
+    assert_eq!(conns[0].timeout_ms, 4000);
+    // Replicated state: every server's session table (in the digest) changed alike.
+    let after = e.servers[0].digest();
+    assert_ne!(
+        before, after,
+        "the timeout is part of the replicated session table"
+    );
+    for s in &e.servers {
+        assert_eq!(s.digest(), after);
+    }
+    // Silent for several of the old timeouts: the leader keeps the session.
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    assert_eq!(
+        call(&e.servers[2], &mut moved, 1, Request::Ping).await,
+        Ok(Response::Ping)
+    );
+    // Back to a short timeout: the leader expires the silent session by it.
+    let mut req = resume_req(&moved);
+    req.timeout_ms = 100;
+    let short = e.servers[1].connect(req).await.expect("resumed");
+    assert_eq!(short.timeout_ms, 100);
+    let deadline = std::time::Instant::now() + Duration::from_secs(3);
+    while e.servers[0].status().session_count > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "expired by the renegotiated 100 ms timeout"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_session_created_on_one_server_resumes_on_another() {
     let e = ensemble(3);
@@ -637,7 +683,10 @@ async fn a_resume_is_answered_only_after_the_ensemble_ordered_it() {
     );
     assert_eq!(
         m.commit_next().await,
-        paddock_types::TxnOp::MoveSession { owner: 3 }
+        paddock_types::TxnOp::ResumeSession {
+            owner: 3,
+            timeout_ms: c.timeout_ms
+        }
     );
     let mut resumed = resumed.await.expect("task").expect("resumed");
     assert_eq!(resumed.session, c.session);
@@ -672,7 +721,10 @@ async fn a_server_that_missed_the_expiry_refuses_the_resume_once_it_catches_up()
     let resumed = tokio::spawn(async move { s.connect(req).await });
     assert_eq!(
         m.commit_next().await,
-        paddock_types::TxnOp::MoveSession { owner: 2 }
+        paddock_types::TxnOp::ResumeSession {
+            owner: 2,
+            timeout_ms: c.timeout_ms
+        }
     );
     m.resume(1);
     let err = resumed.await.expect("task").map(|c| c.session).unwrap_err();
@@ -705,7 +757,10 @@ async fn a_resume_that_the_ensemble_never_confirms_is_connection_loss() {
     // The move was submitted but never committed: nothing else happened.
     assert_eq!(
         m.commit_next().await,
-        paddock_types::TxnOp::MoveSession { owner: 3 }
+        paddock_types::TxnOp::ResumeSession {
+            owner: 3,
+            timeout_ms: c.timeout_ms
+        }
     );
 }
 
@@ -721,7 +776,10 @@ async fn a_role_change_ends_a_waiting_resume_with_connection_loss() {
     let resumed = tokio::spawn(async move { s.connect(req).await });
     assert_eq!(
         m.commit_next().await,
-        paddock_types::TxnOp::MoveSession { owner: 2 }
+        paddock_types::TxnOp::ResumeSession {
+            owner: 2,
+            timeout_ms: c.timeout_ms
+        }
     );
     m.servers[1].set_role(ServingRole::NotServing); // ...and it goes LOOKING
     let err = tokio::time::timeout(Duration::from_secs(2), resumed)

@@ -100,6 +100,15 @@ pub enum TxnOp {
         version: i32,
         cversion: i32,
     },
+    /// `header.session` was resumed on server `owner` with a newly negotiated `timeout_ms`
+    /// (ZooKeeper renegotiates the timeout on every connect, a resume included). Written for
+    /// every resume in an ensemble, and by a standalone server when the timeout changes; as
+    /// `MoveSession` otherwise (which older records hold), plus the session's timeout becomes
+    /// `timeout_ms` on every replica.
+    ResumeSession {
+        owner: u64,
+        timeout_ms: i32,
+    },
 }
 
 /// One log record.
