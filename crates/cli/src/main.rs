@@ -11,8 +11,10 @@
 //! server wants a client certificate, `-tls-cert FILE` (and `-tls-key FILE`), also from
 //! `PADDOCK_CLI_TLS_*` variables or zkCli's `-Dzookeeper.ssl.*` properties: see [`tls`].
 //!
-//! One-shot mode exits 0 on success, 1 when the command failed (zkCli's error text on stderr) or
-//! its path is not a valid znode path (as zkCli), 2 for a malformed command line (usage on stderr). The interactive shell has line editing and
+//! One-shot mode exits as zkCli 3.8 does (measured): 0 on success, 1 when the command failed
+//! (zkCli's error text on stderr) or is malformed (a bad option, argument or path: the message
+//! and the command's usage on stderr), 127 for an unknown command; 2 for a bad option of
+//! paddock-cli itself (`-server`, TLS). The interactive shell has line editing and
 //! history (rustyline) on a terminal; with stdin not a terminal it reads commands line by line
 //! without a prompt (for scripts and tests). Its commands are numbered as in zkCli (the prompt's
 //! `[zk: host(CONNECTED) N]`), for `history` and `redo`: see [`shell`].

@@ -258,8 +258,9 @@ pub fn help_text() -> String {
 pub struct ParseError {
     pub message: Option<String>,
     pub usage: Option<String>,
-    /// The path is not a valid znode path (zkCli exits 1 for it, 2 for a usage error).
-    pub bad_path: bool,
+    /// The command does not exist. zkCli 3.8 (measured) exits 127 for it and 1 for every
+    /// other malformed command (a bad option, a missing argument, an invalid path).
+    pub unknown_command: bool,
 }
 
 impl ParseError {
@@ -267,38 +268,35 @@ impl ParseError {
         ParseError {
             message: None,
             usage: Some(usage_of(cmd).to_string()),
-            bad_path: false,
+            unknown_command: false,
         }
     }
     fn with(cmd: &str, message: impl Into<String>) -> ParseError {
         ParseError {
             message: Some(message.into()),
             usage: Some(usage_of(cmd).to_string()),
-            bad_path: false,
+            unknown_command: false,
         }
     }
     fn message(message: impl Into<String>) -> ParseError {
         ParseError {
             message: Some(message.into()),
             usage: None,
-            bad_path: false,
+            unknown_command: false,
         }
     }
 
     fn path(message: impl Into<String>) -> ParseError {
-        ParseError {
-            bad_path: true,
-            ..ParseError::message(message)
-        }
+        ParseError::message(message)
     }
 
     /// The exit status of a one-shot command refused by the parser: 1 for a bad path (as
     /// zkCli), 2 for a usage error or a malformed argument.
     pub fn exit_code(&self) -> u8 {
-        if self.bad_path {
-            1
+        if self.unknown_command {
+            127
         } else {
-            2
+            1
         }
     }
 }
@@ -494,7 +492,7 @@ pub fn parse_words(words: &[String]) -> Result<Command, ParseError> {
             return Err(ParseError {
                 message: Some(format!("Unknown command: {cmd}")),
                 usage: Some(help_text().trim_end().to_string()),
-                bad_path: false,
+                unknown_command: true,
             })
         }
     };

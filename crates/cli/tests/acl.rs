@@ -79,18 +79,19 @@ fn acl_commands_as_zkcli() {
         "'world,'anyone\n: cdrwa\n",
         "",
     );
-    // A malformed ACL is refused before connecting (exit 2), with zkCli's AclParser words.
+    // A malformed ACL is refused before connecting (exit 1, as zkCli's usage errors), with
+    // zkCli's AclParser words.
     expect(
         &s,
         "setAcl /secure world:anyone",
-        2,
+        1,
         "",
         "world:anyone does not have the form scheme:id:perm\n",
     );
     expect(
         &s,
         "create /bad x world:anyone:rz",
-        2,
+        1,
         "",
         "Unknown perm type: z\n",
     );

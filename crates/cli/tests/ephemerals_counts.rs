@@ -63,6 +63,6 @@ fn get_ephemerals_and_get_all_children_number_as_zkcli() {
     );
     assert_eq!(
         s.run("getAllChildrenNumber"),
-        (2, String::new(), "getAllChildrenNumber path\n".into())
+        (1, String::new(), "getAllChildrenNumber path\n".into())
     );
 }

@@ -79,7 +79,7 @@ fn one_shot_history_redo_printwatches() {
     assert_eq!(
         s.run("redo x"),
         (
-            2,
+            1,
             String::new(),
             "cmdno must be an integer: x\nredo cmdno\n".into()
         )

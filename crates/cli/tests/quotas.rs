@@ -138,7 +138,7 @@ fn setquota_refuses_bad_values_and_paths_as_zkcli() {
     assert_eq!(
         s.run("setquota /app"),
         (
-            2,
+            1,
             String::new(),
             "Missing required option: [-n num soft quota, -b bytes soft quota, -N num hard quota, -B bytes hard quota]\n\
              setquota -n|-b|-N|-B val path\n"
@@ -148,7 +148,7 @@ fn setquota_refuses_bad_values_and_paths_as_zkcli() {
     assert_eq!(
         s.run("setquota -n 1 -b 2 /app"),
         (
-            2,
+            1,
             String::new(),
             "The option 'b' was specified but an option from this group has already been selected: 'n'\n\
              setquota -n|-b|-N|-B val path\n"
@@ -157,7 +157,7 @@ fn setquota_refuses_bad_values_and_paths_as_zkcli() {
     );
     assert_eq!(
         s.run("delquota"),
-        (2, String::new(), "delquota [-n|-b|-N|-B] path\n".into())
+        (1, String::new(), "delquota [-n|-b|-N|-B] path\n".into())
     );
     assert_eq!(ok(&s, "ls /zookeeper/quota"), "[]\n");
 }
