@@ -1,7 +1,7 @@
 # Paddock — common tasks. `make help` lists them.
 CARGO ?= cargo
 
-.PHONY: help build test test-rust zk-clients diff-zk run cluster cluster-down fmt lint check bench bench-ab bench-zk bench-failover bench-storage clean
+.PHONY: help build test test-rust zk-clients diff-zk lincheck run cluster cluster-down fmt lint check bench bench-ab bench-zk bench-failover bench-storage clean
 
 help: ## list targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -22,6 +22,14 @@ zk-clients: ## real ZooKeeper clients (kazoo, zkCli.sh, Java client + Curator, c
 DIFF_SEEDS ?= 2000
 diff-zk: ## the differential test against Apache ZooKeeper 3.8 with DIFF_SEEDS seeds (apt-get install zookeeper)
 	PADDOCK_DIFF_SEEDS=$(DIFF_SEEDS) $(CARGO) test -p paddock-node --test zk_differential -- --nocapture
+
+LIN_SEEDS ?= 20
+LIN_SECS ?= 10
+lincheck: ## the linearizability test (3 servers, leader SIGKILLed) for LIN_SEEDS seeds of LIN_SECS s each
+	@for s in $$(seq 1 $(LIN_SEEDS)); do \
+	  PADDOCK_LIN_SEED=$$s PADDOCK_LIN_SECS=$(LIN_SECS) $(CARGO) test -q -p paddock-node --test linearizable -- --nocapture \
+	    || { echo "lincheck: seed $$s FAILED"; exit 1; }; \
+	done; echo "lincheck: $(LIN_SEEDS) seeds linearizable"
 
 run: ## run a standalone server: dataDir ./data, gRPC on 7181
 	$(CARGO) run --release --bin paddock
