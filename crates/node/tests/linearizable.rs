@@ -1,7 +1,7 @@
-//! Linearizability of real processes under a leader crash (issue 18, item 2): 4 clients, each
+//! Linearizability of real processes under leader faults (issue 18, item 2): 4 clients, each
 //! with its own session on a 3-server ensemble, run seeded random operations on 3 znodes —
 //! `sync`+`getData`, unconditional and versioned `setData`, `create`, `delete` — while the
-//! leader is SIGKILLed and later restarted. Every call and answer is recorded with its time,
+//! leader is SIGKILLed and later restarted, or SIGSTOPped past syncLimit and later resumed. Every call and answer is recorded with its time,
 //! and `paddock-lincheck` checks the history against a sequential model of a znode (one part
 //! per znode). An operation whose answer never came (connection loss, timeout) may have taken
 //! effect or not; the checker allows both. A lost acknowledged write, a stale read after
@@ -170,8 +170,27 @@ async fn run_client(
     }
 }
 
+/// The fault injected while the clients run.
+#[derive(Clone, Copy, Debug)]
+enum Fault {
+    /// SIGKILL the leader a third of the way in, restart it at two thirds.
+    KillLeader,
+    /// SIGSTOP the leader a third of the way in (far past syncLimit × tickTime: the others
+    /// elect a new leader), SIGCONT it at two thirds: it must step down and serve nothing stale.
+    PauseLeader,
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn histories_under_a_leader_crash_are_linearizable() {
+    run(Fault::KillLeader).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn histories_under_a_paused_leader_are_linearizable() {
+    run(Fault::PauseLeader).await;
+}
+
+async fn run(fault: Fault) {
     let seed = env_u64("PADDOCK_LIN_SEED", 1);
     let secs = env_u64("PADDOCK_LIN_SECS", 6).max(3);
     let mut e = LocalEnsemble::start(
@@ -206,13 +225,18 @@ async fn histories_under_a_leader_crash_are_linearizable() {
         .map(|(id, c)| tokio::spawn(run_client(id, c, seed, start, until, history.clone())))
         .collect();
 
-    // The fault: SIGKILL the leader a third of the way in, restart it at two thirds.
     tokio::time::sleep(Duration::from_secs(secs) / 3).await;
     let victim = leader(&e, &[0, 1, 2]).await;
-    e.peers[victim].kill();
-    eprintln!("seed {seed}: killed the leader (server {})", victim + 1);
+    match fault {
+        Fault::KillLeader => e.peers[victim].kill(),
+        Fault::PauseLeader => e.peers[victim].stop_signal(),
+    }
+    eprintln!("seed {seed}: {fault:?} (server {})", victim + 1);
     tokio::time::sleep(Duration::from_secs(secs) / 3).await;
-    e.peers[victim] = e.peers[victim].restart();
+    match fault {
+        Fault::KillLeader => e.peers[victim] = e.peers[victim].restart(),
+        Fault::PauseLeader => e.peers[victim].cont(),
+    }
     for t in tasks {
         t.await.expect("client task");
     }
@@ -227,7 +251,7 @@ async fn histories_under_a_leader_crash_are_linearizable() {
         .filter(|o| matches!(o.output, Some(Output::Set { .. } | Output::Done)))
         .count();
     eprintln!(
-        "seed {seed}: {} operations ({answered} answered, {writes_ok} successful writes)",
+        "seed {seed}, {fault:?}: {} operations ({answered} answered, {writes_ok} successful writes)",
         history.len()
     );
     assert!(
@@ -239,7 +263,7 @@ async fn histories_under_a_leader_crash_are_linearizable() {
         Verdict::Violation { part } => {
             let ops: Vec<_> = part.iter().map(|&i| &history[i]).collect();
             panic!(
-                "seed {seed}: not linearizable ({} operations on {}); replay with PADDOCK_LIN_SEED={seed}\n{ops:#?}",
+                "seed {seed}, {fault:?}: not linearizable ({} operations on {}); replay with PADDOCK_LIN_SEED={seed}\n{ops:#?}",
                 ops.len(),
                 ops[0].input.path()
             );
