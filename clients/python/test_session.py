@@ -76,6 +76,19 @@ def test_crud_versions_and_stat(target, root):
         assert s.sync(root) == root
 
 
+def test_null_data_is_not_empty_data(target, root):
+    with connect(target) as s:
+        s.create(f"{root}/null", None)
+        s.create(f"{root}/empty", b"")
+        data, st = s.get_data(f"{root}/null")
+        assert data is None and st.data_length == 0
+        assert s.get_data(f"{root}/empty")[0] == b""
+        s.set_data(f"{root}/empty", None)
+        assert s.get_data(f"{root}/empty")[0] is None
+        s.set_data(f"{root}/null", b"x")
+        assert s.get_data(f"{root}/null")[0] == b"x"
+
+
 def test_error_codes(target, root):
     with connect(target) as s:
         raises(pc.NoNodeError, s.get_data, f"{root}/missing")

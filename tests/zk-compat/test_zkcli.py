@@ -63,6 +63,16 @@ def test_create_get_s(base):
     assert re.match(r"^\w{3} \w{3} \d\d \d\d:\d\d:\d\d \w+ \d{4}$", st["ctime"]), st["ctime"]
 
 
+def test_create_without_data_is_null(base):
+    # zkCli sends a null buffer for `create PATH` with no data: `get` prints "null", as on
+    # ZooKeeper; an empty string argument is empty data.
+    assert zkcli("create", base + "/n")[0] == 0
+    assert zkcli("get", base + "/n") == (0, ["null"])
+    assert zkcli("create", base + "/e", "")[0] == 0
+    rc, out = zkcli("get", base + "/e")
+    assert rc == 0 and out in ([], [""]), out
+
+
 def test_set_and_stat(base):
     rc, out = zkcli("set", base, "changed")
     assert (rc, out) == (0, [])

@@ -104,11 +104,22 @@ def _bytes(data) -> bytes:
     return data.encode() if isinstance(data, str) else bytes(data)
 
 
+def _data(data) -> dict:
+    """The `data` field of a create or set_data: None leaves it unset, which is ZooKeeper's null
+    data (get_data then answers None), as opposed to b"" (empty data)."""
+    return {} if data is None else {"data": _bytes(data)}
+
+
+def _get_data(g):
+    """A GetDataResponse's data: None when the node's data is null, else bytes."""
+    return g.data if g.HasField("data") else None
+
+
 def _create(path, data, ephemeral, sequential, acl, container=False, ttl=None):
     """A CreateRequest; `acl` None leaves the field unset (world:anyone:cdrwa); `ttl` (ms) makes
     a TTL node, `container` a container."""
     mode = _mode(ephemeral, sequential, container, ttl)
-    return pb.CreateRequest(path=path, data=_bytes(data), mode=mode, acl=acl_list_proto(acl), ttl=ttl or 0)
+    return pb.CreateRequest(path=path, mode=mode, acl=acl_list_proto(acl), ttl=ttl or 0, **_data(data))
 
 
 class Op:
@@ -125,7 +136,7 @@ class Op:
 
     @staticmethod
     def set_data(path, data, version=-1):
-        return pb.MultiOp(set_data=pb.SetDataRequest(path=path, data=_bytes(data), version=version))
+        return pb.MultiOp(set_data=pb.SetDataRequest(path=path, version=version, **_data(data)))
 
     @staticmethod
     def check(path, version=-1):
@@ -153,7 +164,7 @@ def _read_result(r):
     or the op's own PaddockError (returned, not raised)."""
     kind = r.WhichOneof("result")
     if kind == "get_data":
-        return r.get_data.data, Stat.of(r.get_data.stat)
+        return _get_data(r.get_data), Stat.of(r.get_data.stat)
     if kind == "get_children":
         return list(r.get_children.children)
     if kind == "error":
@@ -406,7 +417,7 @@ class Session:
         self._wait(self.delete_async(path, version))
 
     def set_data_async(self, path, data, version=-1) -> Future:
-        req = pb.SetDataRequest(path=path, data=_bytes(data), version=version)
+        req = pb.SetDataRequest(path=path, version=version, **_data(data))
         return self._send("set_data", req, lambda r: Stat.of(r.set_data.stat))
 
     def set_data(self, path: str, data, version: int = -1) -> Stat:
@@ -432,12 +443,12 @@ class Session:
         return self._wait(self.exists_async(path, watch))
 
     def get_data_async(self, path, watch=False) -> Future:
-        convert = lambda r: (r.get_data.data, Stat.of(r.get_data.stat))  # noqa: E731
+        convert = lambda r: (_get_data(r.get_data), Stat.of(r.get_data.stat))  # noqa: E731
         if watch:
             convert = self._watching("data", path, convert)
         return self._send("get_data", pb.GetDataRequest(path=path, watch=watch), convert)
 
-    def get_data(self, path: str, watch: bool = False) -> tuple[bytes, Stat]:
+    def get_data(self, path: str, watch: bool = False) -> tuple[bytes | None, Stat]:
         return self._wait(self.get_data_async(path, watch))
 
     def get_config_async(self, watch=False) -> Future:

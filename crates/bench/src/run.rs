@@ -461,7 +461,7 @@ async fn setup(cfg: &Config, parent: &str, keys: &[String], data: &Bytes) -> any
             .iter()
             .map(|k| MultiOp::Create {
                 path: k.clone(),
-                data: data.clone(),
+                data: data.clone().into(),
                 mode: CreateMode::Persistent,
                 acl: acl.clone(),
             })

@@ -9,7 +9,9 @@ use std::io::Write;
 use std::pin::Pin;
 
 use futures::stream::{self, Stream};
-use paddock_client::{Client, CreateMode, Error, ErrorCode, PersistentWatch, Watch, WatchedEvent};
+use paddock_client::{
+    Client, CreateMode, Data, Error, ErrorCode, PersistentWatch, Watch, WatchedEvent,
+};
 
 use crate::format;
 use crate::parse::{help_text, Command};
@@ -82,7 +84,12 @@ pub async fn exec(
             } else {
                 client.get_data(&path).await.map_err(e(&path))?
             };
-            out.push_str(&format::data(&data));
+            // zkCli prints a node's null data (created with no data) as "null".
+            if data.is_null() {
+                out.push_str("null");
+            } else {
+                out.push_str(&format::data(&data));
+            }
             out.push('\n');
             if stat {
                 out.push_str(&format::stat(&st));
@@ -146,7 +153,8 @@ pub async fn exec(
                 (false, false, false, Some(ttl_ms)) => CreateMode::PersistentWithTtl { ttl_ms },
                 (false, false, false, None) => CreateMode::Persistent,
             };
-            let data = data.unwrap_or_default();
+            // No data argument is ZooKeeper's null data, as zkCli's `create /p`.
+            let data = data.map_or(Data::NULL, Data::from);
             let created = match acl {
                 Some(acl) => client.create_with_acl(&path, data, mode, acl).await,
                 None => client.create(&path, data, mode).await,

@@ -70,7 +70,17 @@ fn one_shot_scripted_session() {
     fails("deleteall /a", "Node does not exist: /a");
     ok("ls /", "[zookeeper]\n");
 
-    // Malformed commands: usage on stderr, exit 2, no connection needed.
+    // No data is ZooKeeper's null: `get` prints "null" (zkCli), dataLength 0; data set later
+    // replaces it.
+    ok("create /null", "Created /null\n");
+    ok("get /null", "null\n");
+    let (_, out, _) = s.run("stat /null");
+    assert!(out.contains("dataLength = 0\n"), "{out}");
+    ok("set /null x", "");
+    ok("get /null", "x\n");
+    ok("delete /null", "");
+
+    // Malformed commands: usage on stderr, exit 1 (as zkCli), no connection needed.
     let (code, out, err) = s.run("ls");
     assert_eq!(
         (code, out.as_str(), err.as_str()),

@@ -150,7 +150,7 @@ async fn main() {
         let keys: Vec<String> = (start..(start + 1000).min(nodes)).map(child).collect();
         let reads = futures::future::join_all(keys.iter().map(|k| admin.get_data(k))).await;
         for r in reads {
-            want.push(r.expect("getData").0);
+            want.push(r.expect("getData").0.into_bytes());
         }
     }
     let mismatches = || {

@@ -10,6 +10,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use paddock_proto::v1::{self as pb, request::Op, response::Result as R};
 use paddock_types::path::CONFIG_NODE;
+use paddock_types::Data;
 use paddock_types::{
     Acl, AddWatchMode, CreateMode, Id, KeeperState, MultiOp, OpResult, ReadOp, ReadResult,
     SessionId, Stat, WatchedEvent, WatcherType, Zxid,
@@ -349,7 +350,7 @@ impl Client {
     pub async fn create(
         &self,
         path: &str,
-        data: impl Into<Bytes>,
+        data: impl Into<Data>,
         mode: CreateMode,
     ) -> Result<String> {
         self.create_with_stat(path, data, mode)
@@ -361,7 +362,7 @@ impl Client {
     pub async fn create_with_stat(
         &self,
         path: &str,
-        data: impl Into<Bytes>,
+        data: impl Into<Data>,
         mode: CreateMode,
     ) -> Result<(String, Stat)> {
         // No ACL on the wire: the server's default, world:anyone:cdrwa.
@@ -375,7 +376,7 @@ impl Client {
     pub async fn create_with_acl(
         &self,
         path: &str,
-        data: impl Into<Bytes>,
+        data: impl Into<Data>,
         mode: CreateMode,
         acl: Vec<Acl>,
     ) -> Result<String> {
@@ -387,13 +388,13 @@ impl Client {
     async fn create_inner(
         &self,
         path: &str,
-        data: Bytes,
+        data: Data,
         mode: CreateMode,
         acl: Option<pb::AclList>,
     ) -> Result<(String, Stat)> {
         let op = Op::Create(pb::CreateRequest {
             path: path.to_string(),
-            data,
+            data: data.into_option(),
             mode: convert::create_mode(mode),
             acl,
             ttl: mode.ttl_ms().unwrap_or(0),
@@ -440,27 +441,28 @@ impl Client {
         Ok((stat, watch.expect("a watch was asked for")))
     }
 
-    async fn get_data_inner(&self, path: &str, w: bool) -> Result<(Bytes, Stat, Option<Watch>)> {
+    async fn get_data_inner(&self, path: &str, w: bool) -> Result<(Data, Stat, Option<Watch>)> {
         let op = Op::GetData(pb::GetDataRequest {
             path: path.to_string(),
             watch: w,
         });
         let watch = w.then_some((path, WatchClass::Data));
         match self.call(op, watch).await? {
-            (R::GetData(d), watch) => Ok((d.data, convert::stat(d.stat), watch)),
+            (R::GetData(d), watch) => Ok((Data::from(d.data), convert::stat(d.stat), watch)),
             (other, _) => Err(mismatch("getData", other)),
         }
     }
 
-    /// The node's data and Stat.
-    pub async fn get_data(&self, path: &str) -> Result<(Bytes, Stat)> {
+    /// The node's data (null if it was created or set with no data, as zkCli's `create /p`) and
+    /// Stat.
+    pub async fn get_data(&self, path: &str) -> Result<(Data, Stat)> {
         let (d, s, _) = self.get_data_inner(path, false).await?;
         Ok((d, s))
     }
 
     /// Like [`Client::get_data`], leaving a watch (NodeDataChanged / NodeDeleted). No watch is
     /// left when the node does not exist (the call fails with NoNode).
-    pub async fn get_data_w(&self, path: &str) -> Result<(Bytes, Stat, Watch)> {
+    pub async fn get_data_w(&self, path: &str) -> Result<(Data, Stat, Watch)> {
         let (d, s, w) = self.get_data_inner(path, true).await?;
         Ok((d, s, w.expect("a watch was asked for")))
     }
@@ -490,10 +492,10 @@ impl Client {
     }
 
     /// Replaces the node's data if its version is `version` (-1: any); returns the new Stat.
-    pub async fn set_data(&self, path: &str, data: impl Into<Bytes>, version: i32) -> Result<Stat> {
+    pub async fn set_data(&self, path: &str, data: impl Into<Data>, version: i32) -> Result<Stat> {
         let op = Op::SetData(pb::SetDataRequest {
             path: path.to_string(),
-            data: data.into(),
+            data: data.into().into_option(),
             version,
         });
         match self.call(op, None).await? {

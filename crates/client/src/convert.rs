@@ -80,7 +80,7 @@ pub(crate) fn multi_op(op: MultiOp) -> pb::MultiOp {
             acl,
         } => Op::Create(pb::CreateRequest {
             path,
-            data,
+            data: data.into_option(),
             mode: create_mode(mode),
             acl: create_acl(acl),
             ttl: mode.ttl_ms().unwrap_or(0),
@@ -92,7 +92,7 @@ pub(crate) fn multi_op(op: MultiOp) -> pb::MultiOp {
             version,
         } => Op::SetData(pb::SetDataRequest {
             path,
-            data,
+            data: data.into_option(),
             version,
         }),
         MultiOp::Check { path, version } => Op::Check(pb::CheckVersionRequest { path, version }),
@@ -137,7 +137,7 @@ pub(crate) fn read_result(r: pb::ReadResult) -> ReadResult {
     use pb::read_result::Result as R;
     match r.result {
         Some(R::GetData(g)) => ReadResult::GetData {
-            data: g.data,
+            data: g.data.into(),
             stat: stat(g.stat),
         },
         Some(R::GetChildren(c)) => ReadResult::GetChildren {
@@ -191,7 +191,7 @@ mod tests {
         assert_eq!(create_mode(seq), 6);
         let op = multi_op(MultiOp::Create {
             path: "/t-".into(),
-            data: bytes::Bytes::new(),
+            data: bytes::Bytes::new().into(),
             mode: seq,
             acl: Acl::open(),
         });
@@ -201,7 +201,7 @@ mod tests {
         }
         let plain = multi_op(MultiOp::Create {
             path: "/p".into(),
-            data: bytes::Bytes::new(),
+            data: bytes::Bytes::new().into(),
             mode: CreateMode::Container,
             acl: Acl::open(),
         });

@@ -111,7 +111,7 @@ pub use paddock_types::acl::{digest, parse_acl, parse_perms, perms, perms_string
 /// Node kinds as `Stat.ephemeral_owner` encodes them (containers, TTL nodes) and the ttl bounds.
 pub use paddock_types::node_kind::{self, NodeKind};
 pub use paddock_types::{
-    AddWatchMode, CreateMode, ErrorCode, EventType, KeeperState, MultiOp, OpResult, ReadOp,
+    AddWatchMode, CreateMode, Data, ErrorCode, EventType, KeeperState, MultiOp, OpResult, ReadOp,
     ReadResult, SessionId, Stat, WatchedEvent, WatcherType, Zxid,
 };
 pub use tls::{Pem, TlsOptions};

@@ -279,12 +279,12 @@ async fn multi_checks_every_op() {
         },
         MultiOp::SetData {
             path: "/m".into(),
-            data: Bytes::new(),
+            data: Bytes::new().into(),
             version: -1,
         },
         MultiOp::Create {
             path: "/m/c".into(),
-            data: Bytes::new(),
+            data: Bytes::new().into(),
             mode: CreateMode::Persistent,
             acl: Acl::open(),
         },
@@ -293,7 +293,7 @@ async fn multi_checks_every_op() {
         let ops = vec![
             MultiOp::SetData {
                 path: "/free".into(),
-                data: Bytes::from("changed"),
+                data: Bytes::from("changed").into(),
                 version: -1,
             },
             op.clone(),
@@ -312,7 +312,7 @@ async fn multi_checks_every_op() {
     owner
         .multi(vec![MultiOp::Create {
             path: "/m/own".into(),
-            data: Bytes::new(),
+            data: Bytes::new().into(),
             mode: CreateMode::Persistent,
             acl: Acl::creator_all(),
         }])

@@ -359,7 +359,7 @@ async fn acl_calls_put_what_the_proto_says_on_the_wire() {
         .unwrap();
     c.multi(vec![MultiOp::Create {
         path: "/m".into(),
-        data: Bytes::new(),
+        data: Bytes::new().into(),
         mode: CreateMode::Persistent,
         acl: Acl::creator_all(),
     }])

@@ -108,7 +108,7 @@ async fn every_operation() {
         .multi(vec![
             MultiOp::Create {
                 path: "/m".into(),
-                data: Bytes::from("m"),
+                data: Bytes::from("m").into(),
                 mode: CreateMode::Persistent,
                 acl: Acl::open(),
             },
@@ -118,7 +118,7 @@ async fn every_operation() {
             },
             MultiOp::SetData {
                 path: "/m".into(),
-                data: Bytes::from("n"),
+                data: Bytes::from("n").into(),
                 version: 0,
             },
             MultiOp::Delete {
@@ -144,7 +144,7 @@ async fn every_operation() {
             },
             MultiOp::Create {
                 path: "/z".into(),
-                data: Bytes::new(),
+                data: Bytes::new().into(),
                 mode: CreateMode::Persistent,
                 acl: Acl::open(),
             },

@@ -93,13 +93,13 @@ async fn ops_see_one_state_while_another_session_writes() {
                 .multi(vec![
                     paddock_client::MultiOp::Create {
                         path: format!("/s/c{i}"),
-                        data: Bytes::new(),
+                        data: Bytes::new().into(),
                         mode: CreateMode::Persistent,
                         acl: Acl::open(),
                     },
                     paddock_client::MultiOp::SetData {
                         path: "/s".into(),
-                        data: Bytes::from(i.to_string()),
+                        data: Bytes::from(i.to_string()).into(),
                         version: -1,
                     },
                 ])

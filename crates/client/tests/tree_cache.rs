@@ -23,7 +23,7 @@ async fn server_tree(c: &Client, root: &str) -> BTreeMap<String, Bytes> {
         let Ok((kids, _)) = c.get_children(&p).await else {
             continue;
         };
-        out.insert(p.clone(), data);
+        out.insert(p.clone(), data.into_bytes());
         queue.extend(kids.iter().map(|k| format!("{p}/{k}")));
     }
     out

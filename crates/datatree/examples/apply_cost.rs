@@ -40,7 +40,7 @@ fn main() {
         },
         TxnOp::Create {
             path: "/bench".into(),
-            data: Bytes::new(),
+            data: Bytes::new().into(),
             mode: CreateMode::Persistent,
             acl: paddock_types::Acl::open(),
         },
@@ -51,7 +51,7 @@ fn main() {
             zxid,
             TxnOp::Create {
                 path: format!("/bench/key-{k:06}"),
-                data: data.clone(),
+                data: data.clone().into(),
                 mode: CreateMode::Persistent,
                 acl: paddock_types::Acl::open(),
             },
@@ -63,7 +63,7 @@ fn main() {
                 zxid + 1 + i,
                 TxnOp::SetData {
                     path: format!("/bench/key-{:06}", (i * 7919) % 1000),
-                    data: data.clone(),
+                    data: data.clone().into(),
                     version: -1,
                 },
             )

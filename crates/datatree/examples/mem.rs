@@ -70,7 +70,7 @@ fn main() {
             op: TxnOp::Create {
                 acl: acl.clone(),
                 path,
-                data,
+                data: data.into(),
                 mode: CreateMode::Persistent,
             },
         };

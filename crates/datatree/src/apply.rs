@@ -5,9 +5,9 @@
 //! op fails. Watches are not touched here: the changes that would fire them are recorded as
 //! [`Triggers`] and fired by the caller once the outcome is final.
 
-use bytes::Bytes;
 use paddock_types::acl::{self, perms, Acl, Id};
 use paddock_types::path::{self as zkpath, is_read_only};
+use paddock_types::Data;
 use paddock_types::{
     validate_path, CreateMode, ErrorCode, EventType, MultiOp, NodeKind, OpResult, Response,
     SessionId, Stat, TxnHeader, TxnOp, ZkError,
@@ -371,7 +371,7 @@ fn create(
     state: &mut State,
     header: &TxnHeader,
     path: &str,
-    data: &Bytes,
+    data: &Data,
     mode: CreateMode,
     acl: &[Acl],
     triggers: &mut Triggers,
@@ -394,7 +394,7 @@ fn create(
         acl: state.acls.intern(acl),
         ..NodeStat::default()
     };
-    let record = NodeRecord::new(&stat, data);
+    let record = NodeRecord::with_data(&stat, data);
     let full = record.full_stat();
     state.insert(NodeKey::from_encoded(target.key), record);
     state.update_stat(&target.parent_key, |p| {
@@ -529,7 +529,7 @@ fn set_data(
     state: &mut State,
     header: &TxnHeader,
     path: &str,
-    data: &Bytes,
+    data: &Data,
     version: i32,
     triggers: &mut Triggers,
 ) -> Result<Stat, ZkError> {
@@ -559,7 +559,7 @@ fn set_data(
     stat.version = stat.version.wrapping_add(1);
     stat.mzxid = header.zxid.as_i64();
     stat.mtime = header.time_ms;
-    let record = NodeRecord::new(&stat, data);
+    let record = NodeRecord::with_data(&stat, data);
     let full = record.full_stat();
     state.replace(&node_key, record);
     quota::touched(state, path);

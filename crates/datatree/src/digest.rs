@@ -74,6 +74,11 @@ pub(crate) fn digest(state: &State) -> u64 {
             h.i64(i64::from(v));
         }
         h.bytes(record.data());
+        // Null data hashes apart from empty data (nothing added for the nodes that are not
+        // null, so digests of trees without null data are unchanged).
+        if record.is_null() {
+            h.i64(-1);
+        }
         // Open nodes hash as before ACLs existed; others by their list's content, not its number.
         let acl = record.stat().acl;
         if acl != crate::acls::OPEN {

@@ -95,6 +95,7 @@ impl DataTree {
                 path: n.path,
                 stat,
                 data: n.data,
+                null: false,
             };
             loader.add(&mut state, node)?;
         }

@@ -74,7 +74,7 @@
 //! };
 //! assert!(tree.exists("/app", Some(SessionId(9))).is_none()); // leaves an exist watch
 //! let create = TxnOp::Create {
-//!     path: "/app".into(), data: Bytes::from_static(b"v1"), mode: CreateMode::Persistent, acl: Acl::open(),
+//!     path: "/app".into(), data: Bytes::from_static(b"v1").into(), mode: CreateMode::Persistent, acl: Acl::open(),
 //! };
 //! let applied = tree.apply(&txn(1, create));
 //! assert!(matches!(applied.result, Ok(Response::Create { ref path, .. }) if path == "/app"));

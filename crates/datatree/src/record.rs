@@ -1,6 +1,7 @@
 //! A znode's value in the tree: its stat and data packed into one shared allocation.
 //!
-//! One `Arc<[u8]>` per node holds `[stat: 68 bytes][data]`, so a node costs one heap block besides
+//! One `Arc<[u8]>` per node holds `[stat: 68 bytes][flags: 1 byte][data]` (flags: bit 0 = the
+//! data is ZooKeeper's null, not empty bytes), so a node costs one heap block besides
 //! its key (see `examples/mem.rs` for the measured footprint). `data_length` is the data's length;
 //! every other `Stat` field is stored, and so is the node's ACL reference (see `acls`). Stat updates (a parent's `cversion` / `pzxid` /
 //! `num_children` on every child create or delete) are made in place when nothing else shares the
@@ -9,10 +10,16 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use paddock_types::Stat;
+use paddock_types::{Data, Stat};
 
 /// Bytes taken by the packed stat at the start of a record.
 const STAT_LEN: usize = 68;
+/// The flags byte after the stat.
+const FLAGS_AT: usize = STAT_LEN;
+/// Bytes before the data.
+const HEAD_LEN: usize = STAT_LEN + 1;
+/// Flag: the data is null.
+const NULL_DATA: u8 = 1;
 
 /// The stored part of a `Stat` (everything but `data_length`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -98,10 +105,34 @@ pub(crate) struct NodeRecord(Arc<[u8]>);
 
 impl NodeRecord {
     pub(crate) fn new(stat: &NodeStat, data: &[u8]) -> NodeRecord {
-        let mut block = Vec::with_capacity(STAT_LEN + data.len());
+        NodeRecord::build(stat, data, 0)
+    }
+
+    /// A record holding `data`, null included.
+    pub(crate) fn with_data(stat: &NodeStat, data: &Data) -> NodeRecord {
+        NodeRecord::build(stat, data, if data.is_null() { NULL_DATA } else { 0 })
+    }
+
+    fn build(stat: &NodeStat, data: &[u8], flags: u8) -> NodeRecord {
+        let mut block = Vec::with_capacity(HEAD_LEN + data.len());
         block.extend_from_slice(&stat.encode());
+        block.push(flags);
         block.extend_from_slice(data);
         NodeRecord(Arc::from(block))
+    }
+
+    /// The data is ZooKeeper's null (no data at all), not empty bytes.
+    pub(crate) fn is_null(&self) -> bool {
+        self.0[FLAGS_AT] & NULL_DATA != 0
+    }
+
+    /// The data as [`Data`] (null kept) without copying it.
+    pub(crate) fn data_value(&self) -> Data {
+        if self.is_null() {
+            Data::NULL
+        } else {
+            Data::from(self.data_bytes())
+        }
     }
 
     pub(crate) fn stat(&self) -> NodeStat {
@@ -109,7 +140,7 @@ impl NodeRecord {
     }
 
     pub(crate) fn data(&self) -> &[u8] {
-        &self.0[STAT_LEN..]
+        &self.0[HEAD_LEN..]
     }
 
     /// The client-facing `Stat`.
@@ -129,7 +160,7 @@ impl NodeRecord {
     pub(crate) fn set_stat(&mut self, stat: &NodeStat) {
         match Arc::get_mut(&mut self.0) {
             Some(bytes) => bytes[..STAT_LEN].copy_from_slice(&stat.encode()),
-            None => *self = NodeRecord::new(stat, self.data()),
+            None => *self = NodeRecord::build(stat, self.data(), self.0[FLAGS_AT]),
         }
     }
 }
@@ -170,6 +201,15 @@ mod tests {
         assert_eq!(r.data(), b"hello");
         assert_eq!(r.full_stat().data_length, 5);
         assert_eq!(&r.data_bytes()[..], b"hello");
+        assert!(!r.is_null());
+        let null = NodeRecord::with_data(&sample(), &Data::NULL);
+        assert!(null.is_null());
+        assert_eq!(null.data_value(), Data::NULL);
+        assert_eq!(null.full_stat().data_length, 0);
+        assert_eq!(
+            NodeRecord::with_data(&sample(), &Data::from("")).data_value(),
+            ""
+        );
     }
 
     #[test]
@@ -185,5 +225,12 @@ mod tests {
         s.version = 99;
         a.set_stat(&s);
         assert_eq!(a.stat().version, 99);
+        // A null record stays null through both kinds of stat update.
+        let mut n = NodeRecord::with_data(&NodeStat::default(), &Data::NULL);
+        let shared = n.clone();
+        n.set_stat(&sample());
+        assert!(n.is_null() && shared.is_null());
+        n.set_stat(&NodeStat::default());
+        assert!(n.is_null());
     }
 }

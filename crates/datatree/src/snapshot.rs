@@ -3,7 +3,7 @@
 //! Format (all integers little-endian):
 //!
 //! ```text
-//! header    magic "PDKTREE\0" | format version u32 (=2) | last_zxid u64
+//! header    magic "PDKTREE\0" | format version u32 (=3) | last_zxid u64
 //! sessions  count u64, then per session: id i64 | timeout_ms i32 | password [16] |
 //!           auth count u32, then per id: scheme str | id str
 //! acls      last reference u32 | count u64, then per list, by reference:
@@ -11,13 +11,15 @@
 //! nodes     count u64, then per node, parents before children (map order, see `key`):
 //!           path_len u32 | path | czxid mzxid pzxid ctime mtime ephemeral_owner i64 |
 //!           version cversion aversion num_children i32 | acl reference u32 | data_len u32 | data
+//!           (data_len 0xFFFFFFFF: null data, no bytes follow)
 //! trailer   crc32 of everything above, u32
 //!
 //! str = len u32 | UTF-8 bytes
 //! ```
 //!
 //! Version 1 (before ACLs) had no auth ids, no acls section and no acl reference; it is still
-//! read (every node open, no session authenticated).
+//! read (every node open, no session authenticated). Version 2 is version 3 without null data
+//! (its data_len is always a length); still read.
 //!
 //! Reading checks everything it relies on — magic, version, strictly increasing valid paths,
 //! the root first, parents present and not ephemeral, ephemeral owners open, child counts, the
@@ -29,7 +31,7 @@ use std::io::{self, BufReader, BufWriter, Read, Write};
 
 use paddock_types::path::{self as zkpath};
 use paddock_types::NodeKind;
-use paddock_types::{validate_path, Acl, Id, SessionId, Zxid, PASSWORD_LEN};
+use paddock_types::{validate_path, Acl, Data, Id, SessionId, Zxid, PASSWORD_LEN};
 
 use crate::key::{self, NodeKey};
 use crate::record::{NodeRecord, NodeStat};
@@ -38,9 +40,13 @@ use crate::state::State;
 use crate::tree::DataTree;
 
 const MAGIC: [u8; 8] = *b"PDKTREE\0";
-const FORMAT_VERSION: u32 = 2;
+const FORMAT_VERSION: u32 = 3;
+/// The format before null data, still read.
+const FORMAT_V2: u32 = 2;
 /// The format before ACLs, still read.
 const FORMAT_V1: u32 = 1;
+/// `data_len` of a node whose data is null (as jute's -1 buffer length).
+const NULL_DATA_LEN: u32 = u32::MAX;
 const IO_BUFFER_BYTES: usize = 64 * 1024;
 
 /// Why a snapshot could not be read.
@@ -52,7 +58,7 @@ pub enum SnapshotError {
     Truncated,
     #[error("not a Paddock tree snapshot (bad magic)")]
     BadMagic,
-    #[error("unsupported snapshot format version {0} (this build reads {FORMAT_VERSION})")]
+    #[error("unsupported snapshot format version {0} (this build reads 1 to {FORMAT_VERSION})")]
     UnsupportedVersion(u32),
     #[error("snapshot checksum mismatch: stored {stored:#010x}, computed {computed:#010x}")]
     Checksum { stored: u32, computed: u32 },
@@ -157,7 +163,12 @@ impl TreeSnapshot {
                 buf.extend_from_slice(&v.to_le_bytes());
             }
             buf.extend_from_slice(&s.acl.to_le_bytes());
-            buf.extend_from_slice(&len_u32(record.data().len())?.to_le_bytes());
+            let data_len = if record.is_null() {
+                NULL_DATA_LEN
+            } else {
+                len_u32(record.data().len())?
+            };
+            buf.extend_from_slice(&data_len.to_le_bytes());
             out.write_all(&buf)?;
             out.write_all(record.data())?;
         }
@@ -265,7 +276,7 @@ pub(crate) fn read(r: &mut dyn Read) -> Result<DataTree, SnapshotError> {
         return Err(SnapshotError::BadMagic);
     }
     let version = rd.u32()?;
-    if version != FORMAT_VERSION && version != FORMAT_V1 {
+    if version != FORMAT_VERSION && version != FORMAT_V2 && version != FORMAT_V1 {
         return Err(SnapshotError::UnsupportedVersion(version));
     }
     let v1 = version == FORMAT_V1;
@@ -353,6 +364,8 @@ pub(crate) struct RawNode {
     pub(crate) path: String,
     pub(crate) stat: NodeStat,
     pub(crate) data: Vec<u8>,
+    /// The data is null (`data` is empty).
+    pub(crate) null: bool,
 }
 
 fn read_node<R: Read>(rd: &mut CrcReader<R>, v1: bool) -> Result<RawNode, SnapshotError> {
@@ -373,9 +386,21 @@ fn read_node<R: Read>(rd: &mut CrcReader<R>, v1: bool) -> Result<RawNode, Snapsh
         num_children: rd.i32()?,
         acl: if v1 { 0 } else { rd.u32()? },
     };
+    // A length of 0xFFFFFFFF (more than a data field can hold) is null in every version: the
+    // older ones never wrote it.
     let data_len = rd.u32()?;
-    let data = rd.bytes(data_len)?;
-    Ok(RawNode { path, stat, data })
+    let null = data_len == NULL_DATA_LEN;
+    let data = if null {
+        Vec::new()
+    } else {
+        rd.bytes(data_len)?
+    };
+    Ok(RawNode {
+        path,
+        stat,
+        data,
+        null,
+    })
 }
 
 fn read_nodes<R: Read>(
@@ -424,7 +449,12 @@ impl SiblingRun {
 
 impl Loader {
     pub(crate) fn add(&mut self, state: &mut State, node: RawNode) -> Result<(), SnapshotError> {
-        let RawNode { path, stat, data } = node;
+        let RawNode {
+            path,
+            stat,
+            data,
+            null,
+        } = node;
         validate_path(&path, false).map_err(|e| corrupt(e.message))?;
         let node_key = key::encode(&path).ok_or_else(|| corrupt(format!("bad path {path:?}")))?;
         match &self.previous {
@@ -445,7 +475,8 @@ impl Loader {
             self.count_child(state, &path)?;
         }
         let node_key = NodeKey::from_encoded(node_key);
-        state.insert(node_key.clone(), NodeRecord::new(&stat, &data));
+        let data = if null { Data::NULL } else { Data::from(data) };
+        state.insert(node_key.clone(), NodeRecord::with_data(&stat, &data));
         self.previous = Some(node_key);
         Ok(())
     }

@@ -4,8 +4,8 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use bytes::Bytes;
 use paddock_types::acl::{self, perms};
+use paddock_types::Data;
 use paddock_types::{
     validate_path, Acl, AddWatchMode, ErrorCode, EventType, Id, KeeperState, SessionId, SetWatches,
     Stat, Txn, TxnOp, WatchKind, WatchedEvent, WatcherId, WatcherType, ZkError, Zxid,
@@ -157,10 +157,10 @@ impl DataTree {
     }
 
     /// A node's data and stat; with `watch`, leaves a data watch (only if the node exists).
-    pub fn get_data(&self, path: &str, watch: Option<WatcherId>) -> Result<(Bytes, Stat), ZkError> {
+    pub fn get_data(&self, path: &str, watch: Option<WatcherId>) -> Result<(Data, Stat), ZkError> {
         let record = self.state.node(path).ok_or_else(|| no_node(path))?;
         self.watch(path, WatchKind::Data, watch);
-        Ok((record.data_bytes(), record.full_stat()))
+        Ok((record.data_value(), record.full_stat()))
     }
 
     /// A node's stat, or `None`; with `watch`, leaves a data watch if the node exists and an

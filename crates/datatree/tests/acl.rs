@@ -26,7 +26,7 @@ fn acl(p: i32, id: Id) -> Vec<Acl> {
 fn create_acl(path: &str, acl: Vec<Acl>) -> TxnOp {
     TxnOp::Create {
         path: path.into(),
-        data: Bytes::from_static(b"d"),
+        data: Bytes::from_static(b"d").into(),
         mode: CreateMode::Persistent,
         acl,
     }
@@ -356,7 +356,7 @@ fn multi_creates_carry_their_acls() {
         },
         op: TxnOp::Multi(vec![MultiOp::Create {
             path: "/m".into(),
-            data: Bytes::new(),
+            data: Bytes::new().into(),
             mode: CreateMode::Persistent,
             acl: Acl::read_unsafe(),
         }]),

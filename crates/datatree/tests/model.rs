@@ -405,13 +405,13 @@ fn multi_op() -> impl Strategy<Value = MultiOp> {
         (path(), data(), mode()).prop_map(|(path, data, mode)| MultiOp::Create {
             acl: paddock_types::Acl::open(),
             path,
-            data,
+            data: data.into(),
             mode
         }),
         (path(), version()).prop_map(|(path, version)| MultiOp::Delete { path, version }),
         (path(), data(), version()).prop_map(|(path, data, version)| MultiOp::SetData {
             path,
-            data,
+            data: data.into(),
             version
         }),
         (path(), version()).prop_map(|(path, version)| MultiOp::Check { path, version }),
@@ -427,9 +427,9 @@ fn step() -> impl Strategy<Value = (i64, TxnOp)> {
         1 => (session.clone(), path()).prop_map(|(s, path)| (s, TxnOp::Sync { path })),
         1 => (session.clone(), 1..4u64).prop_map(|(s, owner)| (s, TxnOp::MoveSession { owner })),
         1 => (session.clone(), 1..4u64).prop_map(|(s, owner)| (s, TxnOp::ResumeSession { owner, timeout_ms: 6000 })),
-        5 => (session.clone(), path(), data(), mode()).prop_map(|(s, path, data, mode)| (s, TxnOp::Create { path, data, mode, acl: paddock_types::Acl::open() })),
+        5 => (session.clone(), path(), data(), mode()).prop_map(|(s, path, data, mode)| (s, TxnOp::Create { path, data: data.into(), mode, acl: paddock_types::Acl::open() })),
         2 => (session.clone(), path(), version()).prop_map(|(s, path, version)| (s, TxnOp::Delete { path, version })),
-        2 => (session.clone(), path(), data(), version()).prop_map(|(s, path, data, version)| (s, TxnOp::SetData { path, data, version })),
+        2 => (session.clone(), path(), data(), version()).prop_map(|(s, path, data, version)| (s, TxnOp::SetData { path, data: data.into(), version })),
         2 => (session, prop::collection::vec(multi_op(), 0..4)).prop_map(|(s, ops)| (s, TxnOp::Multi(ops))),
     ]
 }
@@ -467,13 +467,13 @@ fn wild_op() -> impl Strategy<Value = TxnOp> {
         (wild_path(), data(), mode()).prop_map(|(path, data, mode)| TxnOp::Create {
             acl: paddock_types::Acl::open(),
             path,
-            data,
+            data: data.into(),
             mode
         }),
         (wild_path(), any::<i32>()).prop_map(|(path, version)| TxnOp::Delete { path, version }),
         (wild_path(), data(), any::<i32>()).prop_map(|(path, data, version)| TxnOp::SetData {
             path,
-            data,
+            data: data.into(),
             version
         }),
         prop::collection::vec(
@@ -481,7 +481,7 @@ fn wild_op() -> impl Strategy<Value = TxnOp> {
                 (wild_path(), data(), mode()).prop_map(|(path, data, mode)| MultiOp::Create {
                     acl: paddock_types::Acl::open(),
                     path,
-                    data,
+                    data: data.into(),
                     mode
                 }),
                 (wild_path(), any::<i32>())

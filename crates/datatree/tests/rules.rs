@@ -390,7 +390,7 @@ fn set_data_checks_version_and_bumps_it() {
     );
     assert_eq!(
         h.tree.get_data("/a", None).unwrap(),
-        (bytes::Bytes::from_static(b"three"), stat)
+        (paddock_types::Data::from("three"), stat)
     );
     assert_eq!(h.code(0, set_data("/a", "four", -1)), ErrorCode::Ok);
     assert_eq!(h.stat("/a").version, 2);

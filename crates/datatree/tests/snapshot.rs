@@ -40,7 +40,7 @@ fn busy_tree() -> Harness {
         TxnOp::Create {
             acl: paddock_types::Acl::open(),
             path: "/bin".into(),
-            data: bytes::Bytes::from(vec![0u8, 255, 0, 10, 13]),
+            data: bytes::Bytes::from(vec![0u8, 255, 0, 10, 13]).into(),
             mode: Persistent,
         },
     );
@@ -155,10 +155,10 @@ fn bad_magic_and_unknown_versions_are_named() {
     bad[0] = b'X';
     assert!(matches!(read(&bad), Err(SnapshotError::BadMagic)));
     let mut future = bytes.clone();
-    future[8] = 3;
+    future[8] = 4;
     assert!(matches!(
         read(&future),
-        Err(SnapshotError::UnsupportedVersion(3))
+        Err(SnapshotError::UnsupportedVersion(4))
     ));
     let mut flipped = bytes;
     let last = flipped.len() - 1;
@@ -384,4 +384,46 @@ proptest! {
         bytes.extend_from_slice(&tail);
         let _ = read(&bytes);
     }
+}
+
+/// Null data (created or set with none) is kept apart from empty data by apply, snapshots and
+/// the digest. Fails if a snapshot or a setData loses the distinction.
+#[test]
+fn null_data_survives_snapshots_and_differs_from_empty_in_the_digest() {
+    use paddock_types::Data;
+    let with = |data: Data| {
+        let mut h = Harness::new();
+        h.apply(
+            0,
+            TxnOp::Create {
+                acl: paddock_types::Acl::open(),
+                path: "/n".into(),
+                data,
+                mode: Persistent,
+            },
+        );
+        h
+    };
+    let null = with(Data::NULL);
+    let empty = with(Data::from(""));
+    assert!(null.tree.get_data("/n", None).unwrap().0.is_null());
+    assert!(!empty.tree.get_data("/n", None).unwrap().0.is_null());
+    assert_eq!(null.tree.get_data("/n", None).unwrap().1.data_length, 0);
+    assert_ne!(null.tree.digest(), empty.tree.digest());
+    let copy = read(&bytes_of(&null.tree.snapshot())).expect("reads back");
+    assert!(copy.get_data("/n", None).unwrap().0.is_null());
+    assert_eq!(copy.digest(), null.tree.digest());
+    // setData to null and back.
+    let mut h = empty;
+    h.apply(
+        0,
+        TxnOp::SetData {
+            path: "/n".into(),
+            data: Data::NULL,
+            version: -1,
+        },
+    );
+    assert!(h.tree.get_data("/n", None).unwrap().0.is_null());
+    h.apply(0, set_data("/n", "x", -1));
+    assert_eq!(h.tree.get_data("/n", None).unwrap().0, "x");
 }

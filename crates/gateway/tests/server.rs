@@ -153,7 +153,7 @@ async fn oversize_message_is_refused() {
     let (session, c) = server.fake.last_conn();
     let create = pb::request::Op::Create(pb::CreateRequest {
         path: "/big".into(),
-        data: vec![0u8; 100 * 1024].into(),
+        data: Some(vec![0u8; 100 * 1024].into()),
         mode: 0,
         acl: None,
         ttl: 0,

@@ -201,7 +201,7 @@ async fn watch_fired_by_a_write_precedes_its_answer() {
     let (mut conn, _) = server.open().await;
     let set = pb::request::Op::SetData(pb::SetDataRequest {
         path: "/w".into(),
-        data: "v".into(),
+        data: Some("v".into()),
         version: -1,
     });
     conn.send(request(1, Some(set))).await;
@@ -229,7 +229,7 @@ async fn malformed_request_is_answered_and_the_stream_continues() {
     let Some(pb::response::Result::GetData(d)) = r.result else {
         panic!("GetData answer expected");
     };
-    assert_eq!(d.data.as_ref(), b"/ok");
+    assert_eq!(d.data.as_deref(), Some(&b"/ok"[..]));
     assert_eq!(
         server.fake.state().submits.len(),
         1,

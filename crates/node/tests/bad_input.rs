@@ -286,7 +286,11 @@ async fn vanished_stream_leaves_the_session_alive_until_its_timeout() {
     drop(a); // cancels the stream and closes its connection, answers unread
 
     ok(&other.ping().await);
-    let mut a2 = Session::connect(node.addr, resume(id, password.clone()))
+    let resume_1s = pb::ConnectRequest {
+        timeout_ms: 1_000,
+        ..resume(id, password.clone())
+    };
+    let mut a2 = Session::connect(node.addr, resume_1s)
         .await
         .expect("the session outlives its stream");
     // Writes sent before vanishing: each applied or not, in order (FIFO), so a prefix.

@@ -118,7 +118,7 @@ async fn read_all(s: &mut Session, paths: &[String]) -> Vec<Option<Vec<u8>>> {
             if r.error == code::NO_NODE {
                 out.push(None);
             } else {
-                out.push(Some(get_data_result(r).data.to_vec()));
+                out.push(Some(get_data_result(r).data.unwrap_or_default().to_vec()));
             }
         }
     }

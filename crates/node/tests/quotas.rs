@@ -64,7 +64,7 @@ async fn usage(c: &Client, path: &str) -> (i64, i64) {
 fn create_op(path: &str) -> MultiOp {
     MultiOp::Create {
         path: path.into(),
-        data: Bytes::new(),
+        data: Bytes::new().into(),
         mode: CreateMode::Persistent,
         acl: Acl::open(),
     }

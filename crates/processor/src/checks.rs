@@ -6,7 +6,6 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use bytes::Bytes;
 use paddock_types::node_kind::validate_ttl;
 use paddock_types::path::{is_read_only, validate_path};
 use paddock_types::{CreateMode, ErrorCode, MultiOp, OpResult, Request, Response, TxnOp, ZkError};
@@ -39,7 +38,7 @@ fn writable_create(path: &str, mode: CreateMode) -> Result<(), ZkError> {
     })
 }
 
-fn size_ok(data: &Bytes, max: usize) -> Result<(), ZkError> {
+fn size_ok(data: &[u8], max: usize) -> Result<(), ZkError> {
     if data.len() > max {
         return Err(ZkError::bad_arguments(format!(
             "data length {} exceeds the limit of {max} bytes (jute.maxbuffer)",
@@ -214,6 +213,7 @@ pub(crate) fn system_wall_ms() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bytes::Bytes;
 
     const MAX: Accept = Accept {
         max_data: 1024,
@@ -255,7 +255,7 @@ mod tests {
         let r = check(
             &Request::SetData {
                 path: "/a".into(),
-                data: Bytes::from(vec![0u8; MAX.max_data + 1]),
+                data: Bytes::from(vec![0u8; MAX.max_data + 1]).into(),
                 version: -1,
             },
             MAX,
@@ -264,7 +264,7 @@ mod tests {
         assert!(check(
             &Request::SetData {
                 path: "/a".into(),
-                data: Bytes::from(vec![0u8; MAX.max_data]),
+                data: Bytes::from(vec![0u8; MAX.max_data]).into(),
                 version: -1,
             },
             MAX
@@ -282,7 +282,7 @@ mod tests {
             Request::Create {
                 acl: paddock_types::Acl::open(),
                 path: "/zookeeper/x".into(),
-                data: Bytes::new(),
+                data: Bytes::new().into(),
                 mode: CreateMode::Persistent,
             },
         ] {
@@ -298,7 +298,7 @@ mod tests {
         let create = |path: &str, mode| Request::Create {
             acl: paddock_types::Acl::open(),
             path: path.into(),
-            data: Bytes::new(),
+            data: Bytes::new().into(),
             mode,
         };
         for path in ["/", "/zookeeper"] {
@@ -310,7 +310,7 @@ mod tests {
             }
             let op = MultiOp::Create {
                 path: path.into(),
-                data: Bytes::new(),
+                data: Bytes::new().into(),
                 mode: CreateMode::PersistentSequential,
                 acl: paddock_types::Acl::open(),
             };
@@ -337,7 +337,7 @@ mod tests {
         let create = |path: &str| Request::Create {
             acl: paddock_types::Acl::open(),
             path: path.into(),
-            data: Bytes::from_static(b"count=-1,bytes=-1"),
+            data: Bytes::from_static(b"count=-1,bytes=-1").into(),
             mode: CreateMode::Persistent,
         };
         assert!(check(&create("/zookeeper/quota/a"), MAX).is_ok());
@@ -387,7 +387,7 @@ mod tests {
         Request::Create {
             acl: paddock_types::Acl::open(),
             path: "/t".into(),
-            data: Bytes::new(),
+            data: Bytes::new().into(),
             mode,
         }
     }
@@ -416,7 +416,7 @@ mod tests {
         // In a multi the op is refused by itself.
         let ops = vec![MultiOp::Create {
             path: "/t".into(),
-            data: Bytes::new(),
+            data: Bytes::new().into(),
             mode: ttl(10),
             acl: paddock_types::Acl::open(),
         }];

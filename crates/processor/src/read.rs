@@ -4,6 +4,7 @@ use bytes::Bytes;
 use paddock_datatree::DataTree;
 use paddock_types::acl::perms;
 use paddock_types::path::CONFIG_NODE;
+use paddock_types::Data;
 use paddock_types::{
     validate_path, ErrorCode, Id, ReadOp, ReadResult, Request, Response, SessionId, Stat,
     WatcherId, ZkError,
@@ -39,8 +40,10 @@ pub(crate) fn execute(
         }
         Request::GetConfig { watch } => {
             tree.access(CONFIG_NODE, perms::READ, session, conn_ids)?;
-            get_data(tree, config, CONFIG_NODE, w(watch))
-                .map(|(data, stat)| Response::GetConfig { data, stat })
+            get_data(tree, config, CONFIG_NODE, w(watch)).map(|(data, stat)| Response::GetConfig {
+                data: data.into_bytes(),
+                stat,
+            })
         }
         Request::GetChildren { path, watch } => {
             tree.access(&path, perms::READ, session, conn_ids)?;
@@ -139,13 +142,13 @@ fn get_data(
     config: &Bytes,
     path: &str,
     watch: Option<WatcherId>,
-) -> Result<(Bytes, Stat), ZkError> {
+) -> Result<(Data, Stat), ZkError> {
     let (data, mut stat) = tree.get_data(path, watch)?;
     if path != CONFIG_NODE {
         return Ok((data, stat));
     }
     stat.data_length = i32::try_from(config.len()).unwrap_or(i32::MAX);
-    Ok((config.clone(), stat))
+    Ok((Data::from(config.clone()), stat))
 }
 
 #[cfg(test)]
@@ -168,7 +171,7 @@ mod tests {
             },
             op: TxnOp::Create {
                 path: path.into(),
-                data: Bytes::from(path.to_string()),
+                data: Bytes::from(path.to_string()).into(),
                 mode: CreateMode::Persistent,
                 acl,
             },
@@ -238,7 +241,7 @@ mod tests {
         }) else {
             panic!("getData succeeds");
         };
-        assert_eq!((d2, s2), (config.clone(), stat));
+        assert_eq!((d2.into_bytes(), s2), (config.clone(), stat));
         let Ok(Response::MultiRead(r)) = read(Request::MultiRead(vec![ReadOp::GetData {
             path: CONFIG_NODE.into(),
         }])) else {
@@ -247,7 +250,7 @@ mod tests {
         assert_eq!(
             r,
             vec![ReadResult::GetData {
-                data: config.clone(),
+                data: config.clone().into(),
                 stat
             }]
         );

@@ -90,7 +90,7 @@ fn add_auth(user_password: &str) -> Request {
 fn create(path: &str, mode: CreateMode, acl: Vec<Acl>) -> Request {
     Request::Create {
         path: path.into(),
-        data: Bytes::from_static(b"x"),
+        data: Bytes::from_static(b"x").into(),
         mode,
         acl,
     }
@@ -106,7 +106,7 @@ fn get_data(path: &str, watch: bool) -> Request {
 fn set_data(path: &str) -> Request {
     Request::SetData {
         path: path.into(),
-        data: Bytes::from_static(b"y"),
+        data: Bytes::from_static(b"y").into(),
         version: -1,
     }
 }

@@ -91,7 +91,7 @@ impl Harness {
     async fn create(&mut self, path: &str, mode: CreateMode) -> Result<Response, ZkError> {
         self.call(Request::Create {
             path: path.into(),
-            data: Bytes::new(),
+            data: Bytes::new().into(),
             mode,
             acl: Acl::open(),
         })

@@ -90,7 +90,7 @@ fn create(path: &str, data: &str, mode: CreateMode) -> Request {
     Request::Create {
         acl: paddock_types::Acl::open(),
         path: path.into(),
-        data: Bytes::from(data.to_string()),
+        data: Bytes::from(data.to_string()).into(),
         mode,
     }
 }
@@ -121,7 +121,7 @@ async fn create_then_read_back() {
     assert_eq!(
         r,
         Response::GetData {
-            data: Bytes::from("hello"),
+            data: Bytes::from("hello").into(),
             stat
         }
     );
@@ -148,7 +148,7 @@ async fn pipelined_requests_are_answered_in_order_and_reads_see_earlier_writes()
             2 + 2 * i,
             Request::SetData {
                 path: "/p".into(),
-                data: Bytes::from(i.to_string()),
+                data: Bytes::from(i.to_string()).into(),
                 version: -1,
             },
         );
@@ -210,7 +210,7 @@ async fn watch_event_arrives_before_the_data_it_announces() {
         1,
         Request::SetData {
             path: "/w".into(),
-            data: Bytes::from("v1"),
+            data: Bytes::from("v1").into(),
             version: -1,
         },
     )
@@ -247,7 +247,7 @@ async fn watch_event_arrives_before_the_data_it_announces() {
         2,
         Request::SetData {
             path: "/w".into(),
-            data: Bytes::from("v2"),
+            data: Bytes::from("v2").into(),
             version: -1,
         },
     )
@@ -490,7 +490,7 @@ async fn errors_carry_zookeeper_codes_and_the_server_keeps_serving() {
                 6,
                 Request::SetData {
                     path: "/a".into(),
-                    data: Bytes::new(),
+                    data: Bytes::new().into(),
                     version: 7
                 }
             )
@@ -533,7 +533,7 @@ async fn errors_carry_zookeeper_codes_and_the_server_keeps_serving() {
     );
     let big = Request::SetData {
         path: "/a".into(),
-        data: Bytes::from(vec![0u8; (1 << 20) + 1]),
+        data: Bytes::from(vec![0u8; (1 << 20) + 1]).into(),
         version: -1,
     };
     assert_eq!(
@@ -606,7 +606,7 @@ async fn sequential_names_and_multi() {
         MultiOp::Create {
             acl: paddock_types::Acl::open(),
             path: "/m".into(),
-            data: Bytes::new(),
+            data: Bytes::new().into(),
             mode: CreateMode::Persistent,
         },
         MultiOp::Check {
@@ -784,7 +784,7 @@ async fn observed_run(deterministic: Option<Deterministic>) -> Vec<String> {
     tokio::time::sleep(Duration::from_millis(30)).await;
     let set = Request::SetData {
         path: "/x".into(),
-        data: Bytes::from("2"),
+        data: Bytes::from("2").into(),
         version: -1,
     };
     let r = call(&h, &mut b, 1, set).await.unwrap();

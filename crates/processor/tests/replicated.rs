@@ -123,7 +123,7 @@ fn create(path: &str, mode: CreateMode) -> Request {
     Request::Create {
         acl: paddock_types::Acl::open(),
         path: path.into(),
-        data: Bytes::from_static(b"d"),
+        data: Bytes::from_static(b"d").into(),
         mode,
     }
 }
@@ -182,7 +182,7 @@ async fn pipelined_requests_keep_fifo_order_through_the_ensemble() {
             2 + 2 * i,
             Request::SetData {
                 path: "/p".into(),
-                data: Bytes::from(i.to_string()),
+                data: Bytes::from(i.to_string()).into(),
                 version: -1,
             },
         );

@@ -67,7 +67,7 @@ fn create(path: &str) -> Request {
     Request::Create {
         acl: paddock_types::Acl::open(),
         path: path.into(),
-        data: Bytes::new(),
+        data: Bytes::new().into(),
         mode: CreateMode::Persistent,
     }
 }
@@ -75,7 +75,7 @@ fn create(path: &str) -> Request {
 fn set_data(path: &str, data: &str) -> Request {
     Request::SetData {
         path: path.into(),
-        data: Bytes::from(data.to_string()),
+        data: Bytes::from(data.to_string()).into(),
         version: -1,
     }
 }

@@ -110,7 +110,7 @@ mod tests {
     fn create_acl_unset_and_empty_differ_on_the_wire() {
         let old = v1::CreateRequest {
             path: "/a".into(),
-            data: b"x".to_vec().into(),
+            data: Some(b"x".to_vec().into()),
             mode: 1,
             acl: None,
             ttl: 0,

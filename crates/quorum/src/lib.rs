@@ -34,8 +34,8 @@
 //! f.step(leader, PeerMessage::UpToDate); // -> StartServing
 //!
 //! let z1 = Zxid::new(Epoch(2), 1);
-//! let out = f.step(leader, PeerMessage::Proposal { zxid: z1, data: Bytes::from_static(b"txn") });
-//! assert_eq!(out, vec![Command::Log { zxid: z1, data: Bytes::from_static(b"txn") }]); // no ACK yet
+//! let out = f.step(leader, PeerMessage::Proposal { zxid: z1, data: Bytes::from_static(b"txn").into() });
+//! assert_eq!(out, vec![Command::Log { zxid: z1, data: Bytes::from_static(b"txn").into() }]); // no ACK yet
 //! let out = f.on_persisted(Persisted::Log(z1));
 //! assert!(matches!(&out[..], [Command::SendAck { ack, .. }] if *ack.message() == PeerMessage::Ack { zxid: z1 }));
 //! ```

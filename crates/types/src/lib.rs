@@ -23,6 +23,7 @@
 
 pub mod acl;
 pub mod config;
+pub mod data;
 pub mod error;
 pub mod ids;
 pub mod node_kind;
@@ -33,6 +34,7 @@ pub mod txn;
 
 pub use acl::{Acl, Id};
 pub use config::{Config, ConfigError, ServerSpec};
+pub use data::Data;
 pub use error::{ErrorCode, ZkError};
 pub use ids::{Epoch, ServerId, SessionId, Zxid};
 pub use node_kind::NodeKind;

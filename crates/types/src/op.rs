@@ -6,6 +6,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use crate::acl::{Acl, Id};
+use crate::data::Data;
 use crate::error::ErrorCode;
 use crate::ids::{SessionId, Zxid};
 
@@ -92,7 +93,7 @@ pub struct Stat {
 pub enum MultiOp {
     Create {
         path: String,
-        data: Bytes,
+        data: Data,
         mode: CreateMode,
         /// The new node's ACL (see [`crate::acl::fixup`]); clients default to `world:anyone:cdrwa`.
         acl: Vec<Acl>,
@@ -103,7 +104,7 @@ pub enum MultiOp {
     },
     SetData {
         path: String,
-        data: Bytes,
+        data: Data,
         version: i32,
     },
     /// Succeeds iff the node exists and (version == -1 or its version equals `version`).
@@ -145,7 +146,7 @@ impl ReadOp {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ReadResult {
     GetData {
-        data: Bytes,
+        data: Data,
         stat: Stat,
     },
     /// Children names (unsorted) and the parent's Stat (ZooKeeper's `GetChildrenResult` has only
@@ -163,7 +164,7 @@ pub enum ReadResult {
 pub enum Request {
     Create {
         path: String,
-        data: Bytes,
+        data: Data,
         mode: CreateMode,
         /// The new node's ACL (see [`crate::acl::fixup`]); clients default to `world:anyone:cdrwa`.
         acl: Vec<Acl>,
@@ -176,7 +177,7 @@ pub enum Request {
     /// `version` -1 matches any version.
     SetData {
         path: String,
-        data: Bytes,
+        data: Data,
         version: i32,
     },
     Exists {
@@ -346,7 +347,7 @@ pub enum Response {
         stat: Option<Stat>,
     },
     GetData {
-        data: Bytes,
+        data: Data,
         stat: Stat,
     },
     /// Children names (unsorted, as ZooKeeper) and the parent's Stat.

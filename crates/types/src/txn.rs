@@ -6,10 +6,10 @@
 //! (including errors such as `BadVersion`), so no state-dependent check has to happen before
 //! logging. See `docs/architecture.md` ("command log").
 
-use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use crate::acl::{Acl, Id};
+use crate::data::Data;
 use crate::ids::{SessionId, Zxid};
 use crate::op::{CreateMode, MultiOp};
 
@@ -50,7 +50,7 @@ pub enum TxnOp {
     CloseSession,
     Create {
         path: String,
-        data: Bytes,
+        data: Data,
         mode: CreateMode,
         acl: Vec<Acl>,
     },
@@ -60,7 +60,7 @@ pub enum TxnOp {
     },
     SetData {
         path: String,
-        data: Bytes,
+        data: Data,
         version: i32,
     },
     /// All-or-nothing.
@@ -160,6 +160,11 @@ impl Txn {
 /// record of this build is the same header followed by variant 8, `Current`, which holds the
 /// connection ids and today's operation. Adding a variant to `TxnOp` at its end stays compatible
 /// with records of this format; changing an existing variant needs a new envelope variant.
+///
+/// Null data ([`Data::NULL`]) is serialised as empty bytes; a record with any null data is
+/// written as variant 10, `Nulls`, which is variant 9 plus the positions of the null fields
+/// (0 for a Create / SetData, the op's index in a Multi). Every other record stays variant 9, so
+/// a server of an older build reads every log that holds no null data.
 mod wire {
     use super::*;
 
@@ -176,7 +181,7 @@ mod wire {
     enum MultiOpV1 {
         Create {
             path: String,
-            data: Bytes,
+            data: Data,
             mode: CreateMode,
         },
         Delete {
@@ -185,7 +190,7 @@ mod wire {
         },
         SetData {
             path: String,
-            data: Bytes,
+            data: Data,
             version: i32,
         },
         Check {
@@ -205,7 +210,7 @@ mod wire {
         CloseSession,
         Create {
             path: String,
-            data: Bytes,
+            data: Data,
             mode: CreateMode,
         },
         Delete {
@@ -214,7 +219,7 @@ mod wire {
         },
         SetData {
             path: String,
-            data: Bytes,
+            data: Data,
             version: i32,
         },
         Multi(Vec<MultiOpV1>),
@@ -232,6 +237,12 @@ mod wire {
         ZkSequence {
             conn_ids: Vec<Id>,
             op: TxnOp,
+        },
+        /// As `ZkSequence`, and the data at these positions is null.
+        Nulls {
+            conn_ids: Vec<Id>,
+            op: TxnOp,
+            nulls: Vec<u32>,
         },
     }
 
@@ -261,8 +272,54 @@ mod wire {
         V5,
         V6,
         V7,
-        Current { conn_ids: &'a [Id], op: &'a TxnOp },
-        ZkSequence { conn_ids: &'a [Id], op: &'a TxnOp },
+        Current {
+            conn_ids: &'a [Id],
+            op: &'a TxnOp,
+        },
+        ZkSequence {
+            conn_ids: &'a [Id],
+            op: &'a TxnOp,
+        },
+        Nulls {
+            conn_ids: &'a [Id],
+            op: &'a TxnOp,
+            nulls: Vec<u32>,
+        },
+    }
+
+    /// The positions of `op`'s null data (see the module doc).
+    fn nulls_of(op: &TxnOp) -> Vec<u32> {
+        let null = |d: &Data| d.is_null();
+        match op {
+            TxnOp::Create { data, .. } | TxnOp::SetData { data, .. } if null(data) => vec![0],
+            TxnOp::Multi(ops) => ops
+                .iter()
+                .enumerate()
+                .filter(|(_, o)| match o {
+                    MultiOp::Create { data, .. } | MultiOp::SetData { data, .. } => null(data),
+                    _ => false,
+                })
+                .map(|(i, _)| u32::try_from(i).unwrap_or(u32::MAX))
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Marks the data at `nulls` null again after decoding. Positions that hold no data field
+    /// are a damaged record.
+    fn restore_nulls(op: &mut TxnOp, nulls: &[u32]) -> Result<(), postcard::Error> {
+        for &at in nulls {
+            let data = match op {
+                TxnOp::Create { data, .. } | TxnOp::SetData { data, .. } if at == 0 => data,
+                TxnOp::Multi(ops) => match ops.get_mut(at as usize) {
+                    Some(MultiOp::Create { data, .. } | MultiOp::SetData { data, .. }) => data,
+                    _ => return Err(postcard::Error::DeserializeBadEnum),
+                },
+                _ => return Err(postcard::Error::DeserializeBadEnum),
+            };
+            *data = Data::NULL;
+        }
+        Ok(())
     }
 
     pub(super) fn encode(txn: &Txn) -> Vec<u8> {
@@ -280,9 +337,18 @@ mod wire {
                     op: &txn.op,
                 }
             } else {
-                BodyRef::ZkSequence {
-                    conn_ids: &h.conn_ids,
-                    op: &txn.op,
+                let nulls = nulls_of(&txn.op);
+                if nulls.is_empty() {
+                    BodyRef::ZkSequence {
+                        conn_ids: &h.conn_ids,
+                        op: &txn.op,
+                    }
+                } else {
+                    BodyRef::Nulls {
+                        conn_ids: &h.conn_ids,
+                        op: &txn.op,
+                        nulls,
+                    }
                 }
             },
         };
@@ -302,6 +368,16 @@ mod wire {
         };
         let op = match body {
             Body::ZkSequence { conn_ids, op } => {
+                header.conn_ids = conn_ids;
+                header.legacy_sequence = false;
+                op
+            }
+            Body::Nulls {
+                conn_ids,
+                mut op,
+                nulls,
+            } => {
+                restore_nulls(&mut op, &nulls)?;
                 header.conn_ids = conn_ids;
                 header.legacy_sequence = false;
                 op
@@ -380,7 +456,7 @@ mod wire {
             },
             body: Body::Multi(vec![MultiOpV1::Create {
                 path: path.into(),
-                data: Bytes::from_static(b"old"),
+                data: Data::from(b"old"),
                 mode: CreateMode::Persistent,
             }]),
         })
@@ -392,6 +468,7 @@ mod wire {
 mod tests {
     use super::*;
     use crate::ids::Epoch;
+    use bytes::Bytes;
 
     /// A record as the build before ACLs wrote it (`postcard` of the old `Txn`): a SetData.
     #[test]
@@ -411,7 +488,7 @@ mod tests {
             t.op,
             TxnOp::SetData {
                 path: "/a".into(),
-                data: Bytes::from_static(b"xy"),
+                data: Bytes::from_static(b"xy").into(),
                 version: -1
             }
         );
@@ -425,7 +502,7 @@ mod tests {
             multi.op,
             TxnOp::Multi(vec![MultiOp::Create {
                 path: "/m".into(),
-                data: Bytes::from_static(b"old"),
+                data: Bytes::from_static(b"old").into(),
                 mode: CreateMode::Persistent,
                 acl: Acl::open(),
             }])
@@ -499,7 +576,7 @@ mod tests {
             op: TxnOp::Multi(vec![
                 MultiOp::Create {
                     path: "/a".into(),
-                    data: Bytes::from_static(b"x"),
+                    data: Bytes::from_static(b"x").into(),
                     mode: CreateMode::EphemeralSequential,
                     acl: Acl::creator_all(),
                 },
@@ -510,6 +587,103 @@ mod tests {
             ]),
         };
         assert_eq!(Txn::decode(&t.encode()).unwrap(), t);
+    }
+
+    /// Null data survives the log: a record with any is envelope 10 and says which fields were
+    /// null; a record without stays envelope 9 (readable by the build before null data). Fails
+    /// if null decodes as empty or if records without null data change format.
+    #[test]
+    fn null_data_round_trips_and_other_records_keep_their_envelope() {
+        let header = TxnHeader {
+            session: SessionId(1),
+            cxid: 2,
+            zxid: Zxid(3),
+            time_ms: 4,
+            conn_ids: Vec::new(),
+            legacy_sequence: false,
+        };
+        let txn = |op| Txn {
+            header: header.clone(),
+            op,
+        };
+        let create = |data: Data| MultiOp::Create {
+            path: "/n".into(),
+            data,
+            mode: CreateMode::Persistent,
+            acl: Acl::open(),
+        };
+        let set = |data: Data| MultiOp::SetData {
+            path: "/n".into(),
+            data,
+            version: -1,
+        };
+        // Header bytes: session 1 (zigzag 2), cxid 2 (4), zxid 3, time 4 (8); then the envelope.
+        let envelope = |t: &Txn| t.encode()[4];
+        let cases = [
+            (
+                TxnOp::Create {
+                    path: "/n".into(),
+                    data: Data::NULL,
+                    mode: CreateMode::Persistent,
+                    acl: Acl::open(),
+                },
+                10,
+            ),
+            (
+                TxnOp::Create {
+                    path: "/n".into(),
+                    data: Data::from(""),
+                    mode: CreateMode::Persistent,
+                    acl: Acl::open(),
+                },
+                9,
+            ),
+            (
+                TxnOp::SetData {
+                    path: "/n".into(),
+                    data: Data::NULL,
+                    version: 0,
+                },
+                10,
+            ),
+            (
+                TxnOp::SetData {
+                    path: "/n".into(),
+                    data: Data::from("x"),
+                    version: 0,
+                },
+                9,
+            ),
+            (
+                TxnOp::Multi(vec![
+                    create(Data::from("a")),
+                    set(Data::NULL),
+                    create(Data::NULL),
+                ]),
+                10,
+            ),
+            (
+                TxnOp::Multi(vec![create(Data::from("a")), set(Data::from(""))]),
+                9,
+            ),
+        ];
+        for (op, want) in cases {
+            let t = txn(op);
+            assert_eq!(envelope(&t), want, "{t:?}");
+            let back = Txn::decode(&t.encode()).unwrap();
+            assert_eq!(back, t);
+        }
+        // A null position that holds no data field is a damaged record, not a panic.
+        let mut bad = txn(TxnOp::Create {
+            path: "/n".into(),
+            data: Data::NULL,
+            mode: CreateMode::Persistent,
+            acl: Acl::open(),
+        })
+        .encode();
+        let last = bad.len() - 1;
+        bad[last] = 5; // the null list [0] becomes [5]
+        assert!(Txn::decode(&bad).is_err());
     }
 
     /// Container and TTL modes and `DeleteContainer` are new variants at the ends of their
@@ -531,7 +705,7 @@ mod tests {
             header: header.clone(),
             op: TxnOp::Create {
                 path: "/c".into(),
-                data: Bytes::new(),
+                data: Bytes::new().into(),
                 mode,
                 acl: Acl::open(),
             },
@@ -579,7 +753,7 @@ mod tests {
             header,
             op: TxnOp::Create {
                 path: "/s-".into(),
-                data: Bytes::new(),
+                data: Bytes::new().into(),
                 mode: CreateMode::PersistentSequential,
                 acl: Acl::open(),
             },

@@ -6,6 +6,7 @@
 //! is left of the frame before anything is allocated for it.
 
 use bytes::{BufMut, Bytes, BytesMut};
+use paddock_types::Data;
 
 /// A record that could not be decoded.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -81,12 +82,19 @@ impl<'a> Reader<'a> {
         self.take(field, n).map(Some)
     }
 
-    /// A buffer; null reads as empty (ZooKeeper's clients send null data for "no data").
+    /// A buffer; null reads as empty.
     pub fn buffer(&mut self, field: &'static str) -> Result<Bytes, JuteError> {
         Ok(self
             .buffer_opt(field)?
             .map(Bytes::copy_from_slice)
             .unwrap_or_default())
+    }
+
+    /// A znode's data: null (-1, what ZooKeeper's clients send for "no data") stays null.
+    pub fn data(&mut self, field: &'static str) -> Result<Data, JuteError> {
+        Ok(Data::from(
+            self.buffer_opt(field)?.map(Bytes::copy_from_slice),
+        ))
     }
 
     /// A UTF-8 string; null is an error (every string a request carries is required).
@@ -167,6 +175,14 @@ impl Writer {
         self.int(len_i32(v.len()));
         self.buf.put_slice(v);
         self
+    }
+
+    /// A znode's data: null as a -1 length.
+    pub fn data(&mut self, v: &Data) -> &mut Writer {
+        match v.as_option() {
+            None => self.int(-1),
+            Some(b) => self.buffer(b),
+        }
     }
 
     pub fn string(&mut self, v: &str) -> &mut Writer {

@@ -6,9 +6,9 @@
 
 use bytes::Bytes;
 use paddock_types::{
-    Acl, AddWatchMode, CreateMode, ErrorCode, Id, MultiOp, NodeKind, OpResult, ReadOp, ReadResult,
-    Request, Response, SessionId, SetWatches, Stat, WatchedEvent, WatcherType, ZkError, Zxid,
-    PASSWORD_LEN,
+    Acl, AddWatchMode, CreateMode, Data, ErrorCode, Id, MultiOp, NodeKind, OpResult, ReadOp,
+    ReadResult, Request, Response, SessionId, SetWatches, Stat, WatchedEvent, WatcherType, ZkError,
+    Zxid, PASSWORD_LEN,
 };
 
 use crate::jute::{JuteError, Reader, Writer};
@@ -341,9 +341,9 @@ fn acl_list(r: &mut Reader<'_>) -> Result<Vec<Acl>, JuteError> {
 fn create(
     op: i32,
     r: &mut Reader<'_>,
-) -> Result<(String, Bytes, Vec<Acl>, Result<CreateMode, ZkError>), JuteError> {
+) -> Result<(String, Data, Vec<Acl>, Result<CreateMode, ZkError>), JuteError> {
     let path = r.string("path")?;
-    let data = r.buffer("data")?;
+    let data = r.data("data")?;
     let acl = acl_list(r)?;
     let flags = r.int("flags")?;
     let ttl = if op == self::op::CREATE_TTL {
@@ -430,7 +430,7 @@ fn write_op(op: i32, r: &mut Reader<'_>) -> Result<Option<MultiOp>, ZkError> {
         },
         SET_DATA => MultiOp::SetData {
             path: r.string("path").map_err(marshalling)?,
-            data: r.buffer("data").map_err(marshalling)?,
+            data: r.data("data").map_err(marshalling)?,
             version: r.int("version").map_err(marshalling)?,
         },
         CHECK => MultiOp::Check {
@@ -532,7 +532,11 @@ pub fn answer(
         Response::SetData { stat: st }
         | Response::SetAcl { stat: st }
         | Response::Exists { stat: Some(st) } => stat(&mut w, st),
-        Response::GetData { data, stat: st } | Response::GetConfig { data, stat: st } => {
+        Response::GetData { data, stat: st } => {
+            w.data(data);
+            stat(&mut w, st);
+        }
+        Response::GetConfig { data, stat: st } => {
             w.buffer(data);
             stat(&mut w, st);
         }
@@ -626,7 +630,7 @@ fn multi_read_results(w: &mut Writer, results: &[ReadResult]) {
     for r in results {
         match r {
             ReadResult::GetData { data, stat: st } => {
-                w.int(op::GET_DATA).bool(false).int(0).buffer(data);
+                w.int(op::GET_DATA).bool(false).int(0).data(data);
                 stat(w, st);
             }
             ReadResult::GetChildren { children, .. } => {

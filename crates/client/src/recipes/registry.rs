@@ -24,6 +24,7 @@
 use std::time::Duration;
 
 use bytes::Bytes;
+use paddock_types::Data;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -88,8 +89,11 @@ impl Registration {
     }
 
     /// Replaces the instance's data (e.g. a changed port).
-    pub async fn update(&self, data: impl Into<Bytes>) -> Result<()> {
-        self.client.set_data(&self.node, data, -1).await.map(|_| ())
+    pub async fn update(&self, data: impl Into<Data>) -> Result<()> {
+        self.client
+            .set_data(&self.node, data.into(), -1)
+            .await
+            .map(|_| ())
     }
 
     /// Deletes the instance's node. Already gone (e.g. its session expired) is `Ok`.
@@ -159,7 +163,7 @@ impl ServiceDiscovery {
     /// The data of one member, `None` if it is not registered.
     pub async fn instance_data(&self, instance_id: &str) -> Result<Option<Bytes>> {
         match self.client.get_data(&join(&self.path, instance_id)).await {
-            Ok((d, _)) => Ok(Some(d)),
+            Ok((d, _)) => Ok(Some(d.into_bytes())),
             Err(e) if e.code() == ErrorCode::NoNode => Ok(None),
             Err(e) => Err(e),
         }

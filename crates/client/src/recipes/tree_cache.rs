@@ -219,8 +219,12 @@ impl Worker {
             }
         }
         let paths: Vec<&str> = last_read.keys().copied().collect();
-        let results =
-            futures::future::join_all(paths.iter().map(|p| self.client.get_data(p))).await;
+        // The cache holds bytes: null data is cached as empty.
+        let results = futures::future::join_all(paths.iter().map(|p| async {
+            let (data, stat) = self.client.get_data(p).await?;
+            Ok((data.into_bytes(), stat))
+        }))
+        .await;
         let mut read: std::collections::HashMap<&str, Result<(Bytes, Stat)>> =
             paths.into_iter().zip(results).collect();
         let mut failure = None;
@@ -295,7 +299,7 @@ impl Worker {
                         (Err(e), _) | (_, Err(e)) if e.code() == ErrorCode::NoNode => continue,
                         (Err(e), _) | (_, Err(e)) => return Err(e),
                     };
-                    self.store(path, data, stat);
+                    self.store(path, data.into_bytes(), stat);
                     seen.push(path.clone());
                     next.extend(children.iter().map(|c| join(path, c)));
                 }

@@ -89,7 +89,7 @@ pub fn create(path: &str, data: &str, mode: CreateMode) -> TxnOp {
     TxnOp::Create {
         acl: paddock_types::Acl::open(),
         path: path.into(),
-        data: Bytes::copy_from_slice(data.as_bytes()),
+        data: Bytes::copy_from_slice(data.as_bytes()).into(),
         mode,
     }
 }
@@ -104,7 +104,7 @@ pub fn delete(path: &str, version: i32) -> TxnOp {
 pub fn set_data(path: &str, data: &str, version: i32) -> TxnOp {
     TxnOp::SetData {
         path: path.into(),
-        data: Bytes::copy_from_slice(data.as_bytes()),
+        data: Bytes::copy_from_slice(data.as_bytes()).into(),
         version,
     }
 }
@@ -113,7 +113,7 @@ pub fn m_create(path: &str, data: &str, mode: CreateMode) -> MultiOp {
     MultiOp::Create {
         acl: paddock_types::Acl::open(),
         path: path.into(),
-        data: Bytes::copy_from_slice(data.as_bytes()),
+        data: Bytes::copy_from_slice(data.as_bytes()).into(),
         mode,
     }
 }
@@ -128,7 +128,7 @@ pub fn m_delete(path: &str, version: i32) -> MultiOp {
 pub fn m_set(path: &str, data: &str, version: i32) -> MultiOp {
     MultiOp::SetData {
         path: path.into(),
-        data: Bytes::copy_from_slice(data.as_bytes()),
+        data: Bytes::copy_from_slice(data.as_bytes()).into(),
         version,
     }
 }

@@ -152,7 +152,7 @@ impl FromProto<pb::request::Op> for Request {
                 mode: create_mode(c.mode, c.ttl)?,
                 acl: create_acl(c.acl)?,
                 path: c.path,
-                data: c.data,
+                data: c.data.into(),
             },
             Op::Delete(d) => Request::Delete {
                 path: d.path,
@@ -160,7 +160,7 @@ impl FromProto<pb::request::Op> for Request {
             },
             Op::SetData(s) => Request::SetData {
                 path: s.path,
-                data: s.data,
+                data: s.data.into(),
                 version: s.version,
             },
             Op::Exists(e) => Request::Exists {
@@ -257,7 +257,7 @@ fn multi_op(index: usize, op: pb::MultiOp) -> Result<MultiOp, ZkError> {
             mode: create_mode(c.mode, c.ttl).map_err(in_op)?,
             acl: create_acl(c.acl).map_err(in_op)?,
             path: c.path,
-            data: c.data,
+            data: c.data.into(),
         },
         Op::Delete(d) => MultiOp::Delete {
             path: d.path,
@@ -265,7 +265,7 @@ fn multi_op(index: usize, op: pb::MultiOp) -> Result<MultiOp, ZkError> {
         },
         Op::SetData(s) => MultiOp::SetData {
             path: s.path,
-            data: s.data,
+            data: s.data.into(),
             version: s.version,
         },
         Op::Check(c) => MultiOp::Check {
@@ -411,7 +411,7 @@ impl FromProto<pb::response::Result> for Response {
                 },
             },
             R::GetData(g) => Response::GetData {
-                data: g.data,
+                data: g.data.into(),
                 stat: required_stat("GetDataResponse.stat", g.stat)?,
             },
             R::GetChildren(g) => Response::GetChildren {
@@ -482,7 +482,7 @@ impl FromProto<pb::ReadResult> for ReadResult {
         use pb::read_result::Result as R;
         Ok(match r.result {
             Some(R::GetData(g)) => ReadResult::GetData {
-                data: g.data,
+                data: g.data.into(),
                 stat: required_stat("ReadResult.get_data.stat", g.stat)?,
             },
             Some(R::GetChildren(g)) => ReadResult::GetChildren {

@@ -60,7 +60,7 @@ fn every_request() -> Vec<Request> {
     .into_iter()
     .map(|mode| Request::Create {
         path: "/a".into(),
-        data: data.clone(),
+        data: data.clone().into(),
         mode,
         acl: Acl::open(),
     })
@@ -68,14 +68,14 @@ fn every_request() -> Vec<Request> {
     v.extend([
         Request::Create {
             path: "/acl".into(),
-            data: data.clone(),
+            data: data.clone().into(),
             mode: CreateMode::Persistent,
             acl: mixed_acl(),
         },
         // Set but empty: carried to the server, which answers InvalidAcl.
         Request::Create {
             path: "/empty-acl".into(),
-            data: data.clone(),
+            data: data.clone().into(),
             mode: CreateMode::Persistent,
             acl: vec![],
         },
@@ -85,7 +85,7 @@ fn every_request() -> Vec<Request> {
         },
         Request::SetData {
             path: "/a".into(),
-            data: data.clone(),
+            data: data.clone().into(),
             version: 3,
         },
         Request::Exists {
@@ -104,13 +104,13 @@ fn every_request() -> Vec<Request> {
         Request::Multi(vec![
             MultiOp::Create {
                 path: "/m".into(),
-                data: data.clone(),
+                data: data.clone().into(),
                 mode: CreateMode::EphemeralSequential,
                 acl: Acl::open(),
             },
             MultiOp::Create {
                 path: "/m2".into(),
-                data: data.clone(),
+                data: data.clone().into(),
                 mode: CreateMode::Persistent,
                 acl: mixed_acl(),
             },
@@ -120,7 +120,7 @@ fn every_request() -> Vec<Request> {
             },
             MultiOp::SetData {
                 path: "/s".into(),
-                data,
+                data: data.into(),
                 version: -1,
             },
             MultiOp::Check {
@@ -196,7 +196,7 @@ fn every_response() -> Vec<Response> {
         },
         Response::Exists { stat: None },
         Response::GetData {
-            data: Bytes::from_static(b"\x00\x01binary"),
+            data: Bytes::from_static(b"\x00\x01binary").into(),
             stat: stat(40),
         },
         Response::GetChildren {
@@ -251,7 +251,7 @@ fn every_response() -> Vec<Response> {
         },
         Response::MultiRead(vec![
             ReadResult::GetData {
-                data: Bytes::from_static(b"\x00d"),
+                data: Bytes::from_static(b"\x00d").into(),
                 stat: stat(100),
             },
             ReadResult::Error(ErrorCode::NoNode),
@@ -592,7 +592,7 @@ fn unknown_create_mode_is_bad_arguments() {
             xid: 1,
             op: Some(pb::request::Op::Create(pb::CreateRequest {
                 path: "/a".into(),
-                data: Bytes::new(),
+                data: Bytes::new().into(),
                 mode,
                 acl: None,
                 ttl: 0,
@@ -667,7 +667,7 @@ fn malformed_server_messages_are_rejected() {
 fn create_op(acl: Option<pb::AclList>) -> pb::CreateRequest {
     pb::CreateRequest {
         path: "/a".into(),
-        data: Bytes::from_static(b"d"),
+        data: Bytes::from_static(b"d").into(),
         mode: pb::CreateMode::Persistent as i32,
         acl,
         ttl: 0,

@@ -111,7 +111,7 @@ fn response_result(r: Response) -> Result<pb::response::Result, ZkError> {
             stat: stat.map(IntoProto::into_proto),
         }),
         Response::GetData { data, stat } => R::GetData(pb::GetDataResponse {
-            data,
+            data: data.into_option(),
             stat: Some(stat.into_proto()),
         }),
         Response::GetChildren { children, stat } => R::GetChildren(pb::GetChildrenResponse {
@@ -205,7 +205,7 @@ impl IntoProto<pb::request::Op> for Request {
                 version,
             } => Op::SetData(pb::SetDataRequest {
                 path,
-                data,
+                data: data.into_option(),
                 version,
             }),
             Request::Exists { path, watch } => Op::Exists(pb::ExistsRequest { path, watch }),
@@ -266,10 +266,15 @@ impl IntoProto<pb::request::Op> for Request {
 
 /// The ACL is always sent (set): the wire's "unset" is only a default for clients that predate
 /// ACLs, and decodes to the same `Acl::open()` a set world:anyone:cdrwa list does.
-fn create(path: String, data: bytes::Bytes, mode: CreateMode, acl: Vec<Acl>) -> pb::CreateRequest {
+fn create(
+    path: String,
+    data: paddock_types::Data,
+    mode: CreateMode,
+    acl: Vec<Acl>,
+) -> pb::CreateRequest {
     pb::CreateRequest {
         path,
-        data,
+        data: data.into_option(),
         mode: mode.into_proto() as i32,
         acl: Some(pb::AclList {
             acls: acl_list(acl),
@@ -317,7 +322,7 @@ impl IntoProto<pb::MultiOp> for MultiOp {
                 version,
             } => Op::SetData(pb::SetDataRequest {
                 path,
-                data,
+                data: data.into_option(),
                 version,
             }),
             MultiOp::Check { path, version } => {
@@ -403,7 +408,7 @@ impl IntoProto<pb::ReadResult> for ReadResult {
         use pb::read_result::Result as R;
         let result = match self {
             ReadResult::GetData { data, stat } => R::GetData(pb::GetDataResponse {
-                data,
+                data: data.into_option(),
                 stat: Some(stat.into_proto()),
             }),
             ReadResult::GetChildren { children, stat } => R::GetChildren(pb::GetChildrenResponse {

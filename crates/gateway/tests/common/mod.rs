@@ -173,7 +173,7 @@ impl Backend for Fake {
                     xid,
                     z,
                     Ok(Response::GetData {
-                        data,
+                        data: data.into(),
                         stat: stat(1),
                     }),
                 )]

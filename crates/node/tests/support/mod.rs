@@ -296,9 +296,13 @@ impl Session {
         })
     }
 
-    /// A ConnectRequest that resumes this session.
+    /// A ConnectRequest that resumes this session, asking for its negotiated timeout again (as a
+    /// ZooKeeper client does: a resume renegotiates the timeout).
     pub fn resume_request(&self) -> pb::ConnectRequest {
-        resume(self.id, self.password.clone())
+        pb::ConnectRequest {
+            timeout_ms: self.timeout_ms,
+            ..resume(self.id, self.password.clone())
+        }
     }
 
     /// Sends any ClientMessage (e.g. a Request without an op).
@@ -503,7 +507,7 @@ impl Session {
     pub async fn data(&mut self, path: &str) -> (Bytes, pb::Stat) {
         let r = self.call(op::get_data(path, false)).await;
         let d = get_data_result(r);
-        (d.data, d.stat.expect("stat"))
+        (d.data.unwrap_or_default(), d.stat.expect("stat"))
     }
 
     /// The node's children, sorted, and its Stat (panics on an error).
@@ -533,7 +537,7 @@ pub mod op {
     pub fn create_request(path: &str, data: &[u8], mode: pb::CreateMode) -> pb::CreateRequest {
         pb::CreateRequest {
             path: path.into(),
-            data: Bytes::copy_from_slice(data),
+            data: Bytes::copy_from_slice(data).into(),
             mode: mode as i32,
             acl: None,
             ttl: 0,
@@ -605,7 +609,7 @@ pub mod op {
     pub fn set_data(path: &str, data: &[u8], version: i32) -> Op {
         Op::SetData(pb::SetDataRequest {
             path: path.into(),
-            data: Bytes::copy_from_slice(data),
+            data: Bytes::copy_from_slice(data).into(),
             version,
         })
     }
@@ -677,7 +681,7 @@ pub mod op {
         pub fn set_data(path: &str, data: &[u8], version: i32) -> pb::MultiOp {
             wrap(Op::SetData(pb::SetDataRequest {
                 path: path.into(),
-                data: Bytes::copy_from_slice(data),
+                data: Bytes::copy_from_slice(data).into(),
                 version,
             }))
         }

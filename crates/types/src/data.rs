@@ -1,0 +1,174 @@
+//! A znode's data: bytes, or ZooKeeper's *null* (a node created or set with no data at all,
+//! which `get` shows as `null` and the wire protocol sends as a buffer of length -1), distinct
+//! from empty bytes.
+
+use std::fmt;
+use std::ops::Deref;
+
+use bytes::Bytes;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// A znode's data, or null. Dereferences to its bytes (none for null), so reading code that
+/// only needs the bytes never looks at the distinction.
+#[derive(Clone, Default, PartialEq, Eq, Hash)]
+pub struct Data(Option<Bytes>);
+
+impl Data {
+    /// No data at all (ZooKeeper's `null`).
+    pub const NULL: Data = Data(None);
+
+    pub fn new(bytes: impl Into<Bytes>) -> Data {
+        Data(Some(bytes.into()))
+    }
+
+    pub fn is_null(&self) -> bool {
+        self.0.is_none()
+    }
+
+    /// The bytes, none for null (a cheap clone).
+    pub fn bytes(&self) -> Bytes {
+        self.0.clone().unwrap_or_default()
+    }
+
+    pub fn into_bytes(self) -> Bytes {
+        self.0.unwrap_or_default()
+    }
+
+    /// `None` for null.
+    pub fn as_option(&self) -> Option<&Bytes> {
+        self.0.as_ref()
+    }
+
+    pub fn into_option(self) -> Option<Bytes> {
+        self.0
+    }
+}
+
+impl Deref for Data {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        self.0.as_deref().unwrap_or_default()
+    }
+}
+
+impl AsRef<[u8]> for Data {
+    fn as_ref(&self) -> &[u8] {
+        self
+    }
+}
+
+impl fmt::Debug for Data {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            None => f.write_str("null"),
+            Some(b) => fmt::Debug::fmt(b, f),
+        }
+    }
+}
+
+impl From<Bytes> for Data {
+    fn from(b: Bytes) -> Data {
+        Data(Some(b))
+    }
+}
+impl From<Option<Bytes>> for Data {
+    fn from(b: Option<Bytes>) -> Data {
+        Data(b)
+    }
+}
+impl From<Vec<u8>> for Data {
+    fn from(b: Vec<u8>) -> Data {
+        Data(Some(Bytes::from(b)))
+    }
+}
+impl From<String> for Data {
+    fn from(s: String) -> Data {
+        Data(Some(Bytes::from(s)))
+    }
+}
+impl From<&'static str> for Data {
+    fn from(s: &'static str) -> Data {
+        Data(Some(Bytes::from_static(s.as_bytes())))
+    }
+}
+impl From<&'static [u8]> for Data {
+    fn from(s: &'static [u8]) -> Data {
+        Data(Some(Bytes::from_static(s)))
+    }
+}
+impl<const N: usize> From<&'static [u8; N]> for Data {
+    fn from(s: &'static [u8; N]) -> Data {
+        Data(Some(Bytes::from_static(s)))
+    }
+}
+
+impl PartialEq<[u8]> for Data {
+    fn eq(&self, other: &[u8]) -> bool {
+        !self.is_null() && **self == *other
+    }
+}
+impl PartialEq<&[u8]> for Data {
+    fn eq(&self, other: &&[u8]) -> bool {
+        *self == **other
+    }
+}
+impl PartialEq<str> for Data {
+    fn eq(&self, other: &str) -> bool {
+        *self == *other.as_bytes()
+    }
+}
+impl PartialEq<&str> for Data {
+    fn eq(&self, other: &&str) -> bool {
+        *self == *other.as_bytes()
+    }
+}
+impl PartialEq<String> for Data {
+    fn eq(&self, other: &String) -> bool {
+        *self == *other.as_bytes()
+    }
+}
+impl PartialEq<Bytes> for Data {
+    fn eq(&self, other: &Bytes) -> bool {
+        *self == **other
+    }
+}
+impl PartialEq<Vec<u8>> for Data {
+    fn eq(&self, other: &Vec<u8>) -> bool {
+        *self == **other
+    }
+}
+impl PartialEq<Data> for Bytes {
+    fn eq(&self, other: &Data) -> bool {
+        other == self
+    }
+}
+
+/// Serialised as its bytes (null as none): inside the txn log, which null fields of an
+/// operation were null is recorded beside the operation (see `txn`'s record format).
+impl Serialize for Data {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        (**self).serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Data {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Data, D::Error> {
+        Bytes::deserialize(d).map(Data::from)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn null_is_not_empty_but_reads_as_no_bytes() {
+        assert_ne!(Data::NULL, Data::new(Bytes::new()));
+        assert!(Data::NULL.is_empty());
+        assert_eq!(Data::NULL.len(), 0);
+        assert!(Data::NULL != *b"".as_slice());
+        assert_eq!(Data::from(""), Data::new(Bytes::new()));
+        assert_eq!(format!("{:?}", Data::NULL), "null");
+        assert_eq!(Data::from("ab"), Bytes::from_static(b"ab"));
+    }
+}
