@@ -55,6 +55,7 @@
 
 pub mod admin;
 pub mod backend;
+pub mod backup;
 pub mod convert;
 mod error;
 mod health;
@@ -67,6 +68,7 @@ pub mod status;
 
 pub use admin::{AdminOptions, AdminService, AdminSource, Mode, NodeStatus};
 pub use backend::Backend;
+pub use backup::{Backup, BackupCaller, BackupRefused};
 pub use error::GatewayError;
 pub use health::{HealthHandle, ServingGate};
 pub use layers::trace::set_request_spans;
