@@ -40,6 +40,9 @@ pub struct BackupCaller {
     pub digest: Option<String>,
 }
 
+/// Writes a whole snapshot file to the writer it is given.
+pub type WriteBackup = Box<dyn FnOnce(&mut dyn Write) -> io::Result<()> + Send>;
+
 /// A consistent copy of the tree, ready to be written out.
 pub struct Backup {
     pub zxid: u64,
@@ -48,7 +51,7 @@ pub struct Backup {
     pub digest: u64,
     /// Writes the whole snapshot file (payload + trailer) to the writer. Runs on a blocking
     /// thread; a write error (the client went away) ends it.
-    pub write: Box<dyn FnOnce(&mut dyn Write) -> io::Result<()> + Send>,
+    pub write: WriteBackup,
 }
 
 /// Why no backup.

@@ -31,7 +31,6 @@ pub struct Loaded {
     pub path: PathBuf,
     pub tree: DataTree,
     pub payload_len: u64,
-    pub crc: u32,
 }
 
 /// Why a snapshot could not be dumped, with the exit status it means.
@@ -67,7 +66,6 @@ pub fn load_file(file: &Path) -> Result<Loaded, Failure> {
         path: file.to_path_buf(),
         tree,
         payload_len: info.payload_len,
-        crc: info.crc,
     })
 }
 
@@ -187,11 +185,10 @@ fn write_text(out: &mut dyn Write, l: &Loaded, data_limit: usize) -> io::Result<
     let tree = &l.tree;
     writeln!(
         out,
-        "Snapshot {} (zxid {}, {} payload bytes, crc32 {:08x}: verified)",
+        "Snapshot {} (zxid {}, {} bytes, checksums verified)",
         l.path.display(),
         tree.last_zxid(),
-        l.payload_len,
-        l.crc
+        l.payload_len
     )?;
     writeln!(out, "ZNode Details (count={}):", tree.node_count())?;
     walk(tree, |n| {
@@ -245,12 +242,11 @@ fn write_json(out: &mut dyn Write, l: &Loaded, data_limit: usize) -> io::Result<
     // Streamed: the document can be as large as the tree.
     write!(
         out,
-        "{{\"file\":{},\"zxid\":\"{}\",\"digest\":\"{:016x}\",\"payload_bytes\":{},\"crc32\":\"{:08x}\",\"node_count\":{},\"nodes\":[",
+        "{{\"file\":{},\"zxid\":\"{}\",\"digest\":\"{:016x}\",\"payload_bytes\":{},\"node_count\":{},\"nodes\":[",
         serde_json::to_string(&l.path.display().to_string())?,
         tree.last_zxid(),
         tree.digest(),
         l.payload_len,
-        l.crc,
         tree.node_count()
     )?;
     let mut first = true;

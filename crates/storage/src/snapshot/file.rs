@@ -62,7 +62,7 @@ pub fn snapshot_files(dir: &Path) -> Result<Vec<(Zxid, PathBuf)>, StorageError> 
             out.push((z, dir.join(&name)));
         }
     }
-    out.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+    out.sort_unstable_by_key(|e| std::cmp::Reverse(e.0));
     Ok(out)
 }
 
