@@ -693,3 +693,83 @@ async fn restore_into_a_non_empty_dir_is_refused() {
     assert_exit(&o, 0);
     assert_eq!(std::fs::read(member.join("myid")).expect("myid"), b"2\n");
 }
+
+/// The end of what sled wrote in its (preallocated) data file.
+fn written_len(db: &Path) -> u64 {
+    let bytes = std::fs::read(db).expect("read db");
+    bytes
+        .iter()
+        .rposition(|b| *b != 0)
+        .map_or(0, |i| i as u64 + 1)
+}
+
+/// Damaged files: `dump log` and `tree-digest` answer with the data or with a clear error
+/// (exit 3, the damage named), never a panic, and leave the damaged directory as it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn damaged_logs_are_reported_never_panicked_on_nor_changed() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let pristine = tmp.path().join("pristine");
+    build_golden_dir(&pristine);
+    let db_len = written_len(&pristine.join("txnlog/db"));
+    let mut damaged_seen = 0;
+    for case in 0..12u64 {
+        let dir = tmp.path().join(format!("case{case}"));
+        copy_tree(&pristine, &dir);
+        let db = dir.join("txnlog/db");
+        if case == 11 {
+            std::fs::remove_dir_all(dir.join("txnlog")).expect("rm txnlog");
+        } else {
+            let mut bytes = std::fs::read(&db).expect("read db");
+            let at = usize::try_from(db_len * (2 * case + 1) / 22).expect("offset");
+            let at = at.min(bytes.len() - 1);
+            bytes[at] ^= 0xff;
+            std::fs::write(&db, bytes).expect("write db");
+        }
+        let before = contents(&dir);
+        for args in [
+            vec!["dump", "log", "--data-dir", p(&dir)],
+            vec!["tree-digest", p(&dir)],
+        ] {
+            let o = paddock(&args).await;
+            let code = o.status.code();
+            assert!(
+                code == Some(0) || code == Some(3),
+                "case {case} {args:?}: {code:?}\n{}",
+                stderr(&o)
+            );
+            if code == Some(3) {
+                damaged_seen += 1;
+                assert!(
+                    stderr(&o).contains("damaged") && stderr(&o).contains("txnlog"),
+                    "case {case} {args:?}: {}",
+                    stderr(&o)
+                );
+            }
+            assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
+            assert!(
+                !stderr(&o).contains("paddock-offline-"),
+                "the private copy's paths leak: {}",
+                stderr(&o)
+            );
+        }
+        assert_eq!(
+            contents(&dir),
+            before,
+            "case {case}: a tool changed the damaged dir"
+        );
+    }
+    assert!(damaged_seen > 0, "no case was found damaged");
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for e in std::fs::read_dir(from).expect("read_dir") {
+        let e = e.expect("entry");
+        let path = e.path();
+        if path.is_dir() {
+            copy_tree(&path, &to.join(e.file_name()));
+        } else {
+            std::fs::copy(&path, to.join(e.file_name())).expect("copy");
+        }
+    }
+}

@@ -148,6 +148,7 @@ pub fn open_copy(source: &Source) -> anyhow::Result<Opened> {
             damage.data_dir = data_dir.clone();
             for f in &mut damage.findings {
                 f.path = unmap(&f.path);
+                f.what = unmap_text(&f.what, tmp.path(), source);
             }
             paddock_storage::repair(tmp.path(), &options, &Default::default())
                 .context("cannot read the verified part of the damaged copy")?;
@@ -169,6 +170,16 @@ pub fn open_copy(source: &Source) -> anyhow::Result<Opened> {
                 .replace(&tmp.path().display().to_string(), "<copy>")
         )),
     }
+}
+
+/// Paths inside the copy named in `text`, as the original's.
+fn unmap_text(text: &str, tmp: &Path, source: &Source) -> String {
+    let t = tmp.display().to_string();
+    text.replace(
+        &format!("{t}/txnlog"),
+        &format!("{}/txnlog", source.log_parent().display()),
+    )
+    .replace(&t, &source.data_dir.display().to_string())
 }
 
 /// A path inside the copy, as the original's.
