@@ -25,6 +25,8 @@
 //!   `submit` span); answers in request order with `paddock_api::ReplyOrder`.
 //! - [`GatewayService`] (the tonic service), [`Gateway`] / [`serve`] (the whole server, layers
 //!   included), [`HealthHandle`], [`GatewayOptions`], [`AdminService`].
+//! - [`backup`]: `Admin/SaveSnapshot`, a backup streamed in chunks from a blocking writer
+//!   (the node supplies the tree through `AdminSource::backup`).
 //!
 //! ## Invariants
 //! - A stream's first message out is its `ConnectResponse`; a refused handshake is a status with
