@@ -169,3 +169,51 @@ impl Write for ChunkWriter {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio_stream::StreamExt;
+
+    fn backup(len: usize, fail: bool) -> Backup {
+        Backup {
+            zxid: 7,
+            node_count: 1,
+            session_count: 0,
+            digest: 42,
+            write: Box::new(move |w| {
+                let data: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+                w.write_all(&data)?;
+                if fail {
+                    return Err(io::Error::other("disk on fire"));
+                }
+                Ok(())
+            }),
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_file_streams_in_bounded_chunks_after_its_description() {
+        let flag = Arc::new(AtomicBool::new(false));
+        let running = Running::take(&flag).expect("free");
+        assert!(Running::take(&flag).is_none(), "one backup at a time");
+        let chunks: Vec<_> = stream(backup(600_000, false), running).collect().await;
+        let chunks: Vec<SnapshotChunk> = chunks.into_iter().map(|c| c.expect("ok")).collect();
+        assert_eq!(chunks[0].info.as_ref().map(|i| (i.zxid, i.digest)), Some((7, 42)));
+        assert!(chunks[1..].iter().all(|c| c.info.is_none()));
+        assert!(chunks.iter().all(|c| c.data.len() <= CHUNK_BYTES));
+        let all: Vec<u8> = chunks.iter().flat_map(|c| c.data.iter().copied()).collect();
+        assert_eq!(all.len(), 600_000);
+        assert!(all.iter().enumerate().all(|(i, b)| *b == (i % 251) as u8));
+        assert!(Running::take(&flag).is_some(), "released once streamed");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failed_writer_ends_the_stream_with_an_error() {
+        let flag = Arc::new(AtomicBool::new(false));
+        let running = Running::take(&flag).expect("free");
+        let items: Vec<_> = stream(backup(1000, true), running).collect().await;
+        let last = items.last().expect("something").as_ref().err().expect("an error");
+        assert!(last.message().contains("disk on fire"), "{last:?}");
+    }
+}
