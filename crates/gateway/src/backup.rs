@@ -199,7 +199,10 @@ mod tests {
         assert!(Running::take(&flag).is_none(), "one backup at a time");
         let chunks: Vec<_> = stream(backup(600_000, false), running).collect().await;
         let chunks: Vec<SnapshotChunk> = chunks.into_iter().map(|c| c.expect("ok")).collect();
-        assert_eq!(chunks[0].info.as_ref().map(|i| (i.zxid, i.digest)), Some((7, 42)));
+        assert_eq!(
+            chunks[0].info.as_ref().map(|i| (i.zxid, i.digest)),
+            Some((7, 42))
+        );
         assert!(chunks[1..].iter().all(|c| c.info.is_none()));
         assert!(chunks.iter().all(|c| c.data.len() <= CHUNK_BYTES));
         let all: Vec<u8> = chunks.iter().flat_map(|c| c.data.iter().copied()).collect();
@@ -213,7 +216,11 @@ mod tests {
         let flag = Arc::new(AtomicBool::new(false));
         let running = Running::take(&flag).expect("free");
         let items: Vec<_> = stream(backup(1000, true), running).collect().await;
-        let last = items.last().expect("something").as_ref().err().expect("an error");
+        let last = items
+            .last()
+            .expect("something")
+            .as_ref()
+            .expect_err("an error");
         assert!(last.message().contains("disk on fire"), "{last:?}");
     }
 }

@@ -11,11 +11,10 @@ use std::process::ExitCode;
 
 use paddock_storage::TxnLog;
 use paddock_types::op::{CreateMode, MultiOp};
-use paddock_types::{Acl, Id, Txn, TxnOp, Zxid};
-use serde_json::{json, Map, Value};
+use paddock_types::{Id, Txn, TxnOp, Zxid};
 
 use super::offline::{self, Opened, Source};
-use super::text::{self, Preview};
+use super::text::{self, Obj, Preview};
 use super::DAMAGED;
 
 /// Records read from the log at a time.
@@ -71,15 +70,12 @@ pub fn run(source: &Source, json: bool, data_limit: usize) -> ExitCode {
             };
             for (zxid, bytes) in &batch {
                 match Txn::decode_at(bytes, *zxid) {
-                    Ok(txn) if json => {
-                        serde_json::to_writer(&mut out, &txn_json(&txn, data_limit))?;
-                        writeln!(out)?;
-                    }
+                    Ok(txn) if json => writeln!(out, "{}", txn_json(&txn, data_limit))?,
                     Ok(txn) => writeln!(out, "{}", txn_line(&txn, data_limit))?,
                     Err(e) if json => {
-                        let v = json!({"zxid": zxid.to_string(), "error": e.to_string()});
-                        serde_json::to_writer(&mut out, &v)?;
-                        writeln!(out)?;
+                        let mut o = Obj::new();
+                        o.put("zxid", zxid.to_string()).put("error", e.to_string());
+                        writeln!(out, "{}", o.to_json())?;
                     }
                     Err(e) => writeln!(out, "zxid {zxid} UNDECODABLE: {e}")?,
                 }
@@ -251,34 +247,53 @@ pub fn txn_line(txn: &Txn, limit: usize) -> String {
     line
 }
 
-fn acl_json(acl: &[Acl]) -> Value {
-    acl.iter()
-        .map(|a| {
-            json!({
-                "scheme": a.id.scheme,
-                "id": a.id.id,
-                "perms": paddock_types::acl::perms_string(a.perms),
-            })
-        })
+fn ids_json(ids: &[Id]) -> Vec<String> {
+    ids.iter()
+        .map(|i| format!("{}:{}", i.scheme, i.id))
         .collect()
 }
 
-fn data_json(m: &mut Map<String, Value>, data: &[u8], limit: usize) {
-    m.insert("data_length".into(), data.len().into());
-    if limit > 0 && !data.is_empty() {
-        let p = text::preview(data, limit);
-        m.insert("data_truncated".into(), p.truncated.into());
-        match p.preview {
-            Preview::Text(t) => m.insert("data".into(), t.into()),
-            Preview::Base64(b) => m.insert("data_base64".into(), b.into()),
-        };
+fn multi_op_json(op: &MultiOp, limit: usize) -> Obj {
+    let mut o = Obj::new();
+    match op {
+        MultiOp::Create {
+            path,
+            data,
+            mode,
+            acl,
+        } => {
+            o.put("type", "create").put("path", path.clone());
+            text::put_data(&mut o, data, limit);
+            o.put("mode", mode_name(mode))
+                .put_objs("acl", text::acl_objs(acl));
+        }
+        MultiOp::Delete { path, version } => {
+            o.put("type", "delete")
+                .put("path", path.clone())
+                .put("version", *version);
+        }
+        MultiOp::SetData {
+            path,
+            data,
+            version,
+        } => {
+            o.put("type", "setData").put("path", path.clone());
+            text::put_data(&mut o, data, limit);
+            o.put("version", *version);
+        }
+        MultiOp::Check { path, version } => {
+            o.put("type", "check")
+                .put("path", path.clone())
+                .put("version", *version);
+        }
     }
+    o
 }
 
-fn op_json(m: &mut Map<String, Value>, op: &TxnOp, limit: usize) {
+fn op_json(o: &mut Obj, op: &TxnOp, limit: usize) {
     match op {
         TxnOp::CreateSession { timeout_ms, .. } => {
-            m.insert("timeout_ms".into(), (*timeout_ms).into());
+            o.put("timeout_ms", *timeout_ms);
         }
         TxnOp::CloseSession => {}
         TxnOp::Create {
@@ -287,85 +302,40 @@ fn op_json(m: &mut Map<String, Value>, op: &TxnOp, limit: usize) {
             mode,
             acl,
         } => {
-            m.insert("path".into(), path.clone().into());
-            data_json(m, data, limit);
-            m.insert("mode".into(), mode_name(mode).into());
-            m.insert("acl".into(), acl_json(acl));
+            o.put("path", path.clone());
+            text::put_data(o, data, limit);
+            o.put("mode", mode_name(mode))
+                .put_objs("acl", text::acl_objs(acl));
         }
         TxnOp::Delete { path, version } => {
-            m.insert("path".into(), path.clone().into());
-            m.insert("version".into(), (*version).into());
+            o.put("path", path.clone()).put("version", *version);
         }
         TxnOp::SetData {
             path,
             data,
             version,
         } => {
-            m.insert("path".into(), path.clone().into());
-            data_json(m, data, limit);
-            m.insert("version".into(), (*version).into());
+            o.put("path", path.clone());
+            text::put_data(o, data, limit);
+            o.put("version", *version);
         }
         TxnOp::Multi(ops) => {
-            let list: Vec<Value> = ops
-                .iter()
-                .map(|o| {
-                    let mut inner = Map::new();
-                    match o {
-                        MultiOp::Create {
-                            path,
-                            data,
-                            mode,
-                            acl,
-                        } => {
-                            inner.insert("type".into(), "create".into());
-                            inner.insert("path".into(), path.clone().into());
-                            data_json(&mut inner, data, limit);
-                            inner.insert("mode".into(), mode_name(mode).into());
-                            inner.insert("acl".into(), acl_json(acl));
-                        }
-                        MultiOp::Delete { path, version } => {
-                            inner.insert("type".into(), "delete".into());
-                            inner.insert("path".into(), path.clone().into());
-                            inner.insert("version".into(), (*version).into());
-                        }
-                        MultiOp::SetData {
-                            path,
-                            data,
-                            version,
-                        } => {
-                            inner.insert("type".into(), "setData".into());
-                            inner.insert("path".into(), path.clone().into());
-                            data_json(&mut inner, data, limit);
-                            inner.insert("version".into(), (*version).into());
-                        }
-                        MultiOp::Check { path, version } => {
-                            inner.insert("type".into(), "check".into());
-                            inner.insert("path".into(), path.clone().into());
-                            inner.insert("version".into(), (*version).into());
-                        }
-                    }
-                    Value::Object(inner)
-                })
-                .collect();
-            m.insert("ops".into(), list.into());
+            let list = ops.iter().map(|op| multi_op_json(op, limit)).collect();
+            o.put_objs("ops", list);
         }
         TxnOp::Sync { path } => {
-            m.insert("path".into(), path.clone().into());
+            o.put("path", path.clone());
         }
         TxnOp::MoveSession { owner } => {
-            m.insert("owner".into(), (*owner).into());
+            o.put("owner", *owner);
         }
         TxnOp::SetAcl { path, acl, version } => {
-            m.insert("path".into(), path.clone().into());
-            m.insert("acl".into(), acl_json(acl));
-            m.insert("version".into(), (*version).into());
+            o.put("path", path.clone())
+                .put_objs("acl", text::acl_objs(acl))
+                .put("version", *version);
         }
         TxnOp::AddAuth { ids } => {
-            let ids: Vec<String> = ids
-                .iter()
-                .map(|i| format!("{}:{}", i.scheme, i.id))
-                .collect();
-            m.insert("ids".into(), ids.into());
+            o.put("ids", ids_json(ids));
         }
         TxnOp::DeleteContainer {
             path,
@@ -373,32 +343,27 @@ fn op_json(m: &mut Map<String, Value>, op: &TxnOp, limit: usize) {
             version,
             cversion,
         } => {
-            m.insert("path".into(), path.clone().into());
-            m.insert("czxid".into(), text::hex(*czxid).into());
-            m.insert("version".into(), (*version).into());
-            m.insert("cversion".into(), (*cversion).into());
+            o.put("path", path.clone())
+                .put("czxid", text::hex(*czxid))
+                .put("version", *version)
+                .put("cversion", *cversion);
         }
     }
 }
 
-/// One JSON object: the header fields, `type`, then the operation's.
-pub fn txn_json(txn: &Txn, limit: usize) -> Value {
+/// One JSON object: the header fields, `type`, then the operation's, in that order.
+pub fn txn_json(txn: &Txn, limit: usize) -> String {
     let h = &txn.header;
-    let mut m = Map::new();
-    m.insert("zxid".into(), h.zxid.to_string().into());
-    m.insert("time_ms".into(), h.time_ms.into());
-    m.insert("time".into(), text::time(h.time_ms).into());
-    m.insert("session".into(), h.session.to_string().into());
-    m.insert("cxid".into(), h.cxid.into());
-    m.insert("type".into(), op_name(&txn.op).into());
-    op_json(&mut m, &txn.op, limit);
+    let mut o = Obj::new();
+    o.put("zxid", h.zxid.to_string())
+        .put("time_ms", h.time_ms)
+        .put("time", text::time(h.time_ms))
+        .put("session", h.session.to_string())
+        .put("cxid", h.cxid)
+        .put("type", op_name(&txn.op));
+    op_json(&mut o, &txn.op, limit);
     if !h.conn_ids.is_empty() {
-        let ids: Vec<String> = h
-            .conn_ids
-            .iter()
-            .map(|i| format!("{}:{}", i.scheme, i.id))
-            .collect();
-        m.insert("conn_ids".into(), ids.into());
+        o.put("conn_ids", ids_json(&h.conn_ids));
     }
-    Value::Object(m)
+    o.to_json()
 }

@@ -13,9 +13,8 @@ use std::process::ExitCode;
 use paddock_datatree::DataTree;
 use paddock_storage::{open_snapshot_file, snapshot_files, SNAPSHOT_DIR};
 use paddock_types::{Id, SessionId, Stat};
-use serde_json::json;
 
-use super::text::{self, Preview};
+use super::text::{self, Obj, Preview};
 use super::DAMAGED;
 
 /// How to print.
@@ -252,52 +251,35 @@ fn write_json(out: &mut dyn Write, l: &Loaded, data_limit: usize) -> io::Result<
     let mut first = true;
     walk(tree, |n| {
         let s = &n.stat;
-        let mut node = json!({
-            "path": n.path,
-            "czxid": text::hex(s.czxid),
-            "ctime": s.ctime,
-            "mzxid": text::hex(s.mzxid),
-            "mtime": s.mtime,
-            "pzxid": text::hex(s.pzxid),
-            "cversion": s.cversion,
-            "version": s.version,
-            "aversion": s.aversion,
-            "ephemeral_owner": text::hex(s.ephemeral_owner),
-            "data_length": s.data_length,
-            "num_children": s.num_children,
-            "acl": n.acl.iter().map(|a| json!({
-                "scheme": a.id.scheme,
-                "id": a.id.id,
-                "perms": paddock_types::acl::perms_string(a.perms),
-            })).collect::<Vec<_>>(),
-        });
-        if data_limit > 0 && !n.data.is_empty() {
-            let p = text::preview(&n.data, data_limit);
-            node["data_truncated"] = p.truncated.into();
-            match p.preview {
-                Preview::Text(t) => node["data"] = t.into(),
-                Preview::Base64(b) => node["data_base64"] = b.into(),
-            }
-        }
+        let mut node = Obj::new();
+        node.put("path", n.path)
+            .put("czxid", text::hex(s.czxid))
+            .put("ctime", s.ctime)
+            .put("mzxid", text::hex(s.mzxid))
+            .put("mtime", s.mtime)
+            .put("pzxid", text::hex(s.pzxid))
+            .put("cversion", s.cversion)
+            .put("version", s.version)
+            .put("aversion", s.aversion)
+            .put("ephemeral_owner", text::hex(s.ephemeral_owner))
+            .put("num_children", s.num_children)
+            .put_objs("acl", text::acl_objs(&n.acl));
+        text::put_data(&mut node, &n.data, data_limit);
         if !std::mem::take(&mut first) {
             out.write_all(b",")?;
         }
-        out.write_all(b"\n")?;
-        serde_json::to_writer(&mut *out, &node)?;
-        Ok(())
+        write!(out, "\n{}", node.to_json())
     })?;
     out.write_all(b"\n],\"sessions\":[")?;
     for (i, (id, info)) in tree.sessions().iter().enumerate() {
         if i > 0 {
             out.write_all(b",")?;
         }
-        out.write_all(b"\n")?;
-        let s = json!({
-            "id": id.to_string(),
-            "timeout_ms": info.timeout_ms,
-            "ephemerals": tree.ephemerals(*id),
-        });
-        serde_json::to_writer(&mut *out, &s)?;
+        let mut s = Obj::new();
+        s.put("id", id.to_string())
+            .put("timeout_ms", info.timeout_ms)
+            .put("ephemerals", tree.ephemerals(*id));
+        write!(out, "\n{}", s.to_json())?;
     }
     out.write_all(b"\n]}\n")?;
     Ok(())

@@ -109,3 +109,64 @@ mod tests {
         assert!(matches!(p.preview, Preview::Base64(ref s) if s == "AAEC") && !p.truncated);
     }
 }
+
+/// A JSON object whose keys stay in the order they were put (a `serde_json::Map` sorts them,
+/// and its order-keeping feature would change every other JSON answer of the binary): the
+/// header fields first, then the operation's.
+#[derive(Default)]
+pub struct Obj(Vec<(&'static str, String)>);
+
+impl Obj {
+    pub fn new() -> Obj {
+        Obj::default()
+    }
+
+    /// Adds `key: value`.
+    pub fn put(&mut self, key: &'static str, value: impl Into<serde_json::Value>) -> &mut Obj {
+        self.0.push((key, value.into().to_string()));
+        self
+    }
+
+    /// Adds `key: [objects]`.
+    pub fn put_objs(&mut self, key: &'static str, values: Vec<Obj>) -> &mut Obj {
+        let items: Vec<String> = values.iter().map(Obj::to_json).collect();
+        self.0.push((key, format!("[{}]", items.join(","))));
+        self
+    }
+
+    pub fn to_json(&self) -> String {
+        let fields: Vec<String> = self
+            .0
+            .iter()
+            .map(|(k, v)| format!("{}:{v}", serde_json::Value::from(*k)))
+            .collect();
+        format!("{{{}}}", fields.join(","))
+    }
+}
+
+/// An ACL as JSON objects.
+pub fn acl_objs(list: &[Acl]) -> Vec<Obj> {
+    list.iter()
+        .map(|a| {
+            let mut o = Obj::new();
+            o.put("scheme", a.id.scheme.clone())
+                .put("id", a.id.id.clone())
+                .put("perms", perms_string(a.perms));
+            o
+        })
+        .collect()
+}
+
+/// `data_length`, and the preview of up to `limit` bytes: `data` (text) or `data_base64`,
+/// with `data_truncated`.
+pub fn put_data(o: &mut Obj, data: &[u8], limit: usize) {
+    o.put("data_length", data.len());
+    if limit > 0 && !data.is_empty() {
+        let p = preview(data, limit);
+        match p.preview {
+            Preview::Text(t) => o.put("data", t),
+            Preview::Base64(b) => o.put("data_base64", b),
+        };
+        o.put("data_truncated", p.truncated);
+    }
+}
