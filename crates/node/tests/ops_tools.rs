@@ -773,3 +773,98 @@ fn copy_tree(from: &Path, to: &Path) {
         }
     }
 }
+
+/// `snapshot save` takes paddock-cli's TLS options; a client certificate is an identity for
+/// the permission check (an `x509:` id the root grants cdrwa, or the x509 super user).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_over_tls_with_client_certificates() {
+    let pki = tempfile::tempdir().expect("temp dir");
+    let ca = paddock_certs::Ca::new("test CA").expect("CA");
+    ca.write(pki.path()).expect("write CA");
+    ca.server("paddock", &["localhost", "127.0.0.1"])
+        .expect("cert")
+        .write(pki.path(), "server")
+        .expect("write");
+    for who in ["alice", "bob", "operator"] {
+        ca.client(who)
+            .expect("cert")
+            .write(pki.path(), who)
+            .expect("write");
+    }
+    let file = |name: &str| pki.path().join(name).display().to_string();
+    let data = tempfile::tempdir().expect("data dir");
+    let (key_store, trust_store) = (file("server.pem"), file("ca.pem"));
+    let server = Paddock::spawn(
+        data.path(),
+        &[
+            "--tls-key-store",
+            &key_store,
+            "--tls-trust-store",
+            &trust_store,
+            "--set",
+            "zookeeper.X509AuthenticationProvider.superUser=CN=operator,O=Paddock",
+        ],
+    )
+    .await;
+    let addr = server.addr.to_string();
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let out = tmp.path().join("b.snap");
+    let ca_pem = file("ca.pem");
+    let as_who = |who: &str| {
+        vec![
+            "--tls-ca".to_string(),
+            ca_pem.clone(),
+            "--tls-cert".to_string(),
+            file(&format!("{who}.pem")),
+        ]
+    };
+    // With the root open, any client that gets through TLS may back up; without the TLS
+    // options the failure says TLS is the likely reason.
+    let bob = as_who("bob");
+    let bob: Vec<&str> = bob.iter().map(String::as_str).collect();
+    assert_exit(&save(&out, &addr, &bob).await, 0);
+    let plain = save(&out, &addr, &[]).await;
+    assert_exit(&plain, 1);
+    assert!(stderr(&plain).contains("TLS"), "{}", stderr(&plain));
+
+    // The root locked to alice, by the operator (the x509 super user).
+    let root_acl = vec![op::acl(31, "x509", "CN=alice,O=Paddock")];
+    let mut operator_session = {
+        let channel = tls_channel(server.addr, &ca, "operator").await;
+        Session::connect_on(channel, new_session(LONG_TIMEOUT_MS))
+            .await
+            .expect("session")
+    };
+    ok(&operator_session.call(op::set_acl("/", root_acl, -1)).await);
+    for (who, code) in [("alice", 0), ("bob", 1), ("operator", 0)] {
+        let args = as_who(who);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let o = save(&out, &addr, &args).await;
+        assert_exit(&o, code);
+        if code != 0 {
+            assert!(stderr(&o).contains("cdrwa"), "{who}: {}", stderr(&o));
+        }
+    }
+}
+
+/// A TLS channel to `addr` as client `who` (its certificate written by the test's CA).
+async fn tls_channel(
+    addr: std::net::SocketAddr,
+    ca: &paddock_certs::Ca,
+    who: &str,
+) -> tonic::transport::Channel {
+    use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity};
+    let leaf = ca.client(who).expect("cert");
+    let tls = ClientTlsConfig::new()
+        .ca_certificate(Certificate::from_pem(ca.cert_pem()))
+        .identity(Identity::from_pem(&leaf.cert_pem, &leaf.key_pem))
+        .domain_name("localhost");
+    let endpoint = Endpoint::from_shared(format!("https://{addr}"))
+        .expect("uri")
+        .tls_config(tls)
+        .expect("tls config")
+        .connect_timeout(std::time::Duration::from_secs(5));
+    within("TLS connect", endpoint.connect())
+        .await
+        .expect("connects")
+}
