@@ -332,6 +332,11 @@ async fn dumps_of_a_known_data_dir_match_the_golden_files() {
         "{}",
         stdout(&sum)
     );
+    let note = format!(
+        "snapshot {} fails verification",
+        dir.join("snapshots/snapshot.0000000100000006").display()
+    );
+    assert!(stderr(&sum).contains(&note), "{}", stderr(&sum));
     assert!(dir.join("snapshots/snapshot.0000000100000006").exists());
 }
 

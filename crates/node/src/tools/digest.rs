@@ -32,6 +32,12 @@ pub fn summarize(source: &Source) -> Result<Summary, (String, u8)> {
         Ok(Opened::Damaged(damage, _)) => return Err((damage.to_string(), DAMAGED)),
         Err(e) => return Err((format!("{e:#}"), 1)),
     };
+    for note in copy.notes() {
+        eprintln!(
+            "paddock tree-digest: {}: note: {note}",
+            source.data_dir.display()
+        );
+    }
     let state = offline::load_state(&copy.data)
         .map_err(|e| (format!("{}: {e:#}", source.data_dir.display()), DAMAGED))?;
     for (zxid, why) in &state.undecodable {

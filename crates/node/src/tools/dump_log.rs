@@ -34,11 +34,8 @@ pub fn run(source: &Source, json: bool, data_limit: usize) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    if let Some(why) = &copy.report.rebuilt {
-        eprintln!(
-            "paddock dump log: note: a server would rebuild this log at start ({why}); nothing \
-             it had synced is lost; the records below are what it would keep"
-        );
+    for note in copy.notes() {
+        eprintln!("paddock dump log: note: {note}");
     }
     let log = copy.data.log();
     let out = io::stdout();

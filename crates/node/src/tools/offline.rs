@@ -135,7 +135,13 @@ pub fn open_copy(source: &Source) -> anyhow::Result<Opened> {
     match DataDir::open_with(tmp.path(), &options) {
         Ok((data, mut report)) => {
             for s in &mut report.snapshots_skipped {
-                s.path = unmap(&s.path);
+                // Named as the operator's file is named (only the copy was moved aside).
+                let path = unmap(&s.path);
+                let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+                s.path = match name.as_deref().and_then(|n| n.strip_suffix(".corrupt")) {
+                    Some(original) => path.with_file_name(original),
+                    None => path,
+                };
             }
             report.old_log_moved_to = None;
             Ok(Opened::Healthy(OfflineCopy {
@@ -180,6 +186,33 @@ fn unmap_text(text: &str, tmp: &Path, source: &Source) -> String {
         &format!("{}/txnlog", source.log_parent().display()),
     )
     .replace(&t, &source.data_dir.display().to_string())
+}
+
+impl OfflineCopy {
+    /// What a server would say about this directory at start, besides damage: snapshots it
+    /// would move aside, a log it would rebuild (nothing synced lost). One line each.
+    pub fn notes(&self) -> Vec<String> {
+        let mut notes: Vec<String> = self
+            .report
+            .snapshots_skipped
+            .iter()
+            .map(|s| {
+                format!(
+                    "snapshot {} fails verification ({}); a server would move it aside and \
+                     use an older one with the log",
+                    s.path.display(),
+                    s.why
+                )
+            })
+            .collect();
+        if let Some(why) = &self.report.rebuilt {
+            notes.push(format!(
+                "a server would rebuild this txn log at start ({why}); nothing it had synced \
+                 is lost"
+            ));
+        }
+        notes
+    }
 }
 
 /// A path inside the copy, as the original's.
