@@ -86,6 +86,8 @@ pub fn load_newest(data_dir: &Path) -> Result<Loaded, Failure> {
                 }
                 return Ok(loaded);
             }
+            // Purged by a running server since it was listed: try the next.
+            Err(_) if !path.exists() => continue,
             Err(f) if f.code == DAMAGED => {
                 eprintln!(
                     "paddock dump snapshot: skipping a damaged snapshot: {}",
