@@ -11,13 +11,18 @@
 //! a call that takes too long.
 
 use std::fmt::Write as _;
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use paddock_api::{ConnectionInfo, Status};
 use paddock_proto::v1::admin_server::Admin;
-use paddock_proto::v1::{CommandRequest, CommandResponse, GetStatusRequest, ServerStatus};
+use paddock_proto::v1::{
+    CommandRequest, CommandResponse, GetStatusRequest, SaveSnapshotRequest, ServerStatus,
+};
 use paddock_types::SessionId;
 use tonic::{Request, Response};
+
+use crate::backup::{Backup, BackupCaller, BackupRefused, ChunkStream, Running};
 
 /// ZooKeeper's text while the server does not serve.
 pub const NOT_SERVING: &str = "This ZooKeeper instance is not currently serving requests";
@@ -91,6 +96,11 @@ pub trait AdminSource: Send + Sync + 'static {
     fn reset_connection_stats(&self);
     /// Bytes on disk under the data dir and the txn-log dir (`dirs`).
     fn dir_sizes(&self) -> (u64, u64);
+    /// A consistent copy of the tree for `SaveSnapshot`, if `caller` may have it (see
+    /// `crate::backup`). Blocking. By default no backups (UNIMPLEMENTED).
+    fn backup(&self, _caller: &BackupCaller) -> Result<Backup, BackupRefused> {
+        Err(BackupRefused::Unsupported)
+    }
 }
 
 /// Fixed facts the admin service reports.
@@ -120,6 +130,10 @@ impl AdminOptions {
 pub struct AdminService {
     source: Arc<dyn AdminSource>,
     opts: Arc<AdminOptions>,
+    /// Set while a backup streams (one at a time).
+    backup_running: Arc<AtomicBool>,
+    /// The x509 super user's subject (the gateway's `x509_super_user`), for backup callers.
+    x509_super_user: Option<String>,
 }
 
 impl AdminService {
@@ -127,7 +141,16 @@ impl AdminService {
         AdminService {
             source,
             opts: Arc::new(opts),
+            backup_running: Arc::new(AtomicBool::new(false)),
+            x509_super_user: None,
         }
+    }
+
+    /// The subject whose client certificate makes a backup caller the super user (set by
+    /// `Gateway::with_admin` from its options).
+    pub fn with_x509_super_user(mut self, subject: Option<String>) -> AdminService {
+        self.x509_super_user = subject;
+        self
     }
 
     /// Runs `f` on the blocking pool (see the module doc).
@@ -217,6 +240,30 @@ impl AdminService {
 
 #[tonic::async_trait]
 impl Admin for AdminService {
+    type SaveSnapshotStream = ChunkStream;
+
+    async fn save_snapshot(
+        &self,
+        req: Request<SaveSnapshotRequest>,
+    ) -> Result<Response<ChunkStream>, tonic::Status> {
+        let certs = req.peer_certs();
+        let cert = certs.as_ref().and_then(|c| c.first()).map(|c| c.as_ref());
+        let peer =
+            crate::session::PeerInfo::new(req.remote_addr(), cert, self.x509_super_user.as_deref());
+        let digest = Some(req.into_inner().digest_auth).filter(|d| !d.is_empty());
+        let caller = BackupCaller {
+            conn_ids: peer.ids,
+            digest,
+        };
+        let running = Running::take(&self.backup_running).ok_or_else(|| {
+            tonic::Status::resource_exhausted("a backup of this server is already streaming")
+        })?;
+        let backup = self
+            .blocking(move |this| this.source.backup(&caller).map_err(tonic::Status::from))
+            .await?;
+        Ok(Response::new(crate::backup::stream(backup, running)))
+    }
+
     async fn get_status(
         &self,
         _req: Request<GetStatusRequest>,

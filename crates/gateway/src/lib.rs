@@ -25,6 +25,8 @@
 //!   `submit` span); answers in request order with `paddock_api::ReplyOrder`.
 //! - [`GatewayService`] (the tonic service), [`Gateway`] / [`serve`] (the whole server, layers
 //!   included), [`HealthHandle`], [`GatewayOptions`], [`AdminService`].
+//! - [`backup`]: `Admin/SaveSnapshot`, a backup streamed in chunks from a blocking writer
+//!   (the node supplies the tree through `AdminSource::backup`).
 //!
 //! ## Invariants
 //! - A stream's first message out is its `ConnectResponse`; a refused handshake is a status with
@@ -55,6 +57,7 @@
 
 pub mod admin;
 pub mod backend;
+pub mod backup;
 pub mod convert;
 mod error;
 mod health;
@@ -67,6 +70,7 @@ pub mod status;
 
 pub use admin::{AdminOptions, AdminService, AdminSource, Mode, NodeStatus};
 pub use backend::Backend;
+pub use backup::{Backup, BackupCaller, BackupRefused};
 pub use error::GatewayError;
 pub use health::{HealthHandle, ServingGate};
 pub use layers::trace::set_request_spans;

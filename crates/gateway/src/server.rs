@@ -49,7 +49,7 @@ impl<B: Backend> Gateway<B> {
 
     /// Also serves `paddock.v1.Admin` (the four-letter words) on the same port.
     pub fn with_admin(mut self, admin: AdminService) -> Gateway<B> {
-        self.admin = Some(admin);
+        self.admin = Some(admin.with_x509_super_user(self.opts.x509_super_user.clone()));
         self
     }
 

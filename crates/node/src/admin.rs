@@ -2,7 +2,9 @@
 
 use std::sync::Arc;
 
-use paddock_gateway::{AdminOptions, AdminService, AdminSource, Mode, NodeStatus};
+use paddock_gateway::{
+    AdminOptions, AdminService, AdminSource, Backup, BackupCaller, BackupRefused, Mode, NodeStatus,
+};
 use paddock_processor::{ConnectionInfo, Processor};
 use paddock_types::{Config, ServerId};
 
@@ -57,6 +59,41 @@ impl AdminSource for StandaloneAdmin {
     fn dir_sizes(&self) -> (u64, u64) {
         crate::admin::dir_sizes(&self.dirs)
     }
+
+    fn backup(&self, caller: &BackupCaller) -> Result<Backup, BackupRefused> {
+        backup(&self.server, caller)
+    }
+}
+
+/// `SaveSnapshot` (a backup) of any server: the processor's permission check (cdrwa on `/`)
+/// and its O(1) frozen tree, written as a snapshot file (payload + trailer with crc32). Only
+/// while the server serves: a server without a quorum may be behind, and says so.
+pub fn backup(server: &Processor, caller: &BackupCaller) -> Result<Backup, BackupRefused> {
+    if !server.status().serving {
+        return Err(BackupRefused::Unavailable(
+            "this server is not serving now (no quorum, or catching up): take the backup from \
+             a serving member"
+                .into(),
+        ));
+    }
+    let frozen = server
+        .tree_snapshot_for(&caller.conn_ids, caller.digest.as_deref())
+        .map_err(|e| match e.code {
+            paddock_types::ErrorCode::AuthFailed => BackupRefused::BadCredentials(e.message),
+            _ => BackupRefused::Denied(e.message),
+        })?;
+    let tree = frozen.to_tree();
+    let zxid = frozen.last_zxid();
+    Ok(Backup {
+        zxid: zxid.0,
+        node_count: frozen.node_count() as u64,
+        session_count: tree.sessions().len() as u64,
+        digest: tree.digest(),
+        write: Box::new(move |w| {
+            paddock_storage::write_snapshot_file(w, zxid, |payload| frozen.write_to(payload))
+                .map(|_| ())
+        }),
+    })
 }
 
 /// Milliseconds since `started`.

@@ -169,6 +169,121 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         from_log: Option<PathBuf>,
     },
+    /// Inspects a data directory offline without changing it: `dump snapshot` (the tree,
+    /// sessions, zxid, digest) and `dump log` (one line per transaction).
+    Dump {
+        #[command(subcommand)]
+        what: DumpCommand,
+    },
+    /// Prints the digest of the state a server would load from a data directory (its newest
+    /// snapshot that verifies plus the log records continuing it) with its zxid; with two
+    /// directories, says whether they hold the same tree. DIR defaults to `--data-dir` (or
+    /// `dataDir`/`dataLogDir` of `--config`). Works on private copies: changes nothing;
+    /// refused while a server runs on a directory. (`paddock digest` is the ACL digest of a
+    /// password.) Exit status: 0 (equal), 1 (different, or unreadable), 3 (damaged).
+    TreeDigest {
+        /// One or two data directories.
+        #[arg(value_name = "DIR", num_args = 0..=2)]
+        dirs: Vec<PathBuf>,
+    },
+    /// Backups of a running server: `snapshot save FILE --server HOST:PORT`.
+    Snapshot {
+        #[command(subcommand)]
+        what: SnapshotCommand,
+    },
+    /// Writes a new data directory (`--data-dir`, or `dataDir`/`dataLogDir` of `--config`)
+    /// from a backup (`paddock snapshot save`) or a snapshot file copied out of a data
+    /// directory: checksum and tree verified first; the directory must be missing or empty
+    /// (a `myid` file may be there). The result starts a standalone server, or — the same
+    /// backup restored on every member — a new ensemble. Exit status: 0, 1 (refused: e.g. not
+    /// empty), 3 (the backup is damaged or incomplete).
+    Restore {
+        /// The backup or snapshot file.
+        #[arg(long, value_name = "FILE")]
+        from: PathBuf,
+    },
+}
+
+/// `paddock dump ...`: read-only views of a data directory.
+#[derive(Debug, Subcommand)]
+pub enum DumpCommand {
+    /// Prints a snapshot: every znode (path, Stat, data length and a preview of the data, ACL),
+    /// the sessions (timeout, ephemeral nodes), the last zxid and the tree's digest, in the
+    /// manner of ZooKeeper's SnapshotFormatter (`--json`: one JSON document). Reads FILE (a
+    /// backup from `paddock snapshot save`, or a `snapshots/snapshot.<zxid>` file), or else
+    /// the newest snapshot of the data directory (`--data-dir`, or `dataDir` of `--config`)
+    /// whose checksum verifies. Snapshot files never change once written, so this works while
+    /// a server runs. Changes nothing. Exit status: 0, 1 (nothing to read), 3 (damaged).
+    Snapshot {
+        /// A snapshot or backup file (default: the data directory's newest snapshot).
+        file: Option<PathBuf>,
+        /// One JSON document instead of text (zxids and session ids as "0x..." strings).
+        #[arg(long)]
+        json: bool,
+        /// Bytes of each znode's data to show (as text when it is UTF-8, else base64); 0 shows
+        /// none.
+        #[arg(long, value_name = "BYTES", default_value_t = 64)]
+        data_limit: usize,
+    },
+    /// Prints the txn log of the data directory (`--data-dir`, or `dataDir`/`dataLogDir` of
+    /// `--config`), one line per transaction: time (UTC), session, cxid, zxid, type, path and
+    /// the fields that matter, in the manner of ZooKeeper's TxnLogToolkit (`--json`: one JSON
+    /// object per line). The log is read from a private copy, verified as a server verifies
+    /// it: the data directory is never changed. Refused while a server runs on the directory
+    /// (its log is being written). On a damaged directory, the damage report goes to stderr
+    /// and the verified records are printed. Exit status: 0, 1 (cannot read), 3 (damaged).
+    Log {
+        /// One JSON object per line instead of text.
+        #[arg(long)]
+        json: bool,
+        /// Bytes of data shown per create / setData (as text when it is UTF-8, else base64);
+        /// 0 shows none.
+        #[arg(long, value_name = "BYTES", default_value_t = 32)]
+        data_limit: usize,
+    },
+}
+
+/// `paddock snapshot ...`: backups of a running server.
+#[derive(Debug, Subcommand)]
+pub enum SnapshotCommand {
+    /// Saves a backup of a running server into FILE: a consistent snapshot of its tree at one
+    /// zxid, streamed over its gRPC port (`paddock.v1.Admin/SaveSnapshot`), with a checksum;
+    /// the file is verified (checksum, tree, the digest the server announced) before it
+    /// replaces FILE, so a backup cut short never looks complete. The caller needs every
+    /// permission (cdrwa) on `/`: always so while the root's ACL is open (the default);
+    /// otherwise authenticate with `--auth super:PASSWORD` (superDigest), a TLS client
+    /// certificate (`--tls-cert`), or an id the root's ACL grants cdrwa. Restore it with
+    /// `paddock restore --from FILE`.
+    Save {
+        /// Where to write the backup (replaced only once the new one verifies; FILE.part
+        /// while it streams).
+        file: PathBuf,
+        /// The server's gRPC address, `host:port` (its `grpcPort`, default 7181).
+        #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:7181")]
+        server: String,
+        /// `user:password` for ZooKeeper's `digest` scheme (e.g. the super user's). Prefer the
+        /// variable to keep it out of the shell history.
+        #[arg(
+            long,
+            value_name = "USER:PASSWORD",
+            env = "PADDOCK_SNAPSHOT_AUTH",
+            hide_env_values = true
+        )]
+        auth: Option<String>,
+        /// PEM file of the CA the server's certificate is signed by (TLS on; as paddock-cli's
+        /// `-tls-ca`).
+        #[arg(long, value_name = "FILE", env = "PADDOCK_CLI_TLS_CA")]
+        tls_ca: Option<PathBuf>,
+        /// Client certificate (PEM, with its key unless `--tls-key` is given).
+        #[arg(long, value_name = "FILE", env = "PADDOCK_CLI_TLS_CERT")]
+        tls_cert: Option<PathBuf>,
+        /// The client certificate's key, when not in the `--tls-cert` file.
+        #[arg(long, value_name = "FILE", env = "PADDOCK_CLI_TLS_KEY")]
+        tls_key: Option<PathBuf>,
+        /// The name the server's certificate must carry (default: the host of `--server`).
+        #[arg(long, value_name = "NAME", env = "PADDOCK_CLI_TLS_SERVER_NAME")]
+        tls_server_name: Option<String>,
+    },
 }
 
 /// A number parser whose error names the environment variable as well as the flag (clap names

@@ -17,6 +17,34 @@ pub struct Effective {
 
 /// Reads `args.config` (if any), applies the flags, validates. Errors name the key at fault.
 pub fn load(args: &Args) -> anyhow::Result<Effective> {
+    let (config, warnings) = load_config(args)?;
+    let myid = match args.myid {
+        Some(id) => ServerId(id),
+        None => read_myid(&config.data_dir)?,
+    };
+    if myid.0 > 255 {
+        bail!("myid {} is out of range: server ids are 1..=255", myid.0);
+    }
+    if config.servers.len() > 1 && !config.servers.contains_key(&myid) {
+        let ids: Vec<String> = config.servers.keys().map(|id| id.0.to_string()).collect();
+        bail!(
+            "myid {} is not one of the configured servers (server.{}): set --myid \
+             (PADDOCK_MY_ID) or write the id into {}",
+            myid.0,
+            ids.join(", server."),
+            config.data_dir.join("myid").display()
+        );
+    }
+    Ok(Effective {
+        config,
+        myid,
+        warnings,
+    })
+}
+
+/// The validated configuration of `args` without this server's id: what the offline tools
+/// need (`dataDir`, `dataLogDir`), which do not care which member's directory they read.
+pub fn load_config(args: &Args) -> anyhow::Result<(Config, Vec<String>)> {
     let (mut config, mut warnings) = match &args.config {
         Some(path) => {
             let text = std::fs::read_to_string(path)
@@ -111,28 +139,7 @@ pub fn load(args: &Args) -> anyhow::Result<Effective> {
         }
     }
     config.validate()?;
-    let myid = match args.myid {
-        Some(id) => ServerId(id),
-        None => read_myid(&config.data_dir)?,
-    };
-    if myid.0 > 255 {
-        bail!("myid {} is out of range: server ids are 1..=255", myid.0);
-    }
-    if config.servers.len() > 1 && !config.servers.contains_key(&myid) {
-        let ids: Vec<String> = config.servers.keys().map(|id| id.0.to_string()).collect();
-        bail!(
-            "myid {} is not one of the configured servers (server.{}): set --myid \
-             (PADDOCK_MY_ID) or write the id into {}",
-            myid.0,
-            ids.join(", server."),
-            config.data_dir.join("myid").display()
-        );
-    }
-    Ok(Effective {
-        config,
-        myid,
-        warnings,
-    })
+    Ok((config, warnings))
 }
 
 /// Where `server_lines` input comes from, as error messages name it.

@@ -553,4 +553,11 @@ impl AdminSource for EnsembleAdmin {
     fn dir_sizes(&self) -> (u64, u64) {
         crate::admin::dir_sizes(&self.dirs)
     }
+
+    fn backup(
+        &self,
+        caller: &paddock_gateway::BackupCaller,
+    ) -> Result<paddock_gateway::Backup, paddock_gateway::BackupRefused> {
+        crate::admin::backup(&self.server, caller)
+    }
 }

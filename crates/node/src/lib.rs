@@ -21,6 +21,7 @@ pub mod ensemble;
 pub mod import_zk;
 pub mod metrics;
 pub mod telemetry;
+pub mod tools;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

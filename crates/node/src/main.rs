@@ -42,6 +42,13 @@ fn main() -> std::process::ExitCode {
     if let Some(Command::Digest { credentials }) = &args.command {
         return digest(credentials.as_deref());
     }
+    // The offline tools and backups: no server, their own quiet logging.
+    if paddock_node::tools::is_tool(&args) {
+        quiet_guarded_panics();
+        if let Some(code) = paddock_node::tools::run(&args) {
+            return code;
+        }
+    }
     // The configuration first (it sizes the runtime); its warnings are logged once logging is up.
     let eff = match config::load(&args) {
         Ok(e) => e,

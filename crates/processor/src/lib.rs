@@ -55,6 +55,7 @@
 pub use paddock_api as api;
 mod apply;
 mod auth;
+mod backup;
 mod checks;
 pub mod config;
 mod connect;

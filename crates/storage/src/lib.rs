@@ -108,7 +108,8 @@
 //! lock.rs        the directory lock
 //! sled_log/      SledTxnLog: segment format (log_format), verification scan, flush + fdatasync,
 //!                the synced marker, rebuilds into a fresh database
-//! snapshot/      FileSnapshotStore: file format, sink, verifying reader
+//! snapshot/      FileSnapshotStore: file format, sink, verifying reader; snapshot files outside
+//!                a data directory (backups), read-only
 //! epoch.rs       FileEpochStore
 //! fsutil.rs      fsync_dir, atomic file writes
 //! mem/           MemTxnLog, MemSnapshotStore, MemEpochStore (tests, simulation)
@@ -142,5 +143,8 @@ pub use sled_log::segment as log_format;
 pub use sled_log::{
     follows, read_marker, LogFault, LogScan, MarkerState, Run, SledTxnLog, RECORDS_TREE,
 };
-pub use snapshot::{FileSnapshotSink, FileSnapshotStore, SkippedSnapshot, SnapshotRecovery};
+pub use snapshot::{
+    open_snapshot_file, snapshot_files, write_snapshot_file, FileSnapshotSink, FileSnapshotStore,
+    SkippedSnapshot, SnapshotFileInfo, SnapshotRecovery,
+};
 pub use traits::{EpochStore, SnapshotReader, SnapshotSink, SnapshotStore, TxnLog};

@@ -1484,10 +1484,24 @@ impl LocalEnsemble {
         cfg: impl FnOnce(&[PeerPorts]) -> String,
         args: impl Fn(usize) -> Vec<String>,
     ) -> LocalEnsemble {
+        LocalEnsemble::start_prepared(n, cfg, args, |_, _| {}).await
+    }
+
+    /// [`LocalEnsemble::start_with_args`], with `prepare(i, data_dir)` called for member `i`'s
+    /// data dir (not created yet) before it starts: e.g. to restore a backup into it.
+    pub async fn start_prepared(
+        n: usize,
+        cfg: impl FnOnce(&[PeerPorts]) -> String,
+        args: impl Fn(usize) -> Vec<String>,
+        prepare: impl Fn(usize, &Path),
+    ) -> LocalEnsemble {
         let tmp = tempfile::tempdir().expect("temp dir");
         let ports = peer_ports(n);
         let config = tmp.path().join("zoo.cfg");
         std::fs::write(&config, cfg(&ports)).expect("write zoo.cfg");
+        for i in 0..n {
+            prepare(i, &tmp.path().join((i + 1).to_string()));
+        }
         let peers = ports
             .iter()
             .enumerate()

@@ -13,6 +13,7 @@
 //! the reader re-checks the crc as it streams anyway. A snapshot that fails verification is
 //! renamed to `.corrupt` so that `list`/`purge` never count it as one of the snapshots to keep.
 
+mod file;
 mod format;
 mod reader;
 mod sink;
@@ -25,6 +26,7 @@ use std::sync::{Arc, Mutex};
 
 use paddock_types::Zxid;
 
+pub use self::file::{open_snapshot_file, snapshot_files, write_snapshot_file, SnapshotFileInfo};
 use self::format::Verified;
 use self::reader::VerifyingReader;
 pub use self::sink::FileSnapshotSink;

@@ -1,0 +1,377 @@
+//! `paddock dump log`: the txn log of a data directory, one line per transaction — time,
+//! session, cxid, zxid, type, path and the fields that matter — in the manner of ZooKeeper's
+//! `TxnLogToolkit`, or one JSON object per line (`--json`).
+//!
+//! The log is read from a private copy (`offline.rs`), verified as a server verifies it; only
+//! records that verify are printed. On a damaged directory the damage report goes to stderr,
+//! the verified records are printed, and the exit status is 3.
+
+use std::io::{self, Write};
+use std::process::ExitCode;
+
+use paddock_storage::TxnLog;
+use paddock_types::op::{CreateMode, MultiOp};
+use paddock_types::{Id, Txn, TxnOp, Zxid};
+
+use super::offline::{self, Opened, Source};
+use super::text::{self, Obj, Preview};
+use super::DAMAGED;
+
+/// Records read from the log at a time.
+const BATCH: usize = 1024;
+
+/// `paddock dump log`.
+pub fn run(source: &Source, json: bool, data_limit: usize) -> ExitCode {
+    let (copy, damaged) = match offline::open_copy(source) {
+        Ok(Opened::Healthy(c)) => (c, false),
+        Ok(Opened::Damaged(damage, c)) => {
+            eprintln!("paddock dump log: {damage}");
+            eprintln!("paddock dump log: printing the verified records only");
+            (c, true)
+        }
+        Err(e) => {
+            eprintln!("paddock dump log: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    for note in copy.notes() {
+        eprintln!("paddock dump log: note: {note}");
+    }
+    let log = copy.data.log();
+    let out = io::stdout();
+    let mut out = io::BufWriter::new(out.lock());
+    let result = (|| -> anyhow::Result<u64> {
+        if !json {
+            let records = match log.first_zxid() {
+                Some(first) => format!("records {first} through {}", log.last_logged_zxid()),
+                None => format!("no records; it continues after {}", log.last_logged_zxid()),
+            };
+            writeln!(
+                out,
+                "Paddock txn log {} ({records}; newest snapshot {})",
+                source
+                    .log_parent()
+                    .join(paddock_storage::TXNLOG_DIR)
+                    .display(),
+                copy.report
+                    .latest_snapshot
+                    .map_or("none".to_string(), |z| z.to_string())
+            )?;
+        }
+        let mut after = Zxid::ZERO;
+        let mut count = 0u64;
+        loop {
+            let batch = log.read_after(after, BATCH)?;
+            let Some(&(last, _)) = batch.last() else {
+                break;
+            };
+            for (zxid, bytes) in &batch {
+                match Txn::decode_at(bytes, *zxid) {
+                    Ok(txn) if json => writeln!(out, "{}", txn_json(&txn, data_limit))?,
+                    Ok(txn) => writeln!(out, "{}", txn_line(&txn, data_limit))?,
+                    Err(e) if json => {
+                        let mut o = Obj::new();
+                        o.put("zxid", zxid.to_string()).put("error", e.to_string());
+                        writeln!(out, "{}", o.to_json())?;
+                    }
+                    Err(e) => writeln!(out, "zxid {zxid} UNDECODABLE: {e}")?,
+                }
+                count += 1;
+            }
+            after = last;
+        }
+        if !json {
+            writeln!(out, "EOF reached after {count} txns.")?;
+        }
+        out.flush()?;
+        Ok(count)
+    })();
+    match result {
+        Ok(_) if damaged => ExitCode::from(DAMAGED),
+        Ok(_) => ExitCode::SUCCESS,
+        Err(e)
+            if e.downcast_ref::<io::Error>()
+                .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe) =>
+        {
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("paddock dump log: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// ZooKeeper's name of an operation (its `OpCode`), Paddock's own for the ones it lacks.
+fn op_name(op: &TxnOp) -> &'static str {
+    match op {
+        TxnOp::CreateSession { .. } => "createSession",
+        TxnOp::CloseSession => "closeSession",
+        TxnOp::Create { .. } => "create",
+        TxnOp::Delete { .. } => "delete",
+        TxnOp::SetData { .. } => "setData",
+        TxnOp::Multi(_) => "multi",
+        TxnOp::Sync { .. } => "sync",
+        TxnOp::MoveSession { .. } => "moveSession",
+        TxnOp::ResumeSession { .. } => "resumeSession",
+        TxnOp::SetAcl { .. } => "setACL",
+        TxnOp::AddAuth { .. } => "addAuth",
+        TxnOp::DeleteContainer { .. } => "deleteContainer",
+    }
+}
+
+fn mode_name(mode: &CreateMode) -> String {
+    match mode {
+        CreateMode::Persistent => "persistent".into(),
+        CreateMode::PersistentSequential => "persistent_sequential".into(),
+        CreateMode::Ephemeral => "ephemeral".into(),
+        CreateMode::EphemeralSequential => "ephemeral_sequential".into(),
+        CreateMode::Container => "container".into(),
+        CreateMode::PersistentWithTtl { ttl_ms } => format!("persistent_ttl({ttl_ms}ms)"),
+        CreateMode::PersistentSequentialWithTtl { ttl_ms } => {
+            format!("persistent_sequential_ttl({ttl_ms}ms)")
+        }
+    }
+}
+
+fn ids_text(ids: &[Id]) -> String {
+    ids.iter()
+        .map(|i| format!("{}:{}", i.scheme, i.id))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn data_text(data: &paddock_types::Data, limit: usize) -> String {
+    if data.is_null() {
+        return "data=null".to_string();
+    }
+    if limit == 0 || data.is_empty() {
+        return format!("data_len={}", data.len());
+    }
+    let p = text::preview(data, limit);
+    let more = if p.truncated { "..." } else { "" };
+    match p.preview {
+        Preview::Text(t) => format!("data_len={} data={t:?}{more}", data.len()),
+        Preview::Base64(b) => format!("data_len={} data_base64={b}{more}", data.len()),
+    }
+}
+
+/// What follows the type on a text line: the path first, then `key=value` fields.
+fn op_fields(op: &TxnOp, limit: usize) -> String {
+    match op {
+        TxnOp::CreateSession { timeout_ms, .. } => format!("timeout={timeout_ms}"),
+        TxnOp::CloseSession => String::new(),
+        TxnOp::Create {
+            path,
+            data,
+            mode,
+            acl,
+        } => format!(
+            "{path} {} mode={} acl={}",
+            data_text(data, limit),
+            mode_name(mode),
+            text::acl(acl)
+        ),
+        TxnOp::Delete { path, version } => format!("{path} version={version}"),
+        TxnOp::SetData {
+            path,
+            data,
+            version,
+        } => format!("{path} {} version={version}", data_text(data, limit)),
+        TxnOp::Multi(ops) => {
+            let inner: Vec<String> = ops.iter().map(|o| multi_op_text(o, limit)).collect();
+            format!("ops={} [{}]", ops.len(), inner.join("; "))
+        }
+        TxnOp::Sync { path } => path.clone(),
+        TxnOp::MoveSession { owner } => format!("owner={owner}"),
+        TxnOp::ResumeSession { owner, timeout_ms } => {
+            format!("owner={owner} timeout_ms={timeout_ms}")
+        }
+        TxnOp::SetAcl { path, acl, version } => {
+            format!("{path} acl={} version={version}", text::acl(acl))
+        }
+        TxnOp::AddAuth { ids } => format!("ids={}", ids_text(ids)),
+        TxnOp::DeleteContainer {
+            path,
+            czxid,
+            version,
+            cversion,
+        } => format!(
+            "{path} czxid={} version={version} cversion={cversion}",
+            text::hex(*czxid)
+        ),
+    }
+}
+
+fn multi_op_text(op: &MultiOp, limit: usize) -> String {
+    match op {
+        MultiOp::Create {
+            path,
+            data,
+            mode,
+            acl,
+        } => format!(
+            "create {path} {} mode={} acl={}",
+            data_text(data, limit),
+            mode_name(mode),
+            text::acl(acl)
+        ),
+        MultiOp::Delete { path, version } => format!("delete {path} version={version}"),
+        MultiOp::SetData {
+            path,
+            data,
+            version,
+        } => format!(
+            "setData {path} {} version={version}",
+            data_text(data, limit)
+        ),
+        MultiOp::Check { path, version } => format!("check {path} version={version}"),
+    }
+}
+
+/// One text line: `time session S cxid C zxid Z type fields`.
+pub fn txn_line(txn: &Txn, limit: usize) -> String {
+    let h = &txn.header;
+    let mut line = format!(
+        "{} session {} cxid {} zxid {} {}",
+        text::time(h.time_ms),
+        h.session,
+        text::hex(h.cxid),
+        h.zxid,
+        op_name(&txn.op)
+    );
+    let fields = op_fields(&txn.op, limit);
+    if !fields.is_empty() {
+        line.push(' ');
+        line.push_str(&fields);
+    }
+    if !h.conn_ids.is_empty() {
+        line.push_str(&format!(" conn={}", ids_text(&h.conn_ids)));
+    }
+    line
+}
+
+fn ids_json(ids: &[Id]) -> Vec<String> {
+    ids.iter()
+        .map(|i| format!("{}:{}", i.scheme, i.id))
+        .collect()
+}
+
+fn multi_op_json(op: &MultiOp, limit: usize) -> Obj {
+    let mut o = Obj::new();
+    match op {
+        MultiOp::Create {
+            path,
+            data,
+            mode,
+            acl,
+        } => {
+            o.put("type", "create").put("path", path.clone());
+            text::put_data(&mut o, data, limit);
+            o.put("mode", mode_name(mode))
+                .put_objs("acl", text::acl_objs(acl));
+        }
+        MultiOp::Delete { path, version } => {
+            o.put("type", "delete")
+                .put("path", path.clone())
+                .put("version", *version);
+        }
+        MultiOp::SetData {
+            path,
+            data,
+            version,
+        } => {
+            o.put("type", "setData").put("path", path.clone());
+            text::put_data(&mut o, data, limit);
+            o.put("version", *version);
+        }
+        MultiOp::Check { path, version } => {
+            o.put("type", "check")
+                .put("path", path.clone())
+                .put("version", *version);
+        }
+    }
+    o
+}
+
+fn op_json(o: &mut Obj, op: &TxnOp, limit: usize) {
+    match op {
+        TxnOp::CreateSession { timeout_ms, .. } => {
+            o.put("timeout_ms", *timeout_ms);
+        }
+        TxnOp::CloseSession => {}
+        TxnOp::Create {
+            path,
+            data,
+            mode,
+            acl,
+        } => {
+            o.put("path", path.clone());
+            text::put_data(o, data, limit);
+            o.put("mode", mode_name(mode))
+                .put_objs("acl", text::acl_objs(acl));
+        }
+        TxnOp::Delete { path, version } => {
+            o.put("path", path.clone()).put("version", *version);
+        }
+        TxnOp::SetData {
+            path,
+            data,
+            version,
+        } => {
+            o.put("path", path.clone());
+            text::put_data(o, data, limit);
+            o.put("version", *version);
+        }
+        TxnOp::Multi(ops) => {
+            let list = ops.iter().map(|op| multi_op_json(op, limit)).collect();
+            o.put_objs("ops", list);
+        }
+        TxnOp::Sync { path } => {
+            o.put("path", path.clone());
+        }
+        TxnOp::MoveSession { owner } => {
+            o.put("owner", *owner);
+        }
+        TxnOp::ResumeSession { owner, timeout_ms } => {
+            o.put("owner", *owner);
+            o.put("timeout_ms", *timeout_ms);
+        }
+        TxnOp::SetAcl { path, acl, version } => {
+            o.put("path", path.clone())
+                .put_objs("acl", text::acl_objs(acl))
+                .put("version", *version);
+        }
+        TxnOp::AddAuth { ids } => {
+            o.put("ids", ids_json(ids));
+        }
+        TxnOp::DeleteContainer {
+            path,
+            czxid,
+            version,
+            cversion,
+        } => {
+            o.put("path", path.clone())
+                .put("czxid", text::hex(*czxid))
+                .put("version", *version)
+                .put("cversion", *cversion);
+        }
+    }
+}
+
+/// One JSON object: the header fields, `type`, then the operation's, in that order.
+pub fn txn_json(txn: &Txn, limit: usize) -> String {
+    let h = &txn.header;
+    let mut o = Obj::new();
+    o.put("zxid", h.zxid.to_string())
+        .put("time_ms", h.time_ms)
+        .put("time", text::time(h.time_ms))
+        .put("session", h.session.to_string())
+        .put("cxid", h.cxid)
+        .put("type", op_name(&txn.op));
+    op_json(&mut o, &txn.op, limit);
+    if !h.conn_ids.is_empty() {
+        o.put("conn_ids", ids_json(&h.conn_ids));
+    }
+    o.to_json()
+}
