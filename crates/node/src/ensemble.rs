@@ -553,4 +553,12 @@ impl AdminSource for EnsembleAdmin {
     fn dir_sizes(&self) -> (u64, u64) {
         crate::admin::dir_sizes(&self.dirs)
     }
+
+    fn sessions(&self) -> Vec<paddock_processor::SessionDump> {
+        self.server.session_dump()
+    }
+
+    fn digest(&self) -> Option<(Zxid, u64)> {
+        Some(self.server.digest_with_zxid())
+    }
 }
