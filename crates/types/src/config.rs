@@ -743,6 +743,34 @@ mod tests {
     }
 
     #[test]
+    fn admin_server_keys_are_zookeepers() {
+        let c = Config::default();
+        assert!(c.admin_enabled);
+        assert_eq!(
+            (c.admin_address.as_str(), c.admin_port, c.admin_command_url.as_str()),
+            ("0.0.0.0", Some(8080), "/commands")
+        );
+        let (c, warnings) = Config::parse(
+            "admin.enableServer=false\nadmin.serverAddress=127.0.0.1\nadmin.serverPort=9090\n\
+             admin.commandURL=/zk/\n",
+        )
+        .expect("valid");
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert!(!c.admin_enabled);
+        assert_eq!(
+            (c.admin_address.as_str(), c.admin_port, c.admin_command_url.as_str()),
+            ("127.0.0.1", Some(9090), "/zk")
+        );
+        let (c, _) = Config::parse("admin.serverPort=0\n").expect("valid");
+        assert_eq!(c.admin_port, None, "0 turns it off");
+        for bad in ["commands", "/metrics", "/"] {
+            let e = Config::parse(&format!("admin.commandURL={bad}\n")).expect_err(bad);
+            assert!(e.to_string().contains("admin.commandURL"), "{e}");
+        }
+        assert!(Config::parse("admin.serverPort=x\n").is_err());
+    }
+
+    #[test]
     fn secure_client_port_needs_a_key_store_and_a_port_of_its_own() {
         let (c, _) = Config::parse("secureClientPort=2281\n").unwrap();
         assert_eq!((c.client_port, c.secure_client_port), (2181, 2281));
