@@ -496,7 +496,10 @@ async fn a_real_prometheus_scrapes_and_parses_the_metrics() {
 
 /// The metric names the dashboard's queries select (`name{...}`).
 fn dashboard_metrics() -> Vec<String> {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy/grafana/paddock.json");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../deploy/grafana/paddock.json"
+    );
     let text = std::fs::read_to_string(path).expect("the dashboard");
     let dash: Value = serde_json::from_str(&text).expect("the dashboard is JSON");
     let mut names = Vec::new();

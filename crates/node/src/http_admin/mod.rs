@@ -12,13 +12,15 @@
 //! The commands ([`commands`]) read the same [`AdminService`] that answers the four-letter
 //! words over gRPC and on the client port, so the three never disagree. As in ZooKeeper,
 //! `4lw.commands.whitelist` does not apply here (it is the four-letter words' list). Each
-//! command runs on tokio's blocking pool (some walk every session under a lock), and at most
-//! [`MAX_IN_FLIGHT`] requests are served at once.
+//! command runs on tokio's blocking pool (some walk every session under a lock); at most
+//! [`MAX_IN_FLIGHT`] requests are served at once, on at most [`listener::MAX_CONNECTIONS`]
+//! connections, each closed after [`listener::IDLE_TIMEOUT`] without traffic.
 //!
 //! Like ZooKeeper, a server whose admin port cannot be bound logs a warning and keeps serving
 //! (the admin API is for operators, not for clients); `metricsProvider.httpPort` must bind.
 
 pub mod commands;
+pub mod listener;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -59,7 +61,7 @@ impl HttpServer {
             let shutdown = async {
                 let _ = stopped.await;
             };
-            if let Err(e) = axum::serve(listener, router)
+            if let Err(e) = axum::serve(listener::Limited::new(listener), router)
                 .with_graceful_shutdown(shutdown)
                 .await
             {
