@@ -156,11 +156,7 @@ pub async fn start(config: &Config, myid: ServerId) -> anyhow::Result<Node> {
     );
     let admin_http = match config.admin_port.filter(|_| config.admin_enabled) {
         Some(port) => {
-            let ctx = http_admin::Context::new(
-                admin.clone(),
-                config,
-                client_addr.map_or(0, |a| a.port()),
-            );
+            let ctx = http_admin::Context::new(admin.clone(), config);
             let addr = format!("{}:{port}", config.admin_address);
             http_admin::bind_admin(&addr, ctx, registry).await
         }

@@ -747,7 +747,11 @@ mod tests {
         let c = Config::default();
         assert!(c.admin_enabled);
         assert_eq!(
-            (c.admin_address.as_str(), c.admin_port, c.admin_command_url.as_str()),
+            (
+                c.admin_address.as_str(),
+                c.admin_port,
+                c.admin_command_url.as_str()
+            ),
             ("0.0.0.0", Some(8080), "/commands")
         );
         let (c, warnings) = Config::parse(
@@ -758,7 +762,11 @@ mod tests {
         assert!(warnings.is_empty(), "{warnings:?}");
         assert!(!c.admin_enabled);
         assert_eq!(
-            (c.admin_address.as_str(), c.admin_port, c.admin_command_url.as_str()),
+            (
+                c.admin_address.as_str(),
+                c.admin_port,
+                c.admin_command_url.as_str()
+            ),
             ("127.0.0.1", Some(9090), "/zk")
         );
         let (c, _) = Config::parse("admin.serverPort=0\n").expect("valid");

@@ -27,6 +27,8 @@ pub struct Member {
     pub quorum_port: u16,
     pub election_port: u16,
     pub observer: bool,
+    /// The line's `;[host:]clientPort` suffix, if it has one.
+    pub client_addr: Option<String>,
 }
 
 /// What the commands read: the admin service (the four-letter words' source and options),
@@ -44,12 +46,10 @@ struct Fixed {
     members: Vec<Member>,
     /// Where snapshots are (`last_snapshot`).
     dirs: DataDirs,
-    /// `clientPort` as bound (0: off), for `voting_view`'s client address.
-    client_port: u16,
 }
 
 impl Context {
-    pub fn new(admin: AdminService, config: &Config, client_port: u16) -> Context {
+    pub fn new(admin: AdminService, config: &Config) -> Context {
         let members = if config.servers.len() > 1 {
             config
                 .servers
@@ -60,6 +60,7 @@ impl Context {
                     quorum_port: s.quorum_port,
                     election_port: s.election_port,
                     observer: s.observer,
+                    client_addr: s.client_addr.clone(),
                 })
                 .collect()
         } else {
@@ -71,7 +72,6 @@ impl Context {
                 url: config.admin_command_url.clone(),
                 members,
                 dirs: DataDirs::of(config),
-                client_port,
             }),
         }
     }
@@ -316,11 +316,8 @@ const COMMANDS: &[Command] = &[
                     json!({
                         "server_addresses": [format!("{}:{}", m.host, m.quorum_port)],
                         "election_addresses": [format!("{}:{}", m.host, m.election_port)],
-                        "client_address": if c.inner.client_port == 0 {
-                            String::new()
-                        } else {
-                            format!("{}:{}", m.host, c.inner.client_port)
-                        },
+                        // As ZooKeeper: the server line's client part, empty without one.
+                        "client_address": m.client_addr.clone().unwrap_or_default(),
                         "learner_type": "participant",
                     }),
                 );
