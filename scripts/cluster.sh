@@ -11,7 +11,8 @@
 # directory. Builds the release binaries first if they are missing (--build: always rebuild).
 # Each server N keeps everything in data/cluster/N: its data, myid, paddock.log and paddock.pid.
 # Clients: paddock-cli -server 127.0.0.1:7181,127.0.0.1:7182,127.0.0.1:7183
-# Ports: gRPC 7181-7183, quorum 2888-2890, election 3888-3890, metrics 7001-7003.
+# Ports: gRPC 7181-7183, quorum 2888-2890, election 3888-3890, metrics 7001-7003, HTTP admin API
+# 8081-8083 (on 127.0.0.1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

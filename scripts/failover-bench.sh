@@ -24,6 +24,7 @@ run_once() {
       echo "tickTime=$TICK"; echo "initLimit=10"; echo "syncLimit=5"
       echo "dataDir=$dir/$i"; echo "grpcPort=$((BASE + i))"; echo "grpcAddress=127.0.0.1"
       echo "clientPort=$((BASE + 30 + i))"
+      echo "admin.enableServer=false"
       for n in 1 2 3; do echo "server.$n=127.0.0.1:$((BASE + 10 + n)):$((BASE + 20 + n))"; done
     } > "$dir/zoo$i.cfg"
     NO_COLOR=1 "$BIN/paddock" --config "$dir/zoo$i.cfg" --myid "$i" > "$dir/$i.log" 2>&1 &

@@ -157,3 +157,16 @@ pub struct ConnectionInfo {
     /// Answers and watch events sent on it.
     pub sent: u64,
 }
+
+/// One open session for ZooKeeper's `dump`: its timeout, when it expires if nothing more is
+/// heard, and the ephemeral znodes it owns.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionDump {
+    pub session: SessionId,
+    pub timeout_ms: i32,
+    /// Wall-clock ms since the epoch at which the session expires unless heard from, on the
+    /// server that tracks it (`None` where this server does not: a session of another server).
+    pub expires_at_ms: Option<u64>,
+    /// Paths of its ephemeral znodes, sorted.
+    pub ephemerals: Vec<String>,
+}

@@ -15,6 +15,8 @@ async fn server() -> (paddock_node::Node, tempfile::TempDir) {
         grpc_port: 0,
         client_port: 0,
         grpc_address: "127.0.0.1".into(),
+        // No HTTP admin server (it would try ZooKeeper's 8080).
+        admin_enabled: false,
         ..Default::default()
     };
     let node = paddock_node::start(&config, paddock_types::ServerId(0))
@@ -246,6 +248,7 @@ async fn a_run_over_tls_with_digest_acls() {
         grpc_address: "127.0.0.1".into(),
         ssl_key_store: Some(key_store),
         ssl_trust_store: Some(ca_file.clone()),
+        admin_enabled: false,
         ..Default::default()
     };
     let node = paddock_node::start(&config_tls, paddock_types::ServerId(0))

@@ -15,7 +15,7 @@ use tonic_health::pb::HealthCheckRequest;
 /// The admin words the CLI runs without opening a session.
 pub const WORDS: &[&str] = &[
     "ruok", "srvr", "stat", "mntr", "conf", "cons", "wchs", "wchc", "wchp", "envi", "isro", "srst",
-    "crst", "dirs",
+    "crst", "dirs", "dump", "hash", "gtmk",
 ];
 
 const TIMEOUT: Duration = Duration::from_secs(10);

@@ -47,7 +47,7 @@ const USAGE: &str = "usage: paddock-cli [-server host:port[,host:port...]] [-tim
     \x20   or zkCli's -Dzookeeper.ssl.trustStore.location=FILE -Dzookeeper.ssl.keyStore.location=FILE\n\
     \x20 paddock-cli [-server host:port] health [service]   grpc.health.v1 check: prints SERVING or\n\
     \x20   NOT_SERVING, exits 0 only for SERVING\n\
-    \x20 paddock-cli [-server host:port] ruok|srvr|stat|mntr|conf|cons|wchs|envi|isro   admin words";
+    \x20 paddock-cli [-server host:port] ruok|srvr|stat|mntr|conf|cons|wchs|envi|isro|dump|hash|gtmk|stmk MASK   admin words";
 
 /// The process's own arguments (before the command words).
 #[derive(Debug, PartialEq, Eq)]
@@ -153,6 +153,12 @@ fn main() -> ExitCode {
     if let [word] = args.command.as_slice() {
         if admin::WORDS.contains(&word.as_str()) {
             return admin::run(&args.server, word, tls.as_ref());
+        }
+    }
+    // `stmk MASK`: sets the trace mask (decimal or 0x hex), as ZooKeeper's word.
+    if let [word, mask] = args.command.as_slice() {
+        if word == "stmk" {
+            return admin::run(&args.server, &format!("stmk {mask}"), tls.as_ref());
         }
     }
     // `health [service]`: one grpc.health.v1 check, no session (for container health checks).

@@ -11,15 +11,15 @@
 //! a call that takes too long.
 
 use std::fmt::Write as _;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
-use paddock_api::{ConnectionInfo, Status};
+use paddock_api::{ConnectionInfo, SessionDump, Status};
 use paddock_proto::v1::admin_server::Admin;
 use paddock_proto::v1::{
     CommandRequest, CommandResponse, GetStatusRequest, SaveSnapshotRequest, ServerStatus,
 };
-use paddock_types::SessionId;
+use paddock_types::{SessionId, Zxid};
 use tonic::{Request, Response};
 
 use crate::backup::{Backup, BackupCaller, BackupRefused, ChunkStream, Running};
@@ -30,8 +30,12 @@ pub const NOT_SERVING: &str = "This ZooKeeper instance is not currently serving 
 /// Every command this service knows.
 pub const COMMANDS: &[&str] = &[
     "ruok", "srvr", "stat", "mntr", "conf", "cons", "wchs", "wchc", "wchp", "envi", "isro", "srst",
-    "crst", "dirs",
+    "crst", "dirs", "dump", "hash", "gtmk", "stmk",
 ];
+
+/// ZooKeeper's trace mask at start (`ZooTrace`: client requests, server packets, sessions,
+/// warnings), what `gtmk` answers until `stmk` sets another.
+pub const DEFAULT_TRACE_MASK: u64 = 0b1_0011_0010;
 
 /// The server's role (ZooKeeper's `Mode`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -101,6 +105,15 @@ pub trait AdminSource: Send + Sync + 'static {
     fn backup(&self, _caller: &BackupCaller) -> Result<Backup, BackupRefused> {
         Err(BackupRefused::Unsupported)
     }
+    /// The open sessions with their expiry and ephemerals (`dump`).
+    fn sessions(&self) -> Vec<SessionDump> {
+        Vec::new()
+    }
+    /// The tree's digest now and the zxid it covers (`hash`; Paddock keeps no digest history,
+    /// so this is the one entry ZooKeeper's digest log would end with). `None`: unknown.
+    fn digest(&self) -> Option<(Zxid, u64)> {
+        None
+    }
 }
 
 /// Fixed facts the admin service reports.
@@ -134,6 +147,9 @@ pub struct AdminService {
     backup_running: Arc<AtomicBool>,
     /// The x509 super user's subject (the gateway's `x509_super_user`), for backup callers.
     x509_super_user: Option<String>,
+    /// ZooKeeper's trace mask (`gtmk` / `stmk`): held for tools that set and read it; Paddock's
+    /// logging is steered by `RUST_LOG`, not by this mask.
+    trace_mask: Arc<AtomicU64>,
 }
 
 impl AdminService {
@@ -143,6 +159,7 @@ impl AdminService {
             opts: Arc::new(opts),
             backup_running: Arc::new(AtomicBool::new(false)),
             x509_super_user: None,
+            trace_mask: Arc::new(AtomicU64::new(DEFAULT_TRACE_MASK)),
         }
     }
 
@@ -151,6 +168,28 @@ impl AdminService {
     pub fn with_x509_super_user(mut self, subject: Option<String>) -> AdminService {
         self.x509_super_user = subject;
         self
+    }
+
+    /// The server the commands read (for the HTTP admin API, which answers the same commands
+    /// as JSON).
+    pub fn source(&self) -> &Arc<dyn AdminSource> {
+        &self.source
+    }
+
+    /// The fixed facts (`conf`, `envi`, version, whitelist).
+    pub fn options(&self) -> &AdminOptions {
+        &self.opts
+    }
+
+    /// The trace mask (`gtmk`).
+    pub fn trace_mask(&self) -> u64 {
+        self.trace_mask.load(Ordering::Relaxed)
+    }
+
+    /// Sets the trace mask (`stmk`); returns it.
+    pub fn set_trace_mask(&self, mask: u64) -> u64 {
+        self.trace_mask.store(mask, Ordering::Relaxed);
+        mask
     }
 
     /// Runs `f` on the blocking pool (see the module doc).
@@ -193,8 +232,12 @@ impl AdminService {
         }
     }
 
-    /// Runs `word`: `Err` if unknown or not whitelisted.
-    pub fn run(&self, word: &str) -> Result<String, tonic::Status> {
+    /// Runs `word`: `Err` if unknown or not whitelisted. `stmk` takes its mask after a space
+    /// (`stmk 306`; on the client port it is the 8 bytes after the word, as in ZooKeeper).
+    pub fn run(&self, command: &str) -> Result<String, tonic::Status> {
+        let mut parts = command.split_whitespace();
+        let word = parts.next().unwrap_or("");
+        let argument = parts.next();
         if !COMMANDS.contains(&word) {
             return Err(tonic::Status::invalid_argument(format!(
                 "unknown admin command {word:?}; known: {}",
@@ -232,6 +275,18 @@ impl AdminService {
             "dirs" => {
                 let (data, log) = self.source.dir_sizes();
                 format!("datadir_size: {data}\nlogdir_size: {log}\n")
+            }
+            "dump" => dump(&st(), &self.source.sessions()),
+            "hash" => hash(&st(), self.source.digest()),
+            // A Java long, as ZooKeeper prints it.
+            "gtmk" => (self.trace_mask() as i64).to_string(),
+            "stmk" => {
+                let mask = argument.and_then(parse_mask).ok_or_else(|| {
+                    tonic::Status::invalid_argument(
+                        "stmk needs the new mask: `stmk <number>` (decimal or 0x hex)",
+                    )
+                })?;
+                (self.set_trace_mask(mask) as i64).to_string()
             }
             _ => unreachable!("checked against COMMANDS"),
         })
@@ -360,10 +415,20 @@ pub fn cons(s: &NodeStatus, clients: &[ConnectionInfo]) -> String {
 
 /// `mntr`: `zk_<key>\t<value>` lines in ZooKeeper's order.
 pub fn mntr(s: &NodeStatus, version: &str) -> String {
-    let p = &s.processor;
-    if !p.serving {
+    if !s.processor.serving {
         return format!("{NOT_SERVING}\n");
     }
+    let mut out = String::new();
+    for (k, v) in mntr_rows(s, version) {
+        let _ = writeln!(out, "zk_{k}\t{v}");
+    }
+    out
+}
+
+/// `mntr`'s (key, value) rows without the `zk_` prefix, in ZooKeeper's order (also the HTTP
+/// admin API's `monitor`).
+pub fn mntr_rows(s: &NodeStatus, version: &str) -> Vec<(&'static str, String)> {
+    let p = &s.processor;
     let (min, avg, max) = p.latency_ms();
     let mut rows: Vec<(&str, String)> = vec![
         ("version", version.to_string()),
@@ -401,11 +466,104 @@ pub fn mntr(s: &NodeStatus, version: &str) -> String {
         rows.push(("max_proposal_size", max.to_string()));
         rows.push(("min_proposal_size", min.to_string()));
     }
-    let mut out = String::new();
-    for (k, v) in rows {
-        let _ = writeln!(out, "zk_{k}\t{v}");
+    rows
+}
+
+/// `stmk`'s mask: decimal (a Java long, so negative values too) or `0x` hex.
+fn parse_mask(text: &str) -> Option<u64> {
+    match text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
+        Some(hex) => u64::from_str_radix(hex, 16).ok(),
+        None => text
+            .parse::<u64>()
+            .ok()
+            .or_else(|| text.parse::<i64>().ok().map(|v| v as u64)),
     }
+}
+
+/// `dump`, as ZooKeeper prints it: the session tracker (a leader's or standalone server's
+/// expiry sets, `Session Sets (<sets>)/(<sessions>):`, each set `<n> expire at <date>:` then a
+/// tab-indented `0x<id>` per session; a learner's `Global Sessions(<n>):` with each timeout),
+/// then the ephemerals by session, then `Connections dump:` (left empty, as ZooKeeper's Netty
+/// connection factory leaves it).
+pub fn dump(s: &NodeStatus, sessions: &[SessionDump]) -> String {
+    use std::collections::BTreeMap;
+    if !s.processor.serving {
+        return format!("{NOT_SERVING}\n");
+    }
+    let mut out = String::from("SessionTracker dump:\n");
+    if matches!(s.mode, Mode::Follower | Mode::Observer) {
+        let _ = writeln!(out, "Global Sessions({}):", sessions.len());
+        for d in sessions {
+            let _ = writeln!(out, "0x{:x}\t{}ms", d.session.0, d.timeout_ms);
+        }
+    } else {
+        let mut sets: BTreeMap<u64, Vec<SessionId>> = BTreeMap::new();
+        for d in sessions {
+            if let Some(at) = d.expires_at_ms {
+                sets.entry(at).or_default().push(d.session);
+            }
+        }
+        let tracked: usize = sets.values().map(Vec::len).sum();
+        let _ = writeln!(out, "Session Sets ({})/({tracked}):", sets.len());
+        for (at, ids) in &sets {
+            let _ = writeln!(out, "{} expire at {}:", ids.len(), java_date(*at));
+            for id in ids {
+                let _ = writeln!(out, "\t0x{:x}", id.0);
+            }
+        }
+    }
+    out.push_str("ephemeral nodes dump:\n");
+    let owners: Vec<&SessionDump> = sessions
+        .iter()
+        .filter(|d| !d.ephemerals.is_empty())
+        .collect();
+    let _ = writeln!(out, "Sessions with Ephemerals ({}):", owners.len());
+    for d in owners {
+        let _ = writeln!(out, "0x{:x}:", d.session.0);
+        for path in &d.ephemerals {
+            let _ = writeln!(out, "\t{path}");
+        }
+    }
+    out.push_str("Connections dump:\n");
     out
+}
+
+/// `hash`: `<zxid hex>: <digest>` per entry of the digest log, as ZooKeeper prints it; Paddock
+/// has one entry, the digest now.
+pub fn hash(s: &NodeStatus, digest: Option<(Zxid, u64)>) -> String {
+    if !s.processor.serving {
+        return NOT_SERVING.to_string();
+    }
+    match digest {
+        Some((zxid, digest)) => format!("{:x}: {digest}\n", zxid.0),
+        None => String::new(),
+    }
+}
+
+/// Java's `Date.toString()` in UTC (`Sun Dec 06 06:20:00 UTC 2026`), for `dump`'s expiry times.
+pub fn java_date(ms: u64) -> String {
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let secs = ms / 1000;
+    let days = secs / 86_400;
+    let (h, m, sec) = (secs % 86_400 / 3600, secs % 3600 / 60, secs % 60);
+    // Howard Hinnant's civil_from_days, for days since 1970-01-01 (never negative here).
+    let z = days as i64 + 719_468;
+    let era = z / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{} {} {day:02} {h:02}:{m:02}:{sec:02} UTC {year}",
+        DAYS[(days % 7) as usize],
+        MONTHS[(month - 1) as usize]
+    )
 }
 
 /// ZooKeeper's `zk_peer_state` of a serving ensemble server (`mntr` is only answered while
@@ -596,6 +754,88 @@ mod tests {
             cons(&status(true), &[c]),
             " /127.0.0.1:5000[1](queued=2,recved=7,sent=6,sid=0x10a,to=4000)\n\n"
         );
+    }
+
+    #[test]
+    fn dump_lists_expiry_sets_and_ephemerals_like_zookeeper() {
+        let at = 1_796_537_600_000; // Sun Dec 06 06:13:20 UTC 2026
+        assert_eq!(java_date(at), "Sun Dec 06 06:13:20 UTC 2026");
+        assert_eq!(java_date(0), "Thu Jan 01 00:00:00 UTC 1970");
+        assert_eq!(java_date(951_782_400_000), "Tue Feb 29 00:00:00 UTC 2000");
+        let sessions = [
+            SessionDump {
+                session: SessionId(0x10a),
+                timeout_ms: 4000,
+                expires_at_ms: Some(at),
+                ephemerals: vec!["/e1".into(), "/e2".into()],
+            },
+            SessionDump {
+                session: SessionId(0x10b),
+                timeout_ms: 6000,
+                expires_at_ms: Some(at),
+                ephemerals: vec![],
+            },
+        ];
+        assert_eq!(
+            dump(&status(true), &sessions),
+            "SessionTracker dump:\nSession Sets (1)/(2):\n\
+             2 expire at Sun Dec 06 06:13:20 UTC 2026:\n\t0x10a\n\t0x10b\n\
+             ephemeral nodes dump:\nSessions with Ephemerals (1):\n0x10a:\n\t/e1\n\t/e2\n\
+             Connections dump:\n"
+        );
+        let follower = NodeStatus {
+            mode: Mode::Follower,
+            ..status(true)
+        };
+        assert!(dump(&follower, &sessions).starts_with(
+            "SessionTracker dump:\nGlobal Sessions(2):\n0x10a\t4000ms\n0x10b\t6000ms\n"
+        ));
+        assert_eq!(dump(&status(false), &sessions), format!("{NOT_SERVING}\n"));
+        assert_eq!(
+            hash(&status(true), Some((Zxid(0x1_0000_002a), 77))),
+            "10000002a: 77\n"
+        );
+    }
+
+    #[test]
+    fn trace_mask_is_zookeepers_default_until_set() {
+        struct Nothing;
+        impl AdminSource for Nothing {
+            fn status(&self) -> NodeStatus {
+                super::tests::status(true)
+            }
+            fn connections(&self) -> Vec<ConnectionInfo> {
+                Vec::new()
+            }
+            fn watches(&self) -> Vec<(SessionId, String)> {
+                Vec::new()
+            }
+            fn reset_server_stats(&self) {}
+            fn reset_connection_stats(&self) {}
+            fn dir_sizes(&self) -> (u64, u64) {
+                (0, 0)
+            }
+        }
+        let svc = AdminService::new(
+            Arc::new(Nothing),
+            AdminOptions {
+                whitelist: vec!["*".into()],
+                ..AdminOptions::default()
+            },
+        );
+        assert_eq!(svc.run("gtmk").expect("gtmk"), "306");
+        assert_eq!(svc.run("stmk 0x10").expect("stmk"), "16");
+        assert_eq!(svc.run("gtmk").expect("gtmk"), "16");
+        assert_eq!(svc.run("stmk -1").expect("stmk"), "-1");
+        assert_eq!(
+            svc.run("stmk").expect_err("no mask").code(),
+            tonic::Code::InvalidArgument
+        );
+        assert_eq!(svc.run("hash").expect("hash"), "");
+        assert!(svc
+            .run("dump")
+            .expect("dump")
+            .starts_with("SessionTracker dump:\n"));
     }
 
     #[test]

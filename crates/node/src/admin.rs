@@ -60,6 +60,14 @@ impl AdminSource for StandaloneAdmin {
         crate::admin::dir_sizes(&self.dirs)
     }
 
+    fn sessions(&self) -> Vec<paddock_processor::SessionDump> {
+        self.server.session_dump()
+    }
+
+    fn digest(&self) -> Option<(paddock_types::Zxid, u64)> {
+        Some(self.server.digest_with_zxid())
+    }
+
     fn backup(&self, caller: &BackupCaller) -> Result<Backup, BackupRefused> {
         backup(&self.server, caller)
     }
@@ -298,17 +306,23 @@ pub struct WireWords(pub AdminService);
 
 impl paddock_wire::FourLetterWords for WireWords {
     fn run(&self, word: &str) -> String {
-        match self.0.run(word) {
+        self.answer(word, word)
+    }
+
+    fn set_trace_mask(&self, mask: i64) -> String {
+        self.answer("stmk", &format!("stmk {mask}"))
+    }
+}
+
+impl WireWords {
+    /// `command`'s text, or ZooKeeper's refusal of `word` outside the whitelist.
+    fn answer(&self, word: &str, command: &str) -> String {
+        match self.0.run(command) {
             Ok(text) => text,
             Err(s) if s.code() == tonic::Code::PermissionDenied => {
                 format!("{word} is not executed because it is not in the whitelist.\n")
             }
-            // A word ZooKeeper has and Paddock does not serve yet (dump, hash, gtmk, stmk).
-            Err(_) => format!(
-                "{word} is not executed because this server does not implement it; \
-                 available: {}\n",
-                paddock_gateway::admin::COMMANDS.join(", ")
-            ),
+            Err(s) => format!("{word} failed: {}\n", s.message()),
         }
     }
 }

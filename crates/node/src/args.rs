@@ -99,6 +99,13 @@ pub struct Args {
           value_parser = number::<u16>("PADDOCK_METRICS_PORT"))]
     pub metrics_port: Option<u16>,
 
+    /// HTTP admin API port (zoo.cfg `admin.serverPort`, default 8080): ZooKeeper's AdminServer
+    /// commands as JSON under `/commands` and Prometheus metrics on `/metrics`; 0 turns it off.
+    /// It listens on `admin.serverAddress` (default 0.0.0.0).
+    #[arg(long, value_name = "PORT", env = "PADDOCK_ADMIN_PORT",
+          value_parser = number::<u16>("PADDOCK_ADMIN_PORT"))]
+    pub admin_port: Option<u16>,
+
     /// Serve the gRPC port over TLS with this PEM file: the server's private key and its
     /// certificate chain (zoo.cfg `ssl.keyStore.location`). Re-read when it changes.
     #[arg(long, value_name = "FILE", env = "PADDOCK_TLS_KEY_STORE")]

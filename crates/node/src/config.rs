@@ -73,7 +73,7 @@ pub fn load_config(args: &Args) -> anyhow::Result<(Config, Vec<String>)> {
             apply(&mut config, &mut warnings, SERVERS_ORIGIN, k, v)?;
         }
     }
-    let flags: [(&str, &str, Option<String>); 12] = [
+    let flags: [(&str, &str, Option<String>); 13] = [
         (
             "--data-dir",
             "dataDir",
@@ -109,6 +109,11 @@ pub fn load_config(args: &Args) -> anyhow::Result<(Config, Vec<String>)> {
             "--metrics-port",
             "metricsProvider.httpPort",
             args.metrics_port.map(|p| p.to_string()),
+        ),
+        (
+            "--admin-port",
+            "admin.serverPort",
+            args.admin_port.map(|p| p.to_string()),
         ),
         (
             "--worker-threads",
@@ -263,6 +268,7 @@ mod tests {
             ("init_limit", "PADDOCK_INIT_LIMIT"),
             ("sync_limit", "PADDOCK_SYNC_LIMIT"),
             ("metrics_port", "PADDOCK_METRICS_PORT"),
+            ("admin_port", "PADDOCK_ADMIN_PORT"),
             ("worker_threads", "PADDOCK_WORKER_THREADS"),
             ("tls_key_store", "PADDOCK_TLS_KEY_STORE"),
             ("tls_trust_store", "PADDOCK_TLS_TRUST_STORE"),
@@ -375,5 +381,19 @@ mod tests {
         assert_eq!(eff.config.init_limit_ticks, 3);
         assert_eq!(eff.config.sync_limit_ticks, 2);
         assert_eq!(eff.config.metrics_port, Some(7000));
+    }
+
+    #[test]
+    fn admin_port_flag_sets_admin_server_port_and_zero_turns_it_off() {
+        let eff = load_from(&["--set", "admin.serverPort=9000"]).expect("valid");
+        assert_eq!(eff.config.admin_port, Some(9000));
+        let eff =
+            load_from(&["--set", "admin.serverPort=9000", "--admin-port", "9100"]).expect("valid");
+        assert_eq!(eff.config.admin_port, Some(9100));
+        let eff = load_from(&["--admin-port", "0"]).expect("valid");
+        assert_eq!(eff.config.admin_port, None);
+        let eff = load_from(&[]).expect("valid");
+        assert_eq!(eff.config.admin_port, Some(8080), "ZooKeeper's default");
+        assert!(eff.config.admin_enabled);
     }
 }

@@ -560,4 +560,12 @@ impl AdminSource for EnsembleAdmin {
     ) -> Result<paddock_gateway::Backup, paddock_gateway::BackupRefused> {
         crate::admin::backup(&self.server, caller)
     }
+
+    fn sessions(&self) -> Vec<paddock_processor::SessionDump> {
+        self.server.session_dump()
+    }
+
+    fn digest(&self) -> Option<(Zxid, u64)> {
+        Some(self.server.digest_with_zxid())
+    }
 }

@@ -7,6 +7,8 @@
 //!             the newest snapshot + log, elects, serves
 //!         ──▶ gateway::serve (gRPC: Paddock session streams, health, reflection)
 //!         ──▶ wire gateway (ZooKeeper's own protocol and four-letter words on clientPort, if set)
+//!         ──▶ HTTP admin API (ZooKeeper's AdminServer commands as JSON, and `GET /metrics`) on
+//!             admin.serverPort (default 8080; http_admin.rs)
 //!         ──▶ metrics (Prometheus `GET /metrics` on metricsProvider.httpPort, if set)
 //! ```
 //!
@@ -18,6 +20,7 @@ pub mod args;
 pub mod config;
 pub mod datadir;
 pub mod ensemble;
+pub mod http_admin;
 pub mod import_zk;
 pub mod metrics;
 pub mod telemetry;
@@ -43,12 +46,15 @@ pub struct Node {
     pub secure_client_addr: Option<SocketAddr>,
     /// Where `GET /metrics` is served (`metricsProvider.httpPort`), if it is.
     pub metrics_addr: Option<SocketAddr>,
+    /// Where the HTTP admin API (and `/metrics`) is served (`admin.serverPort`), if it is.
+    pub admin_addr: Option<SocketAddr>,
     /// The processor, for status and tests.
     pub server: Arc<Processor>,
     /// The quorum side (of an ensemble of one on a standalone server).
     pub ensemble: ensemble::Ensemble,
     health_task: Option<JoinHandle<()>>,
-    metrics: Option<metrics::MetricsServer>,
+    metrics: Option<http_admin::HttpServer>,
+    admin_http: Option<http_admin::HttpServer>,
     stop: Option<oneshot::Sender<()>>,
     gateway: JoinHandle<()>,
     /// The ZooKeeper-protocol gateways (clientPort, secureClientPort): a stop signal and the task.
@@ -107,16 +113,16 @@ pub async fn start(config: &Config, myid: ServerId) -> anyhow::Result<Node> {
             voters: ensemble.voters as u64,
         })
     };
+    let registry = metrics::Metrics::new(metrics::MetricsSource {
+        admin: status.clone(),
+        server: server.clone(),
+        quorum_size: ensemble.voters as u64,
+        peer: Some(peer_stats),
+    });
     let metrics = match config.metrics_port {
         Some(port) => {
-            let source = metrics::MetricsSource {
-                admin: status.clone(),
-                server: server.clone(),
-                quorum_size: ensemble.voters as u64,
-                peer: Some(peer_stats),
-            };
             let addr = format!("{}:{port}", config.grpc_address);
-            Some(metrics::MetricsServer::bind(&addr, source).await?)
+            Some(http_admin::bind_metrics(&addr, registry.clone()).await?)
         }
         None => None,
     };
@@ -149,6 +155,14 @@ pub async fn start(config: &Config, myid: ServerId) -> anyhow::Result<Node> {
             client_addr.map_or(0, |a| a.port()),
         ),
     );
+    let admin_http = match config.admin_port.filter(|_| config.admin_enabled) {
+        Some(port) => {
+            let ctx = http_admin::Context::new(admin.clone(), config);
+            let addr = format!("{}:{port}", config.admin_address);
+            http_admin::bind_admin(&addr, ctx, registry).await
+        }
+        None => None,
+    };
     let mut wire = Vec::new();
     for (listener, tls) in [(wire_listener, None), (secure_listener, secure_tls)] {
         let Some(listener) = listener else { continue };
@@ -187,10 +201,12 @@ pub async fn start(config: &Config, myid: ServerId) -> anyhow::Result<Node> {
         client_addr,
         secure_client_addr,
         metrics_addr: metrics.as_ref().map(|m| m.addr),
+        admin_addr: admin_http.as_ref().map(|m| m.addr),
         server,
         ensemble,
         health_task,
         metrics,
+        admin_http,
         stop: Some(stop),
         gateway,
         wire,
@@ -217,6 +233,9 @@ impl Node {
         }
         if let Some(m) = self.metrics.take() {
             m.shutdown().await;
+        }
+        if let Some(a) = self.admin_http.take() {
+            a.shutdown().await;
         }
     }
 }

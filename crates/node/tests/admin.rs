@@ -232,6 +232,39 @@ async fn every_word_has_zookeepers_shape() {
     );
 }
 
+/// `dump`, `hash` and the trace mask over gRPC: the same text as on the client port
+/// (`stmk`'s mask after a space here, since a gRPC command is text).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dump_hash_and_the_trace_mask_over_grpc() {
+    let node = all_words().await;
+    let mut s = node.session().await;
+    s.create("/mine", b"", Ephemeral).await;
+    let mut c = admin(&node).await;
+    let dump = run(&mut c, "dump").await.unwrap();
+    let id = format!("0x{:x}", s.id);
+    assert!(
+        dump.starts_with("SessionTracker dump:\nSession Sets (1)/(1):\n"),
+        "{dump}"
+    );
+    assert!(
+        dump.contains(&format!("Sessions with Ephemerals (1):\n{id}:\n\t/mine\n")),
+        "{dump}"
+    );
+    let hash = run(&mut c, "hash").await.unwrap();
+    let zxid = s.ping().await.zxid;
+    assert!(
+        hash.starts_with(&format!("{zxid:x}: ")),
+        "{hash} at {zxid:x}"
+    );
+    assert_eq!(run(&mut c, "gtmk").await.unwrap(), "306");
+    assert_eq!(run(&mut c, "stmk 0x20").await.unwrap(), "32");
+    assert_eq!(run(&mut c, "gtmk").await.unwrap(), "32");
+    assert_eq!(
+        run(&mut c, "stmk").await.expect_err("no mask").code(),
+        Code::InvalidArgument
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stopped_server_says_it_is_not_serving() {
     let node = all_words().await;

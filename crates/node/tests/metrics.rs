@@ -27,25 +27,50 @@ async fn http(addr: SocketAddr, request: &str) -> (String, String) {
 async fn get(addr: SocketAddr, path: &str) -> (String, String) {
     http(
         addr,
-        &format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nAccept: */*\r\n\r\n"),
+        &format!(
+            "GET {path} HTTP/1.1\r\nHost: localhost\r\nAccept: */*\r\nConnection: close\r\n\r\n"
+        ),
     )
     .await
 }
 
-/// `name value` samples (comments skipped), and the `# TYPE` of each.
+/// `name value` samples (labels kept in the name), and the `# TYPE` of each sample, checked
+/// as the Prometheus text format (0.0.4) wants: every sample belongs to the family of the
+/// `# TYPE` line before it (a histogram's `_sum`, `_count` and `_bucket` samples included),
+/// every family is declared once, every value is a number.
 fn parse(body: &str) -> (HashMap<String, f64>, HashMap<String, String>) {
     let mut values = HashMap::new();
     let mut types = HashMap::new();
+    let mut family: Option<(String, String)> = None;
+    let mut declared = std::collections::HashSet::new();
     for line in body.lines() {
         if let Some(t) = line.strip_prefix("# TYPE ") {
             let (name, kind) = t.split_once(' ').expect("`# TYPE name kind`");
-            types.insert(name.to_string(), kind.to_string());
+            assert!(
+                ["counter", "gauge", "histogram", "summary", "untyped"].contains(&kind),
+                "{line}"
+            );
+            assert!(declared.insert(name.to_string()), "{name} declared twice");
+            family = Some((name.to_string(), kind.to_string()));
         } else if !line.starts_with('#') && !line.is_empty() {
-            let (name, value) = line.rsplit_once(' ').expect("`name value`");
-            let v: f64 = value
-                .parse()
-                .unwrap_or_else(|_| panic!("not a number: {line:?}"));
-            values.insert(name.to_string(), v);
+            let (sample, value) = line.rsplit_once(' ').expect("`name value`");
+            let v: f64 = match value {
+                "+Inf" => f64::INFINITY,
+                "-Inf" => f64::NEG_INFINITY,
+                v => v
+                    .parse()
+                    .unwrap_or_else(|_| panic!("not a number: {line:?}")),
+            };
+            let name = sample.split('{').next().expect("a name");
+            let (fam, kind) = family.as_ref().expect("a # TYPE before the first sample");
+            let suffix = name.strip_prefix(fam.as_str());
+            let belongs = match kind.as_str() {
+                "histogram" => matches!(suffix, Some("_sum" | "_count" | "_bucket")),
+                _ => suffix == Some(""),
+            };
+            assert!(belongs, "{sample} is not a sample of {kind} {fam}");
+            types.insert(name.to_string(), kind.clone());
+            values.insert(sample.to_string(), v);
         }
     }
     (values, types)
@@ -54,6 +79,42 @@ fn parse(body: &str) -> (HashMap<String, f64>, HashMap<String, String>) {
 fn body_of(rest: &str) -> &str {
     rest.split_once("\r\n\r\n").expect("end of headers").1
 }
+
+/// Every sample a standalone server exported before `/metrics` moved to prometheus-client: the
+/// names must not change (dashboards and alerts use them).
+pub const STANDALONE_NAMES: &[&str] = &[
+    "znode_count",
+    "watch_count",
+    "ephemerals_count",
+    "approximate_data_size",
+    "outstanding_requests",
+    "num_alive_connections",
+    "packets_received",
+    "packets_sent",
+    "avg_latency",
+    "min_latency",
+    "max_latency",
+    "quorum_size",
+    "global_sessions",
+    "open_file_descriptor_count",
+    "max_file_descriptor_count",
+    "paddock_serving",
+    "paddock_server_id",
+    "paddock_last_zxid",
+    "paddock_watched_paths",
+    "paddock_fsync_batches_total",
+    "paddock_log_synced_records_total",
+    "paddock_log_sync_seconds_sum",
+    "paddock_log_sync_seconds_count",
+    "paddock_log_sync_max_seconds",
+    "paddock_commit_latency_seconds_sum",
+    "paddock_commit_latency_seconds_count",
+    "paddock_commit_latency_max_seconds",
+    "paddock_snapshots_total",
+    "paddock_request_latency_seconds_sum",
+    "paddock_request_latency_seconds_count",
+    "paddock_mode_info{mode=\"standalone\"}",
+];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_endpoint_serves_zookeeper_names() {
@@ -78,29 +139,10 @@ async fn metrics_endpoint_serves_zookeeper_names() {
     );
     let body = body_of(&rest);
     let (v, types) = parse(body);
-    for name in [
-        "znode_count",
-        "watch_count",
-        "ephemerals_count",
-        "approximate_data_size",
-        "outstanding_requests",
-        "num_alive_connections",
-        "packets_received",
-        "packets_sent",
-        "avg_latency",
-        "min_latency",
-        "max_latency",
-        "quorum_size",
-        "global_sessions",
-        "paddock_fsync_batches_total",
-        "paddock_snapshots_total",
-        "paddock_last_zxid",
-        "paddock_serving",
-        "open_file_descriptor_count",
-        "max_file_descriptor_count",
-    ] {
-        assert!(v.contains_key(name), "{name} missing from:\n{body}");
-        assert!(types.contains_key(name), "no # TYPE for {name}:\n{body}");
+    for name in STANDALONE_NAMES {
+        assert!(v.contains_key(*name), "{name} missing from:\n{body}");
+        let bare = name.split('{').next().unwrap_or(name);
+        assert!(types.contains_key(bare), "no # TYPE for {name}:\n{body}");
     }
     assert_eq!(types["paddock_fsync_batches_total"], "counter");
     assert_eq!(types["znode_count"], "gauge");
@@ -135,9 +177,13 @@ async fn metrics_endpoint_serves_zookeeper_names() {
     assert_eq!(status, "HTTP/1.1 404 Not Found");
     let (status, _) = get(addr, "/metricsx").await;
     assert_eq!(status, "HTTP/1.1 404 Not Found");
-    let (status, _) = http(addr, "POST /metrics HTTP/1.1\r\nContent-Length: 0\r\n\r\n").await;
+    let (status, _) = http(
+        addr,
+        "POST /metrics HTTP/1.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+    )
+    .await;
     assert_eq!(status, "HTTP/1.1 405 Method Not Allowed");
-    let (status, rest) = http(addr, "HEAD /metrics HTTP/1.1\r\n\r\n").await;
+    let (status, rest) = http(addr, "HEAD /metrics HTTP/1.1\r\nConnection: close\r\n\r\n").await;
     assert_eq!(status, "HTTP/1.1 200 OK");
     assert_eq!(body_of(&rest), "", "HEAD has no body");
     let (status, _) = http(addr, "garbage\r\n\r\n").await;
@@ -246,11 +292,12 @@ async fn an_ensemble_server_exports_its_txn_log_group_commits() {
                 let (v, types, body) = scrape(m).await;
                 for (name, kind) in [
                     ("paddock_log_synced_records_total", "counter"),
-                    ("paddock_log_sync_seconds_sum", "counter"),
-                    ("paddock_log_sync_seconds_count", "counter"),
+                    // Sums with their count: histograms with the one +Inf bucket.
+                    ("paddock_log_sync_seconds_sum", "histogram"),
+                    ("paddock_log_sync_seconds_count", "histogram"),
                     ("paddock_log_sync_max_seconds", "gauge"),
-                    ("paddock_commit_latency_seconds_sum", "counter"),
-                    ("paddock_commit_latency_seconds_count", "counter"),
+                    ("paddock_commit_latency_seconds_sum", "histogram"),
+                    ("paddock_commit_latency_seconds_count", "histogram"),
                     ("paddock_commit_latency_max_seconds", "gauge"),
                 ] {
                     assert_eq!(

@@ -437,6 +437,59 @@ async fn four_letter_words_on_the_client_port() {
     assert!(word("mntr").await.contains("zk_server_state\tstandalone"));
 }
 
+/// `dump`, `hash`, `gtmk` and `stmk` (whose mask is the 8 bytes after the word, as ZooKeeper's
+/// `NIOServerCnxn` reads it) in ZooKeeper's formats.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dump_hash_and_the_trace_mask_on_the_client_port() {
+    let (_node, addr) = node().await;
+    let owner = client(addr).await;
+    let eph = zk::CreateMode::Ephemeral.with_acls(zk::Acls::anyone_all());
+    owner.create("/dumped", b"", &eph).await.expect("ephemeral");
+    let id = format!("0x{:x}", owner.session_id().0);
+
+    let dump = four_letter_word(addr, "dump").await;
+    let lines: Vec<&str> = dump.lines().collect();
+    assert_eq!(lines[0], "SessionTracker dump:", "{dump}");
+    assert!(lines[1].starts_with("Session Sets ("), "{dump}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains(" expire at ") && l.contains(" UTC ") && l.ends_with(':')),
+        "{dump}"
+    );
+    assert!(lines.contains(&format!("\t{id}").as_str()), "{dump}");
+    assert!(
+        dump.contains(&format!(
+            "ephemeral nodes dump:\nSessions with Ephemerals (1):\n{id}:\n\t/dumped\n"
+        )),
+        "{dump}"
+    );
+    assert!(dump.ends_with("Connections dump:\n"), "{dump}");
+
+    let hash = four_letter_word(addr, "hash").await;
+    let (zxid, digest) = hash
+        .trim_end()
+        .split_once(": ")
+        .unwrap_or_else(|| panic!("`zxid: digest`: {hash:?}"));
+    assert!(
+        u64::from_str_radix(zxid, 16).expect("hex zxid") > 0,
+        "{hash}"
+    );
+    digest.parse::<u64>().expect("a decimal digest");
+
+    assert_eq!(four_letter_word(addr, "gtmk").await, "306");
+    let mut s = TcpStream::connect(addr).await.expect("connect");
+    let mut stmk = b"stmk".to_vec();
+    stmk.extend_from_slice(&0x1f2i64.to_be_bytes());
+    s.write_all(&stmk).await.expect("send");
+    let mut out = String::new();
+    within("stmk's answer", s.read_to_string(&mut out))
+        .await
+        .expect("read");
+    assert_eq!(out, "498");
+    assert_eq!(four_letter_word(addr, "gtmk").await, "498");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn words_outside_the_whitelist_get_zookeepers_refusal() {
     let port = free_ports(1)[0];
@@ -505,7 +558,18 @@ async fn a_session_moves_to_another_server_with_its_ephemerals_and_watches() {
     let wire = free_ports(3);
     let mut e = support::LocalEnsemble::start_with_args(
         3,
-        |ports| support::ensemble_cfg(ports, &["4lw.commands.whitelist=*"]),
+        |ports| {
+            support::ensemble_cfg(
+                ports,
+                &[
+                    "4lw.commands.whitelist=*",
+                    "tickTime=100",
+                    "initLimit=10",
+                    "syncLimit=5",
+                    "maxSessionTimeout=30000",
+                ],
+            )
+        },
         |i| vec!["--client-port".into(), wire[i].to_string()],
     )
     .await;
@@ -601,7 +665,7 @@ async fn watch_listings_and_stat_resets_as_zookeeper_prints_them() {
         "the txn log takes room: {dirs}"
     );
     let dump = word("dump").await;
-    assert!(dump.contains("not implement"), "{dump}");
+    assert!(dump.contains(&format!("\t{sid}\n")), "{dump}");
 }
 
 /// A TLS client config trusting `ca_pem` and presenting `client` (key + certificate PEM); ring,

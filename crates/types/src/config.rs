@@ -62,6 +62,17 @@ pub struct Config {
     pub container_max_per_minute: u32,
     /// Prometheus port (`metricsProvider.httpPort`); `None` = metrics endpoint off.
     pub metrics_port: Option<u16>,
+    /// The HTTP admin API (`/commands/<name>`) and `/metrics` on one listener
+    /// (`admin.enableServer`, default true, as ZooKeeper's AdminServer).
+    pub admin_enabled: bool,
+    /// The address it binds (`admin.serverAddress`, default `0.0.0.0`).
+    pub admin_address: String,
+    /// Its port (`admin.serverPort`, default 8080); `None` = off (`admin.serverPort=0`).
+    /// `Some(0)`, only from code (tests), binds any free port.
+    pub admin_port: Option<u16>,
+    /// Where the commands live (`admin.commandURL`, default `/commands`): `GET <url>` lists
+    /// them, `GET <url>/<name>` runs one.
+    pub admin_command_url: String,
     /// Enabled admin (four-letter-word) commands (`4lw.commands.whitelist`).
     pub four_letter_words: Vec<String>,
     /// ZooKeeper's own protocol, for existing ZooKeeper clients (`clientPort`, default 2181);
@@ -133,6 +144,10 @@ impl Default for Config {
             container_check_interval_ms: 60_000,
             container_max_per_minute: 10_000,
             metrics_port: None,
+            admin_enabled: true,
+            admin_address: "0.0.0.0".into(),
+            admin_port: Some(8080),
+            admin_command_url: "/commands".into(),
             four_letter_words: vec!["srvr".into()],
             client_port: 2181,
             secure_client_port: 0,
@@ -209,8 +224,6 @@ fn boolean(key: &str, value: &str) -> Result<bool, ConfigError> {
 const IGNORED_KEYS: &[&str] = &[
     "metricsProvider.className",
     "metricsProvider.exportJvmInfo",
-    "admin.enableServer",
-    "admin.serverPort",
     "standaloneEnabled",
     "reconfigEnabled",
     "preAllocSize",
@@ -287,6 +300,27 @@ impl Config {
                 self.container_max_per_minute = positive(key, value)?
             }
             "metricsProvider.httpPort" => self.metrics_port = Some(port(key, value)?),
+            "admin.enableServer" => self.admin_enabled = boolean(key, value)?,
+            "admin.serverAddress" => {
+                if value.is_empty() {
+                    return Err(invalid(key, value, "must not be empty"));
+                }
+                self.admin_address = value.to_string()
+            }
+            "admin.serverPort" => {
+                self.admin_port = Some(port(key, value)?).filter(|&p| p != 0);
+            }
+            "admin.commandURL" => {
+                let url = value.trim_end_matches('/');
+                if !url.starts_with('/') || url == "/metrics" {
+                    return Err(invalid(
+                        key,
+                        value,
+                        "must be a path such as /commands (and not /metrics)",
+                    ));
+                }
+                self.admin_command_url = url.to_string()
+            }
             "4lw.commands.whitelist" => {
                 self.four_letter_words = value
                     .split(',')
@@ -706,6 +740,42 @@ mod tests {
             Config::parse("garbage"),
             Err(ConfigError::Syntax { line: 1, .. })
         ));
+    }
+
+    #[test]
+    fn admin_server_keys_are_zookeepers() {
+        let c = Config::default();
+        assert!(c.admin_enabled);
+        assert_eq!(
+            (
+                c.admin_address.as_str(),
+                c.admin_port,
+                c.admin_command_url.as_str()
+            ),
+            ("0.0.0.0", Some(8080), "/commands")
+        );
+        let (c, warnings) = Config::parse(
+            "admin.enableServer=false\nadmin.serverAddress=127.0.0.1\nadmin.serverPort=9090\n\
+             admin.commandURL=/zk/\n",
+        )
+        .expect("valid");
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert!(!c.admin_enabled);
+        assert_eq!(
+            (
+                c.admin_address.as_str(),
+                c.admin_port,
+                c.admin_command_url.as_str()
+            ),
+            ("127.0.0.1", Some(9090), "/zk")
+        );
+        let (c, _) = Config::parse("admin.serverPort=0\n").expect("valid");
+        assert_eq!(c.admin_port, None, "0 turns it off");
+        for bad in ["commands", "/metrics", "/"] {
+            let e = Config::parse(&format!("admin.commandURL={bad}\n")).expect_err(bad);
+            assert!(e.to_string().contains("admin.commandURL"), "{e}");
+        }
+        assert!(Config::parse("admin.serverPort=x\n").is_err());
     }
 
     #[test]

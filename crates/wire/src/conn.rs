@@ -54,7 +54,15 @@ pub(crate) async fn serve<B: Backend, S: Io>(
         read_at_least(&mut rd, &mut inbuf, 4).await?;
         let first = [inbuf[0], inbuf[1], inbuf[2], inbuf[3]];
         if let Some(word) = words::word(first) {
-            return Ok(First::Word(word));
+            // `stmk` carries the new trace mask: a big-endian long after the word.
+            let mask = if word == "stmk" {
+                read_at_least(&mut rd, &mut inbuf, 12).await?;
+                let bytes: [u8; 8] = inbuf[4..12].try_into().map_err(|_| invalid("stmk mask"))?;
+                Some(i64::from_be_bytes(bytes))
+            } else {
+                None
+            };
+            return Ok(First::Word(word, mask));
         }
         let len = frame_len(first, sh.opts.max_frame_bytes).map_err(invalid)?;
         read_at_least(&mut rd, &mut inbuf, 4 + len).await?;
@@ -74,8 +82,8 @@ pub(crate) async fn serve<B: Backend, S: Io>(
             debug!(%peer, error = %e, "handshake failed; closing");
             return;
         }
-        Ok(Ok(First::Word(word))) => {
-            four_letter_word(&sh, word, wr).await;
+        Ok(Ok(First::Word(word, mask))) => {
+            four_letter_word(&sh, word, mask, wr).await;
             return;
         }
         Ok(Ok(First::Connect(c))) => c,
@@ -108,7 +116,8 @@ pub(crate) async fn serve<B: Backend, S: Io>(
 
 /// What a connection's first bytes were.
 enum First {
-    Word(&'static str),
+    /// A four-letter word, and `stmk`'s mask.
+    Word(&'static str, Option<i64>),
     Connect(Connect),
 }
 
@@ -145,14 +154,18 @@ async fn read_at_least<S: Io>(
 async fn four_letter_word<B: Backend, S: Io>(
     sh: &Shared<B>,
     word: &'static str,
+    mask: Option<i64>,
     mut wr: WriteHalf<S>,
 ) {
     let text = match &sh.words {
         Some(words) => {
             let words = Arc::clone(words);
-            tokio::task::spawn_blocking(move || words.run(word))
-                .await
-                .unwrap_or_else(|e| format!("{word} failed: {e}\n"))
+            tokio::task::spawn_blocking(move || match mask {
+                Some(mask) => words.set_trace_mask(mask),
+                None => words.run(word),
+            })
+            .await
+            .unwrap_or_else(|e| format!("{word} failed: {e}\n"))
         }
         None => format!("{word} is not executed because it is not in the whitelist.\n"),
     };

@@ -19,6 +19,13 @@ pub trait FourLetterWords: Send + Sync + 'static {
     /// ZooKeeper's refusal (`<word> is not executed because it is not in the whitelist.`).
     /// May block (it is called on tokio's blocking pool).
     fn run(&self, word: &str) -> String;
+
+    /// `stmk` with the mask the client sent after the word (8 bytes, big-endian): the mask as
+    /// ZooKeeper prints it back, or the whitelist refusal. May block, as [`run`](Self::run).
+    fn set_trace_mask(&self, mask: i64) -> String {
+        let _ = mask;
+        self.run("stmk")
+    }
 }
 
 #[cfg(test)]

@@ -49,6 +49,8 @@ impl TestNode {
             client_port: 0,
             grpc_address: "127.0.0.1".into(),
             max_client_cnxns: 0,
+            // No HTTP admin server (it would try ZooKeeper's 8080).
+            admin_enabled: false,
             ..Config::default()
         };
         tweak(&mut config);

@@ -96,6 +96,8 @@ pub fn test_config(dir: &Path) -> Config {
         client_port: 0,
         grpc_address: "127.0.0.1".into(),
         max_client_cnxns: 0,
+        // No HTTP admin server unless a test asks for one (on port 0): never ZooKeeper's 8080.
+        admin_enabled: false,
         ..Config::default()
     }
 }
@@ -960,6 +962,8 @@ pub fn paddock_command() -> Command {
         // ZooKeeper's protocol off unless a test asks for it (`--client-port`): otherwise every
         // server would try 2181.
         .env("PADDOCK_CLIENT_PORT", "0")
+        // Likewise the HTTP admin API (`--admin-port`), which would try 8080.
+        .env("PADDOCK_ADMIN_PORT", "0")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
