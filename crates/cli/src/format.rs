@@ -26,39 +26,7 @@ pub fn stat(s: &Stat) -> String {
 /// Java's `Date.toString()` (`EEE MMM dd HH:mm:ss zzz yyyy`) of `ms` since the epoch, in UTC:
 /// `Sun Nov 22 01:13:50 UTC 2026`.
 pub fn java_date(ms: i64) -> String {
-    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let secs = ms.div_euclid(1000);
-    let days = secs.div_euclid(86_400);
-    let sod = secs.rem_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{} {} {:02} {:02}:{:02}:{:02} UTC {}",
-        DAYS[days.rem_euclid(7) as usize],
-        MONTHS[(m - 1) as usize],
-        d,
-        sod / 3600,
-        sod % 3600 / 60,
-        sod % 60,
-        y
-    )
-}
-
-/// Days since 1970-01-01 to (year, month 1..=12, day 1..=31) in the proleptic Gregorian calendar
-/// (Howard Hinnant's algorithm).
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (if m <= 2 { y + 1 } else { y }, m, d)
+    paddock_types::clock::java_date(ms)
 }
 
 /// `ls` output: the children sorted, as Java prints a list: `[a, b, c]`.
@@ -287,16 +255,6 @@ mod tests {
 
     use super::*;
     use paddock_client::{EventType, Zxid};
-
-    #[test]
-    fn java_dates() {
-        assert_eq!(java_date(0), "Thu Jan 01 00:00:00 UTC 1970");
-        // 2026-11-22T01:13:50.123Z
-        assert_eq!(java_date(1_795_310_030_123), "Sun Nov 22 01:13:50 UTC 2026");
-        // a leap day, and before the epoch
-        assert_eq!(java_date(951_782_400_000), "Tue Feb 29 00:00:00 UTC 2000");
-        assert_eq!(java_date(-1), "Wed Dec 31 23:59:59 UTC 1969");
-    }
 
     #[test]
     fn stat_block() {

@@ -542,28 +542,7 @@ pub fn hash(s: &NodeStatus, digest: Option<(Zxid, u64)>) -> String {
 
 /// Java's `Date.toString()` in UTC (`Sun Dec 06 06:20:00 UTC 2026`), for `dump`'s expiry times.
 pub fn java_date(ms: u64) -> String {
-    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let secs = ms / 1000;
-    let days = secs / 86_400;
-    let (h, m, sec) = (secs % 86_400 / 3600, secs % 3600 / 60, secs % 60);
-    // Howard Hinnant's civil_from_days, for days since 1970-01-01 (never negative here).
-    let z = days as i64 + 719_468;
-    let era = z / 146_097;
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{} {} {day:02} {h:02}:{m:02}:{sec:02} UTC {year}",
-        DAYS[(days % 7) as usize],
-        MONTHS[(month - 1) as usize]
-    )
+    paddock_types::clock::java_date(i64::try_from(ms).unwrap_or(i64::MAX))
 }
 
 /// ZooKeeper's `zk_peer_state` of a serving ensemble server (`mntr` is only answered while

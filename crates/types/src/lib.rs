@@ -22,6 +22,7 @@
 //! ```
 
 pub mod acl;
+pub mod clock;
 pub mod config;
 pub mod data;
 pub mod error;

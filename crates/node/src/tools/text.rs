@@ -6,32 +6,7 @@ use paddock_types::acl::{perms_string, Acl};
 /// `ms` since the Unix epoch as RFC 3339 UTC with milliseconds (`2026-12-06T06:25:00.000Z`):
 /// the same text on every machine, whatever its time zone (ZooKeeper's tools print local time).
 pub fn time(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let milli = ms.rem_euclid(1000);
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{milli:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
-/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (Howard Hinnant's
-/// `civil_from_days`).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
+    paddock_types::clock::rfc3339_ms(ms)
 }
 
 /// A zxid or session id as ZooKeeper's tools print them: `0x` and lowercase hex.
@@ -90,14 +65,6 @@ pub fn acl(list: &[Acl]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn times_are_utc_rfc3339() {
-        assert_eq!(time(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(time(1_780_000_000_123), "2026-05-28T20:26:40.123Z");
-        assert_eq!(time(951_782_400_000), "2000-02-29T00:00:00.000Z");
-        assert_eq!(time(-1), "1969-12-31T23:59:59.999Z");
-    }
 
     #[test]
     fn previews_show_text_or_base64_and_say_when_cut() {

@@ -123,11 +123,20 @@ impl TestNode {
         TestNode::start_on(dir, config).await
     }
 
-    /// Starts a node on an existing directory (a restart).
+    /// Starts a node on an existing directory (a restart). A node stopped just before may still
+    /// hold the data dir's lock a moment (its connection tasks drop its storage once they see
+    /// their sockets closed): retried while the lock is held, for up to 10 s.
     pub async fn start_on(dir: Arc<tempfile::TempDir>, config: Config) -> TestNode {
-        let node = within("node start", paddock_node::start(&config, ServerId(1)))
-            .await
-            .expect("the node starts");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let node = loop {
+            match within("node start", paddock_node::start(&config, ServerId(1))).await {
+                Ok(node) => break node,
+                Err(e) if format!("{e:#}").contains("lock held") && Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(20)).await
+                }
+                Err(e) => panic!("the node starts: {e:#}"),
+            }
+        };
         TestNode {
             addr: node.grpc_addr,
             node: Some(node),
