@@ -1,7 +1,7 @@
 # Paddock — common tasks. `make help` lists them.
 CARGO ?= cargo
 
-.PHONY: help build test test-rust zk-clients diff-zk lincheck run cluster cluster-down fmt lint check bench bench-ab bench-zk bench-failover bench-storage clean
+.PHONY: help build test test-rust zk-clients diff-zk lincheck run cluster cluster-down fmt lint check bench bench-ab bench-zk bench-failover bench-sweep bench-storage clean
 
 help: ## list targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -61,6 +61,9 @@ bench: ## load a running server (start one with `make run`); BENCH_ARGS to chang
 
 bench-failover: ## kill -9 the leader of a local 3-server ensemble, time to the next acknowledged write (TICK=2000)
 	scripts/failover-bench.sh $(or $(TICK),2000) 3
+
+bench-sweep: ## setData while the container sweeper deletes 100,000 emptied containers in a 1,000,000-znode tree (MPM=10000)
+	scripts/sweep-bench.sh $(or $(MPM),10000)
 
 bench-ab: ## compare builds on a fresh local ensemble in alternating rounds: make bench-ab AB="/tmp/a /tmp/b"
 	scripts/bench-ab.sh $(AB)
