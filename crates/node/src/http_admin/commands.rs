@@ -14,22 +14,10 @@ use axum::http::StatusCode;
 use paddock_gateway::admin::{mntr_rows, NOT_SERVING};
 use paddock_gateway::{AdminService, Mode, NodeStatus};
 use paddock_processor::ConnectionInfo;
-use paddock_types::{Config, ServerId};
+use paddock_types::{Config, ServerSpec};
 use serde_json::{json, Map, Value};
 
 use crate::admin::DataDirs;
-
-/// One `server.N` line, for `leader` and `voting_view`.
-#[derive(Clone, Debug)]
-pub struct Member {
-    pub id: ServerId,
-    pub host: String,
-    pub quorum_port: u16,
-    pub election_port: u16,
-    pub observer: bool,
-    /// The line's `;[host:]clientPort` suffix, if it has one.
-    pub client_addr: Option<String>,
-}
 
 /// What the commands read: the admin service (the four-letter words' source and options),
 /// the ensemble as configured, and the data dirs. Cheap to clone.
@@ -43,7 +31,7 @@ struct Fixed {
     /// `admin.commandURL`, without a trailing `/`.
     url: String,
     /// The configured ensemble (empty on a standalone server).
-    members: Vec<Member>,
+    members: Vec<ServerSpec>,
     /// Where snapshots are (`last_snapshot`).
     dirs: DataDirs,
 }
@@ -51,18 +39,7 @@ struct Fixed {
 impl Context {
     pub fn new(admin: AdminService, config: &Config) -> Context {
         let members = if config.servers.len() > 1 {
-            config
-                .servers
-                .values()
-                .map(|s| Member {
-                    id: s.id,
-                    host: s.host.clone(),
-                    quorum_port: s.quorum_port,
-                    election_port: s.election_port,
-                    observer: s.observer,
-                    client_addr: s.client_addr.clone(),
-                })
-                .collect()
+            config.servers.values().cloned().collect()
         } else {
             Vec::new()
         };
