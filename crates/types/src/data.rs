@@ -25,11 +25,6 @@ impl Data {
         self.0.is_none()
     }
 
-    /// The bytes, none for null (a cheap clone).
-    pub fn bytes(&self) -> Bytes {
-        self.0.clone().unwrap_or_default()
-    }
-
     pub fn into_bytes(self) -> Bytes {
         self.0.unwrap_or_default()
     }
