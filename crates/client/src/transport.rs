@@ -110,16 +110,33 @@ fn rustls_error<'a>(err: &'a (dyn StdError + 'static)) -> Option<&'a rustls::Err
     None
 }
 
-/// The kind of the first `io::Error` down `err`'s chain.
+/// The kind of the first `io::Error` down `err`'s chain (h2 keeps its I/O error out of the
+/// chain: look inside).
 fn io_kind(err: &(dyn StdError + 'static)) -> Option<io::ErrorKind> {
     let mut next = Some(err);
     while let Some(e) = next {
         if let Some(io) = e.downcast_ref::<io::Error>() {
             return Some(io.kind());
         }
+        if let Some(io) = e.downcast_ref::<h2::Error>().and_then(h2::Error::get_io) {
+            return Some(io.kind());
+        }
         next = e.source();
     }
     None
+}
+
+/// Whether HTTP/2 was already talking when `err` happened: an h2 error down the chain means
+/// the TLS handshake under it had completed (tonic's connect includes the HTTP/2 handshake).
+fn over_http2(err: &(dyn StdError + 'static)) -> bool {
+    let mut next = Some(err);
+    while let Some(e) = next {
+        if e.is::<h2::Error>() {
+            return true;
+        }
+        next = e.source();
+    }
+    false
 }
 
 /// The TLS alert the server sent, from the error's text: after the handshake the alert reaches
@@ -160,6 +177,12 @@ pub(crate) fn explain(
         return None;
     }
     let detail = with_sources(err);
+    // A connect that failed in the HTTP/2 handshake failed after the TLS one: with TLS 1.3 the
+    // server checks the client's certificate only then, and hangs up.
+    let stage = match stage {
+        Stage::Connect if over_http2(err) => Stage::Answer,
+        stage => stage,
+    };
     match (security, stage) {
         // Plaintext HTTP/2 reached something that hung up (a TLS server drops a connection
         // whose first bytes are not a ClientHello) or answered bytes that are not HTTP/2 (its
@@ -340,6 +363,22 @@ mod tests {
             explain("h:1", Security::Tls, Stage::Connect, &refused),
             None
         );
+    }
+
+    /// tonic's connect runs the HTTP/2 handshake too: a server that hangs up then (an h2 error
+    /// in the chain) let the TLS handshake through and refused what followed it, as TLS 1.3
+    /// servers refuse client certificates.
+    #[test]
+    fn a_connect_that_failed_over_http2_failed_after_the_tls_handshake() {
+        let mut broken = tonic::Status::unknown("transport error");
+        broken.set_source(Arc::new(h2::Error::from(h2::Reason::PROTOCOL_ERROR)));
+        let msg =
+            explain("h:1", Security::TlsWithCertificate, Stage::Connect, &broken).expect("TLS");
+        assert!(msg.contains("right after the handshake"), "{msg}");
+        assert!(msg.contains("client certificate"), "{msg}");
+        let hung_up = io::Error::new(io::ErrorKind::ConnectionReset, "reset");
+        let msg = explain("h:1", Security::Tls, Stage::Connect, &hung_up).expect("TLS");
+        assert!(msg.contains("is the server using TLS?"), "{msg}");
     }
 
     #[test]
