@@ -11,6 +11,7 @@
 //! ```
 
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -182,6 +183,7 @@ async fn run(cfg: Config) -> anyhow::Result<Report> {
         .await
         .with_context(|| format!("setup of {parent} on {}", cfg.server_of(0)))?;
 
+    let watchers = open_watchers(&cfg).await?;
     let mut clients = Vec::with_capacity(cfg.sessions);
     for i in 0..cfg.sessions {
         clients.push(connect(cfg.server_of(i), cfg.session_timeout_ms).await?);
@@ -213,6 +215,9 @@ async fn run(cfg: Config) -> anyhow::Result<Report> {
         outcomes.push(done.context("a session task panicked")?);
     }
     let (elapsed, recorder, lost) = pace::merge(&cfg, start, outcomes);
+    if let Some(w) = watchers {
+        w.finish(&cfg).await;
+    }
     if !cfg.keep {
         if let Err(e) = cleanup(&cfg, &parent).await {
             eprintln!("paddock-bench-zk: cleanup of {parent} failed: {e:#}");
@@ -228,6 +233,74 @@ async fn run(cfg: Config) -> anyhow::Result<Report> {
         recorder,
         lost,
     })
+}
+
+/// `--watchers`: idle sessions each holding a persistent recursive watch on `/`, as
+/// paddock-bench's, and the tasks counting the events they receive.
+struct Watchers {
+    clients: Vec<zk::Client>,
+    drains: Vec<tokio::task::JoinHandle<()>>,
+    received: Arc<AtomicU64>,
+}
+
+async fn open_watchers(cfg: &Config) -> anyhow::Result<Option<Watchers>> {
+    if cfg.watchers == 0 {
+        return Ok(None);
+    }
+    let received = Arc::new(AtomicU64::new(0));
+    let (mut clients, mut drains) = (Vec::new(), Vec::new());
+    for i in 0..cfg.watchers {
+        let server = cfg.server_of(cfg.sessions + i);
+        let client = connect(server, cfg.session_timeout_ms).await?;
+        let mut watcher = client
+            .watch("/", zk::AddWatchMode::PersistentRecursive)
+            .await
+            .with_context(|| format!("addWatch of watcher session {i} on {server}"))?;
+        let count = Arc::clone(&received);
+        drains.push(tokio::spawn(async move {
+            loop {
+                let event = watcher.changed().await;
+                if event.event_type == zk::EventType::Session {
+                    // `changed` panics once the session has ended: stop at its last event.
+                    if event.session_state.is_terminated() {
+                        return;
+                    }
+                    continue;
+                }
+                count.fetch_add(1, Ordering::Relaxed);
+            }
+        }));
+        clients.push(client);
+    }
+    if !cfg.quiet {
+        eprintln!(
+            "paddock-bench-zk: {} watcher sessions hold a persistent recursive watch on /",
+            cfg.watchers
+        );
+    }
+    Ok(Some(Watchers {
+        clients,
+        drains,
+        received,
+    }))
+}
+
+impl Watchers {
+    async fn finish(self, cfg: &Config) {
+        // Events of the last changes may still be on their way: give them a moment.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        for d in &self.drains {
+            d.abort();
+        }
+        if !cfg.quiet {
+            eprintln!(
+                "paddock-bench-zk: watchers: {} sessions with a recursive watch on / received {} events",
+                self.clients.len(),
+                self.received.load(Ordering::Relaxed)
+            );
+        }
+        drop(self.clients);
+    }
 }
 
 fn main() -> ExitCode {
