@@ -22,7 +22,10 @@ impl Shared {
     /// leader only, local ones on their server (whatever its serving role).
     pub(crate) fn expire_sessions(&self) {
         let role = self.role();
-        if role == ServingRole::NotServing {
+        if role == ServingRole::NotServing
+            || (role != ServingRole::Leader && !self.cfg.local_sessions_active())
+        {
+            // Nothing this server may expire (a learner without local sessions).
             return;
         }
         let now = self.now_ms();
