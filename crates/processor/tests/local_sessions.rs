@@ -299,6 +299,13 @@ async fn the_first_ephemeral_upgrades_the_session_to_a_global_one() {
     );
     assert_eq!(s.status().local_sessions, Some(0));
     for (i, server) in e.servers.iter().enumerate() {
+        // The stand-in applies each commit on the servers one after the other: the last
+        // server may apply the create just after the first answered it.
+        let srv = server.clone();
+        eventually(&format!("server {i} applied the create"), move || {
+            srv.status().ephemerals_count == 1
+        })
+        .await;
         assert_eq!(server.status().session_count, 1, "server {i}: global");
         let dump = server.session_dump();
         let d = dump
@@ -554,4 +561,26 @@ fn a_standalone_server_ignores_the_setting() {
     };
     assert!(!c.local_sessions_active());
     assert!(cfg(1, true).local_sessions_active());
+}
+
+/// A local session is not in any snapshot: a leader change (the role goes through NotServing)
+/// and a snapshot restore (a SNAP sync) keep it on its server, where the client resumes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_local_session_survives_a_role_change_and_a_snapshot_restore() {
+    let e = ensemble(3, true);
+    let s = &e.servers[1];
+    let c = connect(s, 4000).await;
+    s.set_role(ServingRole::NotServing);
+    s.restore(s.last_applied(), &s.snapshot_bytes())
+        .expect("restore");
+    s.set_role(ServingRole::Learner);
+    assert_eq!(s.status().local_sessions, Some(1));
+    let mut again = s
+        .connect(resume_req(&c))
+        .await
+        .expect("resumes on its server");
+    assert_eq!(
+        call(s, &mut again, 1, Request::Ping).await,
+        Ok(Response::Ping)
+    );
 }
