@@ -200,13 +200,13 @@ async fn local_sessions_write_nothing_and_upgrade_on_their_first_ephemeral() {
     .await
     .expect("a global session moves");
     ok(&moved.call(op::close()).await);
-    for i in 0..3 {
+    for (i, port) in wire.iter().enumerate() {
         assert!(
             exists_on(&e, i, "/app/lease").await.is_none(),
             "server.{}: the ephemeral went with its session",
             i + 1
         );
-        mntr_becomes(wire[i], "global_sessions", 0).await;
+        mntr_becomes(*port, "global_sessions", 0).await;
     }
 
     // A silent local session expires on its server, writing nothing.
