@@ -106,7 +106,11 @@ pub struct Status {
     pub last_zxid: Zxid,
     pub node_count: usize,
     pub watch_count: usize,
+    /// Sessions in the replicated state (ZooKeeper's `global_sessions`).
     pub session_count: usize,
+    /// Sessions only this server knows (`localSessionsEnabled`; ZooKeeper's `local_sessions`):
+    /// `None` when this server does not open local sessions.
+    pub local_sessions: Option<usize>,
     pub approximate_data_size: u64,
     pub outstanding: usize,
     pub received: u64,
@@ -169,4 +173,7 @@ pub struct SessionDump {
     pub expires_at_ms: Option<u64>,
     /// Paths of its ephemeral znodes, sorted.
     pub ephemerals: Vec<String>,
+    /// A local session of this server (`localSessionsEnabled`): not in the replicated state,
+    /// expired by this server alone.
+    pub local: bool,
 }

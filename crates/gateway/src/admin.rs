@@ -450,6 +450,8 @@ pub fn mntr_rows(s: &NodeStatus, version: &str) -> Vec<(&'static str, String)> {
         rows.push(("max_file_descriptor_count", max.to_string()));
     }
     rows.push(("global_sessions", p.session_count.to_string()));
+    // As ZooKeeper 3.6+: 0 when local sessions are off.
+    rows.push(("local_sessions", p.local_sessions.unwrap_or(0).to_string()));
     rows.push(("uptime", s.uptime_ms.to_string()));
     if let Some(state) = peer_state(s.mode) {
         rows.push(("peer_state", state.to_string()));
@@ -484,33 +486,31 @@ fn parse_mask(text: &str) -> Option<u64> {
 /// expiry sets, `Session Sets (<sets>)/(<sessions>):`, each set `<n> expire at <date>:` then a
 /// tab-indented `0x<id>` per session; a learner's `Global Sessions(<n>):` with each timeout),
 /// then the ephemerals by session, then `Connections dump:` (left empty, as ZooKeeper's Netty
-/// connection factory leaves it).
+/// connection factory leaves it). With local sessions on, ZooKeeper's upgradeable trackers
+/// first print the local sessions' sets as `Local Session Sets ...`, then the global sessions
+/// prefixed `Global ` (a leader's `Global Session Sets ...`, a learner's `Global Sessions(<n>):`).
 pub fn dump(s: &NodeStatus, sessions: &[SessionDump]) -> String {
-    use std::collections::BTreeMap;
     if !s.processor.serving {
         return format!("{NOT_SERVING}\n");
     }
     let mut out = String::from("SessionTracker dump:\n");
+    let (local, global): (Vec<&SessionDump>, Vec<&SessionDump>) =
+        sessions.iter().partition(|d| d.local);
+    let with_local = s.processor.local_sessions.is_some();
+    if with_local {
+        out.push_str("Local ");
+        session_sets(&mut out, &local);
+    }
     if matches!(s.mode, Mode::Follower | Mode::Observer) {
-        let _ = writeln!(out, "Global Sessions({}):", sessions.len());
-        for d in sessions {
+        let _ = writeln!(out, "Global Sessions({}):", global.len());
+        for d in &global {
             let _ = writeln!(out, "0x{:x}\t{}ms", d.session.0, d.timeout_ms);
         }
     } else {
-        let mut sets: BTreeMap<u64, Vec<SessionId>> = BTreeMap::new();
-        for d in sessions {
-            if let Some(at) = d.expires_at_ms {
-                sets.entry(at).or_default().push(d.session);
-            }
+        if with_local {
+            out.push_str("Global ");
         }
-        let tracked: usize = sets.values().map(Vec::len).sum();
-        let _ = writeln!(out, "Session Sets ({})/({tracked}):", sets.len());
-        for (at, ids) in &sets {
-            let _ = writeln!(out, "{} expire at {}:", ids.len(), java_date(*at));
-            for id in ids {
-                let _ = writeln!(out, "\t0x{:x}", id.0);
-            }
-        }
+        session_sets(&mut out, &global);
     }
     out.push_str("ephemeral nodes dump:\n");
     let owners: Vec<&SessionDump> = sessions
@@ -526,6 +526,26 @@ pub fn dump(s: &NodeStatus, sessions: &[SessionDump]) -> String {
     }
     out.push_str("Connections dump:\n");
     out
+}
+
+/// ZooKeeper's expiry-queue dump: `Session Sets (<sets>)/(<sessions>):`, then each set
+/// `<n> expire at <date>:` with a tab-indented `0x<id>` per session.
+fn session_sets(out: &mut String, sessions: &[&SessionDump]) {
+    use std::collections::BTreeMap;
+    let mut sets: BTreeMap<u64, Vec<SessionId>> = BTreeMap::new();
+    for d in sessions {
+        if let Some(at) = d.expires_at_ms {
+            sets.entry(at).or_default().push(d.session);
+        }
+    }
+    let tracked: usize = sets.values().map(Vec::len).sum();
+    let _ = writeln!(out, "Session Sets ({})/({tracked}):", sets.len());
+    for (at, ids) in &sets {
+        let _ = writeln!(out, "{} expire at {}:", ids.len(), java_date(*at));
+        for id in ids {
+            let _ = writeln!(out, "\t0x{:x}", id.0);
+        }
+    }
 }
 
 /// `hash`: `<zxid hex>: <digest>` per entry of the digest log, as ZooKeeper prints it; Paddock
@@ -654,6 +674,7 @@ mod tests {
                 node_count: 5,
                 watch_count: 3,
                 session_count: 1,
+                local_sessions: None,
                 approximate_data_size: 40,
                 outstanding: 0,
                 received: 12,
@@ -747,12 +768,14 @@ mod tests {
                 timeout_ms: 4000,
                 expires_at_ms: Some(at),
                 ephemerals: vec!["/e1".into(), "/e2".into()],
+                local: false,
             },
             SessionDump {
                 session: SessionId(0x10b),
                 timeout_ms: 6000,
                 expires_at_ms: Some(at),
                 ephemerals: vec![],
+                local: false,
             },
         ];
         assert_eq!(
@@ -774,6 +797,46 @@ mod tests {
             hash(&status(true), Some((Zxid(0x1_0000_002a), 77))),
             "10000002a: 77\n"
         );
+    }
+
+    #[test]
+    fn dump_with_local_sessions_is_zookeepers_upgradeable_tracker_dump() {
+        let at = 1_796_537_600_000; // Sun Dec 06 06:13:20 UTC 2026
+        let one = |id, local, ephemerals: Vec<String>| SessionDump {
+            session: SessionId(id),
+            timeout_ms: 4000,
+            expires_at_ms: Some(at),
+            ephemerals,
+            local,
+        };
+        let sessions = [
+            one(0x10a, false, vec!["/e".into()]),
+            one(0x10b, true, vec![]),
+        ];
+        let mut leader = status(true);
+        leader.mode = Mode::Leader;
+        leader.processor.local_sessions = Some(1);
+        assert_eq!(
+            dump(&leader, &sessions),
+            "SessionTracker dump:\nLocal Session Sets (1)/(1):\n\
+             1 expire at Sun Dec 06 06:13:20 UTC 2026:\n\t0x10b\n\
+             Global Session Sets (1)/(1):\n\
+             1 expire at Sun Dec 06 06:13:20 UTC 2026:\n\t0x10a\n\
+             ephemeral nodes dump:\nSessions with Ephemerals (1):\n0x10a:\n\t/e\n\
+             Connections dump:\n"
+        );
+        let follower = NodeStatus {
+            mode: Mode::Follower,
+            ..leader.clone()
+        };
+        assert!(dump(&follower, &sessions).starts_with(
+            "SessionTracker dump:\nLocal Session Sets (1)/(1):\n\
+             1 expire at Sun Dec 06 06:13:20 UTC 2026:\n\t0x10b\n\
+             Global Sessions(1):\n0x10a\t4000ms\n"
+        ));
+        let rows = mntr_rows(&leader, "v");
+        assert!(rows.contains(&("global_sessions", "1".to_string())));
+        assert!(rows.contains(&("local_sessions", "1".to_string())));
     }
 
     #[test]

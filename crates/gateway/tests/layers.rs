@@ -96,6 +96,7 @@ fn node_status() -> NodeStatus {
             node_count: 1,
             watch_count: 0,
             session_count: 0,
+            local_sessions: None,
             approximate_data_size: 0,
             outstanding: 0,
             received: 0,

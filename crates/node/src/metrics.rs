@@ -184,7 +184,16 @@ impl Collector for MetricsSource {
             "Voting members of the ensemble",
             self.quorum_size,
         )?;
-        m.gauge("global_sessions", "Open sessions", p.session_count)?;
+        m.gauge(
+            "global_sessions",
+            "Sessions in the replicated state",
+            p.session_count,
+        )?;
+        m.gauge(
+            "local_sessions",
+            "Sessions only this server knows (localSessionsEnabled; 0 when off)",
+            p.local_sessions.unwrap_or(0),
+        )?;
         if let Some(n) = s.synced_followers {
             m.gauge("synced_followers", "Followers in sync with the leader", n)?;
         }

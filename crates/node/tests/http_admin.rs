@@ -147,6 +147,7 @@ async fn standalone_commands_answer_zookeepers_json() {
             "watch_count",
             "ephemerals_count",
             "global_sessions",
+            "local_sessions",
             "uptime",
         ],
     );

@@ -96,6 +96,7 @@ pub const STANDALONE_NAMES: &[&str] = &[
     "max_latency",
     "quorum_size",
     "global_sessions",
+    "local_sessions",
     "open_file_descriptor_count",
     "max_file_descriptor_count",
     "paddock_serving",

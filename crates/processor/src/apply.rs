@@ -20,7 +20,7 @@ use paddock_types::{ErrorCode, SessionId, Txn, TxnHeader, TxnOp, Zxid, PASSWORD_
 use crate::api::SessionEvent;
 use crate::error::RestoreError;
 use crate::processor::Processor;
-use crate::session::Session;
+use crate::session::{Scope, Session};
 use crate::shared::lock;
 
 impl Processor {
@@ -88,14 +88,21 @@ impl Processor {
                 TxnOp::CreateSession {
                     timeout_ms,
                     password,
-                } if applied.result.is_ok() && sh.sessions.get(session).is_none() => {
-                    sh.sessions.insert(Arc::new(Session::new(
+                } if applied.result.is_ok() => match sh.sessions.get(session) {
+                    None => sh.sessions.insert(Arc::new(Session::new(
                         session,
                         *timeout_ms,
                         *password,
                         sh.now_ms(),
-                    )));
-                }
+                    ))),
+                    // This server's local session, upgraded (`local.rs`): global from now on.
+                    Some(s) if s.is_local() => {
+                        s.set_scope(Scope::Global);
+                        s.touch(sh.now_ms());
+                        tracing::info!(session = %session, "local session upgraded to a global session");
+                    }
+                    Some(_) => {}
+                },
                 TxnOp::CloseSession => {
                     closed = true;
                     // A client's close carries its xid; an expiry (the leader's) carries 0. The
@@ -149,6 +156,12 @@ impl Processor {
                         if let Some(id) = g.queue.write_id_for_xid(txn.header.cxid) {
                             let released = g.queue.complete(id, applied.result);
                             sh.deliver(session, &mut g, zxid, released, Some(tree));
+                            // A local session's close waited behind this write: it was just
+                            // answered, so the session goes (`local.rs`).
+                            if s.scope() == Scope::Local && g.closing.is_some() && g.queue.is_idle()
+                            {
+                                closed = true;
+                            }
                         }
                     }
                 }
@@ -185,6 +198,13 @@ impl Processor {
         drop(guard);
         let now = sh.now_ms();
         for s in sh.sessions.all() {
+            if s.is_local() {
+                // Not in any snapshot unless its upgrade committed.
+                if live.contains_key(&s.id) {
+                    s.set_scope(Scope::Global);
+                }
+                continue;
+            }
             if !live.contains_key(&s.id) {
                 if let Some(gone) = sh.sessions.remove(s.id) {
                     if let Some(c) = gone.lock().conn.take() {

@@ -43,6 +43,13 @@ pub struct ProcessorConfig {
     pub container_check_interval_ms: u32,
     /// Deletions the sweeper may submit per minute (`znode.container.maxPerMinute`).
     pub container_max_per_minute: u32,
+    /// Whether new sessions are local sessions (`localSessionsEnabled`): known only to this
+    /// server, created, closed and expired with no transaction. Ignored when `alone` (as a
+    /// standalone ZooKeeper ignores it): see [`ProcessorConfig::local_sessions_active`].
+    pub local_sessions: bool,
+    /// Whether a local session's first ephemeral create upgrades it to a global session
+    /// (`localSessionsUpgradingEnabled`); off, that create is answered EPHEMERALONLOCALSESSION.
+    pub local_sessions_upgrading: bool,
     /// What reads of `/zookeeper/config` (getData, getConfig, multiRead) answer as its data:
     /// the ensemble's configuration in ZooKeeper's format, from zoo.cfg
     /// ([`Config::ensemble_config_text`]; empty standalone). Not in the tree: the configuration
@@ -81,7 +88,16 @@ impl ProcessorConfig {
             container_check_interval_ms: cfg.container_check_interval_ms,
             container_max_per_minute: cfg.container_max_per_minute,
             ensemble_config: Bytes::from(cfg.ensemble_config_text()),
+            local_sessions: cfg.local_sessions_enabled,
+            local_sessions_upgrading: cfg.local_sessions_upgrading_enabled,
         }
+    }
+
+    /// Whether new sessions open as local sessions here: `localSessionsEnabled` on a member of
+    /// an ensemble. A standalone server ignores the setting, as ZooKeeper's does (its session
+    /// tracker has no local sessions): every session it opens is logged.
+    pub fn local_sessions_active(&self) -> bool {
+        self.local_sessions && !self.alone
     }
 
     /// The sweeper's budget for one sweep: `maxPerMinute` spread over the sweeps of a minute

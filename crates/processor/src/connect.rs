@@ -40,6 +40,7 @@ impl Processor {
         }
         match req.resume {
             Some((id, password)) => self.resume(id, password, req).await,
+            None if sh.cfg.local_sessions_active() => self.create_local(req),
             None => self.create(req).await,
         }
     }
@@ -59,8 +60,12 @@ impl Processor {
         let timeout_ms = sh.cfg.negotiate_timeout(req.timeout_ms);
         // Only once the leader ordered this resume and it applied here with the session alive
         // (ZooKeeper's REVALIDATE). An ensemble of one is the authority itself, and logs the
-        // resume only to keep a changed timeout.
-        let confirm = if sh.cfg.alone && timeout_ms == s.timeout_ms() {
+        // resume only to keep a changed timeout. A session only this server tracks (local) has
+        // no other authority: nothing is written, its timeout changes here.
+        let confirm = if s.is_local() {
+            s.set_timeout_ms(timeout_ms);
+            None
+        } else if sh.cfg.alone && timeout_ms == s.timeout_ms() {
             None
         } else {
             Some(self.revalidate(&s, timeout_ms).await?)
@@ -175,7 +180,7 @@ impl Processor {
     /// `confirm` (a resume the ensemble confirmed): under the same locks, the session must
     /// still be in the tree with this password and not closing, else `SessionExpired` and
     /// nothing is attached (a close may have applied since the check).
-    fn attach(
+    pub(crate) fn attach(
         &self,
         s: &Session,
         req: &ConnectRequest,
@@ -241,7 +246,7 @@ impl Processor {
         for ev in replay.into_iter().chain(fired) {
             sent += u64::from(tx.send(ev).is_ok());
         }
-        let ids = std::sync::Arc::from(req.conn_ids.clone());
+        let ids = std::sync::Arc::from(crate::local::with_local_auth(&req.conn_ids, &g.local_auth));
         g.conn = Some(Conn::new(conn, tx, req.peer.clone(), ids, sent));
         s.touch(sh.now_ms());
         Ok((conn, rx, tree.last_zxid()))

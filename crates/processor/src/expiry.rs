@@ -1,6 +1,8 @@
-//! The serving leader's timed work. Session liveness: only the serving leader expires sessions
-//! (a CloseSession transaction per silent session, rounded up to ZooKeeper's expiry buckets of
-//! tickTime); learners report the sessions they hear from and the leader refreshes them. The
+//! The serving leader's timed work. Session liveness: only the serving leader expires global
+//! sessions (a CloseSession transaction per silent session, rounded up to ZooKeeper's expiry
+//! buckets of tickTime); learners report the sessions they hear from and the leader refreshes
+//! them. A local session (`local.rs`) is expired by its own server alone, in any serving role,
+//! with no transaction. The
 //! container / TTL sweep: only the serving leader deletes empty containers and expired TTL
 //! nodes (a conditional `DeleteContainer` transaction each; see `sweep.rs`).
 
@@ -12,18 +14,31 @@ use paddock_types::{ErrorCode, SessionId, TxnOp};
 use crate::api::SessionEvent;
 use crate::processor::Processor;
 use crate::role::ServingRole;
+use crate::session::Scope;
 use crate::shared::{lock, Reply, Shared};
 
 impl Shared {
-    /// Closes every session that has been silent for its timeout (the serving leader only).
+    /// Closes every session that has been silent for its timeout: global ones on the serving
+    /// leader only, local ones on their server (whatever its serving role).
     pub(crate) fn expire_sessions(&self) {
-        if self.role() != ServingRole::Leader {
+        let role = self.role();
+        if role == ServingRole::NotServing
+            || (role != ServingRole::Leader && !self.cfg.local_sessions_active())
+        {
+            // Nothing this server may expire (a learner without local sessions).
             return;
         }
         let now = self.now_ms();
         let tick = u64::from(self.cfg.tick_ms);
         for s in self.sessions.all() {
             if now < s.expires_at_ms(tick) {
+                continue;
+            }
+            if s.is_local() {
+                self.expire_local(&s);
+                continue;
+            }
+            if role != ServingRole::Leader {
                 continue;
             }
             let mut g = s.lock();
@@ -79,11 +94,17 @@ impl Shared {
         true
     }
 
-    /// A CloseSession transaction was applied: the session is gone.
+    /// A CloseSession transaction was applied, or a local session closed or expired: the
+    /// session is gone. Called with neither the tree nor a session locked.
     pub(crate) fn finish_close(&self, session: SessionId) {
         let Some(s) = self.sessions.remove(session) else {
             return;
         };
+        if s.is_local() {
+            // No CloseSession applied to drop its watches: dropped here, before the client
+            // hears of the close (under the read lock: the watch table has its own).
+            self.read_tree().remove_watcher(session);
+        }
         let mut g = s.lock();
         let code = g.closing.unwrap_or(ErrorCode::SessionExpired);
         if let Some(c) = g.conn.take() {
@@ -91,7 +112,8 @@ impl Shared {
         }
         g.queue.clear();
         g.parked.clear();
-        tracing::info!(session = %session, reason = code.name(), "session closed");
+        drop(g);
+        tracing::info!(session = %session, reason = code.name(), local = s.is_local(), "session closed");
     }
 }
 
@@ -105,6 +127,8 @@ impl Processor {
         sh.sessions
             .all()
             .iter()
+            // The leader never heard of a local session (an upgrading one it may have).
+            .filter(|s| s.scope() != Scope::Local)
             .filter(|s| s.last_seen_ms.load(Ordering::Relaxed) >= since)
             .map(|s| s.id)
             .collect()

@@ -41,12 +41,15 @@
 //! snapshot.rs   periodic snapshots and log purge
 //! stats.rs      counters; status.rs the Status, connections
 //! checks.rs     the stateless checks of a request
-//! queue.rs      the per-session FIFO rules; session.rs the session table; read.rs reads
+//! queue.rs      the per-session FIFO rules; session.rs the session table (global and local
+//!               sessions: `Scope`); read.rs reads
+//! local.rs      local sessions (`localSessionsEnabled`): opened, closed and expired here with
+//!               no transaction; upgraded to global on their first ephemeral
 //! locks.rs      the lock helper
 //!
 //! Files import downwards only: the leaves (config, checks, queue, session, read, role, sink,
 //! stats, snapshot, sweep, locks) import none of the others; shared.rs imports leaves; processor.rs
-//! imports shared; the rest (connect, submit, apply, expiry, serving, status) hold the
+//! imports shared; the rest (connect, submit, apply, expiry, serving, status, local) hold the
 //! `impl Processor` blocks and import processor, shared and leaves.
 //! sink.rs       TxnSink, the way to the ensemble
 //! ```
@@ -62,6 +65,7 @@ mod connect;
 mod dump;
 pub mod error;
 mod expiry;
+mod local;
 mod locks;
 mod processor;
 pub(crate) mod queue;

@@ -51,6 +51,13 @@ impl Processor {
             for s in sh.sessions.all() {
                 s.touch(now);
             }
+        } else if old == ServingRole::NotServing && role != ServingRole::NotServing {
+            // Local sessions were not expired while this server did not serve: their clients
+            // get their timeout again to come back (a leader touches every session above).
+            let now = sh.now_ms();
+            for s in sh.sessions.all().iter().filter(|s| s.is_local()) {
+                s.touch(now);
+            }
         }
         sh.set_read_only(None);
         sh.writable.send_replace(true);

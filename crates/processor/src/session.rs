@@ -4,7 +4,7 @@
 //! mutex -> tree read lock only while applying (`apply_committed`), the only holder of the write lock.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use paddock_types::{ErrorCode, Id, SessionId, WatchedEvent, Zxid, PASSWORD_LEN};
@@ -68,6 +68,45 @@ pub(crate) struct SessionInner {
     /// Set once a CloseSession (client close or expiry) is under way: `Ok` for a client close,
     /// `SessionExpired` for expiry. Further requests are refused.
     pub closing: Option<ErrorCode>,
+    /// A local session's `addAuth` ids (it has no row in the replicated state to keep them in):
+    /// added to its connection's ids for every ACL check and transaction, and written to the
+    /// replicated state when the session is upgraded.
+    pub local_auth: Vec<Id>,
+}
+
+/// Who knows of a session: ZooKeeper's global and local sessions (`localSessionsEnabled`).
+///
+/// ```text
+///  Global     in the replicated state: created and closed by transactions, expired by the leader
+///  Local      known to this server only: no transaction to create or close it, expired here,
+///             SessionExpired anywhere else; its writes still go through the leader
+///  Upgrading  a local session whose CreateSession (first ephemeral create) went to the
+///             ensemble and has not applied here yet: its requests go through the ensemble as a
+///             global session's, but this server still expires it; Global once it applies
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Scope {
+    Global,
+    Local,
+    Upgrading,
+}
+
+impl Scope {
+    fn to_u8(self) -> u8 {
+        match self {
+            Scope::Global => 0,
+            Scope::Local => 1,
+            Scope::Upgrading => 2,
+        }
+    }
+
+    fn from_u8(v: u8) -> Scope {
+        match v {
+            1 => Scope::Local,
+            2 => Scope::Upgrading,
+            _ => Scope::Global,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -78,6 +117,8 @@ pub(crate) struct Session {
     pub password: [u8; PASSWORD_LEN],
     /// Milliseconds since the server's clock origin when the session was last heard from.
     pub last_seen_ms: AtomicU64,
+    /// [`Scope`], as a byte.
+    scope: AtomicU8,
     pub inner: Mutex<SessionInner>,
 }
 
@@ -93,8 +134,35 @@ impl Session {
             timeout_ms: AtomicI32::new(timeout_ms),
             password,
             last_seen_ms: AtomicU64::new(now_ms),
+            scope: AtomicU8::new(Scope::Global.to_u8()),
             inner: Mutex::new(SessionInner::default()),
         }
+    }
+
+    /// A session known only to this server ([`Scope::Local`]).
+    pub fn new_local(
+        id: SessionId,
+        timeout_ms: i32,
+        password: [u8; PASSWORD_LEN],
+        now_ms: u64,
+    ) -> Session {
+        let s = Session::new(id, timeout_ms, password, now_ms);
+        s.set_scope(Scope::Local);
+        s
+    }
+
+    pub fn scope(&self) -> Scope {
+        Scope::from_u8(self.scope.load(Ordering::SeqCst))
+    }
+
+    pub fn set_scope(&self, scope: Scope) {
+        self.scope.store(scope.to_u8(), Ordering::SeqCst);
+    }
+
+    /// Whether only this server tracks the session (`Local` or `Upgrading`): it alone expires
+    /// it, and the replicated state may not know it.
+    pub fn is_local(&self) -> bool {
+        self.scope() != Scope::Global
     }
 
     pub fn lock(&self) -> MutexGuard<'_, SessionInner> {
@@ -213,10 +281,6 @@ impl SessionTable {
             .values()
             .cloned()
             .collect()
-    }
-
-    pub fn len(&self) -> usize {
-        self.map.read().unwrap_or_else(|e| e.into_inner()).len()
     }
 }
 

@@ -11,8 +11,10 @@ impl Processor {
     /// What the server looks like now.
     pub fn status(&self) -> Status {
         let sh = &self.shared;
-        let (mut outstanding, mut connections) = (0, 0);
-        for s in sh.sessions.all() {
+        let (mut outstanding, mut connections, mut local_sessions) = (0, 0, 0);
+        let sessions = sh.sessions.all();
+        for s in &sessions {
+            local_sessions += usize::from(s.is_local());
             let g = s.lock();
             outstanding += g.queue.len();
             connections += usize::from(g.conn.is_some());
@@ -50,7 +52,8 @@ impl Processor {
             last_zxid: tree.last_zxid(),
             node_count: tree.node_count(),
             watch_count: tree.watch_count(),
-            session_count: sh.sessions.len(),
+            session_count: sessions.len() - local_sessions,
+            local_sessions: sh.cfg.local_sessions_active().then_some(local_sessions),
             approximate_data_size: tree.approximate_data_size(),
             outstanding,
             received: sh.stats.received.load(Ordering::Relaxed),

@@ -14,6 +14,7 @@ use crate::auth;
 use crate::checks;
 use crate::processor::Processor;
 use crate::queue::{Pending, PendingKind};
+use crate::session::Scope;
 use crate::shared::Reply;
 
 impl Processor {
@@ -119,6 +120,12 @@ impl Processor {
                         sh.answer_in_order(&mut g, conn, xid, Ok(Response::AddAuth), at);
                         return;
                     }
+                    // A local session has no replicated row to hold them: kept here.
+                    Ok(ids) if s.scope() == Scope::Local => {
+                        sh.add_local_auth(&mut g, ids);
+                        sh.answer_in_order(&mut g, conn, xid, Ok(Response::AddAuth), at);
+                        return;
+                    }
                     Ok(ids) => TxnOp::AddAuth { ids },
                     Err(e) => {
                         tracing::info!(session = %session, scheme = %scheme, reason = %e.message, "authentication failed; ending the session");
@@ -126,6 +133,14 @@ impl Processor {
                         // As ZooKeeper: a failed authentication ends the session (its
                         // ephemerals go with it).
                         g.closing = Some(ErrorCode::AuthFailed);
+                        if s.scope() == Scope::Local {
+                            let now = g.queue.is_idle();
+                            drop(g);
+                            if now {
+                                sh.finish_close(session);
+                            }
+                            return;
+                        }
                         if sh
                             .submit_txn(session, 0, TxnOp::CloseSession, Vec::new(), Reply::None)
                             .is_err()
@@ -136,7 +151,24 @@ impl Processor {
                     }
                 }
             }
+            // A local session closes here: nothing to write. Its answer waits for the session's
+            // writes ahead of it; the session goes once that answer is sent (here, or when the
+            // write ahead of it applies).
+            Request::CloseSession if s.scope() == Scope::Local => {
+                g.closing = Some(ErrorCode::Ok);
+                sh.answer_in_order(&mut g, conn, xid, Ok(Response::CloseSession), at);
+                let now = g.queue.is_idle();
+                drop(g);
+                if now {
+                    sh.finish_close(session);
+                }
+                return;
+            }
             write => {
+                if let Err(e) = sh.prepare_write(&s, &g, &write) {
+                    sh.answer_in_order(&mut g, conn, xid, Err(e), at);
+                    return;
+                }
                 if matches!(write, Request::CloseSession) {
                     g.closing = Some(ErrorCode::Ok);
                 }

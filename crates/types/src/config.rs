@@ -55,6 +55,14 @@ pub struct Config {
     /// Whether TTL nodes may be created (`extendedTypesEnabled`, ZooKeeper's
     /// `zookeeper.extendedTypesEnabled`); off, their creates are answered Unimplemented.
     pub extended_types_enabled: bool,
+    /// Whether an ensemble member opens new sessions as local sessions
+    /// (`localSessionsEnabled`): known only to the server the client connected to, created and
+    /// closed without a transaction. Ignored by a standalone server, as by ZooKeeper's.
+    pub local_sessions_enabled: bool,
+    /// Whether a local session is upgraded to a global one (a replicated createSession) when it
+    /// creates its first ephemeral (`localSessionsUpgradingEnabled`); off, that create is
+    /// answered EPHEMERALONLOCALSESSION. Meaningful only with `local_sessions_enabled`.
+    pub local_sessions_upgrading_enabled: bool,
     /// How often the leader looks for empty containers and expired TTL nodes
     /// (`znode.container.checkIntervalMs`).
     pub container_check_interval_ms: u32,
@@ -141,6 +149,8 @@ impl Default for Config {
             max_client_cnxns: 60,
             leader_serves: true,
             extended_types_enabled: false,
+            local_sessions_enabled: false,
+            local_sessions_upgrading_enabled: false,
             container_check_interval_ms: 60_000,
             container_max_per_minute: 10_000,
             metrics_port: None,
@@ -292,6 +302,10 @@ impl Config {
             "leaderServes" => self.leader_serves = boolean(key, value)?,
             "extendedTypesEnabled" | "zookeeper.extendedTypesEnabled" => {
                 self.extended_types_enabled = boolean(key, value)?
+            }
+            "localSessionsEnabled" => self.local_sessions_enabled = boolean(key, value)?,
+            "localSessionsUpgradingEnabled" => {
+                self.local_sessions_upgrading_enabled = boolean(key, value)?
             }
             "znode.container.checkIntervalMs" => {
                 self.container_check_interval_ms = positive(key, value)?
@@ -687,6 +701,22 @@ mod tests {
         c.set("server.255", "h:1:2").unwrap();
         c.set("server.1", "h:3:4").unwrap();
         assert!(c.validate().is_err(), "server id 255 reads as a TTL marker");
+    }
+
+    #[test]
+    fn local_session_keys() {
+        let c = Config::default();
+        assert!(!c.local_sessions_enabled, "ZooKeeper's default");
+        assert!(!c.local_sessions_upgrading_enabled, "ZooKeeper's default");
+        let (c, warnings) =
+            Config::parse("localSessionsEnabled=true\nlocalSessionsUpgradingEnabled=true\n")
+                .unwrap();
+        assert!(c.local_sessions_enabled && c.local_sessions_upgrading_enabled);
+        assert!(warnings.is_empty(), "{warnings:?}");
+        for key in ["localSessionsEnabled", "localSessionsUpgradingEnabled"] {
+            let e = Config::parse(&format!("{key}=sometimes")).unwrap_err();
+            assert!(e.to_string().contains(key), "{e}");
+        }
     }
 
     #[test]
