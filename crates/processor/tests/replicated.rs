@@ -33,6 +33,30 @@ struct Ensemble {
     committed: Arc<Mutex<Vec<(Zxid, Bytes)>>>,
 }
 
+impl Ensemble {
+    /// Waits until every server has applied every committed record: the stand-in quorum applies
+    /// a commit on the servers one after another, so an answer from one server does not mean the
+    /// others have the change yet.
+    async fn settle(&self) {
+        let deadline = std::time::Instant::now() + WAIT;
+        loop {
+            let last = self.committed.lock().unwrap().last().map(|(z, _)| *z);
+            if self
+                .servers
+                .iter()
+                .all(|s| Some(s.last_applied()) == last || last.is_none())
+            {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "servers did not settle"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+}
+
 fn cfg(id: u64) -> ProcessorConfig {
     ProcessorConfig {
         server_id: ServerId(id),
@@ -218,6 +242,8 @@ async fn a_resume_renegotiates_the_session_timeout_on_every_server() {
     let e = ensemble(3);
     let c = connect(&e.servers[1], 200).await;
     assert_eq!(c.timeout_ms, 200);
+    // Server 3 must know the session before it is asked to resume it.
+    e.settle().await;
     let before = e.servers[0].digest();
     let mut req = resume_req(&c);
     req.timeout_ms = 99_999;
