@@ -31,6 +31,10 @@ use crate::transport::Dialer;
 pub enum SessionState {
     /// A stream to a server is open and the session is attached to it.
     Connected,
+    /// Attached to a server in read-only mode ([`crate::ClientOptions::can_be_read_only`]):
+    /// reads work, writes fail with NotReadOnly; the client moves to a read-write server as
+    /// soon as it finds one (ZooKeeper's `ConnectedReadOnly`).
+    ConnectedReadOnly,
     /// The stream broke; the client is resuming the session (calls are queued meanwhile).
     Disconnected,
     /// The session expired: terminal, every call fails with [`Error::SessionExpired`].
@@ -47,11 +51,20 @@ impl SessionState {
     pub fn keeper_state(self) -> KeeperState {
         match self {
             SessionState::Connected => KeeperState::SyncConnected,
+            SessionState::ConnectedReadOnly => KeeperState::ConnectedReadOnly,
             SessionState::Disconnected => KeeperState::Disconnected,
             SessionState::Expired => KeeperState::Expired,
             SessionState::AuthFailed => KeeperState::AuthFailed,
             SessionState::Closed => KeeperState::Closed,
         }
+    }
+
+    /// Whether a stream to a server is open (read-write or read-only).
+    pub fn is_connected(self) -> bool {
+        matches!(
+            self,
+            SessionState::Connected | SessionState::ConnectedReadOnly
+        )
     }
 
     /// Whether the session is over for good (Expired, AuthFailed or Closed).
@@ -182,6 +195,7 @@ impl Client {
                 password: Bytes::new(),
                 timeout_ms,
                 last_zxid_seen: 0,
+                read_only: opts.can_be_read_only,
                 ..Default::default()
             };
             let attempt = connect_one(
@@ -259,6 +273,12 @@ impl Client {
     /// The current session state.
     pub fn state(&self) -> SessionState {
         self.shared.state()
+    }
+
+    /// Whether the session is attached to a server in read-only mode now
+    /// ([`SessionState::ConnectedReadOnly`]): reads only, writes fail with NotReadOnly.
+    pub fn is_read_only(&self) -> bool {
+        self.state() == SessionState::ConnectedReadOnly
     }
 
     /// Every session state change from now on (Connected, Disconnected, Expired, AuthFailed,
@@ -690,7 +710,7 @@ impl Client {
         });
         if local {
             self.local_watches(path, kind, true).await?;
-            if self.state() == SessionState::Connected {
+            if self.state().is_connected() {
                 let _ = self.call(op, None).await;
             }
             return Ok(());
@@ -754,7 +774,9 @@ impl Client {
             SessionState::Closed => return Ok(()),
             SessionState::Expired => return Err(Error::SessionExpired),
             SessionState::AuthFailed => return Err(Error::AuthFailed),
-            SessionState::Connected | SessionState::Disconnected => {}
+            SessionState::Connected
+            | SessionState::ConnectedReadOnly
+            | SessionState::Disconnected => {}
         }
         let deadline = Instant::now() + self.opts.request_timeout;
         let (tx, rx) = oneshot::channel();

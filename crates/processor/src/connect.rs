@@ -19,6 +19,9 @@ impl Processor {
     /// [`crate::api::Backend::connect`].
     pub(crate) async fn connect_session(&self, req: ConnectRequest) -> Result<Connected, ZkError> {
         let sh = &self.shared;
+        if sh.read_only_mode.is_active() {
+            return self.connect_read_only(req).await;
+        }
         if !sh.is_serving() || !sh.sink.may_serve() {
             return Err(not_serving());
         }
@@ -74,6 +77,7 @@ impl Processor {
             conn,
             events,
             zxid,
+            read_only: false,
         })
     }
 
@@ -108,6 +112,7 @@ impl Processor {
             conn,
             events,
             zxid,
+            read_only: false,
         })
     }
 
@@ -175,7 +180,7 @@ impl Processor {
     /// `confirm` (a resume the ensemble confirmed): under the same locks, the session must
     /// still be in the tree with this password and not closing, else `SessionExpired` and
     /// nothing is attached (a close may have applied since the check).
-    fn attach(
+    pub(crate) fn attach(
         &self,
         s: &Session,
         req: &ConnectRequest,

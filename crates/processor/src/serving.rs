@@ -11,6 +11,9 @@
 //!                                           commits nothing it could not log)
 //! ```
 //!
+//! Read-only mode (`readonlymode.enabled`, an ensemble member cut off from its quorum) is
+//! entered with `enter_read_only_mode` and left by any `set_role` (see `readonly/`).
+//!
 //! Becoming leader restarts every session's timeout (as ZooKeeper does when a leader takes
 //! over). Only a serving leader expires sessions.
 
@@ -33,6 +36,8 @@ impl Processor {
             ServingRole::ReadOnly,
             "read-only is set with set_read_only"
         );
+        // Read-only mode ends with any role switch (its connections dropped first).
+        self.leave_read_only_mode();
         let sh = &self.shared;
         let old = sh.swap_role(role);
         if role == ServingRole::NotServing && old != ServingRole::NotServing {

@@ -89,6 +89,7 @@ async fn connect(s: &Processor, timeout_ms: i32) -> Connected {
         last_zxid_seen: Zxid::ZERO,
         peer: "test".into(),
         set_watches: Default::default(),
+        read_only: false,
     })
     .await
     .expect("connect")
@@ -276,6 +277,7 @@ async fn a_session_created_on_one_server_resumes_on_another() {
             last_zxid_seen: Zxid::ZERO,
             peer: "test".into(),
             set_watches: Default::default(),
+            read_only: false,
         })
         .await;
     let mut moved = moved.expect("the session is known on every server");
@@ -295,6 +297,7 @@ async fn a_session_created_on_one_server_resumes_on_another() {
             last_zxid_seen: Zxid::ZERO,
             peer: "test".into(),
             set_watches: Default::default(),
+            read_only: false,
         })
         .await
         .unwrap_err();
@@ -425,6 +428,7 @@ async fn a_learner_never_expires_sessions() {
             last_zxid_seen: Zxid::ZERO,
             peer: "test".into(),
             set_watches: Default::default(),
+            read_only: false,
         })
         .await;
     assert!(resumed.is_ok());
@@ -446,6 +450,7 @@ async fn leaving_the_serving_role_drops_connections_and_refuses_sessions() {
             last_zxid_seen: Zxid::ZERO,
             peer: "test".into(),
             set_watches: Default::default(),
+            read_only: false,
         })
         .await
         .unwrap_err();
@@ -460,6 +465,7 @@ async fn leaving_the_serving_role_drops_connections_and_refuses_sessions() {
             last_zxid_seen: Zxid::ZERO,
             peer: "test".into(),
             set_watches: Default::default(),
+            read_only: false,
         })
         .await
         .expect("resume on the other server");
@@ -540,6 +546,7 @@ async fn with_leader_serves_off_the_leader_refuses_sessions_and_followers_take_t
         last_zxid_seen: Zxid::ZERO,
         peer: "test".into(),
         set_watches: Default::default(),
+        read_only: false,
     };
     let err = s.connect(req).await.unwrap_err();
     assert_eq!(err.code, ErrorCode::ConnectionLoss);
@@ -642,6 +649,7 @@ fn resume_req(c: &Connected) -> ConnectRequest {
         last_zxid_seen: Zxid::ZERO,
         peer: "test".into(),
         set_watches: Default::default(),
+        read_only: false,
     }
 }
 
@@ -656,6 +664,7 @@ async fn manual_session(m: &mut Manual, i: usize, timeout_ms: i32) -> Connected 
             last_zxid_seen: Zxid::ZERO,
             peer: "test".into(),
             set_watches: Default::default(),
+            read_only: false,
         })
         .await
     });
@@ -819,6 +828,7 @@ async fn a_server_whose_ensemble_side_may_not_serve_refuses_sessions() {
             last_zxid_seen: Zxid::ZERO,
             peer: "test".into(),
             set_watches: Default::default(),
+            read_only: false,
         })
         .await
         .map(|c| c.session)

@@ -114,13 +114,13 @@ impl Connect {
 
 /// ZooKeeper's `ConnectResponse` frame. A refused session (expired, unknown, wrong password) is
 /// answered with timeout 0, session 0 and a zero password, which clients read as "expired".
-pub fn connect_response(timeout_ms: i32, session: i64, password: &[u8]) -> Bytes {
+pub fn connect_response(timeout_ms: i32, session: i64, password: &[u8], read_only: bool) -> Bytes {
     let mut w = Writer::frame();
     w.int(0)
         .int(timeout_ms)
         .long(session)
         .buffer(password)
-        .bool(false);
+        .bool(read_only);
     w.finish_frame()
 }
 
