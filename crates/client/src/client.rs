@@ -281,8 +281,8 @@ impl Client {
         self.state() == SessionState::ConnectedReadOnly
     }
 
-    /// Every session state change from now on (Connected, Disconnected, Expired, AuthFailed,
-    /// Closed).
+    /// Every session state change from now on (Connected, ConnectedReadOnly, Disconnected,
+    /// Expired, AuthFailed, Closed).
     pub fn state_events(&self) -> broadcast::Receiver<SessionState> {
         self.shared.subscribe()
     }

@@ -662,3 +662,30 @@ pub fn notification(ev: &WatchedEvent) -> Bytes {
         .string(&ev.path);
     w.finish_frame()
 }
+
+#[cfg(test)]
+mod read_only_tests {
+    use super::*;
+
+    /// ZooKeeper's ConnectRequest ends with `readOnly` (canBeReadOnly); the ConnectResponse
+    /// answers whether the session is read-only in its last byte.
+    #[test]
+    fn the_read_only_flag_is_read_and_answered() {
+        let hello = |read_only: Option<bool>| {
+            let mut w = Writer::new();
+            w.int(0).long(0).int(30_000).long(0).buffer(&[0u8; 16]);
+            if let Some(flag) = read_only {
+                w.bool(flag);
+            }
+            w.into_bytes()
+        };
+        let old_client = hello(None);
+        let ro = Connect::decode(&hello(Some(true))).expect("decode");
+        assert!(ro.read_only);
+        assert!(!Connect::decode(&old_client).expect("decode").read_only);
+        let answer = connect_response(4000, 7, &[1u8; 16], true);
+        assert_eq!(answer.last(), Some(&1));
+        let answer = connect_response(4000, 7, &[1u8; 16], false);
+        assert_eq!(answer.last(), Some(&0));
+    }
+}
