@@ -207,7 +207,11 @@ impl Client {
             );
             match attempt.await {
                 Ok((conn, resp)) => {
-                    let shared = Arc::new(Shared::new());
+                    let shared = Arc::new(Shared::new(if resp.read_only {
+                        SessionState::ConnectedReadOnly
+                    } else {
+                        SessionState::Connected
+                    }));
                     let (cmd_tx, cmd_rx) = mpsc::channel(QUEUE);
                     let task = SessionTask::new(
                         servers.clone(),

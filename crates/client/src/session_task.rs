@@ -159,9 +159,10 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    pub fn new() -> Shared {
+    /// `state`: the first connection's (Connected or ConnectedReadOnly).
+    pub fn new(state: SessionState) -> Shared {
         Shared {
-            state: watch::Sender::new(SessionState::Connected),
+            state: watch::Sender::new(state),
             events: broadcast::Sender::new(64),
             session_id: AtomicI64::new(0),
             timeout_ms: AtomicI64::new(0),

@@ -29,17 +29,20 @@ impl Processor {
 
     /// Switches what the server does for clients (see the module doc). Leaving a serving role
     /// for `NotServing` (or changing leader, which the caller does through `NotServing`) drops
-    /// every connection and forgets waiting requests; `ReadOnly -> Leader` keeps them.
+    /// every connection and forgets waiting requests; `ReadOnly -> Leader` (an ensemble of one
+    /// whose log recovered) keeps them. Read-only mode (`readonly/`) ends here, whatever `role`.
     pub fn set_role(&self, role: ServingRole) {
         assert_ne!(
             role,
             ServingRole::ReadOnly,
             "read-only is set with set_read_only"
         );
-        // Read-only mode ends with any role switch (its connections dropped first).
-        self.leave_read_only_mode();
         let sh = &self.shared;
         let old = sh.swap_role(role);
+        // Read-only mode ends with any role switch: its connections are dropped and its local
+        // sessions forgotten (after the swap, so that no write meets a read-only role that is
+        // no longer in read-only mode).
+        self.leave_read_only_mode();
         if role == ServingRole::NotServing && old != ServingRole::NotServing {
             lock(&sh.creating).clear();
             lock(&sh.resuming).clear();
