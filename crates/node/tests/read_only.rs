@@ -1,8 +1,8 @@
 //! Read-only mode (issue 19, `readonlymode.enabled=true`) on a real 3-server ensemble: one
 //! server cut off from the quorum (the other two stopped) serves read-only sessions — reads of
 //! the data written before, NOTREADONLY (-119) for writes — refuses clients that did not allow
-//! read-only, says `ro` to `isro` and `Mode: read-only` to `srvr`; once the two come back it
-//! rejoins, and its read-only clients end up read-write.
+//! read-only (over gRPC and ZooKeeper's protocol), says `ro` to `isro` and `Mode: read-only` to
+//! `srvr`; once the two come back it rejoins, and its read-only clients end up read-write.
 //!
 //! ```text
 //!   3 x paddock (tickTime=100, readonlymode.enabled) ── kill 2 and 3 ──▶ 1 LOOKING for 2 s
@@ -20,7 +20,11 @@ use std::time::{Duration, Instant};
 
 use paddock_client::{Client, ClientOptions, CreateMode, Error, ErrorCode, SessionState};
 use paddock_proto::v1 as pb;
-use support::{channel, new_session, status_zk_code, LocalEnsemble, Session};
+use support::{
+    channel, ensemble_cfg, free_ports, new_session, status_zk_code, LocalEnsemble, Session,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -62,6 +66,31 @@ where
     }
 }
 
+/// ZooKeeper's protocol: a ConnectRequest for a new session with `readOnly` = `read_only`; the
+/// ConnectResponse's frame, or `None` when the server closed the connection without one.
+async fn zk_connect(addr: SocketAddr, read_only: bool) -> Option<Vec<u8>> {
+    let mut s = TcpStream::connect(addr).await.expect("connect");
+    let mut body = Vec::new();
+    body.extend_from_slice(&0i32.to_be_bytes()); // protocolVersion
+    body.extend_from_slice(&0i64.to_be_bytes()); // lastZxidSeen
+    body.extend_from_slice(&10_000i32.to_be_bytes()); // timeOut
+    body.extend_from_slice(&0i64.to_be_bytes()); // sessionId
+    body.extend_from_slice(&16i32.to_be_bytes());
+    body.extend_from_slice(&[0u8; 16]); // passwd
+    body.push(u8::from(read_only)); // readOnly (canBeReadOnly)
+    let mut frame = (body.len() as i32).to_be_bytes().to_vec();
+    frame.extend_from_slice(&body);
+    s.write_all(&frame).await.expect("send ConnectRequest");
+    let mut len = [0u8; 4];
+    tokio::time::timeout(WAIT, s.read_exact(&mut len))
+        .await
+        .expect("an answer or a close in time")
+        .ok()?;
+    let mut reply = vec![0u8; i32::from_be_bytes(len) as usize];
+    s.read_exact(&mut reply).await.ok()?;
+    Some(reply)
+}
+
 fn code(r: Result<impl std::fmt::Debug, Error>) -> ErrorCode {
     match r {
         Err(e) => e.code(),
@@ -71,19 +100,37 @@ fn code(r: Result<impl std::fmt::Debug, Error>) -> ErrorCode {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_partitioned_server_serves_read_only_sessions_until_it_rejoins() {
-    let mut e = LocalEnsemble::start(
+    // The survivor also serves ZooKeeper's protocol.
+    let zk_port = free_ports(1)[0];
+    let mut e = LocalEnsemble::start_with_args(
         3,
-        &[
-            "tickTime=100",
-            "initLimit=10",
-            "syncLimit=5",
-            "maxSessionTimeout=30000",
-            "readonlymode.enabled=true",
-            "4lw.commands.whitelist=*",
-        ],
+        |ports| {
+            ensemble_cfg(
+                ports,
+                &[
+                    "tickTime=100",
+                    "initLimit=10",
+                    "syncLimit=5",
+                    "maxSessionTimeout=30000",
+                    "readonlymode.enabled=true",
+                    "4lw.commands.whitelist=*",
+                ],
+            )
+        },
+        |i| match i {
+            0 => vec!["--client-port".into(), zk_port.to_string()],
+            _ => Vec::new(),
+        },
     )
     .await;
     let survivor = e.peers[0].addr;
+    let zk_addr = SocketAddr::from(([127, 0, 0, 1], zk_port));
+    let rw_answer = zk_connect(zk_addr, true).await.expect("a ConnectResponse");
+    assert_eq!(
+        rw_answer.last(),
+        Some(&0),
+        "a read-write server answers readOnly=false"
+    );
     assert_eq!(word(survivor, "isro").await, "rw");
 
     // Written through the survivor: applied there before it answers.
@@ -164,6 +211,15 @@ async fn a_partitioned_server_serves_read_only_sessions_until_it_rejoins() {
         refused.message().contains("read-only"),
         "{}",
         refused.message()
+    );
+    // Over ZooKeeper's protocol: readOnly=true is answered readOnly=true, a client without it
+    // is closed without an answer (as ZooKeeper does: it tries its next server).
+    let answer = zk_connect(zk_addr, true).await.expect("a ConnectResponse");
+    assert_eq!(answer.last(), Some(&1), "answered readOnly=true");
+    assert_eq!(
+        zk_connect(zk_addr, false).await,
+        None,
+        "closed without an answer"
     );
     let plain = Client::connect(&survivor.to_string(), opts(4)).await;
     assert!(
