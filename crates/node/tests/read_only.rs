@@ -66,6 +66,21 @@ where
     }
 }
 
+/// `GET path` on the HTTP admin listener: the body.
+async fn http_get(addr: SocketAddr, path: &str) -> String {
+    let mut s = TcpStream::connect(addr).await.expect("connect");
+    let req = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).await.expect("write");
+    let mut out = Vec::new();
+    tokio::time::timeout(WAIT, s.read_to_end(&mut out))
+        .await
+        .expect("an answer in time")
+        .expect("read");
+    let text = String::from_utf8(out).expect("utf-8");
+    let (_, body) = text.split_once("\r\n\r\n").expect("end of headers");
+    body.to_string()
+}
+
 /// ZooKeeper's protocol: a ConnectRequest for a new session with `readOnly` = `read_only`; the
 /// ConnectResponse's frame, or `None` when the server closed the connection without one.
 async fn zk_connect(addr: SocketAddr, read_only: bool) -> Option<Vec<u8>> {
@@ -100,8 +115,10 @@ fn code(r: Result<impl std::fmt::Debug, Error>) -> ErrorCode {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_partitioned_server_serves_read_only_sessions_until_it_rejoins() {
-    // The survivor also serves ZooKeeper's protocol.
-    let zk_port = free_ports(1)[0];
+    // The survivor also serves ZooKeeper's protocol and the HTTP admin API (with /metrics).
+    let [zk_port, admin_port] = free_ports(2)[..] else {
+        unreachable!("two ports asked for")
+    };
     let mut e = LocalEnsemble::start_with_args(
         3,
         |ports| {
@@ -118,7 +135,12 @@ async fn a_partitioned_server_serves_read_only_sessions_until_it_rejoins() {
             )
         },
         |i| match i {
-            0 => vec!["--client-port".into(), zk_port.to_string()],
+            0 => vec![
+                "--client-port".into(),
+                zk_port.to_string(),
+                "--admin-port".into(),
+                admin_port.to_string(),
+            ],
             _ => Vec::new(),
         },
     )
@@ -162,6 +184,16 @@ async fn a_partitioned_server_serves_read_only_sessions_until_it_rejoins() {
     assert!(srvr.contains("Mode: read-only"), "{srvr}");
     let status = e.peers[0].status(WAIT).await.expect("status");
     assert_eq!(status.mode, "read-only", "{status:?}");
+    assert!(status.serving, "read-only mode serves: {status:?}");
+    let admin = SocketAddr::from(([127, 0, 0, 1], admin_port));
+    let isro: serde_json::Value =
+        serde_json::from_str(&http_get(admin, "/commands/isro").await).expect("json");
+    assert_eq!(isro["read_only"], true, "{isro}");
+    let metrics = http_get(admin, "/metrics").await;
+    assert!(
+        metrics.contains(r#"paddock_mode_info{mode="read-only"} 1"#),
+        "{metrics}"
+    );
 
     // A client that allows read-only gets a session there (the dead servers refuse it).
     let ro = tokio::time::timeout(
