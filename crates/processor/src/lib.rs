@@ -48,8 +48,8 @@
 //! locks.rs      the lock helper
 //!
 //! Files import downwards only: the leaves (config, checks, queue, session, read, role, sink,
-//! stats, snapshot, sweep, locks, readonly/rules) import none of the others; shared.rs imports leaves; processor.rs
-//! imports shared; the rest (connect, submit, apply, expiry, serving, status, readonly) hold the
+//! stats, snapshot, sweep, locks, readonly/rules) import none of the others (readonly/rules but
+//! the lock helper); shared.rs imports leaves; processor.rs imports shared; the rest (connect, submit, apply, expiry, serving, status, readonly) hold the
 //! `impl Processor` blocks and import processor, shared and leaves.
 //! sink.rs       TxnSink, the way to the ensemble
 //! ```
