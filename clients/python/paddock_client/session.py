@@ -214,6 +214,14 @@ class Session:
     handshake. `auth_data` given for a new session authenticates it before connect() returns
     (kazoo's `auth_data`).
 
+    `can_be_read_only=True` (ZooKeeper's canBeReadOnly) lets a server in read-only mode (cut off
+    from its quorum, `readonlymode.enabled`) take the session; `read_only` then says so, `state`
+    is CONNECTED_READ_ONLY, reads work and writes raise NOTREADONLY (-119). Without it such a
+    server refuses the connect (ConnectionLossError). This client does not move by itself: when
+    the server rejoins its quorum it ends the stream; connect again (with detach()'s arguments
+    if `read_only_created` is False, else as a new session: a session created read-only is
+    known to its server only).
+
     `state` is ZooKeeper's KeeperState number: SYNC_CONNECTED while the stream is open, then
     CLOSED, EXPIRED or AUTH_FAILED when the server ended the session (`closed_reason` holds its
     SessionClosed; later calls raise the matching error), or DISCONNECTED when only the stream
@@ -233,12 +241,14 @@ class Session:
                  data_watches=(), exist_watches=(), child_watches=(), persistent_watches=(),
                  persistent_recursive_watches=(), auth_data=(),
                  watcher=None, connect_timeout=10.0, request_timeout=30.0,
-                 tls=False, tls_ca=None, tls_cert=None, tls_key=None, tls_server_name=None):
+                 tls=False, tls_ca=None, tls_cert=None, tls_key=None, tls_server_name=None,
+                 can_be_read_only=False):
         self.target, self.request_timeout = target, request_timeout
         self.tls = TlsConfig.of(tls, tls_ca, tls_cert, tls_key, tls_server_name)  # None: plaintext
         self.events: "queue.Queue[WatchEvent | None]" = queue.Queue()
         self.last_zxid = last_zxid_seen  # highest zxid seen: for resumes
         self.closed_reason = None  # the SessionClosed message, once received
+        self.can_be_read_only, self.read_only, self.read_only_created = can_be_read_only, False, False
         self._out: queue.Queue = queue.Queue()  # ClientMessages for gRPC; None half-closes
         self._lock = threading.Lock()  # orders xids, _pending and _out together
         self._pending = collections.deque()  # (xid, Future, convert) in request order
@@ -264,7 +274,8 @@ class Session:
             session_id=session_id, password=password, timeout_ms=timeout_ms, last_zxid_seen=last_zxid_seen,
             data_watches=sorted(data_watches), exist_watches=sorted(exist_watches),
             child_watches=sorted(child_watches), persistent_watches=sorted(persistent_watches),
-            persistent_recursive_watches=sorted(persistent_recursive_watches))))
+            persistent_recursive_watches=sorted(persistent_recursive_watches),
+            read_only=can_be_read_only)))
         self._call = pb_grpc.PaddockStub(self._channel).Session(self._requests())
         self._reader = threading.Thread(target=self._read, name="paddock-reader", daemon=True)
         self._reader.start()
@@ -280,6 +291,9 @@ class Session:
                 raise
             raise err from None
         self.session_id, self.password, self.timeout_ms = hello.session_id, hello.password, hello.timeout_ms
+        self.read_only = hello.read_only  # attached to a server in read-only mode
+        # A new session given by a read-only server: unknown to the ensemble (resume it there only).
+        self.read_only_created = hello.read_only and session_id == 0
         self.last_zxid = max(self.last_zxid, hello.zxid)
         threading.Thread(target=self._ping_loop, name="paddock-pinger", daemon=True).start()
         try:  # before any request of the caller's: FIFO makes them run authenticated
@@ -620,7 +634,7 @@ class Session:
     def state(self) -> int:
         """ZooKeeper's KeeperState number (pb.KEEPER_STATE_...); see the class doc."""
         if not self._stopped.is_set():
-            return pb.KEEPER_STATE_SYNC_CONNECTED
+            return pb.KEEPER_STATE_CONNECTED_READ_ONLY if self.read_only else pb.KEEPER_STATE_SYNC_CONNECTED
         if self.closed_reason is None:
             return pb.KEEPER_STATE_DISCONNECTED
         return _CLOSED_STATE.get(self.closed_reason.error, pb.KEEPER_STATE_EXPIRED)
@@ -651,7 +665,8 @@ class Session:
                     timeout_ms=self.timeout_ms, last_zxid_seen=self.last_zxid,
                     data_watches=w["data"], exist_watches=w["exist"], child_watches=w["child"],
                     persistent_watches=w["persistent"], persistent_recursive_watches=w["persistent_recursive"],
-                    auth_data=self.auth_data, **(self.tls.kwargs() if self.tls else {}))
+                    auth_data=self.auth_data, can_be_read_only=self.can_be_read_only,
+                    **(self.tls.kwargs() if self.tls else {}))
 
     def outstanding_watches(self) -> dict:
         """The watches set and not fired (or removed) yet: {"data": [paths], "exist": [...],

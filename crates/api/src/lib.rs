@@ -43,6 +43,9 @@ pub struct ConnectRequest {
     /// Watches the client still holds, to set again on this server (ZooKeeper's SetWatches),
     /// relative to `last_zxid_seen`. Empty for a new client.
     pub set_watches: SetWatches,
+    /// The client accepts a read-only session (ZooKeeper's `canBeReadOnly`): a server in
+    /// read-only mode (cut off from its quorum) refuses connects without it.
+    pub read_only: bool,
 }
 
 /// A session attached to a new connection.
@@ -58,6 +61,9 @@ pub struct Connected {
     pub events: mpsc::UnboundedReceiver<SessionEvent>,
     /// The last zxid applied on this server when the session was attached.
     pub zxid: Zxid,
+    /// The session is served read-only: this server is in read-only mode, answers reads from
+    /// its own (possibly stale) tree and writes with NOTREADONLY.
+    pub read_only: bool,
 }
 
 /// One item on a connection's ordered channel.

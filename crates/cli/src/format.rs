@@ -159,6 +159,7 @@ pub fn keeper_state(s: KeeperState) -> &'static str {
         KeeperState::Closed => "Closed",
         KeeperState::Expired => "Expired",
         KeeperState::AuthFailed => "AuthFailed",
+        KeeperState::ConnectedReadOnly => "ConnectedReadOnly",
     }
 }
 

@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! paddock-cli [-server host:port[,host:port...]] [-timeout ms]            interactive shell
-//!   (also -connect-timeout ms: how long to try one server before the next; default 5 s)
+//!   (also -connect-timeout ms: how long to try one server before the next; default 5 s;
+//!   -r: accept a read-only session from a server cut off from its quorum, as zkCli's -r)
 //! paddock-cli [-server host:port[,host:port...]] [-timeout ms] CMD ARGS   one command, then exit
 //! paddock-cli [-server host:port] health [service]                       grpc.health.v1 check
 //! ```
@@ -38,9 +39,10 @@ use tls::TlsArgs;
 
 const DEFAULT_SERVER: &str = "127.0.0.1:7181";
 
-const USAGE: &str = "usage: paddock-cli [-server host:port[,host:port...]] [-timeout ms] [-connect-timeout ms] [TLS] [cmd args...]\n\
+const USAGE: &str = "usage: paddock-cli [-server host:port[,host:port...]] [-timeout ms] [-connect-timeout ms] [-r] [TLS] [cmd args...]\n\
     \x20 (default server 127.0.0.1:7181; without cmd: interactive shell; `paddock-cli help` lists the commands;\n\
-    \x20 -connect-timeout: how long to try one server before the next, default 5000)\n\
+    \x20 -connect-timeout: how long to try one server before the next, default 5000;\n\
+    \x20 -r: accept a read-only session from a server in read-only mode, as zkCli's -r)\n\
     \x20 TLS (a server started with --tls-key-store): -tls-ca FILE (the CA that signed the server's certificate),\n\
     \x20   -tls-cert FILE (client certificate, with its key in the same PEM or in -tls-key FILE),\n\
     \x20   -tls-server-name NAME (default: the host of -server); or PADDOCK_CLI_TLS_CA / _CERT / _KEY / _SERVER_NAME,\n\
@@ -56,6 +58,8 @@ struct Args {
     session_timeout: Option<Duration>,
     /// How long to try one server (connect + handshake) before the next (client default 5 s).
     connect_timeout: Option<Duration>,
+    /// `-r`: accept a read-only session (zkCli's `-r`, ZooKeeper's canBeReadOnly).
+    read_only: bool,
     /// The TLS flags (the `PADDOCK_CLI_TLS_*` variables are merged in later).
     tls: TlsArgs,
     command: Vec<String>,
@@ -68,6 +72,7 @@ fn parse_args(argv: &[String]) -> Result<Args, String> {
         server: DEFAULT_SERVER.to_string(),
         session_timeout: None,
         connect_timeout: None,
+        read_only: false,
         tls: TlsArgs::default(),
         command: Vec::new(),
     };
@@ -103,6 +108,7 @@ fn parse_args(argv: &[String]) -> Result<Args, String> {
                     .map_err(|_| format!("-connect-timeout must be milliseconds: {v}\n{USAGE}"))?;
                 args.connect_timeout = Some(Duration::from_millis(ms));
             }
+            "-r" | "--readonly" => args.read_only = true,
             "-tls-ca" | "--tls-ca" => args.tls.ca = Some(value(&mut i)?.into()),
             "-tls-cert" | "--tls-cert" => args.tls.cert = Some(value(&mut i)?.into()),
             "-tls-key" | "--tls-key" => args.tls.key = Some(value(&mut i)?.into()),
@@ -201,6 +207,7 @@ fn main() -> ExitCode {
         if let Some(t) = args.connect_timeout {
             opts = opts.connect_timeout(t);
         }
+        opts = opts.can_be_read_only(args.read_only);
         if one_shot.is_none() {
             println!("Connecting to {}", args.server);
         }
@@ -259,6 +266,7 @@ mod tests {
                 server: DEFAULT_SERVER.into(),
                 session_timeout: None,
                 connect_timeout: None,
+                read_only: false,
                 tls: TlsArgs::default(),
                 command: vec![]
             }
@@ -269,6 +277,7 @@ mod tests {
                 server: "h:1,h:2".into(),
                 session_timeout: None,
                 connect_timeout: None,
+                read_only: false,
                 tls: TlsArgs::default(),
                 command: a("ls /")
             }
@@ -285,6 +294,9 @@ mod tests {
         let c = parse_args(&a("-connect-timeout 800 ls /")).unwrap();
         assert_eq!(c.connect_timeout, Some(Duration::from_millis(800)));
         assert!(parse_args(&a("-connect-timeout")).is_err());
+        let r = parse_args(&a("-r -server h:1 get /a")).unwrap();
+        assert!(r.read_only);
+        assert_eq!(r.command, a("get /a"));
         assert!(parse_args(&a("--help")).is_err());
     }
 

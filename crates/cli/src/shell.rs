@@ -118,6 +118,8 @@ impl Shell {
 fn prompt(server: &str, client: &Client, count: usize) -> String {
     let state = match client.state() {
         SessionState::Connected => "CONNECTED",
+        // Java's `ZooKeeper.States.CONNECTEDREADONLY`.
+        SessionState::ConnectedReadOnly => "CONNECTEDREADONLY",
         SessionState::Disconnected => "CONNECTING",
         SessionState::Expired | SessionState::Closed => "CLOSED",
         // Java's `ZooKeeper.States.AUTH_FAILED`: a refused addauth ended the session.

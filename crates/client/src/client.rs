@@ -31,6 +31,10 @@ use crate::transport::Dialer;
 pub enum SessionState {
     /// A stream to a server is open and the session is attached to it.
     Connected,
+    /// Attached to a server in read-only mode ([`crate::ClientOptions::can_be_read_only`]):
+    /// reads work, writes fail with NotReadOnly; the client moves to a read-write server as
+    /// soon as it finds one (ZooKeeper's `ConnectedReadOnly`).
+    ConnectedReadOnly,
     /// The stream broke; the client is resuming the session (calls are queued meanwhile).
     Disconnected,
     /// The session expired: terminal, every call fails with [`Error::SessionExpired`].
@@ -47,11 +51,20 @@ impl SessionState {
     pub fn keeper_state(self) -> KeeperState {
         match self {
             SessionState::Connected => KeeperState::SyncConnected,
+            SessionState::ConnectedReadOnly => KeeperState::ConnectedReadOnly,
             SessionState::Disconnected => KeeperState::Disconnected,
             SessionState::Expired => KeeperState::Expired,
             SessionState::AuthFailed => KeeperState::AuthFailed,
             SessionState::Closed => KeeperState::Closed,
         }
+    }
+
+    /// Whether a stream to a server is open (read-write or read-only).
+    pub fn is_connected(self) -> bool {
+        matches!(
+            self,
+            SessionState::Connected | SessionState::ConnectedReadOnly
+        )
     }
 
     /// Whether the session is over for good (Expired, AuthFailed or Closed).
@@ -182,6 +195,7 @@ impl Client {
                 password: Bytes::new(),
                 timeout_ms,
                 last_zxid_seen: 0,
+                read_only: opts.can_be_read_only,
                 ..Default::default()
             };
             let attempt = connect_one(
@@ -193,7 +207,11 @@ impl Client {
             );
             match attempt.await {
                 Ok((conn, resp)) => {
-                    let shared = Arc::new(Shared::new());
+                    let shared = Arc::new(Shared::new(if resp.read_only {
+                        SessionState::ConnectedReadOnly
+                    } else {
+                        SessionState::Connected
+                    }));
                     let (cmd_tx, cmd_rx) = mpsc::channel(QUEUE);
                     let task = SessionTask::new(
                         servers.clone(),
@@ -261,8 +279,14 @@ impl Client {
         self.shared.state()
     }
 
-    /// Every session state change from now on (Connected, Disconnected, Expired, AuthFailed,
-    /// Closed).
+    /// Whether the session is attached to a server in read-only mode now
+    /// ([`SessionState::ConnectedReadOnly`]): reads only, writes fail with NotReadOnly.
+    pub fn is_read_only(&self) -> bool {
+        self.state() == SessionState::ConnectedReadOnly
+    }
+
+    /// Every session state change from now on (Connected, ConnectedReadOnly, Disconnected,
+    /// Expired, AuthFailed, Closed).
     pub fn state_events(&self) -> broadcast::Receiver<SessionState> {
         self.shared.subscribe()
     }
@@ -690,7 +714,7 @@ impl Client {
         });
         if local {
             self.local_watches(path, kind, true).await?;
-            if self.state() == SessionState::Connected {
+            if self.state().is_connected() {
                 let _ = self.call(op, None).await;
             }
             return Ok(());
@@ -754,7 +778,9 @@ impl Client {
             SessionState::Closed => return Ok(()),
             SessionState::Expired => return Err(Error::SessionExpired),
             SessionState::AuthFailed => return Err(Error::AuthFailed),
-            SessionState::Connected | SessionState::Disconnected => {}
+            SessionState::Connected
+            | SessionState::ConnectedReadOnly
+            | SessionState::Disconnected => {}
         }
         let deadline = Instant::now() + self.opts.request_timeout;
         let (tx, rx) = oneshot::channel();

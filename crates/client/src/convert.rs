@@ -163,6 +163,7 @@ pub(crate) fn keeper_state(s: i32) -> KeeperState {
     match pb::KeeperState::try_from(s) {
         Ok(pb::KeeperState::Disconnected) => KeeperState::Disconnected,
         Ok(pb::KeeperState::AuthFailed) => KeeperState::AuthFailed,
+        Ok(pb::KeeperState::ConnectedReadOnly) => KeeperState::ConnectedReadOnly,
         Ok(pb::KeeperState::Closed) => KeeperState::Closed,
         Ok(pb::KeeperState::Expired) => KeeperState::Expired,
         _ => KeeperState::SyncConnected,

@@ -32,6 +32,13 @@
 //!   deadline).
 //!   If no server takes the session back within the session timeout (counted from the last
 //!   message heard), the client declares it Expired itself.
+//! * **Read-only sessions**: with [`ClientOptions::can_be_read_only`] (ZooKeeper's
+//!   `canBeReadOnly`) a server in read-only mode (cut off from its quorum,
+//!   `readonlymode.enabled`) takes the session: the state is
+//!   [`SessionState::ConnectedReadOnly`] ([`Client::is_read_only`]), reads work, writes fail with
+//!   NotReadOnly, and the client looks for a read-write server in the background (100 ms
+//!   doubling to 60 s) and moves there. A session created read-only is unknown to the ensemble:
+//!   on a read-write server the client gets a new session ([`Client::session_id`] changes).
 //! * **Watches**: the `_w` calls return a [`Watch`], a future resolving exactly once to the
 //!   [`WatchedEvent`]. Several registrations of the same kind on one path all resolve on the
 //!   one event the server sends. Watches survive a resume on any server: every resume lists

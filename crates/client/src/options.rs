@@ -26,6 +26,12 @@ pub struct ClientOptions {
     /// TLS for every server of the connect string (`https://`), or `None`: plaintext. The
     /// files it names are read by [`crate::Client::connect`].
     pub tls: Option<TlsOptions>,
+    /// Accept read-only sessions (ZooKeeper's `canBeReadOnly`): a server in read-only mode (cut
+    /// off from its quorum, `readonlymode.enabled`) then takes the session instead of refusing
+    /// it. While connected read-only the state is [`crate::SessionState::ConnectedReadOnly`],
+    /// writes fail with NotReadOnly, and the client looks for a read-write server in the
+    /// background (every 100 ms at first, backing off to 60 s) and moves there. Default false.
+    pub can_be_read_only: bool,
 }
 
 impl Default for ClientOptions {
@@ -37,6 +43,7 @@ impl Default for ClientOptions {
             seed: None,
             max_message_size: 64 << 20,
             tls: None,
+            can_be_read_only: false,
         }
     }
 }
@@ -56,6 +63,11 @@ impl ClientOptions {
     }
     pub fn seed(mut self, seed: u64) -> Self {
         self.seed = Some(seed);
+        self
+    }
+    /// Accepts read-only sessions (see [`ClientOptions::can_be_read_only`]).
+    pub fn can_be_read_only(mut self, yes: bool) -> Self {
+        self.can_be_read_only = yes;
         self
     }
     /// Connects over TLS (see [`TlsOptions`]).

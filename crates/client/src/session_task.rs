@@ -11,6 +11,14 @@
 //!                            replay the accepted AddAuths before anything else (`crate::auth`)
 //! ```
 //!
+//! Read-only sessions ([`ClientOptions::can_be_read_only`], ZooKeeper's `canBeReadOnly`):
+//! while attached to a server in read-only mode the task looks for a read-write server in the
+//! background (ZooKeeper's `pingRwServer`: every server but the current one, after 100 ms,
+//! then backing off to 60 s), and moves the session to the first that takes it: in-flight
+//! calls fail with ConnectionLoss, as on any reconnect. A session created read-only and never
+//! attached to a read-write server (ZooKeeper's `seenRwServerBefore` false) is known to its
+//! read-only server only: the read-write server gives the client a new session (a new id).
+//!
 //! Watches survive a resume on any server: the resume's ConnectRequest lists the paths of the
 //! watches still outstanding (data / exist / child / persistent / persistent recursive) with
 //! `last_zxid_seen`; the server sets them again and first sends the events of changes missed
@@ -151,9 +159,10 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    pub fn new() -> Shared {
+    /// `state`: the first connection's (Connected or ConnectedReadOnly).
+    pub fn new(state: SessionState) -> Shared {
         Shared {
-            state: watch::Sender::new(SessionState::Connected),
+            state: watch::Sender::new(state),
             events: broadcast::Sender::new(64),
             session_id: AtomicI64::new(0),
             timeout_ms: AtomicI64::new(0),
@@ -187,7 +196,9 @@ impl Shared {
             SessionState::Expired => Error::SessionExpired,
             SessionState::AuthFailed => Error::AuthFailed,
             SessionState::Closed => Error::Closed,
-            SessionState::Connected | SessionState::Disconnected => Error::ConnectionLoss,
+            SessionState::Connected
+            | SessionState::ConnectedReadOnly
+            | SessionState::Disconnected => Error::ConnectionLoss,
         }
     }
 }
@@ -206,9 +217,17 @@ struct Pending {
     auth: Option<pb::AddAuthRequest>,
 }
 
+/// The first wait before looking for a read-write server while read-only (ZooKeeper's
+/// `minPingRwTimeout`).
+const RW_PROBE_MIN: Duration = Duration::from_millis(100);
+/// The longest wait between two looks (ZooKeeper's `maxPingRwTimeout`).
+const RW_PROBE_MAX: Duration = Duration::from_secs(60);
+
 /// Why serving a stream stopped.
 enum End {
     Lost(String),
+    /// Read-only: a read-write server took the session (its stream and answer).
+    MoveTo(Box<(Conn, pb::ConnectResponse)>),
     Expired,
     /// An AddAuth failed and the server ended the session (SessionClosed{-115}).
     AuthFailed,
@@ -236,6 +255,42 @@ pub(crate) struct SessionTask {
     auths: Auths,
     closing: Option<oneshot::Sender<Result<()>>>,
     shared: Arc<Shared>,
+    /// Attached to a server in read-only mode now.
+    read_only: bool,
+    /// Attached to a read-write server at least once (ZooKeeper's `seenRwServerBefore`): only
+    /// then is the session known to the ensemble and resumed by id; before, a connect asks for
+    /// a new session.
+    seen_rw: bool,
+    /// The wait before the next look for a read-write server while read-only.
+    rw_backoff: Duration,
+}
+
+/// A background look for a read-write server; aborted when dropped.
+struct Probe(tokio::task::JoinHandle<Option<(Conn, pb::ConnectResponse)>>);
+
+impl Drop for Probe {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Asks each of `servers` in turn for the session with `hello` (which does not allow
+/// read-only): the first read-write server that takes it.
+async fn find_rw_server(
+    dialer: Arc<Dialer>,
+    servers: Vec<String>,
+    hello: pb::ConnectRequest,
+    limit: Duration,
+    max_message: usize,
+) -> Option<(Conn, pb::ConnectResponse)> {
+    for addr in servers {
+        match connect_one(&dialer, &addr, hello.clone(), limit, max_message).await {
+            Ok((conn, resp)) if !resp.read_only => return Some((conn, resp)),
+            Ok(_) => {}
+            Err(e) => tracing::trace!(server = %addr, "no read-write session there: {e:?}"),
+        }
+    }
+    None
 }
 
 impl SessionTask {
@@ -266,12 +321,30 @@ impl SessionTask {
             auths: Auths::default(),
             closing: None,
             shared,
+            read_only: false,
+            seen_rw: false,
+            rw_backoff: RW_PROBE_MIN,
         };
         d.on_handshake(hello);
         d
     }
 
     fn on_handshake(&mut self, c: &pb::ConnectResponse) {
+        self.read_only = c.read_only;
+        self.rw_backoff = RW_PROBE_MIN;
+        if !c.read_only {
+            self.seen_rw = true;
+        }
+        if c.session_id != self.session_id {
+            // A session created read-only reached a read-write server: a new session there.
+            tracing::info!(
+                old = self.session_id,
+                new = c.session_id,
+                "the read-only session was replaced by a read-write one"
+            );
+            self.session_id = c.session_id;
+            self.password = c.password.clone();
+        }
         self.timeout = Duration::from_millis(c.timeout_ms.max(1) as u64);
         self.last_heard = Instant::now();
         self.see_zxid(c.zxid);
@@ -294,9 +367,21 @@ impl SessionTask {
     pub async fn run(mut self, mut conn: Conn) {
         loop {
             *self.shared.server.lock().unwrap_or_else(|e| e.into_inner()) = conn.addr.clone();
-            self.shared.set_state(SessionState::Connected);
+            self.shared.set_state(if self.read_only {
+                SessionState::ConnectedReadOnly
+            } else {
+                SessionState::Connected
+            });
             let (end, addr) = self.serve(conn).await;
             let end = match end {
+                End::MoveTo(found) if self.closing.is_none() => {
+                    let (c, hello) = *found;
+                    tracing::info!(from = %addr, to = %c.addr, "moving the session to a read-write server");
+                    self.fail_pending(Error::ConnectionLoss);
+                    self.on_handshake(&hello);
+                    conn = c;
+                    continue;
+                }
                 End::Lost(why) if self.closing.is_none() => {
                     tracing::warn!(server = %addr, session = self.session_id, "connection lost: {why}");
                     self.shared.set_state(SessionState::Disconnected);
@@ -327,7 +412,9 @@ impl SessionTask {
         let (state, err) = match end {
             End::Expired => (SessionState::Expired, Error::SessionExpired),
             End::AuthFailed => (SessionState::AuthFailed, Error::AuthFailed),
-            End::Lost(_) | End::Closed | End::ClientGone => (SessionState::Closed, Error::Closed),
+            End::Lost(_) | End::MoveTo(_) | End::Closed | End::ClientGone => {
+                (SessionState::Closed, Error::Closed)
+            }
         };
         tracing::debug!(session = self.session_id, ?state, "session ended");
         self.shared.set_state(state);
@@ -429,6 +516,11 @@ impl SessionTask {
         // the earlier of the two changes: no timer is created per message.
         let timer = sleep_until(last_sent + self.timeout / 3);
         tokio::pin!(timer);
+        // Read-only: when to look for a read-write server next, and the look under way.
+        let probing = self.read_only && self.servers.len() > 1;
+        let probe_timer = sleep_until(Instant::now() + self.rw_backoff);
+        tokio::pin!(probe_timer);
+        let mut probe: Option<Probe> = None;
         loop {
             let ping_at = last_sent + self.timeout / 3;
             let dead_at = self.last_heard + self.timeout * 2 / 3;
@@ -473,6 +565,34 @@ impl SessionTask {
                     }
                     self.send_op(&tx, Op::Ping(pb::PingRequest {}), Reply::Internal);
                     last_sent = now;
+                }
+                () = &mut probe_timer, if probing && probe.is_none() && self.closing.is_none() => {
+                    let others: Vec<String> =
+                        self.servers.iter().filter(|s| **s != addr).cloned().collect();
+                    probe = Some(Probe(tokio::spawn(find_rw_server(
+                        Arc::clone(&self.dialer),
+                        others,
+                        self.hello(false),
+                        self.opts.connect_timeout,
+                        self.opts.max_message_size,
+                    ))));
+                }
+                found = async {
+                    match probe.as_mut() {
+                        Some(p) => (&mut p.0).await.ok().flatten(),
+                        None => std::future::pending().await,
+                    }
+                }, if probe.is_some() => {
+                    probe = None;
+                    match found {
+                        Some(found) if self.closing.is_none() => {
+                            return (End::MoveTo(Box::new(found)), addr);
+                        }
+                        _ => {
+                            self.rw_backoff = (self.rw_backoff * 2).min(RW_PROBE_MAX);
+                            probe_timer.as_mut().reset(Instant::now() + self.rw_backoff);
+                        }
+                    }
                 }
             }
         }
@@ -666,20 +786,7 @@ impl SessionTask {
                 }
                 let addr = self.servers[self.next_server % self.servers.len()].clone();
                 self.next_server += 1;
-                // Listed on every resume, same server or not (harmless on the same server, where
-                // they are still set): the server sets them again or fires them at once.
-                let w = self.outstanding_watches();
-                let hello = pb::ConnectRequest {
-                    session_id: self.session_id,
-                    password: self.password.clone(),
-                    timeout_ms: self.timeout.as_millis().min(i32::MAX as u128) as i32,
-                    last_zxid_seen: self.last_zxid,
-                    data_watches: w.data,
-                    exist_watches: w.exist,
-                    child_watches: w.child,
-                    persistent_watches: w.persistent,
-                    persistent_recursive_watches: w.persistent_recursive,
-                };
+                let hello = self.hello(self.opts.can_be_read_only);
                 let limit = self.opts.connect_timeout.min(deadline - now);
                 let dialer = Arc::clone(&self.dialer);
                 let attempt = connect_one(&dialer, &addr, hello, limit, self.opts.max_message_size);
@@ -708,6 +815,31 @@ impl SessionTask {
                 }
             }
             backoff = (backoff * 2).min(Duration::from_secs(1));
+        }
+    }
+
+    /// The ConnectRequest of a resume. Every outstanding watch is listed, same server or not
+    /// (harmless on the same server, where they are still set): the server sets them again or
+    /// fires them at once. A session never attached to a read-write server asks for a new
+    /// session (id 0): the ensemble does not know it.
+    fn hello(&self, read_only: bool) -> pb::ConnectRequest {
+        let w = self.outstanding_watches();
+        let (session_id, password) = if self.seen_rw {
+            (self.session_id, self.password.clone())
+        } else {
+            (0, Bytes::new())
+        };
+        pb::ConnectRequest {
+            session_id,
+            password,
+            timeout_ms: self.timeout.as_millis().min(i32::MAX as u128) as i32,
+            last_zxid_seen: self.last_zxid,
+            data_watches: w.data,
+            exist_watches: w.exist,
+            child_watches: w.child,
+            persistent_watches: w.persistent,
+            persistent_recursive_watches: w.persistent_recursive,
+            read_only,
         }
     }
 

@@ -75,6 +75,7 @@ impl Paddock for Scripted {
             password: vec![9; 16].into(),
             timeout_ms: hello.timeout_ms,
             zxid: 0,
+            read_only: false,
         };
         let _ = tx.try_send(Ok(server_message(pb::server_message::Message::Connect(
             connected,

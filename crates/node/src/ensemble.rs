@@ -385,7 +385,19 @@ pub async fn start(
     if sink.0.set((peer.proposer(), peer.watch())).is_err() {
         return Err(anyhow!("the peer sink was set twice"));
     }
-    let watcher = tokio::spawn(follow_role(peer.watch(), server.clone(), alone));
+    // ZooKeeper's read-only mode: a member LOOKING for max(2 s, tickTime) serves read-only
+    // sessions until the election ends (QuorumPeer's roZkMgr delay). Not standalone.
+    let read_only_after = (config.read_only_mode_enabled && !alone)
+        .then(|| Duration::from_millis(u64::from(config.tick_ms).max(2000)));
+    if config.read_only_mode_enabled && alone {
+        tracing::info!("readonlymode.enabled has no effect on a standalone server");
+    }
+    let watcher = tokio::spawn(follow_role(
+        peer.watch(),
+        server.clone(),
+        alone,
+        read_only_after,
+    ));
     Ok((
         server,
         Ensemble {
@@ -408,6 +420,8 @@ enum Want {
     Serving(ServingRole, (PeerRole, Option<ServerId>, u64, u64)),
     /// An ensemble of one whose txn log cannot write.
     ReadOnly(String),
+    /// Read-only mode (`readonlymode.enabled`): an ensemble member LOOKING for long enough.
+    CutOff,
 }
 
 /// Keeps the processor's client role in step with the peer. In an ensemble any change of role,
@@ -415,11 +429,22 @@ enum Want {
 /// lost with the old leader), as ZooKeeper does when a server leaves a role. An ensemble of one
 /// has no other leader to lose its clients to: a storage failure makes it read-only and its
 /// recovery (a new epoch) leader again, keeping every connection.
-async fn follow_role(mut rx: watch::Receiver<PeerStatus>, server: Arc<Processor>, alone: bool) {
+///
+/// `read_only_after` (`readonlymode.enabled`, ensembles only): once the peer has been LOOKING
+/// this long the processor enters read-only mode, and leaves it (dropping those clients) as
+/// soon as the peer stops looking, as ZooKeeper shuts its read-only server down then.
+async fn follow_role(
+    mut rx: watch::Receiver<PeerStatus>,
+    server: Arc<Processor>,
+    alone: bool,
+    read_only_after: Option<Duration>,
+) {
     let mut current = Want::NotServing;
+    // When the peer started looking, while it looks (read-only mode only).
+    let mut looking_since: Option<Instant> = None;
     loop {
         let st = rx.borrow_and_update().clone();
-        let want = match (&st.storage_failure, st.serving, st.role) {
+        let mut want = match (&st.storage_failure, st.serving, st.role) {
             (Some(why), _, _) if alone && st.role != PeerRole::Stopped => {
                 Want::ReadOnly(why.clone())
             }
@@ -433,9 +458,23 @@ async fn follow_role(mut rx: watch::Receiver<PeerStatus>, server: Arc<Processor>
             ),
             _ => Want::NotServing,
         };
+        let mut read_only_at = None;
+        if let Some(delay) = read_only_after {
+            if st.role == PeerRole::Looking && want == Want::NotServing {
+                let since = *looking_since.get_or_insert_with(Instant::now);
+                if since.elapsed() >= delay {
+                    want = Want::CutOff;
+                } else {
+                    read_only_at = Some(since + delay);
+                }
+            } else {
+                looking_since = None;
+            }
+        }
         if want != current {
             match (&current, &want) {
                 (_, Want::ReadOnly(why)) => server.set_read_only(why),
+                (_, Want::CutOff) => server.enter_read_only_mode(),
                 // Back from read-only: the same (only) leader, the same clients.
                 (Want::ReadOnly(_), Want::Serving(role, _)) => server.set_role(*role),
                 (_, Want::Serving(role, _)) => {
@@ -451,7 +490,15 @@ async fn follow_role(mut rx: watch::Receiver<PeerStatus>, server: Arc<Processor>
             tracing::error!("the quorum peer stopped: this server no longer serves clients");
             return;
         }
-        if rx.changed().await.is_err() {
+        let changed = match read_only_at {
+            // Looking, not yet for long enough: look again when it will have been.
+            Some(at) => tokio::select! {
+                c = rx.changed() => c,
+                _ = tokio::time::sleep_until(at) => Ok(()),
+            },
+            None => rx.changed().await,
+        };
+        if changed.is_err() {
             server.set_role(ServingRole::NotServing);
             return;
         }
@@ -507,8 +554,11 @@ impl AdminSource for EnsembleAdmin {
         // `looking`, no synced followers) even before its role loop noticed anything.
         let st = self.peer.borrow().clone().as_of(Instant::now());
         let mut processor = self.server.status();
-        processor.serving &= st.serving;
+        // Read-only mode serves (read-only sessions) while the peer does not.
+        let read_only = self.server.is_in_read_only_mode() && processor.serving;
+        processor.serving &= st.serving || read_only;
         let mode = match st.role {
+            _ if read_only => Mode::ReadOnly,
             _ if !processor.serving => Mode::Looking,
             PeerRole::Leading => Mode::Leader,
             PeerRole::Following => Mode::Follower,

@@ -19,6 +19,9 @@ impl Processor {
     /// [`crate::api::Backend::connect`].
     pub(crate) async fn connect_session(&self, req: ConnectRequest) -> Result<Connected, ZkError> {
         let sh = &self.shared;
+        if sh.read_only_mode.is_active() {
+            return self.connect_read_only(req).await;
+        }
         if !sh.is_serving() || !sh.sink.may_serve() {
             return Err(not_serving());
         }
@@ -79,6 +82,7 @@ impl Processor {
             conn,
             events,
             zxid,
+            read_only: false,
         })
     }
 
@@ -113,6 +117,7 @@ impl Processor {
             conn,
             events,
             zxid,
+            read_only: false,
         })
     }
 

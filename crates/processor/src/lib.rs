@@ -38,6 +38,9 @@
 //! expiry.rs     the leader's timed work: session expiry, the container / TTL sweep; liveness
 //!               reports (learners)
 //! sweep.rs      the sweeper's bookkeeping (what to submit, what is in flight)
+//! readonly/     read-only mode (`readonlymode.enabled`): an ensemble member cut off from its
+//!               quorum serving reads to read-only sessions; `rules.rs` (a leaf: its state, the
+//!               request classification, its errors) and the `impl Processor` block
 //! snapshot.rs   periodic snapshots and log purge
 //! stats.rs      counters; status.rs the Status, connections
 //! checks.rs     the stateless checks of a request
@@ -48,8 +51,9 @@
 //! locks.rs      the lock helper
 //!
 //! Files import downwards only: the leaves (config, checks, queue, session, read, role, sink,
-//! stats, snapshot, sweep, locks) import none of the others; shared.rs imports leaves; processor.rs
-//! imports shared; the rest (connect, submit, apply, expiry, serving, status, local) hold the
+//! stats, snapshot, sweep, locks, readonly/rules) import none of the others (readonly/rules but
+//! the lock helper); shared.rs imports leaves; processor.rs imports shared; the rest (connect,
+//! submit, apply, expiry, serving, status, local, readonly) hold the
 //! `impl Processor` blocks and import processor, shared and leaves.
 //! sink.rs       TxnSink, the way to the ensemble
 //! ```
@@ -70,6 +74,7 @@ mod locks;
 mod processor;
 pub(crate) mod queue;
 mod read;
+mod readonly;
 mod role;
 mod serving;
 mod session;

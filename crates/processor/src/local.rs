@@ -153,6 +153,7 @@ impl Processor {
             conn,
             events,
             zxid,
+            read_only: false,
         })
     }
 }

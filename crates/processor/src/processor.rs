@@ -47,8 +47,9 @@ impl Processor {
             self.shared.cfg.container_check_interval_ms.max(1),
         ));
         let expiry = self.every(tick, Shared::expire_sessions);
+        let read_only_expiry = self.every(tick, Shared::expire_read_only_sessions);
         let sweeper = self.sweeper(sweep);
-        lock(&self.tickers).extend([expiry, sweeper]);
+        lock(&self.tickers).extend([expiry, read_only_expiry, sweeper]);
     }
 
     /// The container / TTL sweeper: every `period`, plans a sweep and submits it in chunks

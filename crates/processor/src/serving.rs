@@ -11,6 +11,9 @@
 //!                                           commits nothing it could not log)
 //! ```
 //!
+//! Read-only mode (`readonlymode.enabled`, an ensemble member cut off from its quorum) is
+//! entered with `enter_read_only_mode` and left by any `set_role` (see `readonly/`).
+//!
 //! Becoming leader restarts every session's timeout (as ZooKeeper does when a leader takes
 //! over). Only a serving leader expires sessions.
 
@@ -26,7 +29,8 @@ impl Processor {
 
     /// Switches what the server does for clients (see the module doc). Leaving a serving role
     /// for `NotServing` (or changing leader, which the caller does through `NotServing`) drops
-    /// every connection and forgets waiting requests; `ReadOnly -> Leader` keeps them.
+    /// every connection and forgets waiting requests; `ReadOnly -> Leader` (an ensemble of one
+    /// whose log recovered) keeps them. Read-only mode (`readonly/`) ends here, whatever `role`.
     pub fn set_role(&self, role: ServingRole) {
         assert_ne!(
             role,
@@ -35,6 +39,10 @@ impl Processor {
         );
         let sh = &self.shared;
         let old = sh.swap_role(role);
+        // Read-only mode ends with any role switch: its connections are dropped and its local
+        // sessions forgotten (after the swap, so that no write meets a read-only role that is
+        // no longer in read-only mode).
+        self.leave_read_only_mode();
         if role == ServingRole::NotServing && old != ServingRole::NotServing {
             lock(&sh.creating).clear();
             lock(&sh.resuming).clear();

@@ -24,6 +24,7 @@ use crate::api::{ConnId, SessionEvent};
 use crate::config::ProcessorConfig;
 pub(crate) use crate::locks::lock;
 use crate::queue::{Pending, PendingKind, Release};
+use crate::readonly::ReadOnlyMode;
 use crate::role::ServingRole;
 use crate::session::{SessionInner, SessionTable};
 use crate::sink::TxnSink;
@@ -58,6 +59,8 @@ pub(crate) struct Shared {
     role: AtomicU8,
     /// While read-only: why (the txn log cannot take writes).
     read_only: Mutex<Option<String>>,
+    /// Read-only mode (`readonlymode.enabled`: cut off from the quorum), see `readonly/`.
+    pub read_only_mode: ReadOnlyMode,
     /// Whether writes are taken now, for health reporting.
     pub writable: tokio::sync::watch::Sender<bool>,
     /// Session creations of this server waiting for their commit.
@@ -105,6 +108,7 @@ impl Shared {
             stats: Stats::default(),
             role: AtomicU8::new(ServingRole::NotServing.to_u8()),
             read_only: Mutex::new(None),
+            read_only_mode: ReadOnlyMode::default(),
             writable: tokio::sync::watch::channel(true).0,
             creating: Mutex::new(HashMap::new()),
             resuming: Mutex::new(HashMap::new()),
@@ -210,6 +214,9 @@ impl Shared {
     ) -> Result<(), ZkError> {
         match self.role() {
             ServingRole::NotServing => return Err(not_serving()),
+            ServingRole::ReadOnly if self.read_only_mode.is_active() => {
+                return Err(crate::readonly::not_read_only());
+            }
             ServingRole::ReadOnly => {
                 let why = self
                     .read_only_reason()

@@ -53,6 +53,9 @@ impl Processor {
             sh.answer_in_order(&mut g, conn, xid, Err(err), at);
             return;
         }
+        if sh.read_only_mode.is_active() && sh.read_only_request(&s, &mut g, conn, xid, &req, at) {
+            return;
+        }
         if let Err(refusal) = checks::check(
             &req,
             checks::Accept {

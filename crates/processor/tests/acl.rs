@@ -38,6 +38,7 @@ fn from(addr: &str) -> ConnectRequest {
         peer: format!("{addr}:5555"),
         conn_ids: vec![Id::new("ip", addr)],
         set_watches: Default::default(),
+        read_only: false,
     }
 }
 

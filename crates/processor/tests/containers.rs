@@ -53,6 +53,7 @@ async fn start(extended: bool) -> Harness {
             last_zxid_seen: Zxid::ZERO,
             peer: "test".into(),
             set_watches: Default::default(),
+            read_only: false,
         })
         .await
         .expect("connect");
@@ -210,6 +211,7 @@ async fn a_restarted_server_finds_the_container_from_its_log() {
                 last_zxid_seen: Zxid::ZERO,
                 peer: "test".into(),
                 set_watches: Default::default(),
+                read_only: false,
             })
             .await
             .expect("connect"),

@@ -108,6 +108,7 @@ fn new_req(timeout_ms: i32) -> ConnectRequest {
         last_zxid_seen: Zxid::ZERO,
         peer: "test".into(),
         set_watches: Default::default(),
+        read_only: false,
     }
 }
 

@@ -55,6 +55,7 @@ async fn connect(h: &Harness, timeout_ms: i32) -> Connected {
             last_zxid_seen: Zxid::ZERO,
             peer: "test".into(),
             set_watches: Default::default(),
+            read_only: false,
         })
         .await
         .expect("connect")
@@ -313,6 +314,7 @@ async fn session_expiry_deletes_ephemerals_and_fires_watches() {
             last_zxid_seen: Zxid::ZERO,
             peer: "test".into(),
             set_watches: Default::default(),
+            read_only: false,
         })
         .await
         .unwrap_err();
@@ -336,6 +338,7 @@ async fn resume_moves_the_session_and_refuses_a_wrong_password() {
         last_zxid_seen: Zxid::ZERO,
         peer: "test".into(),
         set_watches: Default::default(),
+        read_only: false,
     };
     assert_eq!(
         h.server.connect(req(bad)).await.unwrap_err().code,
@@ -378,6 +381,7 @@ async fn a_standalone_resume_renegotiates_the_timeout_and_logs_only_a_change() {
         last_zxid_seen: Zxid::ZERO,
         peer: "test".into(),
         set_watches: Default::default(),
+        read_only: false,
     };
     let logged = h.log.records().len();
     let same = h.server.connect(req(100)).await.unwrap();
@@ -729,6 +733,7 @@ async fn a_failed_fsync_is_never_acknowledged_and_writes_resume_once_the_disk_re
             last_zxid_seen: Zxid::ZERO,
             peer: "test".into(),
             set_watches: Default::default(),
+            read_only: false,
         })
         .await;
     assert!(

@@ -113,6 +113,7 @@ async fn connect(s: &Processor, timeout_ms: i32) -> Connected {
         last_zxid_seen: Zxid::ZERO,
         peer: "test".into(),
         set_watches: Default::default(),
+        read_only: false,
     })
     .await
     .expect("connect")
@@ -302,6 +303,7 @@ async fn a_session_created_on_one_server_resumes_on_another() {
             last_zxid_seen: Zxid::ZERO,
             peer: "test".into(),
             set_watches: Default::default(),
+            read_only: false,
         })
         .await;
     let mut moved = moved.expect("the session is known on every server");
@@ -321,6 +323,7 @@ async fn a_session_created_on_one_server_resumes_on_another() {
             last_zxid_seen: Zxid::ZERO,
             peer: "test".into(),
             set_watches: Default::default(),
+            read_only: false,
         })
         .await
         .unwrap_err();
@@ -451,6 +454,7 @@ async fn a_learner_never_expires_sessions() {
             last_zxid_seen: Zxid::ZERO,
             peer: "test".into(),
             set_watches: Default::default(),
+            read_only: false,
         })
         .await;
     assert!(resumed.is_ok());
@@ -472,6 +476,7 @@ async fn leaving_the_serving_role_drops_connections_and_refuses_sessions() {
             last_zxid_seen: Zxid::ZERO,
             peer: "test".into(),
             set_watches: Default::default(),
+            read_only: false,
         })
         .await
         .unwrap_err();
@@ -486,6 +491,7 @@ async fn leaving_the_serving_role_drops_connections_and_refuses_sessions() {
             last_zxid_seen: Zxid::ZERO,
             peer: "test".into(),
             set_watches: Default::default(),
+            read_only: false,
         })
         .await
         .expect("resume on the other server");
@@ -566,6 +572,7 @@ async fn with_leader_serves_off_the_leader_refuses_sessions_and_followers_take_t
         last_zxid_seen: Zxid::ZERO,
         peer: "test".into(),
         set_watches: Default::default(),
+        read_only: false,
     };
     let err = s.connect(req).await.unwrap_err();
     assert_eq!(err.code, ErrorCode::ConnectionLoss);
@@ -668,6 +675,7 @@ fn resume_req(c: &Connected) -> ConnectRequest {
         last_zxid_seen: Zxid::ZERO,
         peer: "test".into(),
         set_watches: Default::default(),
+        read_only: false,
     }
 }
 
@@ -682,6 +690,7 @@ async fn manual_session(m: &mut Manual, i: usize, timeout_ms: i32) -> Connected 
             last_zxid_seen: Zxid::ZERO,
             peer: "test".into(),
             set_watches: Default::default(),
+            read_only: false,
         })
         .await
     });
@@ -845,6 +854,7 @@ async fn a_server_whose_ensemble_side_may_not_serve_refuses_sessions() {
             last_zxid_seen: Zxid::ZERO,
             peer: "test".into(),
             set_watches: Default::default(),
+            read_only: false,
         })
         .await
         .map(|c| c.session)

@@ -36,6 +36,7 @@ fn connect_req(resume: Option<&Connected>, last: Zxid, set_watches: SetWatches) 
         last_zxid_seen: last,
         peer: "test".into(),
         set_watches,
+        read_only: false,
     }
 }
 

@@ -52,6 +52,10 @@ pub struct Config {
     pub max_client_cnxns: u32,
     /// Whether the leader accepts client connections (`leaderServes`).
     pub leader_serves: bool,
+    /// ZooKeeper's read-only mode (`readonlymode.enabled`, a Java system property there): an
+    /// ensemble member cut off from its quorum (LOOKING for max(2 s, tickTime)) serves reads to
+    /// sessions that allow read-only until it rejoins. Ignored by a standalone server.
+    pub read_only_mode_enabled: bool,
     /// Whether TTL nodes may be created (`extendedTypesEnabled`, ZooKeeper's
     /// `zookeeper.extendedTypesEnabled`); off, their creates are answered Unimplemented.
     pub extended_types_enabled: bool,
@@ -148,6 +152,7 @@ impl Default for Config {
             purge_interval_hours: 0,
             max_client_cnxns: 60,
             leader_serves: true,
+            read_only_mode_enabled: false,
             extended_types_enabled: false,
             local_sessions_enabled: false,
             local_sessions_upgrading_enabled: false,
@@ -300,6 +305,7 @@ impl Config {
             "autopurge.purgeInterval" => self.purge_interval_hours = num(key, value)?,
             "maxClientCnxns" => self.max_client_cnxns = num(key, value)?,
             "leaderServes" => self.leader_serves = boolean(key, value)?,
+            "readonlymode.enabled" => self.read_only_mode_enabled = boolean(key, value)?,
             "extendedTypesEnabled" | "zookeeper.extendedTypesEnabled" => {
                 self.extended_types_enabled = boolean(key, value)?
             }
@@ -681,6 +687,14 @@ mod tests {
     }
 
     #[test]
+    fn read_only_mode_is_off_unless_asked_for() {
+        let mut c = Config::default();
+        assert!(!c.read_only_mode_enabled);
+        c.set("readonlymode.enabled", "true").unwrap();
+        assert!(c.read_only_mode_enabled);
+    }
+
+    #[test]
     fn container_and_ttl_keys() {
         let mut c = Config::default();
         assert!(!c.extended_types_enabled);
@@ -752,6 +766,7 @@ mod tests {
             ("tickTime=0", "tickTime"),
             ("grpcPort=70000", "grpcPort"),
             ("leaderServes=maybe", "leaderServes"),
+            ("readonlymode.enabled=sometimes", "readonlymode.enabled"),
             ("superDigest=nocolon", "superDigest"),
             (
                 "zookeeper.DigestAuthenticationProvider.superDigest=super:",

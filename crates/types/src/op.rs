@@ -464,6 +464,8 @@ pub enum KeeperState {
     SyncConnected = 3,
     /// An `AddAuth` failed: the session is over (ZooKeeper's `AuthFailed`).
     AuthFailed = 4,
+    /// Connected to a server in read-only mode: reads only (ZooKeeper's `ConnectedReadOnly`).
+    ConnectedReadOnly = 5,
     Closed = 7,
     Expired = -112,
 }

@@ -182,7 +182,7 @@ async fn attach<B: Backend, S: Io>(
     conn_ids: Vec<Id>,
     wr: &mut WriteHalf<S>,
 ) -> Option<Connected> {
-    let expired = records::connect_response(0, 0, &[0u8; PASSWORD_LEN]);
+    let expired = records::connect_response(0, 0, &[0u8; PASSWORD_LEN], false);
     let Ok(resume) = c.resume() else {
         // A password that cannot be one of ours: ZooKeeper's answer to a wrong password.
         let _ = wr.write_all(&expired).await;
@@ -195,6 +195,7 @@ async fn attach<B: Backend, S: Io>(
         peer: peer.to_string(),
         conn_ids,
         set_watches: Default::default(),
+        read_only: c.read_only,
     };
     match sh.backend.connect(req).await {
         Ok(connected) => {
@@ -202,6 +203,7 @@ async fn attach<B: Backend, S: Io>(
                 connected.timeout_ms,
                 connected.session.0,
                 &connected.password,
+                connected.read_only,
             );
             if wr.write_all(&hello).await.is_err() {
                 sh.backend.detach(connected.session, connected.conn);
@@ -218,7 +220,8 @@ async fn attach<B: Backend, S: Io>(
         }
         Err(e) => {
             // ZooKeeper closes without an answer (the client tries another server): a server
-            // that is not serving, or one behind the client's zxid.
+            // that is not serving, one behind the client's zxid, or one in read-only mode and a
+            // client that did not allow read-only.
             info!(%peer, error = %e, "connection refused");
             None
         }

@@ -114,13 +114,13 @@ impl Connect {
 
 /// ZooKeeper's `ConnectResponse` frame. A refused session (expired, unknown, wrong password) is
 /// answered with timeout 0, session 0 and a zero password, which clients read as "expired".
-pub fn connect_response(timeout_ms: i32, session: i64, password: &[u8]) -> Bytes {
+pub fn connect_response(timeout_ms: i32, session: i64, password: &[u8], read_only: bool) -> Bytes {
     let mut w = Writer::frame();
     w.int(0)
         .int(timeout_ms)
         .long(session)
         .buffer(password)
-        .bool(false);
+        .bool(read_only);
     w.finish_frame()
 }
 
@@ -661,4 +661,31 @@ pub fn notification(ev: &WatchedEvent) -> Bytes {
         .int(ev.state as i32)
         .string(&ev.path);
     w.finish_frame()
+}
+
+#[cfg(test)]
+mod read_only_tests {
+    use super::*;
+
+    /// ZooKeeper's ConnectRequest ends with `readOnly` (canBeReadOnly); the ConnectResponse
+    /// answers whether the session is read-only in its last byte.
+    #[test]
+    fn the_read_only_flag_is_read_and_answered() {
+        let hello = |read_only: Option<bool>| {
+            let mut w = Writer::new();
+            w.int(0).long(0).int(30_000).long(0).buffer(&[0u8; 16]);
+            if let Some(flag) = read_only {
+                w.bool(flag);
+            }
+            w.into_bytes()
+        };
+        let old_client = hello(None);
+        let ro = Connect::decode(&hello(Some(true))).expect("decode");
+        assert!(ro.read_only);
+        assert!(!Connect::decode(&old_client).expect("decode").read_only);
+        let answer = connect_response(4000, 7, &[1u8; 16], true);
+        assert_eq!(answer.last(), Some(&1));
+        let answer = connect_response(4000, 7, &[1u8; 16], false);
+        assert_eq!(answer.last(), Some(&0));
+    }
 }

@@ -64,6 +64,7 @@ pub fn decode_connect(
         peer,
         conn_ids,
         set_watches,
+        read_only: c.read_only,
     })
 }
 
@@ -546,6 +547,7 @@ impl FromProto<pb::WatchEvent> for WatchedEvent {
             Ok(pb::KeeperState::Disconnected) => KeeperState::Disconnected,
             Ok(pb::KeeperState::SyncConnected) => KeeperState::SyncConnected,
             Ok(pb::KeeperState::AuthFailed) => KeeperState::AuthFailed,
+            Ok(pb::KeeperState::ConnectedReadOnly) => KeeperState::ConnectedReadOnly,
             Ok(pb::KeeperState::Closed) => KeeperState::Closed,
             Ok(pb::KeeperState::Expired) => KeeperState::Expired,
             Err(_) => {

@@ -458,7 +458,10 @@ fn a_ttl_with_a_mode_that_takes_none_is_bad_arguments() {
 
 #[test]
 fn connect_round_trips_new_and_resume() {
-    for resume in [None, Some((SessionId(0x0500_0000_0000_0001), [7u8; 16]))] {
+    for (resume, read_only) in [
+        (None, true),
+        (Some((SessionId(0x0500_0000_0000_0001), [7u8; 16])), false),
+    ] {
         let c = ConnectRequest {
             resume,
             timeout_ms: 30_000,
@@ -472,6 +475,7 @@ fn connect_round_trips_new_and_resume() {
                 persistent: vec!["/p".into()],
                 persistent_recursive: vec!["/".into(), "/r".into()],
             },
+            read_only,
         };
         let wire: pb::ConnectRequest = c.clone().into_proto();
         assert_eq!(

@@ -17,6 +17,7 @@ pub fn encode_connected(c: &Connected) -> pb::ConnectResponse {
         password: c.password.to_vec().into(),
         timeout_ms: c.timeout_ms,
         zxid: c.zxid.as_i64(),
+        read_only: c.read_only,
     }
 }
 
@@ -184,6 +185,7 @@ impl IntoProto<pb::ConnectRequest> for ConnectRequest {
             child_watches: self.set_watches.child,
             persistent_watches: self.set_watches.persistent,
             persistent_recursive_watches: self.set_watches.persistent_recursive,
+            read_only: self.read_only,
         }
     }
 }
@@ -455,6 +457,7 @@ impl IntoProto<pb::KeeperState> for KeeperState {
             KeeperState::Disconnected => pb::KeeperState::Disconnected,
             KeeperState::SyncConnected => pb::KeeperState::SyncConnected,
             KeeperState::AuthFailed => pb::KeeperState::AuthFailed,
+            KeeperState::ConnectedReadOnly => pb::KeeperState::ConnectedReadOnly,
             KeeperState::Closed => pb::KeeperState::Closed,
             KeeperState::Expired => pb::KeeperState::Expired,
         }

@@ -147,6 +147,7 @@ impl Backend for Fake {
             conn,
             events,
             zxid: Zxid(st.zxid),
+            read_only: false,
         })
     }
 
