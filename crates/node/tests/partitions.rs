@@ -17,6 +17,8 @@
 //! - `FollowerAway`: one follower (seeded) is cut from both others; it must stop serving while
 //!   the majority goes on and takes 50 (DIFF) or 700 (more than the leader's 500-txn committed
 //!   window: SNAP) more creates; after the heal it must catch up.
+//! - `Shuffle`: for the whole middle third, a new seeded network every 500 ms: one server
+//!   isolated, a bridge, one or two directions cut, or none; only the checks after the heal.
 //!
 //! After the heal every run checks, whatever the timing was: every server serves again; all
 //! servers have applied the same last zxid and their trees' digests are equal; a
@@ -55,6 +57,7 @@ enum Fault {
     MuteLeader,
     Bridge,
     FollowerAway { creates: usize },
+    Shuffle,
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -80,6 +83,11 @@ async fn a_follower_partitioned_away_catches_up_by_diff() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_follower_partitioned_away_catches_up_by_snapshot() {
     run(Fault::FollowerAway { creates: 700 }).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn histories_under_shifting_partitions_are_linearizable() {
+    run(Fault::Shuffle).await;
 }
 
 /// Options of a client that must give up quickly (probes of servers that should not serve).
@@ -174,6 +182,27 @@ async fn many_creates(addr: SocketAddr, count: usize, seed: u64) {
     let _ = client.close().await;
 }
 
+/// A new seeded network for [`Fault::Shuffle`].
+fn shuffle(net: &Net, rng: &mut StdRng) {
+    let n = net.members();
+    net.heal_all();
+    let a = rng.random_range(0..n);
+    let b = (a + rng.random_range(1..n)) % n;
+    match rng.random_range(0..4) {
+        0 => net.isolate(a),
+        1 => net.partition(&[a], &[b]),
+        2 => {
+            net.cut(a, b);
+            if let Some(c) = (0..n).find(|&c| c != a && c != b) {
+                if rng.random_bool(0.5) {
+                    net.cut(a, c);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
 async fn run(fault: Fault) {
     let seed = env_u64("PADDOCK_LIN_SEED", 1);
     let secs = env_u64("PADDOCK_LIN_SECS", 6).max(3);
@@ -237,6 +266,7 @@ async fn run(fault: Fault) {
         }
         Fault::Bridge => net.partition(&[old], &[chosen]),
         Fault::FollowerAway { .. } => net.isolate(chosen),
+        Fault::Shuffle => {}
     }
     eprintln!(
         "seed {seed}: {fault:?}, leader server.{}, follower chosen server.{}: {}",
@@ -262,6 +292,14 @@ async fn run(fault: Fault) {
             stops_serving(&e, &net, chosen, seed).await;
             refuses_writes(addrs[chosen], seed).await;
             many_creates(addrs[old], creates, seed).await;
+        }
+        Fault::Shuffle => {
+            let heal_at = start + Duration::from_secs(secs) * 2 / 3;
+            while Instant::now() + Duration::from_millis(500) < heal_at {
+                shuffle(&net, &mut rng);
+                eprintln!("seed {seed}: at {:?}: {}", start.elapsed(), net.describe());
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
         }
     }
     tokio::time::sleep_until((start + Duration::from_secs(secs) * 2 / 3).into()).await;
