@@ -14,11 +14,13 @@
 //! - `Bridge`: the leader and one follower (seeded) are cut from each other, both ways; the
 //!   other follower still talks to both. The server in the middle is in every quorum the
 //!   ensemble can form: a write through it must succeed during the cut.
-//! - `FollowerAway`: one follower (seeded) is cut from both others; it must stop serving while
-//!   the majority goes on and takes 50 (DIFF) or 700 (more than the leader's 500-txn committed
-//!   window: SNAP) more creates; after the heal it must catch up.
-//! - `Shuffle`: for the whole middle third, a new seeded network every 500 ms: one server
-//!   isolated, a bridge, one or two directions cut, or none; only the checks after the heal.
+//! - `FollowerAway`: one follower (seeded) is cut from both others, both ways or only what it
+//!   sends; it must stop serving while the majority goes on and takes 50 (DIFF) or 700 (more
+//!   than the leader's 500-txn committed window: SNAP) more creates; after the heal it must
+//!   catch up.
+//! - `Shuffle`: for the whole middle third, a new seeded network every 150 to 1200 ms (seeded:
+//!   shorter and longer than syncLimit): one server isolated, a bridge, one or two directions
+//!   cut, or none; only the checks after the heal.
 //!
 //! After the heal every run checks, whatever the timing was: every server serves again; all
 //! servers have applied the same last zxid and their trees' digests are equal; a
@@ -56,7 +58,11 @@ enum Fault {
     IsolateLeader,
     MuteLeader,
     Bridge,
-    FollowerAway { creates: usize },
+    /// `one_way`: only what the follower sends is cut.
+    FollowerAway {
+        creates: usize,
+        one_way: bool,
+    },
     Shuffle,
 }
 
@@ -77,12 +83,29 @@ async fn a_bridge_partition_keeps_the_server_in_the_middle_writable() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_follower_partitioned_away_catches_up_by_diff() {
-    run(Fault::FollowerAway { creates: 50 }).await;
+    run(Fault::FollowerAway {
+        creates: 50,
+        one_way: false,
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_follower_partitioned_away_catches_up_by_snapshot() {
-    run(Fault::FollowerAway { creates: 700 }).await;
+    run(Fault::FollowerAway {
+        creates: 700,
+        one_way: false,
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_whose_messages_are_lost_one_way_steps_out_and_catches_up() {
+    run(Fault::FollowerAway {
+        creates: 50,
+        one_way: true,
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -265,7 +288,11 @@ async fn run(fault: Fault) {
             }
         }
         Fault::Bridge => net.partition(&[old], &[chosen]),
-        Fault::FollowerAway { .. } => net.isolate(chosen),
+        Fault::FollowerAway { one_way: false, .. } => net.isolate(chosen),
+        Fault::FollowerAway { one_way: true, .. } => {
+            net.cut(chosen, old);
+            net.cut(chosen, other);
+        }
         Fault::Shuffle => {}
     }
     eprintln!(
@@ -288,17 +315,22 @@ async fn run(fault: Fault) {
         Fault::Bridge => {
             accepts_a_write(&e, &net, addrs[other], "/through-the-bridge", seed).await;
         }
-        Fault::FollowerAway { creates } => {
+        Fault::FollowerAway { creates, .. } => {
             stops_serving(&e, &net, chosen, seed).await;
             refuses_writes(addrs[chosen], seed).await;
             many_creates(addrs[old], creates, seed).await;
         }
         Fault::Shuffle => {
             let heal_at = start + Duration::from_secs(secs) * 2 / 3;
-            while Instant::now() + Duration::from_millis(500) < heal_at {
+            loop {
+                // Some networks last less than syncLimit (500 ms), some several times it.
+                let hold = Duration::from_millis(rng.random_range(150..=1_200));
+                if Instant::now() + hold >= heal_at {
+                    break;
+                }
                 shuffle(&net, &mut rng);
                 eprintln!("seed {seed}: at {:?}: {}", start.elapsed(), net.describe());
-                tokio::time::sleep(Duration::from_millis(500)).await;
+                tokio::time::sleep(hold).await;
             }
         }
     }
@@ -330,7 +362,7 @@ async fn run(fault: Fault) {
             "seed {seed}: no other server than server.{old_id} was seen leading: {leaders:?}"
         );
     }
-    if let Fault::FollowerAway { creates } = fault {
+    if let Fault::FollowerAway { creates, .. } = fault {
         let client = connect(&addrs[chosen].to_string(), seed).await;
         client.sync("/away").await.expect("sync /away");
         let (children, _) = client.get_children("/away").await.expect("read /away");
