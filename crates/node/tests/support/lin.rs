@@ -390,6 +390,12 @@ impl LeaderWatch {
     }
 }
 
+impl Drop for LeaderWatch {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
 /// The zxid and tree digest of `addr`'s current state (`Admin/SaveSnapshot`'s first chunk).
 async fn snapshot_info(addr: SocketAddr) -> Result<pb::SnapshotInfo, String> {
     let channel = try_channel(addr, STATUS_LIMIT).await?;
