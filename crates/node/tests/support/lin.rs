@@ -92,14 +92,25 @@ pub fn data_of(bytes: &[u8]) -> u64 {
         .unwrap_or(u64::MAX)
 }
 
-/// A client of the workload: its own session on `connect` (one server pins it there).
+/// A client of the workload: its own session on `connect` (one server pins it there). A
+/// server that is between roles refuses sessions for a moment: retried for 20 s.
 pub async fn connect(connect: &str, seed: u64) -> Client {
     let opts = ClientOptions {
         session_timeout: Duration::from_secs(20),
         seed: Some(seed),
         ..ClientOptions::default()
     };
-    Client::connect(connect, opts).await.expect("connect")
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        match Client::connect(connect, opts.clone()).await {
+            Ok(c) => return c,
+            Err(e) if Instant::now() < deadline => {
+                eprintln!("connect {connect}: {e}; retrying");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("connect {connect}: {e}"),
+        }
+    }
 }
 
 fn nanos_since(start: Instant) -> u64 {
