@@ -12,6 +12,15 @@
 //!   a new leader among themselves; the old leader must stop serving and refuse a write.
 //! - `MuteLeader`: only what the leader sends is cut (it still hears the followers): the same
 //!   must happen.
+//! - `DeafLeader`: only what the followers send to the leader is cut. No acknowledgement
+//!   reaches it, so its lease runs out: it must stop serving and refuse a write. Nobody else is
+//!   required to lead while the cut lasts, because nobody does: the followers still hear the
+//!   old leader's election notifications, it is the best candidate (highest zxid, then id),
+//!   they vote for it and try to follow it, and the connection to it never comes up (a TCP
+//!   handshake needs both directions) — every round, until the cut heals. Unavailable for as
+//!   long as a one-way cut lasts, never unsafe; ZooKeeper's election has the same blind spot
+//!   (a vote says nothing about whether the voter can reach the candidate). The test prints
+//!   whether a follower took over.
 //! - `Bridge`: the leader and one follower (seeded) are cut from each other, both ways; the
 //!   other follower still talks to both. The server in the middle is in every quorum the
 //!   ensemble can form: a write through it must succeed during the cut.
@@ -21,7 +30,7 @@
 //!   catch up.
 //! - `Shuffle`: for the whole middle third, a new seeded network every 150 to 1200 ms (seeded:
 //!   shorter and longer than syncLimit): one server isolated, a bridge, one or two directions
-//!   cut, or none; only the checks after the heal.
+//!   cut from one server, one server deaf, or none; only the checks after the heal.
 //!
 //! After the heal every run checks, whatever the timing was: every server serves again; all
 //! servers have applied the same last zxid and their trees' digests are equal; a
@@ -58,6 +67,8 @@ const FAULT_WAIT: Duration = Duration::from_secs(30);
 enum Fault {
     IsolateLeader,
     MuteLeader,
+    /// Only what the followers send to the leader is cut (it still reaches them).
+    DeafLeader,
     Bridge,
     /// `one_way`: only what the follower sends is cut.
     FollowerAway {
@@ -75,6 +86,11 @@ async fn an_isolated_leader_is_replaced_and_histories_stay_linearizable() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_leader_whose_messages_are_lost_one_way_is_replaced() {
     run(Fault::MuteLeader).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_that_no_longer_hears_its_followers_stops_serving() {
+    run(Fault::DeafLeader).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -212,9 +228,15 @@ fn shuffle(net: &Net, rng: &mut StdRng) {
     net.heal_all();
     let a = rng.random_range(0..n);
     let b = (a + rng.random_range(1..n)) % n;
-    match rng.random_range(0..4) {
+    match rng.random_range(0..5) {
         0 => net.isolate(a),
         1 => net.partition(&[a], &[b]),
+        // `a` deaf: it reaches the others, they do not reach it.
+        3 => {
+            for x in (0..n).filter(|&x| x != a) {
+                net.cut(x, a);
+            }
+        }
         2 => {
             net.cut(a, b);
             if let Some(c) = (0..n).find(|&c| c != a && c != b) {
@@ -288,6 +310,11 @@ async fn run(fault: Fault) {
                 net.cut(old, f);
             }
         }
+        Fault::DeafLeader => {
+            for &f in &followers {
+                net.cut(f, old);
+            }
+        }
         Fault::Bridge => net.partition(&[old], &[chosen]),
         Fault::FollowerAway { one_way: false, .. } => net.isolate(chosen),
         Fault::FollowerAway { one_way: true, .. } => {
@@ -312,6 +339,19 @@ async fn run(fault: Fault) {
             );
             stops_serving(&e, &net, old, seed).await;
             refuses_writes(addrs[old], seed).await;
+        }
+        Fault::DeafLeader => {
+            // No acknowledgement reaches it: its lease runs out. Whether the followers elect
+            // another leader meanwhile is not asserted (the module comment says why they do not).
+            stops_serving(&e, &net, old, seed).await;
+            refuses_writes(addrs[old], seed).await;
+            match serving_leader(&e, &followers, Duration::from_secs(5)).await {
+                Some(i) => eprintln!("seed {seed}: DeafLeader: server.{} leads", i + 1),
+                None => eprintln!(
+                    "seed {seed}: DeafLeader: no follower leads 5 s after the old leader stepped down\n{}",
+                    situation(&e, &net, 12)
+                ),
+            }
         }
         Fault::Bridge => {
             accepts_a_write(&e, &net, addrs[other], "/through-the-bridge", seed).await;
