@@ -31,6 +31,8 @@
 //! - `Shuffle`: for the whole middle third, a new seeded network every 150 to 1200 ms (seeded:
 //!   shorter and longer than syncLimit): one server isolated, a bridge, one or two directions
 //!   cut from one server, one server deaf, or none; only the checks after the heal.
+//!   `crashes: true` also SIGKILLs a random server at some of the changes (one at a time) and
+//!   restarts it at the next one, so servers recover from their data dirs mid-partition.
 //!
 //! After the heal every run checks, whatever the timing was: every server serves again; all
 //! servers have applied the same last zxid and their trees' digests are equal; a
@@ -75,7 +77,9 @@ enum Fault {
         creates: usize,
         one_way: bool,
     },
-    Shuffle,
+    Shuffle {
+        crashes: bool,
+    },
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -127,7 +131,12 @@ async fn a_follower_whose_messages_are_lost_one_way_steps_out_and_catches_up() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn histories_under_shifting_partitions_are_linearizable() {
-    run(Fault::Shuffle).await;
+    run(Fault::Shuffle { crashes: false }).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn histories_under_shifting_partitions_and_crashes_are_linearizable() {
+    run(Fault::Shuffle { crashes: true }).await;
 }
 
 /// Options of a client that must give up quickly (probes of servers that should not serve).
@@ -321,7 +330,7 @@ async fn run(fault: Fault) {
             net.cut(chosen, old);
             net.cut(chosen, other);
         }
-        Fault::Shuffle => {}
+        Fault::Shuffle { .. } => {}
     }
     eprintln!(
         "seed {seed}: {fault:?}, leader server.{}, follower chosen server.{}: {}",
@@ -361,8 +370,9 @@ async fn run(fault: Fault) {
             refuses_writes(addrs[chosen], seed).await;
             many_creates(addrs[old], creates, seed).await;
         }
-        Fault::Shuffle => {
+        Fault::Shuffle { crashes } => {
             let heal_at = start + Duration::from_secs(secs) * 2 / 3;
+            let mut down: Option<usize> = None;
             loop {
                 // Some networks last less than syncLimit (500 ms), some several times it.
                 let hold = Duration::from_millis(rng.random_range(150..=1_200));
@@ -370,8 +380,25 @@ async fn run(fault: Fault) {
                     break;
                 }
                 shuffle(&net, &mut rng);
-                eprintln!("seed {seed}: at {:?}: {}", start.elapsed(), net.describe());
+                let mut crash = String::new();
+                if let Some(i) = down.take() {
+                    e.peers[i] = e.peers[i].restart();
+                    crash = format!(", server.{} restarted", i + 1);
+                } else if crashes && rng.random_bool(0.3) {
+                    let i = rng.random_range(0..all.len());
+                    e.peers[i].kill();
+                    down = Some(i);
+                    crash = format!(", server.{} killed", i + 1);
+                }
+                eprintln!(
+                    "seed {seed}: at {:?}: {}{crash}",
+                    start.elapsed(),
+                    net.describe()
+                );
                 tokio::time::sleep(hold).await;
+            }
+            if let Some(i) = down {
+                e.peers[i] = e.peers[i].restart();
             }
         }
     }
