@@ -1,6 +1,6 @@
 //! Network partitions against real Paddock processes, checked (issue 18, items 2 and 4).
 //!
-//! A 3-server ensemble whose members reach each other only through fault-injecting proxies
+//! A 3-server ensemble (5 for the ring) whose members reach each other only through fault-injecting proxies
 //! (`support::net`: every direction of every pair can be cut and healed; clients reach the
 //! servers directly) runs the linearizability workload of `linearizable.rs` (4 clients: one
 //! pinned to each server, one on the whole connect string) plus a ledger writer creating
@@ -24,6 +24,9 @@
 //! - `Bridge`: the leader and one follower (seeded) are cut from each other, both ways; the
 //!   other follower still talks to both. The server in the middle is in every quorum the
 //!   ensemble can form: a write through it must succeed during the cut.
+//! - `MajoritiesRing` (5 servers): a seeded ring in which each server reaches only its two
+//!   neighbours, so each sees a majority (itself and them) and no two see the same one (Jepsen's
+//!   "majorities ring"). Nothing is required while it lasts; the checks after the heal are.
 //! - `FollowerAway`: one follower (seeded) is cut from both others, both ways or only what it
 //!   sends; it must stop serving while the majority goes on and takes 50 (DIFF) or 700 (more
 //!   than the leader's 500-txn committed window: SNAP) more creates; after the heal it must
@@ -72,6 +75,8 @@ enum Fault {
     /// Only what the followers send to the leader is cut (it still reaches them).
     DeafLeader,
     Bridge,
+    /// 5 servers in a seeded ring, each reaching only its two neighbours.
+    MajoritiesRing,
     /// `one_way`: only what the follower sends is cut.
     FollowerAway {
         creates: usize,
@@ -100,6 +105,11 @@ async fn a_leader_that_no_longer_hears_its_followers_stops_serving() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bridge_partition_keeps_the_server_in_the_middle_writable() {
     run(Fault::Bridge).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn histories_under_a_majorities_ring_are_linearizable() {
+    run(Fault::MajoritiesRing).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -262,8 +272,13 @@ async fn run(fault: Fault) {
     let seed = env_u64("PADDOCK_LIN_SEED", 1);
     let secs = env_u64("PADDOCK_LIN_SECS", 6).max(3);
     let mut rng = StdRng::seed_from_u64(seed ^ 0x5eed_0f9a);
+    let servers = if matches!(fault, Fault::MajoritiesRing) {
+        5
+    } else {
+        3
+    };
     let (mut e, net) = start_partitionable(
-        3,
+        servers,
         &[
             "tickTime=100",
             "initLimit=10",
@@ -325,6 +340,21 @@ async fn run(fault: Fault) {
             }
         }
         Fault::Bridge => net.partition(&[old], &[chosen]),
+        Fault::MajoritiesRing => {
+            let mut ring = all.clone();
+            for i in (1..ring.len()).rev() {
+                ring.swap(i, rng.random_range(0..=i));
+            }
+            let n = ring.len();
+            for (i, &a) in ring.iter().enumerate() {
+                for &b in &ring[i + 1..] {
+                    let j = ring.iter().position(|&x| x == b).expect("in the ring");
+                    if (j + n - i) % n != 1 && (i + n - j) % n != 1 {
+                        net.partition(&[a], &[b]);
+                    }
+                }
+            }
+        }
         Fault::FollowerAway { one_way: false, .. } => net.isolate(chosen),
         Fault::FollowerAway { one_way: true, .. } => {
             net.cut(chosen, old);
@@ -362,6 +392,7 @@ async fn run(fault: Fault) {
                 ),
             }
         }
+        Fault::MajoritiesRing => {}
         Fault::Bridge => {
             accepts_a_write(&e, &net, addrs[other], "/through-the-bridge", seed).await;
         }
