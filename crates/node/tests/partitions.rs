@@ -1,8 +1,8 @@
 //! Network partitions against real Paddock processes, checked (issue 18, items 2 and 4).
 //!
-//! A 3-server ensemble (5 for the ring) whose members reach each other only through fault-injecting proxies
-//! (`support::net`: every direction of every pair can be cut and healed; clients reach the
-//! servers directly) runs the linearizability workload of `linearizable.rs` (4 clients: one
+//! A 3-server ensemble (5 for the ring) whose members reach each other only through
+//! fault-injecting proxies (`support::net`: every direction of every pair can be cut and
+//! healed; clients reach the servers directly) runs the linearizability workload of `linearizable.rs` (4 clients: one
 //! pinned to each server, one on the whole connect string) plus a ledger writer creating
 //! unique znodes, while one fault is injected a third of the way in and healed at two thirds
 //! (or once the checks made during the fault are done, if later; a follower away as soon as
@@ -45,8 +45,10 @@
 //! does; and no two servers served as leader in the same epoch (every server's status is
 //! polled every 20 ms during the run).
 //!
-//! Seeded (`PADDOCK_LIN_SEED`, default 1: the clients' operations and which follower is cut)
-//! and bounded (`PADDOCK_LIN_SECS`, default 6 s of load). `make jepsen` runs many seeds.
+//! Seeded (`PADDOCK_LIN_SEED`, default 1: the clients' operations, which follower is cut, the
+//! ring, the shifting networks and crashes) and bounded (`PADDOCK_LIN_SECS`, default 6 s of
+//! load). The timing of real processes is not seeded: a replay runs the same operations and
+//! faults, not the same interleaving. `make jepsen` runs many seeds.
 
 mod support;
 
