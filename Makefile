@@ -1,7 +1,7 @@
 # Paddock — common tasks. `make help` lists them.
 CARGO ?= cargo
 
-.PHONY: help build test test-rust zk-clients diff-zk lincheck run cluster cluster-down fmt lint check bench bench-ab bench-zk bench-failover bench-sweep bench-storage clean
+.PHONY: help build test test-rust zk-clients diff-zk lincheck jepsen run cluster cluster-down fmt lint check bench bench-ab bench-zk bench-failover bench-sweep bench-storage clean
 
 help: ## list targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -30,6 +30,14 @@ lincheck: ## the linearizability test (3 servers, leader SIGKILLed) for LIN_SEED
 	  PADDOCK_LIN_SEED=$$s PADDOCK_LIN_SECS=$(LIN_SECS) $(CARGO) test -q -p paddock-node --test linearizable -- --nocapture \
 	    || { echo "lincheck: seed $$s FAILED"; exit 1; }; \
 	done; echo "lincheck: $(LIN_SEEDS) seeds linearizable"
+
+JEPSEN_SEEDS ?= 20
+JEPSEN_SECS ?= 12
+jepsen: ## network partitions (isolated/muted/deaf leader, bridge, majorities ring, follower away, shifting, with crashes) under the lincheck workload, JEPSEN_SEEDS seeds of JEPSEN_SECS s
+	@for s in $$(seq 1 $(JEPSEN_SEEDS)); do \
+	  PADDOCK_LIN_SEED=$$s PADDOCK_LIN_SECS=$(JEPSEN_SECS) $(CARGO) test -q -p paddock-node --test partitions -- --nocapture --test-threads 2 \
+	    || { echo "jepsen: seed $$s FAILED (replay: PADDOCK_LIN_SEED=$$s PADDOCK_LIN_SECS=$(JEPSEN_SECS) cargo test -p paddock-node --test partitions)"; exit 1; }; \
+	done; echo "jepsen: $(JEPSEN_SEEDS) seeds: linearizable, no acknowledged write lost, one leader per epoch, trees equal"
 
 run: ## run a standalone server: dataDir ./data, gRPC on 7181
 	$(CARGO) run --release --bin paddock

@@ -6,6 +6,8 @@
 //!              arrival order, everything seen recorded (for ordering checks)
 //!  Paddock  ── the real `paddock` binary as a child process (killed on drop)
 //!  raw      ── a gRPC client that sends bytes the server must reject (garbage, truncated frames)
+//!  net      ── an ensemble whose members talk through fault-injecting proxies (partitions)
+//!  lin      ── the linearizability workload and the end-of-run checks (digests, leaders, ledger)
 //! ```
 //!
 //! Every wait is bounded: [`WAIT`] for anything that should happen promptly.
@@ -42,6 +44,12 @@ pub const LONG_TIMEOUT_MS: i32 = 20_000;
 /// ZooKeeper's error codes as the wire carries them.
 #[allow(dead_code)]
 pub mod zookeeper;
+
+/// Fault-injecting proxies between ensemble members (partitions, one-way cuts).
+pub mod net;
+
+/// The linearizability workload and the end-of-run checks of linearizable.rs / partitions.rs.
+pub mod lin;
 
 pub mod code {
     use paddock_proto::v1::ErrorCode as E;

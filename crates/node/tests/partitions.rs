@@ -1,0 +1,478 @@
+//! Network partitions against real Paddock processes, checked (issue 18, items 2 and 4).
+//!
+//! A 3-server ensemble (5 for the ring) whose members reach each other only through
+//! fault-injecting proxies (`support::net`: every direction of every pair can be cut and
+//! healed; clients reach the servers directly) runs the linearizability workload of `linearizable.rs` (4 clients: one
+//! pinned to each server, one on the whole connect string) plus a ledger writer creating
+//! unique znodes, while one fault is injected a third of the way in and healed at two thirds
+//! (or once the checks made during the fault are done, if later; a follower away as soon as
+//! they are done):
+//!
+//! - `IsolateLeader`: the leader is cut from both followers, both ways. The followers must elect
+//!   a new leader among themselves; the old leader must stop serving and refuse a write.
+//! - `MuteLeader`: only what the leader sends is cut (it still hears the followers): the same
+//!   must happen.
+//! - `DeafLeader`: only what the followers send to the leader is cut. No acknowledgement
+//!   reaches it, so its lease runs out: it must stop serving and refuse a write. Nobody else is
+//!   required to lead while the cut lasts, because nobody does: the followers still hear the
+//!   old leader's election notifications, it is the best candidate (highest zxid, then id),
+//!   they vote for it and try to follow it, and the connection to it never comes up (a TCP
+//!   handshake needs both directions) — every round, until the cut heals. Unavailable for as
+//!   long as a one-way cut lasts, never unsafe; ZooKeeper's election has the same blind spot
+//!   (a vote says nothing about whether the voter can reach the candidate). The test prints
+//!   whether a follower took over.
+//! - `Bridge`: the leader and one follower (seeded) are cut from each other, both ways; the
+//!   other follower still talks to both. The server in the middle is in every quorum the
+//!   ensemble can form: a write through it must succeed during the cut.
+//! - `MajoritiesRing` (5 servers): a seeded ring in which each server reaches only its two
+//!   neighbours, so each sees a majority (itself and them) and no two see the same one (Jepsen's
+//!   "majorities ring"). Nothing is required while it lasts; the checks after the heal are.
+//! - `FollowerAway`: one follower (seeded) is cut from both others, both ways or only what it
+//!   sends; it must stop serving while the majority goes on and takes 50 (DIFF) or 700 (more
+//!   than the leader's 500-txn committed window: SNAP) more creates; after the heal it must
+//!   catch up.
+//! - `Shuffle`: for the whole middle third, a new seeded network every 150 to 1200 ms (seeded:
+//!   shorter and longer than syncLimit): one server isolated, a bridge, one or two directions
+//!   cut from one server, one server deaf, or none; only the checks after the heal.
+//!   `crashes: true` also SIGKILLs a random server at some of the changes (one at a time) and
+//!   restarts it at the next one, so servers recover from their data dirs mid-partition.
+//!
+//! After the heal every run checks, whatever the timing was: every server serves again; all
+//! servers have applied the same last zxid and their trees' digests are equal; a
+//! `sync`+`getData` of every znode through every server is added to the history, and the
+//! history is linearizable (so each server's final state is explained by every acknowledged
+//! write); every acknowledged ledger create exists on every server and nothing never issued
+//! does; and no two servers served as leader in the same epoch (every server's status is
+//! polled every 20 ms during the run).
+//!
+//! Seeded (`PADDOCK_LIN_SEED`, default 1: the clients' operations, which follower is cut, the
+//! ring, the shifting networks and crashes) and bounded (`PADDOCK_LIN_SECS`, default 6 s of
+//! load). The timing of real processes is not seeded: a replay runs the same operations and
+//! faults, not the same interleaving. `make jepsen` runs many seeds.
+
+mod support;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use paddock_client::{Client, ClientOptions, CreateMode};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use support::lin::{
+    check_linearizable, connect, converged_digests, env_u64, final_reads, leader, run_client,
+    run_ledger, serving_leader, History, LeaderWatch, CLIENTS, LEDGER,
+};
+use support::net::{situation, start_partitionable, Net};
+use support::LocalEnsemble;
+
+/// The longest a fault's consequence (an election, a step-down) may take before the test fails.
+const FAULT_WAIT: Duration = Duration::from_secs(30);
+
+/// The fault injected while the clients run.
+#[derive(Clone, Copy, Debug)]
+enum Fault {
+    IsolateLeader,
+    MuteLeader,
+    /// Only what the followers send to the leader is cut (it still reaches them).
+    DeafLeader,
+    Bridge,
+    /// 5 servers in a seeded ring, each reaching only its two neighbours.
+    MajoritiesRing,
+    /// `one_way`: only what the follower sends is cut.
+    FollowerAway {
+        creates: usize,
+        one_way: bool,
+    },
+    Shuffle {
+        crashes: bool,
+    },
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_isolated_leader_is_replaced_and_histories_stay_linearizable() {
+    run(Fault::IsolateLeader).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_whose_messages_are_lost_one_way_is_replaced() {
+    run(Fault::MuteLeader).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_that_no_longer_hears_its_followers_stops_serving() {
+    run(Fault::DeafLeader).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bridge_partition_keeps_the_server_in_the_middle_writable() {
+    run(Fault::Bridge).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn histories_under_a_majorities_ring_are_linearizable() {
+    run(Fault::MajoritiesRing).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_partitioned_away_catches_up_by_diff() {
+    run(Fault::FollowerAway {
+        creates: 50,
+        one_way: false,
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_partitioned_away_catches_up_by_snapshot() {
+    run(Fault::FollowerAway {
+        creates: 700,
+        one_way: false,
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_whose_messages_are_lost_one_way_steps_out_and_catches_up() {
+    run(Fault::FollowerAway {
+        creates: 50,
+        one_way: true,
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn histories_under_shifting_partitions_are_linearizable() {
+    run(Fault::Shuffle { crashes: false }).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn histories_under_shifting_partitions_and_crashes_are_linearizable() {
+    run(Fault::Shuffle { crashes: true }).await;
+}
+
+/// Options of a client that must give up quickly (probes of servers that should not serve).
+fn quick(seed: u64) -> ClientOptions {
+    ClientOptions {
+        session_timeout: Duration::from_secs(20),
+        request_timeout: Duration::from_secs(2),
+        connect_timeout: Duration::from_secs(2),
+        seed: Some(seed),
+        ..ClientOptions::default()
+    }
+}
+
+/// Waits until server `i` no longer says it serves (as leader or anything else).
+async fn stops_serving(e: &LocalEnsemble, net: &Net, i: usize, seed: u64) {
+    let deadline = Instant::now() + FAULT_WAIT;
+    loop {
+        match e.peers[i].status(Duration::from_secs(2)).await {
+            Ok(st) if st.serving => {}
+            _ => return,
+        }
+        assert!(
+            Instant::now() < deadline,
+            "seed {seed}: server.{} still serves {FAULT_WAIT:?} after being cut off\n{}",
+            i + 1,
+            situation(e, net, 20)
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A server cut off from a quorum acknowledges no write: a session cannot even be opened on
+/// it (opening one is a transaction), and if one is, a create through it fails.
+async fn refuses_writes(addr: SocketAddr, seed: u64) {
+    let attempt = async {
+        let client = Client::connect(&addr.to_string(), quick(seed)).await.ok()?;
+        let r = client
+            .create("/written-while-cut-off", Vec::new(), CreateMode::Persistent)
+            .await;
+        let _ = client.close().await;
+        Some(r)
+    };
+    if let Ok(Some(Ok(path))) = tokio::time::timeout(Duration::from_secs(10), attempt).await {
+        panic!("seed {seed}: {addr}, cut off from a quorum, acknowledged the create of {path}");
+    }
+}
+
+/// A write through `addr` succeeds (retried for [`FAULT_WAIT`]).
+async fn accepts_a_write(e: &LocalEnsemble, net: &Net, addr: SocketAddr, path: &str, seed: u64) {
+    let deadline = Instant::now() + FAULT_WAIT;
+    let mut last = String::new();
+    while Instant::now() < deadline {
+        match Client::connect(&addr.to_string(), quick(seed)).await {
+            Ok(client) => {
+                let r = client
+                    .create(path, Vec::new(), CreateMode::Persistent)
+                    .await;
+                let _ = client.close().await;
+                match r {
+                    Ok(_) => return,
+                    // An earlier attempt whose answer was lost did it.
+                    Err(err) if err.code() == paddock_types::ErrorCode::NodeExists => return,
+                    Err(err) => last = err.to_string(),
+                }
+            }
+            Err(err) => last = err.to_string(),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!(
+        "seed {seed}: no write through {addr} succeeded within {FAULT_WAIT:?}: {last}\n{}",
+        situation(e, net, 30)
+    );
+}
+
+/// `count` creates under `/away` through `addr`, all of which must succeed.
+async fn many_creates(addr: SocketAddr, count: usize, seed: u64) {
+    let client = connect(&addr.to_string(), seed).await;
+    client
+        .create("/away", Vec::new(), CreateMode::Persistent)
+        .await
+        .expect("create /away through the majority");
+    let paths: Vec<String> = (0..count).map(|k| format!("/away/n{k:04}")).collect();
+    for chunk in paths.chunks(50) {
+        let creates = chunk
+            .iter()
+            .map(|p| client.create(p, Vec::new(), CreateMode::Persistent));
+        for r in futures::future::join_all(creates).await {
+            r.expect("a create through the majority during the partition");
+        }
+    }
+    let _ = client.close().await;
+}
+
+/// A new seeded network for [`Fault::Shuffle`].
+fn shuffle(net: &Net, rng: &mut StdRng) {
+    let n = net.members();
+    net.heal_all();
+    let a = rng.random_range(0..n);
+    let b = (a + rng.random_range(1..n)) % n;
+    match rng.random_range(0..5) {
+        0 => net.isolate(a),
+        1 => net.partition(&[a], &[b]),
+        // `a` deaf: it reaches the others, they do not reach it.
+        3 => {
+            for x in (0..n).filter(|&x| x != a) {
+                net.cut(x, a);
+            }
+        }
+        2 => {
+            net.cut(a, b);
+            if let Some(c) = (0..n).find(|&c| c != a && c != b) {
+                if rng.random_bool(0.5) {
+                    net.cut(a, c);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+async fn run(fault: Fault) {
+    let seed = env_u64("PADDOCK_LIN_SEED", 1);
+    let secs = env_u64("PADDOCK_LIN_SECS", 6).max(3);
+    let mut rng = StdRng::seed_from_u64(seed ^ 0x5eed_0f9a);
+    let servers = if matches!(fault, Fault::MajoritiesRing) {
+        5
+    } else {
+        3
+    };
+    let (mut e, net) = start_partitionable(
+        servers,
+        &[
+            "tickTime=100",
+            "initLimit=10",
+            "syncLimit=5",
+            "maxSessionTimeout=30000",
+        ],
+    )
+    .await;
+    let all: Vec<usize> = (0..e.peers.len()).collect();
+    let addrs: Vec<SocketAddr> = e.peers.iter().map(|p| p.addr).collect();
+    let setup = connect(&e.connect_string(), seed).await;
+    setup
+        .create(LEDGER, Vec::new(), CreateMode::Persistent)
+        .await
+        .expect("create the ledger");
+    let _ = setup.close().await;
+
+    let watch = LeaderWatch::start(addrs.clone());
+    // Clients 0..3 pinned to one server each, the last on the whole connect string.
+    let mut clients = Vec::new();
+    for id in 0..CLIENTS {
+        let target = match addrs.get(id) {
+            Some(a) if id + 1 < CLIENTS => a.to_string(),
+            _ => e.connect_string(),
+        };
+        clients.push(connect(&target, seed.wrapping_add(id as u64)).await);
+    }
+    let ledger_client = connect(&e.connect_string(), seed.wrapping_add(100)).await;
+    let history: History = Arc::default();
+    let start = Instant::now();
+    let until = start + Duration::from_secs(secs);
+    let tasks: Vec<_> = clients
+        .iter()
+        .cloned()
+        .enumerate()
+        .map(|(id, c)| tokio::spawn(run_client(id, c, seed, start, until, history.clone())))
+        .collect();
+    let ledger_task = tokio::spawn(run_ledger(ledger_client, until));
+
+    tokio::time::sleep(Duration::from_secs(secs) / 3).await;
+    let old = leader(&e, &all).await;
+    let followers: Vec<usize> = all.iter().copied().filter(|&i| i != old).collect();
+    let chosen = followers[rng.random_range(0..followers.len())];
+    let other = followers
+        .iter()
+        .copied()
+        .find(|&f| f != chosen)
+        .expect("two followers");
+    match fault {
+        Fault::IsolateLeader => net.isolate(old),
+        Fault::MuteLeader => {
+            for &f in &followers {
+                net.cut(old, f);
+            }
+        }
+        Fault::DeafLeader => {
+            for &f in &followers {
+                net.cut(f, old);
+            }
+        }
+        Fault::Bridge => net.partition(&[old], &[chosen]),
+        Fault::MajoritiesRing => {
+            let mut ring = all.clone();
+            for i in (1..ring.len()).rev() {
+                ring.swap(i, rng.random_range(0..=i));
+            }
+            let n = ring.len();
+            for (i, &a) in ring.iter().enumerate() {
+                for &b in &ring[i + 1..] {
+                    let j = ring.iter().position(|&x| x == b).expect("in the ring");
+                    if (j + n - i) % n != 1 && (i + n - j) % n != 1 {
+                        net.partition(&[a], &[b]);
+                    }
+                }
+            }
+        }
+        Fault::FollowerAway { one_way: false, .. } => net.isolate(chosen),
+        Fault::FollowerAway { one_way: true, .. } => {
+            net.cut(chosen, old);
+            net.cut(chosen, other);
+        }
+        Fault::Shuffle { .. } => {}
+    }
+    eprintln!(
+        "seed {seed}: {fault:?}, leader server.{}, follower chosen server.{}: {}",
+        old + 1,
+        chosen + 1,
+        net.describe()
+    );
+    match fault {
+        Fault::IsolateLeader | Fault::MuteLeader => {
+            let new = serving_leader(&e, &followers, FAULT_WAIT).await;
+            assert!(
+                new.is_some(),
+                "seed {seed}: {fault:?}: the followers elected no leader within {FAULT_WAIT:?}\n{}",
+                situation(&e, &net, 30)
+            );
+            stops_serving(&e, &net, old, seed).await;
+            refuses_writes(addrs[old], seed).await;
+        }
+        Fault::DeafLeader => {
+            // No acknowledgement reaches it: its lease runs out. Whether the followers elect
+            // another leader meanwhile is not asserted (the module comment says why they do not).
+            stops_serving(&e, &net, old, seed).await;
+            refuses_writes(addrs[old], seed).await;
+            match serving_leader(&e, &followers, Duration::from_secs(5)).await {
+                Some(i) => eprintln!("seed {seed}: DeafLeader: server.{} leads", i + 1),
+                None => eprintln!(
+                    "seed {seed}: DeafLeader: no follower leads 5 s after the old leader stepped down\n{}",
+                    situation(&e, &net, 12)
+                ),
+            }
+        }
+        Fault::MajoritiesRing => {}
+        Fault::Bridge => {
+            accepts_a_write(&e, &net, addrs[other], "/through-the-bridge", seed).await;
+        }
+        Fault::FollowerAway { creates, .. } => {
+            stops_serving(&e, &net, chosen, seed).await;
+            refuses_writes(addrs[chosen], seed).await;
+            many_creates(addrs[old], creates, seed).await;
+        }
+        Fault::Shuffle { crashes } => {
+            let heal_at = start + Duration::from_secs(secs) * 2 / 3;
+            let mut down: Option<usize> = None;
+            loop {
+                // Some networks last less than syncLimit (500 ms), some several times it.
+                let hold = Duration::from_millis(rng.random_range(150..=1_200));
+                if Instant::now() + hold >= heal_at {
+                    break;
+                }
+                shuffle(&net, &mut rng);
+                let mut crash = String::new();
+                if let Some(i) = down.take() {
+                    e.peers[i] = e.peers[i].restart();
+                    crash = format!(", server.{} restarted", i + 1);
+                } else if crashes && rng.random_bool(0.3) {
+                    let i = rng.random_range(0..all.len());
+                    e.peers[i].kill();
+                    down = Some(i);
+                    crash = format!(", server.{} killed", i + 1);
+                }
+                eprintln!(
+                    "seed {seed}: at {:?}: {}{crash}",
+                    start.elapsed(),
+                    net.describe()
+                );
+                tokio::time::sleep(hold).await;
+            }
+            if let Some(i) = down {
+                e.peers[i] = e.peers[i].restart();
+            }
+        }
+    }
+    if !matches!(fault, Fault::FollowerAway { .. }) {
+        tokio::time::sleep_until((start + Duration::from_secs(secs) * 2 / 3).into()).await;
+    }
+    // A follower away is let back as soon as the creates are in, so that what it missed stays
+    // well under the leader's 500-transaction window in the DIFF case, whatever the load length.
+    net.heal_all();
+    eprintln!("seed {seed}: healed at {:?}", start.elapsed());
+
+    for t in tasks {
+        t.await.expect("client task");
+    }
+    let ledger = ledger_task.await.expect("ledger task");
+    for c in clients {
+        let _ = c.close().await;
+    }
+    e.wait_serving(&all).await;
+    let zxid = converged_digests(&e, seed).await;
+    final_reads(&addrs, seed, start, &history).await;
+    ledger.check(&addrs, seed).await;
+    let leaders = watch.finish(seed);
+    eprintln!(
+        "seed {seed}, {fault:?}: converged at zxid {zxid:#x}; leaders by epoch {leaders:?}; {} of {} ledger creates acknowledged",
+        ledger.acked.len(),
+        ledger.attempted.len()
+    );
+    if let Fault::FollowerAway { creates, .. } = fault {
+        let client = connect(&addrs[chosen].to_string(), seed).await;
+        client.sync("/away").await.expect("sync /away");
+        let (children, _) = client.get_children("/away").await.expect("read /away");
+        let _ = client.close().await;
+        assert_eq!(
+            children.len(),
+            creates,
+            "seed {seed}: server.{} after rejoining",
+            chosen + 1
+        );
+    }
+    let history = std::mem::take(&mut *history.lock().unwrap_or_else(|e| e.into_inner()));
+    check_linearizable(seed, &format!("{fault:?}"), &history);
+    drop(net);
+}
