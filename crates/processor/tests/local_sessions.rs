@@ -3,53 +3,18 @@
 //! server's submissions, applies each commit on every server) and records what was committed,
 //! so "nothing was written" is checked as "nothing was committed, no zxid moved".
 
-use std::sync::{Arc, Mutex};
+mod support;
+
 use std::time::Duration;
 
 use bytes::Bytes;
 use paddock_processor::{
-    Backend, ConnectRequest, Connected, Processor, ProcessorConfig, ServingRole, SessionEvent,
-    TxnSink,
+    Backend, Connected, Processor, ProcessorConfig, ServingRole, SessionEvent,
 };
-use paddock_storage::mem::{MemSnapshotStore, MemTxnLog};
 use paddock_types::{
-    Acl, CreateMode, Epoch, ErrorCode, EventType, Id, MultiOp, Request, Response, ServerId, Txn,
-    TxnOp, ZkError, Zxid,
+    Acl, CreateMode, ErrorCode, EventType, Id, MultiOp, Request, Response, ServerId, TxnOp,
 };
-use tokio::sync::mpsc;
-
-const WAIT: Duration = Duration::from_secs(10);
-
-struct Sink(mpsc::UnboundedSender<Bytes>);
-
-impl TxnSink for Sink {
-    fn submit(&self, txn: Bytes) -> bool {
-        self.0.send(txn).is_ok()
-    }
-}
-
-struct Ensemble {
-    servers: Vec<Arc<Processor>>,
-    committed: Arc<Mutex<Vec<(Zxid, Bytes)>>>,
-}
-
-impl Ensemble {
-    fn committed(&self) -> usize {
-        self.committed.lock().unwrap().len()
-    }
-
-    /// The operations committed after the first `from`.
-    fn ops_since(&self, from: usize) -> Vec<TxnOp> {
-        self.committed.lock().unwrap()[from..]
-            .iter()
-            .map(|(z, b)| Txn::decode_at(b, *z).expect("decodes").op)
-            .collect()
-    }
-
-    fn last_zxids(&self) -> Vec<Zxid> {
-        self.servers.iter().map(|s| s.last_applied()).collect()
-    }
-}
+use support::ensemble::{call, connect, next, resume_req, Ensemble, WAIT};
 
 fn cfg(id: u64, upgrading: bool) -> ProcessorConfig {
     ProcessorConfig {
@@ -66,86 +31,7 @@ fn cfg(id: u64, upgrading: bool) -> ProcessorConfig {
 
 /// `n` servers with local sessions on; server 0 leads, the others learn; all serve.
 fn ensemble(n: usize, upgrading: bool) -> Ensemble {
-    let (tx, mut rx) = mpsc::unbounded_channel::<Bytes>();
-    let servers: Vec<Arc<Processor>> = (1..=n as u64)
-        .map(|id| {
-            Processor::start(
-                cfg(id, upgrading),
-                Arc::new(Sink(tx.clone())),
-                Arc::new(MemTxnLog::new()),
-                Arc::new(MemSnapshotStore::new()),
-            )
-        })
-        .collect();
-    let committed = Arc::new(Mutex::new(Vec::new()));
-    let (all, log) = (servers.clone(), committed.clone());
-    tokio::spawn(async move {
-        let mut counter = 0;
-        while let Some(bytes) = rx.recv().await {
-            counter += 1;
-            let zxid = Zxid::new(Epoch(1), counter);
-            log.lock().unwrap().push((zxid, bytes.clone()));
-            for s in &all {
-                s.apply_committed(zxid, &bytes);
-            }
-        }
-    });
-    for (i, s) in servers.iter().enumerate() {
-        s.set_role(if i == 0 {
-            ServingRole::Leader
-        } else {
-            ServingRole::Learner
-        });
-    }
-    Ensemble { servers, committed }
-}
-
-fn new_req(timeout_ms: i32) -> ConnectRequest {
-    ConnectRequest {
-        conn_ids: Vec::new(),
-        resume: None,
-        timeout_ms,
-        last_zxid_seen: Zxid::ZERO,
-        peer: "test".into(),
-        set_watches: Default::default(),
-        read_only: false,
-    }
-}
-
-fn resume_req(c: &Connected) -> ConnectRequest {
-    ConnectRequest {
-        resume: Some((c.session, c.password)),
-        ..new_req(c.timeout_ms)
-    }
-}
-
-async fn connect(s: &Processor, timeout_ms: i32) -> Connected {
-    s.connect(new_req(timeout_ms)).await.expect("connect")
-}
-
-async fn next(c: &mut Connected) -> Option<SessionEvent> {
-    tokio::time::timeout(WAIT, c.events.recv())
-        .await
-        .expect("an event in time")
-}
-
-async fn call(
-    s: &Processor,
-    c: &mut Connected,
-    xid: i64,
-    req: Request,
-) -> Result<Response, ZkError> {
-    s.submit(c.session, c.conn, xid, req);
-    loop {
-        match next(c).await.expect("channel open") {
-            SessionEvent::Response { xid: x, result, .. } => {
-                assert_eq!(x, xid, "answers come in request order");
-                return result;
-            }
-            SessionEvent::Watch(_) => continue,
-            SessionEvent::Closed(code) => panic!("session closed: {code:?}"),
-        }
-    }
+    Ensemble::start((1..=n as u64).map(|id| cfg(id, upgrading)))
 }
 
 /// Closes the session and waits for the end of its stream (answer, then `Closed(Ok)`).

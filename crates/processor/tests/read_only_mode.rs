@@ -7,18 +7,16 @@
 mod support;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::Bytes;
 use paddock_processor::{
-    Backend, ConnectRequest, Connected, Processor, ProcessorConfig, ServingRole, SessionEvent,
+    Backend, ConnectRequest, Processor, ProcessorConfig, ServingRole, SessionEvent,
 };
 use paddock_storage::mem::{MemSnapshotStore, MemTxnLog};
 use paddock_types::{
-    CreateMode, Epoch, ErrorCode, Request, Response, SessionId, ZkError, Zxid, PASSWORD_LEN,
+    CreateMode, Epoch, ErrorCode, Request, Response, SessionId, Zxid, PASSWORD_LEN,
 };
-
-const WAIT: Duration = Duration::from_secs(10);
+use support::ensemble::{call, next};
 
 fn start() -> Arc<Processor> {
     let cfg = ProcessorConfig {
@@ -44,31 +42,6 @@ fn hello(resume: Option<(SessionId, [u8; PASSWORD_LEN])>, read_only: bool) -> Co
         peer: "test".into(),
         set_watches: Default::default(),
         read_only,
-    }
-}
-
-async fn next(c: &mut Connected) -> Option<SessionEvent> {
-    tokio::time::timeout(WAIT, c.events.recv())
-        .await
-        .expect("an event in time")
-}
-
-async fn call(
-    p: &Processor,
-    c: &mut Connected,
-    xid: i64,
-    req: Request,
-) -> Result<Response, ZkError> {
-    p.submit(c.session, c.conn, xid, req);
-    loop {
-        match next(c).await.expect("channel open") {
-            SessionEvent::Response { xid: x, result, .. } => {
-                assert_eq!(x, xid, "answers come in request order");
-                return result;
-            }
-            SessionEvent::Watch(_) => continue,
-            SessionEvent::Closed(code) => panic!("session closed: {code:?}"),
-        }
     }
 }
 

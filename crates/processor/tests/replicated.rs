@@ -1,8 +1,10 @@
 //! The ensemble processor, through the `Backend` seam, with a stand-in for the quorum: one task
 //! orders every server's submissions (assigns zxids) and applies each commit on every server, as
-//! the quorum peers do.
+//! the quorum peers do (tests/support/ensemble.rs).
 
-use std::sync::{Arc, Mutex};
+mod support;
+
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -12,50 +14,11 @@ use paddock_processor::{
 };
 use paddock_storage::mem::{MemSnapshotStore, MemTxnLog};
 use paddock_types::{
-    CreateMode, Epoch, ErrorCode, EventType, Request, Response, ServerId, SessionId, ZkError, Zxid,
+    CreateMode, Epoch, ErrorCode, EventType, Request, Response, ServerId, SessionId, Zxid,
 };
+use support::ensemble::{call, connect, next, resume_req, Ensemble, WAIT};
+use support::Sink;
 use tokio::sync::mpsc;
-
-const WAIT: Duration = Duration::from_secs(10);
-
-/// Submissions of every server, in one order.
-struct Sink(mpsc::UnboundedSender<Bytes>);
-
-impl TxnSink for Sink {
-    fn submit(&self, txn: Bytes) -> bool {
-        self.0.send(txn).is_ok()
-    }
-}
-
-struct Ensemble {
-    servers: Vec<Arc<Processor>>,
-    /// Every committed record, in zxid order.
-    committed: Arc<Mutex<Vec<(Zxid, Bytes)>>>,
-}
-
-impl Ensemble {
-    /// Waits until every server has applied every committed record: the stand-in quorum applies
-    /// a commit on the servers one after another, so an answer from one server does not mean the
-    /// others have the change yet.
-    async fn settle(&self) {
-        let deadline = std::time::Instant::now() + WAIT;
-        loop {
-            let last = self.committed.lock().unwrap().last().map(|(z, _)| *z);
-            if self
-                .servers
-                .iter()
-                .all(|s| Some(s.last_applied()) == last || last.is_none())
-            {
-                return;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "servers did not settle"
-            );
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    }
-}
 
 fn cfg(id: u64) -> ProcessorConfig {
     ProcessorConfig {
@@ -71,77 +34,7 @@ fn cfg(id: u64) -> ProcessorConfig {
 
 /// `n` servers; server 0 leads, the others learn; all serve.
 fn ensemble(n: usize) -> Ensemble {
-    let (tx, mut rx) = mpsc::unbounded_channel::<Bytes>();
-    let servers: Vec<Arc<Processor>> = (1..=n as u64)
-        .map(|id| {
-            Processor::start(
-                cfg(id),
-                Arc::new(Sink(tx.clone())),
-                Arc::new(MemTxnLog::new()),
-                Arc::new(MemSnapshotStore::new()),
-            )
-        })
-        .collect();
-    let committed = Arc::new(Mutex::new(Vec::new()));
-    let (all, log) = (servers.clone(), committed.clone());
-    tokio::spawn(async move {
-        let mut counter = 0;
-        while let Some(bytes) = rx.recv().await {
-            counter += 1;
-            let zxid = Zxid::new(Epoch(1), counter);
-            log.lock().unwrap().push((zxid, bytes.clone()));
-            for s in &all {
-                s.apply_committed(zxid, &bytes);
-            }
-        }
-    });
-    for (i, s) in servers.iter().enumerate() {
-        s.set_role(if i == 0 {
-            ServingRole::Leader
-        } else {
-            ServingRole::Learner
-        });
-    }
-    Ensemble { servers, committed }
-}
-
-async fn connect(s: &Processor, timeout_ms: i32) -> Connected {
-    s.connect(ConnectRequest {
-        conn_ids: Vec::new(),
-        resume: None,
-        timeout_ms,
-        last_zxid_seen: Zxid::ZERO,
-        peer: "test".into(),
-        set_watches: Default::default(),
-        read_only: false,
-    })
-    .await
-    .expect("connect")
-}
-
-async fn next(c: &mut Connected) -> Option<SessionEvent> {
-    tokio::time::timeout(WAIT, c.events.recv())
-        .await
-        .expect("an event in time")
-}
-
-async fn call(
-    s: &Processor,
-    c: &mut Connected,
-    xid: i64,
-    req: Request,
-) -> Result<Response, ZkError> {
-    s.submit(c.session, c.conn, xid, req);
-    loop {
-        match next(c).await.expect("channel open") {
-            SessionEvent::Response { xid: x, result, .. } => {
-                assert_eq!(x, xid, "answers come in request order");
-                return result;
-            }
-            SessionEvent::Watch(_) => continue,
-            SessionEvent::Closed(code) => panic!("session closed: {code:?}"),
-        }
-    }
+    Ensemble::start((1..=n as u64).map(cfg))
 }
 
 fn create(path: &str, mode: CreateMode) -> Request {
@@ -665,18 +558,6 @@ impl Manual {
 
 fn plain_sink(tx: mpsc::UnboundedSender<Bytes>) -> Arc<dyn TxnSink> {
     Arc::new(Sink(tx))
-}
-
-fn resume_req(c: &Connected) -> ConnectRequest {
-    ConnectRequest {
-        conn_ids: Vec::new(),
-        resume: Some((c.session, c.password)),
-        timeout_ms: c.timeout_ms,
-        last_zxid_seen: Zxid::ZERO,
-        peer: "test".into(),
-        set_watches: Default::default(),
-        read_only: false,
-    }
 }
 
 /// A session created on server `i` (its CreateSession committed by `m`).

@@ -6,6 +6,8 @@
 
 #![allow(dead_code)]
 
+pub mod ensemble;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,7 +19,7 @@ use paddock_types::{Epoch, Zxid};
 use tokio::sync::mpsc;
 
 /// The processor's way to the stand-in.
-struct Sink(mpsc::UnboundedSender<Bytes>);
+pub struct Sink(pub mpsc::UnboundedSender<Bytes>);
 
 impl TxnSink for Sink {
     fn submit(&self, txn: Bytes) -> bool {
