@@ -12,10 +12,9 @@
 
 mod support;
 
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use support::lin::{check_linearizable, connect, env_u64, leader, run_client, History, CLIENTS};
+use support::lin::{check_linearizable, connect, env_u64, leader, Workload, CLIENTS};
 use support::LocalEnsemble;
 
 /// The fault injected while the clients run.
@@ -55,15 +54,7 @@ async fn run(fault: Fault) {
     for id in 0..CLIENTS {
         clients.push(connect(&e.connect_string(), seed.wrapping_add(id as u64)).await);
     }
-    let history: History = Arc::default();
-    let start = Instant::now();
-    let until = start + Duration::from_secs(secs);
-    let tasks: Vec<_> = clients
-        .iter()
-        .cloned()
-        .enumerate()
-        .map(|(id, c)| tokio::spawn(run_client(id, c, seed, start, until, history.clone())))
-        .collect();
+    let mut workload = Workload::start(clients, seed, secs);
 
     tokio::time::sleep(Duration::from_secs(secs) / 3).await;
     let victim = leader(&e, &[0, 1, 2]).await;
@@ -77,13 +68,7 @@ async fn run(fault: Fault) {
         Fault::KillLeader => e.peers[victim] = e.peers[victim].restart(),
         Fault::PauseLeader => e.peers[victim].cont(),
     }
-    for t in tasks {
-        t.await.expect("client task");
-    }
-    for c in clients {
-        let _ = c.close().await;
-    }
-
-    let history = std::mem::take(&mut *history.lock().unwrap_or_else(|e| e.into_inner()));
+    workload.finish().await;
+    let history = workload.take_history();
     check_linearizable(seed, &format!("{fault:?}"), &history);
 }

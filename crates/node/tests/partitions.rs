@@ -53,15 +53,14 @@
 mod support;
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use paddock_client::{Client, ClientOptions, CreateMode};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use support::lin::{
-    check_linearizable, connect, converged_digests, env_u64, final_reads, leader, run_client,
-    run_ledger, serving_leader, History, LeaderWatch, CLIENTS, LEDGER,
+    check_linearizable, connect, converged_digests, env_u64, final_reads, leader, run_ledger,
+    serving_leader, LeaderWatch, Workload, CLIENTS, LEDGER,
 };
 use support::net::{situation, start_partitionable, Net};
 use support::LocalEnsemble;
@@ -309,15 +308,8 @@ async fn run(fault: Fault) {
         clients.push(connect(&target, seed.wrapping_add(id as u64)).await);
     }
     let ledger_client = connect(&e.connect_string(), seed.wrapping_add(100)).await;
-    let history: History = Arc::default();
-    let start = Instant::now();
-    let until = start + Duration::from_secs(secs);
-    let tasks: Vec<_> = clients
-        .iter()
-        .cloned()
-        .enumerate()
-        .map(|(id, c)| tokio::spawn(run_client(id, c, seed, start, until, history.clone())))
-        .collect();
+    let mut workload = Workload::start(clients, seed, secs);
+    let (start, until) = (workload.start, workload.until);
     let ledger_task = tokio::spawn(run_ledger(ledger_client, until));
 
     tokio::time::sleep(Duration::from_secs(secs) / 3).await;
@@ -443,16 +435,11 @@ async fn run(fault: Fault) {
     net.heal_all();
     eprintln!("seed {seed}: healed at {:?}", start.elapsed());
 
-    for t in tasks {
-        t.await.expect("client task");
-    }
+    workload.finish().await;
     let ledger = ledger_task.await.expect("ledger task");
-    for c in clients {
-        let _ = c.close().await;
-    }
     e.wait_serving(&all).await;
     let zxid = converged_digests(&e, seed).await;
-    final_reads(&addrs, seed, start, &history).await;
+    final_reads(&addrs, seed, start, &workload.history).await;
     ledger.check(&addrs, seed).await;
     let leaders = watch.finish(seed);
     eprintln!(
@@ -472,7 +459,6 @@ async fn run(fault: Fault) {
             chosen + 1
         );
     }
-    let history = std::mem::take(&mut *history.lock().unwrap_or_else(|e| e.into_inner()));
-    check_linearizable(seed, &format!("{fault:?}"), &history);
+    check_linearizable(seed, &format!("{fault:?}"), &workload.take_history());
     drop(net);
 }

@@ -136,6 +136,52 @@ async fn read(client: &Client, path: &str) -> Option<Output> {
     }
 }
 
+/// The clients' loops ([`run_client`]) running for `secs` from [`Workload::start`], every
+/// operation recorded in one history.
+pub struct Workload {
+    pub history: History,
+    pub start: Instant,
+    pub until: Instant,
+    clients: Vec<Client>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Workload {
+    pub fn start(clients: Vec<Client>, seed: u64, secs: u64) -> Workload {
+        let history: History = Arc::default();
+        let start = Instant::now();
+        let until = start + Duration::from_secs(secs);
+        let tasks = clients
+            .iter()
+            .cloned()
+            .enumerate()
+            .map(|(id, c)| tokio::spawn(run_client(id, c, seed, start, until, history.clone())))
+            .collect();
+        Workload {
+            history,
+            start,
+            until,
+            clients,
+            tasks,
+        }
+    }
+
+    /// Waits for every loop to end, then closes the clients.
+    pub async fn finish(&mut self) {
+        for t in self.tasks.drain(..) {
+            t.await.expect("client task");
+        }
+        for c in self.clients.drain(..) {
+            let _ = c.close().await;
+        }
+    }
+
+    /// The operations recorded so far.
+    pub fn take_history(&self) -> Vec<Operation<Input, Output>> {
+        std::mem::take(&mut *self.history.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
 /// One client's loop until `until`: random operations, each recorded.
 pub async fn run_client(
     id: usize,
