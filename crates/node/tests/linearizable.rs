@@ -12,6 +12,7 @@
 
 mod support;
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use support::lin::{check_linearizable, connect, env_u64, leader, Workload, CLIENTS};
@@ -54,7 +55,7 @@ async fn run(fault: Fault) {
     for id in 0..CLIENTS {
         clients.push(connect(&e.connect_string(), seed.wrapping_add(id as u64)).await);
     }
-    let mut workload = Workload::start(clients, seed, secs);
+    let mut workload = Workload::start(clients, seed, secs).await;
 
     tokio::time::sleep(Duration::from_secs(secs) / 3).await;
     let victim = leader(&e, &[0, 1, 2]).await;
@@ -68,7 +69,10 @@ async fn run(fault: Fault) {
         Fault::KillLeader => e.peers[victim] = e.peers[victim].restart(),
         Fault::PauseLeader => e.peers[victim].cont(),
     }
-    workload.finish().await;
+    workload.finish_loops().await;
+    e.wait_serving(&[0, 1, 2]).await;
+    let addrs: Vec<SocketAddr> = e.peers.iter().map(|p| p.addr).collect();
+    workload.check_sessions_and_close(&addrs, seed).await;
     let history = workload.take_history();
     check_linearizable(seed, &format!("{fault:?}"), &history);
 }

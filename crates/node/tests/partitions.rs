@@ -308,7 +308,7 @@ async fn run(fault: Fault) {
         clients.push(connect(&target, seed.wrapping_add(id as u64)).await);
     }
     let ledger_client = connect(&e.connect_string(), seed.wrapping_add(100)).await;
-    let mut workload = Workload::start(clients, seed, secs);
+    let mut workload = Workload::start(clients, seed, secs).await;
     let (start, until) = (workload.start, workload.until);
     let ledger_task = tokio::spawn(run_ledger(ledger_client, until));
 
@@ -435,9 +435,10 @@ async fn run(fault: Fault) {
     net.heal_all();
     eprintln!("seed {seed}: healed at {:?}", start.elapsed());
 
-    workload.finish().await;
+    workload.finish_loops().await;
     let ledger = ledger_task.await.expect("ledger task");
     e.wait_serving(&all).await;
+    workload.check_sessions_and_close(&addrs, seed).await;
     let zxid = converged_digests(&e, seed).await;
     final_reads(&addrs, seed, start, &workload.history).await;
     ledger.check(&addrs, seed).await;

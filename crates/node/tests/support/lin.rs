@@ -147,7 +147,25 @@ pub struct Workload {
 }
 
 impl Workload {
-    pub fn start(clients: Vec<Client>, seed: u64, secs: u64) -> Workload {
+    /// Each client first creates its ephemeral `/lin-sessions/<id>` (see [`Workload::finish`]),
+    /// then runs its loop.
+    pub async fn start(clients: Vec<Client>, seed: u64, secs: u64) -> Workload {
+        match clients[0]
+            .create(SESSIONS, Vec::new(), CreateMode::Persistent)
+            .await
+        {
+            Ok(_)
+            | Err(Error::Zk {
+                code: ErrorCode::NodeExists,
+                ..
+            }) => {}
+            Err(e) => panic!("create {SESSIONS}: {e}"),
+        }
+        for (id, c) in clients.iter().enumerate() {
+            c.create(&own_ephemeral(id), Vec::new(), CreateMode::Ephemeral)
+                .await
+                .unwrap_or_else(|e| panic!("client {id}'s ephemeral: {e}"));
+        }
         let history: History = Arc::default();
         let start = Instant::now();
         let until = start + Duration::from_secs(secs);
@@ -166,19 +184,77 @@ impl Workload {
         }
     }
 
-    /// Waits for every loop to end, then closes the clients.
-    pub async fn finish(&mut self) {
+    /// Waits for every client's loop to end.
+    pub async fn finish_loops(&mut self) {
         for t in self.tasks.drain(..) {
             t.await.expect("client task");
         }
-        for c in self.clients.drain(..) {
-            let _ = c.close().await;
+    }
+
+    /// After [`Workload::finish_loops`], with every server of `addrs` serving: checks that an
+    /// ephemeral lives exactly as long as its session, then closes the clients. A client whose
+    /// session still answers finds its own ephemeral; one whose session expired (its server cut
+    /// off for longer than the timeout) has none on any server; once a client has closed its
+    /// session, no server has its ephemeral.
+    pub async fn check_sessions_and_close(&mut self, addrs: &[SocketAddr], seed: u64) {
+        for (id, c) in self.clients.iter().enumerate() {
+            let path = own_ephemeral(id);
+            match c.exists(&path).await {
+                Ok(Some(stat)) => assert_eq!(
+                    stat.ephemeral_owner,
+                    c.session_id().0,
+                    "seed {seed}: {path} belongs to client {id}'s session"
+                ),
+                Ok(None) => panic!(
+                    "seed {seed}: client {id}'s session is alive without its ephemeral {path}"
+                ),
+                Err(Error::Zk {
+                    code: ErrorCode::SessionExpired,
+                    ..
+                }) => {
+                    eprintln!("seed {seed}: client {id}'s session expired");
+                    ephemerals_gone(addrs, &[path], seed).await;
+                }
+                // Not definite (a connection lost just now): nothing to check.
+                Err(e) => eprintln!("seed {seed}: client {id}: exists {path}: {e}"),
+            }
         }
+        let mut closed = Vec::new();
+        for (id, c) in self.clients.drain(..).enumerate() {
+            if c.close().await.is_ok() {
+                closed.push(own_ephemeral(id));
+            }
+        }
+        ephemerals_gone(addrs, &closed, seed).await;
     }
 
     /// The operations recorded so far.
     pub fn take_history(&self) -> Vec<Operation<Input, Output>> {
         std::mem::take(&mut *self.history.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+/// The parent of the workload clients' ephemerals.
+pub const SESSIONS: &str = "/lin-sessions";
+
+fn own_ephemeral(id: usize) -> String {
+    format!("{SESSIONS}/{id}")
+}
+
+/// None of `paths` exists on any server of `addrs` (each read after a `sync` through a
+/// session of that server alone).
+async fn ephemerals_gone(addrs: &[SocketAddr], paths: &[String], seed: u64) {
+    for addr in addrs {
+        let c = connect(&addr.to_string(), seed).await;
+        c.sync(SESSIONS).await.expect("sync");
+        for path in paths {
+            assert_eq!(
+                c.exists(path).await.expect("exists"),
+                None,
+                "seed {seed}: {path} outlived its session on {addr}"
+            );
+        }
+        let _ = c.close().await;
     }
 }
 
