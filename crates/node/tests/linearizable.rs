@@ -55,10 +55,16 @@ async fn run(fault: Fault) {
     for id in 0..CLIENTS {
         clients.push(connect(&e.connect_string(), seed.wrapping_add(id as u64)).await);
     }
-    let mut workload = Workload::start(clients, seed, secs).await;
+    // The watching session on a follower, which stays up: its events are checked exactly.
+    let watched = (leader(&e, &[0, 1, 2]).await + 1) % 3;
+    let watcher = e.peers[watched].addr.to_string();
+    let mut workload = Workload::start(clients, &watcher, seed, secs).await;
 
     tokio::time::sleep(Duration::from_secs(secs) / 3).await;
     let victim = leader(&e, &[0, 1, 2]).await;
+    if victim == watched {
+        workload.watcher_lost_its_server();
+    }
     match fault {
         Fault::KillLeader => e.peers[victim].kill(),
         Fault::PauseLeader => e.peers[victim].stop_signal(),

@@ -308,7 +308,7 @@ async fn run(fault: Fault) {
         clients.push(connect(&target, seed.wrapping_add(id as u64)).await);
     }
     let ledger_client = connect(&e.connect_string(), seed.wrapping_add(100)).await;
-    let mut workload = Workload::start(clients, seed, secs).await;
+    let mut workload = Workload::start(clients, &e.connect_string(), seed, secs).await;
     let (start, until) = (workload.start, workload.until);
     let ledger_task = tokio::spawn(run_ledger(ledger_client, until));
 

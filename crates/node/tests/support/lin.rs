@@ -16,11 +16,14 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use paddock_client::{Client, ClientOptions, CreateMode, Error};
+use paddock_client::{
+    AddWatchMode, Client, ClientOptions, CreateMode, Error, EventType, SessionState, WatchedEvent,
+};
 use paddock_lincheck::zk::{Input, Output, Znode};
 use paddock_lincheck::{check, Operation, Verdict};
 use paddock_proto::v1 as pb;
@@ -144,12 +147,15 @@ pub struct Workload {
     pub until: Instant,
     clients: Vec<Client>,
     tasks: Vec<JoinHandle<()>>,
+    watches: Option<WatchLog>,
 }
 
 impl Workload {
-    /// Each client first creates its ephemeral `/lin-sessions/<id>` (see [`Workload::finish`]),
-    /// then runs its loop.
-    pub async fn start(clients: Vec<Client>, seed: u64, secs: u64) -> Workload {
+    /// Each client first creates its ephemeral `/lin-sessions/<id>` (see
+    /// [`Workload::check_sessions_and_close`]), then runs its loop; a session on `watcher`
+    /// records every event of a persistent recursive watch on `/` meanwhile ([`WatchLog`]).
+    pub async fn start(clients: Vec<Client>, watcher: &str, seed: u64, secs: u64) -> Workload {
+        let watches = Some(WatchLog::start(watcher, seed).await);
         match clients[0]
             .create(SESSIONS, Vec::new(), CreateMode::Persistent)
             .await
@@ -181,6 +187,15 @@ impl Workload {
             until,
             clients,
             tasks,
+            watches,
+        }
+    }
+
+    /// The watching session's server was restarted or cut off: the events of its persistent
+    /// watch fired meanwhile may be gone, so they are checked for order only.
+    pub fn watcher_lost_its_server(&self) {
+        if let Some(w) = &self.watches {
+            w.dropped.store(true, Ordering::Relaxed);
         }
     }
 
@@ -219,6 +234,9 @@ impl Workload {
                 Err(e) => eprintln!("seed {seed}: client {id}: exists {path}: {e}"),
             }
         }
+        if let Some(w) = self.watches.take() {
+            w.check_and_close(seed).await;
+        }
         let mut closed = Vec::new();
         for (id, c) in self.clients.drain(..).enumerate() {
             if c.close().await.is_ok() {
@@ -231,6 +249,162 @@ impl Workload {
     /// The operations recorded so far.
     pub fn take_history(&self) -> Vec<Operation<Input, Output>> {
         std::mem::take(&mut *self.history.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+/// A session holding a persistent recursive watch on `/` during the workload, recording the
+/// events of [`PATHS`] and whether the session ever moved to another server.
+pub struct WatchLog {
+    client: Client,
+    events: Arc<Mutex<Vec<WatchedEvent>>>,
+    dropped: Arc<AtomicBool>,
+    tasks: [JoinHandle<()>; 2],
+}
+
+impl WatchLog {
+    async fn start(connect_string: &str, seed: u64) -> WatchLog {
+        let client = connect(connect_string, seed.wrapping_add(200)).await;
+        let dropped = Arc::new(AtomicBool::new(false));
+        let mut states = client.state_events();
+        let flag = dropped.clone();
+        // A connect string of more than one server counts as moving on every reconnect.
+        let (home, me) = (connect_string.to_string(), client.clone());
+        let states_task = tokio::spawn(async move {
+            // Back on the same server, the session gets what fired while it was away; on
+            // another one, persistent watches' events of that time are lost (ZooKeeper's too).
+            while let Ok(state) = states.recv().await {
+                if (state == SessionState::Connected && me.server() != home) || state.is_terminal()
+                {
+                    flag.store(true, Ordering::Relaxed);
+                }
+            }
+        });
+        let mut watch = client
+            .add_watch("/", AddWatchMode::PersistentRecursive)
+            .await
+            .expect("addWatch /");
+        let events: Arc<Mutex<Vec<WatchedEvent>>> = Arc::default();
+        let log = events.clone();
+        let events_task = tokio::spawn(async move {
+            while let Some(Ok(ev)) = watch.next().await {
+                if PATHS.contains(&ev.path.as_str()) {
+                    log.lock().unwrap_or_else(|e| e.into_inner()).push(ev);
+                }
+            }
+        });
+        WatchLog {
+            client,
+            events,
+            dropped,
+            tasks: [states_task, events_task],
+        }
+    }
+
+    /// Every change fires exactly one event, in order: the events' zxids only grow (one
+    /// change per transaction here), each path's events alternate created, data changed*,
+    /// deleted; and when the watching session never moved to another server (one that moves
+    /// loses the events of persistent watches fired meanwhile, as ZooKeeper's), each path's
+    /// events since its last creation are exactly its final state: as many data changes as
+    /// its version, the creation at its czxid, the last event at its mzxid.
+    async fn check_and_close(self, seed: u64) {
+        // The answers to these reads come after the events of every change they show.
+        let mut finals = Vec::new();
+        let mut read_ok = true;
+        for path in PATHS {
+            match self.client.sync(path).await {
+                Ok(()) => {}
+                Err(_) => read_ok = false,
+            }
+            match self.client.exists(path).await {
+                Ok(stat) => finals.push(stat),
+                Err(_) => read_ok = false,
+            }
+        }
+        let dropped = self.dropped.load(Ordering::Relaxed);
+        let _ = self.client.close().await;
+        for t in self.tasks {
+            t.abort();
+        }
+        let events = std::mem::take(&mut *self.events.lock().unwrap_or_else(|e| e.into_inner()));
+        for pair in events.windows(2) {
+            assert!(
+                pair[0].zxid < pair[1].zxid,
+                "seed {seed}: watch events out of order or repeated: {:?} then {:?}",
+                pair[0],
+                pair[1]
+            );
+        }
+        for path in PATHS {
+            let mine: Vec<&WatchedEvent> = events.iter().filter(|e| e.path == path).collect();
+            let mut exists = None;
+            for (i, e) in mine.iter().enumerate() {
+                let ok = matches!(
+                    (exists, e.event_type),
+                    (None | Some(false), EventType::NodeCreated)
+                        | (
+                            None | Some(true),
+                            EventType::NodeDataChanged | EventType::NodeDeleted
+                        )
+                );
+                assert!(
+                    ok || dropped,
+                    "seed {seed}: {path}: {:?} cannot follow the events before it: {:?}",
+                    e.event_type,
+                    &mine[i.saturating_sub(4)..=i]
+                );
+                exists = Some(e.event_type != EventType::NodeDeleted);
+            }
+        }
+        if dropped || !read_ok {
+            eprintln!(
+                "seed {seed}: the watching session moved to another server: {} events checked for order only",
+                events.len()
+            );
+            return;
+        }
+        for (path, stat) in PATHS.iter().zip(finals) {
+            let mine: Vec<&WatchedEvent> = events.iter().filter(|e| e.path == *path).collect();
+            let since = mine
+                .iter()
+                .rposition(|e| e.event_type == EventType::NodeCreated);
+            match stat {
+                None => assert!(
+                    mine.last()
+                        .is_none_or(|e| e.event_type == EventType::NodeDeleted),
+                    "seed {seed}: {path} is gone but its last event is not NodeDeleted: {:?}",
+                    mine.last()
+                ),
+                Some(stat) => {
+                    let since = since.unwrap_or_else(|| {
+                        panic!(
+                            "seed {seed}: {path} exists but no NodeCreated was seen ({} events)",
+                            mine.len()
+                        )
+                    });
+                    let changes = mine[since..]
+                        .iter()
+                        .filter(|e| e.event_type == EventType::NodeDataChanged)
+                        .count();
+                    assert_eq!(
+                        changes as i64,
+                        i64::from(stat.version),
+                        "seed {seed}: {path}: one NodeDataChanged per version since {:?}",
+                        mine[since]
+                    );
+                    assert_eq!(
+                        mine[since].zxid.0 as i64, stat.czxid,
+                        "seed {seed}: {path} czxid"
+                    );
+                    let last = mine.last().map(|e| e.zxid.0 as i64);
+                    assert_eq!(
+                        last,
+                        Some(stat.mzxid),
+                        "seed {seed}: {path}: last event at mzxid"
+                    );
+                }
+            }
+        }
+        eprintln!("seed {seed}: {} watch events checked exactly", events.len());
     }
 }
 
