@@ -16,7 +16,7 @@ use paddock_storage::mem::{MemSnapshotStore, MemTxnLog};
 use paddock_types::{
     CreateMode, Epoch, ErrorCode, EventType, Request, Response, ServerId, SessionId, Zxid,
 };
-use support::ensemble::{call, connect, next, resume_req, Ensemble, WAIT};
+use support::ensemble::{call, connect, new_req, next, resume_req, Ensemble, WAIT};
 use support::Sink;
 use tokio::sync::mpsc;
 
@@ -190,13 +190,8 @@ async fn a_session_created_on_one_server_resumes_on_another() {
     .unwrap();
     let moved = e.servers[2]
         .connect(ConnectRequest {
-            conn_ids: Vec::new(),
             resume: Some((c.session, c.password)),
-            timeout_ms: 4000,
-            last_zxid_seen: Zxid::ZERO,
-            peer: "test".into(),
-            set_watches: Default::default(),
-            read_only: false,
+            ..new_req(4000)
         })
         .await;
     let mut moved = moved.expect("the session is known on every server");
@@ -210,13 +205,8 @@ async fn a_session_created_on_one_server_resumes_on_another() {
     // A wrong password is refused as ZooKeeper does.
     let bad = e.servers[0]
         .connect(ConnectRequest {
-            conn_ids: Vec::new(),
             resume: Some((c.session, [9; 16])),
-            timeout_ms: 4000,
-            last_zxid_seen: Zxid::ZERO,
-            peer: "test".into(),
-            set_watches: Default::default(),
-            read_only: false,
+            ..new_req(4000)
         })
         .await
         .unwrap_err();
@@ -341,13 +331,8 @@ async fn a_learner_never_expires_sessions() {
     assert!(e.servers[1].status().session_count >= 1);
     let resumed = e.servers[1]
         .connect(ConnectRequest {
-            conn_ids: Vec::new(),
             resume: Some((c.session, c.password)),
-            timeout_ms: 40,
-            last_zxid_seen: Zxid::ZERO,
-            peer: "test".into(),
-            set_watches: Default::default(),
-            read_only: false,
+            ..new_req(40)
         })
         .await;
     assert!(resumed.is_ok());
@@ -361,30 +346,14 @@ async fn leaving_the_serving_role_drops_connections_and_refuses_sessions() {
     s.set_role(ServingRole::NotServing);
     // The stream ends without a Closed: the session lives on, the client resumes elsewhere.
     assert_eq!(next(&mut c).await, None);
-    let err = s
-        .connect(ConnectRequest {
-            conn_ids: Vec::new(),
-            resume: None,
-            timeout_ms: 4000,
-            last_zxid_seen: Zxid::ZERO,
-            peer: "test".into(),
-            set_watches: Default::default(),
-            read_only: false,
-        })
-        .await
-        .unwrap_err();
+    let err = s.connect(new_req(4000)).await.unwrap_err();
     assert_eq!(err.code, ErrorCode::ConnectionLoss);
     assert!(!s.status().serving);
     // The session is still there for another server.
     let mut moved = e.servers[0]
         .connect(ConnectRequest {
-            conn_ids: Vec::new(),
             resume: Some((c.session, c.password)),
-            timeout_ms: 4000,
-            last_zxid_seen: Zxid::ZERO,
-            peer: "test".into(),
-            set_watches: Default::default(),
-            read_only: false,
+            ..new_req(4000)
         })
         .await
         .expect("resume on the other server");
@@ -458,15 +427,7 @@ async fn with_leader_serves_off_the_leader_refuses_sessions_and_followers_take_t
         Arc::new(MemSnapshotStore::new()),
     );
     s.set_role(ServingRole::Leader);
-    let req = ConnectRequest {
-        conn_ids: Vec::new(),
-        resume: None,
-        timeout_ms: 4000,
-        last_zxid_seen: Zxid::ZERO,
-        peer: "test".into(),
-        set_watches: Default::default(),
-        read_only: false,
-    };
+    let req = new_req(4000);
     let err = s.connect(req).await.unwrap_err();
     assert_eq!(err.code, ErrorCode::ConnectionLoss);
     assert!(err.message.contains("leaderServes"), "{err:?}");
@@ -563,18 +524,7 @@ fn plain_sink(tx: mpsc::UnboundedSender<Bytes>) -> Arc<dyn TxnSink> {
 /// A session created on server `i` (its CreateSession committed by `m`).
 async fn manual_session(m: &mut Manual, i: usize, timeout_ms: i32) -> Connected {
     let s = m.servers[i].clone();
-    let pending = tokio::spawn(async move {
-        s.connect(ConnectRequest {
-            conn_ids: Vec::new(),
-            resume: None,
-            timeout_ms,
-            last_zxid_seen: Zxid::ZERO,
-            peer: "test".into(),
-            set_watches: Default::default(),
-            read_only: false,
-        })
-        .await
-    });
+    let pending = tokio::spawn(async move { s.connect(new_req(timeout_ms)).await });
     assert!(matches!(
         m.commit_next().await,
         paddock_types::TxnOp::CreateSession { .. }
@@ -728,15 +678,7 @@ async fn a_server_whose_ensemble_side_may_not_serve_refuses_sessions() {
     let s = &m.servers[0];
     assert_eq!(s.serving_role(), ServingRole::Leader);
     let err = s
-        .connect(ConnectRequest {
-            conn_ids: Vec::new(),
-            resume: None,
-            timeout_ms: 4000,
-            last_zxid_seen: Zxid::ZERO,
-            peer: "test".into(),
-            set_watches: Default::default(),
-            read_only: false,
-        })
+        .connect(new_req(4000))
         .await
         .map(|c| c.session)
         .unwrap_err();
