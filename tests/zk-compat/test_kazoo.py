@@ -361,8 +361,12 @@ def test_counter(zk, zk2, root):
         t.start()
     for t in ts:
         t.join(WAIT * 2)
+    # Two sessions, possibly on two servers of an ensemble: ZooKeeper promises a client the
+    # other's writes only after a sync (reads are sequentially consistent per client).
+    zk.sync(root + "/count")
     assert c1.value == 20
     c1 -= 5
+    zk2.sync(root + "/count")
     assert c2.value == 15
 
 
