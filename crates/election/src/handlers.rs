@@ -9,13 +9,15 @@ use paddock_types::ServerId;
 impl Election {
     /// Handles a notification from peer `from`.
     ///
-    /// - Ignored: before `start`, from non-members, or voting for a non-voter.
-    /// - From an observer: answered with our current vote, never counted.
+    /// - Ignored: before `start`, from ourselves, or voting for a non-voter.
+    /// - From an observer or a server outside the configuration (one joining the ensemble, or
+    ///   removed from it, by a reconfiguration): answered with our current vote, never counted
+    ///   (ZooKeeper answers non-voters the same way).
     /// - Once decided: a LOOKING sender gets our final vote ([`Election::answer_when_decided`]).
     /// - LOOKING senders and FOLLOWING/LEADING senders: see the two handlers below.
     pub fn step(&mut self, from: ServerId, n: Notification) -> Vec<Command> {
         debug_assert_eq!(from, n.sender, "sender field must match the link");
-        if !self.started || !self.verifier.is_member(from) || from == self.me {
+        if !self.started || from == self.me {
             return Vec::new();
         }
         if self.decision.is_some() {
@@ -29,8 +31,8 @@ impl Election {
                 .collect();
         }
         if !self.verifier.is_voter(from) || n.sender_state == PeerState::Recovering {
-            // An observer, or a voter recovering from a damaged data directory, asking: tell it
-            // what we think; its vote does not count.
+            // An observer, a server outside the configuration, or a voter recovering from a
+            // damaged data directory, asking: tell it what we think; its vote does not count.
             return vec![self.reply_to(from)];
         }
         if !self.verifier.is_voter(n.vote.leader) {

@@ -344,7 +344,7 @@ fn votes_for_a_non_voter_are_ignored() {
 }
 
 #[test]
-fn notifications_from_strangers_and_before_start_are_ignored() {
+fn notifications_before_start_are_ignored_and_strangers_are_answered_never_counted() {
     let mut e = Election::new(
         ServerId(1),
         Zxid(5),
@@ -354,8 +354,18 @@ fn notifications_from_strangers_and_before_start_are_ignored() {
     );
     assert_eq!(e.step(ServerId(2), looking(2, v(2, 9, 1), 1)), vec![]);
     e.start();
-    assert_eq!(e.step(ServerId(9), looking(9, v(2, 9, 1), 1)), vec![]);
+    // Server 9 is outside the configuration (joining, or removed by a reconfiguration): it
+    // learns our vote, as an observer would, and its own vote changes nothing.
+    assert_eq!(
+        e.step(ServerId(9), looking(9, v(2, 9, 1), 1)),
+        vec![Command::Send {
+            to: ServerId(9),
+            notification: looking(1, v(1, 5, 1), 1),
+        }]
+    );
+    assert_eq!(e.step(ServerId(9), looking(9, v(9, 99, 9), 1)).len(), 1);
     assert_eq!(e.proposal(), v(1, 5, 1));
+    assert!(e.decision().is_none());
 }
 
 #[test]

@@ -60,6 +60,8 @@ pub enum Reason {
     BadLeader(String),
     /// A sync message that does not fit the protocol state.
     Protocol(String),
+    /// The configuration change committed at this zxid made this leader a non-voter.
+    Reconfigured(Zxid),
 }
 
 /// An output of [`crate::Leader`] or [`crate::Follower`]; the driver executes them in order.

@@ -71,7 +71,7 @@ pub use command::{Command, DurableAck, Persisted, Reason};
 pub use committed_log::CommittedLog;
 pub use config::{ZabConfig, ZabConfigError};
 pub use follower::{Follower, FollowerPhase};
-pub use leader::{Leader, LeaderPhase, NotServing};
+pub use leader::{ChangeRefused, Leader, LeaderPhase, NotServing};
 pub use lease::{lease_base, LeaseBase, LeaseTracker};
 pub use membership::{Membership, MembershipError};
 pub use messages::{PeerMessage, PROTOCOL_VERSION};

@@ -50,6 +50,21 @@ impl Membership {
         self.observers.contains(&id)
     }
 
+    /// Whether `id` belongs to the ensemble (voter or observer).
+    pub fn is_member(&self, id: ServerId) -> bool {
+        self.is_voter(id) || self.is_observer(id)
+    }
+
+    /// The voters, in id order.
+    pub fn voters(&self) -> &BTreeSet<ServerId> {
+        &self.voters
+    }
+
+    /// The observers, in id order.
+    pub fn observers(&self) -> &BTreeSet<ServerId> {
+        &self.observers
+    }
+
     /// Whether the voters in `set` are a strict majority of all voters.
     pub fn contains_quorum(&self, set: &BTreeSet<ServerId>) -> bool {
         self.contains_quorum_with(set, None)

@@ -24,12 +24,16 @@ impl Leader {
                 format!("protocol version {protocol_version}, expected {PROTOCOL_VERSION}"),
             )];
         }
-        let known = if observer {
-            self.members.is_observer(from)
+        // A member must connect as what the configuration says it is. A server outside the
+        // configuration may connect either way: it is joining (added by a reconfiguration
+        // once synced) or was removed; it receives the stream and its acks count in no
+        // quorum until a configuration makes it a voter (ZooKeeper's non-voting follower).
+        let mismatch = if observer {
+            self.counts(from)
         } else {
-            self.members.is_voter(from)
+            self.members.is_observer(from) && !self.counts(from)
         };
-        if !known || from == self.me {
+        if mismatch || from == self.me {
             return vec![self.drop_learner(
                 from,
                 format!(
@@ -37,6 +41,9 @@ impl Leader {
                     if observer { "observer" } else { "voter" }
                 ),
             )];
+        }
+        if !self.members.is_member(from) {
+            tracing::info!(me = %self.me, %from, observer, "a server outside the configuration connects: a non-voting learner");
         }
         // A new FOLLOWERINFO is a new connection: forget what we knew of the old one.
         self.learner_disconnected(from);
@@ -66,7 +73,7 @@ impl Leader {
     pub(crate) fn maybe_propose_epoch(&mut self) -> Vec<Command> {
         let mut connected: BTreeSet<ServerId> = self.learners.keys().copied().collect();
         connected.insert(self.me);
-        if !self.members.contains_quorum(&connected) {
+        if !self.is_quorum(&connected, None) {
             return Vec::new();
         }
         let max = self
@@ -109,9 +116,7 @@ impl Leader {
 
     /// Once the epoch acks (the leader's own included) make a quorum: on to synchronisation.
     fn maybe_finish_epoch_acks(&mut self) -> Vec<Command> {
-        if self.phase != LeaderPhase::AwaitEpochAcks
-            || !self.members.contains_quorum(&self.epoch_acks)
-        {
+        if self.phase != LeaderPhase::AwaitEpochAcks || !self.is_quorum(&self.epoch_acks, None) {
             return Vec::new();
         }
         self.phase = LeaderPhase::Sync;
@@ -153,13 +158,15 @@ impl Leader {
         current_epoch: Epoch,
         last_zxid: Zxid,
     ) -> Vec<Command> {
+        let votes = self.counts(from);
         let Some(l) = self.learners.get_mut(&from) else {
             return vec![self.drop_learner(from, "ACKEPOCH from an unknown learner".into())];
         };
         if l.phase != LearnerPhase::EpochSent {
             return vec![self.drop_learner(from, "ACKEPOCH before LEADERINFO".into())];
         }
-        if !l.observer && (current_epoch, last_zxid) > (self.current_epoch, self.last_zxid) {
+        if !l.observer && votes && (current_epoch, last_zxid) > (self.current_epoch, self.last_zxid)
+        {
             return vec![self.step_down(Reason::QuorumMemberAhead(from))];
         }
         l.phase = LearnerPhase::EpochAcked;

@@ -15,7 +15,7 @@ use bytes::Bytes;
 use paddock_types::{Epoch, ServerId, Zxid};
 use std::collections::{BTreeMap, BTreeSet};
 
-pub use broadcast::NotServing;
+pub use broadcast::{ChangeRefused, NotServing};
 
 /// The leader's phase.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -63,6 +63,8 @@ pub(crate) struct Learner {
 pub(crate) struct Outstanding {
     pub(crate) data: Bytes,
     pub(crate) acks: BTreeSet<ServerId>,
+    /// A configuration change: the membership it installs, whose quorum must ack it too.
+    pub(crate) installs: Option<Membership>,
 }
 
 /// The leader of one epoch (ZooKeeper's `Leader` + its `LearnerHandler`s), as a pure state
@@ -90,6 +92,12 @@ pub struct Leader {
     /// Our own log is durable up to here.
     pub(crate) durable: Zxid,
     pub(crate) outstanding: BTreeMap<Zxid, Outstanding>,
+    /// Until serving: a second membership whose quorum discovery, the epoch acks and NEWLEADER
+    /// need too (the configuration before a change in the leader's history that is not known
+    /// to be committed; see [`Leader::with_joint`]).
+    pub(crate) joint: Option<Membership>,
+    /// The configuration change proposed and not yet committed (one at a time).
+    pub(crate) pending_change: Option<Zxid>,
 }
 
 impl Leader {
@@ -135,7 +143,40 @@ impl Leader {
             last_committed: last_zxid,
             durable: last_zxid,
             outstanding: BTreeMap::new(),
+            joint: None,
+            pending_change: None,
         }
+    }
+
+    /// Requires a quorum of `previous` too (besides the leader's membership) for discovery,
+    /// the epoch acks and NEWLEADER. The driver passes the configuration that preceded a
+    /// change found in the leader's history when nothing shows that change committed: the
+    /// history is committed by this leader's NEWLEADER quorum, and a configuration change must
+    /// be acknowledged by a quorum of the old and of the new configuration (ZooKeeper's
+    /// `lastSeenQuorumVerifier` rule). Cleared once serving.
+    pub fn with_joint(mut self, previous: Option<Membership>) -> Leader {
+        self.joint = previous.filter(|p| *p != self.members);
+        self
+    }
+
+    /// The membership whose quorum commits proposals now.
+    pub fn members(&self) -> &Membership {
+        &self.members
+    }
+
+    /// Whether `set` plus `extra` is a quorum of the membership (and of `joint`, while it
+    /// applies).
+    pub(crate) fn is_quorum(&self, set: &BTreeSet<ServerId>, extra: Option<ServerId>) -> bool {
+        self.members.contains_quorum_with(set, extra)
+            && self
+                .joint
+                .as_ref()
+                .is_none_or(|j| j.contains_quorum_with(set, extra))
+    }
+
+    /// Whether `id` votes in the membership (or in `joint`).
+    pub(crate) fn counts(&self, id: ServerId) -> bool {
+        self.members.is_voter(id) || self.joint.as_ref().is_some_and(|j| j.is_voter(id))
     }
 
     /// What the leader does on taking the role: nothing until learners connect, unless it is

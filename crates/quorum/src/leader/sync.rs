@@ -103,11 +103,13 @@ impl Leader {
         }
         let mut acked: BTreeSet<ServerId> = self.newleader_acks.clone();
         acked.insert(self.me);
-        if !self.members.contains_quorum(&acked) {
+        if !self.is_quorum(&acked, None) {
             return Vec::new();
         }
         tracing::info!(me = %self.me, epoch = ?self.new_epoch, "leader serving");
         self.phase = LeaderPhase::Broadcast;
+        // The history, a configuration change in it included, is committed by this quorum.
+        self.joint = None;
         let mut out = vec![Command::StartServing];
         out.extend(
             self.synced_learners()

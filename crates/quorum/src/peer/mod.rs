@@ -107,6 +107,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use crate::config::ZabConfig;
+use crate::leader::ChangeRefused;
 use crate::membership::{Membership, MembershipError};
 use crate::transport::PeerTransport;
 
@@ -147,6 +148,50 @@ pub trait StateMachine: Send + 'static {
     fn sessions_touched(&mut self, from: ServerId, sessions: &[SessionId]) {
         let _ = (from, sessions);
     }
+
+    /// Leader side: whether `data`, a transaction this peer is about to propose, changes the
+    /// ensemble's configuration, and the membership it installs (computed from the
+    /// configuration as of [`StateMachine::last_applied`]: the leader proposes one change at a
+    /// time, so no other change lies between). Asked of every proposal. `None` too for a change
+    /// already known to fail where it is applied (a stale version, say): it is then proposed as
+    /// an ordinary transaction, and fails there.
+    fn config_change(&self, data: &Bytes) -> Option<Membership> {
+        let _ = data;
+        None
+    }
+
+    /// Leader side: `data`, a configuration change the leader refuses for `why`, rewritten as a
+    /// transaction that changes nothing and tells its client why when applied (so the refusal
+    /// is ordered and reaches the server the client talks to). `None`: dropped unanswered.
+    fn refuse_change(&self, data: &Bytes, why: &ChangeRefused) -> Option<Bytes> {
+        let _ = (data, why);
+        None
+    }
+
+    /// The configuration as of [`StateMachine::last_applied`], when a transaction (or a
+    /// restored snapshot) set one; `None` while the static configuration the peer was started
+    /// with holds. Asked after every batch of applies, so it should be cheap.
+    fn configuration(&self) -> Option<Configuration> {
+        None
+    }
+
+    /// The version of [`StateMachine::configuration`] (`Zxid::ZERO` for none): the driver
+    /// fetches the configuration only when this moved.
+    fn configuration_version(&self) -> Zxid {
+        Zxid::ZERO
+    }
+}
+
+/// The ensemble's configuration as the replicated state holds it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Configuration {
+    /// The zxid of the transaction that installed it (its version).
+    pub version: Zxid,
+    /// Who votes and who observes.
+    pub members: Membership,
+    /// The membership it replaced, when known (after a restart the state may only know the
+    /// latest).
+    pub previous: Option<Membership>,
 }
 
 /// A server's durable storage, shared so that it outlives a crashed task.
@@ -357,6 +402,9 @@ pub enum ProposeError {
     /// The peer stopped.
     #[error("the peer is stopped")]
     Stopped,
+    /// A configuration change the leader refused (and the state machine did not rewrite).
+    #[error("configuration change refused: {0}")]
+    ChangeRefused(ChangeRefused),
 }
 
 pub(crate) enum PeerRequest {

@@ -2,6 +2,7 @@
 //! taken with everything already queued behind it (up to [`MAX_BATCH`]) so that the log
 //! writes they cause share one sync.
 
+use super::reconfig::{self, Proposed};
 use super::{stop, CurrentRole, Fatal, PeerDriver, MAX_BATCH};
 use crate::leader::NotServing;
 use crate::messages::PeerMessage;
@@ -202,12 +203,16 @@ where
             return Ok(());
         }
         let size = data.len();
-        match l.propose(|_| data) {
-            Ok((_, out)) => {
+        match reconfig::propose(l, self.sm.as_ref(), data) {
+            Proposed::Made(_, out) => {
                 self.stats.record_proposal(size);
                 self.execute(out).await
             }
-            Err(e) => {
+            Proposed::NotServing(e) => {
+                tracing::debug!(me = %self.me, %origin, error = %e, "submission dropped");
+                Ok(())
+            }
+            Proposed::Refused(e) => {
                 tracing::debug!(me = %self.me, %origin, error = %e, "submission dropped");
                 Ok(())
             }
@@ -262,14 +267,18 @@ where
             return Ok(());
         }
         let size = data.len();
-        match l.propose(|_| data) {
-            Ok((zxid, out)) => {
+        match reconfig::propose(l, self.sm.as_ref(), data) {
+            Proposed::Made(zxid, out) => {
                 self.stats.record_proposal(size);
                 self.waiting.insert(zxid, tx);
                 self.execute(out).await
             }
-            Err(NotServing::NotServing | NotServing::CounterExhausted) => {
+            Proposed::NotServing(NotServing::NotServing | NotServing::CounterExhausted) => {
                 let _ = tx.send(Err(ProposeError::NotServing));
+                Ok(())
+            }
+            Proposed::Refused(why) => {
+                let _ = tx.send(Err(ProposeError::ChangeRefused(why)));
                 Ok(())
             }
         }

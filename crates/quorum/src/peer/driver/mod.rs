@@ -57,6 +57,7 @@ use tokio::time::MissedTickBehavior;
 mod commands;
 mod inputs;
 mod outage;
+mod reconfig;
 mod roles;
 mod status;
 mod storage;
@@ -133,8 +134,16 @@ pub(crate) struct PeerDriver<T, E> {
     config: PeerConfig,
     /// Who votes (the election counts quorums with it).
     verifier: QuorumVerifier,
-    /// Voters and observers (a leader's quorums, and its lease).
+    /// Voters and observers (a new leader's quorums): the static configuration, then the one
+    /// the state machine reports (`reconfig.rs`).
     members: Membership,
+    /// The version (zxid) of the configuration in force (`Zxid::ZERO`: the static one).
+    config_version: Zxid,
+    /// Whether that configuration is known committed (applied through a commit, or followed
+    /// by a record of a later epoch).
+    config_committed: bool,
+    /// The membership it replaced, when known.
+    previous_members: Option<Membership>,
     storage: PeerStorage,
     transport: T,
     etrans: E,
@@ -249,6 +258,9 @@ where
             config,
             verifier,
             members,
+            config_version: Zxid::ZERO,
+            config_committed: true,
+            previous_members: None,
             storage,
             transport,
             etrans,
@@ -280,6 +292,7 @@ where
         // Not on the loop yet: the caller runs `spawn` where it may block.
         d.snap_zxid = storage::rebuild(d.sm.as_mut(), &d.storage, me, Zxid::ZERO, None)
             .map_err(|e| super::PeerError::Rebuild(e.to_string()))?;
+        d.refresh_configuration(false);
         d.publish();
         Ok((d, rx, writer_task))
     }

@@ -93,7 +93,8 @@ where
                     current,
                     last,
                     history,
-                );
+                )
+                .with_joint(self.joint_for_new_leader(last));
                 let out = leader.start();
                 self.role = CurrentRole::Leading(Box::new(leader));
                 self.early.lead();

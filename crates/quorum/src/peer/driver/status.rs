@@ -68,7 +68,7 @@ where
         if !self.serving {
             return Lease::Lapsed;
         }
-        match self.lease.base(&self.members, self.me, l.synced_learners()) {
+        match self.lease.base(l.members(), self.me, l.synced_learners()) {
             LeaseBase::Unbounded => Lease::Unbounded,
             LeaseBase::Since(t) => Lease::Until(t + self.lease_duration()),
             LeaseBase::None => Lease::Lapsed,

@@ -85,6 +85,7 @@ where
         self.snap_zxid = self
             .with_machine(move |sm| rebuild(sm, &storage, me, snap, upto))
             .await??;
+        self.refresh_configuration(false);
         Ok(())
     }
 
@@ -103,6 +104,7 @@ where
         .await?
         .map_err(fatal)?;
         self.cache.clear();
+        self.refresh_configuration(false);
         Ok(())
     }
 
@@ -152,6 +154,7 @@ where
             return;
         };
         self.sm.apply_batch(applies);
+        self.refresh_configuration(true);
         for (zxid, _) in applies.drain(..) {
             if let Some(at) = self.logged_at.applied(zxid) {
                 self.stats.record_commit(at.elapsed());
@@ -224,6 +227,8 @@ where
                 self.logged_at.clear();
                 self.snap_zxid = zxid;
                 self.durability.snapshot_installed(zxid);
+                // A leader's SNAP is its committed state.
+                self.refresh_configuration(true);
             }
             // Nothing changed: the state, the log and what it reports durable stay as they
             // were (claiming the snapshot's zxid would let the leader take this server for up
