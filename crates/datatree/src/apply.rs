@@ -5,13 +5,16 @@
 //! op fails. Watches are not touched here: the changes that would fire them are recorded as
 //! [`Triggers`] and fired by the caller once the outcome is final.
 
+use bytes::Bytes;
 use paddock_types::acl::{self, perms, Acl, Id};
+use paddock_types::path::CONFIG_NODE;
 use paddock_types::path::{self as zkpath, is_read_only};
-use paddock_types::Data;
+use paddock_types::txn::RECONFIG_ACCEPTED;
 use paddock_types::{
     validate_path, CreateMode, ErrorCode, EventType, MultiOp, NodeKind, OpResult, Response,
     SessionId, Stat, TxnHeader, TxnOp, ZkError,
 };
+use paddock_types::{Data, DynamicConfig, ReconfigOps};
 
 use crate::key::{self, NodeKey};
 use crate::quota;
@@ -97,7 +100,62 @@ pub(crate) fn apply_op(
             };
             delete_container(state, header, path, expect, triggers).map(|()| Response::Delete)
         }
+        TxnOp::Reconfig {
+            members, verdict, ..
+        } => reconfig(state, header, members, *verdict, triggers)
+            .map(|(data, stat)| Response::Reconfig { data, stat }),
     }
+}
+
+/// A reconfiguration: `/zookeeper/config` becomes the configuration the leader spelled out
+/// (`members`), at this zxid as version, firing its data watches (ZooKeeper writes the node the
+/// same way). Only what the leader accepted installs anything; what it refused fails with its
+/// code; an unvetted change (its leader had `reconfigEnabled` off) with RECONFIGDISABLED. The
+/// quorum peers switch membership at the same commit, so this never re-checks anything.
+fn reconfig(
+    state: &mut State,
+    header: &TxnHeader,
+    members: &[String],
+    verdict: i32,
+    triggers: &mut Triggers,
+) -> Result<(Bytes, Stat), ZkError> {
+    if verdict < 0 {
+        let code = ErrorCode::from_code(verdict).unwrap_or(ErrorCode::SystemError);
+        return Err(ZkError::new(
+            code,
+            format!("reconfig refused: {}", code.name()),
+        ));
+    }
+    if verdict != RECONFIG_ACCEPTED {
+        return Err(ZkError::new(
+            ErrorCode::ReconfigDisabled,
+            "the leader did not vet this reconfiguration: is reconfigEnabled=true on every server?",
+        ));
+    }
+    let node_key = key::encode(CONFIG_NODE)
+        .ok_or_else(|| ZkError::bad_arguments("no key for /zookeeper/config"))?;
+    let mut stat = state
+        .node_by_key(&node_key)
+        .ok_or_else(|| no_node(CONFIG_NODE))?
+        .stat();
+    let next = DynamicConfig::new(0, [])
+        .reconfigure(
+            &ReconfigOps {
+                members,
+                ..Default::default()
+            },
+            header.zxid.as_i64() as u64,
+        )
+        .map_err(|e| ZkError::bad_arguments(format!("reconfig: {e}")))?;
+    let data = Bytes::from(next.text());
+    stat.version = stat.version.wrapping_add(1);
+    stat.mzxid = header.zxid.as_i64();
+    stat.mtime = header.time_ms;
+    let record = NodeRecord::with_data(&stat, &Data::from(data.clone()));
+    let full = record.full_stat();
+    state.replace(&node_key, record);
+    triggers.push(CONFIG_NODE, EventType::NodeDataChanged);
+    Ok((data, full))
 }
 
 /// Every id the request's caller holds: the session's `AddAuth` ids, then its connection's.

@@ -242,7 +242,10 @@ impl Model {
             } => res(self.set(zxid, time, path, data, *version).map(Out::Set)),
             TxnOp::Sync { .. } => Out::Synced,
             TxnOp::MoveSession { .. } | TxnOp::ResumeSession { .. } => Out::Pinged,
-            TxnOp::SetAcl { .. } | TxnOp::AddAuth { .. } | TxnOp::DeleteContainer { .. } => {
+            TxnOp::SetAcl { .. }
+            | TxnOp::AddAuth { .. }
+            | TxnOp::DeleteContainer { .. }
+            | TxnOp::Reconfig { .. } => {
                 unreachable!(
                     "the generator makes no ACL or sweeper ops (tests/acl.rs, tests/containers.rs)"
                 )

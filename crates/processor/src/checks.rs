@@ -55,6 +55,54 @@ pub(crate) struct Accept {
     pub max_data: usize,
     /// TTL nodes allowed (`extendedTypesEnabled`).
     pub extended_types: bool,
+    /// `reconfig` allowed (`reconfigEnabled`, on an ensemble member); else RECONFIGDISABLED,
+    /// or UNIMPLEMENTED on a standalone server.
+    pub reconfig: Reconfig,
+}
+
+/// Whether this server takes `reconfig`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Reconfig {
+    /// A standalone server: there is no ensemble to reconfigure.
+    Standalone,
+    /// `reconfigEnabled=false`.
+    Disabled,
+    Enabled,
+}
+
+/// ZooKeeper's checks of a reconfig before it goes to the leader: the server takes it, and its
+/// server lines parse.
+fn reconfig_ok(
+    joining: &[String],
+    members: &[String],
+    leaving: &[u64],
+    reconfig: Reconfig,
+) -> Result<(), ZkError> {
+    match reconfig {
+        Reconfig::Standalone => {
+            return Err(ZkError::new(
+                ErrorCode::Unimplemented,
+                "reconfig needs an ensemble: this server runs standalone",
+            ))
+        }
+        Reconfig::Disabled => {
+            return Err(ZkError::new(
+                ErrorCode::ReconfigDisabled,
+                "reconfig is disabled on this server (reconfigEnabled=false)",
+            ))
+        }
+        Reconfig::Enabled => {}
+    }
+    if joining.is_empty() && leaving.is_empty() && members.is_empty() {
+        return Err(ZkError::bad_arguments(
+            "reconfig needs servers to add, to remove, or a new membership",
+        ));
+    }
+    for line in joining.iter().chain(members) {
+        paddock_types::dynamic::parse_server_line(line)
+            .map_err(|e| ZkError::bad_arguments(format!("reconfig: {e}")))?;
+    }
+    Ok(())
 }
 
 /// ZooKeeper's `validateCreateRequest` for the mode: a TTL mode without `extendedTypesEnabled`
@@ -119,6 +167,12 @@ pub(crate) fn check(req: &Request, accept: Accept) -> Result<(), Refusal> {
         | Request::RemoveWatches { path, .. }
         | Request::CheckWatches { path, .. } => validate_path(path, false),
         Request::Multi(ops) => return check_multi(ops, accept),
+        Request::Reconfig {
+            joining,
+            leaving,
+            members,
+            ..
+        } => reconfig_ok(joining, members, leaving, accept.reconfig),
         // Each op's path is checked as it executes: a bad one fails only that op (`read.rs`).
         Request::MultiRead(_) => Ok(()),
         Request::SetWatches { watches, .. } => {
@@ -197,6 +251,18 @@ pub(crate) fn txn_op(req: Request) -> Option<TxnOp> {
             version,
         },
         Request::Multi(ops) => TxnOp::Multi(ops),
+        Request::Reconfig {
+            joining,
+            leaving,
+            members,
+            from_version,
+        } => TxnOp::Reconfig {
+            joining,
+            leaving,
+            members,
+            from_version,
+            verdict: 0,
+        },
         Request::CloseSession => TxnOp::CloseSession,
         _ => return None,
     })
@@ -218,6 +284,7 @@ mod tests {
     const MAX: Accept = Accept {
         max_data: 1024,
         extended_types: false,
+        reconfig: Reconfig::Enabled,
     };
 
     fn code(r: Result<(), Refusal>) -> ErrorCode {
@@ -390,6 +457,33 @@ mod tests {
             data: Bytes::new().into(),
             mode,
         }
+    }
+
+    #[test]
+    fn reconfig_needs_an_ensemble_the_setting_and_lines_that_parse() {
+        let req = |joining: &[&str], leaving: &[u64]| Request::Reconfig {
+            joining: joining.iter().map(|s| s.to_string()).collect(),
+            leaving: leaving.to_vec(),
+            members: Vec::new(),
+            from_version: -1,
+        };
+        let with = |reconfig| Accept { reconfig, ..MAX };
+        let add = req(&["server.4=d:2888:3888;2181"], &[]);
+        assert_eq!(
+            code(check(&add, with(Reconfig::Standalone))),
+            ErrorCode::Unimplemented
+        );
+        assert_eq!(
+            code(check(&add, with(Reconfig::Disabled))),
+            ErrorCode::ReconfigDisabled
+        );
+        assert!(check(&add, MAX).is_ok());
+        assert!(check(&req(&[], &[3]), MAX).is_ok());
+        assert_eq!(code(check(&req(&[], &[]), MAX)), ErrorCode::BadArguments);
+        assert_eq!(
+            code(check(&req(&["4=d:2888"], &[]), MAX)),
+            ErrorCode::BadArguments
+        );
     }
 
     #[test]

@@ -56,6 +56,9 @@ pub struct ProcessorConfig {
     /// is static, so it is served from here rather than written through the log (every server of
     /// an ensemble renders the same text from the same server lines; digests are unaffected).
     pub ensemble_config: Bytes,
+    /// Whether `reconfig` is allowed (`reconfigEnabled`); off, RECONFIGDISABLED. The leader
+    /// vets a change only with it on.
+    pub reconfig_enabled: bool,
 }
 
 /// The seed of a deterministic run: session passwords come from an RNG seeded with `seed`, and
@@ -90,6 +93,7 @@ impl ProcessorConfig {
             ensemble_config: Bytes::from(cfg.ensemble_config_text()),
             local_sessions: cfg.local_sessions_enabled,
             local_sessions_upgrading: cfg.local_sessions_upgrading_enabled,
+            reconfig_enabled: cfg.reconfig_enabled,
         }
     }
 

@@ -133,10 +133,10 @@ fn read_op(
     result.unwrap_or_else(|e| ReadResult::Error(e.code))
 }
 
-/// A node's data and Stat, with `/zookeeper/config`'s data taken from `config`: the tree keeps
-/// that node (its Stat, ACL and watches) but not its content, which is the server's static
-/// ensemble configuration, identical on every server and outside the replicated state (and so
-/// outside snapshots and digests). `dataLength` is the served data's.
+/// A node's data and Stat. `/zookeeper/config` holds the configuration a reconfiguration
+/// installed (replicated: in snapshots and digests); until one did, the tree keeps the node
+/// empty and its data is the server's static configuration from zoo.cfg, `config`
+/// (`dataLength` is then the served data's).
 fn get_data(
     tree: &DataTree,
     config: &Bytes,
@@ -144,7 +144,7 @@ fn get_data(
     watch: Option<WatcherId>,
 ) -> Result<(Data, Stat), ZkError> {
     let (data, mut stat) = tree.get_data(path, watch)?;
-    if path != CONFIG_NODE {
+    if path != CONFIG_NODE || !data.is_empty() {
         return Ok((data, stat));
     }
     stat.data_length = i32::try_from(config.len()).unwrap_or(i32::MAX);

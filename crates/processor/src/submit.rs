@@ -61,6 +61,13 @@ impl Processor {
             checks::Accept {
                 max_data: sh.cfg.max_data_bytes,
                 extended_types: sh.cfg.extended_types_enabled,
+                reconfig: if sh.cfg.alone {
+                    checks::Reconfig::Standalone
+                } else if sh.cfg.reconfig_enabled {
+                    checks::Reconfig::Enabled
+                } else {
+                    checks::Reconfig::Disabled
+                },
             },
         ) {
             sh.answer_in_order(&mut g, conn, xid, refusal, at);

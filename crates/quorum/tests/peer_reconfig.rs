@@ -18,7 +18,8 @@ use bytes::Bytes;
 use paddock_election::ElectionConfig;
 use paddock_quorum::peer::election_net::MemElectionNet;
 use paddock_quorum::peer::{
-    spawn, Configuration, PeerConfig, PeerHandle, PeerRole, PeerStorage, RestoreError, StateMachine,
+    spawn, ConfigChange, Configuration, PeerConfig, PeerHandle, PeerRole, PeerStorage,
+    RestoreError, StateMachine,
 };
 use paddock_quorum::transport::mem::MemPeerNet;
 use paddock_quorum::{ChangeRefused, Membership, ZabConfig};
@@ -87,8 +88,11 @@ impl StateMachine for ListSm {
         self.0.lock().unwrap().last()
     }
 
-    fn config_change(&self, data: &Bytes) -> Option<Membership> {
-        parse(data)
+    fn config_change(&self, data: &Bytes) -> Option<ConfigChange> {
+        parse(data).map(|members| ConfigChange::Installs {
+            members,
+            data: data.clone(),
+        })
     }
 
     fn refuse_change(&self, data: &Bytes, why: &ChangeRefused) -> Option<Bytes> {

@@ -56,6 +56,9 @@ pub struct Config {
     /// ensemble member cut off from its quorum (LOOKING for max(2 s, tickTime)) serves reads to
     /// sessions that allow read-only until it rejoins. Ignored by a standalone server.
     pub read_only_mode_enabled: bool,
+    /// Whether `reconfig` is allowed (`reconfigEnabled`, ZooKeeper's default false; off, it is
+    /// answered RECONFIGDISABLED). Ignored by a standalone server, which cannot reconfigure.
+    pub reconfig_enabled: bool,
     /// Whether TTL nodes may be created (`extendedTypesEnabled`, ZooKeeper's
     /// `zookeeper.extendedTypesEnabled`); off, their creates are answered Unimplemented.
     pub extended_types_enabled: bool,
@@ -153,6 +156,7 @@ impl Default for Config {
             max_client_cnxns: 60,
             leader_serves: true,
             read_only_mode_enabled: false,
+            reconfig_enabled: false,
             extended_types_enabled: false,
             local_sessions_enabled: false,
             local_sessions_upgrading_enabled: false,
@@ -240,7 +244,6 @@ const IGNORED_KEYS: &[&str] = &[
     "metricsProvider.className",
     "metricsProvider.exportJvmInfo",
     "standaloneEnabled",
-    "reconfigEnabled",
     "preAllocSize",
     "clientPortAddress",
     "audit.enable",
@@ -306,6 +309,7 @@ impl Config {
             "maxClientCnxns" => self.max_client_cnxns = num(key, value)?,
             "leaderServes" => self.leader_serves = boolean(key, value)?,
             "readonlymode.enabled" => self.read_only_mode_enabled = boolean(key, value)?,
+            "reconfigEnabled" => self.reconfig_enabled = boolean(key, value)?,
             "extendedTypesEnabled" | "zookeeper.extendedTypesEnabled" => {
                 self.extended_types_enabled = boolean(key, value)?
             }
@@ -555,7 +559,7 @@ impl Config {
     }
 }
 
-fn parse_server(key: &str, value: &str) -> Result<ServerSpec, ConfigError> {
+pub(crate) fn parse_server(key: &str, value: &str) -> Result<ServerSpec, ConfigError> {
     let id: u64 = key["server.".len()..]
         .parse()
         .map_err(|_| invalid(key, value, "server id must be a number"))?;

@@ -258,6 +258,19 @@ pub enum Request {
     GetConfig {
         watch: bool,
     },
+    /// Changes the ensemble's membership (ZooKeeper's `reconfig`): incremental (`joining`,
+    /// `leaving`) or a whole new membership (`members`), as [`crate::dynamic::ReconfigOps`].
+    /// Lines are `server.N=host:quorumPort:electionPort[:participant|:observer][;[clientHost:]clientPort]`
+    /// (the `server.` prefix optional). `from_version` -1, or the configuration version the
+    /// change is meant for (BADVERSION when another is in force). Needs `reconfigEnabled`
+    /// (RECONFIGDISABLED) and the super user, or `skipACL` (NOAUTH); an ensemble only
+    /// (UNIMPLEMENTED standalone). Answered with the new configuration, as `GetConfig`.
+    Reconfig {
+        joining: Vec<String>,
+        leaving: Vec<u64>,
+        members: Vec<String>,
+        from_version: i64,
+    },
     /// Sets again, after a reconnect, the watches a client still holds (ZooKeeper's
     /// `SetWatches` / `SetWatches2`, sent by ZooKeeper's own clients after the handshake):
     /// checked against the tree with `relative_zxid` (the client's last zxid) as on connect (see
@@ -281,6 +294,7 @@ impl Request {
                 | Request::SetAcl { .. }
                 | Request::AddAuth { .. }
                 | Request::CloseSession
+                | Request::Reconfig { .. }
         )
     }
 
@@ -309,6 +323,7 @@ impl Request {
             Request::CheckWatches { .. } => "checkWatches",
             Request::GetConfig { .. } => "getConfig",
             Request::SetWatches { .. } => "setWatches",
+            Request::Reconfig { .. } => "reconfig",
         }
     }
 }
@@ -395,6 +410,11 @@ pub enum Response {
     CheckWatches,
     /// `/zookeeper/config`'s data (the ensemble's configuration) and Stat.
     GetConfig {
+        data: Bytes,
+        stat: Stat,
+    },
+    /// The configuration a `Reconfig` installed: `/zookeeper/config`'s new data and Stat.
+    Reconfig {
         data: Bytes,
         stat: Stat,
     },

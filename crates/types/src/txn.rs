@@ -109,7 +109,25 @@ pub enum TxnOp {
         owner: u64,
         timeout_ms: i32,
     },
+    /// A reconfiguration (`Request::Reconfig`'s arguments, as the client's server submits it
+    /// with `verdict` 0). The leader vets it before proposing (authorisation, version, the
+    /// resulting configuration, a quorum of it; see [`RECONFIG_ACCEPTED`]) and proposes it
+    /// rewritten: accepted, with `members` the whole new configuration (`joining` and `leaving`
+    /// empty), which every replica installs as `/zookeeper/config` at this zxid as version
+    /// while the quorum peers switch to it at its commit; or refused, `verdict` the error
+    /// code, changing nothing. An unvetted one (verdict 0: its leader did not have
+    /// `reconfigEnabled`) is refused with RECONFIGDISABLED where it is applied.
+    Reconfig {
+        joining: Vec<String>,
+        leaving: Vec<u64>,
+        members: Vec<String>,
+        from_version: i64,
+        verdict: i32,
+    },
 }
+
+/// `TxnOp::Reconfig::verdict` of a change the leader accepted.
+pub const RECONFIG_ACCEPTED: i32 = 1;
 
 /// One log record.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

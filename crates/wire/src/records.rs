@@ -536,7 +536,7 @@ pub fn answer(
             w.data(data);
             stat(&mut w, st);
         }
-        Response::GetConfig { data, stat: st } => {
+        Response::GetConfig { data, stat: st } | Response::Reconfig { data, stat: st } => {
             w.buffer(data);
             stat(&mut w, st);
         }

@@ -196,6 +196,20 @@ impl FromProto<pb::request::Op> for Request {
             },
             Op::WhoAmI(_) => Request::WhoAmI,
             Op::GetConfig(g) => Request::GetConfig { watch: g.watch },
+            Op::Reconfig(r) => {
+                if r.from_config_version < -1 {
+                    return Err(ZkError::bad_arguments(format!(
+                        "ReconfigRequest.from_config_version {} is neither -1 nor a version",
+                        r.from_config_version
+                    )));
+                }
+                Request::Reconfig {
+                    joining: r.joining_servers,
+                    leaving: r.leaving_servers,
+                    members: r.new_members,
+                    from_version: r.from_config_version,
+                }
+            }
             Op::SetWatches(w) => Request::SetWatches {
                 relative_zxid: nonnegative_zxid("SetWatchesRequest.relative_zxid", w.relative_zxid)?,
                 watches: SetWatches {
@@ -448,6 +462,10 @@ impl FromProto<pb::response::Result> for Response {
             R::GetConfig(g) => Response::GetConfig {
                 data: g.data,
                 stat: required_stat("GetConfigResponse.stat", g.stat)?,
+            },
+            R::Reconfig(r) => Response::Reconfig {
+                data: r.data,
+                stat: required_stat("ReconfigResponse.stat", r.stat)?,
             },
             R::MultiRead(m) => Response::MultiRead(
                 m.results

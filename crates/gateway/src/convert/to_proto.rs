@@ -149,6 +149,10 @@ fn response_result(r: Response) -> Result<pb::response::Result, ZkError> {
             data,
             stat: Some(stat.into_proto()),
         }),
+        Response::Reconfig { data, stat } => R::Reconfig(pb::ReconfigResponse {
+            data,
+            stat: Some(stat.into_proto()),
+        }),
         Response::MultiRead(results) => R::MultiRead(pb::MultiReadResponse {
             results: results.into_iter().map(IntoProto::into_proto).collect(),
         }),
@@ -228,6 +232,17 @@ impl IntoProto<pb::request::Op> for Request {
             Request::AddAuth { scheme, auth } => Op::AddAuth(pb::AddAuthRequest { scheme, auth }),
             Request::WhoAmI => Op::WhoAmI(pb::WhoAmIRequest {}),
             Request::GetConfig { watch } => Op::GetConfig(pb::GetConfigRequest { watch }),
+            Request::Reconfig {
+                joining,
+                leaving,
+                members,
+                from_version,
+            } => Op::Reconfig(pb::ReconfigRequest {
+                joining_servers: joining,
+                leaving_servers: leaving,
+                new_members: members,
+                from_config_version: from_version,
+            }),
             Request::SetWatches {
                 relative_zxid,
                 watches,

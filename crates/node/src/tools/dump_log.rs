@@ -117,6 +117,7 @@ fn op_name(op: &TxnOp) -> &'static str {
         TxnOp::SetAcl { .. } => "setACL",
         TxnOp::AddAuth { .. } => "addAuth",
         TxnOp::DeleteContainer { .. } => "deleteContainer",
+        TxnOp::Reconfig { .. } => "reconfig",
     }
 }
 
@@ -199,6 +200,17 @@ fn op_fields(op: &TxnOp, limit: usize) -> String {
         } => format!(
             "{path} czxid={} version={version} cversion={cversion}",
             text::hex(*czxid)
+        ),
+        TxnOp::Reconfig {
+            joining,
+            leaving,
+            members,
+            from_version,
+            verdict,
+        } => format!(
+            "joining=[{}] leaving={leaving:?} members=[{}] from_version={from_version} verdict={verdict}",
+            joining.join(","),
+            members.join(",")
         ),
     }
 }
@@ -355,6 +367,19 @@ fn op_json(o: &mut Obj, op: &TxnOp, limit: usize) {
                 .put("czxid", text::hex(*czxid))
                 .put("version", *version)
                 .put("cversion", *cversion);
+        }
+        TxnOp::Reconfig {
+            joining,
+            leaving,
+            members,
+            from_version,
+            verdict,
+        } => {
+            o.put("joining", joining.clone())
+                .put("leaving", leaving.clone())
+                .put("members", members.clone())
+                .put("from_version", *from_version)
+                .put("verdict", *verdict);
         }
     }
 }

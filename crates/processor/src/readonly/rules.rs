@@ -94,6 +94,7 @@ pub(crate) fn classify(req: &Request) -> ReadOnlyAction {
         | Request::SetData { .. }
         | Request::SetAcl { .. }
         | Request::Multi(_)
+        | Request::Reconfig { .. }
         | Request::Sync { .. } => ReadOnlyAction::Refuse,
     }
 }

@@ -149,13 +149,15 @@ pub trait StateMachine: Send + 'static {
         let _ = (from, sessions);
     }
 
-    /// Leader side: whether `data`, a transaction this peer is about to propose, changes the
-    /// ensemble's configuration, and the membership it installs (computed from the
-    /// configuration as of [`StateMachine::last_applied`]: the leader proposes one change at a
-    /// time, so no other change lies between). Asked of every proposal. `None` too for a change
-    /// already known to fail where it is applied (a stale version, say): it is then proposed as
-    /// an ordinary transaction, and fails there.
-    fn config_change(&self, data: &Bytes) -> Option<Membership> {
+    /// Leader side: whether `data`, a transaction this peer is about to propose, is a
+    /// configuration change, resolved against the configuration as of
+    /// [`StateMachine::last_applied`] (the leader proposes one change at a time, so no other
+    /// change lies between): the membership it installs and the bytes to propose in its place
+    /// (the change spelled out whole, so every replica applies the same configuration), or the
+    /// bytes of a change already known to fail (a stale version, say), proposed as an
+    /// ordinary transaction that fails where it is applied. Asked of every proposal; `None`
+    /// for anything else.
+    fn config_change(&self, data: &Bytes) -> Option<ConfigChange> {
         let _ = data;
         None
     }
@@ -180,6 +182,20 @@ pub trait StateMachine: Send + 'static {
     fn configuration_version(&self) -> Zxid {
         Zxid::ZERO
     }
+}
+
+/// A configuration change as the state machine resolved it ([`StateMachine::config_change`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ConfigChange {
+    /// It installs `members`; propose `data`.
+    Installs {
+        /// The new membership.
+        members: Membership,
+        /// What to propose.
+        data: Bytes,
+    },
+    /// It fails where applied; propose these bytes as an ordinary transaction.
+    Fails(Bytes),
 }
 
 /// The ensemble's configuration as the replicated state holds it.

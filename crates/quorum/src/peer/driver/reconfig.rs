@@ -20,7 +20,7 @@ use super::{CurrentRole, PeerDriver};
 use crate::command::Command;
 use crate::leader::{ChangeRefused, Leader, NotServing};
 use crate::membership::Membership;
-use crate::peer::StateMachine;
+use crate::peer::{ConfigChange, StateMachine};
 use crate::transport::PeerTransport;
 use bytes::Bytes;
 use paddock_election::{ElectionTransport, QuorumVerifier};
@@ -43,8 +43,10 @@ pub(super) fn propose(l: &mut Leader, sm: &dyn StateMachine, data: Bytes) -> Pro
         Ok((zxid, out)) => Proposed::Made(zxid, out),
         Err(e) => Proposed::NotServing(e),
     };
-    let Some(members) = sm.config_change(&data) else {
-        return plain(l, data);
+    let (members, data) = match sm.config_change(&data) {
+        None => return plain(l, data),
+        Some(ConfigChange::Fails(data)) => return plain(l, data),
+        Some(ConfigChange::Installs { members, data }) => (members, data),
     };
     match l.propose_change(members, |_| data.clone()) {
         Ok((zxid, out)) => Proposed::Made(zxid, out),
