@@ -6,6 +6,11 @@
 //! durable, then the node restarts from its durable storage. Message delivery and durability
 //! notices interleave in an order drawn from the seed; a durability notice is delivered on a
 //! later step than the command that asked for it. The "data tree" is the list of applied zxids.
+//!
+//! For scripted interleavings (the named regression scenarios of `tests/zk_sync_bugs.rs`) a
+//! node's log disk can be *stalled* ([`Sim::stall_log`]): its log fsyncs do not return, so its
+//! `Persisted::Log` notices wait (its epoch files are still written) until [`Sim::resume_log`]
+//! or a crash, which loses what they covered.
 
 use crate::command::{Command, Persisted};
 use crate::config::ZabConfig;
@@ -15,7 +20,7 @@ use crate::membership::Membership;
 use crate::messages::PeerMessage;
 use bytes::Bytes;
 use paddock_types::{Epoch, ServerId, Zxid};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 /// A small deterministic RNG (xorshift64*), so the harness needs no dependency.
 #[derive(Clone, Debug)]
@@ -124,6 +129,8 @@ pub struct Sim {
     pub break_per_mille: usize,
     /// How many streams were broken.
     pub breaks: usize,
+    /// Servers whose log fsyncs do not return ([`Sim::stall_log`]).
+    pub stalled_logs: BTreeSet<ServerId>,
 }
 
 fn encode_tree(applied: &[Zxid]) -> Bytes {
@@ -175,6 +182,33 @@ impl Sim {
             leader: None,
             break_per_mille: 0,
             breaks: 0,
+            stalled_logs: BTreeSet::new(),
+        }
+    }
+
+    /// Stalls node `id`'s log disk: its log fsyncs stop returning, so no `Persisted::Log`
+    /// notice of it is delivered (epoch files are still written and reported). A crash loses
+    /// every log entry they would have covered.
+    pub fn stall_log(&mut self, id: u64) {
+        self.stalled_logs.insert(ServerId(id));
+    }
+
+    /// Lets node `id`'s log fsyncs return again (its waiting notices become deliverable).
+    pub fn resume_log(&mut self, id: u64) {
+        self.stalled_logs.remove(&ServerId(id));
+    }
+
+    /// The index in `node`'s queue of the next notice that may be delivered: the first one,
+    /// or, while its log is stalled, the first that is not a log notice.
+    fn deliverable_notice(&self, id: ServerId, node: &Node) -> Option<usize> {
+        if self.stalled_logs.contains(&id) {
+            node.notices
+                .iter()
+                .position(|n| !matches!(n, Persisted::Log(_)))
+        } else if node.notices.is_empty() {
+            None
+        } else {
+            Some(0)
         }
     }
 
@@ -295,7 +329,7 @@ impl Sim {
         choices.extend(
             self.nodes
                 .iter()
-                .filter(|(_, n)| !n.notices.is_empty())
+                .filter(|(id, n)| self.deliverable_notice(**id, n).is_some())
                 .map(|(id, _)| (*id, None)),
         );
         if choices.is_empty() {
@@ -309,6 +343,10 @@ impl Sim {
                 return true;
             }
         }
+        let notice_at = match from {
+            Some(_) => None,
+            None => self.deliverable_notice(at, &self.nodes[&at]),
+        };
         let node = self.nodes.get_mut(&at).expect("node exists");
         let out = match from {
             Some(from) => {
@@ -324,7 +362,9 @@ impl Sim {
                 }
             }
             None => {
-                let notice = node.notices.pop_front().expect("non-empty notices");
+                let notice = notice_at
+                    .and_then(|i| node.notices.remove(i))
+                    .expect("a deliverable notice");
                 if let Persisted::Log(z) = notice {
                     node.storage.unsynced.retain(|u| *u > z);
                 }
