@@ -256,6 +256,64 @@ fn zookeeper_3911_history_a_leader_served_after_a_diff_sync_survives_a_crash_of_
     }
 }
 
+/// **ZOOKEEPER-4643** — "Committed txns may be improperly truncated if follower crashes right
+/// after updating currentEpoch but before persisting txns to disk" (3.7 / 3.8, fixed with
+/// ZOOKEEPER-4394 in 3.9.2). On NEWLEADER a follower wrote currentEpoch before the synced
+/// transactions were on disk. FLE compares currentEpoch first, so a crash in between left a
+/// server with a newer epoch and a shorter log, which could win the election and truncate
+/// committed transactions on the others.
+///
+/// Interleaving (epoch 1: 1 and 2 committed (1,1..4); 3 holds only (1,1..2)):
+/// 1. 2 is down; 1 leads epoch 2 with 3, sends DIFF (1,3..4) + NEWLEADER.
+/// 2. 3 writes currentEpoch = 2; its log fsync of (1,3..4) has not returned; it crashes.
+/// 3. 1 goes down too; 2 and 3 restart. Votes: 3 = (epoch 2, (1,2)), 2 = (epoch 1, (1,4)).
+/// 4. 3 wins, leads epoch 3 and sends 2 TRUNC to (1,2): committed (1,3..4) are lost.
+///
+/// Paddock rule: on NEWLEADER the follower asks for `PersistCurrentEpoch` only once everything
+/// logged during the sync is durable (`Follower::on_persisted`), then acks; a crash before that
+/// leaves currentEpoch at 1, so 2 wins the election and 3 is brought up by DIFF.
+#[test]
+fn zookeeper_4643_no_newer_current_epoch_over_a_log_that_lacks_the_synced_txns() {
+    let committed = run_of(1, 1, 4);
+    let mut sim = Sim::new(
+        4643,
+        config(),
+        &[1, 2, 3],
+        BTreeMap::from([
+            (1, storage(1, &committed)),
+            (2, storage(1, &committed)),
+            (3, storage(1, &run_of(1, 1, 2))),
+        ]),
+    );
+    // 1-2. 1 and 3 establish epoch 2 while 3's log fsyncs stall; then 3 crashes.
+    sim.stall_log(3);
+    sim.elect(1);
+    sim.crash(2);
+    sim.run(10_000);
+    assert_eq!(logged(&sim, 3), committed, "3 wrote the DIFF (1,3..4)");
+    sim.crash(3);
+    sim.resume_log(3);
+    assert_eq!(logged(&sim, 3), run_of(1, 1, 2), "the crash lost (1,3..4)");
+    assert_eq!(
+        node(&sim, 3).current_epoch,
+        Epoch(1),
+        "currentEpoch was not advanced over a log that lacks the synced history"
+    );
+    // 3-4. 1 stays down; 2 and 3 restart and elect whom FLE elects.
+    sim.crash(1);
+    let next = fle_winner(&sim, &[2, 3]);
+    elect_without(&mut sim, next, &[1]);
+    assert_eq!(next, 2, "the server holding the committed history wins");
+    let mut history = committed.clone();
+    history.extend(write(&mut sim, next, 2));
+    assert_converged(&sim, &[2, 3], &history);
+    // 1 comes back and follows.
+    sim.start_follower(1, next);
+    sim.run(10_000);
+    history.extend(write(&mut sim, next, 1));
+    assert_converged(&sim, &[1, 2, 3], &history);
+}
+
 /// **ZOOKEEPER-4646** — "Committed txns may still be lost if followers crash after replying ACK
 /// of NEWLEADER but before writing txns to disk" (3.6 - 3.8, fixed with ZOOKEEPER-4394 in
 /// 3.9.2). After the ZOOKEEPER-3911 fix the follower *queued* the sync's transactions to its
