@@ -10,7 +10,8 @@
 //! For scripted interleavings (the named regression scenarios of `tests/zk_sync_bugs.rs`) a
 //! node's log disk can be *stalled* ([`Sim::stall_log`]): its log fsyncs do not return, so its
 //! `Persisted::Log` notices wait (its epoch files are still written) until [`Sim::resume_log`]
-//! or a crash, which loses what they covered.
+//! or a crash, which loses what they covered; [`Sim::deliver`] and [`Sim::persist`] deliver one
+//! chosen message or notice now.
 
 use crate::command::{Command, Persisted};
 use crate::config::ZabConfig;
@@ -343,6 +344,35 @@ impl Sim {
                 return true;
             }
         }
+        self.handle(at, from);
+        true
+    }
+
+    /// Delivers the next message from `from` to `to` now, whatever the RNG would pick (a
+    /// scripted interleaving). Returns false if none is in flight.
+    pub fn deliver(&mut self, from: u64, to: u64) -> bool {
+        let (from, to) = (ServerId(from), ServerId(to));
+        if self.links.get(&(from, to)).is_none_or(|q| q.is_empty()) {
+            return false;
+        }
+        self.handle(to, Some(from));
+        true
+    }
+
+    /// Delivers node `id`'s next deliverable durability notice now (a scripted interleaving).
+    /// Returns false if none is waiting.
+    pub fn persist(&mut self, id: u64) -> bool {
+        let sid = ServerId(id);
+        if self.deliverable_notice(sid, &self.nodes[&sid]).is_none() {
+            return false;
+        }
+        self.handle(sid, None);
+        true
+    }
+
+    /// Delivers to `at` the next message from `from`, or (`None`) its next deliverable
+    /// durability notice, and runs the resulting commands.
+    fn handle(&mut self, at: ServerId, from: Option<ServerId>) {
         let notice_at = match from {
             Some(_) => None,
             None => self.deliverable_notice(at, &self.nodes[&at]),
@@ -377,7 +407,6 @@ impl Sim {
         };
         self.execute(at, out);
         self.check_prefix_agreement();
-        true
     }
 
     /// Steps until idle (at most `max` steps); returns the steps taken.

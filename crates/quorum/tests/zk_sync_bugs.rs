@@ -206,7 +206,8 @@ fn zookeeper_2845_an_uncommitted_txn_kept_by_a_rejoining_server_is_truncated() {
 /// everything logged during the sync are reported durable (`Follower::flush_acks`: `durable >=
 /// covers`), so when the leader serves, a quorum holds the history on disk and FLE elects one
 /// of them. The test first stalls both followers' log fsyncs (the leader must not serve), then
-/// replays the crash at the moment of serving under 60 seeded interleavings.
+/// replays the crash at the moment of serving under 60 seeded interleavings of deliveries and
+/// fsyncs.
 #[test]
 fn zookeeper_3911_history_a_leader_served_after_a_diff_sync_survives_a_crash_of_all() {
     let initial = || {
@@ -235,11 +236,26 @@ fn zookeeper_3911_history_a_leader_served_after_a_diff_sync_survives_a_crash_of_
     sim.run(10_000);
     assert!(serving(&sim, 1), "served once follower 2's log is durable");
 
+    // Seeded: the followers' log fsyncs stall for a seeded number of steps (epoch files are
+    // still written meanwhile); every server crashes the moment the leader serves.
     for seed in 0..60 {
         let mut sim = Sim::new(seed, config(), &[1, 2, 3], initial());
+        sim.stall_log(2);
+        sim.stall_log(3);
         sim.elect(1);
+        let stall_steps = sim.rng.below(40);
+        let mut steps = 0;
         while !serving(&sim, 1) {
-            assert!(sim.step(), "seed {seed}: idle before the leader served");
+            if steps == stall_steps {
+                sim.resume_log(2);
+                sim.resume_log(3);
+            }
+            if !sim.step() {
+                assert!(steps < stall_steps, "seed {seed}: idle, leader not serving");
+                steps = stall_steps;
+                continue;
+            }
+            steps += 1;
         }
         let served = applied(&sim, 1);
         assert_eq!(served, run_of(1, 1, 6), "seed {seed}");
@@ -316,23 +332,26 @@ fn zookeeper_4643_no_newer_current_epoch_over_a_log_that_lacks_the_synced_txns()
 
 /// **ZOOKEEPER-4646** — "Committed txns may still be lost if followers crash after replying ACK
 /// of NEWLEADER but before writing txns to disk" (3.6 - 3.8, fixed with ZOOKEEPER-4394 in
-/// 3.9.2). After the ZOOKEEPER-3911 fix the follower *queued* the sync's transactions to its
-/// log thread before acking NEWLEADER, but did not wait for the fsync; the same race hit
-/// proposals the leader sent during the sync. An ack that leaves after the write but before the
-/// fsync promises durability the server does not have.
+/// 3.9.2). After the ZOOKEEPER-3911 fix the follower *queued* the transactions it had not seen
+/// committed (`packetsNotCommitted`: the proposals of the sync) to its log thread and then
+/// acked, without waiting for the fsync; the leader counted that ack for them.
 ///
 /// Interleaving (1 leads, 2 follows, 3 was down and rejoins while 1 broadcasts):
 /// 1. 1 and 2 commit (1,6..10) without 3; 2's log fsyncs then stall; 1 proposes P = (1,11),
 ///    which 2 writes but cannot ack.
-/// 2. 3 rejoins: DIFF (1,6..10), NEWLEADER, PROPOSAL P, all written, none fsynced.
-/// 3. In ZooKeeper 3 acks NEWLEADER and P now; with 1's own ack P is committed and applied.
+/// 2. 3 rejoins and takes the whole sync — DIFF (1,6..10), NEWLEADER, PROPOSAL P — before any
+///    of its fsyncs returns.
+/// 3. The fsync of the DIFF returns, then 3's disk stalls with P written but not synced;
+///    currentEpoch is written and 3 acks NEWLEADER. In ZooKeeper the ack also covered P: with
+///    1's own ack P is committed and applied.
 /// 4. All three crash; 1 never comes back; 2 and 3 elect a leader: P is gone.
 ///
-/// Paddock rule: every follower ack is a `DurableAck`, built only in the handler of a
-/// `Persisted::Log` notice that covers it (`Follower::flush_acks`: acks only `zxid <= durable`,
-/// after the NEWLEADER ack); a written-but-unsynced record is never "durable".
+/// Paddock rule: every follower ack is a `DurableAck` built in the handler of a `Persisted`
+/// notice, and a proposal is acked only once a `Persisted::Log` covers it
+/// (`Follower::flush_acks`: `zxid <= durable`), whatever else (here the NEWLEADER ack) leaves
+/// in the same handler.
 #[test]
-fn zookeeper_4646_a_follower_acks_nothing_it_has_written_but_not_synced() {
+fn zookeeper_4646_a_follower_acks_no_proposal_it_has_written_but_not_synced() {
     let mut sim = Sim::new(4646, config(), &[1, 2, 3], BTreeMap::new());
     sim.elect(1);
     sim.run(10_000);
@@ -344,18 +363,34 @@ fn zookeeper_4646_a_follower_acks_nothing_it_has_written_but_not_synced() {
     let p = sim.propose(1).expect("1 leads");
     sim.run(10_000);
     assert!(logged(&sim, 2).contains(&p) && !durable(&sim, 2).contains(&p));
-    // 2. 3 rejoins with a stalled log: the DIFF, NEWLEADER and P are written, not synced.
-    sim.stall_log(3);
+    // 2. 3 rejoins and takes the whole sync before any of its notices.
     sim.start_follower(3, 1);
-    sim.run(10_000);
+    sim.deliver(3, 1); // FOLLOWERINFO
+    sim.deliver(1, 3); // LEADERINFO: the epoch it already accepted, ACKEPOCH at once
+    sim.deliver(3, 1); // ACKEPOCH: the leader sends DIFF, TXNs, NEWLEADER, PROPOSAL P
+    while sim.deliver(1, 3) {}
     assert!(
         logged(&sim, 3).ends_with(&run_of(1, 6, 11)),
         "3 wrote them all"
     );
-    // 3. Neither follower acked anything unsynced: P is not committed, 3 does not serve.
-    assert_eq!(applied(&sim, 1), committed, "P is not committed");
-    assert!(!serving(&sim, 3), "3's NEWLEADER ack waits for its fsync");
+    // 3. The DIFF's fsync returns, P's does not; currentEpoch is written, NEWLEADER acked.
+    for _ in 6..=10 {
+        assert!(sim.persist(3));
+    }
+    sim.stall_log(3);
+    sim.run(10_000);
+    assert!(
+        serving(&sim, 3),
+        "3 acked NEWLEADER once the DIFF was durable"
+    );
+    assert!(!durable(&sim, 3).contains(&p));
+    assert_eq!(
+        applied(&sim, 1),
+        committed,
+        "nobody acked P durably: not committed"
+    );
     // 4. All crash; 2 and 3 continue without 1.
+    let served = applied(&sim, 1);
     for id in [1, 2, 3] {
         sim.crash(id);
     }
@@ -363,7 +398,7 @@ fn zookeeper_4646_a_follower_acks_nothing_it_has_written_but_not_synced() {
     sim.resume_log(3);
     let next = fle_winner(&sim, &[2, 3]);
     elect_without(&mut sim, next, &[1]);
-    let mut history = committed.clone();
+    let mut history = served;
     history.extend(write(&mut sim, next, 2));
     assert_converged(&sim, &[2, 3], &history);
     // 1 returns; P, never committed, is truncated from its log.
