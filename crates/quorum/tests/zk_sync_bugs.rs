@@ -7,9 +7,11 @@
 //!
 //! Harness vocabulary: `crash(id)` loses a server's in-flight messages and every log entry not
 //! yet reported durable (its epoch files were written synchronously and survive);
-//! `stall_log(id)` keeps a server's log fsyncs from returning; `elect(id)` stands for a
-//! finished Fast Leader Election (every other server starts following `id`), and
-//! [`fle_winner`] picks the server FLE would pick, by (currentEpoch, last logged zxid, id).
+//! `stall_log(id)` keeps a server's log fsyncs from returning (its epoch files are still
+//! written); `deliver(from, to)` / `persist(id)` deliver one chosen message / durability notice
+//! now; `elect(id)` stands for a finished Fast Leader Election (every other server starts
+//! following `id`), and [`fle_winner`] picks the server FLE would pick, by (currentEpoch, last
+//! logged zxid, id).
 
 use bytes::Bytes;
 use paddock_quorum::sim::{Sim, Storage};
@@ -139,7 +141,7 @@ fn assert_converged(sim: &Sim, ids: &[u64], history: &[Zxid]) {
 }
 
 /// **ZOOKEEPER-2845** — "Data inconsistency issue due to retain database in leader election"
-/// (3.4.10 / 3.5.3, fixed 3.4.12 / 3.5.4). ZooKeeper kept its in-memory database across an
+/// (fixed in 3.4.12). ZooKeeper kept its in-memory database across an
 /// election and registered with the leader with that database's last *processed* zxid, while its
 /// log could hold a txn it had never processed; the leader saw nothing to truncate.
 ///
@@ -191,8 +193,8 @@ fn zookeeper_2845_an_uncommitted_txn_kept_by_a_rejoining_server_is_truncated() {
     assert_converged(&sim, &[a, b, c], &history);
 }
 
-/// **ZOOKEEPER-3911** — "Data inconsistency caused by DIFF sync uncommitted log" (3.5.x / 3.6.x,
-/// fixed 3.5.9 / 3.6.2). A follower synced by DIFF acked NEWLEADER before it had written the
+/// **ZOOKEEPER-3911** — "Data inconsistency caused by DIFF sync uncommitted log" (fixed in 2020,
+/// apache/zookeeper#1445). A follower synced by DIFF acked NEWLEADER before it had written the
 /// DIFF's transactions (they were logged only after UPTODATE); the leader, counting those acks,
 /// started serving the history they covered.
 ///
@@ -273,8 +275,8 @@ fn zookeeper_3911_history_a_leader_served_after_a_diff_sync_survives_a_crash_of_
 }
 
 /// **ZOOKEEPER-4643** — "Committed txns may be improperly truncated if follower crashes right
-/// after updating currentEpoch but before persisting txns to disk" (3.7 / 3.8, fixed with
-/// ZOOKEEPER-4394 in 3.9.2). On NEWLEADER a follower wrote currentEpoch before the synced
+/// after updating currentEpoch but before persisting txns to disk" (fixed with
+/// ZOOKEEPER-4394, apache/zookeeper#2152). On NEWLEADER a follower wrote currentEpoch before the synced
 /// transactions were on disk. FLE compares currentEpoch first, so a crash in between left a
 /// server with a newer epoch and a shorter log, which could win the election and truncate
 /// committed transactions on the others.
@@ -331,8 +333,8 @@ fn zookeeper_4643_no_newer_current_epoch_over_a_log_that_lacks_the_synced_txns()
 }
 
 /// **ZOOKEEPER-4646** — "Committed txns may still be lost if followers crash after replying ACK
-/// of NEWLEADER but before writing txns to disk" (3.6 - 3.8, fixed with ZOOKEEPER-4394 in
-/// 3.9.2). After the ZOOKEEPER-3911 fix the follower *queued* the transactions it had not seen
+/// of NEWLEADER but before writing txns to disk" (fixed with ZOOKEEPER-4394,
+/// apache/zookeeper#2152). After the ZOOKEEPER-3911 fix the follower *queued* the transactions it had not seen
 /// committed (`packetsNotCommitted`: the proposals of the sync) to its log thread and then
 /// acked, without waiting for the fsync; the leader counted that ack for them.
 ///
@@ -409,7 +411,7 @@ fn zookeeper_4646_a_follower_acks_no_proposal_it_has_written_but_not_synced() {
 }
 
 /// **ZOOKEEPER-4785** — "Txn loss due to race condition in Learner.syncWithLeader() during
-/// DIFF sync" (3.8.3 / 3.9.1, fixed 3.8.4 / 3.9.2). The follower applied the DIFF's
+/// DIFF sync" (fixed in 3.9.2, backported to 3.8). The follower applied the DIFF's
 /// transactions to its in-memory database while their log writes were still queued; bounced
 /// before the writes completed, it registered again with the last zxid of that database, so
 /// the leader sent only what came after: the follower's log kept a hole and a later restart (or
