@@ -5,7 +5,10 @@
 //! runs on); a *crash* loses a node's messages in flight and every log entry not yet reported
 //! durable, then the node restarts from its durable storage. Message delivery and durability
 //! notices interleave in an order drawn from the seed; a durability notice is delivered on a
-//! later step than the command that asked for it. The "data tree" is the list of applied zxids.
+//! later step than the command that asked for it. A node's log notices come in order, but an
+//! epoch notice may overtake them: epoch files are written synchronously (and survive a crash),
+//! the log is synced in the background, as in the driver. The "data tree" is the list of
+//! applied zxids.
 //!
 //! For scripted interleavings (the named regression scenarios of `tests/zk_sync_bugs.rs`) a
 //! node's log disk can be *stalled* ([`Sim::stall_log`]): its log fsyncs do not return, so its
@@ -189,7 +192,8 @@ impl Sim {
 
     /// Stalls node `id`'s log disk: its log fsyncs stop returning, so no `Persisted::Log`
     /// notice of it is delivered (epoch files are still written and reported). A crash loses
-    /// every log entry they would have covered.
+    /// every log entry they would have covered. (An election or a reconnect still completes
+    /// the pending fsyncs: the driver drains its log before a new role.)
     pub fn stall_log(&mut self, id: u64) {
         self.stalled_logs.insert(ServerId(id));
     }
@@ -344,8 +348,28 @@ impl Sim {
                 return true;
             }
         }
-        self.handle(at, from);
+        let notice = match from {
+            Some(_) => None,
+            None => self.pick_notice(at),
+        };
+        self.handle(at, from, notice);
         true
+    }
+
+    /// Which of `at`'s waiting notices a seeded step delivers: log notices in order, but an
+    /// epoch notice may overtake them (the driver writes epoch files synchronously while the
+    /// log writer syncs in the background), chosen by the RNG.
+    fn pick_notice(&mut self, at: ServerId) -> Option<usize> {
+        let node = &self.nodes[&at];
+        let first = self.deliverable_notice(at, node)?;
+        let epoch = node
+            .notices
+            .iter()
+            .position(|n| !matches!(n, Persisted::Log(_)));
+        match epoch {
+            Some(i) if i != first && self.rng.below(2) == 1 => Some(i),
+            _ => Some(first),
+        }
     }
 
     /// Delivers the next message from `from` to `to` now, whatever the RNG would pick (a
@@ -355,7 +379,7 @@ impl Sim {
         if self.links.get(&(from, to)).is_none_or(|q| q.is_empty()) {
             return false;
         }
-        self.handle(to, Some(from));
+        self.handle(to, Some(from), None);
         true
     }
 
@@ -366,17 +390,14 @@ impl Sim {
         if self.deliverable_notice(sid, &self.nodes[&sid]).is_none() {
             return false;
         }
-        self.handle(sid, None);
+        let notice = self.deliverable_notice(sid, &self.nodes[&sid]);
+        self.handle(sid, None, notice);
         true
     }
 
-    /// Delivers to `at` the next message from `from`, or (`None`) its next deliverable
-    /// durability notice, and runs the resulting commands.
-    fn handle(&mut self, at: ServerId, from: Option<ServerId>) {
-        let notice_at = match from {
-            Some(_) => None,
-            None => self.deliverable_notice(at, &self.nodes[&at]),
-        };
+    /// Delivers to `at` the next message from `from`, or (`None`) its waiting notice at index
+    /// `notice_at`, and runs the resulting commands.
+    fn handle(&mut self, at: ServerId, from: Option<ServerId>, notice_at: Option<usize>) {
         let node = self.nodes.get_mut(&at).expect("node exists");
         let out = match from {
             Some(from) => {
