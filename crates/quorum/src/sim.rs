@@ -7,8 +7,9 @@
 //! notices interleave in an order drawn from the seed; a durability notice is delivered on a
 //! later step than the command that asked for it. A node's log notices come in order, but an
 //! epoch notice may overtake them: epoch files are written synchronously (and survive a crash),
-//! the log is synced in the background, as in the driver. The "data tree" is the list of
-//! applied zxids.
+//! the log is synced in the background, as in the driver. As the driver, a node told to
+//! truncate below its snapshot stops (a snapshot cannot be rolled back) until [`Sim::wipe`].
+//! The "data tree" is the list of applied zxids.
 //!
 //! For scripted interleavings (the named regression scenarios of `tests/zk_sync_bugs.rs`) a
 //! node's log disk can be *stalled* ([`Sim::stall_log`]): its log fsyncs do not return, so its
@@ -16,7 +17,7 @@
 //! or a crash, which loses what they covered; [`Sim::deliver`] and [`Sim::persist`] deliver one
 //! chosen message or notice now.
 
-use crate::command::{Command, Persisted};
+use crate::command::{Command, Persisted, Reason};
 use crate::config::ZabConfig;
 use crate::follower::Follower;
 use crate::leader::Leader;
@@ -135,6 +136,8 @@ pub struct Sim {
     pub breaks: usize,
     /// Servers whose log fsyncs do not return ([`Sim::stall_log`]).
     pub stalled_logs: BTreeSet<ServerId>,
+    /// Servers whose driver stopped (a TRUNC below their snapshot), until [`Sim::wipe`].
+    pub stopped: BTreeSet<ServerId>,
 }
 
 fn encode_tree(applied: &[Zxid]) -> Bytes {
@@ -187,7 +190,25 @@ impl Sim {
             break_per_mille: 0,
             breaks: 0,
             stalled_logs: BTreeSet::new(),
+            stopped: BTreeSet::new(),
         }
+    }
+
+    /// Node `at`'s driver stops (as the real one does when told to truncate below its
+    /// snapshot): like a crash, recorded in `stopped` and as a `GoLooking` event.
+    fn stop(&mut self, at: ServerId, why: String) {
+        self.crash(at.0);
+        self.stopped.insert(at);
+        self.events
+            .push((at, Command::GoLooking(Reason::Protocol(why))));
+    }
+
+    /// An operator removes node `id`'s data (after its driver stopped): it restarts empty.
+    pub fn wipe(&mut self, id: u64) {
+        let sid = ServerId(id);
+        self.crash(id);
+        self.stopped.remove(&sid);
+        self.nodes.get_mut(&sid).expect("node exists").storage = Storage::default();
     }
 
     /// Stalls node `id`'s log disk: its log fsyncs stop returning, so no `Persisted::Log`
@@ -503,6 +524,12 @@ impl Sim {
                     s.log.insert(zxid, data);
                     s.unsynced.push(zxid);
                     node.notices.push_back(Persisted::Log(zxid));
+                }
+                Command::Truncate { to } if to < s.snap_zxid => {
+                    // As the driver: a snapshot cannot be rolled back, so the peer stops.
+                    let why = format!("TRUNC to {to} below the snapshot {}", s.snap_zxid);
+                    self.stop(at, why);
+                    return;
                 }
                 Command::Truncate { to } => {
                     s.log.retain(|z, _| *z <= to);
