@@ -153,9 +153,9 @@ fn assert_converged(sim: &Sim, ids: &[u64], history: &[Zxid]) {
 }
 
 /// **ZOOKEEPER-2845** — "Data inconsistency issue due to retain database in leader election"
-/// (fixed in 3.4.12). ZooKeeper kept its in-memory database across an
-/// election and registered with the leader with that database's last *processed* zxid, while its
-/// log could hold a txn it had never processed; the leader saw nothing to truncate.
+/// (fixed in 3.4.12). ZooKeeper kept its in-memory database across an election and registered
+/// with the leader with that database's last *processed* zxid, while its log could hold a txn
+/// it had never processed; the leader saw nothing to truncate.
 ///
 /// Interleaving (A, B followers, C leader; all hold T0):
 /// 1. C logs T1 and makes it durable; its PROPOSAL never reaches A and B (they restart).
@@ -173,8 +173,9 @@ fn zookeeper_2845_an_uncommitted_txn_kept_by_a_rejoining_server_is_truncated() {
     let (a, b, c) = (1, 2, 3);
     sim.elect(c);
     sim.run(10_000);
-    let mut history = write(&mut sim, c, 3); // T0 = (1,3), everywhere
-                                             // 1. C logs T1; A and B restart before its PROPOSAL reaches them; T1 becomes durable on C.
+    // T0 = (1,3), everywhere.
+    let mut history = write(&mut sim, c, 3);
+    // 1. C logs T1; A and B restart before its PROPOSAL reaches them; T1 becomes durable on C.
     let t1 = sim.propose(c).expect("C leads");
     sim.crash(a);
     sim.crash(b);
