@@ -3,13 +3,15 @@
 //! interleaving of crashes, messages and durability notices, and asserting the property
 //! ZooKeeper broke. Each test's doc comment gives the JIRA, the interleaving step by step and
 //! the Paddock rule that prevents it; `docs/testing.md` has the table and the mutation that
-//! makes each test fail.
+//! makes each test fail. Then one scenario found here rather than in ZooKeeper's JIRA (a TRUNC
+//! below a learner's snapshot) and a seeded sweep that generalises them all.
 //!
 //! Harness vocabulary: `crash(id)` loses a server's in-flight messages and every log entry not
 //! yet reported durable (its epoch files were written synchronously and survive);
 //! `stall_log(id)` keeps a server's log fsyncs from returning (its epoch files are still
 //! written); `deliver(from, to)` / `persist(id)` deliver one chosen message / durability notice
-//! now; `elect(id)` stands for a finished Fast Leader Election (every other server starts
+//! now; a server told to truncate below its snapshot stops (`stopped`) until `wipe(id)`;
+//! `elect(id)` stands for a finished Fast Leader Election (every other server starts
 //! following `id`), and [`fle_winner`] picks the server FLE would pick, by (currentEpoch, last
 //! logged zxid, id).
 
