@@ -6,8 +6,10 @@
 //! - LEADERINFO(e): e > acceptedEpoch → persist e, ACKEPOCH only once durable; e == acceptedEpoch →
 //!   ACKEPOCH at once (already durable); e < acceptedEpoch or another protocol version → LOOKING.
 //! - DIFF / TRUNC / SNAP then TXNs: log (and apply) what the leader sends; TRUNC drops the tail.
-//! - NEWLEADER(e, 0): persist currentEpoch = e; its ACK leaves once currentEpoch and everything
-//!   logged during the sync are durable.
+//! - NEWLEADER(e, 0): once everything logged during the sync is durable, persist currentEpoch = e
+//!   (never before: FLE ranks servers by currentEpoch first, so a newer epoch over a log that
+//!   lacks the synced history could win an election and truncate committed txns elsewhere,
+//!   ZOOKEEPER-4643); its ACK leaves once currentEpoch is durable too.
 //! - UPTODATE: serve.
 //! - PROPOSAL (after NEWLEADER): log; ACK once durable (never before, and only after the
 //!   NEWLEADER ack). COMMIT: apply if it is the next pending proposal, else `Resync`.
@@ -56,6 +58,8 @@ pub struct Follower {
     durable: Zxid,
     /// The NEWLEADER zxid awaiting its ack, and the log position it covers.
     newleader: Option<(Zxid, Zxid)>,
+    /// `PersistCurrentEpoch` was asked for (only once the synced log is durable).
+    current_epoch_requested: bool,
     current_epoch_durable: bool,
     /// Proposals logged, not yet committed, ascending.
     pending: VecDeque<Zxid>,
@@ -88,6 +92,7 @@ impl Follower {
             logged: last_zxid,
             durable: last_zxid,
             newleader: None,
+            current_epoch_requested: false,
             current_epoch_durable: false,
             pending: VecDeque::new(),
             acked: Zxid::ZERO,
@@ -278,7 +283,19 @@ impl Follower {
         }
         self.phase = FollowerPhase::NewLeaderPending;
         self.newleader = Some((zxid, self.logged));
-        vec![Command::PersistCurrentEpoch(zxid.epoch())]
+        self.maybe_persist_current_epoch()
+    }
+
+    /// Asks for currentEpoch = the NEWLEADER epoch once the history synced before NEWLEADER is
+    /// durable: the epoch names a history this server then holds on disk (ZOOKEEPER-4643).
+    fn maybe_persist_current_epoch(&mut self) -> Vec<Command> {
+        match self.newleader {
+            Some((zxid, covers)) if !self.current_epoch_requested && self.durable >= covers => {
+                self.current_epoch_requested = true;
+                vec![Command::PersistCurrentEpoch(zxid.epoch())]
+            }
+            _ => Vec::new(),
+        }
     }
 
     fn on_commit(&mut self, zxid: Zxid) -> Vec<Command> {
@@ -327,7 +344,9 @@ impl Follower {
             }
             Persisted::Log(z) => {
                 self.durable = self.durable.max(z.min(self.logged));
-                self.flush_acks()
+                let mut out = self.maybe_persist_current_epoch();
+                out.extend(self.flush_acks());
+                out
             }
         }
     }

@@ -5,9 +5,19 @@
 //! runs on); a *crash* loses a node's messages in flight and every log entry not yet reported
 //! durable, then the node restarts from its durable storage. Message delivery and durability
 //! notices interleave in an order drawn from the seed; a durability notice is delivered on a
-//! later step than the command that asked for it. The "data tree" is the list of applied zxids.
+//! later step than the command that asked for it. A node's log notices come in order, but an
+//! epoch notice may overtake them: epoch files are written synchronously (and survive a crash),
+//! the log is synced in the background, as in the driver. As the driver, a node told to
+//! truncate below its snapshot stops (a snapshot cannot be rolled back) until [`Sim::wipe`].
+//! The "data tree" is the list of applied zxids.
+//!
+//! For scripted interleavings (the named regression scenarios of `tests/zk_sync_bugs.rs`) a
+//! node's log disk can be *stalled* ([`Sim::stall_log`]): its log fsyncs do not return, so its
+//! `Persisted::Log` notices wait (its epoch files are still written) until [`Sim::resume_log`]
+//! or a crash, which loses what they covered; [`Sim::deliver`] and [`Sim::persist`] deliver one
+//! chosen message or notice now.
 
-use crate::command::{Command, Persisted};
+use crate::command::{Command, Persisted, Reason};
 use crate::config::ZabConfig;
 use crate::follower::Follower;
 use crate::leader::Leader;
@@ -15,7 +25,7 @@ use crate::membership::Membership;
 use crate::messages::PeerMessage;
 use bytes::Bytes;
 use paddock_types::{Epoch, ServerId, Zxid};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 /// A small deterministic RNG (xorshift64*), so the harness needs no dependency.
 #[derive(Clone, Debug)]
@@ -124,6 +134,10 @@ pub struct Sim {
     pub break_per_mille: usize,
     /// How many streams were broken.
     pub breaks: usize,
+    /// Servers whose log fsyncs do not return ([`Sim::stall_log`]).
+    pub stalled_logs: BTreeSet<ServerId>,
+    /// Servers whose driver stopped (a TRUNC below their snapshot), until [`Sim::wipe`].
+    pub stopped: BTreeSet<ServerId>,
 }
 
 fn encode_tree(applied: &[Zxid]) -> Bytes {
@@ -175,6 +189,52 @@ impl Sim {
             leader: None,
             break_per_mille: 0,
             breaks: 0,
+            stalled_logs: BTreeSet::new(),
+            stopped: BTreeSet::new(),
+        }
+    }
+
+    /// Node `at`'s driver stops (as the real one does when told to truncate below its
+    /// snapshot): like a crash, recorded in `stopped` and as a `GoLooking` event.
+    fn stop(&mut self, at: ServerId, why: String) {
+        self.crash(at.0);
+        self.stopped.insert(at);
+        self.events
+            .push((at, Command::GoLooking(Reason::Protocol(why))));
+    }
+
+    /// An operator removes node `id`'s data (after its driver stopped): it restarts empty.
+    pub fn wipe(&mut self, id: u64) {
+        let sid = ServerId(id);
+        self.crash(id);
+        self.stopped.remove(&sid);
+        self.nodes.get_mut(&sid).expect("node exists").storage = Storage::default();
+    }
+
+    /// Stalls node `id`'s log disk: its log fsyncs stop returning, so no `Persisted::Log`
+    /// notice of it is delivered (epoch files are still written and reported). A crash loses
+    /// every log entry they would have covered. (An election or a reconnect still completes
+    /// the pending fsyncs: the driver drains its log before a new role.)
+    pub fn stall_log(&mut self, id: u64) {
+        self.stalled_logs.insert(ServerId(id));
+    }
+
+    /// Lets node `id`'s log fsyncs return again (its waiting notices become deliverable).
+    pub fn resume_log(&mut self, id: u64) {
+        self.stalled_logs.remove(&ServerId(id));
+    }
+
+    /// The index in `node`'s queue of the next notice that may be delivered: the first one,
+    /// or, while its log is stalled, the first that is not a log notice.
+    fn deliverable_notice(&self, id: ServerId, node: &Node) -> Option<usize> {
+        if self.stalled_logs.contains(&id) {
+            node.notices
+                .iter()
+                .position(|n| !matches!(n, Persisted::Log(_)))
+        } else if node.notices.is_empty() {
+            None
+        } else {
+            Some(0)
         }
     }
 
@@ -295,7 +355,7 @@ impl Sim {
         choices.extend(
             self.nodes
                 .iter()
-                .filter(|(_, n)| !n.notices.is_empty())
+                .filter(|(id, n)| self.deliverable_notice(**id, n).is_some())
                 .map(|(id, _)| (*id, None)),
         );
         if choices.is_empty() {
@@ -309,6 +369,56 @@ impl Sim {
                 return true;
             }
         }
+        let notice = match from {
+            Some(_) => None,
+            None => self.pick_notice(at),
+        };
+        self.handle(at, from, notice);
+        true
+    }
+
+    /// Which of `at`'s waiting notices a seeded step delivers: log notices in order, but an
+    /// epoch notice may overtake them (the driver writes epoch files synchronously while the
+    /// log writer syncs in the background), chosen by the RNG.
+    fn pick_notice(&mut self, at: ServerId) -> Option<usize> {
+        let node = &self.nodes[&at];
+        let first = self.deliverable_notice(at, node)?;
+        let epoch = node
+            .notices
+            .iter()
+            .position(|n| !matches!(n, Persisted::Log(_)));
+        match epoch {
+            Some(i) if i != first && self.rng.below(2) == 1 => Some(i),
+            _ => Some(first),
+        }
+    }
+
+    /// Delivers the next message from `from` to `to` now, whatever the RNG would pick (a
+    /// scripted interleaving). Returns false if none is in flight.
+    pub fn deliver(&mut self, from: u64, to: u64) -> bool {
+        let (from, to) = (ServerId(from), ServerId(to));
+        if self.links.get(&(from, to)).is_none_or(|q| q.is_empty()) {
+            return false;
+        }
+        self.handle(to, Some(from), None);
+        true
+    }
+
+    /// Delivers node `id`'s next deliverable durability notice now (a scripted interleaving).
+    /// Returns false if none is waiting.
+    pub fn persist(&mut self, id: u64) -> bool {
+        let sid = ServerId(id);
+        if self.deliverable_notice(sid, &self.nodes[&sid]).is_none() {
+            return false;
+        }
+        let notice = self.deliverable_notice(sid, &self.nodes[&sid]);
+        self.handle(sid, None, notice);
+        true
+    }
+
+    /// Delivers to `at` the next message from `from`, or (`None`) its waiting notice at index
+    /// `notice_at`, and runs the resulting commands.
+    fn handle(&mut self, at: ServerId, from: Option<ServerId>, notice_at: Option<usize>) {
         let node = self.nodes.get_mut(&at).expect("node exists");
         let out = match from {
             Some(from) => {
@@ -324,7 +434,9 @@ impl Sim {
                 }
             }
             None => {
-                let notice = node.notices.pop_front().expect("non-empty notices");
+                let notice = notice_at
+                    .and_then(|i| node.notices.remove(i))
+                    .expect("a deliverable notice");
                 if let Persisted::Log(z) = notice {
                     node.storage.unsynced.retain(|u| *u > z);
                 }
@@ -337,7 +449,6 @@ impl Sim {
         };
         self.execute(at, out);
         self.check_prefix_agreement();
-        true
     }
 
     /// Steps until idle (at most `max` steps); returns the steps taken.
@@ -413,6 +524,12 @@ impl Sim {
                     s.log.insert(zxid, data);
                     s.unsynced.push(zxid);
                     node.notices.push_back(Persisted::Log(zxid));
+                }
+                Command::Truncate { to } if to < s.snap_zxid => {
+                    // As the driver: a snapshot cannot be rolled back, so the peer stops.
+                    let why = format!("TRUNC to {to} below the snapshot {}", s.snap_zxid);
+                    self.stop(at, why);
+                    return;
                 }
                 Command::Truncate { to } => {
                     s.log.retain(|z, _| *z <= to);

@@ -163,12 +163,8 @@ fn sync_diff_logs_and_applies_then_acks_newleader_after_epoch_and_log_are_durabl
     );
     assert_eq!(
         outs(f.step(s(1), M::NewLeader { zxid: z(2, 0) })),
-        vec![cmd(Command::PersistCurrentEpoch(Epoch(2)))]
-    );
-    assert_eq!(
-        outs(f.on_persisted(Persisted::CurrentEpoch(Epoch(2)))),
         vec![],
-        "synced txns not durable yet"
+        "currentEpoch waits for the synced txns (ZOOKEEPER-4643)"
     );
     assert_eq!(
         outs(f.on_persisted(Persisted::Log(z(1, 2)))),
@@ -177,6 +173,10 @@ fn sync_diff_logs_and_applies_then_acks_newleader_after_epoch_and_log_are_durabl
     );
     assert_eq!(
         outs(f.on_persisted(Persisted::Log(z(1, 3)))),
+        vec![cmd(Command::PersistCurrentEpoch(Epoch(2)))]
+    );
+    assert_eq!(
+        outs(f.on_persisted(Persisted::CurrentEpoch(Epoch(2)))),
         vec![ack(1, M::AckNewLeader { zxid: z(2, 0) })]
     );
     assert_eq!(
@@ -242,13 +242,17 @@ fn sync_snap_installs_and_acks_newleader_only_once_the_snapshot_is_durable() {
             data: b(7)
         })]
     );
-    f.step(s(1), M::NewLeader { zxid: z(2, 0) });
     assert_eq!(
-        outs(f.on_persisted(Persisted::CurrentEpoch(Epoch(2)))),
-        vec![]
+        outs(f.step(s(1), M::NewLeader { zxid: z(2, 0) })),
+        vec![],
+        "currentEpoch waits for the snapshot"
     );
     assert_eq!(
         outs(f.on_persisted(Persisted::Log(z(1, 9)))),
+        vec![cmd(Command::PersistCurrentEpoch(Epoch(2)))]
+    );
+    assert_eq!(
+        outs(f.on_persisted(Persisted::CurrentEpoch(Epoch(2)))),
         vec![ack(1, M::AckNewLeader { zxid: z(2, 0) })]
     );
     assert_eq!(f.last_applied(), z(1, 9));

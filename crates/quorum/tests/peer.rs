@@ -1044,3 +1044,54 @@ async fn an_ensemble_of_one_leads_at_once_and_commits_through_the_same_path() {
     }
     assert_gap_free(0, &log);
 }
+
+/// A TRUNC below a learner's snapshot, on the real driver. Server 2 holds, from a SNAP sync of
+/// an epoch that was never established, a snapshot at (2,2) whose (2,1) and (2,2) nobody
+/// committed (and an old currentEpoch); server 3 holds (1,1) with a newer currentEpoch, so it
+/// wins the election and sends 2 TRUNC to (1,1). A snapshot cannot be rolled back: the driver
+/// must not go on from it (it would serve (2,1), (2,2) and apply the new epoch on top) but stop,
+/// as ZooKeeper's learner exits when it cannot truncate. (`tests/zk_sync_bugs.rs` has the
+/// interleaving that leads there.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trunc_below_the_snapshot_stops_the_learner_instead_of_serving_a_diverged_state() {
+    let z = |e: u32, c: u32| Zxid::new(Epoch(e), c);
+    let entry = |e: u32, c: u32, p: &str| (z(e, c), Bytes::from(p.to_string()));
+    let mut c = Cluster::new(3, 500);
+    {
+        let two = &c.nodes[&2];
+        let state = [entry(1, 1, "a"), entry(2, 1, "x"), entry(2, 2, "y")];
+        let mut sink = two.snapshots.create(z(2, 2)).unwrap();
+        std::io::Write::write_all(&mut sink, &support::encode_entries(&state)).unwrap();
+        sink.commit().unwrap();
+        two.log.reset_after(z(2, 2)).unwrap();
+        two.storage.epochs.set_accepted_epoch(Epoch(3)).unwrap();
+        two.storage.epochs.set_current_epoch(Epoch(1)).unwrap();
+        let three = &c.nodes[&3];
+        three.log.append(&[entry(1, 1, "a")]).unwrap();
+        three.log.sync().unwrap();
+        three.storage.epochs.set_accepted_epoch(Epoch(2)).unwrap();
+        three.storage.epochs.set_current_epoch(Epoch(2)).unwrap();
+    }
+    c.start(2);
+    c.start(3);
+    until("2 stops or serves", SETTLE, || {
+        let s = c.handle(2).status();
+        s.role == PeerRole::Stopped || s.serving
+    })
+    .await;
+    assert_eq!(
+        c.handle(2).status().role,
+        PeerRole::Stopped,
+        "2 serves {:?}",
+        c.payloads(2)
+    );
+    // Server 1 (empty) joins 3: the ensemble goes on without 2.
+    c.start(1);
+    let leader = c.wait_settled(&[1, 3]).await;
+    assert_eq!(leader, 3);
+    let more = c.propose_all(3, names("b", 3)).await;
+    c.wait_applied(&[1, 3], more[2]).await;
+    assert_eq!(c.payloads(1), c.payloads(3));
+    assert_eq!(c.payloads(3), ["a", "b-0", "b-1", "b-2"]);
+    c.shutdown().await;
+}

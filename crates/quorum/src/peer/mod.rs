@@ -11,7 +11,8 @@
 //!
 //!   Command::Log{zxid,data}*   ─► TxnLog::append (each), one TxnLog::sync per batch ─► Persisted::Log(last)
 //!   PersistAccepted/CurrentEpoch ─► EpochStore setters ─► Persisted::AcceptedEpoch / CurrentEpoch
-//!   Truncate{to}               ─► TxnLog::truncate_after, state machine rebuilt (snapshot + log <= to)
+//!   Truncate{to}               ─► TxnLog::truncate_after, state machine rebuilt (snapshot + log <= to);
+//!                                 below the snapshot: the peer stops (a snapshot cannot be rolled back)
 //!   InstallSnapshot{zxid,data} ─► SnapshotStore (durable), log emptied, StateMachine::restore ─► Persisted::Log
 //!   SendSnapshot{to,zxid}      ─► PeerMessage::Snap { StateMachine::snapshot() }
 //!   Apply(zxid)                ─► StateMachine::apply(zxid, logged bytes); a waiting propose() resolves

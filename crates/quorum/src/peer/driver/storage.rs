@@ -198,6 +198,18 @@ where
     /// Cuts the log after `to` (blocking work) and, if the state machine applied records above
     /// it, rebuilds it.
     pub(super) async fn truncate(&mut self, to: Zxid) -> Result<(), Fatal> {
+        // A snapshot cannot be rolled back, and a leader truncates only what was never
+        // committed: a state from a snapshot above `to` holds txns the ensemble does not have.
+        // Going on would serve them and apply the new epoch on top; stop instead, untouched (as
+        // ZooKeeper's learner exits when it cannot truncate).
+        if to < self.snap_zxid {
+            return Err(stop(format!(
+                "the leader truncates to {to}, below this server's snapshot {}, which holds \
+                 transactions the ensemble never committed; remove this server's data to \
+                 re-sync it",
+                self.snap_zxid
+            )));
+        }
         // Durable reports of records above `to` must not be fed back.
         self.quiesce().await?;
         let log = self.storage.log.clone();
