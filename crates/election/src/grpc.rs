@@ -80,6 +80,46 @@ pub struct GrpcElectionConfig {
     pub inbound_capacity: usize,
     /// Mutual TLS with every peer (sslQuorum); `None`: plaintext.
     pub tls: Option<PeerTls>,
+    /// Take streams from servers outside `peers` too (reconfigEnabled: a server joining the
+    /// ensemble dials in before the configuration lists it). With TLS its certificate is then
+    /// checked against no host.
+    pub accept_unknown: bool,
+}
+
+/// The peers' addresses, shared by a transport and whoever follows the configuration: a
+/// reconfiguration changes them while the transport runs.
+#[derive(Clone, Debug, Default)]
+pub struct PeerBook(Arc<std::sync::RwLock<HashMap<ServerId, String>>>);
+
+impl PeerBook {
+    /// A book of `peers`.
+    pub fn new(peers: HashMap<ServerId, String>) -> PeerBook {
+        PeerBook(Arc::new(std::sync::RwLock::new(peers)))
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<ServerId, String>> {
+        self.0.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The address of `id`.
+    pub fn get(&self, id: ServerId) -> Option<String> {
+        self.read().get(&id).cloned()
+    }
+
+    /// Whether `id` is listed.
+    pub fn contains(&self, id: ServerId) -> bool {
+        self.read().contains_key(&id)
+    }
+
+    /// Every listed id.
+    pub fn ids(&self) -> Vec<ServerId> {
+        self.read().keys().copied().collect()
+    }
+
+    /// Replaces the book.
+    pub fn set(&self, peers: HashMap<ServerId, String>) {
+        *self.0.write().unwrap_or_else(|p| p.into_inner()) = peers;
+    }
 }
 
 impl GrpcElectionConfig {
@@ -97,6 +137,7 @@ impl GrpcElectionConfig {
             queue_capacity: 64,
             inbound_capacity: 1024,
             tls: None,
+            accept_unknown: false,
         }
     }
 }
@@ -230,6 +271,11 @@ struct Slot {
 
 struct Shared {
     config: GrpcElectionConfig,
+    /// The peers' addresses (`config.peers`, then what a reconfiguration set).
+    book: PeerBook,
+    /// The dial loop of each lower id (aborted when the transport is dropped).
+    dialling: Mutex<HashMap<ServerId, AbortHandle>>,
+    runtime: tokio::runtime::Handle,
     slots: Mutex<HashMap<ServerId, Slot>>,
     next_generation: AtomicU64,
     inbound: mpsc::Sender<(ServerId, Notification)>,
@@ -350,7 +396,8 @@ impl Shared {
         };
         let id = ServerId(h.sender);
         let me = self.me();
-        check_sender(me, id, self.config.peers.contains_key(&id), expected)?;
+        let known = self.config.accept_unknown || self.book.contains(id);
+        check_sender(me, id, known, expected)?;
         if expected.is_none() && id < me {
             return Err(Status::failed_precondition(format!(
                 "server {id} has a lower id than mine ({me}): I dial it, not the reverse"
@@ -413,9 +460,31 @@ impl Shared {
     }
 
     /// Keeps a stream to `peer` up for as long as the transport lives.
-    async fn dial_loop(self: Arc<Self>, peer: ServerId, addr: String) {
+    /// Starts the dial loop of lower id `peer` unless one runs.
+    fn ensure_dialler(self: &Arc<Self>, peer: ServerId) {
+        if peer >= self.me() {
+            return;
+        }
+        let mut dialling = self.dialling.lock().unwrap_or_else(|p| p.into_inner());
+        if let std::collections::hash_map::Entry::Vacant(e) = dialling.entry(peer) {
+            let task = self.runtime.spawn(Arc::clone(self).dial_loop(peer));
+            e.insert(task.abort_handle());
+        }
+    }
+
+    /// Dials `peer` (its address read from the book at each attempt) until the book no longer
+    /// lists it.
+    async fn dial_loop(self: Arc<Self>, peer: ServerId) {
         let mut delay = self.config.retry_min;
         loop {
+            let Some(addr) = self.book.get(peer) else {
+                tracing::info!(me = %self.me(), %peer, "no longer in the configuration: not dialled any more");
+                self.dialling
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(&peer);
+                return;
+            };
             match self.dial(peer, &addr).await {
                 Ok(reader) => {
                     tracing::info!(me = %self.me(), %peer, "election stream up (dialled)");
@@ -482,13 +551,13 @@ impl Election for ElectionService {
                 return Err(status);
             }
         };
-        let addr = shared.config.peers.get(&peer).map_or("", String::as_str);
+        let addr = shared.book.get(peer).unwrap_or_default();
         paddock_tls::admit_peer(
             shared.config.tls.is_some(),
             certs.as_deref().map(Vec::as_slice),
             shared.me(),
             peer,
-            addr,
+            &addr,
             remote,
             &shared.warnings,
             "an election stream",
@@ -501,6 +570,30 @@ impl Election for ElectionService {
         Ok(Response::new(Box::pin(
             ReceiverStream::new(out_rx).map(Ok::<_, Status>),
         )))
+    }
+}
+
+/// Changes a running [`GrpcElectionTransport`]'s peers (a reconfiguration).
+#[derive(Clone)]
+pub struct ElectionPeers(Arc<Shared>);
+
+impl ElectionPeers {
+    /// Makes `peers` the ensemble: new lower ids are dialled, removed ones no longer (their
+    /// streams end when they hang up), changed addresses are used at the next dial.
+    pub fn set(&self, peers: HashMap<ServerId, String>) {
+        let shared = &self.0;
+        let me = shared.me();
+        shared.book.set(peers);
+        let ids = shared.book.ids();
+        {
+            let mut slots = shared.slots();
+            for id in ids.iter().filter(|id| **id != me) {
+                slots.entry(*id).or_default();
+            }
+        }
+        for id in ids {
+            shared.ensure_dialler(id);
+        }
     }
 }
 
@@ -528,8 +621,12 @@ impl GrpcElectionTransport {
             .filter(|id| **id != me)
             .map(|id| (*id, Slot::default()))
             .collect();
+        let book = PeerBook::new(config.peers.clone());
         let shared = Arc::new(Shared {
             config,
+            book,
+            dialling: Mutex::new(HashMap::new()),
+            runtime: tokio::runtime::Handle::current(),
             slots: Mutex::new(slots),
             next_generation: AtomicU64::new(0),
             inbound: inbound_tx,
@@ -549,12 +646,9 @@ impl GrpcElectionTransport {
                 tracing::error!(%me, error = %e, "election port server failed");
             }
         });
-        let mut tasks = vec![server.abort_handle()];
-        for (peer, addr) in &shared.config.peers {
-            if *peer < me {
-                let dialler = tokio::spawn(Arc::clone(&shared).dial_loop(*peer, addr.clone()));
-                tasks.push(dialler.abort_handle());
-            }
+        let tasks = vec![server.abort_handle()];
+        for peer in shared.book.ids() {
+            shared.ensure_dialler(peer);
         }
         let security = if shared.config.tls.is_some() {
             "TLS (sslQuorum)"
@@ -575,6 +669,11 @@ impl GrpcElectionTransport {
         self.local_addr
     }
 
+    /// A handle that changes the peers' addresses while the transport runs.
+    pub fn peers(&self) -> ElectionPeers {
+        ElectionPeers(Arc::clone(&self.shared))
+    }
+
     /// The peers an election stream is up with now.
     pub fn connected(&self) -> Vec<ServerId> {
         let slots = self.shared.slots();
@@ -591,6 +690,16 @@ impl GrpcElectionTransport {
 impl Drop for GrpcElectionTransport {
     fn drop(&mut self) {
         for task in &self.tasks {
+            task.abort();
+        }
+        let dialling = std::mem::take(
+            &mut *self
+                .shared
+                .dialling
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()),
+        );
+        for task in dialling.values() {
             task.abort();
         }
         for slot in self.shared.slots().values_mut() {

@@ -24,21 +24,22 @@ use std::time::Duration;
 
 use anyhow::{anyhow, Context};
 use bytes::Bytes;
-use paddock_election::grpc::{GrpcElectionConfig, GrpcElectionTransport};
+use paddock_election::grpc::{ElectionPeers, GrpcElectionConfig, GrpcElectionTransport, PeerBook};
 use paddock_election::ElectionConfig;
 use paddock_election::NoPeers;
 use paddock_gateway::{AdminSource, Mode, NodeStatus};
-use paddock_processor::{ConnectionInfo, Processor, ProcessorConfig, ServingRole, TxnSink};
+use paddock_processor::{ConnectionInfo, Processor, ProcessorConfig, ServingRole, TxnSink, Vetted};
 use paddock_quorum::peer::{
-    self, PeerConfig, PeerHandle, PeerRole, PeerStatus, PeerStorage, Proposer, RestoreError,
-    StateMachine,
+    self, ConfigChange, Configuration, PeerConfig, PeerHandle, PeerRole, PeerStatus, PeerStorage,
+    Proposer, RestoreError, StateMachine,
 };
 use paddock_quorum::transport::grpc::{GrpcPeerConfig, GrpcPeerTransport};
 use paddock_quorum::transport::solo::SoloTransport;
 use paddock_quorum::ZabConfig;
+use paddock_quorum::{ChangeRefused, Membership};
 use paddock_storage::DataDir;
 use paddock_tls::PeerTls;
-use paddock_types::{Config, ServerId, SessionId, Zxid};
+use paddock_types::{Config, DynamicConfig, ErrorCode, ServerId, SessionId, Zxid};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -59,36 +60,149 @@ impl TxnSink for PeerSink {
     }
 }
 
-/// The processor's tree as the peer's replicated state machine.
-struct TreeMachine(Arc<Processor>);
+/// The processor's tree as the peer's replicated state machine. With `reconfigEnabled` it also
+/// follows the configuration the tree holds (`reconfig`).
+struct TreeMachine {
+    server: Arc<Processor>,
+    reconfig: Option<Reconfigurer>,
+}
+
+impl TreeMachine {
+    fn follow_configuration(&mut self) {
+        if let Some(r) = &mut self.reconfig {
+            r.follow(&self.server);
+        }
+    }
+}
+
+/// Keeps the transports' peer addresses and `dataDir/zoo.cfg.dynamic.<version>` in step with
+/// the configuration a reconfiguration installed.
+struct Reconfigurer {
+    quorum: PeerBook,
+    election: ElectionPeers,
+    data_dir: std::path::PathBuf,
+    /// The configuration version last followed.
+    version: u64,
+    /// The membership in force before the current one, when this process saw the change.
+    previous: Option<Membership>,
+    current: Option<Membership>,
+}
+
+impl Reconfigurer {
+    fn follow(&mut self, server: &Processor) {
+        let version = server.configuration_version();
+        if version == self.version {
+            return;
+        }
+        self.version = version;
+        let Some(config) = server.configuration() else {
+            return;
+        };
+        let addrs = |port: fn(&paddock_types::ServerSpec) -> u16| -> HashMap<ServerId, String> {
+            config
+                .servers
+                .values()
+                .map(|s| (s.id, format!("{}:{}", s.host, port(s))))
+                .collect()
+        };
+        self.quorum.set(addrs(|s| s.quorum_port));
+        self.election.set(addrs(|s| s.election_port));
+        if let Some(m) = membership_of(&config) {
+            self.previous = self.current.replace(m);
+        }
+        tracing::info!(version = %format!("{version:x}"), config = %config.text().replace('\n', " "), "configuration in force");
+        let path = self.data_dir.join(format!("zoo.cfg.dynamic.{version:x}"));
+        let text = format!("{}\n", config.text());
+        // Blocking work stays off the role loop; the file is for operators (the tree is the
+        // source of truth), so it is written once, atomically, without waiting for it.
+        tokio::task::spawn_blocking(move || {
+            let tmp = path.with_extension("tmp");
+            let written = std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, &path));
+            if let Err(e) = written {
+                tracing::warn!(path = %path.display(), error = %e, "cannot write the dynamic configuration file");
+            }
+        });
+    }
+}
+
+/// The quorum's view of a configuration.
+fn membership_of(config: &DynamicConfig) -> Option<Membership> {
+    Membership::new(config.voters(), config.observers()).ok()
+}
 
 impl StateMachine for TreeMachine {
     fn apply(&mut self, zxid: Zxid, data: &Bytes) {
-        self.0.apply_committed(zxid, data);
+        self.server.apply_committed(zxid, data);
+        self.follow_configuration();
     }
 
     fn apply_batch(&mut self, batch: &[(Zxid, Bytes)]) {
-        self.0.apply_committed_batch(batch);
+        self.server.apply_committed_batch(batch);
+        self.follow_configuration();
     }
 
     fn snapshot(&self) -> Bytes {
-        self.0.snapshot_bytes()
+        self.server.snapshot_bytes()
     }
 
     fn restore(&mut self, zxid: Zxid, data: &Bytes) -> Result<(), RestoreError> {
-        Ok(self.0.restore(zxid, data)?)
+        self.server.restore(zxid, data)?;
+        self.follow_configuration();
+        Ok(())
     }
 
     fn last_applied(&self) -> Zxid {
-        self.0.last_applied()
+        self.server.last_applied()
     }
 
     fn take_touched_sessions(&mut self) -> Vec<SessionId> {
-        self.0.take_touched_sessions()
+        self.server.take_touched_sessions()
     }
 
     fn sessions_touched(&mut self, _from: ServerId, sessions: &[SessionId]) {
-        self.0.touch_sessions(sessions);
+        self.server.touch_sessions(sessions);
+    }
+
+    fn config_change(&self, data: &Bytes) -> Option<ConfigChange> {
+        self.reconfig.as_ref()?;
+        match self.server.vet_reconfig(data)? {
+            Vetted::Accepted {
+                config,
+                data: vetted,
+            } => match membership_of(&config) {
+                Some(members) => Some(ConfigChange::Installs {
+                    members,
+                    data: vetted,
+                }),
+                None => self
+                    .server
+                    .refuse_reconfig(data, ErrorCode::BadArguments)
+                    .map(ConfigChange::Fails),
+            },
+            Vetted::Refused(refused) => Some(ConfigChange::Fails(refused)),
+        }
+    }
+
+    fn refuse_change(&self, data: &Bytes, why: &ChangeRefused) -> Option<Bytes> {
+        let code = match why {
+            ChangeRefused::InProgress => ErrorCode::ReconfigInProgress,
+            ChangeRefused::NoQuorum => ErrorCode::NewConfigNoQuorum,
+            ChangeRefused::NotServing(_) => return None,
+        };
+        self.server.refuse_reconfig(data, code)
+    }
+
+    fn configuration(&self) -> Option<Configuration> {
+        let config = self.server.configuration()?;
+        Some(Configuration {
+            version: Zxid(config.version),
+            members: membership_of(&config)?,
+            previous: self.reconfig.as_ref().and_then(|r| r.previous.clone()),
+        })
+    }
+
+    fn configuration_version(&self) -> Zxid {
+        Zxid(self.server.configuration_version())
     }
 }
 
@@ -278,7 +392,10 @@ pub async fn start(
         epochs: dir.epochs(),
         snapshots: snaps,
     };
-    let machine = Box::new(TreeMachine(server.clone()));
+    let mut machine = Box::new(TreeMachine {
+        server: server.clone(),
+        reconfig: None,
+    });
     let started = std::time::Instant::now();
     let (peer, addrs, voters) = if alone {
         if config.ssl_quorum {
@@ -311,7 +428,13 @@ pub async fn start(
             )
         })?;
         let peer_tls = quorum_tls(config)?;
-        check_membership_file(config)?;
+        if config.reconfig_enabled {
+            // The ensemble's membership is replicated state once it can be reconfigured: a
+            // server restarts with the zoo.cfg it had, whatever was reconfigured since.
+            tracing::info!("reconfigEnabled: the membership in force is the last one committed, not necessarily zoo.cfg's server list");
+        } else {
+            check_membership_file(config)?;
+        }
         let voters: Vec<ServerId> = config
             .servers
             .values()
@@ -348,6 +471,7 @@ pub async fn start(
         let mut peer_config = GrpcPeerConfig::new(myid, quorum_peers);
         peer_config.server_list = server_list(config);
         peer_config.tls = peer_tls.clone();
+        peer_config.accept_unknown = config.reconfig_enabled;
         let transport = GrpcPeerTransport::serve(peer_config, qlistener)
             .map_err(|e| anyhow!("quorum port: {e}"))?;
         let mut election_config = GrpcElectionConfig::new(myid, election_peers);
@@ -355,8 +479,19 @@ pub async fn start(
         // dials (the higher id of each pair) reconnects at once instead of after a back-off.
         election_config.retry_max = Duration::from_millis(250);
         election_config.tls = peer_tls;
+        election_config.accept_unknown = config.reconfig_enabled;
         let etrans = GrpcElectionTransport::start(election_config, elistener)
             .map_err(|e| anyhow!("election port: {e}"))?;
+        if config.reconfig_enabled {
+            machine.reconfig = Some(Reconfigurer {
+                quorum: transport.peer_book(),
+                election: etrans.peers(),
+                data_dir: config.data_dir.clone(),
+                version: 0,
+                previous: None,
+                current: None,
+            });
+        }
         let pconfig = PeerConfig {
             me: myid,
             voters: voters.clone(),

@@ -33,7 +33,7 @@
 use super::convert::{from_frame_batch, hello, to_batch_frames, to_frame};
 use super::{PeerEvent, PeerTransport, TransportError};
 use crate::messages::{PeerMessage, PROTOCOL_VERSION};
-use paddock_election::grpc::{check_sender, first_frame};
+use paddock_election::grpc::{check_sender, first_frame, PeerBook};
 use paddock_proto::v1::peer_frame::Kind;
 use paddock_proto::v1::quorum_client::QuorumClient;
 use paddock_proto::v1::quorum_server::{Quorum, QuorumServer};
@@ -86,6 +86,9 @@ pub struct GrpcPeerConfig {
     pub server_list: String,
     /// Mutual TLS with every peer (sslQuorum); `None`: plaintext.
     pub tls: Option<PeerTls>,
+    /// Take streams from servers outside `peers` too (reconfigEnabled: a server joining the
+    /// ensemble connects to the leader before the configuration lists it).
+    pub accept_unknown: bool,
 }
 
 impl GrpcPeerConfig {
@@ -104,6 +107,7 @@ impl GrpcPeerConfig {
             max_frame_bytes: 1 << 30,
             server_list: String::new(),
             tls: None,
+            accept_unknown: false,
         }
     }
 }
@@ -157,6 +161,8 @@ struct Conn {
 
 struct Shared {
     config: GrpcPeerConfig,
+    /// The peers' addresses (`config.peers`, then what a reconfiguration set).
+    book: PeerBook,
     conns: Mutex<HashMap<ServerId, Conn>>,
     next_generation: AtomicU64,
     events: mpsc::Sender<Raw>,
@@ -219,7 +225,8 @@ impl Shared {
             return Err(Status::invalid_argument("the first frame must be a hello"));
         };
         let id = ServerId(h.server_id);
-        check_sender(self.me(), id, self.config.peers.contains_key(&id), expected)?;
+        let known = self.config.accept_unknown || self.book.contains(id);
+        check_sender(self.me(), id, known, expected)?;
         if h.protocol_version != PROTOCOL_VERSION {
             return Err(Status::failed_precondition(format!(
                 "protocol version {} is not mine ({PROTOCOL_VERSION})",
@@ -245,10 +252,8 @@ impl Shared {
         if to == self.me() {
             return Err(TransportError::UnknownPeer(to));
         }
-        let addr = config
-            .peers
-            .get(&to)
-            .ok_or(TransportError::UnknownPeer(to))?;
+        let addr = self.book.get(to).ok_or(TransportError::UnknownPeer(to))?;
+        let addr = &addr;
         let connect_err = |reason: String| TransportError::Connect { peer: to, reason };
         let tls = config.tls.is_some();
         // A refusal, a TLS problem or a TLS / plaintext mismatch: a configuration error, worth a
@@ -344,13 +349,13 @@ impl Quorum for QuorumService {
                 return Err(status);
             }
         };
-        let addr = shared.config.peers.get(&peer).map_or("", String::as_str);
+        let addr = shared.book.get(peer).unwrap_or_default();
         paddock_tls::admit_peer(
             shared.config.tls.is_some(),
             certs.as_deref().map(Vec::as_slice),
             shared.me(),
             peer,
-            addr,
+            &addr,
             remote,
             &shared.warnings,
             "a peer stream",
@@ -404,8 +409,10 @@ impl GrpcPeerTransport {
         let (events, raw) = mpsc::channel(config.event_capacity.max(1));
         let max_frame = config.max_frame_bytes;
         let me = config.me;
+        let book = PeerBook::new(config.peers.clone());
         let shared = Arc::new(Shared {
             config,
+            book,
             conns: Mutex::new(HashMap::new()),
             next_generation: AtomicU64::new(0),
             events,
@@ -529,6 +536,11 @@ impl GrpcPeerTransport {
     /// The address the quorum port listens on.
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The peers' addresses: a reconfiguration changes them while the transport runs.
+    pub fn peer_book(&self) -> PeerBook {
+        self.shared.book.clone()
     }
 
     /// The peers a stream is up with now.
