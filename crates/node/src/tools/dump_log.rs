@@ -51,6 +51,16 @@ impl Range {
         Ok(r)
     }
 
+    /// `Transactions 0x.. through 0x..`, leaving out an end that was not given.
+    fn describe(&self) -> String {
+        match (self.from == Range::ALL.from, self.to == Range::ALL.to) {
+            (true, true) => "All transactions".to_string(),
+            (false, true) => format!("Transactions from {}", self.from),
+            (true, false) => format!("Transactions through {}", self.to),
+            (false, false) => format!("Transactions {} through {}", self.from, self.to),
+        }
+    }
+
     fn is_all(&self) -> bool {
         *self == Range::ALL
     }
@@ -99,7 +109,7 @@ pub fn run(source: &Source, json: bool, data_limit: usize, range: Range) -> Exit
                     .map_or("none".to_string(), |z| z.to_string())
             )?;
             if !range.is_all() {
-                writeln!(out, "Transactions {} through {}:", range.from, range.to)?;
+                writeln!(out, "{}:", range.describe())?;
             }
         }
         let mut after = range.read_after();
@@ -438,5 +448,10 @@ mod tests {
         assert_eq!(Range::ALL.read_after(), Zxid(0));
         assert!(Range::new(Some(9), Some(8)).is_err());
         assert!(Range::new(Some(8), Some(8)).is_ok());
+        assert_eq!(r.describe(), "Transactions 0x100000005 through 0x100000007");
+        let tail = Range::new(Some(0x1_0000_0009), None).expect("a range");
+        assert_eq!(tail.describe(), "Transactions from 0x100000009");
+        let head = Range::new(None, Some(2)).expect("a range");
+        assert_eq!(head.describe(), "Transactions through 0x2");
     }
 }
