@@ -59,7 +59,7 @@ impl Context {
                 url: config.admin_command_url.clone(),
                 members,
                 dirs: DataDirs::of(config),
-                initial_config: config.initial_config.clone(),
+                initial_config: config.initial_config.as_deref().map(redact_secrets),
                 properties: system_properties(config),
                 snapshot_busy: super::snapshot::Busy::default(),
             }),
@@ -497,6 +497,30 @@ fn connections(all: &[ConnectionInfo], brief: bool) -> Value {
         .into()
 }
 
+/// The config file's text with the values of secret keys (a password, the super user's digest)
+/// replaced by `****`: the admin API answers anyone who reaches it, and a digest can be
+/// attacked offline. Everything else, comments and blank lines included, stays as written.
+fn redact_secrets(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for line in text.split_inclusive('\n') {
+        let secret = line.split_once('=').filter(|(key, _)| {
+            let key = key.trim().to_ascii_lowercase();
+            !key.starts_with('#') && (key.contains("password") || key.contains("superdigest"))
+        });
+        match secret {
+            Some((key, _)) => {
+                out.push_str(key);
+                out.push_str("=****");
+                if line.ends_with('\n') {
+                    out.push('\n');
+                }
+            }
+            None => out.push_str(line),
+        }
+    }
+    out
+}
+
 /// `system_properties`: what stands in for the JVM's system properties. Paddock runs no JVM,
 /// so there are no `java.*` properties; it answers the platform properties Java would have
 /// (operating system, user, directories, separators) and the zoo.cfg settings ZooKeeper reads
@@ -642,6 +666,20 @@ mod tests {
         for word in paddock_gateway::admin::COMMANDS {
             assert!(names.contains(word), "{word} has no HTTP command");
         }
+    }
+
+    #[test]
+    fn secrets_are_hidden_from_the_initial_configuration() {
+        let text = "# superDigest=kept, a comment\ntickTime=2000\n\
+                    zookeeper.DigestAuthenticationProvider.superDigest=super:abc=\n\
+                    ssl.quorum.keyStore.password = pw\nsuperDigest=x";
+        assert_eq!(
+            redact_secrets(text),
+            "# superDigest=kept, a comment\ntickTime=2000\n\
+             zookeeper.DigestAuthenticationProvider.superDigest=****\n\
+             ssl.quorum.keyStore.password =****\nsuperDigest=****"
+        );
+        assert_eq!(redact_secrets("a=1\n\nb=2\n"), "a=1\n\nb=2\n");
     }
 
     #[test]
