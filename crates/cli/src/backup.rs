@@ -72,15 +72,9 @@ pub fn run(server: &str, words: &[String], tls: Option<&TlsOptions>) -> ExitCode
         tls: tls.cloned(),
         digest_auth,
     };
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let rt = match crate::admin::current_thread_runtime() {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("cannot start the runtime: {e}");
-            return ExitCode::from(1);
-        }
+        Err(code) => return code,
     };
     match rt.block_on(backup::save(&opts)) {
         Ok(saved) => {
