@@ -35,7 +35,8 @@ fn first_server(servers: &str) -> Result<String, String> {
         .ok_or_else(|| format!("Unable to connect to {servers}: no server given"))
 }
 
-fn current_thread_runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+/// A one-thread runtime for a one-shot command; `Err`: the exit code, the reason printed.
+pub(crate) fn current_thread_runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -6,6 +6,7 @@
 //!   -r: accept a read-only session from a server cut off from its quorum, as zkCli's -r)
 //! paddock-cli [-server host:port[,host:port...]] [-timeout ms] CMD ARGS   one command, then exit
 //! paddock-cli [-server host:port] health [service]                       grpc.health.v1 check
+//! paddock-cli [-server host:port] backup FILE [-auth user:password]       a verified backup
 //! ```
 //!
 //! Against a server with TLS on its gRPC port, every form takes `-tls-ca FILE` and, when the
@@ -21,6 +22,7 @@
 //! `[zk: host(CONNECTED) N]`), for `history` and `redo`: see [`shell`].
 
 mod admin;
+mod backup;
 mod exec;
 mod format;
 mod parse;
@@ -49,6 +51,8 @@ const USAGE: &str = "usage: paddock-cli [-server host:port[,host:port...]] [-tim
     \x20   or zkCli's -Dzookeeper.ssl.trustStore.location=FILE -Dzookeeper.ssl.keyStore.location=FILE\n\
     \x20 paddock-cli [-server host:port] health [service]   grpc.health.v1 check: prints SERVING or\n\
     \x20   NOT_SERVING, exits 0 only for SERVING\n\
+    \x20 paddock-cli [-server host:port] backup FILE [-auth user:password]   a verified backup of the server's\n\
+    \x20   tree into FILE (restore it with `paddock restore --from FILE`)\n\
     \x20 paddock-cli [-server host:port] ruok|srvr|stat|mntr|conf|cons|wchs|envi|isro|dump|hash|gtmk|stmk MASK   admin words";
 
 /// The process's own arguments (before the command words).
@@ -165,6 +169,12 @@ fn main() -> ExitCode {
     if let [word, mask] = args.command.as_slice() {
         if word == "stmk" {
             return admin::run(&args.server, &format!("stmk {mask}"), tls.as_ref());
+        }
+    }
+    // `backup FILE [-auth user:password]`: a verified backup of the server, no session.
+    if let Some((word, rest)) = args.command.split_first() {
+        if word == backup::WORD {
+            return backup::run(&args.server, rest, tls.as_ref());
         }
     }
     // `health [service]`: one grpc.health.v1 check, no session (for container health checks).

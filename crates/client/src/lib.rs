@@ -101,6 +101,8 @@
 //! ```
 
 mod auth;
+#[cfg(feature = "backup")]
+pub mod backup;
 mod client;
 mod convert;
 mod error;

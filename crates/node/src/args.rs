@@ -238,11 +238,19 @@ pub enum DumpCommand {
     /// object per line). The log is read from a private copy, verified as a server verifies
     /// it: the data directory is never changed. Refused while a server runs on the directory
     /// (its log is being written). On a damaged directory, the damage report goes to stderr
-    /// and the verified records are printed. Exit status: 0, 1 (cannot read), 3 (damaged).
+    /// and the verified records are printed. `--from-zxid` / `--to-zxid` print only the
+    /// transactions in that range (both ends included). Exit status: 0, 1 (cannot read),
+    /// 3 (damaged).
     Log {
         /// One JSON object per line instead of text.
         #[arg(long)]
         json: bool,
+        /// The first zxid to print (`0x100000005` as the dump prints it, or decimal).
+        #[arg(long, value_name = "ZXID", value_parser = zxid_arg)]
+        from_zxid: Option<u64>,
+        /// The last zxid to print.
+        #[arg(long, value_name = "ZXID", value_parser = zxid_arg)]
+        to_zxid: Option<u64>,
         /// Bytes of data shown per create / setData (as text when it is UTF-8, else base64);
         /// 0 shows none.
         #[arg(long, value_name = "BYTES", default_value_t = 32)]
@@ -291,6 +299,17 @@ pub enum SnapshotCommand {
         #[arg(long, value_name = "NAME", env = "PADDOCK_CLI_TLS_SERVER_NAME")]
         tls_server_name: Option<String>,
     },
+}
+
+/// A zxid as the tools print it (`0x` and hex) or in decimal.
+fn zxid_arg(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let parsed = match t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
+        Some(hex) => u64::from_str_radix(hex, 16),
+        None => t.parse(),
+    };
+    parsed
+        .map_err(|_| format!("{text:?} is not a zxid (0x<hex> as the dumps print it, or decimal)"))
 }
 
 /// A number parser whose error names the environment variable as well as the flag (clap names

@@ -157,9 +157,13 @@ pub async fn start(config: &Config, myid: ServerId) -> anyhow::Result<Node> {
     );
     let admin_http = match config.admin_port.filter(|_| config.admin_enabled) {
         Some(port) => {
-            let ctx = http_admin::Context::new(admin.clone(), config);
+            let mut ctx = http_admin::Context::new(admin.clone(), config);
+            if !ensemble.alone {
+                ctx = ctx.with_peer(peer.clone());
+            }
             let addr = format!("{}:{port}", config.admin_address);
-            http_admin::bind_admin(&addr, ctx, registry).await
+            let tls = admin_tls(config)?;
+            http_admin::bind_admin(&addr, ctx, registry, tls).await
         }
         None => None,
     };
@@ -238,6 +242,36 @@ impl Node {
             a.shutdown().await;
         }
     }
+}
+
+/// The admin listener's TLS (`admin.forceHttps`), as ZooKeeper's AdminServer: this server's
+/// `ssl.quorum.keyStore.location` certificate; with `admin.needClientAuth`, clients need a
+/// certificate that chains to `ssl.quorum.trustStore.location`. Loaded now: unusable files
+/// stop the start, with the file named.
+fn admin_tls(config: &Config) -> anyhow::Result<Option<http_admin::AdminTls>> {
+    if !config.admin_force_https {
+        return Ok(None);
+    }
+    let key_store = config
+        .ssl_quorum_key_store
+        .clone()
+        .context("admin.forceHttps=true needs ssl.quorum.keyStore.location")?;
+    let mut opts = paddock_tls::TlsOptions::new(key_store, config.ssl_quorum_trust_store.clone());
+    opts.client_auth = if config.admin_need_client_auth {
+        paddock_tls::ClientAuth::Need
+    } else if opts.trust_store.is_some() {
+        // Checked when offered (the `x509` id of `snapshot`), not required.
+        paddock_tls::ClientAuth::Want
+    } else {
+        paddock_tls::ClientAuth::None
+    };
+    opts.port = "admin port";
+    let state = paddock_tls::TlsState::new(opts)
+        .context("cannot load the TLS files for the admin server (admin.forceHttps)")?;
+    Ok(Some(http_admin::AdminTls {
+        state,
+        x509_super_user: config.x509_super_user.clone(),
+    }))
 }
 
 /// Binds `grpcAddress:port` for one of ZooKeeper's client ports (`key` names it in the error);

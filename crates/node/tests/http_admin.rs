@@ -548,3 +548,377 @@ fn which(name: &str) -> Option<std::path::PathBuf> {
             .find(|p| p.is_file())
     })
 }
+
+/// `GET path` with extra header lines (`Name: value`): (status, lower-cased head, raw body).
+async fn get_raw(addr: SocketAddr, path: &str, extra: &[&str]) -> (u16, String, Vec<u8>) {
+    let s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    within("HTTP request", exchange(s, path, extra))
+        .await
+        .expect("an HTTP answer")
+}
+
+/// One `GET path` on `s`: (status, lower-cased head, raw body), or what went wrong (the
+/// connection failed or closed without an HTTP answer).
+async fn exchange<S>(mut s: S, path: &str, extra: &[&str]) -> Result<(u16, String, Vec<u8>), String>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let mut req = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n");
+    for h in extra {
+        req.push_str(h);
+        req.push_str("\r\n");
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes())
+        .await
+        .map_err(|e| format!("write: {e}"))?;
+    let mut out = Vec::new();
+    s.read_to_end(&mut out)
+        .await
+        .map_err(|e| format!("read: {e}"))?;
+    let end = out
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(|| format!("no HTTP answer: {:?}", String::from_utf8_lossy(&out)))?;
+    let head = String::from_utf8_lossy(&out[..end]).to_ascii_lowercase();
+    let status: u16 = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| format!("no status line: {head}"))?;
+    Ok((status, head, out[end + 4..].to_vec()))
+}
+
+/// The value of header `name` (lower case) in a lower-cased head.
+fn header_value(head: &str, name: &str) -> Option<String> {
+    head.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name}: ")))
+        .map(|v| v.trim().to_string())
+}
+
+/// ZooKeeper 3.9's commands Paddock added (issue 19 item 4): `initial_configuration`,
+/// `system_properties`, `zabstate` and `observers` on a standalone server, which has no
+/// config file here (built in code) and no quorum peer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zookeeper_39_commands_on_a_standalone_server() {
+    let node = admin_node().await;
+    let addr = node.node().admin_addr.expect("listens");
+    let (_, _, page) = get(addr, "/commands").await;
+    for name in [
+        "initial_configuration",
+        "observers",
+        "snapshot",
+        "system_properties",
+        "zabstate",
+    ] {
+        assert!(page.contains(&format!(">{name}</a>")), "{name}: {page}");
+    }
+    // No config file: nothing to show (ZooKeeper always has one).
+    let icfg = ok(addr, "icfg", "initial_configuration").await;
+    assert_eq!(icfg["initial_configuration"], Value::Null);
+    let sysp = ok(addr, "sysp", "system_properties").await;
+    has(
+        &sysp,
+        &["os.name", "user.dir", "jute.maxbuffer", "zookeeper.version"],
+    );
+    assert_eq!(sysp["zookeeper.admin.enableServer"], "true");
+    // As ZooKeeper's standalone server: no ZAB state, not voting.
+    let zab = ok(addr, "zabstate", "zabstate").await;
+    assert_eq!(zab["voting"], false);
+    assert_eq!(zab["zabstate"], "");
+    let obsr = ok(addr, "obsr", "observers").await;
+    assert_eq!(obsr["synced_observers"], 0);
+    assert_eq!(obsr["observers"], serde_json::json!([]));
+    // `system_properties` and `zabstate` answer while not serving; `icfg` does not.
+    node.node().server.shutdown().await;
+    ok(addr, "system_properties", "system_properties").await;
+    ok(addr, "zabstate", "zabstate").await;
+    let (_, icfg) = command(addr, "initial_configuration").await;
+    assert_eq!(
+        icfg["error"],
+        "This ZooKeeper instance is not currently serving requests"
+    );
+}
+
+/// `snapshot` (ZooKeeper 3.9's `SnapshotCommand`): auth info required, the credentials must
+/// grant cdrwa on `/`, the body is a snapshot file of the tree with `last_zxid` and
+/// `snapshot_size` headers (`?streaming=false`: headers only).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshot_streams_a_verified_snapshot_file_to_an_authorized_caller() {
+    let node = admin_node().await;
+    let addr = node.node().admin_addr.expect("listens");
+    let mut s = node.session().await;
+    s.mkdir("/snap").await;
+    s.create_ok("/snap/a", b"payload", pb::CreateMode::Persistent)
+        .await;
+
+    let (status, _, body) = get_raw(addr, "/commands/snapshot", &[]).await;
+    assert_eq!(status, 401);
+    let json: Value = serde_json::from_slice(&body).expect("JSON");
+    assert_eq!(json["error"], "Auth info is missing for the command");
+    let (status, _, _) = get_raw(addr, "/commands/snap", &["Authorization: sasl x"]).await;
+    assert_eq!(status, 401);
+
+    let auth = "Authorization: digest anyone:secret";
+    let (status, head, body) = get_raw(addr, "/commands/snapshot", &[auth]).await;
+    assert_eq!(status, 200, "{head}");
+    assert!(
+        head.contains("content-type: application/octet-stream"),
+        "{head}"
+    );
+    let size: usize = header_value(&head, "snapshot_size")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("snapshot_size in {head}"));
+    assert_eq!(size, body.len());
+    let zxid = header_value(&head, "last_zxid").expect("last_zxid");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("taken.snap");
+    std::fs::write(&file, &body).expect("write");
+    let (info, mut reader) = paddock_storage::open_snapshot_file(&file).expect("a snapshot file");
+    let tree = paddock_datatree::DataTree::read_snapshot(&mut reader).expect("a tree");
+    assert_eq!(zxid, format!("0x{:x}", info.zxid.0));
+    assert_eq!(tree.last_zxid(), info.zxid);
+    let srvr = ok(addr, "srvr", "server_stats").await;
+    assert_eq!(
+        Some(tree.node_count() as u64),
+        srvr["node_count"].as_u64(),
+        "{srvr}"
+    );
+
+    let (status, head, body) = get_raw(addr, "/commands/snapshot?streaming=false", &[auth]).await;
+    assert_eq!(status, 200);
+    assert!(header_value(&head, "last_zxid").is_some(), "{head}");
+    let json: Value = serde_json::from_slice(&body).expect("JSON");
+    assert_eq!(json["command"], "snapshot");
+    assert_eq!(json["error"], Value::Null);
+
+    // The root closed to everyone but an address nobody has: not authorized.
+    let root = vec![op::acl(31, "ip", "203.0.113.9")];
+    s.call(op::set_acl("/", root, -1)).await;
+    let (status, _, body) = get_raw(addr, "/commands/snapshot", &[auth]).await;
+    assert_eq!(status, 403);
+    let json: Value = serde_json::from_slice(&body).expect("JSON");
+    assert_eq!(json["error"], "Not authorized");
+}
+
+/// Two participants and an observer (real processes): `zabstate` names each member's role,
+/// addresses and vote, `observers` on the leader lists the synced observer, and
+/// `initial_configuration` is the zoo.cfg each was started with, byte for byte.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn members_report_zab_state_observers_and_their_config_file() {
+    let admin_ports = free_ports(3);
+    let mut written = String::new();
+    let ensemble = LocalEnsemble::start_with_args(
+        3,
+        |ports| {
+            let cfg = ensemble_cfg(ports, &["tickTime=100", "initLimit=10", "syncLimit=5"]);
+            let third = format!(
+                "server.3=127.0.0.1:{}:{}\n",
+                ports[2].quorum, ports[2].election
+            );
+            let observer = third.replace('\n', ":observer\n");
+            written = cfg.replace(&third, &observer);
+            written.clone()
+        },
+        |i| vec!["--admin-port".into(), admin_ports[i].to_string()],
+    )
+    .await;
+    assert!(written.contains(":observer\n"), "{written}");
+    let addrs: Vec<SocketAddr> = admin_ports
+        .iter()
+        .map(|p| SocketAddr::from(([127, 0, 0, 1], *p)))
+        .collect();
+    let mut leader = None;
+    for (i, &a) in addrs.iter().enumerate() {
+        // Every member serves (the ensemble waited), its admin server follows shortly.
+        let zab = within("zabstate in broadcast", async {
+            loop {
+                if tokio::net::TcpStream::connect(a).await.is_ok() {
+                    let zab = ok(a, "zabstate", "zabstate").await;
+                    if zab["zabstate"] == "broadcast" {
+                        return zab;
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await;
+        let id = i as u64 + 1;
+        assert_eq!(zab["myid"], id, "{zab}");
+        assert_eq!(zab["voting"], id != 3, "{zab}");
+        let ports = &ensemble.ports[i];
+        assert_eq!(zab["quorum_address"], format!("127.0.0.1:{}", ports.quorum));
+        assert_eq!(
+            zab["election_address"],
+            format!("127.0.0.1:{}", ports.election)
+        );
+        let last = zab["last_zxid"].as_str().expect("hex text");
+        let last = u64::from_str_radix(last.trim_start_matches("0x"), 16).expect("hex");
+        assert_eq!(zab["zab_epoch"], last >> 32, "{zab}");
+        assert_eq!(zab["zab_counter"], last & 0xffff_ffff, "{zab}");
+        if zab["is_leader"] == true {
+            assert!(leader.replace(i).is_none(), "one leader");
+        }
+        let icfg = ok(a, "icfg", "initial_configuration").await;
+        assert_eq!(icfg["initial_configuration"], written.as_str());
+    }
+    let leader = leader.expect("a leader");
+    assert_ne!(leader, 2, "an observer does not lead");
+    let obsr = ok(addrs[leader], "observers", "observers").await;
+    assert_eq!(obsr["synced_observers"], 1, "{obsr}");
+    assert_eq!(obsr["observers"], serde_json::json!([{ "sid": 3 }]));
+    let follower = 1 - leader;
+    let obsr = ok(addrs[follower], "obsr", "observers").await;
+    assert_eq!(obsr["synced_observers"], 0, "{obsr}");
+    drop(ensemble);
+}
+
+/// A TLS connector trusting `ca_pem`, presenting `client` when given; ring, as the server.
+#[allow(deprecated)]
+fn tls_connector(ca_pem: &str, client: Option<&paddock_certs::Leaf>) -> tokio_rustls::TlsConnector {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let mut roots = tokio_rustls::rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
+        roots.add(c.expect("CA PEM")).expect("CA");
+    }
+    let builder = tokio_rustls::rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        tokio_rustls::rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("TLS versions")
+    .with_root_certificates(roots);
+    let config = match client {
+        Some(leaf) => {
+            let chain: Vec<CertificateDer<'static>> =
+                CertificateDer::pem_slice_iter(leaf.cert_pem.as_bytes())
+                    .map(|c| c.expect("cert PEM"))
+                    .collect();
+            let key = PrivateKeyDer::from_pem_slice(leaf.key_pem.as_bytes()).expect("key PEM");
+            builder
+                .with_client_auth_cert(chain, key)
+                .expect("client certificate")
+        }
+        None => builder.with_no_client_auth(),
+    };
+    tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
+}
+
+/// `GET path` over HTTPS to `addr` (name `localhost`): the answer, or why there is none.
+async fn https_get(
+    addr: SocketAddr,
+    connector: &tokio_rustls::TlsConnector,
+    path: &str,
+    extra: &[&str],
+) -> Result<(u16, String, Vec<u8>), String> {
+    within("HTTPS request", async {
+        let tcp = tokio::net::TcpStream::connect(addr)
+            .await
+            .map_err(|e| format!("connect: {e}"))?;
+        let name = rustls_pki_types::ServerName::try_from("localhost").expect("name");
+        let tls = connector
+            .connect(name, tcp)
+            .await
+            .map_err(|e| format!("handshake: {e}"))?;
+        exchange(tls, path, extra).await
+    })
+    .await
+}
+
+/// `admin.forceHttps` (issue 19 item 4): the admin API answers over HTTPS with this server's
+/// `ssl.quorum.keyStore.location` certificate and refuses plain HTTP; with
+/// `admin.needClientAuth` a client without a certificate from `ssl.quorum.trustStore.location`
+/// is refused, and a client certificate is the auth info `snapshot` takes (`x509`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_api_answers_over_https_only_when_forced() {
+    let pki = tempfile::tempdir().expect("temp dir");
+    let ca = paddock_certs::Ca::new("test CA").expect("CA");
+    let trust = ca.write(pki.path()).expect("write CA");
+    let server = ca
+        .server("paddock1", &["localhost", "127.0.0.1"])
+        .expect("server cert");
+    let key_store = server.write(pki.path(), "server").expect("write key store");
+    let alice = ca.client("alice").expect("client cert");
+    let stranger_ca = paddock_certs::Ca::new("another CA").expect("CA");
+    let stranger = stranger_ca.client("mallory").expect("client cert");
+    let start = |need_client_auth: bool| {
+        let (key_store, trust) = (key_store.clone(), trust.clone());
+        TestNode::start_with(move |c| {
+            c.admin_enabled = true;
+            c.admin_port = Some(0);
+            c.admin_address = "127.0.0.1".into();
+            c.set("admin.forceHttps", "true").expect("a boolean");
+            c.admin_need_client_auth = need_client_auth;
+            c.ssl_quorum_key_store = Some(key_store);
+            c.ssl_quorum_trust_store = Some(trust);
+        })
+    };
+
+    let node = start(true).await;
+    let addr = node.node().admin_addr.expect("listens");
+    let with_cert = tls_connector(ca.cert_pem(), Some(&alice));
+    let (status, _, body) = https_get(addr, &with_cert, "/commands/ruok", &[])
+        .await
+        .expect("an answer over HTTPS");
+    assert_eq!(status, 200);
+    let json: Value = serde_json::from_slice(&body).expect("JSON");
+    assert_eq!(json["command"], "ruok");
+    let (status, _, body) = https_get(addr, &with_cert, "/metrics", &[])
+        .await
+        .expect("an answer over HTTPS");
+    assert_eq!(status, 200);
+    assert!(String::from_utf8_lossy(&body).contains("znode_count "));
+
+    // Plain HTTP gets no HTTP answer; nor does a client without a certificate, or with one
+    // the trust store does not know.
+    let plain = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let refused = within("plain HTTP", exchange(plain, "/commands/ruok", &[])).await;
+    assert!(refused.is_err(), "plain HTTP answered: {refused:?}");
+    for (who, connector) in [
+        ("no certificate", tls_connector(ca.cert_pem(), None)),
+        (
+            "an unknown CA's certificate",
+            tls_connector(ca.cert_pem(), Some(&stranger)),
+        ),
+    ] {
+        let r = https_get(addr, &connector, "/commands/ruok", &[]).await;
+        assert!(r.is_err(), "{who}: {r:?}");
+    }
+    // The client certificate authenticates `snapshot` (the root is open to it).
+    let (status, head, body) = https_get(
+        addr,
+        &with_cert,
+        "/commands/snapshot",
+        &["Authorization: x509"],
+    )
+    .await
+    .expect("an answer");
+    assert_eq!(status, 200, "{head}");
+    assert_eq!(
+        header_value(&head, "snapshot_size").and_then(|v| v.parse::<usize>().ok()),
+        Some(body.len())
+    );
+    drop(node);
+
+    // Without admin.needClientAuth: any TLS client is served; `x509` needs a certificate.
+    let node = start(false).await;
+    let addr = node.node().admin_addr.expect("listens");
+    let anonymous = tls_connector(ca.cert_pem(), None);
+    let (status, _, _) = https_get(addr, &anonymous, "/commands/srvr", &[])
+        .await
+        .expect("an answer over HTTPS");
+    assert_eq!(status, 200);
+    let (status, _, _) = https_get(
+        addr,
+        &anonymous,
+        "/commands/snapshot",
+        &["Authorization: x509"],
+    )
+    .await
+    .expect("an answer");
+    assert_eq!(status, 401);
+    let plain = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    assert!(within("plain HTTP", exchange(plain, "/commands/ruok", &[]))
+        .await
+        .is_err());
+}

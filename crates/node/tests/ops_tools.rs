@@ -342,6 +342,105 @@ async fn dumps_of_a_known_data_dir_match_the_golden_files() {
 
 /// The log tools refuse a directory a server holds (its log is being written); a snapshot
 /// file can still be dumped.
+/// `dump log --from-zxid A --to-zxid B` prints exactly the lines of the full dump whose zxid
+/// is in [A, B], in order; either end may be left out; an empty range is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dump_log_prints_only_the_zxid_range_asked_for() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let dir = tmp.path().join("data");
+    build_golden_dir(&dir);
+    let d = p(&dir);
+    let full = paddock(&["dump", "log", "--data-dir", d]).await;
+    assert_exit(&full, 0);
+    let full = stdout(&full);
+    // The transaction lines of the full dump whose zxid satisfies `keep`.
+    let lines_where = |keep: &dyn Fn(u64) -> bool| -> Vec<String> {
+        full.lines()
+            .filter(|l| {
+                l.split(" zxid ")
+                    .nth(1)
+                    .and_then(|rest| rest.split(' ').next())
+                    .and_then(|z| u64::from_str_radix(z.trim_start_matches("0x"), 16).ok())
+                    .is_some_and(keep)
+            })
+            .map(str::to_string)
+            .collect()
+    };
+
+    let mid = paddock(&[
+        "dump",
+        "log",
+        "--from-zxid",
+        "0x100000005",
+        "--to-zxid",
+        "4294967303", // 0x100000007, in decimal
+        "--data-dir",
+        d,
+    ])
+    .await;
+    assert_exit(&mid, 0);
+    let mid = stdout(&mid);
+    let printed: Vec<&str> = mid.lines().filter(|l| l.contains(" zxid ")).collect();
+    let expected = lines_where(&|z| (0x1_0000_0005..=0x1_0000_0007).contains(&z));
+    assert_eq!(expected.len(), 3);
+    assert_eq!(printed, expected);
+    assert!(
+        mid.contains("Transactions 0x100000005 through 0x100000007:"),
+        "{mid}"
+    );
+    assert!(mid.ends_with("3 txns in the range.\n"), "{mid}");
+
+    let tail = paddock(&[
+        "dump",
+        "log",
+        "--json",
+        "--from-zxid",
+        "0x100000009",
+        "--data-dir",
+        d,
+    ])
+    .await;
+    assert_exit(&tail, 0);
+    let zxids: Vec<String> = stdout(&tail)
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).expect("JSON");
+            v["zxid"].as_str().expect("text").to_string()
+        })
+        .collect();
+    assert_eq!(zxids, ["0x100000009", "0x10000000a"]);
+
+    let head = paddock(&["dump", "log", "--to-zxid", "0x100000002", "--data-dir", d]).await;
+    assert_exit(&head, 0);
+    let printed: Vec<String> = stdout(&head)
+        .lines()
+        .filter(|l| l.contains(" zxid "))
+        .map(str::to_string)
+        .collect();
+    assert_eq!(printed, lines_where(&|z| z <= 0x1_0000_0002));
+
+    let empty = paddock(&[
+        "dump",
+        "log",
+        "--from-zxid",
+        "0x100000007",
+        "--to-zxid",
+        "0x100000006",
+        "--data-dir",
+        d,
+    ])
+    .await;
+    assert_exit(&empty, 2);
+    assert!(
+        stderr(&empty).contains("nothing to print"),
+        "{}",
+        stderr(&empty)
+    );
+    let bad = paddock(&["dump", "log", "--from-zxid", "0xZZ", "--data-dir", d]).await;
+    assert_exit(&bad, 2);
+    assert!(stderr(&bad).contains("is not a zxid"), "{}", stderr(&bad));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_directory_in_use_is_refused_by_the_log_tools_only() {
     let tmp = tempfile::tempdir().expect("temp dir");

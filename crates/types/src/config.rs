@@ -88,6 +88,12 @@ pub struct Config {
     /// Where the commands live (`admin.commandURL`, default `/commands`): `GET <url>` lists
     /// them, `GET <url>/<name>` runs one.
     pub admin_command_url: String,
+    /// The admin listener speaks HTTPS only (`admin.forceHttps`, default false), with this
+    /// server's `ssl.quorum.keyStore.location` certificate, as ZooKeeper's AdminServer.
+    pub admin_force_https: bool,
+    /// With `admin_force_https`: clients must present a certificate that chains to
+    /// `ssl.quorum.trustStore.location` (`admin.needClientAuth`, default false).
+    pub admin_need_client_auth: bool,
     /// Enabled admin (four-letter-word) commands (`4lw.commands.whitelist`).
     pub four_letter_words: Vec<String>,
     /// ZooKeeper's own protocol, for existing ZooKeeper clients (`clientPort`, default 2181);
@@ -138,6 +144,9 @@ pub struct Config {
     pub ssl_quorum_trust_store: Option<PathBuf>,
     /// `server.N` lines, by id.
     pub servers: BTreeMap<ServerId, ServerSpec>,
+    /// The config file's text as it was read ([`Config::parse`]), for the admin command
+    /// `initial_configuration`; `None` when the configuration came from flags only.
+    pub initial_config: Option<String>,
 }
 
 impl Default for Config {
@@ -167,6 +176,8 @@ impl Default for Config {
             admin_address: "0.0.0.0".into(),
             admin_port: Some(8080),
             admin_command_url: "/commands".into(),
+            admin_force_https: false,
+            admin_need_client_auth: false,
             four_letter_words: vec!["srvr".into()],
             client_port: 2181,
             secure_client_port: 0,
@@ -185,6 +196,7 @@ impl Default for Config {
             ssl_quorum_key_store: None,
             ssl_quorum_trust_store: None,
             servers: BTreeMap::new(),
+            initial_config: None,
         }
     }
 }
@@ -270,6 +282,7 @@ impl Config {
                 warnings.push(format!("line {}: {w}", i + 1));
             }
         }
+        cfg.initial_config = Some(text.to_string());
         Ok((cfg, warnings))
     }
 
@@ -330,6 +343,17 @@ impl Config {
                     return Err(invalid(key, value, "must not be empty"));
                 }
                 self.admin_address = value.to_string()
+            }
+            "admin.forceHttps" => self.admin_force_https = boolean(key, value)?,
+            "admin.needClientAuth" => self.admin_need_client_auth = boolean(key, value)?,
+            "admin.portUnification" => {
+                if boolean(key, value)? {
+                    return Err(invalid(
+                        key,
+                        value,
+                        "not supported: the admin port is either plain HTTP or, with admin.forceHttps=true, HTTPS only",
+                    ));
+                }
             }
             "admin.serverPort" => {
                 self.admin_port = Some(port(key, value)?).filter(|&p| p != 0);
@@ -538,6 +562,18 @@ impl Config {
         {
             return Err(ConfigError::Inconsistent(
                 "sslQuorum=true needs ssl.quorum.keyStore.location (this server's key and certificate) and ssl.quorum.trustStore.location (the CAs its peers' certificates must chain to)".into(),
+            ));
+        }
+        if self.admin_force_https && self.ssl_quorum_key_store.is_none() {
+            return Err(ConfigError::Inconsistent(
+                "admin.forceHttps=true needs ssl.quorum.keyStore.location (the admin server's key and certificate, as ZooKeeper's)".into(),
+            ));
+        }
+        if self.admin_need_client_auth
+            && !(self.admin_force_https && self.ssl_quorum_trust_store.is_some())
+        {
+            return Err(ConfigError::Inconsistent(
+                "admin.needClientAuth=true needs admin.forceHttps=true and ssl.quorum.trustStore.location (the CAs admin clients' certificates must chain to)".into(),
             ));
         }
         if self.extended_types_enabled && self.servers.contains_key(&ServerId(255)) {
@@ -825,6 +861,32 @@ mod tests {
             assert!(e.to_string().contains("admin.commandURL"), "{e}");
         }
         assert!(Config::parse("admin.serverPort=x\n").is_err());
+    }
+
+    #[test]
+    fn the_admin_servers_https_keys_and_the_files_text() {
+        let text = "admin.forceHttps=true\nadmin.needClientAuth=true\n\
+                    ssl.quorum.keyStore.location=/k.pem\nssl.quorum.trustStore.location=/ca.pem\n";
+        let (c, warnings) = Config::parse(text).expect("valid");
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert!(c.admin_force_https && c.admin_need_client_auth);
+        c.validate().expect("consistent");
+        // `initial_configuration` shows the file as it was read, comments included.
+        assert_eq!(c.initial_config.as_deref(), Some(text));
+        assert_eq!(Config::default().initial_config, None);
+        let (c, _) = Config::parse("admin.forceHttps=true\n").expect("parses");
+        let e = c.validate().expect_err("no key store").to_string();
+        assert!(e.contains("ssl.quorum.keyStore.location"), "{e}");
+        let (c, _) = Config::parse(
+            "admin.needClientAuth=true\nssl.quorum.keyStore.location=/k.pem\n\
+             ssl.quorum.trustStore.location=/ca.pem\n",
+        )
+        .expect("parses");
+        let e = c.validate().expect_err("not HTTPS").to_string();
+        assert!(e.contains("admin.forceHttps"), "{e}");
+        let e = Config::parse("admin.portUnification=true\n").expect_err("unsupported");
+        assert!(e.to_string().contains("admin.portUnification"), "{e}");
+        assert!(Config::parse("admin.portUnification=false\n").is_ok());
     }
 
     #[test]

@@ -14,8 +14,10 @@ use axum::http::StatusCode;
 use paddock_gateway::admin::{mntr_rows, NOT_SERVING};
 use paddock_gateway::{AdminService, Mode, NodeStatus};
 use paddock_processor::ConnectionInfo;
+use paddock_quorum::peer::PeerStatus;
 use paddock_types::{Config, ServerSpec};
 use serde_json::{json, Map, Value};
+use tokio::sync::watch;
 
 use crate::admin::DataDirs;
 
@@ -25,6 +27,8 @@ use crate::admin::DataDirs;
 pub struct Context {
     admin: AdminService,
     inner: Arc<Fixed>,
+    /// The quorum peer's status (`zabstate`, `observers`); `None` on a standalone server.
+    peer: Option<watch::Receiver<PeerStatus>>,
 }
 
 struct Fixed {
@@ -34,6 +38,12 @@ struct Fixed {
     members: Vec<ServerSpec>,
     /// Where snapshots are (`last_snapshot`).
     dirs: DataDirs,
+    /// The config file's text as read at start (`initial_configuration`).
+    initial_config: Option<String>,
+    /// `system_properties`.
+    properties: BTreeMap<String, String>,
+    /// Set while `snapshot` runs (one at a time).
+    snapshot_busy: super::snapshot::Busy,
 }
 
 impl Context {
@@ -49,13 +59,40 @@ impl Context {
                 url: config.admin_command_url.clone(),
                 members,
                 dirs: DataDirs::of(config),
+                initial_config: config.initial_config.as_deref().map(redact_secrets),
+                properties: system_properties(config),
+                snapshot_busy: super::snapshot::Busy::default(),
             }),
+            peer: None,
         }
+    }
+
+    /// An ensemble member's context also reads its quorum peer's status.
+    pub fn with_peer(mut self, peer: watch::Receiver<PeerStatus>) -> Context {
+        self.peer = Some(peer);
+        self
+    }
+
+    /// The peer's status now (a leader whose lease ended does not serve), if there is a peer.
+    fn peer_now(&self) -> Option<PeerStatus> {
+        let peer = self.peer.as_ref()?;
+        let st = peer.borrow().clone();
+        Some(st.as_of(tokio::time::Instant::now()))
     }
 
     /// `admin.commandURL`.
     pub fn url(&self) -> &str {
         &self.inner.url
+    }
+
+    /// The admin service the commands read.
+    pub fn admin(&self) -> &AdminService {
+        &self.admin
+    }
+
+    /// The `snapshot` command's one-at-a-time flag.
+    pub(super) fn snapshot_busy(&self) -> &super::snapshot::Busy {
+        &self.inner.snapshot_busy
     }
 
     /// Runs command `name` (any of its names) with the URL's query string: the HTTP status
@@ -190,6 +227,18 @@ const COMMANDS: &[Command] = &[
         },
     },
     Command {
+        names: &["initial_configuration", "icfg"],
+        server_required: true,
+        run: |c, _, _, out| {
+            let text = c.inner.initial_config.clone();
+            out.insert(
+                "initial_configuration".into(),
+                text.map_or(Value::Null, Value::from),
+            );
+            Ok(())
+        },
+    },
+    Command {
         names: &["is_read_only", "isro"],
         server_required: true,
         run: |_, s, _, out| {
@@ -237,6 +286,14 @@ const COMMANDS: &[Command] = &[
         },
     },
     Command {
+        names: &["observers", "obsr"],
+        server_required: true,
+        run: |c, _, _, out| {
+            super::quorum::observers(&c.inner.members, c.peer_now().as_ref(), out);
+            Ok(())
+        },
+    },
+    Command {
         names: &["ruok"],
         server_required: true,
         run: |_, _, _, _| Ok(()),
@@ -279,6 +336,16 @@ const COMMANDS: &[Command] = &[
         server_required: true,
         run: |c, _, _, _| {
             c.admin.source().reset_server_stats();
+            Ok(())
+        },
+    },
+    Command {
+        names: &["system_properties", "sysp"],
+        server_required: false,
+        run: |c, _, _, out| {
+            for (k, v) in &c.inner.properties {
+                out.insert(k.clone(), v.clone().into());
+            }
             Ok(())
         },
     },
@@ -343,11 +410,20 @@ const COMMANDS: &[Command] = &[
             Ok(())
         },
     },
+    Command {
+        names: &["zabstate"],
+        server_required: false,
+        run: |c, s, _, out| {
+            super::quorum::zabstate(&c.inner.members, c.peer_now().as_ref(), s, out);
+            Ok(())
+        },
+    },
 ];
 
-/// The primary names, sorted (the command page).
+/// The primary names, sorted (the command page), `snapshot` (served apart: not JSON) included.
 pub fn primary_names() -> Vec<&'static str> {
     let mut names: Vec<&str> = COMMANDS.iter().map(|c| c.names[0]).collect();
+    names.push(super::snapshot::NAMES[0]);
     names.sort_unstable();
     names
 }
@@ -357,6 +433,7 @@ pub fn all_names() -> Vec<&'static str> {
     COMMANDS
         .iter()
         .flat_map(|c| c.names.iter().copied())
+        .chain(super::snapshot::NAMES)
         .collect()
 }
 
@@ -420,6 +497,90 @@ fn connections(all: &[ConnectionInfo], brief: bool) -> Value {
         .into()
 }
 
+/// The config file's text with the values of secret keys (a password, the super user's digest)
+/// replaced by `****`: the admin API answers anyone who reaches it, and a digest can be
+/// attacked offline. Everything else, comments and blank lines included, stays as written.
+fn redact_secrets(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for line in text.split_inclusive('\n') {
+        let secret = line.split_once('=').filter(|(key, _)| {
+            let key = key.trim().to_ascii_lowercase();
+            !key.starts_with('#') && (key.contains("password") || key.contains("superdigest"))
+        });
+        match secret {
+            Some((key, _)) => {
+                out.push_str(key);
+                out.push_str("=****");
+                if line.ends_with('\n') {
+                    out.push('\n');
+                }
+            }
+            None => out.push_str(line),
+        }
+    }
+    out
+}
+
+/// `system_properties`: what stands in for the JVM's system properties. Paddock runs no JVM,
+/// so there are no `java.*` properties; it answers the platform properties Java would have
+/// (operating system, user, directories, separators) and the zoo.cfg settings ZooKeeper reads
+/// as `zookeeper.*` (or bare) system properties, as this server has them. Secrets (the super
+/// user's digest) are left out. Sorted by name, as ZooKeeper sorts them.
+fn system_properties(config: &Config) -> BTreeMap<String, String> {
+    let env = |k: &str| std::env::var(k).unwrap_or_default();
+    let os_version = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|v| v.trim().to_string())
+        .unwrap_or_default();
+    let user_dir = std::env::current_dir()
+        .map(|d| d.display().to_string())
+        .unwrap_or_default();
+    let whitelist = config.four_letter_words.join(",");
+    let props: [(&str, String); 20] = [
+        ("file.separator", std::path::MAIN_SEPARATOR.to_string()),
+        ("java.io.tmpdir", std::env::temp_dir().display().to_string()),
+        ("jute.maxbuffer", config.max_data_bytes.to_string()),
+        ("line.separator", "\n".to_string()),
+        ("os.arch", std::env::consts::ARCH.to_string()),
+        ("os.name", std::env::consts::OS.to_string()),
+        ("os.version", os_version),
+        ("path.separator", ":".to_string()),
+        (
+            "readonlymode.enabled",
+            config.read_only_mode_enabled.to_string(),
+        ),
+        ("user.dir", user_dir),
+        ("user.home", env("HOME")),
+        ("user.name", env("USER")),
+        ("zookeeper.4lw.commands.whitelist", whitelist),
+        (
+            "zookeeper.admin.commandURL",
+            config.admin_command_url.clone(),
+        ),
+        (
+            "zookeeper.admin.enableServer",
+            config.admin_enabled.to_string(),
+        ),
+        (
+            "zookeeper.admin.forceHttps",
+            config.admin_force_https.to_string(),
+        ),
+        (
+            "zookeeper.admin.serverAddress",
+            config.admin_address.clone(),
+        ),
+        (
+            "zookeeper.admin.serverPort",
+            config.admin_port.unwrap_or(0).to_string(),
+        ),
+        (
+            "zookeeper.extendedTypesEnabled",
+            config.extended_types_enabled.to_string(),
+        ),
+        ("zookeeper.version", crate::admin::version()),
+    ];
+    props.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+}
+
 /// `clientPort` -> `client_port` (ZooKeeper's JSON names are its config names in snake case).
 fn snake_case(key: &str) -> String {
     let mut out = String::with_capacity(key.len() + 4);
@@ -450,7 +611,7 @@ fn scalar(text: &str) -> Value {
 
 /// The value of `key` in a URL query (`a=1&b=2`; no percent-decoding: the values read here
 /// are numbers).
-fn query_value<'q>(query: &'q str, key: &str) -> Option<&'q str> {
+pub(super) fn query_value<'q>(query: &'q str, key: &str) -> Option<&'q str> {
     query
         .split('&')
         .filter_map(|kv| kv.split_once('='))
@@ -505,6 +666,20 @@ mod tests {
         for word in paddock_gateway::admin::COMMANDS {
             assert!(names.contains(word), "{word} has no HTTP command");
         }
+    }
+
+    #[test]
+    fn secrets_are_hidden_from_the_initial_configuration() {
+        let text = "# superDigest=kept, a comment\ntickTime=2000\n\
+                    zookeeper.DigestAuthenticationProvider.superDigest=super:abc=\n\
+                    ssl.quorum.keyStore.password = pw\nsuperDigest=x";
+        assert_eq!(
+            redact_secrets(text),
+            "# superDigest=kept, a comment\ntickTime=2000\n\
+             zookeeper.DigestAuthenticationProvider.superDigest=****\n\
+             ssl.quorum.keyStore.password =****\nsuperDigest=****"
+        );
+        assert_eq!(redact_secrets("a=1\n\nb=2\n"), "a=1\n\nb=2\n");
     }
 
     #[test]

@@ -2,9 +2,11 @@
 //!
 //! ```text
 //!  admin.serverAddress:admin.serverPort (default 0.0.0.0:8080; admin.enableServer=false or
-//!  admin.serverPort=0 turn it off)
+//!  admin.serverPort=0 turn it off; admin.forceHttps=true: HTTPS only, with the
+//!  ssl.quorum.* certificates, as ZooKeeper's AdminServer)
 //!    GET <admin.commandURL>          links to every command (ZooKeeper's page)
 //!    GET <admin.commandURL>/<name>   JSON {..., "command": <primary name>, "error": null|text}
+//!    GET <admin.commandURL>/snapshot a snapshot file (auth info required; snapshot.rs)
 //!    GET /metrics                    Prometheus text (crate::metrics)
 //!  metricsProvider.httpPort (if set): GET /metrics only, as before
 //! ```
@@ -21,13 +23,15 @@
 
 pub mod commands;
 pub mod listener;
+pub mod quorum;
+pub mod snapshot;
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use axum::extract::{Path, RawQuery, State};
-use axum::http::{header, StatusCode};
+use axum::extract::{ConnectInfo, Path, RawQuery, State};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -52,8 +56,14 @@ pub struct HttpServer {
 }
 
 impl HttpServer {
-    /// Serves `router` on `listener` until [`HttpServer::shutdown`].
+    /// Serves `router` on `listener` (plain HTTP) until [`HttpServer::shutdown`].
     pub fn serve(listener: TcpListener, router: Router) -> std::io::Result<HttpServer> {
+        HttpServer::serve_on(listener::Limited::new(listener), router)
+    }
+
+    /// Serves `router` on `listener` (plain or HTTPS) until [`HttpServer::shutdown`].
+    pub fn serve_on(listener: listener::Limited, router: Router) -> std::io::Result<HttpServer> {
+        use axum::serve::Listener as _;
         let addr = listener.local_addr()?;
         let (stop, stopped) = oneshot::channel::<()>();
         let router = router.layer(tower::limit::ConcurrencyLimitLayer::new(MAX_IN_FLIGHT));
@@ -61,7 +71,8 @@ impl HttpServer {
             let shutdown = async {
                 let _ = stopped.await;
             };
-            if let Err(e) = axum::serve(listener::Limited::new(listener), router)
+            let app = router.into_make_service_with_connect_info::<listener::PeerInfo>();
+            if let Err(e) = axum::serve(listener, app)
                 .with_graceful_shutdown(shutdown)
                 .await
             {
@@ -105,9 +116,22 @@ pub async fn bind_metrics(addr: &str, metrics: Metrics) -> anyhow::Result<HttpSe
     Ok(server)
 }
 
-/// The admin listener on `addr`: the commands under `ctx`'s URL and `/metrics`. `None` (with a
-/// warning, as ZooKeeper) when `addr` cannot be bound.
-pub async fn bind_admin(addr: &str, ctx: Context, metrics: Metrics) -> Option<HttpServer> {
+/// HTTPS for the admin listener (`admin.forceHttps`): the certificates, and the subject that
+/// makes a client the super user.
+pub struct AdminTls {
+    pub state: paddock_tls::TlsState,
+    pub x509_super_user: Option<String>,
+}
+
+/// The admin listener on `addr` (HTTPS only with `tls`): the commands under `ctx`'s URL and
+/// `/metrics`. `None` (with a warning, as ZooKeeper) when `addr` cannot be bound.
+pub async fn bind_admin(
+    addr: &str,
+    ctx: Context,
+    metrics: Metrics,
+    tls: Option<AdminTls>,
+) -> Option<HttpServer> {
+    let https = tls.is_some();
     let url = ctx.url().to_string();
     let listener = match TcpListener::bind(addr).await {
         Ok(l) => l,
@@ -120,9 +144,13 @@ pub async fn bind_admin(addr: &str, ctx: Context, metrics: Metrics) -> Option<Ht
             return None;
         }
     };
-    match HttpServer::serve(listener, admin_router(ctx, metrics)) {
+    let listener = match tls {
+        Some(t) => listener::Limited::https(listener, t.state, t.x509_super_user),
+        None => listener::Limited::new(listener),
+    };
+    match HttpServer::serve_on(listener, admin_router(ctx, metrics)) {
         Ok(server) => {
-            tracing::info!(addr = %server.addr, command_url = %url, "admin server started");
+            tracing::info!(addr = %server.addr, command_url = %url, https, "admin server started");
             Some(server)
         }
         Err(e) => {
@@ -178,9 +206,23 @@ async fn list(State(ctx): State<Context>) -> Response {
 
 async fn command(
     State(ctx): State<Context>,
+    ConnectInfo(peer): ConnectInfo<listener::PeerInfo>,
     Path(name): Path<String>,
     RawQuery(query): RawQuery,
+    headers: HeaderMap,
 ) -> Response {
+    if snapshot::is_snapshot(&name) {
+        if !ctx.admin().source().status().processor.serving {
+            return snapshot::error(StatusCode::OK, paddock_gateway::admin::NOT_SERVING);
+        }
+        let caller = match snapshot::caller(peer.addr, &headers, &peer.tls_ids) {
+            Ok(c) => c,
+            Err((status, why)) => return snapshot::error(status, why),
+        };
+        let streaming = commands::query_value(query.as_deref().unwrap_or(""), "streaming")
+            .is_none_or(|v| !v.eq_ignore_ascii_case("false"));
+        return snapshot::serve(ctx, caller, streaming).await;
+    }
     let answer = tokio::task::spawn_blocking(move || ctx.run(&name, query.as_deref())).await;
     let (status, body) = match answer {
         Ok(a) => a,

@@ -1,6 +1,8 @@
 //! `paddock dump log`: the txn log of a data directory, one line per transaction — time,
 //! session, cxid, zxid, type, path and the fields that matter — in the manner of ZooKeeper's
-//! `TxnLogToolkit`, or one JSON object per line (`--json`).
+//! `TxnLogToolkit`, or one JSON object per line (`--json`); `--from-zxid` / `--to-zxid` keep
+//! the transactions of a zxid range (both ends included), read from the first one on rather
+//! than filtered out of the whole log.
 //!
 //! The log is read from a private copy (`offline.rs`), verified as a server verifies it; only
 //! records that verify are printed. On a damaged directory the damage report goes to stderr,
@@ -20,8 +22,57 @@ use super::DAMAGED;
 /// Records read from the log at a time.
 const BATCH: usize = 1024;
 
+/// The zxids to print, both ends included.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Range {
+    pub from: Zxid,
+    pub to: Zxid,
+}
+
+impl Range {
+    /// Everything.
+    pub const ALL: Range = Range {
+        from: Zxid(0),
+        to: Zxid(u64::MAX),
+    };
+
+    /// `--from-zxid` / `--to-zxid` (either may be left out); an empty range is an error.
+    pub fn new(from: Option<u64>, to: Option<u64>) -> Result<Range, String> {
+        let r = Range {
+            from: Zxid(from.unwrap_or(0)),
+            to: Zxid(to.unwrap_or(u64::MAX)),
+        };
+        if r.from > r.to {
+            return Err(format!(
+                "--from-zxid {} is after --to-zxid {}: nothing to print",
+                r.from, r.to
+            ));
+        }
+        Ok(r)
+    }
+
+    /// `Transactions 0x.. through 0x..`, leaving out an end that was not given.
+    fn describe(&self) -> String {
+        match (self.from == Range::ALL.from, self.to == Range::ALL.to) {
+            (true, true) => "All transactions".to_string(),
+            (false, true) => format!("Transactions from {}", self.from),
+            (true, false) => format!("Transactions through {}", self.to),
+            (false, false) => format!("Transactions {} through {}", self.from, self.to),
+        }
+    }
+
+    fn is_all(&self) -> bool {
+        *self == Range::ALL
+    }
+
+    /// Where reading starts: the log is read strictly after this zxid.
+    fn read_after(&self) -> Zxid {
+        Zxid(self.from.0.saturating_sub(1))
+    }
+}
+
 /// `paddock dump log`.
-pub fn run(source: &Source, json: bool, data_limit: usize) -> ExitCode {
+pub fn run(source: &Source, json: bool, data_limit: usize, range: Range) -> ExitCode {
     let (copy, damaged) = match offline::open_copy(source) {
         Ok(Opened::Healthy(c)) => (c, false),
         Ok(Opened::Damaged(damage, c)) => {
@@ -57,15 +108,21 @@ pub fn run(source: &Source, json: bool, data_limit: usize) -> ExitCode {
                     .latest_snapshot
                     .map_or("none".to_string(), |z| z.to_string())
             )?;
+            if !range.is_all() {
+                writeln!(out, "{}:", range.describe())?;
+            }
         }
-        let mut after = Zxid::ZERO;
+        let mut after = range.read_after();
         let mut count = 0u64;
-        loop {
+        'read: loop {
             let batch = log.read_after(after, BATCH)?;
             let Some(&(last, _)) = batch.last() else {
                 break;
             };
             for (zxid, bytes) in &batch {
+                if *zxid > range.to {
+                    break 'read;
+                }
                 match Txn::decode_at(bytes, *zxid) {
                     Ok(txn) if json => writeln!(out, "{}", txn_json(&txn, data_limit))?,
                     Ok(txn) => writeln!(out, "{}", txn_line(&txn, data_limit))?,
@@ -80,8 +137,10 @@ pub fn run(source: &Source, json: bool, data_limit: usize) -> ExitCode {
             }
             after = last;
         }
-        if !json {
+        if !json && range.is_all() {
             writeln!(out, "EOF reached after {count} txns.")?;
+        } else if !json {
+            writeln!(out, "{count} txns in the range.")?;
         }
         out.flush()?;
         Ok(count)
@@ -399,4 +458,25 @@ pub fn txn_json(txn: &Txn, limit: usize) -> String {
         o.put("conn_ids", ids_json(&h.conn_ids));
     }
     o.to_json()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_range_reads_from_its_first_zxid_and_refuses_to_be_empty() {
+        assert_eq!(Range::new(None, None), Ok(Range::ALL));
+        let r = Range::new(Some(0x1_0000_0005), Some(0x1_0000_0007)).expect("a range");
+        assert_eq!(r.read_after(), Zxid(0x1_0000_0004));
+        assert!(!r.is_all());
+        assert_eq!(Range::ALL.read_after(), Zxid(0));
+        assert!(Range::new(Some(9), Some(8)).is_err());
+        assert!(Range::new(Some(8), Some(8)).is_ok());
+        assert_eq!(r.describe(), "Transactions 0x100000005 through 0x100000007");
+        let tail = Range::new(Some(0x1_0000_0009), None).expect("a range");
+        assert_eq!(tail.describe(), "Transactions from 0x100000009");
+        let head = Range::new(None, Some(2)).expect("a range");
+        assert_eq!(head.describe(), "Transactions through 0x2");
+    }
 }

@@ -90,10 +90,20 @@ pub fn run(args: &Args) -> Option<ExitCode> {
             Err(code) => code,
         },
         Command::Dump {
-            what: DumpCommand::Log { json, data_limit },
-        } => match source(args) {
-            Ok(src) => dump_log::run(&src, *json, *data_limit),
-            Err(code) => code,
+            what:
+                DumpCommand::Log {
+                    json,
+                    data_limit,
+                    from_zxid,
+                    to_zxid,
+                },
+        } => match (source(args), dump_log::Range::new(*from_zxid, *to_zxid)) {
+            (Ok(src), Ok(range)) => dump_log::run(&src, *json, *data_limit, range),
+            (Err(code), _) => code,
+            (_, Err(e)) => {
+                eprintln!("paddock dump log: {e}");
+                ExitCode::from(2)
+            }
         },
         Command::TreeDigest { dirs } if dirs.is_empty() => match source(args) {
             Ok(src) => digest::run(&[src]),
