@@ -469,7 +469,11 @@ pub async fn start(
         let quorum_addr = qlistener.local_addr()?;
         let election_addr = elistener.local_addr()?;
         let mut peer_config = GrpcPeerConfig::new(myid, quorum_peers);
-        peer_config.server_list = server_list(config);
+        // Servers of a reconfigurable ensemble start from different lists (a joining server
+        // lists itself); the list in force is the replicated one, so there is nothing to compare.
+        if !config.reconfig_enabled {
+            peer_config.server_list = server_list(config);
+        }
         peer_config.tls = peer_tls.clone();
         peer_config.accept_unknown = config.reconfig_enabled;
         let transport = GrpcPeerTransport::serve(peer_config, qlistener)
