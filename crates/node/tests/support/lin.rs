@@ -13,6 +13,10 @@
 //!   as leader in any epoch.
 //! - [`converged_digests`]: once the servers have applied the same zxid, their trees' digests
 //!   must be equal.
+//! - [`WatchLog`] and [`order`]: every change to a watched znode fires exactly one event, in
+//!   order, before any answer that shows the change.
+
+pub mod order;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
@@ -148,13 +152,27 @@ pub struct Workload {
     clients: Vec<Client>,
     tasks: Vec<JoinHandle<()>>,
     watches: Option<WatchLog>,
+    /// The wire sessions ([`order`]) on the watching server, until [`Workload::finish_loops`].
+    wire_tasks: Vec<JoinHandle<order::Trace>>,
+    /// What they recorded, after it.
+    wire: Vec<order::Trace>,
+    /// The watching server was restarted or its sessions moved: events may be missing.
+    watcher_lost: AtomicBool,
 }
+
+/// The history's client ids of the wire sessions (after the workload's and `final_reads`').
+const WIRE_CLIENTS: [usize; 2] = [20, 21];
 
 impl Workload {
     /// Each client first creates its ephemeral `/lin-sessions/<id>` (see
-    /// [`Workload::check_sessions_and_close`]), then runs its loop; a session on `watcher`
-    /// records every event of a persistent recursive watch on `/` meanwhile ([`WatchLog`]).
+    /// [`Workload::check_sessions_and_close`]), then runs its loop; a session on the server
+    /// `watcher` records every event of a persistent recursive watch on `/` meanwhile
+    /// ([`WatchLog`]), and two more sessions there read and write with watches over the wire,
+    /// recording the order of events and answers ([`order`]; their writes join the history).
     pub async fn start(clients: Vec<Client>, watcher: &str, seed: u64, secs: u64) -> Workload {
+        let watcher_addr: SocketAddr = watcher
+            .parse()
+            .unwrap_or_else(|_| panic!("the watching sessions need one server, not {watcher}"));
         let watches = Some(WatchLog::start(watcher, seed).await);
         match clients[0]
             .create(SESSIONS, Vec::new(), CreateMode::Persistent)
@@ -181,6 +199,22 @@ impl Workload {
             .enumerate()
             .map(|(id, c)| tokio::spawn(run_client(id, c, seed, start, until, history.clone())))
             .collect();
+        let wire_tasks = [order::Mode::Persistent, order::Mode::OneShot]
+            .into_iter()
+            .zip(WIRE_CLIENTS)
+            .map(|(mode, id)| {
+                let history = history.clone();
+                tokio::spawn(order::run(
+                    mode,
+                    watcher_addr,
+                    id,
+                    seed,
+                    start,
+                    until,
+                    history,
+                ))
+            })
+            .collect();
         Workload {
             history,
             start,
@@ -188,21 +222,74 @@ impl Workload {
             clients,
             tasks,
             watches,
+            wire_tasks,
+            wire: Vec::new(),
+            watcher_lost: AtomicBool::new(false),
         }
     }
 
-    /// The watching session's server was restarted or cut off: the events of its persistent
-    /// watch fired meanwhile may be gone, so they are checked for order only.
+    /// The watching sessions' server was restarted: the events of their persistent watches
+    /// fired meanwhile may be gone, so they are checked for order only.
     pub fn watcher_lost_its_server(&self) {
+        self.watcher_lost.store(true, Ordering::Relaxed);
         if let Some(w) = &self.watches {
             w.dropped.store(true, Ordering::Relaxed);
         }
+    }
+
+    /// Whether [`Workload::watcher_lost_its_server`] was called.
+    pub fn watcher_is_lost(&self) -> bool {
+        self.watcher_lost.load(Ordering::Relaxed)
     }
 
     /// Waits for every client's loop to end.
     pub async fn finish_loops(&mut self) {
         for t in self.tasks.drain(..) {
             t.await.expect("client task");
+        }
+        for t in self.wire_tasks.drain(..) {
+            self.wire.push(t.await.expect("wire session task"));
+        }
+    }
+
+    /// The wire sessions' traces against the rules of [`order::check`], and the one-shot
+    /// watches' events against the persistent watch's when both are whole.
+    fn check_wire(&self, seed: u64) {
+        let exact = !self.watcher_lost.load(Ordering::Relaxed);
+        for t in &self.wire {
+            let events = t
+                .seen
+                .iter()
+                .filter(|m| matches!(m, order::Seen::Event { .. }))
+                .count();
+            let answers = t
+                .seen
+                .iter()
+                .filter(|m| matches!(m, order::Seen::Answer { .. }))
+                .count();
+            let resumes = t.seen.len() - events - answers - 1;
+            if let Err(why) = order::check(t.mode, &t.seen, exact) {
+                panic!(
+                    "seed {seed}: {:?} wire session: {why}\nreplay with PADDOCK_LIN_SEED={seed}",
+                    t.mode
+                );
+            }
+            eprintln!(
+                "seed {seed}: {:?} wire session: {events} events and {answers} answers in order, {resumes} resumes{}{}",
+                t.mode,
+                if exact { ", checked exactly" } else { "" },
+                if t.expired { "; it expired" } else { "" }
+            );
+        }
+        if let [p, o] = &self.wire[..] {
+            if exact && !p.expired && !o.expired {
+                match order::cross_check(&o.seen, &p.seen) {
+                    Ok(n) => eprintln!(
+                        "seed {seed}: {n} one-shot watch events were each the first change after their registration"
+                    ),
+                    Err(why) => panic!("seed {seed}: one-shot watches: {why}"),
+                }
+            }
         }
     }
 
@@ -237,6 +324,7 @@ impl Workload {
         if let Some(w) = self.watches.take() {
             w.check_and_close(seed).await;
         }
+        self.check_wire(seed);
         let mut closed = Vec::new();
         for (id, c) in self.clients.drain(..).enumerate() {
             if c.close().await.is_ok() {
@@ -357,7 +445,7 @@ impl WatchLog {
         }
         if dropped || !read_ok {
             eprintln!(
-                "seed {seed}: the watching session moved to another server: {} events checked for order only",
+                "seed {seed}: the watching session moved to another server or lost its own: {} events checked for order only",
                 events.len()
             );
             return;
