@@ -102,8 +102,16 @@ pub fn data_of(bytes: &[u8]) -> u64 {
 /// A client of the workload: its own session on `connect` (one server pins it there). A
 /// server that is between roles refuses sessions for a moment: retried for 20 s.
 pub async fn connect(connect: &str, seed: u64) -> Client {
+    connect_with(connect, seed, SESSION_TIMEOUT).await
+}
+
+/// The session timeout of the workload's sessions: longer than any fault of these tests.
+pub const SESSION_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// [`connect`] with another session timeout.
+pub async fn connect_with(connect: &str, seed: u64, session_timeout: Duration) -> Client {
     let opts = ClientOptions {
-        session_timeout: Duration::from_secs(20),
+        session_timeout,
         seed: Some(seed),
         ..ClientOptions::default()
     };
@@ -170,10 +178,21 @@ impl Workload {
     /// ([`WatchLog`]), and two more sessions there read and write with watches over the wire,
     /// recording the order of events and answers ([`order`]; their writes join the history).
     pub async fn start(clients: Vec<Client>, watcher: &str, seed: u64, secs: u64) -> Workload {
+        Workload::start_with(clients, watcher, seed, secs, SESSION_TIMEOUT).await
+    }
+
+    /// [`Workload::start`] with the watching sessions' timeout.
+    pub async fn start_with(
+        clients: Vec<Client>,
+        watcher: &str,
+        seed: u64,
+        secs: u64,
+        watcher_timeout: Duration,
+    ) -> Workload {
         let watcher_addr: SocketAddr = watcher
             .parse()
             .unwrap_or_else(|_| panic!("the watching sessions need one server, not {watcher}"));
-        let watches = Some(WatchLog::start(watcher, seed).await);
+        let watches = Some(WatchLog::start(watcher, seed, watcher_timeout).await);
         match clients[0]
             .create(SESSIONS, Vec::new(), CreateMode::Persistent)
             .await
@@ -207,6 +226,7 @@ impl Workload {
                 tokio::spawn(order::run(
                     mode,
                     watcher_addr,
+                    watcher_timeout,
                     id,
                     seed,
                     start,
@@ -235,6 +255,11 @@ impl Workload {
         if let Some(w) = &self.watches {
             w.dropped.store(true, Ordering::Relaxed);
         }
+    }
+
+    /// What the wire sessions recorded (after [`Workload::finish_loops`]).
+    pub fn wire_traces(&self) -> &[order::Trace] {
+        &self.wire
     }
 
     /// Whether [`Workload::watcher_lost_its_server`] was called.
@@ -267,7 +292,7 @@ impl Workload {
                 .iter()
                 .filter(|m| matches!(m, order::Seen::Answer { .. }))
                 .count();
-            let resumes = t.seen.len() - events - answers - 1;
+            let resumes = t.resumes();
             if let Err(why) = order::check(t.mode, &t.seen, exact) {
                 panic!(
                     "seed {seed}: {:?} wire session: {why}\nreplay with PADDOCK_LIN_SEED={seed}",
@@ -310,10 +335,8 @@ impl Workload {
                 Ok(None) => panic!(
                     "seed {seed}: client {id}'s session is alive without its ephemeral {path}"
                 ),
-                Err(Error::Zk {
-                    code: ErrorCode::SessionExpired,
-                    ..
-                }) => {
+                // The client says so itself (Error::SessionExpired) once the server told it.
+                Err(e) if e.code() == ErrorCode::SessionExpired => {
                     eprintln!("seed {seed}: client {id}'s session expired");
                     ephemerals_gone(addrs, &[path], seed).await;
                 }
@@ -350,8 +373,8 @@ pub struct WatchLog {
 }
 
 impl WatchLog {
-    async fn start(connect_string: &str, seed: u64) -> WatchLog {
-        let client = connect(connect_string, seed.wrapping_add(200)).await;
+    async fn start(connect_string: &str, seed: u64, timeout: Duration) -> WatchLog {
+        let client = connect_with(connect_string, seed.wrapping_add(200), timeout).await;
         let dropped = Arc::new(AtomicBool::new(false));
         let mut states = client.state_events();
         let flag = dropped.clone();
@@ -499,7 +522,8 @@ impl WatchLog {
 /// The parent of the workload clients' ephemerals.
 pub const SESSIONS: &str = "/lin-sessions";
 
-fn own_ephemeral(id: usize) -> String {
+/// Workload client `id`'s ephemeral.
+pub fn own_ephemeral(id: usize) -> String {
     format!("{SESSIONS}/{id}")
 }
 

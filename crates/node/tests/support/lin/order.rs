@@ -138,12 +138,34 @@ pub struct Trace {
     pub seen: Vec<Seen>,
     /// The session expired (told by the server) before the end.
     pub expired: bool,
+    /// The session's id and password (to try resuming it: [`refused_as_expired`]).
+    pub session: (i64, Bytes),
+}
+
+impl Trace {
+    /// How many times the session was resumed.
+    pub fn resumes(&self) -> usize {
+        self.seen
+            .iter()
+            .filter(|m| matches!(m, Seen::Connected { .. }))
+            .count()
+            .saturating_sub(1)
+    }
+}
+
+/// Whether `addr` refuses to resume `session` (id, password) with SESSIONEXPIRED.
+pub async fn refused_as_expired(addr: SocketAddr, session: &(i64, Bytes)) -> bool {
+    let hello = pb::ConnectRequest {
+        session_id: session.0,
+        password: session.1.clone(),
+        timeout_ms: 4_000,
+        ..Default::default()
+    };
+    matches!(handshake(addr, hello).await, Err(Refused::Expired))
 }
 
 /// How long one request or one handshake may take before the stream counts as lost.
 const CALL_LIMIT: Duration = Duration::from_secs(5);
-/// The session timeout asked for (as the workload's other sessions).
-const TIMEOUT_MS: i32 = 20_000;
 
 /// Why a handshake failed.
 enum Refused {
@@ -160,6 +182,7 @@ struct Conn {
 struct WireSession {
     addr: SocketAddr,
     mode: Mode,
+    timeout_ms: i32,
     id: i64,
     password: Bytes,
     last_zxid: i64,
@@ -212,10 +235,11 @@ async fn handshake(
 
 impl WireSession {
     /// A new session on `addr` (retried for 20 s: a server between roles refuses sessions).
-    async fn open(addr: SocketAddr, mode: Mode) -> WireSession {
+    async fn open(addr: SocketAddr, mode: Mode, timeout: Duration) -> WireSession {
         let deadline = Instant::now() + Duration::from_secs(20);
+        let timeout_ms = i32::try_from(timeout.as_millis()).expect("a session timeout in i32 ms");
         let hello = pb::ConnectRequest {
-            timeout_ms: TIMEOUT_MS,
+            timeout_ms,
             ..Default::default()
         };
         loop {
@@ -224,6 +248,7 @@ impl WireSession {
                     return WireSession {
                         addr,
                         mode,
+                        timeout_ms,
                         id: c.session_id,
                         password: c.password,
                         last_zxid: c.zxid,
@@ -251,7 +276,7 @@ impl WireSession {
         let hello = pb::ConnectRequest {
             session_id: self.id,
             password: self.password.clone(),
-            timeout_ms: TIMEOUT_MS,
+            timeout_ms: self.timeout_ms,
             last_zxid_seen: self.last_zxid,
             data_watches: self.data_watches.iter().cloned().collect(),
             exist_watches: self.exist_watches.iter().cloned().collect(),
@@ -318,7 +343,9 @@ impl WireSession {
         }
         loop {
             let conn = self.conn.as_mut()?;
-            let msg = match tokio::time::timeout(CALL_LIMIT, conn.rx.message()).await {
+            // As a client does, a stream silent for 2/3 of the session timeout is given up.
+            let silence = CALL_LIMIT.min(Duration::from_millis(self.timeout_ms as u64 * 2 / 3));
+            let msg = match tokio::time::timeout(silence, conn.rx.message()).await {
                 Ok(Ok(Some(m))) => m.message,
                 // An error status, the end of the stream, or silence: the stream is lost.
                 _ => {
@@ -395,6 +422,7 @@ impl WireSession {
             mode: self.mode,
             seen: self.seen,
             expired: self.expired,
+            session: (self.id, self.password),
         }
     }
 }
@@ -426,16 +454,18 @@ fn shows(kind: Kind, r: &pb::Response) -> Shows {
 /// A wire session of `mode` on `addr` until `until`: seeded reads (with watches for
 /// `OneShot`) and writes on [`PATHS`]; its writes go into `history` as client `id` (its reads
 /// are not `sync`ed, so they stay out of the linearizability check).
+#[allow(clippy::too_many_arguments)]
 pub async fn run(
     mode: Mode,
     addr: SocketAddr,
+    timeout: Duration,
     id: usize,
     seed: u64,
     start: Instant,
     until: Instant,
     history: History,
 ) -> Trace {
-    let mut s = WireSession::open(addr, mode).await;
+    let mut s = WireSession::open(addr, mode, timeout).await;
     if mode == Mode::Persistent {
         let add = Op::AddWatch(pb::AddWatchRequest {
             path: "/".into(),
