@@ -32,7 +32,7 @@
 //! sessions when both stayed whole: each one-shot event must be the first change of its node
 //! after its registration, as the persistent session saw it.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::fmt;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -50,7 +50,10 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
 use super::{nanos_since, record, History, PATHS};
+
+mod check;
 use crate::support::{status_zk_code, try_channel};
+pub use check::{check, cross_check};
 
 /// The watches a wire session holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -484,81 +487,13 @@ pub async fn run(
         if s.conn.is_none() && !s.resume(until + Duration::from_secs(10)).await {
             break;
         }
-        let path = PATHS[rng.random_range(0..PATHS.len())];
         counter += 1;
         let value = (id as u64 + 1) * 1_000_000 + counter;
-        let version = if rng.random_bool(0.5) {
-            -1
-        } else {
-            rng.random_range(0..4)
-        };
-        let (kind, op, input) = match rng.random_range(0..10) {
-            0..=2 => (
-                Kind::GetData { watch },
-                Op::GetData(pb::GetDataRequest {
-                    path: path.into(),
-                    watch,
-                }),
-                None,
-            ),
-            3..=5 => (
-                Kind::Exists { watch },
-                Op::Exists(pb::ExistsRequest {
-                    path: path.into(),
-                    watch,
-                }),
-                None,
-            ),
-            6..=7 => (
-                Kind::Set,
-                Op::SetData(pb::SetDataRequest {
-                    path: path.into(),
-                    data: Some(Bytes::from(value.to_string())),
-                    version,
-                }),
-                Some(Input::Set {
-                    path: path.into(),
-                    data: value,
-                    version,
-                }),
-            ),
-            8 => (
-                Kind::Create,
-                Op::Create(pb::CreateRequest {
-                    path: path.into(),
-                    data: Some(Bytes::from(value.to_string())),
-                    ..Default::default()
-                }),
-                Some(Input::Create {
-                    path: path.into(),
-                    data: value,
-                }),
-            ),
-            _ => (
-                Kind::Delete,
-                Op::Delete(pb::DeleteRequest {
-                    path: path.into(),
-                    version,
-                }),
-                Some(Input::Delete {
-                    path: path.into(),
-                    version,
-                }),
-            ),
-        };
+        let (path, kind, op, input) = next_op(&mut rng, watch, value);
         let call = nanos_since(start);
         let r = s.call(path, kind, op).await;
         if let Some(input) = input {
-            let output = r.as_ref().and_then(|r| match (r.error, &r.result) {
-                (0, Some(pb::response::Result::SetData(d))) => Some(Output::Set {
-                    version: d.stat.as_ref().map_or(-1, |s| s.version),
-                }),
-                (0, _) => Some(Output::Done),
-                (-101, _) => Some(Output::NoNode),
-                (-110, _) => Some(Output::NodeExists),
-                (-103, _) => Some(Output::BadVersion),
-                _ => None,
-            });
+            let output = r.as_ref().and_then(outcome);
             let ret = output.as_ref().map(|_| nanos_since(start));
             record(
                 &history,
@@ -575,275 +510,75 @@ pub async fn run(
     s.close().await
 }
 
-/// The first message of `seen` that breaks the rules of `mode` (module comment), with the
-/// messages before it; `exact`: the persistent session's events are complete (it never lost
-/// its server's memory of what it missed), so answers are checked against them.
-pub fn check(mode: Mode, seen: &[Seen], exact: bool) -> Result<(), String> {
-    let fail = |i: usize, why: String| {
-        let from = i.saturating_sub(12);
-        let context: Vec<String> = seen[from..=i]
-            .iter()
-            .enumerate()
-            .map(|(k, m)| format!("  #{}: {m}", from + k))
-            .collect();
-        Err(format!("{why}\n{}", context.join("\n")))
+/// A seeded operation on one of [`PATHS`]: a read (leaving a watch if `watch`) or a write of
+/// `value`; writes come with their input to the linearizability history.
+fn next_op(rng: &mut StdRng, watch: bool, value: u64) -> (&'static str, Kind, Op, Option<Input>) {
+    let path = PATHS[rng.random_range(0..PATHS.len())];
+    let version = if rng.random_bool(0.5) {
+        -1
+    } else {
+        rng.random_range(0..4)
     };
-    // The highest zxid answered so far, and the last event's.
-    let mut answered = i64::MIN;
-    let mut last_event = i64::MIN;
-    // Persistent: the zxid from which every change fires; events received, per path.
-    let mut watch_from: Option<i64> = None;
-    let mut events: BTreeMap<&str, Vec<(i64, pb::EventType)>> = BTreeMap::new();
-    // Persistent: the paths some answer has shown present (after the watch was set).
-    let mut shown: BTreeSet<&str> = BTreeSet::new();
-    // One-shot: outstanding registrations per path (data watch?, zxid registered at).
-    let mut outstanding: BTreeMap<&str, (bool, i64)> = BTreeMap::new();
-    // One-shot: paths of watching reads left unanswered (the server may hold their watch).
-    let mut maybe: BTreeSet<&str> = BTreeSet::new();
-    for (i, m) in seen.iter().enumerate() {
-        match m {
-            Seen::Connected { .. } => {}
-            Seen::Unanswered { path, op } => {
-                if matches!(
-                    op,
-                    Kind::GetData { watch: true } | Kind::Exists { watch: true }
-                ) {
-                    maybe.insert(path);
-                }
-            }
-            Seen::Event { path, kind, zxid } => {
-                if *zxid <= answered {
-                    return fail(
-                        i,
-                        format!("an event of a change at {zxid:#x} came after an answer at {answered:#x}"),
-                    );
-                }
-                if *zxid <= last_event {
-                    return fail(
-                        i,
-                        format!("events out of order or repeated: {zxid:#x} after {last_event:#x}"),
-                    );
-                }
-                last_event = *zxid;
-                match mode {
-                    Mode::Persistent => events.entry(path).or_default().push((*zxid, *kind)),
-                    Mode::OneShot => {
-                        // A watch left by an unanswered read merges with any other on the path.
-                        let maybe_set = maybe.remove(path.as_str());
-                        let Some((data, at)) = outstanding.remove(path.as_str()) else {
-                            if maybe_set {
-                                continue;
-                            }
-                            return fail(
-                                i,
-                                format!("an event on {path} that no outstanding watch asked for"),
-                            );
-                        };
-                        if *zxid <= at {
-                            return fail(i, format!("the event of a change at {zxid:#x} fired a watch set at {at:#x}"));
-                        }
-                        let fits = match kind {
-                            pb::EventType::NodeDataChanged | pb::EventType::NodeDeleted => data,
-                            pb::EventType::NodeCreated => !data,
-                            _ => false,
-                        };
-                        if !fits {
-                            return fail(
-                                i,
-                                format!(
-                                    "{kind:?} fired a {} watch",
-                                    if data { "data" } else { "exist" }
-                                ),
-                            );
-                        }
-                    }
-                }
-            }
-            Seen::Answer {
-                path,
-                op,
-                zxid,
-                error,
-                shows,
-            } => {
-                answered = answered.max(*zxid);
-                if *op == Kind::AddWatch && *error == 0 {
-                    watch_from = Some(*zxid);
-                    continue;
-                }
-                match mode {
-                    Mode::Persistent => {
-                        let (Some(w), true) = (watch_from, exact) else {
-                            continue;
-                        };
-                        let mine: Vec<(i64, pb::EventType)> = events
-                            .get(path.as_str())
-                            .map(|v| v.iter().copied().filter(|(z, _)| *z <= *zxid).collect())
-                            .unwrap_or_default();
-                        if let Shows::Present { .. } = shows {
-                            shown.insert(path);
-                        }
-                        if let Err(why) = explains(&mine, w, *shows, shown.contains(path.as_str()))
-                        {
-                            return fail(i, format!("{path}: {why}"));
-                        }
-                    }
-                    Mode::OneShot => {
-                        if let Some(&(data, at)) = outstanding.get(path.as_str()) {
-                            let changed = match (data, shows) {
-                                (true, Shows::Present { mzxid, .. }) => *mzxid > at,
-                                (true, Shows::Absent) => true,
-                                (false, Shows::Present { .. }) => true,
-                                _ => false,
-                            };
-                            if changed {
-                                return fail(i, format!("{path} changed after the watch set at {at:#x}, and its event has not come"));
-                            }
-                        }
-                        if *error == 0 {
-                            let data = match (op, shows) {
-                                (Kind::GetData { watch: true }, _)
-                                | (Kind::Exists { watch: true }, Shows::Present { .. }) => {
-                                    Some(true)
-                                }
-                                (Kind::Exists { watch: true }, Shows::Absent) => Some(false),
-                                _ => None,
-                            };
-                            if let Some(data) = data {
-                                outstanding.entry(path).or_insert((data, *zxid));
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    }
-    Ok(())
+    let data = Some(Bytes::from(value.to_string()));
+    let p = path.to_string();
+    let (kind, op, input) = match rng.random_range(0..10) {
+        0..=2 => (
+            Kind::GetData { watch },
+            Op::GetData(pb::GetDataRequest { path: p, watch }),
+            None,
+        ),
+        3..=5 => (
+            Kind::Exists { watch },
+            Op::Exists(pb::ExistsRequest { path: p, watch }),
+            None,
+        ),
+        6..=7 => (
+            Kind::Set,
+            Op::SetData(pb::SetDataRequest {
+                path: p.clone(),
+                data,
+                version,
+            }),
+            Some(Input::Set {
+                path: p,
+                data: value,
+                version,
+            }),
+        ),
+        8 => (
+            Kind::Create,
+            Op::Create(pb::CreateRequest {
+                path: p.clone(),
+                data,
+                ..Default::default()
+            }),
+            Some(Input::Create {
+                path: p,
+                data: value,
+            }),
+        ),
+        _ => (
+            Kind::Delete,
+            Op::Delete(pb::DeleteRequest {
+                path: p.clone(),
+                version,
+            }),
+            Some(Input::Delete { path: p, version }),
+        ),
+    };
+    (path, kind, op, input)
 }
 
-/// Whether the events `mine` of one node (all up to the answer's zxid, every change after `w`)
-/// explain what an answer `shows`; `was_present`: an earlier answer (after `w`) showed the node.
-fn explains(
-    mine: &[(i64, pb::EventType)],
-    w: i64,
-    shows: Shows,
-    was_present: bool,
-) -> Result<(), String> {
-    use pb::EventType as E;
-    match shows {
-        Shows::Nothing => Ok(()),
-        Shows::Absent => match mine.last() {
-            None if was_present => {
-                Err("absent after an answer showed it, but no event came".into())
-            }
-            None | Some((_, E::NodeDeleted)) => Ok(()),
-            Some(last) => Err(format!("absent, but its last event so far is {last:?}")),
-        },
-        Shows::Present {
-            czxid,
-            mzxid,
-            version,
-        } => {
-            if mzxid <= w {
-                return match mine.last() {
-                    None => Ok(()),
-                    Some(last) => Err(format!(
-                        "unchanged since {mzxid:#x} (before the watch), but an event {last:?} came"
-                    )),
-                };
-            }
-            if mine.last().map(|(z, _)| *z) != Some(mzxid) {
-                return Err(format!(
-                    "modified at {mzxid:#x}, but the last event so far is {:?}",
-                    mine.last()
-                ));
-            }
-            if czxid <= w {
-                return Ok(());
-            }
-            let Some(since) = mine
-                .iter()
-                .rposition(|(z, t)| *z == czxid && *t == E::NodeCreated)
-            else {
-                return Err(format!(
-                    "created at {czxid:#x}, but no NodeCreated event at it came"
-                ));
-            };
-            let after = &mine[since + 1..];
-            let changes = after
-                .iter()
-                .filter(|(_, t)| *t == E::NodeDataChanged)
-                .count();
-            if changes != after.len() || changes as i64 != i64::from(version) {
-                return Err(format!(
-                    "version {version} since its creation at {czxid:#x}, but the events since are {after:?}"
-                ));
-            }
-            Ok(())
-        }
+/// What a write's answer tells the linearizability checker (`None`: not definite).
+fn outcome(r: &pb::Response) -> Option<Output> {
+    match (r.error, &r.result) {
+        (0, Some(pb::response::Result::SetData(d))) => Some(Output::Set {
+            version: d.stat.as_ref().map_or(-1, |s| s.version),
+        }),
+        (0, _) => Some(Output::Done),
+        (-101, _) => Some(Output::NoNode),
+        (-110, _) => Some(Output::NodeExists),
+        (-103, _) => Some(Output::BadVersion),
+        _ => None,
     }
-}
-
-/// The one-shot session's events against the persistent session's (both on the same server,
-/// both whole): each fired watch's event is the first change of its node after the
-/// registration that set it.
-pub fn cross_check(oneshot: &[Seen], persistent: &[Seen]) -> Result<usize, String> {
-    let mut changes: BTreeMap<&str, Vec<(i64, pb::EventType)>> = BTreeMap::new();
-    let mut watched_from = None;
-    for m in persistent {
-        match m {
-            Seen::Event { path, kind, zxid } => {
-                changes.entry(path).or_default().push((*zxid, *kind))
-            }
-            Seen::Answer {
-                op: Kind::AddWatch,
-                zxid,
-                ..
-            } => watched_from = Some(*zxid),
-            _ => {}
-        }
-    }
-    let Some(w) = watched_from else {
-        return Ok(0);
-    };
-    let last_seen = changes
-        .values()
-        .flatten()
-        .map(|(z, _)| *z)
-        .max()
-        .unwrap_or(w);
-    let mut registered: BTreeMap<&str, i64> = BTreeMap::new();
-    let mut checked = 0;
-    for m in oneshot {
-        match m {
-            Seen::Answer {
-                path,
-                op: Kind::GetData { watch: true } | Kind::Exists { watch: true },
-                zxid,
-                error: 0,
-                ..
-            } => {
-                registered.entry(path).or_insert(*zxid);
-            }
-            Seen::Event { path, kind, zxid } => {
-                let Some(at) = registered.remove(path.as_str()) else {
-                    continue;
-                };
-                if at < w || *zxid > last_seen {
-                    continue;
-                }
-                let first = changes
-                    .get(path.as_str())
-                    .and_then(|v| v.iter().find(|(z, _)| *z > at));
-                if first != Some(&(*zxid, *kind)) {
-                    return Err(format!(
-                        "{path}: the watch set at {at:#x} fired {kind:?} at {zxid:#x}, but the first change after it was {first:?}"
-                    ));
-                }
-                checked += 1;
-            }
-            _ => {}
-        }
-    }
-    Ok(checked)
 }
