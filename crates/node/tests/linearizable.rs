@@ -82,3 +82,171 @@ async fn run(fault: Fault) {
     let history = workload.take_history();
     check_linearizable(seed, &format!("{fault:?}"), &history);
 }
+
+/// The wire order checker (`support::lin::order`) on hand-written traces: what it must accept
+/// and, each one change away, what it must refuse. These are the mutations the live runs are
+/// checked against (an event delivered after the answer that shows its change, an event lost,
+/// one repeated, one of the wrong kind).
+mod order_checker {
+    use paddock_proto::v1::EventType as E;
+
+    use crate::support::lin::order::{check, cross_check, Kind, Mode, Seen, Shows};
+
+    fn ev(path: &str, kind: E, zxid: i64) -> Seen {
+        Seen::Event {
+            path: path.into(),
+            kind,
+            zxid,
+        }
+    }
+
+    fn answer(path: &str, op: Kind, zxid: i64, shows: Shows) -> Seen {
+        Seen::Answer {
+            path: path.into(),
+            op,
+            zxid,
+            error: if shows == Shows::Absent && matches!(op, Kind::GetData { .. }) {
+                -101
+            } else {
+                0
+            },
+            shows,
+        }
+    }
+
+    fn present(czxid: i64, mzxid: i64, version: i32) -> Shows {
+        Shows::Present {
+            czxid,
+            mzxid,
+            version,
+        }
+    }
+
+    const READ: Kind = Kind::GetData { watch: false };
+    const READ_W: Kind = Kind::GetData { watch: true };
+    const EXISTS_W: Kind = Kind::Exists { watch: true };
+
+    /// A persistent recursive watch set at 10; /a created at 11, changed at 12 (by this
+    /// session's setData), read at 13; deleted at 14.
+    fn persistent() -> Vec<Seen> {
+        vec![
+            Seen::Connected { zxid: 9 },
+            answer("/", Kind::AddWatch, 10, Shows::Nothing),
+            ev("/a", E::NodeCreated, 11),
+            ev("/a", E::NodeDataChanged, 12),
+            answer("/a", Kind::Set, 12, present(11, 12, 1)),
+            answer("/a", READ, 13, present(11, 12, 1)),
+            ev("/a", E::NodeDeleted, 14),
+            answer("/a", READ, 14, Shows::Absent),
+        ]
+    }
+
+    #[test]
+    fn events_before_the_answers_that_show_them_pass() {
+        assert_eq!(check(Mode::Persistent, &persistent(), true), Ok(()));
+    }
+
+    #[test]
+    fn an_event_delivered_after_the_answer_showing_its_change_fails() {
+        let mut t = persistent();
+        t.swap(3, 4); // the setData's answer before its own NodeDataChanged
+        assert!(check(Mode::Persistent, &t, true).is_err());
+        // Even when order only is checked: an event older than an answer received before it.
+        assert!(check(Mode::Persistent, &t, false).is_err());
+    }
+
+    #[test]
+    fn a_lost_event_fails() {
+        let mut t = persistent();
+        t.remove(3); // no NodeDataChanged at 12: version 1 is not explained
+        assert!(check(Mode::Persistent, &t, true).is_err());
+        let mut t = persistent();
+        t.remove(6); // no NodeDeleted before the answer showing /a gone
+        assert!(check(Mode::Persistent, &t, true).is_err());
+    }
+
+    #[test]
+    fn a_repeated_event_fails() {
+        let mut t = persistent();
+        t.insert(4, ev("/a", E::NodeDataChanged, 12));
+        assert!(check(Mode::Persistent, &t, false).is_err());
+    }
+
+    /// A data watch left at 10 on /a (mzxid 5) fires at 12; an exist watch on /b at 12 fires
+    /// with /b's creation at 13.
+    fn one_shot() -> Vec<Seen> {
+        vec![
+            Seen::Connected { zxid: 9 },
+            answer("/a", READ_W, 10, present(5, 5, 0)),
+            answer("/a", READ_W, 11, present(5, 5, 0)),
+            ev("/a", E::NodeDataChanged, 12),
+            answer("/a", READ, 12, present(5, 12, 1)),
+            answer("/b", EXISTS_W, 12, Shows::Absent),
+            ev("/b", E::NodeCreated, 13),
+            answer("/b", READ, 13, present(13, 13, 0)),
+        ]
+    }
+
+    #[test]
+    fn one_shot_watches_fire_once_before_the_answers_that_show_them() {
+        assert_eq!(check(Mode::OneShot, &one_shot(), true), Ok(()));
+    }
+
+    #[test]
+    fn a_one_shot_event_after_the_answer_showing_its_change_fails() {
+        let mut t = one_shot();
+        t.swap(3, 4);
+        assert!(check(Mode::OneShot, &t, true).is_err());
+        let mut t = one_shot();
+        t.swap(6, 7);
+        assert!(check(Mode::OneShot, &t, true).is_err());
+    }
+
+    #[test]
+    fn a_second_event_for_one_registration_fails() {
+        let mut t = one_shot();
+        t.insert(4, ev("/a", E::NodeDeleted, 12));
+        assert!(check(Mode::OneShot, &t, true).is_err());
+    }
+
+    #[test]
+    fn a_watching_read_left_unanswered_may_have_set_its_watch() {
+        // The stream was lost before the answer to a watching read of /c: the server may hold
+        // the watch, so one event on /c is no violation; a second one is.
+        let mut t = one_shot();
+        t.push(Seen::Unanswered {
+            path: "/c".into(),
+            op: READ_W,
+        });
+        t.push(Seen::Connected { zxid: 13 });
+        t.push(ev("/c", E::NodeDataChanged, 14));
+        assert_eq!(check(Mode::OneShot, &t, true), Ok(()));
+        t.push(ev("/c", E::NodeDeleted, 15));
+        assert!(check(Mode::OneShot, &t, true).is_err());
+    }
+
+    #[test]
+    fn an_event_of_the_wrong_kind_fails() {
+        let mut t = one_shot();
+        t[6] = ev("/b", E::NodeDeleted, 13);
+        assert!(check(Mode::OneShot, &t, true).is_err());
+    }
+
+    #[test]
+    fn a_one_shot_event_must_be_the_first_change_after_its_registration() {
+        // The persistent session saw /a change at 11 and 12; the watch set at 10 fired at 12.
+        let p = vec![
+            answer("/", Kind::AddWatch, 5, Shows::Nothing),
+            ev("/a", E::NodeDataChanged, 11),
+            ev("/a", E::NodeDataChanged, 12),
+        ];
+        let o = vec![
+            answer("/a", READ_W, 10, present(5, 5, 0)),
+            ev("/a", E::NodeDataChanged, 12),
+        ];
+        assert!(cross_check(&o, &p).is_err());
+        let mut fine = p.clone();
+        fine.remove(1);
+        assert_eq!(cross_check(&o, &fine), Ok(1));
+    }
+}

@@ -242,6 +242,41 @@ async fn many_creates(addr: SocketAddr, count: usize, seed: u64) {
     let _ = client.close().await;
 }
 
+/// The serving leader, a follower to cut (`keep` if it is still a follower, else a seeded
+/// one) and the other follower.
+async fn roles(
+    e: &LocalEnsemble,
+    all: &[usize],
+    keep: Option<usize>,
+    rng: &mut StdRng,
+) -> (usize, usize, usize) {
+    let old = leader(e, all).await;
+    let followers: Vec<usize> = all.iter().copied().filter(|&i| i != old).collect();
+    let chosen = match keep {
+        Some(k) if followers.contains(&k) => k,
+        _ => followers[rng.random_range(0..followers.len())],
+    };
+    let other = followers
+        .iter()
+        .copied()
+        .find(|&f| f != chosen)
+        .expect("two followers");
+    (old, chosen, other)
+}
+
+/// The servers `fault` never cuts off from a quorum, given the follower it cuts (`chosen`) and
+/// the other one: where the watching sessions see every event (exact watch checks).
+fn uncut(fault: Fault, chosen: usize, other: usize) -> Vec<usize> {
+    match fault {
+        // The followers elect a new leader; their clients are dropped on the role change and
+        // resume on the same server, which never missed a transaction.
+        Fault::IsolateLeader | Fault::MuteLeader | Fault::DeafLeader => vec![chosen, other],
+        Fault::Bridge | Fault::FollowerAway { .. } => vec![other],
+        // Every server is cut from some others at some point.
+        Fault::MajoritiesRing | Fault::Shuffle { .. } => Vec::new(),
+    }
+}
+
 /// A new seeded network for [`Fault::Shuffle`].
 fn shuffle(net: &Net, rng: &mut StdRng) {
     let n = net.members();
@@ -308,19 +343,35 @@ async fn run(fault: Fault) {
         clients.push(connect(&target, seed.wrapping_add(id as u64)).await);
     }
     let ledger_client = connect(&e.connect_string(), seed.wrapping_add(100)).await;
-    let mut workload = Workload::start(clients, &e.connect_string(), seed, secs).await;
+    // The roles the fault will have (the follower cut is seeded), known before the load so
+    // that the watching sessions sit on a server the fault never cuts off.
+    let (_, chosen, other) = roles(&e, &all, None, &mut rng).await;
+    let watched = if uncut(fault, chosen, other).contains(&other) {
+        other
+    } else {
+        0
+    };
+    let mut workload = Workload::start(clients, &addrs[watched].to_string(), seed, secs).await;
     let (start, until) = (workload.start, workload.until);
     let ledger_task = tokio::spawn(run_ledger(ledger_client, until));
 
     tokio::time::sleep(Duration::from_secs(secs) / 3).await;
-    let old = leader(&e, &all).await;
+    let (old, chosen, other) = roles(&e, &all, Some(chosen), &mut rng).await;
     let followers: Vec<usize> = all.iter().copied().filter(|&i| i != old).collect();
-    let chosen = followers[rng.random_range(0..followers.len())];
-    let other = followers
-        .iter()
-        .copied()
-        .find(|&f| f != chosen)
-        .expect("two followers");
+    if !uncut(fault, chosen, other).contains(&watched) {
+        // Cut off, it may catch up by snapshot, which fires no events for what it skips: the
+        // watching sessions' events are then checked for order only.
+        workload.watcher_lost_its_server();
+    }
+    eprintln!(
+        "seed {seed}: watching sessions on server.{}{}",
+        watched + 1,
+        if workload.watcher_is_lost() {
+            " (cut off by the fault: events checked for order only)"
+        } else {
+            " (never cut off: events checked exactly)"
+        }
+    );
     match fault {
         Fault::IsolateLeader => net.isolate(old),
         Fault::MuteLeader => {

@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use paddock_types::{ErrorCode, SessionId, TxnOp, ZkError, Zxid, PASSWORD_LEN};
+use paddock_types::{ErrorCode, SessionId, SetWatches, TxnOp, ZkError, Zxid, PASSWORD_LEN};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::api::{ConnId, ConnectRequest, Connected, SessionEvent};
@@ -202,11 +202,21 @@ impl Processor {
         }
         let (tx, rx) = mpsc::unbounded_channel();
         let conn = ConnId(sh.next_id());
-        let w = &req.set_watches;
+        let mut g = s.lock();
+        if let Some(old) = g.conn.take() {
+            let _ = old.tx.send(SessionEvent::Closed(ErrorCode::SessionMoved));
+        }
+        let replay = g.take_replay(req.last_zxid_seen);
+        // A listed one-shot watch whose event is in the replay fired here while the client was
+        // away: it is spent (a one-shot watch fires once), so it is neither checked against the
+        // node's later state (which would fire it a second time: NodeDeleted, then
+        // NodeDataChanged for a node created again) nor set again. The tree's watch table is
+        // a leaf lock: taking it under the session's mutex keeps the documented order.
+        let w = unspent(&req.set_watches, &replay);
         let fired = if w.is_empty() {
             Vec::new()
         } else {
-            let resumed = tree.set_watches(s.id, req.last_zxid_seen, w);
+            let resumed = tree.set_watches(s.id, req.last_zxid_seen, &w);
             if resumed.missed {
                 tracing::info!(
                     session = %s.id,
@@ -216,11 +226,6 @@ impl Processor {
             }
             resumed.events
         };
-        let mut g = s.lock();
-        if let Some(old) = g.conn.take() {
-            let _ = old.tx.send(SessionEvent::Closed(ErrorCode::SessionMoved));
-        }
-        let replay = g.take_replay(req.last_zxid_seen);
         for ev in &replay {
             if let SessionEvent::Watch(w) = ev {
                 // Still unconfirmed: keep it for the next resume too.
@@ -230,10 +235,10 @@ impl Processor {
                 g.recent.push_back(w.clone());
             }
         }
-        // A watch that fired here while the client was away is both replayed and (its node having
-        // changed) reported by set_watches: the client gets it once. Events of set_watches are
-        // not kept in `recent`: a client that misses them still holds the watches and lists them
-        // again on its next resume.
+        // A change a persistent watch matched while the client was away is both replayed and
+        // reported by set_watches' replay of recent changes: the client gets it once. Events of
+        // set_watches are not kept in `recent`: a client that misses them still holds the
+        // watches and lists them again on its next resume.
         let replayed = |e: &paddock_types::WatchedEvent| {
             replay.iter().any(|r| {
                 matches!(r, SessionEvent::Watch(w) if w.path == e.path && w.event_type == e.event_type)
@@ -255,5 +260,28 @@ impl Processor {
         g.conn = Some(Conn::new(conn, tx, req.peer.clone(), ids, sent));
         s.touch(sh.now_ms());
         Ok((conn, rx, tree.last_zxid()))
+    }
+}
+
+/// The watches of `lists` that have not fired on this server since the client last saw it:
+/// every persistent one, and each one-shot (data, exist, child) watch without an event of its
+/// kind on its path in `replay` (the events that fired here while the client was away). Those
+/// with one are spent.
+fn unspent(lists: &SetWatches, replay: &[SessionEvent]) -> SetWatches {
+    use paddock_types::EventType as E;
+    let fired = |path: &str, kinds: &[E]| {
+        replay.iter().any(|r| {
+            matches!(r, SessionEvent::Watch(w) if w.path == path && kinds.contains(&w.event_type))
+        })
+    };
+    let keep = |paths: &[String], kinds: &[E]| -> Vec<String> {
+        paths.iter().filter(|p| !fired(p, kinds)).cloned().collect()
+    };
+    SetWatches {
+        data: keep(&lists.data, &[E::NodeDataChanged, E::NodeDeleted]),
+        exist: keep(&lists.exist, &[E::NodeCreated]),
+        child: keep(&lists.child, &[E::NodeChildrenChanged, E::NodeDeleted]),
+        persistent: lists.persistent.clone(),
+        persistent_recursive: lists.persistent_recursive.clone(),
     }
 }

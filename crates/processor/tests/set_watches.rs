@@ -281,3 +281,84 @@ async fn a_new_session_with_watch_lists_sets_them() {
     );
     server.shutdown().await;
 }
+
+/// Resumed on the SAME server, listing watches that fired here while the client was away and
+/// whose nodes changed again afterwards: each watch was spent by its first change (a one-shot
+/// watch fires once), so the resume delivers that one event and neither fires the watch again
+/// for the later state nor sets it again. Found by the wire order checks of the partition
+/// tests (crates/node/tests/support/lin/order.rs): a data watch delivered NodeDeleted and then,
+/// the node having been created again, NodeDataChanged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watch_that_fired_while_away_is_spent_even_if_its_node_changed_again() {
+    let server = start();
+    let mut writer = server
+        .connect(connect_req(None, Zxid::ZERO, SetWatches::default()))
+        .await
+        .unwrap();
+    let mut client = server
+        .connect(connect_req(None, Zxid::ZERO, SetWatches::default()))
+        .await
+        .unwrap();
+    call(&server, &mut writer, 1, create("/d")).await.unwrap();
+    call(
+        &server,
+        &mut client,
+        1,
+        Request::GetData {
+            path: "/d".into(),
+            watch: true,
+        },
+    )
+    .await
+    .unwrap();
+    call(
+        &server,
+        &mut client,
+        2,
+        Request::Exists {
+            path: "/e".into(),
+            watch: true,
+        },
+    )
+    .await
+    .unwrap();
+    let seen = server.status().last_zxid;
+    server.detach(client.session, client.conn);
+    let delete = |path: &str| Request::Delete {
+        path: path.into(),
+        version: -1,
+    };
+    // /d deleted (its data watch fires) and created again; /e created (its exist watch fires)
+    // and deleted again.
+    call(&server, &mut writer, 2, delete("/d")).await.unwrap();
+    call(&server, &mut writer, 3, create("/d")).await.unwrap();
+    call(&server, &mut writer, 4, create("/e")).await.unwrap();
+    call(&server, &mut writer, 5, delete("/e")).await.unwrap();
+
+    let watches = SetWatches {
+        data: strings(&["/d"]),
+        exist: strings(&["/e"]),
+        ..SetWatches::default()
+    };
+    let mut c = server
+        .connect(connect_req(Some(&client), seen, watches))
+        .await
+        .unwrap();
+    assert_eq!(
+        watch_event(next(&mut c).await),
+        (EventType::NodeDeleted, "/d".to_string())
+    );
+    assert_eq!(
+        watch_event(next(&mut c).await),
+        (EventType::NodeCreated, "/e".to_string())
+    );
+    // Nothing more: the next message is the ping's answer, and no watch is left.
+    call(&server, &mut c, 3, Request::Ping).await.unwrap();
+    assert_eq!(server.status().watch_count, 0);
+    call(&server, &mut writer, 6, set_data("/d", "x"))
+        .await
+        .unwrap();
+    call(&server, &mut writer, 7, create("/e")).await.unwrap();
+    call(&server, &mut c, 4, Request::Ping).await.unwrap();
+    server.shutdown().await;
+}

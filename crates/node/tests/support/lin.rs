@@ -13,6 +13,10 @@
 //!   as leader in any epoch.
 //! - [`converged_digests`]: once the servers have applied the same zxid, their trees' digests
 //!   must be equal.
+//! - [`WatchLog`] and [`order`]: every change to a watched znode fires exactly one event, in
+//!   order, before any answer that shows the change.
+
+pub mod order;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
@@ -98,8 +102,16 @@ pub fn data_of(bytes: &[u8]) -> u64 {
 /// A client of the workload: its own session on `connect` (one server pins it there). A
 /// server that is between roles refuses sessions for a moment: retried for 20 s.
 pub async fn connect(connect: &str, seed: u64) -> Client {
+    connect_with(connect, seed, SESSION_TIMEOUT).await
+}
+
+/// The session timeout of the workload's sessions: longer than any fault of these tests.
+pub const SESSION_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// [`connect`] with another session timeout.
+pub async fn connect_with(connect: &str, seed: u64, session_timeout: Duration) -> Client {
     let opts = ClientOptions {
-        session_timeout: Duration::from_secs(20),
+        session_timeout,
         seed: Some(seed),
         ..ClientOptions::default()
     };
@@ -148,14 +160,39 @@ pub struct Workload {
     clients: Vec<Client>,
     tasks: Vec<JoinHandle<()>>,
     watches: Option<WatchLog>,
+    /// The wire sessions ([`order`]) on the watching server, until [`Workload::finish_loops`].
+    wire_tasks: Vec<JoinHandle<order::Trace>>,
+    /// What they recorded, after it.
+    wire: Vec<order::Trace>,
+    /// The watching server was restarted or its sessions moved: events may be missing.
+    watcher_lost: AtomicBool,
 }
+
+/// The history's client ids of the wire sessions (after the workload's and `final_reads`').
+const WIRE_CLIENTS: [usize; 2] = [20, 21];
 
 impl Workload {
     /// Each client first creates its ephemeral `/lin-sessions/<id>` (see
-    /// [`Workload::check_sessions_and_close`]), then runs its loop; a session on `watcher`
-    /// records every event of a persistent recursive watch on `/` meanwhile ([`WatchLog`]).
+    /// [`Workload::check_sessions_and_close`]), then runs its loop; a session on the server
+    /// `watcher` records every event of a persistent recursive watch on `/` meanwhile
+    /// ([`WatchLog`]), and two more sessions there read and write with watches over the wire,
+    /// recording the order of events and answers ([`order`]; their writes join the history).
     pub async fn start(clients: Vec<Client>, watcher: &str, seed: u64, secs: u64) -> Workload {
-        let watches = Some(WatchLog::start(watcher, seed).await);
+        Workload::start_with(clients, watcher, seed, secs, SESSION_TIMEOUT).await
+    }
+
+    /// [`Workload::start`] with the watching sessions' timeout.
+    pub async fn start_with(
+        clients: Vec<Client>,
+        watcher: &str,
+        seed: u64,
+        secs: u64,
+        watcher_timeout: Duration,
+    ) -> Workload {
+        let watcher_addr: SocketAddr = watcher
+            .parse()
+            .unwrap_or_else(|_| panic!("the watching sessions need one server, not {watcher}"));
+        let watches = Some(WatchLog::start(watcher, seed, watcher_timeout).await);
         match clients[0]
             .create(SESSIONS, Vec::new(), CreateMode::Persistent)
             .await
@@ -181,6 +218,23 @@ impl Workload {
             .enumerate()
             .map(|(id, c)| tokio::spawn(run_client(id, c, seed, start, until, history.clone())))
             .collect();
+        let wire_tasks = [order::Mode::Persistent, order::Mode::OneShot]
+            .into_iter()
+            .zip(WIRE_CLIENTS)
+            .map(|(mode, id)| {
+                let history = history.clone();
+                tokio::spawn(order::run(
+                    mode,
+                    watcher_addr,
+                    watcher_timeout,
+                    id,
+                    seed,
+                    start,
+                    until,
+                    history,
+                ))
+            })
+            .collect();
         Workload {
             history,
             start,
@@ -188,21 +242,79 @@ impl Workload {
             clients,
             tasks,
             watches,
+            wire_tasks,
+            wire: Vec::new(),
+            watcher_lost: AtomicBool::new(false),
         }
     }
 
-    /// The watching session's server was restarted or cut off: the events of its persistent
-    /// watch fired meanwhile may be gone, so they are checked for order only.
+    /// The watching sessions' server was restarted: the events of their persistent watches
+    /// fired meanwhile may be gone, so they are checked for order only.
     pub fn watcher_lost_its_server(&self) {
+        self.watcher_lost.store(true, Ordering::Relaxed);
         if let Some(w) = &self.watches {
             w.dropped.store(true, Ordering::Relaxed);
         }
+    }
+
+    /// What the wire sessions recorded (after [`Workload::finish_loops`]).
+    pub fn wire_traces(&self) -> &[order::Trace] {
+        &self.wire
+    }
+
+    /// Whether [`Workload::watcher_lost_its_server`] was called.
+    pub fn watcher_is_lost(&self) -> bool {
+        self.watcher_lost.load(Ordering::Relaxed)
     }
 
     /// Waits for every client's loop to end.
     pub async fn finish_loops(&mut self) {
         for t in self.tasks.drain(..) {
             t.await.expect("client task");
+        }
+        for t in self.wire_tasks.drain(..) {
+            self.wire.push(t.await.expect("wire session task"));
+        }
+    }
+
+    /// The wire sessions' traces against the rules of [`order::check`], and the one-shot
+    /// watches' events against the persistent watch's when both are whole.
+    fn check_wire(&self, seed: u64) {
+        let exact = !self.watcher_lost.load(Ordering::Relaxed);
+        for t in &self.wire {
+            let events = t
+                .seen
+                .iter()
+                .filter(|m| matches!(m, order::Seen::Event { .. }))
+                .count();
+            let answers = t
+                .seen
+                .iter()
+                .filter(|m| matches!(m, order::Seen::Answer { .. }))
+                .count();
+            let resumes = t.resumes();
+            if let Err(why) = order::check(t.mode, &t.seen, exact) {
+                panic!(
+                    "seed {seed}: {:?} wire session: {why}\nreplay with PADDOCK_LIN_SEED={seed}",
+                    t.mode
+                );
+            }
+            eprintln!(
+                "seed {seed}: {:?} wire session: {events} events and {answers} answers in order, {resumes} resumes{}{}",
+                t.mode,
+                if exact { ", checked exactly" } else { "" },
+                if t.expired { "; it expired" } else { "" }
+            );
+        }
+        if let [p, o] = &self.wire[..] {
+            if exact && !p.expired && !o.expired {
+                match order::cross_check(&o.seen, &p.seen) {
+                    Ok(n) => eprintln!(
+                        "seed {seed}: {n} one-shot watch events were each the first change after their registration"
+                    ),
+                    Err(why) => panic!("seed {seed}: one-shot watches: {why}"),
+                }
+            }
         }
     }
 
@@ -223,10 +335,8 @@ impl Workload {
                 Ok(None) => panic!(
                     "seed {seed}: client {id}'s session is alive without its ephemeral {path}"
                 ),
-                Err(Error::Zk {
-                    code: ErrorCode::SessionExpired,
-                    ..
-                }) => {
+                // The client says so itself (Error::SessionExpired) once the server told it.
+                Err(e) if e.code() == ErrorCode::SessionExpired => {
                     eprintln!("seed {seed}: client {id}'s session expired");
                     ephemerals_gone(addrs, &[path], seed).await;
                 }
@@ -237,6 +347,7 @@ impl Workload {
         if let Some(w) = self.watches.take() {
             w.check_and_close(seed).await;
         }
+        self.check_wire(seed);
         let mut closed = Vec::new();
         for (id, c) in self.clients.drain(..).enumerate() {
             if c.close().await.is_ok() {
@@ -262,8 +373,8 @@ pub struct WatchLog {
 }
 
 impl WatchLog {
-    async fn start(connect_string: &str, seed: u64) -> WatchLog {
-        let client = connect(connect_string, seed.wrapping_add(200)).await;
+    async fn start(connect_string: &str, seed: u64, timeout: Duration) -> WatchLog {
+        let client = connect_with(connect_string, seed.wrapping_add(200), timeout).await;
         let dropped = Arc::new(AtomicBool::new(false));
         let mut states = client.state_events();
         let flag = dropped.clone();
@@ -357,7 +468,7 @@ impl WatchLog {
         }
         if dropped || !read_ok {
             eprintln!(
-                "seed {seed}: the watching session moved to another server: {} events checked for order only",
+                "seed {seed}: the watching session moved to another server or lost its own: {} events checked for order only",
                 events.len()
             );
             return;
@@ -411,7 +522,8 @@ impl WatchLog {
 /// The parent of the workload clients' ephemerals.
 pub const SESSIONS: &str = "/lin-sessions";
 
-fn own_ephemeral(id: usize) -> String {
+/// Workload client `id`'s ephemeral.
+pub fn own_ephemeral(id: usize) -> String {
     format!("{SESSIONS}/{id}")
 }
 

@@ -265,3 +265,59 @@ async fn pump(
 pub fn situation(e: &LocalEnsemble, net: &Net, lines: usize) -> String {
     format!("cuts: {}\n{}", net.describe(), log_tails(&e.peers, lines))
 }
+
+/// A TCP proxy in front of one server's client (gRPC) port, for partitions between clients and
+/// a server: clients that dial [`ClientLink::addr`] reach the server through it, and
+/// [`ClientLink::cut`] stops both directions of every connection through it (held, delivered
+/// late and in order on [`ClientLink::heal`], as between servers above; a new connection
+/// reaches the server only while the link is up). Its proxy stops when it is dropped.
+pub struct ClientLink {
+    /// Where clients connect.
+    pub addr: SocketAddr,
+    /// The link as a two-member network: 0 the clients, 1 the server.
+    cuts: Arc<watch::Sender<Cuts>>,
+    proxy: JoinSet<()>,
+}
+
+impl ClientLink {
+    /// A link to `server` (a client port), on a free local port.
+    pub async fn start(server: SocketAddr) -> ClientLink {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind a client link port");
+        let addr = listener.local_addr().expect("client link address");
+        let (cuts, _) = watch::channel(Cuts::new());
+        let cuts = Arc::new(cuts);
+        let mut proxy_task = JoinSet::new();
+        proxy_task.spawn(proxy(listener, 0, 1, server, cuts.clone()));
+        ClientLink {
+            addr,
+            cuts,
+            proxy: proxy_task,
+        }
+    }
+
+    /// Cuts the clients off from the server, both ways.
+    pub fn cut(&self) {
+        self.cuts.send_modify(|c| {
+            c.insert((0, 1));
+            c.insert((1, 0));
+        });
+    }
+
+    /// Lets everything through again.
+    pub fn heal(&self) {
+        self.cuts.send_modify(|c| c.clear());
+    }
+
+    /// Whether the link is cut now.
+    pub fn is_cut(&self) -> bool {
+        !self.cuts.borrow().is_empty()
+    }
+}
+
+impl Drop for ClientLink {
+    fn drop(&mut self) {
+        self.proxy.abort_all();
+    }
+}
