@@ -60,8 +60,9 @@ impl TxnSink for PeerSink {
     }
 }
 
-/// The processor's tree as the peer's replicated state machine. With `reconfigEnabled` it also
-/// follows the configuration the tree holds (`reconfig`).
+/// The processor's tree as the peer's replicated state machine. On an ensemble member it also
+/// follows the configuration the tree holds (`reconfig`; changes are vetted only with
+/// `reconfigEnabled`).
 struct TreeMachine {
     server: Arc<Processor>,
     reconfig: Option<Reconfigurer>,
@@ -486,16 +487,16 @@ pub async fn start(
         election_config.accept_unknown = config.reconfig_enabled;
         let etrans = GrpcElectionTransport::start(election_config, elistener)
             .map_err(|e| anyhow!("election port: {e}"))?;
-        if config.reconfig_enabled {
-            machine.reconfig = Some(Reconfigurer {
-                quorum: transport.peer_book(),
-                election: etrans.peers(),
-                data_dir: config.data_dir.clone(),
-                version: 0,
-                previous: None,
-                current: None,
-            });
-        }
+        // Always, not only with reconfigEnabled: a configuration a past reconfiguration
+        // committed stays in force if the setting is turned off later.
+        machine.reconfig = Some(Reconfigurer {
+            quorum: transport.peer_book(),
+            election: etrans.peers(),
+            data_dir: config.data_dir.clone(),
+            version: 0,
+            previous: None,
+            current: None,
+        });
         let pconfig = PeerConfig {
             me: myid,
             voters: voters.clone(),
