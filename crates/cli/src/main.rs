@@ -24,6 +24,7 @@ mod admin;
 mod exec;
 mod format;
 mod parse;
+mod reconfig;
 mod shell;
 mod tls;
 
