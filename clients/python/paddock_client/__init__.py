@@ -11,8 +11,9 @@
 from .acl import (ACL, ANYONE_ID_UNSAFE, AUTH_IDS, CREATOR_ALL_ACL, OPEN_ACL_UNSAFE, READ_ACL_UNSAFE, Id,
                   Permissions, make_acl, make_digest_acl, make_digest_acl_credential)
 from .errors import (AuthFailedError, BadArgumentsError, BadVersionError, ConnectionLossError,
-                     InvalidACLError, MarshallingError, NoAuthError, NoChildrenForEphemeralsError,
-                     NodeExistsError, NoNodeError, NotEmptyError, NoWatcherError, OperationTimeoutError, PaddockError,
+                     InvalidACLError, MarshallingError, NewConfigNoQuorumError, NoAuthError,
+                     NoChildrenForEphemeralsError, NodeExistsError, NoNodeError, NotEmptyError, NoWatcherError,
+                     OperationTimeoutError, PaddockError, ReconfigDisabledError, ReconfigInProgressError,
                      SessionExpiredError, SessionMovedError, ThrottledError, UnimplementedError,
                      code_name)
 from .session import Op, Session, Stat, WatchEvent, connect, pb
@@ -25,4 +26,5 @@ __all__ = ["connect", "Session", "Op", "Stat", "WatchEvent", "PaddockError", "co
            "InvalidACLError", "MarshallingError", "NoAuthError", "NoChildrenForEphemeralsError",
            "NodeExistsError", "NoNodeError", "NotEmptyError", "NoWatcherError", "OperationTimeoutError",
            "SessionExpiredError", "SessionMovedError", "ThrottledError", "UnimplementedError",
+           "NewConfigNoQuorumError", "ReconfigInProgressError", "ReconfigDisabledError",
            "TlsConfig", "TlsError"]

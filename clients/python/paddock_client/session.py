@@ -199,6 +199,31 @@ def connect(target: str = "127.0.0.1:7181", timeout_ms: int = 10000, **kwargs) -
     return Session(target, timeout_ms, **kwargs)
 
 
+def _split(value, separators=","):
+    """A kazoo-style comma-separated string (or a list of strings) as a list, blanks dropped."""
+    if value is None:
+        return []
+    if isinstance(value, (str, bytes)):
+        text = value.decode() if isinstance(value, bytes) else value
+        for sep in separators[1:]:
+            text = text.replace(sep, separators[0])
+        value = text.split(separators[0])
+    return [str(v).strip() for v in value if str(v).strip()]
+
+
+def reconfig_request(joining=None, leaving=None, new_members=None, from_config=-1):
+    """The ReconfigRequest of Session.reconfig's arguments (see there)."""
+    leaving_ids = []
+    for s in _split(leaving):
+        if not s.isdigit():
+            raise ValueError(f"leaving: {s!r} is not a server id")
+        leaving_ids.append(int(s))
+    members = [m for m in _split(new_members, ",\n")
+               if not (m.startswith("#") or m.split("=", 1)[0].strip() == "version")]
+    return pb.ReconfigRequest(joining_servers=_split(joining), leaving_servers=leaving_ids,
+                              new_members=members, from_config_version=int(from_config))
+
+
 class Session:
     """A Paddock session. Every op has a blocking form (`create`) and a pipelining form
     (`create_async`) returning a concurrent.futures.Future; errors are PaddockError subclasses.
@@ -476,6 +501,28 @@ class Session:
         "server.N=host:quorumPort:electionPort:role[;clientHost:clientPort]" lines then
         "version=<hex>"; empty on a standalone server."""
         return self._wait(self.get_config_async(watch))
+
+    def reconfig_async(self, joining=None, leaving=None, new_members=None, from_config=-1) -> Future:
+        return self._send("reconfig", reconfig_request(joining, leaving, new_members, from_config),
+                          lambda r: (r.reconfig.data, Stat.of(r.reconfig.stat)))
+
+    def reconfig(self, joining=None, leaving=None, new_members=None, from_config: int = -1) -> tuple[bytes, Stat]:
+        """Changes the ensemble's membership, as kazoo's KazooClient.reconfig (ZooKeeper's
+        reconfig); returns the new configuration: /zookeeper/config's data and Stat.
+
+        Incremental: `joining` servers to add (or change) and `leaving` server ids to remove; or a
+        whole new membership in `new_members` (then neither of the others). Servers are
+        "server.N=host:quorumPort:electionPort[:participant|:observer][;[clientHost:]clientPort]"
+        lines ("server." may be left out); each argument is a comma-separated string as kazoo
+        takes it ("2,3"; `new_members` may also be separated by newlines, the text of a dynamic
+        config file whose version= line is ignored) or a list. `from_config` is -1 (any) or the
+        version in force the change is meant for (the hex "version=" of get_config, as an int).
+
+        Needs the super user. Raises ReconfigDisabledError (reconfigEnabled=false),
+        UnimplementedError (standalone server), NoAuthError, BadArgumentsError,
+        BadVersionError, NewConfigNoQuorumError, ReconfigInProgressError; a leaving id that is
+        not a number raises ValueError before anything is sent."""
+        return self._wait(self.reconfig_async(joining, leaving, new_members, from_config))
 
     def get_children_async(self, path, watch=False) -> Future:
         convert = lambda r: list(r.get_children.children)  # noqa: E731

@@ -236,6 +236,7 @@ pub async fn exec(
         }
         Command::AddAuth { scheme, auth } => acl::add_auth(client, &scheme, auth).await?,
         Command::WhoAmI => acl::who_am_i(client, out).await?,
+        Command::Reconfig(r) => crate::reconfig::exec(client, r, out).await?,
         Command::GetEphemerals { path } => {
             // zkCli without a path asks for every ephemeral of the session.
             let prefix = path.as_deref().unwrap_or("/");

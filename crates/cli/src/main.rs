@@ -26,6 +26,7 @@ mod backup;
 mod exec;
 mod format;
 mod parse;
+mod reconfig;
 mod shell;
 mod tls;
 

@@ -28,6 +28,9 @@ pub enum Command {
         path: String,
         watch: bool,
     },
+    /// `reconfig ...`: change the ensemble's membership (zkCli's `ReconfigCommand`; see
+    /// [`crate::reconfig`]).
+    Reconfig(crate::reconfig::Reconfig),
     /// `config [-c] [-w] [-s]`: the ensemble's configuration (zkCli 3.9's `GetConfigCommand`);
     /// `-c` prints only the version and the client addresses (the connection string form).
     Config {
@@ -221,6 +224,7 @@ pub const USAGES: &[(&str, &str)] = &[
     ("ls", "ls [-s] [-w] [-R] path"),
     ("printwatches", "printwatches on|off"),
     ("quit", "quit"),
+    ("reconfig", crate::reconfig::USAGE),
     ("redo", "redo cmdno"),
     ("removewatches", "removewatches path [-c|-d|-a] [-l]"),
     ("set", "set [-s] [-v version] path data"),
@@ -465,6 +469,9 @@ pub fn parse_words(words: &[String]) -> Result<Command, ParseError> {
     let cmd = cmd.as_str();
     if let Some(shell_cmd) = parse_shell_command(cmd, args) {
         return shell_cmd;
+    }
+    if cmd == "reconfig" {
+        return crate::reconfig::parse(args).map(Command::Reconfig);
     }
     // Each command: its flags, and how many positional words it takes (min..=max).
     let (bools, values, min, max) = match cmd {

@@ -508,11 +508,49 @@ impl Client {
         Ok((d, s))
     }
 
-    /// Like [`Client::get_config`], leaving a data watch on `/zookeeper/config` (fired when the
-    /// configuration changes; it is static until reconfiguration exists).
+    /// Like [`Client::get_config`], leaving a data watch on `/zookeeper/config` (fired once,
+    /// NodeDataChanged, when a reconfiguration commits).
     pub async fn get_config_w(&self) -> Result<(Bytes, Stat, Watch)> {
         let (d, s, w) = self.get_config_inner(true).await?;
         Ok((d, s, w.expect("a watch was asked for")))
+    }
+
+    /// Changes the ensemble's membership (ZooKeeper's `ZooKeeperAdmin.reconfigure`) and returns
+    /// the configuration it installed: `/zookeeper/config`'s new data (as
+    /// [`Client::get_config`]; its `version=` is the reconfiguration's zxid, in hex) and Stat.
+    ///
+    /// Either incremental — `joining` servers to add (or to change: a server listed again with
+    /// another role or address) and `leaving` server ids to remove — or a whole new membership
+    /// in `members` (then the other two must be empty). A server is a dynamic-configuration line,
+    /// `server.<id>=<host>:<quorumPort>:<electionPort>[:participant|:observer][;[<clientHost>:]<clientPort>]`
+    /// (the `server.` prefix may be left out). `from_version` is -1 (any), or the version in
+    /// force the change is meant for (the `version=` of [`Client::get_config`], read as hex).
+    ///
+    /// The session must be the super user (`add_auth("digest", ...)` with the server's
+    /// `superDigest`). Errors ([`Error::Zk`]): `ReconfigDisabled` (`reconfigEnabled=false`),
+    /// `Unimplemented` (a standalone server), `NoAuth`, `BadArguments` (a line that does not
+    /// parse, nothing asked, both forms at once, a server that is not a member),
+    /// `BadVersion` (another configuration is in force), `NewConfigNoQuorum` (the new
+    /// configuration's voters that are connected and synced are not a quorum of it),
+    /// `ReconfigInProgress`. On [`Error::ConnectionLoss`] or [`Error::Timeout`] the outcome is
+    /// unknown: read [`Client::get_config`] to see.
+    pub async fn reconfig(
+        &self,
+        joining: Vec<String>,
+        leaving: Vec<u64>,
+        members: Vec<String>,
+        from_version: i64,
+    ) -> Result<(Bytes, Stat)> {
+        let op = Op::Reconfig(pb::ReconfigRequest {
+            joining_servers: joining,
+            leaving_servers: leaving,
+            new_members: members,
+            from_config_version: from_version,
+        });
+        match self.call(op, None).await? {
+            (R::Reconfig(c), _) => Ok((c.data, convert::stat(c.stat))),
+            (other, _) => Err(mismatch("reconfig", other)),
+        }
     }
 
     /// Replaces the node's data if its version is `version` (-1: any); returns the new Stat.

@@ -376,11 +376,25 @@ async fn bad_input_gets_zookeepers_answers_and_harms_no_one() {
         reply_header(&read_frame(&mut s).await.expect("reply")),
         (3, -8)
     );
-    // reconfig: ZooKeeper's answer with reconfigEnabled=false.
+    // reconfig without its record: MARSHALLINGERROR (-5), as ZooKeeper's EOF reading it.
     s.write_all(&frame(4, 16, b"")).await.expect("send");
     assert_eq!(
         reply_header(&read_frame(&mut s).await.expect("reply")),
-        (4, -123)
+        (4, -5)
+    );
+    // A whole ReconfigRequest{joining, leaving, members, curConfigId} (`-remove 2`, the other
+    // strings null) reaches the server, whose reconfigEnabled is off: RECONFIGDISABLED (-123),
+    // as ZooKeeper checks the setting first.
+    let mut body = Vec::new();
+    body.extend_from_slice(&(-1i32).to_be_bytes());
+    body.extend_from_slice(&1i32.to_be_bytes());
+    body.push(b'2');
+    body.extend_from_slice(&(-1i32).to_be_bytes());
+    body.extend_from_slice(&(-1i64).to_be_bytes());
+    s.write_all(&frame(5, 16, &body)).await.expect("send");
+    assert_eq!(
+        reply_header(&read_frame(&mut s).await.expect("reply")),
+        (5, -123)
     );
     // A ping still works, in order.
     s.write_all(&frame(-2, 11, b"")).await.expect("send");

@@ -61,12 +61,14 @@ impl Processor {
             checks::Accept {
                 max_data: sh.cfg.max_data_bytes,
                 extended_types: sh.cfg.extended_types_enabled,
-                reconfig: if sh.cfg.alone {
-                    checks::Reconfig::Standalone
-                } else if sh.cfg.reconfig_enabled {
-                    checks::Reconfig::Enabled
-                } else {
+                // ZooKeeper's order: the setting first, so a standalone server with the
+                // default answers RECONFIGDISABLED as ZooKeeper's does.
+                reconfig: if !sh.cfg.reconfig_enabled {
                     checks::Reconfig::Disabled
+                } else if sh.cfg.alone {
+                    checks::Reconfig::Standalone
+                } else {
+                    checks::Reconfig::Enabled
                 },
             },
         ) {

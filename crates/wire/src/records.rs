@@ -13,6 +13,8 @@ use paddock_types::{
 
 use crate::jute::{JuteError, Reader, Writer};
 
+mod reconfig;
+
 /// ZooKeeper's `ZooDefs.OpCode`.
 pub mod op {
     pub const NOTIFICATION: i32 = 0;
@@ -295,13 +297,7 @@ fn body(op: i32, r: &mut Reader<'_>, multi_ops: &mut Vec<i32>) -> Result<Request
             }
         }
         WHO_AM_I => Request::WhoAmI,
-        // ZooKeeper's answer while `reconfigEnabled` is false (Paddock cannot reconfigure yet).
-        RECONFIG => {
-            return Err(ZkError::new(
-                ErrorCode::ReconfigDisabled,
-                "dynamic reconfiguration is not available on this server",
-            ))
-        }
+        RECONFIG => reconfig::decode(r)?,
         DELETE_CONTAINER | SASL | CREATE_SESSION | CHECK => {
             return Err(ZkError::new(
                 ErrorCode::Unimplemented,

@@ -70,6 +70,12 @@ fn valid_frames() -> Vec<Vec<u8>> {
     push(8, op::ADD_WATCH, &|w| {
         w.string("/a").int(1);
     });
+    push(9, op::RECONFIG, &|w| {
+        w.string("server.4=127.0.0.1:2888:3888;2181")
+            .string("2,3")
+            .int(-1)
+            .long(-1);
+    });
     frames
 }
 

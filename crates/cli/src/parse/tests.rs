@@ -487,7 +487,7 @@ fn help_lists_commands_in_zkclis_order() {
     assert!(help.contains("\tdeleteall path\n\tdelquota [-n|-b|-N|-B] path\n\tget "));
     assert!(help.contains("path acl\n\tsetquota -n|-b|-N|-B val path\n\tstat [-w] path\n"));
     assert!(help
-        .contains("\tls [-s] [-w] [-R] path\n\tprintwatches on|off\n\tquit\n\tredo cmdno\n\tremovewatches path [-c|-d|-a] [-l]\n\tset "));
+        .contains("\tls [-s] [-w] [-R] path\n\tprintwatches on|off\n\tquit\n\treconfig [-s] [-v version] [[-file path] | [-members serverID=host:port1:port2;port3[,...]*]] | [-add serverId=host:port1:port2;port3[,...]]* [-remove serverId[,...]*]\n\tredo cmdno\n\tremovewatches path [-c|-d|-a] [-l]\n\tset "));
     assert!(help.ends_with("\twatch [-t seconds] path\n\twhoami\n"));
     assert_eq!(
         usage_of("create"),
