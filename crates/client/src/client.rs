@@ -223,11 +223,15 @@ impl Client {
                         Arc::clone(&shared),
                     );
                     tokio::spawn(task.run(conn));
-                    return Ok(Client {
+                    let client = Client {
                         cmd_tx,
                         shared,
                         opts: Arc::new(opts),
-                    });
+                    };
+                    if client.opts.follow_config {
+                        client.follow_config();
+                    }
+                    return Ok(client);
                 }
                 Err(ConnectError::Fatal(e)) => return Err(e),
                 Err(ConnectError::Retry(why, code)) => {
@@ -776,6 +780,80 @@ impl Client {
             (R::CheckWatches(_), _) => Ok(()),
             (other, _) => Err(mismatch("checkWatches", other)),
         }
+    }
+
+    /// Replaces the servers this session reconnects to (ZooKeeper's `updateServerList`):
+    /// `connect_string` as for [`Client::connect`], shuffled the same way. The session stays on
+    /// its server if the new list has it, and otherwise moves to one of the new servers at
+    /// once (a resume: pending calls fail with [`Error::ConnectionLoss`]). Unlike ZooKeeper's
+    /// client it does not move sessions to rebalance load.
+    pub async fn update_server_list(&self, connect_string: &str) -> Result<()> {
+        let servers = shuffled(parse_connect_string(connect_string)?, self.opts.seed);
+        self.set_servers(servers).await
+    }
+
+    async fn set_servers(&self, servers: Vec<String>) -> Result<()> {
+        let (tx, rx) = oneshot::channel();
+        let cmd = Cmd::UpdateServers { servers, reply: tx };
+        if self.cmd_tx.send(cmd).await.is_err() {
+            return Err(self.shared.terminal_error());
+        }
+        match rx.await {
+            Ok(r) => r,
+            Err(_) => Err(self.shared.terminal_error()),
+        }
+    }
+
+    /// [`ClientOptions::follow_config`]: a task that reads `/zookeeper/config` with a watch and
+    /// makes its client addresses the server list, again at every change, until the session
+    /// ends. It holds the session only while it calls (a weak handle otherwise), so dropping
+    /// every [`Client`] still ends the session.
+    fn follow_config(&self) {
+        let weak = self.cmd_tx.downgrade();
+        let (shared, opts) = (Arc::clone(&self.shared), Arc::clone(&self.opts));
+        tokio::spawn(async move {
+            let mut applied: Option<Bytes> = None;
+            loop {
+                let Some(cmd_tx) = weak.upgrade() else {
+                    return;
+                };
+                let client = Client {
+                    cmd_tx,
+                    shared: Arc::clone(&shared),
+                    opts: Arc::clone(&opts),
+                };
+                let watch = match client.get_config_w().await {
+                    Ok((data, _, watch)) => {
+                        if applied.as_ref() != Some(&data) {
+                            let text = String::from_utf8_lossy(&data);
+                            let mut servers = crate::options::client_addresses(&text);
+                            if !servers.is_empty() {
+                                servers = shuffled(servers, opts.seed);
+                                if client.set_servers(servers).await.is_err() {
+                                    return;
+                                }
+                            }
+                            applied = Some(data);
+                        }
+                        watch
+                    }
+                    Err(Error::Closed | Error::SessionExpired | Error::AuthFailed) => return,
+                    Err(e) => {
+                        tracing::debug!("cannot read /zookeeper/config: {e}");
+                        drop(client);
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        continue;
+                    }
+                };
+                drop(client);
+                match watch.await {
+                    Ok(_) => {}
+                    Err(Error::Closed | Error::SessionExpired | Error::AuthFailed) => return,
+                    // The watch was lost with the connection: read the configuration again.
+                    Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+                }
+            }
+        });
     }
 
     /// Counts (with `remove`: removes) this client's own watches of `kind` on `path`.

@@ -32,6 +32,13 @@ pub struct ClientOptions {
     /// writes fail with NotReadOnly, and the client looks for a read-write server in the
     /// background (every 100 ms at first, backing off to 60 s) and moves there. Default false.
     pub can_be_read_only: bool,
+    /// Follow the ensemble's configuration: the client watches `/zookeeper/config` and, whenever
+    /// a reconfiguration changes it, makes the servers' client addresses (the `;host:port` of
+    /// each `server.N` line; a wildcard host is replaced by the line's own host) its server list
+    /// ([`crate::Client::update_server_list`]), so servers added later are used and removed ones
+    /// left. Lines without a client address are skipped; a configuration without any changes
+    /// nothing. Costs one getConfig and one data watch per session. Default false.
+    pub follow_config: bool,
 }
 
 impl Default for ClientOptions {
@@ -44,6 +51,7 @@ impl Default for ClientOptions {
             max_message_size: 64 << 20,
             tls: None,
             can_be_read_only: false,
+            follow_config: false,
         }
     }
 }
@@ -68,6 +76,11 @@ impl ClientOptions {
     /// Accepts read-only sessions (see [`ClientOptions::can_be_read_only`]).
     pub fn can_be_read_only(mut self, yes: bool) -> Self {
         self.can_be_read_only = yes;
+        self
+    }
+    /// Follows `/zookeeper/config` (see [`ClientOptions::follow_config`]).
+    pub fn follow_config(mut self, yes: bool) -> Self {
+        self.follow_config = yes;
         self
     }
     /// Connects over TLS (see [`TlsOptions`]).
@@ -118,8 +131,61 @@ pub(crate) fn shuffled(mut servers: Vec<String>, seed: Option<u64>) -> Vec<Strin
     servers
 }
 
+/// The client addresses of a `/zookeeper/config` text, in id order: each `server.N` line's
+/// `;[clientHost:]clientPort` suffix, a wildcard host (`0.0.0.0`, `::`, `[::]`) replaced by the
+/// line's own host. Lines without a client address, and anything that is not a server line, are
+/// skipped.
+pub(crate) fn client_addresses(config: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for line in config.lines() {
+        let Some((key, value)) = line.trim().split_once('=') else {
+            continue;
+        };
+        if !key.starts_with("server.") {
+            continue;
+        }
+        let Some((quorum, client)) = value.split_once(';') else {
+            continue;
+        };
+        let host = quorum.split(':').next().unwrap_or_default();
+        let client = client.trim();
+        let (chost, port) = match client.rsplit_once(':') {
+            Some((h, p)) => (h, p),
+            None => ("0.0.0.0", client),
+        };
+        if port.is_empty() || port.parse::<u16>().is_err() {
+            continue;
+        }
+        let chost = match chost {
+            "0.0.0.0" | "::" | "[::]" | "" => host,
+            h => h,
+        };
+        if chost.is_empty() {
+            continue;
+        }
+        out.push(format!("{chost}:{port}"));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn client_addresses_of_a_configuration() {
+        let config = "server.1=10.0.0.1:2888:3888:participant;0.0.0.0:7181\n\
+                      server.2=10.0.0.2:2888:3888:participant;10.9.9.9:7182\n\
+                      server.3=10.0.0.3:2888:3888:observer\n\
+                      server.4=10.0.0.4:2888:3888:participant;7184\n\
+                      server.5=10.0.0.5:2888:3888:participant;host:notaport\n\
+                      version=100000004";
+        assert_eq!(
+            client_addresses(config),
+            vec!["10.0.0.1:7181", "10.9.9.9:7182", "10.0.0.4:7184"]
+        );
+        assert!(client_addresses("").is_empty());
+    }
+
     use super::*;
 
     #[test]

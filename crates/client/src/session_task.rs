@@ -146,6 +146,13 @@ pub(crate) enum Cmd {
         remove: bool,
         reply: oneshot::Sender<Result<usize>>,
     },
+    /// Replaces the servers tried on the next reconnect (ZooKeeper's `updateServerList`); a
+    /// session attached to a server no longer listed moves to a listed one. Handled at once,
+    /// connected or not.
+    UpdateServers {
+        servers: Vec<String>,
+        reply: oneshot::Sender<Result<()>>,
+    },
 }
 
 /// State shared between the session task and the client handles.
@@ -356,6 +363,17 @@ impl SessionTask {
             .store(c.timeout_ms as i64, Ordering::Relaxed);
     }
 
+    /// A new server list (never empty: checked by the caller); the next reconnect starts at
+    /// its first server.
+    fn set_servers(&mut self, servers: Vec<String>) {
+        if servers.is_empty() || servers == self.servers {
+            return;
+        }
+        tracing::info!(servers = %servers.join(","), "new server list");
+        self.servers = servers;
+        self.next_server = 0;
+    }
+
     fn see_zxid(&mut self, zxid: i64) {
         if zxid > self.last_zxid {
             self.last_zxid = zxid;
@@ -481,6 +499,10 @@ impl SessionTask {
             } => {
                 let _ = reply.send(Ok(self.local_watches(&path, kind, remove)));
             }
+            Cmd::UpdateServers { servers, reply } => {
+                self.set_servers(servers);
+                let _ = reply.send(Ok(()));
+            }
             Cmd::Close { reply } => {
                 if self.closing.is_some() {
                     let _ = reply.send(Err(Error::Closed));
@@ -556,6 +578,9 @@ impl SessionTask {
                             self.send_cmd(&tx, cmd);
                         }
                         last_sent = Instant::now();
+                        if !self.servers.contains(&addr) && self.closing.is_none() {
+                            return (End::Lost(format!("{addr} is no longer in the server list")), addr);
+                        }
                     }
                 },
                 () = &mut timer => {
@@ -860,6 +885,11 @@ impl SessionTask {
                 let _ = reply.send(Ok(self.local_watches(&path, kind, remove)));
                 Ok(())
             }
+            Some(Cmd::UpdateServers { servers, reply }) => {
+                self.set_servers(servers);
+                let _ = reply.send(Ok(()));
+                Ok(())
+            }
             Some(cmd) => {
                 self.queued.push_back(cmd);
                 Ok(())
@@ -877,6 +907,9 @@ fn fail_cmd(cmd: Cmd, err: Error) {
             let _ = reply.send(Err(err));
         }
         Cmd::LocalWatches { reply, .. } => {
+            let _ = reply.send(Err(err));
+        }
+        Cmd::UpdateServers { reply, .. } => {
             let _ = reply.send(Err(err));
         }
     }

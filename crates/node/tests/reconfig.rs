@@ -388,6 +388,67 @@ async fn grow_three_to_five_and_back_under_load_then_remove_the_leader() {
     assert_eq!(r.error, 0, "{r:?}");
 }
 
+/// A client given one server and `follow_config` learns the others from `/zookeeper/config`:
+/// when a reconfiguration removes its server it moves to one it only knew from there, keeping
+/// its session and its ephemeral.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_following_the_configuration_leaves_a_removed_server() {
+    use paddock_client::{Client, ClientOptions, CreateMode};
+    let extra = ["reconfigEnabled=true", SUPER];
+    let mut e = LocalEnsemble::start_with(3, |ports| cfg(ports, &[1, 2, 3], &extra)).await;
+    let ports = e.ports.clone();
+    // The zoo.cfg written for the ensemble's own ports carries their client addresses.
+    std::fs::write(&e.peers[0].config, cfg(&ports, &[1, 2, 3], &extra)).unwrap();
+    for i in 0..3 {
+        e.peers[i].kill();
+        e.peers[i] = e.peers[i].restart();
+    }
+    e.wait_serving(&[0, 1, 2]).await;
+    let opts = ClientOptions {
+        session_timeout: Duration::from_secs(10),
+        connect_timeout: Duration::from_secs(2),
+        seed: Some(7),
+        follow_config: true,
+        ..ClientOptions::default()
+    };
+    let first = e.peers[0].addr.to_string();
+    let client = within("connect", Client::connect(&first, opts))
+        .await
+        .expect("connect");
+    let session = client.session_id();
+    client
+        .create("/mine", b"", CreateMode::Ephemeral)
+        .await
+        .expect("create");
+    // Let the follower read the configuration (1, 2 and 3 with their client addresses).
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut admin = super_session(e.peers[1].addr).await;
+    let r = admin.call(reconfig(vec![], vec![1], -1)).await;
+    assert_eq!(r.error, 0, "{r:?}\n{}", log_tails(&e.peers, 30));
+    let deadline = Instant::now() + SETTLE;
+    while client.server() == first {
+        assert!(Instant::now() < deadline, "the client never left server 1");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_ne!(client.server(), first);
+    assert_eq!(
+        client.session_id(),
+        session,
+        "the session moved, it was not replaced"
+    );
+    let deadline = Instant::now() + SETTLE;
+    loop {
+        match client.exists("/mine").await {
+            Ok(Some(_)) => break,
+            other => {
+                assert!(Instant::now() < deadline, "{other:?}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+    client.close().await.expect("close");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reconfig_is_refused_when_disabled() {
     let e = LocalEnsemble::start(3, &["tickTime=100", "initLimit=10", "syncLimit=5", SUPER]).await;
