@@ -117,8 +117,6 @@ def test_check_watches_without_a_watch_is_nowatcher(conn, path):
     assert conn.call(18, s(path) + i32(3)) == (-121, b"")
 
 
-@gap("after AUTHFAILED the connection stays open and every later request is answered "
-     "AUTHFAILED; ZooKeeper closes the connection")
 def test_auth_failure_closes_the_connection(conn):
     # An auth packet (xid -4) with an unknown scheme: AUTHFAILED (-115), then ZooKeeper closes
     # the connection; nothing more is answered on it.

@@ -42,8 +42,14 @@ impl Election {
         self.idle_ticks = 0;
         match n.sender_state {
             PeerState::Looking => self.on_looking(from, n),
-            PeerState::Following | PeerState::Leading => self.on_decided_peer(from, n),
-            PeerState::Observing | PeerState::Recovering => Vec::new(),
+            // A voter of our configuration that observes: a reconfiguration we have not seen
+            // made it an observer. Its word on who leads counts like a follower's (it decides
+            // only whom we follow; the leader's quorums are the leader's), or a server with a
+            // stale configuration could never find the leader to sync from.
+            PeerState::Following | PeerState::Leading | PeerState::Observing => {
+                self.on_decided_peer(from, n)
+            }
+            PeerState::Recovering => Vec::new(),
         }
     }
 

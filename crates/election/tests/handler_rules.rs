@@ -266,6 +266,32 @@ fn joins_an_established_leader_backed_by_a_quorum_that_says_it_leads() {
 }
 
 #[test]
+fn a_voter_of_our_configuration_that_observes_counts_for_joining_its_leader() {
+    // 3 is a voter in our (stale) configuration but a reconfiguration we have not seen made it
+    // an observer: its word on the leader counts like a follower's, or we could never join.
+    let mut e = peer1_of_five(FINALIZE);
+    let final_vote = v(4, 9, 3);
+    assert_eq!(
+        e.step(ServerId(2), n(2, final_vote, 7, PeerState::Following)),
+        vec![]
+    );
+    assert_eq!(
+        e.step(ServerId(3), n(3, final_vote, 7, PeerState::Observing)),
+        vec![]
+    );
+    let out = e.step(ServerId(4), n(4, final_vote, 7, PeerState::Leading));
+    assert_eq!(
+        out,
+        vec![Command::Decided {
+            leader: ServerId(4),
+            epoch: Epoch(3),
+            role: ElectedRole::Following
+        }],
+        "2, 3 and 4 are 3 of 5"
+    );
+}
+
+#[test]
 fn does_not_join_when_the_leader_has_not_said_it_leads() {
     let mut e = peer1_of_five(FINALIZE);
     let final_vote = v(4, 9, 3);

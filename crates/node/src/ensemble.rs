@@ -495,7 +495,9 @@ pub async fn start(
             data_dir: config.data_dir.clone(),
             version: 0,
             previous: None,
-            current: None,
+            // The static configuration, replaced by what a snapshot or the log holds as they
+            // are applied (so a change replayed from the log knows its predecessor).
+            current: Membership::new(voters.iter().copied(), observers.iter().copied()).ok(),
         });
         let pconfig = PeerConfig {
             me: myid,

@@ -341,6 +341,37 @@ fn reply_header(f: &[u8]) -> (i32, i32) {
     )
 }
 
+/// An auth packet that fails: AUTHFAILED (-115), then the connection closes, as ZooKeeper's
+/// server does; a request sent behind it is never answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_auth_packet_is_answered_then_the_connection_closes() {
+    let (node, addr) = node().await;
+    let (mut s, _) = raw_session(addr, 0, &[0; 16]).await;
+    let mut auth = Vec::new();
+    auth.extend_from_slice(&0i32.to_be_bytes());
+    auth.extend_from_slice(&12i32.to_be_bytes());
+    auth.extend_from_slice(b"nosuchscheme");
+    auth.extend_from_slice(&1i32.to_be_bytes());
+    auth.push(b'x');
+    s.write_all(&frame(-4, 100, &auth)).await.expect("send");
+    assert_eq!(
+        reply_header(&read_frame(&mut s).await.expect("reply")),
+        (-4, -115)
+    );
+    let mut exists = Vec::new();
+    exists.extend_from_slice(&1i32.to_be_bytes());
+    exists.push(b'/');
+    exists.push(0);
+    let _ = s.write_all(&frame(5, 3, &exists)).await;
+    let mut rest = Vec::new();
+    let read = within("the close", s.read_to_end(&mut rest)).await;
+    assert!(
+        read.is_err() || rest.is_empty(),
+        "nothing is answered after AUTHFAILED: {rest:?}"
+    );
+    drop(node);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_gets_zookeepers_answers_and_harms_no_one() {
     let (node, addr) = node().await;

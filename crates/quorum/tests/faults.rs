@@ -39,12 +39,12 @@ use bytes::Bytes;
 use paddock_election::ElectionConfig;
 use paddock_quorum::peer::election_net::MemElectionNet;
 use paddock_quorum::peer::{
-    spawn, PeerConfig, PeerHandle, PeerRole, PeerStatus, PeerStorage, ProposeError, RestoreError,
-    StateMachine,
+    spawn, ConfigChange, Configuration, PeerConfig, PeerHandle, PeerRole, PeerStatus, PeerStorage,
+    ProposeError, RestoreError, StateMachine,
 };
 use paddock_quorum::sim::Rng;
 use paddock_quorum::transport::mem::MemPeerNet;
-use paddock_quorum::ZabConfig;
+use paddock_quorum::{Membership, ZabConfig};
 use paddock_storage::mem::{MemEpochStore, MemSnapshotStore, MemTxnLog};
 use paddock_types::{Epoch, ServerId, Zxid};
 use std::collections::{BTreeMap, BTreeSet, HashSet};
@@ -98,6 +98,9 @@ enum Step {
     KillLeader,
     /// Restart the lowest-numbered dead node on its storage.
     RestartOne,
+    /// The current leader proposes a configuration change making `voters` the voters (the
+    /// others go on as non-voting observers).
+    Reconfig { voters: Vec<u64> },
     /// Let `ticks` ticks pass.
     Sleep { ticks: u64 },
 }
@@ -158,6 +161,16 @@ fn generate(n: u64, seed: u64) -> Vec<Step> {
             },
             83..=86 => Step::Kill { id: node(&mut rng) },
             87..=91 => Step::KillLeader,
+            92..=94 => {
+                let size = 2 + rng.below(n as usize - 1);
+                let mut voters = BTreeSet::new();
+                while voters.len() < size {
+                    voters.insert(node(&mut rng));
+                }
+                Step::Reconfig {
+                    voters: voters.into_iter().collect(),
+                }
+            }
             _ => Step::RestartOne,
         })
         .collect()
@@ -213,6 +226,52 @@ impl StateMachine for ListSm {
     fn last_applied(&self) -> Zxid {
         let s = self.0.lock().unwrap();
         s.entries.last().map_or(s.base, |e| e.0)
+    }
+
+    fn config_change(&self, data: &Bytes) -> Option<ConfigChange> {
+        config_of(data).map(|members| ConfigChange::Installs {
+            members,
+            data: data.clone(),
+        })
+    }
+
+    fn configuration(&self) -> Option<Configuration> {
+        let s = self.0.lock().unwrap();
+        let mut configs = s.configs();
+        let (version, members) = configs.next()?;
+        Some(Configuration {
+            version,
+            members,
+            previous: configs.next().map(|(_, m)| m),
+        })
+    }
+
+    fn configuration_version(&self) -> Zxid {
+        let s = self.0.lock().unwrap();
+        let version = s.configs().next().map_or(Zxid::ZERO, |(z, _)| z);
+        version
+    }
+}
+
+/// The membership a `config:<ids>:<tag>` record installs.
+fn config_of(data: &[u8]) -> Option<Membership> {
+    let text = std::str::from_utf8(data).ok()?.strip_prefix("config:")?;
+    let ids = text.split(':').next()?;
+    let voters: Vec<ServerId> = ids
+        .split(',')
+        .map(|i| i.parse().map(ServerId))
+        .collect::<Result<_, _>>()
+        .ok()?;
+    Membership::new(voters, []).ok()
+}
+
+impl ListState {
+    /// The configuration records applied, newest first.
+    fn configs(&self) -> impl Iterator<Item = (Zxid, Membership)> + '_ {
+        self.entries
+            .iter()
+            .rev()
+            .filter_map(|(z, d)| config_of(d).map(|m| (*z, m)))
     }
 }
 
@@ -533,6 +592,31 @@ impl Cluster {
                 }
             }
             Step::Sleep { ticks } => tokio::time::sleep(TICK * *ticks as u32).await,
+            Step::Reconfig { voters } => {
+                let Some(l) = self.leader() else {
+                    self.notes.push("no leader to reconfigure".into());
+                    return;
+                };
+                let tag = self.payload();
+                let ids: Vec<String> = voters.iter().map(u64::to_string).collect();
+                let p = Bytes::from(format!(
+                    "config:{}:{}",
+                    ids.join(","),
+                    String::from_utf8_lossy(&tag)
+                ));
+                self.history.lock().unwrap().proposed.insert(p.clone());
+                self.notes.push(format!("reconfig {voters:?} at {l}"));
+                let f = self.nodes[&l].handle.as_ref().unwrap().propose(p.clone());
+                let history = self.history.clone();
+                self.clients.spawn(async move {
+                    let r = tokio::time::timeout(SETTLE, f).await;
+                    let mut h = history.lock().unwrap();
+                    match r {
+                        Ok(Ok(zxid)) => h.acked.push((zxid, p, l)),
+                        _ => h.failed += 1,
+                    }
+                });
+            }
         }
     }
 
@@ -556,7 +640,8 @@ impl Cluster {
                 s.serving
                     && s.last_committed == last
                     && (k as u64 + 1 == l
-                        || (s.role == PeerRole::Following && s.leader == Some(ServerId(l))))
+                        || (matches!(s.role, PeerRole::Following | PeerRole::Observing)
+                            && s.leader == Some(ServerId(l))))
             })
             .then_some(l)
     }

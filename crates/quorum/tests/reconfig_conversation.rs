@@ -5,8 +5,8 @@
 //!   acked it; at its commit the leader's quorums become the new configuration's.
 //! - One change at a time (RECONFIGINPROGRESS); a change whose new voters that are synced
 //!   followers are not a quorum of it is refused (NEWCONFIGNOQUORUM).
-//! - A server outside the configuration may connect and sync (a joining or removed server); its
-//!   acks count in no quorum until a configuration makes it a voter.
+//! - A server outside the configuration, or a member connected as the other kind, may connect
+//!   and sync (a joining or removed server, one that missed a change); only voters' acks count.
 //! - A leader removed by a change steps down right after the change's commit went out; a
 //!   learner connected as the wrong kind afterwards is dropped (it reconnects as what it is).
 //! - A new leader holding a change not known committed needs a quorum of both configurations
@@ -201,17 +201,17 @@ fn a_server_outside_the_configuration_syncs_but_never_counts() {
 }
 
 #[test]
-fn members_must_connect_as_what_the_configuration_says() {
+fn a_member_connected_as_the_other_kind_syncs_but_never_counts() {
+    // 2 votes but connects as an observer (it has not applied the configuration yet): it
+    // receives INFORMs and sends no ACK, so only 1 and 3 can commit.
     let members = Membership::new([s(1), s(2), s(3)], [s(7)]).unwrap();
-    let mut l = Leader::new(s(1), members, config(), Epoch(1), Epoch(1), z(1, 1), []);
-    assert!(matches!(
-        &l.step(s(2), observer_info(z(1, 1)))[..],
-        [Command::DropLearner { learner, .. }] if *learner == s(2)
-    ));
-    assert!(matches!(
-        &l.step(s(7), follower_info(z(1, 1)))[..],
-        [Command::DropLearner { learner, .. }] if *learner == s(7)
-    ));
+    let mut l = serving(members, &[3, 7], &[2]);
+    assert!(l.is_synced_learner(s(2)) && l.is_synced_learner(s(7)));
+    let (zxid, _) = l.propose(data).unwrap();
+    l.on_persisted(Persisted::Log(zxid));
+    // 7 is an observer connected as a follower: its ack is no vote.
+    assert_eq!(applied(&l.step(s(7), M::Ack { zxid })), vec![]);
+    assert_eq!(applied(&l.step(s(3), M::Ack { zxid })), vec![zxid]);
 }
 
 #[test]
@@ -307,4 +307,45 @@ fn a_new_leader_holding_an_uncommitted_change_needs_both_quorums_to_serve() {
     l.on_persisted(Persisted::Log(zxid));
     assert_eq!(applied(&l.step(s(2), M::Ack { zxid })), vec![]);
     assert_eq!(applied(&l.step(s(4), M::Ack { zxid })), vec![zxid]);
+}
+
+#[test]
+fn voters_of_the_old_configuration_connected_as_observers_count_for_a_new_leaders_quorums() {
+    // The change {1..5} -> {1,2} is not known committed; 3 applied it and observes. Its
+    // ACKEPOCH and NEWLEADER acks are as durable as a follower's, so with 1 and 2 it makes the
+    // old configuration's quorum (otherwise such a change could never commit: a deadlock).
+    let mut l = Leader::new(
+        s(1),
+        voters(&[1, 2]),
+        config(),
+        Epoch(1),
+        Epoch(1),
+        z(1, 1),
+        [(z(1, 1), data(z(1, 1)))],
+    )
+    .with_joint(Some(voters(&[1, 2, 3, 4, 5])));
+    assert_eq!(l.step(s(2), follower_info(z(1, 1))), vec![]);
+    assert_eq!(
+        l.step(s(3), observer_info(z(1, 1))),
+        vec![Command::PersistAcceptedEpoch(Epoch(2))],
+        "1, 2 and 3 are 3 of 5"
+    );
+    l.on_persisted(Persisted::AcceptedEpoch(Epoch(2)));
+    let ack_epoch = M::AckEpoch {
+        current_epoch: Epoch(1),
+        last_zxid: z(1, 1),
+    };
+    l.step(s(2), ack_epoch.clone());
+    assert_eq!(l.phase(), LeaderPhase::AwaitEpochAcks);
+    l.step(s(3), ack_epoch);
+    assert_eq!(l.phase(), LeaderPhase::Sync);
+    l.on_persisted(Persisted::CurrentEpoch(Epoch(2)));
+    l.step(s(2), M::AckNewLeader { zxid: z(2, 0) });
+    assert_eq!(
+        l.phase(),
+        LeaderPhase::Sync,
+        "the old quorum needs 3's ack too"
+    );
+    l.step(s(3), M::AckNewLeader { zxid: z(2, 0) });
+    assert_eq!(l.phase(), LeaderPhase::Broadcast);
 }

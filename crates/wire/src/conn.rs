@@ -415,10 +415,20 @@ impl<B: Backend, S: Io> Conn<B, S> {
                         self.out.extend_from_slice(&records::notification(&ev));
                     }
                 }
+                let auth_failed = xid == i64::from(records::xid::AUTH)
+                    && matches!(&result, Err(e) if e.code == ErrorCode::AuthFailed);
                 let frame =
                     records::answer(i32::try_from(xid).unwrap_or(-1), zxid, &shape, &result);
-                for a in self.order.backend_answered(xid, frame) {
+                let released = self.order.backend_answered(xid, frame);
+                let sent = !released.is_empty();
+                for a in released {
                     self.out.extend_from_slice(&a);
+                }
+                if auth_failed && sent {
+                    // As ZooKeeper: AUTHFAILED, then the connection closes (the session is
+                    // ending anyway: its CloseSession is on its way). Nothing sent after the
+                    // auth packet is answered.
+                    return Err(End::SessionEnded(ErrorCode::AuthFailed));
                 }
                 Ok(())
             }

@@ -24,26 +24,21 @@ impl Leader {
                 format!("protocol version {protocol_version}, expected {PROTOCOL_VERSION}"),
             )];
         }
-        // A member must connect as what the configuration says it is. A server outside the
-        // configuration may connect either way: it is joining (added by a reconfiguration
-        // once synced) or was removed; it receives the stream and its acks count in no
-        // quorum until a configuration makes it a voter (ZooKeeper's non-voting follower).
-        let mismatch = if observer {
-            self.counts(from)
-        } else {
-            self.members.is_observer(from) && !self.counts(from)
-        };
-        if mismatch || from == self.me {
-            return vec![self.drop_learner(
-                from,
-                format!(
-                    "server {from} is not a configured {}",
-                    if observer { "observer" } else { "voter" }
-                ),
-            )];
+        if from == self.me {
+            return vec![self.drop_learner(from, format!("server {from} is this leader"))];
         }
-        if !self.members.is_member(from) {
-            tracing::info!(me = %self.me, %from, observer, "a server outside the configuration connects: a non-voting learner");
+        // Anyone may connect, as either kind: a server outside the configuration is joining
+        // (added by a reconfiguration once synced) or was removed; a member connecting as the
+        // other kind has not applied the latest configuration yet (it syncs, applies it and
+        // reconnects as what it is). Only voters' acks count, and an observer sends none, so
+        // none of this can make a quorum (ZooKeeper's non-voting follower).
+        let configured = if observer {
+            self.members.is_observer(from)
+        } else {
+            self.counts(from)
+        };
+        if !configured {
+            tracing::info!(me = %self.me, %from, observer, "a learner connects as what the configuration does not make it: it counts in no quorum");
         }
         // A new FOLLOWERINFO is a new connection: forget what we knew of the old one.
         self.learner_disconnected(from);
@@ -165,17 +160,17 @@ impl Leader {
         if l.phase != LearnerPhase::EpochSent {
             return vec![self.drop_learner(from, "ACKEPOCH before LEADERINFO".into())];
         }
-        if !l.observer && votes && (current_epoch, last_zxid) > (self.current_epoch, self.last_zxid)
-        {
+        // Every learner's ACKEPOCH counts for the quorums (each filters its own voters): a
+        // voter of one of them may be connected as an observer (it has applied a change not
+        // committed yet), and it persisted the epoch like a follower. So it must not be ahead.
+        if votes && (current_epoch, last_zxid) > (self.current_epoch, self.last_zxid) {
             return vec![self.step_down(Reason::QuorumMemberAhead(from))];
         }
         l.phase = LearnerPhase::EpochAcked;
         l.last_zxid = last_zxid;
         match self.phase {
             LeaderPhase::AwaitEpochAcks => {
-                if !l.observer {
-                    self.epoch_acks.insert(from);
-                }
+                self.epoch_acks.insert(from);
                 self.maybe_finish_epoch_acks()
             }
             _ => self.sync_learner(from),

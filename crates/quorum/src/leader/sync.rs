@@ -88,9 +88,9 @@ impl Leader {
             return vec![self.drop_learner(from, format!("unexpected NEWLEADER ack {zxid}"))];
         }
         l.phase = LearnerPhase::Synced;
-        if !l.observer {
-            self.newleader_acks.insert(from);
-        }
+        // An observer's NEWLEADER ack is as durable as a follower's; only voters count, but a
+        // voter may be connected as an observer (see `on_ack_epoch`).
+        self.newleader_acks.insert(from);
         if self.phase == LeaderPhase::Broadcast {
             return vec![Leader::send(from, PeerMessage::UpToDate)];
         }

@@ -81,7 +81,10 @@ where
     pub(super) fn refresh_configuration(&mut self, committed: bool) {
         let version = self.sm.configuration_version();
         if version == self.config_version {
-            self.config_committed |= committed;
+            if committed && !self.config_committed {
+                self.config_committed = true;
+                self.update_election_view();
+            }
             return;
         }
         let (members, previous) = match self.sm.configuration() {
@@ -97,21 +100,52 @@ where
                 }
             },
         };
-        let Some(verifier) = verifier_for(self.me, &members) else {
+        if verifier_for(self.me, &members).is_none() {
             tracing::error!(me = %self.me, %version, ?members, "a configuration without voters; ignored");
             return;
-        };
+        }
         tracing::info!(me = %self.me, %version, ?members, "configuration in force");
+        let rolled_back = version < self.config_version;
         self.config_version = version;
         self.config_committed = committed || version == Zxid::ZERO;
-        self.previous_members = previous;
-        self.members = members;
-        self.verifier = verifier;
+        // What the state machine says preceded it, else what this peer had in force until now
+        // (the static configuration for the first change, or whatever this process followed;
+        // not after a truncation rolled a change back): a new leader holding this change
+        // uncommitted needs that quorum too, and elections count with it meanwhile.
+        let replaced = std::mem::replace(&mut self.members, members);
+        self.previous_members = if rolled_back {
+            previous
+        } else {
+            previous.or(Some(replaced))
+        };
+        self.update_election_view();
+    }
+
+    /// Whether the change in force is known committed: applied through a commit, or followed
+    /// in the log by a record of a later epoch (whose leader served, so committed its history).
+    fn config_known_committed(&self, last: Zxid) -> bool {
+        self.config_committed || last.epoch() > self.config_version.epoch()
+    }
+
+    /// This server's own view — whom the election counts, and whether it learns as a
+    /// follower or an observer — is the configuration in force, the latest applied. (Electing
+    /// with the one it replaced until the change is known committed, as ZooKeeper elects with
+    /// its committed configuration, was tried: a restarted server cannot tell whether its last
+    /// change committed, and servers holding different views then voted for candidates the
+    /// others do not count, in seeded fault schedules. A change that never committed is rolled
+    /// back with the log when this server syncs; a new leader holding one needs a quorum of
+    /// the old configuration too, `with_joint`, whose members may ack as observers.)
+    pub(super) fn update_election_view(&mut self) {
+        if let Some(v) = verifier_for(self.me, &self.members) {
+            self.verifier = v;
+        }
+        // A learner connected as what its view no longer makes it reconnects as what it is.
         if let CurrentRole::Following { observer, .. } = &self.role {
-            let voter = self.members.is_voter(self.me);
+            let voter = self.verifier.is_voter(self.me);
             if *observer == voter {
                 self.pending_look.get_or_insert(format!(
-                    "the configuration {version} makes this server {}",
+                    "the configuration {} makes this server {}",
+                    self.config_version,
                     if voter { "a voter" } else { "a non-voter" }
                 ));
             }
@@ -122,8 +156,7 @@ where
     /// force is not known committed (nothing shows it: it was applied from the log, and no
     /// record of a later epoch follows it).
     pub(super) fn joint_for_new_leader(&self, last: Zxid) -> Option<Membership> {
-        let known = self.config_committed || last.epoch() > self.config_version.epoch();
-        if known {
+        if self.config_known_committed(last) {
             return None;
         }
         if self.previous_members.is_none() {
