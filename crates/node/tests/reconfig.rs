@@ -9,7 +9,10 @@
 //!   version, the reconfiguration's zxid) and `dataDir/zoo.cfg.dynamic.<version>`;
 //! - who votes is the configuration's: with 4 and 5 voting, two of the first three down still
 //!   leave a quorum; once removed, 4 and 5 count for nothing;
-//! - every acknowledged write is on every server afterwards, and the servers' trees agree;
+//! - every acknowledged write is on every server afterwards, and no epoch had two leaders
+//!   (every server's status polled every 50 ms);
+//! - a restart of every server on its old zoo.cfg comes back in the last committed
+//!   configuration;
 //! - a removed leader steps down and the remaining voters elect a new one;
 //! - errors: NOAUTH without the super user, BADVERSION for a stale version,
 //!   NEWCONFIGNOQUORUM when the new voters are not synced (nothing changes), RECONFIGDISABLED
@@ -60,14 +63,17 @@ fn cfg(ports: &[PeerPorts], members: &[u64], extra: &[&str]) -> String {
 async fn open(addr: std::net::SocketAddr) -> Session {
     let deadline = Instant::now() + SETTLE;
     loop {
-        match Session::connect(addr, new_session(10_000)).await {
+        let attempt = match try_channel(addr, CALL_LIMIT).await {
+            Ok(channel) => Session::connect_on(channel, new_session(10_000))
+                .await
+                .map_err(|status| status.message().to_string()),
+            Err(e) => Err(e),
+        };
+        match attempt {
             Ok(s) => return s,
-            Err(status) => {
-                assert!(
-                    Instant::now() < deadline,
-                    "{addr} refuses sessions: {status}"
-                );
-                eprintln!("{addr} refuses a session for now: {}", status.message());
+            Err(why) => {
+                assert!(Instant::now() < deadline, "{addr} refuses sessions: {why}");
+                eprintln!("{addr} refuses a session for now: {why}");
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
         }
@@ -196,6 +202,30 @@ fn writer(
     })
 }
 
+/// Polls every server's status every 50 ms and records which served as leader in each epoch.
+fn watch_leaders(
+    addrs: Vec<std::net::SocketAddr>,
+    stop: Arc<AtomicBool>,
+) -> tokio::task::JoinHandle<std::collections::BTreeMap<u64, std::collections::BTreeSet<u64>>> {
+    tokio::spawn(async move {
+        let mut seen: std::collections::BTreeMap<u64, std::collections::BTreeSet<u64>> =
+            Default::default();
+        while !stop.load(Ordering::Relaxed) {
+            for a in &addrs {
+                if let Ok(st) = try_status(*a, Duration::from_millis(300)).await {
+                    if st.mode == "leader" && st.serving {
+                        if let Some(epoch) = st.epoch {
+                            seen.entry(epoch).or_default().insert(st.server_id);
+                        }
+                    }
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        seen
+    })
+}
+
 async fn assert_present(peers: &[&Peer], paths: &[String]) {
     for p in peers {
         let mut s = open(p.addr).await;
@@ -265,6 +295,8 @@ async fn grow_three_to_five_and_back_under_load_then_remove_the_leader() {
 
     let stop = Arc::new(AtomicBool::new(false));
     let load = writer(e.peers[0].addr, stop.clone());
+    let addrs: Vec<std::net::SocketAddr> = e.peers.iter().map(|p| p.addr).collect();
+    let leaders = watch_leaders(addrs, stop.clone());
     tokio::time::sleep(Duration::from_millis(300)).await;
 
     let mut admin = super_session(e.peers[0].addr).await;
@@ -337,6 +369,19 @@ async fn grow_three_to_five_and_back_under_load_then_remove_the_leader() {
         let peers: Vec<&Peer> = e.peers.iter().collect();
         wait_modes(&peers, &[1, 2, 3, 4, 5], &[]).await;
     }
+    // Every server restarted on its old zoo.cfg (1..3 list 1, 2, 3): the configuration in
+    // force is the committed one, from the data dirs.
+    for p in e.peers.iter_mut() {
+        p.kill();
+    }
+    for i in 0..5 {
+        e.peers[i] = e.peers[i].restart();
+    }
+    {
+        let peers: Vec<&Peer> = e.peers.iter().collect();
+        wait_config(&peers, &grown).await;
+        wait_modes(&peers, &[1, 2, 3, 4, 5], &[]).await;
+    }
 
     // Shrink back to three: 4 and 5 go on as non-voting observers.
     let mut admin = super_session(e.peers[0].addr).await;
@@ -354,6 +399,11 @@ async fn grow_three_to_five_and_back_under_load_then_remove_the_leader() {
     }
     stop.store(true, Ordering::Relaxed);
     let acked = load.await.expect("writer");
+    let leaders = leaders.await.expect("leader watch");
+    assert!(leaders.len() >= 2, "leader changes were seen: {leaders:?}");
+    for (epoch, ids) in &leaders {
+        assert_eq!(ids.len(), 1, "epoch {epoch} had leaders {ids:?}");
+    }
     assert!(!acked.is_empty(), "the writer got nothing acknowledged");
     {
         let peers: Vec<&Peer> = e.peers.iter().collect();
