@@ -236,12 +236,15 @@ impl Processor {
             }
         }
         // A change a persistent watch matched while the client was away is both replayed and
-        // reported by set_watches' replay of recent changes: the client gets it once. Events of
-        // set_watches are not kept in `recent`: a client that misses them still holds the
-        // watches and lists them again on its next resume.
+        // reported by set_watches' replay of recent changes: the client gets it once. The same
+        // change is the same (path, type, zxid): a node deleted before the cut and again
+        // during it gives two NodeDeleted events, both delivered. Events of set_watches are not
+        // kept in `recent`: a client that misses them still holds the watches and lists them
+        // again on its next resume.
         let replayed = |e: &paddock_types::WatchedEvent| {
             replay.iter().any(|r| {
-                matches!(r, SessionEvent::Watch(w) if w.path == e.path && w.event_type == e.event_type)
+                matches!(r, SessionEvent::Watch(w)
+                    if w.path == e.path && w.event_type == e.event_type && w.zxid == e.zxid)
             })
         };
         let fired: Vec<SessionEvent> = fired
@@ -252,8 +255,25 @@ impl Processor {
         if !fired.is_empty() {
             tracing::debug!(session = %s.id, events = fired.len(), "watches fired on resume");
         }
+        // What the old connection was handed comes first — except what set_watches found from
+        // before the oldest of those (the session keeps only the last MAX_RECENT_EVENTS: a
+        // long cut under load overflows it), which goes before, in zxid order. The rest of
+        // set_watches' events follow in its own order (list order for one-shot watches).
+        let first_kept = replay.iter().find_map(|ev| match ev {
+            SessionEvent::Watch(w) => Some(w.zxid),
+            _ => None,
+        });
+        let (mut before, after): (Vec<SessionEvent>, Vec<SessionEvent>) =
+            fired.into_iter().partition(|ev| match (ev, first_kept) {
+                (SessionEvent::Watch(w), Some(first)) => w.zxid < first,
+                _ => false,
+            });
+        before.sort_by_key(|ev| match ev {
+            SessionEvent::Watch(w) => w.zxid,
+            _ => Zxid::ZERO,
+        });
         let mut sent = 0;
-        for ev in replay.into_iter().chain(fired) {
+        for ev in before.into_iter().chain(replay).chain(after) {
             sent += u64::from(tx.send(ev).is_ok());
         }
         let ids = std::sync::Arc::from(crate::local::with_local_auth(&req.conn_ids, &g.local_auth));

@@ -362,3 +362,146 @@ async fn a_watch_that_fired_while_away_is_spent_even_if_its_node_changed_again()
     call(&server, &mut c, 4, Request::Ping).await.unwrap();
     server.shutdown().await;
 }
+
+/// A persistent watch's client resumes on the same server having seen none of a node's last
+/// three changes: deleted (delivered to the old connection, unconfirmed), then created and
+/// deleted again while it was away. It gets all three, in order, each once: the second
+/// deletion is another change than the first, not a repeat of it (found by
+/// `node/tests/client_partitions.rs` in CI).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resumed_persistent_watch_gets_a_node_deleted_twice_as_two_events() {
+    let server = start();
+    let mut writer = server
+        .connect(connect_req(None, Zxid::ZERO, SetWatches::default()))
+        .await
+        .unwrap();
+    let mut client = server
+        .connect(connect_req(None, Zxid::ZERO, SetWatches::default()))
+        .await
+        .unwrap();
+    call(&server, &mut writer, 1, create("/a")).await.unwrap();
+    call(
+        &server,
+        &mut client,
+        1,
+        Request::AddWatch {
+            path: "/".into(),
+            mode: paddock_types::AddWatchMode::PersistentRecursive,
+        },
+    )
+    .await
+    .unwrap();
+    let seen = server.status().last_zxid;
+    let delete = |xid| {
+        (
+            xid,
+            Request::Delete {
+                path: "/a".into(),
+                version: -1,
+            },
+        )
+    };
+    let (x, d) = delete(2);
+    call(&server, &mut writer, x, d).await.unwrap();
+    assert_eq!(
+        watch_event(next(&mut client).await),
+        (EventType::NodeDeleted, "/a".to_string())
+    );
+    server.detach(client.session, client.conn);
+    call(&server, &mut writer, 3, create("/a")).await.unwrap();
+    let (x, d) = delete(4);
+    call(&server, &mut writer, x, d).await.unwrap();
+
+    let watches = SetWatches {
+        persistent_recursive: strings(&["/"]),
+        ..SetWatches::default()
+    };
+    let mut c = server
+        .connect(connect_req(Some(&client), seen, watches))
+        .await
+        .unwrap();
+    let mut got = Vec::new();
+    for _ in 0..3 {
+        got.push(watch_event(next(&mut c).await));
+    }
+    assert_eq!(
+        got,
+        vec![
+            (EventType::NodeDeleted, "/a".to_string()),
+            (EventType::NodeCreated, "/a".to_string()),
+            (EventType::NodeDeleted, "/a".to_string()),
+        ]
+    );
+    call(&server, &mut c, 5, Request::Ping).await.unwrap();
+    server.shutdown().await;
+}
+
+/// More changes than a session keeps for a resume fire while its client is cut off but still
+/// attached (a network cut the server has not noticed): on resume on the same server the
+/// persistent watch gets every one, in zxid order, once — the session's recent events and the
+/// tree's replay of what came before them, merged (found by `node/tests/client_partitions.rs`
+/// in CI: the replay was deduplicated by path and type, which dropped earlier changes).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resumed_persistent_watch_gets_every_change_even_beyond_the_sessions_recent_events() {
+    let server = start();
+    let mut writer = server
+        .connect(connect_req(None, Zxid::ZERO, SetWatches::default()))
+        .await
+        .unwrap();
+    let mut client = server
+        .connect(connect_req(None, Zxid::ZERO, SetWatches::default()))
+        .await
+        .unwrap();
+    call(&server, &mut writer, 1, create("/a")).await.unwrap();
+    call(
+        &server,
+        &mut client,
+        1,
+        Request::AddWatch {
+            path: "/".into(),
+            mode: paddock_types::AddWatchMode::PersistentRecursive,
+        },
+    )
+    .await
+    .unwrap();
+    let seen = server.status().last_zxid;
+    const CHANGES: usize = 300;
+    for i in 0..CHANGES {
+        call(
+            &server,
+            &mut writer,
+            2 + i as i64,
+            set_data("/a", &i.to_string()),
+        )
+        .await
+        .unwrap();
+    }
+    // The old connection got them all; its client read none (the cut).
+    let watches = SetWatches {
+        persistent_recursive: strings(&["/"]),
+        ..SetWatches::default()
+    };
+    let mut c = server
+        .connect(connect_req(Some(&client), seen, watches))
+        .await
+        .unwrap();
+    let mut zxids = Vec::new();
+    for _ in 0..CHANGES {
+        match next(&mut c).await {
+            SessionEvent::Watch(w) => {
+                assert_eq!(
+                    (w.event_type, w.path.as_str()),
+                    (EventType::NodeDataChanged, "/a")
+                );
+                zxids.push(w.zxid);
+            }
+            other => panic!("expected a watch event, got {other:?}"),
+        }
+    }
+    assert!(
+        zxids.windows(2).all(|p| p[0] < p[1]),
+        "in zxid order, once each"
+    );
+    call(&server, &mut c, 9_999, Request::Ping).await.unwrap();
+    server.shutdown().await;
+}
