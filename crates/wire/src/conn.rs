@@ -316,6 +316,11 @@ impl<B: Backend, S: Io> Conn<B, S> {
             });
             if let Err(end) = step {
                 let _ = self.flush().await;
+                if matches!(end, End::SessionEnded(ErrorCode::AuthFailed)) {
+                    // The client may already have sent more: a close with unread input would
+                    // reach it as a reset, not as the end of the connection.
+                    self.linger().await;
+                }
                 return end;
             }
         }
