@@ -56,6 +56,10 @@ pub struct Election {
     pub(crate) decision: Option<Decision>,
     /// A voter without a vote ([`Election::recovering`]).
     pub(crate) recovering: bool,
+    /// The configuration a change not known committed replaced ([`Election::with_previous`]).
+    pub(crate) previous: Option<QuorumVerifier>,
+    /// Whom a broadcast goes to: the voters of both configurations.
+    pub(crate) recipients: QuorumVerifier,
 }
 
 impl Election {
@@ -76,7 +80,6 @@ impl Election {
         let initial = Vote::new(me, last_zxid, current_epoch);
         Election {
             me,
-            verifier,
             config,
             initial,
             round: 0,
@@ -89,7 +92,65 @@ impl Election {
             started: false,
             decision: None,
             recovering: false,
+            previous: None,
+            recipients: verifier.clone(),
+            verifier,
         }
+    }
+
+    /// The configuration that `verifier`'s replaced, while this peer cannot tell whether the
+    /// change committed (it is in its log, and nothing after it shows a later leader served).
+    /// The election then counts with both, as ZooKeeper's with its last seen configuration:
+    ///
+    /// - its own proposal wins only with a quorum of each (a change that never committed must
+    ///   not let its new voters elect among themselves; a committed one has both quorums);
+    /// - votes of the previous configuration's voters count too;
+    /// - it joins an established leader (FOLLOWING/LEADING answers, `checkLeader`) backed by a
+    ///   quorum of either. A leader a quorum of the previous configuration follows in a later
+    ///   epoch was elected without the change, so the change never committed (it would be in
+    ///   the history of any leader such a quorum elects), and syncing with that leader rolls it
+    ///   back; without this rule, the servers holding an uncommitted change that makes them a
+    ///   quorum of their own would never follow the ensemble's leader.
+    pub fn with_previous(mut self, previous: Option<QuorumVerifier>) -> Election {
+        self.previous = previous.filter(|p| *p != self.verifier);
+        if let Some(p) = &self.previous {
+            let voters = self.verifier.voters().union(p.voters()).copied();
+            if let Ok(both) = QuorumVerifier::new(voters, std::iter::empty()) {
+                self.recipients = both;
+            }
+        }
+        self
+    }
+
+    /// Whom [`crate::execute`] broadcasts this election's notifications to: the voters of the
+    /// configuration, and of the previous one ([`Election::with_previous`]).
+    pub fn recipients(&self) -> &QuorumVerifier {
+        &self.recipients
+    }
+
+    /// Whether `id`'s vote counts: a voter of the configuration or of the previous one.
+    pub(crate) fn counts_vote_of(&self, id: ServerId) -> bool {
+        self.verifier.is_voter(id) || self.previous.as_ref().is_some_and(|p| p.is_voter(id))
+    }
+
+    /// Whether `set` may elect from LOOKING votes: a quorum of the configuration, and of the
+    /// previous one while the change is not known committed.
+    pub(crate) fn elects(&self, set: &BTreeSet<ServerId>) -> bool {
+        self.verifier.contains_quorum(set)
+            && self
+                .previous
+                .as_ref()
+                .is_none_or(|p| p.contains_quorum(set))
+    }
+
+    /// Whether `set`, following one leader, establishes it for this peer to join: a quorum of
+    /// the configuration or of the previous one ([`Election::with_previous`]).
+    pub(crate) fn establishes(&self, set: &BTreeSet<ServerId>) -> bool {
+        self.verifier.contains_quorum(set)
+            || self
+                .previous
+                .as_ref()
+                .is_some_and(|p| p.contains_quorum(set))
     }
 
     /// Makes this peer a voter that does not vote: its data directory lost transactions it had
@@ -267,7 +328,7 @@ impl Election {
 
     pub(crate) fn proposal_has_quorum(&self) -> bool {
         let support = Self::supporters(&self.received, &self.proposal, PeerState::Looking);
-        self.verifier.contains_quorum(&support)
+        self.elects(&support)
     }
 
     /// ZooKeeper's `termPredicate` for the current proposal: start the finalize wait when its
@@ -279,7 +340,7 @@ impl Election {
             return;
         }
         // A voter alone in its ensemble: no other vote can ever arrive, so no wait.
-        let alone = self.verifier.voters().len() == 1;
+        let alone = self.elects(&BTreeSet::from([self.me]));
         if self.config.finalize_wait_ticks == 0 || alone {
             self.decide(self.proposal, false, out);
         } else if self.finalize_remaining.is_none() {

@@ -30,16 +30,23 @@ impl Election {
                 .into_iter()
                 .collect();
         }
-        if !self.verifier.is_voter(from) || n.sender_state == PeerState::Recovering {
+        if !self.counts_vote_of(from) || n.sender_state == PeerState::Recovering {
             // An observer, a server outside the configuration, or a voter recovering from a
             // damaged data directory, asking: tell it what we think; its vote does not count.
             return vec![self.reply_to(from)];
         }
-        if !self.verifier.is_voter(n.vote.leader) {
+        if !self.counts_vote_of(n.vote.leader) {
             tracing::warn!(me = %self.me, %from, vote = %n.vote, "ignoring vote for a non-voter");
             return Vec::new();
         }
-        self.idle_ticks = 0;
+        // Only the voters of the configuration in force end the quiet time. A voter of the
+        // previous one only ([`Election::with_previous`]) is counted but may be an observer to
+        // the others, who ignore it: its repeated votes must not keep us from resending ours,
+        // or a voter that missed our last broadcast (a cut link) may never hear it — it does
+        // not answer a vote equal to or worse than its own.
+        if self.verifier.is_voter(from) {
+            self.idle_ticks = 0;
+        }
         match n.sender_state {
             PeerState::Looking => self.on_looking(from, n),
             // A voter of our configuration that observes: a reconfiguration we have not seen
@@ -107,13 +114,13 @@ impl Election {
         if n.round == self.round {
             self.received.insert(from, recorded);
             let support = Self::supporters(&self.received, &n.vote, n.sender_state);
-            if self.verifier.contains_quorum(&support) && self.leader_confirmed(&n) {
+            if self.establishes(&support) && self.leader_confirmed(&n) {
                 self.decide(n.vote, true, &mut out);
                 return out;
             }
         }
         let support = Self::supporters(&self.out_of_election, &n.vote, n.sender_state);
-        if self.verifier.contains_quorum(&support) && self.leader_confirmed(&n) {
+        if self.establishes(&support) && self.leader_confirmed(&n) {
             self.round = n.round;
             self.decide(n.vote, true, &mut out);
         }

@@ -915,6 +915,31 @@ fn five_nodes_keep_acknowledged_writes_under_random_faults() {
     run_seeds(5);
 }
 
+/// Schedules that once left the ensemble without a serving leader after healing, each run in
+/// CI whatever `PADDOCK_FAULT_SEEDS` says:
+/// - 5 nodes, seed 1060: leader 4, cut off with 5, proposed a change making {4, 5} the voters;
+///   the other three elected 3 in a later epoch. 4 and 5 held the uncommitted change, elected
+///   each other by the new configuration alone, could not serve (the old quorum was missing)
+///   and never followed 3, whose supporters were no quorum of their view.
+/// - 5 nodes, seed 2144: 3 was elected by {1..5} before its history's change to {2, 4, 5}
+///   committed; it committed the change when establishing its epoch and went on leading as a
+///   non-voter, which 1 (an observer of the new configuration, asking only voters) never found.
+/// - 3 nodes, seed 4190 (found with the first two fixed): 3 was removed by a change that 2, on
+///   restart, could not tell committed; 3's repeated votes, counted by 2 as a voter of the
+///   previous configuration, kept 2 from resending its own to 1, which had missed it and
+///   ignored 3 as an observer.
+const LIVENESS_SEEDS: [(u64, u64); 3] = [(5, 1060), (5, 2144), (3, 4190)];
+
+#[test]
+fn schedules_that_once_lost_liveness_after_a_reconfiguration_settle() {
+    for (n, seed) in LIVENESS_SEEDS {
+        let mut totals = Totals::default();
+        if let Err(report) = run_seed(n, seed, &mut totals) {
+            panic!("{report}");
+        }
+    }
+}
+
 /// (cluster size, seed) of the replay test: schedules with crashes, restarts and cut links, whose
 /// traces hold elections, dropped messages, SNAP and TRUNC syncs and storage rebuilds.
 const REPLAY_SEEDS: [(u64, u64); 4] = [(3, 5), (3, 12), (5, 10), (5, 12)];

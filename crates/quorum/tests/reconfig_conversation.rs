@@ -349,3 +349,53 @@ fn voters_of_the_old_configuration_connected_as_observers_count_for_a_new_leader
     l.step(s(3), M::AckNewLeader { zxid: z(2, 0) });
     assert_eq!(l.phase(), LeaderPhase::Broadcast);
 }
+
+#[test]
+fn a_new_leader_its_own_history_made_a_non_voter_hands_over_once_the_history_commits() {
+    // Leader 3 was elected by the old configuration {1..5}; its history ends with a change to
+    // {2,4,5} that nothing shows committed. The NEWLEADER quorum of both commits it; 3 then
+    // tells its learners they are up to date and steps down, as a leader its own change
+    // removed does: a leader outside the configuration cannot be found by its observers.
+    let mut l = Leader::new(
+        s(3),
+        voters(&[2, 4, 5]),
+        config(),
+        Epoch(3),
+        Epoch(3),
+        z(3, 1),
+        [(z(3, 1), data(z(3, 1)))],
+    )
+    .with_joint(Some(voters(&[1, 2, 3, 4, 5])));
+    for id in [2, 4] {
+        l.step(s(id), follower_info(z(3, 1)));
+    }
+    l.on_persisted(Persisted::AcceptedEpoch(Epoch(4)));
+    let ack_epoch = M::AckEpoch {
+        current_epoch: Epoch(3),
+        last_zxid: z(3, 1),
+    };
+    l.step(s(2), ack_epoch.clone());
+    l.step(s(4), ack_epoch);
+    l.on_persisted(Persisted::CurrentEpoch(Epoch(4)));
+    l.step(s(2), M::AckNewLeader { zxid: z(4, 0) });
+    assert_eq!(
+        l.phase(),
+        LeaderPhase::Sync,
+        "2 and 3 are no quorum of {{2,4,5}}"
+    );
+    let out = l.step(s(4), M::AckNewLeader { zxid: z(4, 0) });
+    assert_eq!(
+        out.last(),
+        Some(&Command::StepDown(Reason::Reconfigured(z(3, 1)))),
+        "{out:?}"
+    );
+    for id in [2, 4] {
+        assert!(
+            out.contains(&Command::Send {
+                to: s(id),
+                msg: M::UpToDate
+            }),
+            "{id} learns the history is committed before the leader goes: {out:?}"
+        );
+    }
+}

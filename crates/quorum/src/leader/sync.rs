@@ -116,6 +116,13 @@ impl Leader {
                 .into_iter()
                 .map(|id| Leader::send(id, PeerMessage::UpToDate)),
         );
+        // Elected before a change in its history made it a non-voter (the election counted the
+        // configuration before): that quorum has just committed the change, so it hands over
+        // as a leader whose own change removed it does. Staying would leave a leader that the
+        // servers of the new configuration's observers cannot find (they only ask voters).
+        if !self.members.is_voter(self.me) {
+            out.push(self.step_down(crate::command::Reason::Reconfigured(self.last_zxid)));
+        }
         out
     }
 }

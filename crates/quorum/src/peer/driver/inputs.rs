@@ -34,7 +34,7 @@ where
     fn read_votes(&mut self) {
         while let Some((from, n)) = self.etrans.try_recv() {
             let out = self.election.step(from, n);
-            paddock_election::execute(self.me, &self.verifier, out, &mut self.etrans);
+            paddock_election::execute(self.me, self.election.recipients(), out, &mut self.etrans);
         }
     }
 
@@ -44,7 +44,7 @@ where
         self.read_votes();
         if matches!(self.role, CurrentRole::Looking) {
             let out = self.election.tick();
-            paddock_election::execute(self.me, &self.verifier, out, &mut self.etrans);
+            paddock_election::execute(self.me, self.election.recipients(), out, &mut self.etrans);
         }
     }
 

@@ -33,7 +33,8 @@ where
             self.verifier.clone(),
             self.config.election,
         )
-        .with_last_round(self.election.round());
+        .with_last_round(self.election.round())
+        .with_previous(self.previous_verifier());
         let first = tokio::time::Instant::now() + RECOVER_BACKOFF_FIRST;
         self.storage_failure = Some(why.clone());
         self.broken = Some((why, first, RECOVER_BACKOFF_FIRST));

@@ -134,7 +134,8 @@ where
     /// change committed, and servers holding different views then voted for candidates the
     /// others do not count, in seeded fault schedules. A change that never committed is rolled
     /// back with the log when this server syncs; a new leader holding one needs a quorum of
-    /// the old configuration too, `with_joint`, whose members may ack as observers.)
+    /// the old configuration too, `with_joint`, whose members may ack as observers; and the
+    /// election counts with both configurations meanwhile, [`Self::previous_verifier`].)
     pub(super) fn update_election_view(&mut self) {
         if let Some(v) = verifier_for(self.me, &self.members) {
             self.verifier = v;
@@ -150,6 +151,15 @@ where
                 ));
             }
         }
+    }
+
+    /// The election's view of the membership the one in force replaced, while the change is
+    /// not known committed: an election then counts with both (`Election::with_previous`).
+    pub(super) fn previous_verifier(&self) -> Option<QuorumVerifier> {
+        if self.config_known_committed(self.last_zxid()) {
+            return None;
+        }
+        verifier_for(self.me, self.previous_members.as_ref()?)
     }
 
     /// The previous membership a new leader must also gather a quorum of: while the change in

@@ -53,9 +53,10 @@ where
             self.config.election,
         )
         .with_last_round(round)
-        .recovering(self.recovering);
+        .recovering(self.recovering)
+        .with_previous(self.previous_verifier());
         let out = self.election.start();
-        paddock_election::execute(self.me, &self.verifier, out, &mut self.etrans);
+        paddock_election::execute(self.me, self.election.recipients(), out, &mut self.etrans);
         Ok(())
     }
 
