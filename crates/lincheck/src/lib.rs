@@ -18,6 +18,7 @@ use std::collections::HashSet;
 use std::fmt::Debug;
 use std::hash::Hash;
 
+pub mod lock;
 pub mod zk;
 
 /// A sequential specification.
