@@ -21,6 +21,13 @@
 //!   refuses to resume the wire sessions with SESSIONEXPIRED, and those were told so on their
 //!   first resume after the heal.
 //!
+//! - one way only, server to clients, for 3/4 of the timeout
+//!   (`a_client_that_cannot_hear_its_server_for_a_while_…`): the clients' requests and pings
+//!   arrive, the answers do not; as the short cut above, plus writes that were applied but never
+//!   answered (unknown outcomes to the history checker);
+//! - one way only, clients to server, for twice the timeout
+//!   (`a_client_its_server_cannot_hear_for_long_…`): as the long cut above.
+//!
 //! Then the checks of every workload run: each ephemeral lives exactly as long as its session,
 //! the watch checks, and the history (with `sync`+`getData` of every znode through every server
 //! at the end) is linearizable.
@@ -48,14 +55,40 @@ use tokio::sync::broadcast;
 /// The session timeout of the sessions behind the link.
 const TIMEOUT: Duration = Duration::from_secs(6);
 
+/// Which way the link is cut.
+#[derive(Clone, Copy, Debug)]
+enum Cut {
+    Both,
+    /// The server hears nothing from the clients; they still get what it had sent.
+    TowardServer,
+    /// The clients hear nothing from the server; what they send (requests, pings) arrives.
+    TowardClients,
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_cut_off_for_less_than_its_session_timeout_resumes_with_its_session_whole() {
-    run(TIMEOUT * 3 / 4).await;
+    run(TIMEOUT * 3 / 4, Cut::Both).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_cut_off_for_longer_than_its_session_timeout_finds_it_expired_everywhere() {
-    run(TIMEOUT * 2).await;
+    run(TIMEOUT * 2, Cut::Both).await;
+}
+
+/// One way: the clients' requests and pings reach the server, whose answers are lost. The
+/// clients give the silent connection up, their writes meanwhile may or may not have been
+/// applied (the history checker takes them as unknown), and their sessions, still alive on
+/// the server, resume after the heal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_cannot_hear_its_server_for_a_while_resumes_with_its_session_whole() {
+    run(TIMEOUT * 3 / 4, Cut::TowardClients).await;
+}
+
+/// The other way, long: the server hears nothing from the clients, so their sessions expire
+/// though the clients still received what the server sent before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_its_server_cannot_hear_for_long_finds_its_session_expired_everywhere() {
+    run(TIMEOUT * 2, Cut::TowardServer).await;
 }
 
 /// Every state `events` has received so far.
@@ -67,7 +100,7 @@ fn drain(events: &mut broadcast::Receiver<SessionState>) -> Vec<SessionState> {
     out
 }
 
-async fn run(cut: Duration) {
+async fn run(cut: Duration, way: Cut) {
     let seed = env_u64("PADDOCK_LIN_SEED", 1);
     let mut rng = StdRng::seed_from_u64(seed ^ 0xc11e_0c0d);
     let mut e = LocalEnsemble::start(
@@ -102,9 +135,13 @@ async fn run(cut: Duration) {
     let start = workload.start;
 
     tokio::time::sleep(before).await;
-    link.cut();
+    match way {
+        Cut::Both => link.cut(),
+        Cut::TowardServer => link.cut_one_way(true),
+        Cut::TowardClients => link.cut_one_way(false),
+    }
     eprintln!(
-        "seed {seed}: clients of server.{} cut off at {:?} for {cut:?} (session timeout {TIMEOUT:?})",
+        "seed {seed}: clients of server.{} cut off ({way:?}) at {:?} for {cut:?} (session timeout {TIMEOUT:?})",
         behind + 1,
         start.elapsed()
     );
@@ -173,7 +210,7 @@ async fn run(cut: Duration) {
     final_reads(&addrs, seed, start, &workload.history).await;
     check_linearizable(
         seed,
-        &format!("client link cut for {cut:?}"),
+        &format!("client link cut ({way:?}) for {cut:?}"),
         &workload.take_history(),
     );
     drop(link);

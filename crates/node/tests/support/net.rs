@@ -305,6 +305,15 @@ impl ClientLink {
         });
     }
 
+    /// Cuts one direction only: what the clients send is held (`toward_server`), or what the
+    /// server sends. A new connection waits for both directions, as a TCP handshake whose
+    /// SYN or SYN-ACK is lost does.
+    pub fn cut_one_way(&self, toward_server: bool) {
+        self.cuts.send_modify(|c| {
+            c.insert(if toward_server { (0, 1) } else { (1, 0) });
+        });
+    }
+
     /// Lets everything through again.
     pub fn heal(&self) {
         self.cuts.send_modify(|c| c.clear());
