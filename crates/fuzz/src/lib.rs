@@ -13,7 +13,8 @@
 //! - [`config`]: proptest's configuration. CI runs each property with the target's default case
 //!   count (sized to a few seconds in a debug build) from a fixed seed; `PADDOCK_FUZZ_CASES`
 //!   raises the count (`make fuzz`) and `PADDOCK_FUZZ_SEED` picks another seed, so a long run can
-//!   explore and a failure can be replayed with the same two variables.
+//!   explore and a failure can be replayed with the same two variables. [`config_costly`] scales
+//!   the count down for properties whose cases touch the filesystem.
 //! - [`mutated`] / [`input`]: inputs that get past a decoder's first checks: a valid encoding with
 //!   a few edits, among them length-looking fields overwritten with huge values (fixed-width
 //!   integers both ways round and protobuf varints).
@@ -70,6 +71,16 @@ pub fn config(default_cases: u32) -> ProptestConfig {
         rng_seed: RngSeed::Fixed(env_number(SEED_VAR).unwrap_or(DEFAULT_SEED)),
         ..ProptestConfig::default()
     }
+}
+
+/// [`config`] for a property whose case costs about `cost` ordinary ones (it writes files or
+/// opens a data directory): `PADDOCK_FUZZ_CASES / cost` cases, never fewer than `default_cases`.
+pub fn config_costly(default_cases: u32, cost: u32) -> ProptestConfig {
+    let mut c = config(default_cases);
+    if env_number(CASES_VAR).is_some() {
+        c.cases = (c.cases / cost.max(1)).max(default_cases);
+    }
+    c
 }
 
 fn env_number(var: &str) -> Option<u64> {

@@ -28,7 +28,12 @@ fn requests() -> Vec<Request> {
         Acl::new(1, Id::new("ip", "10.0.0.0/8")),
     ];
     let mut v: Vec<Request> = [
+        CreateMode::Persistent,
+        CreateMode::Ephemeral,
+        CreateMode::PersistentSequential,
         CreateMode::EphemeralSequential,
+        CreateMode::Container,
+        CreateMode::PersistentWithTtl { ttl_ms: 1 },
         CreateMode::PersistentSequentialWithTtl { ttl_ms: 5_000 },
     ]
     .into_iter()
@@ -199,6 +204,23 @@ fn exercise_server(bytes: &[u8]) {
     }
 }
 
+/// Mostly the small values enums, versions and TTLs take (every enum value, 0, -1), sometimes any.
+fn int() -> impl Strategy<Value = i32> + Clone {
+    prop_oneof![4 => 0i32..8, 1 => Just(-1), 1 => any::<i32>()]
+}
+
+fn long() -> impl Strategy<Value = i64> + Clone {
+    prop_oneof![4 => 0i64..8, 1 => Just(-1), 1 => any::<i64>()]
+}
+
+/// A create mode (mostly one of the seven) and a TTL (often 0, as every mode but two wants).
+fn mode_and_ttl() -> impl Strategy<Value = (i32, i64)> + Clone {
+    (
+        prop_oneof![8 => 0i32..7, 1 => any::<i32>()],
+        prop_oneof![3 => Just(0i64), 3 => 1i64..5, 1 => Just(-1), 1 => any::<i64>()],
+    )
+}
+
 /// Structured requests with the fields a conversion checks drawn at random: paths that are
 /// and are not valid, every enum value and then some, any versions, TTLs and ACLs.
 fn arbitrary_request() -> impl Strategy<Value = pb::Request> {
@@ -213,7 +235,7 @@ fn arbitrary_request() -> impl Strategy<Value = pb::Request> {
         "/[a-z\u{1}-\u{1f}\u{e000}-\u{f8ff}\u{fff0}-\u{ffff}/.]{0,12}",
         ".{0,16}",
     ];
-    let acl = proptest::collection::vec((any::<i32>(), ".{0,8}", ".{0,8}"), 0..4).prop_map(|v| {
+    let acl = proptest::collection::vec((int(), ".{0,8}", ".{0,8}"), 0..4).prop_map(|v| {
         v.into_iter()
             .map(|(perms, scheme, id)| pb::Acl {
                 perms,
@@ -224,11 +246,10 @@ fn arbitrary_request() -> impl Strategy<Value = pb::Request> {
     let create = (
         path.clone(),
         proptest::option::of(proptest::collection::vec(any::<u8>(), 0..8)),
-        any::<i32>(),
+        mode_and_ttl(),
         proptest::option::of(acl.clone()),
-        any::<i64>(),
     )
-        .prop_map(|(path, data, mode, acls, ttl)| pb::CreateRequest {
+        .prop_map(|(path, data, (mode, ttl), acls)| pb::CreateRequest {
             path,
             data: data.map(Into::into),
             mode,
@@ -237,7 +258,7 @@ fn arbitrary_request() -> impl Strategy<Value = pb::Request> {
         });
     let multi_op = prop_oneof![
         create.clone().prop_map(pb::multi_op::Op::Create),
-        (path.clone(), any::<i32>()).prop_map(|(path, version)| pb::multi_op::Op::Check(
+        (path.clone(), int()).prop_map(|(path, version)| pb::multi_op::Op::Check(
             pb::CheckVersionRequest { path, version }
         )),
         (path.clone(), any::<bool>()).prop_map(|(path, watch)| pb::multi_op::Op::GetData(
@@ -250,49 +271,57 @@ fn arbitrary_request() -> impl Strategy<Value = pb::Request> {
             .collect::<Vec<_>>()
     });
     use pb::request::Op;
-    let op = prop_oneof![
-        create.prop_map(Op::Create),
-        ops.clone()
-            .prop_map(|ops| Op::Multi(pb::MultiRequest { ops })),
-        ops.prop_map(|ops| Op::MultiRead(pb::MultiReadRequest { ops })),
-        (path.clone(), acl, any::<i32>())
-            .prop_map(|(path, acl, version)| Op::SetAcl(pb::SetAclRequest { path, acl, version })),
-        (path.clone(), any::<i32>())
-            .prop_map(|(path, mode)| Op::AddWatch(pb::AddWatchRequest { path, mode })),
-        (path.clone(), any::<i32>()).prop_map(|(path, r#type)| Op::RemoveWatches(
-            pb::RemoveWatchesRequest { path, r#type }
-        )),
-        (".{0,8}", proptest::collection::vec(any::<u8>(), 0..8)).prop_map(|(scheme, auth)| {
-            Op::AddAuth(pb::AddAuthRequest {
-                scheme,
-                auth: auth.into(),
-            })
-        }),
-        (
-            proptest::collection::vec(".{0,20}", 0..3),
-            proptest::collection::vec(any::<u64>(), 0..3),
-            any::<i64>()
-        )
-            .prop_map(|(joining_servers, leaving_servers, from_config_version)| {
-                Op::Reconfig(pb::ReconfigRequest {
-                    joining_servers,
-                    leaving_servers,
-                    new_members: Vec::new(),
-                    from_config_version,
+    let multi = ops
+        .clone()
+        .prop_map(|ops| Op::Multi(pb::MultiRequest { ops }));
+    let other =
+        prop_oneof![
+            ops.prop_map(|ops| Op::MultiRead(pb::MultiReadRequest { ops })),
+            (path.clone(), acl, int()).prop_map(|(path, acl, version)| Op::SetAcl(
+                pb::SetAclRequest { path, acl, version }
+            )),
+            (path.clone(), int())
+                .prop_map(|(path, mode)| Op::AddWatch(pb::AddWatchRequest { path, mode })),
+            (path.clone(), int()).prop_map(|(path, r#type)| Op::RemoveWatches(
+                pb::RemoveWatchesRequest { path, r#type }
+            )),
+            (".{0,8}", proptest::collection::vec(any::<u8>(), 0..8)).prop_map(|(scheme, auth)| {
+                Op::AddAuth(pb::AddAuthRequest {
+                    scheme,
+                    auth: auth.into(),
                 })
             }),
-        (any::<i64>(), proptest::collection::vec(path, 0..3)).prop_map(|(zxid, paths)| {
-            Op::SetWatches(pb::SetWatchesRequest {
-                relative_zxid: zxid,
-                data_watches: paths.clone(),
-                exist_watches: paths.clone(),
-                child_watches: paths.clone(),
-                persistent_watches: paths.clone(),
-                persistent_recursive_watches: paths,
-            })
-        }),
+            (
+                proptest::collection::vec(".{0,20}", 0..3),
+                proptest::collection::vec(any::<u64>(), 0..3),
+                long()
+            )
+                .prop_map(|(joining_servers, leaving_servers, from_config_version)| {
+                    Op::Reconfig(pb::ReconfigRequest {
+                        joining_servers,
+                        leaving_servers,
+                        new_members: Vec::new(),
+                        from_config_version,
+                    })
+                }),
+            (long(), proptest::collection::vec(path, 0..3)).prop_map(|(zxid, paths)| {
+                Op::SetWatches(pb::SetWatchesRequest {
+                    relative_zxid: zxid,
+                    data_watches: paths.clone(),
+                    exist_watches: paths.clone(),
+                    child_watches: paths.clone(),
+                    persistent_watches: paths.clone(),
+                    persistent_recursive_watches: paths,
+                })
+            }),
+        ];
+    let op = prop_oneof![
+        4 => create.prop_map(Op::Create),
+        3 => multi,
+        7 => other,
     ];
-    (any::<i64>(), proptest::option::of(op)).prop_map(|(xid, op)| pb::Request { xid, op })
+    let op = prop_oneof![9 => op.prop_map(Some), 1 => Just(None)];
+    (long(), op).prop_map(|(xid, op)| pb::Request { xid, op })
 }
 
 proptest! {

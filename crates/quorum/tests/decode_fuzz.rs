@@ -7,6 +7,7 @@
 
 use bytes::Bytes;
 use paddock_fuzz::{bounded_by_input, config, input, TrackingAlloc};
+use paddock_proto::v1::peer_frame::{self, Kind};
 use paddock_proto::v1::PeerFrame;
 use paddock_quorum::transport::convert::{
     from_frame, from_frame_batch, hello, to_batch_frames, to_frame,
@@ -78,7 +79,8 @@ fn messages() -> Vec<PeerMessage> {
     ]
 }
 
-/// Every message as a frame of its own, a batch of all of them, and a hello.
+/// Every message as a frame of its own, a batch of all of them, a hello, and a batch holding
+/// a batch and a hello (which a peer must refuse).
 fn frames() -> Vec<Vec<u8>> {
     let mut out: Vec<Vec<u8>> = messages()
         .into_iter()
@@ -89,7 +91,20 @@ fn frames() -> Vec<Vec<u8>> {
             .into_iter()
             .map(|f| f.encode_to_vec()),
     );
-    out.push(hello(ServerId(3), 2, "server.1=a:2888:3888\nserver.3=c:2888:3888").encode_to_vec());
+    let hello = hello(ServerId(3), 2, "server.1=a:2888:3888\nserver.3=c:2888:3888");
+    out.push(hello.encode_to_vec());
+    let batch = |frames| PeerFrame {
+        kind: Some(Kind::Batch(peer_frame::Batch { frames })),
+    };
+    let inner = batch(vec![to_frame(PeerMessage::Ping)]);
+    out.push(
+        batch(vec![
+            to_frame(PeerMessage::Ack { zxid: Zxid(1) }),
+            inner,
+            hello,
+        ])
+        .encode_to_vec(),
+    );
     out
 }
 

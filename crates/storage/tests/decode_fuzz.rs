@@ -5,10 +5,10 @@
 //! accepted must be exactly what the writer would have written. `PADDOCK_FUZZ_CASES` /
 //! `PADDOCK_FUZZ_SEED` (see `paddock-fuzz`); `make fuzz` runs them long.
 
-use std::io::{Read, Write};
+use std::io::Read;
 
 use bytes::Bytes;
-use paddock_fuzz::{bounded_by_input, config, input, TrackingAlloc};
+use paddock_fuzz::{bounded_by_input, config, config_costly, input, TrackingAlloc};
 use paddock_storage::log_format::{self, Segment};
 use paddock_storage::{
     open_snapshot_file, write_snapshot_file, DataDir, EpochStore, CURRENT_EPOCH_FILE,
@@ -100,7 +100,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(config(300))]
+    #![proptest_config(config_costly(300, 10))]
 
     #[test]
     fn snapshot_files_never_panic(
@@ -112,7 +112,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(config(24))]
+    #![proptest_config(config_costly(24, 1000))]
 
     /// A data directory opens with any epoch file: an error unless it holds a u32 in decimal
     /// (surrounding white space allowed), which is then the epoch.

@@ -7,7 +7,7 @@
 
 use std::path::Path;
 
-use paddock_fuzz::{bounded_by_input, config, input, mutated, TrackingAlloc};
+use paddock_fuzz::{bounded_by_input, config, config_costly, input, mutated, TrackingAlloc};
 use proptest::prelude::*;
 
 use crate::read_zookeeper;
@@ -38,7 +38,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(config(100))]
+    #![proptest_config(config_costly(100, 20))]
 
     /// Rule: no input makes the importer panic; damaged input is Ok or Err, nothing else.
     #[test]
