@@ -11,9 +11,12 @@ use paddock_proto::v1 as pb;
 use paddock_types::{Epoch, ServerId, Zxid};
 use proptest::prelude::*;
 use prost::Message;
+use PeerState::*;
 
 #[global_allocator]
 static ALLOC: TrackingAlloc = TrackingAlloc;
+
+const STATES: [PeerState; 5] = [Looking, Following, Leading, Observing, Recovering];
 
 fn notification(state: PeerState, leader: u64) -> Notification {
     Notification {
@@ -26,16 +29,10 @@ fn notification(state: PeerState, leader: u64) -> Notification {
 
 /// A vote in every sender state, and a hello.
 fn frames() -> Vec<Vec<u8>> {
-    let mut out: Vec<Vec<u8>> = [
-        PeerState::Looking,
-        PeerState::Following,
-        PeerState::Leading,
-        PeerState::Observing,
-        PeerState::Recovering,
-    ]
-    .into_iter()
-    .map(|s| notification_to_proto(&notification(s, 3)).encode_to_vec())
-    .collect();
+    let mut out: Vec<Vec<u8>> = STATES
+        .into_iter()
+        .map(|s| notification_to_proto(&notification(s, 3)).encode_to_vec())
+        .collect();
     out.push(
         pb::Notification {
             kind: Some(pb::notification::Kind::Hello(pb::ElectionHello::default())),
@@ -90,20 +87,13 @@ proptest! {
     fn any_vote_steps_an_election(
         leader in any::<u64>(), zxid in any::<u64>(), epoch in any::<u32>(), round in any::<u64>(),
         sender in prop_oneof![Just(1u64), Just(2), Just(3), Just(4), any::<u64>()],
-        state in 0usize..5,
+        state in prop::sample::select(STATES.to_vec()),
     ) {
-        let states = [
-            PeerState::Looking,
-            PeerState::Following,
-            PeerState::Leading,
-            PeerState::Observing,
-            PeerState::Recovering,
-        ];
         let n = Notification {
             vote: Vote::new(ServerId(leader), Zxid(zxid), Epoch(epoch)),
             round,
             sender: ServerId(sender),
-            sender_state: states[state],
+            sender_state: state,
         };
         let mut e = election();
         e.step(ServerId(sender), n);

@@ -96,6 +96,36 @@ pub fn raw(max_len: usize) -> impl Strategy<Value = Vec<u8>> {
     proptest::collection::vec(any::<u8>(), 0..=max_len)
 }
 
+/// A value for a configuration key or variable (zoo.cfg, `PADDOCK_*`): the ones parsers trip on
+/// (empty, white space, negative, past `u16` / `u32` / `u64`, server lines with bad ports or
+/// ids, separators alone) and printable or any text.
+pub fn config_value() -> impl Strategy<Value = String> + Clone {
+    prop_oneof![
+        prop::sample::select(vec![
+            "",
+            " 7 ",
+            "-1",
+            "0",
+            "65536",
+            "4294967296",
+            "18446744073709551616",
+            "h:1:2:participant;3",
+            "h:65536:3888",
+            "[::1]:2888:3888;[::1]:2181",
+            "1=a:2888:3888,2=b:2888:3888,3=c:2888:3888",
+            "99999999999999999999=h:1:2,256=h:1:2",
+            "server.0=h:2888:3888:observer;0",
+            ":::;;",
+            "=;==;tickTime=;;syncLimit=0",
+            "need",
+        ])
+        .prop_map(String::from),
+        "[ -~]{0,24}",
+        ".{0,12}",
+        any::<u64>().prop_map(|n| n.to_string()),
+    ]
+}
+
 /// Values that a length or count field should never be trusted with, as they are written:
 /// 4 and 8 bytes big- and little-endian, and protobuf varints.
 fn huge_patterns() -> Vec<Vec<u8>> {

@@ -197,6 +197,21 @@ fn exercise_client(bytes: &[u8]) {
     }
 }
 
+/// The same bytes as a bare `Request` and a bare `ConnectRequest` (what a `ClientMessage`
+/// carries), converted: errors are BADARGUMENTS.
+fn exercise_bare(bytes: &[u8]) {
+    if let Ok(r) = bounded_by_input(bytes.len(), || pb::Request::decode(bytes)) {
+        if let (_, Err(e)) = decode_request(r) {
+            assert_eq!(e.code, ErrorCode::BadArguments, "{e}");
+        }
+    }
+    if let Ok(c) = bounded_by_input(bytes.len(), || pb::ConnectRequest::decode(bytes)) {
+        if let Err(e) = decode_connect(c, "p".into(), Vec::new()) {
+            assert_eq!(e.code, ErrorCode::BadArguments, "{e}");
+        }
+    }
+}
+
 /// The same bytes as the Rust client reads the server's messages.
 fn exercise_server(bytes: &[u8]) {
     if let Ok(m) = bounded_by_input(bytes.len(), || pb::ServerMessage::decode(bytes)) {
@@ -331,6 +346,13 @@ proptest! {
     fn client_messages_never_panic(bytes in input(client_messages())) {
         exercise_client(&bytes);
         exercise_server(&bytes);
+    }
+
+    #[test]
+    fn bare_requests_never_panic(bytes in input(requests().into_iter().enumerate().map(|(i, r)| {
+        encode_request(i as i64, r).encode_to_vec()
+    }).collect())) {
+        exercise_bare(&bytes);
     }
 
     #[test]

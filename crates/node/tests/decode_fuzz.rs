@@ -7,7 +7,7 @@
 //! `PADDOCK_FUZZ_SEED` (see `paddock-fuzz`); `make fuzz` runs them long.
 
 use clap::{CommandFactory, Parser};
-use paddock_fuzz::{config_costly, mutated};
+use paddock_fuzz::{config_costly, config_value, mutated};
 use paddock_node::args::Args;
 use paddock_node::config::load;
 use proptest::prelude::*;
@@ -21,27 +21,6 @@ fn variables() -> Vec<(String, String)> {
             Some((var, format!("--{}", a.get_long()?)))
         })
         .collect()
-}
-
-fn value() -> impl Strategy<Value = String> {
-    prop_oneof![
-        Just(String::new()),
-        Just(" 7 ".to_string()),
-        Just("-1".to_string()),
-        Just("0".to_string()),
-        Just("65536".to_string()),
-        Just("18446744073709551616".to_string()),
-        Just("1=a:2888:3888,2=b:2888:3888,3=c:2888:3888".to_string()),
-        Just("99999999999999999999=h:1:2,256=h:1:2".to_string()),
-        Just("server.0=h:2888:3888:observer;0".to_string()),
-        Just("server.1=[::1]:2888:3888;2181 server.1=x:1:2".to_string()),
-        Just("=;==;tickTime=;;syncLimit=0;server.300=h:1:2".to_string()),
-        Just("tickTime=1;initLimit=4294967296".to_string()),
-        Just("need".to_string()),
-        "[0-9a-zA-Z=:;,.\\[\\] /_-]{0,40}",
-        ".{0,12}",
-        any::<u64>().prop_map(|n| n.to_string()),
-    ]
 }
 
 /// What a variable usually holds: a server list, a `KEY=VALUE;...` list, or a number (every
@@ -80,7 +59,7 @@ fn typical(flag: &str) -> BoxedStrategy<String> {
                     "reconfigEnabled",
                     "jute.maxbuffer",
                 ]),
-                value(),
+                config_value(),
             ),
             0..4,
         )
@@ -105,7 +84,7 @@ fn flags_and_values() -> impl Strategy<Value = Vec<(String, String)>> {
         flags
             .into_iter()
             .map(|flag| {
-                let value = prop_oneof![3 => typical(&flag), 1 => value().boxed()];
+                let value = prop_oneof![3 => typical(&flag), 1 => config_value().boxed()];
                 (Just(flag), value)
             })
             .collect::<Vec<_>>()

@@ -4,7 +4,7 @@
 //! an unchecked length, or accept what it cannot give back. `PADDOCK_FUZZ_CASES` /
 //! `PADDOCK_FUZZ_SEED` (see `paddock-fuzz`); `make fuzz` runs them long.
 
-use paddock_fuzz::{bounded_by_input, config, input, TrackingAlloc};
+use paddock_fuzz::{bounded_by_input, config, config_value, input, TrackingAlloc};
 use paddock_types::dynamic::{parse_server_line, split_servers};
 use paddock_types::{
     Acl, Config, CreateMode, Data, DynamicConfig, Id, MultiOp, SessionId, Txn, TxnHeader, TxnOp,
@@ -217,20 +217,7 @@ fn config_pairs() -> impl Strategy<Value = String> {
         "server.99999999999999999999",
         "version",
     ]);
-    let values = prop_oneof![
-        Just(String::new()),
-        Just("-1".to_string()),
-        Just("0".to_string()),
-        Just("4294967296".to_string()),
-        Just("18446744073709551616".to_string()),
-        Just("h:1:2:participant;3".to_string()),
-        Just("[::1]:2888:3888;[::1]:2181".to_string()),
-        Just("h:65536:3888".to_string()),
-        Just(":::;;".to_string()),
-        "[ -~]{0,24}",
-        any::<u64>().prop_map(|n| n.to_string()),
-    ];
-    proptest::collection::vec((keys, values), 0..12).prop_map(|pairs| {
+    proptest::collection::vec((keys, config_value()), 0..12).prop_map(|pairs| {
         pairs
             .into_iter()
             .map(|(k, v)| format!("{k}={v}\n"))
