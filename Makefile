@@ -1,7 +1,7 @@
 # Paddock — common tasks. `make help` lists them.
 CARGO ?= cargo
 
-.PHONY: help build test test-rust zk-clients diff-zk lincheck jepsen run cluster cluster-down fmt lint check bench bench-ab bench-zk bench-failover bench-sweep bench-storage clean
+.PHONY: help build test test-rust zk-clients diff-zk lincheck jepsen fuzz run cluster cluster-down fmt lint check bench bench-ab bench-zk bench-failover bench-sweep bench-storage clean
 
 help: ## list targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -56,6 +56,17 @@ lint: ## formatting check + clippy with warnings as errors
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 check: lint test ## everything a change must pass
+
+FUZZ_CASES ?= 200000
+FUZZ_SEED ?= 24301
+FUZZ_CRATES ?= paddock-types paddock-wire paddock-gateway paddock-quorum paddock-election paddock-storage paddock-datatree paddock-zkimport paddock-node
+fuzz: ## every decoder fuzz target with FUZZ_CASES cases per property from FUZZ_SEED (optimised with debug assertions and overflow checks; CI runs a few hundred to a few thousand)
+	@for c in $(FUZZ_CRATES); do \
+	  t=$$( [ $$c = paddock-zkimport ] && echo "--lib decode_fuzz" || echo "--test decode_fuzz" ); \
+	  echo "fuzz: $$c"; \
+	  PADDOCK_FUZZ_CASES=$(FUZZ_CASES) PADDOCK_FUZZ_SEED=$(FUZZ_SEED) $(CARGO) test -q --profile fuzz -p $$c $$t \
+	    || { echo "fuzz: $$c FAILED (replay: PADDOCK_FUZZ_CASES=$(FUZZ_CASES) PADDOCK_FUZZ_SEED=$(FUZZ_SEED) cargo test --profile fuzz -p $$c $$t)"; exit 1; }; \
+	done; echo "fuzz: $(FUZZ_CASES) cases per property from seed $(FUZZ_SEED): no panic, no allocation from a length field"
 
 SOAK_SEEDS ?= 5000
 .PHONY: soak

@@ -1,10 +1,16 @@
-//! The decoder against random and mutated frames: it must never panic, and whatever it accepts
-//! must be answerable (encoding an answer for it must not panic either).
+//! The decoder against random and mutated frames: it must never panic nor allocate from a
+//! length field, and whatever it accepts must be answerable (encoding an answer for it must not
+//! panic either). `PADDOCK_FUZZ_CASES` / `PADDOCK_FUZZ_SEED` (see `paddock-fuzz`); `make fuzz`
+//! runs them long.
 
+use paddock_fuzz::{bounded_by_input, input, TrackingAlloc};
 use paddock_types::{ErrorCode, Response, Zxid};
 use paddock_wire::jute::Writer;
 use paddock_wire::records::{self, op, Connect};
 use proptest::prelude::*;
+
+#[global_allocator]
+static ALLOC: TrackingAlloc = TrackingAlloc;
 
 /// Well-formed request frames (without their length prefix) of the ops ZooKeeper clients send.
 fn valid_frames() -> Vec<Vec<u8>> {
@@ -81,7 +87,7 @@ fn valid_frames() -> Vec<Vec<u8>> {
 
 /// Decodes `frame` and, if it decodes, encodes an answer for it: neither may panic.
 fn exercise(frame: &[u8]) {
-    if let Ok(d) = records::decode_request(frame) {
+    if let Ok(d) = bounded_by_input(frame.len(), || records::decode_request(frame)) {
         let result = d
             .request
             .as_ref()
@@ -89,7 +95,7 @@ fn exercise(frame: &[u8]) {
             .map_err(Clone::clone);
         let _ = records::answer(d.xid, Zxid(1), &d.shape, &result);
     }
-    let _ = Connect::decode(frame);
+    let _ = bounded_by_input(frame.len(), || Connect::decode(frame));
 }
 
 #[test]
@@ -119,7 +125,7 @@ fn a_truncated_frame_is_a_marshalling_error_not_a_panic() {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 2000, rng_seed: proptest::test_runner::RngSeed::Fixed(0x5eed), ..ProptestConfig::default() })]
+    #![proptest_config(paddock_fuzz::config(2000))]
 
     #[test]
     fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
@@ -150,6 +156,11 @@ proptest! {
             f[i] = byte;
         }
         exercise(&f);
+    }
+
+    #[test]
+    fn edited_valid_frames_never_panic(frame in input(valid_frames())) {
+        exercise(&frame);
     }
 
     #[test]

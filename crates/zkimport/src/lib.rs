@@ -70,6 +70,8 @@ mod tree;
 mod txnlog;
 
 #[cfg(test)]
+mod decode_fuzz;
+#[cfg(test)]
 mod tests;
 
 use std::fmt;
