@@ -504,7 +504,8 @@ class Session:
             self.read_only = hello.read_only
             if not hello.read_only:
                 self._seen_rw = True
-            self.read_only_created = hello.read_only and self.session_id == 0
+            # Never on a read-write server: known to its read-only server only.
+            self.read_only_created = not self._seen_rw
             self.session_id, self.password, self.timeout_ms = hello.session_id, hello.password, hello.timeout_ms
             self.last_zxid = max(self.last_zxid, hello.zxid)
             self._last_heard = time.monotonic()
