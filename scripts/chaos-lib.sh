@@ -6,7 +6,8 @@
 #
 # Writers. Each writer K is one client loop on the host that issues, strictly one after another
 # (the next only when the previous has returned), `paddock-cli create -s /chaos/wK/N- N` for
-# N = 1, 2, ..., each through the whole server list, and records "K N start_ms end_ms ok|fail
+# N = 1, 2, ..., each through the whole server list ($WORK/servers when a scenario changes it
+# under load, else SERVERS_ARG), and records "K N start_ms end_ms ok|fail
 # created-path" per write in $WORK/writes. The server appends the 10-digit sequence number of the
 # parent (its cversion), so the znode's name records both the writer's number N and the order in
 # which the ensemble committed it: /chaos/wK/17-0000000016.
@@ -54,7 +55,8 @@ abort() {
   exit 1
 }
 
-# project_start SIZE: a fresh compose project of SIZE (3|5) servers; sets PROJECT, SERVICES, CID,
+# project_start SIZE: a fresh compose project of SIZE (3|5|reconfig) servers (only the SERVICES
+# select_ensemble names are started); sets PROJECT, SERVICES, CID,
 # PORT_OF, SERVERS_ARG, NETWORK, WORK, and the trap that removes everything on exit.
 declare -A CID=() PORT_OF=()
 project_start() {
@@ -71,7 +73,7 @@ project_start() {
   dc down -v --remove-orphans >/dev/null 2>&1 || true
   local t0 out
   t0=$(now_ms)
-  out=$(dc up -d 2>&1) || abort "compose up failed: $(tail -3 <<<"$out")"
+  out=$(dc up -d "${SERVICES[@]}" 2>&1) || abort "compose up failed: $(tail -3 <<<"$out")"
   wait_for_ensemble "$UP_WAIT_S" >"$WORK/modes0" 2>&1 || abort "no leader within ${UP_WAIT_S}s: $(tr '\n' ' ' <"$WORK/modes0")"
   STARTUP_MS=$(( $(now_ms) - t0 ))
   SERVERS_ARG=""
@@ -186,11 +188,13 @@ sync_plan() {
 # --- writers -------------------------------------------------------------------------------------
 WRITER_PIDS=()
 writer() {
-  local k=$1 n=0 start end out path outcome
+  local k=$1 n=0 start end out path outcome servers
   while [[ ! -e "$WORK/stop" ]]; do
     n=$(( n + 1 ))
+    servers=$SERVERS_ARG
+    [[ -s "$WORK/servers" ]] && servers=$(<"$WORK/servers")
     start=$(now_ms)
-    if out=$(timeout "$WRITE_LIMIT_S" "$CLI" -server "$SERVERS_ARG" -connect-timeout "$CONNECT_TIMEOUT_MS" create -s "/chaos/w$k/$n-" "$n" 2>>"$WORK/errors.w$k"); then
+    if out=$(timeout "$WRITE_LIMIT_S" "$CLI" -server "$servers" -connect-timeout "$CONNECT_TIMEOUT_MS" create -s "/chaos/w$k/$n-" "$n" 2>>"$WORK/errors.w$k"); then
       outcome=ok
       path=$(sed -n 's/^Created //p' <<<"$out")
     else

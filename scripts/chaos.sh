@@ -17,6 +17,13 @@
 #   five          5 servers + observer (deploy/docker-compose.5.yml): kill two voters (the leader
 #                 and a follower), writes go on; kill a third, writes fail (and the survivors report
 #                 NOT_SERVING); restart the three: nothing acknowledged is lost
+#   reconfig      dynamic reconfiguration (deploy/docker-compose.reconfig.yml, reconfigEnabled):
+#                 under write load, start paddock4 and paddock5 (configured with the ensemble plus
+#                 themselves: they sync and follow without a vote), `reconfig -add` them, then
+#                 `reconfig -remove` the leader and one more of the first three; /zookeeper/config
+#                 equal on all five after each change, the removed two observe, the longest write
+#                 outage at most RECONFIG_OUTAGE_BOUND_S (10 s); stop the removed two and restart
+#                 the three: the same roles and configuration come back from the data volumes
 #
 # Every scenario starts its own compose project with fresh volumes, runs WRITERS (2) writers on the
 # host (scripts/chaos-lib.sh explains them and the checker: every acknowledged write on every
@@ -34,7 +41,7 @@ source scripts/docker-lib.sh
 # shellcheck source=scripts/chaos-lib.sh
 source scripts/chaos-lib.sh
 
-readonly ALL_SCENARIOS=(leader-kill partition pause rolling kill-all five)
+readonly ALL_SCENARIOS=(leader-kill partition pause rolling kill-all five reconfig)
 SCENARIO=main
 TICK_MS=$PADDOCK_TICK_TIME
 SYNC_BOUND_MS=$(( PADDOCK_SYNC_LIMIT * PADDOCK_TICK_TIME ))
@@ -43,6 +50,9 @@ SYNC_BOUND_MS=$(( PADDOCK_SYNC_LIMIT * PADDOCK_TICK_TIME ))
 readonly STEPDOWN_SLACK_MS=${STEPDOWN_SLACK_MS:-2000}
 readonly FAILOVER_BOUND_S=${FAILOVER_BOUND_S:-20}
 readonly REJOIN_BOUND_S=${REJOIN_BOUND_S:-30}
+# Longest write outage allowed while the ensemble is reconfigured (one election, ~0.1-0.3 s at
+# 200 ms ticks, plus clients finding the new leader; generous for loaded CI machines).
+readonly RECONFIG_OUTAGE_BOUND_S=${RECONFIG_OUTAGE_BOUND_S:-10}
 
 # --- scenarios -----------------------------------------------------------------------------------
 
@@ -263,6 +273,168 @@ scenario_five() {
     "restarted the three: whole ensemble after ${up} ms, first acknowledged write after ${fa:-?} ms"
 }
 
+# The super user's commands LINE... in one paddock-cli session on host port $1 (after `addauth
+# digest super:test`, deploy/docker-compose.reconfig.yml's superDigest); prints the output.
+super_cli() {
+  local port=$1
+  shift
+  { echo "addauth digest super:test"; printf '%s\n' "$@"; } |
+    timeout 30 "$CLI" -server "127.0.0.1:$port" -connect-timeout "$CONNECT_TIMEOUT_MS" 2>&1 || true
+}
+# The configuration lines (server.N=..., version=...) of paddock-cli output on stdin.
+config_lines() { grep -E '^(server\.[0-9]+=|version=)' || true; }
+# /zookeeper/config as service $1 has it (asked inside its container).
+config_of() {
+  timeout "$CALL_LIMIT_S" docker exec "${CID[$1]}" paddock-cli -server 127.0.0.1:7181 config 2>/dev/null | config_lines
+}
+# The server ids of a configuration text on stdin, comma-separated.
+config_ids() { sed -n 's/^server\.\([0-9]*\)=.*/\1/p' | paste -sd, -; }
+# True when service $1's configuration has the server ids $2 (comma-separated).
+config_ids_are() { [[ "$(config_of "$1" | config_ids)" == "$2" ]]; }
+# True when every service of SERVICES holds configuration $1.
+config_everywhere() {
+  local svc
+  for svc in "${SERVICES[@]}"; do
+    [[ "$(config_of "$svc")" == "$1" ]] || return 1
+  done
+}
+# True when the voters $1 (space-separated services) are one leader and followers and the
+# services $2 observe.
+roles_are() {
+  local svc m leaders=0
+  for svc in $1; do
+    m=$(svc_mode "$svc")
+    case "$m" in
+      leader) leaders=$(( leaders + 1 )) ;;
+      follower) ;;
+      *) return 1 ;;
+    esac
+  done
+  for svc in $2; do [[ "$(svc_mode "$svc")" == observer ]] || return 1; done
+  (( leaders == 1 ))
+}
+# The longest time (ms) between two acknowledgements in [$1, $2] (ms), counting from $1 to the
+# first one and from the last one to $2: the longest write outage in that window.
+longest_outage() {
+  awk -v a="$1" -v b="$2" '$5 == "ok" && $4 >= a && $4 <= b { print $4 }' "$WORK/writes" | sort -n |
+    awk -v a="$1" -v b="$2" '{ if ($1 - last > max) max = $1 - last; last = $1 } BEGIN { last = a }
+      END { if (b - last > max) max = b - last; print max + 0 }'
+}
+
+scenario_reconfig() {
+  project_start reconfig
+  start_writers
+  sleep 2
+  local s t0 join_ms add_ms rm_ms out grown shrunk leader other removed=() kept=() restart_ms
+  # The joining servers: each configured with the ensemble plus itself; they sync and follow
+  # without a vote until the change that adds them commits.
+  t0=$(now_ms)
+  out=$(dc up -d paddock4 paddock5 2>&1) || abort "compose up of paddock4 and paddock5 failed: $(tail -3 <<<"$out")"
+  for s in paddock4 paddock5; do
+    CID[$s]=$(cid_of "$s")
+    # shellcheck disable=SC2034
+    PORT_OF[$s]=$(( 7180 + ${s#paddock} ))
+  done
+  SERVICES=(paddock1 paddock2 paddock3 paddock4 paddock5)
+  wait_until "$UP_WAIT_S" roles_are "${SERVICES[*]}" "" >/dev/null ||
+    abort "paddock4 and paddock5 do not follow ${UP_WAIT_S}s after starting (modes: $(for s in "${SERVICES[@]}"; do printf '%s %s, ' "$s" "$(svc_mode "$s")"; done))"
+  join_ms=$(( $(now_ms) - t0 ))
+  local static_config
+  static_config=$(config_of paddock1)
+  say "paddock4 and paddock5 follow (not voting) after ${join_ms} ms; configuration: $(config_ids <<<"$static_config")"
+
+  # Grow to five under load.
+  local t_add
+  t_add=$(now_ms)
+  out=$(super_cli 7181 "reconfig -add 4=paddock4:2888:3888:participant;7181,5=paddock5:2888:3888:participant;7181")
+  add_ms=$(( $(now_ms) - t_add ))
+  grown=$(sed -n '/^Committed new configuration:/,$p' <<<"$out" | config_lines)
+  [[ "$(config_ids <<<"$grown")" == 1,2,3,4,5 ]] || abort "reconfig -add did not commit 1..5: $(tr '\n' ' ' <<<"$out")"
+  SERVERS_ARG="127.0.0.1:7181,127.0.0.1:7182,127.0.0.1:7183,127.0.0.1:7184,127.0.0.1:7185"
+  echo "$SERVERS_ARG" >"$WORK/servers.new" && mv "$WORK/servers.new" "$WORK/servers"
+  wait_until 20 config_everywhere "$grown" >/dev/null || fail_check "not every server holds the grown configuration 20 s after the commit"
+  wait_until 20 roles_are "${SERVICES[*]}" "" >/dev/null || fail_check "the five are not one leader and four followers"
+  say "grew to five in ${add_ms} ms ($(tail -1 <<<"$grown")) after $(acked_count) acknowledged writes"
+  sleep 3
+
+  # Shrink back to three under load, removing the leader and one more of the first three.
+  leader=$(find_leader) || true
+  [[ -n "$leader" ]] || abort "no leader among the five"
+  for s in paddock1 paddock2 paddock3; do
+    if [[ $s != "$leader" ]]; then other=$s; break; fi
+  done
+  removed=("$leader" "$other")
+  for s in "${SERVICES[@]}"; do [[ $s != "$leader" && $s != "$other" ]] && kept+=("$s"); done
+  local t_rm want_ids
+  want_ids=$(for s in "${kept[@]}"; do echo "${s#paddock}"; done | sort -n | paste -sd, -)
+  t_rm=$(now_ms)
+  out=$(super_cli "${PORT_OF[${kept[0]}]}" "reconfig -remove ${leader#paddock},${other#paddock}")
+  rm_ms=$(( $(now_ms) - t_rm ))
+  shrunk=$(sed -n '/^Committed new configuration:/,$p' <<<"$out" | config_lines)
+  local answer=committed
+  if [[ -z "$shrunk" ]]; then
+    # CONNECTIONLOSS: the outcome is unknown (the leader left); read the configuration.
+    answer="no answer ($(grep -v '^$' <<<"$out" | tail -1)); read back"
+    wait_until 20 config_ids_are "${kept[0]}" "$want_ids" >/dev/null || true
+    shrunk=$(config_of "${kept[0]}")
+  fi
+  [[ "$(config_ids <<<"$shrunk")" == "$want_ids" ]] ||
+    abort "reconfig -remove ${leader#paddock},${other#paddock} did not leave $want_ids: $(tr '\n' ' ' <<<"$out") / $(tr '\n' ' ' <<<"$shrunk")"
+  wait_until 20 config_everywhere "$shrunk" >/dev/null || fail_check "not every server holds the shrunk configuration 20 s after the commit"
+  local settle_ms
+  settle_ms=$(wait_until 30 roles_are "${kept[*]}" "${removed[*]}") ||
+    fail_check "not one leader + followers among ${kept[*]} and observers ${removed[*]} (modes: $(for s in "${SERVICES[@]}"; do printf '%s %s, ' "$s" "$(svc_mode "$s")"; done))"
+  local new_leader
+  new_leader=$(find_leader "${kept[@]}") || true
+  say "removed $leader (leader) and $other in ${rm_ms} ms ($answer; $(tail -1 <<<"$shrunk")); new leader ${new_leader:-none} after ${settle_ms:-?} ms"
+  local fa
+  fa=$(first_ack_after "$t_rm" "$FAILOVER_BOUND_S") || fail_check "no write acknowledged within ${FAILOVER_BOUND_S}s of the removal"
+  sleep 3
+  local t_end outage
+  t_end=$(now_ms)
+  stop_writers
+  outage=$(longest_outage "$t_add" "$t_end")
+  (( outage <= RECONFIG_OUTAGE_BOUND_S * 1000 )) ||
+    fail_check "longest write outage during the reconfigurations ${outage} ms, bound ${RECONFIG_OUTAGE_BOUND_S} s"
+  # Every acknowledged write on all five (the removed two observe and hold the tree too).
+  check_agreement
+
+  # The operator's last step: stop the removed servers. Then restart the three left on their
+  # unchanged environment (paddock1-3 still list 1, 2, 3; paddock4/5 themselves and 1-3): each
+  # takes the last committed configuration from its data volume.
+  docker stop -t 10 "${CID[$leader]}" "${CID[$other]}" >/dev/null
+  SERVICES=("${kept[@]}")
+  t0=$(now_ms)
+  for s in "${kept[@]}"; do docker restart -t 10 "${CID[$s]}" >/dev/null & done
+  wait
+  restart_ms=$(wait_until "$UP_WAIT_S" roles_are "${kept[*]}" "") ||
+    fail_check "after a restart of ${kept[*]}, not one leader and two followers (modes: $(for s in "${kept[@]}"; do printf '%s %s, ' "$s" "$(svc_mode "$s")"; done))"
+  restart_ms=$(( $(now_ms) - t0 ))
+  wait_until 20 config_everywhere "$shrunk" >/dev/null ||
+    fail_check "after the restart not every server holds the last configuration: $(for s in "${kept[@]}"; do printf '%s %s; ' "$s" "$(config_of "$s" | config_ids)"; done)"
+  cli_ok create /chaos/after-restart >/dev/null || fail_check "no write after the restart"
+  # dataDir/zoo.cfg.dynamic.<version>: each server's file of each version holds that version.
+  local dyn nfiles=0 f v
+  for s in "${kept[@]}"; do
+    mkdir -p "$WORK/data.$s"
+    docker cp "${CID[$s]}:/data" - 2>/dev/null | tar -x -C "$WORK/data.$s" --strip-components=1 --wildcards '*zoo.cfg.dynamic.*' 2>/dev/null || true
+    for v in "$(tail -1 <<<"$grown")" "$(tail -1 <<<"$shrunk")"; do
+      [[ -f "$WORK/data.$s/zoo.cfg.dynamic.${v#version=}" ]] || fail_check "$s has no zoo.cfg.dynamic.${v#version=}"
+    done
+    for f in "$WORK/data.$s"/zoo.cfg.dynamic.*; do
+      [[ -f $f ]] || continue
+      nfiles=$(( nfiles + 1 ))
+      dyn=$(config_lines <"$f" | tail -1)
+      [[ $dyn == "version=${f##*.}" ]] || fail_check "$s: $(basename "$f") holds ${dyn:-nothing}"
+    done
+  done
+  report "joining servers paddock4, paddock5 synced and following (not voting) ${join_ms} ms after compose up" \
+    "reconfig -add 4,5: ${add_ms} ms; /zookeeper/config then $(config_ids <<<"$grown") on all five" \
+    "reconfig -remove ${leader#paddock} (the leader),${other#paddock}: ${rm_ms} ms, $answer; /zookeeper/config then $want_ids on all five ($(tail -1 <<<"$shrunk")); new leader ${new_leader:-none}; first acknowledged write started after it at +${fa:-?} ms" \
+    "longest write outage from the -add to the end of the load: ${outage} ms (bound ${RECONFIG_OUTAGE_BOUND_S} s)" \
+    "removed servers stopped; restart of ${kept[*]}: one leader and two followers after ${restart_ms:-?} ms, /zookeeper/config still $want_ids on each; $nfiles zoo.cfg.dynamic.* files, each holding its own version"
+}
+
 # --- main ----------------------------------------------------------------------------------------
 if ! docker_usable; then
   echo "chaos: SKIP: no usable Docker daemon or compose tool (docker info / $COMPOSE version failed)"
@@ -273,7 +445,7 @@ scenarios=()
 for arg in "$@"; do
   case "$arg" in
     --no-image) build=no ;;
-    leader-kill | partition | pause | rolling | kill-all | five) scenarios+=("$arg") ;;
+    leader-kill | partition | pause | rolling | kill-all | five | reconfig) scenarios+=("$arg") ;;
     *) echo "usage: $0 [--no-image] [${ALL_SCENARIOS[*]// /|}]..." >&2; exit 2 ;;
   esac
 done

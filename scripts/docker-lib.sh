@@ -16,8 +16,10 @@ fi
 readonly CALL_LIMIT_S=${CALL_LIMIT_S:-8}
 
 # Sets PROJECT, COMPOSE_FILES and SERVICES for an ensemble of $1 (3, 5, or 3tls: the 3 servers
-# with TLS on every port, deploy/docker-compose.tls.yml over docker-compose.yml) servers, under
-# project name $2 (default paddock / paddock5). The 5-server file also has the observer paddock6.
+# with TLS on every port, deploy/docker-compose.tls.yml over docker-compose.yml; or reconfig: the 3
+# servers of deploy/docker-compose.reconfig.yml, whose paddock4 and paddock5 join later) servers,
+# under project name $2 (default paddock / paddock5 / paddockr). The 5-server file also has the
+# observer paddock6. SERVICES are the services started at first.
 select_ensemble() {
   local size=$1
   case "$size" in
@@ -36,8 +38,13 @@ select_ensemble() {
       COMPOSE_FILES=(deploy/docker-compose.5.yml)
       SERVICES=(paddock1 paddock2 paddock3 paddock4 paddock5 paddock6)
       ;;
+    reconfig)
+      PROJECT=${2:-paddockr}
+      COMPOSE_FILES=(deploy/docker-compose.reconfig.yml)
+      SERVICES=(paddock1 paddock2 paddock3)
+      ;;
     *)
-      echo "ensemble size must be 3 or 5, not $size" >&2
+      echo "ensemble size must be 3, 5, 3tls or reconfig, not $size" >&2
       return 2
       ;;
   esac

@@ -1,4 +1,7 @@
 import os
+import socket
+import subprocess
+import time
 import uuid
 from pathlib import Path
 
@@ -48,3 +51,105 @@ def root(target):
             except NoNodeError:
                 pass
         s.delete(path)
+
+
+# -- a small ensemble of real servers, for failover and reconfiguration ---------------------------
+
+# superDigest of super:test (make_digest_acl_credential("super", "test")).
+SUPER_DIGEST = "super:D/InIHSb7yEEbrWz8b9l71RjZJU="
+
+
+def _free_ports(n):
+    """`n` distinct free TCP ports on 127.0.0.1 (all bound at once, then released)."""
+    socks = [socket.socket() for _ in range(n)]
+    try:
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+class Ensemble:
+    """`n` paddock servers ($PADDOCK_BIN) on 127.0.0.1 in `tmp`, each server.N line with its gRPC
+    port as client address, reconfigEnabled and the super user super:test. Stopped (SIGKILL)
+    by stop_all()."""
+
+    def __init__(self, binary, tmp, n=3):
+        self.binary, self.tmp = binary, Path(tmp)
+        self.ports = [_free_ports(3) for _ in range(n)]  # (grpc, quorum, election) per member
+        self.procs = {}
+        self.config = self.tmp / "zoo.cfg"
+        lines = ["tickTime=100", "initLimit=10", "syncLimit=5", "reconfigEnabled=true",
+                 f"superDigest={SUPER_DIGEST}"]
+        lines += [self.line(i + 1) for i in range(n)]
+        self.config.write_text("\n".join(lines) + "\n")
+
+    def line(self, myid):
+        grpc_port, quorum, election = self.ports[myid - 1]
+        return f"server.{myid}=127.0.0.1:{quorum}:{election}:participant;127.0.0.1:{grpc_port}"
+
+    def addr(self, myid):
+        return f"127.0.0.1:{self.ports[myid - 1][0]}"
+
+    @property
+    def addrs(self):
+        return [self.addr(i + 1) for i in range(len(self.ports))]
+
+    def myid(self, addr):
+        return self.addrs.index(addr) + 1
+
+    def start(self, myid):
+        data = self.tmp / f"data-{myid}"
+        data.mkdir(exist_ok=True)
+        log = open(self.tmp / f"server-{myid}.log", "ab")
+        self.procs[myid] = subprocess.Popen(
+            [self.binary, "--config", str(self.config), "--myid", str(myid), "--data-dir", str(data),
+             "--grpc-port", str(self.ports[myid - 1][0]), "--grpc-address", "127.0.0.1",
+             "--client-port", "0", "--admin-port", "0"], stdout=log, stderr=log)
+        log.close()
+
+    def kill(self, myid):
+        p = self.procs.pop(myid)
+        p.kill()
+        p.wait(timeout=10)
+
+    def wait_serving(self, myids=None, limit=30.0):
+        """Waits until each server (all by default) opens a session."""
+        from paddock_client import PaddockError, connect
+
+        deadline = time.monotonic() + limit
+        for myid in myids or range(1, len(self.ports) + 1):
+            while True:
+                assert self.procs[myid].poll() is None, f"server {myid} exited: {self.log(myid)}"
+                try:
+                    connect(self.addr(myid), connect_timeout=1.0).close()
+                    break
+                except PaddockError:
+                    assert time.monotonic() < deadline, f"server {myid} does not serve: {self.log(myid)}"
+                    time.sleep(0.1)
+
+    def log(self, myid):
+        return (self.tmp / f"server-{myid}.log").read_text(errors="replace")[-3000:]
+
+    def stop_all(self):
+        for myid in list(self.procs):
+            self.kill(myid)
+
+
+@pytest.fixture
+def ensemble(tmp_path):
+    """A fresh 3-server ensemble for one test (the `paddock` binary is $PADDOCK_BIN, as
+    .ci/python-client sets it), killed afterwards."""
+    binary = os.environ.get("PADDOCK_BIN")
+    if not binary or not os.access(binary, os.X_OK):
+        pytest.fail("set PADDOCK_BIN=the paddock binary (.ci/python-client does)")
+    e = Ensemble(binary, tmp_path)
+    try:
+        for myid in (1, 2, 3):
+            e.start(myid)
+        e.wait_serving()
+        yield e
+    finally:
+        e.stop_all()

@@ -8,6 +8,11 @@ Threads: gRPC consumes a request iterator backed by a queue.Queue; a reader thre
 response iterator and completes one Future per request; a pinger sends PingRequest when the
 session has been idle for timeout/3; an optional event thread calls the watcher callback.
 
+Servers: a session is given a list of servers and lives on one of them at a time. When its
+stream breaks it moves: a reconnect thread resumes it on the next servers (session id and
+password, last zxid seen, outstanding watches; client.proto "Session resume"), as the Rust
+client does; `update_server_list` and `follow_config` change the list.
+
 Authentication: credentials added with add_auth() (or given as `auth_data`) are remembered and
 sent again, before anything else, when the session is resumed on a new stream
 (`connect(target, **old.detach())`), as ZooKeeper clients do after a reconnect.
@@ -18,6 +23,7 @@ grpc.secure_channel; a connection that fails in a way TLS explains raises TlsErr
 
 import collections
 import queue
+import random
 import threading
 import time
 from concurrent.futures import Future, TimeoutError as FutureTimeout
@@ -27,8 +33,8 @@ import grpc
 
 from ._proto import load
 from .acl import ACL, Id, acl_list_proto, acls_proto
-from .errors import (AuthFailedError, ConnectionLossError, NoWatcherError, OperationTimeoutError,
-                     PaddockError, SessionExpiredError)
+from .errors import (AuthFailedError, BadArgumentsError, ConnectionLossError, NoWatcherError,
+                     OperationTimeoutError, PaddockError, SessionExpiredError)
 from .tls import TlsConfig, TlsError, hint as tls_hint
 
 pb, pb_grpc = load()
@@ -195,8 +201,99 @@ def _handshake_error(e: PaddockError, target: str, tls: TlsConfig | None) -> Pad
 
 
 def connect(target: str = "127.0.0.1:7181", timeout_ms: int = 10000, **kwargs) -> "Session":
-    """Opens a session stream to `target` and does the handshake; see Session for the options."""
+    """Opens a session on one of the servers of `target` ("host:port[,host:port...]" or a list)
+    and does the handshake; see Session for the options."""
     return Session(target, timeout_ms, **kwargs)
+
+
+def parse_servers(value) -> list[str]:
+    """A connect string "host:port[,host:port...]" (blanks around entries allowed) or a list of
+    "host:port" strings, as a list; ValueError for an empty list, an empty entry, or an entry
+    that is not host:port with a port in 1..65535 (the Rust client's parse_connect_string)."""
+    entries = value.split(",") if isinstance(value, str) else list(value)
+    if not entries:
+        raise ValueError("no server given")
+    out = []
+    for raw in entries:
+        entry = str(raw).strip()
+        host, sep, port = entry.rpartition(":")
+        if not entry:
+            raise ValueError(f"empty server in connect string {value!r}")
+        if not sep or not host:
+            raise ValueError(f"server {entry!r} is not host:port")
+        if "/" in host or any(c.isspace() for c in host) or host.startswith("[") != host.endswith("]"):
+            raise ValueError(f"bad host in {entry!r}")
+        if not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"bad port in {entry!r}")
+        out.append(entry)
+    return out
+
+
+def client_addresses(config) -> list[str]:
+    """The client addresses of a /zookeeper/config text (bytes or str), in its line order: each
+    `server.N` line's ";[clientHost:]clientPort" suffix, a wildcard host (0.0.0.0, ::, [::] or
+    none) replaced by the line's own host. Lines without a client address, or with a port that
+    is not a number, and lines that are not server lines (version=...) are skipped. The Rust
+    client's follow_config reads the configuration the same way."""
+    text = config.decode(errors="replace") if isinstance(config, bytes) else config
+    out = []
+    for line in text.splitlines():
+        key, eq, value = line.strip().partition("=")
+        if not eq or not key.startswith("server."):
+            continue
+        quorum, semi, client = value.partition(";")
+        if not semi:
+            continue
+        # The line's host: a bracketed IPv6 address whole, else up to the first ':'.
+        host = quorum[:quorum.find("]") + 1] if quorum.startswith("[") else quorum.split(":", 1)[0]
+        client = client.strip()
+        chost, colon, port = client.rpartition(":")
+        if not colon:
+            chost, port = "0.0.0.0", client
+        if not port.isdigit() or int(port) > 65535:
+            continue
+        if chost in ("0.0.0.0", "::", "[::]", ""):
+            chost = host
+        if chost:
+            out.append(f"{chost}:{port}")
+    return out
+
+
+CONFIG_NODE = "/zookeeper/config"
+
+
+class _Stream:
+    """One gRPC stream to one server, the ConnectRequest `hello` queued first: its channel, its
+    outgoing queue (None half-closes) and the reader thread that hands what arrives to the
+    session. Messages after the ConnectResponse wait until the session installs the stream (or
+    abandons it), so nothing is handled before the session knows the stream is its own."""
+
+    def __init__(self, session, addr, hello):
+        self.addr = addr
+        self.out: queue.Queue = queue.Queue()
+        self.handshake = Future()
+        self.installed = threading.Event()  # set when installed or abandoned
+        self.current = False  # installed as the session's stream
+        self.channel = session._channel_to(addr)
+        self.out.put(pb.ClientMessage(connect=hello))
+        self.call = pb_grpc.PaddockStub(self.channel).Session(self._requests())
+        self.reader = threading.Thread(target=session._read, args=(self,), name="paddock-reader", daemon=True)
+        self.reader.start()
+
+    def _requests(self):
+        while (msg := self.out.get()) is not None:
+            yield msg
+
+    def close(self):
+        """Half-closes, then cancels if the server does not end the stream at once."""
+        self.installed.set()
+        self.out.put(None)
+        if self.reader is not threading.current_thread():
+            self.reader.join(timeout=0.5)
+            if self.reader.is_alive():
+                self.call.cancel()
+                self.reader.join(timeout=5)
+        self.channel.close()
 
 
 def _split(value, separators=","):
@@ -228,29 +325,44 @@ class Session:
     """A Paddock session. Every op has a blocking form (`create`) and a pipelining form
     (`create_async`) returning a concurrent.futures.Future; errors are PaddockError subclasses.
 
+    Servers: `target` is one "host:port", a connect string "host:port,host:port,..." or a list;
+    the servers are tried in a shuffled order (`seed` makes it repeatable) until one takes the
+    session. `server` is the one the session is on now, `servers` the list. When the stream to
+    it breaks (the server stopped, crashed, lost its quorum, or said nothing for 2/3 of the
+    session timeout) the session moves by itself: `state` is DISCONNECTED, calls in flight fail
+    with ConnectionLossError (their outcome is unknown), calls made meanwhile wait, and the
+    client resumes the session (its id and password, `last_zxid`, the outstanding watches, then
+    the credentials added) on the next servers of the list in turn until one takes it or the
+    session timeout has passed since the last word from a server (then SessionExpiredError, as
+    the ensemble will have expired it). `update_server_list()` replaces the list (a session on
+    a server no longer listed moves at once); `follow_config=True` does that whenever
+    /zookeeper/config changes, with the servers' client addresses (see client_addresses()).
+
     Watch events go to `watcher(event)` (called on a dedicated thread) if given, else to the
-    queue `self.events`, in stream order; None is queued when the stream ends.
-    To resume the session on a new stream: `connect(target, **old.detach())`. That also passes
-    the watches still outstanding (`data_watches`, `exist_watches`, `child_watches`,
+    queue `self.events`, in stream order; None is queued when the session ends (closed, expired,
+    auth failed, detached or moved away).
+    To resume the session on a new stream by hand: `connect(target, **old.detach())`. That also
+    passes the watches still outstanding (`data_watches`, `exist_watches`, `child_watches`,
     `persistent_watches`, `persistent_recursive_watches`), so they survive a move to another
     server (client.proto, ConnectRequest; the server replays what persistent watches missed), and
     the credentials added
     so far (`auth_data`, a list of (scheme, credential)), sent again by AddAuth right after the
     handshake. `auth_data` given for a new session authenticates it before connect() returns
-    (kazoo's `auth_data`).
+    (kazoo's `auth_data`). A session resumed on another stream while this one is open
+    (SessionClosed SESSIONMOVED, -118) has left this object for good: it does not take it back.
 
     `can_be_read_only=True` (ZooKeeper's canBeReadOnly) lets a server in read-only mode (cut off
     from its quorum, `readonlymode.enabled`) take the session; `read_only` then says so, `state`
     is CONNECTED_READ_ONLY, reads work and writes raise NOTREADONLY (-119). Without it such a
-    server refuses the connect (ConnectionLossError). This client does not move by itself: when
-    the server rejoins its quorum it ends the stream; connect again (with detach()'s arguments
-    if `read_only_created` is False, else as a new session: a session created read-only is
-    known to its server only).
+    server refuses the connect (ConnectionLossError). The client does not probe for a read-write
+    server while read-only: when the server rejoins its quorum it ends the stream and the
+    client reconnects as above (a session created read-only, `read_only_created`, is known to
+    its server only: on a read-write server it becomes a new session, `session_id` changes).
 
-    `state` is ZooKeeper's KeeperState number: SYNC_CONNECTED while the stream is open, then
+    `state` is ZooKeeper's KeeperState number: SYNC_CONNECTED while a stream is open, then
     CLOSED, EXPIRED or AUTH_FAILED when the server ended the session (`closed_reason` holds its
-    SessionClosed; later calls raise the matching error), or DISCONNECTED when only the stream
-    ended (the session may be resumed).
+    SessionClosed; later calls raise the matching error), or DISCONNECTED while it moves (and
+    after detach(), when the session may be resumed by hand).
 
     TLS: `tls_ca` (the CA certificate(s) the server's must chain to), `tls_cert` and `tls_key` (a
     client certificate and its key; one PEM holding both may be given as `tls_cert` alone) and
@@ -267,21 +379,32 @@ class Session:
                  persistent_recursive_watches=(), auth_data=(),
                  watcher=None, connect_timeout=10.0, request_timeout=30.0,
                  tls=False, tls_ca=None, tls_cert=None, tls_key=None, tls_server_name=None,
-                 can_be_read_only=False):
-        self.target, self.request_timeout = target, request_timeout
+                 can_be_read_only=False, seed=None, follow_config=False):
+        self._rng = random.Random(seed)
+        self.servers = self._shuffled(parse_servers(target))
+        self._next = 0  # index into servers of the next server a reconnect tries
+        self.connect_timeout, self.request_timeout = connect_timeout, request_timeout
         self.tls = TlsConfig.of(tls, tls_ca, tls_cert, tls_key, tls_server_name)  # None: plaintext
+        # Read the PEM files once, now: ValueError before anything is sent.
+        self._credentials = self.tls.credentials() if self.tls else None
         self.events: "queue.Queue[WatchEvent | None]" = queue.Queue()
+        self.session_id, self.password, self.timeout_ms = session_id, password, timeout_ms
         self.last_zxid = last_zxid_seen  # highest zxid seen: for resumes
         self.closed_reason = None  # the SessionClosed message, once received
         self.can_be_read_only, self.read_only, self.read_only_created = can_be_read_only, False, False
-        self._out: queue.Queue = queue.Queue()  # ClientMessages for gRPC; None half-closes
-        self._lock = threading.Lock()  # orders xids, _pending and _out together
+        self._seen_rw = session_id != 0  # a session known to the ensemble (resumed by id)
+        self._lock = threading.Lock()  # orders xids, _pending, _backlog and the stream together
+        self._stream: _Stream | None = None  # the installed stream; None while moving
+        self._last_stream_addr = self.servers[0]
         self._pending = collections.deque()  # (xid, Future, convert) in request order
+        self._backlog = collections.deque()  # (field, msg, convert, Future) made while moving
         self._xid = 0
-        self._dead = None  # once the stream has ended: the error later calls raise
-        self._stopped = threading.Event()
-        self._handshake = Future()
-        self._last_send = time.monotonic()
+        self._dead = None  # once the session is over for this object: the error later calls raise
+        self._end_state = None  # the KeeperState when the client ended it without a SessionClosed
+        self._leaving = False  # close() or detach() began: a lost stream is not resumed
+        self._stopped = threading.Event()  # the session is over for this object
+        self._wake = threading.Event()  # interrupts a reconnect's backoff
+        self._last_send = self._last_heard = time.monotonic()
         # Outstanding watches by kind ("data", "exist", "child"): set when a watching request is
         # answered OK, cleared by the event that fires them; updated on the reader thread only.
         self._watches = {"data": set(data_watches), "exist": set(exist_watches), "child": set(child_watches),
@@ -289,37 +412,11 @@ class Session:
                          "persistent_recursive": set(persistent_recursive_watches)}
         # Credentials (scheme, credential) the server accepted, in order: re-sent on a resume.
         self._auth: list[tuple[str, str | bytes]] = []
+        self.follow_config = follow_config
+        self._user_config_watch = False  # the caller (not the follower) watches /zookeeper/config
+        self._config_changed = threading.Event()
 
-        options = [("grpc.max_receive_message_length", -1)]
-        if self.tls is None:
-            self._channel = grpc.insecure_channel(target, options=options)
-        else:  # reads the PEM files now: ValueError before anything is sent
-            self._channel = grpc.secure_channel(target, self.tls.credentials(), options + self.tls.options())
-        self._out.put(pb.ClientMessage(connect=pb.ConnectRequest(
-            session_id=session_id, password=password, timeout_ms=timeout_ms, last_zxid_seen=last_zxid_seen,
-            data_watches=sorted(data_watches), exist_watches=sorted(exist_watches),
-            child_watches=sorted(child_watches), persistent_watches=sorted(persistent_watches),
-            persistent_recursive_watches=sorted(persistent_recursive_watches),
-            read_only=can_be_read_only)))
-        self._call = pb_grpc.PaddockStub(self._channel).Session(self._requests())
-        self._reader = threading.Thread(target=self._read, name="paddock-reader", daemon=True)
-        self._reader.start()
-        try:
-            hello = self._handshake.result(timeout=connect_timeout)
-        except FutureTimeout:
-            self._teardown()
-            raise OperationTimeoutError(-7, f"no ConnectResponse from {target} in {connect_timeout} s") from None
-        except PaddockError as e:
-            self._teardown()
-            err = _handshake_error(e, target, self.tls)
-            if err is e:
-                raise
-            raise err from None
-        self.session_id, self.password, self.timeout_ms = hello.session_id, hello.password, hello.timeout_ms
-        self.read_only = hello.read_only  # attached to a server in read-only mode
-        # A new session given by a read-only server: unknown to the ensemble (resume it there only).
-        self.read_only_created = hello.read_only and session_id == 0
-        self.last_zxid = max(self.last_zxid, hello.zxid)
+        self._connect_first()
         threading.Thread(target=self._ping_loop, name="paddock-pinger", daemon=True).start()
         try:  # before any request of the caller's: FIFO makes them run authenticated
             for fut in [self.add_auth_async(scheme, cred) for scheme, cred in auth_data]:
@@ -329,47 +426,267 @@ class Session:
             raise
         if watcher is not None:
             threading.Thread(target=self._event_loop, args=(watcher,), name="paddock-events", daemon=True).start()
+        if follow_config:
+            threading.Thread(target=self._follow_loop, name="paddock-config", daemon=True).start()
 
-    # -- the stream ------------------------------------------------------------------------------
+    # -- servers and streams -----------------------------------------------------------------------
 
-    def _requests(self):
-        while (msg := self._out.get()) is not None:
-            yield msg
+    @property
+    def server(self) -> str:
+        """The server ("host:port") the session is on (the last one while it moves)."""
+        return self._last_stream_addr
 
-    def _read(self):
-        err = ConnectionLossError(-4, "stream ended without SessionClosed: the session is still alive, resume it")
+    target = server  # the name of earlier versions, which had one server
+
+    def _shuffled(self, servers):
+        servers = list(servers)
+        self._rng.shuffle(servers)
+        return servers
+
+    def _channel_to(self, addr):
+        options = [("grpc.max_receive_message_length", -1)]
+        if self._credentials is None:
+            return grpc.insecure_channel(addr, options=options)
+        return grpc.secure_channel(addr, self._credentials, options + self.tls.options())
+
+    def _hello(self):
+        """The ConnectRequest: a new session, or the resume of this one with every outstanding
+        watch listed. A session never attached to a read-write server asks for a new one (id 0):
+        the ensemble does not know it."""
+        w = self.outstanding_watches()
+        sid, password = (self.session_id, self.password) if self._seen_rw else (0, b"")
+        return pb.ConnectRequest(
+            session_id=sid, password=password, timeout_ms=self.timeout_ms, last_zxid_seen=self.last_zxid,
+            data_watches=w["data"], exist_watches=w["exist"], child_watches=w["child"],
+            persistent_watches=w["persistent"], persistent_recursive_watches=w["persistent_recursive"],
+            read_only=self.can_be_read_only)
+
+    def _open(self, addr, limit):
+        """A stream to `addr` whose handshake is done: (stream, ConnectResponse); raises the
+        handshake's PaddockError (a TlsError when TLS explains it) or OperationTimeoutError."""
+        stream = _Stream(self, addr, self._hello())
         try:
-            for msg in self._call:
+            return stream, stream.handshake.result(timeout=max(limit, 0.01))
+        except FutureTimeout:
+            stream.close()
+            raise OperationTimeoutError(-7, f"no ConnectResponse from {addr} in {limit:.1f} s") from None
+        except PaddockError as e:
+            stream.close()
+            err = _handshake_error(e, addr, self.tls)
+            if err is e:
+                raise
+            raise err from None
+
+    def _connect_first(self):
+        """Opens the session on the first server of the list that takes it. A refusal that no
+        other server would change (an expired session, bad arguments) is raised at once; else
+        the last server's error, a TlsError first (the user must fix that)."""
+        errors = []
+        for addr in self.servers:
+            try:
+                stream, hello = self._open(addr, self.connect_timeout)
+            except (SessionExpiredError, BadArgumentsError):
+                raise
+            except PaddockError as e:
+                errors.append(e)
+                continue
+            self._install(stream, hello)
+            return
+        raise next((e for e in errors if isinstance(e, TlsError)), errors[-1])
+
+    def _install(self, stream, hello) -> bool:
+        """Makes `stream` the session's: replays the accepted credentials, then sends the calls
+        made while moving. False (and the stream closed) if the session ended meanwhile."""
+        with self._lock:
+            if self._dead is not None or self._leaving:
+                stream.close()
+                return False
+            self.read_only = hello.read_only
+            if not hello.read_only:
+                self._seen_rw = True
+            # Never on a read-write server: known to its read-only server only.
+            self.read_only_created = not self._seen_rw
+            self.session_id, self.password, self.timeout_ms = hello.session_id, hello.password, hello.timeout_ms
+            self.last_zxid = max(self.last_zxid, hello.zxid)
+            self._last_heard = time.monotonic()
+            self._stream, self._last_stream_addr = stream, stream.addr
+            stream.current = True
+            for scheme, cred in self._auth:  # a refusal ends the session: SessionClosed{-115}
+                self._write(stream, "add_auth", pb.AddAuthRequest(scheme=scheme, auth=_bytes(cred)),
+                            lambda r: None, Future())
+            while self._backlog:
+                field, msg, convert, fut = self._backlog.popleft()
+                if not fut.done():  # not given up by a timed-out caller
+                    self._write(stream, field, msg, convert, fut)
+        stream.installed.set()
+        self._config_changed.set()  # the follower reads the configuration again
+        return True
+
+    def _read(self, stream):
+        """The reader thread of `stream`."""
+        err = ConnectionLossError(-4, "stream ended without SessionClosed: the session is still alive, resume it")
+        closed = None
+        try:
+            for msg in stream.call:
                 kind = msg.WhichOneof("message")
                 if kind == "connect":
-                    self._handshake.set_result(msg.connect)
-                elif kind == "response":
+                    stream.handshake.set_result(msg.connect)
+                    stream.installed.wait()
+                    if not stream.current:
+                        break
+                    continue
+                self._last_heard = time.monotonic()
+                if kind == "response":
                     self._on_response(msg.response)
                 elif kind == "watch_event":
-                    e = msg.watch_event
-                    self.last_zxid = max(self.last_zxid, e.zxid)
-                    with self._lock:
-                        for kind in _FIRES.get(e.type, ()):
-                            self._watches[kind].discard(e.path)
-                    self.events.put(WatchEvent(e.type, e.state, e.path, e.zxid))
+                    self._on_event(msg.watch_event)
                 elif kind == "session_closed":
-                    self.closed_reason = sc = msg.session_closed
+                    closed = sc = msg.session_closed
                     err = (PaddockError.of(sc.error, sc.message) if sc.error
                            else SessionExpiredError(-112, f"session closed: {sc.message}"))
         except grpc.RpcError as e:
             err = _status_error(e)
         except Exception as e:  # a protocol violation (e.g. xid mismatch): give up on the stream
             err = e if isinstance(e, PaddockError) else PaddockError(-1, repr(e))
-            self._call.cancel()
+            stream.call.cancel()
+        if not stream.handshake.done():
+            stream.handshake.set_exception(err)
+        if stream.current:
+            self._lost(stream, err, closed)
+
+    def _lost(self, stream, err, closed):
+        """The installed `stream` ended with `err` (and `closed`, its SessionClosed if any): the
+        session is over, or it moves to another server."""
+        over = closed is not None or self._leaving or isinstance(err, (SessionExpiredError, AuthFailedError))
         with self._lock:
-            self._dead = err
+            if self._stream is not stream:
+                return
+            self._stream = None
+            stream.current = False
             pending, self._pending = list(self._pending), collections.deque()
+            if over:
+                self.closed_reason = closed
+                self._dead = err
+                backlog, self._backlog = list(self._backlog), collections.deque()
+            else:
+                backlog = []
         for _, fut, _ in pending:
             fut.set_exception(PaddockError.of(err.code, err.message))
-        if not self._handshake.done():
-            self._handshake.set_exception(err)
-        self._stopped.set()
-        self.events.put(None)
+        for _, _, _, fut in backlog:
+            if not fut.done():
+                fut.set_exception(PaddockError.of(err.code, err.message))
+        if over:
+            self._finish()
+        else:
+            threading.Thread(target=self._reconnect, args=(stream.addr, err), name="paddock-reconnect",
+                             daemon=True).start()
+        threading.Thread(target=stream.close, daemon=True).start()
+
+    def _finish(self, err=None, state=None):
+        """The session is over for this object (with `err` and the KeeperState `state` if none
+        was recorded)."""
+        with self._lock:
+            if self._dead is None:
+                self._dead = err or ConnectionLossError(-4, "the session left this client")
+                self._end_state = state
+            backlog, self._backlog = list(self._backlog), collections.deque()
+            stream, self._stream = self._stream, None
+        for _, _, _, fut in backlog:
+            if not fut.done():
+                fut.set_exception(PaddockError.of(self._dead.code, self._dead.message))
+        if stream is not None:
+            stream.current = False
+            stream.close()
+        if not self._stopped.is_set():
+            self._stopped.set()
+            self._wake.set()
+            self._config_changed.set()
+            self.events.put(None)
+
+    def _reconnect(self, lost_addr, why):
+        """Resumes the session on the next servers in turn (backing off 10 ms .. 1 s between
+        rounds) until one takes it or the session timeout has passed since the last word from
+        a server (SessionExpiredError: the ensemble has expired it by then)."""
+        deadline = self._last_heard + self.timeout_ms / 1000
+        backoff = 0.01
+        while True:
+            with self._lock:
+                servers = list(self.servers)
+            for _ in range(len(servers)):
+                if self._dead is not None or self._leaving:
+                    return
+                now = time.monotonic()
+                if now >= deadline:
+                    self._finish(SessionExpiredError(
+                        -112, f"session 0x{self.session_id:x} not resumed within its timeout (lost {lost_addr}: {why})"),
+                        pb.KEEPER_STATE_EXPIRED)
+                    return
+                with self._lock:
+                    addr = self.servers[self._next % len(self.servers)]
+                    self._next += 1
+                try:
+                    stream, hello = self._open(addr, min(self.connect_timeout, deadline - now))
+                except SessionExpiredError as e:
+                    self._finish(e, pb.KEEPER_STATE_EXPIRED)
+                    return
+                except PaddockError:
+                    continue
+                if self._install(stream, hello):
+                    return
+            self._wake.wait(max(0.0, min(backoff, deadline - time.monotonic())))
+            self._wake.clear()
+            backoff = min(backoff * 2, 1.0)
+
+    def update_server_list(self, target) -> None:
+        """Replaces the servers this session moves to (ZooKeeper's updateServerList): `target`
+        as for connect(), shuffled the same way. The session stays on its server if the new list
+        has it, else moves to one of the new servers at once (calls in flight fail with
+        ConnectionLossError). Unlike ZooKeeper's client it does not move sessions to spread
+        load. ValueError for a malformed list."""
+        self._set_servers(self._shuffled(parse_servers(target)))
+
+    def _set_servers(self, servers):
+        with self._lock:
+            if servers == self.servers:
+                return
+            self.servers, self._next = servers, 0
+            stream = self._stream
+        self._wake.set()
+        if stream is not None and stream.addr not in servers:
+            stream.call.cancel()  # the reader sees CANCELLED: the session moves
+
+    def _follow_loop(self):
+        """follow_config: reads /zookeeper/config with a watch and makes its client addresses
+        the server list, again at every change, until the session ends."""
+        applied = None
+        while self._dead is None:
+            self._config_changed.clear()
+            try:
+                data, _ = self._wait(self.get_config_async(watch=True, _internal=True))
+            except PaddockError:
+                self._config_changed.wait(1.0)  # moving, or the server is busy: try again
+                continue
+            if data != applied:
+                servers = client_addresses(data)
+                if servers:
+                    self._set_servers(self._shuffled(servers))
+                applied = data
+            self._config_changed.wait()
+
+    # -- the stream ------------------------------------------------------------------------------
+
+    def _on_event(self, e):
+        self.last_zxid = max(self.last_zxid, e.zxid)
+        tell = True
+        with self._lock:
+            for kind in _FIRES.get(e.type, ()):
+                self._watches[kind].discard(e.path)
+            if self.follow_config and e.path == CONFIG_NODE:
+                # The follower's watch; the caller hears it only if it set one too.
+                self._config_changed.set()
+                tell, self._user_config_watch = self._user_config_watch, False
+        if tell:
+            self.events.put(WatchEvent(e.type, e.state, e.path, e.zxid))
 
     def _on_response(self, r):
         self.last_zxid = max(self.last_zxid, r.zxid)
@@ -391,15 +708,23 @@ class Session:
             fut.set_exception(err)
 
     def _send(self, field, msg, convert) -> Future:
+        """Sends a request on the session's stream, or keeps it for the next one while moving."""
         fut = Future()
         with self._lock:
             if self._dead is not None:
                 raise PaddockError.of(self._dead.code, self._dead.message)
-            self._xid += 1
-            self._pending.append((self._xid, fut, convert))
-            self._out.put(pb.ClientMessage(request=pb.Request(xid=self._xid, **{field: msg})))
-            self._last_send = time.monotonic()
+            if self._stream is None:
+                self._backlog.append((field, msg, convert, fut))
+            else:
+                self._write(self._stream, field, msg, convert, fut)
         return fut
+
+    def _write(self, stream, field, msg, convert, fut):
+        """Puts a request on `stream` (the lock held): the next xid, answered in order."""
+        self._xid += 1
+        self._pending.append((self._xid, fut, convert))
+        stream.out.put(pb.ClientMessage(request=pb.Request(xid=self._xid, **{field: msg})))
+        self._last_send = time.monotonic()
 
     def _wait(self, fut: Future):
         try:
@@ -408,9 +733,15 @@ class Session:
             raise OperationTimeoutError(-7, f"no response in {self.request_timeout} s") from None
 
     def _ping_loop(self):
-        interval = self.timeout_ms / 3000
-        while not self._stopped.wait(interval / 4):
-            if time.monotonic() - self._last_send >= interval:
+        """Pings when idle for timeout/3; a server silent for 2/3 of the timeout is given up
+        (its stream cancelled, so the session moves), as the Rust client does."""
+        while not self._stopped.wait(self.timeout_ms / 12000):
+            stream, now = self._stream, time.monotonic()
+            if stream is None:
+                continue
+            if now - self._last_heard >= self.timeout_ms * 2 / 3000:
+                stream.call.cancel()
+            elif now - self._last_send >= self.timeout_ms / 3000:
                 try:
                     self.ping_async()
                 except PaddockError:
@@ -423,14 +754,10 @@ class Session:
             except Exception as e:  # a broken callback must not stop event delivery
                 print(f"paddock: watcher raised {e!r}")
 
-    def _teardown(self):
-        self._stopped.set()
-        self._out.put(None)
-        self._reader.join(timeout=0.5)
-        if self._reader.is_alive():
-            self._call.cancel()
-            self._reader.join(timeout=5)
-        self._channel.close()
+    def _teardown(self, err=None, state=None):
+        """Ends the session for this object without a word to the server."""
+        self._leaving = True
+        self._finish(err, state)
 
     # -- the operations ----------------------------------------------------------------------------
 
@@ -462,13 +789,16 @@ class Session:
     def set_data(self, path: str, data, version: int = -1) -> Stat:
         return self._wait(self.set_data_async(path, data, version))
 
-    def _watching(self, kind, path, convert):
+    def _watching(self, kind, path, convert, internal=False):
         """`convert`, first recording a `kind` watch on `path` (called only for OK answers, on the
-        reader thread, in stream order: an event after the answer clears it again)."""
+        reader thread, in stream order: an event after the answer clears it again). `internal`:
+        the config follower's watch, whose events the caller does not see unless it set one."""
         def register(r):
             k = kind(r) if callable(kind) else kind
             with self._lock:
                 self._watches[k].add(path)
+                if path == CONFIG_NODE and not internal:
+                    self._user_config_watch = True
             return convert(r)
         return register
 
@@ -490,10 +820,10 @@ class Session:
     def get_data(self, path: str, watch: bool = False) -> tuple[bytes | None, Stat]:
         return self._wait(self.get_data_async(path, watch))
 
-    def get_config_async(self, watch=False) -> Future:
+    def get_config_async(self, watch=False, _internal=False) -> Future:
         convert = lambda r: (r.get_config.data, Stat.of(r.get_config.stat))  # noqa: E731
         if watch:  # a data watch on /zookeeper/config
-            convert = self._watching("data", "/zookeeper/config", convert)
+            convert = self._watching("data", CONFIG_NODE, convert, _internal)
         return self._send("get_config", pb.GetConfigRequest(watch=watch), convert)
 
     def get_config(self, watch: bool = False) -> tuple[bytes, Stat]:
@@ -681,9 +1011,11 @@ class Session:
     def state(self) -> int:
         """ZooKeeper's KeeperState number (pb.KEEPER_STATE_...); see the class doc."""
         if not self._stopped.is_set():
+            if self._stream is None:
+                return pb.KEEPER_STATE_DISCONNECTED  # moving to another server
             return pb.KEEPER_STATE_CONNECTED_READ_ONLY if self.read_only else pb.KEEPER_STATE_SYNC_CONNECTED
         if self.closed_reason is None:
-            return pb.KEEPER_STATE_DISCONNECTED
+            return self._end_state or pb.KEEPER_STATE_DISCONNECTED
         return _CLOSED_STATE.get(self.closed_reason.error, pb.KEEPER_STATE_EXPIRED)
 
     def ping_async(self) -> Future:
@@ -693,19 +1025,28 @@ class Session:
         self._wait(self.ping_async())
 
     def close(self) -> None:
-        """Ends the session: its ephemeral nodes are deleted. Idempotent."""
+        """Ends the session: its ephemeral nodes are deleted. Idempotent. While the session is
+        moving there is no server to tell: it then expires after its timeout."""
+        with self._lock:
+            self._leaving = True
+            stream = self._stream if self._dead is None else None
         try:
-            if self._dead is None:
+            if stream is not None:
                 self._wait(self._send("close_session", pb.CloseSessionRequest(), lambda r: None))
-                self._reader.join(timeout=self.request_timeout)  # SessionClosed, then end of stream
+                stream.reader.join(timeout=self.request_timeout)  # SessionClosed, then end of stream
         finally:
-            self._teardown()
+            self._teardown(SessionExpiredError(-112, "the session was closed by this client"), pb.KEEPER_STATE_CLOSED)
 
     def detach(self) -> dict:
         """Ends this stream WITHOUT closing the session; returns the keyword arguments of
-        connect() that resume it (before it expires) on a new stream."""
-        self._out.put(None)  # half-close: the server still answers what was sent, then ends
-        self._reader.join(timeout=self.request_timeout)
+        connect() that resume it (before it expires) on a new stream. The session does not
+        move by itself after this."""
+        with self._lock:
+            self._leaving = True
+            stream = self._stream
+        if stream is not None:
+            stream.out.put(None)  # half-close: the server still answers what was sent, then ends
+            stream.reader.join(timeout=self.request_timeout)
         self._teardown()
         w = self.outstanding_watches()
         return dict(session_id=self.session_id, password=self.password,

@@ -113,11 +113,16 @@ impl Reconfigurer {
         }
         tracing::info!(version = %format!("{version:x}"), config = %config.text().replace('\n', " "), "configuration in force");
         let path = self.data_dir.join(format!("zoo.cfg.dynamic.{version:x}"));
+        // Each version its own temp file: two versions applied back to back (a restart replaying
+        // two reconfigurations) are written concurrently, and a shared name (`with_extension`
+        // would make both `zoo.cfg.dynamic.tmp`) lost one file or swapped their texts.
+        let tmp = self
+            .data_dir
+            .join(format!("zoo.cfg.dynamic.{version:x}.tmp"));
         let text = format!("{}\n", config.text());
         // Blocking work stays off the role loop; the file is for operators (the tree is the
         // source of truth), so it is written once, atomically, without waiting for it.
         tokio::task::spawn_blocking(move || {
-            let tmp = path.with_extension("tmp");
             let written = std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, &path));
             if let Err(e) = written {
                 tracing::warn!(path = %path.display(), error = %e, "cannot write the dynamic configuration file");
