@@ -12,7 +12,10 @@
 //!
 //! One connection per pair (ZooKeeper's rule: only the peer with the higher id keeps its outgoing
 //! connection): a server dials only lower ids and waits to be dialled by higher ones, so every
-//! pair has exactly one dialler. A stream from a lower id is refused (FAILED_PRECONDITION). If
+//! pair has exactly one dialler. A stream from a lower id is refused (FAILED_PRECONDITION),
+//! unless that id is outside our configuration: a server outside its own configuration (removed
+//! by a reconfiguration, or joining before the change that adds it) dials every server, since
+//! none of them knows its address (ZooKeeper sends its address in the first message instead). If
 //! the same higher-id peer dials again while its first stream is open (it restarted, or the old
 //! stream is half-dead), the newer stream replaces the older one, which is closed.
 //!
@@ -398,7 +401,9 @@ impl Shared {
         let me = self.me();
         let known = self.config.accept_unknown || self.book.contains(id);
         check_sender(me, id, known, expected)?;
-        if expected.is_none() && id < me {
+        // A lower id we dial ourselves; one outside our configuration dials us (we do not know
+        // its address).
+        if expected.is_none() && id < me && self.book.contains(id) {
             return Err(Status::failed_precondition(format!(
                 "server {id} has a lower id than mine ({me}): I dial it, not the reverse"
             )));
@@ -459,10 +464,17 @@ impl Shared {
         }
     }
 
-    /// Keeps a stream to `peer` up for as long as the transport lives.
-    /// Starts the dial loop of lower id `peer` unless one runs.
+    /// Whether this server dials `peer`: a lower id, or any id while this server is outside
+    /// the configuration (a removed server, or one joining before the change that adds it):
+    /// the others do not know its address, so nobody would dial it.
+    fn should_dial(&self, peer: ServerId) -> bool {
+        let me = self.me();
+        peer != me && (peer < me || !self.book.contains(me))
+    }
+
+    /// Starts the dial loop of `peer` unless one runs, when [`Shared::should_dial`] says so.
     fn ensure_dialler(self: &Arc<Self>, peer: ServerId) {
-        if peer >= self.me() {
+        if !self.should_dial(peer) {
             return;
         }
         let mut dialling = self.dialling.lock().unwrap_or_else(|p| p.into_inner());
@@ -477,8 +489,9 @@ impl Shared {
     async fn dial_loop(self: Arc<Self>, peer: ServerId) {
         let mut delay = self.config.retry_min;
         loop {
-            let Some(addr) = self.book.get(peer) else {
-                tracing::info!(me = %self.me(), %peer, "no longer in the configuration: not dialled any more");
+            let addr = self.book.get(peer).filter(|_| self.should_dial(peer));
+            let Some(addr) = addr else {
+                tracing::info!(me = %self.me(), %peer, "no longer dialled (the configuration changed)");
                 self.dialling
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())

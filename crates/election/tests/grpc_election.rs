@@ -238,3 +238,67 @@ async fn lower_unknown_and_garbage_peers_are_refused() {
     .expect("delivered in time");
     assert_eq!(got, (ServerId(2), back));
 }
+
+/// Waits (10 s at most) for a notification on `t`.
+async fn next_notification(
+    t: &mut GrpcElectionTransport,
+) -> (ServerId, paddock_election::Notification) {
+    tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            if let Some(got) = t.try_recv() {
+                return got;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("delivered in time")
+}
+
+#[tokio::test]
+async fn a_server_outside_its_configuration_dials_the_higher_ids_too() {
+    // Server 1 was removed by a reconfiguration and restarted: its configuration is {2, 3}.
+    // Nobody there knows its address, so it dials both; they take its stream although its id
+    // is lower.
+    let (mut ls, peers) = listeners(&[1, 2, 3]).await;
+    let without_1: HashMap<ServerId, String> = peers
+        .iter()
+        .filter(|(id, _)| id.0 != 1)
+        .map(|(id, a)| (*id, a.clone()))
+        .collect();
+    let l3 = ls.pop().unwrap();
+    let l2 = ls.pop().unwrap();
+    let l1 = ls.pop().unwrap();
+    let mut c2 = config(2, &without_1);
+    c2.accept_unknown = true;
+    let mut c3 = config(3, &without_1);
+    c3.accept_unknown = true;
+    let mut t2 = GrpcElectionTransport::start(c2, l2).unwrap();
+    let t3 = GrpcElectionTransport::start(c3, l3).unwrap();
+    let mut t1 = GrpcElectionTransport::start(config(1, &without_1), l1).unwrap();
+    let n = paddock_election::Notification {
+        vote: paddock_election::Vote::new(ServerId(1), Zxid(1), Epoch(1)),
+        round: 1,
+        sender: ServerId(1),
+        sender_state: paddock_election::PeerState::Observing,
+    };
+    t1.send(ServerId(2), n);
+    assert_eq!(next_notification(&mut t2).await, (ServerId(1), n));
+    let answer = paddock_election::Notification {
+        sender: ServerId(2),
+        sender_state: paddock_election::PeerState::Following,
+        ..n
+    };
+    t2.send(ServerId(1), answer);
+    assert_eq!(next_notification(&mut t1).await, (ServerId(2), answer));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while t1.connected() != vec![ServerId(2), ServerId(3)] {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "1 reaches {:?}",
+            t1.connected()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(t3.connected(), vec![ServerId(1), ServerId(2)]);
+}

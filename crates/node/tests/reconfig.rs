@@ -440,7 +440,8 @@ async fn grow_three_to_five_and_back_under_load_then_remove_the_leader() {
 
 /// A client given one server and `follow_config` learns the others from `/zookeeper/config`:
 /// when a reconfiguration removes its server it moves to one it only knew from there, keeping
-/// its session and its ephemeral.
+/// its session and its ephemeral. Then the removed server is restarted: it finds the ensemble
+/// again and observes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_following_the_configuration_leaves_a_removed_server() {
     use paddock_client::{Client, ClientOptions, CreateMode};
@@ -497,6 +498,18 @@ async fn a_client_following_the_configuration_leaves_a_removed_server() {
         }
     }
     client.close().await.expect("close");
+
+    // Server 1, removed, observes; restarted, it observes again. Its address is in nobody's
+    // configuration and its id is the lowest, so it must dial the others' election ports
+    // itself (they dial only the lower ids they know).
+    {
+        let peers: Vec<&Peer> = e.peers.iter().collect();
+        wait_modes(&peers, &[2, 3], &[1]).await;
+    }
+    e.peers[0].kill();
+    e.peers[0] = e.peers[0].restart();
+    let peers: Vec<&Peer> = e.peers.iter().collect();
+    wait_modes(&peers, &[2, 3], &[1]).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
