@@ -147,7 +147,15 @@ pub(crate) fn client_addresses(config: &str) -> Vec<String> {
         let Some((quorum, client)) = value.split_once(';') else {
             continue;
         };
-        let host = quorum.split(':').next().unwrap_or_default();
+        // The line's own host: a bracketed IPv6 address keeps its brackets (and its colons).
+        let quorum = quorum.trim();
+        let host = match quorum.strip_prefix('[') {
+            Some(rest) => match rest.split_once(']') {
+                Some((v6, _)) => &quorum[..v6.len() + 2],
+                None => continue,
+            },
+            None => quorum.split(':').next().unwrap_or_default(),
+        };
         let client = client.trim();
         let (chost, port) = match client.rsplit_once(':') {
             Some((h, p)) => (h, p),
@@ -184,6 +192,18 @@ mod tests {
             vec!["10.0.0.1:7181", "10.9.9.9:7182", "10.0.0.4:7184"]
         );
         assert!(client_addresses("").is_empty());
+    }
+
+    #[test]
+    fn client_addresses_of_ipv6_lines() {
+        let config = "server.1=[fe80::1]:2888:3888:participant;0.0.0.0:7181\n\
+                      server.2=[fe80::2]:2888:3888:participant;[::]:7182\n\
+                      server.3=[fe80::3]:2888:3888:participant;[fe80::9]:7183\n\
+                      server.4=[fe80::4:2888:3888:participant;0.0.0.0:7184";
+        assert_eq!(
+            client_addresses(config),
+            vec!["[fe80::1]:7181", "[fe80::2]:7182", "[fe80::9]:7183"]
+        );
     }
 
     use super::*;
