@@ -332,6 +332,16 @@ def rss_now(ens):
 # ---------------------------------------------------------------- sections
 
 
+@contextmanager
+def fresh(ens):
+    """A fresh ensemble for the block, stopped and wiped after it whatever happens."""
+    ens.up()
+    try:
+        yield
+    finally:
+        ens.down()
+
+
 def warm(ens, m):
     if m["warmup"]:
         for w in ("set", "get"):
@@ -340,23 +350,19 @@ def warm(ens, m):
 
 def sec_sessions(ens, m):
     pts = []
-    ens.up()
-    try:
+    with fresh(ens):
         warm(ens, m)
         for n in m["sessions"]:
             for w in ("set", "get"):
                 p = bench_point(ens, ["--sessions", n, "--duration", m["duration"], "--workload", w])
                 pts.append({"sessions": n, "workload": w, **p})
                 log(f"  {ens.system} sessions={n} {w}: {p.get('ops_per_sec')} ops/s p99 {p.get('p99')}")
-    finally:
-        ens.down()
     return pts
 
 
 def sec_value_size(ens, m):
     pts = []
-    ens.up()
-    try:
+    with fresh(ens):
         warm(ens, m)
         for size in m["value_sizes"]:
             # 64 MiB of keys at most per server, so 1 MiB values do not fill the memory.
@@ -366,8 +372,6 @@ def sec_value_size(ens, m):
                                       "--value-size", size, "--keys", keys])
                 pts.append({"value_size": size, "keys": keys, "workload": w, **p})
                 log(f"  {ens.system} value={size} {w}: {p.get('ops_per_sec')} ops/s p99 {p.get('p99')}")
-    finally:
-        ens.down()
     return pts
 
 
@@ -414,8 +418,7 @@ def restart_s(ens):
 def sec_tree_size(ens, m):
     pts = []
     for size in m["tree_sizes"]:
-        ens.up()
-        try:
+        with fresh(ens):
             # The bench's setup creates the tree (`size` keys of 100 B under one parent, pipelined
             # multis / creates), setData runs over it, and --keep leaves it for the rest.
             p = bench_point(ens, ["--sessions", 32, "--duration", m["duration"], "--workload", "set",
@@ -433,8 +436,6 @@ def sec_tree_size(ens, m):
                 "rss_mib_after_restart": rss_now(ens), "snapshot_ms": snap, "restart_s": rs,
             })
             log(f"  {ens.system} tree={size}: {pts[-1]}")
-        finally:
-            ens.down()
     return pts
 
 
@@ -455,8 +456,7 @@ def catch_up(ens, n, leader, limit=900):
 def sec_catch_up(ens, m):
     pts = []
     # SNAP: a new follower (its data wiped) joins an ensemble holding snap_keys znodes.
-    ens.up()
-    try:
+    with fresh(ens):
         bench_point(ens, ["--sessions", 32, "--ops", 32, "--workload", "get", "--keys", m["snap_keys"],
                           "--keep"], timeout=1800)
         leader, f = ens.leader(), ens.follower()
@@ -465,11 +465,8 @@ def sec_catch_up(ens, m):
         s = catch_up(ens, f, leader)
         pts.append({"kind": "SNAP", "znodes": m["snap_keys"], "behind_writes": None, "seconds": s})
         log(f"  {ens.system} SNAP {m['snap_keys']} znodes: {s} s")
-    finally:
-        ens.down()
     # DIFF: a follower stopped while diff_writes setData run through the others.
-    ens.up()
-    try:
+    with fresh(ens):
         leader, f = ens.leader(), ens.follower()
         ens.stop_one(f)
         others = [n for n in (1, 2, 3) if n != f]
@@ -483,15 +480,12 @@ def sec_catch_up(ens, m):
         pts.append({"kind": "DIFF", "znodes": 1000, "behind_writes": m["diff_writes"], "seconds": s,
                     "writes_ok": ok})
         log(f"  {ens.system} {m['diff_writes']} writes behind: {s} s")
-    finally:
-        ens.down()
     return pts
 
 
 def sec_watches(ens, m):
     pts = []
-    ens.up()
-    try:
+    with fresh(ens):
         keys = m["watch_tree"]
         warm(ens, m)
         base_rss = rss_now(ens)
@@ -518,15 +512,12 @@ def sec_watches(ens, m):
             "cpu_us_per_event_bound": extra_cpu, "wall_s_with": watched_wall, "error": w.get("error"),
         })
         log(f"  {ens.system} watches: {pts[-1]}")
-    finally:
-        ens.down()
     return pts
 
 
 def sec_rates(ens, m, peaks):
     pts = []
-    ens.up()
-    try:
+    with fresh(ens):
         warm(ens, m)
         for w in ("set", "get"):
             for f in m["rate_fractions"]:
@@ -535,8 +526,6 @@ def sec_rates(ens, m, peaks):
                                       "--rate", rate])
                 pts.append({"workload": w, "fraction": f, "rate": rate, **p})
                 log(f"  {ens.system} {w} at {rate}/s: p50 {p.get('p50')} p99 {p.get('p99')} p999 {p.get('p999')}")
-    finally:
-        ens.down()
     return pts
 
 

@@ -81,6 +81,21 @@ def plot(path, title, xlabel, ylabel, series, logx=False, logy=False, xticks=Non
     plt.close(fig)
 
 
+def set_get_plots(w, out_dir, pts, xkey, what, metrics, xticks):
+    """The setData and getData curves of both systems against `xkey`, one PNG per metric."""
+    for metric, ylabel, fname, logy in metrics:
+        series = []
+        for sysname in ("paddock", "zookeeper"):
+            for wl, style in (("set", "-"), ("get", "--")):
+                ps = sorted(by(pts, sysname, workload=wl), key=lambda p: p[xkey])
+                series.append((f"{NAMES[sysname]} {wl}Data", COLORS[sysname], style,
+                               [p[xkey] for p in ps], [p.get(metric) for p in ps]))
+        plot(out_dir / fname, f"{ylabel} vs {what}", what, ylabel, series, logx=True, logy=logy,
+             xticks=xticks)
+        w(f"![{ylabel} vs {what}](benchmarks/{fname})")
+    w("")
+
+
 def render(res, out_dir: Path, md_path: Path):
     out_dir.mkdir(parents=True, exist_ok=True)
     secs = res.get("sections", {})
@@ -155,18 +170,10 @@ def render(res, out_dir: Path, md_path: Path):
                   f"| {fmt(b.get('ops_per_sec'))} | {fmt(b.get('p99'), 2)} | {fmt(b.get('cpu_us_per_op'))} "
                   f"| {ratio(a.get('ops_per_sec'), b.get('ops_per_sec'))} |")
         w("")
-        for metric, ylabel, fname in (("ops_per_sec", "ops/s", "sessions-throughput.png"),
-                                      ("p99", "p99 latency, ms", "sessions-p99.png")):
-            series = []
-            for sysname in ("paddock", "zookeeper"):
-                for wl, style in (("set", "-"), ("get", "--")):
-                    ps = sorted(by(pts, sysname, workload=wl), key=lambda p: p["sessions"])
-                    series.append((f"{NAMES[sysname]} {wl}Data", COLORS[sysname], style,
-                                   [p["sessions"] for p in ps], [p.get(metric) for p in ps]))
-            plot(out_dir / fname, f"{ylabel} vs sessions", "sessions", ylabel, series, logx=True,
-                 logy=(metric == "p99"), xticks=[(n, str(n)) for n in ns])
-            w(f"![{ylabel} vs sessions](benchmarks/{fname})")
-        w("")
+        set_get_plots(w, out_dir, pts, "sessions", "sessions",
+                      (("ops_per_sec", "ops/s", "sessions-throughput.png", False),
+                       ("p99", "p99 latency, ms", "sessions-p99.png", True)),
+                      [(n, str(n)) for n in ns])
 
     # ---- value size
     s = section_head("value-size", "Throughput and p99 vs value size")
@@ -194,18 +201,10 @@ def render(res, out_dir: Path, md_path: Path):
             w("(ZooKeeper's default `jute.maxbuffer` is 1 MiB − 1 byte per packet, so a request carrying a")
             w("1 MiB value is refused and its connection closed; Paddock's limit is on the data, 1 MiB.)")
             w("")
-        for metric, ylabel, fname in (("ops_per_sec", "ops/s", "value-size-throughput.png"),
-                                      ("p99", "p99 latency, ms", "value-size-p99.png")):
-            series = []
-            for sysname in ("paddock", "zookeeper"):
-                for wl, style in (("set", "-"), ("get", "--")):
-                    ps = sorted(by(pts, sysname, workload=wl), key=lambda p: p["value_size"])
-                    series.append((f"{NAMES[sysname]} {wl}Data", COLORS[sysname], style,
-                                   [p["value_size"] for p in ps], [p.get(metric) for p in ps]))
-            plot(out_dir / fname, f"{ylabel} vs value size", "value size", ylabel, series, logx=True,
-                 logy=True, xticks=[(v, size_label(v)) for v in sizes])
-            w(f"![{ylabel} vs value size](benchmarks/{fname})")
-        w("")
+        set_get_plots(w, out_dir, pts, "value_size", "value size",
+                      (("ops_per_sec", "ops/s", "value-size-throughput.png", True),
+                       ("p99", "p99 latency, ms", "value-size-p99.png", True)),
+                      [(v, size_label(v)) for v in sizes])
 
     # ---- tree size
     s = section_head("tree-size", "Tree size: throughput, memory, snapshot and restart")
