@@ -1,7 +1,7 @@
 # Paddock — common tasks. `make help` lists them.
 CARGO ?= cargo
 
-.PHONY: help build test test-rust zk-clients diff-zk lincheck jepsen fuzz run cluster cluster-down fmt lint check bench bench-ab bench-zk bench-failover bench-sweep bench-storage clean
+.PHONY: help build test test-rust zk-clients diff-zk lincheck jepsen fuzz run cluster cluster-down fmt lint check bench bench-ab bench-zk bench-failover bench-sweep bench-storage bench-report bench-render clean
 
 help: ## list targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -91,6 +91,18 @@ bench-zk: ## the same rounds against a local ZooKeeper 3.8 ensemble too, and Pad
 	$(CARGO) build --release -p paddock-node -p paddock-cli -p paddock-bench
 	$(CARGO) build --release -p paddock-bench --features zookeeper --bin paddock-bench-zk
 	scripts/bench-ab.sh -u 8 target wire:target zookeeper
+
+BENCH_VENV ?= .bench-venv
+bench-report: ## scale curves beside ZooKeeper 3.8 into docs/benchmarks.md + PNGs (~1 h; BENCH_REPORT_QUICK=1: a smoke test; apt-get install zookeeper)
+	$(CARGO) build --release -p paddock-node -p paddock-cli -p paddock-bench
+	$(CARGO) build --release -p paddock-bench --features zookeeper --bin paddock-bench-zk
+	@[ -d $(BENCH_VENV)/matplotlib ] || python3 -m pip install --quiet --target $(BENCH_VENV) matplotlib
+	python3 scripts/bench-report.py measure $(if $(filter 1,$(BENCH_REPORT_QUICK)),--quick)
+	PYTHONPATH=$(BENCH_VENV) python3 scripts/bench-report.py render
+
+bench-render: ## rewrite docs/benchmarks.md and its plots from docs/benchmarks/results.json (no measuring)
+	@[ -d $(BENCH_VENV)/matplotlib ] || python3 -m pip install --quiet --target $(BENCH_VENV) matplotlib
+	PYTHONPATH=$(BENCH_VENV) python3 scripts/bench-report.py render
 
 bench-storage: ## txn-log append+fsync rates (release build)
 	$(CARGO) run --release -p paddock-storage --example logbench

@@ -7,6 +7,11 @@
 #                                 needs Debian's `zookeeper` package and java, see below)
 #   scripts/zk-cluster.sh status  print each server's mode
 #   scripts/zk-cluster.sh down    stop them and delete their data (data/zk)
+#   scripts/zk-cluster.sh stop [N...]   stop zk.N (default: all), keeping its data
+#   scripts/zk-cluster.sh start [N...]  start zk.N again (default: all) from its data, without
+#                                 waiting (scripts/bench-report.py restarts and catches up this way)
+#
+# ZK_HEAP sets the JVM heap (-Xms/-Xmx, default 512m; a million znodes need ~2g).
 #
 # Ports: clients 2181-2183 (the ports of `make cluster`'s ZooKeeper protocol too: run one ensemble at a
 # time), quorum 2981-2983, election 3981-3983.
@@ -18,6 +23,7 @@ readonly IDS=(1 2 3)
 readonly ROOT="data/zk"
 readonly JAR="/usr/share/java/zookeeper.jar"
 readonly UP_WAIT_S=60
+readonly HEAP=${ZK_HEAP:-512m}
 
 die() {
   echo "zk-cluster: $*" >&2
@@ -28,6 +34,49 @@ mode_of() {  # "leader", "follower" or "" when server N does not answer `srvr`
   local out
   out=$( { exec 3<>"/dev/tcp/127.0.0.1/218$1" && printf 'srvr' >&3 && timeout 2 cat <&3; } 2>/dev/null) || true
   sed -n 's/^Mode: //p' <<<"$out"
+}
+
+# Starts zk.N from its zoo.cfg (written by `up`).
+launch() {
+  local n=$1 dir="$ROOT/$1"
+  nohup java -Xms"$HEAP" -Xmx"$HEAP" -Dzookeeper.root.logger=INFO,CONSOLE \
+    -Dzookeeper.console.threshold=WARN -cp "/etc/zookeeper/conf:$JAR" \
+    org.apache.zookeeper.server.quorum.QuorumPeerMain "$dir/zoo.cfg" >>"$dir/zk.log" 2>&1 &
+  echo "$!" >"$dir/pid"
+  echo "zk-cluster: started zk.$n (pid $!, client port 218$n, heap $HEAP, log $dir/zk.log)"
+}
+
+# The pid of zk.N if it runs (and is this ensemble's zk.N).
+live_pid() {
+  local n=$1 pid
+  [[ -f "$ROOT/$n/pid" ]] || return 1
+  pid=$(<"$ROOT/$n/pid")
+  kill -0 "$pid" 2>/dev/null && ps -o args= -p "$pid" | grep -qF "$ROOT/$n/zoo.cfg" || return 1
+  echo "$pid"
+}
+
+stop() {
+  local n pid
+  for n in "${@:-${IDS[@]}}"; do
+    pid=$(live_pid "$n") || continue
+    kill "$pid"
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+    kill -9 "$pid" 2>/dev/null || true
+    rm -f "$ROOT/$n/pid"
+    echo "zk-cluster: stopped zk.$n (data kept)"
+  done
+}
+
+start() {
+  local n
+  for n in "${@:-${IDS[@]}}"; do
+    [[ -f "$ROOT/$n/zoo.cfg" ]] || die "zk.$n has no $ROOT/$n/zoo.cfg: run '$0 up' first"
+    if live_pid "$n" >/dev/null; then
+      echo "zk-cluster: zk.$n is running already"
+      continue
+    fi
+    launch "$n"
+  done
 }
 
 up() {
@@ -54,11 +103,7 @@ server.1=127.0.0.1:2981:3981
 server.2=127.0.0.1:2982:3982
 server.3=127.0.0.1:2983:3983
 EOF
-    nohup java -Xms512m -Xmx512m -Dzookeeper.root.logger=INFO,CONSOLE \
-      -Dzookeeper.console.threshold=WARN -cp "/etc/zookeeper/conf:$JAR" \
-      org.apache.zookeeper.server.quorum.QuorumPeerMain "$dir/zoo.cfg" >"$dir/zk.log" 2>&1 &
-    echo "$!" >"$dir/pid"
-    echo "zk-cluster: started zk.$n (pid $!, client port 218$n, log $dir/zk.log)"
+    launch "$n"
   done
   local deadline=$((SECONDS + UP_WAIT_S)) leaders answered m
   while :; do
@@ -84,16 +129,7 @@ status() {
 }
 
 down() {
-  local n pid
-  for n in "${IDS[@]}"; do
-    [[ -f "$ROOT/$n/pid" ]] || continue
-    pid=$(<"$ROOT/$n/pid")
-    if kill -0 "$pid" 2>/dev/null && ps -o args= -p "$pid" | grep -qF "$ROOT/$n/zoo.cfg"; then
-      kill "$pid"
-      for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
-      kill -9 "$pid" 2>/dev/null || true
-    fi
-  done
+  stop >/dev/null
   rm -rf "$ROOT"
   echo "zk-cluster: down, data removed"
 }
@@ -102,5 +138,7 @@ case "${1:-}" in
   up) up ;;
   status) status ;;
   down) down ;;
-  *) sed -n '2,12p' "$0" >&2; exit 2 ;;
+  stop) shift; stop "$@" ;;
+  start) shift; start "$@" ;;
+  *) sed -n '2,18p' "$0" >&2; exit 2 ;;
 esac

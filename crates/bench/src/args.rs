@@ -152,6 +152,14 @@ pub struct Args {
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub watchers: usize,
 
+    /// With --watchers: instead of the recursive watch on `/`, each watcher session holds a
+    /// persistent (non-recursive) watch on K keys, watcher i on keys (i*K + j) mod --keys for
+    /// j in 0..K, so N watchers hold N*K watches spread evenly over the keys and a write fires
+    /// one event per watch on its key (e.g. --watchers 10000 --watch-keys 100: one million
+    /// watches). At most --keys.
+    #[arg(long, value_name = "K", default_value_t = 0)]
+    pub watch_keys: u64,
+
     /// Connect over TLS (a server started with --tls-key-store), trusting the CA
     /// certificate(s) in FILE (PEM): the server's certificate must be signed by one.
     #[arg(long, value_name = "FILE")]
@@ -205,6 +213,8 @@ pub struct Config {
     pub digest: Option<String>,
     /// `--watchers`: idle sessions with a persistent recursive watch on `/`.
     pub watchers: usize,
+    /// `--watch-keys`: persistent watches on this many keys per watcher instead (0: on `/`).
+    pub watch_keys: u64,
     /// `--tls-*`: TLS for every session (files read when the sessions connect), or plaintext.
     pub tls: Option<TlsOptions>,
 }
@@ -217,6 +227,14 @@ impl Config {
             Some(id) => vec![Acl::new(perms::ALL, Id::new("digest", id))],
             None => Acl::open(),
         }
+    }
+
+    /// The indexes of the keys watcher `w` watches with `--watch-keys` (empty without it):
+    /// `(w*K + j) mod keys` for `j` in `0..K`, so the watches spread evenly over the keys.
+    pub fn watched_by(&self, w: usize) -> impl Iterator<Item = u64> {
+        let (k, keys) = (self.watch_keys, self.keys.max(1));
+        let first = (w as u64 % keys) * (k % keys) % keys;
+        (0..k).map(move |j| (first + j) % keys)
     }
 
     pub fn server_of(&self, i: usize) -> &str {
@@ -342,8 +360,25 @@ impl Args {
                 None => None,
             },
             watchers: self.watchers,
+            watch_keys: self.watch_keys()?,
             tls: self.tls()?,
         })
+    }
+
+    /// `--watch-keys`, checked against `--watchers` and `--keys`.
+    fn watch_keys(&self) -> Result<u64, String> {
+        if self.watch_keys > 0 && self.watchers == 0 {
+            return Err(
+                "--watch-keys needs --watchers (the sessions that hold the watches)".into(),
+            );
+        }
+        if self.watch_keys > self.keys {
+            return Err(format!(
+                "--watch-keys must be at most --keys ({}), got {}",
+                self.keys, self.watch_keys
+            ));
+        }
+        Ok(self.watch_keys)
     }
 
     /// The `--tls-*` flags as the client's TLS options.
@@ -449,6 +484,53 @@ mod tests {
         );
         assert_eq!(c.session_timeout_ms, 30_000);
         assert!(!c.json && !c.keep);
+    }
+
+    #[test]
+    fn watch_keys_spread_the_watches_evenly_over_the_keys() {
+        let c = parse(&[
+            "--duration",
+            "1",
+            "--keys",
+            "10",
+            "--watchers",
+            "5",
+            "--watch-keys",
+            "4",
+        ])
+        .unwrap();
+        assert_eq!(c.watch_keys, 4);
+        assert_eq!(c.watched_by(0).collect::<Vec<_>>(), vec![0, 1, 2, 3]);
+        assert_eq!(c.watched_by(2).collect::<Vec<_>>(), vec![8, 9, 0, 1]);
+        // 5 watchers x 4 keys over 10 keys: every key watched twice.
+        let mut per_key = [0; 10];
+        for w in 0..5 {
+            for k in c.watched_by(w) {
+                per_key[k as usize] += 1;
+            }
+        }
+        assert_eq!(per_key, [2; 10]);
+        // Without --watch-keys a watcher watches `/`, no key.
+        let plain = parse(&["--duration", "1", "--watchers", "3"]).unwrap();
+        assert_eq!(plain.watched_by(1).count(), 0);
+    }
+
+    #[test]
+    fn watch_keys_need_watchers_and_enough_keys() {
+        let e = parse(&["--duration", "1", "--watch-keys", "2"]).unwrap_err();
+        assert!(e.contains("--watch-keys needs --watchers"), "{e}");
+        let e = parse(&[
+            "--duration",
+            "1",
+            "--keys",
+            "3",
+            "--watchers",
+            "1",
+            "--watch-keys",
+            "4",
+        ])
+        .unwrap_err();
+        assert!(e.contains("--watch-keys must be at most --keys (3)"), "{e}");
     }
 
     #[test]

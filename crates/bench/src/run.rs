@@ -108,25 +108,35 @@ pub async fn run(cfg: Config, run_id: &str, shared: Arc<Shared>) -> anyhow::Resu
         }
     }
 
-    let (elapsed, recorder, lost) = measured?;
+    let m = measured?;
     Ok(Report {
         config: cfg,
         parent,
-        elapsed,
-        recorder,
-        lost,
+        elapsed: m.elapsed,
+        recorder: m.recorder,
+        lost: m.lost,
+        watch_events: m.watch_events,
     })
 }
 
-/// Connects the sessions, runs the loops, and returns (elapsed, merged recorder, lost sessions).
+/// What [`measure`] found.
+struct Measured {
+    elapsed: Duration,
+    recorder: Recorder,
+    lost: Vec<LostSession>,
+    /// Events the `--watchers` sessions received, if there were any.
+    watch_events: Option<u64>,
+}
+
+/// Connects the sessions, runs the loops, and returns what they measured.
 async fn measure(
     cfg: &Config,
     parent: &str,
     keys: &Arc<[String]>,
     data: &Bytes,
     shared: Arc<Shared>,
-) -> anyhow::Result<(Duration, Recorder, Vec<LostSession>)> {
-    let watchers = open_watchers(cfg).await?;
+) -> anyhow::Result<Measured> {
+    let watchers = open_watchers(cfg, keys).await?;
     let sessions = connect_all(cfg).await?;
     note(
         cfg,
@@ -181,69 +191,156 @@ async fn measure(
     if let Some(p) = progress {
         p.abort();
     }
+    let mut watch_events = None;
     if let Some((clients, drains, received)) = watchers {
-        // Events of the last changes may still be on their way: give them a moment.
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        settle(&received).await;
         for d in drains {
             d.abort();
         }
+        let n = received.load(Ordering::Relaxed);
         note(
             cfg,
             format!(
-                "watchers: {} sessions with a recursive watch on / received {} events",
+                "watchers: {} sessions holding {} received {n} events",
                 clients.len(),
-                received.load(Ordering::Relaxed)
+                watches_held(cfg)
             ),
         );
+        watch_events = Some(n);
         close_all(clients).await;
     }
-    Ok(pace::merge(cfg, start, outcomes))
+    let (elapsed, recorder, lost) = pace::merge(cfg, start, outcomes);
+    Ok(Measured {
+        elapsed,
+        recorder,
+        lost,
+        watch_events,
+    })
 }
 
-/// `--watchers`: the idle sessions with a persistent recursive watch on `/`, the tasks draining
-/// their events, and the count of events received.
+/// `--watchers`: the idle sessions with their watches, the tasks draining their events, and the
+/// count of events received.
 type Watchers = (
     Vec<Client>,
     Vec<tokio::task::JoinHandle<()>>,
     Arc<AtomicU64>,
 );
 
-async fn open_watchers(cfg: &Config) -> anyhow::Result<Option<Watchers>> {
+/// Watcher sessions opened at once (each connects, then sends its addWatches pipelined).
+const WATCHERS_OPENING: usize = 64;
+
+async fn open_watchers(cfg: &Config, keys: &Arc<[String]>) -> anyhow::Result<Option<Watchers>> {
     if cfg.watchers == 0 {
         return Ok(None);
     }
+    let t = Instant::now();
     let received = Arc::new(AtomicU64::new(0));
+    let opened: Vec<anyhow::Result<(Client, tokio::task::JoinHandle<()>)>> =
+        stream::iter(0..cfg.watchers)
+            .map(|i| open_watcher(cfg, i, keys, Arc::clone(&received)))
+            .buffer_unordered(WATCHERS_OPENING)
+            .collect()
+            .await;
     let (mut clients, mut drains) = (Vec::new(), Vec::new());
-    for i in 0..cfg.watchers {
-        let server = cfg.server_of(cfg.sessions + i).to_string();
-        let c = session::connect(
-            &server,
-            cfg.session_timeout_ms,
-            cfg.digest.as_deref(),
-            cfg.tls.as_ref(),
-        )
-        .await
-        .with_context(|| format!("watcher session {i} on {server}"))?;
-        let mut w = c
-            .add_watch("/", paddock_client::AddWatchMode::PersistentRecursive)
-            .await
-            .with_context(|| format!("addWatch of watcher session {i}"))?;
-        let count = Arc::clone(&received);
-        drains.push(tokio::spawn(async move {
-            while let Some(Ok(_)) = w.next().await {
-                count.fetch_add(1, Ordering::Relaxed);
+    let mut failed = None;
+    for o in opened {
+        match o {
+            Ok((c, d)) => {
+                clients.push(c);
+                drains.push(d);
             }
-        }));
-        clients.push(c);
+            Err(e) => failed = failed.or(Some(e)),
+        }
+    }
+    if let Some(e) = failed {
+        for d in drains {
+            d.abort();
+        }
+        close_all(clients).await;
+        return Err(e);
     }
     note(
         cfg,
         format!(
-            "{} watcher sessions hold a persistent recursive watch on /",
-            cfg.watchers
+            "{} watcher sessions hold {} in {:.2} s",
+            cfg.watchers,
+            watches_held(cfg),
+            t.elapsed().as_secs_f64()
         ),
     );
     Ok(Some((clients, drains, received)))
+}
+
+/// Waits until the events of the last changes, which may still be on their way, have arrived:
+/// until `received` stays the same for 200 ms (at most 5 s).
+pub async fn settle(received: &AtomicU64) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut seen = received.load(Ordering::Relaxed);
+    while Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let now = received.load(Ordering::Relaxed);
+        if now == seen {
+            return;
+        }
+        seen = now;
+    }
+}
+
+/// What the watcher sessions hold, for the notes.
+fn watches_held(cfg: &Config) -> String {
+    if cfg.watch_keys == 0 {
+        "a persistent recursive watch on / each".into()
+    } else {
+        format!(
+            "{} persistent watches on {} keys each",
+            cfg.watchers as u64 * cfg.watch_keys,
+            cfg.watch_keys
+        )
+    }
+}
+
+/// Watcher session `i`: connected, its watches added (on `/`, or on its `--watch-keys` keys),
+/// and a task counting the events of all of them into `received`.
+async fn open_watcher(
+    cfg: &Config,
+    i: usize,
+    keys: &Arc<[String]>,
+    received: Arc<AtomicU64>,
+) -> anyhow::Result<(Client, tokio::task::JoinHandle<()>)> {
+    use paddock_client::AddWatchMode;
+    let server = cfg.server_of(cfg.sessions + i).to_string();
+    let c = session::connect(
+        &server,
+        cfg.session_timeout_ms,
+        cfg.digest.as_deref(),
+        cfg.tls.as_ref(),
+    )
+    .await
+    .with_context(|| format!("watcher session {i} on {server}"))?;
+    let paths: Vec<(&str, AddWatchMode)> = if cfg.watch_keys == 0 {
+        vec![("/", AddWatchMode::PersistentRecursive)]
+    } else {
+        cfg.watched_by(i)
+            .map(|k| (keys[k as usize].as_str(), AddWatchMode::Persistent))
+            .collect()
+    };
+    let added = futures::future::join_all(paths.iter().map(|&(p, mode)| c.add_watch(p, mode)));
+    let mut watches = Vec::with_capacity(paths.len());
+    for (w, (path, _)) in added.await.into_iter().zip(&paths) {
+        watches.push(w.with_context(|| format!("addWatch {path} of watcher session {i}"))?);
+    }
+    let events = stream::select_all(watches.into_iter().map(|w| {
+        Box::pin(stream::unfold(w, |mut w| async move {
+            w.next().await.map(|e| (e, w))
+        }))
+    }));
+    let drain = tokio::spawn(async move {
+        let mut events = events;
+        while let Some(Ok(_)) = events.next().await {
+            received.fetch_add(1, Ordering::Relaxed);
+        }
+    });
+    Ok((c, drain))
 }
 
 /// Opens every session (session i on server i mod n); all or nothing.

@@ -164,6 +164,8 @@ pub struct Report {
     pub elapsed: Duration,
     pub recorder: Recorder,
     pub lost: Vec<LostSession>,
+    /// Events the `--watchers` sessions received (`None` without watchers).
+    pub watch_events: Option<u64>,
 }
 
 impl Report {
@@ -257,6 +259,9 @@ impl Report {
                 let _ = writeln!(out, "  {:<8}  {} ops, {}", k.name(), l.count, l.human());
             }
         }
+        if let Some(n) = self.watch_events {
+            let _ = writeln!(out, "watch events {n} received by {} watchers", c.watchers);
+        }
         let _ = writeln!(out, "errors      {}", self.errors_human());
         for l in &self.lost {
             let _ = writeln!(
@@ -337,6 +342,13 @@ impl Report {
             .map(|(&code, n)| format!("\"{code}\":{n}"))
             .collect::<Vec<_>>()
             .join(",");
+        if let Some(n) = self.watch_events {
+            let _ = write!(
+                o,
+                "\"watchers\":{},\"watch_keys\":{},\"watch_events\":{n},",
+                c.watchers, c.watch_keys
+            );
+        }
         let _ = write!(
             o,
             "\"per_op\":{{{per_kind}}},\"errors\":{{{errors}}},\"error_codes\":{{{error_codes}}},\"errors_total\":{},\"sessions_lost\":{}}}",
@@ -464,6 +476,7 @@ mod tests {
             elapsed: Duration::from_secs(2),
             recorder,
             lost: vec![],
+            watch_events: None,
         };
         assert_eq!(report.ops_per_sec(), 10.0);
         let h = report.human();

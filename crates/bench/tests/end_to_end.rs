@@ -121,6 +121,44 @@ async fn keep_leaves_the_keys_and_created_nodes() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watchers_get_one_event_per_watch_on_each_written_key() {
+    let (node, _dir) = server().await;
+    let addr = node.grpc_addr.to_string();
+    // 3 watchers x 4 keys over 6 keys: every key is watched twice, so each setData fires 2
+    // events; a recursive watch on / (no --watch-keys) fires 1 per watcher.
+    for (extra, per_write) in [
+        (&["--watchers", "3", "--watch-keys", "4"][..], 2),
+        (&["--watchers", "2"][..], 2),
+    ] {
+        let mut argv = vec![
+            "--workload",
+            "set",
+            "--sessions",
+            "2",
+            "--ops",
+            "60",
+            "--keys",
+            "6",
+        ];
+        argv.extend_from_slice(extra);
+        let report = run::run(config(&addr, &argv), "watch", Arc::new(Shared::default()))
+            .await
+            .expect("run");
+        assert_eq!(report.recorder.ok(), 60, "{extra:?}: {}", report.human());
+        assert_eq!(
+            report.watch_events,
+            Some(60 * per_write),
+            "{extra:?}: {}",
+            report.human()
+        );
+        assert!(report
+            .json()
+            .contains(&format!("\"watch_events\":{}", 60 * per_write)));
+    }
+    node.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_timed_run_stops_near_its_deadline_and_an_existing_parent_is_refused() {
     let (node, _dir) = server().await;
     let addr = node.grpc_addr.to_string();

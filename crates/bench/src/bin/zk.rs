@@ -183,7 +183,7 @@ async fn run(cfg: Config) -> anyhow::Result<Report> {
         .await
         .with_context(|| format!("setup of {parent} on {}", cfg.server_of(0)))?;
 
-    let watchers = open_watchers(&cfg).await?;
+    let watchers = open_watchers(&cfg, &keys).await?;
     let mut clients = Vec::with_capacity(cfg.sessions);
     for i in 0..cfg.sessions {
         clients.push(connect(cfg.server_of(i), cfg.session_timeout_ms).await?);
@@ -215,8 +215,9 @@ async fn run(cfg: Config) -> anyhow::Result<Report> {
         outcomes.push(done.context("a session task panicked")?);
     }
     let (elapsed, recorder, lost) = pace::merge(&cfg, start, outcomes);
+    let mut watch_events = None;
     if let Some(w) = watchers {
-        w.finish(&cfg).await;
+        watch_events = Some(w.finish(&cfg).await);
     }
     if !cfg.keep {
         if let Err(e) = cleanup(&cfg, &parent).await {
@@ -232,50 +233,46 @@ async fn run(cfg: Config) -> anyhow::Result<Report> {
         elapsed,
         recorder,
         lost,
+        watch_events,
     })
 }
 
-/// `--watchers`: idle sessions each holding a persistent recursive watch on `/`, as
-/// paddock-bench's, and the tasks counting the events they receive.
+/// `--watchers`: idle sessions holding persistent watches (a recursive one on `/`, or one on
+/// each of their `--watch-keys` keys), as paddock-bench's, and the tasks counting the events
+/// they receive.
 struct Watchers {
     clients: Vec<zk::Client>,
     drains: Vec<tokio::task::JoinHandle<()>>,
     received: Arc<AtomicU64>,
 }
 
-async fn open_watchers(cfg: &Config) -> anyhow::Result<Option<Watchers>> {
+/// Watcher sessions opened at once.
+const WATCHERS_OPENING: usize = 64;
+
+async fn open_watchers(cfg: &Config, keys: &Arc<[String]>) -> anyhow::Result<Option<Watchers>> {
     if cfg.watchers == 0 {
         return Ok(None);
     }
+    let t = Instant::now();
     let received = Arc::new(AtomicU64::new(0));
+    let opened: Vec<anyhow::Result<(zk::Client, tokio::task::JoinHandle<()>)>> =
+        futures::stream::iter(0..cfg.watchers)
+            .map(|i| open_watcher(cfg, i, keys, Arc::clone(&received)))
+            .buffer_unordered(WATCHERS_OPENING)
+            .collect()
+            .await;
     let (mut clients, mut drains) = (Vec::new(), Vec::new());
-    for i in 0..cfg.watchers {
-        let server = cfg.server_of(cfg.sessions + i);
-        let client = connect(server, cfg.session_timeout_ms).await?;
-        let mut watcher = client
-            .watch("/", zk::AddWatchMode::PersistentRecursive)
-            .await
-            .with_context(|| format!("addWatch of watcher session {i} on {server}"))?;
-        let count = Arc::clone(&received);
-        drains.push(tokio::spawn(async move {
-            loop {
-                let event = watcher.changed().await;
-                if event.event_type == zk::EventType::Session {
-                    // `changed` panics once the session has ended: stop at its last event.
-                    if event.session_state.is_terminated() {
-                        return;
-                    }
-                    continue;
-                }
-                count.fetch_add(1, Ordering::Relaxed);
-            }
-        }));
-        clients.push(client);
+    for o in opened {
+        let (c, d) = o?;
+        clients.push(c);
+        drains.push(d);
     }
     if !cfg.quiet {
         eprintln!(
-            "paddock-bench-zk: {} watcher sessions hold a persistent recursive watch on /",
-            cfg.watchers
+            "paddock-bench-zk: {} watcher sessions hold {} watches in {:.2} s",
+            cfg.watchers,
+            cfg.watchers as u64 * cfg.watch_keys.max(1),
+            t.elapsed().as_secs_f64()
         );
     }
     Ok(Some(Watchers {
@@ -285,21 +282,74 @@ async fn open_watchers(cfg: &Config) -> anyhow::Result<Option<Watchers>> {
     }))
 }
 
+/// The next event of `w`, or `None` once its session has ended (`changed` panics after that).
+async fn next_event(
+    mut w: zk::PersistentWatcher,
+) -> Option<(zk::WatchedEvent, zk::PersistentWatcher)> {
+    loop {
+        let event = w.changed().await;
+        if event.event_type != zk::EventType::Session {
+            return Some((event, w));
+        }
+        if event.session_state.is_terminated() {
+            return None;
+        }
+    }
+}
+
+async fn open_watcher(
+    cfg: &Config,
+    i: usize,
+    keys: &Arc<[String]>,
+    received: Arc<AtomicU64>,
+) -> anyhow::Result<(zk::Client, tokio::task::JoinHandle<()>)> {
+    let server = cfg.server_of(cfg.sessions + i);
+    let client = connect(server, cfg.session_timeout_ms).await?;
+    let paths: Vec<(&str, zk::AddWatchMode)> = if cfg.watch_keys == 0 {
+        vec![("/", zk::AddWatchMode::PersistentRecursive)]
+    } else {
+        cfg.watched_by(i)
+            .map(|k| (keys[k as usize].as_str(), zk::AddWatchMode::Persistent))
+            .collect()
+    };
+    let added =
+        futures::future::join_all(paths.iter().map(|&(p, mode)| client.watch(p, mode))).await;
+    let mut watches = Vec::with_capacity(paths.len());
+    for (w, (path, _)) in added.into_iter().zip(&paths) {
+        watches.push(
+            w.with_context(|| format!("addWatch {path} of watcher session {i} on {server}"))?,
+        );
+    }
+    let events = futures::stream::select_all(
+        watches
+            .into_iter()
+            .map(|w| Box::pin(futures::stream::unfold(w, next_event))),
+    );
+    let drain = tokio::spawn(async move {
+        let mut events = events;
+        while events.next().await.is_some() {
+            received.fetch_add(1, Ordering::Relaxed);
+        }
+    });
+    Ok((client, drain))
+}
+
 impl Watchers {
-    async fn finish(self, cfg: &Config) {
-        // Events of the last changes may still be on their way: give them a moment.
-        tokio::time::sleep(Duration::from_millis(200)).await;
+    /// Stops the drains and closes the sessions; the events received.
+    async fn finish(self, cfg: &Config) -> u64 {
+        paddock_bench::run::settle(&self.received).await;
         for d in &self.drains {
             d.abort();
         }
+        let n = self.received.load(Ordering::Relaxed);
         if !cfg.quiet {
             eprintln!(
-                "paddock-bench-zk: watchers: {} sessions with a recursive watch on / received {} events",
+                "paddock-bench-zk: watchers: {} sessions received {n} events",
                 self.clients.len(),
-                self.received.load(Ordering::Relaxed)
             );
         }
         drop(self.clients);
+        n
     }
 }
 
