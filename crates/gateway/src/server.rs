@@ -80,8 +80,8 @@ impl<B: Backend> Gateway<B> {
         let unary = UnaryLayer::new(opts.unary_timeout(), opts.max_unary_calls_in_flight);
         let health = unary.layer(self.health.service());
         let admin = self.admin.map(|a| unary.layer(AdminServer::new(a)));
-        // Reflection lists what a client can call on this port: not the peer services
-        // (`Quorum`, `Election`) that share the descriptor set but live on the peer ports.
+        // Reflection lists what a client can call on this port: not the election service
+        // that shares the descriptor set but lives on the election port.
         let served_admin = admin.is_some();
         let reflection = || {
             let builder = tonic_reflection::server::Builder::configure()

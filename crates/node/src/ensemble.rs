@@ -33,8 +33,8 @@ use paddock_quorum::peer::{
     self, ConfigChange, Configuration, PeerConfig, PeerHandle, PeerRole, PeerStatus, PeerStorage,
     Proposer, RestoreError, StateMachine,
 };
-use paddock_quorum::transport::grpc::{GrpcPeerConfig, GrpcPeerTransport};
 use paddock_quorum::transport::solo::SoloTransport;
+use paddock_quorum::transport::tcp::{TcpPeerConfig, TcpPeerTransport};
 use paddock_quorum::ZabConfig;
 use paddock_quorum::{ChangeRefused, Membership};
 use paddock_storage::DataDir;
@@ -474,7 +474,7 @@ pub async fn start(
         let elistener = bind("election port", format!("{}:{}", me.host, me.election_port)).await?;
         let quorum_addr = qlistener.local_addr()?;
         let election_addr = elistener.local_addr()?;
-        let mut peer_config = GrpcPeerConfig::new(myid, quorum_peers);
+        let mut peer_config = TcpPeerConfig::new(myid, quorum_peers);
         // Servers of a reconfigurable ensemble start from different lists (a joining server
         // lists itself); the list in force is the replicated one, so there is nothing to compare.
         if !config.reconfig_enabled {
@@ -482,7 +482,7 @@ pub async fn start(
         }
         peer_config.tls = peer_tls.clone();
         peer_config.accept_unknown = config.reconfig_enabled;
-        let transport = GrpcPeerTransport::serve(peer_config, qlistener)
+        let transport = TcpPeerTransport::serve(peer_config, qlistener)
             .map_err(|e| anyhow!("quorum port: {e}"))?;
         let mut election_config = GrpcElectionConfig::new(myid, election_peers);
         // Redial a lost peer at least every 250 ms: after a partition heals, the server that

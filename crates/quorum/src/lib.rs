@@ -3,8 +3,8 @@
 //! After Fast Leader Election, one peer runs a [`Leader`] and the others a [`Follower`] (followers
 //! and observers). Neither owns a socket, clock, disk or thread: the driver feeds them peer
 //! messages, ticks (every tickTime/2) and durability notices, and executes the [`Command`]s they
-//! return, in order, against its storage and a [`transport::PeerTransport`] (gRPC in
-//! [`transport::grpc`], in-memory in [`transport::mem`]).
+//! return, in order, against its storage and a [`transport::PeerTransport`] (framed TCP in
+//! [`transport::tcp`], in-memory in [`transport::mem`]).
 //!
 //! ```text
 //!   step(from, PeerMessage) ──┐                 ┌─► Send{to, msg} / SendAck{to, DurableAck} / SendSnapshot

@@ -45,8 +45,8 @@ pub use diagnose::{
 };
 pub use names::CertNames;
 pub use peer::{
-    admit_peer, check_peer_certificate, host_of, peer_endpoint, serve_peer_port, PeerTls,
-    MISMATCH_HINT,
+    admit_peer, check_peer_certificate, host_of, peer_endpoint, serve_peer_port, server_name,
+    PeerTls, MISMATCH_HINT,
 };
 
 /// Whether clients must present a certificate (ZooKeeper's `ssl.clientAuth`).
@@ -288,6 +288,38 @@ impl TlsState {
         Duration::from_millis(self.opts.handshake_timeout_ms.max(1))
     }
 
+    /// The TLS handshake of one accepted socket, with the configuration current now, bounded by
+    /// `handshake_timeout_ms`. A failure (a plaintext client, an untrusted certificate) is
+    /// logged — on a peer port at warn, at most once per `warnings` period per address and
+    /// reason, saying what to check — and gives `None`.
+    pub async fn handshake(
+        &self,
+        stream: TcpStream,
+        warnings: &WarnLimiter,
+    ) -> Option<TlsStream<TcpStream>> {
+        let acceptor = tokio_rustls::TlsAcceptor::from(self.current());
+        let limit = self.handshake_timeout();
+        let (port, peer_port) = (self.opts.port, self.opts.peer_port);
+        let peer = stream.peer_addr().ok();
+        let reason = match tokio::time::timeout(limit, acceptor.accept(stream)).await {
+            Ok(Ok(tls)) => return Some(tls),
+            Ok(Err(e)) => explain_accept_error(&e, peer_port),
+            Err(_) => format!("no TLS handshake within {limit:?}"),
+        };
+        let from = peer.map_or_else(|| "?".to_string(), |p| p.to_string());
+        if !peer_port {
+            tracing::info!(peer = %from, %reason, "TLS handshake failed on the {port} (a client without TLS, or a certificate the trust store does not accept)");
+        } else if warnings.should_warn(&format!(
+            "{}|{reason}",
+            peer.map(|p| p.ip().to_string()).unwrap_or_default()
+        )) {
+            tracing::warn!(peer = %from, "refused a connection to the {port} from {from}: TLS handshake failed: {reason}");
+        } else {
+            tracing::debug!(peer = %from, %reason, "refused a connection to the {port}: TLS handshake failed");
+        }
+        None
+    }
+
     /// TLS connections from `tcp`: each accepted socket is handshaken in its own task with the
     /// configuration current at that moment. Failed handshakes (a plaintext client, an
     /// untrusted certificate) are logged and dropped.
@@ -297,7 +329,6 @@ impl TlsState {
     ) -> ReceiverStream<Result<TlsStream<TcpStream>, io::Error>> {
         let (tx, rx) = mpsc::channel(128);
         let state = self.clone();
-        let limit = Duration::from_millis(self.opts.handshake_timeout_ms.max(1));
         let warnings = Arc::new(WarnLimiter::default());
         tokio::spawn(async move {
             loop {
@@ -313,30 +344,12 @@ impl TlsState {
                     }
                     None => return,
                 };
-                let acceptor = tokio_rustls::TlsAcceptor::from(state.current());
                 let tx = tx.clone();
-                let (port, peer_port) = (state.opts.port, state.opts.peer_port);
+                let state = state.clone();
                 let warnings = Arc::clone(&warnings);
                 tokio::spawn(async move {
-                    let peer = stream.peer_addr().ok();
-                    let reason = match tokio::time::timeout(limit, acceptor.accept(stream)).await {
-                        Ok(Ok(tls)) => {
-                            let _ = tx.send(Ok(tls)).await;
-                            return;
-                        }
-                        Ok(Err(e)) => explain_accept_error(&e, peer_port),
-                        Err(_) => format!("no TLS handshake within {limit:?}"),
-                    };
-                    let from = peer.map_or_else(|| "?".to_string(), |p| p.to_string());
-                    if !peer_port {
-                        tracing::info!(peer = %from, %reason, "TLS handshake failed on the {port} (a client without TLS, or a certificate the trust store does not accept)");
-                    } else if warnings.should_warn(&format!(
-                        "{}|{reason}",
-                        peer.map(|p| p.ip().to_string()).unwrap_or_default()
-                    )) {
-                        tracing::warn!(peer = %from, "refused a connection to the {port} from {from}: TLS handshake failed: {reason}");
-                    } else {
-                        tracing::debug!(peer = %from, %reason, "refused a connection to the {port}: TLS handshake failed");
+                    if let Some(tls) = state.handshake(stream, &warnings).await {
+                        let _ = tx.send(Ok(tls)).await;
                     }
                 });
             }

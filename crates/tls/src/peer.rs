@@ -37,15 +37,18 @@
 
 use std::fmt;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use tonic::transport::server::{Router, TcpIncoming};
 use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity};
 
+use tokio_rustls::rustls::{ClientConfig, RootCertStore};
+
 use crate::names::CertNames;
-use crate::{certificates, pem_error, read, ClientAuth, TlsError, TlsOptions, TlsState};
+use crate::{certificates, pem_error, provider, read, ClientAuth, TlsError, TlsOptions, TlsState};
 
 /// What a log line about a refused or failed peer connection adds when the error looks like a
 /// TLS / plaintext mismatch.
@@ -115,10 +118,39 @@ impl PeerTls {
             .timeout(Duration::from_millis(self.handshake_timeout_ms.max(1))))
     }
 
+    /// The dialling side for a peer protocol other than gRPC (the quorum port's framed TCP),
+    /// from the files as they are now: the trust store's CAs check the server dialled (its
+    /// certificate must name the host given to [`tokio_rustls::TlsConnector::connect`], see
+    /// [`server_name`]), and this server's key store is its client identity. No ALPN.
+    pub fn connector(&self) -> Result<tokio_rustls::TlsConnector, TlsError> {
+        let trust = read(&self.trust_store)?;
+        let mut roots = RootCertStore::empty();
+        for ca in certificates(&self.trust_store, &trust)? {
+            roots.add(ca).map_err(|e| {
+                pem_error(
+                    &self.trust_store,
+                    format!("not a usable CA certificate: {e}"),
+                )
+            })?;
+        }
+        let key_store = read(&self.key_store)?;
+        let chain = certificates(&self.key_store, &key_store)?;
+        let key = PrivateKeyDer::from_pem_slice(&key_store)
+            .map_err(|e| pem_error(&self.key_store, format!("no usable PRIVATE KEY block: {e}")))?;
+        let config = ClientConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| TlsError::Rustls(e.to_string()))?
+            .with_root_certificates(roots)
+            .with_client_auth_cert(chain, key)
+            .map_err(|e| pem_error(&self.key_store, format!("key and certificate: {e}")))?;
+        Ok(tokio_rustls::TlsConnector::from(Arc::new(config)))
+    }
+
     /// Loads both sides once: an error names the file that cannot be used (for start-up).
     pub fn check(&self) -> Result<(), TlsError> {
         crate::load(&self.server_options("quorum"))?;
         self.client_config("localhost")?;
+        self.connector()?;
         Ok(())
     }
 }
@@ -160,6 +192,14 @@ pub async fn serve_peer_port(
             router.serve_with_incoming(state.incoming(incoming)).await
         }
     }
+}
+
+/// The name a dialled peer's certificate must carry: the host of its `server.N` address (a DNS
+/// name, or an IP address checked against the certificate's IP SANs).
+pub fn server_name(addr: &str) -> Result<ServerName<'static>, String> {
+    let host = host_of(addr);
+    ServerName::try_from(host.to_string())
+        .map_err(|e| format!("bad host {host:?} in address {addr:?}: {e}"))
 }
 
 /// The host of a `host:port` peer address (brackets of an IPv6 literal removed).

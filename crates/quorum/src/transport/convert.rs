@@ -17,6 +17,9 @@ pub enum ConvertError {
     /// A hello after the first frame.
     #[error("unexpected hello after the first frame")]
     UnexpectedHello,
+    /// A refusal after the first frame (it only ever answers a first frame).
+    #[error("unexpected refusal after the first frame")]
+    UnexpectedRefusal,
     /// A batch inside a batch.
     #[error("a batch frame may not contain another batch")]
     UnexpectedBatch,
@@ -150,6 +153,7 @@ pub fn from_frame(frame: PeerFrame) -> Result<PeerMessage, ConvertError> {
     Ok(match frame.kind.ok_or(ConvertError::Empty)? {
         Kind::Hello(_) => return Err(ConvertError::UnexpectedHello),
         Kind::Batch(_) => return Err(ConvertError::UnexpectedBatch),
+        Kind::Refusal(_) => return Err(ConvertError::UnexpectedRefusal),
         Kind::FollowerInfo(m) => PeerMessage::FollowerInfo {
             accepted_epoch: Epoch(m.accepted_epoch),
             last_zxid: Zxid(m.last_zxid),

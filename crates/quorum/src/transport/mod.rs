@@ -13,8 +13,9 @@
 //! Implementations:
 //! - [`mem::MemPeerNet`] (feature `mem`): in-memory endpoints over tokio channels, with
 //!   `cut(a, b)` / `heal(a, b)` to break links — for tests of drivers;
-//! - [`grpc::GrpcPeerTransport`] (feature `grpc`, default): the `paddock.v1.Quorum/Peer` stream
-//!   of `proto/paddock/v1/quorum.proto`, with [`convert`] mapping messages to frames.
+//! - [`tcp::TcpPeerTransport`] (feature `tcp`, default): length-prefixed `PeerFrame`s of
+//!   `proto/paddock/v1/quorum.proto` over plain TCP (mutual TLS with sslQuorum), with
+//!   [`convert`] mapping messages to frames.
 //!
 //! The trait itself needs no runtime: without the features this module is only the trait and
 //! its vocabulary, and the crate stays a pure state-machine core.
@@ -31,14 +32,14 @@ use paddock_types::ServerId;
 use std::future::Future;
 use thiserror::Error;
 
-#[cfg(feature = "grpc")]
+#[cfg(feature = "tcp")]
 pub mod convert;
-#[cfg(feature = "grpc")]
-pub mod grpc;
 #[cfg(feature = "mem")]
 pub mod mem;
 #[cfg(feature = "mem")]
 pub mod solo;
+#[cfg(feature = "tcp")]
+pub mod tcp;
 
 /// What a [`PeerTransport`] reports to its driver.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -75,6 +76,18 @@ pub enum TransportError {
         peer: ServerId,
         /// Why.
         reason: String,
+    },
+    /// A message is above the largest frame the transport sends (the connection is closed).
+    #[error(
+        "a message of {bytes} bytes for server {peer} is above the largest frame ({max} bytes)"
+    )]
+    TooLarge {
+        /// The peer.
+        peer: ServerId,
+        /// The encoded size.
+        bytes: usize,
+        /// The largest frame.
+        max: usize,
     },
     /// The transport is shut down.
     #[error("the transport is closed")]

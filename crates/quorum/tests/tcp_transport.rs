@@ -1,19 +1,19 @@
-//! The gRPC PeerTransport over real loopback sockets: messages both ways, disconnects, reconnects,
-//! replaced streams, refused peers. Every wait is bounded.
-#![cfg(feature = "grpc")]
+//! The TCP PeerTransport over real loopback sockets: messages both ways, disconnects, reconnects,
+//! replaced connections, refused peers, oversized and garbage frames. Every wait is bounded.
+#![cfg(feature = "tcp")]
 
 use bytes::Bytes;
-use paddock_proto::v1::peer_frame::{Hello, Kind};
-use paddock_proto::v1::quorum_client::QuorumClient;
+use paddock_proto::v1::peer_frame::{Forward, Hello, Kind};
 use paddock_proto::v1::PeerFrame;
-use paddock_quorum::transport::grpc::{GrpcPeerConfig, GrpcPeerTransport};
+use paddock_quorum::transport::tcp::{TcpPeerConfig, TcpPeerTransport};
 use paddock_quorum::transport::{PeerEvent, PeerTransport, TransportError};
 use paddock_quorum::{PeerMessage, PROTOCOL_VERSION};
 use paddock_types::{Epoch, ServerId, Zxid};
+use prost::Message;
 use std::collections::HashMap;
 use std::time::Duration;
-use tokio::io::AsyncWriteExt;
-use tokio::net::TcpListener;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -28,8 +28,8 @@ async fn listeners(n: usize) -> (Vec<TcpListener>, HashMap<ServerId, String>) {
     (ls, peers)
 }
 
-fn config(me: u64, peers: &HashMap<ServerId, String>) -> GrpcPeerConfig {
-    let mut c = GrpcPeerConfig::new(ServerId(me), peers.clone());
+fn config(me: u64, peers: &HashMap<ServerId, String>) -> TcpPeerConfig {
+    let mut c = TcpPeerConfig::new(ServerId(me), peers.clone());
     c.connect_timeout = Duration::from_secs(2);
     c.hello_timeout = Duration::from_millis(500);
     c.send_timeout = Duration::from_secs(2);
@@ -37,17 +37,17 @@ fn config(me: u64, peers: &HashMap<ServerId, String>) -> GrpcPeerConfig {
 }
 
 /// Servers 1..=n on 127.0.0.1:0.
-async fn ensemble(n: usize) -> (Vec<GrpcPeerTransport>, HashMap<ServerId, String>) {
+async fn ensemble(n: usize) -> (Vec<TcpPeerTransport>, HashMap<ServerId, String>) {
     let (ls, peers) = listeners(n).await;
     let ts = ls
         .into_iter()
         .enumerate()
-        .map(|(i, l)| GrpcPeerTransport::serve(config(i as u64 + 1, &peers), l).unwrap())
+        .map(|(i, l)| TcpPeerTransport::serve(config(i as u64 + 1, &peers), l).unwrap())
         .collect();
     (ts, peers)
 }
 
-async fn next(t: &GrpcPeerTransport) -> PeerEvent {
+async fn next(t: &TcpPeerTransport) -> PeerEvent {
     tokio::time::timeout(WAIT, t.recv())
         .await
         .expect("an event in time")
@@ -125,8 +125,8 @@ async fn messages_flow_both_ways_in_order() {
 async fn disconnect_on_drop_and_reconnect() {
     let (ls, peers) = listeners(2).await;
     let mut ls = ls.into_iter();
-    let leader = GrpcPeerTransport::serve(config(1, &peers), ls.next().unwrap()).unwrap();
-    let learner = GrpcPeerTransport::serve(config(2, &peers), ls.next().unwrap()).unwrap();
+    let leader = TcpPeerTransport::serve(config(1, &peers), ls.next().unwrap()).unwrap();
+    let learner = TcpPeerTransport::serve(config(2, &peers), ls.next().unwrap()).unwrap();
     learner.connect(L).await.unwrap();
     assert_eq!(next(&leader).await, PeerEvent::Connected(F));
     assert_eq!(next(&learner).await, PeerEvent::Connected(L));
@@ -137,7 +137,7 @@ async fn disconnect_on_drop_and_reconnect() {
     assert!(leader.connected().is_empty());
 
     // It comes back (new process, new port) and reconnects.
-    let learner = GrpcPeerTransport::serve(
+    let learner = TcpPeerTransport::serve(
         config(2, &peers),
         TcpListener::bind("127.0.0.1:0").await.unwrap(),
     )
@@ -177,7 +177,7 @@ async fn disconnect_on_drop_and_reconnect() {
     drop(leader);
     assert_eq!(next(&learner).await, PeerEvent::Disconnected(L));
     assert!(learner.connect(L).await.is_err());
-    let leader = GrpcPeerTransport::serve(
+    let leader = TcpPeerTransport::serve(
         config(1, &peers),
         TcpListener::bind(leader_addr).await.unwrap(),
     )
@@ -187,27 +187,69 @@ async fn disconnect_on_drop_and_reconnect() {
     assert_eq!(next(&learner).await, PeerEvent::Connected(L));
 }
 
-/// Opens a raw stream to `addr` sending `first`, returns the status it was refused with.
-async fn refused_with(addr: &str, first: Option<PeerFrame>) -> tonic::Code {
-    let mut client = QuorumClient::connect(format!("http://{addr}"))
+/// Writes `frame` length-prefixed, as the transport frames it.
+async fn write_frame(raw: &mut TcpStream, frame: &PeerFrame) {
+    let body = frame.encode_to_vec();
+    raw.write_all(&(body.len() as u32).to_be_bytes())
         .await
         .unwrap();
-    let (tx, rx) = tokio::sync::mpsc::channel(4);
-    if let Some(f) = first {
-        tx.send(f).await.unwrap();
-    }
-    let call = client.peer(tokio_stream::wrappers::ReceiverStream::new(rx));
-    let result = tokio::time::timeout(WAIT, call)
+    raw.write_all(&body).await.unwrap();
+}
+
+/// Reads one frame, or `None` at the end of the connection.
+async fn read_frame(raw: &mut TcpStream) -> Option<PeerFrame> {
+    let mut len = [0u8; 4];
+    tokio::time::timeout(WAIT, raw.read_exact(&mut len))
         .await
-        .expect("answered in time");
-    drop(tx);
-    match result {
-        Ok(mut stream) => match stream.get_mut().message().await {
-            Err(status) => status.code(),
-            Ok(frame) => panic!("accepted: {frame:?}"),
-        },
-        Err(status) => status.code(),
+        .expect("answered in time")
+        .ok()?;
+    let mut body = vec![0u8; u32::from_be_bytes(len) as usize];
+    raw.read_exact(&mut body).await.ok()?;
+    Some(PeerFrame::decode(body.as_slice()).expect("a frame"))
+}
+
+/// Opens a raw connection to `addr` sending `first`; returns the code of the refusal it gets,
+/// and checks that the server then closes the connection.
+async fn refused_with(addr: &str, first: Option<PeerFrame>) -> tonic::Code {
+    let mut raw = TcpStream::connect(addr).await.unwrap();
+    if let Some(f) = first {
+        write_frame(&mut raw, &f).await;
     }
+    let answer = read_frame(&mut raw).await.expect("an answer");
+    let Some(Kind::Refusal(r)) = answer.kind else {
+        panic!("accepted: {answer:?}");
+    };
+    assert!(!r.reason.is_empty());
+    assert_eq!(read_frame(&mut raw).await, None, "closed after the refusal");
+    tonic::Code::from(r.code as i32)
+}
+
+/// Opens a raw connection as server 2 and completes the hello; the server reports it.
+async fn raw_learner(t: &TcpPeerTransport) -> TcpStream {
+    let mut raw = TcpStream::connect(t.local_addr()).await.unwrap();
+    write_frame(&mut raw, &hello_frame(2, PROTOCOL_VERSION)).await;
+    assert!(matches!(
+        read_frame(&mut raw).await.and_then(|f| f.kind),
+        Some(Kind::Hello(_))
+    ));
+    assert_eq!(next(t).await, PeerEvent::Connected(F));
+    raw
+}
+
+/// After the server dropped a connection: it reads as closed, and a real learner still gets
+/// through.
+async fn still_serving(ts: &[TcpPeerTransport], mut raw: TcpStream) {
+    assert_eq!(next(&ts[0]).await, PeerEvent::Disconnected(F));
+    assert!(ts[0].connected().is_empty());
+    assert_eq!(read_frame(&mut raw).await, None);
+    ts[1].connect(L).await.unwrap();
+    assert_eq!(next(&ts[0]).await, PeerEvent::Connected(F));
+    assert_eq!(next(&ts[1]).await, PeerEvent::Connected(L));
+    ts[1].send(L, PeerMessage::UpToDate).await.unwrap();
+    assert_eq!(
+        next(&ts[0]).await,
+        PeerEvent::Message(F, PeerMessage::UpToDate)
+    );
 }
 
 fn hello_frame(id: u64, version: u32) -> PeerFrame {
@@ -261,7 +303,7 @@ async fn bad_peers_are_refused_and_the_server_keeps_running() {
     // A learner whose configured address for server 1 leads to another server is refused too.
     let mut wrong = peers.clone();
     wrong.insert(ServerId(3), addr.clone()); // "server 3" is really server 1
-    let imposter_check = GrpcPeerTransport::serve(
+    let imposter_check = TcpPeerTransport::serve(
         config(2, &wrong),
         TcpListener::bind("127.0.0.1:0").await.unwrap(),
     )
@@ -299,7 +341,7 @@ async fn unreachable_leader_fails_within_the_connect_timeout() {
     let mut peers = HashMap::new();
     peers.insert(L, dead_addr);
     peers.insert(F, "127.0.0.1:0".to_string());
-    let learner = GrpcPeerTransport::serve(
+    let learner = TcpPeerTransport::serve(
         config(2, &peers),
         TcpListener::bind("127.0.0.1:0").await.unwrap(),
     )
@@ -309,32 +351,79 @@ async fn unreachable_leader_fails_within_the_connect_timeout() {
     assert!(started.elapsed() < Duration::from_secs(3));
 }
 
-/// A frame that is not a peer message after a good hello (here a second hello) ends that stream:
-/// the transport reports `Disconnected` and keeps serving.
+/// A frame that is not a peer message after a good hello (here a second hello) ends that
+/// connection: the transport reports `Disconnected` and keeps serving.
 #[tokio::test]
 async fn a_bad_frame_after_the_hello_ends_the_stream() {
     let (ts, _) = ensemble(2).await;
-    let addr = ts[0].local_addr().to_string();
-    let mut client = QuorumClient::connect(format!("http://{addr}"))
+    let mut raw = raw_learner(&ts[0]).await;
+    write_frame(&mut raw, &hello_frame(2, PROTOCOL_VERSION)).await;
+    still_serving(&ts, raw).await;
+}
+
+/// A length prefix above the largest frame ends the connection at once (nothing of that size
+/// is allocated: see tests/tcp_transport_limits.rs), with a warning; the server keeps serving.
+#[tokio::test]
+async fn an_oversized_frame_ends_the_stream() {
+    let (ls, peers) = listeners(2).await;
+    let mut ls = ls.into_iter();
+    let mut small = config(1, &peers);
+    small.max_frame_bytes = 1000;
+    let leader = TcpPeerTransport::serve(small, ls.next().unwrap()).unwrap();
+    let learner = TcpPeerTransport::serve(config(2, &peers), ls.next().unwrap()).unwrap();
+    let ts = [leader, learner];
+    let mut raw = raw_learner(&ts[0]).await;
+    // A frame of 1000 bytes is fine; 1001 is not.
+    let ok = PeerFrame {
+        kind: Some(Kind::Forward(Forward {
+            data: vec![0u8; 993].into(),
+        })),
+    };
+    assert_eq!(ok.encoded_len(), 1000);
+    write_frame(&mut raw, &ok).await;
+    assert!(matches!(
+        next(&ts[0]).await,
+        PeerEvent::Message(F, PeerMessage::Forward { .. })
+    ));
+    raw.write_all(&1001u32.to_be_bytes()).await.unwrap();
+    still_serving(&ts, raw).await;
+    // Nor does the transport send one: the connection is closed, the caller told.
+    let big = PeerMessage::Forward {
+        data: Bytes::from(vec![0u8; 2000]),
+    };
+    match ts[0].send(F, big).await {
+        Err(TransportError::TooLarge { peer, max, .. }) => assert_eq!((peer, max), (F, 1000)),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(next(&ts[0]).await, PeerEvent::Disconnected(F));
+    assert_eq!(next(&ts[1]).await, PeerEvent::Disconnected(L));
+}
+
+/// Bytes that are not a `PeerFrame` after the hello end the connection; the server keeps serving.
+#[tokio::test]
+async fn garbage_after_the_hello_ends_the_stream() {
+    let (ts, _) = ensemble(2).await;
+    let mut raw = raw_learner(&ts[0]).await;
+    raw.write_all(&[0, 0, 0, 5, 0xff, 0xff, 0xff, 0xff, 0xff])
         .await
         .unwrap();
-    let (tx, rx) = tokio::sync::mpsc::channel(4);
-    tx.send(hello_frame(2, PROTOCOL_VERSION)).await.unwrap();
-    let mut replies = client
-        .peer(tokio_stream::wrappers::ReceiverStream::new(rx))
-        .await
-        .unwrap()
-        .into_inner();
-    assert!(matches!(
-        replies.message().await.unwrap().and_then(|f| f.kind),
-        Some(Kind::Hello(_))
-    ));
-    assert_eq!(next(&ts[0]).await, PeerEvent::Connected(F));
-    tx.send(hello_frame(2, PROTOCOL_VERSION)).await.unwrap();
-    assert_eq!(next(&ts[0]).await, PeerEvent::Disconnected(F));
-    assert!(ts[0].connected().is_empty());
-    // The real learner still gets through.
+    still_serving(&ts, raw).await;
+}
+
+/// Everything one `send_batch` carries arrives, in order, as separate messages.
+#[tokio::test]
+async fn a_batch_arrives_in_order() {
+    let (ts, _) = ensemble(2).await;
     ts[1].connect(L).await.unwrap();
     assert_eq!(next(&ts[0]).await, PeerEvent::Connected(F));
     assert_eq!(next(&ts[1]).await, PeerEvent::Connected(L));
+    let batch: Vec<PeerMessage> = (1..=50u32)
+        .map(|i| PeerMessage::Commit {
+            zxid: Zxid::new(Epoch(1), i),
+        })
+        .collect();
+    ts[0].send_batch(F, batch.clone()).await.unwrap();
+    for m in batch {
+        assert_eq!(next(&ts[1]).await, PeerEvent::Message(L, m));
+    }
 }

@@ -1,12 +1,12 @@
-//! The gRPC PeerTransport with mutual TLS (sslQuorum) over loopback sockets: a TLS leader and
+//! The TCP PeerTransport with mutual TLS (sslQuorum) over loopback sockets: a TLS leader and
 //! learner connect and exchange messages; a learner with a certificate of another CA, with a
 //! certificate for another host, or without TLS, cannot follow (its `connect` fails, saying
 //! why, and the leader sees no stream); a TLS learner cannot follow a plaintext leader. Every
 //! wait is bounded.
-#![cfg(feature = "grpc")]
+#![cfg(feature = "tcp")]
 
 use paddock_certs::Ca;
-use paddock_quorum::transport::grpc::{GrpcPeerConfig, GrpcPeerTransport};
+use paddock_quorum::transport::tcp::{TcpPeerConfig, TcpPeerTransport};
 use paddock_quorum::transport::{PeerEvent, PeerTransport, TransportError};
 use paddock_quorum::{PeerMessage, PROTOCOL_VERSION};
 use paddock_tls::{PeerTls, MISMATCH_HINT};
@@ -63,7 +63,7 @@ impl Pki {
 async fn pair(
     leader_tls: Option<PeerTls>,
     learner_tls: Option<PeerTls>,
-) -> (GrpcPeerTransport, GrpcPeerTransport) {
+) -> (TcpPeerTransport, TcpPeerTransport) {
     let mut ls = Vec::new();
     let mut peers = HashMap::new();
     for id in [L, F] {
@@ -72,7 +72,7 @@ async fn pair(
         ls.push(l);
     }
     let config = |me: ServerId, tls: Option<PeerTls>| {
-        let mut c = GrpcPeerConfig::new(me, peers.clone());
+        let mut c = TcpPeerConfig::new(me, peers.clone());
         c.connect_timeout = Duration::from_secs(2);
         c.hello_timeout = Duration::from_secs(2);
         c.send_timeout = Duration::from_secs(2);
@@ -80,12 +80,12 @@ async fn pair(
         c
     };
     let learner_listener = ls.pop().unwrap();
-    let leader = GrpcPeerTransport::serve(config(L, leader_tls), ls.pop().unwrap()).unwrap();
-    let learner = GrpcPeerTransport::serve(config(F, learner_tls), learner_listener).unwrap();
+    let leader = TcpPeerTransport::serve(config(L, leader_tls), ls.pop().unwrap()).unwrap();
+    let learner = TcpPeerTransport::serve(config(F, learner_tls), learner_listener).unwrap();
     (leader, learner)
 }
 
-async fn next(t: &GrpcPeerTransport) -> PeerEvent {
+async fn next(t: &TcpPeerTransport) -> PeerEvent {
     tokio::time::timeout(WAIT, t.recv())
         .await
         .expect("an event in time")
@@ -93,7 +93,7 @@ async fn next(t: &GrpcPeerTransport) -> PeerEvent {
 }
 
 /// The learner's `connect` fails; the reason is returned. The leader saw no stream.
-async fn refused(leader: &GrpcPeerTransport, learner: &GrpcPeerTransport) -> String {
+async fn refused(leader: &TcpPeerTransport, learner: &TcpPeerTransport) -> String {
     let result = tokio::time::timeout(WAIT, learner.connect(L))
         .await
         .expect("connect answers in time");
@@ -192,10 +192,10 @@ async fn unusable_tls_files_stop_the_transport_naming_the_file() {
     let pki = Pki::new();
     let mut peers = HashMap::new();
     peers.insert(L, "127.0.0.1:1".to_string());
-    let mut config = GrpcPeerConfig::new(L, peers);
+    let mut config = TcpPeerConfig::new(L, peers);
     config.tls = Some(PeerTls::new(pki.path("missing.pem"), pki.path("ca.pem")));
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    match GrpcPeerTransport::serve(config, listener) {
+    match TcpPeerTransport::serve(config, listener) {
         Err(TransportError::Tls(why)) => assert!(why.contains("missing.pem"), "{why}"),
         Err(other) => panic!("{other:?}"),
         Ok(_) => panic!("served without its key store"),
