@@ -1,6 +1,6 @@
 //! Network partitions against real Paddock processes, checked (issue 18, items 2 and 4).
 //!
-//! A 3-server ensemble (5 for the ring) whose members reach each other only through
+//! A 3-server ensemble (5 for the ring and the minority leader) whose members reach each other only through
 //! fault-injecting proxies (`support::net`: every direction of every pair can be cut and
 //! healed; clients reach the servers directly) runs the linearizability workload of `linearizable.rs` (4 clients: one
 //! pinned to each server, one on the whole connect string) plus a ledger writer creating
@@ -27,6 +27,9 @@
 //! - `MajoritiesRing` (5 servers): a seeded ring in which each server reaches only its two
 //!   neighbours, so each sees a majority (itself and them) and no two see the same one (Jepsen's
 //!   "majorities ring"). Nothing is required while it lasts; the checks after the heal are.
+//! - `LeaderInMinority` (5 servers): the leader and one follower (seeded) are cut from the
+//!   other three, both ways. The three must elect a new leader and take a write; the two must
+//!   stop serving and refuse a write.
 //! - `FollowerAway`: one follower (seeded) is cut from both others, both ways or only what it
 //!   sends; it must stop serving while the majority goes on and takes 50 (DIFF) or 700 (more
 //!   than the leader's 500-txn committed window: SNAP) more creates; after the heal it must
@@ -78,6 +81,8 @@ enum Fault {
     Bridge,
     /// 5 servers in a seeded ring, each reaching only its two neighbours.
     MajoritiesRing,
+    /// 5 servers: the leader and one follower (seeded) cut from the other three, both ways.
+    LeaderInMinority,
     /// `one_way`: only what the follower sends is cut.
     FollowerAway {
         creates: usize,
@@ -111,6 +116,11 @@ async fn a_bridge_partition_keeps_the_server_in_the_middle_writable() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn histories_under_a_majorities_ring_are_linearizable() {
     run(Fault::MajoritiesRing).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_in_a_minority_of_two_of_five_is_replaced_by_the_majority() {
+    run(Fault::LeaderInMinority).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -271,7 +281,7 @@ fn uncut(fault: Fault, chosen: usize, other: usize) -> Vec<usize> {
         // The followers elect a new leader; their clients are dropped on the role change and
         // resume on the same server, which never missed a transaction.
         Fault::IsolateLeader | Fault::MuteLeader | Fault::DeafLeader => vec![chosen, other],
-        Fault::Bridge | Fault::FollowerAway { .. } => vec![other],
+        Fault::Bridge | Fault::FollowerAway { .. } | Fault::LeaderInMinority => vec![other],
         // Every server is cut from some others at some point.
         Fault::MajoritiesRing | Fault::Shuffle { .. } => Vec::new(),
     }
@@ -308,7 +318,7 @@ async fn run(fault: Fault) {
     let seed = env_u64("PADDOCK_LIN_SEED", 1);
     let secs = env_u64("PADDOCK_LIN_SECS", 6).max(3);
     let mut rng = StdRng::seed_from_u64(seed ^ 0x5eed_0f9a);
-    let servers = if matches!(fault, Fault::MajoritiesRing) {
+    let servers = if matches!(fault, Fault::MajoritiesRing | Fault::LeaderInMinority) {
         5
     } else {
         3
@@ -400,6 +410,14 @@ async fn run(fault: Fault) {
                 }
             }
         }
+        Fault::LeaderInMinority => {
+            let majority: Vec<usize> = all
+                .iter()
+                .copied()
+                .filter(|&i| i != old && i != chosen)
+                .collect();
+            net.partition(&[old, chosen], &majority);
+        }
         Fault::FollowerAway { one_way: false, .. } => net.isolate(chosen),
         Fault::FollowerAway { one_way: true, .. } => {
             net.cut(chosen, old);
@@ -438,6 +456,24 @@ async fn run(fault: Fault) {
             }
         }
         Fault::MajoritiesRing => {}
+        Fault::LeaderInMinority => {
+            let majority: Vec<usize> = all
+                .iter()
+                .copied()
+                .filter(|&i| i != old && i != chosen)
+                .collect();
+            let new = serving_leader(&e, &majority, FAULT_WAIT).await;
+            assert!(
+                new.is_some(),
+                "seed {seed}: {fault:?}: the majority elected no leader within {FAULT_WAIT:?}\n{}",
+                situation(&e, &net, 30)
+            );
+            for i in [old, chosen] {
+                stops_serving(&e, &net, i, seed).await;
+                refuses_writes(addrs[i], seed).await;
+            }
+            accepts_a_write(&e, &net, addrs[other], "/through-the-majority", seed).await;
+        }
         Fault::Bridge => {
             accepts_a_write(&e, &net, addrs[other], "/through-the-bridge", seed).await;
         }
