@@ -103,16 +103,7 @@ fn drain(events: &mut broadcast::Receiver<SessionState>) -> Vec<SessionState> {
 async fn run(cut: Duration, way: Cut) {
     let seed = env_u64("PADDOCK_LIN_SEED", 1);
     let mut rng = StdRng::seed_from_u64(seed ^ 0xc11e_0c0d);
-    let mut e = LocalEnsemble::start(
-        3,
-        &[
-            "tickTime=100",
-            "initLimit=10",
-            "syncLimit=5",
-            "maxSessionTimeout=30000",
-        ],
-    )
-    .await;
+    let mut e = LocalEnsemble::start(3, &support::lin::FAST_ENSEMBLE).await;
     let all = [0, 1, 2];
     let addrs: Vec<SocketAddr> = e.peers.iter().map(|p| p.addr).collect();
     let lead = leader(&e, &all).await;

@@ -41,16 +41,7 @@ async fn histories_under_a_paused_leader_are_linearizable() {
 async fn run(fault: Fault) {
     let seed = env_u64("PADDOCK_LIN_SEED", 1);
     let secs = env_u64("PADDOCK_LIN_SECS", 6).max(3);
-    let mut e = LocalEnsemble::start(
-        3,
-        &[
-            "tickTime=100",
-            "initLimit=10",
-            "syncLimit=5",
-            "maxSessionTimeout=30000",
-        ],
-    )
-    .await;
+    let mut e = LocalEnsemble::start(3, &support::lin::FAST_ENSEMBLE).await;
     let mut clients = Vec::new();
     for id in 0..CLIENTS {
         clients.push(connect(&e.connect_string(), seed.wrapping_add(id as u64)).await);

@@ -126,16 +126,7 @@ async fn contend(
 async fn lock_holders_overlap_only_when_a_session_is_lost_and_by_less_than_its_timeout() {
     let seed = env_u64("PADDOCK_LIN_SEED", 1);
     let mut rng = StdRng::seed_from_u64(seed ^ 0x10c6);
-    let mut e = LocalEnsemble::start(
-        3,
-        &[
-            "tickTime=100",
-            "initLimit=10",
-            "syncLimit=5",
-            "maxSessionTimeout=30000",
-        ],
-    )
-    .await;
+    let mut e = LocalEnsemble::start(3, &support::lin::FAST_ENSEMBLE).await;
     let all = [0, 1, 2];
     let addrs: Vec<SocketAddr> = e.peers.iter().map(|p| p.addr).collect();
     let mut links = Vec::new();

@@ -323,16 +323,7 @@ async fn run(fault: Fault) {
     } else {
         3
     };
-    let (mut e, net) = start_partitionable(
-        servers,
-        &[
-            "tickTime=100",
-            "initLimit=10",
-            "syncLimit=5",
-            "maxSessionTimeout=30000",
-        ],
-    )
-    .await;
+    let (mut e, net) = start_partitionable(servers, &support::lin::FAST_ENSEMBLE).await;
     let all: Vec<usize> = (0..e.peers.len()).collect();
     let addrs: Vec<SocketAddr> = e.peers.iter().map(|p| p.addr).collect();
     let setup = connect(&e.connect_string(), seed).await;

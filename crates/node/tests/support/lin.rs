@@ -39,6 +39,15 @@ use tokio::task::JoinHandle;
 use super::{log_tails, try_channel, try_status, LocalEnsemble};
 
 /// Clients of the workload.
+/// The zoo.cfg lines of the fault tests' ensembles: a 100 ms tick (elections and syncLimit in
+/// tenths of a second) and session timeouts up to 30 s.
+pub const FAST_ENSEMBLE: [&str; 4] = [
+    "tickTime=100",
+    "initLimit=10",
+    "syncLimit=5",
+    "maxSessionTimeout=30000",
+];
+
 pub const CLIENTS: usize = 4;
 /// The znodes the workload works on (one checker part each).
 pub const PATHS: [&str; 3] = ["/lin0", "/lin1", "/lin2"];
