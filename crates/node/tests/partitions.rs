@@ -1,6 +1,6 @@
 //! Network partitions against real Paddock processes, checked (issue 18, items 2 and 4).
 //!
-//! A 3-server ensemble (5 for the ring and the minority leader) whose members reach each other only through
+//! A 3-server ensemble (5 for the ring, the minority leader and the 5-server shifting networks) whose members reach each other only through
 //! fault-injecting proxies (`support::net`: every direction of every pair can be cut and
 //! healed; clients reach the servers directly) runs the linearizability workload of `linearizable.rs` (4 clients: one
 //! pinned to each server, one on the whole connect string) plus a ledger writer creating
@@ -39,6 +39,8 @@
 //!   cut from one server, one server deaf, or none; only the checks after the heal.
 //!   `crashes: true` also SIGKILLs a random server at some of the changes (one at a time) and
 //!   restarts it at the next one, so servers recover from their data dirs mid-partition.
+//!   `five: true` runs it on 5 servers, whose networks may also be a seeded 2 | 3 split (the
+//!   two may hold the leader) or such a split bridged by one of the three.
 //!
 //! After the heal every run checks, whatever the timing was: every server serves again; all
 //! servers have applied the same last zxid and their trees' digests are equal; a
@@ -90,6 +92,8 @@ enum Fault {
     },
     Shuffle {
         crashes: bool,
+        /// 5 servers instead of 3; the networks also split them 2 | 3 (seeded members).
+        five: bool,
     },
 }
 
@@ -152,12 +156,29 @@ async fn a_follower_whose_messages_are_lost_one_way_steps_out_and_catches_up() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn histories_under_shifting_partitions_are_linearizable() {
-    run(Fault::Shuffle { crashes: false }).await;
+    run(Fault::Shuffle {
+        crashes: false,
+        five: false,
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn histories_under_shifting_partitions_and_crashes_are_linearizable() {
-    run(Fault::Shuffle { crashes: true }).await;
+    run(Fault::Shuffle {
+        crashes: true,
+        five: false,
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn histories_under_shifting_partitions_of_five_servers_with_crashes_are_linearizable() {
+    run(Fault::Shuffle {
+        crashes: true,
+        five: true,
+    })
+    .await;
 }
 
 /// Options of a client that must give up quickly (probes of servers that should not serve).
@@ -293,8 +314,24 @@ fn shuffle(net: &Net, rng: &mut StdRng) {
     net.heal_all();
     let a = rng.random_range(0..n);
     let b = (a + rng.random_range(1..n)) % n;
-    match rng.random_range(0..5) {
+    // With 5 servers, two more kinds: a seeded 2 | 3 split (the minority may hold the leader)
+    // and a 2 | 3 split bridged by one server of the three.
+    let kinds = if n >= 5 { 7 } else { 5 };
+    match rng.random_range(0..kinds) {
         0 => net.isolate(a),
+        5 | 6 => {
+            let mut order: Vec<usize> = (0..n).collect();
+            for i in (1..n).rev() {
+                order.swap(i, rng.random_range(0..=i));
+            }
+            let (minority, majority) = order.split_at(2);
+            if rng.random_bool(0.5) {
+                net.partition(minority, majority);
+            } else {
+                // majority[0] keeps reaching the minority: it bridges the two sides.
+                net.partition(minority, &majority[1..]);
+            }
+        }
         1 => net.partition(&[a], &[b]),
         // `a` deaf: it reaches the others, they do not reach it.
         3 => {
@@ -318,7 +355,10 @@ async fn run(fault: Fault) {
     let seed = env_u64("PADDOCK_LIN_SEED", 1);
     let secs = env_u64("PADDOCK_LIN_SECS", 6).max(3);
     let mut rng = StdRng::seed_from_u64(seed ^ 0x5eed_0f9a);
-    let servers = if matches!(fault, Fault::MajoritiesRing | Fault::LeaderInMinority) {
+    let servers = if matches!(
+        fault,
+        Fault::MajoritiesRing | Fault::LeaderInMinority | Fault::Shuffle { five: true, .. }
+    ) {
         5
     } else {
         3
@@ -473,7 +513,7 @@ async fn run(fault: Fault) {
             refuses_writes(addrs[chosen], seed).await;
             many_creates(addrs[old], creates, seed).await;
         }
-        Fault::Shuffle { crashes } => {
+        Fault::Shuffle { crashes, .. } => {
             let heal_at = start + Duration::from_secs(secs) * 2 / 3;
             let mut down: Option<usize> = None;
             loop {
