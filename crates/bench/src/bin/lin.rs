@@ -15,7 +15,10 @@ use paddock_bench::lin::check::{self, Counts, Finding};
 use paddock_bench::lin::{history, workload};
 
 #[derive(Parser)]
-#[command(name = "paddock-lin", about = "Linearizability workload and checker for Paddock ensembles")]
+#[command(
+    name = "paddock-lin",
+    about = "Linearizability workload and checker for Paddock ensembles"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,

@@ -82,9 +82,15 @@ impl Counts {
 pub enum Finding {
     Linearizable,
     /// No order of these operations (one znode's, in history order) explains their answers.
-    Violation { path: String, ops: Vec<Op> },
+    Violation {
+        path: String,
+        ops: Vec<Op>,
+    },
     /// The search budget ran out on this znode's operations: undecided.
-    Undecided { path: String, ops: usize },
+    Undecided {
+        path: String,
+        ops: usize,
+    },
 }
 
 /// Runs the checker on `history` (each znode's operations with `budget` search steps).

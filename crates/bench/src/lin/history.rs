@@ -142,7 +142,9 @@ impl Line {
             Answer::BadVersion => Output::BadVersion,
         });
         if output.is_some() != self.ret.is_some() {
-            return Err(invalid("an answer needs a return time and only an answer has one"));
+            return Err(invalid(
+                "an answer needs a return time and only an answer has one",
+            ));
         }
         if self.ret.is_some_and(|r| r < self.call) {
             return Err(invalid("returned before it was called"));
@@ -171,8 +173,10 @@ pub fn read(input: impl BufRead) -> Result<Vec<Op>, HistoryError> {
         if text.trim().is_empty() {
             continue;
         }
-        let line: Line =
-            serde_json::from_str(&text).map_err(|source| HistoryError::Json { line: i + 1, source })?;
+        let line: Line = serde_json::from_str(&text).map_err(|source| HistoryError::Json {
+            line: i + 1,
+            source,
+        })?;
         ops.push(line.to_op(i + 1)?);
     }
     Ok(ops)

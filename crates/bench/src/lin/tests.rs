@@ -27,10 +27,23 @@ fn read(path: &str) -> Input {
 /// the set returned, and a final read: linearizable as recorded.
 fn good() -> Vec<Op> {
     vec![
-        op(0, Input::Create { path: "/a".into(), data: 1 }, Some(Output::Done), 0, 2),
+        op(
+            0,
+            Input::Create {
+                path: "/a".into(),
+                data: 1,
+            },
+            Some(Output::Done),
+            0,
+            2,
+        ),
         op(
             1,
-            Input::Set { path: "/a".into(), data: 2, version: 0 },
+            Input::Set {
+                path: "/a".into(),
+                data: 2,
+                version: 0,
+            },
             Some(Output::Set { version: 1 }),
             3,
             5,
@@ -38,7 +51,10 @@ fn good() -> Vec<Op> {
         op(2, read("/a"), Some(Output::Read(Some((2, 1)))), 6, 8),
         op(
             0,
-            Input::Delete { path: "/b".into(), version: -1 },
+            Input::Delete {
+                path: "/b".into(),
+                version: -1,
+            },
             None,
             7,
             0,
@@ -55,7 +71,10 @@ fn history_lines_round_trip() {
         history::write_line(&mut buf, o).expect("write");
     }
     let text = String::from_utf8(buf).expect("utf8");
-    assert!(text.contains(r#""op":"set","path":"/a","data":2,"version":0,"out":{"set":1}"#), "{text}");
+    assert!(
+        text.contains(r#""op":"set","path":"/a","data":2,"version":0,"out":{"set":1}"#),
+        "{text}"
+    );
     assert_eq!(history::read(text.as_bytes()).expect("read"), ops);
 }
 
@@ -76,7 +95,10 @@ fn a_correct_history_passes() {
     let ops = good();
     assert_eq!(check_default(&ops), Finding::Linearizable);
     let c = Counts::of(&ops);
-    assert_eq!((c.ops, c.reads, c.cas_ok, c.creates_ok, c.unknown, c.paths), (5, 2, 1, 1, 1, 2));
+    assert_eq!(
+        (c.ops, c.reads, c.cas_ok, c.creates_ok, c.unknown, c.paths),
+        (5, 2, 1, 1, 1, 2)
+    );
 }
 
 #[test]
@@ -121,7 +143,11 @@ fn an_unanswered_write_may_have_happened() {
     let mut ops = good();
     ops.push(op(
         1,
-        Input::Set { path: "/a".into(), data: 9, version: -1 },
+        Input::Set {
+            path: "/a".into(),
+            data: 9,
+            version: -1,
+        },
         None,
         11,
         0,
