@@ -144,7 +144,7 @@ impl Finding {
                 let start = end.saturating_sub(SHOWN_MAX);
                 let _ = write!(
                     s,
-                    "\n  operations #{start}..#{end} of the part, by call time (#0..#{first_bad} alone are linearizable; #{first_bad} is the first that breaks it):"
+                    "\n  operations #{start}..#{end} of the part, by call time (about where it breaks: the first {first_bad} alone are linearizable, #{first_bad} added they are not):"
                 );
                 for (i, op) in ops.iter().enumerate().take(end).skip(start) {
                     let json = serde_json::to_string(&Line::from(op)).unwrap_or_default();
@@ -164,10 +164,12 @@ fn first_unexplained(ops: &[Op]) -> usize {
         let cut = ops[..n].last().map_or(0, |o| o.call);
         let prefix: Vec<Op> = ops[..n]
             .iter()
-            .map(|o| {
+            .enumerate()
+            .map(|(i, o)| {
                 let mut o = o.clone();
-                if o.ret.is_some_and(|r| r > cut) {
-                    // Not answered yet at the cut: its outcome is unknown there.
+                if i + 1 < n && o.ret.is_some_and(|r| r > cut) {
+                    // Not answered yet when the prefix's last operation was called: its answer
+                    // may depend on operations after the prefix.
                     o.output = None;
                     o.ret = None;
                 }
