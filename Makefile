@@ -146,5 +146,5 @@ logs: ## follow the logs of the 3-server container ensemble
 	scripts/docker-cluster.sh logs 3
 
 CHAOS_ARGS ?=
-chaos: ## rebuild the image, run the container chaos scenarios (CHAOS_ARGS="--no-image partition ...")
+chaos: ## rebuild the image, run the container chaos scenarios, each history checked for linearizability (CHAOS_ARGS="--no-image partition ...")
 	scripts/chaos.sh $(CHAOS_ARGS)

@@ -24,6 +24,17 @@
 #     first; a reordering (or a commit "lost" and replayed later) breaks this. (Writes that failed
 #     or timed out may or may not be present - their outcome is unknown to the client - and are
 #     not ordered; if present out of order they are counted in the report.)
+#
+# Linearizability. Next to the writers, `paddock-lin run` (crates/bench/src/lin) runs LIN_CLIENTS
+# (4) sessions through the same server list doing sync+getData, setData, versioned setData (CAS),
+# create and delete on LIN_KEYS (3) znodes /lin0../lin2, every operation recorded with its call
+# and answer times in $WORK/history.jsonl; when the writers stop it reads every znode through
+# every server (sync+getData; each server's final state joins the history) and checks the
+# history with paddock-lincheck (one order respecting real time must explain every answer: no
+# stale read, no lost acknowledged write, no value never written). An anomaly FAILs the scenario
+# and the report shows the operations of the znode that no order explains; so does an undecided
+# check (the search budget ran out) or a server without a final read. The history is kept with
+# the other work files on a failure; `paddock-lin check FILE` re-checks it.
 
 # shellcheck disable=SC2034 # CHAOS_IMAGE, PORT_OF and NETWORK are for scripts/chaos.sh
 readonly CHAOS_IMAGE=${PADDOCK_IMAGE:-paddock:local}
@@ -33,6 +44,13 @@ readonly WRITERS=${WRITERS:-2}
 # How long a client tries one server (connect + handshake) before the next: short, so a write
 # whose (random) first server is paused or cut off moves on instead of waiting out the 5 s default.
 readonly CONNECT_TIMEOUT_MS=${CONNECT_TIMEOUT_MS:-1000}
+readonly LIN_CLIENTS=${LIN_CLIENTS:-4}
+readonly LIN_KEYS=${LIN_KEYS:-3}
+# Each paddock-lin client's pause between operations (a few hundred operations a second in all:
+# enough to interleave, little enough to leave the 2-core CI machine to the servers).
+readonly LIN_THINK_MS=${LIN_THINK_MS:-10}
+# Extra paddock-lin arguments (e.g. --reads-without-sync, to see the checker catch stale reads).
+LIN_ARGS=${LIN_ARGS:-}
 # The chaos runs use a short tick (ZooKeeper's 2000 ms default would make every timeout 10x longer).
 export PADDOCK_TICK_TIME=${PADDOCK_TICK_TIME:-200}
 export PADDOCK_SYNC_LIMIT=${PADDOCK_SYNC_LIMIT:-5}
@@ -98,6 +116,11 @@ project_cleanup() {
   touch "$WORK/stop" 2>/dev/null || true
   local p
   for p in "${WRITER_PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+  # A scenario that aborted before stop_writers: its paddock-lin has no verdict to give.
+  if [[ -n "${LIN_PID:-}" ]]; then
+    kill "$LIN_PID" 2>/dev/null || true
+    wait "$LIN_PID" 2>/dev/null || true
+  fi
   if (( ${#FAILURES[@]} > 0 )); then
     say "server logs (last 20 lines each, without the per-write session lines):"
     local svc
@@ -213,12 +236,39 @@ start_writers() {
     writer "$k" &
     WRITER_PIDS+=($!)
   done
+  start_lin
 }
 stop_writers() {
   touch "$WORK/stop"
   local p
   for p in "${WRITER_PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
   WRITER_PIDS=()
+  finish_lin
+}
+
+# --- linearizability workload (paddock-lin) ------------------------------------------------------
+LIN_PID=""
+LIN_RC=""
+start_lin() {
+  # shellcheck disable=SC2086 # LIN_ARGS is a list of words
+  "$LIN" run --servers "$SERVERS_ARG" --servers-file "$WORK/servers" --stop-file "$WORK/stop" \
+    --secs 900 --clients "$LIN_CLIENTS" --keys "$LIN_KEYS" --think-ms "$LIN_THINK_MS" \
+    --connect-timeout-ms "$CONNECT_TIMEOUT_MS" --seed "${LIN_SEED:-1}" \
+    --history "$WORK/history.jsonl" $LIN_ARGS >"$WORK/lin.out" 2>&1 &
+  LIN_PID=$!
+}
+# Waits for paddock-lin (the stop file is there: its clients stop, it reads every server and
+# checks the history); an anomaly, an undecided check or a failed run is a failed check.
+finish_lin() {
+  [[ -n "$LIN_PID" ]] || return 0
+  LIN_RC=0
+  wait "$LIN_PID" || LIN_RC=$?
+  LIN_PID=""
+  case "$LIN_RC" in
+    0) ;;
+    1) fail_check "linearizability: $(grep -m1 'ANOMALY' "$WORK/lin.out" | sed 's/^paddock-lin: //')" ;;
+    *) fail_check "linearizability: no verdict (paddock-lin exit $LIN_RC): $(tail -1 "$WORK/lin.out")" ;;
+  esac
 }
 acked_count() { awk '$5 == "ok"' "$WORK/writes" | wc -l; }
 # Waits (up to $2 s) for a write started after time $1 (ms) to be acknowledged; prints the ms from
@@ -314,6 +364,11 @@ report() {
   (( ${OUT_OF_ORDER_UNACKED:-0} == 0 )) || echo "    unacknowledged writes present out of writer order: $OUT_OF_ORDER_UNACKED"
   [[ -n "$errors" ]] && { echo "    client errors (count, text):"; echo "$errors"; }
   echo "    agreement (server Zxid nodes): ${AGREEMENT:-none}"
+  if [[ -s "$WORK/lin.out" ]]; then
+    echo "    linearizability (paddock-lin, $LIN_CLIENTS sessions on $LIN_KEYS znodes):"
+    # The counts and the verdict; for an anomaly also the operations around it.
+    grep -v '^paddock-lin: checked in' "$WORK/lin.out" | sed 's/^paddock-lin: //; s/^/      /' | head -60
+  fi
   if (( ${#FAILURES[@]} > 0 )); then
     say "FAIL (${#FAILURES[@]} checks failed)"
     return 1

@@ -27,7 +27,10 @@
 #
 # Every scenario starts its own compose project with fresh volumes, runs WRITERS (2) writers on the
 # host (scripts/chaos-lib.sh explains them and the checker: every acknowledged write on every
-# server under the name the client was told, nothing never issued, per-writer order), is bounded in
+# server under the name the client was told, nothing never issued, per-writer order) and, beside
+# them, the linearizability workload `paddock-lin` (LIN_CLIENTS (4) sessions doing sync+getData,
+# setData, CAS, create and delete on LIN_KEYS (3) znodes, the history in JSON lines, checked with
+# paddock-lincheck after every server's final read: an anomaly FAILs the scenario), is bounded in
 # time, removes everything it started, and prints a report and PASS or FAIL. The script exits 1 if
 # any scenario failed, 0 if all passed, and 0 with SKIP when no Docker daemon / compose answers.
 # It first rebuilds paddock:local (scripts/docker-image.sh; quick when target/ is warm) unless
@@ -456,6 +459,15 @@ fi
 docker image inspect "$CHAOS_IMAGE" >/dev/null 2>&1 || { echo "chaos: FAIL: no image $CHAOS_IMAGE (make image)"; exit 1; }
 CLI=${PADDOCK_CLI:-${CARGO_TARGET_DIR:-target}/x86_64-unknown-linux-gnu/release/paddock-cli}
 [[ -x "$CLI" ]] || { echo "chaos: FAIL: no $CLI (make image, or set PADDOCK_CLI)"; exit 1; }
+LIN=${PADDOCK_LIN:-${CARGO_TARGET_DIR:-target}/x86_64-unknown-linux-gnu/release/paddock-lin}
+if [[ $build == yes ]]; then
+  # The host-side linearizability workload: built like the image's binaries (same target and
+  # flags, so it reuses their dependencies instead of compiling them again).
+  RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+crt-static" \
+    cargo build --release --target x86_64-unknown-linux-gnu -p paddock-bench --bin paddock-lin ||
+    { echo "chaos: FAIL: paddock-lin did not build"; exit 1; }
+fi
+[[ -x "$LIN" ]] || { echo "chaos: FAIL: no $LIN (run without --no-image, or set PADDOCK_LIN)"; exit 1; }
 
 t_all=$(now_ms)
 results=()

@@ -19,6 +19,7 @@
 //! workload and report over ZooKeeper's native protocol, for side-by-side figures.
 
 pub mod args;
+pub mod lin;
 pub mod pace;
 pub mod run;
 pub mod session;
