@@ -116,6 +116,26 @@ impl MemTxnLog {
         s.last_durable = s.last_logged;
     }
 
+    /// Simulates a power loss that tore the log's tail: of the records appended but not synced,
+    /// the first `survivors` (in zxid order, as a log is written) reached the disk, the rest are
+    /// gone — anywhere between [`MemTxnLog::crash`] (none) and a clean stop (all). A record cut
+    /// in the middle counts as gone: the file store's checksums drop it.
+    pub fn crash_keeping(&self, survivors: usize) {
+        let mut s = lock(&self.state);
+        let durable = s.last_durable;
+        let lost: Vec<Zxid> = s
+            .records
+            .range((Bound::Excluded(durable), Bound::Unbounded))
+            .skip(survivors)
+            .map(|(z, _)| *z)
+            .collect();
+        for z in lost {
+            s.records.remove(&z);
+        }
+        s.recompute_last();
+        s.last_durable = s.last_logged;
+    }
+
     /// Every record held, durable or not.
     pub fn records(&self) -> Vec<(Zxid, Bytes)> {
         let s = lock(&self.state);
@@ -265,6 +285,19 @@ mod tests {
         assert_eq!(log.records(), recs(1..=3));
         assert_eq!(log.last_logged_zxid(), Zxid(3));
         log.append(&recs([4])).expect("zxid 4 can be logged again");
+    }
+
+    #[test]
+    fn a_torn_crash_keeps_a_prefix_of_what_was_not_synced() {
+        let log = MemTxnLog::new();
+        log.append(&recs(1..=2)).expect("append");
+        log.sync().expect("sync");
+        log.append(&recs(3..=5)).expect("append");
+        log.crash_keeping(2);
+        assert_eq!(log.records(), recs(1..=4));
+        assert_eq!(log.last_durable_zxid(), Zxid(4));
+        log.crash_keeping(5);
+        assert_eq!(log.records(), recs(1..=4), "nothing unsynced left to lose");
     }
 
     #[test]
