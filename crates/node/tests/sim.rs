@@ -42,7 +42,7 @@ use paddock_quorum::sim::Rng;
 use paddock_types::{Acl, CreateMode, Data, ErrorCode, Request, Response, ZkError, Zxid};
 use tokio::task::JoinSet;
 
-use client::{Client, History, Mode, KEYS};
+use client::{Client, History, Mode, ModeCell, KEYS};
 use cluster::{Cluster, DiskFault};
 use net::{Trace, Weather};
 
@@ -357,7 +357,7 @@ async fn final_nodes(
 /// state and runs every checker.
 async fn finish(
     c: &mut Cluster,
-    mode: &tokio::sync::watch::Sender<Mode>,
+    mode: &ModeCell,
     clients: &mut JoinSet<()>,
     history: &Arc<Mutex<History>>,
     start: tokio::time::Instant,
@@ -370,12 +370,12 @@ async fn finish(
             c.start(id);
         }
     }
-    let _ = mode.send(Mode::KeepAlive);
+    set_mode(mode, Mode::KeepAlive);
     c.settle(SETTLE).await?;
     // Abandoned sessions expire (the clients keep theirs alive meanwhile).
     tokio::time::sleep(Duration::from_millis(3 * client::SESSION_TIMEOUT_MS as u64)).await;
     let leader = c.settle(SETTLE).await?;
-    let _ = mode.send(Mode::Stop);
+    set_mode(mode, Mode::Stop);
     while clients.join_next().await.is_some() {}
 
     let mut final_ops: Vec<Operation<Input, Output>> = Vec::new();
@@ -443,6 +443,10 @@ async fn finish(
     }
 }
 
+fn set_mode(cell: &ModeCell, mode: Mode) {
+    *cell.lock().expect("mode lock") = mode;
+}
+
 /// Creates the parents every client needs, once the first leader serves.
 async fn setup(c: &Cluster) -> Result<(), String> {
     let leader = c.settle(SETTLE).await?;
@@ -477,7 +481,7 @@ fn run_schedule(n: u64, seed: u64, schedule: &[Step], traced: bool) -> Run {
             c.start(id);
         }
         let history: Arc<Mutex<History>> = Arc::default();
-        let (mode, mode_rx) = tokio::sync::watch::channel(Mode::Work);
+        let mode: ModeCell = Arc::new(Mutex::new(Mode::Work));
         let mut clients = JoinSet::new();
         let mut notes = Vec::new();
         let outcome = match setup(&c).await {
@@ -490,7 +494,7 @@ fn run_schedule(n: u64, seed: u64, schedule: &[Step], traced: bool) -> Run {
                         c.reach.clone(),
                         history.clone(),
                         trace.clone(),
-                        mode_rx.clone(),
+                        mode.clone(),
                     );
                     clients.spawn(client.run());
                 }
@@ -501,7 +505,7 @@ fn run_schedule(n: u64, seed: u64, schedule: &[Step], traced: bool) -> Run {
                 finish(&mut c, &mode, &mut clients, &history, start).await
             }
         };
-        let _ = mode.send(Mode::Stop);
+        set_mode(&mode, Mode::Stop);
         clients.abort_all();
         while clients.join_next().await.is_some() {}
         c.stop_all().await;
@@ -632,9 +636,9 @@ fn five_servers_under_random_faults() {
     run_seeds(5);
 }
 
-/// (ensemble size, seed) of the replay test: schedules with crashes, restarts, cut links and
-/// weather.
-const REPLAY_SEEDS: [(u64, u64); 2] = [(3, 1), (5, 2)];
+/// (ensemble size, seed) of the replay test: schedules whose traces hold crashes, a failing
+/// disk, TRUNC and SNAP syncs, log truncations and watch events.
+const REPLAY_SEEDS: [(u64, u64); 2] = [(3, 18), (5, 16)];
 
 /// A failing seed replays exactly: each schedule runs twice in this process and the traces of
 /// every event (messages sent, dropped and received, votes, log writes, role changes, every
@@ -643,6 +647,7 @@ const REPLAY_SEEDS: [(u64, u64); 2] = [(3, 1), (5, 2)];
 /// clock — makes them part.
 #[test]
 fn one_seed_replays_the_same_trace() {
+    let mut all = Vec::new();
     for (n, seed) in REPLAY_SEEDS {
         let schedule = generate(n, seed);
         let first = run_schedule(n, seed, &schedule, true);
@@ -652,15 +657,35 @@ fn one_seed_replays_the_same_trace() {
             "{n} servers, seed {seed}: {:?}",
             first.outcome
         );
-        for what in ["status Leading", "killed", "vote from", "event ", "GetData"] {
-            assert!(
-                first.events.iter().any(|e| e.contains(what)),
-                "{n} servers, seed {seed}: no {what:?} in the trace; pick a livelier seed"
+        if let Some(diff) = net::first_difference(&first.events, &second.events) {
+            // Both traces whole, for a diff.
+            let dir = std::env::temp_dir();
+            for (k, run) in [(1, &first), (2, &second)] {
+                let path = dir.join(format!("paddock-sim-{n}-{seed}-run{k}.trace"));
+                let _ = std::fs::write(&path, run.events.join("\n"));
+            }
+            panic!(
+                "{n} servers, seed {seed} did not replay exactly (both traces in {}): {diff}",
+                dir.display()
             );
         }
-        if let Some(diff) = net::first_difference(&first.events, &second.events) {
-            panic!("{n} servers, seed {seed} did not replay exactly: {diff}");
-        }
         assert_eq!(first.outcome, second.outcome);
+        all.extend(first.events);
+    }
+    for what in [
+        "status Leading",
+        "killed",
+        "vote from",
+        "event Node",
+        "GetData",
+        "disk: ",
+        "log truncate",
+        "Snap {",
+        "Trunc {",
+    ] {
+        assert!(
+            all.iter().any(|e| e.contains(what)),
+            "no {what:?} in the traces; pick livelier seeds"
+        );
     }
 }

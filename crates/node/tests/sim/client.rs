@@ -89,6 +89,10 @@ enum Outcome {
     Lost,
 }
 
+/// The clients' mode, set by the simulator and read by each client between its steps (not a
+/// tokio watch channel: that wakes its waiting receivers in a random order).
+pub type ModeCell = Arc<Mutex<Mode>>;
+
 /// Client loop modes, set by the simulator.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
@@ -106,7 +110,7 @@ pub struct Client {
     servers: Servers,
     history: Arc<Mutex<History>>,
     trace: Trace,
-    mode: tokio::sync::watch::Receiver<Mode>,
+    mode: ModeCell,
     start: Instant,
     /// The session held: (id, password, index in `History::sessions`).
     session: Option<(SessionId, [u8; PASSWORD_LEN], usize)>,
@@ -131,7 +135,7 @@ impl Client {
         servers: Servers,
         history: Arc<Mutex<History>>,
         trace: Trace,
-        mode: tokio::sync::watch::Receiver<Mode>,
+        mode: ModeCell,
     ) -> Client {
         Client {
             k,
@@ -168,7 +172,7 @@ impl Client {
     /// The client's main loop, until told to stop.
     pub async fn run(mut self) {
         loop {
-            let mode = *self.mode.borrow();
+            let mode = *self.mode.lock().expect("mode lock");
             match mode {
                 Mode::Stop => break,
                 Mode::KeepAlive => {
@@ -189,9 +193,8 @@ impl Client {
         self.drop_conn();
     }
 
-    /// Sleeps `d`, or less if the mode changes.
     async fn wait(&mut self, d: Duration) {
-        let _ = tokio::time::timeout(d, self.mode.changed()).await;
+        tokio::time::sleep(d).await;
     }
 
     fn server(&self, i: usize) -> Option<Arc<Processor>> {

@@ -341,7 +341,14 @@ impl Cluster {
     }
 }
 
-/// Records who leads and follows in which epoch, as the status changes.
+/// How often the simulator looks at a server's status (a leader or follower of a shorter
+/// tenure than this could go unseen).
+const STATUS_POLL: Duration = Duration::from_millis(5);
+
+/// Records who leads and follows in which epoch, as the status changes. Polls rather than
+/// awaits `changed()`: tokio's watch channel wakes several waiting receivers in an order it
+/// draws at random (its `BigNotify`), so a second waiter beside the server's own role follower
+/// would make the run's interleaving differ from one run of a seed to the next.
 async fn watch_status(
     id: u64,
     mut rx: tokio::sync::watch::Receiver<PeerStatus>,
@@ -369,8 +376,12 @@ async fn watch_status(
                 _ => {}
             }
         }
-        if rx.changed().await.is_err() {
-            break;
+        loop {
+            match rx.has_changed() {
+                Ok(true) => break,
+                Ok(false) => tokio::time::sleep(STATUS_POLL).await,
+                Err(_) => return,
+            }
         }
     }
 }
