@@ -111,14 +111,15 @@ enum Step {
 
 impl Step {
     fn is_fault(&self) -> bool {
-        !matches!(
-            self,
+        match self {
             Step::Sleep { .. }
-                | Step::Heal { .. }
-                | Step::HealAll
-                | Step::RestartOne
-                | Step::Repair { .. }
-        )
+            | Step::Heal { .. }
+            | Step::HealAll
+            | Step::RestartOne
+            | Step::Repair { .. } => false,
+            Step::Weather(w) => *w != Weather::default(),
+            _ => true,
+        }
     }
 }
 
@@ -211,7 +212,16 @@ struct Run {
 }
 
 async fn run_step(c: &mut Cluster, step: &Step, notes: &mut Vec<String>) {
-    if step.is_fault() && !matches!(step, Step::Kill { .. } | Step::KillLeader { .. }) {
+    // Crashes and disk faults are counted where they happen (a dead server cannot crash).
+    if step.is_fault()
+        && !matches!(
+            step,
+            Step::Kill { .. }
+                | Step::KillLeader { .. }
+                | Step::Disk { .. }
+                | Step::PartitionLeader { .. }
+        )
+    {
         c.faults_injected += 1;
     }
     match step {
@@ -233,6 +243,7 @@ async fn run_step(c: &mut Cluster, step: &Step, notes: &mut Vec<String>) {
             let side: Vec<u64> = (0..=*with as u64).map(|k| 1 + (l - 1 + k) % c.n).collect();
             notes.push(format!("partition the leader's side {side:?}"));
             c.partition(&side);
+            c.faults_injected += 1;
         }
         Step::Kill { id, torn } => c.kill(*id, *torn).await,
         Step::KillLeader { torn } => match c.leader() {
