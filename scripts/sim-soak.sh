@@ -14,6 +14,7 @@ jobs=${2:-$(nproc)}
 first=${3:-1000000}
 cd "$(dirname "$0")/.."
 bin=$(cargo test --release -p paddock-node --test sim --no-run --message-format=json 2>/dev/null \
+  | grep '"kind":\["test"\]' | grep '"name":"sim"' \
   | sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -1)
 [ -x "$bin" ] || { echo "sim-soak: could not build the simulator"; exit 1; }
 logs=$(mktemp -d /tmp/sim-soak.XXXXXX)
@@ -25,7 +26,7 @@ for j in $(seq 0 $((jobs - 1))); do
   count=$(( per < seeds - j * per ? per : seeds - j * per ))
   [ "$count" -gt 0 ] || break
   PADDOCK_SIM_SEED_START=$start PADDOCK_SIM_SEEDS=$count \
-    "$bin" --test-threads 1 --exact three_servers_under_random_faults five_servers_under_random_faults \
+    "$bin" --nocapture --test-threads 1 --exact three_servers_under_random_faults five_servers_under_random_faults \
     >"$logs/job$j.log" 2>&1 &
   pids+=($!)
 done
