@@ -69,9 +69,12 @@ fuzz: ## every decoder fuzz target with FUZZ_CASES cases per property from FUZZ_
 	done; echo "fuzz: $(FUZZ_CASES) cases per property from seed $(FUZZ_SEED): no panic, no allocation from a length field"
 
 SOAK_SEEDS ?= 5000
+SIM_SEEDS ?= 100000
+SIM_JOBS ?= $(shell nproc)
 .PHONY: soak
-soak: ## seeded fault schedules on 3- and 5-node ensembles, SOAK_SEEDS seeds each (release build)
+soak: ## seeded faults: the quorum peers alone (SOAK_SEEDS seeds), then the whole-server simulator (SIM_SEEDS seeds per size in SIM_JOBS processes; prints seeds/s), 3 and 5 servers, release
 	PADDOCK_FAULT_SEEDS=$(SOAK_SEEDS) $(CARGO) test --release -p paddock-quorum --test faults -- --nocapture
+	scripts/sim-soak.sh $(SIM_SEEDS) $(SIM_JOBS)
 
 BENCH_SERVER ?= 127.0.0.1:7181
 BENCH_ARGS ?= --sessions 32 --duration 10 --workload mixed --read-pct 90

@@ -48,6 +48,14 @@ use tokio::time::Instant;
 /// (a leader's lease, judged when a session connects). Set once the peer runs.
 struct PeerSink(OnceLock<(Proposer, watch::Receiver<PeerStatus>)>);
 
+impl PeerSink {
+    fn attach(&self, peer: &PeerHandle) -> anyhow::Result<()> {
+        self.0
+            .set((peer.proposer(), peer.watch()))
+            .map_err(|_| anyhow!("the peer sink was set twice"))
+    }
+}
+
 impl TxnSink for PeerSink {
     fn submit(&self, txn: Bytes) -> bool {
         self.0.get().is_some_and(|(p, _)| p.submit(txn))
@@ -240,6 +248,15 @@ impl Ensemble {
     /// A receiver of the peer's status.
     pub fn watch(&self) -> Option<watch::Receiver<PeerStatus>> {
         self.peer.as_ref().map(|p| p.watch())
+    }
+
+    /// Crashes the peer where it stands (nothing more is written; what its storage holds is
+    /// what a power loss left) and stops the role watcher: the simulator's crash.
+    pub async fn kill(&mut self) {
+        if let Some(p) = self.peer.take() {
+            p.kill().await;
+        }
+        self.watcher.abort();
     }
 
     /// Stops the peer (its last batch synced) and the role watcher.
@@ -529,9 +546,7 @@ pub async fn start(
         elapsed_ms = started.elapsed().as_millis() as u64,
         "data tree rebuilt from the snapshot and the log"
     );
-    if sink.0.set((peer.proposer(), peer.watch())).is_err() {
-        return Err(anyhow!("the peer sink was set twice"));
-    }
+    sink.attach(&peer)?;
     // ZooKeeper's read-only mode: a member LOOKING for max(2 s, tickTime) serves read-only
     // sessions until the election ends (QuorumPeer's roZkMgr delay). Not standalone.
     let read_only_after = (config.read_only_mode_enabled && !alone)
@@ -554,6 +569,52 @@ pub async fn start(
             election_addr: addrs.map(|a| a.1),
             voters,
             alone,
+        },
+    ))
+}
+
+/// One ensemble member wired exactly as [`start`] wires it — the processor as the peer's state
+/// machine ([`TreeMachine`]), its transactions handed to the peer ([`PeerSink`]), its client
+/// role following the peer's ([`follow_role`]) — but over the transports and storage given,
+/// with no port and no data dir: for the whole-server simulator (`tests/sim.rs`), which runs
+/// several of these on one thread over in-memory networks and storage. No reconfiguration
+/// (the membership is `pconfig`'s) and no read-only mode.
+pub fn assemble<T, E>(
+    pcfg: ProcessorConfig,
+    pconfig: PeerConfig,
+    storage: PeerStorage,
+    transport: T,
+    election: E,
+) -> anyhow::Result<(Arc<Processor>, Ensemble)>
+where
+    T: paddock_quorum::transport::PeerTransport + 'static,
+    E: paddock_election::ElectionTransport + Send + 'static,
+{
+    let voters = pconfig.voters.len();
+    let sink = Arc::new(PeerSink(OnceLock::new()));
+    let server = Processor::start(
+        pcfg,
+        sink.clone(),
+        storage.log.clone(),
+        storage.snapshots.clone(),
+    );
+    let machine = Box::new(TreeMachine {
+        server: server.clone(),
+        reconfig: None,
+    });
+    let peer = peer::spawn(pconfig, storage, transport, election, machine)
+        .context("cannot start the quorum peer")?;
+    sink.attach(&peer)?;
+    let watcher = tokio::spawn(follow_role(peer.watch(), server.clone(), false, None));
+    Ok((
+        server,
+        Ensemble {
+            peer: Some(peer),
+            watcher,
+            quorum_addr: None,
+            election_addr: None,
+            voters,
+            alone: false,
         },
     ))
 }

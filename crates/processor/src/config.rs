@@ -64,7 +64,9 @@ pub struct ProcessorConfig {
 /// The seed of a deterministic run: session passwords come from an RNG seeded with `seed`, and
 /// the wall clock (transaction times, the first session id) is `wall_origin_ms` plus the
 /// tokio clock's time since the processor started, so a test on paused tokio time sees the
-/// same times on every run. Never for production: passwords would be predictable.
+/// same times on every run. Periodic snapshots are written in place (on the applying task)
+/// rather than on a thread of their own. Never for production: passwords would be predictable
+/// and a snapshot would stall commits while it is written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Deterministic {
     pub seed: u64,

@@ -30,10 +30,17 @@ impl Shared {
         }
         let now = self.now_ms();
         let tick = u64::from(self.cfg.tick_ms);
-        for s in self.sessions.all() {
-            if now < s.expires_at_ms(tick) {
-                continue;
-            }
+        // The sessions due, in id order: the table is a hash map, and the order of the expiry
+        // transactions must not depend on its per-process hash seed (a simulation's seed
+        // replays the same zxids only if it does not).
+        let mut due: Vec<_> = self
+            .sessions
+            .all()
+            .into_iter()
+            .filter(|s| now >= s.expires_at_ms(tick))
+            .collect();
+        due.sort_by_key(|s| s.id.0);
+        for s in due {
             if s.is_local() {
                 self.expire_local(&s);
                 continue;
@@ -124,14 +131,18 @@ impl Processor {
         let sh = &self.shared;
         let now = sh.now_ms();
         let since = sh.last_report_ms.swap(now, Ordering::SeqCst);
-        sh.sessions
+        let mut touched: Vec<SessionId> = sh
+            .sessions
             .all()
             .iter()
             // The leader never heard of a local session (an upgrading one it may have).
             .filter(|s| s.scope() != Scope::Local)
             .filter(|s| s.last_seen_ms.load(Ordering::Relaxed) >= since)
             .map(|s| s.id)
-            .collect()
+            .collect();
+        // In id order, not the hash map's: the report is a message, the same on every replay.
+        touched.sort_unstable_by_key(|id| id.0);
+        touched
     }
 
     /// Leader side: a learner heard from these sessions.

@@ -245,10 +245,18 @@ impl SessionInner {
     }
 }
 
+/// A hash map keyed by ids this server hands out (sessions), hashed with fixed keys: its
+/// iteration order depends only on what was inserted and removed, never on a per-process
+/// random seed. Walks over it decide the order of work — connections dropped, waiters woken,
+/// expiries submitted — and a simulation's seed replays exactly only if that order does.
+/// Safe from hash flooding: clients can look ids up, but only the server inserts them.
+pub(crate) type IdMap<K, V> =
+    HashMap<K, V, std::hash::BuildHasherDefault<std::collections::hash_map::DefaultHasher>>;
+
 /// All live sessions of this server.
 #[derive(Debug, Default)]
 pub(crate) struct SessionTable {
-    map: RwLock<HashMap<SessionId, Arc<Session>>>,
+    map: RwLock<IdMap<SessionId, Arc<Session>>>,
 }
 
 impl SessionTable {

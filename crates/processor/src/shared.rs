@@ -7,7 +7,6 @@
 //! is `apply_committed`, called by one task in zxid order). Gateway threads never wait for the
 //! tree while holding a session mutex: refusals report the applied zxid from an atomic.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Instant;
@@ -26,7 +25,7 @@ pub(crate) use crate::locks::lock;
 use crate::queue::{Pending, PendingKind, Release};
 use crate::readonly::ReadOnlyMode;
 use crate::role::ServingRole;
-use crate::session::{SessionInner, SessionTable};
+use crate::session::{IdMap, SessionInner, SessionTable};
 use crate::sink::TxnSink;
 use crate::snapshot::SnapState;
 use crate::stats::Stats;
@@ -64,10 +63,10 @@ pub(crate) struct Shared {
     /// Whether writes are taken now, for health reporting.
     pub writable: tokio::sync::watch::Sender<bool>,
     /// Session creations of this server waiting for their commit.
-    pub creating: Mutex<HashMap<SessionId, oneshot::Sender<Result<Response, ZkError>>>>,
+    pub creating: Mutex<IdMap<SessionId, oneshot::Sender<Result<Response, ZkError>>>>,
     /// Session resumes of this server waiting for their `MoveSession` to apply here, by
     /// (session, the move's cxid: a token unique on this server).
-    pub resuming: Mutex<HashMap<(SessionId, i64), oneshot::Sender<()>>>,
+    pub resuming: Mutex<IdMap<(SessionId, i64), oneshot::Sender<()>>>,
     /// `now_ms` of the last liveness report (learners).
     pub last_report_ms: AtomicU64,
     /// Mirror of the tree's last zxid, readable without the tree lock.
@@ -110,8 +109,8 @@ impl Shared {
             read_only: Mutex::new(None),
             read_only_mode: ReadOnlyMode::default(),
             writable: tokio::sync::watch::channel(true).0,
-            creating: Mutex::new(HashMap::new()),
-            resuming: Mutex::new(HashMap::new()),
+            creating: Mutex::new(IdMap::default()),
+            resuming: Mutex::new(IdMap::default()),
             last_report_ms: AtomicU64::new(0),
             applied: AtomicU64::new(0),
             next_id: AtomicU64::new(1),

@@ -2,6 +2,8 @@
 //! server, so servers do not all snapshot at once), one at a time, taken without stopping
 //! writes (an O(1) frozen copy of the tree, serialised on a thread of its own); after each,
 //! `autopurge.snapRetainCount` snapshots are kept and the log is purged behind the oldest.
+//! A deterministic run ([`crate::config::Deterministic`]) writes the snapshot in place instead,
+//! under the tree's write lock, so that a simulation replays exactly.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -72,28 +74,38 @@ impl Snapshotting<'_> {
         let snaps = self.snaps.clone();
         let log = self.log.clone();
         let keep = self.cfg.snap_retain_count.max(1);
+        let write = move || {
+            let zxid = frozen.last_zxid();
+            let started = std::time::Instant::now();
+            let result = (|| -> Result<(), SnapshotWriteError> {
+                let mut sink = snaps.create(zxid)?;
+                frozen.write_to(&mut sink)?;
+                sink.commit()?;
+                snaps.purge(keep)?;
+                let kept = snaps.list()?;
+                if let Some(oldest) = kept.first() {
+                    log.purge_through(*oldest)?;
+                }
+                Ok(())
+            })();
+            match result {
+                Ok(()) => {
+                    tracing::info!(zxid = %zxid, elapsed_ms = started.elapsed().as_millis() as u64, "snapshot written")
+                }
+                Err(e) => tracing::warn!(zxid = %zxid, error = %e, "snapshot failed"),
+            }
+            running.store(false, Ordering::SeqCst);
+        };
+        // A deterministic run (a simulation on one thread and a paused clock) writes in place:
+        // a thread of its own would finish, and purge the log, at a moment no seed decides.
+        if self.cfg.deterministic.is_some() {
+            write();
+            self.stats.snapshots.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
         let spawned = std::thread::Builder::new()
             .name("paddock-snapshot".into())
-            .spawn(move || {
-                let zxid = frozen.last_zxid();
-                let started = std::time::Instant::now();
-                let result = (|| -> Result<(), SnapshotWriteError> {
-                    let mut sink = snaps.create(zxid)?;
-                    frozen.write_to(&mut sink)?;
-                    sink.commit()?;
-                    snaps.purge(keep)?;
-                    let kept = snaps.list()?;
-                    if let Some(oldest) = kept.first() {
-                        log.purge_through(*oldest)?;
-                    }
-                    Ok(())
-                })();
-                match result {
-                    Ok(()) => tracing::info!(zxid = %zxid, elapsed_ms = started.elapsed().as_millis() as u64, "snapshot written"),
-                    Err(e) => tracing::warn!(zxid = %zxid, error = %e, "snapshot failed"),
-                }
-                running.store(false, Ordering::SeqCst);
-            });
+            .spawn(write);
         if let Err(e) = spawned {
             tracing::warn!(error = %e, "could not start the snapshot thread");
             st.running.store(false, Ordering::SeqCst);

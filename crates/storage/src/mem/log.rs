@@ -34,6 +34,9 @@ struct State {
     sticky: bool,
     /// Why it is out of service.
     failed: Option<String>,
+    /// A write failed since the last `recover` (sticky or not): what was not durable then is
+    /// in doubt, and `recover` must drop it (the trait's contract).
+    in_doubt: bool,
     corrupt: BTreeSet<Zxid>,
     syncs: u64,
 }
@@ -60,6 +63,7 @@ impl State {
     /// An injected failure of `what`; a sticky log goes out of service.
     fn fail(&mut self, what: &str) -> StorageError {
         let e = injected(what);
+        self.in_doubt = true;
         if self.sticky {
             self.failed = Some(e.to_string());
         }
@@ -112,6 +116,26 @@ impl MemTxnLog {
         let mut s = lock(&self.state);
         let durable = s.last_durable;
         s.records.retain(|z, _| *z <= durable);
+        s.recompute_last();
+        s.last_durable = s.last_logged;
+    }
+
+    /// Simulates a power loss that tore the log's tail: of the records appended but not synced,
+    /// the first `survivors` (in zxid order, as a log is written) reached the disk, the rest are
+    /// gone — anywhere between [`MemTxnLog::crash`] (none) and a clean stop (all). A record cut
+    /// in the middle counts as gone: the file store's checksums drop it.
+    pub fn crash_keeping(&self, survivors: usize) {
+        let mut s = lock(&self.state);
+        let durable = s.last_durable;
+        let lost: Vec<Zxid> = s
+            .records
+            .range((Bound::Excluded(durable), Bound::Unbounded))
+            .skip(survivors)
+            .map(|(z, _)| *z)
+            .collect();
+        for z in lost {
+            s.records.remove(&z);
+        }
         s.recompute_last();
         s.last_durable = s.last_logged;
     }
@@ -221,16 +245,21 @@ impl TxnLog for MemTxnLog {
 
     fn recover(&self) -> Result<(), StorageError> {
         let mut s = lock(&self.state);
-        if s.failed.is_none() {
+        if s.failed.is_none() && !s.in_doubt {
             return Ok(());
         }
         if s.fail_sync || s.fail_append {
             return Err(injected("txn log recover"));
         }
+        // Also after a failure that did not put the log out of service: the records appended
+        // since the last sync may or may not be on disk, and a caller that recovered counts
+        // everything left as durable. (Before, a non-sticky failed sync left them in place,
+        // and a learner reported and acknowledged records that a crash then lost.)
         let durable = s.last_durable;
         s.records.retain(|z, _| *z <= durable);
         s.recompute_last();
         s.failed = None;
+        s.in_doubt = false;
         Ok(())
     }
 
@@ -265,6 +294,19 @@ mod tests {
         assert_eq!(log.records(), recs(1..=3));
         assert_eq!(log.last_logged_zxid(), Zxid(3));
         log.append(&recs([4])).expect("zxid 4 can be logged again");
+    }
+
+    #[test]
+    fn a_torn_crash_keeps_a_prefix_of_what_was_not_synced() {
+        let log = MemTxnLog::new();
+        log.append(&recs(1..=2)).expect("append");
+        log.sync().expect("sync");
+        log.append(&recs(3..=5)).expect("append");
+        log.crash_keeping(2);
+        assert_eq!(log.records(), recs(1..=4));
+        assert_eq!(log.last_durable_zxid(), Zxid(4));
+        log.crash_keeping(5);
+        assert_eq!(log.records(), recs(1..=4), "nothing unsynced left to lose");
     }
 
     #[test]
@@ -306,6 +348,22 @@ mod tests {
         assert_eq!(log.last_logged_zxid(), Zxid(3));
         log.append(&recs([4])).expect("append again");
         log.sync().expect("sync");
+    }
+
+    #[test]
+    fn recover_after_a_failure_that_was_not_sticky_drops_what_was_not_synced() {
+        let log = MemTxnLog::new();
+        log.append(&recs(1..=2)).expect("append");
+        log.sync().expect("sync");
+        log.append(&recs(3..=4)).expect("append");
+        log.fail_syncs(true);
+        assert!(log.sync().is_err());
+        assert!(log.recover().is_err(), "still failing");
+        log.fail_syncs(false);
+        log.recover().expect("recovers");
+        assert_eq!(log.records(), recs(1..=2), "only what was durable is left");
+        assert_eq!(log.last_logged_zxid(), log.last_durable_zxid());
+        log.recover().expect("a no-op now");
     }
 
     #[test]

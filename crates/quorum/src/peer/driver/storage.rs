@@ -201,13 +201,25 @@ where
         // A snapshot cannot be rolled back, and a leader truncates only what was never
         // committed: a state from a snapshot above `to` holds txns the ensemble does not have.
         // Going on would serve them and apply the new epoch on top; stop instead, untouched (as
-        // ZooKeeper's learner exits when it cannot truncate).
-        if to < self.snap_zxid {
+        // ZooKeeper's learner exits when it cannot truncate). The store's newest snapshot, not
+        // only the one this driver restored or installed: the state machine writes periodic
+        // snapshots of its own (the processor's), and one taken after a role's `catch_up`
+        // applied records that were never committed is just as far above `to` — the rebuild
+        // below would restore it (found by the whole-server simulator, 5 servers, seed 11).
+        let snaps = self.storage.snapshots.clone();
+        let stored = self
+            .offload(move || snaps.list())
+            .await?
+            .map_err(fatal)?
+            .last()
+            .copied()
+            .unwrap_or(Zxid::ZERO);
+        let snap = self.snap_zxid.max(stored);
+        if to < snap {
             return Err(stop(format!(
-                "the leader truncates to {to}, below this server's snapshot {}, which holds \
+                "the leader truncates to {to}, below this server's snapshot {snap}, which holds \
                  transactions the ensemble never committed; remove this server's data to \
-                 re-sync it",
-                self.snap_zxid
+                 re-sync it"
             )));
         }
         // Durable reports of records above `to` must not be fed back.

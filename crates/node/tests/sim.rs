@@ -1,0 +1,834 @@
+//! Whole-server deterministic simulation (issue 18, item 1; docs/testing.md, "The whole-server
+//! simulator"): 3 and 5 servers, each the real processor, data tree, session tracker, quorum
+//! peer and election, wired as a server wires them (`paddock_node::ensemble::assemble`), plus
+//! clients calling the processor's session API as the gateway does — all on one thread, on
+//! tokio's paused clock, over in-memory networks and disks, every choice drawn from one seed.
+//!
+//! A seed draws a schedule ([`Step`]): links cut and healed (ZAB streams, election links or
+//! both), the leader or a minority partitioned away, network weather (delayed stream events;
+//! election notifications lost, duplicated, delayed and so reordered), servers crashed (their
+//! log keeps what was synced and a seeded prefix of the rest: a torn tail) and restarted,
+//! disks whose fsyncs fail or that are full; and the clients' operations (`sim/client.rs`).
+//! Then everything is healed and restarted, the ensemble must settle, and the checkers of
+//! `sim/checks.rs` judge the history: linearizability of the keys' operations, every
+//! acknowledged write present and nothing never sent, ephemerals exactly as long as their
+//! sessions, the watch rules, at most one leader per epoch, equal trees everywhere.
+//!
+//! Knobs: `PADDOCK_SIM_SEEDS` (seeds per ensemble size; default [`DEFAULT_SEEDS`]),
+//! `PADDOCK_SIM_SEED_START` (first seed, default 0), `PADDOCK_SIM_TRACE` (a failure report
+//! lists the last events of the run). A failure prints its seed, schedule and replay command;
+//! a replay is exact (`one_seed_replays_the_same_trace`). `make soak` runs many seeds in
+//! release, in parallel (`scripts/sim-soak.sh`).
+
+#[path = "sim/checks.rs"]
+mod checks;
+#[path = "sim/client.rs"]
+mod client;
+#[path = "sim/cluster.rs"]
+mod cluster;
+#[path = "sim/net.rs"]
+mod net;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt::Write as _;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use paddock_lincheck::zk::{Input, Output};
+use paddock_lincheck::Operation;
+use paddock_processor::{Backend, ConnectRequest, Connected, Processor, SessionEvent};
+use paddock_quorum::sim::Rng;
+use paddock_types::{Acl, CreateMode, Data, ErrorCode, Request, Response, ZkError, Zxid};
+use tokio::task::JoinSet;
+
+use client::{Client, History, Mode, ModeCell, KEYS};
+use cluster::{Cluster, DiskFault};
+use net::{Trace, Weather};
+
+/// Seeds per ensemble size when `PADDOCK_SIM_SEEDS` is not set (CI, debug build).
+const DEFAULT_SEEDS: u64 = 100;
+/// Steps in one schedule.
+const STEPS: usize = 24;
+/// Clients per run.
+const CLIENTS: usize = 4;
+/// Bound on every wait for the ensemble, in virtual time.
+const SETTLE: Duration = Duration::from_secs(60);
+/// Events of the trace shown in a failure report (with `PADDOCK_SIM_TRACE`).
+const REPORT_EVENTS: usize = 300;
+
+// ----- the schedule -----
+
+/// One step. Steps naming "the leader" resolve when they run (to whoever leads and serves
+/// then; if nobody does, they do nothing).
+#[derive(Clone, Debug)]
+enum Step {
+    /// Let time pass (the clients work meanwhile).
+    Sleep {
+        ms: u64,
+    },
+    /// Cut `a`-`b` on the ZAB network and/or the election network.
+    Cut {
+        a: u64,
+        b: u64,
+        peer: bool,
+        election: bool,
+    },
+    Heal {
+        a: u64,
+        b: u64,
+    },
+    HealAll,
+    /// Cut every link between `side` (a minority) and the rest.
+    Partition {
+        side: Vec<u64>,
+    },
+    /// Cut the leader and `with` others (a minority) off from the rest.
+    PartitionLeader {
+        with: usize,
+    },
+    /// Crash `id`; `torn` of its unsynced log records survive.
+    Kill {
+        id: u64,
+        torn: usize,
+    },
+    KillLeader {
+        torn: usize,
+    },
+    /// Restart the lowest-numbered dead server.
+    RestartOne,
+    Weather(Weather),
+    /// A disk starts failing.
+    Disk {
+        id: u64,
+        fault: DiskFault,
+    },
+    /// A disk works again.
+    Repair {
+        id: u64,
+    },
+}
+
+impl Step {
+    fn is_fault(&self) -> bool {
+        match self {
+            Step::Sleep { .. }
+            | Step::Heal { .. }
+            | Step::HealAll
+            | Step::RestartOne
+            | Step::Repair { .. } => false,
+            Step::Weather(w) => *w != Weather::default(),
+            _ => true,
+        }
+    }
+}
+
+fn generate(n: u64, seed: u64) -> Vec<Step> {
+    let mut rng = Rng::new(seed ^ (n << 56) ^ 0x51_u64);
+    let node = |rng: &mut Rng| 1 + rng.below(n as usize) as u64;
+    let pair = |rng: &mut Rng| {
+        let a = 1 + rng.below(n as usize) as u64;
+        let b = 1 + (a + rng.below(n as usize - 1) as u64) % n;
+        (a.min(b), a.max(b))
+    };
+    let minority = ((n - 1) / 2) as usize;
+    (0..STEPS)
+        .map(|_| match rng.below(100) {
+            0..=34 => Step::Sleep {
+                ms: 50 + rng.below(750) as u64,
+            },
+            35..=44 => {
+                let (a, b) = pair(&mut rng);
+                let (peer, election) = match rng.below(4) {
+                    0 => (true, false),
+                    1 => (false, true),
+                    _ => (true, true),
+                };
+                Step::Cut {
+                    a,
+                    b,
+                    peer,
+                    election,
+                }
+            }
+            45..=49 => {
+                let (a, b) = pair(&mut rng);
+                Step::Heal { a, b }
+            }
+            50..=56 => Step::HealAll,
+            57..=60 => {
+                let size = 1 + rng.below(minority);
+                let mut side = BTreeSet::new();
+                while side.len() < size {
+                    side.insert(node(&mut rng));
+                }
+                Step::Partition {
+                    side: side.into_iter().collect(),
+                }
+            }
+            61..=64 => Step::PartitionLeader {
+                with: rng.below(minority),
+            },
+            65..=68 => Step::Kill {
+                id: node(&mut rng),
+                torn: rng.below(4),
+            },
+            69..=72 => Step::KillLeader { torn: rng.below(4) },
+            73..=80 => Step::RestartOne,
+            81..=88 => Step::Weather(match rng.below(3) {
+                0 => Weather::default(),
+                _ => Weather {
+                    stream_delay_ms_max: rng.below(40) as u64,
+                    vote_loss_pct: rng.below(30) as u64,
+                    vote_dup_pct: rng.below(30) as u64,
+                    vote_delay_ms_max: rng.below(80) as u64,
+                },
+            }),
+            89..=93 => Step::Disk {
+                id: node(&mut rng),
+                fault: if rng.below(2) == 0 {
+                    DiskFault::FsyncFails
+                } else {
+                    DiskFault::Full
+                },
+            },
+            _ => Step::Repair { id: node(&mut rng) },
+        })
+        .collect()
+}
+
+// ----- one run -----
+
+/// What a run left: the checks' outcome, counts, notes and (traced) every event.
+struct Run {
+    outcome: Result<(), String>,
+    notes: Vec<String>,
+    events: Vec<String>,
+    sim_ms: u64,
+    faults: u64,
+    answered: u64,
+    unanswered: u64,
+    watch_events: u64,
+}
+
+async fn run_step(c: &mut Cluster, step: &Step, notes: &mut Vec<String>) {
+    // Crashes and disk faults are counted where they happen (a dead server cannot crash).
+    if step.is_fault()
+        && !matches!(
+            step,
+            Step::Kill { .. }
+                | Step::KillLeader { .. }
+                | Step::Disk { .. }
+                | Step::PartitionLeader { .. }
+        )
+    {
+        c.faults_injected += 1;
+    }
+    match step {
+        Step::Sleep { ms } => tokio::time::sleep(Duration::from_millis(*ms)).await,
+        Step::Cut {
+            a,
+            b,
+            peer,
+            election,
+        } => c.cut(*a, *b, *peer, *election),
+        Step::Heal { a, b } => c.heal(*a, *b),
+        Step::HealAll => c.heal_all(),
+        Step::Partition { side } => c.partition(side),
+        Step::PartitionLeader { with } => {
+            let Some(l) = c.leader() else {
+                notes.push("no leader to partition".into());
+                return;
+            };
+            let side: Vec<u64> = (0..=*with as u64).map(|k| 1 + (l - 1 + k) % c.n).collect();
+            notes.push(format!("partition the leader's side {side:?}"));
+            c.partition(&side);
+            c.faults_injected += 1;
+        }
+        Step::Kill { id, torn } => c.kill(*id, *torn).await,
+        Step::KillLeader { torn } => match c.leader() {
+            Some(l) => {
+                notes.push(format!("kill leader {l}"));
+                c.kill(l, *torn).await;
+            }
+            None => notes.push("no leader to kill".into()),
+        },
+        Step::RestartOne => {
+            if let Some(id) = c.ids().into_iter().find(|i| !c.alive(*i)) {
+                notes.push(format!("restart {id}"));
+                c.start(id);
+            }
+        }
+        Step::Weather(w) => c.faults.set(*w),
+        Step::Disk { id, fault } => c.fail_disk(*id, *fault),
+        Step::Repair { id } => c.repair_disk(*id),
+    }
+}
+
+/// A session of the simulator itself on one server (setup and the final reads).
+struct Probe {
+    server: Arc<Processor>,
+    c: Connected,
+    xid: i64,
+}
+
+impl Probe {
+    async fn open(server: Arc<Processor>) -> Result<Probe, String> {
+        let req = ConnectRequest {
+            resume: None,
+            timeout_ms: client::SESSION_TIMEOUT_MS,
+            last_zxid_seen: Zxid::ZERO,
+            peer: "simulator".into(),
+            conn_ids: Vec::new(),
+            set_watches: Default::default(),
+            read_only: false,
+        };
+        match tokio::time::timeout(SETTLE, server.connect(req)).await {
+            Ok(Ok(c)) => Ok(Probe { server, c, xid: 0 }),
+            Ok(Err(e)) => Err(format!("the simulator's session was refused: {e:?}")),
+            Err(_) => Err("the simulator's session was not opened in time".into()),
+        }
+    }
+
+    async fn call(&mut self, req: Request) -> Result<Result<Response, ZkError>, String> {
+        self.xid += 1;
+        let xid = self.xid;
+        let what = format!("{req:?}");
+        self.server.submit(self.c.session, self.c.conn, xid, req);
+        loop {
+            match tokio::time::timeout(SETTLE, self.c.events.recv()).await {
+                Ok(Some(SessionEvent::Response { xid: x, result, .. })) if x == xid => {
+                    return Ok(result)
+                }
+                Ok(Some(SessionEvent::Closed(code))) => {
+                    return Err(format!(
+                        "the simulator's session closed ({code:?}) at {what}"
+                    ))
+                }
+                Ok(Some(_)) => {}
+                Ok(None) | Err(_) => return Err(format!("no answer to the simulator's {what}")),
+            }
+        }
+    }
+
+    async fn close(mut self) {
+        let _ = self.call(Request::CloseSession).await;
+    }
+}
+
+fn data_u64(d: &Data) -> u64 {
+    client::decode(d)
+}
+
+/// The final state as one server shows it after a sync: the children of `/seq` with their
+/// tokens and those of `/eph` with their owners.
+async fn final_nodes(
+    p: &mut Probe,
+) -> Result<(BTreeMap<String, u64>, HashMap<String, i64>), String> {
+    let mut seq = BTreeMap::new();
+    let mut eph = HashMap::new();
+    p.call(Request::Sync { path: "/".into() })
+        .await?
+        .map_err(|e| format!("final sync: {e:?}"))?;
+    for (dir, is_seq) in [("/seq", true), ("/eph", false)] {
+        let children = match p
+            .call(Request::GetChildren {
+                path: dir.into(),
+                watch: false,
+            })
+            .await?
+        {
+            Ok(Response::GetChildren { children, .. }) => children,
+            other => return Err(format!("getChildren {dir}: {other:?}")),
+        };
+        for child in children {
+            let path = format!("{dir}/{child}");
+            match p
+                .call(Request::GetData {
+                    path: path.clone(),
+                    watch: false,
+                })
+                .await?
+            {
+                Ok(Response::GetData { data, stat }) => {
+                    if is_seq {
+                        seq.insert(path, data_u64(&data));
+                    } else {
+                        eph.insert(path, stat.ephemeral_owner);
+                    }
+                }
+                other => return Err(format!("getData {path}: {other:?}")),
+            }
+        }
+    }
+    Ok((seq, eph))
+}
+
+/// Every node of one server's own tree (no sync: what it holds), one line each.
+async fn dump_tree(p: &mut Probe) -> Result<Vec<String>, String> {
+    let mut out = Vec::new();
+    let mut todo = vec!["/".to_string()];
+    while let Some(path) = todo.pop() {
+        if path == "/zookeeper" {
+            continue;
+        }
+        let Ok(Response::GetData { data, stat }) = p
+            .call(Request::GetData {
+                path: path.clone(),
+                watch: false,
+            })
+            .await?
+        else {
+            continue;
+        };
+        out.push(format!(
+            "{path} v{} c{:x} m{:x} owner {:x} data {:x}",
+            stat.version,
+            stat.czxid,
+            stat.mzxid,
+            stat.ephemeral_owner,
+            data_u64(&data)
+        ));
+        if let Ok(Response::GetChildren { children, .. }) = p
+            .call(Request::GetChildren {
+                path: path.clone(),
+                watch: false,
+            })
+            .await?
+        {
+            for child in children {
+                let base = if path == "/" { "" } else { path.as_str() };
+                todo.push(format!("{base}/{child}"));
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Heals everything, waits for the clients, the ensemble and the sessions, reads the final
+/// state and runs every checker.
+async fn finish(
+    c: &mut Cluster,
+    mode: &ModeCell,
+    clients: &mut JoinSet<()>,
+    history: &Arc<Mutex<History>>,
+    start: tokio::time::Instant,
+) -> Result<(), String> {
+    c.heal_all();
+    c.faults.set(Weather::default());
+    for id in c.ids() {
+        c.repair_disk(id);
+        if !c.alive(id) {
+            c.start(id);
+        }
+    }
+    set_mode(mode, Mode::KeepAlive);
+    c.settle(SETTLE).await?;
+    // Abandoned sessions expire (the clients keep theirs alive meanwhile).
+    tokio::time::sleep(Duration::from_millis(3 * client::SESSION_TIMEOUT_MS as u64)).await;
+    let leader = c.settle(SETTLE).await?;
+    set_mode(mode, Mode::Stop);
+    while clients.join_next().await.is_some() {}
+
+    let mut final_ops: Vec<Operation<Input, Output>> = Vec::new();
+    let mut nodes = None;
+    for id in c.ids() {
+        let server = c.processor(id).ok_or("a server died after the heal")?;
+        let mut p = Probe::open(server).await?;
+        for key in KEYS {
+            let call = start.elapsed().as_nanos() as u64;
+            p.call(Request::Sync { path: key.into() })
+                .await?
+                .map_err(|e| format!("final sync at {id}: {e:?}"))?;
+            let out = match p
+                .call(Request::GetData {
+                    path: key.into(),
+                    watch: false,
+                })
+                .await?
+            {
+                Ok(Response::GetData { data, stat }) => {
+                    Output::Read(Some((data_u64(&data), stat.version)))
+                }
+                Err(e) if e.code == ErrorCode::NoNode => Output::Read(None),
+                other => return Err(format!("final read of {key} at {id}: {other:?}")),
+            };
+            final_ops.push(Operation {
+                client: 1000 + id as usize,
+                input: Input::Read { path: key.into() },
+                output: Some(out),
+                call,
+                ret: Some(start.elapsed().as_nanos() as u64),
+            });
+        }
+        if id == leader {
+            nodes = Some(final_nodes(&mut p).await?);
+        }
+        p.close().await;
+    }
+    c.settle(SETTLE).await?;
+    let digests: Vec<(u64, Zxid, u64)> = c
+        .ids()
+        .into_iter()
+        .filter_map(|id| c.processor(id).map(|p| (id, p.digest_with_zxid())))
+        .map(|(id, (z, d))| (id, z, d))
+        .collect();
+
+    let mut tree_diffs = Vec::new();
+    if let Some(first) = digests.first() {
+        let base = c.processor(first.0).ok_or("a server died after the heal")?;
+        let base = dump_tree(&mut Probe::open(base).await?).await?;
+        for d in digests.iter().filter(|d| (d.1, d.2) != (first.1, first.2)) {
+            let other = c.processor(d.0).ok_or("a server died after the heal")?;
+            let other = dump_tree(&mut Probe::open(other).await?).await?;
+            let only = |a: &[String], b: &[String]| -> Vec<String> {
+                a.iter()
+                    .filter(|l| !b.contains(l))
+                    .take(8)
+                    .cloned()
+                    .collect()
+            };
+            tree_diffs.push(format!(
+                "server {} vs server {}: only on {}: {:?}; only on {}: {:?}",
+                d.0,
+                first.0,
+                d.0,
+                only(&other, &base),
+                first.0,
+                only(&base, &other)
+            ));
+        }
+    }
+
+    let h = history.lock().expect("history lock");
+    let mut ops = h.ops.clone();
+    ops.extend(final_ops);
+    let (seq, eph) = nodes.ok_or("no final read on the leader")?;
+    let mut errors = Vec::new();
+    errors.extend(checks::linearizable(&ops));
+    errors.extend(checks::sequential(&h, &seq));
+    errors.extend(checks::ephemerals(&h.sessions, &eph));
+    errors.extend(h.watch_violations.iter().cloned());
+    errors.extend(checks::one_leader_per_epoch(
+        &c.leadership.lock().expect("leadership lock"),
+    ));
+    errors.extend(checks::trees_equal(&digests));
+    errors.extend(tree_diffs);
+    errors.truncate(10);
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors.join("\n"))
+    }
+}
+
+fn set_mode(cell: &ModeCell, mode: Mode) {
+    *cell.lock().expect("mode lock") = mode;
+}
+
+/// Creates the parents every client needs, once the first leader serves.
+async fn setup(c: &Cluster) -> Result<(), String> {
+    let leader = c.settle(SETTLE).await?;
+    let server = c.processor(leader).ok_or("no leader process")?;
+    let mut p = Probe::open(server).await?;
+    for dir in ["/eph", "/seq"] {
+        p.call(Request::Create {
+            path: dir.into(),
+            data: Data::new(Bytes::new()),
+            mode: CreateMode::Persistent,
+            acl: Acl::open(),
+        })
+        .await?
+        .map_err(|e| format!("create {dir}: {e:?}"))?;
+    }
+    p.close().await;
+    Ok(())
+}
+
+/// Runs `schedule` on a fresh single-threaded runtime with a paused clock.
+fn run_schedule(n: u64, seed: u64, schedule: &[Step], traced: bool) -> Run {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .expect("a runtime");
+    rt.block_on(async {
+        let start = tokio::time::Instant::now();
+        let trace = Trace::new(traced);
+        let mut c = Cluster::new(n, seed, trace.clone());
+        for id in c.ids() {
+            c.start(id);
+        }
+        let history: Arc<Mutex<History>> = Arc::default();
+        let mode: ModeCell = Arc::new(Mutex::new(Mode::Work));
+        let mut clients = JoinSet::new();
+        let mut notes = Vec::new();
+        let outcome = match setup(&c).await {
+            Err(e) => Err(format!("setup: {e}")),
+            Ok(()) => {
+                for k in 0..CLIENTS {
+                    let client = Client::new(
+                        k,
+                        seed,
+                        c.reach.clone(),
+                        history.clone(),
+                        trace.clone(),
+                        mode.clone(),
+                    );
+                    clients.spawn(client.run());
+                }
+                for (k, step) in schedule.iter().enumerate() {
+                    trace.record(0, format_args!("step {k}: {step:?}"));
+                    run_step(&mut c, step, &mut notes).await;
+                }
+                finish(&mut c, &mode, &mut clients, &history, start).await
+            }
+        };
+        set_mode(&mode, Mode::Stop);
+        clients.abort_all();
+        while clients.join_next().await.is_some() {}
+        c.stop_all().await;
+        let h = history.lock().expect("history lock");
+        Run {
+            outcome,
+            notes,
+            events: trace.events(),
+            sim_ms: start.elapsed().as_millis() as u64,
+            faults: c.faults_injected,
+            answered: h.answered,
+            unanswered: h.unanswered,
+            watch_events: h.watch_events,
+        }
+    })
+}
+
+// ----- seeds -----
+
+#[derive(Default)]
+struct Totals {
+    seeds: u64,
+    sim_ms: u64,
+    faults: u64,
+    answered: u64,
+    unanswered: u64,
+    watch_events: u64,
+}
+
+fn test_name(n: u64) -> &'static str {
+    if n == 3 {
+        "three_servers_under_random_faults"
+    } else {
+        "five_servers_under_random_faults"
+    }
+}
+
+fn run_seed(n: u64, seed: u64, totals: &mut Totals) -> Result<(), String> {
+    let schedule = generate(n, seed);
+    let traced = std::env::var_os("PADDOCK_SIM_TRACE").is_some();
+    let run = run_schedule(n, seed, &schedule, traced);
+    totals.seeds += 1;
+    totals.sim_ms += run.sim_ms;
+    totals.faults += run.faults;
+    totals.answered += run.answered;
+    totals.unanswered += run.unanswered;
+    totals.watch_events += run.watch_events;
+    let Err(e) = run.outcome else {
+        return Ok(());
+    };
+    let mut report = format!("{n} servers, seed {seed}: {e}\nschedule:\n");
+    for (k, s) in schedule.iter().enumerate() {
+        let _ = writeln!(report, "  {k:>2}. {s:?}");
+    }
+    let _ = writeln!(report, "what leader-relative steps did: {:?}", run.notes);
+    if traced {
+        let _ = writeln!(report, "the last {REPORT_EVENTS} events:");
+        for line in &run.events[run.events.len().saturating_sub(REPORT_EVENTS)..] {
+            let _ = writeln!(report, "    {line}");
+        }
+        let path = std::env::temp_dir().join(format!("paddock-sim-{n}-{seed}.trace"));
+        if std::fs::write(&path, run.events.join("\n")).is_ok() {
+            let _ = writeln!(report, "the whole trace: {}", path.display());
+        }
+    }
+    let _ = writeln!(
+        report,
+        "replay: PADDOCK_SIM_SEED_START={seed} PADDOCK_SIM_SEEDS=1 PADDOCK_SIM_TRACE=1 cargo test -p paddock-node --test sim {} -- --nocapture",
+        test_name(n)
+    );
+    Err(report)
+}
+
+fn env_u64(name: &str, default: u64) -> u64 {
+    match std::env::var(name) {
+        Ok(v) => v
+            .parse()
+            .unwrap_or_else(|_| panic!("{name}={v}: not a number")),
+        Err(_) => default,
+    }
+}
+
+/// `PADDOCK_SIM_LOG=<filter>` (e.g. `paddock_quorum=debug`): the servers' logs, on stderr.
+fn init_logs() {
+    if let Ok(filter) = std::env::var("PADDOCK_SIM_LOG") {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_test_writer()
+            .try_init();
+    }
+}
+
+fn run_seeds(n: u64) {
+    init_logs();
+    let start = env_u64("PADDOCK_SIM_SEED_START", 0);
+    let count = env_u64("PADDOCK_SIM_SEEDS", DEFAULT_SEEDS);
+    let t = std::time::Instant::now();
+    let mut totals = Totals::default();
+    let mut failures = Vec::new();
+    for seed in start..start + count {
+        if KNOWN_OPEN.contains(&(n, seed)) {
+            eprintln!("sim: {n} servers, seed {seed}: skipped (a known open issue, KNOWN_OPEN)");
+            continue;
+        }
+        if let Err(report) = run_seed(n, seed, &mut totals) {
+            eprintln!("{report}");
+            failures.push(seed);
+        }
+    }
+    let wall = t.elapsed();
+    eprintln!(
+        "sim: {n} servers: seeds {start}..{}: {} passed, {} failed {failures:?}; {:.1} simulated minutes, {} faults, {} answers, {} unanswered, {} watch events; {:.1} s, {:.1} seeds/s",
+        start + count,
+        totals.seeds - failures.len() as u64,
+        failures.len(),
+        totals.sim_ms as f64 / 60_000.0,
+        totals.faults,
+        totals.answered,
+        totals.unanswered,
+        totals.watch_events,
+        wall.as_secs_f64(),
+        totals.seeds as f64 / wall.as_secs_f64().max(1e-9)
+    );
+    // One line for scripts/sim-soak.sh to add up.
+    eprintln!(
+        "SIM-SUMMARY servers={n} seeds={} failed={} sim_ms={} faults={} wall_ms={}",
+        totals.seeds,
+        failures.len(),
+        totals.sim_ms,
+        totals.faults,
+        wall.as_millis()
+    );
+    assert!(
+        failures.is_empty(),
+        "{n} servers: {} of {count} seeds failed: {failures:?} (reports above)",
+        failures.len()
+    );
+}
+
+#[test]
+fn three_servers_under_random_faults() {
+    run_seeds(3);
+}
+
+#[test]
+fn five_servers_under_random_faults() {
+    run_seeds(5);
+}
+
+/// Seeds that once failed, each run in CI whatever `PADDOCK_SIM_SEEDS` says:
+/// - 3 servers, seed 163: server 2's fsyncs failed (not sticky); the in-memory log's
+///   `recover` then kept the records it had not synced, so 2 rejoined reporting them as its
+///   last zxid, acknowledged NEWLEADERs of later epochs over them and recorded those epochs;
+///   a crash lost them, 2 won the next election by its newer currentEpoch and TRUNCated
+///   committed transactions on the others: trees diverged, acknowledged writes were lost.
+///   The fix is `MemTxnLog::recover`, which now keeps only what was durable after any failed
+///   write, as the trait says (the sled log's I/O failures are sticky and always did).
+const REGRESSION_SEEDS: [(u64, u64); 1] = [(3, 163)];
+
+#[test]
+fn seeds_that_once_failed_pass() {
+    for (n, seed) in REGRESSION_SEEDS {
+        let mut totals = Totals::default();
+        if let Err(report) = run_seed(n, seed, &mut totals) {
+            panic!("{report}");
+        }
+    }
+}
+
+/// Seeds that fail on an open issue, skipped by the seed runs (each is reported) and run by
+/// `cargo test -p paddock-node --test sim -- --ignored known_open`:
+/// - 5 servers, seed 11: server 2, LOOKING, `catch_up` applied records of epoch 1 that were
+///   logged but never committed (up to 0x10000003c); the processor's periodic snapshot then
+///   wrote that tree (0x10000003c) to the store. The next leader TRUNCated 2 to 0x100000039.
+///   Before: the driver checked only its own snapshot zxid, rebuilt from the store's newest
+///   snapshot (0x10000003c) and served a tree holding 0x10000003c (the trees' digests
+///   differed). Now the truncate sees the stored snapshot and the peer stops, as for any
+///   truncation below a snapshot; the ensemble is safe but that server needs its data removed.
+///   Open: snapshots of records not known to be committed (see docs/testing.md).
+const KNOWN_OPEN: [(u64, u64); 1] = [(5, 11)];
+
+#[test]
+#[ignore = "open issues: the seeds still fail (see KNOWN_OPEN)"]
+fn known_open_issues() {
+    init_logs();
+    for (n, seed) in KNOWN_OPEN {
+        let mut totals = Totals::default();
+        if let Err(report) = run_seed(n, seed, &mut totals) {
+            panic!("{report}");
+        }
+    }
+}
+
+/// (ensemble size, seed) of the replay test: schedules whose traces hold crashes, a failing
+/// disk, TRUNC and SNAP syncs, log truncations and watch events.
+const REPLAY_SEEDS: [(u64, u64); 2] = [(3, 18), (5, 16)];
+
+/// A failing seed replays exactly: each schedule runs twice in this process and the traces of
+/// every event (messages sent, dropped and received, votes, log writes, role changes, every
+/// client call and answer, watch events), stamped with virtual time, must be equal. Any
+/// nondeterminism — work on another thread, a hash map iterated for a decision, the wall
+/// clock — makes them part.
+#[test]
+fn one_seed_replays_the_same_trace() {
+    let mut all = Vec::new();
+    for (n, seed) in REPLAY_SEEDS {
+        let schedule = generate(n, seed);
+        let first = run_schedule(n, seed, &schedule, true);
+        let second = run_schedule(n, seed, &schedule, true);
+        assert!(
+            first.outcome.is_ok(),
+            "{n} servers, seed {seed}: {:?}",
+            first.outcome
+        );
+        if let Some(diff) = net::first_difference(&first.events, &second.events) {
+            // Both traces whole, for a diff.
+            let dir = std::env::temp_dir();
+            for (k, run) in [(1, &first), (2, &second)] {
+                let path = dir.join(format!("paddock-sim-{n}-{seed}-run{k}.trace"));
+                let _ = std::fs::write(&path, run.events.join("\n"));
+            }
+            panic!(
+                "{n} servers, seed {seed} did not replay exactly (both traces in {}): {diff}",
+                dir.display()
+            );
+        }
+        assert_eq!(first.outcome, second.outcome);
+        all.extend(first.events);
+    }
+    for what in [
+        "status Leading",
+        "killed",
+        "vote from",
+        "event Node",
+        "GetData",
+        "disk: ",
+        "log truncate",
+        "Snap {",
+        "Trunc {",
+    ] {
+        assert!(
+            all.iter().any(|e| e.contains(what)),
+            "no {what:?} in the traces; pick livelier seeds"
+        );
+    }
+}
