@@ -155,6 +155,10 @@ impl StateMachine for TreeMachine {
         self.follow_configuration();
     }
 
+    fn history_confirmed(&mut self, confirmed: bool) {
+        self.server.set_history_confirmed(confirmed);
+    }
+
     fn snapshot(&self) -> Bytes {
         self.server.snapshot_bytes()
     }

@@ -53,6 +53,17 @@ impl Processor {
         }
     }
 
+    /// Whether every transaction the tree holds is known to be committed. The quorum peer says
+    /// `false` before it applies logged records that no quorum may have (rebuilding the tree
+    /// at start, a role's catch-up with its own log, a truncation's rebuild) and `true` once it
+    /// serves (a leader whose history a quorum acknowledged, a learner synced with its leader).
+    /// Periodic snapshots are held while `false`: a snapshot of a record that was never
+    /// committed could not be rolled back by the leader's TRUNC. A processor starts confirmed
+    /// (a peer that replays says otherwise before it does).
+    pub fn set_history_confirmed(&self, confirmed: bool) {
+        lock(&self.shared.snap).set_history_confirmed(confirmed);
+    }
+
     /// Applies one transaction under the held write lock; returns the session it closed, if
     /// it was a CloseSession.
     fn apply_one(&self, tree: &mut DataTree, zxid: Zxid, data: &Bytes) -> Option<SessionId> {

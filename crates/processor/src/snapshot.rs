@@ -23,6 +23,9 @@ use crate::stats::Stats;
 pub(crate) struct SnapState {
     since: u64,
     threshold: u64,
+    /// The tree may hold transactions not known to be committed (see
+    /// [`crate::Processor::set_history_confirmed`]): no periodic snapshot starts meanwhile.
+    held: bool,
     running: Arc<AtomicBool>,
     rng: rand::rngs::StdRng,
 }
@@ -34,6 +37,12 @@ impl SnapState {
         self.running.load(Ordering::SeqCst)
     }
 
+    /// Holds periodic snapshots (`false`) or lets them go on (`true`); a snapshot that came due
+    /// while held starts at the next apply.
+    pub(crate) fn set_history_confirmed(&mut self, confirmed: bool) {
+        self.held = !confirmed;
+    }
+
     pub(crate) fn new(cfg: &ProcessorConfig) -> SnapState {
         let mut rng = rand::rngs::StdRng::seed_from_u64(cfg.seed);
         let half = (cfg.snap_count / 2).max(1);
@@ -41,6 +50,7 @@ impl SnapState {
         SnapState {
             since: 0,
             threshold,
+            held: false,
             running: Arc::new(AtomicBool::new(false)),
             rng,
         }
@@ -62,7 +72,7 @@ impl Snapshotting<'_> {
     pub fn maybe_snapshot(&self, tree: &DataTree, applied: u64) {
         let mut st = lock(self.state);
         st.since += applied;
-        if st.since < st.threshold || st.running.load(Ordering::SeqCst) {
+        if st.held || st.since < st.threshold || st.running.load(Ordering::SeqCst) {
             return;
         }
         st.since = 0;

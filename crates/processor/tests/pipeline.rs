@@ -689,6 +689,57 @@ async fn restart_from_snapshot_and_log_gives_the_same_tree() {
     assert_eq!(again.status().node_count, 4 + 60);
 }
 
+/// While the peer says the tree may hold records not known to be committed (it replays its own
+/// log before it serves), no periodic snapshot is written, however many transactions apply; the
+/// one that came due is written at the first apply after the history is confirmed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn periodic_snapshots_wait_until_the_history_is_confirmed() {
+    let log = Arc::new(MemTxnLog::new());
+    let snaps = Arc::new(MemSnapshotStore::new());
+    let small = ProcessorConfig {
+        snap_count: 10,
+        ..cfg()
+    };
+    let h = start_with(small, log, snaps);
+    let mut c = connect(&h, 4000).await;
+    h.server.set_history_confirmed(false);
+    for i in 0..60 {
+        call(
+            &h,
+            &mut c,
+            i,
+            create(&format!("/n{i}"), "d", CreateMode::Persistent),
+        )
+        .await
+        .unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        h.snaps.list().unwrap().is_empty(),
+        "a snapshot was written while the history was not confirmed"
+    );
+    h.server.set_history_confirmed(true);
+    call(
+        &h,
+        &mut c,
+        60,
+        create("/after", "d", CreateMode::Persistent),
+    )
+    .await
+    .unwrap();
+    for _ in 0..100 {
+        if !h.snaps.list().unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        !h.snaps.list().unwrap().is_empty(),
+        "the snapshot that came due is written once the history is confirmed"
+    );
+    h.server.shutdown().await;
+}
+
 /// Issue 12, full disk: a failed log write is never acknowledged nor applied; the server turns
 /// read-only (writes and new sessions refused with NotReadOnly, reads and open sessions go on,
 /// status and the writable watch say so) and takes writes again by itself once the log

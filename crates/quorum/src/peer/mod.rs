@@ -137,6 +137,16 @@ pub trait StateMachine: Send + 'static {
     /// The last applied zxid (`Zxid::ZERO` when empty).
     fn last_applied(&self) -> Zxid;
 
+    /// Whether every transaction applied so far is known to be committed. The driver says
+    /// `false` before it applies logged records that no quorum may have (the rebuild at start,
+    /// a role's catch-up with its own log, a role left) and `true` once the peer serves (a
+    /// leader whose NEWLEADER a quorum acknowledged, a learner at UPTODATE). A machine that
+    /// writes snapshots of its own must not start one while `false`: a later TRUNC may remove
+    /// records such a snapshot holds, and a snapshot cannot be rolled back.
+    fn history_confirmed(&mut self, confirmed: bool) {
+        let _ = confirmed;
+    }
+
     /// Learner side: the sessions heard from since the last call. The driver calls it once per
     /// tick while following or observing a leader it is serving under, and sends a non-empty
     /// result to the leader in a `Touch`. Sessions reported while the peer is not serving stay

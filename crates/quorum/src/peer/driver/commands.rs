@@ -71,6 +71,9 @@ where
                 Command::Apply(_) => unreachable!("gathered above"),
                 Command::StartServing => {
                     self.serving = true;
+                    // A leader's history is committed once a quorum acknowledged NEWLEADER, a
+                    // learner's once UPTODATE came: its own snapshots may go on.
+                    self.sm.history_confirmed(true);
                     self.storage_failure = None;
                     self.synced_as_learner().await?;
                 }

@@ -289,7 +289,9 @@ where
             storage_failure: None,
             blocking,
         };
-        // Not on the loop yet: the caller runs `spawn` where it may block.
+        // Not on the loop yet: the caller runs `spawn` where it may block. The log's records
+        // are not known committed until this peer serves: the machine holds its snapshots.
+        d.sm.history_confirmed(false);
         d.snap_zxid = storage::rebuild(d.sm.as_mut(), &d.storage, me, Zxid::ZERO, None)
             .map_err(|e| super::PeerError::Rebuild(e.to_string()))?;
         d.refresh_configuration(false);

@@ -65,6 +65,9 @@ where
         // The role starts from a quiet, durable log (reports of the old role are stale).
         self.drain().await?;
         drop(self.durability.take_notices());
+        // What the log holds beyond the tree may never have committed (a TRUNC may remove it):
+        // no snapshot of the machine's own until this role serves.
+        self.sm.history_confirmed(false);
         self.catch_up().await?;
         let accepted = self.storage.epochs.accepted_epoch();
         let current = self.storage.epochs.current_epoch();
@@ -76,7 +79,7 @@ where
                     self.storage.log.clone(),
                     self.config.zab.committed_log_capacity,
                 );
-                let history = self
+                let mut history = self
                     .offload(move || {
                         let mut history = log.read_after(Zxid::ZERO, usize::MAX)?;
                         if history.len() > keep {
@@ -86,6 +89,15 @@ where
                     })
                     .await?
                     .map_err(fatal)?;
+                // The in-memory window must be the tail of this leader's history: a log whose
+                // last record is below `last` (a snapshot above it, e.g. a SNAP installed while
+                // the log could not be reset, which kept older records) has a hole between the
+                // two, and a learner's zxid in that hole would be taken for a divergence and
+                // TRUNCated (found by the whole-server simulator, 3 servers, seed 1102091).
+                // Then lagging learners get a SNAP instead.
+                if history.last().map(|(z, _)| *z) != Some(last) {
+                    history.clear();
+                }
                 let mut leader = Leader::new(
                     self.me,
                     self.members.clone(),
@@ -197,6 +209,7 @@ where
             }
         }
         self.serving = false;
+        self.sm.history_confirmed(false);
         self.lease = LeaseTracker::new();
         self.early.clear();
         for (zxid, tx) in std::mem::take(&mut self.waiting) {
