@@ -43,7 +43,7 @@ use paddock_types::{Acl, CreateMode, Data, ErrorCode, Request, Response, ZkError
 use tokio::task::JoinSet;
 
 use client::{Client, History, Mode, ModeCell, KEYS};
-use cluster::{Cluster, DiskFault};
+use cluster::{Cluster, DiskFault, TICK_MS};
 use net::{Trace, Weather};
 
 /// Seeds per ensemble size when `PADDOCK_SIM_SEEDS` is not set (CI, debug build).
@@ -283,10 +283,22 @@ impl Probe {
             set_watches: Default::default(),
             read_only: false,
         };
-        match tokio::time::timeout(SETTLE, server.connect(req)).await {
-            Ok(Ok(c)) => Ok(Probe { server, c, xid: 0 }),
-            Ok(Err(e)) => Err(format!("the simulator's session was refused: {e:?}")),
-            Err(_) => Err("the simulator's session was not opened in time".into()),
+        // The ensemble is judged settled on the peers' statuses; each processor takes its role
+        // from its peer a moment later (its role task), so a connect right after may be told
+        // "not serving" (CONNECTIONLOSS): retried, as a client would, for a few ticks.
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(20 * TICK_MS as u64);
+        loop {
+            match tokio::time::timeout(SETTLE, server.connect(req.clone())).await {
+                Ok(Ok(c)) => return Ok(Probe { server, c, xid: 0 }),
+                Ok(Err(e))
+                    if e.code == ErrorCode::ConnectionLoss
+                        && tokio::time::Instant::now() < deadline =>
+                {
+                    tokio::time::sleep(Duration::from_millis(TICK_MS as u64 / 2)).await;
+                }
+                Ok(Err(e)) => return Err(format!("the simulator's session was refused: {e:?}")),
+                Err(_) => return Err("the simulator's session was not opened in time".into()),
+            }
         }
     }
 
