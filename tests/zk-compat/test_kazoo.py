@@ -100,6 +100,7 @@ def test_sequential(zk, root):
 def test_ephemeral_gone_after_stop(zk, root):
     other = new_client()
     other.create(root + "/eph", b"x", ephemeral=True)
+    zk.sync(root + "/eph")  # zk may sit on another server of the ensemble
     st = zk.exists(root + "/eph")
     assert st is not None and st.ephemeralOwner == other.client_id[0]
     other.stop()
@@ -243,6 +244,9 @@ def test_digest_acl(zk, root):
         acls, st = owner.get_acls(root + "/sec")
         assert acls[0].id.scheme == "digest" and acls[0].id.id == acl.id.id
         assert acls[0].perms == 31 and st.aversion == 0
+        # zk may sit on another server of the ensemble: reads are sequentially consistent per
+        # client only, so it syncs before reading what the owner wrote (as ZooKeeper requires).
+        zk.sync(root + "/sec")
         with pytest.raises(NoAuthError):
             zk.get(root + "/sec")
         with pytest.raises(NoAuthError):
@@ -269,6 +273,9 @@ def test_read_only_acl(zk, root):
         from kazoo.security import ACL, Id
 
         owner.set_acls(root + "/ro", [make_digest_acl(user, "pw", all=True), ACL(1, Id("world", "anyone"))])
+        # zk may sit on another server of the ensemble (it failed there once in CI, reading the
+        # ACL from before set_acls): sync first, as ZooKeeper requires across sessions.
+        zk.sync(root + "/ro")
         assert zk.get(root + "/ro")[0] == b"v"
         with pytest.raises(NoAuthError):
             zk.set(root + "/ro", b"w")
