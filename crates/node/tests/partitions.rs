@@ -399,6 +399,12 @@ async fn run(fault: Fault) {
     tokio::time::sleep(Duration::from_secs(secs) / 3).await;
     let (old, chosen, other) = roles(&e, &all, Some(chosen), &mut rng).await;
     let followers: Vec<usize> = all.iter().copied().filter(|&i| i != old).collect();
+    // LeaderInMinority: the three cut off from the old leader and the chosen follower.
+    let majority: Vec<usize> = all
+        .iter()
+        .copied()
+        .filter(|&i| i != old && i != chosen)
+        .collect();
     if !uncut(fault, chosen, other).contains(&watched) {
         // Cut off, it may catch up by snapshot, which fires no events for what it skips: the
         // watching sessions' events are then checked for order only.
@@ -442,11 +448,6 @@ async fn run(fault: Fault) {
             }
         }
         Fault::LeaderInMinority => {
-            let majority: Vec<usize> = all
-                .iter()
-                .copied()
-                .filter(|&i| i != old && i != chosen)
-                .collect();
             net.partition(&[old, chosen], &majority);
         }
         Fault::FollowerAway { one_way: false, .. } => net.isolate(chosen),
@@ -488,11 +489,6 @@ async fn run(fault: Fault) {
         }
         Fault::MajoritiesRing => {}
         Fault::LeaderInMinority => {
-            let majority: Vec<usize> = all
-                .iter()
-                .copied()
-                .filter(|&i| i != old && i != chosen)
-                .collect();
             let new = serving_leader(&e, &majority, FAULT_WAIT).await;
             assert!(
                 new.is_some(),

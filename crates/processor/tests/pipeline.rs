@@ -651,6 +651,31 @@ async fn sequential_names_and_multi() {
     h.server.shutdown().await;
 }
 
+/// Creates `/n0`../n{n-1} through `c`, one request after another (xids 0..n).
+async fn create_nodes(h: &Harness, c: &mut Connected, n: i64) {
+    for i in 0..n {
+        call(
+            h,
+            c,
+            i,
+            create(&format!("/n{i}"), "d", CreateMode::Persistent),
+        )
+        .await
+        .unwrap();
+    }
+}
+
+/// Waits (up to 2 s) until `snaps` lists a snapshot; periodic snapshots are written on a
+/// thread of their own.
+async fn wait_for_a_snapshot(snaps: &MemSnapshotStore) {
+    for _ in 0..100 {
+        if !snaps.list().unwrap().is_empty() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restart_from_snapshot_and_log_gives_the_same_tree() {
     let log = Arc::new(MemTxnLog::new());
@@ -661,25 +686,11 @@ async fn restart_from_snapshot_and_log_gives_the_same_tree() {
     };
     let h = start_with(small.clone(), log.clone(), snaps.clone());
     let mut c = connect(&h, 4000).await;
-    for i in 0..60 {
-        call(
-            &h,
-            &mut c,
-            i,
-            create(&format!("/n{i}"), "d", CreateMode::Persistent),
-        )
-        .await
-        .unwrap();
-    }
+    create_nodes(&h, &mut c, 60).await;
     let digest = h.server.digest();
     h.server.shutdown().await;
     // Snapshots run in the background; wait until at least one is committed.
-    for _ in 0..100 {
-        if !h.snaps.list().unwrap().is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_for_a_snapshot(&h.snaps).await;
     assert!(
         !h.snaps.list().unwrap().is_empty(),
         "snapCount=10 should have produced a snapshot"
@@ -703,16 +714,7 @@ async fn periodic_snapshots_wait_until_the_history_is_confirmed() {
     let h = start_with(small, log, snaps);
     let mut c = connect(&h, 4000).await;
     h.server.set_history_confirmed(false);
-    for i in 0..60 {
-        call(
-            &h,
-            &mut c,
-            i,
-            create(&format!("/n{i}"), "d", CreateMode::Persistent),
-        )
-        .await
-        .unwrap();
-    }
+    create_nodes(&h, &mut c, 60).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(
         h.snaps.list().unwrap().is_empty(),
@@ -727,12 +729,7 @@ async fn periodic_snapshots_wait_until_the_history_is_confirmed() {
     )
     .await
     .unwrap();
-    for _ in 0..100 {
-        if !h.snaps.list().unwrap().is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_for_a_snapshot(&h.snaps).await;
     assert!(
         !h.snaps.list().unwrap().is_empty(),
         "the snapshot that came due is written once the history is confirmed"
