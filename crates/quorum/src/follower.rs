@@ -67,6 +67,8 @@ pub struct Follower {
     acked: Zxid,
     last_applied: Zxid,
     idle_ticks: u32,
+    /// The newest stored snapshot's zxid, told the leader in FOLLOWERINFO / OBSERVERINFO.
+    snapshot_zxid: Zxid,
 }
 
 impl Follower {
@@ -98,7 +100,16 @@ impl Follower {
             acked: Zxid::ZERO,
             last_applied: last_zxid,
             idle_ticks: 0,
+            snapshot_zxid: Zxid::ZERO,
         }
+    }
+
+    /// This learner's newest stored snapshot is at `zxid` (the default: none). A snapshot
+    /// cannot be rolled back, so the leader is told (FOLLOWERINFO / OBSERVERINFO) and sends a
+    /// SNAP where it would otherwise TRUNC below it.
+    pub fn with_snapshot_zxid(mut self, zxid: Zxid) -> Follower {
+        self.snapshot_zxid = zxid;
+        self
     }
 
     /// The phase.
@@ -113,19 +124,25 @@ impl Follower {
 
     /// Registers with the leader.
     pub fn start(&mut self) -> Vec<Command> {
-        let (accepted_epoch, last_zxid, protocol_version) =
-            (self.accepted_epoch, self.logged, PROTOCOL_VERSION);
+        let (accepted_epoch, last_zxid, protocol_version, snapshot_zxid) = (
+            self.accepted_epoch,
+            self.logged,
+            PROTOCOL_VERSION,
+            self.snapshot_zxid,
+        );
         let msg = if self.observer {
             PeerMessage::ObserverInfo {
                 accepted_epoch,
                 last_zxid,
                 protocol_version,
+                snapshot_zxid,
             }
         } else {
             PeerMessage::FollowerInfo {
                 accepted_epoch,
                 last_zxid,
                 protocol_version,
+                snapshot_zxid,
             }
         };
         vec![self.send(msg)]

@@ -20,6 +20,9 @@ pub enum PeerMessage {
         last_zxid: Zxid,
         /// The learner's protocol version.
         protocol_version: u32,
+        /// The zxid of the learner's newest stored snapshot ([`Zxid::ZERO`]: none): it cannot be
+        /// truncated below it, so a sync that would TRUNC lower sends a SNAP instead.
+        snapshot_zxid: Zxid,
     },
     /// Learner -> leader, discovery: as `FollowerInfo`, from an observer (never counted).
     ObserverInfo {
@@ -29,6 +32,9 @@ pub enum PeerMessage {
         last_zxid: Zxid,
         /// The observer's protocol version.
         protocol_version: u32,
+        /// The zxid of the observer's newest stored snapshot ([`Zxid::ZERO`]: none): it cannot be
+        /// truncated below it, so a sync that would TRUNC lower sends a SNAP instead.
+        snapshot_zxid: Zxid,
     },
     /// Leader -> learner: the epoch the leader proposes (max acceptedEpoch + 1).
     LeaderInfo {

@@ -2,6 +2,8 @@
 //! `LearnerHandler.syncFollower`). A pure function of three facts:
 //!
 //! - `peer_last`: the learner's last logged zxid (from ACKEPOCH / FOLLOWERINFO);
+//! - `peer_snapshot`: the learner's newest stored snapshot (FOLLOWERINFO), below which it cannot
+//!   roll back;
 //! - `leader_last`: the leader's last zxid (its whole log is its initial history, all of it to be
 //!   committed; during broadcast: the last committed zxid) — ZooKeeper's `maxCommittedLog`;
 //! - `window`: the zxids of the leader's in-memory committed log, sorted ascending, ending at
@@ -15,6 +17,14 @@
 //! | `min <= peer_last < leader_last`, `peer_last` in `window` | DIFF | txns `> peer_last` |
 //! | `min < peer_last < leader_last`, not in `window` (the learner holds txns of an old epoch the leader never had) | TRUNC+DIFF to the greatest `window` zxid `< peer_last` | txns `> that` |
 //! | `peer_last < min`, or `window` empty | SNAP | the state at `leader_last` |
+//! | any TRUNC above to a zxid below `peer_snapshot` | SNAP | the state at `leader_last` |
+//!
+//! The last row: a learner can hold a snapshot above what the ensemble committed when it
+//! installed a SNAP from a leader whose epoch then never established (the SNAP is durable before
+//! NEWLEADER is acknowledged, as in ZooKeeper). The next leader's history ends below it; a
+//! TRUNC cannot undo a snapshot, so the learner gets the leader's whole state instead and drops
+//! the snapshots above it (found by the whole-server simulator, 3 servers, seed 1000086, where
+//! the learner had to stop).
 //!
 //! Why TRUNC to the greatest smaller zxid is safe: zxids of one epoch come from one leader, so the
 //! learner's and the leader's histories agree on every zxid they share an epoch with; a learner
@@ -46,7 +56,24 @@ pub struct SyncPlan {
 }
 
 /// Chooses the sync plan; see the module doc for the rule table.
-pub fn choose(peer_last: Zxid, leader_last: Zxid, window: &[Zxid]) -> SyncPlan {
+pub fn choose(
+    peer_last: Zxid,
+    peer_snapshot: Zxid,
+    leader_last: Zxid,
+    window: &[Zxid],
+) -> SyncPlan {
+    let plan = choose_by_log(peer_last, leader_last, window);
+    match plan.mode {
+        SyncMode::Trunc(to) | SyncMode::TruncDiff(to) if to < peer_snapshot => SyncPlan {
+            mode: SyncMode::Snap,
+            send_after: None,
+        },
+        _ => plan,
+    }
+}
+
+/// The plan from the logs alone (every row of the table but the last).
+fn choose_by_log(peer_last: Zxid, leader_last: Zxid, window: &[Zxid]) -> SyncPlan {
     debug_assert!(
         window.windows(2).all(|w| w[0] < w[1]),
         "window must be sorted"
@@ -194,7 +221,18 @@ mod tests {
             ),
         ];
         for (name, peer, leader, win, want) in cases {
-            assert_eq!(choose(peer, leader, win), want, "{name}");
+            assert_eq!(choose(peer, Zxid::ZERO, leader, win), want, "{name}");
+            // A snapshot at or below the TRUNC point (or at the learner's last zxid when
+            // nothing is truncated) changes nothing.
+            let snap = match want.mode {
+                SyncMode::Trunc(to) | SyncMode::TruncDiff(to) => to,
+                _ => peer,
+            };
+            assert_eq!(
+                choose(peer, snap, leader, win),
+                want,
+                "{name}, snapshot {snap}"
+            );
         }
     }
 
@@ -204,6 +242,7 @@ mod tests {
         #[test]
         fn plan_makes_learner_history_equal_leader(
             leader_len in 0usize..20, peer_common in 0usize..20, peer_extra in 0u32..4, trim in 0usize..20,
+            snap_at in 0usize..24,
         ) {
             // Leader history: epoch-1 txns. Learner: a common prefix, then txns of an epoch-0
             // leader... modelled as extra txns of epoch 1 placed after the common prefix only when
@@ -217,10 +256,19 @@ mod tests {
             let leader_last = leader.last().copied().unwrap_or(Zxid::ZERO);
             let peer_last = peer.last().copied().unwrap_or(Zxid::ZERO);
             let window = &leader[trim.min(leader_len)..];
-            let p = choose(peer_last, leader_last, window);
+            // The learner's newest snapshot: at one of its zxids, or none.
+            let peer_snapshot = match snap_at.min(peer.len()) {
+                0 => Zxid::ZERO,
+                i => peer[i - 1],
+            };
+            let p = choose(peer_last, peer_snapshot, leader_last, window);
             let mut result = match p.mode {
                 SyncMode::Diff => peer.clone(),
-                SyncMode::Trunc(to) | SyncMode::TruncDiff(to) => peer.iter().copied().filter(|x| *x <= to).collect(),
+                SyncMode::Trunc(to) | SyncMode::TruncDiff(to) => {
+                    // Never below the learner's snapshot: that cannot be rolled back.
+                    proptest::prop_assert!(to >= peer_snapshot, "TRUNC to {to} below snapshot {peer_snapshot}");
+                    peer.iter().copied().filter(|x| *x <= to).collect()
+                }
                 SyncMode::Snap => leader.clone(),
             };
             if let Some(after) = p.send_after {

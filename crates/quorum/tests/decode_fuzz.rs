@@ -29,11 +29,13 @@ fn messages() -> Vec<PeerMessage> {
             accepted_epoch: Epoch(4),
             last_zxid: z,
             protocol_version: 2,
+            snapshot_zxid: z,
         },
         PeerMessage::ObserverInfo {
             accepted_epoch: Epoch(4),
             last_zxid: z,
             protocol_version: 2,
+            snapshot_zxid: z,
         },
         PeerMessage::LeaderInfo {
             new_epoch: Epoch(5),

@@ -56,7 +56,8 @@ fn discovery_ackepoch_leaves_only_after_accepted_epoch_is_durable() {
             M::FollowerInfo {
                 accepted_epoch: Epoch(1),
                 last_zxid: z(1, 3),
-                protocol_version: PV
+                protocol_version: PV,
+                snapshot_zxid: paddock_types::Zxid::ZERO,
             }
         )]
     );
@@ -383,7 +384,8 @@ fn observer_registers_as_observer_and_applies_informs_without_acking() {
             M::ObserverInfo {
                 accepted_epoch: Epoch(1),
                 last_zxid: z(1, 3),
-                protocol_version: PV
+                protocol_version: PV,
+                snapshot_zxid: paddock_types::Zxid::ZERO,
             }
         )]
     );

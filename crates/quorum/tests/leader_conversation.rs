@@ -31,6 +31,7 @@ fn info(accepted: u32, last: paddock_types::Zxid) -> M {
         accepted_epoch: Epoch(accepted),
         last_zxid: last,
         protocol_version: PV,
+        snapshot_zxid: paddock_types::Zxid::ZERO,
     }
 }
 
@@ -119,6 +120,7 @@ fn discovery_refuses_a_wrong_protocol_version_and_does_not_count_strangers() {
         accepted_epoch: Epoch(1),
         last_zxid: z(1, 1),
         protocol_version: PV + 1,
+        snapshot_zxid: paddock_types::Zxid::ZERO,
     };
     assert!(
         matches!(&l.step(s(2), bad)[..], [Command::DropLearner { learner, .. }] if *learner == s(2))

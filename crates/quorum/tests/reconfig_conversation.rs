@@ -35,6 +35,7 @@ fn follower_info(last: Zxid) -> M {
         accepted_epoch: Epoch(1),
         last_zxid: last,
         protocol_version: PV,
+        snapshot_zxid: paddock_types::Zxid::ZERO,
     }
 }
 
@@ -43,6 +44,7 @@ fn observer_info(last: Zxid) -> M {
         accepted_epoch: Epoch(1),
         last_zxid: last,
         protocol_version: PV,
+        snapshot_zxid: paddock_types::Zxid::ZERO,
     }
 }
 

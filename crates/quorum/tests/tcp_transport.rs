@@ -70,6 +70,7 @@ async fn messages_flow_both_ways_in_order() {
         accepted_epoch: Epoch(1),
         last_zxid: Zxid(5),
         protocol_version: PROTOCOL_VERSION,
+        snapshot_zxid: paddock_types::Zxid::ZERO,
     };
     learner.send(L, info.clone()).await.unwrap();
     assert_eq!(next(leader).await, PeerEvent::Message(F, info));

@@ -127,6 +127,7 @@ async fn a_tls_leader_and_learner_connect_and_exchange() {
         accepted_epoch: Epoch(1),
         last_zxid: Zxid(5),
         protocol_version: PROTOCOL_VERSION,
+        snapshot_zxid: paddock_types::Zxid::ZERO,
     };
     learner.send(L, info.clone()).await.unwrap();
     assert_eq!(next(&leader).await, PeerEvent::Message(F, info));

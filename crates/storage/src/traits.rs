@@ -82,6 +82,11 @@ pub trait SnapshotStore: Send + Sync + 'static {
 
     /// Deletes all but the newest `keep` snapshots; returns the zxids removed.
     fn purge(&self, keep: usize) -> Result<Vec<Zxid>, StorageError>;
+
+    /// Deletes every snapshot above `zxid`, durably; returns the zxids removed, oldest first.
+    /// For a learner given the leader's state at `zxid` while it holds a snapshot of a history
+    /// the ensemble never committed (installed from a leader whose epoch did not establish).
+    fn discard_after(&self, zxid: Zxid) -> Result<Vec<Zxid>, StorageError>;
 }
 
 /// ZAB's persisted epochs. Each setter is durable on return.

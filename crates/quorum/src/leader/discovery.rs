@@ -15,7 +15,7 @@ impl Leader {
         from: ServerId,
         observer: bool,
         accepted_epoch: Epoch,
-        last_zxid: Zxid,
+        (last_zxid, snapshot_zxid): (Zxid, Zxid),
         protocol_version: u32,
     ) -> Vec<Command> {
         if protocol_version != PROTOCOL_VERSION {
@@ -48,6 +48,7 @@ impl Leader {
                 observer,
                 accepted_epoch,
                 last_zxid,
+                snapshot_zxid,
                 phase: LearnerPhase::Info,
                 last_heard: self.now,
             },

@@ -54,6 +54,8 @@ pub(crate) struct Learner {
     pub(crate) observer: bool,
     pub(crate) accepted_epoch: Epoch,
     pub(crate) last_zxid: Zxid,
+    /// The learner's newest stored snapshot (it cannot be truncated below it).
+    pub(crate) snapshot_zxid: Zxid,
     pub(crate) phase: LearnerPhase,
     pub(crate) last_heard: u64,
 }
@@ -233,12 +235,26 @@ impl Leader {
                 accepted_epoch,
                 last_zxid,
                 protocol_version,
-            } => self.on_learner_info(from, false, accepted_epoch, last_zxid, protocol_version),
+                snapshot_zxid,
+            } => self.on_learner_info(
+                from,
+                false,
+                accepted_epoch,
+                (last_zxid, snapshot_zxid),
+                protocol_version,
+            ),
             PeerMessage::ObserverInfo {
                 accepted_epoch,
                 last_zxid,
                 protocol_version,
-            } => self.on_learner_info(from, true, accepted_epoch, last_zxid, protocol_version),
+                snapshot_zxid,
+            } => self.on_learner_info(
+                from,
+                true,
+                accepted_epoch,
+                (last_zxid, snapshot_zxid),
+                protocol_version,
+            ),
             PeerMessage::AckEpoch {
                 current_epoch,
                 last_zxid,

@@ -20,8 +20,13 @@ impl Leader {
         assert_eq!(l.phase, LearnerPhase::EpochAcked, "sync once per ACKEPOCH");
         l.phase = LearnerPhase::Syncing;
         let observer = l.observer;
-        let plan = choose(l.last_zxid, leader_last, &self.committed.zxids());
-        tracing::debug!(learner = %id, peer_last = %l.last_zxid, %leader_last, ?plan, "sync plan");
+        let plan = choose(
+            l.last_zxid,
+            l.snapshot_zxid,
+            leader_last,
+            &self.committed.zxids(),
+        );
+        tracing::debug!(learner = %id, peer_last = %l.last_zxid, peer_snapshot = %l.snapshot_zxid, %leader_last, ?plan, "sync plan");
         let mut out = vec![match plan.mode {
             SyncMode::Diff => Leader::send(
                 id,

@@ -86,6 +86,7 @@ mod tests {
                 accepted_epoch: Epoch(1),
                 last_zxid: paddock_types::Zxid::ZERO,
                 protocol_version: 1,
+                snapshot_zxid: paddock_types::Zxid::ZERO,
             },
         )
     }

@@ -97,19 +97,23 @@ pub fn to_frame(message: PeerMessage) -> PeerFrame {
             accepted_epoch,
             last_zxid,
             protocol_version,
+            snapshot_zxid,
         } => Kind::FollowerInfo(f::FollowerInfo {
             accepted_epoch: accepted_epoch.0,
             last_zxid: last_zxid.0,
             protocol_version,
+            snapshot_zxid: snapshot_zxid.0,
         }),
         PeerMessage::ObserverInfo {
             accepted_epoch,
             last_zxid,
             protocol_version,
+            snapshot_zxid,
         } => Kind::ObserverInfo(f::ObserverInfo {
             accepted_epoch: accepted_epoch.0,
             last_zxid: last_zxid.0,
             protocol_version,
+            snapshot_zxid: snapshot_zxid.0,
         }),
         PeerMessage::LeaderInfo {
             new_epoch,
@@ -158,11 +162,13 @@ pub fn from_frame(frame: PeerFrame) -> Result<PeerMessage, ConvertError> {
             accepted_epoch: Epoch(m.accepted_epoch),
             last_zxid: Zxid(m.last_zxid),
             protocol_version: m.protocol_version,
+            snapshot_zxid: Zxid(m.snapshot_zxid),
         },
         Kind::ObserverInfo(m) => PeerMessage::ObserverInfo {
             accepted_epoch: Epoch(m.accepted_epoch),
             last_zxid: Zxid(m.last_zxid),
             protocol_version: m.protocol_version,
+            snapshot_zxid: Zxid(m.snapshot_zxid),
         },
         Kind::LeaderInfo(m) => PeerMessage::LeaderInfo {
             new_epoch: Epoch(m.new_epoch),
@@ -226,11 +232,13 @@ mod tests {
                 accepted_epoch: Epoch(3),
                 last_zxid: z,
                 protocol_version: PROTOCOL_VERSION,
+                snapshot_zxid: Zxid::new(Epoch(6), 9),
             },
             PeerMessage::ObserverInfo {
                 accepted_epoch: Epoch(u32::MAX),
                 last_zxid: Zxid(u64::MAX),
                 protocol_version: 9,
+                snapshot_zxid: Zxid(u64::MAX),
             },
             PeerMessage::LeaderInfo {
                 new_epoch: Epoch(8),

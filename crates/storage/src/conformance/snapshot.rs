@@ -50,6 +50,7 @@ pub fn run_all<H: SnapshotHarness>(h: &mut H) {
     uncommitted_snapshot_is_invisible(h);
     newest_committed_wins(h);
     purge_keeps_newest(h);
+    discard_after_removes_the_newer_ones(h);
     committed_snapshots_survive_restart(h);
 }
 
@@ -131,6 +132,28 @@ pub fn purge_keeps_newest<H: SnapshotHarness>(h: &mut H) {
     assert!(ok(store.purge(10), "purge 10").is_empty());
     assert_eq!(read_latest(&*store), Some((Zxid(5), content(Zxid(5), 10))));
     assert_eq!(ok(store.purge(0), "purge 0"), [Zxid(4), Zxid(5)]);
+    assert!(read_latest(&*store).is_none());
+}
+
+/// `discard_after(z)` deletes every snapshot above `z`, durably, and says which.
+pub fn discard_after_removes_the_newer_ones<H: SnapshotHarness>(h: &mut H) {
+    let store = h.fresh();
+    for z in [2u64, 4, 6, 8] {
+        write_snapshot(&*store, Zxid(z), &content(Zxid(z), 10));
+    }
+    assert!(ok(store.discard_after(Zxid(8)), "discard after 8").is_empty());
+    assert_eq!(
+        ok(store.discard_after(Zxid(5)), "discard after 5"),
+        [Zxid(6), Zxid(8)]
+    );
+    assert_eq!(ok(store.list(), "list"), [Zxid(2), Zxid(4)]);
+    assert_eq!(read_latest(&*store), Some((Zxid(4), content(Zxid(4), 10))));
+    let store = h.restart(store);
+    assert_eq!(ok(store.list(), "list after restart"), [Zxid(2), Zxid(4)]);
+    assert_eq!(
+        ok(store.discard_after(Zxid::ZERO), "discard after 0"),
+        [Zxid(2), Zxid(4)]
+    );
     assert!(read_latest(&*store).is_none());
 }
 

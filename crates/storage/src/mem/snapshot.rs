@@ -116,6 +116,19 @@ impl SnapshotStore for MemSnapshotStore {
         }
         Ok(remove)
     }
+
+    fn discard_after(&self, zxid: Zxid) -> Result<Vec<Zxid>, StorageError> {
+        let mut s = lock(&self.state);
+        let remove: Vec<Zxid> = s
+            .snapshots
+            .range((std::ops::Bound::Excluded(zxid), std::ops::Bound::Unbounded))
+            .map(|(z, _)| *z)
+            .collect();
+        for z in &remove {
+            s.snapshots.remove(z);
+        }
+        Ok(remove)
+    }
 }
 
 #[cfg(test)]

@@ -288,4 +288,17 @@ impl SnapshotStore for FileSnapshotStore {
         }
         Ok(remove.to_vec())
     }
+
+    fn discard_after(&self, zxid: Zxid) -> Result<Vec<Zxid>, StorageError> {
+        let remove: Vec<Zxid> = self.list()?.into_iter().filter(|z| *z > zxid).collect();
+        for z in &remove {
+            remove_if_exists(&self.shared.dir.join(format::file_name(*z)))?;
+            lock(&self.shared.verified).remove(z);
+        }
+        if !remove.is_empty() {
+            fsync_dir(&self.shared.dir)?;
+            tracing::info!(above = %zxid, removed = ?remove, "snapshots discarded");
+        }
+        Ok(remove)
+    }
 }

@@ -121,6 +121,8 @@ where
                     self.transport.disconnect(p).await;
                 }
                 let observer = decision.role == ElectedRole::Observing;
+                // The leader must not TRUNC below our snapshot: it gets its zxid.
+                let snapshot = self.newest_snapshot().await?;
                 let f = Follower::new(
                     self.me,
                     leader,
@@ -129,7 +131,8 @@ where
                     accepted,
                     current,
                     last,
-                );
+                )
+                .with_snapshot_zxid(snapshot);
                 self.role = CurrentRole::Following {
                     f: Box::new(f),
                     leader,

@@ -195,6 +195,20 @@ where
         Ok(())
     }
 
+    /// The zxid of the newest snapshot this peer holds: the store's newest or the one this
+    /// driver restored or installed, whichever is higher ([`Zxid::ZERO`]: none).
+    pub(super) async fn newest_snapshot(&mut self) -> Result<Zxid, Fatal> {
+        let snaps = self.storage.snapshots.clone();
+        let stored = self
+            .offload(move || snaps.list())
+            .await?
+            .map_err(fatal)?
+            .last()
+            .copied()
+            .unwrap_or(Zxid::ZERO);
+        Ok(self.snap_zxid.max(stored))
+    }
+
     /// Cuts the log after `to` (blocking work) and, if the state machine applied records above
     /// it, rebuilds it.
     pub(super) async fn truncate(&mut self, to: Zxid) -> Result<(), Fatal> {
@@ -206,15 +220,9 @@ where
         // snapshots of its own (the processor's), and one taken after a role's `catch_up`
         // applied records that were never committed is just as far above `to` — the rebuild
         // below would restore it (found by the whole-server simulator, 5 servers, seed 11).
-        let snaps = self.storage.snapshots.clone();
-        let stored = self
-            .offload(move || snaps.list())
-            .await?
-            .map_err(fatal)?
-            .last()
-            .copied()
-            .unwrap_or(Zxid::ZERO);
-        let snap = self.snap_zxid.max(stored);
+        // A leader that knows our snapshot (FOLLOWERINFO's snapshot_zxid) sends a SNAP instead;
+        // this is the guard against one that does not.
+        let snap = self.newest_snapshot().await?;
         if to < snap {
             return Err(stop(format!(
                 "the leader truncates to {to}, below this server's snapshot {snap}, which holds \
@@ -394,5 +402,9 @@ fn install_snapshot(
     sink.commit().map_err(fatal)?;
     // The log continues after the snapshot (its purge watermark says so, across restarts).
     storage.log.reset_after(zxid).map_err(fatal)?;
+    // Snapshots above the leader's state hold a history it does not have (a SNAP from a leader
+    // whose epoch never established; see `sync_mode`): they go last, so that a crash at any step
+    // restarts from a snapshot and a log that agree (the old state, or the new one).
+    storage.snapshots.discard_after(zxid).map_err(fatal)?;
     Ok(Ok(()))
 }
