@@ -281,7 +281,8 @@ impl Sim {
             s.accepted_epoch,
             s.current_epoch,
             s.last_zxid(),
-        );
+        )
+        .with_snapshot_zxid(s.snap_zxid);
         let out = f.start();
         n.role = SimRole::Following(Box::new(f));
         n.serving = false;
@@ -526,7 +527,8 @@ impl Sim {
                     node.notices.push_back(Persisted::Log(zxid));
                 }
                 Command::Truncate { to } if to < s.snap_zxid => {
-                    // As the driver: a snapshot cannot be rolled back, so the peer stops.
+                    // As the driver: a snapshot cannot be rolled back, so the peer stops (a
+                    // leader told the snapshot's zxid sends a SNAP instead: never expected).
                     let why = format!("TRUNC to {to} below the snapshot {}", s.snap_zxid);
                     self.stop(at, why);
                     return;
