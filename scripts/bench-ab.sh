@@ -110,12 +110,13 @@ for ((r = 1; r <= rounds; r++)); do
     fi
     for w in $workloads; do
       before=$(cpu_ticks "${pids[@]}")
-      # The subshell's reaped children's user + system ticks (fields 16-17 of its stat, read
-      # once the bench has exited) are the load generator's CPU.
+      # The subshell's reaped children's user + system ticks (fields 16-17 of its stat, read by
+      # the subshell itself once the bench has exited) are the load generator's CPU.
       out=$( (
         "$(bench_of "$d")" --server "$(servers_of "$d")" --sessions 32 --duration "$duration" \
           --workload "$w" --quiet ${extra[@]+"${extra[@]}"} 2>&1 || true
-        echo "bench-ticks $(awk '{print $16 + $17}' "/proc/$BASHPID/stat")"
+        read -r -a st <"/proc/$BASHPID/stat"
+        echo "bench-ticks $((st[15] + st[16]))"
       ) )
       after=$(cpu_ticks "${pids[@]}")
       bench_ticks=$(sed -n 's/^bench-ticks \([0-9]*\)$/\1/p' <<<"$out")
