@@ -22,8 +22,7 @@ use crate::convert;
 use crate::error::{Error, Result};
 use crate::options::{parse_connect_string, shuffled, ClientOptions};
 use crate::session_task::{
-    connect_one, Cmd, ConnectError, SessionTask, Shared, Submitted, WatchClass, WatchReg,
-    WatchSender,
+    connect_one, Cmd, ConnectError, SessionTask, Shared, WatchClass, WatchReg, WatchSender,
 };
 use crate::transport::Dialer;
 
@@ -144,7 +143,7 @@ fn no_watcher(path: &str, kind: WatcherType) -> Error {
 
 /// A Paddock session. Cheap to clone: clones share the session (and its background task), and
 /// can be used from many tasks at once; calls are pipelined on the session's one stream and
-/// answered in the order they were made (first polled).
+/// answered in the order they reached the background task.
 ///
 /// When the last clone is dropped the background task stops and the stream is dropped without
 /// closing the session (it then expires after its timeout): call [`Client::close`] to end it
@@ -333,16 +332,15 @@ impl Client {
             reply: tx,
             watch: reg,
         };
-        // Connected: straight onto the stream. Otherwise the queue almost always has room:
-        // only wait (with the deadline) when it is full.
-        match self.shared.submit(&self.cmd_tx, cmd) {
-            Submitted::Sent => {}
-            Submitted::Ended => return Err(self.shared.terminal_error()),
-            Submitted::Full(cmd) => {
-                match tokio::time::timeout_at(deadline, self.cmd_tx.reserve()).await {
+        // The queue almost always has room: only wait (with the deadline) when it is full.
+        match self.cmd_tx.try_send(cmd) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Closed(_)) => return Err(self.shared.terminal_error()),
+            Err(mpsc::error::TrySendError::Full(cmd)) => {
+                match tokio::time::timeout_at(deadline, self.cmd_tx.send(cmd)).await {
                     Err(_) => return Err(Error::Timeout),
                     Ok(Err(_)) => return Err(self.shared.terminal_error()),
-                    Ok(Ok(permit)) => self.shared.submit_reserved(permit, cmd),
+                    Ok(Ok(())) => {}
                 }
             }
         }
@@ -902,19 +900,10 @@ impl Client {
         }
         let deadline = Instant::now() + self.opts.request_timeout;
         let (tx, rx) = oneshot::channel();
-        match self
-            .shared
-            .submit_close(&self.cmd_tx, Cmd::Close { reply: tx })
-        {
-            Submitted::Sent => {}
-            Submitted::Ended => return self.after_end(),
-            Submitted::Full(cmd) => {
-                match tokio::time::timeout_at(deadline, self.cmd_tx.send(cmd)).await {
-                    Err(_) => return Err(Error::Timeout),
-                    Ok(Err(_)) => return self.after_end(),
-                    Ok(Ok(())) => {}
-                }
-            }
+        match tokio::time::timeout_at(deadline, self.cmd_tx.send(Cmd::Close { reply: tx })).await {
+            Err(_) => return Err(Error::Timeout),
+            Ok(Err(_)) => return self.after_end(),
+            Ok(Ok(())) => {}
         }
         match tokio::time::timeout_at(deadline, rx).await {
             Err(_) => Err(Error::Timeout),

@@ -163,8 +163,6 @@ pub(crate) struct Shared {
     pub timeout_ms: AtomicI64,
     pub last_zxid: AtomicI64,
     pub server: Mutex<String>,
-    /// The stream's send side and the calls on it not yet answered (see [`Lane`]).
-    lane: Mutex<Lane>,
 }
 
 impl Shared {
@@ -177,55 +175,6 @@ impl Shared {
             timeout_ms: AtomicI64::new(0),
             last_zxid: AtomicI64::new(0),
             server: Mutex::new(String::new()),
-            lane: Mutex::new(Lane {
-                open: None,
-                next_xid: 1,
-                pending: VecDeque::new(),
-                last_sent: Instant::now(),
-            }),
-        }
-    }
-
-    fn lane(&self) -> std::sync::MutexGuard<'_, Lane> {
-        self.lane.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Hands a caller's request to the session: straight onto the open stream when the lane is
-    /// open (no hop through the session task), else into the command channel (the task sends
-    /// it, queues it while disconnected, or fails it). Both under the lane's lock, so a request
-    /// submitted after another is sent after it (the task opens the lane only once the channel
-    /// is drained, under the same lock).
-    pub fn submit(&self, cmd_tx: &mpsc::Sender<Cmd>, cmd: Cmd) -> Submitted {
-        let mut lane = self.lane();
-        let cmd = match lane.try_direct(cmd) {
-            None => return Submitted::Sent,
-            Some(cmd) => cmd,
-        };
-        match cmd_tx.try_send(cmd) {
-            Ok(()) => Submitted::Sent,
-            Err(mpsc::error::TrySendError::Closed(_)) => Submitted::Ended,
-            Err(mpsc::error::TrySendError::Full(cmd)) => Submitted::Full(cmd),
-        }
-    }
-
-    /// [`Shared::submit`] once the channel had room again (`permit`): the lane may have
-    /// opened meanwhile.
-    pub fn submit_reserved(&self, permit: mpsc::Permit<'_, Cmd>, cmd: Cmd) {
-        let mut lane = self.lane();
-        if let Some(cmd) = lane.try_direct(cmd) {
-            permit.send(cmd);
-        }
-    }
-
-    /// Closes the lane and queues the Close behind every call submitted before it (so calls
-    /// made after it go through the session task, which fails them with Closed).
-    pub fn submit_close(&self, cmd_tx: &mpsc::Sender<Cmd>, cmd: Cmd) -> Submitted {
-        let mut lane = self.lane();
-        lane.open = None;
-        match cmd_tx.try_send(cmd) {
-            Ok(()) => Submitted::Sent,
-            Err(mpsc::error::TrySendError::Closed(_)) => Submitted::Ended,
-            Err(mpsc::error::TrySendError::Full(cmd)) => Submitted::Full(cmd),
         }
     }
 
@@ -275,70 +224,6 @@ struct Pending {
     auth: Option<pb::AddAuthRequest>,
 }
 
-/// What became of a submitted call.
-pub(crate) enum Submitted {
-    /// On the stream, or in the command channel.
-    Sent,
-    /// The channel is full (disconnected with many calls queued): wait for room.
-    Full(Cmd),
-    /// The session task is gone.
-    Ended,
-}
-
-/// The session's send side, shared by the client handles and the session task. Every message
-/// goes on the stream under its lock, together with its entry in `pending`: the server answers
-/// in request order, so the pending order is the answers' order whoever sent.
-struct Lane {
-    /// The stream's sender while the session task serves it and is not closing: callers put
-    /// their requests straight on it. `None`: disconnected, closing or ended; calls then go
-    /// through the command channel.
-    open: Option<mpsc::UnboundedSender<pb::ClientMessage>>,
-    next_xid: i64,
-    /// Sent and not yet answered, in the order sent.
-    pending: VecDeque<Pending>,
-    /// When the last message went on the stream (the session task pings after timeout/3 idle).
-    last_sent: Instant,
-}
-
-impl Lane {
-    /// Sends `op` on `tx` with the next xid and remembers who gets the answer.
-    fn send(&mut self, tx: &mpsc::UnboundedSender<pb::ClientMessage>, op: Op, reply: Reply) {
-        let m = self.enqueue(op, reply);
-        // A send error means the stream is gone: the session task reading it reports that and
-        // fails every pending call.
-        let _ = tx.send(m);
-    }
-
-    /// The message of `op` with the next xid, its answer's recipient remembered.
-    fn enqueue(&mut self, op: Op, reply: Reply) -> pb::ClientMessage {
-        let xid = self.next_xid;
-        self.next_xid += 1;
-        let auth = auth::of(&op);
-        self.pending.push_back(Pending { xid, reply, auth });
-        self.last_sent = Instant::now();
-        pb::ClientMessage {
-            message: Some(pb::client_message::Message::Request(pb::Request {
-                xid,
-                op: Some(op),
-            })),
-        }
-    }
-
-    /// Sends a request on the open stream, or gives it back (lane closed, or not a request).
-    fn try_direct(&mut self, cmd: Cmd) -> Option<Cmd> {
-        match cmd {
-            Cmd::Request { op, reply, watch } if self.open.is_some() => {
-                let m = self.enqueue(op, Reply::Caller(reply, watch));
-                if let Some(tx) = &self.open {
-                    let _ = tx.send(m);
-                }
-                None
-            }
-            cmd => Some(cmd),
-        }
-    }
-}
-
 /// The first wait before looking for a read-write server while read-only (ZooKeeper's
 /// `minPingRwTimeout`).
 const RW_PROBE_MIN: Duration = Duration::from_millis(100);
@@ -367,8 +252,10 @@ pub(crate) struct SessionTask {
     password: Bytes,
     timeout: Duration,
     last_zxid: i64,
+    next_xid: i64,
     last_heard: Instant,
     cmd_rx: mpsc::Receiver<Cmd>,
+    pending: VecDeque<Pending>,
     queued: VecDeque<Cmd>,
     watches: HashMap<String, Vec<(WatchClass, WatchSender)>>,
     /// AddAuths the server accepted: sent again first on every resumed stream.
@@ -432,8 +319,10 @@ impl SessionTask {
             password: hello.password.clone(),
             timeout: Duration::ZERO,
             last_zxid: 0,
+            next_xid: 1,
             last_heard: Instant::now(),
             cmd_rx,
+            pending: VecDeque::new(),
             queued: VecDeque::new(),
             watches: HashMap::new(),
             auths: Auths::default(),
@@ -502,9 +391,6 @@ impl SessionTask {
                 SessionState::Connected
             });
             let (end, addr) = self.serve(conn).await;
-            // Calls made from now on queue in the channel (or fail); those that went on the
-            // stream before are pending, and fail below.
-            self.shared.lane().open = None;
             let end = match end {
                 End::MoveTo(found) if self.closing.is_none() => {
                     let (c, hello) = *found;
@@ -572,22 +458,28 @@ impl SessionTask {
     }
 
     fn fail_pending(&mut self, err: Error) {
-        let pending = std::mem::take(&mut self.shared.lane().pending);
-        for p in pending {
+        for p in self.pending.drain(..) {
             if let Reply::Caller(tx, _) = p.reply {
                 let _ = tx.send(Err(err.clone()));
             }
         }
     }
 
-    /// Handles a command from a client handle. `lane` is the shared lane, locked by the caller
-    /// (so that requests go on the stream in the order the channel has them).
-    fn send_cmd(
-        &mut self,
-        lane: &mut Lane,
-        tx: &mpsc::UnboundedSender<pb::ClientMessage>,
-        cmd: Cmd,
-    ) {
+    fn send_op(&mut self, tx: &mpsc::UnboundedSender<pb::ClientMessage>, op: Op, reply: Reply) {
+        let xid = self.next_xid;
+        self.next_xid += 1;
+        let auth = auth::of(&op);
+        self.pending.push_back(Pending { xid, reply, auth });
+        // A send error means the stream is gone: reading it reports that.
+        let _ = tx.send(pb::ClientMessage {
+            message: Some(pb::client_message::Message::Request(pb::Request {
+                xid,
+                op: Some(op),
+            })),
+        });
+    }
+
+    fn send_cmd(&mut self, tx: &mpsc::UnboundedSender<pb::ClientMessage>, cmd: Cmd) {
         match cmd {
             Cmd::Request { op, reply, watch } => {
                 if reply.is_closed() {
@@ -597,7 +489,7 @@ impl SessionTask {
                     let _ = reply.send(Err(Error::Closed));
                     return;
                 }
-                lane.send(tx, op, Reply::Caller(reply, watch));
+                self.send_op(tx, op, Reply::Caller(reply, watch));
             }
             Cmd::LocalWatches {
                 path,
@@ -617,29 +509,12 @@ impl SessionTask {
                     return;
                 }
                 self.closing = Some(reply);
-                // Calls after the close (already so when `Client::close` closed it) go through
-                // the channel, and fail with Closed.
-                lane.open = None;
-                lane.send(
+                self.send_op(
                     tx,
                     Op::CloseSession(pb::CloseSessionRequest {}),
                     Reply::Internal,
                 );
             }
-        }
-    }
-
-    /// Handles every command in the channel now, under the lane's lock; then, if `open` and
-    /// not closing, opens the lane on `tx`: from then on callers send on the stream directly,
-    /// after everything the channel had.
-    fn drain_cmds(&mut self, tx: &mpsc::UnboundedSender<pb::ClientMessage>, open: bool) {
-        let shared = Arc::clone(&self.shared);
-        let mut lane = shared.lane();
-        while let Ok(cmd) = self.cmd_rx.try_recv() {
-            self.send_cmd(&mut lane, tx, cmd);
-        }
-        if open && self.closing.is_none() {
-            lane.open = Some(tx.clone());
         }
     }
 
@@ -652,27 +527,13 @@ impl SessionTask {
             let count = replay.len();
             tracing::debug!(server = %addr, count, "sending the session's auths again");
         }
-        {
-            let shared = Arc::clone(&self.shared);
-            let mut lane = shared.lane();
-            for op in replay {
-                lane.send(&tx, op, Reply::Internal);
-            }
-            while let Some(cmd) = self.queued.pop_front() {
-                self.send_cmd(&mut lane, &tx, cmd);
-            }
+        for op in replay {
+            self.send_op(&tx, op, Reply::Internal);
         }
-        // What came meanwhile, then the lane opens: callers send on the stream themselves.
-        self.drain_cmds(&tx, true);
-        if !self.servers.contains(&addr) && self.closing.is_none() {
-            return (
-                End::Lost(format!("{addr} is no longer in the server list")),
-                addr,
-            );
+        while let Some(cmd) = self.queued.pop_front() {
+            self.send_cmd(&tx, cmd);
         }
-        // When the last message went on the stream, as the session task knows it: callers
-        // sending directly update the lane's, read when the ping timer fires.
-        let mut last_sent = self.shared.lane().last_sent;
+        let mut last_sent = Instant::now();
         // One timer for both deadlines (ping when idle, give up when silent), moved only when
         // the earlier of the two changes: no timer is created per message.
         let timer = sleep_until(last_sent + self.timeout / 3);
@@ -711,15 +572,12 @@ impl SessionTask {
                 cmd = self.cmd_rx.recv() => match cmd {
                     None => return (End::ClientGone, addr),
                     Some(cmd) => {
-                        let open = {
-                            let shared = Arc::clone(&self.shared);
-                            let mut lane = shared.lane();
-                            self.send_cmd(&mut lane, &tx, cmd);
-                            lane.open.is_some()
-                        };
-                        // Everything else already queued in the same wakeup (pipelining).
-                        self.drain_cmds(&tx, open);
-                        last_sent = self.shared.lane().last_sent;
+                        self.send_cmd(&tx, cmd);
+                        // Send everything else already queued in the same wakeup (pipelining).
+                        while let Ok(cmd) = self.cmd_rx.try_recv() {
+                            self.send_cmd(&tx, cmd);
+                        }
+                        last_sent = Instant::now();
                         if !self.servers.contains(&addr) && self.closing.is_none() {
                             return (End::Lost(format!("{addr} is no longer in the server list")), addr);
                         }
@@ -730,13 +588,8 @@ impl SessionTask {
                     if now >= dead_at {
                         return (End::Lost(format!("nothing from the server for {:?}", self.timeout * 2 / 3)), addr);
                     }
-                    let mut lane = self.shared.lane();
-                    last_sent = lane.last_sent;
-                    // Callers may have sent since: ping only after timeout/3 of silence.
-                    if now >= last_sent + self.timeout / 3 {
-                        lane.send(&tx, Op::Ping(pb::PingRequest {}), Reply::Internal);
-                        last_sent = lane.last_sent;
-                    }
+                    self.send_op(&tx, Op::Ping(pb::PingRequest {}), Reply::Internal);
+                    last_sent = now;
                 }
                 () = &mut probe_timer, if probing && probe.is_none() && self.closing.is_none() => {
                     let others: Vec<String> =
@@ -775,8 +628,7 @@ impl SessionTask {
         match m.message {
             Some(Message::Response(r)) => {
                 self.see_zxid(r.zxid);
-                let next = self.shared.lane().pending.pop_front();
-                let Some(p) = next else {
+                let Some(p) = self.pending.pop_front() else {
                     return Some(End::Lost(format!(
                         "an answer (xid {}) to no request",
                         r.xid
