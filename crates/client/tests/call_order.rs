@@ -1,7 +1,7 @@
-//! The order of a session's calls where the client switches between its two send paths: while
-//! connected, callers put requests on the stream themselves; disconnected or closing, they go
-//! through the session task (queued, then sent or failed). A call made after another is sent
-//! after it either way.
+//! The order of a session's calls where it is easiest to break: across a reconnect (calls
+//! queued while disconnected, then calls made while the session resumes and after) and around
+//! a close (a call made after `close` fails with Closed). A call made after another is sent
+//! after it, whichever way the client sends it.
 
 mod support;
 
