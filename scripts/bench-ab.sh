@@ -17,7 +17,9 @@
 # (32 sessions over the three servers; after -u, an unmeasured run of each workload first, which
 # a JVM needs to compile its hot paths: use it when comparing with ZooKeeper), the ensemble stopped. One line per run: build, workload,
 # ops/s, p50 and p99 ms, and the servers' CPU time per operation (user + system of the three
-# processes from /proc, in µs), which drifts less than ops/s when the machine is shared.
+# processes from /proc, in µs), which drifts less than ops/s when the machine is shared, then the
+# load generator's own CPU time per operation (its setup and cleanup included), which bounds
+# the rate on a machine it shares with the servers.
 # Alternating the builds spreads the drift over all of them.
 # Uses the ports of `make cluster` (7181-7183, 2888-2890, 3888-3890) and of
 # scripts/zk-cluster.sh (2181-2183, 2981-2983, 3981-3983): stop those ensembles first.
@@ -108,9 +110,16 @@ for ((r = 1; r <= rounds; r++)); do
     fi
     for w in $workloads; do
       before=$(cpu_ticks "${pids[@]}")
-      out=$("$(bench_of "$d")" --server "$(servers_of "$d")" --sessions 32 --duration "$duration" \
-        --workload "$w" --quiet ${extra[@]+"${extra[@]}"} 2>&1) || true
+      # The subshell's reaped children's user + system ticks (fields 16-17 of its stat, read by
+      # the subshell itself once the bench has exited) are the load generator's CPU.
+      out=$( (
+        "$(bench_of "$d")" --server "$(servers_of "$d")" --sessions 32 --duration "$duration" \
+          --workload "$w" --quiet ${extra[@]+"${extra[@]}"} 2>&1 || true
+        read -r -a st <"/proc/$BASHPID/stat"
+        echo "bench-ticks $((st[15] + st[16]))"
+      ) )
       after=$(cpu_ticks "${pids[@]}")
+      bench_ticks=$(sed -n 's/^bench-ticks \([0-9]*\)$/\1/p' <<<"$out")
       ops=$(sed -n 's/^throughput *\([0-9]*\) ops.*/\1/p' <<<"$out")
       rate=$(sed -n 's/^throughput.*= *\([0-9.]*\) ops\/s.*/\1/p' <<<"$out")
       p50=$(sed -n 's/^latency ms *p50 *\([0-9.]*\).*/\1/p' <<<"$out")
@@ -119,7 +128,8 @@ for ((r = 1; r <= rounds; r++)); do
         echo "round $r $d $w: no result"; echo "$out" | tail -3; continue
       fi
       us=$(( (after - before) * 1000000 / hz / ops ))
-      echo "round $r  $d  $w  ${rate} ops/s  p50 ${p50} ms  p99 ${p99} ms  servers ${us} us/op"
+      bench_us=$(( ${bench_ticks:-0} * 1000000 / hz / ops ))
+      echo "round $r  $d  $w  ${rate} ops/s  p50 ${p50} ms  p99 ${p99} ms  servers ${us} us/op  bench ${bench_us} us/op"
     done
     stop "$d"
   done
