@@ -1,7 +1,7 @@
 # Paddock — common tasks. `make help` lists them.
 CARGO ?= cargo
 
-.PHONY: help build test test-rust zk-clients diff-zk lincheck jepsen fuzz run cluster cluster-down fmt lint check bench bench-ab bench-write-cost bench-zk bench-failover bench-sweep bench-storage bench-report bench-render clean
+.PHONY: help build test test-rust zk-clients diff-zk lincheck jepsen fuzz run cluster cluster-down fmt lint check bench bench-ab bench-standalone bench-write-cost bench-zk bench-failover bench-sweep bench-storage bench-report bench-render clean
 
 help: ## list targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -89,6 +89,11 @@ bench-sweep: ## setData while the container sweeper deletes 100,000 emptied cont
 
 bench-ab: ## compare builds on a fresh local ensemble in alternating rounds: make bench-ab AB="/tmp/a /tmp/b"
 	scripts/bench-ab.sh $(AB)
+
+bench-standalone: ## one Paddock server beside one ZooKeeper 3.8 server, alternating rounds: set/get/create with 32 sessions and with 1 (apt-get install zookeeper)
+	$(CARGO) build --release -p paddock-node -p paddock-bench
+	$(CARGO) build --release -p paddock-bench --features zookeeper --bin paddock-bench-zk
+	scripts/bench-standalone.sh -u 4 target zookeeper
 
 WRITE_COST ?= target
 bench-write-cost: ## per replicated setData and per role (leader/follower): CPU µs, syscalls, context switches, allocations (perf; root): make bench-write-cost WRITE_COST="/tmp/a /tmp/b"
