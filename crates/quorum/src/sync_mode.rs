@@ -17,7 +17,7 @@
 //! | `min <= peer_last < leader_last`, `peer_last` in `window` | DIFF | txns `> peer_last` |
 //! | `min < peer_last < leader_last`, not in `window` (the learner holds txns of an old epoch the leader never had) | TRUNC+DIFF to the greatest `window` zxid `< peer_last` | txns `> that` |
 //! | `peer_last < min`, or `window` empty | SNAP | the state at `leader_last` |
-//! | any TRUNC above to a zxid below `peer_snapshot` | SNAP | the state at `leader_last` |
+//! | a TRUNC or TRUNC+DIFF (any row above) to a zxid below `peer_snapshot` | SNAP | the state at `leader_last` |
 //!
 //! The last row: a learner can hold a snapshot above what the ensemble committed when it
 //! installed a SNAP from a leader whose epoch then never established (the SNAP is durable before
