@@ -1,4 +1,5 @@
-//! Network partitions against real Paddock processes, checked (issue 18, items 2 and 4).
+//! Network partitions and slow disks against real Paddock processes, checked (issue 18, items 2
+//! and 4).
 //!
 //! A 3-server ensemble (5 for the ring, the minority leader and the 5-server shifting networks) whose members reach each other only through
 //! fault-injecting proxies (`support::net`: every direction of every pair can be cut and
@@ -41,6 +42,15 @@
 //!   restarts it at the next one, so servers recover from their data dirs mid-partition.
 //!   `five: true` runs it on 5 servers, whose networks may also be a seeded 2 | 3 split (the
 //!   two may hold the leader) or such a split bridged by one of the three.
+//! - `SlowDisk` (the network whole): every `fsync`/`fdatasync` of the leader, or of a seeded
+//!   follower, first sleeps 1.5 s (three times syncLimit), through an `LD_PRELOAD` shim
+//!   (`support/slow_disk.c`); the other two servers are a quorum with normal disks, so a write
+//!   through the other follower must succeed while it lasts. The test prints how long it took
+//!   and who leads.
+//! - `ShiftingSlowDisks`: for the middle third, every 150 to 1200 ms one seeded server's fsyncs
+//!   turn 5-50 ms slower, 200-1500 ms slower or normal, and at some changes a server is
+//!   SIGKILLed (often the slow one, while its fsync waits: written, not synced) and restarted
+//!   at the next; only the checks after the heal.
 //!
 //! After the heal every run checks, whatever the timing was: every server serves again; all
 //! servers have applied the same last zxid and their trees' digests are equal; a
@@ -67,7 +77,8 @@ use support::lin::{
     check_linearizable, connect, converged_digests, env_u64, final_reads, leader, run_ledger,
     serving_leader, LeaderWatch, Workload, CLIENTS, LEDGER,
 };
-use support::net::{situation, start_partitionable, Net};
+use support::net::{situation, start_partitionable_with_env, Net};
+use support::slow_disk::SlowDisks;
 use support::LocalEnsemble;
 
 /// The longest a fault's consequence (an election, a step-down) may take before the test fails.
@@ -94,6 +105,17 @@ enum Fault {
         crashes: bool,
         /// 5 servers instead of 3; the networks also split them 2 | 3 (seeded members).
         five: bool,
+    },
+    /// Every fsync of the leader (or of a seeded follower) takes `ms` first; the network is
+    /// whole.
+    SlowDisk {
+        leader: bool,
+        ms: u64,
+    },
+    /// For the middle third, a new seeded disk speed every 150 to 1200 ms: one server's fsyncs
+    /// take 5-50 ms, 200-1500 ms or nothing more; `crashes`: a SIGKILL at some changes.
+    ShiftingSlowDisks {
+        crashes: bool,
     },
 }
 
@@ -179,6 +201,29 @@ async fn histories_under_shifting_partitions_of_five_servers_with_crashes_are_li
         five: true,
     })
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_with_a_slow_disk_still_commits_through_its_followers() {
+    run(Fault::SlowDisk {
+        leader: true,
+        ms: 1_500,
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_with_a_slow_disk_does_not_hold_up_the_majority() {
+    run(Fault::SlowDisk {
+        leader: false,
+        ms: 1_500,
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn histories_under_shifting_slow_disks_and_crashes_are_linearizable() {
+    run(Fault::ShiftingSlowDisks { crashes: true }).await;
 }
 
 /// Options of a client that must give up quickly (probes of servers that should not serve).
@@ -303,8 +348,14 @@ fn uncut(fault: Fault, chosen: usize, other: usize) -> Vec<usize> {
         // resume on the same server, which never missed a transaction.
         Fault::IsolateLeader | Fault::MuteLeader | Fault::DeafLeader => vec![chosen, other],
         Fault::Bridge | Fault::FollowerAway { .. } | Fault::LeaderInMinority => vec![other],
-        // Every server is cut from some others at some point.
-        Fault::MajoritiesRing | Fault::Shuffle { .. } => Vec::new(),
+        // Nothing is cut; a slow leader may still lose its role (its followers then elect
+        // another), which drops their clients as above.
+        Fault::SlowDisk { leader: true, .. } => vec![chosen, other],
+        Fault::SlowDisk { leader: false, .. } => vec![other],
+        // Every server is cut from some others at some point (or crashed).
+        Fault::MajoritiesRing | Fault::Shuffle { .. } | Fault::ShiftingSlowDisks { .. } => {
+            Vec::new()
+        }
     }
 }
 
@@ -351,6 +402,13 @@ fn shuffle(net: &Net, rng: &mut StdRng) {
     }
 }
 
+/// Server `i`'s (0-based) fsyncs take `ms` more from now on.
+fn set_sync_delay(slow: &Option<SlowDisks>, i: usize, ms: u64) {
+    slow.as_ref()
+        .expect("a slow-disk fault starts its servers with the shim")
+        .set(i as u64 + 1, ms);
+}
+
 async fn run(fault: Fault) {
     let seed = env_u64("PADDOCK_LIN_SEED", 1);
     let secs = env_u64("PADDOCK_LIN_SECS", 6).max(3);
@@ -363,7 +421,15 @@ async fn run(fault: Fault) {
     } else {
         3
     };
-    let (mut e, net) = start_partitionable(servers, &support::lin::FAST_ENSEMBLE).await;
+    let slow = matches!(
+        fault,
+        Fault::SlowDisk { .. } | Fault::ShiftingSlowDisks { .. }
+    )
+    .then(SlowDisks::build);
+    let (mut e, net) = start_partitionable_with_env(servers, &support::lin::FAST_ENSEMBLE, |id| {
+        slow.as_ref().map(|s| s.env(id)).unwrap_or_default()
+    })
+    .await;
     let all: Vec<usize> = (0..e.peers.len()).collect();
     let addrs: Vec<SocketAddr> = e.peers.iter().map(|p| p.addr).collect();
     let setup = connect(&e.connect_string(), seed).await;
@@ -455,7 +521,11 @@ async fn run(fault: Fault) {
             net.cut(chosen, old);
             net.cut(chosen, other);
         }
-        Fault::Shuffle { .. } => {}
+        Fault::SlowDisk { leader, ms } => {
+            let who = if leader { old } else { chosen };
+            set_sync_delay(&slow, who, ms);
+        }
+        Fault::Shuffle { .. } | Fault::ShiftingSlowDisks { .. } => {}
     }
     eprintln!(
         "seed {seed}: {fault:?}, leader server.{}, follower chosen server.{}: {}",
@@ -509,6 +579,75 @@ async fn run(fault: Fault) {
             refuses_writes(addrs[chosen], seed).await;
             many_creates(addrs[old], creates, seed).await;
         }
+        Fault::SlowDisk { leader, ms } => {
+            // The others are a quorum with normal disks: writes still commit, through a
+            // follower with a normal disk, whichever server leads by then.
+            let t = Instant::now();
+            accepts_a_write(&e, &net, addrs[other], "/past-a-slow-disk", seed).await;
+            let who = if leader { old } else { chosen };
+            assert!(
+                slow.as_ref().is_some_and(|s| s.slept(who as u64 + 1)),
+                "seed {seed}: server.{}'s fsyncs were never slowed: the shim is not in force",
+                who + 1
+            );
+            eprintln!(
+                "seed {seed}: {} with {ms} ms fsyncs: a write through server.{} took {:?}; leader now {:?}",
+                if leader { "leader" } else { "follower" },
+                other + 1,
+                t.elapsed(),
+                serving_leader(&e, &all, Duration::from_secs(2)).await.map(|i| i + 1)
+            );
+        }
+        Fault::ShiftingSlowDisks { crashes } => {
+            let heal_at = start + Duration::from_secs(secs) * 2 / 3;
+            let mut down: Option<usize> = None;
+            let mut slowed: Option<usize> = None;
+            loop {
+                let hold = Duration::from_millis(rng.random_range(150..=1_200));
+                if Instant::now() + hold >= heal_at {
+                    break;
+                }
+                if let Some(i) = slowed.take() {
+                    set_sync_delay(&slow, i, 0);
+                }
+                let i = rng.random_range(0..all.len());
+                let ms = match rng.random_range(0..3) {
+                    0 => 0,
+                    1 => rng.random_range(5..=50),
+                    _ => rng.random_range(200..=1_500),
+                };
+                set_sync_delay(&slow, i, ms);
+                slowed = Some(i);
+                let mut crash = String::new();
+                if let Some(k) = down.take() {
+                    e.peers[k] = e.peers[k].restart();
+                    crash = format!(", server.{} restarted", k + 1);
+                } else if crashes && rng.random_bool(0.3) {
+                    // Often the slow one: killed while its fsync waits.
+                    let k = if rng.random_bool(0.5) {
+                        i
+                    } else {
+                        rng.random_range(0..all.len())
+                    };
+                    e.peers[k].kill();
+                    down = Some(k);
+                    crash = format!(", server.{} killed", k + 1);
+                }
+                eprintln!(
+                    "seed {seed}: at {:?}: server.{} fsyncs +{ms} ms{crash}",
+                    start.elapsed(),
+                    i + 1
+                );
+                tokio::time::sleep(hold).await;
+            }
+            if let Some(k) = down {
+                e.peers[k] = e.peers[k].restart();
+            }
+            let slept: Vec<u64> = (1..=all.len() as u64)
+                .filter(|&id| slow.as_ref().is_some_and(|s| s.slept(id)))
+                .collect();
+            eprintln!("seed {seed}: servers whose fsyncs were slowed: {slept:?}");
+        }
         Fault::Shuffle { crashes, .. } => {
             let heal_at = start + Duration::from_secs(secs) * 2 / 3;
             let mut down: Option<usize> = None;
@@ -547,6 +686,11 @@ async fn run(fault: Fault) {
     // A follower away is let back as soon as the creates are in, so that what it missed stays
     // well under the leader's 500-transaction window in the DIFF case, whatever the load length.
     net.heal_all();
+    for i in all.iter().copied() {
+        if slow.is_some() {
+            set_sync_delay(&slow, i, 0);
+        }
+    }
     eprintln!("seed {seed}: healed at {:?}", start.elapsed());
 
     workload.finish_loops().await;

@@ -8,7 +8,8 @@
 //! both), the leader or a minority partitioned away, network weather (delayed stream events;
 //! election notifications lost, duplicated, delayed and so reordered), servers crashed (their
 //! log keeps what was synced and a seeded prefix of the rest: a torn tail) and restarted,
-//! disks whose fsyncs fail or that are full; and the clients' operations (`sim/client.rs`).
+//! disks whose fsyncs fail, that are full or that are slow (each log sync taking 1 ms to 3 s of
+//! the clock); and the clients' operations (`sim/client.rs`).
 //! Then everything is healed and restarted, the ensemble must settle, and the checkers of
 //! `sim/checks.rs` judge the history: linearizability of the keys' operations, every
 //! acknowledged write present and nothing never sent, ephemerals exactly as long as their
@@ -103,9 +104,15 @@ enum Step {
         id: u64,
         fault: DiskFault,
     },
-    /// A disk works again.
+    /// A disk works again (and is fast again).
     Repair {
         id: u64,
+    },
+    /// `id`'s disk turns slow: each log sync takes `ms` of the clock (drawn apart from the
+    /// other steps, [`with_slow_disks`]).
+    SlowDisk {
+        id: u64,
+        ms: u64,
     },
 }
 
@@ -197,6 +204,37 @@ fn generate(n: u64, seed: u64) -> Vec<Step> {
         .collect()
 }
 
+/// A seed's schedule: [`generate`]'s steps with slow disks among them.
+fn schedule(n: u64, seed: u64) -> Vec<Step> {
+    with_slow_disks(n, seed, generate(n, seed))
+}
+
+/// Inserts slow-disk steps (a server's log syncs take 1-30 ms, or a tick or more up to the
+/// sync limit and past it, or longer than a session timeout) before some steps, drawn from a
+/// random stream of their own: the other steps, and what [`generate`] alone gives for a seed
+/// (the schedules `REGRESSION_SEEDS` were found with), stay as they are. A slow-disk step
+/// takes no time; a `Repair` step, or the final heal, makes the disk fast again.
+fn with_slow_disks(n: u64, seed: u64, steps: Vec<Step>) -> Vec<Step> {
+    let mut rng = Rng::new(seed ^ (n << 56) ^ 0x5107_d15c);
+    let mut out = Vec::with_capacity(steps.len() + 4);
+    for step in steps {
+        if rng.below(100) < 6 {
+            let id = 1 + rng.below(n as usize) as u64;
+            let ms = match rng.below(20) {
+                // Slower than the disk should be, within every limit.
+                0..=13 => 1 + rng.below(30),
+                // A tick (100 ms) or more, up to and past the sync limit (5 ticks).
+                14..=18 => 100 + rng.below(500),
+                // Longer than a session timeout.
+                _ => 1_000 + rng.below(2_000),
+            } as u64;
+            out.push(Step::SlowDisk { id, ms });
+        }
+        out.push(step);
+    }
+    out
+}
+
 // ----- one run -----
 
 /// What a run left: the checks' outcome, counts, notes and (traced) every event.
@@ -219,6 +257,7 @@ async fn run_step(c: &mut Cluster, step: &Step, notes: &mut Vec<String>) {
             Step::Kill { .. }
                 | Step::KillLeader { .. }
                 | Step::Disk { .. }
+                | Step::SlowDisk { .. }
                 | Step::PartitionLeader { .. }
         )
     {
@@ -262,6 +301,7 @@ async fn run_step(c: &mut Cluster, step: &Step, notes: &mut Vec<String>) {
         Step::Weather(w) => c.faults.set(*w),
         Step::Disk { id, fault } => c.fail_disk(*id, *fault),
         Step::Repair { id } => c.repair_disk(*id),
+        Step::SlowDisk { id, ms } => c.slow_disk(*id, Duration::from_millis(*ms)),
     }
 }
 
@@ -635,8 +675,9 @@ fn test_name(n: u64) -> &'static str {
     }
 }
 
-fn run_seed(n: u64, seed: u64, totals: &mut Totals) -> Result<(), String> {
-    let schedule = generate(n, seed);
+/// Runs `schedule` of seed `seed` (`schedule(n, seed)`, or `generate(n, seed)` for a seed
+/// found before slow disks were drawn).
+fn run_seed(n: u64, seed: u64, schedule: Vec<Step>, totals: &mut Totals) -> Result<(), String> {
     let traced = std::env::var_os("PADDOCK_SIM_TRACE").is_some();
     let run = run_schedule(n, seed, &schedule, traced);
     totals.seeds += 1;
@@ -702,7 +743,7 @@ fn run_seeds(n: u64) {
             eprintln!("sim: {n} servers, seed {seed}: skipped (a known open issue, KNOWN_OPEN)");
             continue;
         }
-        if let Err(report) = run_seed(n, seed, &mut totals) {
+        if let Err(report) = run_seed(n, seed, schedule(n, seed), &mut totals) {
             eprintln!("{report}");
             failures.push(seed);
         }
@@ -781,8 +822,9 @@ const REGRESSION_SEEDS: [(u64, u64); 4] = [(3, 163), (5, 11), (3, 1102091), (3, 
 fn seeds_that_once_failed_pass() {
     for (n, seed) in REGRESSION_SEEDS {
         let mut totals = Totals::default();
-        if let Err(report) = run_seed(n, seed, &mut totals) {
-            panic!("{report}");
+        // The schedule the seed failed with (drawn before slow disks were).
+        if let Err(report) = run_seed(n, seed, generate(n, seed), &mut totals) {
+            panic!("{report}\n(replay it with `cargo test -p paddock-node --test sim seeds_that_once_failed_pass`: its schedule has no slow disks)");
         }
     }
 }
@@ -798,7 +840,7 @@ fn known_open_issues() {
     init_logs();
     for (n, seed) in KNOWN_OPEN {
         let mut totals = Totals::default();
-        if let Err(report) = run_seed(n, seed, &mut totals) {
+        if let Err(report) = run_seed(n, seed, schedule(n, seed), &mut totals) {
             panic!("{report}");
         }
     }
@@ -817,7 +859,7 @@ const REPLAY_SEEDS: [(u64, u64); 2] = [(3, 18), (5, 16)];
 fn one_seed_replays_the_same_trace() {
     let mut all = Vec::new();
     for (n, seed) in REPLAY_SEEDS {
-        let schedule = generate(n, seed);
+        let schedule = schedule(n, seed);
         let first = run_schedule(n, seed, &schedule, true);
         let second = run_schedule(n, seed, &schedule, true);
         assert!(

@@ -1,6 +1,7 @@
 //! The storage seams. Each method's doc says what is on stable storage when it returns.
 
 use std::io::{Read, Write};
+use std::time::Duration;
 
 use bytes::Bytes;
 use paddock_types::{Epoch, Zxid};
@@ -56,6 +57,14 @@ pub trait TxnLog: Send + Sync + 'static {
     /// A `zxid` above [`TxnLog::last_logged_zxid`] purges up to that. Durable on return (and,
     /// like `sync`, makes every record appended before it durable).
     fn purge_through(&self, zxid: Zxid) -> Result<(), StorageError>;
+
+    /// How long a sync takes on the runtime's clock, for a log that simulates a slow disk: the
+    /// peer's inline log writer (deterministic simulations on a paused clock, where `sync`
+    /// itself returns at once) waits this long before each group commit. A real log takes its
+    /// time inside `sync` and keeps this default, zero.
+    fn simulated_sync_time(&self) -> Duration {
+        Duration::ZERO
+    }
 }
 
 /// A snapshot being written. Bytes go through [`Write`]; nothing is visible to

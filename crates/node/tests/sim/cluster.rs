@@ -39,6 +39,8 @@ pub struct Server {
     incarnation: u64,
     /// An injected disk failure in force.
     pub disk: Option<DiskFault>,
+    /// How long each of its log syncs takes, when its disk is slow.
+    pub slow: Option<Duration>,
 }
 
 /// A failing disk.
@@ -98,6 +100,7 @@ impl Cluster {
                     running: None,
                     incarnation: 0,
                     disk: None,
+                    slow: None,
                 };
                 (id, s)
             })
@@ -272,8 +275,25 @@ impl Cluster {
         self.faults_injected += 1;
     }
 
+    /// Every log sync of `id` takes `time` of the clock from now on (kept across restarts: it
+    /// is the disk), until the disk is repaired.
+    pub fn slow_disk(&mut self, id: u64, time: Duration) {
+        let server = self.servers.get_mut(&id).expect("a server of the ensemble");
+        server.log.slow_syncs(time);
+        server.slow = Some(time);
+        self.trace.record(
+            id,
+            format_args!("disk: slow, {} ms a sync", time.as_millis()),
+        );
+        self.faults_injected += 1;
+    }
+
     pub fn repair_disk(&mut self, id: u64) {
         let server = self.servers.get_mut(&id).expect("a server of the ensemble");
+        if server.slow.take().is_some() {
+            server.log.slow_syncs(Duration::ZERO);
+            self.trace.record(id, "disk fast again");
+        }
         if server.disk.take().is_some() {
             server.log.fail_syncs(false);
             server.log.fail_appends(false);

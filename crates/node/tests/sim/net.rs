@@ -347,6 +347,10 @@ impl TxnLog for SimLog {
         r
     }
 
+    fn simulated_sync_time(&self) -> Duration {
+        self.inner.simulated_sync_time()
+    }
+
     fn last_logged_zxid(&self) -> Zxid {
         self.inner.last_logged_zxid()
     }

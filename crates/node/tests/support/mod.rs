@@ -51,6 +51,9 @@ pub mod net;
 /// The linearizability workload and the end-of-run checks of linearizable.rs / partitions.rs.
 pub mod lin;
 
+/// A slow disk for one server process (an `LD_PRELOAD` shim on fsync / fdatasync).
+pub mod slow_disk;
+
 pub mod code {
     use paddock_proto::v1::ErrorCode as E;
     pub const OK: i32 = E::Ok as i32;
@@ -1362,6 +1365,8 @@ pub struct Peer {
     exit: Option<ExitStatus>,
     /// More flags, kept for [`Peer::restart`].
     extra: Vec<String>,
+    /// More environment variables, kept for [`Peer::restart`].
+    env: Vec<(String, String)>,
 }
 
 impl Peer {
@@ -1378,8 +1383,21 @@ impl Peer {
         grpc_port: u16,
         extra: Vec<String>,
     ) -> Peer {
+        Peer::spawn_with_env(id, config, data_dir, grpc_port, extra, Vec::new())
+    }
+
+    /// [`Peer::spawn_with`] with more environment variables (e.g. [`slow_disk::SlowDisks::env`]).
+    pub fn spawn_with_env(
+        id: u64,
+        config: &Path,
+        data_dir: &Path,
+        grpc_port: u16,
+        extra: Vec<String>,
+        env: Vec<(String, String)>,
+    ) -> Peer {
         std::fs::create_dir_all(data_dir).expect("create the data dir");
         let mut cmd = paddock_command();
+        cmd.envs(env.iter().map(|(k, v)| (k, v)));
         cmd.arg("--config")
             .arg(config)
             .args(["--myid", &id.to_string()])
@@ -1398,18 +1416,21 @@ impl Peer {
             log,
             exit: None,
             extra,
+            env,
         }
     }
 
-    /// Starts this member again on the same config, data dir and ports (after [`Peer::kill`]).
+    /// Starts this member again on the same config, data dir, ports and environment (after
+    /// [`Peer::kill`]).
     pub fn restart(&self) -> Peer {
         assert!(self.exit.is_some(), "restart only a stopped peer");
-        Peer::spawn_with(
+        Peer::spawn_with_env(
             self.id,
             &self.config,
             &self.data_dir,
             self.addr.port(),
             self.extra.clone(),
+            self.env.clone(),
         )
     }
 

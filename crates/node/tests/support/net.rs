@@ -118,6 +118,16 @@ enum Port {
 /// Member `i` runs on `dir/zoo{i+1}.cfg` (its own view of the others' addresses); a restart
 /// ([`Peer::restart`]) uses the same file.
 pub async fn start_partitionable(n: usize, extra: &[&str]) -> (LocalEnsemble, Net) {
+    start_partitionable_with_env(n, extra, |_| Vec::new()).await
+}
+
+/// [`start_partitionable`], server `id` (1-based) started with the environment `env(id)` added
+/// (kept across restarts).
+pub async fn start_partitionable_with_env(
+    n: usize,
+    extra: &[&str],
+    env: impl Fn(u64) -> Vec<(String, String)>,
+) -> (LocalEnsemble, Net) {
     let tmp = tempfile::tempdir().expect("temp dir");
     let ports = peer_ports(n);
     let (cuts, _) = watch::channel(Cuts::new());
@@ -169,11 +179,13 @@ pub async fn start_partitionable(n: usize, extra: &[&str]) -> (LocalEnsemble, Ne
         let config = tmp.path().join(format!("zoo{}.cfg", i + 1));
         std::fs::write(&config, cfg).expect("write zoo.cfg");
         let id = i as u64 + 1;
-        peers.push(Peer::spawn(
+        peers.push(Peer::spawn_with_env(
             id,
             &config,
             &tmp.path().join(id.to_string()),
             p.grpc,
+            Vec::new(),
+            env(id),
         ));
     }
     let mut e = LocalEnsemble {

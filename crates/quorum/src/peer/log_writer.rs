@@ -20,7 +20,9 @@
 //! next to the async runtime, one hop from the driver and back — as the standalone pipeline's
 //! sync thread was, which an ensemble of one must match), or inline in a task of the runtime
 //! for simulations on a paused clock (one thread, deterministic: the clock cannot advance
-//! while a write is under way, and an in-memory log returns at once).
+//! while a write is under way, and an in-memory log returns at once; a log that simulates a
+//! slow disk says how long a sync takes, `TxnLog::simulated_sync_time`, and the inline writer
+//! waits that long on the clock before each group commit).
 
 use bytes::Bytes;
 use paddock_storage::{StorageError, TxnLog};
@@ -88,6 +90,12 @@ impl LogWriter {
         let task = match mode {
             WriterMode::Inline => tokio::spawn(async move {
                 while let Some(first) = rx.recv().await {
+                    // A simulated slow disk: the group commit takes this long on the (paused)
+                    // clock, and what is queued meanwhile joins it, as behind a slow fsync.
+                    let slow = state.log.simulated_sync_time();
+                    if !slow.is_zero() {
+                        tokio::time::sleep(slow).await;
+                    }
                     state.group(first, &mut rx);
                 }
             }),
@@ -261,5 +269,39 @@ mod tests {
         let s = done.recv().await.expect("a report");
         assert!(s.result.is_err());
         assert_eq!((stats.syncs(), stats.records()), (0, 0));
+    }
+
+    /// A simulated slow disk: on a paused clock the inline writer reports a write only once the
+    /// log's sync time has passed, and writes queued meanwhile share that group commit.
+    #[tokio::test(start_paused = true)]
+    async fn an_inline_writer_takes_a_slow_logs_sync_time_and_groups_what_queued_meanwhile() {
+        let log = Arc::new(MemTxnLog::new());
+        log.slow_syncs(std::time::Duration::from_millis(40));
+        let (done_tx, mut done) = mpsc::unbounded_channel();
+        let stats = Arc::new(PeerStats::default());
+        let (writer, _task) =
+            LogWriter::spawn(log.clone(), done_tx, stats.clone(), WriterMode::Inline);
+        let t0 = tokio::time::Instant::now();
+        assert!(writer.write(vec![rec(1)], Zxid(1), 0));
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        assert!(
+            done.try_recv().is_err(),
+            "reported before the sync time passed"
+        );
+        assert_eq!(log.last_durable_zxid(), Zxid::ZERO);
+        assert!(writer.write(vec![rec(2)], Zxid(2), 0));
+        for last in [1, 2] {
+            let s = done.recv().await.expect("a report per write");
+            assert_eq!(s.last, Zxid(last));
+            assert!(s.result.is_ok(), "{:?}", s.result);
+        }
+        assert_eq!(t0.elapsed(), std::time::Duration::from_millis(40));
+        assert_eq!((stats.syncs(), stats.records()), (1, 2));
+        // Fast again: the next write is durable without the clock moving.
+        log.slow_syncs(std::time::Duration::ZERO);
+        let t1 = tokio::time::Instant::now();
+        assert!(writer.write(vec![rec(3)], Zxid(3), 0));
+        assert_eq!(done.recv().await.expect("a report").last, Zxid(3));
+        assert_eq!(t1.elapsed(), std::time::Duration::ZERO);
     }
 }

@@ -3,6 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Bound;
 use std::sync::Mutex;
+use std::time::Duration;
 
 use bytes::Bytes;
 use paddock_types::Zxid;
@@ -39,6 +40,8 @@ struct State {
     in_doubt: bool,
     corrupt: BTreeSet<Zxid>,
     syncs: u64,
+    /// What [`TxnLog::simulated_sync_time`] answers (a slow disk).
+    sync_time: Duration,
 }
 
 impl State {
@@ -91,6 +94,12 @@ impl MemTxnLog {
     /// change nothing.
     pub fn fail_syncs(&self, fail: bool) {
         lock(&self.state).fail_sync = fail;
+    }
+
+    /// From now on every sync takes `time` on the runtime's clock ([`TxnLog::simulated_sync_time`]:
+    /// a slow disk in a simulation); `Duration::ZERO` makes the disk fast again.
+    pub fn slow_syncs(&self, time: Duration) {
+        lock(&self.state).sync_time = time;
     }
 
     /// While `true`, `append` fails with an io error and changes nothing.
@@ -162,6 +171,10 @@ impl MemTxnLog {
 }
 
 impl TxnLog for MemTxnLog {
+    fn simulated_sync_time(&self) -> Duration {
+        lock(&self.state).sync_time
+    }
+
     fn append(&self, records: &[(Zxid, Bytes)]) -> Result<(), StorageError> {
         let mut s = lock(&self.state);
         s.in_service()?;
