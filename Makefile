@@ -33,7 +33,7 @@ lincheck: ## the linearizability test (3 servers, leader SIGKILLed) for LIN_SEED
 
 JEPSEN_SEEDS ?= 20
 JEPSEN_SECS ?= 12
-jepsen: ## network partitions (isolated/muted/deaf leader, bridge, majorities ring, follower away, shifting, with crashes), slow disks (leader, follower, shifting with crashes), client links cut both and one way, under the lincheck workload, JEPSEN_SEEDS seeds of JEPSEN_SECS s
+jepsen: ## network partitions (isolated/muted/deaf leader, bridge, majorities ring, follower away, shifting, with crashes), slow disks (leader, follower, shifting with crashes), full disks (leader, follower), client links cut both and one way, under the lincheck workload, JEPSEN_SEEDS seeds of JEPSEN_SECS s
 	@for s in $$(seq 1 $(JEPSEN_SEEDS)); do \
 	  PADDOCK_LIN_SEED=$$s PADDOCK_LIN_SECS=$(JEPSEN_SECS) $(CARGO) test -q -p paddock-node --test partitions --test client_partitions -- --nocapture --test-threads 2 \
 	    || { echo "jepsen: seed $$s FAILED (replay: PADDOCK_LIN_SEED=$$s PADDOCK_LIN_SECS=$(JEPSEN_SECS) cargo test -p paddock-node --test partitions --test client_partitions)"; exit 1; }; \

@@ -10,14 +10,12 @@
 
 mod support;
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use paddock_proto::v1 as pb;
 use pb::admin_client::AdminClient;
 use pb::CreateMode::Persistent;
+use support::tmpfs::{fill, Tmpfs};
 use support::*;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
@@ -25,32 +23,6 @@ use tonic_health::pb::HealthCheckRequest;
 
 /// ZooKeeper's NOTREADONLY.
 const NOT_READ_ONLY: i32 = -119;
-
-/// A tmpfs mounted for the test, unmounted (lazily) on drop.
-struct Tmpfs {
-    _dir: tempfile::TempDir,
-    path: PathBuf,
-}
-
-impl Tmpfs {
-    fn mount(size_mib: u32) -> Option<Tmpfs> {
-        let dir = tempfile::tempdir().ok()?;
-        let path = dir.path().join("mnt");
-        std::fs::create_dir(&path).ok()?;
-        let ok = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size_mib}m"), "tmpfs"])
-            .arg(&path)
-            .status()
-            .is_ok_and(|s| s.success());
-        ok.then_some(Tmpfs { _dir: dir, path })
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.path).status();
-    }
-}
 
 /// Prints the server's log if the test fails.
 struct DumpOnPanic(std::sync::Arc<std::sync::Mutex<String>>);
@@ -64,16 +36,6 @@ impl Drop for DumpOnPanic {
             );
         }
     }
-}
-
-/// Fills the file system holding `dir` until a write fails; returns the filler's path.
-fn fill(dir: &Path) -> PathBuf {
-    let path = dir.join("filler");
-    let mut f = std::fs::File::create(&path).expect("create filler");
-    let chunk = vec![0xa5u8; 64 * 1024];
-    while f.write_all(&chunk).is_ok() {}
-    let _ = f.sync_all();
-    path
 }
 
 async fn health(addr: std::net::SocketAddr) -> ServingStatus {

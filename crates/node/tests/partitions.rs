@@ -1,5 +1,5 @@
-//! Network partitions and slow disks against real Paddock processes, checked (issue 18, items 2
-//! and 4).
+//! Network partitions, slow disks and full disks against real Paddock processes, checked (issue
+//! 18, items 2 and 4).
 //!
 //! A 3-server ensemble (5 for the ring, the minority leader and the 5-server shifting networks) whose members reach each other only through
 //! fault-injecting proxies (`support::net`: every direction of every pair can be cut and
@@ -47,6 +47,12 @@
 //!   (`support/slow_disk.c`); the other two servers are a quorum with normal disks, so a write
 //!   through the other follower must succeed while it lasts. The test prints how long it took
 //!   and who leads.
+//! - `FullDisk`: every server's data dir is on a 64 MiB tmpfs of its own (mounting needs root;
+//!   elsewhere the test says SKIPPED), and the leader's, or a seeded follower's, is filled. Its
+//!   log write fails ("No space left on device" in its log), it leaves the ensemble until its
+//!   log can write again and stops serving; for the leader, the followers elect one of them;
+//!   a write through the other follower succeeds. The space returns at the heal: it must
+//!   rejoin and catch up.
 //! - `ShiftingSlowDisks`: for the middle third, every 150 to 1200 ms one seeded server's fsyncs
 //!   turn 5-50 ms slower, 200-1500 ms slower or normal, and at some changes a server is
 //!   SIGKILLed (often the slow one, while its fsync waits: written, not synced) and restarted
@@ -77,8 +83,9 @@ use support::lin::{
     check_linearizable, connect, converged_digests, env_u64, final_reads, leader, run_ledger,
     serving_leader, LeaderWatch, Workload, CLIENTS, LEDGER,
 };
-use support::net::{situation, start_partitionable_with_env, Net};
+use support::net::{situation, start_partitionable_with, MemberSetup, Net};
 use support::slow_disk::SlowDisks;
+use support::tmpfs::{fill, Tmpfs};
 use support::LocalEnsemble;
 
 /// The longest a fault's consequence (an election, a step-down) may take before the test fails.
@@ -111,6 +118,11 @@ enum Fault {
     SlowDisk {
         leader: bool,
         ms: u64,
+    },
+    /// The leader's (or a seeded follower's) data directory, on a small tmpfs, filled up;
+    /// the space returns at the heal.
+    FullDisk {
+        leader: bool,
     },
     /// For the middle third, a new seeded disk speed every 150 to 1200 ms: one server's fsyncs
     /// take 5-50 ms, 200-1500 ms or nothing more; `crashes`: a SIGKILL at some changes.
@@ -219,6 +231,16 @@ async fn a_follower_with_a_slow_disk_does_not_hold_up_the_majority() {
         ms: 1_500,
     })
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_whose_disk_fills_up_is_replaced_and_catches_up_when_space_returns() {
+    run(Fault::FullDisk { leader: true }).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_whose_disk_fills_up_catches_up_when_space_returns() {
+    run(Fault::FullDisk { leader: false }).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -350,8 +372,10 @@ fn uncut(fault: Fault, chosen: usize, other: usize) -> Vec<usize> {
         Fault::Bridge | Fault::FollowerAway { .. } | Fault::LeaderInMinority => vec![other],
         // Nothing is cut; a slow leader may still lose its role (its followers then elect
         // another), which drops their clients as above.
-        Fault::SlowDisk { leader: true, .. } => vec![chosen, other],
-        Fault::SlowDisk { leader: false, .. } => vec![other],
+        Fault::SlowDisk { leader: true, .. } | Fault::FullDisk { leader: true } => {
+            vec![chosen, other]
+        }
+        Fault::SlowDisk { leader: false, .. } | Fault::FullDisk { leader: false } => vec![other],
         // Every server is cut from some others at some point (or crashed).
         Fault::MajoritiesRing | Fault::Shuffle { .. } | Fault::ShiftingSlowDisks { .. } => {
             Vec::new()
@@ -426,10 +450,29 @@ async fn run(fault: Fault) {
         Fault::SlowDisk { .. } | Fault::ShiftingSlowDisks { .. }
     )
     .then(SlowDisks::build);
-    let (mut e, net) = start_partitionable_with_env(servers, &support::lin::FAST_ENSEMBLE, |id| {
-        slow.as_ref().map(|s| s.env(id)).unwrap_or_default()
-    })
-    .await;
+    // A full disk: every server's data dir on a small tmpfs of its own (who leads is known only
+    // once they run), the chosen one filled.
+    let small: Vec<Tmpfs> = if matches!(fault, Fault::FullDisk { .. }) {
+        match (0..servers)
+            .map(|_| Tmpfs::mount(64))
+            .collect::<Option<Vec<_>>>()
+        {
+            Some(mounts) => mounts,
+            None => {
+                eprintln!("SKIPPED: {fault:?} cannot mount a tmpfs here (needs root)");
+                return;
+            }
+        }
+    } else {
+        Vec::new()
+    };
+    let (mut e, net) =
+        start_partitionable_with(servers, &support::lin::FAST_ENSEMBLE, |id| MemberSetup {
+            env: slow.as_ref().map(|s| s.env(id)).unwrap_or_default(),
+            data_dir: small.get(id as usize - 1).map(|m| m.path.join("data")),
+        })
+        .await;
+    let mut filler = None;
     let all: Vec<usize> = (0..e.peers.len()).collect();
     let addrs: Vec<SocketAddr> = e.peers.iter().map(|p| p.addr).collect();
     let setup = connect(&e.connect_string(), seed).await;
@@ -525,6 +568,10 @@ async fn run(fault: Fault) {
             let who = if leader { old } else { chosen };
             set_sync_delay(&slow, who, ms);
         }
+        Fault::FullDisk { leader } => {
+            let who = if leader { old } else { chosen };
+            filler = Some(fill(&small[who].path));
+        }
         Fault::Shuffle { .. } | Fault::ShiftingSlowDisks { .. } => {}
     }
     eprintln!(
@@ -597,6 +644,42 @@ async fn run(fault: Fault) {
                 t.elapsed(),
                 serving_leader(&e, &all, Duration::from_secs(2)).await.map(|i| i + 1)
             );
+        }
+        Fault::FullDisk { leader } => {
+            // The others are a quorum with room: writes still commit, through a follower with
+            // room, whichever server leads by then.
+            let who = if leader { old } else { chosen };
+            let t = Instant::now();
+            accepts_a_write(&e, &net, addrs[other], "/past-a-full-disk", seed).await;
+            eprintln!(
+                "seed {seed}: {} with a full disk: a write through server.{} took {:?}; leader now {:?}",
+                if leader { "leader" } else { "follower" },
+                other + 1,
+                t.elapsed(),
+                serving_leader(&e, &all, Duration::from_secs(2)).await.map(|i| i + 1)
+            );
+            // The disk did fill under it: its log says its writes failed for want of space.
+            let deadline = Instant::now() + FAULT_WAIT;
+            while !e.peers[who].log().contains("No space left on device") {
+                assert!(
+                    Instant::now() < deadline,
+                    "seed {seed}: server.{} never met its full disk:\n{}",
+                    who + 1,
+                    e.peers[who].log()
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            // A server whose log cannot write leaves the ensemble until it can (outage.rs):
+            // it stops serving, and a leader is replaced by one of the followers.
+            stops_serving(&e, &net, who, seed).await;
+            if leader {
+                let new = serving_leader(&e, &followers, FAULT_WAIT).await;
+                assert!(
+                    new.is_some(),
+                    "seed {seed}: {fault:?}: the followers elected no leader within {FAULT_WAIT:?}\n{}",
+                    situation(&e, &net, 30)
+                );
+            }
         }
         Fault::ShiftingSlowDisks { crashes } => {
             let heal_at = start + Duration::from_secs(secs) * 2 / 3;
@@ -690,6 +773,9 @@ async fn run(fault: Fault) {
         if slow.is_some() {
             set_sync_delay(&slow, i, 0);
         }
+    }
+    if let Some(f) = filler.take() {
+        std::fs::remove_file(&f).expect("remove the filler: space returns");
     }
     eprintln!("seed {seed}: healed at {:?}", start.elapsed());
 

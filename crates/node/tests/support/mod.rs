@@ -54,6 +54,9 @@ pub mod lin;
 /// A slow disk for one server process (an `LD_PRELOAD` shim on fsync / fdatasync).
 pub mod slow_disk;
 
+/// A small file system for a data directory, to fill up.
+pub mod tmpfs;
+
 pub mod code {
     use paddock_proto::v1::ErrorCode as E;
     pub const OK: i32 = E::Ok as i32;

@@ -118,15 +118,23 @@ enum Port {
 /// Member `i` runs on `dir/zoo{i+1}.cfg` (its own view of the others' addresses); a restart
 /// ([`Peer::restart`]) uses the same file.
 pub async fn start_partitionable(n: usize, extra: &[&str]) -> (LocalEnsemble, Net) {
-    start_partitionable_with_env(n, extra, |_| Vec::new()).await
+    start_partitionable_with(n, extra, |_| MemberSetup::default()).await
 }
 
-/// [`start_partitionable`], server `id` (1-based) started with the environment `env(id)` added
-/// (kept across restarts).
-pub async fn start_partitionable_with_env(
+/// How one member of [`start_partitionable_with`] starts, besides its zoo.cfg.
+#[derive(Debug, Default)]
+pub struct MemberSetup {
+    /// More environment variables (kept across restarts).
+    pub env: Vec<(String, String)>,
+    /// Its data directory, if not one of the ensemble's temp dir.
+    pub data_dir: Option<std::path::PathBuf>,
+}
+
+/// [`start_partitionable`], server `id` (1-based) started as `setup(id)` says.
+pub async fn start_partitionable_with(
     n: usize,
     extra: &[&str],
-    env: impl Fn(u64) -> Vec<(String, String)>,
+    setup: impl Fn(u64) -> MemberSetup,
 ) -> (LocalEnsemble, Net) {
     let tmp = tempfile::tempdir().expect("temp dir");
     let ports = peer_ports(n);
@@ -179,13 +187,17 @@ pub async fn start_partitionable_with_env(
         let config = tmp.path().join(format!("zoo{}.cfg", i + 1));
         std::fs::write(&config, cfg).expect("write zoo.cfg");
         let id = i as u64 + 1;
+        let member = setup(id);
+        let data_dir = member
+            .data_dir
+            .unwrap_or_else(|| tmp.path().join(id.to_string()));
         peers.push(Peer::spawn_with_env(
             id,
             &config,
-            &tmp.path().join(id.to_string()),
+            &data_dir,
             p.grpc,
             Vec::new(),
-            env(id),
+            member.env,
         ));
     }
     let mut e = LocalEnsemble {
