@@ -818,6 +818,18 @@ fn five_servers_under_random_faults() {
 ///   SNAP drops the snapshots above it.
 const REGRESSION_SEEDS: [(u64, u64); 4] = [(3, 163), (5, 11), (3, 1102091), (3, 1000086)];
 
+/// Seeds that once failed with slow disks in their schedules:
+/// - 5 servers, seeds 1305943 and 1308782: a server with a slow disk (over a second per sync)
+///   stood for leader, accepted its own new epoch (3 in the first) and never established it:
+///   its would-be followers went to another leader, which established a lower one (2). That
+///   server's FOLLOWERINFO then said "accepted epoch 3" and the leader of epoch 2 dropped it
+///   (as ZooKeeper's learner refuses a smaller epoch), at once and forever: it stayed LOOKING
+///   while everyone else served, and the ensemble never settled. Fixed: a leader told by a
+///   voter that it accepted a newer epoch steps down (`Reason::VoterAcceptedNewerEpoch`), and
+///   the next election picks an epoch above it (`leader_conversation.rs`
+///   `a_voter_that_accepted_a_newer_epoch_makes_the_leader_give_way`).
+const REGRESSION_SEEDS_SLOW_DISKS: [(u64, u64); 2] = [(5, 1305943), (5, 1308782)];
+
 #[test]
 fn seeds_that_once_failed_pass() {
     for (n, seed) in REGRESSION_SEEDS {
@@ -825,6 +837,12 @@ fn seeds_that_once_failed_pass() {
         // The schedule the seed failed with (drawn before slow disks were).
         if let Err(report) = run_seed(n, seed, generate(n, seed), &mut totals) {
             panic!("{report}\n(replay it with `cargo test -p paddock-node --test sim seeds_that_once_failed_pass`: its schedule has no slow disks)");
+        }
+    }
+    for (n, seed) in REGRESSION_SEEDS_SLOW_DISKS {
+        let mut totals = Totals::default();
+        if let Err(report) = run_seed(n, seed, schedule(n, seed), &mut totals) {
+            panic!("{report}");
         }
     }
 }

@@ -50,6 +50,9 @@ pub enum Persisted {
 pub enum Reason {
     /// A quorum member reported a more recent (currentEpoch, last zxid) than the leader's.
     QuorumMemberAhead(ServerId),
+    /// A voter has accepted a newer epoch than this leader's (from a leader that never
+    /// established it): it cannot join this epoch, so a new election must pick one above it.
+    VoterAcceptedNewerEpoch(ServerId, Epoch),
     /// The synced voters are no longer a quorum.
     LostQuorum,
     /// Discovery / sync did not finish within initLimit.

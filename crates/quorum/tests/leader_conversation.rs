@@ -4,9 +4,10 @@ mod support;
 
 use bytes::Bytes;
 use paddock_quorum::{
-    Command, Leader, LeaderPhase, PeerMessage as M, Persisted, Reason, PROTOCOL_VERSION as PV,
+    Command, Leader, LeaderPhase, Membership, PeerMessage as M, Persisted, Reason,
+    PROTOCOL_VERSION as PV,
 };
-use paddock_types::Epoch;
+use paddock_types::{Epoch, ServerId};
 use support::*;
 
 fn data(zxid: paddock_types::Zxid) -> Bytes {
@@ -148,6 +149,64 @@ fn discovery_leader_steps_down_when_a_quorum_member_is_ahead() {
     );
     assert_eq!(l.phase(), LeaderPhase::Done);
     assert_eq!(outs(l.tick()), vec![], "a stepped-down leader is inert");
+}
+
+/// A voter that accepted epoch 3 (a candidate's, never established) while this leader
+/// established epoch 2 could never follow it (found by the simulator with slow disks: seeds
+/// (5, 1305943) and (5, 1308782) left a server LOOKING for good): the leader steps down so that
+/// the next election picks an epoch above 3. Before the epoch is decided, the voter's accepted
+/// epoch simply counts; an observer's never does, and one ahead is only dropped.
+#[test]
+fn a_voter_that_accepted_a_newer_epoch_makes_the_leader_give_way() {
+    let mut l = serving_leader();
+    assert_eq!(
+        outs(l.step(s(3), info(3, z(1, 3)))),
+        vec![cmd(Command::StepDown(Reason::VoterAcceptedNewerEpoch(
+            s(3),
+            Epoch(3)
+        )))]
+    );
+    assert_eq!(l.phase(), LeaderPhase::Done);
+
+    // Equal to the leader's epoch: an ordinary rejoin.
+    let mut l = serving_leader();
+    let out = l.step(s(3), info(2, z(2, 0)));
+    assert!(
+        matches!(&out[..], [Command::Send { to, msg: M::LeaderInfo { new_epoch: Epoch(2), .. } }] if *to == s(3)),
+        "{out:?}"
+    );
+
+    // In discovery, before the epoch is decided, it raises the epoch proposed.
+    let mut l = leader();
+    assert_eq!(
+        outs(l.step(s(2), info(5, z(1, 3)))),
+        vec![cmd(Command::PersistAcceptedEpoch(Epoch(6)))]
+    );
+
+    // An observer ahead is dropped; the leader stays.
+    let mut l = Leader::new(
+        s(1),
+        Membership::new((1..=3).map(ServerId), [ServerId(4)]).expect("members"),
+        config(),
+        Epoch(1),
+        Epoch(1),
+        z(1, 3),
+        (1..=3).map(|c| (z(1, c), data(z(1, c)))),
+    );
+    l.step(s(2), info(1, z(1, 3)));
+    l.on_persisted(Persisted::AcceptedEpoch(Epoch(2)));
+    let observer = M::ObserverInfo {
+        accepted_epoch: Epoch(7),
+        last_zxid: z(1, 3),
+        protocol_version: PV,
+        snapshot_zxid: paddock_types::Zxid::ZERO,
+    };
+    let out = l.step(s(4), observer);
+    assert!(
+        matches!(&out[..], [Command::DropLearner { learner, .. }] if *learner == s(4)),
+        "{out:?}"
+    );
+    assert_ne!(l.phase(), LeaderPhase::Done);
 }
 
 #[test]

@@ -1,7 +1,8 @@
 //! Discovery: FOLLOWERINFO / OBSERVERINFO -> new epoch = max(acceptedEpoch) + 1 once a quorum
 //! (the leader included) answered, made durable before LEADERINFO leaves -> ACKEPOCH from a
 //! quorum, the leader stepping down if a voter is ahead of it (ZooKeeper's
-//! `Leader.getEpochToPropose` / `waitForEpochAck`).
+//! `Leader.getEpochToPropose` / `waitForEpochAck`), or has accepted a newer epoch than its own
+//! (where ZooKeeper's learner would stay out until the leader changes).
 
 use super::{Leader, LeaderPhase, Learner, LearnerPhase};
 use crate::command::{Command, Reason};
@@ -55,6 +56,17 @@ impl Leader {
         );
         match self.new_epoch {
             None => self.maybe_propose_epoch(),
+            // A voter that accepted a newer epoch (a leader's, which never established it:
+            // a candidate whose followers went elsewhere, a slow disk) can never follow this
+            // one: ZooKeeper's learner refuses the smaller epoch and tries again, forever, while
+            // this leader lasts. A voter out for good is a server less in every quorum, so
+            // the leader gives way instead: the next leader's epoch is above that voter's (it
+            // counts the voter's accepted epoch if the voter is among the first to connect;
+            // otherwise each new epoch is one higher, so a few rounds at most). Observers do
+            // not count (ZOOKEEPER-2959): one is only dropped.
+            Some(e) if accepted_epoch > e && self.counts(from) => {
+                vec![self.step_down(Reason::VoterAcceptedNewerEpoch(from, accepted_epoch))]
+            }
             Some(e) if accepted_epoch > e => {
                 vec![self.drop_learner(
                     from,
