@@ -646,7 +646,7 @@ mod tests {
             ),
             (&["--duration", "1", "--workload", "scan"], "--workload"),
             (&["--duration", "1", "--threads", "1025"], "--threads"),
-            (&["--duration", "1", "--threads", "-1"], "--threads"),
+            (&["--duration", "1", "--threads", "x"], "--threads"),
         ];
         for (argv, needle) in cases {
             let err = parse(argv).expect_err(&format!("{argv:?} must be refused"));

@@ -57,7 +57,7 @@ mod tests {
         for threads in [0, 1, 2] {
             let rt = super::runtime("test", threads).expect("a runtime");
             let got = rt.block_on(async {
-                let task = tokio::spawn(async {
+                let task = tokio::spawn(async move {
                     tokio::time::sleep(std::time::Duration::from_millis(1)).await;
                     threads + 1
                 });
