@@ -11,6 +11,8 @@ use clap::{Parser, ValueEnum};
 
 /// Largest value the bench writes: the server's default znode data limit (`jute.maxbuffer`).
 pub const MAX_VALUE_SIZE: u64 = 1024 * 1024;
+/// Most `--threads`.
+pub const MAX_THREADS: usize = 1024;
 
 /// What each session does in its loop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -138,6 +140,13 @@ pub struct Args {
     #[arg(long, value_name = "MS", default_value_t = 30_000)]
     pub session_timeout_ms: u32,
 
+    /// Threads of the load generator's own async runtime: 1 = a single-threaded runtime (every
+    /// session's tasks on one thread, no cross-thread wake-ups), N > 1 = N worker threads, 0 = one
+    /// worker per core. On a machine the load generator shares with the servers it measures, its
+    /// own CPU per request is CPU the servers do not get.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub threads: u64,
+
     /// Authenticate every session with `addauth digest USER:PASSWORD` and give every node the
     /// run creates the ACL `digest:USER:<hash>:cdrwa`, so each request pays an ACL check that
     /// is not the default open one (to measure what ACLs cost).
@@ -209,6 +218,8 @@ pub struct Config {
     pub keep: bool,
     pub quiet: bool,
     pub session_timeout_ms: i32,
+    /// `--threads`: worker threads of the runtime (1: single-threaded; 0: one per core).
+    pub threads: usize,
     /// `--digest`: the credentials every session authenticates with.
     pub digest: Option<String>,
     /// `--watchers`: idle sessions with a persistent recursive watch on `/`.
@@ -339,6 +350,15 @@ impl Args {
             .ok()
             .filter(|&t| t > 0)
             .ok_or("--session-timeout-ms must be between 1 and 2147483647")?;
+        let threads = usize::try_from(self.threads)
+            .ok()
+            .filter(|&n| n <= MAX_THREADS)
+            .ok_or_else(|| {
+                format!(
+                    "--threads must be at most {MAX_THREADS}, got {}",
+                    self.threads
+                )
+            })?;
         Ok(Config {
             servers,
             sessions,
@@ -354,6 +374,7 @@ impl Args {
             keep: self.keep,
             quiet: self.quiet,
             session_timeout_ms,
+            threads,
             digest: match &self.digest {
                 Some(d) if d.split_once(':').is_some_and(|(u, _)| !u.is_empty()) => Some(d.clone()),
                 Some(d) => return Err(format!("--digest must be USER:PASSWORD, got {d:?}")),
@@ -483,6 +504,7 @@ mod tests {
             (90, 100, 1000, 1)
         );
         assert_eq!(c.session_timeout_ms, 30_000);
+        assert_eq!(c.threads, 0);
         assert!(!c.json && !c.keep);
     }
 
@@ -567,6 +589,8 @@ mod tests {
             "8",
             "--seed",
             "42",
+            "--threads",
+            "1",
             "--json",
             "--keep",
             "--quiet",
@@ -576,7 +600,7 @@ mod tests {
         assert_eq!(c.stop, Stop::Ops(12));
         assert_eq!(c.workload, Workload::Create);
         assert_eq!(c.value_size, 1 << 20);
-        assert_eq!((c.keys, c.pipeline, c.seed), (7, 8, 42));
+        assert_eq!((c.keys, c.pipeline, c.seed, c.threads), (7, 8, 42, 1));
         assert!(c.json && c.keep && c.quiet);
         assert_eq!(c.server_of(0), "a:1");
         assert_eq!(c.server_of(4), "b:2");
@@ -621,6 +645,8 @@ mod tests {
                 "--session-timeout-ms",
             ),
             (&["--duration", "1", "--workload", "scan"], "--workload"),
+            (&["--duration", "1", "--threads", "1025"], "--threads"),
+            (&["--duration", "1", "--threads", "x"], "--threads"),
         ];
         for (argv, needle) in cases {
             let err = parse(argv).expect_err(&format!("{argv:?} must be refused"));

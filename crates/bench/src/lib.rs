@@ -26,13 +26,49 @@ pub mod session;
 pub mod stats;
 pub mod workload;
 
-/// The load generator's tokio runtime (a worker per core), or the message why there is none.
-pub fn runtime(program: &str) -> Result<tokio::runtime::Runtime, std::process::ExitCode> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| {
-            eprintln!("{program}: cannot start the runtime: {e}");
-            std::process::ExitCode::FAILURE
-        })
+/// The load generator's tokio runtime, or the message why there is none: with `threads` = 1 a
+/// single-threaded one (all tasks on the calling thread), with N > 1 a multi-thread one with N
+/// workers, with 0 a worker per core (`--threads`).
+pub fn runtime(
+    program: &str,
+    threads: usize,
+) -> Result<tokio::runtime::Runtime, std::process::ExitCode> {
+    let mut builder = match threads {
+        1 => tokio::runtime::Builder::new_current_thread(),
+        n => {
+            let mut b = tokio::runtime::Builder::new_multi_thread();
+            if n > 1 {
+                b.worker_threads(n);
+            }
+            b
+        }
+    };
+    builder.enable_all().build().map_err(|e| {
+        eprintln!("{program}: cannot start the runtime: {e}");
+        std::process::ExitCode::FAILURE
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every `--threads` kind of runtime runs spawned tasks and timers (what the sessions need).
+    #[test]
+    fn each_runtime_kind_runs_tasks_and_timers() {
+        for threads in [0, 1, 2] {
+            let rt = super::runtime("test", threads).expect("a runtime");
+            let got = rt.block_on(async {
+                let task = tokio::spawn(async move {
+                    tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+                    threads + 1
+                });
+                task.await.expect("the task ran")
+            });
+            assert_eq!(got, threads + 1);
+            let workers = rt.metrics().num_workers();
+            match threads {
+                0 => assert!(workers >= 1, "one worker per core"),
+                n => assert_eq!(workers, n),
+            }
+        }
+    }
 }

@@ -135,7 +135,7 @@ fn run(a: RunArgs) -> ExitCode {
         final_read_limit: Duration::from_secs(a.final_read_limit_s),
         reads_without_sync: a.reads_without_sync,
     };
-    let rt = match paddock_bench::runtime("paddock-lin") {
+    let rt = match paddock_bench::runtime("paddock-lin", 0) {
         Ok(rt) => rt,
         Err(status) => return status,
     };

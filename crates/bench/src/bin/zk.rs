@@ -371,7 +371,7 @@ fn main() -> ExitCode {
         eprintln!("paddock-bench-zk: the --tls-* flags are paddock-bench's only");
         return ExitCode::from(2);
     }
-    let rt = match paddock_bench::runtime("paddock-bench-zk") {
+    let rt = match paddock_bench::runtime("paddock-bench-zk", cfg.threads) {
         Ok(rt) => rt,
         Err(status) => return status,
     };
