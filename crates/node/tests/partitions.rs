@@ -426,6 +426,28 @@ fn shuffle(net: &Net, rng: &mut StdRng) {
     }
 }
 
+/// One change of the shifting faults: the server `down` restarted if one is, else (with
+/// `crashes`, 3 times in 10) the one `victim` picks SIGKILLed; what happened, for the log.
+fn crash_or_restart(
+    e: &mut LocalEnsemble,
+    down: &mut Option<usize>,
+    crashes: bool,
+    rng: &mut StdRng,
+    victim: impl FnOnce(&mut StdRng) -> usize,
+) -> String {
+    if let Some(i) = down.take() {
+        e.peers[i] = e.peers[i].restart();
+        format!(", server.{} restarted", i + 1)
+    } else if crashes && rng.random_bool(0.3) {
+        let i = victim(rng);
+        e.peers[i].kill();
+        *down = Some(i);
+        format!(", server.{} killed", i + 1)
+    } else {
+        String::new()
+    }
+}
+
 /// Server `i`'s (0-based) fsyncs take `ms` more from now on.
 fn set_sync_delay(slow: &Option<SlowDisks>, i: usize, ms: u64) {
     slow.as_ref()
@@ -701,21 +723,14 @@ async fn run(fault: Fault) {
                 };
                 set_sync_delay(&slow, i, ms);
                 slowed = Some(i);
-                let mut crash = String::new();
-                if let Some(k) = down.take() {
-                    e.peers[k] = e.peers[k].restart();
-                    crash = format!(", server.{} restarted", k + 1);
-                } else if crashes && rng.random_bool(0.3) {
-                    // Often the slow one: killed while its fsync waits.
-                    let k = if rng.random_bool(0.5) {
+                // Often the slow one is killed: while its fsync waits.
+                let crash = crash_or_restart(&mut e, &mut down, crashes, &mut rng, |rng| {
+                    if rng.random_bool(0.5) {
                         i
                     } else {
                         rng.random_range(0..all.len())
-                    };
-                    e.peers[k].kill();
-                    down = Some(k);
-                    crash = format!(", server.{} killed", k + 1);
-                }
+                    }
+                });
                 eprintln!(
                     "seed {seed}: at {:?}: server.{} fsyncs +{ms} ms{crash}",
                     start.elapsed(),
@@ -741,16 +756,9 @@ async fn run(fault: Fault) {
                     break;
                 }
                 shuffle(&net, &mut rng);
-                let mut crash = String::new();
-                if let Some(i) = down.take() {
-                    e.peers[i] = e.peers[i].restart();
-                    crash = format!(", server.{} restarted", i + 1);
-                } else if crashes && rng.random_bool(0.3) {
-                    let i = rng.random_range(0..all.len());
-                    e.peers[i].kill();
-                    down = Some(i);
-                    crash = format!(", server.{} killed", i + 1);
-                }
+                let crash = crash_or_restart(&mut e, &mut down, crashes, &mut rng, |rng| {
+                    rng.random_range(0..all.len())
+                });
                 eprintln!(
                     "seed {seed}: at {:?}: {}{crash}",
                     start.elapsed(),
