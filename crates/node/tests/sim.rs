@@ -818,7 +818,7 @@ fn five_servers_under_random_faults() {
 ///   SNAP drops the snapshots above it.
 const REGRESSION_SEEDS: [(u64, u64); 4] = [(3, 163), (5, 11), (3, 1102091), (3, 1000086)];
 
-/// Seeds that once failed with slow disks in their schedules:
+/// Seeds that once failed with the schedules `schedule` draws (slow disks among the steps):
 /// - 5 servers, seeds 1305943 and 1308782: a server with a slow disk (over a second per sync)
 ///   stood for leader, accepted its own new epoch (3 in the first) and never established it:
 ///   its would-be followers went to another leader, which established a lower one (2). That
@@ -828,7 +828,18 @@ const REGRESSION_SEEDS: [(u64, u64); 4] = [(3, 163), (5, 11), (3, 1102091), (3, 
 ///   voter that it accepted a newer epoch steps down (`Reason::VoterAcceptedNewerEpoch`), and
 ///   the next election picks an epoch above it (`leader_conversation.rs`
 ///   `a_voter_that_accepted_a_newer_epoch_makes_the_leader_give_way`).
-const REGRESSION_SEEDS_SLOW_DISKS: [(u64, u64); 2] = [(5, 1305943), (5, 1308782)];
+/// - 5 servers, seed 1549988 (no slow disk in it; found by the soak of that schedule
+///   generator): server 5's fsyncs failed while it installed leader 4's SNAP at 0x2000000c6:
+///   the snapshot was committed, the log reset that should follow failed, and once the disk
+///   recovered the log still ended at 0x100000024, below the snapshot. Following on, it
+///   appended epoch 4's records after those old ones; leading epoch 5, it DIFFed learner 1
+///   (at 0x100000024) from that log, past the hole where epoch 2's transactions were: server
+///   1's tree lost them (digests differed, a read of /k0 not linearizable). Seed 1102091's fix
+///   (no DIFF window from a log that does not end at the last zxid) did not see it, because the
+///   log ended at the last zxid again. Fixed: whenever the log ends below the newest snapshot
+///   (at start and when storage recovers) it is reset to continue after it
+///   (`align_log_with_snapshot`).
+const REGRESSION_SEEDS_SLOW_DISKS: [(u64, u64); 3] = [(5, 1305943), (5, 1308782), (5, 1549988)];
 
 #[test]
 fn seeds_that_once_failed_pass() {

@@ -52,14 +52,19 @@ where
         }
         self.writer.barrier().await;
         while self.synced.try_recv().is_ok() {}
-        let log = self.storage.log.clone();
-        let epochs = self.storage.epochs.clone();
+        let storage = self.storage.clone();
+        let me = self.me;
         // The log, and a rewrite of currentEpoch as it is: a probe of the data directory's
-        // writes (an epoch file that cannot be written fails a role as surely as the log).
+        // writes (an epoch file that cannot be written fails a role as surely as the log). A
+        // snapshot install the failure interrupted leaves the log behind the snapshot: it is
+        // made to continue after it, before anything is appended.
         let recovered = self
             .offload(move || {
-                log.recover()?;
-                epochs.set_current_epoch(epochs.current_epoch())
+                storage.log.recover()?;
+                super::storage::align_log_with_snapshot(&storage, me)?;
+                storage
+                    .epochs
+                    .set_current_epoch(storage.epochs.current_epoch())
             })
             .await?;
         if let Err(e) = recovered {

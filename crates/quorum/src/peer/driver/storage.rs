@@ -365,6 +365,9 @@ pub(super) fn rebuild(
     if upto.is_some_and(|u| u < snap) {
         tracing::error!(%me, ?upto, %snap, "truncation below the snapshot");
     }
+    if upto.is_none() {
+        align_log_with_snapshot(storage, me).map_err(fatal)?;
+    }
     let records = storage
         .log
         .read_after(sm.last_applied(), usize::MAX)
@@ -382,6 +385,28 @@ pub(super) fn rebuild(
         sm.apply(z, &d);
     }
     Ok(snap)
+}
+
+/// Makes the log continue after the newest stored snapshot when it ends below it: a SNAP
+/// install whose log reset failed (a failing disk) or was cut short by a crash leaves the
+/// snapshot committed and the old log behind it. Left so, the records appended after the
+/// snapshot follow those old ones with a hole between them (the snapshot's history), and a
+/// leader DIFFing from that log would skip the hole: a learner's tree diverges (simulator seed
+/// 5 servers, 1549988). Every record the reset drops is at or below the snapshot, which holds
+/// their effect. Blocking.
+pub(super) fn align_log_with_snapshot(
+    storage: &PeerStorage,
+    me: ServerId,
+) -> Result<(), StorageError> {
+    let Some(newest) = storage.snapshots.list()?.into_iter().max() else {
+        return Ok(());
+    };
+    let logged = storage.log.last_logged_zxid();
+    if logged < newest {
+        tracing::warn!(%me, %logged, snapshot = %newest, "the log ends below the newest snapshot (a snapshot install was interrupted): it now continues after the snapshot");
+        storage.log.reset_after(newest)?;
+    }
+    Ok(())
 }
 
 /// Installs the leader's snapshot: into the state machine first (a snapshot it cannot take,
@@ -407,4 +432,93 @@ fn install_snapshot(
     // restarts from a snapshot and a log that agree (the old state, or the new one).
     storage.snapshots.discard_after(zxid).map_err(fatal)?;
     Ok(Ok(()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use paddock_storage::mem::{MemEpochStore, MemSnapshotStore, MemTxnLog};
+    use paddock_storage::{SnapshotStore, TxnLog};
+    use std::sync::Arc;
+
+    /// The zxids applied, and the snapshot restored.
+    #[derive(Default)]
+    struct Applied(Vec<Zxid>);
+
+    impl StateMachine for Applied {
+        fn apply(&mut self, zxid: Zxid, _: &Bytes) {
+            self.0.push(zxid);
+        }
+
+        fn snapshot(&self) -> Bytes {
+            Bytes::new()
+        }
+
+        fn restore(&mut self, zxid: Zxid, _: &Bytes) -> Result<(), RestoreError> {
+            self.0 = vec![zxid];
+            Ok(())
+        }
+
+        fn last_applied(&self) -> Zxid {
+            self.0.last().copied().unwrap_or(Zxid::ZERO)
+        }
+    }
+
+    fn z(epoch: u32, counter: u32) -> Zxid {
+        Zxid::new(Epoch(epoch), counter)
+    }
+
+    /// A log holding (1,1)..(1,3) and a snapshot at `snap`, as a SNAP install leaves them when
+    /// its log reset failed.
+    fn storage(snap: Zxid) -> (PeerStorage, Arc<MemTxnLog>) {
+        let log = Arc::new(MemTxnLog::new());
+        let records: Vec<(Zxid, Bytes)> = (1..=3)
+            .map(|c| (z(1, c), Bytes::from_static(b"t")))
+            .collect();
+        log.append(&records).expect("append");
+        log.sync().expect("sync");
+        let snapshots = Arc::new(MemSnapshotStore::new());
+        let mut sink = snapshots.create(snap).expect("create");
+        sink.write_all(b"state").expect("write");
+        sink.commit().expect("commit");
+        let storage = PeerStorage {
+            log: log.clone(),
+            epochs: Arc::new(MemEpochStore::new()),
+            snapshots,
+        };
+        (storage, log)
+    }
+
+    /// Found by the simulator (5 servers, seed 1549988): a log left behind the snapshot got
+    /// later records appended after a hole, and a leader DIFFed past it.
+    #[test]
+    fn a_log_that_ends_below_the_newest_snapshot_is_made_to_continue_after_it() {
+        let (storage, log) = storage(z(2, 7));
+        let mut sm = Applied::default();
+        let snap = rebuild(&mut sm, &storage, ServerId(1), Zxid::ZERO, None).expect("rebuild");
+        assert_eq!(snap, z(2, 7));
+        assert_eq!(sm.0, vec![z(2, 7)]);
+        assert_eq!(log.last_logged_zxid(), z(2, 7));
+        assert_eq!(log.last_durable_zxid(), z(2, 7));
+        assert_eq!(
+            log.first_zxid(),
+            None,
+            "the records behind the snapshot are gone"
+        );
+        // What comes next continues the snapshot, with no hole behind it.
+        assert!(log.append(&[(z(1, 9), Bytes::new())]).is_err());
+        log.append(&[(z(2, 8), Bytes::new())])
+            .expect("append after");
+        assert_eq!(log.read_after(Zxid::ZERO, 10).expect("read").len(), 1);
+    }
+
+    #[test]
+    fn a_log_that_reaches_the_snapshot_is_left_alone() {
+        let (storage, log) = storage(z(1, 2));
+        let mut sm = Applied::default();
+        rebuild(&mut sm, &storage, ServerId(1), Zxid::ZERO, None).expect("rebuild");
+        assert_eq!(sm.0, vec![z(1, 2), z(1, 3)]);
+        assert_eq!(log.first_zxid(), Some(z(1, 1)));
+        assert_eq!(log.last_logged_zxid(), z(1, 3));
+    }
 }
