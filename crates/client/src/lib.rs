@@ -108,6 +108,7 @@ mod convert;
 mod error;
 mod handshake;
 mod options;
+mod pool;
 pub mod recipes;
 mod session_task;
 mod tls;
@@ -116,6 +117,7 @@ pub mod transport;
 pub use client::{Client, PersistentWatch, SessionState, Watch};
 pub use error::{Error, Result};
 pub use options::{parse_connect_string, ClientOptions};
+pub use pool::SharedConnections;
 pub use paddock_types::acl::{digest, parse_acl, parse_perms, perms, perms_string, Acl, Id};
 /// Node kinds as `Stat.ephemeral_owner` encodes them (containers, TTL nodes) and the ttl bounds.
 pub use paddock_types::node_kind::{self, NodeKind};
