@@ -682,7 +682,10 @@ mod tests {
             (&["--duration", "1", "--workload", "scan"], "--workload"),
             (&["--duration", "1", "--threads", "1025"], "--threads"),
             (&["--duration", "1", "--threads", "x"], "--threads"),
-            (&["--duration", "1", "--connections", "1025"], "--connections"),
+            (
+                &["--duration", "1", "--connections", "1025"],
+                "--connections",
+            ),
         ];
         for (argv, needle) in cases {
             let err = parse(argv).expect_err(&format!("{argv:?} must be refused"));

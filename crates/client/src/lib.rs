@@ -117,7 +117,6 @@ pub mod transport;
 pub use client::{Client, PersistentWatch, SessionState, Watch};
 pub use error::{Error, Result};
 pub use options::{parse_connect_string, ClientOptions};
-pub use pool::SharedConnections;
 pub use paddock_types::acl::{digest, parse_acl, parse_perms, perms, perms_string, Acl, Id};
 /// Node kinds as `Stat.ephemeral_owner` encodes them (containers, TTL nodes) and the ttl bounds.
 pub use paddock_types::node_kind::{self, NodeKind};
@@ -125,4 +124,5 @@ pub use paddock_types::{
     AddWatchMode, CreateMode, Data, ErrorCode, EventType, KeeperState, MultiOp, OpResult, ReadOp,
     ReadResult, SessionId, Stat, WatchedEvent, WatcherType, Zxid,
 };
+pub use pool::SharedConnections;
 pub use tls::{Pem, TlsOptions};

@@ -259,7 +259,11 @@ mod tests {
         assert!(Arc::ptr_eq(&a[0].slot, &a[2].slot));
         assert!(!Arc::ptr_eq(&a[0].slot, &a[1].slot));
         drop(b);
-        assert_eq!(pool.connections(), 2, "a connection without sessions is closed");
+        assert_eq!(
+            pool.connections(),
+            2,
+            "a connection without sessions is closed"
+        );
         drop(a);
         assert_eq!(pool.connections(), 0);
     }

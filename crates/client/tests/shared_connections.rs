@@ -70,17 +70,17 @@ async fn sessions_share_one_connection_and_keep_their_own_watches() {
     }
     let busy = join_all(clients.iter().enumerate().map(|(i, c)| async move {
         for _ in 0..50 {
-            c.exists(&format!("/s{i}")).await.unwrap().expect("own node");
+            c.exists(&format!("/s{i}"))
+                .await
+                .unwrap()
+                .expect("own node");
         }
     }));
     within("interleaved calls", busy).await;
     // Changing each node fires its own session's watch only: every watch resolves to its path.
     let observer = node.client().await;
     for i in (0..8).rev() {
-        observer
-            .set_data(&format!("/s{i}"), "x", -1)
-            .await
-            .unwrap();
+        observer.set_data(&format!("/s{i}"), "x", -1).await.unwrap();
     }
     for (i, w) in watches.into_iter().enumerate() {
         let e = within("watch", w).await.unwrap();
@@ -174,7 +174,11 @@ async fn every_session_resumes_when_the_shared_connection_breaks_and_the_server_
             .expect("the ephemeral survived");
         assert_eq!(stat.ephemeral_owner, id.0);
     }
-    assert!(pool.connections() <= 2, "{} connections", pool.connections());
+    assert!(
+        pool.connections() <= 2,
+        "{} connections",
+        pool.connections()
+    );
     for c in clients {
         c.close().await.unwrap();
     }
@@ -222,7 +226,12 @@ async fn a_hung_shared_connection_is_not_reused() {
     assert_eq!(proxy.accepted(), 1);
     proxy.stall_open_connections();
     let quick = shared(&pool).connect_timeout(Duration::from_millis(500));
-    match within("connect over the hung connection", Client::connect(&cs, quick.clone())).await {
+    match within(
+        "connect over the hung connection",
+        Client::connect(&cs, quick.clone()),
+    )
+    .await
+    {
         Err(Error::ConnectionLoss) => {}
         other => panic!("expected ConnectionLoss, got {other:?}"),
     }
