@@ -3,7 +3,7 @@
 //! [`Args`] is what clap parses; [`Args::validate`] turns it into a [`Config`] or refuses it with
 //! a message that names the flag, so an impossible run never starts.
 
-use paddock_client::{digest, perms, Acl, Id, Pem, TlsOptions};
+use paddock_client::{digest, perms, Acl, Id, Pem, SharedConnections, TlsOptions};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -13,6 +13,8 @@ use clap::{Parser, ValueEnum};
 pub const MAX_VALUE_SIZE: u64 = 1024 * 1024;
 /// Most `--threads`.
 pub const MAX_THREADS: usize = 1024;
+/// Most `--connections` per server.
+pub const MAX_CONNECTIONS: usize = 1024;
 
 /// What each session does in its loop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -147,6 +149,14 @@ pub struct Args {
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub threads: u64,
 
+    /// HTTP/2 connections per server that the sessions share (gRPC streams multiplexed on
+    /// them; the client's `SharedConnections`): sessions to a server are spread over N
+    /// connections, so one write system call carries the requests of several sessions.
+    /// 0 = every session its own connection, as a ZooKeeper client has (the default).
+    /// paddock-bench only (ZooKeeper's protocol has one connection per session).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub connections: u64,
+
     /// Authenticate every session with `addauth digest USER:PASSWORD` and give every node the
     /// run creates the ACL `digest:USER:<hash>:cdrwa`, so each request pays an ACL check that
     /// is not the default open one (to measure what ACLs cost).
@@ -220,6 +230,8 @@ pub struct Config {
     pub session_timeout_ms: i32,
     /// `--threads`: worker threads of the runtime (1: single-threaded; 0: one per core).
     pub threads: usize,
+    /// `--connections`: shared connections per server (0: one per session).
+    pub connections: usize,
     /// `--digest`: the credentials every session authenticates with.
     pub digest: Option<String>,
     /// `--watchers`: idle sessions with a persistent recursive watch on `/`.
@@ -232,6 +244,11 @@ pub struct Config {
 
 impl Config {
     /// The server of session `i` (round-robin).
+    /// `--connections`: the connections the run's sessions share, or `None` (one per session).
+    pub fn shared_connections(&self) -> Option<SharedConnections> {
+        (self.connections > 0).then(|| SharedConnections::new(self.connections))
+    }
+
     /// The ACL of every node the run creates: the `--digest` user's, or open.
     pub fn acl(&self) -> Vec<Acl> {
         match self.digest.as_deref().and_then(digest) {
@@ -359,6 +376,15 @@ impl Args {
                     self.threads
                 )
             })?;
+        let connections = usize::try_from(self.connections)
+            .ok()
+            .filter(|&n| n <= MAX_CONNECTIONS)
+            .ok_or_else(|| {
+                format!(
+                    "--connections must be at most {MAX_CONNECTIONS}, got {}",
+                    self.connections
+                )
+            })?;
         Ok(Config {
             servers,
             sessions,
@@ -375,6 +401,7 @@ impl Args {
             quiet: self.quiet,
             session_timeout_ms,
             threads,
+            connections,
             digest: match &self.digest {
                 Some(d) if d.split_once(':').is_some_and(|(u, _)| !u.is_empty()) => Some(d.clone()),
                 Some(d) => return Err(format!("--digest must be USER:PASSWORD, got {d:?}")),
@@ -591,6 +618,8 @@ mod tests {
             "42",
             "--threads",
             "1",
+            "--connections",
+            "2",
             "--json",
             "--keep",
             "--quiet",
@@ -601,6 +630,12 @@ mod tests {
         assert_eq!(c.workload, Workload::Create);
         assert_eq!(c.value_size, 1 << 20);
         assert_eq!((c.keys, c.pipeline, c.seed, c.threads), (7, 8, 42, 1));
+        assert_eq!(c.connections, 2);
+        assert!(c.shared_connections().is_some());
+        assert!(parse(&["--duration", "1"])
+            .unwrap()
+            .shared_connections()
+            .is_none());
         assert!(c.json && c.keep && c.quiet);
         assert_eq!(c.server_of(0), "a:1");
         assert_eq!(c.server_of(4), "b:2");
@@ -647,6 +682,10 @@ mod tests {
             (&["--duration", "1", "--workload", "scan"], "--workload"),
             (&["--duration", "1", "--threads", "1025"], "--threads"),
             (&["--duration", "1", "--threads", "x"], "--threads"),
+            (
+                &["--duration", "1", "--connections", "1025"],
+                "--connections",
+            ),
         ];
         for (argv, needle) in cases {
             let err = parse(argv).expect_err(&format!("{argv:?} must be refused"));

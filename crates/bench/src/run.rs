@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use bytes::Bytes;
 use futures::stream::{self, StreamExt};
-use paddock_client::{Client, CreateMode, Error, ErrorCode, MultiOp};
+use paddock_client::{Client, CreateMode, Error, ErrorCode, MultiOp, SharedConnections};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
@@ -136,8 +136,10 @@ async fn measure(
     data: &Bytes,
     shared: Arc<Shared>,
 ) -> anyhow::Result<Measured> {
-    let watchers = open_watchers(cfg, keys).await?;
-    let sessions = connect_all(cfg).await?;
+    // `--connections`: one pool for the run's sessions (watchers and measured ones).
+    let pool = cfg.shared_connections();
+    let watchers = open_watchers(cfg, keys, pool.as_ref()).await?;
+    let sessions = connect_all(cfg, pool.as_ref()).await?;
     note(
         cfg,
         format!(
@@ -229,7 +231,11 @@ type Watchers = (
 /// Watcher sessions opened at once (each connects, then sends its addWatches pipelined).
 const WATCHERS_OPENING: usize = 64;
 
-async fn open_watchers(cfg: &Config, keys: &Arc<[String]>) -> anyhow::Result<Option<Watchers>> {
+async fn open_watchers(
+    cfg: &Config,
+    keys: &Arc<[String]>,
+    pool: Option<&SharedConnections>,
+) -> anyhow::Result<Option<Watchers>> {
     if cfg.watchers == 0 {
         return Ok(None);
     }
@@ -237,7 +243,7 @@ async fn open_watchers(cfg: &Config, keys: &Arc<[String]>) -> anyhow::Result<Opt
     let received = Arc::new(AtomicU64::new(0));
     let opened: Vec<anyhow::Result<(Client, tokio::task::JoinHandle<()>)>> =
         stream::iter(0..cfg.watchers)
-            .map(|i| open_watcher(cfg, i, keys, Arc::clone(&received)))
+            .map(|i| open_watcher(cfg, i, keys, Arc::clone(&received), pool))
             .buffer_unordered(WATCHERS_OPENING)
             .collect()
             .await;
@@ -306,6 +312,7 @@ async fn open_watcher(
     i: usize,
     keys: &Arc<[String]>,
     received: Arc<AtomicU64>,
+    pool: Option<&SharedConnections>,
 ) -> anyhow::Result<(Client, tokio::task::JoinHandle<()>)> {
     use paddock_client::AddWatchMode;
     let server = cfg.server_of(cfg.sessions + i).to_string();
@@ -314,6 +321,7 @@ async fn open_watcher(
         cfg.session_timeout_ms,
         cfg.digest.as_deref(),
         cfg.tls.as_ref(),
+        pool,
     )
     .await
     .with_context(|| format!("watcher session {i} on {server}"))?;
@@ -344,15 +352,25 @@ async fn open_watcher(
 }
 
 /// Opens every session (session i on server i mod n); all or nothing.
-async fn connect_all(cfg: &Config) -> anyhow::Result<Vec<Client>> {
+async fn connect_all(
+    cfg: &Config,
+    pool: Option<&SharedConnections>,
+) -> anyhow::Result<Vec<Client>> {
     let mut set = JoinSet::new();
     for i in 0..cfg.sessions {
         let server = cfg.server_of(i).to_string();
         let timeout = cfg.session_timeout_ms;
         let digest = cfg.digest.clone();
         let tls = cfg.tls.clone();
+        let pool = pool.cloned();
         set.spawn(async move {
-            let opened = session::connect(&server, timeout, digest.as_deref(), tls.as_ref());
+            let opened = session::connect(
+                &server,
+                timeout,
+                digest.as_deref(),
+                tls.as_ref(),
+                pool.as_ref(),
+            );
             (i, opened.await)
         });
     }
@@ -542,6 +560,7 @@ async fn setup(cfg: &Config, parent: &str, keys: &[String], data: &Bytes) -> any
         cfg.session_timeout_ms,
         cfg.digest.as_deref(),
         cfg.tls.as_ref(),
+        None,
     )
     .await?;
     let acl = cfg.acl();
@@ -581,6 +600,7 @@ async fn cleanup(cfg: &Config, parent: &str) -> anyhow::Result<u64> {
         cfg.session_timeout_ms,
         cfg.digest.as_deref(),
         cfg.tls.as_ref(),
+        None,
     )
     .await?;
     let mut deleted = 0u64;

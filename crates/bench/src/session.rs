@@ -13,7 +13,7 @@
 
 use std::time::Duration;
 
-use paddock_client::{Client, ClientOptions, Error, TlsOptions};
+use paddock_client::{Client, ClientOptions, Error, SharedConnections, TlsOptions};
 
 /// Largest server message the bench accepts (a big getChildren during cleanup).
 const MAX_MESSAGE: usize = 512 * 1024 * 1024;
@@ -68,7 +68,8 @@ pub fn describe(e: &Error) -> String {
 }
 
 /// Opens a new session on `server` (`host:port`) asking for `timeout_ms`, over TLS with `tls`,
-/// authenticated with `digest` (`user:password`). Calls fail with OPERATIONTIMEOUT when
+/// authenticated with `digest` (`user:password`), over one of `shared`'s connections when given
+/// (else a connection of its own). Calls fail with OPERATIONTIMEOUT when
 /// unanswered after the session timeout (at least 1 s). Unusable TLS files fail with
 /// BADARGUMENTS, a TLS mismatch with CONNECTIONLOSS and the client's explanation.
 pub async fn connect(
@@ -76,6 +77,7 @@ pub async fn connect(
     timeout_ms: i32,
     digest: Option<&str>,
     tls: Option<&TlsOptions>,
+    shared: Option<&SharedConnections>,
 ) -> Result<Client, SessionError> {
     let timeout = Duration::from_millis(timeout_ms.max(1) as u64);
     let mut opts = ClientOptions::default()
@@ -84,6 +86,7 @@ pub async fn connect(
         .connect_timeout(CONNECT_TIMEOUT);
     opts.max_message_size = MAX_MESSAGE;
     opts.tls = tls.cloned();
+    opts.shared_connections = shared.cloned();
     // The client answers with the server's refusal code when one was given (e.g. THROTTLED past
     // maxClientCnxns), CONNECTIONLOSS otherwise.
     let client = Client::connect(server, opts)

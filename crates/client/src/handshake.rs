@@ -9,6 +9,7 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::UnboundedReceiverStream;
 
 use crate::error::Error;
+use crate::pool::Lease;
 use crate::transport::{explain, with_sources, Dialer, Stage};
 
 /// One open session stream.
@@ -16,6 +17,9 @@ pub(crate) struct Conn {
     pub(crate) tx: mpsc::UnboundedSender<pb::ClientMessage>,
     pub(crate) rx: tonic::Streaming<pb::ServerMessage>,
     pub addr: String,
+    /// The shared connection the stream is on (`ClientOptions::shared_connections`), held for
+    /// as long as the stream: the connection closes when its last session leaves.
+    pub(crate) lease: Option<Lease>,
 }
 
 /// Why a connection attempt failed.
@@ -91,11 +95,14 @@ pub(crate) async fn connect_one(
             classify(&s)
         }
     };
+    // Sharing connections: a slot on one (dialed by the first session that needs it).
+    let lease = dialer.lease(addr);
     let attempt = async {
-        let channel = endpoint
-            .connect()
-            .await
-            .map_err(|e| failed(Stage::Connect, &e))?;
+        let channel = match &lease {
+            None => endpoint.connect().await,
+            Some(lease) => lease.slot.channel(|| endpoint.connect()).await,
+        }
+        .map_err(|e| failed(Stage::Connect, &e))?;
         let mut client = PaddockClient::new(channel)
             .max_decoding_message_size(max_message)
             .max_encoding_message_size(max_message);
@@ -111,14 +118,7 @@ pub(crate) async fn connect_one(
         match stream.message().await {
             Ok(Some(pb::ServerMessage {
                 message: Some(pb::server_message::Message::Connect(c)),
-            })) => Ok((
-                Conn {
-                    tx,
-                    rx: stream,
-                    addr: addr.to_string(),
-                },
-                c,
-            )),
+            })) => Ok((tx, stream, c)),
             Ok(other) => Err(ConnectError::Retry(
                 format!("{addr}: expected a ConnectResponse, got {other:?}"),
                 None,
@@ -126,11 +126,34 @@ pub(crate) async fn connect_one(
             Err(s) => Err(answer_failed(s)),
         }
     };
-    match tokio::time::timeout(limit, attempt).await {
+    let result = match tokio::time::timeout(limit, attempt).await {
         Ok(r) => r,
         Err(_) => Err(ConnectError::Retry(
             format!("{addr}: no handshake within {limit:?}"),
             None,
         )),
+    };
+    match result {
+        Ok((tx, rx, c)) => Ok((
+            Conn {
+                tx,
+                rx,
+                addr: addr.to_string(),
+                lease,
+            },
+            c,
+        )),
+        Err(e) => {
+            // No answer from the server over a shared connection (refused, reset, hung): later
+            // sessions must not reuse it. An answer (expired, refused with a code) leaves it.
+            let answered = matches!(
+                e,
+                ConnectError::Expired | ConnectError::Fatal(_) | ConnectError::Retry(_, Some(_))
+            );
+            if let (Some(lease), false) = (&lease, answered) {
+                lease.retire();
+            }
+            Err(e)
+        }
     }
 }

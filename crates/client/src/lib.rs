@@ -108,6 +108,7 @@ mod convert;
 mod error;
 mod handshake;
 mod options;
+mod pool;
 pub mod recipes;
 mod session_task;
 mod tls;
@@ -123,4 +124,5 @@ pub use paddock_types::{
     AddWatchMode, CreateMode, Data, ErrorCode, EventType, KeeperState, MultiOp, OpResult, ReadOp,
     ReadResult, SessionId, Stat, WatchedEvent, WatcherType, Zxid,
 };
+pub use pool::SharedConnections;
 pub use tls::{Pem, TlsOptions};

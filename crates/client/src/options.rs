@@ -5,6 +5,7 @@ use std::time::Duration;
 use rand::{rngs::StdRng, seq::SliceRandom, SeedableRng};
 
 use crate::error::Error;
+use crate::pool::SharedConnections;
 use crate::tls::TlsOptions;
 
 /// How a [`crate::Client`] connects and how long it waits.
@@ -39,6 +40,10 @@ pub struct ClientOptions {
     /// left. Lines without a client address are skipped; a configuration without any changes
     /// nothing. Costs one getConfig and one data watch per session. Default false.
     pub follow_config: bool,
+    /// Connections shared with the other sessions given a clone of the same handle (gRPC
+    /// streams multiplexed on one HTTP/2 connection per server, see [`SharedConnections`]), or
+    /// `None`: this session opens its own connection to each server it talks to. Default `None`.
+    pub shared_connections: Option<SharedConnections>,
 }
 
 impl Default for ClientOptions {
@@ -52,6 +57,7 @@ impl Default for ClientOptions {
             tls: None,
             can_be_read_only: false,
             follow_config: false,
+            shared_connections: None,
         }
     }
 }
@@ -81,6 +87,12 @@ impl ClientOptions {
     /// Follows `/zookeeper/config` (see [`ClientOptions::follow_config`]).
     pub fn follow_config(mut self, yes: bool) -> Self {
         self.follow_config = yes;
+        self
+    }
+    /// Shares connections with the other sessions using `pool` (see
+    /// [`ClientOptions::shared_connections`]).
+    pub fn shared_connections(mut self, pool: SharedConnections) -> Self {
+        self.shared_connections = Some(pool);
         self
     }
     /// Connects over TLS (see [`TlsOptions`]).

@@ -520,7 +520,13 @@ impl SessionTask {
 
     /// Serves one stream until it ends; returns why and the server's address.
     async fn serve(&mut self, conn: Conn) -> (End, String) {
-        let Conn { tx, mut rx, addr } = conn;
+        // `_lease` keeps the stream's shared connection (if any) counted until it ends.
+        let Conn {
+            tx,
+            mut rx,
+            addr,
+            lease: _lease,
+        } = conn;
         // Credentials first (none on the session's first stream), then what waited meanwhile.
         let replay: Vec<Op> = self.auths.replay().collect();
         if !replay.is_empty() {

@@ -29,20 +29,33 @@ use tonic::transport::Endpoint;
 
 use crate::error::Error;
 use crate::options::ClientOptions;
-use crate::tls::Tls;
+use crate::pool::{Lease, SharedConnections};
+use crate::tls::{Tls, TlsOptions};
 
 /// How the client reaches servers: the TLS material (read once, at [`crate::Client::connect`])
 /// or plaintext.
 #[derive(Clone, Debug)]
 pub(crate) struct Dialer {
     tls: Option<Tls>,
+    /// The options' shared connections and the TLS options that key them, if sharing.
+    shared: Option<(SharedConnections, Option<TlsOptions>)>,
 }
 
 impl Dialer {
     /// Reads the options' TLS files, if any ([`Error::TlsConfig`] when they are unusable).
     pub fn new(opts: &ClientOptions) -> Result<Dialer, Error> {
         let tls = opts.tls.as_ref().map(Tls::load).transpose()?;
-        Ok(Dialer { tls })
+        let shared = opts
+            .shared_connections
+            .clone()
+            .map(|pool| (pool, opts.tls.clone()));
+        Ok(Dialer { tls, shared })
+    }
+
+    /// A slot on a shared connection to `addr`, when the options share connections.
+    pub fn lease(&self, addr: &str) -> Option<Lease> {
+        let (pool, tls) = self.shared.as_ref()?;
+        Some(pool.lease(addr, tls.as_ref()))
     }
 
     pub fn security(&self) -> Security {

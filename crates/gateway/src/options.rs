@@ -40,7 +40,10 @@ pub struct GatewayOptions {
     pub http2_keepalive_timeout_ms: u64,
     /// TCP keepalive idle time on accepted sockets; 0 = off.
     pub tcp_keepalive_ms: u64,
-    /// Concurrent HTTP/2 streams per TCP connection (a client normally needs one session stream).
+    /// Concurrent HTTP/2 streams per TCP connection: a client with a connection per session
+    /// needs one, clients multiplexing sessions on shared connections (the Rust client's
+    /// `SharedConnections`, at most 100 sessions per connection by default) one per session.
+    /// A stream past the limit waits in the client until another ends.
     pub max_concurrent_streams_per_connection: u32,
     /// After shutdown is signalled, how long `serve` waits for connections to finish (session
     /// streams end at once; a health `Watch` never does) before returning anyway.

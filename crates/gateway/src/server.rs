@@ -31,6 +31,11 @@ pub struct Gateway<B: Backend> {
     tls: Option<TlsState>,
 }
 
+/// HTTP/2 flow-control window of one stream (hyper's default).
+const STREAM_WINDOW_BYTES: u32 = 1 << 20;
+/// HTTP/2 flow-control window of one connection: 16 streams' worth (see `serve`).
+const CONNECTION_WINDOW_BYTES: u32 = 16 << 20;
+
 impl<B: Backend> Gateway<B> {
     /// Checks `opts` and prepares a gateway for `backend`. Health starts SERVING.
     /// With `opts.tls`, the key store and trust store are read here: unusable files are an
@@ -116,6 +121,15 @@ impl<B: Backend> Gateway<B> {
             .http2_keepalive_interval(keepalive_interval)
             .http2_keepalive_timeout(keepalive_timeout)
             .max_concurrent_streams(Some(opts.max_concurrent_streams_per_connection))
+            // Sessions may share a connection (gRPC streams; the Rust client's
+            // SharedConnections). A stream the gateway stops reading (its in-flight limit, or
+            // a client not reading its answers) keeps what it was sent of its 1 MiB stream
+            // window unacknowledged, and that counts against the connection's window too: at
+            // hyper's default (also 1 MiB) one such session would stall every other session on
+            // its connection. The connection's window is not memory reserved, only how much a
+            // client may send before the server reads it.
+            .initial_stream_window_size(STREAM_WINDOW_BYTES)
+            .initial_connection_window_size(CONNECTION_WINDOW_BYTES)
             // Around every call: its span.
             .layer(CallTraceLayer)
             .add_service(health)

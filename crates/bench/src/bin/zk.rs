@@ -371,6 +371,11 @@ fn main() -> ExitCode {
         eprintln!("paddock-bench-zk: the --tls-* flags are paddock-bench's only");
         return ExitCode::from(2);
     }
+    if cfg.connections > 0 {
+        // ZooKeeper's protocol is one TCP connection per session.
+        eprintln!("paddock-bench-zk: --connections is paddock-bench's only");
+        return ExitCode::from(2);
+    }
     let rt = match paddock_bench::runtime("paddock-bench-zk", cfg.threads) {
         Ok(rt) => rt,
         Err(status) => return status,

@@ -5,6 +5,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -142,8 +143,14 @@ pub enum Mode {
 pub struct Proxy {
     pub addr: SocketAddr,
     target: Arc<Mutex<SocketAddr>>,
-    mode: watch::Sender<Mode>,
+    /// The mode of the connections accepted from now on (and of the open ones, unless
+    /// `stall_open_connections` gave those their own).
+    mode: Arc<Mutex<watch::Sender<Mode>>>,
+    /// The modes of connections set apart by `stall_open_connections` (kept so that their
+    /// pumps stay, stalled).
+    frozen: Mutex<Vec<watch::Sender<Mode>>>,
     conns: Arc<Mutex<Vec<JoinHandle<()>>>>,
+    accepted: Arc<AtomicUsize>,
     accept: JoinHandle<()>,
 }
 
@@ -151,24 +158,28 @@ impl Proxy {
     pub async fn start(target: SocketAddr) -> Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
-        let mode = watch::Sender::new(Mode::Forward);
+        let mode = Arc::new(Mutex::new(watch::Sender::new(Mode::Forward)));
         let conns: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
+        let accepted = Arc::new(AtomicUsize::new(0));
         let target = Arc::new(Mutex::new(target));
         let accept = {
-            let mode = mode.clone();
+            let mode = Arc::clone(&mode);
             let conns = Arc::clone(&conns);
             let target = Arc::clone(&target);
+            let accepted = Arc::clone(&accepted);
             tokio::spawn(async move {
                 loop {
                     let Ok((inbound, _)) = listener.accept().await else {
                         return;
                     };
-                    if *mode.borrow() == Mode::Refuse {
+                    accepted.fetch_add(1, Ordering::SeqCst);
+                    let rx = mode.lock().unwrap().subscribe();
+                    if *rx.borrow() == Mode::Refuse {
                         drop(inbound);
                         continue;
                     }
                     let to = *target.lock().unwrap();
-                    let task = tokio::spawn(serve(inbound, to, mode.subscribe()));
+                    let task = tokio::spawn(serve(inbound, to, rx));
                     conns.lock().unwrap().push(task);
                 }
             })
@@ -177,9 +188,26 @@ impl Proxy {
             addr,
             target,
             mode,
+            frozen: Mutex::default(),
             conns,
+            accepted,
             accept,
         }
+    }
+
+    /// TCP connections accepted so far (refused ones included).
+    pub fn accepted(&self) -> usize {
+        self.accepted.load(Ordering::SeqCst)
+    }
+
+    /// The connections open now hold every byte back from now on (a hung server behind them);
+    /// connections accepted later are not affected.
+    pub fn stall_open_connections(&self) {
+        let mut mode = self.mode.lock().unwrap();
+        let now = *mode.borrow();
+        let old = std::mem::replace(&mut *mode, watch::Sender::new(now));
+        old.send_replace(Mode::Stall);
+        self.frozen.lock().unwrap().push(old);
     }
 
     /// Where new connections go from now on (open ones keep their target).
@@ -188,7 +216,7 @@ impl Proxy {
     }
 
     pub fn set_mode(&self, m: Mode) {
-        self.mode.send_replace(m);
+        self.mode.lock().unwrap().send_replace(m);
     }
 
     /// Drops every open connection (both sides see the TCP connection end).
