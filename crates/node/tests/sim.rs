@@ -839,7 +839,15 @@ const REGRESSION_SEEDS: [(u64, u64); 4] = [(3, 163), (5, 11), (3, 1102091), (3, 
 ///   log ended at the last zxid again. Fixed: whenever the log ends below the newest snapshot
 ///   (at start and when storage recovers) it is reset to continue after it
 ///   (`align_log_with_snapshot`).
-const REGRESSION_SEEDS_SLOW_DISKS: [(u64, u64); 3] = [(5, 1305943), (5, 1308782), (5, 1549988)];
+/// - 3 servers, seed 1520868: server 2 stood for leader, accepted its own epoch 2 and stepped
+///   down (initLimit); server 3 then established epoch 2, and 2, whose accepted epoch already
+///   was 2, followed without persisting an accepted epoch, so its election vote never learnt
+///   the established epoch: it answered LOOKING peers "following 3, epoch 1" while 3 answered
+///   "leading, epoch 2". Server 1, LOOKING, counts decided peers by (leader, epoch) and never saw
+///   a quorum behind 3: it stayed out for good. Fixed: the vote also takes the epoch a learner
+///   persists as its currentEpoch at NEWLEADER.
+const REGRESSION_SEEDS_SLOW_DISKS: [(u64, u64); 4] =
+    [(5, 1305943), (5, 1308782), (5, 1549988), (3, 1520868)];
 
 #[test]
 fn seeds_that_once_failed_pass() {

@@ -54,7 +54,13 @@ where
                     self.election.update_established_epoch(e);
                 }
                 Command::PersistCurrentEpoch(e) => {
-                    self.persist_epoch(EpochFile::Current, e).await?
+                    self.persist_epoch(EpochFile::Current, e).await?;
+                    // A learner whose accepted epoch already equalled the leader's (it had
+                    // accepted it from an earlier candidate) persisted no accepted epoch on
+                    // LEADERINFO: its vote learns the established epoch here, at NEWLEADER, or
+                    // it answers LOOKING peers with an older epoch than its leader does and they
+                    // never count a quorum behind that leader (simulator seed 3, 1520868).
+                    self.election.update_established_epoch(e);
                 }
                 Command::Log { zxid, data } => {
                     // Broadcast only: records of a sync phase wait for NEWLEADER/UPTODATE.
