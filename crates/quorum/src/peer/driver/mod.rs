@@ -196,6 +196,10 @@ pub(crate) struct PeerDriver<T, E> {
     lease: LeaseTracker<tokio::time::Instant>,
     /// Published in `PeerStatus::storage_failure`: set with `broken`, cleared once serving.
     storage_failure: Option<String>,
+    /// Set at start when the log ends below the newest snapshot and could not be reset after
+    /// it (`storage::align_log_with_snapshot`; a failing disk): the peer starts out of service,
+    /// and its storage recovery aligns the log before anything is appended.
+    misaligned: Option<String>,
 }
 
 impl<T, E> PeerDriver<T, E>
@@ -288,12 +292,18 @@ where
             lease: LeaseTracker::new(),
             storage_failure: None,
             blocking,
+            misaligned: None,
         };
         // Not on the loop yet: the caller runs `spawn` where it may block. The log's records
         // are not known committed until this peer serves: the machine holds its snapshots.
         d.sm.history_confirmed(false);
         d.snap_zxid = storage::rebuild(d.sm.as_mut(), &d.storage, me, Zxid::ZERO, None)
             .map_err(|e| super::PeerError::Rebuild(e.to_string()))?;
+        if let Err(e) = storage::align_log_with_snapshot(&d.storage, me) {
+            d.misaligned = Some(format!(
+                "the log ends below the newest snapshot and cannot be reset after it: {e}"
+            ));
+        }
         d.refresh_configuration(false);
         d.publish();
         Ok((d, rx, writer_task))
@@ -307,7 +317,10 @@ where
         // is a second, and an election counted in those made every failover take seconds.
         let mut votes = tokio::time::interval(self.config.tick.min(ELECTION_POLL));
         votes.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        let mut result = self.start_election();
+        let mut result = match self.misaligned.take() {
+            Some(why) => Err(Fatal::Storage(why)),
+            None => self.start_election(),
+        };
         if result.is_ok() {
             result = self.settle().await;
         }

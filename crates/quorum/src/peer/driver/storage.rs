@@ -365,9 +365,6 @@ pub(super) fn rebuild(
     if upto.is_some_and(|u| u < snap) {
         tracing::error!(%me, ?upto, %snap, "truncation below the snapshot");
     }
-    if upto.is_none() {
-        align_log_with_snapshot(storage, me).map_err(fatal)?;
-    }
     let records = storage
         .log
         .read_after(sm.last_applied(), usize::MAX)
@@ -393,7 +390,8 @@ pub(super) fn rebuild(
 /// snapshot follow those old ones with a hole between them (the snapshot's history), and a
 /// leader DIFFing from that log would skip the hole: a learner's tree diverges (simulator seed
 /// 5 servers, 1549988). Every record the reset drops is at or below the snapshot, which holds
-/// their effect. Blocking.
+/// their effect. Run at start (a failure there starts the peer out of service) and by every
+/// storage recovery, before anything is appended. Blocking.
 pub(super) fn align_log_with_snapshot(
     storage: &PeerStorage,
     me: ServerId,
@@ -490,11 +488,13 @@ mod tests {
     }
 
     /// Found by the simulator (5 servers, seed 1549988): a log left behind the snapshot got
-    /// later records appended after a hole, and a leader DIFFed past it.
+    /// later records appended after a hole, and a leader DIFFed past it. A disk that cannot
+    /// take the reset: [`a_log_that_cannot_be_aligned_is_reported_not_left_behind`].
     #[test]
     fn a_log_that_ends_below_the_newest_snapshot_is_made_to_continue_after_it() {
         let (storage, log) = storage(z(2, 7));
         let mut sm = Applied::default();
+        align_log_with_snapshot(&storage, ServerId(1)).expect("align");
         let snap = rebuild(&mut sm, &storage, ServerId(1), Zxid::ZERO, None).expect("rebuild");
         assert_eq!(snap, z(2, 7));
         assert_eq!(sm.0, vec![z(2, 7)]);
@@ -516,9 +516,23 @@ mod tests {
     fn a_log_that_reaches_the_snapshot_is_left_alone() {
         let (storage, log) = storage(z(1, 2));
         let mut sm = Applied::default();
+        align_log_with_snapshot(&storage, ServerId(1)).expect("align");
         rebuild(&mut sm, &storage, ServerId(1), Zxid::ZERO, None).expect("rebuild");
         assert_eq!(sm.0, vec![z(1, 2), z(1, 3)]);
         assert_eq!(log.first_zxid(), Some(z(1, 1)));
         assert_eq!(log.last_logged_zxid(), z(1, 3));
+    }
+
+    /// A failing disk at start (a simulator server restarted on a full disk, 3 servers, one of
+    /// the seeds 1602000..1604000):
+    /// the reset fails and says so; the driver then starts out of service.
+    #[test]
+    fn a_log_that_cannot_be_aligned_is_reported_not_left_behind() {
+        let (storage, log) = storage(z(2, 7));
+        log.fail_syncs(true);
+        assert!(align_log_with_snapshot(&storage, ServerId(1)).is_err());
+        log.fail_syncs(false);
+        align_log_with_snapshot(&storage, ServerId(1)).expect("align once the disk works");
+        assert_eq!(log.last_logged_zxid(), z(2, 7));
     }
 }
