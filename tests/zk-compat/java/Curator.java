@@ -27,6 +27,11 @@ public class Curator {
         return c;
     }
 
+    /** Waits for a sync() of path through c's session: later reads see every write before it. */
+    static void sync(CuratorFramework c, String path) throws Exception {
+        ZkCompat.sync(c.getZookeeperClient().getZooKeeper(), path);
+    }
+
     public static void run(String hosts, String root) throws Exception {
         CuratorFramework c1 = client(hosts);
         CuratorFramework c2 = client(hosts);
@@ -70,6 +75,7 @@ public class Curator {
             b.start();
             ZkCompat.expect(!b.await(300, TimeUnit.MILLISECONDS), "b leads while a does");
             ZkCompat.expect(a.getLeader().getId().equals("a"), "getLeader");
+            sync(c1, base + "/latch");
             ZkCompat.expect(a.getParticipants().size() == 2, "participants");
             a.close();
             ZkCompat.expect(b.await(10, TimeUnit.SECONDS), "b leads after a closed");
@@ -96,10 +102,17 @@ public class Curator {
             }
             for (Future<?> f : fs) f.get(30, TimeUnit.SECONDS);
             ex.shutdownNow();
+            sync(c1, base + "/long");
             long v = l1.get().postValue();
             ZkCompat.expect(v == 20, "value " + v);
+            // c2 may be on a server that has not applied c1's last increment yet: ZooKeeper
+            // reads are not linearizable across sessions without sync(). Sync before reading.
+            sync(c2, base + "/long");
             AtomicValue<Long> cas = l2.compareAndSet(20L, 100L);
-            ZkCompat.expect(cas.succeeded() && l1.get().postValue() == 100, "compareAndSet");
+            ZkCompat.expect(cas.succeeded(), "compareAndSet of " + cas.preValue());
+            sync(c1, base + "/long");
+            v = l1.get().postValue();
+            ZkCompat.expect(v == 100, "value after compareAndSet " + v);
         });
 
         ZkCompat.check("curator PersistentNode", () -> {
@@ -107,6 +120,7 @@ public class Curator {
             PersistentNode n = new PersistentNode(c1, CreateMode.EPHEMERAL, false, p, "here".getBytes(StandardCharsets.UTF_8));
             n.start();
             ZkCompat.expect(n.waitForInitialCreate(10, TimeUnit.SECONDS), "initial create");
+            sync(c2, p);
             ZkCompat.expect(c2.checkExists().forPath(p).getEphemeralOwner() == c1.getZookeeperClient().getZooKeeper().getSessionId(), "owner");
             c2.delete().forPath(p);
             long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);

@@ -40,6 +40,22 @@ public class ZkCompat {
         if (!ok) throw new AssertionError(what);
     }
 
+    /**
+     * Waits for zk.sync(path): reads through zk afterwards see every write acknowledged before it.
+     * In an ensemble two sessions may be on different servers, and ZooKeeper does not make one
+     * session's reads see another's writes at once without it.
+     */
+    static void sync(ZooKeeper zk, String path) throws Exception {
+        CountDownLatch done = new CountDownLatch(1);
+        AtomicInteger rc = new AtomicInteger();
+        zk.sync(path, (code, p, ctx) -> {
+            rc.set(code);
+            done.countDown();
+        }, null);
+        expect(done.await(WAIT_S, TimeUnit.SECONDS), "sync of " + path + " timed out");
+        expect(rc.get() == 0, "sync of " + path + " answered " + rc.get());
+    }
+
     static byte[] b(String s) { return s.getBytes(StandardCharsets.UTF_8); }
     static String s(byte[] b) { return b == null ? null : new String(b, StandardCharsets.UTF_8); }
 
@@ -213,6 +229,7 @@ public class ZkCompat {
             ZooKeeper z3 = connect();
             z3.create(root + "/short", null, ZooDefs.Ids.OPEN_ACL_UNSAFE, CreateMode.EPHEMERAL);
             z3.close();
+            sync(zk, root);
             expect(zk.exists(root + "/short", false) == null, "ephemeral still there after close()");
         });
 
