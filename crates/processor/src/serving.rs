@@ -54,6 +54,16 @@ impl Processor {
                 g.closing = None;
             }
         }
+        if old == ServingRole::Leader && role != ServingRole::Leader {
+            // What a leader heard of (its clients, its learners' reports, the touch of every
+            // session when it began to lead) must not go into this server's first report as a
+            // learner: the next leader would give sessions whose clients left long ago a full
+            // timeout again, once per leader change. ZooKeeper's learner starts with an empty
+            // touch table likewise. (Found by the whole-server simulator, 3 servers, seed
+            // 1030463: an abandoned session's ephemeral outlived it past the final check.)
+            sh.last_report_ms
+                .store(sh.now_ms(), std::sync::atomic::Ordering::SeqCst);
+        }
         if role == ServingRole::Leader && old != ServingRole::Leader {
             let now = sh.now_ms();
             for s in sh.sessions.all() {

@@ -278,6 +278,34 @@ async fn only_the_leader_expires_sessions_and_learner_reports_keep_them_alive() 
     );
 }
 
+/// A leader that steps down and learns does not report, as heard from, the sessions it knew as
+/// leader: its first report would give every session whose client left before the change a full
+/// timeout again at the next leader (the whole-server simulator, 3 servers, seed 1030463: an
+/// abandoned session's ephemeral outlived it). Only what it hears as a learner is reported.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_former_leader_reports_only_sessions_it_hears_from_as_a_learner() {
+    let e = ensemble(2);
+    let (old, new) = (&e.servers[0], &e.servers[1]);
+    let mut gone = connect(old, 4000).await;
+    call(old, &mut gone, 1, Request::Ping).await.unwrap();
+    drop(gone);
+    // The leader's clock moves on past what it heard (the report compares milliseconds).
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    old.set_role(ServingRole::NotServing);
+    new.set_role(ServingRole::NotServing);
+    new.set_role(ServingRole::Leader);
+    old.set_role(ServingRole::Learner);
+    assert_eq!(old.take_touched_sessions(), Vec::<SessionId>::new());
+    // A session that comes to it as a learner is reported.
+    let c = connect(new, 4000).await;
+    e.settle().await;
+    let here = old
+        .connect(resume_req(&c))
+        .await
+        .expect("resume on the learner");
+    assert_eq!(old.take_touched_sessions(), vec![here.session]);
+}
+
 /// The container sweep, like expiry, is the serving leader's: learners never submit one, and a
 /// server that becomes leader finds, from the replicated tree, what nobody deleted yet.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
