@@ -125,9 +125,11 @@ impl<B: Backend> Gateway<B> {
             // SharedConnections). A stream the gateway stops reading (its in-flight limit, or
             // a client not reading its answers) keeps what it was sent of its 1 MiB stream
             // window unacknowledged, and that counts against the connection's window too: at
-            // hyper's default (also 1 MiB) one such session would stall every other session on
-            // its connection. The connection's window is not memory reserved, only how much a
-            // client may send before the server reads it.
+            // hyper's default (also 1 MiB) one or two such sessions stall every other session on
+            // their connection (tests/server.rs
+            // `stalled_sessions_do_not_block_the_others_on_their_connection`). The connection's
+            // window is not memory reserved, only how much a client may send before the server
+            // reads it.
             .initial_stream_window_size(STREAM_WINDOW_BYTES)
             .initial_connection_window_size(CONNECTION_WINDOW_BYTES)
             // Around every call: its span.

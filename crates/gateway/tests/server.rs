@@ -9,6 +9,8 @@ use paddock_gateway::status::error_code_of;
 use paddock_gateway::GatewayOptions;
 use paddock_proto::v1 as pb;
 use paddock_types::{ErrorCode, Response};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::StreamExt;
 use tonic::Code;
 use tonic_health::pb::health_check_response::ServingStatus;
@@ -350,4 +352,110 @@ async fn shutdown_does_not_wait_forever_for_other_streams() {
         .shutdown()
         .await
         .expect("serve returns Ok after the grace period");
+}
+
+fn set_data(xid: i64, path: &str, bytes: usize) -> pb::ClientMessage {
+    request(
+        xid,
+        Some(pb::request::Op::SetData(pb::SetDataRequest {
+            path: path.into(),
+            data: Some(vec![0u8; bytes].into()),
+            version: -1,
+        })),
+    )
+}
+
+/// Opens a session on `channel`, has one request read and never answered (the gateway's
+/// in-flight limit is 1), then sends it 512 KiB messages until the transport takes no more:
+/// what the gateway did not read fills the stream's window. `read`: requests the fake has seen
+/// before this one.
+async fn stalled_session(
+    server: &TestServer,
+    channel: tonic::transport::Channel,
+    read: usize,
+) -> (
+    mpsc::Sender<pb::ClientMessage>,
+    tonic::Streaming<pb::ServerMessage>,
+) {
+    let (tx, rx) = mpsc::channel(1);
+    tx.send(connect(0, &[])).await.expect("queue");
+    let mut stream = pb::paddock_client::PaddockClient::new(channel)
+        .session(ReceiverStream::new(rx))
+        .await
+        .expect("a session stream")
+        .into_inner();
+    assert!(matches!(
+        stream
+            .message()
+            .await
+            .expect("handshake")
+            .and_then(|m| m.message),
+        Some(pb::server_message::Message::Connect(_))
+    ));
+    tx.send(ping(1)).await.expect("queue");
+    server
+        .fake
+        .wait_until("the first request", |st| st.submits.len() == read + 1)
+        .await;
+    for xid in 2..=16 {
+        let send = tx.send(set_data(xid, "/a", 512 * 1024));
+        if tokio::time::timeout(Duration::from_secs(2), send)
+            .await
+            .is_err()
+        {
+            return (tx, stream);
+        }
+    }
+    panic!("the stream never filled its window");
+}
+
+/// Sessions sharing one HTTP/2 connection (the Rust client's `SharedConnections`): a session
+/// whose stream the gateway stops reading (at its in-flight limit) holds what it was sent of
+/// its 1 MiB stream window, and that counts against the connection's window. The connection's
+/// window is sixteen streams' worth, so with two such sessions the others on the connection go
+/// on; at hyper's default (1 MiB, one stream's worth) the second handshake here never arrived.
+#[tokio::test]
+async fn stalled_sessions_do_not_block_the_others_on_their_connection() {
+    let opts = GatewayOptions {
+        max_in_flight_per_stream: 1,
+        ..GatewayOptions::default()
+    };
+    let server = start(Fake::new(false), opts).await;
+    let channel = server.channel().await;
+    let _a = stalled_session(&server, channel.clone(), 0).await;
+    let _b = stalled_session(&server, channel.clone(), 1).await;
+
+    // Session C on the same connection: handshake, a request, its answer.
+    let (c_tx, c_rx) = mpsc::channel(4);
+    c_tx.send(connect(0, &[])).await.expect("queue");
+    let mut c = pb::paddock_client::PaddockClient::new(channel)
+        .session(ReceiverStream::new(c_rx))
+        .await
+        .expect("C's stream")
+        .into_inner();
+    let first = tokio::time::timeout(WAIT, c.message())
+        .await
+        .expect("C's handshake is answered while A and B are stalled")
+        .expect("C's stream")
+        .and_then(|m| m.message);
+    assert!(
+        matches!(first, Some(pb::server_message::Message::Connect(_))),
+        "{first:?}"
+    );
+    c_tx.send(ping(1)).await.expect("queue");
+    server
+        .fake
+        .wait_until("C's request", |st| st.submits.len() == 3)
+        .await;
+    let (_, c_conn) = server.fake.last_conn();
+    server.fake.emit(c_conn, response(1, 1, Ok(Response::Ping)));
+    let answer = tokio::time::timeout(WAIT, c.message())
+        .await
+        .expect("C's answer in time")
+        .expect("C's stream")
+        .and_then(|m| m.message);
+    assert!(
+        matches!(answer, Some(pb::server_message::Message::Response(ref r)) if r.xid == 1),
+        "{answer:?}"
+    );
 }
