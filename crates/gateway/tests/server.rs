@@ -365,6 +365,31 @@ fn set_data(xid: i64, path: &str, bytes: usize) -> pb::ClientMessage {
     )
 }
 
+/// A session stream on `channel` (its request queue holds `queue` messages) and its handshake's
+/// answer.
+async fn open_on(
+    channel: tonic::transport::Channel,
+    queue: usize,
+) -> (
+    mpsc::Sender<pb::ClientMessage>,
+    tonic::Streaming<pb::ServerMessage>,
+    Option<pb::server_message::Message>,
+) {
+    let (tx, rx) = mpsc::channel(queue);
+    tx.send(connect(0, &[])).await.expect("queue");
+    let mut stream = pb::paddock_client::PaddockClient::new(channel)
+        .session(ReceiverStream::new(rx))
+        .await
+        .expect("a session stream")
+        .into_inner();
+    let first = tokio::time::timeout(WAIT, stream.message())
+        .await
+        .expect("the handshake is answered in time")
+        .expect("the session stream")
+        .and_then(|m| m.message);
+    (tx, stream, first)
+}
+
 /// Opens a session on `channel`, has one request read and never answered (the gateway's
 /// in-flight limit is 1), then sends it 512 KiB messages until the transport takes no more:
 /// what the gateway did not read fills the stream's window. `read`: requests the fake has seen
@@ -377,19 +402,9 @@ async fn stalled_session(
     mpsc::Sender<pb::ClientMessage>,
     tonic::Streaming<pb::ServerMessage>,
 ) {
-    let (tx, rx) = mpsc::channel(1);
-    tx.send(connect(0, &[])).await.expect("queue");
-    let mut stream = pb::paddock_client::PaddockClient::new(channel)
-        .session(ReceiverStream::new(rx))
-        .await
-        .expect("a session stream")
-        .into_inner();
+    let (tx, stream, first) = open_on(channel, 1).await;
     assert!(matches!(
-        stream
-            .message()
-            .await
-            .expect("handshake")
-            .and_then(|m| m.message),
+        first,
         Some(pb::server_message::Message::Connect(_))
     ));
     tx.send(ping(1)).await.expect("queue");
@@ -426,18 +441,8 @@ async fn stalled_sessions_do_not_block_the_others_on_their_connection() {
     let _b = stalled_session(&server, channel.clone(), 1).await;
 
     // Session C on the same connection: handshake, a request, its answer.
-    let (c_tx, c_rx) = mpsc::channel(4);
-    c_tx.send(connect(0, &[])).await.expect("queue");
-    let mut c = pb::paddock_client::PaddockClient::new(channel)
-        .session(ReceiverStream::new(c_rx))
-        .await
-        .expect("C's stream")
-        .into_inner();
-    let first = tokio::time::timeout(WAIT, c.message())
-        .await
-        .expect("C's handshake is answered while A and B are stalled")
-        .expect("C's stream")
-        .and_then(|m| m.message);
+    // (Its handshake is answered while A and B are stalled.)
+    let (c_tx, mut c, first) = open_on(channel, 4).await;
     assert!(
         matches!(first, Some(pb::server_message::Message::Connect(_))),
         "{first:?}"
