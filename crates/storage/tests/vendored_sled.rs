@@ -88,3 +88,66 @@ fn concurrent_inserts_and_flushes_survive_an_abort() {
         "{len} keys"
     );
 }
+
+/// sled's default segment size, which the txn log keeps.
+const SEGMENT_BYTES: u64 = 512 * 1024;
+
+fn open_unflushed(dir: &Path) -> sled::Db {
+    sled::Config::new()
+        .path(dir)
+        .flush_every_ms(None)
+        .open()
+        .expect("open")
+}
+
+/// Inserts `count` 200-byte values from key `from` on, flushing every tenth, as group commits do.
+fn insert_flushed(db: &sled::Db, from: u32, count: u32) {
+    for i in from..from + count {
+        db.insert(i.to_be_bytes(), vec![i as u8; 200])
+            .expect("insert");
+        if i % 10 == 9 {
+            db.flush().expect("flush");
+        }
+    }
+    db.flush().expect("flush");
+}
+
+fn assert_holds(db: &sled::Db, count: u32) {
+    assert_eq!(db.len(), count as usize);
+    for i in 0..count {
+        let got = db.get(i.to_be_bytes()).expect("get");
+        assert_eq!(got.as_deref(), Some(&vec![i as u8; 200][..]), "key {i}");
+    }
+}
+
+/// The vendored patch 4: a new segment is written whole (zeros) before it is used, so the data
+/// file's length moves a segment at a time and the flushes in between overwrite blocks the file
+/// already has (an fdatasync then has no size change to commit). Recovery reads the zeroed tail
+/// of the active segment as the end of the log, as it reads the zeros it fills free segments with.
+#[test]
+fn the_data_file_grows_a_whole_segment_at_a_time() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data_len = || {
+        std::fs::metadata(dir.path().join("db"))
+            .expect("sled's data file")
+            .len()
+    };
+    {
+        let db = open_unflushed(dir.path());
+        // ~660 KB of records: more than one segment.
+        insert_flushed(&db, 0, 3000);
+        let len = data_len();
+        assert!(
+            len >= 2 * SEGMENT_BYTES && len % SEGMENT_BYTES == 0,
+            "the data file is {len} bytes, not whole {SEGMENT_BYTES}-byte segments"
+        );
+    }
+    {
+        let db = open_unflushed(dir.path());
+        assert_holds(&db, 3000);
+        insert_flushed(&db, 3000, 3000);
+        assert_eq!(data_len() % SEGMENT_BYTES, 0, "after a reopen");
+    }
+    let db = open_unflushed(dir.path());
+    assert_holds(&db, 6000);
+}

@@ -993,6 +993,20 @@ impl SegmentAccountant {
             }
         }
 
+        // Paddock patch: write the whole new segment once, with the same zero
+        // bytes (`MessageKind::Corrupted`) recovery fills free segments with,
+        // before any of it is used. The file then has its final length and its
+        // blocks for this segment up front, so the appends that follow overwrite
+        // allocated blocks inside the file: an `fdatasync` after each of them
+        // has no size or extent change to commit (one journal commit per
+        // segment instead of one per flush).
+        io_fail!(self.config, "preallocate segment");
+        pwrite_all(
+            &self.config.file,
+            &*vec![MessageKind::Corrupted.into(); self.config.segment_size],
+            lid,
+        )?;
+
         self.tip += self.config.segment_size as LogOffset;
 
         trace!("advancing file tip from {} to {}", lid, self.tip);
