@@ -151,3 +151,23 @@ fn the_data_file_grows_a_whole_segment_at_a_time() {
     let db = open_unflushed(dir.path());
     assert_holds(&db, 6000);
 }
+
+/// The vendored patch 4 (sled issue #1387): sled writes its own recovery snapshot as
+/// `snap.<lsn>.generating` and renames it when complete. A write that failed (a full disk) left
+/// that file behind, and sled read it as the newest snapshot on the next open ("empty/corrupt
+/// snapshot file found"), so the database never opened again, even with space back. Such a
+/// leftover is now skipped, and a failed write removes it.
+#[test]
+fn a_snapshot_left_half_written_does_not_stop_a_reopen() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    {
+        let db = open_unflushed(dir.path());
+        insert_flushed(&db, 0, 300);
+    }
+    // The name sorts after every complete snapshot (`snap.<16 hex digits>`), as the leftover of a
+    // failed write at the newest lsn does.
+    let leftover = dir.path().join("snap.FFFFFFFFFFFFFFFF.generating");
+    std::fs::write(&leftover, b"").expect("write the leftover");
+    let db = open_unflushed(dir.path());
+    assert_holds(&db, 300);
+}

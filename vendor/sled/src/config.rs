@@ -834,8 +834,14 @@ impl RunningConfig {
                 let path_buf = de.path();
                 let path = path_buf.as_path();
                 let path_str = &*path.to_string_lossy();
+                // Paddock patch: `write_snapshot` writes `snap.<lsn>.generating` and renames it
+                // when complete, but upstream skipped only `.in___motion` here (sled issue
+                // #1387). A `.generating` file left by a failed write (a full disk) sorts after
+                // the snapshot of the same lsn and was read as the newest snapshot: "corrupt",
+                // and the database could not be opened again.
                 if path_str.starts_with(&*absolute_path.to_string_lossy())
                     && !path_str.ends_with(".in___motion")
+                    && !path_str.ends_with(".generating")
                 {
                     Some(path.to_path_buf())
                 } else {

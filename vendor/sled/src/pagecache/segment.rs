@@ -999,13 +999,17 @@ impl SegmentAccountant {
         // blocks for this segment up front, so the appends that follow overwrite
         // allocated blocks inside the file: an `fdatasync` after each of them
         // has no size or extent change to commit (one journal commit per
-        // segment instead of one per flush).
-        io_fail!(self.config, "preallocate segment");
-        pwrite_all(
+        // segment instead of one per flush). Only an optimisation: if it fails
+        // (a full disk), the segment is used as upstream uses it, and the
+        // writes into it meet the failure themselves, exactly when they would
+        // have without this patch.
+        if let Err(e) = pwrite_all(
             &self.config.file,
             &*vec![MessageKind::Corrupted.into(); self.config.segment_size],
             lid,
-        )?;
+        ) {
+            warn!("could not write new segment {} ahead of use: {}", lid, e);
+        }
 
         self.tip += self.config.segment_size as LogOffset;
 

@@ -542,24 +542,37 @@ fn write_snapshot(config: &RunningConfig, snapshot: &Snapshot) -> Result<()> {
 
     let parent = path_1.parent().unwrap();
     std::fs::create_dir_all(parent)?;
-    let mut f =
-        std::fs::OpenOptions::new().write(true).create(true).open(&path_1)?;
 
-    // write the snapshot bytes, followed by a crc64 checksum at the end
-    io_fail!(config, "snap write");
-    f.write_all(&*bytes)?;
-    io_fail!(config, "snap write len");
-    f.write_all(&len_bytes)?;
-    io_fail!(config, "snap write crc");
-    f.write_all(&crc32)?;
-    io_fail!(config, "snap write post");
-    f.sync_all()?;
+    // Paddock patch: a write that fails (a full disk) removes its partial
+    // `.generating` file instead of leaving it behind (see `get_snapshot_files`).
+    let written = (|| -> Result<()> {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&path_1)?;
 
-    trace!("wrote snapshot to {}", path_1.to_string_lossy());
+        // write the snapshot bytes, followed by a crc64 checksum at the end
+        io_fail!(config, "snap write");
+        f.write_all(&*bytes)?;
+        io_fail!(config, "snap write len");
+        f.write_all(&len_bytes)?;
+        io_fail!(config, "snap write crc");
+        f.write_all(&crc32)?;
+        io_fail!(config, "snap write post");
+        f.sync_all()?;
 
-    io_fail!(config, "snap write mv");
-    std::fs::rename(&path_1, &path_2)?;
-    io_fail!(config, "snap write mv post");
+        trace!("wrote snapshot to {}", path_1.to_string_lossy());
+
+        io_fail!(config, "snap write mv");
+        std::fs::rename(&path_1, &path_2)?;
+        io_fail!(config, "snap write mv post");
+        Ok(())
+    })();
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&path_1);
+        return Err(e);
+    }
 
     trace!("renamed snapshot to {}", path_2.to_string_lossy());
 
