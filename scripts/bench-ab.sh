@@ -62,14 +62,17 @@ cpu_ticks() {  # user + system clock ticks of the given pids, summed
   echo "$total"
 }
 
-# start / stop / pids / servers / bench of build $1
+# start / stop / pids / servers / bench of build $1. What `up` printed (on a failure the servers'
+# log tails, which `stop` then wipes with the data) is kept in $start_log for the error message.
+start_log=$(mktemp "${TMPDIR:-/tmp}/bench-ab-start.XXXXXX")
+trap 'rm -f "$start_log"' EXIT
 start() {
   if [[ $1 == zookeeper ]]; then
     scripts/zk-cluster.sh down >/dev/null 2>&1 || true
-    scripts/zk-cluster.sh up >/dev/null 2>&1
+    scripts/zk-cluster.sh up >"$start_log" 2>&1
   else
     CARGO_TARGET_DIR=${1#wire:} scripts/cluster.sh down --wipe >/dev/null 2>&1 || true
-    CARGO_TARGET_DIR=${1#wire:} scripts/cluster.sh up >/dev/null 2>&1
+    CARGO_TARGET_DIR=${1#wire:} scripts/cluster.sh up >"$start_log" 2>&1
   fi
 }
 stop() {
@@ -97,7 +100,8 @@ hz=$(getconf CLK_TCK)
 for ((r = 1; r <= rounds; r++)); do
   for d in "${dirs[@]}"; do
     if ! start "$d"; then
-      echo "$d: the ensemble did not start (see data/cluster/*/paddock.log or data/zk/*/zk.log)" >&2
+      echo "$d: the ensemble did not start; what starting it printed:" >&2
+      sed 's/^/  /' "$start_log" >&2
       stop "$d"
       continue
     fi
