@@ -1,8 +1,10 @@
-//! The vendored sled (vendor/sled/PADDOCK.md) under concurrent flushes: with its patches a
-//! flushing thread writes its sealed buffer itself, so several threads that insert and flush at
-//! once write buffers concurrently and out of order. A child process does that and then aborts
-//! (no destructor runs, nothing is flushed on the way out); every insert that a completed flush
-//! covered must be there when the parent reopens the database.
+//! The vendored sled's patches (vendor/sled/PADDOCK.md), each with a test below.
+//!
+//! Concurrent flushes: with its patches a flushing thread writes its sealed buffer itself, so
+//! several threads that insert and flush at once write buffers concurrently and out of order. A
+//! child process does that and then aborts (no destructor runs, nothing is flushed on the way
+//! out); every insert that a completed flush covered must be there when the parent reopens the
+//! database.
 
 use std::path::Path;
 use std::process::Command;
@@ -120,7 +122,7 @@ fn assert_holds(db: &sled::Db, count: u32) {
     }
 }
 
-/// The vendored patch 4: a new segment is written whole (zeros) before it is used, so the data
+/// The vendored patch 3: a new segment is written whole (zeros) before it is used, so the data
 /// file's length moves a segment at a time and the flushes in between overwrite blocks the file
 /// already has (an fdatasync then has no size change to commit). Recovery reads the zeroed tail
 /// of the active segment as the end of the log, as it reads the zeros it fills free segments with.
