@@ -4,6 +4,7 @@
 #
 #   scripts/bench-standalone.sh [-r ROUNDS] [-d SECONDS] [-u WARMUP_S] [-w "set get create"]
 #                               [-s "32 1"] DIR|zookeeper ...
+#   (more flags for every load run, both benches: BENCH_ARGS="--value-size 10240" ...)
 #
 # DIR holds release/paddock and release/paddock-bench (a target dir or a copy, as for
 # scripts/bench-ab.sh); `zookeeper` runs Debian's ZooKeeper 3.8 (ZooKeeperServerMain, fsync on,
@@ -33,6 +34,7 @@ shift $((OPTIND - 1))
 builds=("$@")
 [[ ${#builds[@]} -ge 1 ]] || { sed -n '2,18p' "$0" >&2; exit 2; }
 zk_bench=${ZK_BENCH:-target/release/paddock-bench-zk}
+read -r -a extra <<<"${BENCH_ARGS:-}"
 readonly JAR=/usr/share/java/zookeeper.jar ROOT=data/standalone-bench UP_WAIT_S=60
 for b in "${builds[@]}"; do
   if [[ $b == zookeeper ]]; then
@@ -109,10 +111,11 @@ EOF
 bench() {  # build sessions workload seconds
   local b=$1
   if [[ $b == zookeeper ]]; then
-    "$zk_bench" --server 127.0.0.1:2181 --sessions "$2" --workload "$3" --duration "$4" --quiet 2>&1
+    "$zk_bench" --server 127.0.0.1:2181 --sessions "$2" --workload "$3" --duration "$4" --quiet \
+      ${extra[@]+"${extra[@]}"} 2>&1
   else
     "$b/release/paddock-bench" --server 127.0.0.1:7181 --sessions "$2" --workload "$3" \
-      --duration "$4" --quiet 2>&1
+      --duration "$4" --quiet ${extra[@]+"${extra[@]}"} 2>&1
   fi
 }
 

@@ -4,11 +4,16 @@
 //! and the worst append + sync of a writer running meanwhile.
 //!
 //! ```text
-//! cargo run --release -p paddock-storage --example logbench [-- DIR]
+//! cargo run --release -p paddock-storage --example logbench [-- [DIR] [--payload BYTES] [--batches 1,32,128] [--no-purge]]
 //! ```
 //! DIR (default: a temp dir) picks the disk measured; it must not hold a data directory in use.
+//! `--payload` sets the record size (default 150 bytes), `--batches` the batch sizes measured,
+//! `--no-purge` skips the purge measurement.
 //! CPU is the whole process's user + system time (all threads, sled's included), from
-//! `/proc/self/stat`, divided by the records written.
+//! `/proc/self/stat`, divided by the records written. "written" is the bytes the process handed
+//! to `write`/`pwrite` (`wchar` of `/proc/self/io`: sled's log, its zero-filled segments, blob
+//! files and snapshots, our sync marker) per record, over the payload: the log's write
+//! amplification as its files see it.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -18,7 +23,8 @@ use bytes::Bytes;
 use paddock_storage::{DataDir, TxnLog};
 use paddock_types::Zxid;
 
-const PAYLOAD_BYTES: usize = 150;
+const DEFAULT_PAYLOAD_BYTES: usize = 150;
+const DEFAULT_BATCHES: [usize; 3] = [1, 32, 128];
 /// Per batch size: how long to run.
 const RUN_FOR: Duration = Duration::from_secs(3);
 /// Records purged in the purge measurement, and the batch size they were written in.
@@ -43,18 +49,81 @@ fn cpu_time() -> Duration {
     Duration::from_millis((ticks(11) + ticks(12)) * 10)
 }
 
+/// Bytes this process has passed to write-like syscalls so far (`wchar`); zero where `/proc` is
+/// missing.
+fn bytes_written() -> u64 {
+    std::fs::read_to_string("/proc/self/io")
+        .ok()
+        .and_then(|io| {
+            io.lines()
+                .find_map(|l| l.strip_prefix("wchar:"))
+                .and_then(|v| v.trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// What the command line asked for.
+struct Args {
+    dir: Option<std::path::PathBuf>,
+    payload: usize,
+    batches: Vec<usize>,
+    purge: bool,
+}
+
+fn parse_args() -> anyhow::Result<Args> {
+    let mut args = Args {
+        dir: None,
+        payload: DEFAULT_PAYLOAD_BYTES,
+        batches: DEFAULT_BATCHES.to_vec(),
+        purge: true,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--payload" => {
+                let v = it
+                    .next()
+                    .ok_or_else(|| anyhow::anyhow!("--payload needs a value"))?;
+                args.payload = v.parse()?;
+            }
+            "--batches" => {
+                let v = it
+                    .next()
+                    .ok_or_else(|| anyhow::anyhow!("--batches needs a value"))?;
+                args.batches = v
+                    .split(',')
+                    .map(|b| b.trim().parse::<usize>())
+                    .collect::<Result<_, _>>()?;
+                anyhow::ensure!(
+                    args.batches.iter().all(|&b| b > 0),
+                    "batch sizes must be > 0"
+                );
+            }
+            "--no-purge" => args.purge = false,
+            "-h" | "--help" => {
+                println!(
+                    "usage: logbench [DIR] [--payload BYTES] [--batches 1,32,128] [--no-purge]"
+                );
+                std::process::exit(0);
+            }
+            other if other.starts_with('-') => anyhow::bail!("unknown option {other}"),
+            other => args.dir = Some(other.into()),
+        }
+    }
+    Ok(args)
+}
+
 fn main() -> anyhow::Result<()> {
+    let args = parse_args()?;
     let tmp = tempfile::tempdir()?;
-    let root = std::env::args()
-        .nth(1)
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| tmp.path().to_path_buf());
-    let payload = Bytes::from(vec![0xabu8; PAYLOAD_BYTES]);
+    let root = args.dir.clone().unwrap_or_else(|| tmp.path().to_path_buf());
+    let payload = Bytes::from(vec![0xabu8; args.payload]);
     println!(
-        "dir {} · {PAYLOAD_BYTES}-byte records · append + sync per batch",
-        root.display()
+        "dir {} · {}-byte records · append + sync per batch",
+        root.display(),
+        args.payload
     );
-    for batch in [1usize, 32, 128] {
+    for &batch in &args.batches {
         let dir = root.join(format!("logbench-{batch}"));
         let _ = std::fs::remove_dir_all(&dir);
         let (data, _) = DataDir::open(&dir)?;
@@ -62,6 +131,7 @@ fn main() -> anyhow::Result<()> {
         let mut next = 1u64;
         let mut sync_us = Vec::new();
         let cpu = cpu_time();
+        let written = bytes_written();
         let start = Instant::now();
         while start.elapsed() < RUN_FOR {
             let records: Vec<(Zxid, Bytes)> = (next..next + batch as u64)
@@ -75,17 +145,20 @@ fn main() -> anyhow::Result<()> {
         }
         let secs = start.elapsed().as_secs_f64();
         let cpu = cpu_time().saturating_sub(cpu);
+        let written = bytes_written().saturating_sub(written);
         let records = next - 1;
         sync_us.sort_unstable();
         let pct = |p: f64| sync_us[((sync_us.len() as f64 - 1.0) * p) as usize];
         println!(
             "batch {batch:>3}: {:>8.0} records/s  {:>6.0} batches/s  append+sync p50 {} us  p99 {} us  \
-             cpu {:.1} us/record",
+             cpu {:.1} us/record  written {:.0} B/record ({:.2}x)",
             records as f64 / secs,
             sync_us.len() as f64 / secs,
             pct(0.5),
             pct(0.99),
-            cpu.as_secs_f64() * 1e6 / records as f64
+            cpu.as_secs_f64() * 1e6 / records as f64,
+            written as f64 / records as f64,
+            written as f64 / records as f64 / args.payload.max(1) as f64
         );
 
         let t = Instant::now();
@@ -104,6 +177,9 @@ fn main() -> anyhow::Result<()> {
         drop(log);
         drop(data);
         let _ = std::fs::remove_dir_all(&dir);
+    }
+    if !args.purge {
+        return Ok(());
     }
 
     let dir = root.join("logbench-purge");
