@@ -154,6 +154,59 @@ fn the_data_file_grows_a_whole_segment_at_a_time() {
     assert_holds(&db, 6000);
 }
 
+/// The vendored patch 3, second half: the zero fill pays only when a segment is flushed many
+/// times (one journal commit saved per flush). When the segment being left saw fewer than four
+/// flushes (large values: a flush writes most of a segment), the next one is not zero-filled
+/// and the file grows with the writes as upstream's does; once flushes are frequent again, new
+/// segments are zero-filled again. Every value survives a reopen either way.
+#[test]
+fn only_segments_flushed_often_are_followed_by_a_zero_filled_one() {
+    const LARGE: usize = 100 * 1024;
+    const LARGE_FROM: u32 = 1_000_000;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data_len = || {
+        std::fs::metadata(dir.path().join("db"))
+            .expect("sled's data file")
+            .len()
+    };
+    let large = |i: u32| vec![i as u8; LARGE];
+    {
+        let db = open_unflushed(dir.path());
+        // ~2.4 MB, a flush every ~300 KB: at most two flushes per segment.
+        for i in 0..24 {
+            db.insert((LARGE_FROM + i).to_be_bytes(), large(i))
+                .expect("insert");
+            if i % 3 == 2 {
+                db.flush().expect("flush");
+            }
+        }
+        db.flush().expect("flush");
+        let len = data_len();
+        assert!(
+            len > 4 * SEGMENT_BYTES && len % SEGMENT_BYTES != 0,
+            "the data file is {len} bytes: new segments were zero-filled"
+        );
+        // Small values, a flush every ten (~2 KB): the zero fill comes back.
+        insert_flushed(&db, 0, 6000);
+        assert_eq!(
+            data_len() % SEGMENT_BYTES,
+            0,
+            "the data file is not whole segments after frequent flushes"
+        );
+    }
+    let db = open_unflushed(dir.path());
+    for i in 0..24 {
+        let got = db.get((LARGE_FROM + i).to_be_bytes()).expect("get");
+        assert_eq!(got.as_deref(), Some(&large(i)[..]), "large value {i}");
+    }
+    db.remove(LARGE_FROM.to_be_bytes()).expect("remove");
+    assert_eq!(db.len(), 6000 + 23);
+    for i in LARGE_FROM + 1..LARGE_FROM + 24 {
+        db.remove(i.to_be_bytes()).expect("remove");
+    }
+    assert_holds(&db, 6000);
+}
+
 /// The vendored patch 4 (sled issue #1387): sled writes its own recovery snapshot as
 /// `snap.<lsn>.generating` and renames it when complete. A write that failed (a full disk) left
 /// that file behind, and sled read it as the newest snapshot on the next open ("empty/corrupt

@@ -1,7 +1,7 @@
 use std::{
     alloc::{alloc, dealloc, Layout},
     cell::UnsafeCell,
-    sync::atomic::AtomicPtr,
+    sync::atomic::{AtomicPtr, AtomicUsize},
 };
 
 use crate::{pagecache::*, *};
@@ -314,6 +314,10 @@ pub(crate) struct IoBufs {
     pub segment_accountant: Mutex<SegmentAccountant>,
     pub segment_cleaner: SegmentCleaner,
     deferred_segment_ops: stack::Stack<SegmentOp>,
+    /// Paddock patch 3: buffers sealed before the end of the current segment
+    /// (each one a flush), counted to decide whether the next new segment is
+    /// zero-filled (`SegmentAccountant::zero_new_tip`).
+    flushes_in_segment: AtomicUsize,
     #[cfg(feature = "io_uring")]
     pub submission_mutex: Mutex<()>,
     #[cfg(feature = "io_uring")]
@@ -417,6 +421,7 @@ impl IoBufs {
             segment_accountant: Mutex::new(segment_accountant),
             segment_cleaner,
             deferred_segment_ops: stack::Stack::default(),
+            flushes_in_segment: AtomicUsize::new(0),
             #[cfg(feature = "io_uring")]
             submission_mutex: Mutex::new(()),
             #[cfg(feature = "io_uring")]
@@ -1090,7 +1095,13 @@ pub(in crate::pagecache) fn maybe_seal_and_write_iobuf(
             lid + res_len as LogOffset,
         );
 
-        match iobufs.with_sa(|sa| sa.next(next_lsn)) {
+        // Paddock patch 3: zero-fill the next new segment only when this one
+        // was flushed often (small writes, each followed by an fdatasync).
+        let flushes = iobufs.flushes_in_segment.swap(0, SeqCst);
+        match iobufs.with_sa(|sa| {
+            sa.zero_new_tip = flushes >= segment::ZERO_FILL_MIN_FLUSHES;
+            sa.next(next_lsn)
+        }) {
             Ok(ret) => ret,
             Err(e) => {
                 iobufs.config.set_global_error(e.clone());
@@ -1111,6 +1122,7 @@ pub(in crate::pagecache) fn maybe_seal_and_write_iobuf(
             lid + res_len as LogOffset
         );
         next_lsn += res_len as Lsn;
+        iobufs.flushes_in_segment.fetch_add(1, SeqCst);
 
         lid + res_len as LogOffset
     };

@@ -96,6 +96,11 @@ pub(crate) struct SegmentAccountant {
     segment_cleaner: SegmentCleaner,
     ordering: BTreeMap<Lsn, LogOffset>,
     async_truncations: BTreeMap<LogOffset, OneShot<Result<()>>>,
+    /// Paddock patch 3: whether `bump_tip` zero-fills the segment it takes
+    /// at the end of the file. Set by the writer that rolls to a new segment
+    /// (`iobuf::maybe_seal_and_write_iobuf`) from how often the segment it
+    /// leaves was flushed; true until then.
+    pub(in crate::pagecache) zero_new_tip: bool,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -468,6 +473,25 @@ impl Segment {
     }
 }
 
+/// Paddock patch 3: the fewest flushes (`make_stable`, i.e. txn-log syncs)
+/// the segment being left must have seen for the next new tip segment to be
+/// zero-filled ahead of use.
+pub(in crate::pagecache) const ZERO_FILL_MIN_FLUSHES: usize = 4;
+
+/// Paddock patch 3: `len` zero bytes (`MessageKind::Corrupted`), from one
+/// buffer allocated once per size instead of once per segment.
+fn zero_segment(len: usize) -> &'static [u8] {
+    static ZEROES: Mutex<Vec<&'static [u8]>> = parking_lot::const_mutex(Vec::new());
+    let mut zeroes = ZEROES.lock();
+    if let Some(buf) = zeroes.iter().find(|b| b.len() == len) {
+        return buf;
+    }
+    let buf: &'static [u8] =
+        Box::leak(vec![MessageKind::Corrupted.into(); len].into_boxed_slice());
+    zeroes.push(buf);
+    buf
+}
+
 impl SegmentAccountant {
     /// Create a new `SegmentAccountant` from previously recovered segments.
     pub(super) fn start(
@@ -485,6 +509,7 @@ impl SegmentAccountant {
             segment_cleaner,
             ordering: BTreeMap::default(),
             async_truncations: BTreeMap::default(),
+            zero_new_tip: true,
         };
 
         ret.initialize_from_snapshot(snapshot)?;
@@ -1002,13 +1027,14 @@ impl SegmentAccountant {
         // segment instead of one per flush). Only an optimisation: if it fails
         // (a full disk), the segment is used as upstream uses it, and the
         // writes into it meet the failure themselves, exactly when they would
-        // have without this patch.
-        if let Err(e) = pwrite_all(
-            &self.config.file,
-            &*vec![MessageKind::Corrupted.into(); self.config.segment_size],
-            lid,
-        ) {
-            warn!("could not write new segment {} ahead of use: {}", lid, e);
+        // have without this patch. Skipped when the segment before was flushed
+        // less than ZERO_FILL_MIN_FLUSHES times (large writes): the zeroes
+        // would then cost more CPU than the few journal commits they save.
+        if self.zero_new_tip {
+            if let Err(e) = pwrite_all(&self.config.file, zero_segment(self.config.segment_size), lid)
+            {
+                warn!("could not write new segment {} ahead of use: {}", lid, e);
+            }
         }
 
         self.tip += self.config.segment_size as LogOffset;
