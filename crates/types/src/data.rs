@@ -140,9 +140,12 @@ impl PartialEq<Data> for Bytes {
 
 /// Serialised as its bytes (null as none): inside the txn log, which null fields of an
 /// operation were null is recorded beside the operation (see `txn`'s record format).
+/// As bytes (`serialize_bytes`), not as a sequence of `u8`: postcard writes both the same way (a
+/// varint length, then the bytes), so records and snapshots keep their format, but a sequence
+/// goes through serde one byte at a time (5% of a server's CPU with 10 KiB values).
 impl Serialize for Data {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        (**self).serialize(s)
+        s.serialize_bytes(self)
     }
 }
 
@@ -155,6 +158,22 @@ impl<'de> Deserialize<'de> for Data {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn serialises_as_postcard_wrote_it_when_it_was_a_sequence() {
+        for len in [0usize, 1, 127, 128, 10_240] {
+            let bytes: Vec<u8> = (0..len).map(|i| (i * 7) as u8).collect();
+            let data = Data::from(bytes.clone());
+            let as_bytes = postcard::to_stdvec(&data).expect("serialise");
+            assert_eq!(
+                as_bytes,
+                postcard::to_stdvec(&bytes[..]).expect("serialise a sequence"),
+                "{len} bytes"
+            );
+            let back: Data = postcard::from_bytes(&as_bytes).expect("deserialise");
+            assert_eq!(back, data);
+        }
+    }
 
     #[test]
     fn null_is_not_empty_but_reads_as_no_bytes() {

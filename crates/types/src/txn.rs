@@ -370,8 +370,32 @@ mod wire {
                 }
             },
         };
-        postcard::to_stdvec(&record)
+        // Sized up front: a record with a large value would otherwise be copied at every
+        // doubling of the vector.
+        postcard::to_extend(&record, Vec::with_capacity(size_hint(&txn.op)))
             .expect("a Txn always serialises: no maps with non-string keys, no io")
+    }
+
+    /// About the bytes `op`'s record takes: its data and paths plus room for the rest.
+    fn size_hint(op: &TxnOp) -> usize {
+        const FIXED: usize = 64;
+        match op {
+            TxnOp::Create { path, data, .. } | TxnOp::SetData { path, data, .. } => {
+                FIXED + path.len() + data.len()
+            }
+            TxnOp::Multi(ops) => {
+                FIXED
+                    + ops
+                        .iter()
+                        .map(|o| match o {
+                            MultiOp::Create { path, data, .. }
+                            | MultiOp::SetData { path, data, .. } => 16 + path.len() + data.len(),
+                            _ => 48,
+                        })
+                        .sum::<usize>()
+            }
+            _ => FIXED + 64,
+        }
     }
 
     pub(super) fn decode(bytes: &[u8]) -> Result<Txn, postcard::Error> {
