@@ -130,7 +130,17 @@ def render(res, out_dir: Path, md_path: Path):
     if meta:
         w(f"- Date: {dates[0]} to {dates[-1]}" if len(dates) > 1 else f"- Date: {dates[0]}")
         w(f"- CPU: {meta.get('cpu')}, {meta.get('cores')} cores; {meta.get('memory_gib')} GiB; Linux {meta.get('kernel')}")
-        w(f"- Paddock: {meta.get('paddock')}, {meta.get('rustc')}")
+        builds = {}
+        for name, sec in secs.items():
+            for m in sec.get("machine", {}).values():
+                if m.get("paddock"):
+                    builds.setdefault(m["paddock"], []).append(name)
+        if len(builds) > 1:
+            # Sections re-measured later (`measure --only`) ran another build: say which.
+            parts = [f"{b} ({', '.join(dict.fromkeys(names))})" for b, names in builds.items()]
+            w(f"- Paddock: {'; '.join(parts)}; {meta.get('rustc')}")
+        else:
+            w(f"- Paddock: {meta.get('paddock')}, {meta.get('rustc')}")
         w(f"- ZooKeeper: {meta.get('zookeeper')}, {meta.get('java')}, heap 2 GiB")
         loads = sorted({round(m.get('loadavg_at_start', [0])[0], 1) for s in secs.values()
                         for m in s.get('machine', {}).values()})
