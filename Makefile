@@ -116,8 +116,8 @@ bench-render: ## rewrite docs/benchmarks.md and its plots from docs/benchmarks/r
 	@[ -d $(BENCH_VENV)/matplotlib ] || python3 -m pip install --quiet --target $(BENCH_VENV) matplotlib
 	PYTHONPATH=$(BENCH_VENV) python3 scripts/bench-report.py render
 
-bench-storage: ## txn-log append+fsync rates (release build)
-	$(CARGO) run --release -p paddock-storage --example logbench
+bench-storage: ## txn-log append+fsync rates (release build; LOGBENCH_ARGS="--payload 10240 --batches 1,32 --no-purge")
+	$(CARGO) run --release -p paddock-storage --example logbench -- $(LOGBENCH_ARGS)
 
 clean: ## remove build output
 	$(CARGO) clean
