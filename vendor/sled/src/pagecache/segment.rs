@@ -101,6 +101,19 @@ pub(crate) struct SegmentAccountant {
     /// (`iobuf::maybe_seal_and_write_iobuf`) from how often the segment it
     /// leaves was flushed; true until then.
     pub(in crate::pagecache) zero_new_tip: bool,
+    /// Paddock patch 3: a segment's worth of zero bytes
+    /// (`MessageKind::Corrupted`), allocated at the first zero fill and kept.
+    zeroes: Option<Zeroes>,
+}
+
+/// Paddock patch 3: the zero fill's buffer; its `Debug` gives the length,
+/// not half a megabyte of zeros.
+struct Zeroes(Box<[u8]>);
+
+impl fmt::Debug for Zeroes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Zeroes({} bytes)", self.0.len())
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -478,20 +491,6 @@ impl Segment {
 /// zero-filled ahead of use.
 pub(in crate::pagecache) const ZERO_FILL_MIN_FLUSHES: usize = 4;
 
-/// Paddock patch 3: `len` zero bytes (`MessageKind::Corrupted`), from one
-/// buffer allocated once per size instead of once per segment.
-fn zero_segment(len: usize) -> &'static [u8] {
-    static ZEROES: Mutex<Vec<&'static [u8]>> = parking_lot::const_mutex(Vec::new());
-    let mut zeroes = ZEROES.lock();
-    if let Some(buf) = zeroes.iter().find(|b| b.len() == len) {
-        return buf;
-    }
-    let buf: &'static [u8] =
-        Box::leak(vec![MessageKind::Corrupted.into(); len].into_boxed_slice());
-    zeroes.push(buf);
-    buf
-}
-
 impl SegmentAccountant {
     /// Create a new `SegmentAccountant` from previously recovered segments.
     pub(super) fn start(
@@ -510,6 +509,7 @@ impl SegmentAccountant {
             ordering: BTreeMap::default(),
             async_truncations: BTreeMap::default(),
             zero_new_tip: true,
+            zeroes: None,
         };
 
         ret.initialize_from_snapshot(snapshot)?;
@@ -1031,8 +1031,11 @@ impl SegmentAccountant {
         // less than ZERO_FILL_MIN_FLUSHES times (large writes): the zeroes
         // would then cost more CPU than the few journal commits they save.
         if self.zero_new_tip {
-            if let Err(e) = pwrite_all(&self.config.file, zero_segment(self.config.segment_size), lid)
-            {
+            let segment_size = self.config.segment_size;
+            let zeroes = self.zeroes.get_or_insert_with(|| {
+                Zeroes(vec![MessageKind::Corrupted.into(); segment_size].into_boxed_slice())
+            });
+            if let Err(e) = pwrite_all(&self.config.file, &zeroes.0, lid) {
                 warn!("could not write new segment {} ahead of use: {}", lid, e);
             }
         }
