@@ -70,6 +70,14 @@ pub trait TxnLog: Send + Sync + 'static {
 /// A snapshot being written. Bytes go through [`Write`]; nothing is visible to
 /// [`SnapshotStore::open_latest`] until [`SnapshotSink::commit`] returned `Ok`, and then it is durable.
 pub trait SnapshotSink: Write + Send {
+    /// Makes the bytes written so far durable without making the snapshot visible, so that
+    /// [`SnapshotSink::commit`] has little left to sync: a caller with other work to do (a
+    /// learner restoring the same snapshot into its tree) syncs the file meanwhile. Optional:
+    /// `commit` alone is as durable. The default does nothing (stores without a disk).
+    fn sync(&mut self) -> Result<(), StorageError> {
+        Ok(())
+    }
+
     /// Finishes the snapshot: checksum, fsync, make it visible atomically.
     fn commit(self: Box<Self>) -> Result<(), StorageError>;
 }

@@ -48,6 +48,7 @@ pub fn run_all<H: SnapshotHarness>(h: &mut H) {
     empty_store(h);
     commit_then_open_latest(h);
     uncommitted_snapshot_is_invisible(h);
+    synced_snapshot_is_invisible_until_committed(h);
     newest_committed_wins(h);
     purge_keeps_newest(h);
     discard_after_removes_the_newer_ones(h);
@@ -105,6 +106,36 @@ pub fn uncommitted_snapshot_is_invisible<H: SnapshotHarness>(h: &mut H) {
     );
     write_snapshot(&*store, Zxid(9), b"nine");
     assert_eq!(read_latest(&*store), Some((Zxid(9), b"nine".to_vec())));
+}
+
+/// `sync` makes no snapshot visible: a synced sink dropped leaves nothing; one written on after
+/// its sync and committed reads back whole (a learner syncs the file while it restores the
+/// tree, then commits).
+pub fn synced_snapshot_is_invisible_until_committed<H: SnapshotHarness>(h: &mut H) {
+    let store = h.fresh();
+    write_snapshot(&*store, Zxid(5), b"five");
+    let mut sink = ok(store.create(Zxid(7)), "create 7");
+    ok(sink.write_all(b"seven, synced"), "write");
+    ok(sink.sync(), "sync");
+    assert_eq!(ok(store.list(), "list"), [Zxid(5)], "synced is not listed");
+    assert_eq!(read_latest(&*store), Some((Zxid(5), b"five".to_vec())));
+    drop(sink);
+    assert_eq!(
+        ok(store.list(), "list"),
+        [Zxid(5)],
+        "abandoned is not listed"
+    );
+
+    let bytes = content(Zxid(8), 300_000);
+    let mut sink = ok(store.create(Zxid(8)), "create 8");
+    ok(sink.write_all(&bytes[..100_000]), "write");
+    ok(sink.sync(), "sync");
+    ok(sink.write_all(&bytes[100_000..]), "write after sync");
+    ok(sink.sync(), "sync again");
+    ok(sink.commit(), "commit");
+    assert_eq!(read_latest(&*store), Some((Zxid(8), bytes.clone())));
+    let store = h.restart(store);
+    assert_eq!(read_latest(&*store), Some((Zxid(8), bytes)));
 }
 
 /// `open_latest` returns the highest zxid, whatever the commit order; `list` is oldest first.

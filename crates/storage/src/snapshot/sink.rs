@@ -71,6 +71,13 @@ impl Write for FileSnapshotSink {
 }
 
 impl SnapshotSink for FileSnapshotSink {
+    fn sync(&mut self) -> Result<(), StorageError> {
+        let tmp = self.tmp.clone();
+        let writer = self.writer().map_err(at(&tmp))?;
+        writer.flush().map_err(at(&tmp))?;
+        writer.get_ref().sync_data().map_err(at(&tmp))
+    }
+
     fn commit(mut self: Box<Self>) -> Result<(), StorageError> {
         let Some(writer) = self.writer.take() else {
             return Err(StorageError::CorruptOther(
