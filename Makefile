@@ -1,7 +1,7 @@
 # Paddock — common tasks. `make help` lists them.
 CARGO ?= cargo
 
-.PHONY: help build test test-rust zk-clients diff-zk lincheck jepsen fuzz run cluster cluster-down fmt lint check bench bench-ab bench-standalone bench-write-cost bench-zk bench-failover bench-sweep bench-storage bench-report bench-render clean
+.PHONY: help build test test-rust zk-clients diff-zk lincheck jepsen fuzz run cluster cluster-down fmt lint check bench bench-ab bench-standalone bench-write-cost bench-zk bench-failover bench-sweep bench-storage bench-snap bench-report bench-render clean
 
 help: ## list targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -111,6 +111,11 @@ bench-report: ## scale curves beside ZooKeeper 3.8 into docs/benchmarks.md + PNG
 	@[ -d $(BENCH_VENV)/matplotlib ] || python3 -m pip install --quiet --target $(BENCH_VENV) matplotlib
 	python3 scripts/bench-report.py measure $(if $(filter 1,$(BENCH_REPORT_QUICK)),--quick)
 	PYTHONPATH=$(BENCH_VENV) python3 scripts/bench-report.py render
+
+bench-snap: ## a new follower's SNAP catch-up, timed on repeated starts (SYSTEM=paddock|zookeeper ZNODES=1000000 STARTS=3)
+	$(CARGO) build --release -p paddock-node -p paddock-cli -p paddock-bench
+	$(CARGO) build --release -p paddock-bench --features zookeeper --bin paddock-bench-zk
+	python3 scripts/bench-snap.py --system $(or $(SYSTEM),paddock) --znodes $(or $(ZNODES),1000000) --starts $(or $(STARTS),3)
 
 bench-render: ## rewrite docs/benchmarks.md and its plots from docs/benchmarks/results.json (no measuring)
 	@[ -d $(BENCH_VENV)/matplotlib ] || python3 -m pip install --quiet --target $(BENCH_VENV) matplotlib
