@@ -680,17 +680,43 @@ async fn run(fault: Fault) {
                 t.elapsed(),
                 serving_leader(&e, &all, Duration::from_secs(2)).await.map(|i| i + 1)
             );
-            // The disk did fill under it: its log says its writes failed for want of space.
+            // The disk did fill under it: its log says its writes failed for want of space. A
+            // log appends into room its file already has (the tail of a page, a segment sled
+            // zero-filled ahead) without asking the full disk for more, so one small write may
+            // not reach the end of that room: more and larger ones follow until it does.
             let deadline = Instant::now() + FAULT_WAIT;
+            let mut filling = 0u32;
             while !e.peers[who].log().contains("No space left on device") {
                 assert!(
                     Instant::now() < deadline,
-                    "seed {seed}: server.{} never met its full disk:\n{}",
+                    "seed {seed}: server.{} never met its full disk ({filling} writes of 64 KiB \
+                     after the filler):\n{}",
                     who + 1,
                     e.peers[who].log()
                 );
+                // Best effort: a write may fail while the ensemble replaces the server.
+                let write = async {
+                    let client = Client::connect(&addrs[other].to_string(), quick(seed))
+                        .await
+                        .ok()?;
+                    let r = client
+                        .create(
+                            &format!("/filling-{filling}"),
+                            vec![0x5a; 64 << 10],
+                            CreateMode::Persistent,
+                        )
+                        .await;
+                    let _ = client.close().await;
+                    r.ok()
+                };
+                let _ = tokio::time::timeout(Duration::from_secs(3), write).await;
+                filling += 1;
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
+            eprintln!(
+                "seed {seed}: server.{} met its full disk after {filling} more writes",
+                who + 1
+            );
             // A server whose log cannot write leaves the ensemble until it can (outage.rs):
             // it stops serving, and a leader is replaced by one of the followers.
             stops_serving(&e, &net, who, seed).await;
