@@ -192,7 +192,14 @@ where
         }
         let started = std::time::Instant::now();
         let data = self.with_machine(|sm| sm.snapshot()).await?;
-        tracing::info!(me = %self.me, %to, %zxid, bytes = data.len(), serialise_ms = started.elapsed().as_millis() as u64, "sending a snapshot");
+        tracing::info!(
+            me = %self.me,
+            %to,
+            %zxid,
+            bytes = data.len(),
+            serialise_ms = started.elapsed().as_millis() as u64,
+            "sending a snapshot"
+        );
         self.queue(to, PeerMessage::Snap { zxid, data });
         Ok(())
     }
@@ -468,6 +475,7 @@ fn install_snapshot(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use paddock_storage::conformance::snapshot::read_latest;
     use paddock_storage::mem::{MemEpochStore, MemSnapshotStore, MemTxnLog};
     use paddock_storage::{SnapshotStore, TxnLog};
     use std::sync::Arc;
@@ -544,17 +552,6 @@ mod tests {
         }
     }
 
-    fn stored(storage: &PeerStorage) -> Vec<(Zxid, Vec<u8>)> {
-        let snapshots = &storage.snapshots;
-        let mut out = Vec::new();
-        if let Some((zxid, mut r)) = snapshots.open_latest().expect("open") {
-            let mut bytes = Vec::new();
-            std::io::Read::read_to_end(&mut r, &mut bytes).expect("read");
-            out.push((zxid, bytes));
-        }
-        out
-    }
-
     /// The file is written while the state machine restores, but a snapshot the state machine
     /// refuses is never committed: the snapshots and the log stay as they were.
     #[test]
@@ -565,7 +562,10 @@ mod tests {
             .expect("no storage failure");
         assert!(refused.is_err());
         assert_eq!(storage.snapshots.list().expect("list"), vec![z(1, 2)]);
-        assert_eq!(stored(&storage), vec![(z(1, 2), b"state".to_vec())]);
+        assert_eq!(
+            read_latest(&*storage.snapshots),
+            Some((z(1, 2), b"state".to_vec()))
+        );
         assert_eq!(log.first_zxid(), Some(z(1, 1)));
         assert_eq!(log.last_logged_zxid(), z(1, 3));
         assert_eq!(sm.0, None);
@@ -580,7 +580,10 @@ mod tests {
             .expect("no storage failure")
             .expect("restored");
         assert_eq!(sm.0, Some(z(2, 9)));
-        assert_eq!(stored(&storage), vec![(z(2, 9), b"good".to_vec())]);
+        assert_eq!(
+            read_latest(&*storage.snapshots),
+            Some((z(2, 9), b"good".to_vec()))
+        );
         assert_eq!(log.first_zxid(), None);
         assert_eq!(log.last_durable_zxid(), z(2, 9));
         log.append(&[(z(2, 10), Bytes::new())])
