@@ -59,16 +59,53 @@ def root(target):
 SUPER_DIGEST = "super:D/InIHSb7yEEbrWz8b9l71RjZJU="
 
 
+_LOWEST_PORT = 10_000
+_port_cursor = None
+
+
 def _free_ports(n):
-    """`n` distinct free TCP ports on 127.0.0.1 (all bound at once, then released)."""
-    socks = [socket.socket() for _ in range(n)]
+    """`n` distinct free TCP ports on 127.0.0.1 for servers that must be told their ports before
+    they start (members name each other's ports in zoo.cfg).
+
+    The ports come from below the kernel's ephemeral range, never from bind(0): a port bind(0)
+    handed out and that was released is an ephemeral port, which the kernel may give to any
+    outgoing connection (this run's clients, other members dialling each other) before the server
+    binds it, and the server then exits with "Address already in use". Below the range only
+    explicit binds take ports. A cursor shared by the whole run never hands out a port twice; it
+    starts at a place derived from the process id, and ports something is bound to are skipped
+    (as crates/node/tests/support free_ports does)."""
+    global _port_cursor
     try:
-        for s in socks:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            ephemeral_low = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        ephemeral_low = 32_768
+    span = ephemeral_low - _LOWEST_PORT
+    if span < 1_000:  # an unusual range: bind(0), all bound at once, then released
+        socks = [socket.socket() for _ in range(n)]
+        try:
+            for s in socks:
+                s.bind(("127.0.0.1", 0))
+            return [s.getsockname()[1] for s in socks]
+        finally:
+            for s in socks:
+                s.close()
+    if _port_cursor is None:
+        _port_cursor = (os.getpid() * 7_919) % span
+    ports = []
+    for _ in range(span):
+        if len(ports) == n:
+            break
+        port = _LOWEST_PORT + _port_cursor % span
+        _port_cursor += 1
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        ports.append(port)
+    assert len(ports) == n, f"no {n} free ports below the ephemeral range"
+    return ports
 
 
 class Ensemble:
@@ -78,7 +115,8 @@ class Ensemble:
 
     def __init__(self, binary, tmp, n=3):
         self.binary, self.tmp = binary, Path(tmp)
-        self.ports = [_free_ports(3) for _ in range(n)]  # (grpc, quorum, election) per member
+        free = _free_ports(3 * n)
+        self.ports = [free[i:i + 3] for i in range(0, 3 * n, 3)]  # (grpc, quorum, election) per member
         self.procs = {}
         self.config = self.tmp / "zoo.cfg"
         lines = ["tickTime=100", "initLimit=10", "syncLimit=5", "reconfigEnabled=true",
