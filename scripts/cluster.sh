@@ -117,6 +117,10 @@ up() {
   # the cores (at least one) unless PADDOCK_WORKER_THREADS says otherwise. A worker thread per
   # core in every server only adds cross-thread wake-ups (docs/architecture.md §9).
   local workers=${PADDOCK_WORKER_THREADS:-$(( $(nproc) / ${#IDS[@]} > 0 ? $(nproc) / ${#IDS[@]} : 1 ))}
+  # And each client port served by a thread of its own (zoo.cfg servingThreads) unless
+  # PADDOCK_SERVING_THREADS says otherwise: with servers sharing cores this halved getData's p99
+  # (docs/architecture.md §9, "Serving threads").
+  local serving=${PADDOCK_SERVING_THREADS:-1}
 
   for n in "${IDS[@]}"; do
     if pid=$(live_pid "$n"); then
@@ -126,9 +130,9 @@ up() {
     mkdir -p "$(dir_of "$n")"
     echo "$n" >"$(dir_of "$n")/myid"
     NO_COLOR=1 PADDOCK_WORKER_THREADS=$workers nohup "$PADDOCK" --config "$(cfg_of "$n")" \
-      >>"$(log_of "$n")" 2>&1 &
+      --set "servingThreads=$serving" >>"$(log_of "$n")" 2>&1 &
     echo "$!" >"$(pidfile_of "$n")"
-    echo "cluster: started server.$n (pid $!, gRPC $(grpc_of "$n"), $workers worker thread(s), log $(log_of "$n"))"
+    echo "cluster: started server.$n (pid $!, gRPC $(grpc_of "$n"), $workers worker thread(s), $serving serving thread(s) per client port, log $(log_of "$n"))"
   done
 
   echo "cluster: waiting up to ${UP_WAIT_S}s for a leader"

@@ -12,6 +12,10 @@ pub enum GatewayError {
     /// The TLS key store or trust store cannot be used.
     #[error("TLS: {0}")]
     Tls(#[from] paddock_tls::TlsError),
+    /// A thread serving the port (`GatewayOptions::serving_threads`) could not be started, or
+    /// its runtime or its handle of the listening socket could not be made.
+    #[error("threads serving the gRPC port: {0}")]
+    Threads(std::io::Error),
     /// The gRPC server failed (accepting connections, HTTP/2).
     #[error("gRPC transport: {0}")]
     Transport(#[from] tonic::transport::Error),

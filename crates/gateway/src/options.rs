@@ -53,6 +53,11 @@ pub struct GatewayOptions {
     /// The subject of the client certificate that makes a connection the super user
     /// (`zookeeper.X509AuthenticationProvider.superUser`).
     pub x509_super_user: Option<String>,
+    /// Threads that serve the port, each a single-threaded event loop that accepts connections
+    /// from the port and serves the ones it accepted, so a connection's requests and answers
+    /// never hop between threads (`servingThreads`). 0 = connections are served by the runtime
+    /// `serve` runs on (the default).
+    pub serving_threads: usize,
 }
 
 impl Default for GatewayOptions {
@@ -70,6 +75,7 @@ impl Default for GatewayOptions {
             tcp_keepalive_ms: 60_000,
             max_concurrent_streams_per_connection: 256,
             shutdown_grace_ms: 5_000,
+            serving_threads: 0,
             tls: None,
             x509_super_user: None,
         }
@@ -100,6 +106,7 @@ impl GatewayOptions {
                 tls
             }),
             x509_super_user: cfg.x509_super_user.clone(),
+            serving_threads: cfg.serving_threads as usize,
             ..GatewayOptions::default()
         }
     }
@@ -141,6 +148,9 @@ impl GatewayOptions {
                 "max_concurrent_streams_per_connection",
                 "must be at least 1",
             );
+        }
+        if self.serving_threads > 1024 {
+            return invalid("serving_threads", "must be at most 1024");
         }
         Ok(())
     }
@@ -190,6 +200,20 @@ mod tests {
         assert_eq!(o.max_message_bytes, 4 << 20);
         assert_eq!(o.max_in_flight_per_stream, 50);
         assert!(o.validate().is_ok());
+    }
+
+    #[test]
+    fn serving_threads_follow_zoo_cfg() {
+        let cfg = Config {
+            serving_threads: 3,
+            ..Config::default()
+        };
+        assert_eq!(GatewayOptions::from_config(&cfg).serving_threads, 3);
+        let o = GatewayOptions {
+            serving_threads: 1025,
+            ..GatewayOptions::default()
+        };
+        assert!(o.validate().is_err());
     }
 
     #[test]

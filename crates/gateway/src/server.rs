@@ -7,12 +7,14 @@ use futures::future::Either;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::stream::{FuturesUnordered, StreamExt as _};
 use paddock_proto::v1::admin_server::AdminServer;
 use paddock_proto::v1::paddock_server::PaddockServer;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
-use tonic::transport::server::TcpIncoming;
+use tokio::sync::{oneshot, watch};
+use tonic::transport::server::{Router, TcpIncoming};
 use tonic::transport::Server;
+use tower::layer::util::{Identity, Stack};
 use tower::Layer;
 
 use crate::admin::AdminService;
@@ -108,9 +110,6 @@ impl<B: Backend> Gateway<B> {
             .map_err(|e| GatewayError::Reflection(e.to_string()))?;
 
         let (keepalive_interval, keepalive_timeout) = opts.http2_keepalive();
-        let incoming = TcpIncoming::from(listener)
-            .with_nodelay(Some(true))
-            .with_keepalive(opts.tcp_keepalive());
         let mut stopped = stop_tx.subscribe();
         let signal = async {
             shutdown.await;
@@ -139,14 +138,31 @@ impl<B: Backend> Gateway<B> {
             .add_service(reflection_v1alpha)
             .add_service(paddock)
             .add_optional_service(admin);
-        let server = match self.tls {
-            None => Either::Left(router.serve_with_incoming_shutdown(incoming, signal)),
-            Some(tls) => {
-                // Certificates reloaded until the server stops.
-                tokio::spawn(tls.clone().reload_loop(stop_tx.subscribe()));
-                let incoming = tls.incoming(incoming);
-                Either::Right(router.serve_with_incoming_shutdown(incoming, signal))
-            }
+        if let Some(tls) = &self.tls {
+            // Certificates reloaded until the server stops.
+            tokio::spawn(tls.clone().reload_loop(stop_tx.subscribe()));
+        }
+        let tcp_keepalive = opts.tcp_keepalive();
+        let server = if opts.serving_threads == 0 {
+            Either::Left(async {
+                serve_listener(router, listener, self.tls, tcp_keepalive, signal)
+                    .await
+                    .map_err(GatewayError::from)
+            })
+        } else {
+            let threads = ServingThreads {
+                router,
+                tls: self.tls,
+                tcp_keepalive,
+            };
+            let done = match threads.spawn(listener, opts.serving_threads, &stop_tx) {
+                Ok(done) => done,
+                Err(e) => {
+                    stop_tx.send_replace(true);
+                    return Err(e);
+                }
+            };
+            Either::Right(wait_for_threads(done, signal, &stop_tx))
         };
         // Session streams end at the signal, but other streams (a health `Watch`) may not: after
         // the grace period, stop waiting for them.
@@ -164,8 +180,125 @@ impl<B: Backend> Gateway<B> {
         };
         // Also on a transport error: no session stream may outlive the server.
         stop_tx.send_replace(true);
-        served.map_err(GatewayError::from)
+        served
     }
+}
+
+/// The router of [`Gateway::serve`].
+type PaddockRouter = Router<Stack<CallTraceLayer, Identity>>;
+
+/// Serves the connections `listener` accepts (their TCP options set; through the TLS handshake
+/// with `tls`) on the runtime this runs on, until `shutdown` resolves.
+async fn serve_listener(
+    router: PaddockRouter,
+    listener: TcpListener,
+    tls: Option<TlsState>,
+    tcp_keepalive: Option<Duration>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), tonic::transport::Error> {
+    let incoming = TcpIncoming::from(listener)
+        .with_nodelay(Some(true))
+        .with_keepalive(tcp_keepalive);
+    match tls {
+        None => {
+            router
+                .serve_with_incoming_shutdown(incoming, shutdown)
+                .await
+        }
+        Some(tls) => {
+            let incoming = tls.incoming(incoming);
+            router
+                .serve_with_incoming_shutdown(incoming, shutdown)
+                .await
+        }
+    }
+}
+
+/// What each serving thread needs (`GatewayOptions::serving_threads`).
+struct ServingThreads {
+    router: PaddockRouter,
+    tls: Option<TlsState>,
+    tcp_keepalive: Option<Duration>,
+}
+
+impl ServingThreads {
+    /// Starts `n` threads, each a single-threaded runtime accepting from (a handle of) the one
+    /// `listener` and serving what it accepted, until `stop` says true. Every connection then
+    /// lives on one thread: its HTTP/2 task, its streams' tasks and the session tasks they
+    /// start, with no work-stealing scheduler waking other threads for them. Each thread
+    /// reports how it ended on its receiver.
+    fn spawn(
+        self,
+        listener: TcpListener,
+        n: usize,
+        stop: &watch::Sender<bool>,
+    ) -> Result<Vec<oneshot::Receiver<Result<(), GatewayError>>>, GatewayError> {
+        let listener = listener.into_std().map_err(GatewayError::Threads)?;
+        let mut done = Vec::with_capacity(n);
+        for i in 0..n {
+            let listener = listener.try_clone().map_err(GatewayError::Threads)?;
+            let (router, tls, keepalive) =
+                (self.router.clone(), self.tls.clone(), self.tcp_keepalive);
+            let mut stop = stop.subscribe();
+            let (tx, rx) = oneshot::channel();
+            std::thread::Builder::new()
+                .name(format!("paddock-grpc-{i}"))
+                .spawn(move || {
+                    let served = match tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                    {
+                        Ok(rt) => rt.block_on(async move {
+                            let listener =
+                                TcpListener::from_std(listener).map_err(GatewayError::Threads)?;
+                            let stopped = async move {
+                                let _ = stop.wait_for(|stop| *stop).await;
+                            };
+                            serve_listener(router, listener, tls, keepalive, stopped)
+                                .await
+                                .map_err(GatewayError::from)
+                        }),
+                        Err(e) => Err(GatewayError::Threads(e)),
+                    };
+                    let _ = tx.send(served);
+                })
+                .map_err(GatewayError::Threads)?;
+            done.push(rx);
+        }
+        Ok(done)
+    }
+}
+
+/// Drives `signal` until the serving threads have ended. One thread ending before the signal
+/// (its runtime or its transport failed) stops the others: the port is served whole or not.
+async fn wait_for_threads(
+    done: Vec<oneshot::Receiver<Result<(), GatewayError>>>,
+    signal: impl Future<Output = ()>,
+    stop: &watch::Sender<bool>,
+) -> Result<(), GatewayError> {
+    let ended = |r: Result<Result<(), GatewayError>, oneshot::error::RecvError>| {
+        r.unwrap_or_else(|_| {
+            Err(GatewayError::Threads(std::io::Error::other(
+                "a serving thread ended without a result",
+            )))
+        })
+    };
+    let mut pending: FuturesUnordered<_> = done.into_iter().collect();
+    let first = tokio::select! {
+        r = pending.next() => r,
+        () = signal => None,
+    };
+    stop.send_replace(true);
+    let mut result = first.map_or(Ok(()), ended);
+    if let Err(e) = &result {
+        tracing::error!(error = %e, "a thread serving the gRPC port failed; stopping the others");
+    }
+    while let Some(r) = pending.next().await {
+        if result.is_ok() {
+            result = ended(r);
+        }
+    }
+    result
 }
 
 /// Serves the Paddock client API for `backend` on an already-bound `listener` until `shutdown`

@@ -315,6 +315,56 @@ async fn shutdown_ends_streams_and_returns() {
     assert_eq!(fake.state().detaches, [(session, c)]);
 }
 
+/// With serving threads (`servingThreads`), connections are served on those threads, every
+/// session works, and shutdown still ends the streams with UNAVAILABLE, detaches them, stops
+/// every thread and closes the port.
+#[tokio::test]
+async fn serving_threads_serve_the_port_and_stop_with_it() {
+    let opts = GatewayOptions {
+        serving_threads: 2,
+        ..GatewayOptions::default()
+    };
+    let server = start(Fake::new(true), opts).await;
+    let addr = server.addr;
+    let mut conns = Vec::new();
+    for i in 0..6 {
+        let (mut conn, _) = server.open().await;
+        let path = format!("/t{i}");
+        conn.send(get_data(1, &path)).await;
+        match conn.next().await.message {
+            Some(pb::server_message::Message::Response(r)) => assert_eq!(r.xid, 1),
+            other => panic!("expected the GetData answer, got {other:?}"),
+        }
+        conns.push(conn);
+    }
+    let fake = std::sync::Arc::clone(&server.fake);
+    {
+        let st = fake.state();
+        assert_eq!(st.submit_threads.len(), 6);
+        for name in &st.submit_threads {
+            assert!(name.starts_with("paddock-grpc-"), "served on {name:?}");
+        }
+    }
+    let serving = tokio::spawn(server.shutdown());
+    for conn in &mut conns {
+        let status = conn
+            .rx
+            .try_next()
+            .await
+            .expect_err("stream ends with a status");
+        assert_eq!(status.code(), Code::Unavailable);
+        assert_eq!(error_code_of(&status), Some(ErrorCode::ConnectionLoss));
+    }
+    serving
+        .await
+        .expect("shutdown task")
+        .expect("serve returns Ok");
+    assert_eq!(fake.state().detaches.len(), 6);
+    // Every thread has let go of the listening socket.
+    let refused = tokio::net::TcpStream::connect(addr).await;
+    assert!(refused.is_err(), "the port still accepts after shutdown");
+}
+
 #[tokio::test]
 async fn invalid_options_are_refused_before_binding_anything() {
     let opts = GatewayOptions {
@@ -330,28 +380,32 @@ async fn invalid_options_are_refused_before_binding_anything() {
     );
 }
 
-/// A stream that never ends by itself (a health `Watch`) cannot hold shutdown forever.
+/// A stream that never ends by itself (a health `Watch`) cannot hold shutdown forever, whether
+/// the port is served on the caller's runtime or on serving threads.
 #[tokio::test]
 async fn shutdown_does_not_wait_forever_for_other_streams() {
-    let opts = GatewayOptions {
-        shutdown_grace_ms: 300,
-        ..GatewayOptions::default()
-    };
-    let server = start(Fake::new(true), opts).await;
-    let mut health = HealthClient::new(server.channel().await);
-    let mut watch = health
-        .watch(HealthCheckRequest {
-            service: String::new(),
-        })
-        .await
-        .expect("watch")
-        .into_inner();
-    let first = watch.next().await.expect("a status").expect("ok");
-    assert_eq!(first.status(), ServingStatus::Serving);
-    server
-        .shutdown()
-        .await
-        .expect("serve returns Ok after the grace period");
+    for serving_threads in [0, 1] {
+        let opts = GatewayOptions {
+            shutdown_grace_ms: 300,
+            serving_threads,
+            ..GatewayOptions::default()
+        };
+        let server = start(Fake::new(true), opts).await;
+        let mut health = HealthClient::new(server.channel().await);
+        let mut watch = health
+            .watch(HealthCheckRequest {
+                service: String::new(),
+            })
+            .await
+            .expect("watch")
+            .into_inner();
+        let first = watch.next().await.expect("a status").expect("ok");
+        assert_eq!(first.status(), ServingStatus::Serving);
+        server
+            .shutdown()
+            .await
+            .expect("serve returns Ok after the grace period");
+    }
 }
 
 fn set_data(xid: i64, path: &str, bytes: usize) -> pb::ClientMessage {

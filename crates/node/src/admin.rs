@@ -295,6 +295,7 @@ pub fn wire_options(config: &Config) -> paddock_wire::WireOptions {
             .unwrap_or(usize::MAX)
             .max(1),
         max_connections_per_ip: usize::try_from(config.max_client_cnxns).unwrap_or(usize::MAX),
+        serving_threads: config.serving_threads as usize,
         ..paddock_wire::WireOptions::default()
     }
 }

@@ -823,3 +823,54 @@ async fn secure_client_port_speaks_zookeepers_protocol_over_tls_with_x509_ids() 
         .await
         .expect("plaintext clientPort works beside it");
 }
+
+/// With `servingThreads=2` both client ports are served by threads of their own: sessions work
+/// over gRPC and over ZooKeeper's protocol, one sees the other's write, and stopping the server
+/// closes both ports.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serving_threads_serve_both_client_ports_and_close_them_at_shutdown() {
+    let port = free_ports(1)[0];
+    let mut node = TestNode::start_with(|c| {
+        c.client_port = port;
+        c.serving_threads = 2;
+    })
+    .await;
+    let wire = node.node().client_addr.expect("clientPort is served");
+    let grpc = node.addr;
+    let zk = client(wire).await;
+    let mut clients = Vec::new();
+    for i in 0..4 {
+        let path = format!("/threads-{i}");
+        zk.create(&path, b"wire", &persistent())
+            .await
+            .expect("create over ZooKeeper's protocol");
+        let mut s = node.session().await;
+        let (data, _) = s.data(&path).await;
+        assert_eq!(&data[..], b"wire");
+        clients.push(s);
+    }
+    // This process is the server: its threads include two per port (Linux names them).
+    let threads = thread_names();
+    for prefix in ["paddock-grpc-", "paddock-zk-"] {
+        let n = threads.iter().filter(|t| t.starts_with(prefix)).count();
+        assert!(n >= 2, "{prefix}* threads: {threads:?}");
+    }
+    drop(zk);
+    node.stop().await;
+    for addr in [wire, grpc] {
+        let refused = TcpStream::connect(addr).await;
+        assert!(refused.is_err(), "{addr} still accepts after shutdown");
+    }
+}
+
+/// The names of this process's threads (/proc/self/task/*/comm).
+fn thread_names() -> Vec<String> {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return Vec::new();
+    };
+    tasks
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("comm")).ok())
+        .map(|name| name.trim().to_string())
+        .collect()
+}

@@ -115,6 +115,12 @@ pub struct Config {
     /// Threads running the server's async work (`workerThreads`, Paddock); `None` = one per
     /// CPU core. Lower it when several servers share a machine's cores.
     pub worker_threads: Option<u32>,
+    /// Threads serving each client port (`servingThreads`, Paddock: the gRPC port and
+    /// ZooKeeper's client ports), each a single-threaded event loop that accepts connections
+    /// from the port and serves them itself; 0 = the connections are served on the worker
+    /// threads (the default). Worth it where servers share a machine's cores (`make cluster`
+    /// sets 1); measured in docs/architecture.md section 9, "Serving threads".
+    pub serving_threads: u32,
     /// The super user's digest, `super:base64(sha1("super:password"))` (ZooKeeper's
     /// `zookeeper.DigestAuthenticationProvider.superDigest`, or `superDigest`): a session that
     /// authenticates with the matching `digest` credentials passes every ACL check.
@@ -187,6 +193,7 @@ impl Default for Config {
             global_outstanding_limit: 1000,
             max_inflight_per_session: 1000,
             worker_threads: None,
+            serving_threads: 0,
             super_digest: None,
             ssl_key_store: None,
             ssl_trust_store: None,
@@ -394,6 +401,13 @@ impl Config {
                     return Err(invalid(key, value, "must be at most 1024"));
                 }
                 self.worker_threads = Some(v)
+            }
+            "servingThreads" => {
+                let v: u32 = num(key, value)?;
+                if v > 1024 {
+                    return Err(invalid(key, value, "must be at most 1024"));
+                }
+                self.serving_threads = v
             }
             "superDigest" | "zookeeper.DigestAuthenticationProvider.superDigest" => {
                 match value.split_once(':') {
@@ -788,6 +802,17 @@ mod tests {
         assert_eq!(c.snap_retain_count, 3);
         assert_eq!(c.worker_threads, Some(1));
         assert_eq!(Config::default().worker_threads, None);
+        assert_eq!(Config::default().serving_threads, 0);
+        let (c, _) = Config::parse("servingThreads=3").unwrap();
+        assert_eq!(c.serving_threads, 3);
+        for bad in [
+            "servingThreads=-1",
+            "servingThreads=1025",
+            "servingThreads=two",
+        ] {
+            let e = Config::parse(bad).unwrap_err().to_string();
+            assert!(e.contains("servingThreads"), "{bad}: {e}");
+        }
         assert_eq!(warnings.len(), 1);
         assert!(warnings[0].contains("frobnicate"));
         let key = "zookeeper.DigestAuthenticationProvider.superDigest";

@@ -204,6 +204,7 @@ fn config_pairs() -> impl Strategy<Value = String> {
         "globalOutstandingLimit",
         "maxInflightPerSession",
         "workerThreads",
+        "servingThreads",
         "reconfigEnabled",
         "admin.serverPort",
         "admin.serverAddress",

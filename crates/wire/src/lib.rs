@@ -45,7 +45,7 @@ use std::time::Duration;
 pub use paddock_api::Backend;
 use paddock_types::Id;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{oneshot, watch};
 use tokio::task::JoinSet;
 use tracing::{info, warn};
 pub use words::FourLetterWords;
@@ -62,6 +62,10 @@ pub struct WireOptions {
     pub max_connections_per_ip: usize,
     /// Time a new connection has to send its ConnectRequest (or four-letter word).
     pub handshake_timeout: Duration,
+    /// Threads that serve the port, each a single-threaded event loop that accepts from the
+    /// port and serves the connections it accepted (`servingThreads`); 0 = connections are
+    /// served by the runtime `serve` runs on.
+    pub serving_threads: usize,
 }
 
 impl Default for WireOptions {
@@ -71,6 +75,7 @@ impl Default for WireOptions {
             max_in_flight: 1000,
             max_connections_per_ip: 60,
             handshake_timeout: Duration::from_secs(10),
+            serving_threads: 0,
         }
     }
 }
@@ -139,8 +144,80 @@ impl<B: Backend> WireGateway<B> {
         if let Some(tls) = &self.tls {
             tokio::spawn(tls.state.clone().reload_loop(stop_tx.subscribe()));
         }
-        let tls = self.tls;
-        let per_ip: Arc<Mutex<HashMap<IpAddr, usize>>> = Arc::default();
+        let port = Port {
+            sh,
+            tls: self.tls,
+            per_ip: Arc::default(),
+        };
+        let threads = port.sh.opts.serving_threads;
+        let listener = if threads == 0 {
+            listener
+        } else {
+            let listener = match listener.into_std() {
+                Ok(l) => l,
+                Err(e) => {
+                    warn!(error = %e, "the ZooKeeper-protocol port cannot be handed to its serving threads; not serving it");
+                    return;
+                }
+            };
+            let (accepting, accept_stop) = watch::channel(false);
+            match port.spawn_threads(&listener, threads, &accept_stop) {
+                Ok(done) => {
+                    shutdown.await;
+                    info!("ZooKeeper-protocol gateway shutting down");
+                    accepting.send_replace(true);
+                    stop_tx.send_replace(true);
+                    for d in done {
+                        let _ = d.await;
+                    }
+                    return;
+                }
+                Err(e) => {
+                    // The threads started stop accepting; this runtime serves the port.
+                    accepting.send_replace(true);
+                    warn!(error = %e, "cannot start the threads serving the ZooKeeper-protocol port; serving it on the worker threads");
+                    match TcpListener::from_std(listener) {
+                        Ok(l) => l,
+                        Err(e) => {
+                            warn!(error = %e, "the ZooKeeper-protocol port cannot be served");
+                            return;
+                        }
+                    }
+                }
+            }
+        };
+        let mut conns = port.accept_until(listener, shutdown).await;
+        info!("ZooKeeper-protocol gateway shutting down");
+        stop_tx.send_replace(true);
+        while conns.join_next().await.is_some() {}
+    }
+}
+
+/// What the accept loops of one port share.
+struct Port<B> {
+    sh: Arc<Shared<B>>,
+    tls: Option<WireTls>,
+    per_ip: Arc<Mutex<HashMap<IpAddr, usize>>>,
+}
+
+impl<B> Clone for Port<B> {
+    fn clone(&self) -> Port<B> {
+        Port {
+            sh: Arc::clone(&self.sh),
+            tls: self.tls.clone(),
+            per_ip: Arc::clone(&self.per_ip),
+        }
+    }
+}
+
+impl<B: Backend> Port<B> {
+    /// Accepts connections and serves each in a task until `shutdown` resolves; returns those
+    /// tasks (they end once [`Shared::shutdown`] says true).
+    async fn accept_until(
+        &self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()>,
+    ) -> JoinSet<()> {
         let mut conns = JoinSet::new();
         tokio::pin!(shutdown);
         loop {
@@ -158,15 +235,15 @@ impl<B: Backend> WireGateway<B> {
                     continue;
                 }
             };
-            let Some(slot) = IpSlot::take(&per_ip, peer.ip(), sh.opts.max_connections_per_ip)
-            else {
-                warn!(%peer, limit = sh.opts.max_connections_per_ip, "too many connections from this address (maxClientCnxns); closing");
+            let limit = self.sh.opts.max_connections_per_ip;
+            let Some(slot) = IpSlot::take(&self.per_ip, peer.ip(), limit) else {
+                warn!(%peer, limit, "too many connections from this address (maxClientCnxns); closing");
                 drop(stream);
                 continue;
             };
-            let sh = Arc::clone(&sh);
+            let sh = Arc::clone(&self.sh);
             let _ = stream.set_nodelay(true);
-            let tls = tls.clone();
+            let tls = self.tls.clone();
             conns.spawn(async move {
                 let _slot = slot;
                 match tls {
@@ -179,9 +256,55 @@ impl<B: Backend> WireGateway<B> {
                 }
             });
         }
-        info!("ZooKeeper-protocol gateway shutting down");
-        stop_tx.send_replace(true);
-        while conns.join_next().await.is_some() {}
+        conns
+    }
+
+    /// Starts `n` threads, each a single-threaded runtime accepting from a handle of
+    /// `listener` until `stop` says true, then waiting for its connections (which end at
+    /// [`Shared::shutdown`]). A connection's requests and answers then stay on one thread.
+    /// Each thread's receiver resolves when it ended.
+    fn spawn_threads(
+        &self,
+        listener: &std::net::TcpListener,
+        n: usize,
+        stop: &watch::Receiver<bool>,
+    ) -> std::io::Result<Vec<oneshot::Receiver<()>>> {
+        let mut done = Vec::with_capacity(n);
+        for i in 0..n {
+            let handle = listener.try_clone()?;
+            let port = self.clone();
+            let mut stop = stop.clone();
+            let (tx, rx) = oneshot::channel();
+            std::thread::Builder::new()
+                .name(format!("paddock-zk-{i}"))
+                .spawn(move || {
+                    match tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                    {
+                        Ok(rt) => rt.block_on(async move {
+                            let listener = match TcpListener::from_std(handle) {
+                                Ok(l) => l,
+                                Err(e) => {
+                                    warn!(error = %e, "a thread serving the ZooKeeper-protocol port cannot use its socket");
+                                    return;
+                                }
+                            };
+                            let stopped = async move {
+                                let _ = stop.wait_for(|stop| *stop).await;
+                            };
+                            let mut conns = port.accept_until(listener, stopped).await;
+                            while conns.join_next().await.is_some() {}
+                        }),
+                        Err(e) => {
+                            warn!(error = %e, "a thread serving the ZooKeeper-protocol port has no runtime")
+                        }
+                    }
+                    let _ = tx.send(());
+                })?;
+            done.push(rx);
+        }
+        Ok(done)
     }
 }
 

@@ -37,6 +37,8 @@ pub struct State {
     pub get_data_bytes: Option<usize>,
     pub connects: Vec<ConnectRequest>,
     pub submits: Vec<(SessionId, ConnId, i64, Request)>,
+    /// The name of the thread each submit ran on (unnamed: "").
+    pub submit_threads: Vec<String>,
     pub detaches: Vec<(SessionId, ConnId)>,
     pub conns: Vec<(SessionId, ConnId)>,
     senders: HashMap<ConnId, mpsc::UnboundedSender<SessionEvent>>,
@@ -154,6 +156,11 @@ impl Backend for Fake {
     fn submit(&self, session: SessionId, conn: ConnId, xid: i64, req: Request) {
         let mut st = self.state();
         st.submits.push((session, conn, xid, req.clone()));
+        let thread = std::thread::current()
+            .name()
+            .unwrap_or_default()
+            .to_string();
+        st.submit_threads.push(thread);
         if !st.auto_answer {
             return;
         }
