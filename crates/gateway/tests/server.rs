@@ -294,75 +294,60 @@ async fn no_connect_request_in_time_is_deadline_exceeded() {
 }
 
 /// Shutdown ends open session streams with UNAVAILABLE / ConnectionLoss (the client resumes
-/// elsewhere), detaches them, and `serve` returns.
+/// elsewhere), detaches them, `serve` returns and the port is closed: served on the caller's
+/// runtime or on serving threads (`servingThreads`), where every request ran on one of them.
 #[tokio::test]
 async fn shutdown_ends_streams_and_returns() {
-    let server = start(Fake::new(true), GatewayOptions::default()).await;
-    let (mut conn, _) = server.open().await;
-    let (session, c) = server.fake.last_conn();
-    let fake = std::sync::Arc::clone(&server.fake);
-    let serving = tokio::spawn(server.shutdown());
-    let status = conn
-        .try_next()
-        .await
-        .expect_err("stream ends with a status");
-    assert_eq!(status.code(), Code::Unavailable);
-    assert_eq!(error_code_of(&status), Some(ErrorCode::ConnectionLoss));
-    serving
-        .await
-        .expect("shutdown task")
-        .expect("serve returns Ok");
-    assert_eq!(fake.state().detaches, [(session, c)]);
-}
-
-/// With serving threads (`servingThreads`), connections are served on those threads, every
-/// session works, and shutdown still ends the streams with UNAVAILABLE, detaches them, stops
-/// every thread and closes the port.
-#[tokio::test]
-async fn serving_threads_serve_the_port_and_stop_with_it() {
-    let opts = GatewayOptions {
-        serving_threads: 2,
-        ..GatewayOptions::default()
-    };
-    let server = start(Fake::new(true), opts).await;
-    let addr = server.addr;
-    let mut conns = Vec::new();
-    for i in 0..6 {
-        let (mut conn, _) = server.open().await;
-        let path = format!("/t{i}");
-        conn.send(get_data(1, &path)).await;
-        match conn.next().await.message {
-            Some(pb::server_message::Message::Response(r)) => assert_eq!(r.xid, 1),
-            other => panic!("expected the GetData answer, got {other:?}"),
+    for serving_threads in [0, 2] {
+        let opts = GatewayOptions {
+            serving_threads,
+            ..GatewayOptions::default()
+        };
+        let server = start(Fake::new(true), opts).await;
+        let addr = server.addr;
+        let mut conns = Vec::new();
+        for i in 0..4 {
+            let (mut conn, _) = server.open().await;
+            conn.send(get_data(1, &format!("/t{i}"))).await;
+            match conn.next().await.message {
+                Some(pb::server_message::Message::Response(r)) => assert_eq!(r.xid, 1),
+                other => panic!("expected the GetData answer, got {other:?}"),
+            }
+            conns.push((conn, server.fake.last_conn()));
         }
-        conns.push(conn);
-    }
-    let fake = std::sync::Arc::clone(&server.fake);
-    {
-        let st = fake.state();
-        assert_eq!(st.submit_threads.len(), 6);
-        for name in &st.submit_threads {
-            assert!(name.starts_with("paddock-grpc-"), "served on {name:?}");
+        let fake = std::sync::Arc::clone(&server.fake);
+        if serving_threads > 0 {
+            let st = fake.state();
+            assert_eq!(st.submit_threads.len(), 4);
+            for name in &st.submit_threads {
+                assert!(name.starts_with("paddock-grpc-"), "served on {name:?}");
+            }
         }
-    }
-    let serving = tokio::spawn(server.shutdown());
-    for conn in &mut conns {
-        let status = conn
-            .rx
-            .try_next()
+        let serving = tokio::spawn(server.shutdown());
+        for (conn, _) in &mut conns {
+            let status = conn
+                .try_next()
+                .await
+                .expect_err("stream ends with a status");
+            assert_eq!(status.code(), Code::Unavailable);
+            assert_eq!(error_code_of(&status), Some(ErrorCode::ConnectionLoss));
+        }
+        serving
             .await
-            .expect_err("stream ends with a status");
-        assert_eq!(status.code(), Code::Unavailable);
-        assert_eq!(error_code_of(&status), Some(ErrorCode::ConnectionLoss));
+            .expect("shutdown task")
+            .expect("serve returns Ok");
+        let detached = fake.state().detaches.clone();
+        assert_eq!(
+            detached.len(),
+            conns.len(),
+            "serving_threads {serving_threads}"
+        );
+        for (_, opened) in &conns {
+            assert!(detached.contains(opened), "{opened:?} detached");
+        }
+        let refused = tokio::net::TcpStream::connect(addr).await;
+        assert!(refused.is_err(), "the port still accepts after shutdown");
     }
-    serving
-        .await
-        .expect("shutdown task")
-        .expect("serve returns Ok");
-    assert_eq!(fake.state().detaches.len(), 6);
-    // Every thread has let go of the listening socket.
-    let refused = tokio::net::TcpStream::connect(addr).await;
-    assert!(refused.is_err(), "the port still accepts after shutdown");
 }
 
 #[tokio::test]
