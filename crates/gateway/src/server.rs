@@ -154,6 +154,7 @@ impl<B: Backend> Gateway<B> {
                 router,
                 tls: self.tls,
                 tcp_keepalive,
+                grace: Duration::from_millis(opts.shutdown_grace_ms),
             };
             let done = match threads.spawn(listener, opts.serving_threads, &stop_tx) {
                 Ok(done) => done,
@@ -171,12 +172,16 @@ impl<B: Backend> Gateway<B> {
             let _ = stopped.wait_for(|stop| *stop).await;
             tokio::time::sleep(grace).await;
         };
-        let served = tokio::select! {
-            served = server => served,
-            () = grace_over => {
-                tracing::warn!(grace_ms = opts.shutdown_grace_ms, "connections still open after the shutdown grace period; not waiting for them");
-                Ok(())
-            }
+        let served = match server {
+            Either::Left(server) => tokio::select! {
+                served = server => served,
+                () = grace_over => {
+                    tracing::warn!(grace_ms = opts.shutdown_grace_ms, "connections still open after the shutdown grace period; not waiting for them");
+                    Ok(())
+                }
+            },
+            // The threads keep to the grace period themselves (`ServingThreads::spawn`).
+            Either::Right(server) => server.await,
         };
         // Also on a transport error: no session stream may outlive the server.
         stop_tx.send_replace(true);
@@ -219,6 +224,8 @@ struct ServingThreads {
     router: PaddockRouter,
     tls: Option<TlsState>,
     tcp_keepalive: Option<Duration>,
+    /// How long connections may stay after the stop (`shutdown_grace_ms`).
+    grace: Duration,
 }
 
 impl ServingThreads {
@@ -237,8 +244,12 @@ impl ServingThreads {
         let mut done = Vec::with_capacity(n);
         for i in 0..n {
             let listener = listener.try_clone().map_err(GatewayError::Threads)?;
-            let (router, tls, keepalive) =
-                (self.router.clone(), self.tls.clone(), self.tcp_keepalive);
+            let (router, tls, keepalive, grace) = (
+                self.router.clone(),
+                self.tls.clone(),
+                self.tcp_keepalive,
+                self.grace,
+            );
             let mut stop = stop.subscribe();
             let (tx, rx) = oneshot::channel();
             std::thread::Builder::new()
@@ -251,12 +262,24 @@ impl ServingThreads {
                         Ok(rt) => rt.block_on(async move {
                             let listener =
                                 TcpListener::from_std(listener).map_err(GatewayError::Threads)?;
+                            let mut grace_stop = stop.clone();
                             let stopped = async move {
                                 let _ = stop.wait_for(|stop| *stop).await;
                             };
-                            serve_listener(router, listener, tls, keepalive, stopped)
-                                .await
-                                .map_err(GatewayError::from)
+                            let served = serve_listener(router, listener, tls, keepalive, stopped);
+                            // As `Gateway::serve` does without threads: streams that never
+                            // end (a health `Watch`) are not waited for past the grace period.
+                            // Then this runtime is dropped with them and the listening socket,
+                            // before the thread reports, so the port is closed once `serve`
+                            // returns.
+                            let grace_over = async move {
+                                let _ = grace_stop.wait_for(|stop| *stop).await;
+                                tokio::time::sleep(grace).await;
+                            };
+                            tokio::select! {
+                                served = served => served.map_err(GatewayError::from),
+                                () = grace_over => Ok(()),
+                            }
                         }),
                         Err(e) => Err(GatewayError::Threads(e)),
                     };

@@ -376,6 +376,7 @@ async fn shutdown_does_not_wait_forever_for_other_streams() {
             ..GatewayOptions::default()
         };
         let server = start(Fake::new(true), opts).await;
+        let addr = server.addr;
         let mut health = HealthClient::new(server.channel().await);
         let mut watch = health
             .watch(HealthCheckRequest {
@@ -390,6 +391,21 @@ async fn shutdown_does_not_wait_forever_for_other_streams() {
             .shutdown()
             .await
             .expect("serve returns Ok after the grace period");
+        // The port is closed once serve has returned, the stream still open or not.
+        let refused = tokio::net::TcpStream::connect(addr).await;
+        assert!(
+            refused.is_err(),
+            "serving_threads {serving_threads}: still accepting"
+        );
+        if serving_threads > 0 {
+            // The thread's runtime went with its connections: the stream that never ended is
+            // closed, no thread is left serving it.
+            let ended = tokio::time::timeout(WAIT, watch.next()).await;
+            assert!(
+                matches!(ended, Ok(None) | Ok(Some(Err(_)))),
+                "the watch outlived the serving thread: {ended:?}"
+            );
+        }
     }
 }
 
