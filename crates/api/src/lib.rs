@@ -13,6 +13,7 @@
 use std::future::Future;
 
 mod order;
+pub mod threads;
 pub use order::ReplyOrder;
 
 pub use paddock_types::SetWatches;

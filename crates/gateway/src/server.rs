@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::stream::{FuturesUnordered, StreamExt as _};
+use paddock_api::threads::spawn_serving_threads;
 use paddock_proto::v1::admin_server::AdminServer;
 use paddock_proto::v1::paddock_server::PaddockServer;
 use tokio::net::TcpListener;
@@ -229,82 +230,58 @@ struct ServingThreads {
 }
 
 impl ServingThreads {
-    /// Starts `n` threads, each a single-threaded runtime accepting from (a handle of) the one
-    /// `listener` and serving what it accepted, until `stop` says true. Every connection then
-    /// lives on one thread: its HTTP/2 task, its streams' tasks and the session tasks they
-    /// start, with no work-stealing scheduler waking other threads for them. Each thread
-    /// reports how it ended on its receiver.
+    /// Starts `n` threads (`paddock_api::threads`), each serving what it accepts from `listener`
+    /// until `stop` says true, then its connections for up to the grace period. Every
+    /// connection lives on one thread: its HTTP/2 task, its streams' tasks and the session tasks
+    /// they start, with no work-stealing scheduler waking other threads for them.
     fn spawn(
         self,
         listener: TcpListener,
         n: usize,
         stop: &watch::Sender<bool>,
-    ) -> Result<Vec<oneshot::Receiver<Result<(), GatewayError>>>, GatewayError> {
+    ) -> Result<Vec<ThreadDone>, GatewayError> {
         let listener = listener.into_std().map_err(GatewayError::Threads)?;
-        let mut done = Vec::with_capacity(n);
-        for i in 0..n {
-            let listener = listener.try_clone().map_err(GatewayError::Threads)?;
-            let (router, tls, keepalive, grace) = (
-                self.router.clone(),
-                self.tls.clone(),
-                self.tcp_keepalive,
-                self.grace,
-            );
-            let mut stop = stop.subscribe();
-            let (tx, rx) = oneshot::channel();
-            std::thread::Builder::new()
-                .name(format!("paddock-grpc-{i}"))
-                .spawn(move || {
-                    let served = match tokio::runtime::Builder::new_current_thread()
-                        .enable_all()
-                        .build()
-                    {
-                        Ok(rt) => rt.block_on(async move {
-                            let listener =
-                                TcpListener::from_std(listener).map_err(GatewayError::Threads)?;
-                            let mut grace_stop = stop.clone();
-                            let stopped = async move {
-                                let _ = stop.wait_for(|stop| *stop).await;
-                            };
-                            let served = serve_listener(router, listener, tls, keepalive, stopped);
-                            // As `Gateway::serve` does without threads: streams that never
-                            // end (a health `Watch`) are not waited for past the grace period.
-                            // Then this runtime is dropped with them and the listening socket,
-                            // before the thread reports, so the port is closed once `serve`
-                            // returns.
-                            let grace_over = async move {
-                                let _ = grace_stop.wait_for(|stop| *stop).await;
-                                tokio::time::sleep(grace).await;
-                            };
-                            tokio::select! {
-                                served = served => served.map_err(GatewayError::from),
-                                () = grace_over => Ok(()),
-                            }
-                        }),
-                        Err(e) => Err(GatewayError::Threads(e)),
-                    };
-                    let _ = tx.send(served);
-                })
-                .map_err(GatewayError::Threads)?;
-            done.push(rx);
-        }
-        Ok(done)
+        let stop = stop.subscribe();
+        spawn_serving_threads("paddock-grpc", &listener, n, move |listener| async move {
+            let mut stopped = stop.clone();
+            let mut grace_stop = stop;
+            let stopped = async move {
+                let _ = stopped.wait_for(|stop| *stop).await;
+            };
+            let served =
+                serve_listener(self.router, listener, self.tls, self.tcp_keepalive, stopped);
+            // As `Gateway::serve` does without threads: streams that never end (a health
+            // `Watch`) are not waited for past the grace period. Then the thread's runtime is
+            // dropped with them before it reports.
+            let grace_over = async move {
+                let _ = grace_stop.wait_for(|stop| *stop).await;
+                tokio::time::sleep(self.grace).await;
+            };
+            tokio::select! {
+                served = served => served.map_err(GatewayError::from),
+                () = grace_over => Ok(()),
+            }
+        })
+        .map_err(GatewayError::Threads)
     }
 }
+
+/// How a serving thread ended.
+type ThreadDone = oneshot::Receiver<std::io::Result<Result<(), GatewayError>>>;
 
 /// Drives `signal` until the serving threads have ended. One thread ending before the signal
 /// (its runtime or its transport failed) stops the others: the port is served whole or not.
 async fn wait_for_threads(
-    done: Vec<oneshot::Receiver<Result<(), GatewayError>>>,
+    done: Vec<ThreadDone>,
     signal: impl Future<Output = ()>,
     stop: &watch::Sender<bool>,
 ) -> Result<(), GatewayError> {
-    let ended = |r: Result<Result<(), GatewayError>, oneshot::error::RecvError>| {
-        r.unwrap_or_else(|_| {
-            Err(GatewayError::Threads(std::io::Error::other(
-                "a serving thread ended without a result",
-            )))
-        })
+    let ended = |r: Result<std::io::Result<Result<(), GatewayError>>, _>| match r {
+        Ok(Ok(served)) => served,
+        Ok(Err(e)) => Err(GatewayError::Threads(e)),
+        Err(oneshot::error::RecvError { .. }) => Err(GatewayError::Threads(std::io::Error::other(
+            "a serving thread ended without a result",
+        ))),
     };
     let mut pending: FuturesUnordered<_> = done.into_iter().collect();
     let first = tokio::select! {

@@ -42,6 +42,7 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use paddock_api::threads::spawn_serving_threads;
 pub use paddock_api::Backend;
 use paddock_types::Id;
 use tokio::net::TcpListener;
@@ -163,12 +164,24 @@ impl<B: Backend> WireGateway<B> {
             let (accepting, accept_stop) = watch::channel(false);
             match port.spawn_threads(&listener, threads, &accept_stop) {
                 Ok(done) => {
+                    // A thread that cannot run (no runtime, no socket handle) is reported
+                    // when it ends, not at shutdown.
+                    let ended: Vec<_> = done
+                        .into_iter()
+                        .map(|d| {
+                            tokio::spawn(async move {
+                                if let Ok(Err(e)) = d.await {
+                                    warn!(error = %e, "a thread serving the ZooKeeper-protocol port could not run");
+                                }
+                            })
+                        })
+                        .collect();
                     shutdown.await;
                     info!("ZooKeeper-protocol gateway shutting down");
                     accepting.send_replace(true);
                     stop_tx.send_replace(true);
-                    for d in done {
-                        let _ = d.await;
+                    for e in ended {
+                        let _ = e.await;
                     }
                     return;
                 }
@@ -259,7 +272,7 @@ impl<B: Backend> Port<B> {
         conns
     }
 
-    /// Starts `n` threads, each a single-threaded runtime accepting from a handle of
+    /// Starts `n` threads (`paddock_api::threads`), each accepting from a handle of
     /// `listener` until `stop` says true, then waiting for its connections (which end at
     /// [`Shared::shutdown`]). A connection's requests and answers then stay on one thread.
     /// Each thread's receiver resolves when it ended.
@@ -268,43 +281,16 @@ impl<B: Backend> Port<B> {
         listener: &std::net::TcpListener,
         n: usize,
         stop: &watch::Receiver<bool>,
-    ) -> std::io::Result<Vec<oneshot::Receiver<()>>> {
-        let mut done = Vec::with_capacity(n);
-        for i in 0..n {
-            let handle = listener.try_clone()?;
-            let port = self.clone();
-            let mut stop = stop.clone();
-            let (tx, rx) = oneshot::channel();
-            std::thread::Builder::new()
-                .name(format!("paddock-zk-{i}"))
-                .spawn(move || {
-                    match tokio::runtime::Builder::new_current_thread()
-                        .enable_all()
-                        .build()
-                    {
-                        Ok(rt) => rt.block_on(async move {
-                            let listener = match TcpListener::from_std(handle) {
-                                Ok(l) => l,
-                                Err(e) => {
-                                    warn!(error = %e, "a thread serving the ZooKeeper-protocol port cannot use its socket");
-                                    return;
-                                }
-                            };
-                            let stopped = async move {
-                                let _ = stop.wait_for(|stop| *stop).await;
-                            };
-                            let mut conns = port.accept_until(listener, stopped).await;
-                            while conns.join_next().await.is_some() {}
-                        }),
-                        Err(e) => {
-                            warn!(error = %e, "a thread serving the ZooKeeper-protocol port has no runtime")
-                        }
-                    }
-                    let _ = tx.send(());
-                })?;
-            done.push(rx);
-        }
-        Ok(done)
+    ) -> std::io::Result<Vec<oneshot::Receiver<std::io::Result<()>>>> {
+        let (port, stop) = (self.clone(), stop.clone());
+        spawn_serving_threads("paddock-zk", listener, n, move |listener| async move {
+            let mut stop = stop;
+            let stopped = async move {
+                let _ = stop.wait_for(|stop| *stop).await;
+            };
+            let mut conns = port.accept_until(listener, stopped).await;
+            while conns.join_next().await.is_some() {}
+        })
     }
 }
 
