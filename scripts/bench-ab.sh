@@ -2,7 +2,7 @@
 # A/B comparison of builds on a local 3-server ensemble, for machines whose speed drifts from run
 # to run (figures in docs/architecture.md §9 were taken this way).
 #
-#   scripts/bench-ab.sh [-r ROUNDS] [-d SECONDS] [-u WARMUP_S] [-w "set get ..."] DIR_A DIR_B ...
+#   scripts/bench-ab.sh [-r ROUNDS] [-d SECONDS] [-u WARMUP_S] [-s SESSIONS] [-w "set get ..."] DIR_A DIR_B ...
 #   (more paddock-bench flags for every run: BENCH_ARGS="--pipeline 8" scripts/bench-ab.sh ...)
 #
 # Each DIR holds release/paddock, release/paddock-bench and release/paddock-cli (a target dir, or
@@ -14,8 +14,10 @@
 # 2181-2183) with that same paddock-bench-zk: the fairest comparison with ZooKeeper, and of the two
 # Paddock gateways with each other.
 # For every round and every DIR in turn: a fresh ensemble (data wiped), one run per workload
-# (32 sessions over the three servers; after -u, an unmeasured run of each workload first, which
-# a JVM needs to compile its hot paths: use it when comparing with ZooKeeper), the ensemble stopped. One line per run: build, workload,
+# (-s sessions over the three servers, default 32: over 180 need PADDOCK_SET=maxClientCnxns=0 for
+# Paddock, whose per-address limit is ZooKeeper's default 60; after -u, an unmeasured run of each
+# workload first, which a JVM needs to compile its hot paths: use it when comparing with
+# ZooKeeper), the ensemble stopped. One line per run: build, workload,
 # ops/s, p50 and p99 ms, and the servers' CPU time per operation (user + system of the three
 # processes from /proc, in µs), which drifts less than ops/s when the machine is shared, then the
 # load generator's own CPU time per operation (its setup and cleanup included), which bounds
@@ -26,21 +28,22 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-rounds=3 duration=8 warmup=0 workloads="set get"
-while getopts "r:d:u:w:" opt; do
+rounds=3 duration=8 warmup=0 sessions=32 workloads="set get"
+while getopts "r:d:u:s:w:" opt; do
   case $opt in
     r) rounds=$OPTARG ;;
     d) duration=$OPTARG ;;
     u) warmup=$OPTARG ;;
+    s) sessions=$OPTARG ;;
     w) workloads=$OPTARG ;;
-    *) sed -n '2,20p' "$0" >&2; exit 2 ;;
+    *) sed -n '2,22p' "$0" >&2; exit 2 ;;
   esac
 done
 shift $((OPTIND - 1))
 dirs=("$@")
 read -r -a extra <<<"${BENCH_ARGS:-}"
 zk_bench=${ZK_BENCH:-target/release/paddock-bench-zk}
-[[ ${#dirs[@]} -ge 1 ]] || { sed -n '2,20p' "$0" >&2; exit 2; }
+[[ ${#dirs[@]} -ge 1 ]] || { sed -n '2,22p' "$0" >&2; exit 2; }
 for d in "${dirs[@]}"; do
   if [[ $d == zookeeper || $d == wire:* ]]; then
     [[ -x "$zk_bench" ]] || {
@@ -108,7 +111,7 @@ for ((r = 1; r <= rounds; r++)); do
     read -r -a pids <<<"$(pids_of "$d")"
     if [[ $warmup != 0 ]]; then
       for w in $workloads; do
-        "$(bench_of "$d")" --server "$(servers_of "$d")" --sessions 32 --duration "$warmup" \
+        "$(bench_of "$d")" --server "$(servers_of "$d")" --sessions "$sessions" --duration "$warmup" \
           --workload "$w" --quiet ${extra[@]+"${extra[@]}"} >/dev/null 2>&1 || true
       done
     fi
@@ -117,7 +120,7 @@ for ((r = 1; r <= rounds; r++)); do
       # The subshell's reaped children's user + system ticks (fields 16-17 of its stat, read by
       # the subshell itself once the bench has exited) are the load generator's CPU.
       out=$( (
-        "$(bench_of "$d")" --server "$(servers_of "$d")" --sessions 32 --duration "$duration" \
+        "$(bench_of "$d")" --server "$(servers_of "$d")" --sessions "$sessions" --duration "$duration" \
           --workload "$w" --quiet ${extra[@]+"${extra[@]}"} 2>&1 || true
         read -r -a st <"/proc/$BASHPID/stat"
         echo "bench-ticks $((st[15] + st[16]))"

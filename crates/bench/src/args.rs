@@ -142,12 +142,23 @@ pub struct Args {
     #[arg(long, value_name = "MS", default_value_t = 30_000)]
     pub session_timeout_ms: u32,
 
-    /// Threads of the load generator's own async runtime: 1 = a single-threaded runtime (every
-    /// session's tasks on one thread, no cross-thread wake-ups), N > 1 = N worker threads, 0 = one
-    /// worker per core. On a machine the load generator shares with the servers it measures, its
-    /// own CPU per request is CPU the servers do not get.
+    /// Threads the measured sessions run on, each a single-threaded runtime of its own
+    /// (session i on thread i mod N): a session's tasks stay on one thread, with no cross-thread
+    /// wake-ups, and the sessions of a thread get their turns in the order their work became
+    /// ready. 0 = one per core. Setup, cleanup and the --watchers sessions run on a separate
+    /// multi-thread runtime with as many workers. On a machine the load generator shares with
+    /// the servers it measures, its own CPU per request is CPU the servers do not get.
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub threads: u64,
+
+    /// Run the measured sessions on that multi-thread runtime too, whose --threads workers
+    /// (0 = one per core) steal each other's tasks (this load generator's runtime before
+    /// 2026-12-07; kept for comparison). With hundreds of sessions, tasks a worker's local queue
+    /// cannot hold wait in the runtime's shared queue, which a busy worker looks at only now
+    /// and then, so some sessions' requests wait far longer than others' and the load
+    /// generator adds to the tail latency it measures.
+    #[arg(long)]
+    pub work_stealing: bool,
 
     /// HTTP/2 connections per server that the sessions share (gRPC streams multiplexed on
     /// them; the client's `SharedConnections`): sessions to a server are spread over N
@@ -228,8 +239,10 @@ pub struct Config {
     pub keep: bool,
     pub quiet: bool,
     pub session_timeout_ms: i32,
-    /// `--threads`: worker threads of the runtime (1: single-threaded; 0: one per core).
+    /// `--threads`: threads the sessions run on (0: one per core).
     pub threads: usize,
+    /// `--work-stealing`: one multi-thread runtime with `threads` workers instead.
+    pub work_stealing: bool,
     /// `--connections`: shared connections per server (0: one per session).
     pub connections: usize,
     /// `--digest`: the credentials every session authenticates with.
@@ -401,6 +414,7 @@ impl Args {
             quiet: self.quiet,
             session_timeout_ms,
             threads,
+            work_stealing: self.work_stealing,
             connections,
             digest: match &self.digest {
                 Some(d) if d.split_once(':').is_some_and(|(u, _)| !u.is_empty()) => Some(d.clone()),
@@ -531,7 +545,7 @@ mod tests {
             (90, 100, 1000, 1)
         );
         assert_eq!(c.session_timeout_ms, 30_000);
-        assert_eq!(c.threads, 0);
+        assert_eq!((c.threads, c.work_stealing), (0, false));
         assert!(!c.json && !c.keep);
     }
 
@@ -618,6 +632,7 @@ mod tests {
             "42",
             "--threads",
             "1",
+            "--work-stealing",
             "--connections",
             "2",
             "--json",
@@ -630,6 +645,7 @@ mod tests {
         assert_eq!(c.workload, Workload::Create);
         assert_eq!(c.value_size, 1 << 20);
         assert_eq!((c.keys, c.pipeline, c.seed, c.threads), (7, 8, 42, 1));
+        assert!(c.work_stealing);
         assert_eq!(c.connections, 2);
         assert!(c.shared_connections().is_some());
         assert!(parse(&["--duration", "1"])

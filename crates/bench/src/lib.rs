@@ -26,9 +26,8 @@ pub mod session;
 pub mod stats;
 pub mod workload;
 
-/// The load generator's tokio runtime, or the message why there is none: with `threads` = 1 a
-/// single-threaded one (all tasks on the calling thread), with N > 1 a multi-thread one with N
-/// workers, with 0 a worker per core (`--threads`).
+/// A multi-thread tokio runtime with `threads` workers (0: one per core; 1: a single-threaded
+/// runtime), or the message why there is none.
 pub fn runtime(
     program: &str,
     threads: usize,
@@ -49,9 +48,99 @@ pub fn runtime(
     })
 }
 
+/// The runtime a load generator's main task (setup, cleanup, the `--watchers` sessions, the
+/// report) runs on: [`runtime`] with `--threads` workers. Without `--work-stealing` the measured
+/// sessions run on [`Shards`] and it is idle while they run.
+pub fn main_runtime(
+    program: &str,
+    cfg: &args::Config,
+) -> Result<tokio::runtime::Runtime, std::process::ExitCode> {
+    runtime(program, cfg.threads)
+}
+
+/// The shards the measured sessions run on (`--threads`), or `None` with `--work-stealing`.
+pub fn shards_for(program: &str, cfg: &args::Config) -> std::io::Result<Option<Shards>> {
+    if cfg.work_stealing {
+        return Ok(None);
+    }
+    let n = match cfg.threads {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    };
+    Shards::start(program, n).map(Some)
+}
+
+/// Single-threaded runtimes, each driven by a thread of its own, that the measured sessions are
+/// spread over (session i on shard i mod N; `--threads`). Each session's tasks (its client's connection
+/// and session tasks, its request loop) then stay on one thread, polled in the order they
+/// became ready, and every session gets the same share of its thread. On a multi-thread
+/// runtime with hundreds of sessions, tasks a worker's local queue cannot hold wait in the
+/// shared queue, which a busy worker looks at only now and then, so some sessions' requests
+/// wait much longer than others' and the load generator makes the tail it measures.
+/// Dropping the shards stops their threads (and drops what still runs on them).
+pub struct Shards {
+    handles: Vec<tokio::runtime::Handle>,
+    stops: Vec<tokio::sync::oneshot::Sender<()>>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Shards {
+    /// Starts `n` (at least 1) shard threads named `{program}-shard-K`.
+    pub fn start(program: &str, n: usize) -> std::io::Result<Shards> {
+        let mut shards = Shards {
+            handles: Vec::with_capacity(n),
+            stops: Vec::with_capacity(n),
+            threads: Vec::with_capacity(n),
+        };
+        for k in 0..n.max(1) {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+            shards.handles.push(rt.handle().clone());
+            shards.stops.push(stop);
+            shards.threads.push(
+                std::thread::Builder::new()
+                    .name(format!("{program}-shard-{k}"))
+                    .spawn(move || {
+                        // A dropped sender (the Shards dropped) stops the thread too.
+                        let _ = rt.block_on(stopped);
+                    })?,
+            );
+        }
+        Ok(shards)
+    }
+
+    /// The runtime session `index` runs on.
+    pub fn handle(&self, index: usize) -> &tokio::runtime::Handle {
+        &self.handles[index % self.handles.len()]
+    }
+
+    /// How many shards there are.
+    pub fn len(&self) -> usize {
+        self.handles.len()
+    }
+
+    /// Never true: [`Shards::start`] starts at least one.
+    pub fn is_empty(&self) -> bool {
+        self.handles.is_empty()
+    }
+}
+
+impl Drop for Shards {
+    fn drop(&mut self) {
+        for stop in self.stops.drain(..) {
+            let _ = stop.send(());
+        }
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    /// Every `--threads` kind of runtime runs spawned tasks and timers (what the sessions need).
+    /// Every kind of runtime runs spawned tasks and timers (what the sessions need).
     #[test]
     fn each_runtime_kind_runs_tasks_and_timers() {
         for threads in [0, 1, 2] {
@@ -70,5 +159,44 @@ mod tests {
                 n => assert_eq!(workers, n),
             }
         }
+    }
+
+    /// Work spawned for session i runs on shard i mod N, on that shard's thread, and the
+    /// shards' threads end when the shards are dropped.
+    #[test]
+    fn shards_run_each_session_on_its_own_thread() {
+        let rt = super::runtime("test", 1).expect("a runtime");
+        let shards = super::Shards::start("test", 2).expect("shards");
+        assert_eq!(shards.len(), 2);
+        let names: Vec<String> = rt.block_on(async {
+            let mut names = Vec::new();
+            for i in 0..4 {
+                let task = shards.handle(i).spawn(async {
+                    tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+                    std::thread::current()
+                        .name()
+                        .unwrap_or_default()
+                        .to_string()
+                });
+                names.push(task.await.expect("the task ran"));
+            }
+            names
+        });
+        assert_eq!(
+            names,
+            [
+                "test-shard-0",
+                "test-shard-1",
+                "test-shard-0",
+                "test-shard-1"
+            ]
+        );
+        let never = shards.handle(0).spawn(std::future::pending::<()>());
+        drop(shards);
+        let ended = rt.block_on(never);
+        assert!(
+            ended.is_err_and(|e| e.is_cancelled()),
+            "dropped with its shard"
+        );
     }
 }

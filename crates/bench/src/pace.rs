@@ -104,12 +104,13 @@ pub struct LoopEnd {
     pub lost: Option<SessionError>,
 }
 
-/// One bench session's loop, whatever the protocol: keeps up to `pipeline` requests made by
-/// `send` in flight (on `pacer`'s schedule under `--rate`, else as fast as answers come) while
+/// One bench session's loop, whatever the protocol: records into `recorder` (made before the
+/// run started), keeps up to `pipeline` requests made by `send` in flight (on `pacer`'s schedule under `--rate`, else as fast as answers come) while
 /// `more(sent)` holds, records every answer, and stops early when the session is lost.
 /// `on_answer(answer, still_in_flight)` sees every answer first (progress counters).
 pub async fn session_loop<Fut>(
     start: Instant,
+    mut recorder: Recorder,
     pipeline: usize,
     mut pacer: Option<Pacer>,
     mut more: impl FnMut(u64) -> bool,
@@ -119,7 +120,6 @@ pub async fn session_loop<Fut>(
 where
     Fut: Future<Output = (OpKind, Instant, Answered)>,
 {
-    let mut recorder = Recorder::default();
     let mut in_flight = FuturesUnordered::new();
     let mut sent = 0u64;
     let mut finished = start;

@@ -86,7 +86,10 @@ pub async fn run(cfg: Config, run_id: &str, shared: Arc<Shared>) -> anyhow::Resu
         ),
     );
 
-    let measured = measure(&cfg, &parent, &keys, &data, shared).await;
+    let measured = match crate::shards_for("paddock-bench", &cfg) {
+        Ok(shards) => measure(&cfg, &parent, &keys, &data, shared, shards.as_ref()).await,
+        Err(e) => Err(anyhow::Error::new(e).context("cannot start the session threads")),
+    };
 
     if cfg.keep {
         note(
@@ -135,11 +138,12 @@ async fn measure(
     keys: &Arc<[String]>,
     data: &Bytes,
     shared: Arc<Shared>,
+    shards: Option<&crate::Shards>,
 ) -> anyhow::Result<Measured> {
     // `--connections`: one pool for the run's sessions (watchers and measured ones).
     let pool = cfg.shared_connections();
     let watchers = open_watchers(cfg, keys, pool.as_ref()).await?;
-    let sessions = connect_all(cfg, pool.as_ref()).await?;
+    let sessions = connect_all(cfg, pool.as_ref(), shards).await?;
     note(
         cfg,
         format!(
@@ -157,6 +161,7 @@ async fn measure(
 
     let create_prefix: Arc<str> = format!("{parent}/seq-").into();
     let (start_tx, start_rx) = watch::channel(None::<Instant>);
+    let kinds = OpKind::of_workload(cfg.workload, cfg.read_pct);
     let mut workers = JoinSet::new();
     for (index, session) in sessions.into_iter().enumerate() {
         let gen = OpGen::for_session(
@@ -179,7 +184,11 @@ async fn measure(
             acl: cfg.acl(),
         };
         let start = start_rx.clone();
-        workers.spawn(w.run(session, gen, start));
+        let one = w.run(session, gen, Recorder::for_kinds(kinds), start);
+        match shards {
+            Some(shards) => workers.spawn_on(one, shards.handle(index)),
+            None => workers.spawn(one),
+        };
     }
 
     let start = Instant::now();
@@ -352,9 +361,12 @@ async fn open_watcher(
 }
 
 /// Opens every session (session i on server i mod n); all or nothing.
+/// Opens the measured sessions; with `shards`, each on its shard, where its client's tasks then
+/// run.
 async fn connect_all(
     cfg: &Config,
     pool: Option<&SharedConnections>,
+    shards: Option<&crate::Shards>,
 ) -> anyhow::Result<Vec<Client>> {
     let mut set = JoinSet::new();
     for i in 0..cfg.sessions {
@@ -363,7 +375,7 @@ async fn connect_all(
         let digest = cfg.digest.clone();
         let tls = cfg.tls.clone();
         let pool = pool.cloned();
-        set.spawn(async move {
+        let open = async move {
             let opened = session::connect(
                 &server,
                 timeout,
@@ -372,7 +384,11 @@ async fn connect_all(
                 pool.as_ref(),
             );
             (i, opened.await)
-        });
+        };
+        match shards {
+            Some(shards) => set.spawn_on(open, shards.handle(i)),
+            None => set.spawn(open),
+        };
     }
     let mut slots: Vec<Option<Client>> = (0..cfg.sessions).map(|_| None).collect();
     let mut failures = Vec::new();
@@ -444,6 +460,7 @@ impl Worker {
         self,
         client: Client,
         mut gen: OpGen,
+        recorder: Recorder,
         mut start: watch::Receiver<Option<Instant>>,
     ) -> (usize, LoopEnd) {
         let start = match start.wait_for(Option::is_some).await {
@@ -457,6 +474,7 @@ impl Worker {
         let shared = self.shared.clone();
         let end = pace::session_loop(
             start,
+            recorder,
             self.pipeline,
             pacer,
             |sent| self.more(sent, deadline),

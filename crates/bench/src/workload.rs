@@ -50,6 +50,18 @@ pub enum OpKind {
 impl OpKind {
     pub const ALL: [OpKind; 3] = [OpKind::Create, OpKind::Set, OpKind::Get];
 
+    /// The kinds a workload sends (`read_pct` for mixed: all reads or all writes send one kind).
+    pub fn of_workload(workload: Workload, read_pct: u32) -> &'static [OpKind] {
+        match workload {
+            Workload::Create => &[OpKind::Create],
+            Workload::Set => &[OpKind::Set],
+            Workload::Get => &[OpKind::Get],
+            Workload::Mixed if read_pct >= 100 => &[OpKind::Get],
+            Workload::Mixed if read_pct == 0 => &[OpKind::Set],
+            Workload::Mixed => &[OpKind::Set, OpKind::Get],
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             OpKind::Create => "create",

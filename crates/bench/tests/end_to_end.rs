@@ -49,24 +49,30 @@ async fn children(addr: &str, path: &str) -> Option<Vec<String>> {
 async fn every_workload_runs_and_cleans_up() {
     let (node, _dir) = server().await;
     let addr = node.grpc_addr.to_string();
-    for (workload, pipeline) in [("set", "1"), ("get", "4"), ("mixed", "2"), ("create", "3")] {
-        let cfg = config(
-            &addr,
-            &[
-                "--workload",
-                workload,
-                "--sessions",
-                "4",
-                "--ops",
-                "301",
-                "--keys",
-                "20",
-                "--pipeline",
-                pipeline,
-                "--value-size",
-                "10",
-            ],
-        );
+    // The sessions on their threads (the default: `--threads 0`, one per core, and 3), and on
+    // one work-stealing runtime.
+    for (workload, pipeline, runtime) in [
+        ("set", "1", &[][..]),
+        ("get", "4", &["--threads", "3"][..]),
+        ("mixed", "2", &["--work-stealing"][..]),
+        ("create", "3", &[][..]),
+    ] {
+        let mut args = vec![
+            "--workload",
+            workload,
+            "--sessions",
+            "4",
+            "--ops",
+            "301",
+            "--keys",
+            "20",
+            "--pipeline",
+            pipeline,
+            "--value-size",
+            "10",
+        ];
+        args.extend_from_slice(runtime);
+        let cfg = config(&addr, &args);
         let id = format!("e2e{workload}");
         let report = run::run(cfg, &id, Arc::new(Shared::default()))
             .await

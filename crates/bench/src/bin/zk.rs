@@ -22,7 +22,7 @@ use futures::stream::{FuturesUnordered, StreamExt};
 use paddock_bench::args::{Args, Config, Stop};
 use paddock_bench::pace::{self, Answered, LoopEnd, Pacer};
 use paddock_bench::session::SessionError;
-use paddock_bench::stats::Report;
+use paddock_bench::stats::{Recorder, Report};
 use paddock_bench::workload::{key_path, value, BenchOp, OpGen, OpKind};
 use tokio::task::JoinSet;
 use zookeeper_client as zk;
@@ -67,11 +67,11 @@ fn code_of(e: &zk::Error) -> Result<i32, SessionError> {
     Ok(code)
 }
 
-async fn connect(server: &str, timeout_ms: i32) -> anyhow::Result<zk::Client> {
+async fn connect(server: String, timeout_ms: i32) -> anyhow::Result<zk::Client> {
     let timeout = Duration::from_millis(timeout_ms.max(1) as u64);
     zk::Client::connector()
         .with_session_timeout(timeout)
-        .connect(server)
+        .connect(&server)
         .await
         .with_context(|| format!("cannot open a ZooKeeper session on {server}"))
 }
@@ -98,7 +98,7 @@ where
 }
 
 async fn setup(cfg: &Config, parent: &str, keys: &[String], data: &Bytes) -> anyhow::Result<()> {
-    let client = connect(cfg.server_of(0), cfg.session_timeout_ms).await?;
+    let client = connect(cfg.server_of(0).to_string(), cfg.session_timeout_ms).await?;
     let opts = zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all());
     client
         .create(parent, b"", &opts)
@@ -114,7 +114,7 @@ async fn setup(cfg: &Config, parent: &str, keys: &[String], data: &Bytes) -> any
 }
 
 async fn cleanup(cfg: &Config, parent: &str) -> anyhow::Result<usize> {
-    let client = connect(cfg.server_of(0), cfg.session_timeout_ms).await?;
+    let client = connect(cfg.server_of(0).to_string(), cfg.session_timeout_ms).await?;
     let children = client.list_children(parent).await?;
     let n = children.len();
     let paths: Vec<String> = children.iter().map(|c| format!("{parent}/{c}")).collect();
@@ -148,6 +148,7 @@ async fn session(
     index: usize,
     client: zk::Client,
     mut gen: OpGen,
+    recorder: Recorder,
     cfg: Arc<Config>,
     start: Instant,
 ) -> (usize, LoopEnd) {
@@ -161,6 +162,7 @@ async fn session(
         .map(|rate| Pacer::new(rate, cfg.sessions, index, start));
     let end = pace::session_loop(
         start,
+        recorder,
         cfg.pipeline,
         pacer,
         |sent| quota.is_none_or(|q| sent < q) && deadline.is_none_or(|d| Instant::now() < d),
@@ -184,9 +186,20 @@ async fn run(cfg: Config) -> anyhow::Result<Report> {
         .with_context(|| format!("setup of {parent} on {}", cfg.server_of(0)))?;
 
     let watchers = open_watchers(&cfg, &keys).await?;
+    // Each measured session opened (so its client's task spawned) on its shard (`--threads`).
+    let shards = paddock_bench::shards_for("paddock-bench-zk", &cfg)
+        .context("cannot start the session threads")?;
     let mut clients = Vec::with_capacity(cfg.sessions);
     for i in 0..cfg.sessions {
-        clients.push(connect(cfg.server_of(i), cfg.session_timeout_ms).await?);
+        let open = connect(cfg.server_of(i).to_string(), cfg.session_timeout_ms);
+        clients.push(match &shards {
+            Some(shards) => shards
+                .handle(i)
+                .spawn(open)
+                .await
+                .context("a connect task panicked")??,
+            None => open.await?,
+        });
     }
     if !cfg.quiet {
         eprintln!(
@@ -198,9 +211,14 @@ async fn run(cfg: Config) -> anyhow::Result<Report> {
     }
     let cfg = Arc::new(cfg);
     let create_prefix: Arc<str> = format!("{parent}/seq-").into();
+    // Every session's histograms made before the clock starts (see `Recorder`).
+    let kinds = OpKind::of_workload(cfg.workload, cfg.read_pct);
+    let recorders: Vec<Recorder> = (0..clients.len())
+        .map(|_| Recorder::for_kinds(kinds))
+        .collect();
     let start = Instant::now();
     let mut tasks = JoinSet::new();
-    for (index, client) in clients.into_iter().enumerate() {
+    for ((index, client), recorder) in clients.into_iter().enumerate().zip(recorders) {
         let gen = OpGen::for_session(
             &cfg,
             index,
@@ -208,7 +226,11 @@ async fn run(cfg: Config) -> anyhow::Result<Report> {
             create_prefix.clone(),
             data.clone(),
         );
-        tasks.spawn(session(index, client, gen, cfg.clone(), start));
+        let one = session(index, client, gen, recorder, cfg.clone(), start);
+        match &shards {
+            Some(shards) => tasks.spawn_on(one, shards.handle(index)),
+            None => tasks.spawn(one),
+        };
     }
     let mut outcomes = Vec::with_capacity(cfg.sessions);
     while let Some(done) = tasks.join_next().await {
@@ -304,7 +326,7 @@ async fn open_watcher(
     received: Arc<AtomicU64>,
 ) -> anyhow::Result<(zk::Client, tokio::task::JoinHandle<()>)> {
     let server = cfg.server_of(cfg.sessions + i);
-    let client = connect(server, cfg.session_timeout_ms).await?;
+    let client = connect(server.to_string(), cfg.session_timeout_ms).await?;
     let paths: Vec<(&str, zk::AddWatchMode)> = if cfg.watch_keys == 0 {
         vec![("/", zk::AddWatchMode::PersistentRecursive)]
     } else {
@@ -376,7 +398,7 @@ fn main() -> ExitCode {
         eprintln!("paddock-bench-zk: --connections is paddock-bench's only");
         return ExitCode::from(2);
     }
-    let rt = match paddock_bench::runtime("paddock-bench-zk", cfg.threads) {
+    let rt = match paddock_bench::main_runtime("paddock-bench-zk", &cfg) {
         Ok(rt) => rt,
         Err(status) => return status,
     };
