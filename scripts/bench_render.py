@@ -129,7 +129,16 @@ def render(res, out_dir: Path, md_path: Path):
     dates = sorted({m.get("date") for s in secs.values() for m in s.get("machine", {}).values() if m.get("date")})
     if meta:
         w(f"- Date: {dates[0]} to {dates[-1]}" if len(dates) > 1 else f"- Date: {dates[0]}")
-        w(f"- CPU: {meta.get('cpu')}, {meta.get('cores')} cores; {meta.get('memory_gib')} GiB; Linux {meta.get('kernel')}")
+        hosts = {}
+        for name, sec in secs.items():
+            for m in sec.get("machine", {}).values():
+                hosts.setdefault(f"{m.get('cpu')}, {m.get('cores')} cores", []).append(name)
+        if len(hosts) > 1:
+            # Sections measured on different days may have run on different hosts: say which.
+            cpus = "; ".join(f"{h} ({', '.join(dict.fromkeys(names))})" for h, names in hosts.items())
+        else:
+            cpus = f"{meta.get('cpu')}, {meta.get('cores')} cores"
+        w(f"- CPU: {cpus}; {meta.get('memory_gib')} GiB; Linux {meta.get('kernel')}")
         builds = {}
         for name, sec in secs.items():
             for m in sec.get("machine", {}).values():
