@@ -29,6 +29,22 @@ pub enum Workload {
     Mixed,
 }
 
+/// How the measured sessions are scheduled (`--runtime`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RuntimeKind {
+    /// per-thread with more than 64 sessions per thread, else work-stealing.
+    Auto,
+    /// One multi-thread runtime whose worker threads steal each other's tasks.
+    WorkStealing,
+    /// A single-threaded runtime per thread, session i on thread i mod N.
+    PerThread,
+}
+
+/// `--runtime auto` schedules per thread above this many sessions per thread: a paddock-bench
+/// session is about four tasks (its loop, the client's session task, hyper's body pipe, the
+/// HTTP/2 connection), and a work-stealing worker's local queue holds 256.
+pub const AUTO_PER_THREAD_ABOVE: usize = 64;
+
 impl Workload {
     pub fn name(self) -> &'static str {
         match self {
@@ -142,23 +158,24 @@ pub struct Args {
     #[arg(long, value_name = "MS", default_value_t = 30_000)]
     pub session_timeout_ms: u32,
 
-    /// Threads the measured sessions run on, each a single-threaded runtime of its own
-    /// (session i on thread i mod N): a session's tasks stay on one thread, with no cross-thread
-    /// wake-ups, and the sessions of a thread get their turns in the order their work became
-    /// ready. 0 = one per core. Setup, cleanup and the --watchers sessions run on a separate
-    /// multi-thread runtime with as many workers. On a machine the load generator shares with
-    /// the servers it measures, its own CPU per request is CPU the servers do not get.
+    /// Threads the load generator runs its sessions on (0 = one per core): the worker threads of
+    /// one runtime, or with --runtime per-thread a single-threaded runtime each. Setup, cleanup
+    /// and the --watchers sessions run on a runtime with as many worker threads. On a machine
+    /// the load generator shares with the servers it measures, its own CPU per request is CPU
+    /// the servers do not get.
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub threads: u64,
 
-    /// Run the measured sessions on that multi-thread runtime too, whose --threads workers
-    /// (0 = one per core) steal each other's tasks (this load generator's runtime before
-    /// 2026-12-07; kept for comparison). With hundreds of sessions, tasks a worker's local queue
-    /// cannot hold wait in the runtime's shared queue, which a busy worker looks at only now
-    /// and then, so some sessions' requests wait far longer than others' and the load
-    /// generator adds to the tail latency it measures.
-    #[arg(long)]
-    pub work_stealing: bool,
+    /// How the measured sessions are scheduled on those threads. work-stealing: one runtime
+    /// whose threads take each other's ready tasks, so no session waits for a thread the OS
+    /// has not scheduled; but with hundreds of sessions the tasks a thread's local queue (256)
+    /// cannot hold wait in a shared queue that a busy thread looks at only now and then, so
+    /// some sessions' requests wait far longer than others' and the load generator adds to the
+    /// tail latency it measures. per-thread: session i's tasks all stay on thread i mod N, each
+    /// thread polling its sessions' ready tasks in turn. auto: per-thread above 64 sessions per
+    /// thread, else work-stealing.
+    #[arg(long, value_enum, value_name = "KIND", default_value = "auto")]
+    pub runtime: RuntimeKind,
 
     /// HTTP/2 connections per server that the sessions share (gRPC streams multiplexed on
     /// them; the client's `SharedConnections`): sessions to a server are spread over N
@@ -241,8 +258,9 @@ pub struct Config {
     pub session_timeout_ms: i32,
     /// `--threads`: threads the sessions run on (0: one per core).
     pub threads: usize,
-    /// `--work-stealing`: one multi-thread runtime with `threads` workers instead.
-    pub work_stealing: bool,
+    /// `--runtime`, resolved: the measured sessions on a single-threaded runtime per thread
+    /// (else on the multi-thread runtime with `threads` workers).
+    pub per_thread: bool,
     /// `--connections`: shared connections per server (0: one per session).
     pub connections: usize,
     /// `--digest`: the credentials every session authenticates with.
@@ -414,7 +432,17 @@ impl Args {
             quiet: self.quiet,
             session_timeout_ms,
             threads,
-            work_stealing: self.work_stealing,
+            per_thread: match self.runtime {
+                RuntimeKind::WorkStealing => false,
+                RuntimeKind::PerThread => true,
+                RuntimeKind::Auto => {
+                    let threads = match threads {
+                        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+                        n => n,
+                    };
+                    sessions > AUTO_PER_THREAD_ABOVE * threads
+                }
+            },
             connections,
             digest: match &self.digest {
                 Some(d) if d.split_once(':').is_some_and(|(u, _)| !u.is_empty()) => Some(d.clone()),
@@ -545,7 +573,7 @@ mod tests {
             (90, 100, 1000, 1)
         );
         assert_eq!(c.session_timeout_ms, 30_000);
-        assert_eq!((c.threads, c.work_stealing), (0, false));
+        assert_eq!((c.threads, c.per_thread), (0, false));
         assert!(!c.json && !c.keep);
     }
 
@@ -632,7 +660,8 @@ mod tests {
             "42",
             "--threads",
             "1",
-            "--work-stealing",
+            "--runtime",
+            "per-thread",
             "--connections",
             "2",
             "--json",
@@ -645,7 +674,7 @@ mod tests {
         assert_eq!(c.workload, Workload::Create);
         assert_eq!(c.value_size, 1 << 20);
         assert_eq!((c.keys, c.pipeline, c.seed, c.threads), (7, 8, 42, 1));
-        assert!(c.work_stealing);
+        assert!(c.per_thread);
         assert_eq!(c.connections, 2);
         assert!(c.shared_connections().is_some());
         assert!(parse(&["--duration", "1"])
@@ -698,6 +727,7 @@ mod tests {
             (&["--duration", "1", "--workload", "scan"], "--workload"),
             (&["--duration", "1", "--threads", "1025"], "--threads"),
             (&["--duration", "1", "--threads", "x"], "--threads"),
+            (&["--duration", "1", "--runtime", "fibers"], "--runtime"),
             (
                 &["--duration", "1", "--connections", "1025"],
                 "--connections",
@@ -710,6 +740,28 @@ mod tests {
                 "{argv:?}: {err:?} should mention {needle:?}"
             );
         }
+    }
+
+    /// `--runtime auto` schedules per thread only above 64 sessions per thread.
+    #[test]
+    fn the_runtime_kind_follows_the_sessions_per_thread() {
+        let per_thread = |argv: &[&str]| {
+            let mut all = vec!["--duration", "1"];
+            all.extend_from_slice(argv);
+            parse(&all).unwrap().per_thread
+        };
+        assert!(!per_thread(&["--threads", "2", "--sessions", "128"]));
+        assert!(per_thread(&["--threads", "2", "--sessions", "129"]));
+        assert!(per_thread(&["--threads", "1", "--sessions", "65"]));
+        assert!(per_thread(&["--runtime", "per-thread", "--sessions", "1"]));
+        assert!(!per_thread(&[
+            "--runtime",
+            "work-stealing",
+            "--threads",
+            "1",
+            "--sessions",
+            "1024"
+        ]));
     }
 
     #[test]

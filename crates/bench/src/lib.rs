@@ -49,8 +49,8 @@ pub fn runtime(
 }
 
 /// The runtime a load generator's main task (setup, cleanup, the `--watchers` sessions, the
-/// report) runs on: [`runtime`] with `--threads` workers. Without `--work-stealing` the measured
-/// sessions run on [`Shards`] and it is idle while they run.
+/// report) runs on: [`runtime`] with `--threads` workers. The measured sessions run on it too,
+/// or with `--runtime per-thread` on [`Shards`].
 pub fn main_runtime(
     program: &str,
     cfg: &args::Config,
@@ -58,9 +58,10 @@ pub fn main_runtime(
     runtime(program, cfg.threads)
 }
 
-/// The shards the measured sessions run on (`--threads`), or `None` with `--work-stealing`.
+/// The shards the measured sessions run on (`--runtime per-thread`, `--threads` of them), or
+/// `None` when they run on the main runtime (`--runtime work-stealing`).
 pub fn shards_for(program: &str, cfg: &args::Config) -> std::io::Result<Option<Shards>> {
-    if cfg.work_stealing {
+    if !cfg.per_thread {
         return Ok(None);
     }
     let n = match cfg.threads {
@@ -71,7 +72,7 @@ pub fn shards_for(program: &str, cfg: &args::Config) -> std::io::Result<Option<S
 }
 
 /// Single-threaded runtimes, each driven by a thread of its own, that the measured sessions are
-/// spread over (session i on shard i mod N; `--threads`). Each session's tasks (its client's connection
+/// spread over (session i on shard i mod N; `--runtime per-thread`). Each session's tasks (its client's connection
 /// and session tasks, its request loop) then stay on one thread, polled in the order they
 /// became ready, and every session gets the same share of its thread. On a multi-thread
 /// runtime with hundreds of sessions, tasks a worker's local queue cannot hold wait in the

@@ -49,13 +49,17 @@ async fn children(addr: &str, path: &str) -> Option<Vec<String>> {
 async fn every_workload_runs_and_cleans_up() {
     let (node, _dir) = server().await;
     let addr = node.grpc_addr.to_string();
-    // The sessions on their threads (the default: `--threads 0`, one per core, and 3), and on
-    // one work-stealing runtime.
+    // The sessions on one work-stealing runtime (`--runtime auto` with 4 sessions) and on a
+    // runtime per thread (one per core, and 3).
     for (workload, pipeline, runtime) in [
         ("set", "1", &[][..]),
-        ("get", "4", &["--threads", "3"][..]),
-        ("mixed", "2", &["--work-stealing"][..]),
-        ("create", "3", &[][..]),
+        (
+            "get",
+            "4",
+            &["--runtime", "per-thread", "--threads", "3"][..],
+        ),
+        ("mixed", "2", &["--runtime", "per-thread"][..]),
+        ("create", "3", &["--runtime", "work-stealing"][..]),
     ] {
         let mut args = vec![
             "--workload",
