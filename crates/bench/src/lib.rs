@@ -26,8 +26,10 @@ pub mod session;
 pub mod stats;
 pub mod workload;
 
-/// A multi-thread tokio runtime with `threads` workers (0: one per core; 1: a single-threaded
-/// runtime), or the message why there is none.
+/// The load generator's main tokio runtime (setup, cleanup, the `--watchers` sessions, the
+/// report, and the measured sessions unless they run on [`Shards`]), or the message why there
+/// is none: with `threads` = 1 a single-threaded one, with N > 1 a multi-thread one with N
+/// workers, with 0 a worker per core (`--threads`).
 pub fn runtime(
     program: &str,
     threads: usize,
@@ -48,16 +50,6 @@ pub fn runtime(
     })
 }
 
-/// The runtime a load generator's main task (setup, cleanup, the `--watchers` sessions, the
-/// report) runs on: [`runtime`] with `--threads` workers. The measured sessions run on it too,
-/// or with `--runtime per-thread` on [`Shards`].
-pub fn main_runtime(
-    program: &str,
-    cfg: &args::Config,
-) -> Result<tokio::runtime::Runtime, std::process::ExitCode> {
-    runtime(program, cfg.threads)
-}
-
 /// The shards the measured sessions run on (`--runtime per-thread`, `--threads` of them), or
 /// `None` when they run on the main runtime (`--runtime work-stealing`).
 pub fn shards_for(program: &str, cfg: &args::Config) -> std::io::Result<Option<Shards>> {
@@ -72,9 +64,9 @@ pub fn shards_for(program: &str, cfg: &args::Config) -> std::io::Result<Option<S
 }
 
 /// Single-threaded runtimes, each driven by a thread of its own, that the measured sessions are
-/// spread over (session i on shard i mod N; `--runtime per-thread`). Each session's tasks (its client's connection
-/// and session tasks, its request loop) then stay on one thread, polled in the order they
-/// became ready, and every session gets the same share of its thread. On a multi-thread
+/// spread over (session i on shard i mod N; `--runtime per-thread`). Each session's tasks (its
+/// client's connection and session tasks, its request loop) then stay on one thread, polled in
+/// the order they became ready, and every session gets the same share of its thread. On a multi-thread
 /// runtime with hundreds of sessions, tasks a worker's local queue cannot hold wait in the
 /// shared queue, which a busy worker looks at only now and then, so some sessions' requests
 /// wait much longer than others' and the load generator makes the tail it measures.

@@ -14,7 +14,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let cfg = Args::config_from_command_line(Args::command());
-    let rt = match paddock_bench::main_runtime("paddock-bench", &cfg) {
+    let rt = match paddock_bench::runtime("paddock-bench", cfg.threads) {
         Ok(rt) => rt,
         Err(status) => return status,
     };

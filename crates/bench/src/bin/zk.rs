@@ -186,7 +186,7 @@ async fn run(cfg: Config) -> anyhow::Result<Report> {
         .with_context(|| format!("setup of {parent} on {}", cfg.server_of(0)))?;
 
     let watchers = open_watchers(&cfg, &keys).await?;
-    // Each measured session opened (so its client's task spawned) on its shard (`--threads`).
+    // Each measured session opened (so its client's task spawned) on its shard (`--runtime`).
     let shards = paddock_bench::shards_for("paddock-bench-zk", &cfg)
         .context("cannot start the session threads")?;
     let mut clients = Vec::with_capacity(cfg.sessions);
@@ -398,7 +398,7 @@ fn main() -> ExitCode {
         eprintln!("paddock-bench-zk: --connections is paddock-bench's only");
         return ExitCode::from(2);
     }
-    let rt = match paddock_bench::main_runtime("paddock-bench-zk", &cfg) {
+    let rt = match paddock_bench::runtime("paddock-bench-zk", cfg.threads) {
         Ok(rt) => rt,
         Err(status) => return status,
     };
