@@ -8,7 +8,8 @@
 $CARGO_TARGET_DIR or target/) and of ZooKeeper 3.8 (scripts/zk-cluster.sh), runs paddock-bench /
 paddock-bench-zk with --json for every point of the matrix, samples the servers' CPU time and RSS
 from /proc, and merges the results into docs/benchmarks/results.json (a section measured again
-replaces its earlier points). `render` turns that file into docs/benchmarks.md and the PNG plots
+replaces its earlier points; with --systems, only those systems' points, in the order given).
+`render` turns that file into docs/benchmarks.md and the PNG plots
 in docs/benchmarks/ without measuring anything (matplotlib: `make bench-report` installs it into
 .bench-venv/).
 
@@ -612,6 +613,13 @@ def measure(args):
         if section not in only:
             continue
         entry = {"quick": quick, "matrix": m, "points": [], "notes": []}
+        # Measuring some of the systems (--systems) keeps the others' points and machine notes.
+        kept = res["sections"].get(section, {})
+        others = [x for x in SYSTEMS if x not in systems]
+        entry["points"] = [p for p in kept.get("points", []) if p.get("system") in others]
+        for x in others:
+            if x in kept.get("machine", {}):
+                entry.setdefault("machine", {})[x] = kept["machine"][x]
         for system in systems:
             ens = Ensemble(system)
             log(f"{section}: {system}")
