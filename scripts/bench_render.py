@@ -129,25 +129,26 @@ def render(res, out_dir: Path, md_path: Path):
     dates = sorted({m.get("date") for s in secs.values() for m in s.get("machine", {}).values() if m.get("date")})
     if meta:
         w(f"- Date: {dates[0]} to {dates[-1]}" if len(dates) > 1 else f"- Date: {dates[0]}")
-        hosts = {}
-        for name, sec in secs.items():
-            for m in sec.get("machine", {}).values():
-                hosts.setdefault(f"{m.get('cpu')}, {m.get('cores')} cores", []).append(name)
-        if len(hosts) > 1:
-            # Sections measured on different days may have run on different hosts: say which.
-            cpus = "; ".join(f"{h} ({', '.join(dict.fromkeys(names))})" for h, names in hosts.items())
-        else:
-            cpus = f"{meta.get('cpu')}, {meta.get('cores')} cores"
+        def by_section(key):
+            """Each value of `key(machine)` with the sections measured under it."""
+            groups = {}
+            for name, sec in secs.items():
+                for m in sec.get("machine", {}).values():
+                    if key(m):
+                        groups.setdefault(key(m), []).append(name)
+            return {k: list(dict.fromkeys(names)) for k, names in groups.items()}
+
+        def listed(groups):
+            return "; ".join(f"{k} ({', '.join(names)})" for k, names in groups.items())
+
+        # Sections re-measured later (`measure --only`) may have run on another host or build:
+        # say which.
+        hosts = by_section(lambda m: f"{m.get('cpu')}, {m.get('cores')} cores")
+        cpus = listed(hosts) if len(hosts) > 1 else f"{meta.get('cpu')}, {meta.get('cores')} cores"
         w(f"- CPU: {cpus}; {meta.get('memory_gib')} GiB; Linux {meta.get('kernel')}")
-        builds = {}
-        for name, sec in secs.items():
-            for m in sec.get("machine", {}).values():
-                if m.get("paddock"):
-                    builds.setdefault(m["paddock"], []).append(name)
+        builds = by_section(lambda m: m.get("paddock"))
         if len(builds) > 1:
-            # Sections re-measured later (`measure --only`) ran another build: say which.
-            parts = [f"{b} ({', '.join(dict.fromkeys(names))})" for b, names in builds.items()]
-            w(f"- Paddock: {'; '.join(parts)}; {meta.get('rustc')}")
+            w(f"- Paddock: {listed(builds)}; {meta.get('rustc')}")
         else:
             w(f"- Paddock: {meta.get('paddock')}, {meta.get('rustc')}")
         w(f"- ZooKeeper: {meta.get('zookeeper')}, {meta.get('java')}, heap 2 GiB")

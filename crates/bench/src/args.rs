@@ -40,6 +40,14 @@ pub enum RuntimeKind {
     PerThread,
 }
 
+/// `--threads N` resolved: N, or one per core for 0.
+pub fn thread_count(threads: usize) -> usize {
+    match threads {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    }
+}
+
 /// `--runtime auto` schedules per thread above this many sessions per thread: a paddock-bench
 /// session is about four tasks (its loop, the client's session task, hyper's body pipe, the
 /// HTTP/2 connection), and a work-stealing worker's local queue holds 256.
@@ -435,13 +443,7 @@ impl Args {
             per_thread: match self.runtime {
                 RuntimeKind::WorkStealing => false,
                 RuntimeKind::PerThread => true,
-                RuntimeKind::Auto => {
-                    let threads = match threads {
-                        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-                        n => n,
-                    };
-                    sessions > AUTO_PER_THREAD_ABOVE * threads
-                }
+                RuntimeKind::Auto => sessions > AUTO_PER_THREAD_ABOVE * thread_count(threads),
             },
             connections,
             digest: match &self.digest {

@@ -56,20 +56,16 @@ pub fn shards_for(program: &str, cfg: &args::Config) -> std::io::Result<Option<S
     if !cfg.per_thread {
         return Ok(None);
     }
-    let n = match cfg.threads {
-        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-        n => n,
-    };
-    Shards::start(program, n).map(Some)
+    Shards::start(program, args::thread_count(cfg.threads)).map(Some)
 }
 
 /// Single-threaded runtimes, each driven by a thread of its own, that the measured sessions are
 /// spread over (session i on shard i mod N; `--runtime per-thread`). Each session's tasks (its
 /// client's connection and session tasks, its request loop) then stay on one thread, polled in
-/// the order they became ready, and every session gets the same share of its thread. On a multi-thread
-/// runtime with hundreds of sessions, tasks a worker's local queue cannot hold wait in the
-/// shared queue, which a busy worker looks at only now and then, so some sessions' requests
-/// wait much longer than others' and the load generator makes the tail it measures.
+/// the order they became ready, and every session gets the same share of its thread. On a
+/// multi-thread runtime with hundreds of sessions, tasks a worker's local queue cannot hold
+/// wait in the shared queue, which a busy worker looks at only now and then, so some sessions'
+/// requests wait much longer than others' and the load generator makes the tail it measures.
 /// Dropping the shards stops their threads (and drops what still runs on them).
 pub struct Shards {
     handles: Vec<tokio::runtime::Handle>,

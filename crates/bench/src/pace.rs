@@ -104,9 +104,10 @@ pub struct LoopEnd {
     pub lost: Option<SessionError>,
 }
 
-/// One bench session's loop, whatever the protocol: records into `recorder` (made before the
-/// run started), keeps up to `pipeline` requests made by `send` in flight (on `pacer`'s schedule under `--rate`, else as fast as answers come) while
-/// `more(sent)` holds, records every answer, and stops early when the session is lost.
+/// One bench session's loop, whatever the protocol: keeps up to `pipeline` requests made by
+/// `send` in flight (on `pacer`'s schedule under `--rate`, else as fast as answers come) while
+/// `more(sent)` holds, records every answer into `recorder` (made before the run started), and
+/// stops early when the session is lost.
 /// `on_answer(answer, still_in_flight)` sees every answer first (progress counters).
 pub async fn session_loop<Fut>(
     start: Instant,

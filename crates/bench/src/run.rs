@@ -360,9 +360,8 @@ async fn open_watcher(
     Ok((c, drain))
 }
 
-/// Opens every session (session i on server i mod n); all or nothing.
-/// Opens the measured sessions; with `shards`, each on its shard, where its client's tasks then
-/// run.
+/// Opens every session (session i on server i mod n); all or nothing. With `shards`, each is
+/// opened on its shard, where its client's tasks then run.
 async fn connect_all(
     cfg: &Config,
     pool: Option<&SharedConnections>,
